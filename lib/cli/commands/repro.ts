@@ -1,0 +1,13 @@
+// Placeholder registration; the owning module replaces this file with the real command.
+import type { Command } from 'commander';
+import type { CliIO } from '../main.ts';
+import { LockstepError } from '../../errors.ts';
+
+export function register(program: Command, _io: CliIO): void {
+  program
+    .command('repro')
+    .description('(not available yet)')
+    .action(() => {
+      throw new LockstepError('repro: not available in this build.');
+    });
+}

@@ -1,0 +1,55 @@
+/**
+ * Typed errors. Every message is one line: `<file or key>: <problem> "<value>". <how to fix>`.
+ * Only the CLI and action entries turn these into exit codes.
+ */
+export class LockstepError extends Error {
+  /** Process exit code the CLI uses for this error (1 = failure, 2 = usage). */
+  readonly exitCode: number;
+  constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Bad command-line usage: exit code 2. */
+export class UsageError extends LockstepError {
+  constructor(message: string) {
+    super(message, { exitCode: 2 });
+  }
+}
+
+/** A file in the repository (params, lockfile, promotion policy, manifest) is malformed. */
+export class ConfigError extends LockstepError {}
+
+/** An object in a cache or remote is missing or does not match its hash. */
+export class IntegrityError extends LockstepError {}
+
+/** A stage failed while running; `skipped` names the dependents that did not run. */
+export class StageError extends LockstepError {
+  readonly stage: string;
+  readonly skipped: string[];
+  constructor(stage: string, message: string, skipped: string[] = [], cause?: unknown) {
+    super(message, { cause });
+    this.stage = stage;
+    this.skipped = skipped;
+  }
+}
+
+/** Another process holds the repository lock. */
+export class LockedError extends LockstepError {}
+
+/** A gate or a promotion policy said no. */
+export class RefusedError extends LockstepError {}
+
+/** Formats `<where>: <problem> "<value>". <fix>` with the value JSON-quoted when it is not a string. */
+export function formatProblem(where: string, problem: string, value: unknown, fix: string): string {
+  const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
+  return `${where}: ${problem}${shown}. ${fix}`;
+}
+
+/** Turns any thrown value into a single line (no stack) for the CLI. */
+export function toOneLine(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err).split('\n')[0] ?? 'unknown error';
+}

@@ -1,0 +1,129 @@
+/**
+ * `promotion/<env>.yaml`: one environment's policy. One schema, used to parse, to write and to
+ * generate `promotion/policy.schema.json` for editors.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml, LineCounter } from 'yaml';
+import { z } from 'zod';
+import { thresholdSchema } from '../../stages/params.ts';
+import { ConfigError } from '../errors.ts';
+
+/** The fixed promotion order. */
+export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
+export type EnvironmentName = (typeof ENVIRONMENTS)[number];
+
+export const endpointTargetSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('local'),
+      /** Port for `lockstep serve` (0 = any free port). */
+      port: z.number().int().min(0).max(65535).default(0),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('vertex'),
+      project: z.string().min(1),
+      region: z.string().min(1).default('us-central1'),
+      /** Numeric endpoint id, or a display name to create on first deploy. */
+      endpoint: z.string().min(1),
+      /** Parent model resource name for new versions (projects/.../models/...), or a display name. */
+      model: z.string().min(1),
+      machine_type: z.string().default('n1-standard-2'),
+      min_replicas: z.number().int().min(1).default(1),
+      max_replicas: z.number().int().min(1).default(1),
+      /** Serving container image (the Dockerfile in this repo, pushed to Artifact Registry). */
+      image: z.string().min(1),
+    })
+    .strict(),
+]);
+
+export const canaryAnalysisSchema = z
+  .object({
+    /** Largest allowed canary error rate (errors / requests). */
+    max_error_rate: z.number().min(0).max(1).default(0.01),
+    /** Largest allowed canary p99 latency in milliseconds. */
+    max_p99_ms: z.number().positive().default(250),
+    /** Largest allowed L-infinity distance between canary and stable predicted-class distributions. */
+    max_divergence: z.number().min(0).max(1).default(0.25),
+    /** Canary requests needed before a step can be judged; fewer means "hold". */
+    min_requests: z.number().int().min(0).default(50),
+  })
+  .strict();
+
+export const canarySchema = z
+  .object({
+    /** Canary traffic percentages, in order; the last must be 100. */
+    steps: z
+      .array(z.number().int().min(1).max(100))
+      .min(1)
+      .default([10, 25, 50, 100])
+      .refine((s) => s[s.length - 1] === 100, 'the last canary step must be 100')
+      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]), 'canary steps must increase'),
+    analysis: canaryAnalysisSchema.prefault({}),
+  })
+  .strict();
+
+export const policySchema = z
+  .object({
+    /** Git branch holding this environment's state. */
+    branch: z.string().min(1),
+    endpoint: endpointTargetSchema.default({ kind: 'local', port: 0 }),
+    /** Gate thresholds for this environment (override params.yaml `gate.thresholds`). */
+    gate: z
+      .object({ thresholds: z.array(thresholdSchema).optional() })
+      .strict()
+      .prefault({}),
+    canary: canarySchema.prefault({}),
+    /** `true`: deploy may retrain when artifacts are missing; `false`: pinned artifacts must be in the remote. */
+    allow_retrain: z.boolean().default(false),
+    /** Remote URL for this environment's artifacts (defaults to the repository's remote). */
+    remote: z.string().optional(),
+    /** Monitoring may dispatch retraining automatically when drift is detected. */
+    auto_retrain: z.boolean().default(false),
+    /** GitHub environment name used for deployments (required reviewers are configured there). */
+    github_environment: z.string().optional(),
+  })
+  .strict();
+
+export type Policy = z.infer<typeof policySchema>;
+
+/** Parses a policy file's text; errors name the file, line and key. */
+export function parsePolicy(text: string, file: string): Policy {
+  const lines = new LineCounter();
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { lineCounter: lines, prettyErrors: true });
+  } catch (err) {
+    const msg = (err as Error).message.split('\n')[0];
+    throw new ConfigError(`${file}: malformed YAML (${msg}). Fix the YAML syntax.`);
+  }
+  const result = policySchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.join('.') || '(top level)';
+    throw new ConfigError(`${file}: ${key}: ${issue.message}. See promotion/policy.schema.json.`);
+  }
+  return result.data;
+}
+
+/** Reads `promotion/<env>.yaml` from a repository root. */
+export async function readPolicy(root: string, env: string): Promise<Policy> {
+  const file = path.join('promotion', `${env}.yaml`);
+  let text: string;
+  try {
+    text = await readFile(path.join(root, file), 'utf8');
+  } catch {
+    throw new ConfigError(
+      `${file}: missing. Create it (see promotion/dev.yaml) or choose one of: ${ENVIRONMENTS.join(', ')}.`,
+    );
+  }
+  return parsePolicy(text, file);
+}
+
+/** The environment before `env` in the promotion order, or undefined for the first. */
+export function previousEnvironment(env: EnvironmentName): EnvironmentName | undefined {
+  const i = ENVIRONMENTS.indexOf(env);
+  return i > 0 ? ENVIRONMENTS[i - 1] : undefined;
+}

@@ -1,0 +1,123 @@
+/**
+ * The schema of `params.yaml`: every tunable number of the speech-emotion pipeline, one section
+ * per stage. Used to parse, to write defaults, and to generate `params.schema.json` for editors.
+ * Each stage owns its section; keep defaults here so a missing key means "the default".
+ */
+import { z } from 'zod';
+
+export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
+
+const ratio = z.number().min(0).max(1);
+
+export const dataParams = z
+  .object({
+    /** `demo` synthesizes the embedded corpus; `path` reads audio from `data.path` (local dir or gs:// prefix). */
+    source: z.enum(['demo', 'path']).default('demo'),
+    /** Folder (repository-relative) or gs:// prefix with audio, used when source is `path`. */
+    path: z.string().default('data/raw'),
+    /** Demo corpus: number of synthetic speakers (>= 8 gives a meaningful speaker-independent split). */
+    speakers: z.number().int().min(3).max(64).default(8),
+    /** Demo corpus: words per speaker and emotion. */
+    words: z.number().int().min(1).max(200).default(6),
+    /** Demo corpus: seed for prosody jitter, noise and gain augmentation. */
+    seed: z.number().int().default(7),
+    /** Demo corpus: additive noise level (RMS relative to full scale). */
+    noise: z.number().min(0).max(0.5).default(0.003),
+    /** Demo corpus: output sample rate. */
+    sample_rate: z.number().int().min(8000).max(48000).default(16000),
+  })
+  .strict();
+
+export const ingestParams = z
+  .object({
+    /** Label source: folder names, or a dataset's file-name convention; `auto` tries each. */
+    labels: z.enum(['auto', 'folder', 'ravdess', 'tess', 'cremad']).default('auto'),
+    /** Fractions of speakers in each split (test gets the rest). */
+    train: ratio.default(0.6),
+    validation: ratio.default(0.2),
+    /** Seed for the deterministic speaker split. */
+    seed: z.number().int().default(13),
+  })
+  .strict();
+
+export const validateParams = z
+  .object({
+    min_duration_s: z.number().positive().default(0.3),
+    max_duration_s: z.number().positive().default(20),
+    /** Files whose RMS is below this (dBFS) are reported as silent. */
+    silence_dbfs: z.number().max(0).default(-60),
+    /** Fraction of samples at full scale past which a file is reported as clipped. */
+    max_clipping_ratio: ratio.default(0.01),
+    /** Largest allowed ratio between the most and least frequent label. */
+    max_class_imbalance: z.number().min(1).default(3),
+  })
+  .strict();
+
+export const featurizeParams = z
+  .object({
+    sample_rate: z.number().int().min(8000).max(48000).default(16000),
+    frame_size: z.number().int().min(64).max(8192).default(512),
+    hop_size: z.number().int().min(16).max(8192).default(256),
+    n_mfcc: z.number().int().min(1).max(40).default(13),
+    n_mel: z.number().int().min(8).max(128).default(26),
+    /** Longest clip considered, in seconds (longer audio is truncated). */
+    max_seconds: z.number().positive().default(4),
+  })
+  .strict();
+
+export const trainParams = z
+  .object({
+    arch: z.enum(['mlp', 'cnn1d']).default('mlp'),
+    epochs: z.number().int().min(1).max(10000).default(60),
+    batch_size: z.number().int().min(1).max(4096).default(32),
+    lr: z.number().positive().max(1).default(0.003),
+    units: z.number().int().min(4).max(4096).default(64),
+    dropout: ratio.default(0.2),
+    l2: z.number().min(0).default(0.0001),
+    /** Epochs without validation improvement before stopping early (0 = never). */
+    patience: z.number().int().min(0).default(10),
+    seed: z.number().int().default(42),
+    /** Preferred backend; `auto` picks tfjs-node, then wasm, then cpu. */
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  })
+  .strict();
+
+/** One gate threshold: a metric, a bound and how it is compared. */
+export const thresholdSchema = z
+  .object({
+    metric: z.string(),
+    /** `higher` means larger is better. */
+    direction: z.enum(['higher', 'lower']).default('higher'),
+    /** Value threshold: the metric must be at least (or at most) this. */
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** Change threshold against the baseline model: allowed regression. */
+    tolerance: z.number().min(0).optional(),
+    /** Whether `tolerance` is absolute or relative to the baseline value. */
+    tolerance_kind: z.enum(['absolute', 'relative']).default('absolute'),
+  })
+  .strict();
+
+export const gateParams = z
+  .object({
+    /** Environment whose deployed model is the baseline (its branch's lockfile). */
+    baseline_env: z.string().default('prod'),
+    thresholds: z.array(thresholdSchema).default([
+      { metric: 'f1_macro', direction: 'higher', min: 0.5, tolerance: 0.02, tolerance_kind: 'absolute' },
+      { metric: 'accuracy', direction: 'higher', min: 0.5, tolerance: 0.02, tolerance_kind: 'absolute' },
+    ]),
+  })
+  .strict();
+
+export const paramsSchema = z
+  .object({
+    data: dataParams.prefault({}),
+    ingest: ingestParams.prefault({}),
+    validate: validateParams.prefault({}),
+    featurize: featurizeParams.prefault({}),
+    train: trainParams.prefault({}),
+    gate: gateParams.prefault({}),
+  })
+  .strict();
+
+export type Params = z.infer<typeof paramsSchema>;

@@ -1,0 +1,28 @@
+/**
+ * The speech-emotion pipeline: data → ingest → validate → featurize → train → evaluate → gate.
+ * Stage order here is only for display; the runner derives the DAG from deps and outs.
+ */
+import type { StageDef } from '../lib/types.ts';
+import type { Params } from './params.ts';
+import { dataStage } from './data/index.ts';
+import { ingestStage } from './ingest/index.ts';
+import { validateStage } from './validate/index.ts';
+import { featurizeStage } from './featurize/index.ts';
+import { trainStage } from './train/index.ts';
+import { evaluateStage } from './evaluate/index.ts';
+import { gateStage } from './gate/index.ts';
+
+/** The stages for these params (the data stage only when `data.source` is `demo`). */
+export function pipeline(params: Params): StageDef[] {
+  const stages: StageDef[] = [];
+  if (params.data.source === 'demo') stages.push(dataStage(params));
+  stages.push(
+    ingestStage(params),
+    validateStage(params),
+    featurizeStage(params),
+    trainStage(params),
+    evaluateStage(params),
+    gateStage(params),
+  );
+  return stages;
+}
