@@ -1,0 +1,97 @@
+/**
+ * Repository configuration: `.lockstep/config.yaml` (committed) overlaid by
+ * `.lockstep/config.local.yaml` (git-ignored), both parsed by one schema. `LOCKSTEP_REMOTE`
+ * overrides the default remote's URL.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { Repo } from './repo.ts';
+import { ConfigError, formatProblem } from './errors.ts';
+import type { Remote } from './store/remote.ts';
+
+export const configSchema = z
+  .object({
+    /** Name of the default remote (a key of `remotes`). */
+    remote: z.string().min(1).optional(),
+    remotes: z.record(z.string(), z.object({ url: z.string().min(1) }).strict()).default({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/** JSON Schema of the config file, for editors. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema);
+}
+
+function readOne(file: string, shown: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { remotes: {} };
+    throw err;
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError(
+      formatProblem(shown, 'not valid YAML', (err as Error).message.split('\n')[0], 'Fix the syntax.'),
+    );
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = [shown, ...issue.path.map(String)].join(issue.path.length ? ':' : '');
+    throw new ConfigError(
+      formatProblem(
+        issue.path.length ? `${shown}: ${issue.path.join('.')}` : key,
+        issue.message,
+        undefined,
+        'Expected `remote: <name>` and `remotes: {<name>: {url: ...}}`.',
+      ),
+    );
+  }
+  return result.data;
+}
+
+/** The merged configuration (local file wins per key). */
+export function readConfig(repo: Repo): Config {
+  const committed = readOne(repo.configPath, '.lockstep/config.yaml');
+  const local = readOne(path.join(repo.stateDir, 'config.local.yaml'), '.lockstep/config.local.yaml');
+  return {
+    remote: local.remote ?? committed.remote,
+    remotes: { ...committed.remotes, ...local.remotes },
+  };
+}
+
+/** URL of the default remote: `LOCKSTEP_REMOTE`, else the configured one; undefined if none. */
+export function defaultRemoteUrl(repo: Repo): string | undefined {
+  const env = process.env.LOCKSTEP_REMOTE;
+  if (env) return env;
+  const config = readConfig(repo);
+  if (!config.remote) return undefined;
+  const entry = config.remotes[config.remote];
+  if (!entry) {
+    throw new ConfigError(
+      formatProblem(
+        '.lockstep/config.yaml: remote',
+        'names no entry of remotes',
+        config.remote,
+        `Add remotes.${config.remote}.url or fix the name.`,
+      ),
+    );
+  }
+  return entry.url;
+}
+
+/** Opens the default remote (relative paths resolve against the repository root), or undefined. */
+export async function defaultRemote(repo: Repo): Promise<Remote | undefined> {
+  const url = defaultRemoteUrl(repo);
+  if (!url) return undefined;
+  const { openRemote } = await import('./store/open-remote.ts');
+  return openRemote(url, { baseDir: repo.root });
+}

@@ -1,0 +1,345 @@
+/**
+ * Artifacts: a tracked file or directory as an `ArtifactRef`. Hashing goes through the hash
+ * state (unchanged files are never re-read) and the parallel hasher; committing also inserts
+ * every file and the directory manifest into the cache in the same pass over the bytes;
+ * checkout rebuilds the path from verified cache objects in a temp sibling and renames it in.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { ArtifactRef, Lockfile, Manifest, ManifestEntry, Oid } from '../types.ts';
+import type { Output } from '../output.ts';
+import type { Remote } from './remote.ts';
+import { LockstepError, formatProblem } from '../errors.ts';
+import { Cache } from './cache.ts';
+import { hashFiles, HashTaskError, type HashTask } from './hasher.ts';
+import { loadHashState, statKey } from './hash-state.ts';
+import { decodeManifest, encodeManifest, sha256Hex as createHashHex } from './manifest.ts';
+import { symlinkLoop, validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
+import { takeWriteFault } from './fault.ts';
+import { tempPathFor } from './atomic.ts';
+
+export interface HashOptions {
+  /** Progress and warnings (stderr). */
+  out?: Output;
+  signal?: AbortSignal;
+  /** Cache to insert into (commitArtifact); default: a cache on `repo`. */
+  cache?: Cache;
+}
+
+interface Scan {
+  rel: string;
+  abs: string;
+  dir: boolean;
+  /** For a file: one entry with `rel` ''. */
+  files: WalkedFile[];
+}
+
+function scanPath(repo: Repo, rel: string): Scan {
+  validateRepoPath(repo, rel);
+  const abs = path.join(repo.root, rel);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(abs, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw symlinkLoop(rel);
+    if (code === 'ENOENT') {
+      throw new LockstepError(
+        formatProblem(rel, 'path does not exist', rel, 'Create it or check the spelling.'),
+      );
+    }
+    throw err;
+  }
+  if (st.isDirectory()) return { rel, abs, dir: true, files: walkFiles(abs, rel) };
+  if (st.isFile()) return { rel, abs, dir: false, files: [{ rel: '', abs, stat: st }] };
+  throw new LockstepError(
+    formatProblem(rel, 'not a regular file or directory', rel, 'Track files or directories only.'),
+  );
+}
+
+function stateRel(scan: Scan, file: WalkedFile): string {
+  return file.rel === '' ? scan.rel : `${scan.rel}/${file.rel}`;
+}
+
+function hashError(scan: Scan, err: unknown): unknown {
+  if (!(err instanceof HashTaskError)) return err;
+  const where = path.relative(path.dirname(scan.abs), err.task.path).split(path.sep).join('/');
+  const shown = path.posix.join(path.posix.dirname(scan.rel), where);
+  if (err.code === 'ECHANGED') {
+    return new LockstepError(
+      formatProblem(shown, 'file changed while it was hashed', shown, 'Retry when nothing is writing to it.'),
+    );
+  }
+  if (err.code === 'ENOSPC') {
+    return new LockstepError(
+      formatProblem(
+        '.lockstep/cache',
+        'no space left on device while writing',
+        shown,
+        'Free disk space (lockstep gc) and retry.',
+      ),
+    );
+  }
+  return new LockstepError(
+    formatProblem(shown, `cannot read file (${err.code})`, err.message, 'Check its permissions.'),
+  );
+}
+
+/**
+ * Resolves every file of `scan` to its oid: hash-state hits are trusted, misses are hashed in
+ * parallel. With `cache`, misses and hits whose object is absent are copied into the cache.
+ */
+async function resolveEntries(
+  repo: Repo,
+  scan: Scan,
+  cache: Cache | undefined,
+  options: HashOptions,
+): Promise<ManifestEntry[]> {
+  const state = loadHashState(repo);
+  const entries: ManifestEntry[] = new Array(scan.files.length);
+  const tasks: HashTask[] = [];
+  const taskIndex: number[] = [];
+  const sizes: number[] = [];
+  scan.files.forEach((f, i) => {
+    const oid = state.lookup(stateRel(scan, f), statKey(f.stat));
+    if (oid !== undefined && (!cache || cache.hasSync(oid))) {
+      entries[i] = { path: f.rel, sha256: oid, size: Number(f.stat.size) };
+      return;
+    }
+    tasks.push(
+      cache
+        ? { path: f.abs, dest: cache.tempPath(), fsync: true, mode: 0o444, fault: takeWriteFault() }
+        : { path: f.abs },
+    );
+    taskIndex.push(i);
+    sizes.push(Number(f.stat.size));
+  });
+  if (tasks.length > 0) {
+    let results;
+    try {
+      results = await hashFiles(tasks, {
+        out: options.out,
+        signal: options.signal,
+        sizes,
+        label: tasks.length >= 200 ? `hashing ${scan.rel}` : undefined,
+      });
+    } catch (err) {
+      for (const t of tasks) if (t.dest) fs.rmSync(t.dest, { force: true });
+      await state.save();
+      throw hashError(scan, err);
+    }
+    results.forEach((r, j) => {
+      const i = taskIndex[j]!;
+      const f = scan.files[i]!;
+      if (cache) cache.adoptTemp(tasks[j]!.dest!, r.oid);
+      state.record(stateRel(scan, f), r.key, r.oid);
+      entries[i] = { path: f.rel, sha256: r.oid, size: r.size };
+    });
+  }
+  await state.save();
+  return entries;
+}
+
+function toRef(scan: Scan, entries: ManifestEntry[]): { ref: ArtifactRef; manifest?: Buffer } {
+  if (!scan.dir) {
+    const e = entries[0]!;
+    return { ref: { path: scan.rel, hash: e.sha256, size: e.size, nfiles: 1 } };
+  }
+  const manifest = encodeManifest(entries);
+  const size = entries.reduce((a, e) => a + e.size, 0);
+  const hash = createHashHex(manifest);
+  return { ref: { path: scan.rel, hash, size, nfiles: entries.length, dir: true }, manifest };
+}
+
+/** Hashes a repo-relative file or directory using the hash state (no cache insert). For deps. */
+export async function hashArtifact(
+  repo: Repo,
+  relPath: string,
+  options: HashOptions = {},
+): Promise<ArtifactRef> {
+  const scan = scanPath(repo, relPath);
+  return toRef(scan, await resolveEntries(repo, scan, undefined, options)).ref;
+}
+
+/** Hashes AND inserts into the cache (files and the directory manifest). For outs and `add`. */
+export async function commitArtifact(
+  repo: Repo,
+  relPath: string,
+  options: HashOptions = {},
+): Promise<ArtifactRef> {
+  const cache = options.cache ?? new Cache(repo, { out: options.out });
+  const scan = scanPath(repo, relPath);
+  const { ref, manifest } = toRef(scan, await resolveEntries(repo, scan, cache, options));
+  if (manifest) {
+    try {
+      await cache.insertBytes(manifest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new LockstepError(
+          formatProblem(
+            '.lockstep/cache',
+            'no space left on device while writing',
+            relPath,
+            'Free disk space (lockstep gc) and retry.',
+          ),
+        );
+      }
+      throw err;
+    }
+  }
+  return ref;
+}
+
+/** True if the workspace path currently matches `ref` (via hash state; cheap). */
+export async function isArtifactCurrent(repo: Repo, ref: ArtifactRef): Promise<boolean> {
+  let scan: Scan;
+  try {
+    scan = scanPath(repo, ref.path);
+  } catch {
+    return false;
+  }
+  if (scan.dir !== Boolean(ref.dir) || scan.files.length !== ref.nfiles) return false;
+  let size = 0;
+  for (const f of scan.files) size += Number(f.stat.size);
+  if (size !== ref.size) return false;
+  try {
+    return toRef(scan, await resolveEntries(repo, scan, undefined, {})).ref.hash === ref.hash;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads the manifest of directory artifact `ref` (verified; fetched from the cache's remote if missing). */
+export async function readManifest(cache: Cache, ref: ArtifactRef): Promise<Manifest> {
+  return decodeManifest(await cache.readBytes(ref.hash, { path: ref.path }), ref.hash);
+}
+
+/** Every oid `ref` needs: the file, or the manifest plus every entry. Reads manifests from the cache. */
+export async function artifactObjects(
+  repo: Repo,
+  ref: ArtifactRef,
+  options: { cache?: Cache } = {},
+): Promise<Oid[]> {
+  if (!ref.dir) return [ref.hash];
+  const manifest = await readManifest(options.cache ?? new Cache(repo), ref);
+  return [ref.hash, ...new Set(manifest.entries.map((e) => e.sha256))];
+}
+
+/** Every artifact a lockfile references: tracked data and every stage's outs. */
+export function lockfileArtifacts(lock: Pick<Lockfile, 'data' | 'stages'>): ArtifactRef[] {
+  const refs: ArtifactRef[] = [];
+  for (const [p, d] of Object.entries(lock.data ?? {})) refs.push({ ...d, path: p });
+  for (const stage of Object.values(lock.stages ?? {})) refs.push(...(stage.outs ?? []));
+  return refs;
+}
+
+/**
+ * Materializes `ref` at `ref.path` from the cache (pulling missing objects from `remote`),
+ * replacing what is there atomically (build in a temp dir next to it, then rename). Files are
+ * copies, writable. Every object is verified as it is copied out.
+ */
+export async function checkoutArtifact(
+  repo: Repo,
+  ref: ArtifactRef,
+  options: { remote?: Remote; out?: Output } = {},
+): Promise<void> {
+  validateRepoPath(repo, ref.path);
+  if (await isArtifactCurrent(repo, ref)) return;
+  const cache = new Cache(repo, { remote: options.remote, out: options.out });
+  const entries: ManifestEntry[] = ref.dir
+    ? (await readManifest(cache, ref)).entries
+    : [{ path: '', sha256: ref.hash, size: ref.size }];
+  const missing = [...new Set(entries.map((e) => e.sha256))].filter((oid) => !cache.hasSync(oid));
+  if (missing.length > 0) {
+    if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
+    const { pullObjects } = await import('./transfer.ts');
+    const pulled = await pullObjects(repo, options.remote, missing, { out: options.out });
+    if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, false);
+  }
+  const abs = path.join(repo.root, ref.path);
+  const parent = path.dirname(abs);
+  await fs.promises.mkdir(parent, { recursive: true });
+  const build = ref.dir
+    ? await fs.promises.mkdtemp(path.join(parent, `.${path.basename(abs)}.lockstep-`))
+    : tempPathFor(abs);
+  const targets = entries.map((e) => (ref.dir ? path.join(build, ...e.path.split('/')) : build));
+  try {
+    if (ref.dir) {
+      await fs.promises.chmod(build, 0o755);
+      for (const dir of new Set(targets.map((t) => path.dirname(t)))) fs.mkdirSync(dir, { recursive: true });
+    }
+    const destKeys = await copyOutVerified(cache, entries, targets, ref.path, options.out);
+    await swapInto(build, abs);
+    const state = loadHashState(repo);
+    state.forget(ref.path);
+    entries.forEach((e, i) =>
+      state.record(e.path ? `${ref.path}/${e.path}` : ref.path, destKeys[i]!, e.sha256),
+    );
+    await state.save();
+  } catch (err) {
+    await fs.promises.rm(build, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Copies objects to `targets`, verifying each; corrupt objects are quarantined and re-fetched once. */
+async function copyOutVerified(
+  cache: Cache,
+  entries: ManifestEntry[],
+  targets: string[],
+  where: string,
+  out: Output | undefined,
+): Promise<string[]> {
+  const keys: string[] = new Array(entries.length);
+  let pending = entries.map((_, i) => i);
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const tasks = pending.map((i) => ({
+      path: cache.objectPath(entries[i]!.sha256),
+      dest: targets[i]!,
+      mode: 0o644,
+    }));
+    let results;
+    try {
+      results = await hashFiles(tasks, {
+        out,
+        sizes: pending.map((i) => entries[i]!.size),
+        label: tasks.length >= 200 ? `checkout ${where}` : undefined,
+      });
+    } catch (err) {
+      if (err instanceof HashTaskError && err.code === 'ENOENT')
+        throw cache.missingError(path.basename(err.task.path), where, false);
+      throw err;
+    }
+    const bad: number[] = [];
+    results.forEach((r, j) => {
+      const i = pending[j]!;
+      if (r.oid === entries[i]!.sha256) keys[i] = r.destKey!;
+      else bad.push(i);
+    });
+    const badOids = [...new Set(bad.map((i) => entries[i]!.sha256))];
+    for (const oid of badOids) await cache.quarantine(oid);
+    for (const i of bad) fs.rmSync(targets[i]!, { force: true });
+    if (bad.length === 0) break;
+    if (!cache.remote || attempt > 0) throw cache.missingError(badOids[0]!, where, true);
+    for (const oid of badOids) await cache.download(cache.remote, oid);
+    pending = bad;
+  }
+  return keys;
+}
+
+/** Renames `build` onto `abs`, moving whatever is there aside first and deleting it after. */
+async function swapInto(build: string, abs: string): Promise<void> {
+  let trash: string | undefined;
+  try {
+    const st = await fs.promises.lstat(abs);
+    if (st.isDirectory()) {
+      trash = `${tempPathFor(abs)}.old`;
+      await fs.promises.rename(abs, trash);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await fs.promises.rename(build, abs);
+  if (trash) await fs.promises.rm(trash, { recursive: true, force: true });
+}

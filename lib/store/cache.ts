@@ -1,0 +1,262 @@
+/**
+ * The local content-addressed cache `.lockstep/cache/sha256/ab/cdef...`. Objects enter through a
+ * temp file in `.lockstep/cache/tmp/` that is fsynced, made read-only (0444) and renamed into
+ * place, so an object path only ever holds complete bytes. Every read is verified against the
+ * name: a corrupt object is moved to `.lockstep/quarantine/` and fetched again from the remote
+ * when one is configured.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { Oid } from '../types.ts';
+import type { Output } from '../output.ts';
+import { IntegrityError, formatProblem } from '../errors.ts';
+import { objectKey, type Remote, type TransferOptions } from './remote.ts';
+import { hashFiles, HashTaskError } from './hasher.ts';
+import { takeWriteFault } from './fault.ts';
+import { sha256Hex } from './manifest.ts';
+
+export interface CacheOptions {
+  /** Where corrupt or missing objects are fetched from. */
+  remote?: Remote;
+  /** Warnings (quarantined objects); default: none. */
+  out?: Output;
+}
+
+/** sha256 of a file, streamed (does not block the event loop on large files). */
+export async function hashFileAsync(file: string): Promise<{ oid: Oid; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { oid: hash.digest('hex'), size };
+}
+
+function enospc(): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error('no space left on device (injected by LOCKSTEP_FAULT)');
+  err.code = 'ENOSPC';
+  return err;
+}
+
+export class Cache {
+  readonly repo: Repo;
+  readonly root: string;
+  readonly remote: Remote | undefined;
+  private readonly out: Output | undefined;
+  private readonly madeDirs = new Set<string>();
+  /** Objects this instance created (not ones that already existed): lets a failed `add` roll back. */
+  readonly inserted: Oid[] = [];
+
+  constructor(repo: Repo, options: CacheOptions = {}) {
+    this.repo = repo;
+    this.root = repo.cacheDir;
+    this.remote = options.remote;
+    this.out = options.out;
+  }
+
+  objectPath(oid: Oid): string {
+    return path.join(this.root, objectKey(oid));
+  }
+
+  async has(oid: Oid): Promise<boolean> {
+    try {
+      await fs.promises.access(this.objectPath(oid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Synchronous `has`, for hot loops over thousands of objects. */
+  hasSync(oid: Oid): boolean {
+    return fs.existsSync(this.objectPath(oid));
+  }
+
+  /** A fresh temp path inside the cache (same filesystem as the objects). */
+  tempPath(): string {
+    const dir = path.join(this.root, 'tmp');
+    this.ensureDir(dir);
+    return path.join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  private ensureDir(dir: string): void {
+    if (this.madeDirs.has(dir)) return;
+    fs.mkdirSync(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
+
+  /**
+   * Moves a complete, fsynced, read-only temp file holding `oid` into place. Returns false (and
+   * removes the temp) when the object already existed.
+   */
+  adoptTemp(tmp: string, oid: Oid): boolean {
+    const dest = this.objectPath(oid);
+    if (fs.existsSync(dest)) {
+      fs.rmSync(tmp, { force: true });
+      return false;
+    }
+    this.ensureDir(path.dirname(dest));
+    fs.renameSync(tmp, dest);
+    this.inserted.push(oid);
+    return true;
+  }
+
+  /** Hashes and inserts a file (copy; `move: true` renames it in). Returns its oid and size. */
+  async insertFile(src: string, options: { move?: boolean } = {}): Promise<{ oid: Oid; size: number }> {
+    if (options.move) {
+      const [r] = await hashFiles([{ path: src }]);
+      if (await this.has(r!.oid)) {
+        await fs.promises.rm(src, { force: true });
+        return { oid: r!.oid, size: r!.size };
+      }
+      if (takeWriteFault()) throw enospc();
+      const handle = await fs.promises.open(src, 'r');
+      await handle.sync();
+      await handle.close();
+      await fs.promises.chmod(src, 0o444);
+      this.ensureDir(path.dirname(this.objectPath(r!.oid)));
+      try {
+        await fs.promises.rename(src, this.objectPath(r!.oid));
+        this.inserted.push(r!.oid);
+        return { oid: r!.oid, size: r!.size };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        const result = await this.insertFile(src);
+        await fs.promises.rm(src, { force: true });
+        return result;
+      }
+    }
+    const tmp = this.tempPath();
+    let r;
+    try {
+      [r] = await hashFiles([{ path: src, dest: tmp, fsync: true, mode: 0o444, fault: takeWriteFault() }]);
+    } catch (err) {
+      if (err instanceof HashTaskError) {
+        const e: NodeJS.ErrnoException = new Error(`${src}: ${err.message}`);
+        e.code = err.code;
+        throw e;
+      }
+      throw err;
+    }
+    this.adoptTemp(tmp, r!.oid);
+    return { oid: r!.oid, size: r!.size };
+  }
+
+  async insertBytes(bytes: Uint8Array): Promise<Oid> {
+    const oid = sha256Hex(bytes);
+    if (await this.has(oid)) return oid;
+    const tmp = this.tempPath();
+    const handle = await fs.promises.open(tmp, 'wx', 0o444);
+    try {
+      if (takeWriteFault()) {
+        await handle.write(bytes.subarray(0, Math.ceil(bytes.length / 2)));
+        throw enospc();
+      }
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    this.adoptTemp(tmp, oid);
+    return oid;
+  }
+
+  /**
+   * Verified read; a corrupt object is quarantined and re-fetched from the remote if any, else
+   * IntegrityError. `options.path` names the artifact in errors.
+   */
+  async readBytes(oid: Oid, options: { path?: string } = {}): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      let bytes: Buffer | undefined;
+      try {
+        bytes = await fs.promises.readFile(this.objectPath(oid));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      if (bytes && sha256Hex(bytes) === oid) return bytes;
+      if (bytes) await this.quarantine(oid);
+      if (!this.remote || attempt > 0) throw this.missingError(oid, options.path, bytes !== undefined);
+      await this.download(this.remote, oid);
+    }
+  }
+
+  /** The error for an object that is missing (or was corrupt) with no remote to heal it. */
+  missingError(oid: Oid, where: string | undefined, corrupt: boolean): IntegrityError {
+    const problem = corrupt ? 'cache object is corrupt (quarantined)' : 'object is missing from the cache';
+    return new IntegrityError(
+      formatProblem(
+        where ?? objectKey(oid),
+        problem,
+        oid,
+        'Run lockstep pull (configure a remote first if none is set).',
+      ),
+    );
+  }
+
+  /** Moves a corrupt object to `.lockstep/quarantine/` and reports it. */
+  async quarantine(oid: Oid): Promise<string> {
+    const dir = path.join(this.repo.stateDir, 'quarantine');
+    await fs.promises.mkdir(dir, { recursive: true });
+    const dest = path.join(dir, `${oid}.${Date.now()}`);
+    await fs.promises.rename(this.objectPath(oid), dest);
+    this.out?.err(
+      formatProblem(
+        objectKey(oid),
+        'corrupt cache object quarantined',
+        dest,
+        'It will be fetched again from the remote if one is configured.',
+      ),
+    );
+    return dest;
+  }
+
+  /**
+   * Downloads `oid` from `remote` to a temp file, verifies its sha256, fsyncs it and renames it
+   * in. A mismatch removes the temp and throws IntegrityError naming the remote. Returns bytes.
+   */
+  async download(remote: Remote, oid: Oid, options: TransferOptions = {}): Promise<number> {
+    const tmp = this.tempPath();
+    try {
+      await remote.get(oid, tmp, options);
+      const { oid: actual, size } = await hashFileAsync(tmp);
+      if (actual !== oid) {
+        throw new IntegrityError(
+          formatProblem(
+            `${remote.url}/${objectKey(oid)}`,
+            'remote object does not match its sha256',
+            actual,
+            'The remote copy is corrupt: delete it there and push again from a good cache.',
+          ),
+        );
+      }
+      const handle = await fs.promises.open(tmp, 'r');
+      await handle.sync();
+      await handle.close();
+      await fs.promises.chmod(tmp, 0o444);
+      this.adoptTemp(tmp, oid);
+      return size;
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** True when the object exists and matches its name (quarantines it when it does not). */
+  async verify(oid: Oid): Promise<boolean> {
+    try {
+      const { oid: actual } = await hashFileAsync(this.objectPath(oid));
+      if (actual === oid) return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await this.quarantine(oid);
+    return false;
+  }
+}

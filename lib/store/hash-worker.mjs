@@ -1,0 +1,97 @@
+/**
+ * Hash-and-copy worker. Plain JS so worker_threads can load it without a TypeScript loader; the
+ * main thread imports the same `hashOne` for small jobs. One pass over the bytes: they are hashed
+ * and, when `dest` is given, written to `dest` (created exclusively, fsynced, mode applied) so a
+ * cache insert never reads a file twice. A file whose size or mtime differs between the fstat
+ * before and after reading is reported as changed, and a failed write leaves no `dest` behind.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+
+const CHUNK = 1 << 20;
+let buffer;
+
+function statKey(st) {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * @param {{path: string, dest?: string, fsync?: boolean, mode?: number, fault?: boolean}} task
+ * @returns {{oid: string, size: number, key: string, destKey?: string}}
+ */
+export function hashOne(task) {
+  buffer ??= Buffer.allocUnsafe(CHUNK);
+  const fd = fs.openSync(task.path, 'r');
+  let out;
+  try {
+    const before = fs.fstatSync(fd, { bigint: true });
+    if (!before.isFile()) {
+      const err = new Error(`not a regular file`);
+      err.code = 'ENOTFILE';
+      throw err;
+    }
+    if (task.dest) out = fs.openSync(task.dest, 'wx', task.mode ?? 0o644);
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buffer, 0, CHUNK, null);
+      if (n === 0) break;
+      const chunk = n === CHUNK ? buffer : buffer.subarray(0, n);
+      hash.update(chunk);
+      if (out !== undefined) {
+        if (task.fault) {
+          fs.writeSync(out, chunk, 0, Math.ceil(n / 2));
+          const err = new Error('no space left on device (injected by LOCKSTEP_FAULT)');
+          err.code = 'ENOSPC';
+          throw err;
+        }
+        let off = 0;
+        while (off < n) off += fs.writeSync(out, chunk, off, n - off);
+      }
+      size += n;
+    }
+    if (task.fault && out !== undefined && size === 0) {
+      const err = new Error('no space left on device (injected by LOCKSTEP_FAULT)');
+      err.code = 'ENOSPC';
+      throw err;
+    }
+    const after = fs.fstatSync(fd, { bigint: true });
+    if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || BigInt(size) !== after.size) {
+      const err = new Error('file changed while it was hashed');
+      err.code = 'ECHANGED';
+      throw err;
+    }
+    let destKey;
+    if (out !== undefined) {
+      if (task.fsync) fs.fsyncSync(out);
+      destKey = statKey(fs.fstatSync(out, { bigint: true }));
+      fs.closeSync(out);
+      out = undefined;
+    }
+    return { oid: hash.digest('hex'), size, key: statKey(before), destKey };
+  } catch (err) {
+    if (out !== undefined) {
+      fs.closeSync(out);
+      out = undefined;
+      fs.rmSync(task.dest, { force: true });
+    }
+    throw err;
+  } finally {
+    if (out !== undefined) fs.closeSync(out);
+    fs.closeSync(fd);
+  }
+}
+
+if (parentPort) {
+  parentPort.on('message', (batch) => {
+    const results = batch.map((task) => {
+      try {
+        return hashOne(task);
+      } catch (err) {
+        return { error: { code: err.code ?? 'EUNKNOWN', message: err.message } };
+      }
+    });
+    parentPort.postMessage(results);
+  });
+}

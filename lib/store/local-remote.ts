@@ -1,0 +1,78 @@
+/**
+ * A remote that is a directory on this machine (a `file://` URL or a path): same layout as the
+ * cache. Uploads land through a temp file + fsync + rename, so a reader never sees a partial object.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import type { Oid } from '../types.ts';
+import { isOid, objectKey, type Remote, type TransferOptions } from './remote.ts';
+
+export class LocalRemote implements Remote {
+  readonly url: string;
+  readonly root: string;
+
+  /** `root`: absolute directory of the remote (created on first put). */
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.url = pathToFileURL(this.root).href;
+  }
+
+  private objectPath(oid: Oid): string {
+    return path.join(this.root, objectKey(oid));
+  }
+
+  async has(oids: Oid[], options: TransferOptions = {}): Promise<Set<Oid>> {
+    const found = new Set<Oid>();
+    for (const oid of oids) {
+      options.signal?.throwIfAborted();
+      if (fs.existsSync(this.objectPath(oid))) found.add(oid);
+    }
+    return found;
+  }
+
+  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    const dest = this.objectPath(oid);
+    await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+    const tmpDir = path.join(this.root, 'tmp');
+    await fs.promises.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    try {
+      await fs.promises.copyFile(srcPath, tmp);
+      const handle = await fs.promises.open(tmp, 'r');
+      await handle.sync();
+      await handle.close();
+      await fs.promises.chmod(tmp, 0o444);
+      await fs.promises.rename(tmp, dest);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async get(oid: Oid, destPath: string, options: TransferOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    await fs.promises.copyFile(this.objectPath(oid), destPath);
+    await fs.promises.chmod(destPath, 0o644);
+  }
+
+  async *list(options: TransferOptions = {}): AsyncIterable<Oid> {
+    const base = path.join(this.root, 'sha256');
+    let prefixes: string[];
+    try {
+      prefixes = (await fs.promises.readdir(base)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const prefix of prefixes) {
+      options.signal?.throwIfAborted();
+      for (const rest of (await fs.promises.readdir(path.join(base, prefix))).sort()) {
+        const oid = prefix + rest;
+        if (isOid(oid)) yield oid;
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Tracked paths: validation (inside the repository, no `..`, not in `.git` or `.lockstep`) and
+ * the directory walk that lists a tracked directory's files with bigint stats. Symlinks are
+ * followed; a symlink loop or a directory cycle is an error rather than an endless walk.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import { UsageError, LockstepError, formatProblem } from '../errors.ts';
+
+/** Normalises a user-given path (absolute, or relative to `cwd`) to a repository-relative POSIX path. */
+export function toRepoPath(repo: Repo, input: string, cwd: string = repo.root): string {
+  const abs = path.resolve(cwd, input);
+  const rel = path.relative(repo.root, abs);
+  return validateRepoPath(repo, rel.split(path.sep).join('/'), input);
+}
+
+/**
+ * Checks a repository-relative POSIX path: not empty, not absolute, no `..` or `.` segments,
+ * not the root, not inside `.git` or `.lockstep`, and (resolving symlinks) still inside the
+ * repository. Returns it unchanged.
+ */
+export function validateRepoPath(repo: Repo, rel: string, shown: string = rel): string {
+  const segments = rel.split('/');
+  if (
+    rel === '' ||
+    rel.startsWith('/') ||
+    /^[a-zA-Z]:/.test(rel) ||
+    segments.some((s) => s === '..' || s === '.' || s === '')
+  ) {
+    throw new UsageError(
+      formatProblem(
+        shown,
+        'path is outside the repository or goes through ".."',
+        rel,
+        'Track a path inside the repository, written without "..".',
+      ),
+    );
+  }
+  if (segments[0] === '.git' || segments[0] === '.lockstep') {
+    throw new UsageError(
+      formatProblem(shown, 'path is inside lockstep or git metadata', rel, 'Track a data path instead.'),
+    );
+  }
+  // A symlink on the way may still lead out of the repository.
+  let real: string | undefined;
+  try {
+    real = fs.realpathSync(path.join(repo.root, rel));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkLoop(rel);
+  }
+  if (real !== undefined) {
+    const rootReal = fs.realpathSync(repo.root);
+    const inside = path.relative(rootReal, real);
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside)) {
+      throw new UsageError(
+        formatProblem(
+          shown,
+          'path resolves outside the repository',
+          real,
+          'Track a path inside the repository (a symlink leads out of it).',
+        ),
+      );
+    }
+  }
+  return rel;
+}
+
+export function symlinkLoop(rel: string): LockstepError {
+  return new LockstepError(
+    formatProblem(rel, 'symlink loop', rel, 'Remove or fix the symlink so it points to a real file.'),
+  );
+}
+
+export interface WalkedFile {
+  /** POSIX path relative to the walked directory. */
+  rel: string;
+  abs: string;
+  stat: fs.BigIntStats;
+}
+
+/**
+ * Lists every regular file under `absDir` (following symlinks), sorted by `rel` in code-unit
+ * order. `shownDir` names the directory in errors.
+ */
+export function walkFiles(absDir: string, shownDir: string): WalkedFile[] {
+  const files: WalkedFile[] = [];
+  const ancestors = new Set<string>();
+  const visit = (dir: string, prefix: string, dirStat: fs.BigIntStats) => {
+    const id = `${dirStat.dev}:${dirStat.ino}`;
+    if (ancestors.has(id)) throw symlinkLoop(`${shownDir}/${prefix}`.replace(/\/$/, ''));
+    ancestors.add(id);
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, entry.name);
+      const rel = prefix + entry.name;
+      let st: fs.BigIntStats;
+      try {
+        st = fs.statSync(abs, { bigint: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP') throw symlinkLoop(`${shownDir}/${rel}`);
+        if (code === 'ENOENT' && entry.isSymbolicLink()) {
+          throw new LockstepError(
+            formatProblem(`${shownDir}/${rel}`, 'dangling symlink', rel, 'Remove it or point it at a file.'),
+          );
+        }
+        throw err;
+      }
+      if (st.isDirectory()) visit(abs, rel + '/', st);
+      else if (st.isFile()) files.push({ rel, abs, stat: st });
+    }
+    ancestors.delete(id);
+  };
+  visit(absDir, '', fs.statSync(absDir, { bigint: true }));
+  files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  return files;
+}

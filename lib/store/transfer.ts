@@ -1,0 +1,91 @@
+/**
+ * Moving objects between the cache and a remote: only what is missing on the other side, in
+ * parallel with a bounded pool. Uploads are verified before they leave the cache (a corrupt
+ * object is quarantined, never pushed); downloads are verified before they enter it.
+ */
+import pLimit from 'p-limit';
+import fs from 'node:fs';
+import type { Repo } from '../repo.ts';
+import type { Oid } from '../types.ts';
+import type { Output } from '../output.ts';
+import type { Remote } from './remote.ts';
+import { Cache } from './cache.ts';
+import { createProgress } from '../progress.ts';
+
+export interface TransferOptionsJobs {
+  /** Concurrent transfers (default 8). */
+  jobs?: number;
+  out?: Output;
+  signal?: AbortSignal;
+}
+
+async function runPool<T>(items: T[], jobs: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(Math.max(1, jobs));
+  const settled = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Uploads the objects the remote does not have. */
+export async function pushObjects(
+  repo: Repo,
+  remote: Remote,
+  oids: Oid[],
+  options: TransferOptionsJobs = {},
+): Promise<{ transferred: number; skipped: number; bytes: number }> {
+  const cache = new Cache(repo, { out: options.out });
+  const unique = [...new Set(oids)];
+  const present = await remote.has(unique, { signal: options.signal });
+  const todo = unique.filter((oid) => !present.has(oid));
+  const progress =
+    options.out && todo.length > 0
+      ? createProgress(options.out, `push ${remote.url}`, todo.length, { unit: 'objects' })
+      : undefined;
+  let bytes = 0;
+  try {
+    await runPool(todo, options.jobs ?? 8, async (oid) => {
+      // Verify before upload: a corrupt local object must never reach the remote.
+      const existed = cache.hasSync(oid);
+      if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, existed);
+      await remote.put(oid, cache.objectPath(oid), { signal: options.signal });
+      bytes += (await fs.promises.stat(cache.objectPath(oid))).size;
+      progress?.tick(1);
+    });
+  } finally {
+    progress?.stop();
+  }
+  return { transferred: todo.length, skipped: unique.length - todo.length, bytes };
+}
+
+/**
+ * Downloads the objects the cache does not have. Objects the remote lacks are returned in
+ * `missing`; an object whose bytes do not match its name is an IntegrityError (nothing enters
+ * the cache).
+ */
+export async function pullObjects(
+  repo: Repo,
+  remote: Remote,
+  oids: Oid[],
+  options: TransferOptionsJobs = {},
+): Promise<{ transferred: number; skipped: number; bytes: number; missing: Oid[] }> {
+  const cache = new Cache(repo, { out: options.out });
+  const unique = [...new Set(oids)];
+  const absent = unique.filter((oid) => !cache.hasSync(oid));
+  const available = absent.length > 0 ? await remote.has(absent, { signal: options.signal }) : new Set<Oid>();
+  const todo = absent.filter((oid) => available.has(oid));
+  const missing = absent.filter((oid) => !available.has(oid));
+  const progress =
+    options.out && todo.length > 0
+      ? createProgress(options.out, `pull ${remote.url}`, todo.length, { unit: 'objects' })
+      : undefined;
+  let bytes = 0;
+  try {
+    await runPool(todo, options.jobs ?? 8, async (oid) => {
+      bytes += await cache.download(remote, oid, { signal: options.signal });
+      progress?.tick(1);
+    });
+  } finally {
+    progress?.stop();
+  }
+  return { transferred: todo.length, skipped: unique.length - absent.length, bytes, missing };
+}
