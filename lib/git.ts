@@ -1,0 +1,126 @@
+/**
+ * Reading git history without touching the working tree: files at a revision straight from the
+ * object database, refs, recent commits, HEAD and dirtiness. Built on simple-git.
+ */
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { LockstepError, formatProblem } from './errors.ts';
+
+function git(root: string): SimpleGit {
+  return simpleGit({ baseDir: root, trimmed: false });
+}
+
+/** A branch or tag and the commit it points at (annotated tags are peeled). */
+export interface GitRef {
+  /** Short name: `main`, `v1.2`. */
+  name: string;
+  kind: 'branch' | 'tag';
+  /** Full ref name: `refs/heads/main`. */
+  ref: string;
+  commit: string;
+}
+
+export interface CommitInfo {
+  commit: string;
+  /** Commit time, ISO 8601. */
+  date: string;
+  author: string;
+  subject: string;
+}
+
+/** True when `rev` resolves to a commit. */
+export async function revExists(root: string, rev: string): Promise<boolean> {
+  try {
+    await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The full commit id `rev` resolves to; a LockstepError naming the revision if it does not. */
+export async function resolveRev(root: string, rev: string): Promise<string> {
+  try {
+    return (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
+  } catch {
+    throw new LockstepError(
+      formatProblem('git', 'unknown revision', rev, 'Use a branch, tag or commit that exists (git log).'),
+    );
+  }
+}
+
+/**
+ * The content of `relPath` (relative to `root`) at revision `rev`, read from git objects (no
+ * checkout). Undefined when the file does not exist at that revision; an unknown revision throws.
+ */
+export async function readFileAtRev(root: string, rev: string, relPath: string): Promise<string | undefined> {
+  const commit = await resolveRev(root, rev);
+  const spec = `${commit}:./${relPath.replace(/^\.\//, '')}`;
+  try {
+    await git(root).raw(['cat-file', '-e', spec]);
+  } catch {
+    return undefined;
+  }
+  return git(root).raw(['cat-file', 'blob', spec]);
+}
+
+/** Every local branch and tag with its commit, sorted by full ref name. */
+export async function listRefs(root: string): Promise<GitRef[]> {
+  const text = await git(root).raw([
+    'for-each-ref',
+    '--format=%(refname)%09%(objectname)%09%(*objectname)',
+    'refs/heads',
+    'refs/tags',
+  ]);
+  const refs: GitRef[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const [ref, object, peeled] = line.split('\t') as [string, string, string | undefined];
+    const kind = ref.startsWith('refs/tags/') ? 'tag' : 'branch';
+    const name = ref.replace(/^refs\/(heads|tags)\//, '');
+    refs.push({ name, kind, ref, commit: peeled && peeled.trim() ? peeled.trim() : object });
+  }
+  return refs.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+}
+
+/** The last `n` commits reachable from `rev` (default HEAD), newest first; empty in a repo with no commits. */
+export async function recentCommits(root: string, n: number, rev = 'HEAD'): Promise<CommitInfo[]> {
+  if (!(await revExists(root, rev))) return [];
+  const text = await git(root).raw([
+    'log',
+    `-n${Math.max(0, Math.floor(n))}`,
+    '--format=%H%x09%cI%x09%an%x09%s',
+    rev,
+  ]);
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [commit, date, author, ...subject] = l.split('\t');
+      return { commit: commit!, date: date!, author: author!, subject: subject.join('\t') };
+    });
+}
+
+/** The commit HEAD points at, or undefined before the first commit. */
+export async function currentCommit(root: string): Promise<string | undefined> {
+  try {
+    return (await git(root).raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The current branch name, or undefined on a detached HEAD. */
+export async function currentBranch(root: string): Promise<string | undefined> {
+  try {
+    const name = (await git(root).raw(['symbolic-ref', '--quiet', '--short', 'HEAD'])).trim();
+    return name || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when tracked files differ from HEAD or untracked, non-ignored files exist. */
+export async function isDirty(root: string): Promise<boolean> {
+  const text = await git(root).raw(['status', '--porcelain', '--untracked-files=normal']);
+  return text.trim().length > 0;
+}

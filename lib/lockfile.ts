@@ -1,0 +1,175 @@
+/**
+ * `artifacts.lock.yaml`: what each stage consumed and produced, by content hash, plus the paths
+ * tracked with `lockstep add`. One zod schema parses it, shapes what is written, and generates
+ * `lib/lockfile.schema.json`. Serialization is deterministic (fixed field order, sorted keys where
+ * order carries no meaning) so diffs are stable; writes are atomic (temp + fsync + rename).
+ */
+import fs from 'node:fs';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import type { Repo } from './repo.ts';
+import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
+import { ConfigError } from './errors.ts';
+import { writeFileAtomic } from './store/atomic.ts';
+import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
+
+/** The schema version this build reads and writes. */
+export const LOCKFILE_SCHEMA = 1;
+
+const oid = z.string().regex(/^[0-9a-f]{64}$/, 'expected a 64-hex-digit sha256');
+const count = z.number().int().min(0);
+
+const artifactFields = {
+  hash: oid,
+  size: count,
+  nfiles: count,
+  dir: z.boolean().optional(),
+};
+
+export const artifactRefSchema = z.object({ path: z.string().min(1), ...artifactFields }).strict();
+
+export const lockEntrySchema = z
+  .object({
+    /** Fingerprint of the stage's source files. */
+    code: oid,
+    deps: z.array(artifactRefSchema).default([]),
+    /** Dotted params key → value read. */
+    params: z.record(z.string(), z.unknown()).default({}),
+    outs: z.array(artifactRefSchema).default([]),
+    /** Flattened numeric metrics. */
+    metrics: z.record(z.string(), z.number()).optional(),
+  })
+  .strict();
+
+/** The one schema of `artifacts.lock.yaml`. */
+export const lockfileSchema = z
+  .object({
+    schema: z.literal(LOCKFILE_SCHEMA),
+    /** Paths tracked with `lockstep add`, keyed by repository-relative path. */
+    data: z.record(z.string(), z.object(artifactFields).strict()).default({}),
+    /** Per stage: code fingerprint, deps, params read, outs, metrics. */
+    stages: z.record(z.string(), lockEntrySchema).default({}),
+  })
+  .strict();
+
+/** JSON Schema of the lockfile, for editors (`lib/lockfile.schema.json`). */
+export function lockfileJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(lockfileSchema, { io: 'input' }) as Record<string, unknown>;
+}
+
+/** A lockfile with nothing in it. */
+export function emptyLockfile(): Lockfile {
+  return { schema: LOCKFILE_SCHEMA, data: {}, stages: {} };
+}
+
+/**
+ * Parses lockfile text. Malformed YAML, an unknown schema version or a field of the wrong shape
+ * is a one-line ConfigError naming `file:line` and the key. Empty text is an empty lockfile.
+ */
+export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockfile {
+  const src = parseYamlSource(text, file, 'Fix the syntax, or restore the file from git.');
+  const raw = src.value;
+  if (raw === null || raw === undefined) return emptyLockfile();
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(
+      `${file}:1: expected a mapping with schema, data and stages, got ${showValue(raw)}. Restore the file from git.`,
+    );
+  }
+  const version = (raw as Record<string, unknown>).schema;
+  if (version !== LOCKFILE_SCHEMA) {
+    const line = src.lineOf(['schema']) ?? 1;
+    if (version === undefined) {
+      throw new ConfigError(
+        `${file}:${line}: schema: missing (expected ${LOCKFILE_SCHEMA}). Add "schema: 1".`,
+      );
+    }
+    throw new ConfigError(
+      `${file}:${line}: schema: unknown schema version ${showValue(version)}. This lockstep reads version ${LOCKFILE_SCHEMA}; upgrade lockstep.`,
+    );
+  }
+  const result = lockfileSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const line = src.lineOf(issuePath(issue)) ?? 1;
+    throw new ConfigError(`${file}:${line}: ${describeIssue(issue, raw)}, or restore the file from git.`);
+  }
+  return result.data as Lockfile;
+}
+
+function sortedRecord<T, U>(rec: Record<string, T>, map: (v: T) => U): Record<string, U> {
+  const outRec: Record<string, U> = {};
+  for (const k of Object.keys(rec).sort()) outRec[k] = map(rec[k]!);
+  return outRec;
+}
+
+function orderRef(ref: ArtifactRef): ArtifactRef {
+  return {
+    path: ref.path,
+    hash: ref.hash,
+    size: ref.size,
+    nfiles: ref.nfiles,
+    ...(ref.dir ? { dir: true } : {}),
+  };
+}
+
+/** Sorts object keys recursively (param values may be mappings; their key order carries no meaning). */
+function sortDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortDeep);
+  if (v && typeof v === 'object') return sortedRecord(v as Record<string, unknown>, sortDeep);
+  return v;
+}
+
+function orderEntry(e: LockEntry): LockEntry {
+  const byPath = (a: ArtifactRef, b: ArtifactRef) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  return {
+    code: e.code,
+    deps: [...e.deps].sort(byPath).map(orderRef),
+    params: sortedRecord(e.params ?? {}, sortDeep),
+    outs: [...e.outs].sort(byPath).map(orderRef),
+    ...(e.metrics && Object.keys(e.metrics).length > 0 ? { metrics: sortedRecord(e.metrics, (x) => x) } : {}),
+  };
+}
+
+/**
+ * Deterministic YAML: fields in schema order, stages/data/params/metrics keys sorted, deps and
+ * outs sorted by path. The same lockfile always gives the same bytes.
+ */
+export function serializeLockfile(lf: Lockfile): string {
+  const ordered = {
+    schema: LOCKFILE_SCHEMA,
+    data: sortedRecord(lf.data ?? {}, (d) => {
+      const { hash, size, nfiles, dir } = d;
+      return { hash, size, nfiles, ...(dir ? { dir: true } : {}) };
+    }),
+    stages: sortedRecord(lf.stages ?? {}, orderEntry),
+  };
+  // Validate what we write with the same schema we read with: never write a file we cannot parse.
+  lockfileSchema.parse(ordered);
+  const body = stringify(ordered, { lineWidth: 0, aliasDuplicateObjects: false });
+  return `# Written by lockstep: what each stage consumed and produced, by content hash.\n${body}`;
+}
+
+/** Reads `artifacts.lock.yaml`; a missing file is an empty lockfile. */
+export function readLockfile(repo: Repo): Lockfile {
+  let text: string;
+  try {
+    text = fs.readFileSync(repo.lockfilePath, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyLockfile();
+    throw err;
+  }
+  return parseLockfile(text, 'artifacts.lock.yaml');
+}
+
+/** Writes the lockfile atomically (temp file + fsync + rename): readers see the old or the new file. */
+export async function writeLockfile(repo: Repo, lf: Lockfile): Promise<void> {
+  const text = serializeLockfile(lf);
+  let current: string | undefined;
+  try {
+    current = fs.readFileSync(repo.lockfilePath, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === text) return;
+  await writeFileAtomic(repo.lockfilePath, text);
+}

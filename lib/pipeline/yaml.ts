@@ -1,0 +1,84 @@
+/**
+ * Parsing a YAML file against a zod schema with errors that name the file, the line and the key:
+ * `artifacts.lock.yaml:12: stages.train.code: expected string, got 42. Fix the value.`
+ * One helper so the lockfile and params report problems the same way.
+ */
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+
+/** A parsed YAML document plus a way to find the line of a key path. */
+export interface YamlSource {
+  file: string;
+  value: unknown;
+  /** 1-based line of the node at `path` (or of its nearest existing parent); undefined if unknown. */
+  lineOf(path: readonly PropertyKey[]): number | undefined;
+}
+
+/** Parses YAML text; a syntax error becomes a one-line ConfigError with `file:line:`. */
+export function parseYamlSource(text: string, file: string, fix = 'Fix the YAML syntax.'): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const line = lineCounter.linePos(first.pos[0]).line;
+    const problem = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`${file}:${line}: invalid YAML: ${problem}. ${fix}`);
+  }
+  const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as unknown[], true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  return { file, value: doc.toJS({ maxAliasCount: 100 }), lineOf };
+}
+
+/** Describes a value for an error message: JSON for scalars, the type name otherwise. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value);
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: any = root;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = v[k as any];
+  }
+  return v;
+}
+
+/** Turns one zod issue into `<key>: <problem>` (without the file). */
+export function describeIssue(issue: z.core.$ZodIssue, input: unknown, expected?: string): string {
+  const key = issue.path.map(String).join('.');
+  const value = valueAt(input, issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const where = key ? `${key}.${issue.keys[0]}` : String(issue.keys[0]);
+      return `${where}: unknown key "${issue.keys[0]}". Remove it or check the spelling`;
+    }
+    case 'invalid_type': {
+      if (value === undefined) return `${key}: missing (expected ${expected ?? issue.expected}). Add it`;
+      const want = issue.expected === ('int' as string) ? 'integer' : (expected ?? issue.expected);
+      return `${key}: expected ${want}, got ${showValue(value)}. Fix the value`;
+    }
+    case 'too_small':
+      return `${key}: must be ${issue.inclusive === false ? '>' : '>='} ${String(issue.minimum)}, got ${showValue(value)}. Fix the value`;
+    case 'too_big':
+      return `${key}: must be ${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}, got ${showValue(value)}. Fix the value`;
+    case 'invalid_value':
+      return `${key}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${showValue(value)}. Fix the value`;
+    default:
+      return `${key || '(top level)'}: ${issue.message.replace(/\.$/, '')}, got ${showValue(value)}. Fix the value`;
+  }
+}
+
+/** The path of the first problem, pointing at the offending key for unknown keys. */
+export function issuePath(issue: z.core.$ZodIssue): PropertyKey[] {
+  return issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : [...issue.path];
+}
