@@ -1,0 +1,65 @@
+/**
+ * Synthesizes the demo corpus into a directory in the TESS layout
+ * (`<SPK>_<emotion>/<SPK>_<word>_<emotion>.wav`, 16-bit mono PCM).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { decodeWav, downmix, encodeWav } from '../../lib/audio/wav.ts';
+import { EMOTIONS } from '../params.ts';
+import { augment, colourVoice, resample } from './augment.ts';
+import { synthesizeAll } from './espeak.ts';
+import { espeakArgs, planUtterances, type Utterance } from './prosody.ts';
+
+export interface CorpusOptions {
+  /** Synthetic speakers (default 8). */
+  speakers?: number;
+  /** Words per speaker and emotion (default 6). */
+  words?: number;
+  /** Emotions (default all seven). */
+  emotions?: readonly string[];
+  /** Seed for prosody jitter, gain and noise (default 7). */
+  seed?: number;
+  /** Noise RMS relative to full scale (default 0.003). */
+  noise?: number;
+  /** Output sample rate (default 16000). */
+  sampleRate?: number;
+  /** Worker threads for eSpeak NG (default: cores, at most 4). */
+  threads?: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Renders one raw eSpeak WAV into the final corpus bytes. */
+export function renderUtterance(u: Utterance, raw: Uint8Array, sampleRate: number): Buffer {
+  const audio = decodeWav(raw, u.path);
+  let x: Float32Array = Float32Array.from(downmix(audio.channels));
+  x = colourVoice(x, audio.sampleRate, u);
+  x = resample(x, audio.sampleRate, sampleRate);
+  x = augment(x, u.gainDb, u.noise, u.noiseSeed);
+  return encodeWav([x], sampleRate, '16');
+}
+
+/**
+ * Writes the corpus under `dir` and returns the relative paths written, sorted.
+ * The same options always give byte-identical files.
+ */
+export async function synthesizeCorpus(dir: string, options: CorpusOptions = {}): Promise<string[]> {
+  const sampleRate = options.sampleRate ?? 16000;
+  const plan = planUtterances({
+    speakers: options.speakers ?? 8,
+    words: options.words ?? 6,
+    emotions: options.emotions ?? EMOTIONS,
+    seed: options.seed ?? 7,
+    noise: options.noise ?? 0.003,
+  });
+  const raws = await synthesizeAll(
+    plan.map((u) => espeakArgs(u)),
+    { threads: options.threads, onProgress: options.onProgress, signal: options.signal },
+  );
+  const folders = new Set(plan.map((u) => path.dirname(u.path)));
+  for (const folder of folders) await mkdir(path.join(dir, folder), { recursive: true });
+  await Promise.all(
+    plan.map((u, i) => writeFile(path.join(dir, u.path), renderUtterance(u, raws[i], sampleRate))),
+  );
+  return plan.map((u) => u.path).sort();
+}

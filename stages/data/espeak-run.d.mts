@@ -1,0 +1,1 @@
+export function synthesize(wasmModule: object, args: string[]): Promise<Uint8Array>;

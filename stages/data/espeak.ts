@@ -1,0 +1,91 @@
+/**
+ * Runs eSpeak NG (WebAssembly) for many utterances in parallel worker threads. The 18 MB module
+ * is compiled once and handed to each worker; every utterance is its own eSpeak run, so results
+ * depend only on the arguments, never on scheduling.
+ */
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { synthesize } from './espeak-run.mjs';
+
+/** A compiled `WebAssembly.Module` (the project's TypeScript lib has no WebAssembly types). */
+export type WasmModule = object;
+
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } })
+  .WebAssembly;
+
+let compiled: Promise<WasmModule> | undefined;
+
+/** The compiled espeak-ng.wasm, shared by every pool in this process. */
+export function loadEspeakModule(): Promise<WasmModule> {
+  compiled ??= (async () => {
+    const js = fileURLToPath(import.meta.resolve('espeak-ng'));
+    const bytes = await readFile(js.replace(/\.js$/, '.wasm'));
+    return wasm.compile(bytes);
+  })();
+  return compiled;
+}
+
+export interface SynthesisOptions {
+  /** Worker threads (default: available cores, at most 4; 0 runs in this thread). */
+  threads?: number;
+  /** Called after each finished utterance. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Synthesizes each argument list and returns the WAV bytes in the same order.
+ * @throws Error naming the failing argument list when eSpeak produces no audio.
+ */
+export async function synthesizeAll(jobs: string[][], options: SynthesisOptions = {}): Promise<Uint8Array[]> {
+  const module = await loadEspeakModule();
+  const threads = Math.min(options.threads ?? Math.min(4, availableParallelism()), jobs.length);
+  const results: Uint8Array[] = new Array(jobs.length);
+  let done = 0;
+  const finish = (i: number, wav: Uint8Array): void => {
+    results[i] = wav;
+    options.onProgress?.(++done, jobs.length);
+  };
+  if (threads <= 0) {
+    for (let i = 0; i < jobs.length; i++) {
+      options.signal?.throwIfAborted();
+      finish(i, await synthesize(module, jobs[i]));
+    }
+    return results;
+  }
+  const workerUrl = new URL('./espeak-worker.mjs', import.meta.url);
+  const workers = Array.from({ length: threads }, () => new Worker(workerUrl, { workerData: { module } }));
+  let next = 0;
+  try {
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            const send = (): void => {
+              if (options.signal?.aborted) return reject(options.signal.reason);
+              if (next >= jobs.length) return resolve();
+              const id = next++;
+              worker.postMessage({ id, args: jobs[id] });
+            };
+            worker.on('message', (msg: { id: number; wav?: Uint8Array; error?: string }) => {
+              if (msg.error !== undefined || !msg.wav) {
+                return reject(new Error(`espeak-ng ${JSON.stringify(jobs[msg.id].at(-1))}: ${msg.error}`));
+              }
+              finish(msg.id, msg.wav);
+              send();
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => {
+              if (code !== 0) reject(new Error(`espeak-ng worker exited with code ${code}`));
+            });
+            send();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return results;
+}
