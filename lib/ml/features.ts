@@ -1,0 +1,471 @@
+/**
+ * Fast, Meyda-equivalent audio features. One radix-2 FFT per frame with precomputed twiddles,
+ * window, mel/chroma filter banks and DCT matrix; every feature follows Meyda 5.6's exact
+ * definitions (Hann window of length N with denominator N-1, amplitude spectrum of N/2 bins held
+ * as float32, power spectrum = amplitude², mel bands accumulated in float32 then log(x+1), MFCC =
+ * unnormalised DCT-II ×2, chroma normalised by its maximum, rolloff at 0.99, RMS and ZCR on the
+ * windowed frame). `lib/ml/meyda-reference.ts` runs Meyda itself on the same frames for tests
+ * and the benchmark.
+ *
+ * Pipeline for one clip (shared by featurize and serving through `featurizeAudio`):
+ * decode (caller) → downmix → NaN/Inf → 0 → resample → truncate to max_seconds → frame
+ * (hop `hop_size`, last frames zero-padded, at least one frame) → per-frame features
+ * (non-finite → 0) → summary (mean, std of every frame feature; mean |Δ| of each MFCC).
+ */
+import type { DecodedAudio } from '../audio/wav.ts';
+import { downmix } from '../audio/wav.ts';
+import { resample } from '../audio/resample.ts';
+
+/** The `featurize` section of params.yaml (see stages/params.ts). */
+export interface FeaturizeConfig {
+  sample_rate: number;
+  frame_size: number;
+  hop_size: number;
+  n_mfcc: number;
+  n_mel: number;
+  max_seconds: number;
+}
+
+/** Scalar per-frame features, in frame-vector order after mfcc, mel and chroma. */
+export const SCALAR_FEATURES = [
+  'rms',
+  'zcr',
+  'spectralCentroid',
+  'spectralRolloff',
+  'spectralFlatness',
+  'spectralSpread',
+  'spectralSkewness',
+  'spectralKurtosis',
+  'spectralSlope',
+  'spectralCrest',
+  'loudness',
+] as const;
+
+export const CHROMA_BANDS = 12;
+/** Meyda's default number of Bark bands for loudness. */
+const BARK_BANDS = 24;
+
+/** Number of mel filters Meyda builds: max(melBands, numberOfMFCCCoefficients). */
+export function melFilterCount(cfg: FeaturizeConfig): number {
+  return Math.max(cfg.n_mel, cfg.n_mfcc);
+}
+
+/** Names of the F per-frame features: `mfcc_0..`, `mel_0..`, `chroma_0..11`, then SCALAR_FEATURES. */
+export function frameFeatureNames(cfg: FeaturizeConfig): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < cfg.n_mfcc; i++) names.push(`mfcc_${i}`);
+  for (let i = 0; i < melFilterCount(cfg); i++) names.push(`mel_${i}`);
+  for (let i = 0; i < CHROMA_BANDS; i++) names.push(`chroma_${i}`);
+  names.push(...SCALAR_FEATURES);
+  return names;
+}
+
+/** Names of the D summary features: `<frame feature>.mean`, `.std` for each, then `mfcc_<i>.dmean`. */
+export function summaryFeatureNames(cfg: FeaturizeConfig): string[] {
+  const frame = frameFeatureNames(cfg);
+  return [
+    ...frame.map((n) => `${n}.mean`),
+    ...frame.map((n) => `${n}.std`),
+    ...frame.slice(0, cfg.n_mfcc).map((n) => `${n}.dmean`),
+  ];
+}
+
+/** T: frames kept per clip, `ceil(max_seconds · sample_rate / hop_size)`. */
+export function frameCount(cfg: FeaturizeConfig): number {
+  return Math.ceil((cfg.max_seconds * cfg.sample_rate) / cfg.hop_size);
+}
+
+/** Samples kept per clip after resampling. */
+export function maxSamples(cfg: FeaturizeConfig): number {
+  return Math.floor(cfg.max_seconds * cfg.sample_rate);
+}
+
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Precomputed tables, built exactly as Meyda builds them (including its float32 intermediates).
+
+function hanning(size: number): Float32Array {
+  const w = new Float32Array(size);
+  for (let i = 0; i < size; i++) w[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (size - 1));
+  return w;
+}
+
+const freqToMel = (f: number): number => 1125 * Math.log(1 + f / 700);
+const melToFreq = (m: number): number => 700 * (Math.exp(m / 1125) - 1);
+
+/** Sparse mel filters: for each filter, the first bin and its weights (Meyda's createMelFilterBank). */
+function melFilterBank(
+  numFilters: number,
+  sampleRate: number,
+  bufferSize: number,
+): { start: number; weights: Float64Array }[] {
+  const melValues = new Float32Array(numFilters + 2);
+  const melValuesInFreq = new Float32Array(numFilters + 2);
+  const range = freqToMel(sampleRate / 2) - freqToMel(0);
+  const valueToAdd = range / (numFilters + 1);
+  const bins: number[] = new Array(numFilters + 2);
+  for (let i = 0; i < melValues.length; i++) {
+    melValues[i] = i * valueToAdd;
+    melValuesInFreq[i] = melToFreq(melValues[i]);
+    bins[i] = Math.floor(((bufferSize + 1) * melValuesInFreq[i]) / sampleRate);
+  }
+  const half = bufferSize / 2; // Meyda's melBands only reads bins < N/2
+  const filters: { start: number; weights: Float64Array }[] = [];
+  for (let j = 0; j < numFilters; j++) {
+    const dense = new Float64Array(bufferSize / 2 + 1);
+    for (let i = bins[j]; i < bins[j + 1]; i++) dense[i] = (i - bins[j]) / (bins[j + 1] - bins[j]);
+    for (let i = bins[j + 1]; i < bins[j + 2]; i++)
+      dense[i] = (bins[j + 2] - i) / (bins[j + 2] - bins[j + 1]);
+    let lo = 0;
+    while (lo < half && dense[lo] === 0) lo++;
+    let hi = half;
+    while (hi > lo && dense[hi - 1] === 0) hi--;
+    filters.push({ start: lo, weights: dense.slice(lo, hi) });
+  }
+  return filters;
+}
+
+/** Meyda's createChromaFilterBank (centerOctave 5, octaveWidth 2, baseC, A440), rows of N/2+1. */
+function chromaFilterBank(numFilters: number, sampleRate: number, bufferSize: number): Float64Array[] {
+  const numOutputBins = Math.floor(bufferSize / 2) + 1;
+  const hzToOctaves = (freq: number): number => Math.log2((16 * freq) / 440);
+  const frequencyBins = Array.from({ length: bufferSize }, (_, i) =>
+    i === 0 ? 0 : numFilters * hzToOctaves((sampleRate * i) / bufferSize),
+  );
+  frequencyBins[0] = frequencyBins[1] - 1.5 * numFilters;
+  // Meyda's `Math.max(v - prev), 1)` passes 1 as map's thisArg: the width is just the difference.
+  const binWidthBins = [...frequencyBins.slice(1).map((v, i) => v - frequencyBins[i]), 1];
+  const halfNumFilters = Math.round(numFilters / 2);
+  let weights = Array.from({ length: numFilters }, (_, i) =>
+    frequencyBins.map((frq, j) => {
+      const peak = ((10 * numFilters + halfNumFilters + frq - i) % numFilters) - halfNumFilters;
+      return Math.exp(-0.5 * Math.pow((2 * peak) / binWidthBins[j], 2));
+    }),
+  );
+  const colNorm = weights[0].map((_, j) => Math.sqrt(weights.reduce((acc, row) => acc + row[j] ** 2, 0)));
+  weights = weights.map((row) => row.map((v, j) => v / (colNorm[j] || 1)));
+  const octaveWeights = frequencyBins.map((v) => Math.exp(-0.5 * Math.pow((v / numFilters - 5) / 2, 2)));
+  weights = weights.map((row) => row.map((cell, j) => cell * octaveWeights[j]));
+  weights = [...weights.slice(3), ...weights.slice(0, 3)];
+  return weights.map((row) => Float64Array.from(row.slice(0, numOutputBins)));
+}
+
+/** Band limits over the amplitude spectrum for Meyda's loudness (Bark scale). */
+function barkLimits(sampleRate: number, bufferSize: number, ampLength: number): Int32Array {
+  const bark = new Float32Array(bufferSize);
+  for (let i = 0; i < bark.length; i++) {
+    bark[i] = (i * sampleRate) / bufferSize;
+    bark[i] = 13 * Math.atan(bark[i] / 1315.8) + 3.5 * Math.atan(Math.pow(bark[i] / 7518, 2));
+  }
+  const limits = new Int32Array(BARK_BANDS + 1);
+  let bandEnd = bark[ampLength - 1] / BARK_BANDS;
+  let band = 1;
+  for (let i = 0; i < ampLength; i++) {
+    while (bark[i] > bandEnd) {
+      limits[band++] = i;
+      bandEnd = (band * bark[ampLength - 1]) / BARK_BANDS;
+    }
+  }
+  limits[BARK_BANDS] = ampLength - 1;
+  return limits;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Extracts the F per-frame features of one N-sample frame. Reuses its buffers: create one per
+ * thread. Values are Meyda's (NaN where Meyda gives NaN, e.g. spectral moments of silence).
+ */
+export class FrameExtractor {
+  readonly size: number;
+  readonly dim: number;
+  private readonly cfg: FeaturizeConfig;
+  private readonly nMel: number;
+  private readonly window: Float32Array;
+  private readonly rev: Uint32Array;
+  /** Twiddles per stage, concatenated: stage s (len 2^s) holds cos/sin(-2πk/2^s), k < 2^(s-1). */
+  private readonly twRe: Float64Array;
+  private readonly twIm: Float64Array;
+  private readonly re: Float64Array;
+  private readonly im: Float64Array;
+  private readonly amp: Float32Array;
+  private readonly pow: Float32Array;
+  private readonly mel: { start: number; weights: Float64Array }[];
+  private readonly melOut: Float32Array;
+  private readonly dct: Float64Array;
+  private readonly chroma: Float64Array[];
+  private readonly chromaOut: Float64Array;
+  private readonly bark: Int32Array;
+  private readonly barkOut: Float32Array;
+
+  constructor(cfg: FeaturizeConfig) {
+    const n = cfg.frame_size;
+    if (!isPowerOfTwo(n)) throw new RangeError(`featurize.frame_size: not a power of two "${n}"`);
+    this.cfg = cfg;
+    this.size = n;
+    this.nMel = melFilterCount(cfg);
+    this.dim = frameFeatureNames(cfg).length;
+    this.window = hanning(n);
+    const bits = Math.log2(n);
+    this.rev = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      let r = 0;
+      for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
+      this.rev[i] = r;
+    }
+    this.twRe = new Float64Array(n);
+    this.twIm = new Float64Array(n);
+    for (let s = 1, off = 0; s <= bits; s++) {
+      const len = 2 ** s;
+      for (let k = 0; k < len / 2; k++) {
+        const x = (-2 * Math.PI * k) / len; // as fftjs's euler(k, len)
+        this.twRe[off + k] = Math.cos(x);
+        this.twIm[off + k] = Math.sin(x);
+      }
+      off += len / 2;
+    }
+    this.re = new Float64Array(n);
+    this.im = new Float64Array(n);
+    this.amp = new Float32Array(n / 2);
+    this.pow = new Float32Array(n / 2);
+    this.mel = melFilterBank(this.nMel, cfg.sample_rate, n);
+    this.melOut = new Float32Array(this.nMel);
+    this.dct = new Float64Array(cfg.n_mfcc * this.nMel);
+    for (let k = 0; k < cfg.n_mfcc; k++) {
+      for (let m = 0; m < this.nMel; m++)
+        this.dct[k * this.nMel + m] = Math.cos((Math.PI / this.nMel) * (m + 0.5) * k);
+    }
+    this.chroma = chromaFilterBank(CHROMA_BANDS, cfg.sample_rate, n);
+    this.chromaOut = new Float64Array(CHROMA_BANDS);
+    this.bark = barkLimits(cfg.sample_rate, n, n / 2);
+    this.barkOut = new Float32Array(BARK_BANDS);
+  }
+
+  /** Writes the F features of `frame[offset .. offset+N)` into `out[outOffset ..]`. */
+  extract(frame: Float32Array, offset: number, out: Float32Array | Float64Array, outOffset: number): void {
+    const n = this.size;
+    const half = n / 2;
+    const { re, im, window, rev, amp } = this;
+
+    // Window (Meyda multiplies float32 samples by the float32 window in double) straight into
+    // bit-reversed order; RMS and ZCR are taken on the windowed frame as in Meyda.
+    let sumSq = 0;
+    let zcr = 0;
+    let prev = 0;
+    for (let i = 0; i < n; i++) {
+      const v = frame[offset + i] * window[i];
+      sumSq += v * v;
+      if (i > 0 && ((prev >= 0 && v < 0) || (prev < 0 && v >= 0))) zcr++;
+      prev = v;
+      re[rev[i]] = v;
+      im[rev[i]] = 0;
+    }
+
+    // Radix-2 decimation-in-time FFT, same butterfly order and twiddles as fftjs.
+    for (let len = 2, off = 0; len <= n; len *= 2) {
+      const h = len / 2;
+      for (let k = 0; k < h; k++) {
+        const wr = this.twRe[off + k];
+        const wi = this.twIm[off + k];
+        for (let e = k; e < n; e += len) {
+          const o = e + h;
+          const oRe = wr * re[o] - wi * im[o];
+          const oIm = wr * im[o] + wi * re[o];
+          const eRe = re[e];
+          const eIm = im[e];
+          re[o] = eRe - oRe;
+          im[o] = eIm - oIm;
+          re[e] = oRe + eRe;
+          im[e] = oIm + eIm;
+        }
+      }
+      off += h;
+    }
+
+    // Amplitude spectrum (float32, N/2 bins) and the moments every spectral feature needs.
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let logSum = 0;
+    let ampSq = 0;
+    let peak = -Infinity;
+    let freqSum = 0;
+    let powFreqSum = 0;
+    let ampFreqSum = 0;
+    const sr = this.cfg.sample_rate;
+    for (let k = 0; k < half; k++) {
+      amp[k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
+      const a = amp[k];
+      const k2 = k * k;
+      s0 += a;
+      s1 += k * a;
+      s2 += k2 * a;
+      s3 += k2 * k * a;
+      s4 += k2 * k2 * a;
+      logSum += Math.log(a);
+      ampSq += a * a;
+      if (a > peak) peak = a;
+      const f = (k * sr) / n;
+      freqSum += f;
+      powFreqSum += f * f;
+      ampFreqSum += f * a;
+      this.pow[k] = a * a;
+    }
+    const mu1 = s1 / s0;
+    const mu2 = s2 / s0;
+    const mu3 = s3 / s0;
+    const mu4 = s4 / s0;
+    const variance = mu2 - Math.pow(mu1, 2);
+    const sd = Math.sqrt(variance);
+
+    // Rolloff: Meyda walks down from the top bin removing energy until below 99%.
+    let ec = s0;
+    const threshold = 0.99 * ec;
+    let top = half - 1;
+    while (ec > threshold && top >= 0) {
+      ec -= amp[top];
+      --top;
+    }
+    const nyqBin = sr / (2 * (half - 1));
+
+    let o = outOffset;
+    // MFCC from float32 log mel bands (Meyda accumulates the bands in a Float32Array).
+    const melOut = this.melOut;
+    for (let m = 0; m < this.nMel; m++) {
+      const { start, weights } = this.mel[m];
+      let acc = 0;
+      for (let j = 0; j < weights.length; j++)
+        acc = Math.fround(acc + Math.fround(weights[j] * this.pow[start + j]));
+      melOut[m] = Math.log(acc + 1);
+    }
+    const nMel = this.nMel;
+    for (let k = 0; k < this.cfg.n_mfcc; k++) {
+      let acc = 0;
+      const base = k * nMel;
+      for (let m = 0; m < nMel; m++) acc += melOut[m] * this.dct[base + m];
+      out[o++] = 2 * acc;
+    }
+    for (let m = 0; m < nMel; m++) out[o++] = melOut[m];
+
+    // Chroma: dense filter bank over the amplitude spectrum, normalised by the maximum.
+    let maxChroma = -Infinity;
+    for (let c = 0; c < CHROMA_BANDS; c++) {
+      const row = this.chroma[c];
+      let acc = 0;
+      for (let j = 0; j < half; j++) acc += amp[j] * row[j];
+      this.chromaOut[c] = acc;
+      if (acc > maxChroma) maxChroma = acc;
+    }
+    for (let c = 0; c < CHROMA_BANDS; c++)
+      out[o++] = maxChroma ? this.chromaOut[c] / maxChroma : this.chromaOut[c];
+
+    // Loudness (total of specific loudness over Bark bands).
+    let loudness = 0;
+    for (let b = 0; b < BARK_BANDS; b++) {
+      let sum = 0;
+      for (let j = this.bark[b]; j < this.bark[b + 1]; j++) sum += amp[j];
+      this.barkOut[b] = Math.pow(sum, 0.23);
+    }
+    for (let b = 0; b < BARK_BANDS; b++) loudness += this.barkOut[b];
+
+    const crestRms = Math.sqrt(ampSq / half);
+    out[o++] = Math.sqrt(sumSq / n); // rms
+    out[o++] = zcr;
+    out[o++] = mu1; // spectralCentroid (in bins, as Meyda)
+    out[o++] = (top + 1) * nyqBin; // spectralRolloff (Hz)
+    out[o++] = (Math.exp(logSum / half) * half) / s0; // spectralFlatness
+    out[o++] = sd; // spectralSpread
+    out[o++] = (2 * Math.pow(mu1, 3) - 3 * mu1 * mu2 + mu3) / Math.pow(sd, 3); // spectralSkewness
+    out[o++] = (-3 * Math.pow(mu1, 4) + 6 * mu1 * mu2 - 4 * mu1 * mu3 + mu4) / Math.pow(sd, 4); // spectralKurtosis
+    out[o++] = (half * ampFreqSum - freqSum * s0) / (s0 * (powFreqSum - Math.pow(freqSum, 2))); // spectralSlope
+    out[o++] = peak / crestRms; // spectralCrest
+    out[o] = loudness;
+  }
+}
+
+/** Per-clip features: raw (unnormalised) T×F frames and D summary. */
+export interface ClipFeatures {
+  /** T×F float32, frames past the clip's end are zero rows. */
+  frames: Float32Array;
+  /** D float32 summary vector (mean, std, mfcc Δ-mean). */
+  summary: Float32Array;
+  /** Frames that carry audio (the rest of the T are zero padding). */
+  nFrames: number;
+}
+
+/** Downmix, replace non-finite samples by 0, resample to `cfg.sample_rate`, truncate to max_seconds. */
+export function prepareAudio(cfg: FeaturizeConfig, audio: DecodedAudio): Float32Array {
+  const mono = audio.channels.length === 0 ? new Float32Array(0) : downmix(audio.channels);
+  // downmix may return the caller's channel: copy before cleaning so the input is never mutated.
+  const clean = mono === audio.channels[0] ? mono.slice() : mono;
+  for (let i = 0; i < clean.length; i++) if (!Number.isFinite(clean[i])) clean[i] = 0;
+  const limit = maxSamples(cfg);
+  if (audio.sampleRate === cfg.sample_rate) return clean.length > limit ? clean.slice(0, limit) : clean;
+  return resample(clean, audio.sampleRate, cfg.sample_rate, { maxLength: limit });
+}
+
+/** Features of prepared mono samples at `cfg.sample_rate` (see `prepareAudio`). */
+export function extractFeatures(
+  cfg: FeaturizeConfig,
+  samples: Float32Array,
+  extractor: FrameExtractor = new FrameExtractor(cfg),
+): ClipFeatures {
+  const n = cfg.frame_size;
+  const hop = cfg.hop_size;
+  const T = frameCount(cfg);
+  const F = extractor.dim;
+  const nFrames = Math.min(T, Math.max(1, Math.ceil(samples.length / hop)));
+  // Pad so every frame, including a clip shorter than one frame, reads N real-or-zero samples.
+  const needed = (nFrames - 1) * hop + n;
+  const padded = samples.length >= needed ? samples : new Float32Array(needed);
+  if (padded !== samples) padded.set(samples.subarray(0, Math.min(samples.length, needed)));
+  const frames = new Float32Array(T * F);
+  const row = new Float64Array(F);
+  for (let t = 0; t < nFrames; t++) {
+    extractor.extract(padded, t * hop, row, 0);
+    for (let f = 0; f < F; f++) frames[t * F + f] = Number.isFinite(row[f]) ? row[f] : 0;
+  }
+  return { frames, summary: summarize(cfg, frames, nFrames, F), nFrames };
+}
+
+/** Mean and population std of each frame feature over the clip's frames, then mean |Δ| of each MFCC. */
+export function summarize(
+  cfg: FeaturizeConfig,
+  frames: Float32Array,
+  nFrames: number,
+  F: number,
+): Float32Array {
+  const summary = new Float32Array(2 * F + cfg.n_mfcc);
+  for (let f = 0; f < F; f++) {
+    let sum = 0;
+    for (let t = 0; t < nFrames; t++) sum += frames[t * F + f];
+    const mean = sum / nFrames;
+    let sq = 0;
+    for (let t = 0; t < nFrames; t++) {
+      const d = frames[t * F + f] - mean;
+      sq += d * d;
+    }
+    summary[f] = mean;
+    summary[F + f] = Math.sqrt(sq / nFrames);
+  }
+  for (let c = 0; c < cfg.n_mfcc; c++) {
+    let sum = 0;
+    for (let t = 1; t < nFrames; t++) sum += Math.abs(frames[t * F + c] - frames[(t - 1) * F + c]);
+    summary[2 * F + c] = nFrames > 1 ? sum / (nFrames - 1) : 0;
+  }
+  return summary;
+}
+
+/** The whole per-clip path: prepareAudio then extractFeatures. Featurize and serving both call this. */
+export function featurizeAudio(
+  cfg: FeaturizeConfig,
+  audio: DecodedAudio,
+  extractor?: FrameExtractor,
+): ClipFeatures {
+  return extractFeatures(cfg, prepareAudio(cfg, audio), extractor);
+}
