@@ -41,6 +41,19 @@ function enospc(): NodeJS.ErrnoException {
   return err;
 }
 
+/** What `.lockstep/.gitignore` must hide: everything local, never the committed config. */
+const STATE_GITIGNORE = '/cache/\n/state/\n/quarantine/\n/config.local.yaml\n';
+
+/** Writes `.lockstep/.gitignore` so the cache and local state never get committed. */
+export function ensureStateIgnored(repo: Repo): void {
+  const file = path.join(repo.stateDir, '.gitignore');
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(repo.stateDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, STATE_GITIGNORE);
+  fs.renameSync(tmp, file);
+}
+
 export class Cache {
   readonly repo: Repo;
   readonly root: string;
@@ -78,6 +91,7 @@ export class Cache {
   /** A fresh temp path inside the cache (same filesystem as the objects). */
   tempPath(): string {
     const dir = path.join(this.root, 'tmp');
+    if (!this.madeDirs.has(dir)) ensureStateIgnored(this.repo);
     this.ensureDir(dir);
     return path.join(dir, `${process.pid}-${randomBytes(8).toString('hex')}`);
   }

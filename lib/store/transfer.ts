@@ -48,7 +48,8 @@ export async function pushObjects(
       const existed = cache.hasSync(oid);
       if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, existed);
       await remote.put(oid, cache.objectPath(oid), { signal: options.signal });
-      bytes += (await fs.promises.stat(cache.objectPath(oid))).size;
+      const { size } = await fs.promises.stat(cache.objectPath(oid));
+      bytes += size;
       progress?.tick(1);
     });
   } finally {
@@ -81,7 +82,8 @@ export async function pullObjects(
   let bytes = 0;
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
-      bytes += await cache.download(remote, oid, { signal: options.signal });
+      const size = await cache.download(remote, oid, { signal: options.signal });
+      bytes += size;
       progress?.tick(1);
     });
   } finally {

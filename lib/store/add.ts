@@ -1,0 +1,80 @@
+/**
+ * `lockstep add`: hash paths into the cache, record them under `data:` in the lockfile and
+ * git-ignore them. Objects first, lockfile second, `.gitignore` last, each write atomic, so a
+ * crash at any point leaves a valid cache and either the old or the new lockfile; a failure
+ * removes the objects this run created and leaves the lockfile untouched.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { ArtifactRef } from '../types.ts';
+import type { Output } from '../output.ts';
+import { readLockfile, writeLockfile } from '../lockfile.ts';
+import { Cache } from './cache.ts';
+import { commitArtifact } from './artifacts.ts';
+import { toRepoPath } from './paths.ts';
+import { writeFileAtomic } from './atomic.ts';
+import { LockstepError, formatProblem } from '../errors.ts';
+
+export interface AddOptions {
+  /** Directory the paths are relative to (default: repository root). */
+  cwd?: string;
+  out?: Output;
+  signal?: AbortSignal;
+}
+
+/** Adds `inputs` and returns their refs (in input order). */
+export async function addPaths(
+  repo: Repo,
+  inputs: string[],
+  options: AddOptions = {},
+): Promise<ArtifactRef[]> {
+  const rels = [...new Set(inputs.map((p) => toRepoPath(repo, p, options.cwd ?? repo.root)))];
+  const lock = readLockfile(repo);
+  for (const rel of rels) {
+    const outOf = Object.entries(lock.stages).find(([, s]) => s.outs.some((o) => o.path === rel));
+    if (outOf) {
+      throw new LockstepError(
+        formatProblem(
+          rel,
+          `is an output of stage "${outOf[0]}"`,
+          rel,
+          'Stage outputs are tracked by lockstep repro; add source data only.',
+        ),
+      );
+    }
+  }
+  const cache = new Cache(repo, { out: options.out });
+  const refs: ArtifactRef[] = [];
+  try {
+    for (const rel of rels)
+      refs.push(await commitArtifact(repo, rel, { cache, out: options.out, signal: options.signal }));
+  } catch (err) {
+    // Leave the cache as it was: drop only the objects this run created.
+    for (const oid of cache.inserted) fs.rmSync(cache.objectPath(oid), { force: true });
+    throw err;
+  }
+  for (const ref of refs) {
+    const { path: p, ...rest } = ref;
+    lock.data[p] = rest;
+  }
+  await writeLockfile(repo, lock);
+  await ignorePaths(repo, rels);
+  return refs;
+}
+
+/** Appends `/<rel>` lines to the root `.gitignore` for paths not already listed. */
+export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
+  const file = path.join(repo.root, '.gitignore');
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const lines = new Set(text.split('\n').map((l) => l.trim()));
+  const added = rels.map((r) => `/${r}`).filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
+  if (added.length === 0) return;
+  const sep = text === '' || text.endsWith('\n') ? '' : '\n';
+  await writeFileAtomic(file, `${text}${sep}${added.join('\n')}\n`);
+}

@@ -1,0 +1,226 @@
+import { describe, expect, it, afterEach } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  artifactObjects,
+  checkoutArtifact,
+  commitArtifact,
+  hashArtifact,
+  isArtifactCurrent,
+} from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { LocalRemote } from '../../lib/store/local-remote.ts';
+import { pushObjects } from '../../lib/store/transfer.ts';
+import { loadHashState, unloadHashState } from '../../lib/store/hash-state.ts';
+import { resetWriteFaults } from '../../lib/store/fault.ts';
+import { IntegrityError } from '../../lib/errors.ts';
+import { makeRepo, tempDir, writeFiles, writeTree, listObjects, rmrf } from './helpers.ts';
+
+const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+const cleanup: string[] = [];
+afterEach(() => {
+  cleanup.splice(0).forEach(rmrf);
+  delete process.env.LOCKSTEP_FAULT;
+  resetWriteFaults();
+});
+
+function fresh(): ReturnType<typeof makeRepo> {
+  const repo = makeRepo();
+  cleanup.push(repo.root);
+  return repo;
+}
+
+describe('artifacts', () => {
+  it('commitArtifact of a file records its sha256 and inserts it', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'alpha' });
+    const ref = await commitArtifact(repo, 'd/a.txt');
+    expect(ref).toEqual({ path: 'd/a.txt', hash: sha('alpha'), size: 5, nfiles: 1 });
+    expect(await new Cache(repo).has(sha('alpha'))).toBe(true);
+  });
+
+  it('commitArtifact of a directory inserts every file and the manifest that names it', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'alpha', 'd/sub/b.txt': 'beta', 'd/sub/c.txt': 'alpha' });
+    const ref = await commitArtifact(repo, 'd');
+    const manifest = JSON.stringify({
+      entries: [
+        { path: 'a.txt', sha256: sha('alpha'), size: 5 },
+        { path: 'sub/b.txt', sha256: sha('beta'), size: 4 },
+        { path: 'sub/c.txt', sha256: sha('alpha'), size: 5 },
+      ],
+    });
+    expect(ref).toEqual({ path: 'd', hash: sha(manifest), size: 14, nfiles: 3, dir: true });
+    expect((await artifactObjects(repo, ref)).sort()).toEqual(
+      [sha(manifest), sha('alpha'), sha('beta')].sort(),
+    );
+    expect(
+      listObjects(repo.cacheDir)
+        .map(([oid]) => oid)
+        .sort(),
+    ).toEqual([sha(manifest), sha('alpha'), sha('beta')].sort());
+    for (const [oid, p] of listObjects(repo.cacheDir)) expect(sha(fs.readFileSync(p))).toBe(oid);
+  });
+
+  it('hashArtifact hashes without inserting and agrees with commitArtifact (parallel path)', async () => {
+    const repo = fresh();
+    // Enough bytes to take the worker-thread path.
+    for (let i = 0; i < 40; i++) writeTree(repo.root, { [`big/f${i}`]: Buffer.alloc(300_000, i) });
+    const hashed = await hashArtifact(repo, 'big');
+    expect(listObjects(repo.cacheDir)).toEqual([]);
+    unloadHashState(repo);
+    fs.rmSync(path.join(repo.stateDir, 'state'), { recursive: true, force: true });
+    expect(await commitArtifact(repo, 'big')).toEqual(hashed);
+    expect(hashed.nfiles).toBe(40);
+    expect(hashed.size).toBe(40 * 300_000);
+  });
+
+  it('hash state lets unchanged files skip re-reading and notices changed ones', async () => {
+    const repo = fresh();
+    writeFiles(repo.root, 'd', 5);
+    const ref = await hashArtifact(repo, 'd');
+    const state = loadHashState(repo);
+    expect(state.size).toBe(5);
+    // Poison the recorded oid of an unchanged file: a hit must be trusted, proving no re-read.
+    const statFile = state.file;
+    const onDisk = JSON.parse(fs.readFileSync(statFile, 'utf8'));
+    expect(Object.keys(onDisk.files)).toHaveLength(5);
+    onDisk.files['d/f0000.txt'][1] = 'f'.repeat(64);
+    fs.writeFileSync(statFile, JSON.stringify(onDisk));
+    unloadHashState(repo);
+    expect((await hashArtifact(repo, 'd')).hash).not.toBe(ref.hash);
+    // Touching the file changes its stat key, so it is re-read and the true hash returns.
+    const f0 = path.join(repo.root, 'd/f0000.txt');
+    const t = new Date(Date.now() + 5000);
+    fs.utimesSync(f0, t, t);
+    expect((await hashArtifact(repo, 'd')).hash).toBe(ref.hash);
+  });
+
+  it('isArtifactCurrent is true for an untouched path and false after an edit, add or delete', async () => {
+    const repo = fresh();
+    writeFiles(repo.root, 'd', 4);
+    const ref = await commitArtifact(repo, 'd');
+    expect(await isArtifactCurrent(repo, ref)).toBe(true);
+    fs.appendFileSync(path.join(repo.root, 'd/f0001.txt'), 'x');
+    expect(await isArtifactCurrent(repo, ref)).toBe(false);
+    await checkoutArtifact(repo, ref);
+    expect(await isArtifactCurrent(repo, ref)).toBe(true);
+    writeTree(repo.root, { 'd/new.txt': 'n' });
+    expect(await isArtifactCurrent(repo, ref)).toBe(false);
+    fs.rmSync(path.join(repo.root, 'd'), { recursive: true });
+    expect(await isArtifactCurrent(repo, ref)).toBe(false);
+  });
+
+  it('checkoutArtifact restores a directory as writable copies and replaces what is there', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'alpha', 'd/sub/b.txt': 'beta' });
+    const ref = await commitArtifact(repo, 'd');
+    writeTree(repo.root, { 'd/a.txt': 'changed', 'd/stray.txt': 'stray' });
+    await checkoutArtifact(repo, ref);
+    expect(fs.readFileSync(path.join(repo.root, 'd/a.txt'), 'utf8')).toBe('alpha');
+    expect(fs.existsSync(path.join(repo.root, 'd/stray.txt'))).toBe(false);
+    expect(fs.statSync(path.join(repo.root, 'd/sub/b.txt')).mode & 0o200).toBe(0o200);
+    expect(fs.readdirSync(repo.root).filter((n) => n.includes('lockstep-'))).toEqual([]);
+    const fileRef = await commitArtifact(repo, 'd/a.txt');
+    fs.rmSync(path.join(repo.root, 'd'), { recursive: true });
+    await checkoutArtifact(repo, fileRef);
+    expect(fs.readFileSync(path.join(repo.root, 'd/a.txt'), 'utf8')).toBe('alpha');
+  });
+
+  it('checkoutArtifact without the objects is an IntegrityError naming the path and run lockstep pull', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'alpha' });
+    const ref = await commitArtifact(repo, 'd');
+    fs.rmSync(repo.cacheDir, { recursive: true });
+    fs.rmSync(path.join(repo.root, 'd'), { recursive: true });
+    const err = await checkoutArtifact(repo, ref).catch((e) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect(err.message).toMatch(/^d: .*missing.*run lockstep pull/i);
+    expect(fs.existsSync(path.join(repo.root, 'd'))).toBe(false);
+  });
+
+  it('checkoutArtifact quarantines a corrupt cache object and re-fetches it from the remote', async () => {
+    const repo = fresh();
+    const remoteDir = tempDir();
+    cleanup.push(remoteDir);
+    writeTree(repo.root, { 'd/a.txt': 'alpha', 'd/b.txt': 'beta' });
+    const ref = await commitArtifact(repo, 'd');
+    const remote = new LocalRemote(remoteDir);
+    await pushObjects(repo, remote, await artifactObjects(repo, ref));
+    const objPath = new Cache(repo).objectPath(sha('alpha'));
+    fs.chmodSync(objPath, 0o644);
+    fs.writeFileSync(objPath, 'rotted');
+    fs.rmSync(path.join(repo.root, 'd'), { recursive: true });
+    await checkoutArtifact(repo, ref, { remote });
+    expect(fs.readFileSync(path.join(repo.root, 'd/a.txt'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(objPath, 'utf8')).toBe('alpha');
+    expect(fs.readdirSync(path.join(repo.stateDir, 'quarantine'))).toHaveLength(1);
+  });
+});
+
+describe('artifacts bad input', () => {
+  it.each([['../outside'], ['d/../../x'], ['/etc/passwd'], ['.lockstep/cache']])(
+    'hashArtifact rejects the path %s as outside the repository',
+    async (p) => {
+      const repo = fresh();
+      const err = await hashArtifact(repo, p).catch((e) => e);
+      expect(err.message).toMatch(/outside the repository|through ".."|lockstep or git metadata/);
+      expect(err.message.split('\n')).toHaveLength(1);
+    },
+  );
+
+  it('hashArtifact rejects a symlink that leads outside the repository', async () => {
+    const repo = fresh();
+    const outside = tempDir();
+    cleanup.push(outside);
+    fs.symlinkSync(outside, path.join(repo.root, 'link'));
+    await expect(hashArtifact(repo, 'link')).rejects.toThrow(/resolves outside the repository/);
+  });
+
+  it('hashArtifact reports a symlink loop instead of walking forever', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a' });
+    fs.symlinkSync('loop2', path.join(repo.root, 'd/loop1'));
+    fs.symlinkSync('loop1', path.join(repo.root, 'd/loop2'));
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(/symlink loop/);
+    fs.rmSync(path.join(repo.root, 'd/loop1'));
+    fs.rmSync(path.join(repo.root, 'd/loop2'));
+    fs.symlinkSync('..', path.join(repo.root, 'd/up'));
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(/symlink loop/);
+    fs.symlinkSync('self', path.join(repo.root, 'self'));
+    await expect(hashArtifact(repo, 'self')).rejects.toThrow(/symlink loop/);
+  });
+
+  it('hashArtifact fails on a file that changes while it is hashed', async () => {
+    const repo = fresh();
+    const file = path.join(repo.root, 'growing.bin');
+    fs.writeFileSync(file, Buffer.alloc(64 << 20, 7));
+    const writer = spawn(process.execPath, [
+      '-e',
+      `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(file)},'r+');let i=0;for(;;){fs.writeSync(fd,'x',(i++%1000)*65536)}`,
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(hashArtifact(repo, 'growing.bin')).rejects.toThrow(
+        /^growing\.bin: file changed while it was hashed/,
+      );
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+
+  it('commitArtifact on a full disk fails in one line and leaves only complete objects', async () => {
+    const repo = fresh();
+    writeFiles(repo.root, 'd', 10);
+    process.env.LOCKSTEP_FAULT = 'enospc-after:3';
+    resetWriteFaults();
+    const err = await commitArtifact(repo, 'd').catch((e) => e);
+    expect(err.message).toMatch(/^\.lockstep\/cache: no space left on device/);
+    const objects = listObjects(repo.cacheDir);
+    expect(objects.length).toBeLessThanOrEqual(3);
+    for (const [oid, p] of objects) expect(sha(fs.readFileSync(p))).toBe(oid);
+    expect(fs.readdirSync(path.join(repo.cacheDir, 'tmp'))).toEqual([]);
+  });
+});
