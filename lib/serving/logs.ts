@@ -1,0 +1,150 @@
+/**
+ * Prediction logs: one JSON line per prediction under `.lockstep/logs/<env>/predictions-*.jsonl`,
+ * rotated by size, read back by the canary controller and the monitoring stage. Each process
+ * writes its own file (the name carries the start time and pid) so a server and a CLI `predict`
+ * never interleave lines; lines are batched and appended on the next tick so the hot path does
+ * no I/O, and `flush()` makes them visible immediately.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface PredictionLogEntry {
+  /** ISO time the prediction finished. */
+  time: string;
+  env: string;
+  /** Deployed model that answered (absent for requests rejected before routing). */
+  deployedModelId?: string;
+  /** Model artifact hash (the `out/model` directory hash). */
+  modelVersionId?: string;
+  /** Hash of the weights (`LoadedModel.id`). */
+  modelId?: string;
+  /** `ok`; `error`: the model failed (a 5xx); `invalid`: the request was rejected (a 4xx). */
+  status: 'ok' | 'error' | 'invalid';
+  label?: string;
+  scores?: Record<string, number>;
+  /** Raw summary features. */
+  summary?: number[];
+  latencyMs: number;
+  error?: string;
+}
+
+export interface PredictionLogOptions {
+  /** Rotate when the current file would pass this many bytes (default 8 MiB). */
+  maxBytes?: number;
+  /** Keep at most this many files of this directory, deleting the oldest (default 50). */
+  maxFiles?: number;
+}
+
+/** `.lockstep/logs/<env>` under a repository root. */
+export function predictionLogDir(root: string, env: string): string {
+  return path.join(root, '.lockstep', 'logs', env);
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('.', '');
+}
+
+export class PredictionLog {
+  readonly dir: string;
+  private readonly maxBytes: number;
+  private readonly maxFiles: number;
+  private file: string | undefined;
+  private bytes = 0;
+  private seq = 0;
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor(dir: string, options: PredictionLogOptions = {}) {
+    this.dir = dir;
+    this.maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
+    this.maxFiles = options.maxFiles ?? 50;
+  }
+
+  /** Queues one entry; it is appended on the next tick. */
+  write(entry: PredictionLogEntry): void {
+    this.pending.push(JSON.stringify(entry) + '\n');
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Appends every queued entry now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const lines = this.pending;
+    this.pending = [];
+    let chunk = '';
+    for (const line of lines) {
+      const size = Buffer.byteLength(line);
+      if (this.file === undefined || (this.bytes > 0 && this.bytes + size > this.maxBytes)) {
+        if (chunk) fs.appendFileSync(this.file!, chunk);
+        chunk = '';
+        this.rotate();
+      }
+      chunk += line;
+      this.bytes += size;
+    }
+    if (chunk) fs.appendFileSync(this.file!, chunk);
+  }
+
+  private rotate(): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.seq++;
+    this.file = path.join(this.dir, `predictions-${stamp(new Date())}-${process.pid}-${this.seq}.jsonl`);
+    this.bytes = 0;
+    const files = listLogFiles(this.dir);
+    for (const old of files.slice(0, Math.max(0, files.length - this.maxFiles + 1))) {
+      fs.rmSync(path.join(this.dir, old), { force: true });
+    }
+  }
+
+  /** Flushes; the log can still be written afterwards. */
+  close(): void {
+    this.flush();
+  }
+}
+
+/** Log file names in a directory, oldest first (names start with the creation time). */
+export function listLogFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith('predictions-') && n.endsWith('.jsonl')).sort();
+}
+
+/**
+ * Reads every entry of a log directory with `time >= since` (ISO or Date), in time order.
+ * Torn or malformed lines (a writer killed mid-line) are skipped.
+ */
+export function readPredictionLogs(
+  dir: string,
+  options: { since?: string | Date } = {},
+): PredictionLogEntry[] {
+  const since = options.since === undefined ? undefined : new Date(options.since).getTime();
+  const out: PredictionLogEntry[] = [];
+  for (const name of listLogFiles(dir)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, name), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let entry: PredictionLogEntry;
+      try {
+        entry = JSON.parse(line) as PredictionLogEntry;
+      } catch {
+        continue;
+      }
+      if (since !== undefined && !(new Date(entry.time).getTime() >= since)) continue;
+      out.push(entry);
+    }
+  }
+  return out.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+}

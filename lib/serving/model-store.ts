@@ -1,0 +1,68 @@
+/**
+ * Models by hash: a model pinned by the lockfile (the `out/model` directory artifact) is checked
+ * out of the content-addressed store into `.lockstep/models/<hash>/` (pulling from the remote
+ * when the cache lacks objects) and loaded once per process.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { Remote } from '../store/remote.ts';
+import type { Output } from '../output.ts';
+import type { ModelRef } from '../endpoints/types.ts';
+import { loadServingModel, type ModelLoader, type ServingModel } from './model.ts';
+
+/** `.lockstep/models/<hash>` */
+export function modelDir(repo: Repo, hash: string): string {
+  return path.join(repo.stateDir, 'models', hash);
+}
+
+/**
+ * Ensures `.lockstep/models/<hash>/` holds the model and returns its path. The checkout builds
+ * in a temp sibling and renames it in, so an existing directory is always complete.
+ */
+export async function materializeModel(
+  repo: Repo,
+  ref: ModelRef,
+  options: { remote?: Remote; out?: Output } = {},
+): Promise<string> {
+  const dir = modelDir(repo, ref.hash);
+  if (fs.existsSync(dir)) return dir;
+  const modelsRoot = path.dirname(dir);
+  fs.mkdirSync(modelsRoot, { recursive: true });
+  const { checkoutArtifact } = await import('../store/artifacts.ts');
+  // Check out relative to `.lockstep/models` (tracked paths may not live under .lockstep), with
+  // the repository's cache and hash state.
+  const modelsRepo: Repo = { ...repo, root: modelsRoot };
+  await checkoutArtifact(
+    modelsRepo,
+    { path: ref.hash, hash: ref.hash, size: ref.size, nfiles: ref.nfiles, dir: ref.dir ?? true },
+    { remote: options.remote, out: options.out },
+  );
+  return dir;
+}
+
+/** Loads each model directory once; concurrent requests for one hash share the load. */
+export class ModelCache {
+  private readonly loaded = new Map<string, Promise<ServingModel>>();
+  private readonly loader: ModelLoader;
+
+  constructor(loader: ModelLoader = loadServingModel) {
+    this.loader = loader;
+  }
+
+  load(hash: string, dir: string): Promise<ServingModel> {
+    let p = this.loaded.get(hash);
+    if (!p) {
+      p = this.loader(dir);
+      this.loaded.set(hash, p);
+      // A failed load is not cached: the next refresh retries.
+      p.catch(() => this.loaded.delete(hash));
+    }
+    return p;
+  }
+
+  /** Forgets models not in `keep`. */
+  retain(keep: Set<string>): void {
+    for (const hash of this.loaded.keys()) if (!keep.has(hash)) this.loaded.delete(hash);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Traffic routing over deployed models: smooth weighted round-robin (the nginx algorithm), so a
+ * 10/90 split sends exactly 1 request in 10 to the canary, evenly spread, with no randomness.
+ */
+import type { ServingModel } from './model.ts';
+
+/** Where one request goes. */
+export interface Route {
+  deployedModelId: string;
+  /** The model artifact hash (Vertex's model version id). */
+  modelVersionId: string;
+  model: ServingModel;
+}
+
+/** Deployed model as the server sees it. */
+export interface ServedModel extends Route {
+  percent: number;
+}
+
+/** What the server serves from: the local endpoint's state or one AIP_STORAGE_URI model. */
+export interface ModelSource {
+  /** The deployed model for the next request, or undefined when nothing takes traffic. */
+  pick(): Route | undefined;
+  /** Deployed models with their traffic share. */
+  models(): ServedModel[];
+  /** Re-reads the desired deployment if it changed (called on a timer by the server). */
+  refresh?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export class WeightedRouter {
+  private entries: { route: ServedModel; current: number }[] = [];
+
+  /** Replaces the routes; entries with 0% never receive traffic. */
+  set(routes: ServedModel[]): void {
+    const prev = new Map(this.entries.map((e) => [e.route.deployedModelId, e.current]));
+    this.entries = routes.map((route) => ({ route, current: prev.get(route.deployedModelId) ?? 0 }));
+  }
+
+  list(): ServedModel[] {
+    return this.entries.map((e) => e.route);
+  }
+
+  pick(): Route | undefined {
+    let total = 0;
+    let best: { route: ServedModel; current: number } | undefined;
+    for (const e of this.entries) {
+      if (e.route.percent <= 0) continue;
+      e.current += e.route.percent;
+      total += e.route.percent;
+      if (!best || e.current > best.current) best = e;
+    }
+    if (!best) return undefined;
+    best.current -= total;
+    return best.route;
+  }
+}
+
+/** A source with fixed routes (one model, or a test's hand-made split). */
+export function staticSource(routes: ServedModel[]): ModelSource {
+  const router = new WeightedRouter();
+  router.set(routes);
+  return { pick: () => router.pick(), models: () => router.list() };
+}

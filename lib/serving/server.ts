@@ -1,0 +1,189 @@
+/**
+ * The prediction server (fastify). Vertex AI request/response shapes on
+ * `POST /v1/.../endpoints/<id>:predict` and on the custom-container predict route
+ * (AIP_PREDICT_ROUTE, default `/predict`); a health route (AIP_HEALTH_ROUTE, default `/health`);
+ * a web page at `/`. Bad requests get 400 with the reason, oversized bodies 413, and under
+ * overload a bounded in-flight counter answers 503 with Retry-After instead of queueing.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { PredictionLog } from './logs.ts';
+import { Predictor, type PredictLimits } from './predict.ts';
+import type { ModelSource } from './router.ts';
+import { renderPage } from './page.ts';
+
+export interface ServerOptions {
+  source: ModelSource;
+  /** Environment name (logs, page title). */
+  env: string;
+  log?: PredictionLog;
+  /** Require `Authorization: Bearer <token>` on predict and describe routes. */
+  token?: string;
+  /** Largest request body in bytes (default 16 MiB: a 30 s 16-bit 48 kHz stereo clip in base64). */
+  bodyLimit?: number;
+  /** Requests being handled at once before new ones get 503 (default 64). */
+  maxInFlight?: number;
+  /** Seconds clients should wait after a 503 (default 1). */
+  retryAfterSeconds?: number;
+  /** Custom-container predict route (default `/predict`). */
+  predictRoute?: string;
+  /** Custom-container health route (default `/health`). */
+  healthRoute?: string;
+  limits?: PredictLimits;
+  /** How often the source re-reads its deployment (ms, default 500; 0 = never). */
+  refreshMs?: number;
+}
+
+const VERTEX_PREDICT = /^\/v1\/(?:projects\/[^/]+\/locations\/[^/]+\/)?endpoints\/[^/:]+:predict$/;
+
+/** Builds the fastify app (not listening). */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const predictRoute = options.predictRoute ?? '/predict';
+  const healthRoute = options.healthRoute ?? '/health';
+  const maxInFlight = options.maxInFlight ?? 64;
+  const retryAfter = String(options.retryAfterSeconds ?? 1);
+  const predictor = new Predictor(options.source, {
+    env: options.env,
+    log: options.log,
+    limits: options.limits,
+  });
+  const token = options.token ? Buffer.from(`Bearer ${options.token}`) : undefined;
+
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
+    logger: false,
+    return503OnClosing: true,
+  });
+
+  let inFlight = 0;
+  // Only predictions count: health checks and the page must answer even when predictions queue.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.method !== 'POST') return done();
+    if (inFlight >= maxInFlight) {
+      reply
+        .code(503)
+        .header('retry-after', retryAfter)
+        .send({ error: `server: overloaded (${inFlight} requests in flight). Retry after ${retryAfter} s.` });
+      return;
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+    done();
+  });
+
+  const authorized = (req: FastifyRequest, reply: FastifyReply): boolean => {
+    if (!token) return true;
+    const got = Buffer.from(req.headers.authorization ?? '');
+    if (got.length === token.length && timingSafeEqual(got, token)) return true;
+    reply
+      .code(401)
+      .header('www-authenticate', 'Bearer')
+      .send({ error: 'authorization: missing or wrong bearer token. Send "Authorization: Bearer <token>".' });
+    return false;
+  };
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status === 503) reply.header('retry-after', retryAfter);
+    let message = err.message.split('\n')[0];
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      message = `body: larger than ${app.initialConfig.bodyLimit} bytes. Send a shorter clip.`;
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      message = 'content-type: not application/json. Send a JSON body.';
+    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'body: empty. Send {"instances": [...]}.';
+    else if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+      message = `body: not JSON (${message}). Send {"instances": [...]}.`;
+    reply.code(status).send({ error: message });
+  });
+
+  const handlePredict = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!authorized(req, reply)) return reply;
+    return predictor.predict(req.body);
+  };
+
+  app.get('/', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(renderPage({ env: options.env, predictRoute })),
+  );
+
+  app.get(healthRoute, async (_req, reply) => {
+    const models = options.source.models();
+    const serving = models.filter((m) => m.percent > 0);
+    if (serving.length === 0)
+      return reply
+        .code(503)
+        .header('retry-after', retryAfter)
+        .send({ status: 'no model deployed', env: options.env });
+    return {
+      status: 'ok',
+      env: options.env,
+      deployedModels: models.map((m) => ({
+        id: m.deployedModelId,
+        modelVersionId: m.modelVersionId,
+        percent: m.percent,
+      })),
+    };
+  });
+
+  app.get('/v1/endpoint', async (req, reply) => {
+    if (!authorized(req, reply)) return reply;
+    return {
+      env: options.env,
+      deployedModels: options.source
+        .models()
+        .map((m) => ({
+          id: m.deployedModelId,
+          modelVersionId: m.modelVersionId,
+          modelId: m.model.id,
+          labels: m.model.labels,
+          percent: m.percent,
+        })),
+    };
+  });
+
+  app.post(predictRoute, handlePredict);
+  // Vertex AI paths carry a ':' (`.../endpoints/123:predict`), which fastify's router reads as a
+  // parameter marker, so they are matched by pattern under one wildcard.
+  app.post('/v1/*', async (req, reply) => {
+    if (!VERTEX_PREDICT.test(req.url.split('?')[0]))
+      return reply
+        .code(404)
+        .send({ error: `${req.url}: no such route. POST to ${predictRoute} or /v1/endpoints/<id>:predict.` });
+    return handlePredict(req, reply);
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  if (options.source.refresh) {
+    await options.source.refresh();
+    const every = options.refreshMs ?? 500;
+    if (every > 0) {
+      timer = setInterval(() => void options.source.refresh!().catch(() => undefined), every);
+      timer.unref();
+    }
+  }
+  app.addHook('onClose', async () => {
+    if (timer) clearInterval(timer);
+    options.log?.flush();
+    await options.source.close?.();
+  });
+  return app;
+}
+
+export interface ListenOptions {
+  /** Bind address (default 127.0.0.1; `0.0.0.0` inside a container). */
+  host?: string;
+  /** Port (default 0: any free port). */
+  port?: number;
+}
+
+/** Starts the server and returns its base URL. */
+export async function startServer(
+  options: ServerOptions & ListenOptions,
+): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await createServer(options);
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: options.port ?? 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : options.port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return { app, url: `http://${shownHost}:${port}` };
+}

@@ -1,0 +1,254 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { repoAt, type Repo } from '../../lib/repo.ts';
+import { startServer, type ServerOptions } from '../../lib/serving/server.ts';
+import { staticSource } from '../../lib/serving/router.ts';
+import { PredictionLog, listLogFiles, predictionLogDir, readPredictionLogs } from '../../lib/serving/logs.ts';
+import { LocalEndpoint } from '../../lib/endpoints/local.ts';
+import { LocalEndpointSource } from '../../lib/serving/local-source.ts';
+import { ModelCache } from '../../lib/serving/model-store.ts';
+import {
+  FIXTURE_LABELS,
+  commitFixtureModel,
+  fixtureLoader,
+  freqForClass,
+  toneWav,
+  writeFixtureModel,
+} from '../support/fixture-model.ts';
+
+let tmp: string;
+let repo: Repo;
+let app: FastifyInstance | undefined;
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-serve-'));
+  repo = repoAt(tmp);
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function fixtureSource(spec = {}) {
+  const dir = path.join(tmp, 'm');
+  writeFixtureModel(dir, spec);
+  const model = await fixtureLoader(dir);
+  return staticSource([{ deployedModelId: '7', modelVersionId: 'v'.repeat(8), model, percent: 100 }]);
+}
+
+async function serve(options: Partial<ServerOptions> & Pick<ServerOptions, 'source'>): Promise<string> {
+  const started = await startServer({ env: 'test', ...options });
+  app = started.app;
+  return started.url;
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+}
+
+const wav64 = (freq: number, seconds = 0.5) => toneWav(freq, seconds).toString('base64');
+
+describe('serving server', () => {
+  it('server predicts audio and features instances in the Vertex AI shape on both routes', async () => {
+    const url = await serve({ source: await fixtureSource() });
+    for (const route of [
+      '/predict',
+      '/v1/projects/p/locations/us-central1/endpoints/123:predict',
+      '/v1/endpoints/9:predict',
+    ]) {
+      const res = await post(url + route, {
+        instances: [{ audio: wav64(freqForClass(3)) }, { audio: wav64(freqForClass(5)) }],
+      });
+      expect(res.status, route).toBe(200);
+      expect(res.body.deployedModelId).toBe('7');
+      expect(res.body.modelVersionId).toBe('vvvvvvvv');
+      expect(res.body.predictions.map((p: any) => p.label)).toEqual([FIXTURE_LABELS[3], FIXTURE_LABELS[5]]);
+      const sum = Object.values(res.body.predictions[0].scores as Record<string, number>).reduce(
+        (a, b) => a + b,
+        0,
+      );
+      expect(sum).toBeCloseTo(1, 5);
+    }
+    const feat = await post(url + '/predict', { instances: [{ features: [(1 * 2) / 70, 0.3] }] });
+    expect(feat.status).toBe(200);
+    expect(feat.body.predictions[0].label).toBe(FIXTURE_LABELS[2]);
+    expect(
+      (
+        await fetch(url + '/v1/projects/p/locations/l/endpoints/1:explain', {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(404);
+  });
+
+  const bad: [string, unknown, number, RegExp][] = [
+    [
+      'not WAV',
+      { instances: [{ audio: Buffer.from('hello world, not audio').toString('base64') }] },
+      400,
+      /not a WAV file/,
+    ],
+    ['empty audio', { instances: [{ audio: '' }] }, 400, /empty/],
+    [
+      'WAV without samples',
+      { instances: [{ audio: toneWav(440, 0).toString('base64') }] },
+      400,
+      /no samples/,
+    ],
+    ['too long', { instances: [{ audio: wav64(440, 3) }] }, 400, /too long "3\.0 s"/],
+    ['wrong feature shape', { instances: [{ features: [1, 2, 3] }] }, 400, /wrong shape "3".*expects 2/],
+    ['non-numeric features', { instances: [{ features: ['a'] }] }, 400, /finite numbers/],
+    ['no instances key', { inputs: [] }, 400, /expected \{"instances"/],
+    ['empty instances', { instances: [] }, 400, /empty list/],
+    ['unknown instance key', { instances: [{ image: 'x' }] }, 400, /exactly one of "audio" or "features"/],
+    ['not JSON', '{"instances": [', 400, /not JSON/],
+  ];
+  it.each(bad)(
+    'server rejects a bad request (%s) with 400 and the reason',
+    async (_name, body, status, reason) => {
+      const url = await serve({ source: await fixtureSource(), limits: { maxAudioSeconds: 2 } });
+      const res = await post(url + '/predict', body);
+      expect(res.status).toBe(status);
+      expect(res.body.error).toMatch(reason);
+    },
+  );
+
+  it('server enforces the body-size limit with 413', async () => {
+    const url = await serve({ source: await fixtureSource(), bodyLimit: 10_000 });
+    const res = await post(url + '/predict', { instances: [{ audio: wav64(440, 1) }] });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatch(/larger than 10000 bytes/);
+  });
+
+  it('server answers 503 with Retry-After when too many requests are in flight, then recovers', async () => {
+    const url = await serve({ source: await fixtureSource(), maxInFlight: 2, retryAfterSeconds: 3 });
+    const { port } = new URL(url);
+    // Two requests that send headers and part of the body, then stall: both are in flight.
+    const held = [0, 1].map(() => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/predict',
+        headers: { 'content-type': 'application/json', 'content-length': '1000' },
+      });
+      req.on('error', () => undefined);
+      const done = new Promise<number>((resolve) =>
+        req.on('response', (r) => (r.resume(), resolve(r.statusCode!))),
+      );
+      req.write('{"instances":');
+      return { req, done };
+    });
+    let overloaded: Awaited<ReturnType<typeof post>> | undefined;
+    for (let i = 0; i < 100 && !overloaded; i++) {
+      const res = await post(url + '/predict', { instances: [{ features: [0, 0] }] });
+      if (res.status === 503) overloaded = res;
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(overloaded?.headers.get('retry-after')).toBe('3');
+    expect(overloaded?.body.error).toMatch(/overloaded/);
+    expect((await fetch(url + '/health')).status).toBe(200);
+    for (const h of held) h.req.end(' [] }' + ' '.repeat(1000 - 18));
+    expect(await Promise.all(held.map((h) => h.done))).toEqual([400, 400]);
+    expect((await post(url + '/predict', { instances: [{ features: [0, 0] }] })).status).toBe(200);
+  });
+
+  it('server requires the bearer token when one is configured', async () => {
+    const url = await serve({ source: await fixtureSource(), token: 's3cret' });
+    const body = { instances: [{ features: [0, 0] }] };
+    expect((await post(url + '/predict', body)).status).toBe(401);
+    expect((await post(url + '/predict', body, { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await post(url + '/predict', body, { authorization: 'Bearer s3cret' })).status).toBe(200);
+    expect((await fetch(url + '/health')).status).toBe(200);
+  });
+
+  it('server answers 500 and logs an error when the model throws', async () => {
+    const log = new PredictionLog(path.join(tmp, 'logs'));
+    const url = await serve({ source: await fixtureSource({ fail: true }), log });
+    const res = await post(url + '/predict', { instances: [{ audio: wav64(440) }] });
+    expect(res.status).toBe(500);
+    expect(res.body.error).toMatch(/deployed model 7: prediction failed/);
+    log.flush();
+    const entries = readPredictionLogs(log.dir);
+    expect(entries.map((e) => [e.status, e.deployedModelId])).toEqual([['error', '7']]);
+  });
+
+  it('server logs every prediction as JSON lines and rotates files by size', async () => {
+    const log = new PredictionLog(path.join(tmp, 'logs'), { maxBytes: 1500 });
+    const url = await serve({ source: await fixtureSource(), log });
+    for (let i = 0; i < 12; i++) {
+      const res = await post(url + '/predict', { instances: [{ audio: wav64(freqForClass(i % 7)) }] });
+      expect(res.status).toBe(200);
+    }
+    await post(url + '/predict', { instances: [{ audio: 'bm90IGEgd2F2' }] });
+    log.flush();
+    expect(listLogFiles(log.dir).length).toBeGreaterThan(1);
+    for (const f of listLogFiles(log.dir))
+      expect(fs.statSync(path.join(log.dir, f)).size).toBeLessThanOrEqual(1500);
+    const entries = readPredictionLogs(log.dir);
+    expect(entries).toHaveLength(13);
+    const ok = entries.filter((e) => e.status === 'ok');
+    expect(ok).toHaveLength(12);
+    for (const e of ok) {
+      expect(e).toMatchObject({ env: 'test', deployedModelId: '7', modelVersionId: 'vvvvvvvv' });
+      expect(e.summary).toHaveLength(2);
+      expect(Object.keys(e.scores!)).toHaveLength(7);
+      expect(e.latencyMs).toBeGreaterThan(0);
+      expect(Date.parse(e.time)).not.toBeNaN();
+    }
+    expect(ok.map((e) => e.label)).toEqual(Array.from({ length: 12 }, (_, i) => FIXTURE_LABELS[i % 7]));
+    expect(entries.filter((e) => e.status === 'invalid')).toHaveLength(1);
+  });
+
+  it('server routes by the local endpoint traffic split and follows state changes', async () => {
+    const endpoint = new LocalEndpoint(repo, 'dev', { loader: fixtureLoader });
+    const a = await endpoint.deploy(await commitFixtureModel(repo, { tag: 'a' }), 100);
+    const source = new LocalEndpointSource(repo, 'dev', { cache: new ModelCache(fixtureLoader) });
+    const log = new PredictionLog(predictionLogDir(tmp, 'dev'));
+    const url = await serve({ source, env: 'dev', log, refreshMs: 20 });
+    const health = await (await fetch(url + '/health')).json();
+    expect(health.deployedModels).toEqual([{ id: a.id, modelVersionId: a.model.hash, percent: 100 }]);
+
+    const b = await endpoint.deploy(await commitFixtureModel(repo, { tag: 'b' }), 25);
+    expect(fs.existsSync(path.join(tmp, '.lockstep', 'models', b.model.hash, 'fixture.json'))).toBe(true);
+    expect((await endpoint.describe()).trafficSplit).toEqual({ [a.id]: 75, [b.id]: 25 });
+    await source.refresh();
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) {
+      const res = await post(url + '/v1/endpoints/dev:predict', { instances: [{ features: [0.01, 0.1] }] });
+      counts[res.body.deployedModelId] = (counts[res.body.deployedModelId] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ [a.id]: 30, [b.id]: 10 });
+
+    await endpoint.setTraffic({ [b.id]: 100 });
+    await endpoint.undeploy(a.id);
+    await source.refresh();
+    const res = await post(url + '/predict', { instances: [{ features: [0.01, 0.1] }] });
+    expect(res.body.deployedModelId).toBe(b.id);
+    log.flush();
+    expect(readPredictionLogs(log.dir).filter((e) => e.deployedModelId === b.id)).toHaveLength(11);
+  });
+
+  it('server health answers 503 when nothing is deployed', async () => {
+    const source = new LocalEndpointSource(repo, 'empty', { cache: new ModelCache(fixtureLoader) });
+    const url = await serve({ source, env: 'empty' });
+    const health = await fetch(url + '/health');
+    expect(health.status).toBe(503);
+    expect(health.headers.get('retry-after')).toBe('1');
+    const res = await post(url + '/predict', { instances: [{ features: [0, 0] }] });
+    expect(res.status).toBe(503);
+    expect(res.body.error).toMatch(/no deployed model takes traffic/);
+  });
+});
