@@ -46,7 +46,7 @@ export function createProgress(
   }
   const interval = options.intervalMs ?? 2000;
   let last = Date.now();
-  let printed = false;
+  let printed: string | undefined;
   const line = () => `${label}: ${done}/${total} ${unit} (${Math.floor((done / total) * 100)}%)`;
   return {
     tick(n = 1) {
@@ -54,12 +54,12 @@ export function createProgress(
       const now = Date.now();
       if (now - last >= interval) {
         last = now;
-        printed = true;
-        out.err(line());
+        printed = line();
+        out.err(printed);
       }
     },
     stop() {
-      if (printed) out.err(line());
+      if (printed !== undefined && printed !== line()) out.err(line());
     },
   };
 }

@@ -10,7 +10,7 @@ import type { Repo } from '../repo.ts';
 import type { Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import { parseLockfile, readLockfile } from '../lockfile.ts';
-import { listRefs, readFileAtRev, recentCommits } from '../git.ts';
+import { currentCommit, listRefs, readFileAtRev, recentCommits } from '../git.ts';
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
 import { isOid } from './remote.ts';
@@ -57,9 +57,16 @@ export async function referencedObjects(
   const roots: string[] = ['workspace'];
   const lockRel = path.relative(repo.root, repo.lockfilePath).split(path.sep).join('/');
   const revs = new Map<string, string>();
-  for (const ref of await listRefs(repo.root)) revs.set(ref.commit, ref.ref);
-  for (const c of await recentCommits(repo.root, keepLast))
-    if (!revs.has(c.commit)) revs.set(c.commit, c.commit.slice(0, 12));
+  // Outside git only the workspace lockfile counts; inside it, a git failure must abort gc
+  // rather than treat every branch's objects as garbage.
+  if (fs.existsSync(path.join(repo.root, '.git'))) {
+    for (const ref of await listRefs(repo.root)) revs.set(ref.commit, ref.ref);
+    // Before the first commit there is no HEAD history to keep.
+    const head = await currentCommit(repo.root);
+    for (const c of head ? await recentCommits(repo.root, keepLast) : []) {
+      if (!revs.has(c.commit)) revs.set(c.commit, c.commit.slice(0, 12));
+    }
+  }
   for (const [commit, name] of revs) {
     const text = await readFileAtRev(repo.root, commit, lockRel);
     roots.push(name);

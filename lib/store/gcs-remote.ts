@@ -1,0 +1,507 @@
+/**
+ * Google Cloud Storage remote: `gs://bucket/prefix` holding the cache layout
+ * (`<prefix>/sha256/ab/cdef...`). Credentials come from Application Default Credentials (Workload
+ * Identity Federation in Actions); they never appear in `url` or in error messages.
+ *
+ * Integrity end to end: uploads declare the file's crc32c and md5 so the service rejects damaged
+ * bytes, and the stored object's hashes are checked again from the response; downloads hash the
+ * bytes as they arrive and compare with `x-goog-hash`. Requests retry with exponential backoff on
+ * 429, 5xx and dropped connections (objects are content-addressed and uploads carry
+ * `ifGenerationMatch=0`, so every retry is safe; a 412 means the object is already there). Large
+ * files use resumable uploads; an interrupted download continues with a Range request.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import pLimit from 'p-limit';
+import {
+  CRC32C,
+  IdempotencyStrategy,
+  Storage,
+  type Bucket,
+  type File,
+  type StorageOptions,
+} from '@google-cloud/storage';
+import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
+import type { Oid } from '../types.ts';
+import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
+import { isTransient, parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
+import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
+
+export interface GcsRemoteOptions extends OpenRemoteOptions {
+  /** Files of at least this many bytes go through resumable uploads (default 8 MiB). */
+  resumableThreshold?: number;
+  /** Retries per request on 429, 5xx and dropped connections (default 6). */
+  maxRetries?: number;
+  /** Longest single backoff wait in seconds (default 32); tests make it small. */
+  maxRetryDelay?: number;
+  /** Extra whole-object attempts after a checksum mismatch (default 2). */
+  integrityRetries?: number;
+  /** `has()` asks per object up to this many ids, and lists above it (default 2 x concurrency). */
+  perObjectThreshold?: number;
+  /** An auth client to use instead of Application Default Credentials (tests). */
+  authClient?: StorageOptions['authClient'];
+  /** Send credentials to a custom `apiEndpoint` too (the client skips auth there by default). */
+  useAuthWithCustomEndpoint?: boolean;
+}
+
+interface ObjectHashes {
+  size?: number;
+  crc32c?: string;
+  md5?: string;
+  generation?: string;
+}
+
+/** crc32c and md5 (base64, as GCS reports them) and size of a local file, in one read. */
+export async function hashFile(filePath: string): Promise<{ size: number; crc32c: string; md5: string }> {
+  const crc = new CRC32C();
+  const md5 = createHash('md5');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(filePath, { highWaterMark: 1 << 20 })) {
+    const buf = chunk as Buffer;
+    crc.update(buf);
+    md5.update(buf);
+    size += buf.length;
+  }
+  return { size, crc32c: crc.toString(), md5: md5.digest('base64') };
+}
+
+function parseGoogHash(header: unknown): { crc32c?: string; md5?: string } {
+  const out: { crc32c?: string; md5?: string } = {};
+  const text = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : '';
+  for (const pair of text.split(',')) {
+    const i = pair.indexOf('=');
+    if (i < 0) continue;
+    const key = pair.slice(0, i).trim();
+    const value = pair.slice(i + 1).trim();
+    if (key === 'crc32c') out.crc32c = value;
+    if (key === 'md5') out.md5 = value;
+  }
+  return out;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
+  });
+}
+
+export class GcsRemote implements Remote {
+  readonly url: string;
+  readonly bucketName: string;
+  /** Object-name prefix ending in '/', or '' for the bucket root. */
+  readonly root: string;
+  private readonly storage: Storage;
+  private readonly bucket: Bucket;
+  private readonly concurrency: number;
+  private readonly resumableThreshold: number;
+  private readonly maxRetries: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly integrityRetries: number;
+  private readonly perObjectThreshold: number;
+  /** Bounds the requests `put`/`get` have in flight even when callers fan out without a pool. */
+  private readonly limit: ReturnType<typeof pLimit>;
+
+  constructor(url: string, options: GcsRemoteOptions = {}) {
+    const location = parseGsUrl(url);
+    this.url = location.url;
+    this.bucketName = location.bucket;
+    this.root = location.prefix ? `${location.prefix}/` : '';
+    this.concurrency = Math.max(1, options.concurrency ?? 16);
+    this.resumableThreshold = options.resumableThreshold ?? 8 * 1024 * 1024;
+    this.maxRetries = options.maxRetries ?? 6;
+    this.maxRetryDelayMs = (options.maxRetryDelay ?? 32) * 1000;
+    this.integrityRetries = options.integrityRetries ?? 2;
+    this.perObjectThreshold = options.perObjectThreshold ?? 2 * this.concurrency;
+    this.limit = pLimit(this.concurrency);
+    this.storage = new Storage({
+      ...(options.projectId ? { projectId: options.projectId } : {}),
+      ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
+      ...(options.authClient ? { authClient: options.authClient } : {}),
+      ...(options.useAuthWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
+      retryOptions: {
+        autoRetry: true,
+        maxRetries: this.maxRetries,
+        retryDelayMultiplier: 2,
+        maxRetryDelay: this.maxRetryDelayMs / 1000,
+        totalTimeout: 600,
+        // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
+        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+      },
+    });
+    this.bucket = this.storage.bucket(this.bucketName);
+  }
+
+  /** Object name of `oid` in the bucket. */
+  keyOf(oid: Oid): string {
+    return this.root + objectKey(oid);
+  }
+
+  private where(oid?: Oid): string {
+    return oid ? `${this.url}/${objectKey(oid)}` : this.url;
+  }
+
+  private oidOf(name: string): Oid | undefined {
+    if (!name.startsWith(this.root + 'sha256/')) return undefined;
+    const rest = name.slice(this.root.length + 'sha256/'.length);
+    const oid = rest.slice(0, 2) + rest.slice(3);
+    return rest[2] === '/' && isOid(oid) ? oid : undefined;
+  }
+
+  /** Exponential backoff with jitter for our own retry loops (downloads, integrity). */
+  private backoff(attempt: number, signal?: AbortSignal): Promise<void> {
+    const ms = Math.min(this.maxRetryDelayMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    return sleep(ms, signal);
+  }
+
+  // ---------------------------------------------------------------- has / list
+
+  /**
+   * Which of `oids` exist. Few ids: one metadata request each, in parallel. Many: list one page
+   * to learn the remote's density, then either ask per object for the rest or list only the key
+   * ranges that hold wanted ids, in parallel and stopping each range past its last wanted id.
+   */
+  async has(oids: Oid[], options: TransferOptions = {}): Promise<Set<Oid>> {
+    const wanted = [...new Set(oids)].sort();
+    if (wanted.length === 0) return new Set();
+    if (wanted.length <= this.perObjectThreshold) return this.askEach(wanted, options);
+    const wantedSet = new Set(wanted);
+    const found = new Set<Oid>();
+    const first = await this.listPage({}, options);
+    for (const oid of first.oids) if (wantedSet.has(oid)) found.add(oid);
+    if (!first.nextPageToken || first.oids.length === 0) return found;
+    const last = first.oids[first.oids.length - 1];
+    const unresolved = wanted.filter((oid) => oid > last);
+    if (unresolved.length === 0) return found;
+    const plan = planRemaining(last, 1, unresolved, this.concurrency);
+    if (plan === 'ask') {
+      for (const oid of await this.askEach(unresolved, options)) found.add(oid);
+      return found;
+    }
+    const pool = pLimit(this.concurrency);
+    await Promise.all(plan.map((range) => pool(() => this.listRange(range, wantedSet, found, options))));
+    return found;
+  }
+
+  private async askEach(oids: Oid[], options: TransferOptions): Promise<Set<Oid>> {
+    const pool = pLimit(this.concurrency);
+    const found = new Set<Oid>();
+    await Promise.all(
+      oids.map((oid) =>
+        pool(async () => {
+          options.signal?.throwIfAborted();
+          try {
+            const [exists] = await this.bucket.file(this.keyOf(oid)).exists();
+            if (exists) found.add(oid);
+          } catch (err) {
+            throw toGcsError(err, this.where(oid), 'existence check');
+          }
+        }),
+      ),
+    );
+    return found;
+  }
+
+  private async listRange(
+    range: KeyRange,
+    wanted: Set<Oid>,
+    found: Set<Oid>,
+    options: TransferOptions,
+  ): Promise<void> {
+    const lastWanted = range.oids[range.oids.length - 1];
+    const query = {
+      startOffset: this.root + objectKey(range.from.padEnd(3, '0')),
+      ...(range.to ? { endOffset: this.root + objectKey(range.to) } : {}),
+    };
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listPage({ ...query, pageToken }, options);
+      for (const oid of page.oids) if (wanted.has(oid)) found.add(oid);
+      const last = page.oids[page.oids.length - 1];
+      // Names come sorted: once past the last wanted id, the rest of the range cannot matter.
+      if (last !== undefined && last >= lastWanted) return;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** One list request under `<prefix>/sha256/`, asking only for names. */
+  private async listPage(
+    query: { startOffset?: string; endOffset?: string; pageToken?: string },
+    options: TransferOptions,
+  ): Promise<{ oids: Oid[]; nextPageToken?: string }> {
+    options.signal?.throwIfAborted();
+    try {
+      const [files, next] = await this.bucket.getFiles({
+        prefix: this.root + 'sha256/',
+        autoPaginate: false,
+        maxResults: PAGE_SIZE,
+        fields: 'items(name),nextPageToken',
+        ...Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
+      });
+      const oids: Oid[] = [];
+      for (const file of files) {
+        const oid = this.oidOf(file.name);
+        if (oid) oids.push(oid);
+      }
+      const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
+      return token ? { oids, nextPageToken: token } : { oids };
+    } catch (err) {
+      throw toGcsError(err, `${this.url}/sha256/`, 'list');
+    }
+  }
+
+  async *list(options: TransferOptions = {}): AsyncIterable<Oid> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listPage({ pageToken }, options);
+      yield* page.oids;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  // ---------------------------------------------------------------- put
+
+  /**
+   * Uploads `srcPath` as `oid` unless it is already there. Declares crc32c and md5 so the service
+   * refuses damaged bytes, checks the stored object's hashes, and replaces a damaged copy found on
+   * the remote (deleting it only at the generation that was checked).
+   */
+  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+    return this.limit(() => this.putNow(oid, srcPath, options));
+  }
+
+  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<void> {
+    const local = await hashFile(srcPath);
+    const file = this.bucket.file(this.keyOf(oid));
+    let lastProblem = '';
+    for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
+      options.signal?.throwIfAborted();
+      if (attempt > 0) await this.backoff(attempt, options.signal);
+      let stored: ObjectHashes;
+      try {
+        const [uploaded] = await this.bucket.upload(srcPath, {
+          destination: file,
+          resumable: local.size >= this.resumableThreshold,
+          // We check the hashes ourselves (declared to the service and compared after).
+          validation: false,
+          preconditionOpts: { ifGenerationMatch: 0 },
+          metadata: {
+            contentType: 'application/octet-stream',
+            crc32c: local.crc32c,
+            md5Hash: local.md5,
+            metadata: { sha256: oid },
+          },
+        });
+        const metadata = uploaded.metadata;
+        stored = {
+          size: Number(metadata.size),
+          crc32c: metadata.crc32c,
+          md5: metadata.md5Hash,
+          generation: String(metadata.generation),
+        };
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 412) {
+          // Already there (another pusher, or our own earlier attempt whose answer was lost).
+          stored = await this.statObject(oid);
+        } else if (
+          status === 400 &&
+          /doesn't match calculated|hash mismatch|checksum/i.test(String((err as Error).message))
+        ) {
+          lastProblem = 'the service received bytes that do not match the declared crc32c/md5';
+          continue;
+        } else {
+          throw toGcsError(err, this.where(oid), 'upload');
+        }
+      }
+      if (
+        stored.size === local.size &&
+        stored.crc32c === local.crc32c &&
+        (!stored.md5 || stored.md5 === local.md5)
+      )
+        return;
+      lastProblem = `the remote copy has crc32c ${stored.crc32c} and size ${stored.size}, expected ${local.crc32c} and ${local.size}`;
+      await this.deleteGeneration(oid, stored.generation);
+    }
+    throw new IntegrityError(
+      formatProblem(
+        this.where(oid),
+        'upload could not be verified',
+        lastProblem,
+        'Check the network path to the bucket and push again.',
+      ),
+    );
+  }
+
+  private async statObject(oid: Oid): Promise<ObjectHashes> {
+    try {
+      const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
+      return {
+        size: Number(metadata.size),
+        crc32c: metadata.crc32c,
+        md5: metadata.md5Hash,
+        generation: String(metadata.generation),
+      };
+    } catch (err) {
+      throw toGcsError(err, this.where(oid), 'metadata read');
+    }
+  }
+
+  /** Deletes a damaged object, but only the generation we examined (never a fresh good copy). */
+  private async deleteGeneration(oid: Oid, generation?: string): Promise<void> {
+    try {
+      await this.bucket
+        .file(this.keyOf(oid))
+        .delete(generation ? { ifGenerationMatch: Number(generation) } : {});
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 412) return; // already gone or already replaced
+      throw toGcsError(err, this.where(oid), 'delete of a damaged copy');
+    }
+  }
+
+  // ---------------------------------------------------------------- get
+
+  /**
+   * Downloads `oid` to `destPath`, hashing the bytes as they arrive. A dropped or short transfer
+   * continues with a Range request pinned to the same generation; a checksum mismatch starts over
+   * (up to `integrityRetries` times) and then fails with an IntegrityError. `destPath` only ever
+   * holds bytes of this object; the caller checks the sha256 and renames it.
+   */
+  get(oid: Oid, destPath: string, options: TransferOptions = {}): Promise<void> {
+    return this.limit(() => this.getNow(oid, destPath, options));
+  }
+
+  private async getNow(oid: Oid, destPath: string, options: TransferOptions): Promise<void> {
+    let problem = '';
+    for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
+      if (attempt > 0) await this.backoff(attempt, options.signal);
+      const result = await this.downloadOnce(oid, destPath, options);
+      if (result.ok) return;
+      problem = result.problem;
+    }
+    await fsp.rm(destPath, { force: true });
+    throw new IntegrityError(
+      formatProblem(
+        this.where(oid),
+        'download fails its checksum',
+        problem,
+        'The remote copy may be damaged: delete that object and push it again from a good cache.',
+      ),
+    );
+  }
+
+  private async downloadOnce(
+    oid: Oid,
+    destPath: string,
+    options: TransferOptions,
+  ): Promise<{ ok: true } | { ok: false; problem: string }> {
+    const crc = new CRC32C();
+    const md5 = createHash('md5');
+    const expected: ObjectHashes = {};
+    let received = 0;
+    let failures = 0;
+    const out = fs.createWriteStream(destPath, { flags: 'w' });
+    const outDone = new Promise<void>((resolve, reject) => {
+      out.on('finish', resolve);
+      out.on('error', reject);
+    });
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const file: File = this.bucket.file(
+          this.keyOf(oid),
+          expected.generation ? { generation: Number(expected.generation) } : {},
+        );
+        const stream = file.createReadStream({
+          validation: false,
+          ...(received > 0 ? { start: received } : {}),
+        });
+        stream.on('response', (res: { headers?: Record<string, unknown> }) => {
+          const headers = res.headers ?? {};
+          const hashes = parseGoogHash(headers['x-goog-hash']);
+          expected.crc32c ??= hashes.crc32c;
+          expected.md5 ??= hashes.md5;
+          if (expected.generation === undefined && typeof headers['x-goog-generation'] === 'string')
+            expected.generation = headers['x-goog-generation'];
+          const storedLength = Number(headers['x-goog-stored-content-length']);
+          if (
+            expected.size === undefined &&
+            Number.isFinite(storedLength) &&
+            headers['x-goog-stored-content-length'] !== undefined
+          )
+            expected.size = storedLength;
+        });
+        const before = received;
+        try {
+          await pipeline(
+            stream,
+            new Writable({
+              write(chunk: Buffer, _encoding, callback) {
+                crc.update(chunk);
+                md5.update(chunk);
+                received += chunk.length;
+                if (out.write(chunk)) callback();
+                else out.once('drain', () => callback());
+              },
+            }),
+            options.signal ? { signal: options.signal } : {},
+          );
+        } catch (err) {
+          options.signal?.throwIfAborted();
+          if (statusOf(err) === 404) throw toGcsError(err, this.where(oid), 'download');
+          if (!isTransient(err) && statusOf(err) !== 416) throw toGcsError(err, this.where(oid), 'download');
+          // Progress resets the failure budget: a flaky link that keeps moving still finishes.
+          failures = received > before ? 0 : failures + 1;
+          if (failures > this.maxRetries) throw toGcsError(err, this.where(oid), 'download');
+          await this.backoff(failures, options.signal);
+          continue;
+        }
+        if (expected.size === undefined) expected.size = (await this.statObject(oid)).size;
+        if (received < (expected.size ?? 0)) {
+          // A clean but short body: continue where it stopped.
+          failures++;
+          if (failures > this.maxRetries) break;
+          await this.backoff(failures, options.signal);
+          continue;
+        }
+        break;
+      }
+    } finally {
+      out.end();
+      await outDone;
+    }
+    if (expected.crc32c === undefined && expected.md5 === undefined) {
+      const stat = await this.statObject(oid);
+      expected.crc32c = stat.crc32c;
+      expected.md5 = stat.md5;
+    }
+    const got = { size: received, crc32c: crc.toString(), md5: md5.digest('base64') };
+    if (expected.size !== undefined && got.size !== expected.size)
+      return { ok: false, problem: `got ${got.size} bytes of ${expected.size}` };
+    if (expected.crc32c && got.crc32c !== expected.crc32c)
+      return { ok: false, problem: `crc32c ${got.crc32c}, expected ${expected.crc32c}` };
+    if (expected.md5 && got.md5 !== expected.md5)
+      return { ok: false, problem: `md5 ${got.md5}, expected ${expected.md5}` };
+    if (!expected.crc32c && !expected.md5)
+      throw new LockstepError(
+        formatProblem(
+          this.where(oid),
+          'the service reported no crc32c or md5',
+          undefined,
+          'Check the bucket is a GCS bucket or emulator that stores object hashes.',
+        ),
+      );
+    return { ok: true };
+  }
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it, afterEach } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { main } from '../../lib/cli/main.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { collectGarbage } from '../../lib/store/gc.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { makeRepo, writeTree, listObjects, git, rmrf } from './helpers.ts';
+
+const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+const cleanup: string[] = [];
+afterEach(() => cleanup.splice(0).forEach(rmrf));
+
+async function run(cwd: string, ...args: string[]) {
+  const out = memoryOutput();
+  const code = await main(['-C', cwd, ...args], out);
+  return { code, stdout: out.stdout.join('\n'), stderr: out.stderr.join('\n') };
+}
+
+/** Commits version `v` of d/ (one shared file, one versioned file) and returns the versioned file's oid. */
+async function commitVersion(root: string, v: string): Promise<string> {
+  writeTree(root, { 'd/shared.txt': 'shared', 'd/v.txt': `version ${v}` });
+  expect((await run(root, 'add', 'd')).code).toBe(0);
+  git(root, 'add', '-A');
+  git(root, 'commit', '-qm', `data ${v}`);
+  return sha(`version ${v}`);
+}
+
+describe('gc', () => {
+  it('gc keeps objects of branches, tags and the last N commits and deletes the rest', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    const v1 = await commitVersion(repo.root, '1');
+    git(repo.root, 'branch', 'old-branch');
+    const v2 = await commitVersion(repo.root, '2');
+    const v3 = await commitVersion(repo.root, '3');
+    const v4 = await commitVersion(repo.root, '4');
+    // An add that was never committed: its objects are garbage once the lockfile is restored.
+    writeTree(repo.root, { 'd/v.txt': 'uncommitted' });
+    expect((await run(repo.root, 'add', 'd')).code).toBe(0);
+    git(repo.root, 'checkout', '--', 'artifacts.lock.yaml');
+    const cache = new Cache(repo);
+    const has = (oid: string) => cache.hasSync(oid);
+    expect([v1, v2, v3, v4, sha('uncommitted')].every(has)).toBe(true);
+
+    const dry = await run(repo.root, 'gc', '--keep-last', '2', '--dry');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`would delete ${v2}`);
+    expect(dry.stdout).toContain(`would delete ${sha('uncommitted')}`);
+    expect(dry.stdout).not.toContain(v1);
+    expect([v1, v2, v3, v4, sha('uncommitted')].every(has)).toBe(true);
+
+    const plan = JSON.parse((await run(repo.root, 'gc', '--keep-last', '2', '--json')).stdout);
+    // v2's file, v2's manifest, the uncommitted file and its manifest.
+    expect(plan.deleted).toHaveLength(4);
+    expect(has(v1)).toBe(true); // on a branch
+    expect(has(v2)).toBe(false); // only in the third-newest commit
+    expect(has(v3) && has(v4) && has(sha('shared'))).toBe(true);
+    expect(has(sha('uncommitted'))).toBe(false);
+    for (const [oid, p] of listObjects(repo.cacheDir)) expect(sha(fs.readFileSync(p))).toBe(oid);
+  });
+
+  it('gc removes stale temp files left by killed processes', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    const tmp = new Cache(repo).tempPath();
+    fs.writeFileSync(tmp, 'partial');
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    fs.utimesSync(tmp, old, old);
+    fs.writeFileSync(tmp + '-fresh', 'in flight');
+    const plan = await collectGarbage(repo);
+    expect(plan.staleTemps).toBe(1);
+    expect(fs.readdirSync(path.dirname(tmp))).toEqual([path.basename(tmp) + '-fresh']);
+  });
+});
