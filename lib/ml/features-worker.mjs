@@ -1,0 +1,35 @@
+// Worker thread for featurize: decodes one WAV file and runs the same `featurizeAudio` the main
+// thread (and serving) runs. The feature code is TypeScript, so the worker registers tsx itself
+// (a worker does not inherit the parent's loader). Receives { id, file, config } jobs; replies
+// { id, summary, frames, nFrames, seconds } (buffers transferred) or { id, error }.
+import fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+const { decodeWav } = await import('../audio/wav.ts');
+const { featurizeAudio, FrameExtractor } = await import('./features.ts');
+
+/** One extractor per config (its tables are built once per thread). */
+let cached = { key: '', extractor: null };
+
+parentPort.on('message', ({ id, file, config }) => {
+  try {
+    const key = JSON.stringify(config);
+    if (cached.key !== key) cached = { key, extractor: new FrameExtractor(config) };
+    const audio = decodeWav(fs.readFileSync(file), file);
+    const clip = featurizeAudio(config, audio, cached.extractor);
+    parentPort.postMessage(
+      {
+        id,
+        summary: clip.summary,
+        frames: clip.frames,
+        nFrames: clip.nFrames,
+        seconds: audio.length / audio.sampleRate,
+      },
+      [clip.summary.buffer, clip.frames.buffer],
+    );
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message ? err.message : err) });
+  }
+});
