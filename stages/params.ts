@@ -55,13 +55,22 @@ export const validateParams = z
 
 export const featurizeParams = z
   .object({
+    /** Audio is resampled to this rate (Hz) before framing. */
     sample_rate: z.number().int().min(8000).max(48000).default(16000),
-    frame_size: z.number().int().min(64).max(8192).default(512),
+    /** FFT frame length in samples (a power of two, as Meyda requires). */
+    frame_size: z
+      .number()
+      .int()
+      .min(64)
+      .max(8192)
+      .refine((n) => (n & (n - 1)) === 0, 'must be a power of two (256, 512, 1024, ...)')
+      .default(512),
+    /** Samples between frame starts. */
     hop_size: z.number().int().min(16).max(8192).default(256),
     n_mfcc: z.number().int().min(1).max(40).default(13),
     n_mel: z.number().int().min(8).max(128).default(26),
-    /** Longest clip considered, in seconds (longer audio is truncated). */
-    max_seconds: z.number().positive().default(4),
+    /** Longest clip considered, in seconds (longer audio is truncated; frames = ceil(max_seconds·rate/hop)). */
+    max_seconds: z.number().positive().max(60).default(4),
   })
   .strict();
 
