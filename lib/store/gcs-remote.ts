@@ -133,7 +133,8 @@ export class GcsRemote implements Remote {
         autoRetry: true,
         maxRetries: this.maxRetries,
         retryDelayMultiplier: 2,
-        maxRetryDelay: this.maxRetryDelayMs / 1000,
+        // The client's upload retry (async-retry) waits at least 1 s and rejects a smaller cap.
+        maxRetryDelay: Math.max(1, this.maxRetryDelayMs / 1000),
         totalTimeout: 600,
         // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
         idempotencyStrategy: IdempotencyStrategy.RetryAlways,

@@ -1,0 +1,61 @@
+/** Fixtures for the GCS remote tests: a fake server, a remote pointed at it, temp files. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { FakeGcs } from '../support/fake-gcs.ts';
+import { GcsRemote, type GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
+import { objectKey } from '../../lib/store/remote.ts';
+
+export const BUCKET = 'test-bucket';
+export const PREFIX = 'team/store';
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-gcs-'));
+}
+
+/** Writes `data` to a new file in `dir` and returns its path and oid. */
+export function writeBlob(dir: string, data: Buffer): { file: string; oid: string } {
+  const oid = sha256(data);
+  const file = path.join(dir, oid);
+  fs.writeFileSync(file, data);
+  return { file, oid };
+}
+
+export function randomBlob(size: number): Buffer {
+  return randomBytes(size);
+}
+
+/** A remote on the fake server with fast backoff so fault tests stay quick. */
+export function remoteOn(fake: FakeGcs, options: GcsRemoteOptions = {}): GcsRemote {
+  return new GcsRemote(`gs://${BUCKET}/${PREFIX}`, {
+    apiEndpoint: fake.url,
+    projectId: 'p',
+    maxRetryDelay: 0.02,
+    ...options,
+  });
+}
+
+export function keyOf(oid: string): string {
+  return `${PREFIX}/${objectKey(oid)}`;
+}
+
+/** Puts `n` random small objects straight into the fake bucket; returns their oids, sorted. */
+export function seed(fake: FakeGcs, n: number, size = 16): string[] {
+  const oids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const data = randomBytes(size);
+    const oid = sha256(data);
+    fake.putObject(BUCKET, keyOf(oid), data);
+    oids.push(oid);
+  }
+  return oids.sort();
+}
+
+export function randomOid(): string {
+  return randomBytes(32).toString('hex');
+}

@@ -1,0 +1,612 @@
+/**
+ * A local stand-in for the part of the Google Cloud Storage JSON API that `@google-cloud/storage`
+ * uses: multipart and resumable uploads, media downloads (with Range), object metadata, listing
+ * with prefix / offsets / page tokens, deletes, and `ifGenerationMatch` preconditions. Objects live
+ * in memory. Every request is recorded so tests can count them, and faults can be injected per
+ * request kind: error statuses (503, 429), dropped connections after N body bytes, corrupted
+ * bytes, truncated bodies and slow responses.
+ *
+ * Reach it with `new Storage({ apiEndpoint: server.url, projectId: 'p' })`.
+ */
+import http from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { CRC32C } from '@google-cloud/storage';
+
+export type RequestKind =
+  | 'upload' // POST uploadType=multipart|media
+  | 'upload-init' // POST uploadType=resumable (creates a session)
+  | 'upload-chunk' // PUT to a resumable session URI
+  | 'download' // GET ...?alt=media
+  | 'metadata' // GET object resource
+  | 'list' // GET bucket object list
+  | 'delete'
+  | 'other';
+
+export interface RecordedRequest {
+  method: string;
+  kind: RequestKind;
+  path: string;
+  query: Record<string, string>;
+  /** Request body bytes actually received. */
+  bytesIn: number;
+  status: number;
+  authorization?: string;
+  range?: string;
+  contentRange?: string;
+}
+
+export interface Fault {
+  kind: RequestKind;
+  /** Only requests whose object name (or list prefix) contains this string. */
+  nameIncludes?: string;
+  /** Let this many matching requests through before the fault applies (default 0). */
+  skip?: number;
+  /** How many matching requests it affects (default 1; Infinity for all). */
+  times?: number;
+  /** Answer with this HTTP status and a JSON error (e.g. 503, 429). */
+  status?: number;
+  /** Uploads: destroy the socket after reading this many body bytes (what arrived is kept for a
+   * resumable session). Downloads: destroy after sending this many body bytes. */
+  dropAfterBytes?: number;
+  /** Uploads: store the object with one byte flipped. Downloads: flip one byte of the body. */
+  corrupt?: boolean;
+  /** Downloads: send only this many bytes, with a matching Content-Length (a short, clean body). */
+  truncateTo?: number;
+  /** Wait this long before answering. */
+  delayMs?: number;
+}
+
+interface StoredObject {
+  name: string;
+  data: Buffer;
+  generation: number;
+  contentType: string;
+  metadata?: Record<string, string>;
+  crc32c: string;
+  md5Hash: string;
+  created: string;
+}
+
+interface UploadSession {
+  bucket: string;
+  name: string;
+  resource: Record<string, unknown>;
+  ifGenerationMatch?: string;
+  chunks: Buffer[];
+  received: number;
+  done: boolean;
+}
+
+const MAX_PAGE = 1000;
+
+export function crc32cOf(data: Buffer): string {
+  const crc = new CRC32C();
+  crc.update(data);
+  return crc.toString();
+}
+
+export function md5Of(data: Buffer): string {
+  return createHash('md5').update(data).digest('base64');
+}
+
+function flipByte(data: Buffer): Buffer {
+  const copy = Buffer.from(data);
+  if (copy.length > 0) copy[Math.floor(copy.length / 2)] ^= 0xff;
+  return copy;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class FakeGcs {
+  /** `bucket -> name -> object` */
+  readonly buckets = new Map<string, Map<string, StoredObject>>();
+  readonly requests: RecordedRequest[] = [];
+  private faults: (Fault & { seen: number; applied: number })[] = [];
+  private sessions = new Map<string, UploadSession>();
+  private generation = 1_700_000_000_000_000;
+  private server: http.Server;
+  private sockets = new Set<import('node:net').Socket>();
+  url = '';
+
+  constructor() {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) this.sendError(res, 500, String(err));
+        else res.destroy();
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  /** Starts listening on 127.0.0.1 with an ephemeral port. */
+  static async start(): Promise<FakeGcs> {
+    const fake = new FakeGcs();
+    await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
+    const { port } = fake.server.address() as AddressInfo;
+    fake.url = `http://127.0.0.1:${port}`;
+    return fake;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Adds a fault; it applies to the next matching requests. */
+  inject(fault: Fault): void {
+    this.faults.push({ ...fault, seen: 0, applied: 0 });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** How many requests of `kind` (all kinds when omitted) arrived. */
+  count(kind?: RequestKind): number {
+    return kind ? this.requests.filter((r) => r.kind === kind).length : this.requests.length;
+  }
+
+  resetLog(): void {
+    this.requests.length = 0;
+  }
+
+  object(bucket: string, name: string): StoredObject | undefined {
+    return this.buckets.get(bucket)?.get(name);
+  }
+
+  /** Stores an object directly (test set-up), with correct hashes. */
+  putObject(bucket: string, name: string, data: Buffer): void {
+    this.store(bucket, name, data, {});
+  }
+
+  /** Flips a byte of a stored object but keeps its recorded hashes: bit rot at rest. */
+  rot(bucket: string, name: string): void {
+    const obj = this.object(bucket, name);
+    if (!obj) throw new Error(`fake-gcs: no object ${bucket}/${name}`);
+    obj.data = flipByte(obj.data);
+  }
+
+  names(bucket: string): string[] {
+    return [...(this.buckets.get(bucket)?.keys() ?? [])].sort();
+  }
+
+  private store(bucket: string, name: string, data: Buffer, resource: Record<string, unknown>): StoredObject {
+    let objects = this.buckets.get(bucket);
+    if (!objects) this.buckets.set(bucket, (objects = new Map()));
+    const obj: StoredObject = {
+      name,
+      data,
+      generation: ++this.generation,
+      contentType: (resource.contentType as string) ?? 'application/octet-stream',
+      metadata: resource.metadata as Record<string, string> | undefined,
+      crc32c: crc32cOf(data),
+      md5Hash: md5Of(data),
+      created: new Date().toISOString(),
+    };
+    objects.set(name, obj);
+    return obj;
+  }
+
+  private resource(bucket: string, obj: StoredObject): Record<string, unknown> {
+    return {
+      kind: 'storage#object',
+      id: `${bucket}/${obj.name}/${obj.generation}`,
+      name: obj.name,
+      bucket,
+      generation: String(obj.generation),
+      metageneration: '1',
+      contentType: obj.contentType,
+      size: String(obj.data.length),
+      md5Hash: obj.md5Hash,
+      crc32c: obj.crc32c,
+      timeCreated: obj.created,
+      updated: obj.created,
+      ...(obj.metadata ? { metadata: obj.metadata } : {}),
+    };
+  }
+
+  private takeFault(kind: RequestKind, name: string): Fault | undefined {
+    for (const fault of this.faults) {
+      if (fault.kind !== kind) continue;
+      if (fault.nameIncludes && !name.includes(fault.nameIncludes)) continue;
+      fault.seen++;
+      if (fault.seen <= (fault.skip ?? 0)) continue;
+      if (fault.applied >= (fault.times ?? 1)) continue;
+      fault.applied++;
+      return fault;
+    }
+    return undefined;
+  }
+
+  private sendJson(
+    res: http.ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  private sendError(res: http.ServerResponse, status: number, message: string): void {
+    const reason = status === 412 ? 'conditionNotMet' : status === 404 ? 'notFound' : 'backendError';
+    this.sendJson(res, status, { error: { code: status, message, errors: [{ message, reason }] } });
+  }
+
+  /** Reads the request body; with `dropAfter`, destroys the socket once that many bytes arrived. */
+  private readBody(
+    req: http.IncomingMessage,
+    dropAfter?: number,
+  ): Promise<{ body: Buffer; dropped: boolean }> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      let finished = false;
+      req.on('data', (chunk: Buffer) => {
+        if (finished) return;
+        if (dropAfter !== undefined && n + chunk.length >= dropAfter) {
+          chunks.push(chunk.subarray(0, dropAfter - n));
+          n = dropAfter;
+          finished = true;
+          req.socket.destroy();
+          resolve({ body: Buffer.concat(chunks), dropped: true });
+          return;
+        }
+        chunks.push(chunk);
+        n += chunk.length;
+      });
+      req.on('end', () => {
+        if (finished) return;
+        finished = true;
+        resolve({ body: Buffer.concat(chunks), dropped: false });
+      });
+      req.on('error', (err) => {
+        if (finished) return;
+        finished = true;
+        if (dropAfter !== undefined) resolve({ body: Buffer.concat(chunks), dropped: true });
+        else reject(err);
+      });
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const query = Object.fromEntries(url.searchParams.entries());
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    const record: RecordedRequest = {
+      method,
+      kind: 'other',
+      path,
+      query,
+      bytesIn: 0,
+      status: 0,
+      authorization: req.headers.authorization,
+      range: req.headers.range,
+      contentRange: req.headers['content-range'],
+    };
+    this.requests.push(record);
+    res.on('finish', () => (record.status = res.statusCode));
+    res.on('close', () => (record.status ||= res.statusCode));
+
+    const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
+    const objectPath = /^(?:\/download)?\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);
+    const listPath = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
+
+    let kind: RequestKind = 'other';
+    let bucket = '';
+    let name = '';
+    if (upload) {
+      bucket = decodeURIComponent(upload[1]);
+      name = query.name ?? '';
+      if (method === 'PUT' && query.upload_id) kind = 'upload-chunk';
+      else if (method === 'POST' && query.uploadType === 'resumable') kind = 'upload-init';
+      else if (method === 'POST') kind = 'upload';
+      if (kind === 'upload-chunk') name = this.sessions.get(query.upload_id)?.name ?? '';
+    } else if (objectPath) {
+      bucket = decodeURIComponent(objectPath[1]);
+      name = decodeURIComponent(objectPath[2]);
+      if (method === 'GET') kind = query.alt === 'media' ? 'download' : 'metadata';
+      else if (method === 'DELETE') kind = 'delete';
+    } else if (listPath && method === 'GET') {
+      bucket = decodeURIComponent(listPath[1]);
+      name = query.prefix ?? '';
+      kind = 'list';
+    }
+    record.kind = kind;
+
+    const fault = this.takeFault(kind, name);
+    if (fault?.delayMs) await sleep(fault.delayMs);
+    if (fault?.status) {
+      // Drain the body so the client sees the status rather than a reset.
+      const { body } = await this.readBody(req);
+      record.bytesIn = body.length;
+      this.sendError(res, fault.status, `injected ${fault.status}`);
+      return;
+    }
+
+    switch (kind) {
+      case 'upload':
+        return this.handleMultipart(req, res, record, bucket, query, fault);
+      case 'upload-init':
+        return this.handleResumableInit(req, res, record, bucket, query);
+      case 'upload-chunk':
+        return this.handleResumableChunk(req, res, record, query, fault);
+      case 'download':
+        return this.handleDownload(req, res, bucket, name, query, fault);
+      case 'metadata': {
+        await this.readBody(req);
+        const obj = this.object(bucket, name);
+        if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
+        return this.sendJson(res, 200, this.resource(bucket, obj));
+      }
+      case 'delete': {
+        await this.readBody(req);
+        const obj = this.object(bucket, name);
+        if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
+        if (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation))
+          return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+        this.buckets.get(bucket)?.delete(name);
+        res.writeHead(204).end();
+        return;
+      }
+      case 'list':
+        await this.readBody(req);
+        return this.handleList(res, bucket, query);
+      default:
+        await this.readBody(req);
+        return this.sendError(res, 404, `fake-gcs does not serve ${method} ${path}`);
+    }
+  }
+
+  /** Checks `ifGenerationMatch`; returns false (and answers 412) when it does not hold. */
+  private precondition(
+    res: http.ServerResponse,
+    bucket: string,
+    name: string,
+    ifGenerationMatch?: string,
+  ): boolean {
+    if (ifGenerationMatch === undefined) return true;
+    const obj = this.object(bucket, name);
+    const current = obj ? String(obj.generation) : '0';
+    if (current === ifGenerationMatch) return true;
+    this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+    return false;
+  }
+
+  /** Like GCS: declared `crc32c` / `md5Hash` in the resource must match the bytes received. */
+  private declaredHashMismatch(resource: Record<string, unknown>, data: Buffer): string | undefined {
+    if (typeof resource.crc32c === 'string' && resource.crc32c !== crc32cOf(data))
+      return `Provided CRC32C "${resource.crc32c}" doesn't match calculated CRC32C "${crc32cOf(data)}".`;
+    if (typeof resource.md5Hash === 'string' && resource.md5Hash !== md5Of(data))
+      return `Provided MD5 hash "${resource.md5Hash}" doesn't match calculated MD5 hash "${md5Of(data)}".`;
+    return undefined;
+  }
+
+  private finishUpload(
+    res: http.ServerResponse,
+    bucket: string,
+    name: string,
+    resource: Record<string, unknown>,
+    data: Buffer,
+    ifGenerationMatch: string | undefined,
+    corrupt: boolean,
+  ): void {
+    const stored = corrupt ? flipByte(data) : data;
+    const mismatch = this.declaredHashMismatch(resource, stored);
+    if (mismatch) return this.sendError(res, 400, mismatch);
+    if (!this.precondition(res, bucket, name, ifGenerationMatch)) return;
+    const obj = this.store(bucket, name, stored, resource);
+    this.sendJson(res, 200, this.resource(bucket, obj));
+  }
+
+  private async handleMultipart(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: RecordedRequest,
+    bucket: string,
+    query: Record<string, string>,
+    fault: Fault | undefined,
+  ): Promise<void> {
+    const { body, dropped } = await this.readBody(req, fault?.dropAfterBytes);
+    record.bytesIn = body.length;
+    if (dropped) return;
+    const contentType = req.headers['content-type'] ?? '';
+    const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1];
+    let resource: Record<string, unknown> = {};
+    let data = body;
+    if (query.uploadType === 'multipart') {
+      if (!boundary) return this.sendError(res, 400, 'multipart upload without boundary');
+      const parts = splitMultipart(body, boundary);
+      if (parts.length < 2) return this.sendError(res, 400, 'multipart upload needs two parts');
+      resource = JSON.parse(parts[0].toString('utf8')) as Record<string, unknown>;
+      data = parts[1];
+    }
+    const name = (resource.name as string | undefined) ?? query.name;
+    if (!name) return this.sendError(res, 400, 'upload without object name');
+    this.finishUpload(res, bucket, name, resource, data, query.ifGenerationMatch, !!fault?.corrupt);
+  }
+
+  private async handleResumableInit(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: RecordedRequest,
+    bucket: string,
+    query: Record<string, string>,
+  ): Promise<void> {
+    const { body } = await this.readBody(req);
+    record.bytesIn = body.length;
+    const resource = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
+    const name = (resource.name as string | undefined) ?? query.name;
+    if (!name) return this.sendError(res, 400, 'resumable upload without object name');
+    if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
+    const id = randomBytes(12).toString('hex');
+    this.sessions.set(id, {
+      bucket,
+      name,
+      resource,
+      ifGenerationMatch: query.ifGenerationMatch,
+      chunks: [],
+      received: 0,
+      done: false,
+    });
+    const location = `${this.url}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`;
+    this.sendJson(res, 200, {}, { location });
+  }
+
+  private async handleResumableChunk(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: RecordedRequest,
+    query: Record<string, string>,
+    fault: Fault | undefined,
+  ): Promise<void> {
+    const session = this.sessions.get(query.upload_id);
+    const { body, dropped } = await this.readBody(req, fault?.dropAfterBytes);
+    record.bytesIn = body.length;
+    if (!session) return this.sendError(res, 404, `No such upload session "${query.upload_id}"`);
+    // Content-Range: "bytes a-b/total", "bytes a-b/*" or "bytes */total" (a status query).
+    // "bytes a-*/*" streams the rest of an upload of unknown size: the request's end finalizes it.
+    const range = /^bytes (\*|(\d+)-(\d+|\*))\/(\*|\d+)$/.exec(
+      String(req.headers['content-range'] ?? 'bytes */*'),
+    );
+    if (!range) return this.sendError(res, 400, `bad Content-Range "${req.headers['content-range']}"`);
+    const start = range[2] === undefined ? session.received : Number(range[2]);
+    let total = range[4] === '*' ? undefined : Number(range[4]);
+    if (range[1] !== '*') {
+      if (start > session.received)
+        return this.sendError(res, 400, `gap: have ${session.received}, got ${start}`);
+      // Keep only bytes beyond what the session already holds (a resend may overlap).
+      const fresh = body.subarray(Math.min(body.length, session.received - start));
+      session.chunks.push(fresh);
+      session.received += fresh.length;
+    }
+    if (dropped) return;
+    if (total === undefined && range[3] === '*') total = session.received;
+    if (total !== undefined && session.received >= total && !session.done) {
+      const data = Buffer.concat(session.chunks).subarray(0, total);
+      session.done = true;
+      this.finishUpload(
+        res,
+        session.bucket,
+        session.name,
+        session.resource,
+        data,
+        session.ifGenerationMatch,
+        !!fault?.corrupt,
+      );
+      if (res.statusCode !== 200) session.done = false;
+      return;
+    }
+    if (session.done) {
+      const obj = this.object(session.bucket, session.name);
+      if (obj) return this.sendJson(res, 200, this.resource(session.bucket, obj));
+    }
+    const headers: Record<string, string> = { 'content-length': '0' };
+    if (session.received > 0) headers.range = `bytes=0-${session.received - 1}`;
+    res.writeHead(308, headers).end();
+  }
+
+  private handleDownload(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    bucket: string,
+    name: string,
+    query: Record<string, string>,
+    fault: Fault | undefined,
+  ): void {
+    req.resume();
+    const obj = this.object(bucket, name);
+    if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
+    if (query.generation && query.generation !== String(obj.generation))
+      return this.sendError(res, 404, `No such object: ${bucket}/${name}#${query.generation}`);
+    let body = obj.data;
+    let status = 200;
+    const headers: Record<string, string | number> = {
+      'content-type': obj.contentType,
+      'x-goog-hash': `crc32c=${obj.crc32c},md5=${obj.md5Hash}`,
+      'x-goog-generation': String(obj.generation),
+      'x-goog-stored-content-encoding': 'identity',
+      'x-goog-stored-content-length': String(obj.data.length),
+      'accept-ranges': 'bytes',
+    };
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      const end = range[2] ? Math.min(Number(range[2]), obj.data.length - 1) : obj.data.length - 1;
+      if (start >= obj.data.length && obj.data.length > 0) {
+        res.writeHead(416, { 'content-range': `bytes */${obj.data.length}` }).end();
+        return;
+      }
+      body = obj.data.subarray(start, end + 1);
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${end}/${obj.data.length}`;
+    }
+    if (fault?.corrupt) body = flipByte(body);
+    if (fault?.truncateTo !== undefined) body = body.subarray(0, fault.truncateTo);
+    headers['content-length'] = body.length;
+    res.writeHead(status, headers);
+    if (fault?.dropAfterBytes !== undefined) {
+      res.write(body.subarray(0, fault.dropAfterBytes), () => setTimeout(() => res.socket?.destroy(), 5));
+      return;
+    }
+    res.end(body);
+  }
+
+  private handleList(res: http.ServerResponse, bucket: string, query: Record<string, string>): void {
+    const prefix = query.prefix ?? '';
+    const max = Math.min(Number(query.maxResults ?? MAX_PAGE) || MAX_PAGE, MAX_PAGE);
+    const after = query.pageToken ? Buffer.from(query.pageToken, 'base64url').toString('utf8') : undefined;
+    const objects = this.buckets.get(bucket);
+    const names = [...(objects?.keys() ?? [])]
+      .filter(
+        (n) =>
+          n.startsWith(prefix) &&
+          (query.startOffset === undefined || n >= query.startOffset) &&
+          (query.endOffset === undefined || n < query.endOffset) &&
+          (after === undefined || n > after),
+      )
+      .sort();
+    const page = names.slice(0, max);
+    const body: Record<string, unknown> = {
+      kind: 'storage#objects',
+      items: page.map((n) => this.resource(bucket, objects!.get(n)!)),
+    };
+    if (names.length > max)
+      body.nextPageToken = Buffer.from(page[page.length - 1], 'utf8').toString('base64url');
+    this.sendJson(res, 200, body);
+  }
+}
+
+/** Splits a multipart/related body into its parts' bodies (headers stripped). */
+function splitMultipart(body: Buffer, boundary: string): Buffer[] {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: Buffer[] = [];
+  let pos = body.indexOf(delimiter);
+  while (pos !== -1) {
+    const start = pos + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === '--') break;
+    const next = body.indexOf(delimiter, start);
+    if (next === -1) break;
+    let part = body.subarray(start, next);
+    // Strip the CRLF after the delimiter and the CRLF before the next one.
+    if (part.subarray(0, 2).toString() === '\r\n') part = part.subarray(2);
+    if (part.subarray(part.length - 2).toString() === '\r\n') part = part.subarray(0, part.length - 2);
+    const headerEnd = part.indexOf('\r\n\r\n');
+    parts.push(headerEnd === -1 ? part : part.subarray(headerEnd + 4));
+    pos = next;
+  }
+  return parts;
+}
