@@ -218,7 +218,7 @@ describe('serving server', () => {
     const source = new LocalEndpointSource(repo, 'dev', { cache: new ModelCache(fixtureLoader) });
     const log = new PredictionLog(predictionLogDir(tmp, 'dev'));
     const url = await serve({ source, env: 'dev', log, refreshMs: 20 });
-    const health = await (await fetch(url + '/health')).json();
+    const health = (await (await fetch(url + '/health')).json()) as any;
     expect(health.deployedModels).toEqual([{ id: a.id, modelVersionId: a.model.hash, percent: 100 }]);
 
     const b = await endpoint.deploy(await commitFixtureModel(repo, { tag: 'b' }), 25);

@@ -1,0 +1,115 @@
+/**
+ * Canary analysis for one step: from the prediction logs since the step started, the canary's
+ * error rate and p99 latency, and the L-infinity distance between the canary's and the stable
+ * model's predicted-class distributions. Too few canary requests is "inconclusive" (hold).
+ */
+import type { PredictionLogEntry } from '../serving/logs.ts';
+
+/** Thresholds (promotion/<env>.yaml `canary.analysis`). */
+export interface AnalysisThresholds {
+  max_error_rate: number;
+  max_p99_ms: number;
+  max_divergence: number;
+  min_requests: number;
+}
+
+export interface Observation {
+  /** Answered requests (ok + error; rejected bad requests are the client's fault and not counted). */
+  requests: number;
+  errors: number;
+  errorRate: number;
+  /** p99 latency of all counted requests, ms (0 when none). */
+  p99Ms: number;
+  /** Predicted label -> fraction of successful predictions. */
+  distribution: Record<string, number>;
+}
+
+export interface Analysis {
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  canary: Observation;
+  stable?: Observation;
+  /** L-infinity distance of predicted-class distributions (undefined without stable traffic). */
+  divergence?: number;
+  /** Failed checks, one phrase each ("error rate 12.0% > 1.0%"). */
+  failures: string[];
+  /** "error rate 0.0%, p99 18 ms, score divergence 0.04 vs stable" */
+  summary: string;
+}
+
+/** Nearest-rank percentile of `values` (0 for an empty list). */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1];
+}
+
+/** Summarizes one deployed model's log entries. */
+export function observe(entries: PredictionLogEntry[], deployedModelId: string | undefined): Observation {
+  const mine = entries.filter(
+    (e) => deployedModelId !== undefined && e.deployedModelId === deployedModelId && e.status !== 'invalid',
+  );
+  const errors = mine.filter((e) => e.status === 'error').length;
+  const counts: Record<string, number> = {};
+  let ok = 0;
+  for (const e of mine) {
+    if (e.status !== 'ok' || !e.label) continue;
+    counts[e.label] = (counts[e.label] ?? 0) + 1;
+    ok++;
+  }
+  const distribution: Record<string, number> = {};
+  for (const [label, n] of Object.entries(counts)) distribution[label] = n / ok;
+  return {
+    requests: mine.length,
+    errors,
+    errorRate: mine.length ? errors / mine.length : 0,
+    p99Ms: percentile(
+      mine.map((e) => e.latencyMs),
+      99,
+    ),
+    distribution,
+  };
+}
+
+/** L-infinity distance between two label distributions (labels missing on one side count as 0). */
+export function divergence(a: Record<string, number>, b: Record<string, number>): number {
+  let d = 0;
+  for (const label of new Set([...Object.keys(a), ...Object.keys(b)]))
+    d = Math.max(d, Math.abs((a[label] ?? 0) - (b[label] ?? 0)));
+  return d;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/**
+ * Judges one step. Errors and latency are judged as soon as there is any canary traffic with
+ * errors (a failing canary is rolled back without waiting for `min_requests`); otherwise fewer
+ * than `min_requests` canary requests is inconclusive.
+ */
+export function analyzeStep(
+  entries: PredictionLogEntry[],
+  canaryId: string,
+  stableId: string | undefined,
+  t: AnalysisThresholds,
+): Analysis {
+  const canary = observe(entries, canaryId);
+  const stable = stableId ? observe(entries, stableId) : undefined;
+  const hasStable =
+    stable !== undefined && stable.requests - stable.errors > 0 && canary.requests - canary.errors > 0;
+  const div = hasStable ? divergence(canary.distribution, stable!.distribution) : undefined;
+  const parts = [`error rate ${pct(canary.errorRate)}`, `p99 ${Math.round(canary.p99Ms)} ms`];
+  if (div !== undefined) parts.push(`score divergence ${div.toFixed(2)} vs stable`);
+  const summary = parts.join(', ');
+  const failures: string[] = [];
+  const enough = canary.requests >= Math.max(1, t.min_requests);
+  // Errors beyond what min_requests could ever dilute below the threshold fail early.
+  const hopeless = canary.errors > t.max_error_rate * Math.max(canary.requests, t.min_requests);
+  if (canary.errorRate > t.max_error_rate && (enough || hopeless))
+    failures.push(`error rate ${pct(canary.errorRate)} > ${pct(t.max_error_rate)}`);
+  if (enough && canary.p99Ms > t.max_p99_ms)
+    failures.push(`p99 ${Math.round(canary.p99Ms)} ms > ${t.max_p99_ms} ms`);
+  if (enough && div !== undefined && div > t.max_divergence)
+    failures.push(`score divergence ${div.toFixed(2)} > ${t.max_divergence}`);
+  const verdict = failures.length > 0 ? 'fail' : enough ? 'pass' : 'inconclusive';
+  return { verdict, canary, stable, divergence: div, failures, summary };
+}
