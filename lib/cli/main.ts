@@ -28,6 +28,8 @@ export const COMMANDS = [
   'predict',
   'endpoint',
   'canary',
+  'monitor',
+  'batch-predict',
 ] as const;
 
 export interface CliIO extends Output {

@@ -1,13 +1,43 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/** `lockstep history <env>`: what was deployed in an environment and when. */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
+import { findRepo } from '../../repo.ts';
 
-export function register(program: Command, _io: CliIO): void {
+export function register(program: Command, io: CliIO): void {
   program
-    .command('history')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('history: not available in this build.');
+    .command('history <env>')
+    .description('what was deployed in <env> and when (git history, deployment records, GitHub Deployments)')
+    .option('--json', 'print JSON')
+    .action(async (env: string, opts: { json?: boolean }) => {
+      const { environmentHistory } = await import('../../promotion/history.ts');
+      const { githubFromEnv } = await import('../github.ts');
+      const { renderTable } = await import('../../table.ts');
+      const repo = findRepo(io.cwd);
+      const github = await githubFromEnv(repo.root, false);
+      const h = await environmentHistory(repo, env, { github });
+      if (opts.json) return io.out(JSON.stringify(h, null, 2));
+      io.out(`${env} (branch ${h.branch}):`);
+      io.out(
+        renderTable(
+          ['', 'date', 'commit', 'model', 'f1_macro', 'tags', 'subject'],
+          h.changes.map((c) => [
+            c.current ? '*' : '',
+            c.date.slice(0, 16).replace('T', ' '),
+            c.commit.slice(0, 8),
+            c.model.slice(0, 12),
+            c.metrics.f1_macro?.toFixed(3) ?? '',
+            c.tags.join(' '),
+            c.subject,
+          ]),
+        ),
+      );
+      if (h.records.length > 0) {
+        io.out('\ndeployment records:');
+        for (const r of h.records) io.out(`  ${r.at}  ${r.status.padEnd(12)} ${r.model.slice(0, 12)}  ${r.source}${r.detail ? ' ' + r.detail : ''}`);
+      }
+      if (h.github.length > 0) {
+        io.out('\nGitHub deployments:');
+        for (const d of h.github) io.out(`  ${d.created_at}  ${d.state.padEnd(12)} ${d.sha.slice(0, 8)}  ${d.description ?? ''}`);
+      }
     });
 }

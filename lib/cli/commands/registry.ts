@@ -1,13 +1,122 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/**
+ * `lockstep registry list | show <ref> | get <ref> --out <dir> | tag <env>`: the model registry,
+ * read from git (every commit whose lockfile pins a model is an entry).
+ */
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
+import { findRepo } from '../../repo.ts';
 
-export function register(program: Command, _io: CliIO): void {
-  program
+function short(h: string): string {
+  return h.slice(0, 12);
+}
+
+function keyMetrics(m: Record<string, number>): string {
+  return ['accuracy', 'f1_macro', 'mcc']
+    .filter((k) => m[k] !== undefined)
+    .map((k) => `${k}=${m[k].toFixed(3)}`)
+    .join(' ');
+}
+
+export function register(program: Command, io: CliIO): void {
+  const registry = program
     .command('registry')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('registry: not available in this build.');
+    .description('the model registry: every commit whose lockfile pins a model');
+
+  registry
+    .command('list')
+    .description('list registry entries: commit, date, model hash, key metrics, gate verdict, environments')
+    .option('--json', 'print JSON')
+    .option('-n, --limit <n>', 'at most n entries', (v) => Number(v))
+    .action(async (opts: { json?: boolean; limit?: number }) => {
+      const { listRegistry } = await import('../../registry/registry.ts');
+      const { renderTable } = await import('../../table.ts');
+      const repo = findRepo(io.cwd);
+      const entries = await listRegistry(repo.root, { limit: opts.limit });
+      if (opts.json) return io.out(JSON.stringify(entries, null, 2));
+      if (entries.length === 0)
+        return io.out(
+          'no registry entries yet (no commit pins a model). Run lockstep repro and commit the lockfile.',
+        );
+      io.out(
+        renderTable(
+          ['commit', 'date', 'model', 'metrics', 'gate', 'environments'],
+          entries.map((e) => [
+            e.commit.slice(0, 8),
+            e.date.slice(0, 16).replace('T', ' '),
+            short(e.model.hash),
+            keyMetrics(e.metrics),
+            e.gate,
+            e.environments.map((p) => (p.state === 'current' ? p.env : `(${p.env})`)).join(' '),
+          ]),
+        ),
+      );
+    });
+
+  registry
+    .command('show <ref>')
+    .description('show the entry at a commit, branch, tag or environment (dev, staging, prod)')
+    .option('--json', 'print JSON')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const { showRegistry } = await import('../../registry/registry.ts');
+      const { lineageOf } = await import('../../registry/lineage.ts');
+      const repo = findRepo(io.cwd);
+      const e = await showRegistry(repo.root, ref);
+      const lineage = lineageOf(e.commit, e.lockfile);
+      if (opts.json) {
+        const { lockfile: _lf, ...rest } = e;
+        return io.out(JSON.stringify({ ...rest, lineage }, null, 2));
+      }
+      io.out(`ref:          ${ref} → ${e.commit}`);
+      io.out(`date:         ${e.date}  ${e.author}: ${e.subject}`);
+      io.out(`model:        ${e.model.hash} (${e.model.nfiles} files, ${e.model.size} bytes)`);
+      io.out(`gate:         ${e.gate}`);
+      io.out(`environments: ${e.environments.map((p) => `${p.env} (${p.state})`).join(', ') || 'none'}`);
+      io.out('metrics:');
+      for (const [k, v] of Object.entries(e.metrics)) io.out(`  ${k.padEnd(24)} ${v.toFixed(4)}`);
+      io.out('data:');
+      for (const [p, h] of Object.entries(lineage.data)) io.out(`  ${p.padEnd(30)} ${short(h)}`);
+    });
+
+  registry
+    .command('get <ref>')
+    .description('fetch the model pinned at <ref> into --out, verifying every object')
+    .requiredOption('-o, --out <dir>', 'destination directory')
+    .option('-r, --remote <url>', 'remote to fetch missing objects from (default: the configured one)')
+    .option('--json', 'print JSON')
+    .action(async (ref: string, opts: { out: string; remote?: string; json?: boolean }) => {
+      const { showRegistry } = await import('../../registry/registry.ts');
+      const { fetchArtifact } = await import('../../registry/fetch.ts');
+      const { defaultRemote } = await import('../../config.ts');
+      const { openRemote } = await import('../../store/open-remote.ts');
+      const repo = findRepo(io.cwd);
+      const e = await showRegistry(repo.root, ref);
+      const remote = opts.remote ? await openRemote(opts.remote) : await defaultRemote(repo);
+      const dest = path.resolve(io.cwd, opts.out);
+      const res = await fetchArtifact(repo, e.model, dest, { remote });
+      const summary = { ref, commit: e.commit, model: e.model.hash, out: dest, ...res };
+      if (opts.json) return io.out(JSON.stringify(summary, null, 2));
+      io.out(
+        `model ${short(e.model.hash)} from ${e.commit.slice(0, 8)}: ${res.files} files, ${res.bytes} bytes verified → ${dest}`,
+      );
+    });
+
+  registry
+    .command('tag <env>')
+    .description(
+      "write GTO tags (<name>@v<semver>, <name>#<env>#<n>) for the commit at the environment's head",
+    )
+    .option('--json', 'print JSON')
+    .action(async (env: string, opts: { json?: boolean }) => {
+      const { resolveRef } = await import('../../registry/refs.ts');
+      const { showRegistry } = await import('../../registry/registry.ts');
+      const { writeGtoTags } = await import('../../registry/gto.ts');
+      const repo = findRepo(io.cwd);
+      const { commit } = await resolveRef(repo.root, env);
+      // Tag the commit that produced the model (the promoted commit), not the merge.
+      const e = await showRegistry(repo.root, commit);
+      const tags = await writeGtoTags(repo.root, e.commit, env);
+      if (opts.json) return io.out(JSON.stringify(tags, null, 2));
+      io.out(`${tags.registered ? 'registered ' + tags.versionTag + ', ' : ''}assigned ${tags.stageTag}`);
     });
 }

@@ -1,13 +1,72 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/**
+ * `lockstep repro [stage...] [--dry] [--force] [--json] [--pipeline <module>]`: plans (a reason
+ * per stage), then runs what changed. Exit 1 when a stage fails (naming the skipped dependents)
+ * or a gate says no.
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
+import type { Repo } from '../../repo.ts';
+import type { Output } from '../../output.ts';
+import type { RunReport } from '../../pipeline/run.ts';
 
-export function register(program: Command, _io: CliIO): void {
+export interface ReproCliOptions {
+  dry?: boolean;
+  force?: boolean;
+  json?: boolean;
+  pipeline?: string;
+  jobs?: string;
+}
+
+/** Loads params and the pipeline, then reproduces. Shared by `repro` and `start`. */
+export async function runRepro(
+  repo: Repo,
+  targets: string[],
+  opts: ReproCliOptions,
+  io: Output & { cwd: string },
+): Promise<RunReport> {
+  const { loadParams } = await import('../../params.ts');
+  const { loadPipeline } = await import('../../pipeline/load.ts');
+  const { reproduce } = await import('../../pipeline/run.ts');
+  const { UsageError } = await import('../../errors.ts');
+  const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
+    throw new UsageError(`--jobs: expected a positive integer "${opts.jobs}". Pass e.g. --jobs 2.`);
+  }
+  const params = loadParams(repo);
+  const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+  return reproduce(repo, factory(params), {
+    params,
+    targets,
+    force: opts.force,
+    dry: opts.dry,
+    jobs,
+    out: io,
+  });
+}
+
+export function register(program: Command, io: CliIO): void {
   program
     .command('repro')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('repro: not available in this build.');
+    .description('reproduce the pipeline: run the stages whose code, deps or params changed, restore the rest')
+    .argument('[stage...]', 'stages to reproduce (with their upstream stages); default all')
+    .option('--dry', 'print the plan with a reason per stage, run nothing')
+    .option('-f, --force', 're-run the selected stages even if up to date')
+    .option('--json', 'print the plan or the run report as JSON')
+    .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
+    .option('-j, --jobs <n>', 'stages run at the same time (default min(4, CPUs))')
+    .action(async (targets: string[], opts: ReproCliOptions) => {
+      const { findRepo } = await import('../../repo.ts');
+      const { formatPlan, planToJson } = await import('../../pipeline/plan.ts');
+      const { assertRunSucceeded, formatReport, reportToJson } = await import('../../pipeline/run.ts');
+      const repo = findRepo(io.cwd);
+      const report = await runRepro(repo, targets, opts, io);
+      if (opts.dry) {
+        if (opts.json) io.out(JSON.stringify(planToJson(report.plan), null, 2));
+        else for (const line of formatPlan(report.plan)) io.out(line);
+        return;
+      }
+      if (opts.json) io.out(JSON.stringify(reportToJson(report), null, 2));
+      else for (const line of formatReport(report)) io.out(line);
+      assertRunSucceeded(report);
     });
 }

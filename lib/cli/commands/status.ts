@@ -1,13 +1,38 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/**
+ * `lockstep status [--json] [--remote]`: stale stages and why (the plan, nothing runs), plus
+ * locked artifacts missing from the local cache (and the remote with `--remote`).
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
 
-export function register(program: Command, _io: CliIO): void {
+export function register(program: Command, io: CliIO): void {
   program
     .command('status')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('status: not available in this build.');
+    .description('show stale stages and why, and locked artifacts missing from the cache (or remote)')
+    .option('--json', 'print the status as JSON')
+    .option('--remote', 'also check the default remote')
+    .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
+    .action(async (opts: { json?: boolean; remote?: boolean; pipeline?: string }) => {
+      const { findRepo } = await import('../../repo.ts');
+      const { loadParams } = await import('../../params.ts');
+      const { loadPipeline } = await import('../../pipeline/load.ts');
+      const { repoStatus, formatStatus } = await import('../../pipeline/status.ts');
+      const { LockstepError } = await import('../../errors.ts');
+      const repo = findRepo(io.cwd);
+      const params = loadParams(repo);
+      const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+      let remote;
+      if (opts.remote) {
+        const { defaultRemote } = await import('../../config.ts');
+        remote = await defaultRemote(repo);
+        if (!remote) {
+          throw new LockstepError(
+            '.lockstep/config.yaml: no default remote configured. Add `remote: <name>` and `remotes: {<name>: {url: ...}}`, or set LOCKSTEP_REMOTE.',
+          );
+        }
+      }
+      const status = await repoStatus(repo, factory(params), { params, remote });
+      if (opts.json) io.out(JSON.stringify(status, null, 2));
+      else for (const line of formatStatus(status)) io.out(line);
     });
 }

@@ -1,0 +1,68 @@
+/**
+ * `lockstep batch-predict --env <env> --input <dir> --output <dir>`: the model pinned for the
+ * environment predicts every file under the input; results as JSON lines and CSV; each input is
+ * moved (or removed) only after its result is durably written; re-runs resume.
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CliIO } from '../main.ts';
+import { findRepo } from '../../repo.ts';
+
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('batch-predict')
+    .description(
+      "predict every audio file under --input with <env>'s pinned model; idempotent and crash-safe",
+    )
+    .requiredOption(
+      '-e, --env <env>',
+      'environment whose pinned model predicts (its branch; the workspace if it has none)',
+    )
+    .requiredOption('-i, --input <dir>', 'folder of audio files')
+    .requiredOption(
+      '-o, --output <dir>',
+      'folder for results.jsonl, results.csv, errors.jsonl, processed/, failed/',
+    )
+    .option(
+      '--remove',
+      'remove inputs after their results are written (default: move them under output/processed)',
+    )
+    .option('-j, --jobs <n>', 'feature worker threads (default: cores)', (v) => Number(v))
+    .option('--json', 'print the summary as JSON')
+    .action(
+      async (opts: {
+        env: string;
+        input: string;
+        output: string;
+        remove?: boolean;
+        jobs?: number;
+        json?: boolean;
+      }) => {
+        const { resolvePinnedModel } = await import('../../registry/pinned.ts');
+        const { batchPredict } = await import('../../../stages/batch/index.ts');
+        const { loadModelDir } = await import('../../ml/model.ts');
+        const repo = findRepo(io.cwd);
+        const pinned = await resolvePinnedModel(repo, opts.env, { out: io });
+        const model = await loadModelDir(pinned.dir);
+        const summary = await batchPredict({
+          input: path.resolve(io.cwd, opts.input),
+          output: path.resolve(io.cwd, opts.output),
+          model,
+          modelHash: pinned.hash,
+          onDone: opts.remove ? 'remove' : 'move',
+          workers: opts.jobs,
+          out: opts.json ? undefined : io,
+        });
+        if (opts.json)
+          return io.out(
+            JSON.stringify({ env: opts.env, model: pinned.hash, source: pinned.source, ...summary }, null, 2),
+          );
+        io.out(
+          `batch ${opts.env} (model ${pinned.hash.slice(0, 12)} from ${pinned.source}): ${summary.predicted} predicted, ${summary.resumed} resumed, ${summary.failed} failed, ${summary.filesPerSecond.toFixed(1)} files/s`,
+        );
+        io.out(
+          `results: ${summary.results}, ${summary.csv}${summary.failed ? `; errors: ${summary.errors}` : ''}`,
+        );
+      },
+    );
+}

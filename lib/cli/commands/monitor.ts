@@ -1,0 +1,100 @@
+/**
+ * `lockstep monitor --env <env>`: skew and drift of the served model from its prediction logs;
+ * JSON and Markdown reports and a Vega-Lite plot; with --github, ONE issue per environment and
+ * an automatic retrain dispatch when promotion/<env>.yaml allows it.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CliIO } from '../main.ts';
+import { findRepo } from '../../repo.ts';
+
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('monitor')
+    .description('skew and drift of the served model from its prediction logs (TFDV distances)')
+    .requiredOption('-e, --env <env>', 'environment')
+    .option('--logs <dir>', 'prediction log directory (default .lockstep/logs/<env>)')
+    .option('--out <dir>', 'report directory (default out/monitor/<env>)')
+    .option('--now <iso>', 'end of the recent window (default: now)')
+    .option('--github', 'open or update the monitoring issue and dispatch retraining when allowed')
+    .option('--fail-on-alert', 'exit 1 when an alert is raised')
+    .option('--json', 'print the JSON report')
+    .action(
+      async (opts: {
+        env: string;
+        logs?: string;
+        out?: string;
+        now?: string;
+        github?: boolean;
+        failOnAlert?: boolean;
+        json?: boolean;
+      }) => {
+        const { loadParams } = await import('../../params.ts');
+        const { readPredictionLogs, predictionLogDir } = await import('../../serving/logs.ts');
+        const { computeMonitorReport, renderMonitorMarkdown, monitorPlotSpec } =
+          await import('../../monitoring/monitor.ts');
+        const { loadReference } = await import('../../monitoring/reference.ts');
+        const { defaultRemote } = await import('../../config.ts');
+        const { LockstepError } = await import('../../errors.ts');
+        const repo = findRepo(io.cwd);
+        const params = loadParams(repo);
+        const { reference, source } = await loadReference(repo, opts.env, {
+          remote: await defaultRemote(repo),
+        });
+        const logsDir = opts.logs ? path.resolve(io.cwd, opts.logs) : predictionLogDir(repo.root, opts.env);
+        const entries = readPredictionLogs(logsDir);
+        const report = computeMonitorReport(
+          opts.env,
+          entries,
+          reference,
+          params.monitor,
+          opts.now ? new Date(opts.now) : new Date(),
+        );
+        const outDir = path.resolve(io.cwd, opts.out ?? path.join(repo.root, 'out', 'monitor', opts.env));
+        await mkdir(outDir, { recursive: true });
+        const markdown = renderMonitorMarkdown(report);
+        await writeFile(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+        await writeFile(path.join(outDir, 'report.md'), markdown);
+        await writeFile(
+          path.join(outDir, 'distributions.vl.json'),
+          JSON.stringify(monitorPlotSpec(report), null, 2) + '\n',
+        );
+        if (opts.json) io.out(JSON.stringify(report, null, 2));
+        else {
+          io.out(
+            `monitor ${opts.env}: ${report.status} (${report.volume.recent} predictions in the window; reference: ${source})`,
+          );
+          for (const a of report.alerts) io.out(`  ${a}`);
+          io.out(`reports: ${path.relative(io.cwd, outDir) || '.'}/report.{json,md}, distributions.vl.json`);
+        }
+        if (opts.github && report.status === 'alert') {
+          const { githubFromEnv } = await import('../github.ts');
+          const { upsertMonitorIssue, dispatchRetrain } = await import('../../monitoring/github.ts');
+          const { readPolicy } = await import('../../promotion/policy.ts');
+          const gh = (await githubFromEnv(repo.root, true))!;
+          const issue = await upsertMonitorIssue(
+            gh.client,
+            gh.slug,
+            opts.env,
+            `Monitoring alert: ${opts.env}`,
+            markdown,
+          );
+          io.err(`${issue.created ? 'opened' : 'updated'} issue #${issue.number}`);
+          const policy = await readPolicy(repo.root, opts.env);
+          if (policy.auto_retrain) {
+            await dispatchRetrain(gh.client, gh.slug, {
+              ref: process.env.GITHUB_REF_NAME || 'main',
+              reason: `monitor ${opts.env}: ${report.alerts.slice(0, 3).join('; ')}`,
+            });
+            io.err('dispatched retrain.yml');
+          }
+        }
+        if (opts.failOnAlert && report.status === 'alert') {
+          throw new LockstepError(
+            `monitor ${opts.env}: ${report.alerts.length} alert(s): ${report.alerts[0]}. See ${path.join(outDir, 'report.md')}.`,
+          );
+        }
+      },
+    );
+}

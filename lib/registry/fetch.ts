@@ -1,0 +1,133 @@
+/**
+ * Reading pinned artifacts at any commit without a checkout: the `dvc.api.open(path, repo, rev)`
+ * of this repository. Bytes come from the local cache, or from the remote when missing there;
+ * every object is verified against its sha256 before it is used.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { IntegrityError, LockstepError } from '../errors.ts';
+import type { Repo } from '../repo.ts';
+import { Cache } from '../store/cache.ts';
+import { decodeManifest } from '../store/manifest.ts';
+import type { Remote } from '../store/remote.ts';
+import { pullObjects } from '../store/transfer.ts';
+import type { ArtifactRef, Lockfile, Manifest } from '../types.ts';
+import { resolveRef } from './refs.ts';
+import { LOCKFILE, readLockfileAt } from './registry.ts';
+
+export interface FetchOptions {
+  /** Where missing objects come from. Without one, everything must already be in the cache. */
+  remote?: Remote;
+}
+
+async function ensureLocal(repo: Repo, oids: string[], remote: Remote | undefined): Promise<void> {
+  if (!remote || oids.length === 0) return;
+  const res = await pullObjects(repo, remote, oids);
+  if (res.missing.length > 0) {
+    throw new IntegrityError(
+      `${res.missing[0]}: object missing from the cache and from ${remote.url}. Push it from a machine that has it (lockstep push).`,
+    );
+  }
+}
+
+/** Reads and verifies a directory artifact's manifest. */
+export async function readManifest(
+  repo: Repo,
+  ref: ArtifactRef,
+  options: FetchOptions = {},
+): Promise<Manifest> {
+  await ensureLocal(repo, [ref.hash], options.remote);
+  const cache = new Cache(repo, { remote: options.remote });
+  return decodeManifest(await cache.readBytes(ref.hash), ref.hash);
+}
+
+/**
+ * Writes the artifact `ref` to `dest` (a file path, or a directory for a directory artifact),
+ * verifying every object. The destination appears whole or not at all (temp + rename).
+ * @returns the number of files and bytes written.
+ */
+export async function fetchArtifact(
+  repo: Repo,
+  ref: ArtifactRef,
+  dest: string,
+  options: FetchOptions = {},
+): Promise<{ files: number; bytes: number }> {
+  const cache = new Cache(repo, { remote: options.remote });
+  const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(path.dirname(dest), { recursive: true });
+  try {
+    if (!ref.dir) {
+      await ensureLocal(repo, [ref.hash], options.remote);
+      const bytes = await cache.readBytes(ref.hash);
+      await writeFile(tmp, bytes);
+      await rm(dest, { recursive: true, force: true });
+      await rename(tmp, dest);
+      return { files: 1, bytes: bytes.length };
+    }
+    const manifest = await readManifest(repo, ref, options);
+    await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
+    let bytes = 0;
+    for (const entry of manifest.entries) {
+      const data = await cache.readBytes(entry.sha256);
+      const file = path.join(tmp, ...entry.path.split('/'));
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, data);
+      bytes += data.length;
+    }
+    if (manifest.entries.length !== ref.nfiles || bytes !== ref.size) {
+      throw new IntegrityError(
+        `${ref.path}: manifest ${ref.hash.slice(0, 12)} lists ${manifest.entries.length} files / ${bytes} bytes but the lockfile says ${ref.nfiles} / ${ref.size}. The lockfile was edited by hand; re-run lockstep repro.`,
+      );
+    }
+    await rm(dest, { recursive: true, force: true });
+    await rename(tmp, dest);
+    return { files: manifest.entries.length, bytes };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The tracked artifact (data or stage out) at `relPath` or containing it, in a lockfile. */
+export function findArtifact(lockfile: Lockfile, relPath: string): ArtifactRef | undefined {
+  const norm = relPath.replace(/\\/g, '/').replace(/\/+$/, '');
+  const all: ArtifactRef[] = [
+    ...Object.entries(lockfile.data).map(([p, v]) => ({ path: p, ...v })),
+    ...Object.values(lockfile.stages).flatMap((s) => s.outs),
+  ];
+  return all.find((a) => a.path === norm) ?? all.find((a) => a.dir && norm.startsWith(`${a.path}/`));
+}
+
+/**
+ * Returns the bytes of `relPath` as pinned by the lockfile at `rev` (a commit, branch, tag or
+ * environment): a tracked file, or a file inside a tracked directory. Like `dvc.api.read`.
+ */
+export async function openArtifact(
+  repo: Repo,
+  relPath: string,
+  options: FetchOptions & { rev?: string } = {},
+): Promise<Buffer> {
+  const rev = options.rev ?? 'HEAD';
+  const { commit } = await resolveRef(repo.root, rev);
+  const lockfile = await readLockfileAt(repo.root, commit);
+  const ref = lockfile ? findArtifact(lockfile, relPath) : undefined;
+  if (!ref) {
+    throw new LockstepError(
+      `${relPath}: not tracked in ${LOCKFILE} at ${rev}. Track it with lockstep add, or name a stage output.`,
+    );
+  }
+  const cache = new Cache(repo, { remote: options.remote });
+  if (!ref.dir) {
+    await ensureLocal(repo, [ref.hash], options.remote);
+    return cache.readBytes(ref.hash);
+  }
+  const manifest = await readManifest(repo, ref, options);
+  const inner = relPath.replace(/\\/g, '/').slice(ref.path.length + 1);
+  const entry = manifest.entries.find((e) => e.path === inner);
+  if (!entry) {
+    throw new LockstepError(
+      `${relPath}: not in ${ref.path} at ${rev}. List it with lockstep registry show ${rev}.`,
+    );
+  }
+  await ensureLocal(repo, [entry.sha256], options.remote);
+  return cache.readBytes(entry.sha256);
+}

@@ -1,0 +1,67 @@
+/**
+ * Resolving what users type as a registry reference: a commit, a branch, a tag, or an
+ * environment name (`dev`, `staging`, `prod`, resolved through `promotion/<env>.yaml`).
+ */
+import { simpleGit } from 'simple-git';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { LockstepError } from '../errors.ts';
+import { ENVIRONMENTS, readPolicy } from '../promotion/policy.ts';
+
+export interface ResolvedRef {
+  /** What the user typed. */
+  ref: string;
+  /** Full commit id. */
+  commit: string;
+  /** Set when `ref` named an environment. */
+  env?: string;
+  /** The branch `ref` resolved through (environment branch or a branch name). */
+  branch?: string;
+}
+
+/** True if `name` is one of the fixed environments. */
+export function isEnvironment(name: string): boolean {
+  return (ENVIRONMENTS as readonly string[]).includes(name);
+}
+
+/** The branch of environment `env` (from its policy; the env name when no policy file exists). */
+export async function environmentBranch(root: string, env: string): Promise<string> {
+  if (!existsSync(path.join(root, 'promotion', `${env}.yaml`))) return env;
+  return (await readPolicy(root, env)).branch;
+}
+
+/** `git rev-parse --verify <rev>^{commit}`, or undefined when it names nothing. */
+export async function revParse(root: string, rev: string): Promise<string | undefined> {
+  try {
+    const out = await simpleGit(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+    return out.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves a commit, branch, tag or environment name to a commit. An environment resolves to
+ * its branch, or to `origin/<branch>` when only the remote-tracking branch exists.
+ * @throws LockstepError naming the ref and what it may be.
+ */
+export async function resolveRef(root: string, ref: string): Promise<ResolvedRef> {
+  if (isEnvironment(ref)) {
+    const branch = await environmentBranch(root, ref);
+    const commit = (await revParse(root, branch)) ?? (await revParse(root, `origin/${branch}`));
+    if (!commit) {
+      throw new LockstepError(
+        `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
+      );
+    }
+    return { ref, commit, env: ref, branch };
+  }
+  const commit = await revParse(root, ref);
+  if (!commit) {
+    throw new LockstepError(
+      `ref "${ref}": not a commit, branch, tag or environment. Use a commit id, a branch or tag name, or one of ${ENVIRONMENTS.join(', ')}.`,
+    );
+  }
+  const isBranch = (await revParse(root, `refs/heads/${ref}`)) !== undefined;
+  return { ref, commit, branch: isBranch ? ref : undefined };
+}
