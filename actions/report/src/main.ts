@@ -1,0 +1,84 @@
+/**
+ * The PR report: params diff, metrics diff against the base branch, gate verdict, confusion
+ * matrix and plot links, written to the job summary and kept as ONE sticky PR comment. A
+ * read-only token (a PR from a fork) gets a warning and the summary only; the step succeeds.
+ */
+import * as core from '@actions/core';
+import * as github from '@actions/github';
+import { readReportFiles } from '../../../lib/report/read.ts';
+import { renderReport, type StageLine } from '../../../lib/report/render.ts';
+import { isPermissionDenied, upsertStickyComment } from '../../../lib/report/sticky.ts';
+import { lastError, runLockstep } from '../../_shared/cli.ts';
+import { jsonInput, workingDirectory } from '../../_shared/inputs.ts';
+
+/** `lockstep <kind> diff <base> --md` (base vs the working tree); a note when it fails. */
+async function diffMarkdown(kind: 'params' | 'metrics', base: string, cwd: string, notes: string[]) {
+  const result = await runLockstep([kind, 'diff', base, '--md'], { cwd, echo: false });
+  if (result.code === 0) return result.stdout.join('\n');
+  notes.push(`${kind} diff: ${lastError(result)}`);
+  return undefined;
+}
+
+export async function run(): Promise<void> {
+  try {
+    const cwd = workingDirectory();
+    const { context } = github;
+    const pr = context.payload.pull_request as
+      { number: number; base?: { sha?: string; ref?: string } } | undefined;
+    const base = core.getInput('base') || pr?.base?.sha || '';
+    const prNumber = core.getInput('pull-request') ? Number(core.getInput('pull-request')) : pr?.number;
+    if (prNumber !== undefined && !(Number.isInteger(prNumber) && prNumber > 0)) {
+      throw new Error(
+        `input pull-request: not a pull request number "${core.getInput('pull-request')}". Pass e.g. 42.`,
+      );
+    }
+    const notes = core.getMultilineInput('notes');
+    const stages = jsonInput<StageLine[]>('stages', []);
+    const { owner, repo } = context.repo;
+    const runUrl = `${context.serverUrl}/${owner}/${repo}/actions/runs/${context.runId}`;
+    const files = await readReportFiles(cwd);
+
+    const paramsDiff = base ? await diffMarkdown('params', base, cwd, notes) : undefined;
+    const metricsDiff = base ? await diffMarkdown('metrics', base, cwd, notes) : undefined;
+    if (!base) notes.push('no base revision: diffs skipped (pass the base input or run on a pull request).');
+    const body = renderReport({
+      commit: pr ? (context.payload.pull_request as { head?: { sha?: string } }).head?.sha : context.sha,
+      base: pr?.base?.ref ?? (base || undefined),
+      runUrl,
+      artifactsUrl: `${runUrl}#artifacts`,
+      artifactName: core.getInput('artifact-name'),
+      stages,
+      paramsDiff,
+      metricsDiff,
+      verdict: files.verdict,
+      confusion: files.confusion,
+      plots: files.plots,
+      notes,
+    });
+
+    let mode = 'summary-only';
+    if (prNumber === undefined) {
+      core.info('Not a pull request event: the report goes to the job summary only.');
+    } else {
+      const octokit = github.getOctokit(core.getInput('github-token', { required: true }));
+      try {
+        const res = await upsertStickyComment(octokit, { owner, repo, issueNumber: prNumber }, body);
+        mode = res.action;
+        core.setOutput('comment-id', String(res.id));
+        core.setOutput('comment-url', res.url ?? '');
+        core.info(`Report comment ${res.action}: ${res.url ?? res.id}`);
+      } catch (err) {
+        if (!isPermissionDenied(err)) throw err;
+        core.warning(
+          `report: the token cannot comment on PR #${prNumber} (403, read-only token: a PR from a fork?). ` +
+            'The report is in the job summary instead.',
+        );
+      }
+    }
+    core.setOutput('mode', mode);
+    core.setOutput('passed', files.verdict ? String(files.verdict.passed) : '');
+    await core.summary.addRaw(body).write();
+  } catch (err) {
+    core.setFailed(err instanceof Error ? err.message : String(err));
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Renders the PR report: one Markdown document (the sticky PR comment and the job summary share
+ * it) with the params diff, the metrics diff against the base branch, the gate verdict, the
+ * confusion matrix and links to the plots. Pure: every input is already read.
+ */
+
+/** Hidden marker that identifies the one sticky comment per PR. */
+export const REPORT_MARKER = '<!-- lockstep-report -->';
+
+/** GitHub rejects comment bodies above 65536 characters; keep a margin for the footer. */
+const MAX_BODY = 60_000;
+
+export interface GateReason {
+  metric: string;
+  kind: 'value' | 'change';
+  passed: boolean;
+  detail: string;
+}
+
+/** `out/gate/verdict.json` (see the ML contracts). */
+export interface GateVerdict {
+  passed: boolean;
+  baseline: { env: string; commit: string; metrics: Record<string, number> } | null;
+  reasons: GateReason[];
+}
+
+/** `out/eval/confusion.json`: rows are true labels, columns predicted labels. */
+export interface Confusion {
+  labels: string[];
+  matrix: number[][];
+}
+
+/** One stage line of the run: what happened and why. */
+export interface StageLine {
+  stage: string;
+  /** `ran`, `skipped`, `restored`, `failed`, ... as the runner reports it. */
+  status: string;
+  reason?: string;
+}
+
+export interface ReportInput {
+  /** Head commit the report describes. */
+  commit?: string;
+  /** Base revision the diffs compare against (`main`, a sha). */
+  base?: string;
+  /** Link to the workflow run. */
+  runUrl?: string;
+  /** Link to the run's artifacts (plots are uploaded there). */
+  artifactsUrl?: string;
+  /** Name of the uploaded artifact holding the plots. */
+  artifactName?: string;
+  stages?: StageLine[];
+  /** Markdown table of the params diff, or undefined when it could not be computed. */
+  paramsDiff?: string;
+  /** Markdown table of the metrics diff with deltas. */
+  metricsDiff?: string;
+  verdict?: GateVerdict;
+  confusion?: Confusion;
+  /** Plot file names under out/eval/plots (e.g. `confusion.svg`). */
+  plots?: string[];
+  /** What this run did not do and why ("fork PR: no cache push"), shown in their own section. */
+  notes?: string[];
+}
+
+/** Escapes characters that would break a Markdown table cell. */
+export function escapeCell(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function table(header: string[], rows: string[][]): string {
+  const lines = [
+    `| ${header.map(escapeCell).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(escapeCell).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** The confusion matrix as a Markdown table, diagonal in bold, with per-row recall. */
+export function renderConfusion(c: Confusion): string {
+  const rows = c.labels.map((label, i) => {
+    const row = c.matrix[i] ?? [];
+    const total = row.reduce((a, b) => a + b, 0);
+    const cells = c.labels.map((_, j) => (i === j ? `**${row[j] ?? 0}**` : String(row[j] ?? 0)));
+    const recall = total > 0 ? ((row[i] ?? 0) / total).toFixed(2) : '–';
+    return [label, ...cells, recall];
+  });
+  return table(['true \\ predicted', ...c.labels, 'recall'], rows);
+}
+
+/** The gate verdict: headline and one row per reason. */
+export function renderVerdict(v: GateVerdict): string {
+  const head = v.passed ? '✅ **Gate passed**' : '❌ **Gate failed**';
+  const base = v.baseline
+    ? `baseline: \`${v.baseline.env}\` at \`${v.baseline.commit.slice(0, 7)}\``
+    : 'no baseline environment yet: value thresholds only';
+  const rows = v.reasons.map((r) => [r.passed ? '✅' : '❌', r.metric, r.kind, r.detail]);
+  return [
+    `${head} (${base})`,
+    '',
+    rows.length ? table(['', 'metric', 'check', 'detail'], rows) : '_No thresholds._',
+  ].join('\n');
+}
+
+function headline(input: ReportInput): string {
+  if (!input.verdict) return '⚪ gate not evaluated';
+  return input.verdict.passed ? '✅ gate passed' : '❌ gate failed';
+}
+
+/**
+ * Renders the whole report, starting with {@link REPORT_MARKER}. Sections whose input is missing
+ * say so instead of disappearing, so a reader knows what was not computed.
+ */
+export function renderReport(input: ReportInput): string {
+  const parts: string[] = [REPORT_MARKER, `## lockstep report: ${headline(input)}`];
+  const meta: string[] = [];
+  if (input.commit) meta.push(`commit \`${input.commit.slice(0, 7)}\``);
+  if (input.base) meta.push(`compared with \`${input.base}\``);
+  if (input.runUrl) meta.push(`[workflow run](${input.runUrl})`);
+  if (meta.length) parts.push(meta.join(' · '));
+
+  if (input.notes?.length) {
+    parts.push('### Skipped in this run', input.notes.map((n) => `- ${n}`).join('\n'));
+  }
+  if (input.stages?.length) {
+    parts.push(
+      '### Stages',
+      table(
+        ['stage', 'status', 'reason'],
+        input.stages.map((s) => [s.stage, s.status, s.reason ?? '']),
+      ),
+    );
+  }
+  parts.push('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._');
+  parts.push('### Metrics diff', input.metricsDiff?.trim() || '_Metrics diff not available._');
+  parts.push('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._');
+  parts.push(
+    '### Confusion matrix (test split)',
+    input.confusion ? renderConfusion(input.confusion) : '_No confusion matrix (evaluate did not run)._',
+  );
+  if (input.plots?.length) {
+    const where = input.artifactsUrl
+      ? `in the \`${input.artifactName ?? 'plots'}\` artifact of [this run](${input.artifactsUrl})`
+      : `in \`out/eval/plots/\``;
+    parts.push('### Plots', `${input.plots.map((p) => `\`${p}\``).join(', ')}: ${where}.`);
+  }
+  let body = parts.join('\n\n') + '\n';
+  if (body.length > MAX_BODY) {
+    body = body.slice(0, MAX_BODY) + '\n\n_Report truncated; the full report is in the job summary._\n';
+  }
+  return body;
+}

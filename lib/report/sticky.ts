@@ -1,0 +1,109 @@
+/**
+ * Keeps ONE report comment per pull request: finds the comment carrying the hidden marker and
+ * edits it in place, or creates it. Takes an Octokit-shaped client as a parameter so this module
+ * never imports `@actions/*` (the action entry builds it with `getOctokit`).
+ */
+import { REPORT_MARKER } from './render.ts';
+
+interface CommentLike {
+  id: number;
+  body?: string | null;
+  html_url?: string;
+}
+
+/** The part of Octokit's `rest.issues` this module uses. */
+export interface IssueCommentsClient {
+  rest: {
+    issues: {
+      listComments(p: {
+        owner: string;
+        repo: string;
+        issue_number: number;
+        per_page?: number;
+        page?: number;
+      }): Promise<{ data: CommentLike[] }>;
+      createComment(p: { owner: string; repo: string; issue_number: number; body: string }): Promise<{
+        data: CommentLike;
+      }>;
+      updateComment(p: { owner: string; repo: string; comment_id: number; body: string }): Promise<{
+        data: CommentLike;
+      }>;
+    };
+  };
+}
+
+export interface StickyTarget {
+  owner: string;
+  repo: string;
+  /** Pull request (issue) number. */
+  issueNumber: number;
+}
+
+export interface StickyResult {
+  action: 'created' | 'updated';
+  id: number;
+  url?: string;
+}
+
+/** Pages scanned at most (100 comments each) before giving up and creating a new comment. */
+const MAX_PAGES = 50;
+
+/** Finds the first comment on the PR whose body contains `marker`. */
+export async function findStickyComment(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string = REPORT_MARKER,
+): Promise<CommentLike | undefined> {
+  for (let page = 1; page <= MAX_PAGES; page++) {
+    const { data } = await client.rest.issues.listComments({
+      owner: target.owner,
+      repo: target.repo,
+      issue_number: target.issueNumber,
+      per_page: 100,
+      page,
+    });
+    const hit = data.find((c) => typeof c.body === 'string' && c.body.includes(marker));
+    if (hit) return hit;
+    if (data.length < 100) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Creates the sticky comment, or updates it when one with `marker` exists. `body` must contain
+ * the marker (it is prepended when missing), so the next run finds it again.
+ */
+export async function upsertStickyComment(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  body: string,
+  marker: string = REPORT_MARKER,
+): Promise<StickyResult> {
+  const text = body.includes(marker) ? body : `${marker}\n${body}`;
+  const existing = await findStickyComment(client, target, marker);
+  if (existing) {
+    const { data } = await client.rest.issues.updateComment({
+      owner: target.owner,
+      repo: target.repo,
+      comment_id: existing.id,
+      body: text,
+    });
+    return { action: 'updated', id: data.id, url: data.html_url };
+  }
+  const { data } = await client.rest.issues.createComment({
+    owner: target.owner,
+    repo: target.repo,
+    issue_number: target.issueNumber,
+    body: text,
+  });
+  return { action: 'created', id: data.id, url: data.html_url };
+}
+
+/**
+ * True for the error a read-only token gets on a write (a PR from a fork: GitHub answers 403
+ * "Resource not accessible by integration").
+ */
+export function isPermissionDenied(err: unknown): boolean {
+  const status = (err as { status?: unknown } | null)?.status;
+  return status === 403;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * Bundles each action's `src/index.ts` (and the repository code it imports) into
+ * `actions/<name>/dist/index.js` with esbuild.
+ *
+ *   node scripts/build-actions.mjs [--outdir <dir>] [name...]
+ *
+ * With --outdir, bundle `<name>` goes to `<dir>/<name>/index.js` (tests build into a temp dir).
+ * npm packages stay external: the workflows run `npm ci` before any `uses: ./actions/<name>`
+ * step, so they resolve from the repository's node_modules at run time. That keeps the
+ * native and wasm packages (tfjs-node, tfjs-backend-wasm, resvg, espeak-ng) loading from their
+ * own directories, and a bundle is only our own code compiled (a few hundred KB, ~100 ms).
+ * Files referenced as `new URL('./x.mjs', import.meta.url)` (worker scripts) are copied next
+ * to the bundle, since the bundle's import.meta.url is the dist directory.
+ */
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const actionsDir = path.join(root, 'actions');
+const ASSET = /new URL\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
+
+/** Names of the actions that have a TypeScript entry (composite actions have none). */
+export async function listActions() {
+  const names = [];
+  for (const name of (await readdir(actionsDir)).sort()) {
+    try {
+      await stat(path.join(actionsDir, name, 'src', 'index.ts'));
+      names.push(name);
+    } catch {
+      // not a JavaScript action
+    }
+  }
+  return names;
+}
+
+/** Copies files referenced with `new URL('./x', import.meta.url)` next to the bundle. */
+function assetPlugin(outdir) {
+  return {
+    name: 'copy-url-assets',
+    setup(build) {
+      build.onLoad({ filter: /\.(ts|mjs|js)$/ }, async (args) => {
+        if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+        const source = await readFile(args.path, 'utf8');
+        for (const m of source.matchAll(ASSET)) {
+          const from = path.resolve(path.dirname(args.path), m[1]);
+          await mkdir(outdir, { recursive: true });
+          await copyFile(from, path.join(outdir, path.basename(from)));
+        }
+        return undefined;
+      });
+    },
+  };
+}
+
+/** Bundles one action; returns the bundle path. */
+export async function buildAction(name, options = {}) {
+  const outdir = options.outdir ? path.join(options.outdir, name) : path.join(actionsDir, name, 'dist');
+  await esbuild.build({
+    entryPoints: [path.join(actionsDir, name, 'src', 'index.ts')],
+    outfile: path.join(outdir, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    packages: 'external',
+    sourcemap: 'inline',
+    logLevel: 'warning',
+    plugins: [assetPlugin(outdir)],
+  });
+  // The bundle is ESM; say so even when the outdir is outside this package (a temp dir).
+  await writeFile(path.join(outdir, 'package.json'), '{ "type": "module" }\n');
+  return path.join(outdir, 'index.js');
+}
+
+/** Bundles the named actions (default: all) and returns their bundle paths. */
+export async function buildActions(names, options = {}) {
+  const all = names?.length ? names : await listActions();
+  return Promise.all(all.map((n) => buildAction(n, options)));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf('--outdir');
+  const outdir = i >= 0 ? path.resolve(args[i + 1]) : undefined;
+  const names = args.filter((_, j) => i < 0 || (j !== i && j !== i + 1));
+  const started = performance.now();
+  const built = await buildActions(names, { outdir });
+  console.log(`built ${built.length} action bundles in ${Math.round(performance.now() - started)} ms`);
+}

@@ -1,0 +1,447 @@
+/**
+ * An in-memory GitHub REST API on 127.0.0.1 for tests: issue comments, pulls, git refs, repos,
+ * deployments and deployment statuses. Point `GITHUB_API_URL` at `url` and `@actions/github`'s
+ * Octokit talks to it. Every request is recorded. Setting `state.readOnly = true` makes every
+ * write answer 403 the way GitHub answers a fork's read-only `GITHUB_TOKEN`.
+ *
+ * Routes live in `routes` (method + path pattern + handler); other tests extend it with
+ * `fake.routes.push(...)` or `startFakeGitHub({ routes: [...] })`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeComment {
+  id: number;
+  body: string;
+  user: { login: string; type: string };
+  html_url: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface FakePull {
+  number: number;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  head: { ref: string; sha: string };
+  base: { ref: string; sha: string };
+  html_url: string;
+  merged: boolean;
+}
+
+export interface FakeDeployment {
+  id: number;
+  ref: string;
+  sha: string;
+  environment: string;
+  task: string;
+  description: string;
+  payload: unknown;
+  statuses: { id: number; state: string; description?: string; environment_url?: string; log_url?: string }[];
+}
+
+export interface FakeState {
+  owner: string;
+  repo: string;
+  defaultBranch: string;
+  /** When true, every non-GET request answers 403 "Resource not accessible by integration". */
+  readOnly: boolean;
+  /** Issue (or PR) number -> its comments, oldest first. */
+  comments: Map<number, FakeComment[]>;
+  pulls: FakePull[];
+  /** Full ref name (`heads/main`, `tags/v1`) -> commit sha. */
+  refs: Map<string, string>;
+  deployments: FakeDeployment[];
+  nextId: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  query: URLSearchParams;
+  body: any;
+  status: number;
+}
+
+export interface RouteContext {
+  state: FakeState;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: any;
+  /** Base URL of the server, for `url`/`html_url` fields. */
+  url: string;
+}
+
+export interface RouteReply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** Path with `:name` segments, e.g. `/repos/:owner/:repo/issues/:number/comments`. */
+  path: string;
+  handle(ctx: RouteContext): RouteReply;
+}
+
+export interface FakeGitHub {
+  url: string;
+  state: FakeState;
+  requests: RecordedRequest[];
+  routes: Route[];
+  close(): Promise<void>;
+}
+
+const now = () => new Date().toISOString();
+const notFound = (): RouteReply => ({ status: 404, body: { message: 'Not Found' } });
+const num = (s: string | undefined) => Number.parseInt(s ?? '', 10);
+
+/** Slices a list the way GitHub pages (`per_page`, `page`), with a `link` header for the next page. */
+function paged<T>(items: T[], ctx: RouteContext, path: string): RouteReply {
+  const perPage = Math.min(100, num(ctx.query.get('per_page') ?? '30') || 30);
+  const page = Math.max(1, num(ctx.query.get('page') ?? '1') || 1);
+  const body = items.slice((page - 1) * perPage, page * perPage);
+  const headers: Record<string, string> = {};
+  if (page * perPage < items.length) {
+    headers.link = `<${ctx.url}${path}?per_page=${perPage}&page=${page + 1}>; rel="next"`;
+  }
+  return { status: 200, body, headers };
+}
+
+function commentsOf(state: FakeState, issue: number): FakeComment[] {
+  let list = state.comments.get(issue);
+  if (!list) state.comments.set(issue, (list = []));
+  return list;
+}
+
+function findComment(state: FakeState, id: number): FakeComment | undefined {
+  for (const list of state.comments.values()) {
+    const c = list.find((x) => x.id === id);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+/** The default route table. */
+export function defaultRoutes(): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo',
+      handle: ({ state, url }) => ({
+        status: 200,
+        body: {
+          id: 1,
+          name: state.repo,
+          full_name: `${state.owner}/${state.repo}`,
+          default_branch: state.defaultBranch,
+          owner: { login: state.owner },
+          html_url: `${url}/${state.owner}/${state.repo}`,
+          permissions: { admin: false, push: !state.readOnly, pull: true },
+        },
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/issues/:number/comments',
+      handle: (ctx) =>
+        paged(
+          commentsOf(ctx.state, num(ctx.params.number)),
+          ctx,
+          `/repos/${ctx.params.owner}/${ctx.params.repo}/issues/${ctx.params.number}/comments`,
+        ),
+    },
+    {
+      method: 'POST',
+      path: '/repos/:owner/:repo/issues/:number/comments',
+      handle: ({ state, params, body, url }) => {
+        const id = state.nextId++;
+        const comment: FakeComment = {
+          id,
+          body: String(body?.body ?? ''),
+          user: { login: 'github-actions[bot]', type: 'Bot' },
+          html_url: `${url}/${params.owner}/${params.repo}/pull/${params.number}#issuecomment-${id}`,
+          created_at: now(),
+          updated_at: now(),
+        };
+        commentsOf(state, num(params.number)).push(comment);
+        return { status: 201, body: comment };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/repos/:owner/:repo/issues/comments/:id',
+      handle: ({ state, params, body }) => {
+        const c = findComment(state, num(params.id));
+        if (!c) return notFound();
+        c.body = String(body?.body ?? '');
+        c.updated_at = now();
+        return { status: 200, body: c };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/pulls',
+      handle: (ctx) => {
+        const wanted = ctx.query.get('state') ?? 'open';
+        const head = ctx.query.get('head');
+        const base = ctx.query.get('base');
+        const list = ctx.state.pulls.filter(
+          (p) =>
+            (wanted === 'all' || p.state === wanted) &&
+            (!head || `${ctx.state.owner}:${p.head.ref}` === head || p.head.ref === head) &&
+            (!base || p.base.ref === base),
+        );
+        return paged(list, ctx, `/repos/${ctx.params.owner}/${ctx.params.repo}/pulls`);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/repos/:owner/:repo/pulls',
+      handle: ({ state, params, body, url }) => {
+        if (!body?.head || !body?.base || !body?.title) {
+          return { status: 422, body: { message: 'Validation Failed: head, base and title are required' } };
+        }
+        const number = state.nextId++;
+        const pull: FakePull = {
+          number,
+          title: String(body.title),
+          body: String(body.body ?? ''),
+          state: 'open',
+          head: {
+            ref: String(body.head).replace(/^[^:]+:/, ''),
+            sha: state.refs.get(`heads/${body.head}`) ?? '',
+          },
+          base: { ref: String(body.base), sha: state.refs.get(`heads/${body.base}`) ?? '' },
+          html_url: `${url}/${params.owner}/${params.repo}/pull/${number}`,
+          merged: false,
+        };
+        state.pulls.push(pull);
+        return { status: 201, body: pull };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/pulls/:number',
+      handle: ({ state, params }) => {
+        const p = state.pulls.find((x) => x.number === num(params.number));
+        return p ? { status: 200, body: p } : notFound();
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/repos/:owner/:repo/pulls/:number',
+      handle: ({ state, params, body }) => {
+        const p = state.pulls.find((x) => x.number === num(params.number));
+        if (!p) return notFound();
+        if (typeof body?.title === 'string') p.title = body.title;
+        if (typeof body?.body === 'string') p.body = body.body;
+        if (body?.state === 'open' || body?.state === 'closed') p.state = body.state;
+        return { status: 200, body: p };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/git/ref/:ref*',
+      handle: ({ state, params, url }) => {
+        const sha = state.refs.get(params.ref);
+        if (!sha) return notFound();
+        return {
+          status: 200,
+          body: { ref: `refs/${params.ref}`, object: { sha, type: 'commit', url: `${url}/c/${sha}` } },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/repos/:owner/:repo/git/refs',
+      handle: ({ state, body }) => {
+        const ref = String(body?.ref ?? '').replace(/^refs\//, '');
+        if (!ref || !body?.sha)
+          return { status: 422, body: { message: 'Validation Failed: ref and sha are required' } };
+        if (state.refs.has(ref)) return { status: 422, body: { message: 'Reference already exists' } };
+        state.refs.set(ref, String(body.sha));
+        return { status: 201, body: { ref: `refs/${ref}`, object: { sha: body.sha, type: 'commit' } } };
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/repos/:owner/:repo/git/refs/:ref*',
+      handle: ({ state, params, body }) => {
+        if (!state.refs.has(params.ref)) return notFound();
+        state.refs.set(params.ref, String(body?.sha));
+        return {
+          status: 200,
+          body: { ref: `refs/${params.ref}`, object: { sha: body?.sha, type: 'commit' } },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/deployments',
+      handle: (ctx) => {
+        const env = ctx.query.get('environment');
+        const list = ctx.state.deployments
+          .filter((d) => !env || d.environment === env)
+          .slice()
+          .reverse();
+        return paged(
+          list.map(({ statuses: _s, ...d }) => d),
+          ctx,
+          `/repos/${ctx.params.owner}/${ctx.params.repo}/deployments`,
+        );
+      },
+    },
+    {
+      method: 'POST',
+      path: '/repos/:owner/:repo/deployments',
+      handle: ({ state, body }) => {
+        if (!body?.ref) return { status: 422, body: { message: 'Validation Failed: ref is required' } };
+        const d: FakeDeployment = {
+          id: state.nextId++,
+          ref: String(body.ref),
+          sha: state.refs.get(`heads/${body.ref}`) ?? String(body.ref),
+          environment: String(body.environment ?? 'production'),
+          task: String(body.task ?? 'deploy'),
+          description: String(body.description ?? ''),
+          payload: body.payload ?? {},
+          statuses: [],
+        };
+        state.deployments.push(d);
+        const { statuses: _s, ...shown } = d;
+        return { status: 201, body: shown };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/repos/:owner/:repo/deployments/:id/statuses',
+      handle: (ctx) => {
+        const d = ctx.state.deployments.find((x) => x.id === num(ctx.params.id));
+        if (!d) return notFound();
+        return paged(
+          d.statuses.slice().reverse(),
+          ctx,
+          `/repos/${ctx.params.owner}/${ctx.params.repo}/deployments/${ctx.params.id}/statuses`,
+        );
+      },
+    },
+    {
+      method: 'POST',
+      path: '/repos/:owner/:repo/deployments/:id/statuses',
+      handle: ({ state, params, body }) => {
+        const d = state.deployments.find((x) => x.id === num(params.id));
+        if (!d) return notFound();
+        const status = {
+          id: state.nextId++,
+          state: String(body?.state ?? ''),
+          description: body?.description,
+          environment_url: body?.environment_url,
+          log_url: body?.log_url,
+        };
+        d.statuses.push(status);
+        return { status: 201, body: status };
+      },
+    },
+  ];
+}
+
+/** Matches `/a/:x/b/:rest*` against a path; `:name*` swallows the remaining segments. */
+function matchPath(pattern: string, path: string): Record<string, string> | undefined {
+  const p = pattern.split('/');
+  const s = path.split('/');
+  const params: Record<string, string> = {};
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i];
+    if (seg.startsWith(':') && seg.endsWith('*')) {
+      const rest = s.slice(i).map(decodeURIComponent).join('/');
+      if (!rest) return undefined;
+      params[seg.slice(1, -1)] = rest;
+      return params;
+    }
+    if (i >= s.length) return undefined;
+    if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(s[i]);
+    else if (seg !== s[i]) return undefined;
+  }
+  return p.length === s.length ? params : undefined;
+}
+
+/** Starts the fake API on 127.0.0.1 (random port). */
+export async function startFakeGitHub(
+  options: { owner?: string; repo?: string; routes?: Route[] } = {},
+): Promise<FakeGitHub> {
+  const state: FakeState = {
+    owner: options.owner ?? 'Codertocat',
+    repo: options.repo ?? 'Hello-World',
+    defaultBranch: 'main',
+    readOnly: false,
+    comments: new Map(),
+    pulls: [],
+    refs: new Map(),
+    deployments: [],
+    nextId: 1000,
+  };
+  const requests: RecordedRequest[] = [];
+  // Extra routes first so tests can override a default one.
+  const routes: Route[] = [...(options.routes ?? []), ...defaultRoutes()];
+  let baseUrl = '';
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const parsed = new URL(req.url ?? '/', baseUrl);
+      const method = req.method ?? 'GET';
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: any;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = text;
+      }
+      const reply = (r: RouteReply) => {
+        requests.push({ method, path: parsed.pathname, query: parsed.searchParams, body, status: r.status });
+        res.writeHead(r.status, { 'content-type': 'application/json; charset=utf-8', ...r.headers });
+        res.end(r.body === undefined ? '' : JSON.stringify(r.body));
+      };
+      if (state.readOnly && method !== 'GET') {
+        reply({
+          status: 403,
+          body: {
+            message: 'Resource not accessible by integration',
+            documentation_url: 'https://docs.github.com/rest',
+          },
+        });
+        return;
+      }
+      for (const route of routes) {
+        if (route.method !== method) continue;
+        const params = matchPath(route.path, parsed.pathname);
+        if (!params) continue;
+        try {
+          reply(route.handle({ state, params, query: parsed.searchParams, body, url: baseUrl }));
+        } catch (err) {
+          reply({ status: 500, body: { message: String(err) } });
+        }
+        return;
+      }
+      reply({ status: 404, body: { message: `Not Found: no fake route for ${method} ${parsed.pathname}` } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    url: baseUrl,
+    state,
+    requests,
+    routes,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
