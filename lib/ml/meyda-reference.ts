@@ -32,6 +32,10 @@ export function configureMeyda(cfg: FeaturizeConfig): void {
   Meyda.melBands = cfg.n_mel;
   Meyda.numberOfMFCCCoefficients = cfg.n_mfcc;
   Meyda.windowingFunction = 'hanning';
+  // Meyda caches its filter banks and only rebuilds them when their band count changes, not when
+  // the buffer size or sample rate does: drop them so they are rebuilt for this config.
+  const cache = Meyda as unknown as Record<string, unknown>;
+  for (const key of ['barkScale', 'melFilterBank', 'chromaFilterBank']) delete cache[key];
 }
 
 /** The F frame features of one N-sample frame, by Meyda, in `frameFeatureNames` order (NaN kept). */
