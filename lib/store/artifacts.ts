@@ -116,6 +116,7 @@ async function resolveEntries(
     sizes.push(Number(f.stat.size));
   });
   if (tasks.length > 0) {
+    const hashedAt = Date.now();
     let results;
     try {
       results = await hashFiles(tasks, {
@@ -133,7 +134,7 @@ async function resolveEntries(
       const i = taskIndex[j]!;
       const f = scan.files[i]!;
       if (cache) cache.adoptTemp(tasks[j]!.dest!, r.oid);
-      state.record(stateRel(scan, f), r.key, r.oid);
+      state.record(stateRel(scan, f), r.key, r.oid, hashedAt);
       entries[i] = { path: f.rel, sha256: r.oid, size: r.size };
     });
   }
@@ -270,11 +271,13 @@ export async function checkoutArtifact(
       for (const dir of new Set(targets.map((t) => path.dirname(t)))) fs.mkdirSync(dir, { recursive: true });
     }
     const destKeys = await copyOutVerified(cache, entries, targets, ref.path, options.out);
+    // Files written within RACY_MS of now are left unrecorded and re-hashed on the next check.
+    const writtenAt = Date.now();
     await swapInto(build, abs);
     const state = loadHashState(repo);
     state.forget(ref.path);
     entries.forEach((e, i) =>
-      state.record(e.path ? `${ref.path}/${e.path}` : ref.path, destKeys[i]!, e.sha256),
+      state.record(e.path ? `${ref.path}/${e.path}` : ref.path, destKeys[i]!, e.sha256, writtenAt),
     );
     await state.save();
   } catch (err) {

@@ -21,6 +21,13 @@ export function statKey(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
+/** Files modified less than this before they were hashed are not recorded (see `record`). */
+export const RACY_MS = 100;
+
+function mtimeMsOf(key: string): number {
+  return Number(BigInt(key.slice(key.lastIndexOf(':') + 1)) / 1_000_000n);
+}
+
 export class HashState {
   readonly file: string;
   private files: Map<string, [string, Oid]>;
@@ -37,7 +44,17 @@ export class HashState {
     return hit && hit[0] === key ? hit[1] : undefined;
   }
 
-  record(rel: string, key: string, oid: Oid): void {
+  /**
+   * Records `oid` for `rel` at stat `key`, unless the file's mtime is within RACY_MS of
+   * `hashedAtMs` (when its bytes were read): file timestamps come from a coarse clock, so a write
+   * in the same tick would leave the stat key unchanged. Such a file is simply hashed again next
+   * time (as git does with racily clean index entries).
+   */
+  record(rel: string, key: string, oid: Oid, hashedAtMs: number): void {
+    if (mtimeMsOf(key) > hashedAtMs - RACY_MS) {
+      if (this.files.delete(rel)) this.dirty = true;
+      return;
+    }
     const hit = this.files.get(rel);
     if (hit && hit[0] === key && hit[1] === oid) return;
     this.files.set(rel, [key, oid]);

@@ -2,10 +2,8 @@ import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { main } from '../../lib/cli/main.ts';
-import { memoryOutput } from '../../lib/output.ts';
 import { resetWriteFaults } from '../../lib/store/fault.ts';
-import { makeRepo, tempDir, writeFiles, writeTree, listObjects, git, rmrf } from './helpers.ts';
+import { makeRepo, tempDir, writeFiles, writeTree, listObjects, git, rmrf, runStoreCli } from './helpers.ts';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 const cleanup: string[] = [];
@@ -16,11 +14,7 @@ afterEach(() => {
   resetWriteFaults();
 });
 
-async function run(cwd: string, ...args: string[]) {
-  const out = memoryOutput();
-  const code = await main(['-C', cwd, ...args], out);
-  return { code, stdout: out.stdout.join('\n'), stderr: out.stderr.join('\n') };
-}
+const run = runStoreCli;
 
 function readTree(root: string): Record<string, string> {
   const result: Record<string, string> = {};
@@ -48,7 +42,7 @@ describe('store commands', () => {
     expect(fs.readFileSync(path.join(repo.root, '.gitignore'), 'utf8')).toBe('/data\n/notes.txt\n');
     const lock = fs.readFileSync(repo.lockfilePath, 'utf8');
     expect(lock).toMatch(
-      /data:\n  data:\n    hash: [0-9a-f]{64}\n    size: \d+\n    nfiles: 31\n    dir: true/,
+      /data:\n {2}data:\n {4}hash: [0-9a-f]{64}\n {4}size: \d+\n {4}nfiles: 31\n {4}dir: true/,
     );
     expect(lock).toContain(`  notes.txt:\n    hash: ${sha('hello')}`);
 

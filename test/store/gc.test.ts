@@ -2,21 +2,15 @@ import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { main } from '../../lib/cli/main.ts';
-import { memoryOutput } from '../../lib/output.ts';
 import { collectGarbage } from '../../lib/store/gc.ts';
 import { Cache } from '../../lib/store/cache.ts';
-import { makeRepo, writeTree, listObjects, git, rmrf } from './helpers.ts';
+import { makeRepo, writeTree, listObjects, git, rmrf, runStoreCli } from './helpers.ts';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
 const cleanup: string[] = [];
 afterEach(() => cleanup.splice(0).forEach(rmrf));
 
-async function run(cwd: string, ...args: string[]) {
-  const out = memoryOutput();
-  const code = await main(['-C', cwd, ...args], out);
-  return { code, stdout: out.stdout.join('\n'), stderr: out.stderr.join('\n') };
-}
+const run = runStoreCli;
 
 /** Commits version `v` of d/ (one shared file, one versioned file) and returns the versioned file's oid. */
 async function commitVersion(root: string, v: string): Promise<string> {

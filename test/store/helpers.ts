@@ -56,3 +56,54 @@ export function listObjects(storeRoot: string): Array<[string, string]> {
 export function rmrf(p: string): void {
   fs.rmSync(p, { recursive: true, force: true });
 }
+
+/**
+ * Runs the store commands (add, push, pull, gc) the way `lockstep` does: same registration,
+ * same error-to-exit-code mapping as lib/cli/main.ts, but without loading every other command,
+ * so these tests do not depend on unrelated commands being importable.
+ */
+export async function runStoreCli(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { Command, CommanderError } = await import('commander');
+  const { memoryOutput } = await import('../../lib/output.ts');
+  const { LockstepError, toOneLine } = await import('../../lib/errors.ts');
+  const out = memoryOutput();
+  const io = { ...out, cwd };
+  const program = new Command('lockstep').exitOverride().configureOutput({
+    writeOut: (s) => io.out(s.replace(/\n$/, '')),
+    writeErr: (s) => io.err(s.replace(/\n$/, '')),
+  });
+  for (const name of ['add', 'push', 'pull', 'gc']) {
+    const mod = (await import(`../../lib/cli/commands/${name}.ts`)) as {
+      register(p: InstanceType<typeof Command>, io: typeof out & { cwd: string }): void;
+    };
+    mod.register(program, io);
+  }
+  for (const cmd of program.commands) cmd.exitOverride();
+  let code = 0;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) code = err.exitCode === 0 ? 0 : 2;
+    else {
+      io.err(`lockstep: ${toOneLine(err)}`);
+      code = err instanceof LockstepError ? err.exitCode : 1;
+    }
+  }
+  return { code, stdout: out.stdout.join('\n'), stderr: out.stderr.join('\n') };
+}
+
+/** Sets the mtime of every file under `dir` one minute into the past (out of the racy window). */
+export function ageFiles(dir: string): void {
+  const past = new Date(Date.now() - 60_000);
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else fs.utimesSync(p, past, past);
+    }
+  };
+  walk(dir);
+}
