@@ -173,3 +173,13 @@ export async function writeLockfile(repo: Repo, lf: Lockfile): Promise<void> {
   if (current === text) return;
   await writeFileAtomic(repo.lockfilePath, text);
 }
+
+/**
+ * The lockfile as of git revision `rev`, read from git objects (no checkout). A revision without
+ * the file gives an empty lockfile; an unknown revision is an error.
+ */
+export async function lockfileAtRev(repo: Repo, rev: string): Promise<Lockfile> {
+  const { readFileAtRev } = await import('./git.ts');
+  const text = await readFileAtRev(repo.root, rev, 'artifacts.lock.yaml');
+  return text === undefined ? emptyLockfile() : parseLockfile(text, `artifacts.lock.yaml@${rev}`);
+}

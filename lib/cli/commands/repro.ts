@@ -47,7 +47,9 @@ export async function runRepro(
 export function register(program: Command, io: CliIO): void {
   program
     .command('repro')
-    .description('reproduce the pipeline: run the stages whose code, deps or params changed, restore the rest')
+    .description(
+      'reproduce the pipeline: run the stages whose code, deps or params changed, restore the rest',
+    )
     .argument('[stage...]', 'stages to reproduce (with their upstream stages); default all')
     .option('--dry', 'print the plan with a reason per stage, run nothing')
     .option('-f, --force', 're-run the selected stages even if up to date')

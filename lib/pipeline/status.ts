@@ -1,0 +1,100 @@
+/**
+ * `lockstep status`: the plan without running (stale stages and why), plus which locked artifacts
+ * have objects missing from the local cache and, optionally, from the remote.
+ */
+import type { Repo } from '../repo.ts';
+import type { ArtifactRef, Oid, StageDef } from '../types.ts';
+import type { Remote } from '../store/remote.ts';
+import { Cache } from '../store/cache.ts';
+import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
+import { readLockfile } from '../lockfile.ts';
+import { planRun, planToJson } from './plan.ts';
+
+export interface MissingArtifact {
+  path: string;
+  hash: Oid;
+  /** Objects absent (a directory whose manifest is absent counts its manifest only). */
+  objects: number;
+}
+
+export interface StatusReport {
+  stages: { name: string; action: string; reason: string }[];
+  /** Stages that would run or restore. */
+  stale: string[];
+  missingLocal: MissingArtifact[];
+  /** Only with a remote. */
+  missingRemote?: MissingArtifact[];
+  remote?: string;
+}
+
+async function objectsOf(repo: Repo, cache: Cache, ref: ArtifactRef): Promise<Oid[]> {
+  try {
+    return await artifactObjects(repo, ref, { cache });
+  } catch {
+    return [ref.hash];
+  }
+}
+
+/** Computes the status of the repository for `stages` (nothing is changed). */
+export async function repoStatus(
+  repo: Repo,
+  stages: StageDef[],
+  options: { params: Record<string, any>; remote?: Remote },
+): Promise<StatusReport> {
+  const cache = new Cache(repo);
+  const lockfile = readLockfile(repo);
+  const plan = await planRun(repo, stages, { params: options.params, lockfile, cache });
+  const json = planToJson(plan);
+  const refs = lockfileArtifacts(lockfile);
+  const perRef = await Promise.all(
+    refs.map(async (ref) => ({ ref, oids: await objectsOf(repo, cache, ref) })),
+  );
+  const missingLocal: MissingArtifact[] = [];
+  for (const { ref, oids } of perRef) {
+    const absent = oids.filter((o) => !cache.hasSync(o));
+    if (absent.length > 0) missingLocal.push({ path: ref.path, hash: ref.hash, objects: absent.length });
+  }
+  const report: StatusReport = {
+    stages: json.stages,
+    stale: json.stages.filter((s) => s.action !== 'skip').map((s) => s.name),
+    missingLocal,
+  };
+  if (options.remote) {
+    const all = [...new Set(perRef.flatMap((p) => p.oids))];
+    const present = await options.remote.has(all);
+    report.remote = options.remote.url;
+    report.missingRemote = perRef
+      .map(({ ref, oids }) => ({
+        path: ref.path,
+        hash: ref.hash,
+        objects: oids.filter((o) => !present.has(o)).length,
+      }))
+      .filter((m) => m.objects > 0);
+  }
+  return report;
+}
+
+/** Human lines for a status report. */
+export function formatStatus(s: StatusReport): string[] {
+  const lines: string[] = [];
+  if (s.stale.length === 0) lines.push('pipeline: up to date');
+  else {
+    lines.push('stale stages:');
+    for (const st of s.stages.filter((x) => x.action !== 'skip'))
+      lines.push(`  ${st.name}: ${st.reason} (${st.action})`);
+  }
+  if (s.missingLocal.length === 0) lines.push('cache: every locked artifact is present');
+  else {
+    lines.push('missing from the local cache (lockstep pull):');
+    for (const m of s.missingLocal) lines.push(`  ${m.path} ${m.hash.slice(0, 12)} (${m.objects} objects)`);
+  }
+  if (s.missingRemote) {
+    if (s.missingRemote.length === 0) lines.push(`remote ${s.remote}: every locked artifact is present`);
+    else {
+      lines.push(`missing on remote ${s.remote} (lockstep push):`);
+      for (const m of s.missingRemote)
+        lines.push(`  ${m.path} ${m.hash.slice(0, 12)} (${m.objects} objects)`);
+    }
+  }
+  return lines;
+}
