@@ -1,0 +1,120 @@
+/**
+ * evaluate: scores the trained model on the held-out speakers (test split): accuracy, macro and
+ * per-class precision / recall / F1, MCC, one-vs-rest ROC-AUC, the confusion matrix, and three
+ * plots (confusion matrix, learning curves, per-class F1) as Vega-Lite, SVG and PNG.
+ */
+import fs from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { StageContext, StageDef } from '../../lib/types.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { loadSplit, readFeaturesIndex } from '../../lib/ml/dataset.ts';
+import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
+import { classificationReport, perClassScores } from '../../lib/ml/metrics.ts';
+import { loadModelDir } from '../../lib/ml/model.ts';
+import {
+  confusionSpec,
+  learningCurvesSpec,
+  perClassF1Spec,
+  writePlot,
+  type CurvePoint,
+} from '../../lib/ml/plots.ts';
+import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
+import type { Params } from '../params.ts';
+import { PATHS } from '../paths.ts';
+
+export interface EvaluateOptions {
+  modelDir: string;
+  featuresDir: string;
+  /** Directory with `history.json` from train (learning curves); optional. */
+  trainDir?: string;
+  evalDir: string;
+  /** Split to score (default `test`). */
+  split?: string;
+}
+
+/** Rounds for stable, readable diffs (metrics are compared at far coarser tolerances). */
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** Scores the model and writes metrics.json, confusion.json and plots/ under `evalDir`. */
+export async function evaluateModel(options: EvaluateOptions): Promise<Record<string, number>> {
+  const split = options.split ?? 'test';
+  const model = await loadModelDir(options.modelDir);
+  const index = readFeaturesIndex(options.featuresDir);
+  const data = loadSplit(options.featuresDir, split);
+  if (data.n === 0) {
+    throw new ConfigError(
+      `${path.join(options.featuresDir, 'index.json')}: split "${split}" has no examples. Give ingest more speakers.`,
+    );
+  }
+  // Split labels index the features' label list; map them onto the model's label order by name.
+  const toModel = index.labels.map((l) => model.labels.indexOf(l));
+  if (toModel.some((i) => i < 0)) {
+    throw new ConfigError(
+      `${path.join(options.modelDir, 'labels.json')}: model lacks labels of the features "${index.labels.join(',')}". Re-run train.`,
+    );
+  }
+  const yTrue = Int32Array.from(data.y, (y) => toModel[y]);
+  const x =
+    model.card.input === 'frames'
+      ? normalizeFrames(model.transform, data.frames)
+      : normalizeSummary(model.transform, data.x);
+  const k = model.labels.length;
+  const probs = model.predictProbabilities(x, data.n);
+  const yPred = new Int32Array(data.n);
+  for (let i = 0; i < data.n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+    yPred[i] = best;
+  }
+  const report = classificationReport(yTrue, yPred, model.labels, probs);
+  const metrics = Object.fromEntries(Object.entries(report.metrics).map(([key, v]) => [key, round(v)]));
+
+  await rm(options.evalDir, { recursive: true, force: true });
+  await mkdir(options.evalDir, { recursive: true });
+  await writeFileAtomic(path.join(options.evalDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  await writeFileAtomic(
+    path.join(options.evalDir, 'confusion.json'),
+    JSON.stringify({ labels: report.confusion.labels, matrix: report.confusion.matrix }) + '\n',
+  );
+  const plots = path.join(options.evalDir, 'plots');
+  await writePlot(plots, 'confusion', confusionSpec(model.labels, report.confusion.matrix));
+  await writePlot(
+    plots,
+    'per_class_f1',
+    perClassF1Spec(model.labels, perClassScores(report.confusion.matrix).f1),
+  );
+  const historyFile = options.trainDir ? path.join(options.trainDir, 'history.json') : undefined;
+  if (historyFile && fs.existsSync(historyFile)) {
+    const history = JSON.parse(fs.readFileSync(historyFile, 'utf8')) as { epochs: CurvePoint[] };
+    await writePlot(plots, 'learning_curves', learningCurvesSpec(history.epochs));
+  }
+  model.model.dispose();
+  return metrics;
+}
+
+/** The evaluate stage for `params`. */
+export function evaluateStage(_params: Params): StageDef {
+  return {
+    name: 'evaluate',
+    description: 'Score the model on held-out speakers; confusion matrix and plots',
+    code: ['stages/evaluate', 'lib/ml'],
+    deps: [PATHS.model, PATHS.features, PATHS.train],
+    params: [],
+    outs: [PATHS.eval],
+    metrics: [`${PATHS.eval}/metrics.json`],
+    async run(ctx: StageContext) {
+      const m = await evaluateModel({
+        modelDir: ctx.abs(PATHS.model),
+        featuresDir: ctx.abs(PATHS.features),
+        trainDir: ctx.abs(PATHS.train),
+        evalDir: ctx.abs(PATHS.eval),
+      });
+      return {
+        summary: `test accuracy ${m.accuracy.toFixed(3)}, macro F1 ${m.f1_macro.toFixed(3)}, MCC ${m.mcc.toFixed(3)}`,
+      };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * gate: blesses or refuses the evaluated model. Thresholds come from `promotion/<env>.yaml`
+ * (`gate.thresholds`) when that file sets them, else from params.yaml `gate.thresholds`; the
+ * baseline is the evaluate metrics in the lockfile at the head of the environment's branch
+ * (`gate.baseline_env`). No branch (or no evaluate metrics there) means value thresholds only.
+ */
+import fs from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { StageContext, StageDef } from '../../lib/types.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
+import { parseLockfile } from '../../lib/lockfile.ts';
+import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
+import { readPolicy } from '../../lib/promotion/policy.ts';
+import type { Params } from '../params.ts';
+import { PATHS } from '../paths.ts';
+import {
+  evaluateGate,
+  summarizeVerdict,
+  type Baseline,
+  type GateVerdict,
+  type ThresholdInput,
+} from './evaluate.ts';
+
+export { evaluateGate, summarizeVerdict } from './evaluate.ts';
+export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from './evaluate.ts';
+
+const LOCKFILE = 'artifacts.lock.yaml';
+
+function policyFile(env: string): string {
+  return `promotion/${env}.yaml`;
+}
+
+/** The environment's branch: `branch` in its promotion policy, else the environment's name. */
+export async function environmentBranch(root: string, env: string): Promise<string> {
+  if (!fs.existsSync(path.join(root, policyFile(env)))) return env;
+  return (await readPolicy(root, env)).branch;
+}
+
+/**
+ * The deployed model's metrics: the `evaluate` stage metrics of the lockfile at the head of the
+ * environment's branch (local branch first, then `origin/<branch>`, as CI checkouts have it).
+ * Null when the branch, the lockfile or the metrics do not exist.
+ */
+export async function resolveBaseline(root: string, env: string): Promise<Baseline | null> {
+  const branch = await environmentBranch(root, env);
+  for (const rev of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
+    if (!(await revExists(root, rev))) continue;
+    const commit = await resolveRev(root, rev);
+    const text = await readFileAtRev(root, commit, LOCKFILE);
+    if (text === undefined) return null;
+    const metrics = parseLockfile(text, `${branch}:${LOCKFILE}`).stages.evaluate?.metrics;
+    return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
+  }
+  return null;
+}
+
+/** Thresholds for `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
+export async function resolveThresholds(
+  root: string,
+  env: string,
+  params: Params['gate'],
+): Promise<{ thresholds: ThresholdInput[]; source: string }> {
+  if (fs.existsSync(path.join(root, policyFile(env)))) {
+    const policy = await readPolicy(root, env);
+    if (policy.gate.thresholds) return { thresholds: policy.gate.thresholds, source: policyFile(env) };
+  }
+  return { thresholds: params.thresholds, source: 'params.yaml gate.thresholds' };
+}
+
+/** Runs the gate for a repository: reads metrics, thresholds and baseline; writes the verdict. */
+export async function runGate(options: {
+  root: string;
+  params: Params['gate'];
+  metricsPath: string;
+  verdictPath: string;
+}): Promise<GateVerdict & { thresholdsSource: string }> {
+  let metrics: Record<string, number>;
+  try {
+    metrics = JSON.parse(await readFile(options.metricsPath, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(
+      `${path.relative(options.root, options.metricsPath)}: unreadable metrics (${(err as Error).message.split('\n')[0]}). Run the evaluate stage first.`,
+    );
+  }
+  const env = options.params.baseline_env;
+  const { thresholds, source } = await resolveThresholds(options.root, env, options.params);
+  const baseline = await resolveBaseline(options.root, env);
+  const verdict = evaluateGate({ metrics, thresholds, baseline });
+  await mkdir(path.dirname(options.verdictPath), { recursive: true });
+  await writeFileAtomic(options.verdictPath, JSON.stringify(verdict, null, 2) + '\n');
+  return { ...verdict, thresholdsSource: source };
+}
+
+/** The gate stage for `params`. */
+export function gateStage(params: Params): StageDef {
+  const env = params.gate.baseline_env;
+  return {
+    name: 'gate',
+    description: `Check evaluate metrics against thresholds and the ${env} baseline`,
+    code: ['stages/gate', 'lib/promotion/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
+    // The policy file is a dep so editing its thresholds re-runs the gate (a missing dep just runs).
+    deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
+    params: ['gate.baseline_env', 'gate.thresholds'],
+    outs: [PATHS.gate],
+    async run(ctx: StageContext) {
+      const verdict = await runGate({
+        root: ctx.root,
+        params: (ctx.params as Params).gate,
+        metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
+        verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
+      });
+      ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
+      for (const r of verdict.reasons) {
+        ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
+      }
+      const summary = summarizeVerdict(verdict);
+      return verdict.passed ? { summary } : { failed: true, summary };
+    },
+  };
+}
