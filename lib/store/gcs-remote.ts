@@ -39,6 +39,11 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   maxRetryDelay?: number;
   /** Extra whole-object attempts after a checksum mismatch (default 2). */
   integrityRetries?: number;
+  /** Chunk size of resumable uploads, a multiple of 256 KiB (default 8 MiB). Each chunk is held in
+   * memory so a dropped connection resends only from the service's offset. */
+  resumableChunkSize?: number;
+  /** A download that receives nothing for this long is dropped and continued (default 60 s). */
+  stallTimeout?: number;
   /** `has()` asks per object up to this many ids, and lists above it (default 2 x concurrency). */
   perObjectThreshold?: number;
   /** An auth client to use instead of Application Default Credentials (tests). */
@@ -109,6 +114,8 @@ export class GcsRemote implements Remote {
   private readonly maxRetryDelayMs: number;
   private readonly integrityRetries: number;
   private readonly perObjectThreshold: number;
+  private readonly resumableChunkSize: number;
+  private readonly stallTimeoutMs: number;
   /** Bounds the requests `put`/`get` have in flight even when callers fan out without a pool. */
   private readonly limit: ReturnType<typeof pLimit>;
 
@@ -123,6 +130,12 @@ export class GcsRemote implements Remote {
     this.maxRetryDelayMs = (options.maxRetryDelay ?? 32) * 1000;
     this.integrityRetries = options.integrityRetries ?? 2;
     this.perObjectThreshold = options.perObjectThreshold ?? 2 * this.concurrency;
+    const quantum = 256 * 1024;
+    this.resumableChunkSize = Math.max(
+      quantum,
+      Math.round((options.resumableChunkSize ?? 8 * 1024 * 1024) / quantum) * quantum,
+    );
+    this.stallTimeoutMs = (options.stallTimeout ?? 60) * 1000;
     this.limit = pLimit(this.concurrency);
     this.storage = new Storage({
       ...(options.projectId ? { projectId: options.projectId } : {}),
@@ -293,6 +306,8 @@ export class GcsRemote implements Remote {
         const [uploaded] = await this.bucket.upload(srcPath, {
           destination: file,
           resumable: local.size >= this.resumableThreshold,
+          // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
+          ...(local.size >= this.resumableThreshold ? { chunkSize: this.resumableChunkSize } : {}),
           // We check the hashes ourselves (declared to the service and compared after).
           validation: false,
           preconditionOpts: { ifGenerationMatch: 0 },
@@ -444,11 +459,24 @@ export class GcsRemote implements Remote {
             expected.size = storedLength;
         });
         const before = received;
+        // The client never reports a connection that closes mid-body (the stream just stops):
+        // a watchdog turns silence into an error so the download continues with a Range request.
+        const stallMs = this.stallTimeoutMs;
+        let watchdog: NodeJS.Timeout | undefined;
+        const arm = () => {
+          clearTimeout(watchdog);
+          watchdog = setTimeout(() => {
+            stream.destroy(Object.assign(new Error(`no data for ${stallMs} ms`), { code: 'ETIMEDOUT' }));
+          }, stallMs);
+        };
+        // Armed once headers arrive: until then the client's own retries and timeouts govern.
+        stream.on('response', arm);
         try {
           await pipeline(
             stream,
             new Writable({
               write(chunk: Buffer, _encoding, callback) {
+                arm();
                 crc.update(chunk);
                 md5.update(chunk);
                 received += chunk.length;
@@ -467,6 +495,8 @@ export class GcsRemote implements Remote {
           if (failures > this.maxRetries) throw toGcsError(err, this.where(oid), 'download');
           await this.backoff(failures, options.signal);
           continue;
+        } finally {
+          clearTimeout(watchdog);
         }
         if (expected.size === undefined) expected.size = (await this.statObject(oid)).size;
         if (received < (expected.size ?? 0)) {

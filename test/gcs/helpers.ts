@@ -36,6 +36,8 @@ export function remoteOn(fake: FakeGcs, options: GcsRemoteOptions = {}): GcsRemo
     apiEndpoint: fake.url,
     projectId: 'p',
     maxRetryDelay: 0.02,
+    stallTimeout: 0.5,
+    resumableChunkSize: 256 * 1024,
     ...options,
   });
 }

@@ -30,6 +30,7 @@ export interface RecordedRequest {
   query: Record<string, string>;
   /** Request body bytes actually received. */
   bytesIn: number;
+  /** HTTP status answered; -1 when the connection was dropped before an answer. */
   status: number;
   authorization?: string;
   range?: string;
@@ -299,7 +300,8 @@ export class FakeGcs {
     };
     this.requests.push(record);
     res.on('finish', () => (record.status = res.statusCode));
-    res.on('close', () => (record.status ||= res.statusCode));
+    // -1 marks a request whose connection was dropped before any answer.
+    res.on('close', () => (record.status ||= res.headersSent ? res.statusCode : -1));
 
     const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
     const objectPath = /^(?:\/download)?\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);

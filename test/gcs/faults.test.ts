@@ -1,0 +1,193 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FakeGcs } from '../support/fake-gcs.ts';
+import { IntegrityError, LockstepError } from '../../lib/errors.ts';
+import { BUCKET, keyOf, randomBlob, remoteOn, seed, tempDir, writeBlob } from './helpers.ts';
+
+let fake: FakeGcs;
+let dir: string;
+
+beforeAll(async () => {
+  fake = await FakeGcs.start();
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(() => {
+  dir = tempDir();
+  fake.buckets.clear();
+  fake.clearFaults();
+  fake.resetLog();
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const statuses = (kind: string) => fake.requests.filter((r) => r.kind === kind).map((r) => r.status);
+
+describe('GcsRemote upload faults', () => {
+  it.each([503, 429])('GcsRemote put retries a %i and stores the object once', async (status) => {
+    const remote = remoteOn(fake);
+    const data = randomBlob(3000);
+    const { file, oid } = writeBlob(dir, data);
+    fake.inject({ kind: 'upload', status, times: 2 });
+    await remote.put(oid, file);
+    expect(statuses('upload')).toEqual([status, status, 200]);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+  });
+
+  it('GcsRemote put survives a connection dropped mid multipart upload', async () => {
+    const remote = remoteOn(fake);
+    const data = randomBlob(50_000);
+    const { file, oid } = writeBlob(dir, data);
+    fake.inject({ kind: 'upload', dropAfterBytes: 20_000 });
+    await remote.put(oid, file);
+    expect(fake.count('upload')).toBe(2);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+  });
+
+  it('GcsRemote put resumes a resumable upload dropped mid-way without resending everything', async () => {
+    const remote = remoteOn(fake, { resumableThreshold: 64 * 1024 });
+    const size = 2 * 1024 * 1024;
+    const data = randomBlob(size);
+    const { file, oid } = writeBlob(dir, data);
+    // Chunks are 256 KiB: the third request dies 100,000 bytes in.
+    fake.inject({ kind: 'upload-chunk', skip: 2, dropAfterBytes: 100_000 });
+    await remote.put(oid, file);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+    // One session: the client asked where the upload stood and sent only the rest.
+    expect(fake.count('upload-init')).toBe(1);
+    const sent = fake.requests.filter((r) => r.kind === 'upload-chunk').reduce((n, r) => n + r.bytesIn, 0);
+    expect(sent).toBeLessThan(size * 1.5);
+    const chunks = fake.requests.filter((r) => r.kind === 'upload-chunk');
+    const ranges = chunks.map((r) => r.contentRange);
+    expect(ranges).toContain('bytes */*');
+    expect(ranges).toContain(`bytes ${2 * 262144 + 100_000}-${3 * 262144 + 100_000 - 1}/*`);
+    expect(chunks.map((r) => r.status)).toContain(-1);
+  });
+
+  it('GcsRemote put retries when bytes arrive corrupted and never leaves a bad object', async () => {
+    const remote = remoteOn(fake);
+    const data = randomBlob(10_000);
+    const { file, oid } = writeBlob(dir, data);
+    fake.inject({ kind: 'upload', corrupt: true });
+    await remote.put(oid, file);
+    expect(statuses('upload')).toEqual([400, 200]);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+  });
+
+  it('GcsRemote put fails with an IntegrityError when every attempt arrives corrupted', async () => {
+    const remote = remoteOn(fake, { integrityRetries: 2 });
+    const { file, oid } = writeBlob(dir, randomBlob(10_000));
+    fake.inject({ kind: 'upload', corrupt: true, times: Infinity });
+    const err = await remote.put(oid, file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toMatch(
+      /^gs:\/\/test-bucket\/team\/store\/sha256\/.*: upload could not be verified/,
+    );
+    expect((err as Error).message).not.toContain('\n');
+    expect(fake.object(BUCKET, keyOf(oid))).toBeUndefined();
+    expect(fake.count('upload')).toBe(3);
+  });
+
+  it('GcsRemote put gives up on a persistent 503 with one clear line', async () => {
+    const remote = remoteOn(fake, { maxRetries: 1 });
+    const { file, oid } = writeBlob(dir, randomBlob(100));
+    fake.inject({ kind: 'upload', status: 503, times: Infinity });
+    const err = await remote.put(oid, file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockstepError);
+    expect((err as Error).message).toMatch(/upload failed with HTTP 503 .*run the command again/);
+    expect((err as Error).message).not.toContain('\n');
+    expect(fake.count('upload')).toBe(2);
+  });
+});
+
+describe('GcsRemote download faults', () => {
+  async function stored(
+    size: number,
+  ): Promise<{ oid: string; data: Buffer; remote: ReturnType<typeof remoteOn> }> {
+    const remote = remoteOn(fake);
+    const data = randomBlob(size);
+    const { file, oid } = writeBlob(dir, data);
+    await remote.put(oid, file);
+    fake.resetLog();
+    return { oid, data, remote };
+  }
+
+  it('GcsRemote get retries a 503 and a 429', async () => {
+    const { oid, data, remote } = await stored(5000);
+    fake.inject({ kind: 'download', status: 503 });
+    fake.inject({ kind: 'download', status: 429 });
+    const dest = path.join(dir, 'out');
+    await remote.get(oid, dest);
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    expect(statuses('download')).toEqual([503, 429, 200]);
+  });
+
+  it('GcsRemote get continues a dropped download with a Range request', async () => {
+    const { oid, data, remote } = await stored(400_000);
+    fake.inject({ kind: 'download', dropAfterBytes: 150_000 });
+    const dest = path.join(dir, 'out');
+    await remote.get(oid, dest);
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    const ranged = fake.requests.filter((r) => r.kind === 'download' && r.range);
+    expect(ranged.length).toBe(1);
+    const from = Number(/^bytes=(\d+)-$/.exec(ranged[0].range!)?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(150_000);
+    expect(ranged[0].query.generation).toBe(String(fake.object(BUCKET, keyOf(oid))!.generation));
+  });
+
+  it('GcsRemote get continues a truncated body', async () => {
+    const { oid, data, remote } = await stored(100_000);
+    fake.inject({ kind: 'download', truncateTo: 30_000 });
+    const dest = path.join(dir, 'out');
+    await remote.get(oid, dest);
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    expect(fake.requests.find((r) => r.kind === 'download' && r.range)?.range).toBe('bytes=30000-');
+  });
+
+  it('GcsRemote get refetches a body corrupted in transit', async () => {
+    const { oid, data, remote } = await stored(20_000);
+    fake.inject({ kind: 'download', corrupt: true });
+    const dest = path.join(dir, 'out');
+    await remote.get(oid, dest);
+    expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    expect(fake.count('download')).toBe(2);
+  });
+
+  it('GcsRemote get rejects an object rotten at rest and removes the partial file', async () => {
+    const { oid, remote } = await stored(20_000);
+    fake.rot(BUCKET, keyOf(oid));
+    const dest = path.join(dir, 'out');
+    const err = await remote.get(oid, dest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toMatch(
+      /download fails its checksum "crc32c .*, expected .*"\. The remote copy may be damaged/,
+    );
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  it('GcsRemote get of a missing object is an IntegrityError naming it', async () => {
+    const remote = remoteOn(fake);
+    const oid = 'ab'.repeat(32);
+    const err = await remote.get(oid, path.join(dir, 'out')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toContain(
+      `gs://test-bucket/team/store/sha256/ab/${oid.slice(2)}: download failed: not found`,
+    );
+  });
+});
+
+describe('GcsRemote listing faults', () => {
+  it('GcsRemote has retries a 503 on a list page and a slow page still answers', async () => {
+    const remote = remoteOn(fake);
+    const oids = seed(fake, 2500);
+    fake.inject({ kind: 'list', status: 503, skip: 1 });
+    fake.inject({ kind: 'list', delayMs: 300 });
+    const found = await remote.has(oids);
+    expect(found.size).toBe(oids.length);
+    expect(statuses('list')).toContain(503);
+  });
+});
