@@ -37,6 +37,8 @@ export const ingestParams = z
     validation: ratio.default(0.2),
     /** Seed for the deterministic speaker split. */
     seed: z.number().int().default(13),
+    /** RAVDESS `calm` (not one of the seven labels): dropped (listed as skipped) or merged into neutral. */
+    calm: z.enum(['drop', 'neutral']).default('drop'),
   })
   .strict();
 
@@ -50,6 +52,8 @@ export const validateParams = z
     max_clipping_ratio: ratio.default(0.01),
     /** Largest allowed ratio between the most and least frequent label. */
     max_class_imbalance: z.number().min(1).default(3),
+    /** `fail`: error anomalies fail the stage; `exclude`: files with errors are listed in `excluded` and skipped downstream. */
+    on_error: z.enum(['fail', 'exclude']).default('fail'),
   })
   .strict();
 

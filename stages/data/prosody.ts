@@ -23,7 +23,7 @@ perch phone pick pike pole pool puff rag raid rain raise rat reach read red ring
 rose rot rough rush said sail search seize sell shack shall shawl sheep shirt should shout size
 soap soup sour south sub such sure take talk tape team tell thin third thought thumb time tip
 tire tool tough turn vine voice void vote wag walk wash week wheat when which whip white wife
-wire witch yearn yes young youth base bite`
+wire witch yearn yes young youth bag bed bell bird cake cap coat cut deck dish`
   .split(/\s+/)
   .filter((w, i, all) => w && all.indexOf(w) === i);
 
