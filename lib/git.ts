@@ -30,8 +30,8 @@ export interface CommitInfo {
 /** True when `rev` resolves to a commit. */
 export async function revExists(root: string, rev: string): Promise<boolean> {
   try {
-    await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    return true;
+    // simple-git does not reject on a non-zero exit with empty stderr: check the output.
+    return (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim().length > 0;
   } catch {
     return false;
   }
@@ -39,13 +39,18 @@ export async function revExists(root: string, rev: string): Promise<boolean> {
 
 /** The full commit id `rev` resolves to; a LockstepError naming the revision if it does not. */
 export async function resolveRev(root: string, rev: string): Promise<string> {
+  let commit = '';
   try {
-    return (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
+    commit = (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
   } catch {
+    commit = '';
+  }
+  if (!/^[0-9a-f]{40,64}$/.test(commit)) {
     throw new LockstepError(
       formatProblem('git', 'unknown revision', rev, 'Use a branch, tag or commit that exists (git log).'),
     );
   }
+  return commit;
 }
 
 /**
@@ -55,11 +60,13 @@ export async function resolveRev(root: string, rev: string): Promise<string> {
 export async function readFileAtRev(root: string, rev: string, relPath: string): Promise<string | undefined> {
   const commit = await resolveRev(root, rev);
   const spec = `${commit}:./${relPath.replace(/^\.\//, '')}`;
+  let type = '';
   try {
-    await git(root).raw(['cat-file', '-e', spec]);
+    type = (await git(root).raw(['cat-file', '-t', spec])).trim();
   } catch {
     return undefined;
   }
+  if (type !== 'blob') return undefined;
   return git(root).raw(['cat-file', 'blob', spec]);
 }
 

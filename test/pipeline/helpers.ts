@@ -22,6 +22,7 @@ export async function createPipelineRepo(params = BASE_PARAMS): Promise<TmpRepo>
     'code/evaluate.txt': 'evaluate v1\n',
     'code/gate.txt': 'gate v1\n',
     'code/report.txt': 'report v1\n',
+    '.gitignore': '/.lockstep/*\n!/.lockstep/config.yaml\n/out/\n/logs/\n',
   });
 }
 

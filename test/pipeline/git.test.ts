@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  currentBranch,
+  currentCommit,
+  isDirty,
+  listRefs,
+  readFileAtRev,
+  recentCommits,
+} from '../../lib/git.ts';
+import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+
+let t: TmpRepo | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+describe('git', () => {
+  it('git readFileAtRev reads blobs at a revision without a checkout', async () => {
+    t = await createTmpRepo({ 'a/b.txt': 'one\n' });
+    const c1 = t.git('rev-parse', 'HEAD');
+    t.write('a/b.txt', 'two\n');
+    t.commit('two');
+    t.write('a/b.txt', 'three\n');
+    expect(await readFileAtRev(t.root, c1, 'a/b.txt')).toBe('one\n');
+    expect(await readFileAtRev(t.root, 'HEAD', 'a/b.txt')).toBe('two\n');
+    expect(await readFileAtRev(t.root, 'HEAD', 'missing.txt')).toBeUndefined();
+    expect(t.read('a/b.txt')).toBe('three\n');
+    await expect(readFileAtRev(t.root, 'nope', 'a/b.txt')).rejects.toThrow(/unknown revision "nope"/);
+  });
+
+  it('git listRefs lists branches and tags with peeled commits', async () => {
+    t = await createTmpRepo();
+    const c1 = t.git('rev-parse', 'HEAD');
+    t.git('tag', '-a', 'v1', '-m', 'release');
+    t.git('branch', 'staging');
+    const c2 = t.commit('second');
+    const refs = await listRefs(t.root);
+    expect(refs).toEqual([
+      { name: 'main', kind: 'branch', ref: 'refs/heads/main', commit: c2 },
+      { name: 'staging', kind: 'branch', ref: 'refs/heads/staging', commit: c1 },
+      { name: 'v1', kind: 'tag', ref: 'refs/tags/v1', commit: c1 },
+    ]);
+  });
+
+  it('git recentCommits, currentCommit, currentBranch and isDirty describe the repository', async () => {
+    t = await createTmpRepo({}, { commit: false });
+    expect(await currentCommit(t.root)).toBeUndefined();
+    expect(await recentCommits(t.root, 5)).toEqual([]);
+    const c1 = t.commit('first');
+    const c2 = t.commit('second subject');
+    const commits = await recentCommits(t.root, 5);
+    expect(commits.map((c) => c.commit)).toEqual([c2, c1]);
+    expect(commits[0]!.subject).toBe('second subject');
+    expect(commits[0]!.author).toBe('Test');
+    expect(await recentCommits(t.root, 1)).toHaveLength(1);
+    expect(await currentCommit(t.root)).toBe(c2);
+    expect(await currentBranch(t.root)).toBe('main');
+    expect(await isDirty(t.root)).toBe(false);
+    t.write('new.txt', 'x');
+    expect(await isDirty(t.root)).toBe(true);
+  });
+});
