@@ -39,7 +39,7 @@ export async function revExists(root: string, rev: string): Promise<boolean> {
 
 /** The full commit id `rev` resolves to; a LockstepError naming the revision if it does not. */
 export async function resolveRev(root: string, rev: string): Promise<string> {
-  let commit = '';
+  let commit: string;
   try {
     commit = (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
   } catch {
@@ -60,7 +60,7 @@ export async function resolveRev(root: string, rev: string): Promise<string> {
 export async function readFileAtRev(root: string, rev: string, relPath: string): Promise<string | undefined> {
   const commit = await resolveRev(root, rev);
   const spec = `${commit}:./${relPath.replace(/^\.\//, '')}`;
-  let type = '';
+  let type: string;
   try {
     type = (await git(root).raw(['cat-file', '-t', spec])).trim();
   } catch {
