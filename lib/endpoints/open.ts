@@ -1,0 +1,44 @@
+/**
+ * Opens the endpoint an environment's policy names (`promotion/<env>.yaml` `endpoint:`): the
+ * local endpoint (embedded default) or a Vertex AI endpoint.
+ */
+import type { Repo } from '../repo.ts';
+import type { Output } from '../output.ts';
+import { readPolicy, type Policy } from '../promotion/policy.ts';
+import { predictionLogDir, PredictionLog } from '../serving/logs.ts';
+import type { ModelLoader } from '../serving/model.ts';
+import type { Endpoint } from './types.ts';
+
+export interface OpenEndpointOptions {
+  out?: Output;
+  /** Log in-process predictions under `.lockstep/logs/<env>/` (default true). */
+  log?: boolean;
+  loader?: ModelLoader;
+  /** Vertex AI client options (tests point them at a local fake). */
+  vertexClientOptions?: Record<string, unknown>;
+}
+
+/** The environment's policy and endpoint. */
+export async function openEndpoint(
+  repo: Repo,
+  env: string,
+  options: OpenEndpointOptions = {},
+): Promise<{ policy: Policy; endpoint: Endpoint }> {
+  const policy = await readPolicy(repo.root, env);
+  const target = policy.endpoint;
+  if (target.kind === 'vertex') {
+    const { VertexEndpoint } = await import('./vertex.ts');
+    return {
+      policy,
+      endpoint: new VertexEndpoint(target, { clientOptions: options.vertexClientOptions, out: options.out }),
+    };
+  }
+  const { defaultRemote } = await import('../config.ts');
+  const { LocalEndpoint } = await import('./local.ts');
+  const remote = await defaultRemote(repo).catch(() => undefined);
+  const log = options.log === false ? undefined : new PredictionLog(predictionLogDir(repo.root, env));
+  return {
+    policy,
+    endpoint: new LocalEndpoint(repo, env, { remote, log, loader: options.loader, out: options.out }),
+  };
+}
