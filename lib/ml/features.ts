@@ -185,52 +185,82 @@ export class FrameExtractor {
   private readonly cfg: FeaturizeConfig;
   private readonly nMel: number;
   private readonly window: Float32Array;
+  /** Bit reversal for the N/2-point complex FFT. */
   private readonly rev: Uint32Array;
   /** Twiddles per stage, concatenated: stage s (len 2^s) holds cos/sin(-2πk/2^s), k < 2^(s-1). */
   private readonly twRe: Float64Array;
   private readonly twIm: Float64Array;
+  /** e^{-2πik/N}, k < N/2: splits the packed half-size FFT into the real signal's spectrum. */
+  private readonly splitRe: Float64Array;
+  private readonly splitIm: Float64Array;
   private readonly re: Float64Array;
   private readonly im: Float64Array;
   private readonly amp: Float32Array;
   private readonly pow: Float32Array;
+  /** Bin frequencies (Hz) and their sums, constant per frame (spectral slope). */
+  private readonly freqs: Float64Array;
+  private readonly freqSum: number;
+  private readonly powFreqSum: number;
   private readonly mel: { start: number; weights: Float64Array }[];
   private readonly melOut: Float32Array;
   private readonly dct: Float64Array;
-  private readonly chroma: Float64Array[];
+  /** Chroma filter rows without their zero (underflowed) weights. */
+  private readonly chroma: { bins: Int32Array; weights: Float64Array }[];
   private readonly chromaOut: Float64Array;
   private readonly bark: Int32Array;
   private readonly barkOut: Float32Array;
 
   constructor(cfg: FeaturizeConfig) {
     const n = cfg.frame_size;
-    if (!isPowerOfTwo(n)) throw new RangeError(`featurize.frame_size: not a power of two "${n}"`);
+    if (!isPowerOfTwo(n) || n < 16) {
+      throw new RangeError(`featurize.frame_size: not a power of two >= 16 "${n}"`);
+    }
     this.cfg = cfg;
     this.size = n;
     this.nMel = melFilterCount(cfg);
     this.dim = frameFeatureNames(cfg).length;
     this.window = hanning(n);
-    const bits = Math.log2(n);
-    this.rev = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
+    // A real N-point FFT as one N/2-point complex FFT of (even + i·odd) samples plus a split step.
+    const m = n / 2;
+    const bits = Math.log2(m);
+    this.rev = new Uint32Array(m);
+    for (let i = 0; i < m; i++) {
       let r = 0;
       for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
       this.rev[i] = r;
     }
-    this.twRe = new Float64Array(n);
-    this.twIm = new Float64Array(n);
+    this.twRe = new Float64Array(m);
+    this.twIm = new Float64Array(m);
     for (let s = 1, off = 0; s <= bits; s++) {
       const len = 2 ** s;
       for (let k = 0; k < len / 2; k++) {
-        const x = (-2 * Math.PI * k) / len; // as fftjs's euler(k, len)
+        const x = (-2 * Math.PI * k) / len;
         this.twRe[off + k] = Math.cos(x);
         this.twIm[off + k] = Math.sin(x);
       }
       off += len / 2;
     }
-    this.re = new Float64Array(n);
-    this.im = new Float64Array(n);
-    this.amp = new Float32Array(n / 2);
-    this.pow = new Float32Array(n / 2);
+    this.splitRe = new Float64Array(m);
+    this.splitIm = new Float64Array(m);
+    for (let k = 0; k < m; k++) {
+      this.splitRe[k] = Math.cos((-2 * Math.PI * k) / n);
+      this.splitIm[k] = Math.sin((-2 * Math.PI * k) / n);
+    }
+    this.re = new Float64Array(m);
+    this.im = new Float64Array(m);
+    this.amp = new Float32Array(m);
+    this.pow = new Float32Array(m);
+    this.freqs = new Float64Array(m);
+    let freqSum = 0;
+    let powFreqSum = 0;
+    for (let k = 0; k < m; k++) {
+      const f = (k * cfg.sample_rate) / n;
+      this.freqs[k] = f;
+      freqSum += f;
+      powFreqSum += f * f;
+    }
+    this.freqSum = freqSum;
+    this.powFreqSum = powFreqSum;
     this.mel = melFilterBank(this.nMel, cfg.sample_rate, n);
     this.melOut = new Float32Array(this.nMel);
     this.dct = new Float64Array(cfg.n_mfcc * this.nMel);
@@ -238,7 +268,11 @@ export class FrameExtractor {
       for (let m = 0; m < this.nMel; m++)
         this.dct[k * this.nMel + m] = Math.cos((Math.PI / this.nMel) * (m + 0.5) * k);
     }
-    this.chroma = chromaFilterBank(CHROMA_BANDS, cfg.sample_rate, n);
+    this.chroma = chromaFilterBank(CHROMA_BANDS, cfg.sample_rate, n).map((row) => {
+      const bins: number[] = [];
+      for (let j = 0; j < m; j++) if (row[j] !== 0) bins.push(j);
+      return { bins: Int32Array.from(bins), weights: Float64Array.from(bins, (j) => row[j]) };
+    });
     this.chromaOut = new Float64Array(CHROMA_BANDS);
     this.bark = barkLimits(cfg.sample_rate, n, n / 2);
     this.barkOut = new Float32Array(BARK_BANDS);
@@ -250,27 +284,33 @@ export class FrameExtractor {
     const half = n / 2;
     const { re, im, window, rev, amp } = this;
 
-    // Window (Meyda multiplies float32 samples by the float32 window in double) straight into
-    // bit-reversed order; RMS and ZCR are taken on the windowed frame as in Meyda.
+    // Window (Meyda multiplies float32 samples by the float32 window in double), packed as
+    // even + i·odd in bit-reversed order; RMS and ZCR are taken on the windowed frame as in Meyda.
+    const m = half;
     let sumSq = 0;
     let zcr = 0;
-    let prev = 0;
-    for (let i = 0; i < n; i++) {
-      const v = frame[offset + i] * window[i];
-      sumSq += v * v;
-      if (i > 0 && ((prev >= 0 && v < 0) || (prev < 0 && v >= 0))) zcr++;
-      prev = v;
-      re[rev[i]] = v;
-      im[rev[i]] = 0;
+    let prevNeg = frame[offset] * window[0] < 0;
+    for (let j = 0; j < m; j++) {
+      const i = 2 * j;
+      const v0 = frame[offset + i] * window[i];
+      const v1 = frame[offset + i + 1] * window[i + 1];
+      sumSq += v0 * v0;
+      sumSq += v1 * v1;
+      const neg0 = v0 < 0;
+      const neg1 = v1 < 0;
+      zcr += (neg0 !== prevNeg ? 1 : 0) + (neg1 !== neg0 ? 1 : 0);
+      prevNeg = neg1;
+      re[rev[j]] = v0;
+      im[rev[j]] = v1;
     }
 
-    // Radix-2 decimation-in-time FFT, same butterfly order and twiddles as fftjs.
-    for (let len = 2, off = 0; len <= n; len *= 2) {
+    // Radix-2 decimation-in-time complex FFT of size N/2.
+    for (let len = 2, off = 0; len <= m; len *= 2) {
       const h = len / 2;
       for (let k = 0; k < h; k++) {
         const wr = this.twRe[off + k];
         const wi = this.twIm[off + k];
-        for (let e = k; e < n; e += len) {
+        for (let e = k; e < m; e += len) {
           const o = e + h;
           const oRe = wr * re[o] - wi * im[o];
           const oIm = wr * im[o] + wi * re[o];
@@ -285,21 +325,32 @@ export class FrameExtractor {
       off += h;
     }
 
-    // Amplitude spectrum (float32, N/2 bins) and the moments every spectral feature needs.
+    // Split into X[k] = E[k] + e^{-2πik/N}·O[k], then the amplitude spectrum (float32, N/2 bins,
+    // as Meyda) and the moments every spectral feature needs.
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
     let s3 = 0;
     let s4 = 0;
-    let logSum = 0;
     let ampSq = 0;
     let peak = -Infinity;
-    let freqSum = 0;
-    let powFreqSum = 0;
     let ampFreqSum = 0;
-    const sr = this.cfg.sample_rate;
-    for (let k = 0; k < half; k++) {
-      amp[k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
+    const { splitRe, splitIm, freqs } = this;
+    for (let k = 0; k < m; k++) {
+      const c = k === 0 ? 0 : m - k;
+      const ar = re[k];
+      const ai = im[k];
+      const br = re[c];
+      const bi = -im[c];
+      const er = 0.5 * (ar + br);
+      const ei = 0.5 * (ai + bi);
+      const or = 0.5 * (ai - bi);
+      const oi = -0.5 * (ar - br);
+      const wr = splitRe[k];
+      const wi = splitIm[k];
+      const xr = er + wr * or - wi * oi;
+      const xi = ei + wr * oi + wi * or;
+      amp[k] = Math.sqrt(xr * xr + xi * xi);
       const a = amp[k];
       const k2 = k * k;
       s0 += a;
@@ -307,15 +358,24 @@ export class FrameExtractor {
       s2 += k2 * a;
       s3 += k2 * k * a;
       s4 += k2 * k2 * a;
-      logSum += Math.log(a);
       ampSq += a * a;
       if (a > peak) peak = a;
-      const f = (k * sr) / n;
-      freqSum += f;
-      powFreqSum += f * f;
-      ampFreqSum += f * a;
+      ampFreqSum += freqs[k] * a;
       this.pow[k] = a * a;
     }
+    // Σ log|X| for flatness: one log per 8 bins (a product of 8 stays far from under/overflow
+    // for audio; chunks that do not fall back to one log per bin, so zeros still give -Infinity).
+    let logSum = 0;
+    for (let k0 = 0; k0 < m; k0 += 8) {
+      const end = Math.min(m, k0 + 8);
+      let p = 1;
+      for (let k = k0; k < end; k++) p *= amp[k];
+      if (p > 1e-280 && p < 1e280) logSum += Math.log(p);
+      else for (let k = k0; k < end; k++) logSum += Math.log(amp[k]);
+    }
+    const freqSum = this.freqSum;
+    const powFreqSum = this.powFreqSum;
+    const sr = this.cfg.sample_rate;
     const mu1 = s1 / s0;
     const mu2 = s2 / s0;
     const mu3 = s3 / s0;
@@ -355,9 +415,9 @@ export class FrameExtractor {
     // Chroma: dense filter bank over the amplitude spectrum, normalised by the maximum.
     let maxChroma = -Infinity;
     for (let c = 0; c < CHROMA_BANDS; c++) {
-      const row = this.chroma[c];
+      const { bins, weights } = this.chroma[c];
       let acc = 0;
-      for (let j = 0; j < half; j++) acc += amp[j] * row[j];
+      for (let j = 0; j < bins.length; j++) acc += amp[bins[j]] * weights[j];
       this.chromaOut[c] = acc;
       if (acc > maxChroma) maxChroma = acc;
     }
