@@ -1,0 +1,237 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { evaluateGate, gateStage, resolveBaseline, type ThresholdInput } from '../../stages/gate/index.ts';
+import { paramsSchema } from '../../stages/params.ts';
+import { PATHS } from '../../stages/paths.ts';
+import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+
+const base = { env: 'prod', commit: 'c0ffee', metrics: { f1_macro: 0.8, latency: 100 } };
+
+describe('gate', () => {
+  it.each<{
+    name: string;
+    t: ThresholdInput;
+    value: number;
+    baseline?: typeof base | null;
+    passed: boolean[];
+  }>([
+    {
+      name: 'value higher passes at the bound',
+      t: { metric: 'f1_macro', min: 0.7 },
+      value: 0.7,
+      passed: [true],
+    },
+    { name: 'value higher fails below', t: { metric: 'f1_macro', min: 0.7 }, value: 0.69, passed: [false] },
+    {
+      name: 'value max passes',
+      t: { metric: 'latency', direction: 'lower', max: 120 },
+      value: 110,
+      passed: [true],
+    },
+    {
+      name: 'value max fails',
+      t: { metric: 'latency', direction: 'lower', max: 120 },
+      value: 121,
+      passed: [false],
+    },
+    {
+      name: 'change higher absolute within tolerance',
+      t: { metric: 'f1_macro', tolerance: 0.02 },
+      value: 0.78,
+      baseline: base,
+      passed: [true],
+    },
+    {
+      name: 'change higher absolute beyond tolerance',
+      t: { metric: 'f1_macro', tolerance: 0.02 },
+      value: 0.779,
+      baseline: base,
+      passed: [false],
+    },
+    {
+      name: 'change higher relative within tolerance',
+      t: { metric: 'f1_macro', tolerance: 0.05, tolerance_kind: 'relative' },
+      value: 0.761,
+      baseline: base,
+      passed: [true],
+    },
+    {
+      name: 'change higher relative beyond tolerance',
+      t: { metric: 'f1_macro', tolerance: 0.05, tolerance_kind: 'relative' },
+      value: 0.759,
+      baseline: base,
+      passed: [false],
+    },
+    {
+      name: 'change lower absolute: a rise within tolerance',
+      t: { metric: 'latency', direction: 'lower', tolerance: 5 },
+      value: 105,
+      baseline: base,
+      passed: [true],
+    },
+    {
+      name: 'change lower relative: a rise beyond tolerance',
+      t: { metric: 'latency', direction: 'lower', tolerance: 0.1, tolerance_kind: 'relative' },
+      value: 111,
+      baseline: base,
+      passed: [false],
+    },
+    {
+      name: 'change lower: any drop passes',
+      t: { metric: 'latency', direction: 'lower', tolerance: 0 },
+      value: 50,
+      baseline: base,
+      passed: [true],
+    },
+    {
+      name: 'value and change both checked',
+      t: { metric: 'f1_macro', min: 0.5, tolerance: 0.01 },
+      value: 0.6,
+      baseline: base,
+      passed: [true, false],
+    },
+    {
+      name: 'no baseline: value thresholds only',
+      t: { metric: 'f1_macro', min: 0.5, tolerance: 0.01 },
+      value: 0.6,
+      baseline: null,
+      passed: [true],
+    },
+    {
+      name: 'baseline without the metric: change not checked',
+      t: { metric: 'mcc', min: 0.1, tolerance: 0.01 },
+      value: 0.2,
+      baseline: base,
+      passed: [true, true],
+    },
+  ])('evaluateGate $name', ({ t, value, baseline, passed }) => {
+    const v = evaluateGate({ metrics: { [t.metric]: value }, thresholds: [t], baseline: baseline ?? null });
+    expect(v.reasons.map((r) => r.passed)).toEqual(passed);
+    expect(v.passed).toBe(passed.every(Boolean));
+    expect(v.reasons.every((r) => r.metric === t.metric && r.detail.startsWith(t.metric))).toBe(true);
+  });
+
+  it('evaluateGate fails a threshold whose metric is missing and accepts an undefined baseline', () => {
+    const v = evaluateGate({ metrics: { accuracy: 0.9 }, thresholds: [{ metric: 'f1_macro', min: 0.1 }] });
+    expect(v).toEqual({
+      passed: false,
+      baseline: null,
+      reasons: [
+        {
+          metric: 'f1_macro',
+          kind: 'value',
+          passed: false,
+          detail: "f1_macro: missing from the candidate's metrics",
+        },
+      ],
+    });
+  });
+
+  describe('with a real git repository', () => {
+    let t: TmpRepo | undefined;
+    afterEach(async () => {
+      await t?.cleanup();
+      t = undefined;
+    });
+
+    const lockfileWith = (metrics: Record<string, number>): string => {
+      const lf = emptyLockfile();
+      lf.stages.evaluate = { code: 'a'.repeat(64), deps: [], params: {}, outs: [], metrics };
+      return serializeLockfile(lf);
+    };
+
+    async function runGateStage(params: ReturnType<typeof paramsSchema.parse>) {
+      const root = t!.root;
+      const ctx = {
+        root,
+        params,
+        out: memoryOutput(),
+        abs: (rel: string) => path.join(root, rel),
+        signal: new AbortController().signal,
+      };
+      const result = await gateStage(params).run(ctx);
+      const verdict = JSON.parse(fs.readFileSync(path.join(root, PATHS.gate, 'verdict.json'), 'utf8'));
+      return { result, verdict, ctx };
+    }
+
+    it('gateStage resolves the baseline from the lockfile at the environment branch head', async () => {
+      t = await createTmpRepo({ 'README.md': 'x\n' });
+      t.git('checkout', '-q', '-b', 'prod');
+      t.write('artifacts.lock.yaml', lockfileWith({ f1_macro: 0.8, accuracy: 0.82 }));
+      const prodHead = t.commit('deploy model to prod');
+      t.git('checkout', '-q', 'main');
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ f1_macro: 0.75, accuracy: 0.81 }));
+
+      const params = paramsSchema.parse({});
+      const { result, verdict, ctx } = await runGateStage(params);
+      expect(verdict.baseline).toEqual({
+        env: 'prod',
+        commit: prodHead,
+        metrics: { f1_macro: 0.8, accuracy: 0.82 },
+      });
+      // Defaults: min 0.5 and tolerance 0.02 on both metrics; f1 dropped 0.05.
+      expect(
+        verdict.reasons.map((r: { metric: string; kind: string; passed: boolean }) => [
+          r.metric,
+          r.kind,
+          r.passed,
+        ]),
+      ).toEqual([
+        ['f1_macro', 'value', true],
+        ['f1_macro', 'change', false],
+        ['accuracy', 'value', true],
+        ['accuracy', 'change', true],
+      ]);
+      expect(verdict.passed).toBe(false);
+      expect(result).toEqual({
+        failed: true,
+        summary: expect.stringMatching(
+          /^gate failed \(baseline prod@[0-9a-f]{7}\): f1_macro 0\.75 vs prod 0\.8/,
+        ),
+      });
+      expect(ctx.out.stderr).toContain('gate: thresholds from params.yaml gate.thresholds');
+
+      // Back at the same level as prod: passes.
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ f1_macro: 0.79, accuracy: 0.81 }));
+      const again = await runGateStage(params);
+      expect(again.verdict.passed).toBe(true);
+      expect(again.result).toEqual({ summary: expect.stringMatching(/^gate passed/) });
+    });
+
+    it('gateStage uses the promotion policy thresholds and value thresholds only without a branch', async () => {
+      t = await createTmpRepo({
+        'promotion/staging.yaml':
+          'branch: env/staging\ngate:\n  thresholds:\n    - { metric: mcc, min: 0.3, tolerance: 0.01 }\n',
+      });
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ mcc: 0.35 }));
+      const params = paramsSchema.parse({ gate: { baseline_env: 'staging' } });
+      expect(gateStage(params).deps).toEqual([`${PATHS.eval}/metrics.json`, 'promotion/staging.yaml']);
+      const first = await runGateStage(params);
+      expect(first.verdict).toEqual({
+        passed: true,
+        baseline: null,
+        reasons: [{ metric: 'mcc', kind: 'value', passed: true, detail: 'mcc 0.35 >= min 0.3' }],
+      });
+      expect(first.ctx.out.stderr).toContain('gate: thresholds from promotion/staging.yaml');
+
+      // The policy names the branch: env/staging, found as a remote-tracking branch too.
+      t.git('checkout', '-q', '-b', 'env/staging');
+      t.write('artifacts.lock.yaml', lockfileWith({ mcc: 0.5 }));
+      const head = t.commit('staging');
+      t.git('update-ref', 'refs/remotes/origin/env/staging', head);
+      t.git('checkout', '-q', 'main');
+      t.git('branch', '-q', '-D', 'env/staging');
+      expect(await resolveBaseline(t.root, 'staging')).toEqual({
+        env: 'staging',
+        commit: head,
+        metrics: { mcc: 0.5 },
+      });
+      const second = await runGateStage(params);
+      expect(second.verdict.passed).toBe(false);
+      expect(second.result?.failed).toBe(true);
+    });
+  });
+});

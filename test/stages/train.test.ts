@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryOutput } from '../../lib/output.ts';
+import type { StageContext } from '../../lib/types.ts';
+import { paramsSchema } from '../../stages/params.ts';
+import { PATHS } from '../../stages/paths.ts';
+import { trainStage } from '../../stages/train/index.ts';
+import { writeFeatureFixture } from '../ml/model-fixtures.ts';
+
+let root: string;
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'train-stage-'));
+  writeFeatureFixture(path.join(root, PATHS.features));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function context(params: unknown): StageContext & { out: ReturnType<typeof memoryOutput> } {
+  return {
+    root,
+    params: params as Record<string, unknown>,
+    out: memoryOutput(),
+    abs: (rel) => path.join(root, rel),
+    signal: new AbortController().signal,
+  };
+}
+
+const readJson = (rel: string) => JSON.parse(fs.readFileSync(path.join(root, rel), 'utf8'));
+
+describe('train stage', () => {
+  it('trainStage declares features as its dep and the model and train dirs as outs', () => {
+    const stage = trainStage(paramsSchema.parse({}));
+    expect(stage.deps).toEqual([PATHS.features]);
+    expect(stage.outs).toEqual([PATHS.model, PATHS.train]);
+    expect(stage.params).toContain('train.seed');
+    expect(stage.code).toEqual(['stages/train', 'lib/ml']);
+  });
+
+  it('trainStage run writes the model directory, learning curves and run metrics', async () => {
+    const params = paramsSchema.parse({ train: { epochs: 6, patience: 0 } });
+    const ctx = context(params);
+    const result = await trainStage(params).run(ctx);
+    expect(result?.summary).toMatch(
+      /^mlp on (wasm|tensorflow): 6 epochs, best val_acc \d\.\d{3} \(epoch \d\), model [0-9a-f]{12}$/,
+    );
+    const files = fs.readdirSync(path.join(root, PATHS.model)).sort();
+    expect(files).toEqual(['card.json', 'labels.json', 'model.json', 'transform.json', 'weights.bin']);
+    const card = readJson(`${PATHS.model}/card.json`);
+    const metrics = readJson(`${PATHS.train}/metrics.json`);
+    const history = readJson(`${PATHS.train}/history.json`);
+    expect(card.backend).toBe(metrics.backend);
+    expect(card.params).toEqual(params.train);
+    expect(card.dataHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(metrics.epochs_run).toBe(6);
+    expect(history.epochs.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const key of ['loss', 'acc', 'val_loss', 'val_acc'])
+      expect(typeof history.epochs[0][key]).toBe('number');
+    expect(metrics.best_val_accuracy).toBe(history.epochs[card.bestEpoch - 1].val_acc);
+    expect(ctx.out.stderr.some((l) => /train: epoch 6 loss/.test(l))).toBe(true);
+  });
+
+  it('trainStage cnn1d on wasm falls back to cpu and records the backend and why', async () => {
+    const params = paramsSchema.parse({ train: { arch: 'cnn1d', epochs: 2, units: 8, backend: 'wasm' } });
+    const ctx = context(params);
+    await trainStage(params).run(ctx);
+    const card = readJson(`${PATHS.model}/card.json`);
+    expect(card.backend).toBe('cpu');
+    expect(card.input).toBe('frames');
+    expect(card.backendFallbacks).toEqual([
+      'wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training',
+    ]);
+    expect(readJson(`${PATHS.train}/metrics.json`).backend).toBe('cpu');
+    expect(ctx.out.stderr).toContain(
+      'train: backend fallback: wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training',
+    );
+  });
+
+  it('trainStage names the features index when features are missing', async () => {
+    const params = paramsSchema.parse({ train: { epochs: 1 } });
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'train-empty-'));
+    const ctx = { ...context(params), root: empty, abs: (rel: string) => path.join(empty, rel) };
+    await expect(trainStage(params).run(ctx)).rejects.toThrow(
+      /out\/features\/index\.json: cannot read features index/,
+    );
+    fs.rmSync(empty, { recursive: true, force: true });
+  });
+});
