@@ -155,7 +155,7 @@ export async function withRepoLock<T>(
     }
     if (Date.now() >= deadline) {
       throw new LockedError(
-        `.lockstep/lock: held by ${describe(holder)} on ${holder.hostname} since ${holder.started}; gave up after ${Math.round(timeoutMs / 1000)}s. Wait for it to finish (or remove .lockstep/lock if that process is gone) and retry.`,
+        `.lockstep/lock: held by ${describe(holder)} on ${holder.hostname} since ${holder.started}; gave up after ${timeoutMs < 1000 ? `${timeoutMs}ms` : `${Math.round(timeoutMs / 1000)}s`}. Wait for it to finish (or remove .lockstep/lock if that process is gone) and retry.`,
       );
     }
     if (!announced) {

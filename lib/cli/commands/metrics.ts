@@ -5,6 +5,9 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
+/** Full commit ids are shortened in table headers (JSON keeps them whole). */
+const shortRev = (rev: string) => (/^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 10) : rev);
+
 export function register(program: Command, io: CliIO): void {
   const metrics = program.command('metrics').description('inspect metrics recorded in the lockfile');
   metrics
@@ -35,6 +38,13 @@ export function register(program: Command, io: CliIO): void {
       const repo = findRepo(io.cwd);
       const rows = diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !opts.changed });
       if (opts.json) io.out(JSON.stringify({ a, b, rows }, null, 2));
-      else io.out(renderDiffTable(rows, { markdown: opts.md, labels: [a, b], keyHeader: 'metric' }));
+      else
+        io.out(
+          renderDiffTable(rows, {
+            markdown: opts.md,
+            labels: [shortRev(a), shortRev(b)],
+            keyHeader: 'metric',
+          }),
+        );
     });
 }

@@ -5,6 +5,9 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
+/** Full commit ids are shortened in table headers (JSON keeps them whole). */
+const shortRev = (rev: string) => (/^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 10) : rev);
+
 export function register(program: Command, io: CliIO): void {
   const params = program.command('params').description('inspect params.yaml');
   params
@@ -22,6 +25,13 @@ export function register(program: Command, io: CliIO): void {
       const repo = findRepo(io.cwd);
       const rows = diffParams(await paramsAt(repo, a), await paramsAt(repo, b), { all: opts.all });
       if (opts.json) io.out(JSON.stringify({ a, b, rows }, null, 2));
-      else io.out(renderDiffTable(rows, { markdown: opts.md, labels: [a, b], keyHeader: 'param' }));
+      else
+        io.out(
+          renderDiffTable(rows, {
+            markdown: opts.md,
+            labels: [shortRev(a), shortRev(b)],
+            keyHeader: 'param',
+          }),
+        );
     });
 }
