@@ -10,10 +10,11 @@
  * step, so they resolve from the repository's node_modules at run time. That keeps the
  * native and wasm packages (tfjs-node, tfjs-backend-wasm, resvg, espeak-ng) loading from their
  * own directories, and a bundle is only our own code compiled (a few hundred KB, ~100 ms).
- * Files referenced as `new URL('./x.mjs', import.meta.url)` (worker scripts) are copied next
- * to the bundle, since the bundle's import.meta.url is the dist directory.
+ * Files referenced as `new URL('./x.mjs', import.meta.url)` (worker scripts) keep pointing at
+ * their source files (see sourceUrlPlugin). Bundled code loads the pipeline's stage modules
+ * (stages/pipeline.ts) at run time through tsx, a runtime dependency.
  */
-import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -36,20 +37,27 @@ export async function listActions() {
   return names;
 }
 
-/** Copies files referenced with `new URL('./x', import.meta.url)` next to the bundle. */
-function assetPlugin(outdir) {
+/**
+ * Rewrites `new URL('./x.mjs', import.meta.url)` (worker scripts, the default pipeline module)
+ * to point from the bundle back at the source file in the repository: the bundle's
+ * import.meta.url is its dist directory, and workers load their siblings (through tsx) from
+ * the source tree, which is always checked out next to the bundle.
+ */
+function sourceUrlPlugin(outdir) {
   return {
-    name: 'copy-url-assets',
+    name: 'source-relative-urls',
     setup(build) {
-      build.onLoad({ filter: /\.(ts|mjs|js)$/ }, async (args) => {
+      build.onLoad({ filter: /\.(ts|mts)$/ }, async (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
         const source = await readFile(args.path, 'utf8');
-        for (const m of source.matchAll(ASSET)) {
-          const from = path.resolve(path.dirname(args.path), m[1]);
-          await mkdir(outdir, { recursive: true });
-          await copyFile(from, path.join(outdir, path.basename(from)));
-        }
-        return undefined;
+        if (!ASSET.test(source)) return undefined;
+        ASSET.lastIndex = 0;
+        const contents = source.replace(ASSET, (_m, rel) => {
+          const target = path.resolve(path.dirname(args.path), rel);
+          const fromBundle = path.relative(outdir, target).split(path.sep).join('/');
+          return `new URL(${JSON.stringify(fromBundle)}, import.meta.url)`;
+        });
+        return { contents, loader: 'ts' };
       });
     },
   };
@@ -68,7 +76,7 @@ export async function buildAction(name, options = {}) {
     packages: 'external',
     sourcemap: 'inline',
     logLevel: 'warning',
-    plugins: [assetPlugin(outdir)],
+    plugins: [sourceUrlPlugin(outdir)],
   });
   // The bundle is ESM; say so even when the outdir is outside this package (a temp dir).
   await writeFile(path.join(outdir, 'package.json'), '{ "type": "module" }\n');

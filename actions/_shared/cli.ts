@@ -13,6 +13,19 @@ export interface CliResult {
   stderr: string[];
 }
 
+let tsxRegistered = false;
+
+/**
+ * The bundle holds the CLI and the runner, but the pipeline module (stages/pipeline.ts) is
+ * imported at run time from the checked-out source: register the TypeScript loader once.
+ */
+async function registerTsx(): Promise<void> {
+  if (tsxRegistered) return;
+  const { register } = await import('tsx/esm/api');
+  register();
+  tsxRegistered = true;
+}
+
 /**
  * Runs `lockstep -C <cwd> <args...>`. Output lines go to the log (stdout as info, stderr as
  * info too: the CLI writes progress there) and are returned.
@@ -35,15 +48,26 @@ export async function runLockstep(
       if (echo) core.info(line);
     },
   };
+  await registerTsx();
   core.debug(`lockstep ${args.join(' ')} (in ${options.cwd})`);
   const code = await main(['-C', options.cwd, ...args], output);
   return { code, stdout, stderr };
 }
 
-/** The last non-empty stderr line: the CLI's one-line error. */
+/**
+ * The CLI's one-line error: the last `lockstep: ...` line on stderr, else the last stderr line
+ * (commander's usage errors), else the last stdout line.
+ */
 export function lastError(result: CliResult): string {
-  const lines = [...result.stderr, ...result.stdout].filter((l) => l.trim() !== '');
-  return lines.at(-1)?.replace(/^lockstep: /, '') ?? `lockstep exited with code ${result.code}`;
+  const split = (chunks: string[]) =>
+    chunks
+      .flatMap((c) => c.split('\n'))
+      // Commander follows a usage error with a hint line; the error is the line before it.
+      .filter((l) => l.trim() !== '' && !l.startsWith('(run with --help'));
+  const stderr = split(result.stderr);
+  const line =
+    stderr.filter((l) => l.startsWith('lockstep: ')).at(-1) ?? stderr.at(-1) ?? split(result.stdout).at(-1);
+  return line?.replace(/^lockstep: /, '') ?? `lockstep exited with code ${result.code}`;
 }
 
 /** Parses the stdout of a `--json` command; undefined when it is not JSON. */

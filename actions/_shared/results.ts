@@ -58,7 +58,7 @@ export async function validateOutcome(cwd: string): Promise<StageOutcome> {
     const file = a.file
       ? path.relative(workspace, path.resolve(cwd, a.file)).split(path.sep).join('/')
       : undefined;
-    const props = { title: `validate: ${a.kind}`, ...(file ? { file } : {}) };
+    const props = { title: `validate ${a.kind}`, ...(file ? { file } : {}) };
     if (a.severity === 'error') core.error(a.detail, props);
     else core.warning(a.detail, props);
   }
@@ -77,7 +77,7 @@ export async function validateOutcome(cwd: string): Promise<StageOutcome> {
     markdown.push(['| severity | kind | file | detail |', '| --- | --- | --- | --- |', ...rows].join('\n'));
   return {
     markdown,
-    outputs: { ok: String(report.ok), errors: String(errors), warnings: String(warnings) },
+    outputs: { valid: String(report.ok), errors: String(errors), warnings: String(warnings) },
   };
 }
 

@@ -1,0 +1,263 @@
+/**
+ * Each bundled action run the way the runner runs it (`node <bundle>` with INPUT_*,
+ * GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, a real webhook payload in GITHUB_EVENT_PATH and
+ * GITHUB_API_URL on a fake GitHub API), against a real git repository with a small pipeline.
+ */
+import { rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { REPORT_MARKER } from '../../lib/report/render.ts';
+import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
+import type { TmpRepo } from '../support/tmp-repo.ts';
+import { createFixtureRepo } from './fixture.ts';
+import { buildBundles, runAction } from './run-action.ts';
+
+interface Example {
+  name: string;
+  examples: Record<string, any>[];
+}
+const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as Example[];
+const payload = (name: string, action?: string): Record<string, any> =>
+  structuredClone(
+    examples.find((e) => e.name === name)!.examples.find((x) => action === undefined || x.action === action)!,
+  );
+
+let bundles: string;
+let fake: FakeGitHub;
+const repos: TmpRepo[] = [];
+
+beforeAll(async () => {
+  [bundles, fake] = await Promise.all([buildBundles(), startFakeGitHub()]);
+});
+afterAll(async () => {
+  await fake.close();
+  await rm(bundles, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await Promise.all(repos.splice(0).map((r) => r.cleanup()));
+});
+
+async function fixture(options: { gatePasses?: boolean } = {}) {
+  const repo = await createFixtureRepo(options);
+  repos.push(repo);
+  return repo;
+}
+
+const dispatch = () => payload('workflow_dispatch');
+const stageInputs = { pipeline: 'pipeline.mjs' };
+
+describe('stage actions', () => {
+  it('validate annotates each anomaly on its file and writes outputs and the summary', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'validate', {
+      cwd: repo.root,
+      inputs: stageInputs,
+      eventName: 'workflow_dispatch',
+      event: dispatch(),
+    });
+    expect(run.stderr + run.stdout).not.toMatch(/::error::/);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      '::error title=validate silent,file=data/a.wav::RMS -80 dBFS is below -60 dBFS',
+    );
+    expect(run.stdout).toContain(
+      '::warning title=validate short,file=data/b.wav::duration 0.2 s is below 0.3 s',
+    );
+    expect(run.outputs).toMatchObject({ ok: 'true', valid: 'false', errors: '1', warnings: '1' });
+    expect(JSON.parse(run.outputs.stages)).toEqual([
+      expect.objectContaining({ stage: 'validate', status: 'ran' }),
+    ]);
+    expect(run.summary).toContain('## lockstep: validate ✅');
+    expect(run.summary).toContain('| error | silent | data/a.wav |');
+  });
+
+  it('gate runs its upstream, sets passed, and is skipped as up to date on the second run', async () => {
+    const repo = await fixture({ gatePasses: true });
+    const opts = { cwd: repo.root, inputs: stageInputs, eventName: 'workflow_dispatch', event: dispatch() };
+    const first = await runAction(bundles, 'gate', opts);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.outputs.passed).toBe('true');
+    expect(first.summary).toContain('Gate passed');
+    const ran = JSON.parse(first.outputs.stages) as { stage: string; status: string }[];
+    expect(ran.map((s) => [s.stage, s.status])).toEqual([
+      ['validate', 'ran'],
+      ['evaluate', 'ran'],
+      ['gate', 'ran'],
+    ]);
+
+    const second = await runAction(bundles, 'gate', opts);
+    expect(second.code).toBe(0);
+    const again = JSON.parse(second.outputs.stages) as { stage: string; status: string; reason: string }[];
+    expect(again.every((s) => s.status === 'skipped')).toBe(true);
+    expect(second.summary).toMatch(/\| gate \| skipped \| up to date \|/);
+  });
+
+  it('a gate that says no fails the step with its reason', async () => {
+    const repo = await fixture({ gatePasses: false });
+    const run = await runAction(bundles, 'gate', {
+      cwd: repo.root,
+      inputs: stageInputs,
+      eventName: 'workflow_dispatch',
+      event: dispatch(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.outputs).toMatchObject({ ok: 'false', passed: 'false' });
+    expect(run.stdout).toMatch(/::error::gate: .*0\.70 < 0\.90/);
+    expect(run.summary).toContain('Gate failed');
+  });
+
+  it('a failing stage fails the step, names the error, and still writes outputs and the summary', async () => {
+    const repo = await fixture();
+    repo.write('data/train-fails', '1');
+    repo.commit('make training fail');
+    const run = await runAction(bundles, 'train', {
+      cwd: repo.root,
+      inputs: stageInputs,
+      eventName: 'workflow_dispatch',
+      event: dispatch(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/::error::train: [^\n{]*fixture training diverged/);
+    expect(run.outputs.ok).toBe('false');
+    expect(JSON.parse(run.outputs.stages)).toEqual([
+      expect.objectContaining({ stage: 'train', status: 'failed' }),
+    ]);
+    expect(run.summary).toContain('## lockstep: train ❌ failed');
+  });
+
+  it('repro with allow-run false refuses before running when a stage would run', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'repro', {
+      cwd: repo.root,
+      inputs: { ...stageInputs, stages: 'validate', 'allow-run': 'false' },
+      eventName: 'push',
+      event: payload('push'),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /::error::repro validate: this environment does not allow retraining, but validate would run/,
+    );
+    expect(repo.exists('out/validate/report.json')).toBe(false);
+  });
+});
+
+describe('report action', () => {
+  it('creates one sticky comment, then updates it in place instead of adding another', async () => {
+    const repo = await fixture();
+    const base = repo.git('rev-parse', 'HEAD');
+    const gate = await runAction(bundles, 'gate', {
+      cwd: repo.root,
+      inputs: stageInputs,
+      eventName: 'workflow_dispatch',
+      event: dispatch(),
+    });
+    expect(gate.code).toBe(0);
+    const event = payload('pull_request', 'opened');
+    event.number = event.pull_request.number = 71;
+    event.pull_request.base.sha = base;
+    // Someone else's comment on the PR first: the marker, not the position, finds ours.
+    fake.state.comments.set(71, [
+      {
+        id: 1,
+        body: 'LGTM',
+        user: { login: 'octocat', type: 'User' },
+        html_url: '',
+        created_at: '',
+        updated_at: '',
+      },
+    ]);
+    const opts = {
+      cwd: repo.root,
+      inputs: { stages: gate.outputs.stages, notes: 'fork PR: no cache push' },
+      eventName: 'pull_request',
+      event,
+      apiUrl: fake.url,
+    };
+    const first = await runAction(bundles, 'report', opts);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.outputs.mode).toBe('created');
+    const comments = fake.state.comments.get(71)!;
+    expect(comments).toHaveLength(2);
+    const body = comments[1].body;
+    expect(body.startsWith(REPORT_MARKER)).toBe(true);
+    expect(body).toContain('| angry | **3** | 1 | 0.75 |');
+    expect(body).toContain('✅ **Gate passed**');
+    expect(body).toContain('`confusion.svg`');
+    expect(body).toContain('https://github.com/Codertocat/Hello-World/actions/runs/4242#artifacts');
+    expect(body).toContain('- fork PR: no cache push');
+    expect(first.summary).toContain(REPORT_MARKER);
+
+    const second = await runAction(bundles, 'report', opts);
+    expect(second.code).toBe(0);
+    expect(second.outputs.mode).toBe('updated');
+    expect(second.outputs['comment-id']).toBe(first.outputs['comment-id']);
+    expect(fake.state.comments.get(71)).toHaveLength(2);
+    const writes = fake.requests.filter((r) => r.method !== 'GET' && r.path.includes('/comments'));
+    expect(writes.map((r) => r.method)).toEqual(['POST', 'PATCH']);
+  });
+
+  it("a fork's read-only token (403) gives a warning and the report in the job summary; the step succeeds", async () => {
+    const repo = await fixture();
+    const event = payload('pull_request', 'opened');
+    event.number = event.pull_request.number = 72;
+    event.pull_request.base.sha = repo.git('rev-parse', 'HEAD');
+    fake.state.readOnly = true;
+    try {
+      const run = await runAction(bundles, 'report', {
+        cwd: repo.root,
+        eventName: 'pull_request',
+        event,
+        apiUrl: fake.url,
+      });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toMatch(
+        /::warning::report: the token cannot comment on PR #72 \(403, read-only token/,
+      );
+      expect(run.outputs.mode).toBe('summary-only');
+      expect(run.summary).toContain(REPORT_MARKER);
+      expect(run.summary).toContain('The gate did not run');
+      expect(fake.state.comments.get(72) ?? []).toHaveLength(0);
+      expect(fake.requests.some((r) => r.status === 403 && r.path.endsWith('/issues/72/comments'))).toBe(
+        true,
+      );
+    } finally {
+      fake.state.readOnly = false;
+    }
+  });
+});
+
+describe('deploy action', () => {
+  it('records a GitHub deployment whose statuses follow the reconcile result', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'deploy', {
+      cwd: repo.root,
+      inputs: { env: 'dev' },
+      eventName: 'push',
+      event: payload('push'),
+      apiUrl: fake.url,
+    });
+    const deployment = fake.state.deployments.at(-1)!;
+    expect(deployment).toMatchObject({ environment: 'dev', sha: payload('push').after });
+    expect(run.outputs['deployment-id']).toBe(String(deployment.id));
+    const ok = run.outputs.ok === 'true';
+    expect(run.code).toBe(ok ? 0 : 1);
+    expect(deployment.statuses.map((s) => s.state)).toEqual(['in_progress', ok ? 'success' : 'failure']);
+    expect(deployment.statuses[1].log_url).toBe(
+      'https://github.com/Codertocat/Hello-World/actions/runs/4242',
+    );
+    expect(run.summary).toContain('## lockstep: deploy dev');
+  });
+
+  it('rejects an unknown environment with a message naming the input', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'deploy', {
+      cwd: repo.root,
+      inputs: { env: 'qa' },
+      eventName: 'push',
+      event: payload('push'),
+      apiUrl: fake.url,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('::error::input env: unknown environment "qa". Use dev, staging or prod.');
+  });
+});
