@@ -109,7 +109,13 @@ async function resolveEntries(
     }
     tasks.push(
       cache
-        ? { path: f.abs, dest: cache.tempPath(), fsync: true, mode: 0o444, fault: takeWriteFault() }
+        ? {
+            path: f.abs,
+            dest: cache.tempPath(),
+            objects: cache.objectsDir,
+            mode: 0o444,
+            fault: takeWriteFault(),
+          }
         : { path: f.abs },
     );
     taskIndex.push(i);
@@ -130,10 +136,12 @@ async function resolveEntries(
       await state.save();
       throw hashError(scan, err);
     }
+    // Temps are written unsynced; adoptTemps syncs the new ones in one go before renaming.
+    if (cache)
+      cache.adoptTemps(results.flatMap((r, j) => (r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid }])));
     results.forEach((r, j) => {
       const i = taskIndex[j]!;
       const f = scan.files[i]!;
-      if (cache) cache.adoptTemp(tasks[j]!.dest!, r.oid);
       state.record(stateRel(scan, f), r.key, r.oid, hashedAt);
       entries[i] = { path: f.rel, sha256: r.oid, size: r.size };
     });

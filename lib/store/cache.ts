@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { Oid } from '../types.ts';
@@ -54,6 +55,25 @@ export function ensureStateIgnored(repo: Repo): void {
   fs.renameSync(tmp, file);
 }
 
+/**
+ * Makes `files` durable: one fsync each for a few, else a single `sync -f` (syncfs(2) of the
+ * filesystem holding them), falling back to fsync each when that command is unavailable.
+ */
+export function syncFiles(files: string[]): void {
+  if (files.length > 8) {
+    const r = spawnSync('sync', ['-f', files[0]!], { stdio: 'ignore' });
+    if (r.status === 0) return;
+  }
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
 export class Cache {
   readonly repo: Repo;
   readonly root: string;
@@ -68,6 +88,11 @@ export class Cache {
     this.root = repo.cacheDir;
     this.remote = options.remote;
     this.out = options.out;
+  }
+
+  /** `<cache>/sha256`: where objects live (for workers that check existence themselves). */
+  get objectsDir(): string {
+    return path.join(this.root, 'sha256');
   }
 
   objectPath(oid: Oid): string {
@@ -116,6 +141,27 @@ export class Cache {
     fs.renameSync(tmp, dest);
     this.inserted.push(oid);
     return true;
+  }
+
+  /**
+   * Adopts many unsynced temp files at once: temps whose object already exists are dropped, the
+   * rest are made durable together (one filesystem sync instead of one fsync per object, which
+   * dominates when thousands of small files are added) and then renamed into place.
+   */
+  adoptTemps(items: Array<{ tmp: string; oid: Oid }>): void {
+    const fresh: Array<{ tmp: string; oid: Oid }> = [];
+    const claimed = new Set<Oid>();
+    for (const item of items) {
+      if (claimed.has(item.oid) || fs.existsSync(this.objectPath(item.oid))) {
+        fs.rmSync(item.tmp, { force: true });
+      } else {
+        claimed.add(item.oid);
+        fresh.push(item);
+      }
+    }
+    if (fresh.length === 0) return;
+    syncFiles(fresh.map((f) => f.tmp));
+    for (const { tmp, oid } of fresh) this.adoptTemp(tmp, oid);
   }
 
   /** Hashes and inserts a file (copy; `move: true` renames it in). Returns its oid and size. */

@@ -8,6 +8,8 @@ export interface HashTask {
   fsync?: boolean;
   /** Mode `dest` is created with (default 0o644). */
   mode?: number;
+  /** Object directory (`<cache>/sha256`): a small file whose object exists there is not copied. */
+  objects?: string;
   /** Fail the write with ENOSPC (fault injection). */
   fault?: boolean;
 }
@@ -18,5 +20,7 @@ export interface HashOneResult {
   key: string;
   /** Same for `dest` after writing. */
   destKey?: string;
+  /** True when `dest` was not written because the object already existed in `objects`. */
+  existed?: boolean;
 }
 export function hashOne(task: HashTask): HashOneResult;
