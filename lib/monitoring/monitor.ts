@@ -8,7 +8,14 @@
  * it reports "not enough data" instead of alerting.
  */
 import type { PredictionLogEntry } from '../serving/logs.ts';
-import { binValues, jensenShannon, lInfinity, quantile, withOverflowBins } from './distance.ts';
+import {
+  binValues,
+  categoricalPValue,
+  jensenShannonCorrected,
+  lInfinity,
+  quantile,
+  withOverflowBins,
+} from './distance.ts';
 
 /** Training-side reference: what featurize saved for the model being served. */
 export interface MonitorReference {
@@ -28,6 +35,9 @@ export interface MonitorThresholds {
   js_threshold: number;
   /** Per-feature overrides of `js_threshold`. */
   features: Record<string, number>;
+  /** Significance level across all features (Bonferroni): a feature alerts only when its
+   * divergence is both larger than its threshold and unlikely under "same distribution". */
+  alpha: number;
   /** L-infinity threshold for the predicted-class distribution. */
   linf_threshold: number;
   /** Error-rate ceiling (errors / requests). */
@@ -39,8 +49,9 @@ export interface MonitorThresholds {
 export const DEFAULT_THRESHOLDS: MonitorThresholds = {
   window_hours: 24,
   min_samples: 100,
-  js_threshold: 0.1,
+  js_threshold: 0.2,
   features: {},
+  alpha: 0.01,
   linf_threshold: 0.2,
   max_error_rate: 0.05,
   max_p99_ms: 250,
@@ -49,8 +60,13 @@ export const DEFAULT_THRESHOLDS: MonitorThresholds = {
 export interface FeatureReport {
   name: string;
   threshold: number;
+  /** Jensen-Shannon divergence against training, bias-corrected for sample size (alerts use it). */
   skew: number;
+  /** Uncorrected Jensen-Shannon divergence against training. */
+  skewRaw: number;
+  /** Recent against previous window, bias-corrected; null without enough previous data. */
   drift: number | null;
+  driftRaw: number | null;
   skewAlert: boolean;
   driftAlert: boolean;
   /** Binned counts for plots: training, previous window, recent window (with overflow bins). */
@@ -145,6 +161,7 @@ export function computeMonitorReport(
     return report;
   }
   const enoughPrevious = previous.length >= thresholds.min_samples;
+  const perFeatureAlpha = thresholds.alpha / Math.max(1, reference.featureNames.length);
   reference.featureNames.forEach((name, i) => {
     const hist = reference.histograms[name];
     if (!hist) return;
@@ -152,15 +169,19 @@ export function computeMonitorReport(
     const training = withOverflowBins(hist).counts;
     const recentBins = binValues(column(recent, i), hist.edges).counts;
     const previousBins = enoughPrevious ? binValues(column(previous, i), hist.edges).counts : null;
-    const skew = jensenShannon(training, recentBins);
-    const drift = previousBins ? jensenShannon(previousBins, recentBins) : null;
+    const s = jensenShannonCorrected(training, recentBins);
+    const d = previousBins ? jensenShannonCorrected(previousBins, recentBins) : null;
+    const skew = s.corrected;
+    const drift = d ? d.corrected : null;
     const f: FeatureReport = {
       name,
       threshold,
       skew,
+      skewRaw: s.js,
       drift,
-      skewAlert: skew > threshold,
-      driftAlert: drift !== null && drift > threshold,
+      driftRaw: d ? d.js : null,
+      skewAlert: skew > threshold && s.pValue < perFeatureAlpha,
+      driftAlert: d !== null && d.corrected > threshold && d.pValue < perFeatureAlpha,
       bins: { edges: hist.edges, training, previous: previousBins, recent: recentBins },
     };
     if (f.skewAlert) report.alerts.push(`skew: ${name} JS ${skew.toFixed(3)} > ${threshold}`);
@@ -170,14 +191,16 @@ export function computeMonitorReport(
   if (reference.labelCounts && Object.keys(reference.labelCounts).length > 0) {
     const skew = lInfinity(reference.labelCounts, report.predictions.recent);
     report.predictions.skew = skew;
-    if (skew > thresholds.linf_threshold) {
+    const p = categoricalPValue(reference.labelCounts, report.predictions.recent);
+    if (skew > thresholds.linf_threshold && p < thresholds.alpha) {
       report.alerts.push(`skew: predicted class L∞ ${skew.toFixed(3)} > ${thresholds.linf_threshold}`);
     }
   }
   if (enoughPrevious) {
     const drift = lInfinity(report.predictions.previous, report.predictions.recent);
     report.predictions.drift = drift;
-    if (drift > thresholds.linf_threshold) {
+    const p = categoricalPValue(report.predictions.previous, report.predictions.recent);
+    if (drift > thresholds.linf_threshold && p < thresholds.alpha) {
       report.alerts.push(`drift: predicted class L∞ ${drift.toFixed(3)} > ${thresholds.linf_threshold}`);
     }
   }
