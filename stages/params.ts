@@ -122,6 +122,26 @@ export const gateParams = z
   })
   .strict();
 
+/** Skew and drift monitoring of the served model (TFDV-style distances). */
+export const monitorParams = z
+  .object({
+    /** Hours in the recent window; drift compares it with the window before it. */
+    window_hours: z.number().positive().default(24),
+    /** Fewer predictions than this in the window: "not enough data", no alert. */
+    min_samples: z.number().int().min(1).default(100),
+    /** Jensen-Shannon divergence threshold (bias-corrected for sample size) for numeric features. */
+    js_threshold: z.number().min(0).max(1).default(0.2),
+    /** Per-feature overrides of `js_threshold` (`mfcc_mean_3: 0.2`). */
+    features: z.record(z.string(), z.number().min(0).max(1)).default({}),
+    /** Significance level over all features (Bonferroni) a divergence must also reach to alert. */
+    alpha: z.number().gt(0).lt(1).default(0.01),
+    /** L-infinity threshold for the predicted-class distribution. */
+    linf_threshold: z.number().min(0).max(1).default(0.2),
+    max_error_rate: z.number().min(0).max(1).default(0.05),
+    max_p99_ms: z.number().positive().default(250),
+  })
+  .strict();
+
 export const paramsSchema = z
   .object({
     data: dataParams.prefault({}),
@@ -130,6 +150,7 @@ export const paramsSchema = z
     featurize: featurizeParams.prefault({}),
     train: trainParams.prefault({}),
     gate: gateParams.prefault({}),
+    monitor: monitorParams.prefault({}),
   })
   .strict();
 
