@@ -142,15 +142,18 @@ describe('stage actions', () => {
 });
 
 describe('report action', () => {
-  it('creates one sticky comment, then updates it in place instead of adding another', async () => {
+  it('creates one sticky comment with diffs against the base, then updates it in place instead of adding another', async () => {
     const repo = await fixture();
-    const base = repo.git('rev-parse', 'HEAD');
-    const gate = await runAction(bundles, 'gate', {
+    const gateOpts = {
       cwd: repo.root,
       inputs: stageInputs,
       eventName: 'workflow_dispatch',
       event: dispatch(),
-    });
+    };
+    expect((await runAction(bundles, 'gate', gateOpts)).code).toBe(0);
+    const base = repo.commit('base branch: lockfile with accuracy 0.75');
+    repo.write('quality.json', JSON.stringify({ accuracy: 0.85 }));
+    const gate = await runAction(bundles, 'gate', gateOpts);
     expect(gate.code).toBe(0);
     const event = payload('pull_request', 'opened');
     event.number = event.pull_request.number = 71;
@@ -185,6 +188,9 @@ describe('report action', () => {
     expect(body).toContain('`confusion.svg`');
     expect(body).toContain('https://github.com/Codertocat/Hello-World/actions/runs/4242#artifacts');
     expect(body).toContain('- fork PR: no cache push');
+    expect(body).toMatch(/\| evaluate\.accuracy \| 0\.75 \| 0\.85 \| \+0\.1/);
+    expect(body).toMatch(/\| validate \| skipped \| up to date \|/);
+    expect(body).toMatch(/\| evaluate \| ran \| [^|]*quality\.json[^|]*\|/);
     expect(first.summary).toContain(REPORT_MARKER);
 
     const second = await runAction(bundles, 'report', opts);

@@ -1,6 +1,6 @@
 /**
  * A small pipeline for the action tests (plain .mjs: the bundles import it without a loader):
- * validate (writes anomalies), evaluate (metrics, confusion, a plot), gate (passes or not as
+ * validate (writes anomalies), evaluate (metrics from quality.json, confusion, a plot), gate (passes or not as
  * gate.json says) and train (throws when data/train-fails exists).
  */
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
@@ -32,10 +32,11 @@ export function pipeline() {
       },
     },
     {
-      name: 'evaluate', description: 'fixture evaluate', code: ['pipeline.mjs'], deps: ['out/validate'], params: [],
+      name: 'evaluate', description: 'fixture evaluate', code: ['pipeline.mjs'], deps: ['out/validate', 'quality.json'], params: [],
       outs: ['out/eval'], metrics: ['out/eval/metrics.json'],
       async run(ctx) {
-        write(ctx, 'out/eval/metrics.json', { accuracy: 0.75, f1_macro: 0.7, 'f1.angry': 0.8, 'f1.sad': 0.6 });
+        const { accuracy } = JSON.parse(fs.readFileSync(ctx.abs('quality.json'), 'utf8'));
+        write(ctx, 'out/eval/metrics.json', { accuracy, f1_macro: 0.7, 'f1.angry': 0.8, 'f1.sad': 0.6 });
         write(ctx, 'out/eval/confusion.json', { labels: ['angry', 'sad'], matrix: [[3, 1], [1, 3]] });
         write(ctx, 'out/eval/plots/confusion.svg', '<svg xmlns="http://www.w3.org/2000/svg"/>');
       },
@@ -70,5 +71,6 @@ export function createFixtureRepo(options: { gatePasses?: boolean } = {}): Promi
     'data/a.wav': 'not really audio',
     'data/b.wav': 'short',
     'gate.json': JSON.stringify({ pass: options.gatePasses ?? true }),
+    'quality.json': JSON.stringify({ accuracy: 0.75 }),
   });
 }
