@@ -88,7 +88,14 @@ export function statusOf(err: unknown): number | undefined {
 }
 
 function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  let text = err instanceof Error ? err.message : String(err);
+  // Streamed downloads report the raw JSON error body: keep only its message.
+  try {
+    const body = JSON.parse(text) as { error?: { message?: unknown } };
+    if (typeof body.error?.message === 'string') text = body.error.message;
+  } catch {
+    /* not JSON */
+  }
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
   const clean = redactSecrets(line.trim());
   return clean.length > 200 ? `${clean.slice(0, 197)}...` : clean;

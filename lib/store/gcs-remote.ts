@@ -59,6 +59,13 @@ interface ObjectHashes {
   generation?: string;
 }
 
+/** crc32c and md5 (base64, as GCS reports them) and size of bytes in memory. */
+export function hashBuffer(data: Buffer): { size: number; crc32c: string; md5: string } {
+  const crc = new CRC32C();
+  crc.update(data);
+  return { size: data.length, crc32c: crc.toString(), md5: createHash('md5').update(data).digest('base64') };
+}
+
 /** crc32c and md5 (base64, as GCS reports them) and size of a local file, in one read. */
 export async function hashFile(filePath: string): Promise<{ size: number; crc32c: string; md5: string }> {
   const crc = new CRC32C();
@@ -295,29 +302,39 @@ export class GcsRemote implements Remote {
   }
 
   private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<void> {
-    const local = await hashFile(srcPath);
-    const file = this.bucket.file(this.keyOf(oid));
+    // Small files are read once into memory: hashed and sent from the same bytes.
+    const { size } = await fsp.stat(srcPath);
+    const data = size < this.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
+    const local = data ? hashBuffer(data) : await hashFile(srcPath);
     let lastProblem = '';
     for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
       options.signal?.throwIfAborted();
       if (attempt > 0) await this.backoff(attempt, options.signal);
+      const file = this.bucket.file(this.keyOf(oid));
+      const common = {
+        // We check the hashes ourselves (declared to the service and compared after).
+        validation: false as const,
+        preconditionOpts: { ifGenerationMatch: 0 },
+        metadata: {
+          contentType: 'application/octet-stream',
+          crc32c: local.crc32c,
+          md5Hash: local.md5,
+          metadata: { sha256: oid },
+        },
+      };
       let stored: ObjectHashes;
       try {
-        const [uploaded] = await this.bucket.upload(srcPath, {
-          destination: file,
-          resumable: local.size >= this.resumableThreshold,
-          // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
-          ...(local.size >= this.resumableThreshold ? { chunkSize: this.resumableChunkSize } : {}),
-          // We check the hashes ourselves (declared to the service and compared after).
-          validation: false,
-          preconditionOpts: { ifGenerationMatch: 0 },
-          metadata: {
-            contentType: 'application/octet-stream',
-            crc32c: local.crc32c,
-            md5Hash: local.md5,
-            metadata: { sha256: oid },
-          },
-        });
+        let uploaded: File = file;
+        if (data) await file.save(data, { ...common, resumable: false });
+        else {
+          [uploaded] = await this.bucket.upload(srcPath, {
+            ...common,
+            destination: file,
+            resumable: true,
+            // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
+            chunkSize: this.resumableChunkSize,
+          });
+        }
         const metadata = uploaded.metadata;
         stored = {
           size: Number(metadata.size),

@@ -54,6 +54,8 @@ export interface Fault {
   corrupt?: boolean;
   /** Downloads: send only this many bytes, with a matching Content-Length (a short, clean body). */
   truncateTo?: number;
+  /** Error message in the JSON body of a `status` answer (default "injected <status>"). */
+  message?: string;
   /** Wait this long before answering. */
   delayMs?: number;
 }
@@ -111,6 +113,8 @@ export class FakeGcs {
   private server: http.Server;
   private sockets = new Set<import('node:net').Socket>();
   url = '';
+  /** TCP connections accepted (keep-alive reuse keeps this far below the request count). */
+  connections = 0;
 
   constructor() {
     this.server = http.createServer((req, res) => {
@@ -121,6 +125,7 @@ export class FakeGcs {
     });
     this.server.keepAliveTimeout = 5000;
     this.server.on('connection', (socket) => {
+      this.connections++;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -335,7 +340,7 @@ export class FakeGcs {
       // Drain the body so the client sees the status rather than a reset.
       const { body } = await this.readBody(req);
       record.bytesIn = body.length;
-      this.sendError(res, fault.status, `injected ${fault.status}`);
+      this.sendError(res, fault.status, fault.message ?? `injected ${fault.status}`);
       return;
     }
 

@@ -1,0 +1,131 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import { FakeGcs } from '../support/fake-gcs.ts';
+import { IntegrityError, LockstepError } from '../../lib/errors.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { openRemote } from '../../lib/store/open-remote.ts';
+import { pullObjects, pushObjects } from '../../lib/store/transfer.ts';
+import type { GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
+import type { Remote } from '../../lib/store/remote.ts';
+import { repoAt, type Repo } from '../../lib/repo.ts';
+import { BUCKET, keyOf, randomBlob, tempDir } from './helpers.ts';
+
+let fake: FakeGcs;
+const cleanup: string[] = [];
+
+beforeAll(async () => {
+  fake = await FakeGcs.start();
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(() => {
+  fake.buckets.clear();
+  fake.clearFaults();
+  fake.resetLog();
+});
+afterEach(() => {
+  for (const dir of cleanup.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function freshRepo(): Repo {
+  const root = tempDir();
+  cleanup.push(root);
+  return repoAt(root);
+}
+
+async function open(options: GcsRemoteOptions = {}): Promise<Remote> {
+  const gcs: GcsRemoteOptions = {
+    apiEndpoint: fake.url,
+    projectId: 'p',
+    maxRetryDelay: 0.02,
+    stallTimeout: 0.5,
+    ...options,
+  };
+  return openRemote(`gs://${BUCKET}/team/store`, gcs);
+}
+
+/** A repository whose cache holds `n` objects of `size` random bytes; returns it and their oids. */
+async function filledRepo(n: number, size = 2000): Promise<{ repo: Repo; oids: string[] }> {
+  const repo = freshRepo();
+  const cache = new Cache(repo);
+  const oids: string[] = [];
+  for (let i = 0; i < n; i++) oids.push(await cache.insertBytes(randomBlob(size)));
+  return { repo, oids };
+}
+
+describe('GcsRemote through pushObjects/pullObjects', () => {
+  it('pushObjects to gs:// then pullObjects into an empty cache round-trips every object', async () => {
+    const { repo, oids } = await filledRepo(60);
+    const remote = await open();
+    expect(remote.url).toBe('gs://test-bucket/team/store');
+    const pushed = await pushObjects(repo, remote, oids);
+    expect(pushed.transferred).toBe(60);
+    expect(fake.names(BUCKET)).toEqual(oids.map(keyOf).sort());
+
+    const other = freshRepo();
+    const pulled = await pullObjects(other, remote, oids);
+    expect(pulled).toMatchObject({ transferred: 60, missing: [] });
+    const cache = new Cache(other);
+    for (const oid of oids) expect(await cache.verify(oid)).toBe(true);
+  });
+
+  it('pushObjects with nothing new only checks existence, in few requests', async () => {
+    const { repo, oids } = await filledRepo(1500, 64);
+    const remote = await open();
+    await pushObjects(repo, remote, oids);
+    fake.resetLog();
+    const again = await pushObjects(repo, remote, oids);
+    expect(again).toMatchObject({ transferred: 0, skipped: 1500 });
+    expect(fake.count('upload')).toBe(0);
+    expect(fake.count()).toBeLessThanOrEqual(4);
+  });
+
+  it('an interrupted push resumes and sends only what is missing', async () => {
+    const { repo, oids } = await filledRepo(30);
+    const remote = await open({ maxRetries: 0 });
+    const victim = oids[7];
+    fake.inject({ kind: 'upload', status: 503, nameIncludes: victim.slice(2), times: Infinity });
+    await expect(pushObjects(repo, remote, oids)).rejects.toThrow(LockstepError);
+    expect(fake.object(BUCKET, keyOf(victim))).toBeUndefined();
+    const landed = fake.names(BUCKET).length;
+    expect(landed).toBeGreaterThan(0);
+
+    fake.clearFaults();
+    fake.resetLog();
+    const resumed = await pushObjects(repo, remote, oids);
+    expect(resumed.transferred).toBe(30 - landed);
+    expect(fake.count('upload')).toBe(30 - landed);
+    expect(fake.names(BUCKET)).toEqual(oids.map(keyOf).sort());
+  });
+
+  it('an interrupted pull resumes, and nothing corrupt enters the cache', async () => {
+    const { repo, oids } = await filledRepo(20, 50_000);
+    const remote = await open({ maxRetries: 0, integrityRetries: 0 });
+    await pushObjects(repo, remote, oids);
+    const victim = oids[3];
+    fake.inject({ kind: 'download', corrupt: true, nameIncludes: victim.slice(2), times: Infinity });
+    const other = freshRepo();
+    const err = await pullObjects(other, remote, oids).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    const cache = new Cache(other);
+    expect(cache.hasSync(victim)).toBe(false);
+
+    fake.clearFaults();
+    fake.resetLog();
+    const resumed = await pullObjects(other, remote, oids);
+    expect(resumed.missing).toEqual([]);
+    expect(fake.count('download')).toBe(resumed.transferred);
+    for (const oid of oids) expect(await cache.verify(oid)).toBe(true);
+  });
+
+  it('pullObjects refuses an object rotten on the remote', async () => {
+    const { repo, oids } = await filledRepo(3);
+    const remote = await open({ integrityRetries: 1 });
+    await pushObjects(repo, remote, oids);
+    fake.rot(BUCKET, keyOf(oids[1]));
+    const other = freshRepo();
+    await expect(pullObjects(other, remote, oids)).rejects.toThrow(IntegrityError);
+    expect(new Cache(other).hasSync(oids[1])).toBe(false);
+  });
+});
