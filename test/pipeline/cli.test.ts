@@ -133,6 +133,28 @@ describe('cli', () => {
     expect(text.stdout).toContain('missing from the local cache (lockstep pull):');
   });
 
+  it('cli status --remote lists locked artifacts missing on the remote', async () => {
+    t = await createPipelineRepo();
+    expect((await cli('repro', '--pipeline', FIXTURE_PIPELINE, 'report')).code).toBe(0);
+    const remoteDir = path.join(t.root, '..', `${path.basename(t.root)}-remote`);
+    fs.mkdirSync(remoteDir);
+    try {
+      t.write('.lockstep/config.yaml', `remote: origin\nremotes:\n  origin:\n    url: ${remoteDir}\n`);
+      let s = JSON.parse((await cli('status', '--json', '--remote', '--pipeline', FIXTURE_PIPELINE)).stdout);
+      expect(s.missingRemote.map((m: { path: string }) => m.path)).toEqual(['out/report.txt']);
+      fs.cpSync(path.join(t.root, '.lockstep/cache/sha256'), path.join(remoteDir, 'sha256'), {
+        recursive: true,
+      });
+      s = JSON.parse((await cli('status', '--json', '--remote', '--pipeline', FIXTURE_PIPELINE)).stdout);
+      expect(s.missingRemote).toEqual([]);
+      expect((await cli('status', '--remote', '--pipeline', FIXTURE_PIPELINE)).stdout).toContain(
+        'every locked artifact is present',
+      );
+    } finally {
+      fs.rmSync(remoteDir, { recursive: true, force: true });
+    }
+  });
+
   it('cli params diff and metrics diff compare two commits and the workspace', async () => {
     t = await createPipelineRepo(lr(0.01));
     expect((await cli('repro', '--pipeline', FIXTURE_PIPELINE)).code).toBe(0);
