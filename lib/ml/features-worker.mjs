@@ -1,7 +1,8 @@
 // Worker thread for featurize: decodes one WAV file and runs the same `featurizeAudio` the main
 // thread (and serving) runs. The feature code is TypeScript, so the worker registers tsx itself
-// (a worker does not inherit the parent's loader). Receives { id, file, config } jobs; replies
-// { id, summary, frames, nFrames, seconds } (buffers transferred) or { id, error }.
+// (a worker does not inherit the parent's loader). Posts { ready: true } once loaded, then
+// receives { id, file, config } jobs and replies { id, summary, frames, nFrames, seconds }
+// (buffers transferred) or { id, error }.
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
@@ -33,3 +34,4 @@ parentPort.on('message', ({ id, file, config }) => {
     parentPort.postMessage({ id, error: String(err && err.message ? err.message : err) });
   }
 });
+parentPort.postMessage({ ready: true });

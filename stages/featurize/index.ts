@@ -31,8 +31,10 @@ export interface FeaturizeRunOptions {
   root: string;
   config: FeaturizeConfig;
   out: Output;
-  /** Worker threads (default: available cores); 0/1 computes in-process. Output does not depend on it. */
+  /** Compute threads (default: available cores); 0/1 computes in-process. Output does not depend on it. */
   workers?: number;
+  /** Let the calling thread featurize files too (default true). */
+  useMainThread?: boolean;
   signal?: AbortSignal;
 }
 
@@ -60,6 +62,7 @@ export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResu
     candidates.map((f) => abs(f.path)),
     {
       workers: opts.workers,
+      useMainThread: opts.useMainThread,
       signal: opts.signal,
       onProgress: (done, total) => {
         const now = Date.now();

@@ -61,8 +61,8 @@ function writeManifest(extraError: string[]): void {
   });
 }
 
-async function run(workers: number): Promise<Record<string, Buffer>> {
-  await runFeaturize({ root, config, out: memoryOutput(), workers });
+async function run(workers?: number, useMainThread?: boolean): Promise<Record<string, Buffer>> {
+  await runFeaturize({ root, config, out: memoryOutput(), workers, useMainThread });
   const dir = path.join(root, PATHS.features);
   return Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
 }
@@ -168,11 +168,18 @@ describe('featurize stage', () => {
     expect(t.labels).toEqual(['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise']);
   });
 
-  it('featurize output is byte-identical across worker counts', async () => {
-    const outputs2 = await run(2);
-    expect(Object.keys(outputs2).sort()).toEqual(Object.keys(outputs1).sort());
-    for (const name of Object.keys(outputs1)) expect(outputs2[name].equals(outputs1[name]), name).toBe(true);
-  });
+  it.each([
+    ['2 workers only', 2, false],
+    ['this thread + 1 worker', 2, true],
+  ] as const)(
+    'featurize output is byte-identical across thread layouts (%s)',
+    async (_name, workers, main) => {
+      const outputs2 = await run(workers, main);
+      expect(Object.keys(outputs2).sort()).toEqual(Object.keys(outputs1).sort());
+      for (const name of Object.keys(outputs1))
+        expect(outputs2[name].equals(outputs1[name]), name).toBe(true);
+    },
+  );
 
   it('featurize matrices equal transformAudio on the same files (no train/serve skew)', () => {
     const dir = path.join(root, PATHS.features);
