@@ -141,6 +141,11 @@ export class LocalEndpoint implements Endpoint {
     return predictor.predict({ instances });
   }
 
+  /** Writes queued prediction log lines now (before a short-lived process exits). */
+  flush(): void {
+    this.options.log?.flush();
+  }
+
   async writeCanaryStatus(status: CanaryStatus | undefined): Promise<void> {
     const state = this.read();
     if (JSON.stringify(state.canary) === JSON.stringify(status)) return;

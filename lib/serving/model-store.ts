@@ -9,7 +9,7 @@ import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import type { Output } from '../output.ts';
 import type { ModelRef } from '../endpoints/types.ts';
-import { loadServingModel, type ModelLoader, type ServingModel } from './model.ts';
+import type { ModelLoader, ServingModel } from './model.ts';
 
 /** `.lockstep/models/<hash>` */
 export function modelDir(repo: Repo, hash: string): string {
@@ -46,8 +46,9 @@ export class ModelCache {
   private readonly loaded = new Map<string, Promise<ServingModel>>();
   private readonly loader: ModelLoader;
 
-  constructor(loader: ModelLoader = loadServingModel) {
-    this.loader = loader;
+  /** `loader` defaults to `loadServingModel`, imported on first use (it loads TensorFlow.js). */
+  constructor(loader?: ModelLoader) {
+    this.loader = loader ?? (async (dir) => (await import('./model.ts')).loadServingModel(dir));
   }
 
   load(hash: string, dir: string): Promise<ServingModel> {

@@ -128,15 +128,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (!authorized(req, reply)) return reply;
     return {
       env: options.env,
-      deployedModels: options.source
-        .models()
-        .map((m) => ({
-          id: m.deployedModelId,
-          modelVersionId: m.modelVersionId,
-          modelId: m.model.id,
-          labels: m.model.labels,
-          percent: m.percent,
-        })),
+      deployedModels: options.source.models().map((m) => ({
+        id: m.deployedModelId,
+        modelVersionId: m.modelVersionId,
+        modelId: m.model.id,
+        labels: m.model.labels,
+        percent: m.percent,
+      })),
     };
   });
 

@@ -1,13 +1,36 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/** `lockstep endpoint describe --env <env>`: deployed models, traffic split and canary status. */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
 
-export function register(program: Command, _io: CliIO): void {
-  program
-    .command('endpoint')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('endpoint: not available in this build.');
+export function register(program: Command, io: CliIO): void {
+  const endpoint = program.command('endpoint').description("inspect an environment's serving endpoint");
+  endpoint
+    .command('describe')
+    .description('show deployed models, traffic split and canary status')
+    .option('-e, --env <env>', 'environment', 'dev')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { env: string; json?: boolean }) => {
+      const { findRepo } = await import('../../repo.ts');
+      const { openEndpoint } = await import('../../endpoints/open.ts');
+      const repo = findRepo(io.cwd);
+      const { endpoint: ep } = await openEndpoint(repo, opts.env, { out: io, log: false });
+      const d = await ep.describe();
+      if (opts.json) {
+        io.out(JSON.stringify(d, null, 2));
+        return;
+      }
+      io.out(
+        `endpoint ${d.name} (${d.kind}): ${d.deployedModels.length} deployed model${d.deployedModels.length === 1 ? '' : 's'}`,
+      );
+      for (const m of d.deployedModels) {
+        const commit = m.model.commit ? ` commit ${m.model.commit.slice(0, 8)}` : '';
+        io.out(
+          `  ${m.id.padEnd(4)} ${m.model.hash.slice(0, 12)}  ${String(d.trafficSplit[m.id] ?? 0).padStart(3)}%  deployed ${m.deployedAt}${commit}`,
+        );
+      }
+      if (d.canary)
+        io.out(
+          `canary: ${d.canary.phase}, step ${d.canary.stepIndex + 1}, candidate ${d.canary.candidateHash.slice(0, 12)}: ${d.canary.message}`,
+        );
     });
 }

@@ -1,13 +1,46 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/** `lockstep predict <file.wav...> --env <env>`: predict with the environment's endpoint, in-process. */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
 
-export function register(program: Command, _io: CliIO): void {
+export function register(program: Command, io: CliIO): void {
   program
     .command('predict')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('predict: not available in this build.');
+    .description("predict the emotion of WAV files with an environment's endpoint")
+    .argument('<files...>', 'WAV files')
+    .option('-e, --env <env>', 'environment', 'dev')
+    .option('--json', 'print the Vertex AI style response as JSON')
+    .action(async (files: string[], opts: { env: string; json?: boolean }) => {
+      const fs = await import('node:fs');
+      const path = await import('node:path');
+      const { findRepo } = await import('../../repo.ts');
+      const { openEndpoint } = await import('../../endpoints/open.ts');
+      const { UsageError } = await import('../../errors.ts');
+      const repo = findRepo(io.cwd);
+      const instances = files.map((f) => {
+        try {
+          return { audio: fs.readFileSync(path.resolve(io.cwd, f)).toString('base64') };
+        } catch (err) {
+          throw new UsageError(
+            `${f}: cannot read (${(err as NodeJS.ErrnoException).code}). Pass a WAV file path.`,
+          );
+        }
+      });
+      const { endpoint } = await openEndpoint(repo, opts.env, { out: io });
+      const res = await endpoint.predict(instances);
+      (endpoint as { flush?: () => void }).flush?.();
+      if (opts.json) {
+        io.out(JSON.stringify(res, null, 2));
+        return;
+      }
+      res.predictions.forEach((p, i) => {
+        const top = Object.entries(p.scores)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([l, s]) => `${l} ${(s * 100).toFixed(1)}%`)
+          .join(', ');
+        io.out(
+          `${files[i]}: ${p.label} (${top}) — deployed model ${res.deployedModelId}, version ${res.modelVersionId.slice(0, 12)}`,
+        );
+      });
     });
 }

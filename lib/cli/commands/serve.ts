@@ -1,13 +1,103 @@
-// Placeholder registration; the owning module replaces this file with the real command.
+/**
+ * `lockstep serve --env <env>`: serve the environment's local endpoint over HTTP (Vertex AI
+ * request/response shapes, web page at `/`), following traffic changes the canary makes. With
+ * AIP_STORAGE_URI (or --model-dir) set it runs as the Vertex AI custom serving container instead.
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { LockstepError } from '../../errors.ts';
+import { UsageError } from '../../errors.ts';
 
-export function register(program: Command, _io: CliIO): void {
+function intOption(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`${name}: not a whole number "${v}". Pass e.g. 8080.`);
+    return n;
+  };
+}
+
+export function register(program: Command, io: CliIO): void {
   program
     .command('serve')
-    .description('(not available yet)')
-    .action(() => {
-      throw new LockstepError('serve: not available in this build.');
-    });
+    .description('serve predictions for an environment (local endpoint, or the Vertex AI container contract)')
+    .option('-e, --env <env>', 'environment whose local endpoint to serve', 'dev')
+    .option('--host <addr>', 'bind address (default 127.0.0.1; 0.0.0.0 when AIP_HTTP_PORT is set)')
+    .option(
+      '-p, --port <n>',
+      'port (default AIP_HTTP_PORT, then the policy port, then any free port)',
+      intOption('--port'),
+    )
+    .option('--token <token>', 'require "Authorization: Bearer <token>" (default $LOCKSTEP_SERVE_TOKEN)')
+    .option(
+      '--max-in-flight <n>',
+      'predictions in flight before answering 503 (default 64)',
+      intOption('--max-in-flight'),
+    )
+    .option('--model-dir <dir>', 'serve this one model directory (as AIP_STORAGE_URI does)')
+    .action(
+      async (opts: {
+        env: string;
+        host?: string;
+        port?: number;
+        token?: string;
+        maxInFlight?: number;
+        modelDir?: string;
+      }) => {
+        const path = await import('node:path');
+        const { startServer } = await import('../../serving/server.ts');
+        const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
+        const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
+        const aip = readAipEnvironment();
+        const storageUri = opts.modelDir ?? aip.storageUri;
+        let root = io.cwd;
+        let source;
+        let env = opts.env;
+        let port = opts.port ?? aip.httpPort;
+        if (storageUri) {
+          env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
+          source = await storageUriSource(storageUri, { deployedModelId: aip.deployedModelId });
+        } else {
+          const { findRepo } = await import('../../repo.ts');
+          const { readPolicy } = await import('../../promotion/policy.ts');
+          const { LocalEndpointSource } = await import('../../serving/local-source.ts');
+          const { defaultRemote } = await import('../../config.ts');
+          const repo = findRepo(io.cwd);
+          root = repo.root;
+          const policy = await readPolicy(repo.root, env);
+          if (policy.endpoint.kind !== 'local') {
+            throw new UsageError(
+              `promotion/${env}.yaml: endpoint.kind is "${policy.endpoint.kind}"; Vertex AI serves it with this container. Run lockstep serve for a local environment, or set AIP_STORAGE_URI.`,
+            );
+          }
+          port ??= policy.endpoint.port;
+          const remote = await defaultRemote(repo).catch(() => undefined);
+          source = new LocalEndpointSource(repo, env, { remote, out: io });
+        }
+        const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
+        const { app, url } = await startServer({
+          source,
+          env,
+          log,
+          token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
+          maxInFlight: opts.maxInFlight,
+          predictRoute: aip.predictRoute,
+          healthRoute: aip.healthRoute,
+          host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
+          port: port ?? 0,
+        });
+        const models = source.models();
+        io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
+        io.err(
+          models.length
+            ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
+            : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await app.close();
+      },
+    );
 }
