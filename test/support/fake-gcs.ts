@@ -309,8 +309,9 @@ export class FakeGcs {
     res.on('close', () => (record.status ||= res.headersSent ? res.statusCode : -1));
 
     const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
-    const objectPath = /^(?:\/download)?\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);
-    const listPath = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
+    // With STORAGE_EMULATOR_HOST the client drops the /storage/v1 prefix on non-upload paths.
+    const objectPath = /^(?:\/download)?(?:\/storage\/v1)?\/b\/([^/]+)\/o\/(.+)$/.exec(path);
+    const listPath = /^(?:\/storage\/v1)?\/b\/([^/]+)\/o$/.exec(path);
 
     let kind: RequestKind = 'other';
     let bucket = '';
