@@ -1,13 +1,14 @@
 /**
  * Runs eSpeak NG (WebAssembly) for many utterances in parallel worker threads. The 18 MB module
- * is compiled once and handed to each worker; every utterance is its own eSpeak run, so results
- * depend only on the arguments, never on scheduling.
+ * is compiled once and handed to each worker; each worker keeps one instance and restores its
+ * initialized memory before every utterance, so results depend only on the arguments, never on
+ * scheduling or on which worker ran them.
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { synthesize } from './espeak-run.mjs';
+import { createSession } from './espeak-run.mjs';
 
 /** A compiled `WebAssembly.Module` (the project's TypeScript lib has no WebAssembly types). */
 export type WasmModule = object;
@@ -49,9 +50,10 @@ export async function synthesizeAll(jobs: string[][], options: SynthesisOptions 
     options.onProgress?.(++done, jobs.length);
   };
   if (threads <= 0) {
+    const session = await createSession(module);
     for (let i = 0; i < jobs.length; i++) {
       options.signal?.throwIfAborted();
-      finish(i, await synthesize(module, jobs[i]));
+      finish(i, session.synthesize(jobs[i]));
     }
     return results;
   }

@@ -10,6 +10,9 @@ import { synthesizeCorpus } from '../../stages/data/corpus.ts';
 import { dataStage } from '../../stages/data/index.ts';
 import { planSpeakers, planUtterances, WORDS } from '../../stages/data/prosody.ts';
 import { resample } from '../../stages/data/augment.ts';
+import { synthesize } from '../../stages/data/espeak-run.mjs';
+import { loadEspeakModule, synthesizeAll } from '../../stages/data/espeak.ts';
+import { espeakArgs } from '../../stages/data/prosody.ts';
 import { createRng } from '../../stages/data/rng.ts';
 import { EMOTIONS, paramsSchema } from '../../stages/params.ts';
 import { PATHS } from '../../stages/paths.ts';
@@ -142,6 +145,24 @@ describe('data prosody plan', () => {
 });
 
 describe('data helpers', () => {
+  it('espeak session renders what a fresh instance renders, whatever the order or thread count', async () => {
+    const plan = planUtterances({ speakers: 4, words: 1, emotions: ['angry', 'sad'], seed: 3, noise: 0 });
+    const jobs = plan.map((u) => espeakArgs(u));
+    const module = await loadEspeakModule();
+    const fresh: string[] = [];
+    for (const job of jobs)
+      fresh.push(
+        createHash('sha256')
+          .update(await synthesize(module, job))
+          .digest('hex'),
+      );
+    const digest = (wavs: Uint8Array[]): string[] =>
+      wavs.map((w) => createHash('sha256').update(w).digest('hex'));
+    expect(digest(await synthesizeAll(jobs, { threads: 0 }))).toEqual(fresh);
+    expect(digest(await synthesizeAll([...jobs].reverse(), { threads: 2 })).reverse()).toEqual(fresh);
+    expect(new Set(fresh).size).toBe(jobs.length);
+  });
+
   it('rng gives the same sequence for the same seed and key, another for a new key', () => {
     const seq = (seed: number, key: string): number[] => {
       const r = createRng(seed, key);

@@ -1,0 +1,187 @@
+/**
+ * The `validate` stage (StatisticsGen + SchemaGen + ExampleValidator): measures every file in the
+ * manifest, checks it against `stages/validate/schema.yaml` (inferred and written when missing)
+ * and the `validate.*` limits, and writes `out/validate/{report.json,report.md,stats.json}`.
+ * Error anomalies fail the stage after the reports are written, unless `validate.on_error:
+ * exclude`, which lists the files in `excluded` for featurize to skip.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, StageError, formatProblem } from '../../lib/errors.ts';
+import { writeFileAtomic } from '../../lib/store/atomic.ts';
+import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { IngestManifest } from '../ingest/manifest.ts';
+import { dataDir, isRemote, STAGING } from '../ingest/index.ts';
+import { EMOTIONS, type Params } from '../params.ts';
+import { PATHS } from '../paths.ts';
+import { datasetAnomalies, fileAnomalies, sortAnomalies, type Anomaly } from './anomalies.ts';
+import { renderMarkdown, type ValidateReport } from './report.ts';
+import { inferDataSchema, readDataSchema, writeDataSchema } from './schema.ts';
+import { aggregateStats, measureFile, type FileStats } from './stats.ts';
+
+/** Builds the validate stage for these params. */
+export function validateStage(params: Params): StageDef {
+  const dir = dataDir(params);
+  return {
+    name: 'validate',
+    description: 'Statistics, schema and anomaly checks of the audio',
+    // The schema is an input through `code` (the whole folder) rather than `deps`: the runner
+    // requires deps to exist, and a missing schema is valid here (it is inferred and written).
+    code: ['stages/validate', 'lib/audio/wav.ts', 'stages/ingest/manifest.ts'],
+    deps: [PATHS.manifest, isRemote(dir) ? STAGING : dir],
+    params: [
+      'validate.min_duration_s',
+      'validate.max_duration_s',
+      'validate.silence_dbfs',
+      'validate.max_clipping_ratio',
+      'validate.max_class_imbalance',
+      'validate.on_error',
+    ],
+    outs: [PATHS.validate],
+    run: (ctx) => runValidate(ctx),
+  };
+}
+
+async function readManifest(file: string): Promise<IngestManifest> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as IngestManifest;
+  } catch (err) {
+    throw new ConfigError(
+      formatProblem(
+        PATHS.manifest,
+        'cannot read the manifest',
+        (err as Error).message.split('\n')[0],
+        'Run the ingest stage first.',
+      ),
+    );
+  }
+}
+
+/** Folders under the data root that hold no `.wav` file at any depth (e.g. an empty label folder). */
+async function emptyFolders(rootAbs: string, rootName: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<boolean> => {
+    let has = false;
+    let entries;
+    try {
+      entries = await readdir(path.join(rootAbs, rel), { withFileTypes: true });
+    } catch {
+      return true;
+    }
+    for (const e of entries) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) has = (await walk(child)) || has;
+      else if (e.isFile() && /\.wav$/i.test(e.name)) has = true;
+    }
+    if (!has && rel) out.push(path.posix.join(rootName, rel));
+    return has;
+  };
+  await walk('');
+  return out.sort();
+}
+
+async function runValidate(ctx: StageContext): Promise<{ summary: string }> {
+  const p = (ctx.params as Params).validate;
+  const manifest = await readManifest(ctx.abs(PATHS.manifest));
+  const resolve = (rel: string): string => (path.isAbsolute(rel) ? rel : path.resolve(ctx.root, rel));
+
+  // Statistics per file.
+  const files: FileStats[] = [];
+  for (const f of manifest.files) {
+    ctx.signal.throwIfAborted();
+    const meta = { path: f.path, label: f.label, speaker: f.speaker, split: f.split };
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(resolve(f.path));
+    } catch (err) {
+      files.push({
+        ...measureFile(new Uint8Array(0), meta, p.silence_dbfs),
+        error: `missing: ${(err as NodeJS.ErrnoException).code ?? 'cannot read'}; re-run ingest`,
+      });
+      continue;
+    }
+    files.push(measureFile(bytes, meta, p.silence_dbfs));
+  }
+
+  // Schema: the reviewed one in the repository, or inferred now and written for review.
+  const schemaFile = ctx.abs(PATHS.schema);
+  let schema = await readDataSchema(schemaFile, PATHS.schema);
+  const schemaInferred = schema === undefined;
+  if (!schema) {
+    schema = inferDataSchema(files, EMOTIONS, { min: p.min_duration_s, max: p.max_duration_s });
+    await writeDataSchema(schemaFile, schema);
+    ctx.out.err(
+      `validate: ${PATHS.schema} was missing; inferred it from the data and wrote it. Review and commit it.`,
+    );
+  }
+
+  // Anomalies: per file, then for the dataset once the excluded files are known.
+  const perFile = files.flatMap((f) => fileAnomalies(f, schema, p));
+  const excluded = new Set<string>();
+  if (p.on_error === 'exclude')
+    for (const a of perFile) if (a.severity === 'error' && a.file) excluded.add(a.file);
+  const folders = await emptyFolders(resolve(manifest.root), manifest.root);
+  const anomalies: Anomaly[] = sortAnomalies([
+    ...perFile,
+    ...datasetAnomalies(files, manifest.splits, schema, p, excluded),
+    ...folders.map((folder): Anomaly => ({
+      severity: 'warning',
+      kind: 'empty_folder',
+      file: folder,
+      detail: 'folder holds no .wav file',
+    })),
+  ]);
+  const errors = anomalies.filter((a) => a.severity === 'error');
+  const unhandled = errors.filter((a) => !a.file || !excluded.has(a.file));
+  const report: ValidateReport = {
+    ok: unhandled.length === 0,
+    anomalies,
+    excluded: [...excluded].sort(),
+    summary: {
+      files: files.length,
+      errors: errors.length,
+      warnings: anomalies.length - errors.length,
+      excluded: excluded.size,
+    },
+    onError: p.on_error,
+    schemaInferred,
+    schema,
+  };
+
+  // Reports first, so a failing run still explains itself.
+  const splits = {
+    all: aggregateStats(files),
+    train: aggregateStats(files.filter((f) => f.split === 'train')),
+    validation: aggregateStats(files.filter((f) => f.split === 'validation')),
+    test: aggregateStats(files.filter((f) => f.split === 'test')),
+  };
+  const outDir = ctx.abs(PATHS.validate);
+  await writeFileAtomic(
+    path.join(outDir, 'stats.json'),
+    JSON.stringify({ version: 1, files, splits }, null, 2) + '\n',
+  );
+  await writeFileAtomic(path.join(outDir, 'report.md'), renderMarkdown(report, splits, PATHS.schema));
+  await writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+
+  if (!report.ok) {
+    const named = [...new Set(unhandled.map((a) => a.file ?? a.kind))].sort();
+    const shown =
+      named
+        .slice(0, 3)
+        .map((s) => `"${s}"`)
+        .join(', ') + (named.length > 3 ? ` (+${named.length - 3} more)` : '');
+    const kinds = [...new Set(unhandled.map((a) => a.kind))].join(', ');
+    throw new StageError(
+      'validate',
+      `${PATHS.validate}/report.md: ${unhandled.length} data error${unhandled.length === 1 ? '' : 's'} (${kinds}) in ${shown}. ` +
+        'Fix or remove those files, or set validate.on_error: exclude to skip them.',
+    );
+  }
+  const warnings = report.summary.warnings;
+  return {
+    summary:
+      `${files.length} files ok, ${warnings} warning${warnings === 1 ? '' : 's'}` +
+      (excluded.size ? `, ${excluded.size} excluded` : '') +
+      (schemaInferred ? `, schema inferred into ${PATHS.schema}` : ''),
+  };
+}
