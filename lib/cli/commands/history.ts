@@ -33,11 +33,15 @@ export function register(program: Command, io: CliIO): void {
       );
       if (h.records.length > 0) {
         io.out('\ndeployment records:');
-        for (const r of h.records) io.out(`  ${r.at}  ${r.status.padEnd(12)} ${r.model.slice(0, 12)}  ${r.source}${r.detail ? ' ' + r.detail : ''}`);
+        for (const r of h.records)
+          io.out(
+            `  ${r.at}  ${r.status.padEnd(12)} ${r.model.slice(0, 12)}  ${r.source}${r.detail ? ' ' + r.detail : ''}`,
+          );
       }
       if (h.github.length > 0) {
         io.out('\nGitHub deployments:');
-        for (const d of h.github) io.out(`  ${d.created_at}  ${d.state.padEnd(12)} ${d.sha.slice(0, 8)}  ${d.description ?? ''}`);
+        for (const d of h.github)
+          io.out(`  ${d.created_at}  ${d.state.padEnd(12)} ${d.sha.slice(0, 8)}  ${d.description ?? ''}`);
       }
     });
 }

@@ -15,45 +15,53 @@ export function register(program: Command, io: CliIO): void {
     .option('--dry', 'print the plan and checks without changing anything')
     .option('-r, --remote <url>', 'remote to check artifacts in (default: the policy or repository remote)')
     .option('--json', 'print JSON')
-    .action(async (env: string, opts: { from?: string; local?: boolean; dry?: boolean; remote?: string; json?: boolean }) => {
-      const { planPromotion, assertPromotable, promoteLocal, promotionTitle } = await import('../../promotion/promote.ts');
-      const { renderPromotionBody } = await import('../../promotion/body.ts');
-      const { openRemote } = await import('../../store/open-remote.ts');
-      const repo = findRepo(io.cwd);
-      const remote = opts.remote ? await openRemote(opts.remote) : undefined;
-      const plan = await planPromotion(repo, env, { from: opts.from, remote, local: opts.local });
-      const report = (extra: Record<string, unknown>) => {
-        if (opts.json) io.out(JSON.stringify({ ...plan, lineage: undefined, ...extra }, null, 2));
-      };
-      if (!opts.json) {
-        io.out(`promote ${plan.from} → ${plan.env}: model ${plan.model.hash.slice(0, 12)} (${plan.sourceBranch} ${plan.sourceCommit.slice(0, 8)})`);
-        for (const c of plan.checks) io.out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
-      }
-      if (opts.dry) {
-        report({ dry: true });
-        if (!plan.ok) assertPromotable(plan);
-        return;
-      }
-      if (opts.local) {
-        const res = await promoteLocal(repo, plan);
-        report({ mergeCommit: res.mergeCommit, tags: res.tags });
+    .action(
+      async (
+        env: string,
+        opts: { from?: string; local?: boolean; dry?: boolean; remote?: string; json?: boolean },
+      ) => {
+        const { planPromotion, assertPromotable, promoteLocal, promotionTitle } =
+          await import('../../promotion/promote.ts');
+        const { renderPromotionBody } = await import('../../promotion/body.ts');
+        const { openRemote } = await import('../../store/open-remote.ts');
+        const repo = findRepo(io.cwd);
+        const remote = opts.remote ? await openRemote(opts.remote) : undefined;
+        const plan = await planPromotion(repo, env, { from: opts.from, remote, local: opts.local });
+        const report = (extra: Record<string, unknown>) => {
+          if (opts.json) io.out(JSON.stringify({ ...plan, lineage: undefined, ...extra }, null, 2));
+        };
         if (!opts.json) {
-          io.out(`merged ${plan.sourceBranch} into ${plan.targetBranch}: ${res.mergeCommit.slice(0, 8)}`);
-          io.out(`tags: ${res.tags.registered ? res.tags.versionTag + ', ' : ''}${res.tags.stageTag}`);
+          io.out(
+            `promote ${plan.from} → ${plan.env}: model ${plan.model.hash.slice(0, 12)} (${plan.sourceBranch} ${plan.sourceCommit.slice(0, 8)})`,
+          );
+          for (const c of plan.checks) io.out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
         }
-        return;
-      }
-      assertPromotable(plan);
-      const { githubFromEnv } = await import('../github.ts');
-      const { upsertPullRequest } = await import('../../promotion/github.ts');
-      const gh = (await githubFromEnv(repo.root, true))!;
-      const pr = await upsertPullRequest(gh.client, gh.slug, {
-        head: plan.sourceBranch,
-        base: plan.targetBranch,
-        title: promotionTitle(plan),
-        body: renderPromotionBody(plan),
-      });
-      report({ pullRequest: pr });
-      if (!opts.json) io.out(`${pr.created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}`);
-    });
+        if (opts.dry) {
+          report({ dry: true });
+          if (!plan.ok) assertPromotable(plan);
+          return;
+        }
+        if (opts.local) {
+          const res = await promoteLocal(repo, plan);
+          report({ mergeCommit: res.mergeCommit, tags: res.tags });
+          if (!opts.json) {
+            io.out(`merged ${plan.sourceBranch} into ${plan.targetBranch}: ${res.mergeCommit.slice(0, 8)}`);
+            io.out(`tags: ${res.tags.registered ? res.tags.versionTag + ', ' : ''}${res.tags.stageTag}`);
+          }
+          return;
+        }
+        assertPromotable(plan);
+        const { githubFromEnv } = await import('../github.ts');
+        const { upsertPullRequest } = await import('../../promotion/github.ts');
+        const gh = (await githubFromEnv(repo.root, true))!;
+        const pr = await upsertPullRequest(gh.client, gh.slug, {
+          head: plan.sourceBranch,
+          base: plan.targetBranch,
+          title: promotionTitle(plan),
+          body: renderPromotionBody(plan),
+        });
+        report({ pullRequest: pr });
+        if (!opts.json) io.out(`${pr.created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}`);
+      },
+    );
 }

@@ -12,7 +12,8 @@ export function register(program: Command, io: CliIO): void {
     .option('--dry', 'print the plan only')
     .option('--json', 'print JSON')
     .action(async (env: string, opts: { to?: string; local?: boolean; dry?: boolean; json?: boolean }) => {
-      const { planRollback, rollbackLocal, createRollbackCommit, rollbackTitle } = await import('../../promotion/rollback.ts');
+      const { planRollback, rollbackLocal, createRollbackCommit, rollbackTitle } =
+        await import('../../promotion/rollback.ts');
       const repo = findRepo(io.cwd);
       const plan = await planRollback(repo, env, opts.to);
       const say = (line: string, extra: Record<string, unknown> = {}) =>
@@ -35,6 +36,10 @@ export function register(program: Command, io: CliIO): void {
         title: rollbackTitle(plan),
         body: `<!-- lockstep-rollback -->\nRestores the lockfile of \`${plan.to.commit}\` (model \`${plan.to.model}\`) on **${env}**, replacing \`${plan.from.model}\`.\n\nMerging this pull request deploys the restored model.\n`,
       });
-      say(`${pr.created ? 'opened' : 'updated'} rollback pull request #${pr.number}: ${pr.url}`, { branch, commit, pullRequest: pr });
+      say(`${pr.created ? 'opened' : 'updated'} rollback pull request #${pr.number}: ${pr.url}`, {
+        branch,
+        commit,
+        pullRequest: pr,
+      });
     });
 }

@@ -1,0 +1,349 @@
+/**
+ * Promotion: move the model pinned on one environment's branch into the next environment's
+ * branch, dev → staging → prod, only when every check passes. Plan first (`planPromotion`,
+ * which never changes anything), then act: `promoteLocal` merges in the local repository (a
+ * full rehearsal on one machine); `openPromotionPr` opens or updates the pull request on GitHub.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleGit } from 'simple-git';
+import { parse as parseYaml } from 'yaml';
+import { paramsSchema } from '../../stages/params.ts';
+import { evaluateGate, type GateVerdict, type Threshold } from '../../stages/gate/evaluate.ts';
+import { LockstepError, RefusedError, UsageError } from '../errors.ts';
+import { readFileAtRev } from '../git.ts';
+import type { Repo } from '../repo.ts';
+import { defaultRemote } from '../config.ts';
+import { openRemote } from '../store/open-remote.ts';
+import type { Remote } from '../store/remote.ts';
+import { Cache } from '../store/cache.ts';
+import { lineageOf, type Lineage } from '../registry/lineage.ts';
+import { environmentBranch, revParse } from '../registry/refs.ts';
+import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
+import { writeGtoTags, type GtoTags } from '../registry/gto.ts';
+import type { ArtifactRef } from '../types.ts';
+import {
+  checkStoredMatchesLockfile,
+  countAhead,
+  isAncestor,
+  objectsOf,
+  pinnedArtifacts,
+  type Check,
+} from './checks.ts';
+import {
+  ENVIRONMENTS,
+  previousEnvironment,
+  readPolicy,
+  type EnvironmentName,
+  type Policy,
+} from './policy.ts';
+import { recordDeployment } from './records.ts';
+
+export interface PromotionPlan {
+  env: EnvironmentName;
+  from: EnvironmentName;
+  sourceBranch: string;
+  targetBranch: string;
+  sourceCommit: string;
+  /** Undefined when the target branch does not exist yet (first promotion). */
+  targetCommit?: string;
+  model: ArtifactRef;
+  metrics: Record<string, number>;
+  /** The model now in the target environment. */
+  baseline?: { commit: string; model: string; metrics: Record<string, number> };
+  gate: GateVerdict;
+  lineage: Lineage;
+  checks: Check[];
+  /** True when every check passed. */
+  ok: boolean;
+  remote?: string;
+}
+
+export interface PlanOptions {
+  /** Source environment; must be the one right before `env`. */
+  from?: string;
+  /** Remote to check artifacts against (default: the target policy's, else the repository's). */
+  remote?: Remote;
+  /** Local rehearsal: also require a clean working tree. */
+  local?: boolean;
+}
+
+/** Resolves a branch locally, falling back to its remote-tracking branch. */
+async function branchHead(root: string, branch: string): Promise<string | undefined> {
+  return (
+    (await revParse(root, `refs/heads/${branch}`)) ?? (await revParse(root, `refs/remotes/origin/${branch}`))
+  );
+}
+
+/** Gate thresholds: the target environment's policy, else params.yaml's at the source commit. */
+async function thresholdsFor(root: string, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
+  if (policy.gate.thresholds && policy.gate.thresholds.length > 0) return policy.gate.thresholds;
+  const text = await readFileAtRev(root, sourceCommit, 'params.yaml');
+  const params = paramsSchema.parse(text ? (parseYaml(text) ?? {}) : {});
+  return params.gate.thresholds;
+}
+
+async function resolveRemote(repo: Repo, policy: Policy, given?: Remote): Promise<Remote | undefined> {
+  if (given) return given;
+  if (policy.remote) return openRemote(policy.remote);
+  return defaultRemote(repo);
+}
+
+function check(name: string, ok: boolean, detail: string): Check {
+  return { name, ok, detail };
+}
+
+/**
+ * Plans promoting into `env` and runs every check. Never changes the repository.
+ * @throws UsageError for an unknown environment; otherwise refusals are in `checks`.
+ */
+export async function planPromotion(
+  repo: Repo,
+  env: string,
+  options: PlanOptions = {},
+): Promise<PromotionPlan> {
+  if (!(ENVIRONMENTS as readonly string[]).includes(env)) {
+    throw new UsageError(`environment "${env}": unknown. Use one of ${ENVIRONMENTS.join(', ')}.`);
+  }
+  const target = env as EnvironmentName;
+  const previous = previousEnvironment(target);
+  if (!previous) {
+    throw new RefusedError(
+      `${target}: the first environment is not promoted into; merge a pull request into its branch instead.`,
+    );
+  }
+  const checks: Check[] = [];
+  const from = (options.from ?? previous) as EnvironmentName;
+  checks.push(
+    check(
+      'promotion order',
+      from === previous,
+      from === previous
+        ? `${from} → ${target}`
+        : `skipping an environment: ${target} is promoted only from ${previous}, not ${from}`,
+    ),
+  );
+  const root = repo.root;
+  const sourceBranch = await environmentBranch(root, from);
+  const targetBranch = await environmentBranch(root, target);
+  const policy = await readPolicy(root, target);
+  const sourceCommit = await branchHead(root, sourceBranch);
+  if (!sourceCommit) {
+    throw new RefusedError(
+      `${from}: branch "${sourceBranch}" does not exist. Create it and merge a model into it first.`,
+    );
+  }
+  const lockfile = await readLockfileAt(root, sourceCommit);
+  const model = lockfile ? modelOf(lockfile) : undefined;
+  if (!lockfile || !model) {
+    throw new RefusedError(
+      `${from}: ${LOCKFILE} on "${sourceBranch}" pins no model. Run lockstep repro on ${sourceBranch} and commit the lockfile.`,
+    );
+  }
+  const { metrics, gate: recordedGate } = metricsOf(lockfile);
+  const targetCommit = await branchHead(root, targetBranch);
+
+  // Dirty or diverged branches.
+  if (options.local) {
+    const status = await simpleGit(root).status();
+    checks.push(
+      check(
+        'clean working tree',
+        status.isClean(),
+        status.isClean()
+          ? 'no uncommitted changes'
+          : `dirty working tree (${status.files.length} changed files); commit or stash them`,
+      ),
+    );
+  }
+  if (targetCommit) {
+    const ok = await isAncestor(root, targetCommit, sourceCommit);
+    const ahead = ok ? 0 : await countAhead(root, targetCommit, sourceCommit);
+    checks.push(
+      check(
+        'target not diverged',
+        ok,
+        ok
+          ? `${targetBranch} is an ancestor of ${sourceBranch}`
+          : `${targetBranch} has ${ahead} commit(s) not in ${sourceBranch}; merge ${targetBranch} into ${sourceBranch} first`,
+      ),
+    );
+  }
+  for (const branch of [sourceBranch, targetBranch]) {
+    const local = await revParse(root, `refs/heads/${branch}`);
+    const tracking = await revParse(root, `refs/remotes/origin/${branch}`);
+    if (local && tracking && local !== tracking) {
+      const both = !(await isAncestor(root, local, tracking)) && !(await isAncestor(root, tracking, local));
+      if (both)
+        checks.push(
+          check(
+            'branch in sync with origin',
+            false,
+            `${branch} and origin/${branch} have diverged; pull or push first`,
+          ),
+        );
+    }
+  }
+
+  // The gate: the source model against the model in the target environment, with its thresholds.
+  let baseline: PromotionPlan['baseline'];
+  if (targetCommit) {
+    const targetLock = await readLockfileAt(root, targetCommit);
+    const targetModel = targetLock ? modelOf(targetLock) : undefined;
+    if (targetLock && targetModel) {
+      baseline = { commit: targetCommit, model: targetModel.hash, metrics: metricsOf(targetLock).metrics };
+    }
+  }
+  const thresholds = await thresholdsFor(root, policy, sourceCommit);
+  const gate = evaluateGate({
+    metrics,
+    thresholds,
+    baseline: baseline ? { metrics: baseline.metrics } : undefined,
+  });
+  checks.push(
+    check(
+      'recorded gate',
+      recordedGate !== 'failed',
+      recordedGate === 'failed'
+        ? `the model failed its gate on ${sourceBranch}`
+        : `gate on ${sourceBranch}: ${recordedGate}`,
+    ),
+  );
+  checks.push(
+    check(
+      `${target} gate`,
+      gate.passed,
+      gate.passed
+        ? `passes ${target}'s ${thresholds.length} thresholds`
+        : `fails ${target}'s gate: ${gate.reasons
+            .filter((r) => !r.passed)
+            .map((r) => r.detail)
+            .join('; ')}`,
+    ),
+  );
+
+  // Artifacts: present where deploys will fetch them, and matching the lockfile.
+  const refs = pinnedArtifacts(lockfile);
+  const remote = await resolveRemote(repo, policy, options.remote);
+  try {
+    const oids = await objectsOf(repo, refs, remote);
+    if (remote) {
+      const present = await remote.has(oids);
+      const missing = oids.filter((o) => !present.has(o));
+      checks.push(
+        check(
+          'artifacts in the remote',
+          missing.length === 0,
+          missing.length === 0
+            ? `${oids.length} objects present in ${remote.url}`
+            : `${missing.length} of ${oids.length} objects missing from ${remote.url}; run lockstep push on ${sourceBranch}`,
+        ),
+      );
+    } else {
+      const cache = new Cache(repo);
+      const missing: string[] = [];
+      for (const o of oids) if (!(await cache.has(o))) missing.push(o);
+      checks.push(
+        check(
+          'artifacts stored',
+          missing.length === 0,
+          missing.length === 0
+            ? `${oids.length} objects in the local cache (no remote configured)`
+            : `${missing.length} of ${oids.length} objects missing and no remote configured; configure a remote and run lockstep push`,
+        ),
+      );
+    }
+    checks.push(await checkStoredMatchesLockfile(repo, refs, model, remote));
+  } catch (err) {
+    checks.push(check('artifacts stored', false, (err as Error).message.split('\n')[0]));
+  }
+
+  return {
+    env: target,
+    from,
+    sourceBranch,
+    targetBranch,
+    sourceCommit,
+    targetCommit,
+    model,
+    metrics,
+    baseline,
+    gate,
+    lineage: lineageOf(sourceCommit, lockfile),
+    checks,
+    ok: checks.every((c) => c.ok),
+    remote: remote?.url,
+  };
+}
+
+/** Throws a RefusedError listing every failed check. */
+export function assertPromotable(plan: PromotionPlan): void {
+  const failed = plan.checks.filter((c) => !c.ok);
+  if (failed.length === 0) return;
+  throw new RefusedError(
+    `promote ${plan.env}: refused: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}.`,
+  );
+}
+
+export interface LocalPromotion {
+  plan: PromotionPlan;
+  mergeCommit: string;
+  tags: GtoTags;
+}
+
+/**
+ * Merges the source branch into the target branch in the local repository (no GitHub), as the
+ * merged pull request would, then writes GTO tags and a deployment record. The user's checkout
+ * is left alone: the merge happens in a temporary worktree.
+ */
+export async function promoteLocal(repo: Repo, plan: PromotionPlan): Promise<LocalPromotion> {
+  assertPromotable(plan);
+  const root = repo.root;
+  const git = simpleGit(root);
+  const message = promotionTitle(plan);
+  let mergeCommit: string;
+  if (!plan.targetCommit) {
+    await git.raw(['branch', plan.targetBranch, plan.sourceCommit]);
+    mergeCommit = plan.sourceCommit;
+  } else {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'lockstep-promote-'));
+    try {
+      const current = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD'])).trim();
+      if (current === plan.targetBranch) {
+        // The target is checked out here: merge in place (the tree is clean, checked above).
+        await git.raw(['merge', '--no-ff', '-m', message, plan.sourceCommit]);
+        mergeCommit = (await git.raw(['rev-parse', 'HEAD'])).trim();
+      } else {
+        await git.raw(['worktree', 'add', '--quiet', dir, plan.targetBranch]);
+        const wt = simpleGit(dir);
+        await wt.raw(['merge', '--no-ff', '-m', message, plan.sourceCommit]);
+        mergeCommit = (await wt.raw(['rev-parse', 'HEAD'])).trim();
+      }
+    } catch (err) {
+      throw new LockstepError(
+        `promote ${plan.env}: merging ${plan.sourceBranch} into ${plan.targetBranch} failed (${(err as Error).message.split('\n')[0]}). Resolve it by hand.`,
+      );
+    } finally {
+      await git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const tags = await writeGtoTags(root, plan.sourceCommit, plan.env);
+  await recordDeployment(repo, {
+    env: plan.env,
+    commit: mergeCommit,
+    model: plan.model.hash,
+    version: tags.version,
+    source: 'promote --local',
+    status: 'promoted',
+  });
+  return { plan, mergeCommit, tags };
+}
+
+/** The pull request (and merge commit) title. */
+export function promotionTitle(plan: PromotionPlan): string {
+  return `Promote model ${plan.model.hash.slice(0, 12)} from ${plan.from} to ${plan.env}`;
+}
+
+export { ENVIRONMENTS };

@@ -1,0 +1,117 @@
+/**
+ * Rolling an environment back: a new commit on top of the environment's branch that restores
+ * the lockfile (and params) of the previous deployment, made in a temporary worktree so the
+ * user's checkout is untouched. Locally it fast-forwards the environment branch; on GitHub it is
+ * pushed to `rollback/<env>-<model>` and opened as a pull request (merging it deploys).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleGit } from 'simple-git';
+import { LockstepError, RefusedError } from '../errors.ts';
+import type { Repo } from '../repo.ts';
+import { environmentHistory } from './history.ts';
+import { recordDeployment } from './records.ts';
+import { LOCKFILE } from '../registry/registry.ts';
+
+export interface RollbackPlan {
+  env: string;
+  branch: string;
+  head: string;
+  /** The deployment being rolled back. */
+  from: { commit: string; model: string };
+  /** The deployment restored. */
+  to: { commit: string; model: string };
+}
+
+/** Finds the current and previous deployments of `env`; `to` may name a specific earlier commit. */
+export async function planRollback(repo: Repo, env: string, to?: string): Promise<RollbackPlan> {
+  const history = await environmentHistory(repo, env);
+  const [current, ...older] = history.changes;
+  if (!current) throw new RefusedError(`${env}: no model was ever deployed. Nothing to roll back.`);
+  const target = to ? older.find((c) => c.commit.startsWith(to) || c.model.startsWith(to)) : older[0];
+  if (!target) {
+    throw new RefusedError(
+      to
+        ? `${env}: "${to}" is not an earlier deployment of ${env}. See lockstep history ${env}.`
+        : `${env}: only one model was ever deployed. Nothing earlier to roll back to.`,
+    );
+  }
+  const head = (await simpleGit(repo.root).raw(['rev-parse', history.branch])).trim();
+  return {
+    env,
+    branch: history.branch,
+    head,
+    from: { commit: current.commit, model: current.model },
+    to: { commit: target.commit, model: target.model },
+  };
+}
+
+export function rollbackTitle(plan: RollbackPlan): string {
+  return `Roll back ${plan.env} to model ${plan.to.model.slice(0, 12)}`;
+}
+
+/**
+ * Creates the rollback commit on a new branch `rollback/<env>-<model12>` from the environment
+ * head. Returns the branch and commit.
+ */
+export async function createRollbackCommit(
+  repo: Repo,
+  plan: RollbackPlan,
+): Promise<{ branch: string; commit: string }> {
+  const git = simpleGit(repo.root);
+  const branch = `rollback/${plan.env}-${plan.to.model.slice(0, 12)}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'lockstep-rollback-'));
+  try {
+    await git.raw(['worktree', 'add', '--quiet', '-B', branch, dir, plan.head]);
+    const wt = simpleGit(dir);
+    const files = [LOCKFILE, 'params.yaml'];
+    for (const f of files) {
+      const exists = await wt.raw(['ls-tree', '--name-only', plan.to.commit, f]).then((s) => s.trim() !== '');
+      if (exists) await wt.raw(['checkout', plan.to.commit, '--', f]);
+    }
+    const status = await wt.status();
+    if (status.isClean()) {
+      throw new RefusedError(
+        `${plan.env}: the lockfile already matches ${plan.to.commit.slice(0, 8)}. Nothing to roll back.`,
+      );
+    }
+    await wt.raw([
+      'commit',
+      '-m',
+      `${rollbackTitle(plan)}\n\nRestores ${LOCKFILE} and params.yaml from ${plan.to.commit} (model ${plan.to.model}),\nreplacing model ${plan.from.model} deployed by ${plan.from.commit}.`,
+    ]);
+    const commit = (await wt.raw(['rev-parse', 'HEAD'])).trim();
+    return { branch, commit };
+  } catch (err) {
+    if (err instanceof LockstepError) throw err;
+    throw new LockstepError(
+      `rollback ${plan.env}: ${(err as Error).message.split('\n')[0]}. Resolve it by hand.`,
+    );
+  } finally {
+    await git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Local rollback: create the commit and fast-forward the environment branch to it. */
+export async function rollbackLocal(repo: Repo, plan: RollbackPlan): Promise<{ commit: string }> {
+  const { branch, commit } = await createRollbackCommit(repo, plan);
+  const git = simpleGit(repo.root);
+  const checkedOut = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD'])).trim();
+  if (checkedOut === plan.branch) {
+    await git.raw(['merge', '--ff-only', commit]);
+  } else {
+    await git.raw(['update-ref', `refs/heads/${plan.branch}`, commit, plan.head]);
+  }
+  await git.raw(['branch', '-D', branch]);
+  await recordDeployment(repo, {
+    env: plan.env,
+    commit,
+    model: plan.to.model,
+    source: 'rollback --local',
+    status: 'rolled_back',
+    detail: `from ${plan.from.model.slice(0, 12)}`,
+  });
+  return { commit };
+}

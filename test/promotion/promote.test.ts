@@ -1,0 +1,244 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { rm, writeFile, mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { main } from '../../lib/cli/main.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { planPromotion } from '../../lib/promotion/promote.ts';
+import { listRegistry } from '../../lib/registry/registry.ts';
+import { GOOD, makeRegistryRepo, type RegistryRepo } from './fixture.ts';
+
+let r: RegistryRepo;
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const o = memoryOutput();
+  const code = await main(['-C', r.dir, ...args], o);
+  return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
+}
+
+async function tags(): Promise<string[]> {
+  return (await r.git.raw(['tag', '--list'])).split('\n').filter(Boolean).sort();
+}
+
+beforeEach(async () => {
+  r = await makeRegistryRepo();
+});
+afterEach(async () => {
+  await r.cleanup();
+});
+
+describe('promote --local', () => {
+  it('promote moves a model dev → staging → prod with GTO tags and history', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    const staging = await cli('promote', 'staging', '--local');
+    expect(staging.err).toBe('');
+    expect(staging.code).toBe(0);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(v1.commit);
+    const prod = await cli('promote', 'prod', '--local');
+    expect(prod.code).toBe(0);
+    expect(await tags()).toEqual([
+      'speech-emotion#prod#1',
+      'speech-emotion#staging#1',
+      'speech-emotion@v0.1.0',
+    ]);
+
+    // A second, better model goes through the same path; staging now merges (no fast-forward).
+    await r.git.checkout('dev');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.85, f1_macro: 0.84, mcc: 0.8 } });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    const stagingHead = (await r.git.revparse(['staging'])).trim();
+    expect(stagingHead).not.toBe(v2.commit);
+    expect((await r.git.raw(['rev-parse', `${stagingHead}^2`])).trim()).toBe(v2.commit);
+    expect(await tags()).toContain('speech-emotion@v0.2.0');
+    expect(await tags()).toContain('speech-emotion#staging#2');
+
+    const hist = JSON.parse((await cli('history', 'staging', '--json')).out);
+    expect(hist.changes.map((c: { model: string }) => c.model)).toEqual([v2.model.hash, v1.model.hash]);
+    expect(hist.changes[0].current).toBe(true);
+    expect(hist.records).toHaveLength(2);
+
+    const entries = await listRegistry(r.dir);
+    const byModel = new Map(entries.map((e) => [e.model.hash, e]));
+    expect(byModel.get(v2.model.hash)!.environments).toEqual([
+      { env: 'dev', state: 'current' },
+      { env: 'staging', state: 'current' },
+    ]);
+    expect(byModel.get(v1.model.hash)!.environments).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'past' },
+      { env: 'prod', state: 'current' },
+    ]);
+  });
+
+  it('promote refuses to skip an environment', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    const res = await cli('promote', 'prod', '--from', 'dev', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/skipping an environment: prod is promoted only from staging, not dev/);
+    expect(await tags()).toEqual([]);
+  });
+
+  it('promote refuses the first environment and unknown ones', async () => {
+    expect((await cli('promote', 'dev', '--local')).err).toMatch(/first environment/);
+    const bad = await cli('promote', 'qa', '--local');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/environment "qa": unknown/);
+  });
+
+  it('promote refuses a model that fails the target gate', async () => {
+    await r.commitModel({ content: 'weak', metrics: { accuracy: 0.45, f1_macro: 0.42, mcc: 0.3 } });
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/staging gate: fails staging's gate/);
+    expect(res.err).toMatch(/f1_macro/);
+  });
+
+  it('promote refuses a model that regressed against the one deployed', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    await r.commitModel({ content: 'v2', metrics: { accuracy: 0.7, f1_macro: 0.7, mcc: 0.6 } });
+    const plan = await planPromotion(r.repo, 'staging', { local: true });
+    expect(plan.ok).toBe(false);
+    expect(plan.baseline?.metrics.f1_macro).toBe(0.8);
+    expect(plan.gate.reasons.some((x) => !x.passed && x.kind === 'change')).toBe(true);
+  });
+
+  it('promote refuses a model whose own gate failed', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD, gatePassed: 0 });
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.err).toMatch(/recorded gate: the model failed its gate on dev/);
+  });
+
+  it('promote refuses artifacts missing from the remote', async () => {
+    await r.commitModel({ content: 'unpushed', metrics: GOOD, push: false });
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/artifacts in the remote: \d+ of \d+ objects missing from/);
+  });
+
+  it('promote refuses a lockfile whose hashes do not match the stored objects', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD, lieAboutSize: true });
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/stored objects match the lockfile: out\/model: stored manifest has/);
+  });
+
+  it('promote refuses a dirty working tree', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    await writeFile(path.join(r.dir, 'params.yaml'), 'train:\n  epochs: 3\n');
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.err).toMatch(/clean working tree: dirty working tree/);
+  });
+
+  it('promote refuses a diverged target branch', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    await r.git.checkout('staging');
+    await writeFile(path.join(r.dir, 'hotfix.txt'), 'hotfix\n');
+    await r.git.add('hotfix.txt');
+    await r.git.commit('hotfix on staging');
+    await r.git.checkout('dev');
+    await r.commitModel({ content: 'v2', metrics: GOOD });
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.err).toMatch(/target not diverged: staging has 1 commit\(s\) not in dev/);
+  });
+
+  it('promote --dry prints the plan and changes nothing', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    const res = await cli('promote', 'staging', '--dry', '--json');
+    expect(res.code).toBe(0);
+    const plan = JSON.parse(res.out);
+    expect(plan.ok).toBe(true);
+    expect(plan.checks.map((c: { name: string }) => c.name)).toContain('artifacts in the remote');
+    expect(await r.git.raw(['branch', '--list', 'staging'])).toBe('');
+  });
+});
+
+describe('registry', () => {
+  it('registry get fetches an old model after the workspace moved on, from the remote', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await r.commitModel({ content: 'v2', metrics: GOOD });
+    // Empty the local cache: everything must come from the remote, verified.
+    await rm(path.join(r.dir, '.lockstep', 'cache'), { recursive: true, force: true });
+    const out = await mkdtemp(path.join(os.tmpdir(), 'lockstep-get-'));
+    try {
+      const res = await cli('registry', 'get', v1.commit, '--out', path.join(out, 'm'), '--json');
+      expect(res.err).toBe('');
+      expect(JSON.parse(res.out).model).toBe(v1.model.hash);
+      expect(JSON.parse(await readFile(path.join(out, 'm', 'model.json'), 'utf8'))).toEqual({
+        content: 'v1',
+      });
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('registry get refuses a corrupted remote object', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await rm(path.join(r.dir, '.lockstep', 'cache'), { recursive: true, force: true });
+    // Corrupt the weights object on the remote.
+    const { readManifest } = await import('../../lib/registry/fetch.ts');
+    const { openRemote } = await import('../../lib/store/open-remote.ts');
+    const remote = await openRemote(r.remoteDir);
+    const manifest = await readManifest(r.repo, v1.model, { remote });
+    const weights = manifest.entries.find((e) => e.path === 'weights.bin')!;
+    const { chmod } = await import('node:fs/promises');
+    const p = path.join(r.remoteDir, 'sha256', weights.sha256.slice(0, 2), weights.sha256.slice(2));
+    await chmod(p, 0o644);
+    await writeFile(p, 'tampered');
+    const res = await cli('registry', 'get', 'HEAD', '--out', path.join(r.dir, 'got'));
+    expect(res.code).toBe(1);
+    expect(res.err.split('\n')).toHaveLength(1);
+    expect(res.err).toMatch(new RegExp(weights.sha256.slice(2, 14)));
+    expect(res.err).toMatch(/does not match its sha256/);
+  });
+
+  it('registry show and lineage resolve environments, tags and commits', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    for (const ref of ['staging', 'speech-emotion@v0.1.0', v1.commit.slice(0, 10), 'dev']) {
+      const res = await cli('registry', 'show', ref, '--json');
+      expect(res.err).toBe('');
+      expect(JSON.parse(res.out).model.hash).toBe(v1.model.hash);
+    }
+    const lin = JSON.parse((await cli('lineage', 'staging', '--json')).out);
+    expect(lin.model).toBe(v1.model.hash);
+    expect(lin.params['train.epochs']).toBe(3);
+    expect(lin.edges).toContainEqual({ from: 'train', to: 'evaluate', path: 'out/model' });
+    const missing = await cli('registry', 'show', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/ref "nope": not a commit, branch, tag or environment/);
+    expect((await cli('registry', 'show', 'prod')).err).toMatch(/environment branch "prod" does not exist/);
+  });
+});
+
+describe('rollback --local', () => {
+  it('rollback restores the previous model on the environment branch', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    const shown = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(shown.model.hash).toBe(v2.model.hash);
+    const res = await cli('rollback', 'staging', '--local');
+    expect(res.err).toBe('');
+    expect(res.code).toBe(0);
+    const after = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(after.model.hash).toBe(v1.model.hash);
+    const hist = JSON.parse((await cli('history', 'staging', '--json')).out);
+    expect(hist.changes.map((c: { model: string }) => c.model)).toEqual([
+      v1.model.hash,
+      v2.model.hash,
+      v1.model.hash,
+    ]);
+    expect(hist.records.at(-1).status).toBe('rolled_back');
+  });
+
+  it('rollback refuses when there is nothing earlier', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const res = await cli('rollback', 'staging', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/only one model was ever deployed/);
+  });
+});
