@@ -68,13 +68,18 @@ export async function buildAction(name, options = {}) {
   const outdir = options.outdir ? path.join(options.outdir, name) : path.join(actionsDir, name, 'dist');
   await esbuild.build({
     entryPoints: [path.join(actionsDir, name, 'src', 'index.ts')],
-    outfile: path.join(outdir, 'index.js'),
+    outdir,
+    entryNames: 'index',
+    // Code splitting keeps the CLI's lazy `import()`s lazy: a command's heavy packages (tfjs,
+    // Vertex AI, fastify) load only when that command runs, not when the action starts.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     packages: 'external',
-    sourcemap: 'inline',
+    sourcemap: 'linked',
     logLevel: 'warning',
     plugins: [sourceUrlPlugin(outdir)],
   });

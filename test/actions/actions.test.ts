@@ -232,6 +232,34 @@ describe('report action', () => {
   });
 });
 
+describe('command actions', () => {
+  it('monitor reports lockstep status as JSON in its output and the summary', async () => {
+    const repo = await fixture();
+    const opts = { cwd: repo.root, inputs: stageInputs, eventName: 'workflow_dispatch', event: dispatch() };
+    expect((await runAction(bundles, 'validate', opts)).code).toBe(0);
+    const run = await runAction(bundles, 'monitor', opts);
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.ok).toBe('true');
+    const status = JSON.stringify(JSON.parse(run.outputs.output));
+    expect(status).toContain('validate');
+    expect(run.summary).toContain('`lockstep status --json --pipeline pipeline.mjs`');
+  });
+
+  it("promote fails the step with the CLI's one-line error", async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'promote', {
+      cwd: repo.root,
+      inputs: { env: 'staging', 'dry-run': 'true' },
+      eventName: 'workflow_dispatch',
+      event: dispatch(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/::error::promote staging: promotion\/staging\.yaml: [^\n]*\n/);
+    expect(run.stdout).toContain('::add-mask::ghs_faketoken');
+    expect(run.summary).toContain('## lockstep: promote staging ❌ failed');
+  });
+});
+
 describe('deploy action', () => {
   it('records a GitHub deployment whose statuses follow the reconcile result', async () => {
     const repo = await fixture();

@@ -10,11 +10,14 @@ import { workingDirectory } from '../../_shared/inputs.ts';
 export async function run(): Promise<void> {
   try {
     const remote = core.getBooleanInput('check-remote');
-    const result = await runCommand(
+    const pipeline = core.getInput('pipeline');
+    const args = [
       'status',
-      ['status', '--json', ...(remote ? ['--remote'] : [])],
-      workingDirectory(),
-    );
+      '--json',
+      ...(remote ? ['--remote'] : []),
+      ...(pipeline ? ['--pipeline', pipeline] : []),
+    ];
+    const result = await runCommand('status', args, workingDirectory());
     if (result.code !== 0) core.setFailed(`status: ${lastError(result)}`);
   } catch (err) {
     core.setFailed(err instanceof Error ? err.message : String(err));
