@@ -38,10 +38,11 @@ const BATCH_FILES = 64;
 
 let pool: Worker[] | undefined;
 
+/** Worker threads besides the main thread, which hashes too: one fewer than the cores. */
 function workerCount(): number {
   const env = Number(process.env.LOCKSTEP_HASH_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(1, Math.min(os.availableParallelism(), 8));
+  return Math.max(1, Math.min(os.availableParallelism() - 1, 7));
 }
 
 function getPool(): Worker[] {
@@ -76,7 +77,7 @@ export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {
       : undefined;
   try {
     const workers = tasks.length >= 4 && total >= INLINE_BYTES ? getPool() : undefined;
-    if (!workers || workers.length === 1) return runInline(tasks, options.signal, progress);
+    if (!workers) return runInline(tasks, options.signal, progress);
     return await runPooled(workers, tasks, sizes, options.signal, progress);
   } finally {
     progress?.stop();
@@ -102,7 +103,12 @@ function runInline(
   return results;
 }
 
-function runPooled(
+/**
+ * Hashes on the worker threads and on this thread at once: the main thread starts at once (a
+ * worker may take a while to boot on a loaded machine) and yields between batches so worker
+ * replies are handled promptly. Each worker keeps two batches queued so it never waits on us.
+ */
+async function runPooled(
   workers: Worker[],
   tasks: HashTask[],
   sizes: number[],
@@ -111,51 +117,70 @@ function runPooled(
 ): Promise<HashOneResult[]> {
   const results: HashOneResult[] = new Array(tasks.length);
   let next = 0;
-  let inFlight = 0;
   let failure: unknown;
-  return new Promise((resolve, reject) => {
-    const finish = () => {
-      if (inFlight > 0) return;
-      for (const w of workers) {
-        w.removeAllListeners('message');
-        w.removeAllListeners('error');
-        w.unref();
-      }
-      if (failure !== undefined) reject(failure);
-      else if (next >= tasks.length) resolve(results);
-    };
-    const dispatch = (w: Worker) => {
-      if (failure === undefined && signal?.aborted) failure = signal.reason;
-      if (failure !== undefined || next >= tasks.length) return finish();
-      const start = next;
-      let bytes = 0;
-      while (next < tasks.length && next - start < BATCH_FILES && bytes < BATCH_BYTES) {
-        bytes += sizes[next] ?? 0;
-        next++;
-      }
-      const end = next;
-      inFlight++;
-      w.ref();
-      w.once('message', (batch: Array<HashOneResult & { error?: { code: string; message: string } }>) => {
-        inFlight--;
-        batch.forEach((r, i) => {
-          const task = tasks[start + i]!;
-          if (r.error) failure ??= new HashTaskError(task, r.error.code, r.error.message);
-          else results[start + i] = r;
-        });
-        progress?.tick(end - start);
-        dispatch(w);
-      });
-      w.postMessage(tasks.slice(start, end));
-    };
-    for (const w of workers) {
-      w.on('error', (err) => {
-        failure ??= err;
-        inFlight = 0;
-        pool = undefined;
-        finish();
-      });
-      dispatch(w);
+  const takeBatch = (): [number, number] | undefined => {
+    if (failure === undefined && signal?.aborted) failure = signal.reason;
+    if (failure !== undefined || next >= tasks.length) return undefined;
+    const start = next;
+    let bytes = 0;
+    while (next < tasks.length && next - start < BATCH_FILES && bytes < BATCH_BYTES) {
+      bytes += sizes[next] ?? 0;
+      next++;
     }
-  });
+    return [start, next];
+  };
+  const workersDone = workers.map(
+    (w) =>
+      new Promise<void>((resolve) => {
+        const queued: Array<[number, number]> = [];
+        const finish = () => {
+          w.off('message', onMessage);
+          w.off('error', onError);
+          w.unref();
+          resolve();
+        };
+        const pump = () => {
+          while (queued.length < 2) {
+            const batch = takeBatch();
+            if (!batch) break;
+            queued.push(batch);
+            w.postMessage(tasks.slice(batch[0], batch[1]));
+          }
+          if (queued.length === 0) finish();
+        };
+        const onMessage = (replies: Array<HashOneResult & { error?: { code: string; message: string } }>) => {
+          const [start, end] = queued.shift()!;
+          replies.forEach((r, i) => {
+            if (r.error) failure ??= new HashTaskError(tasks[start + i]!, r.error.code, r.error.message);
+            else results[start + i] = r;
+          });
+          progress?.tick(end - start);
+          pump();
+        };
+        const onError = (err: unknown) => {
+          failure ??= err;
+          pool = undefined;
+          finish();
+        };
+        w.on('message', onMessage);
+        w.on('error', onError);
+        w.ref();
+        pump();
+      }),
+  );
+  for (let batch = takeBatch(); batch; batch = takeBatch()) {
+    for (let i = batch[0]; i < batch[1] && failure === undefined; i++) {
+      try {
+        results[i] = hashOne(tasks[i]!);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        failure ??= new HashTaskError(tasks[i]!, e.code ?? 'EUNKNOWN', e.message);
+      }
+    }
+    progress?.tick(batch[1] - batch[0]);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(workersDone);
+  if (failure !== undefined) throw failure;
+  return results;
 }
