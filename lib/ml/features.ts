@@ -521,11 +521,28 @@ export function summarize(
   return summary;
 }
 
+const extractors = new Map<string, FrameExtractor>();
+
+/**
+ * A shared extractor for `cfg` (its tables cost about a millisecond to build; serving calls
+ * this per request). Safe to share: `extract` is synchronous and finishes before any other call.
+ */
+export function extractorFor(cfg: FeaturizeConfig): FrameExtractor {
+  const key = [cfg.sample_rate, cfg.frame_size, cfg.hop_size, cfg.n_mfcc, cfg.n_mel].join(',');
+  let ex = extractors.get(key);
+  if (!ex) {
+    if (extractors.size >= 8) extractors.clear();
+    ex = new FrameExtractor(cfg);
+    extractors.set(key, ex);
+  }
+  return ex;
+}
+
 /** The whole per-clip path: prepareAudio then extractFeatures. Featurize and serving both call this. */
 export function featurizeAudio(
   cfg: FeaturizeConfig,
   audio: DecodedAudio,
-  extractor?: FrameExtractor,
+  extractor: FrameExtractor = extractorFor(cfg),
 ): ClipFeatures {
   return extractFeatures(cfg, prepareAudio(cfg, audio), extractor);
 }
