@@ -90,6 +90,9 @@ export async function verifyRef(repo: Repo, ref: string, options: VerifyOptions 
     for (const [p, v] of Object.entries(expected.data)) {
       await checkoutArtifact(wt, { path: p, ...v });
     }
+    // Start from no lockfile: every output must be produced by this run, so a stage that fails
+    // shows up as missing instead of as the committed (expected) hash.
+    await rm(wt.lockfilePath, { force: true });
     const bin = path.join(dir, 'bin', 'lockstep.mjs');
     options.out?.err(`verify: reproducing ${commit.slice(0, 8)} in ${dir}`);
     const res = await run(
