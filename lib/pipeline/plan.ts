@@ -121,15 +121,16 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   const code = codeFingerprint(repo, stage);
   const params = readStageParams(stage, input.params);
   const base = { code, params };
-  if (input.force) return { ...base, action: 'run', reason: 'forced' };
   let reason: string | undefined;
-  if (!entry) reason = 'never run';
+  // A forced stage still hashes its deps below: the lock entry and run-cache key need them.
+  if (input.force) reason = 'forced';
+  else if (!entry) reason = 'never run';
   else if (entry.code !== code) reason = 'code changed';
   else {
     const changed = changedParams(params, entry.params ?? {});
     if (changed.length > 0) reason = `params ${changed.join(', ')} changed`;
   }
-  if (input.upstreamRunning.length > 0) {
+  if (input.upstreamRunning.length > 0 && !input.force) {
     return {
       ...base,
       action: 'run',
@@ -155,6 +156,7 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
     return { ...base, action: 'run', reason: reason ?? `dep ${missingDep} missing` };
   const key = runKey(stage, code, deps, params);
   const withDeps: StageCheck = { ...base, deps, key, action: 'run', reason: reason ?? '' };
+  if (input.force) return withDeps;
   if (reason) return tryRunCache(repo, withDeps, cache);
   const lockedDeps = new Map(entry!.deps.map((d) => [d.path, d]));
   if (lockedDeps.size !== deps.length || deps.some((d) => !lockedDeps.has(d.path))) {
