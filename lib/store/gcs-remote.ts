@@ -29,6 +29,7 @@ import type { Oid } from '../types.ts';
 import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
 import { isTransient, parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
 import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
+import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
 
 export interface GcsRemoteOptions extends OpenRemoteOptions {
   /** Files of at least this many bytes go through resumable uploads (default 8 MiB). */
@@ -44,6 +45,9 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   resumableChunkSize?: number;
   /** A download that receives nothing for this long is dropped and continued (default 60 s). */
   stallTimeout?: number;
+  /** Where resumable-upload session URIs are kept between runs (default: a per-user directory
+   * under the system temp dir); `false` disables resuming across runs. */
+  sessionDir?: string | false;
   /** `has()` asks per object up to this many ids, and lists above it (default 2 x concurrency). */
   perObjectThreshold?: number;
   /** An auth client to use instead of Application Default Credentials (tests). */
@@ -123,6 +127,7 @@ export class GcsRemote implements Remote {
   private readonly perObjectThreshold: number;
   private readonly resumableChunkSize: number;
   private readonly stallTimeoutMs: number;
+  private readonly sessions?: UploadSessions;
   /** Bounds the requests `put`/`get` have in flight even when callers fan out without a pool. */
   private readonly limit: ReturnType<typeof pLimit>;
 
@@ -143,6 +148,8 @@ export class GcsRemote implements Remote {
       Math.round((options.resumableChunkSize ?? 8 * 1024 * 1024) / quantum) * quantum,
     );
     this.stallTimeoutMs = (options.stallTimeout ?? 60) * 1000;
+    if (options.sessionDir !== false)
+      this.sessions = new UploadSessions(options.sessionDir ?? defaultSessionDir());
     this.limit = pLimit(this.concurrency);
     this.storage = new Storage({
       ...(options.projectId ? { projectId: options.projectId } : {}),
@@ -307,10 +314,18 @@ export class GcsRemote implements Remote {
     const data = size < this.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
     const local = data ? hashBuffer(data) : await hashFile(srcPath);
     let lastProblem = '';
+    const sessionKey = {
+      bucket: this.bucketName,
+      name: this.keyOf(oid),
+      size: local.size,
+      crc32c: local.crc32c,
+    };
+    let staleSessionSeen = false;
     for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
       options.signal?.throwIfAborted();
       if (attempt > 0) await this.backoff(attempt, options.signal);
       const file = this.bucket.file(this.keyOf(oid));
+      let resumedSession: string | undefined;
       const common = {
         // We check the hashes ourselves (declared to the service and compared after).
         validation: false as const,
@@ -327,13 +342,26 @@ export class GcsRemote implements Remote {
         let uploaded: File = file;
         if (data) await file.save(data, { ...common, resumable: false });
         else {
+          // The session URI is saved before any byte is sent, so a later run (after a crash or
+          // a kill) continues this upload from the service's offset.
+          resumedSession = await this.sessions?.load(sessionKey);
+          let uri = resumedSession;
+          if (!uri) {
+            [uri] = await file.createResumableUpload({
+              metadata: common.metadata,
+              preconditionOpts: common.preconditionOpts,
+            });
+            await this.sessions?.save(sessionKey, uri);
+          }
           [uploaded] = await this.bucket.upload(srcPath, {
             ...common,
             destination: file,
             resumable: true,
+            uri,
             // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
             chunkSize: this.resumableChunkSize,
           });
+          await this.sessions?.forget(sessionKey);
         }
         const metadata = uploaded.metadata;
         stored = {
@@ -344,8 +372,16 @@ export class GcsRemote implements Remote {
         };
       } catch (err) {
         const status = statusOf(err);
+        if (resumedSession && (status === 404 || status === 410)) {
+          // The saved session expired or was cancelled: start a fresh one (not a failed attempt).
+          await this.sessions?.forget(sessionKey);
+          if (!staleSessionSeen) attempt--;
+          staleSessionSeen = true;
+          continue;
+        }
         if (status === 412) {
           // Already there (another pusher, or our own earlier attempt whose answer was lost).
+          await this.sessions?.forget(sessionKey);
           stored = await this.statObject(oid);
         } else if (
           status === 400 &&

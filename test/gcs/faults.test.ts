@@ -191,3 +191,58 @@ describe('GcsRemote listing faults', () => {
     expect(statuses('list')).toContain(503);
   });
 });
+
+describe('GcsRemote resumable sessions across runs', () => {
+  const CHUNK = 256 * 1024;
+
+  it('GcsRemote put continues a large upload left unfinished by an earlier run', async () => {
+    const sessionDir = path.join(dir, 'sessions');
+    const size = 8 * CHUNK;
+    const data = randomBlob(size);
+    const { file, oid } = writeBlob(dir, data);
+    const options = { resumableThreshold: 64 * 1024, sessionDir };
+    // The first run dies after three chunks: every later chunk request is cut off.
+    fake.inject({ kind: 'upload-chunk', skip: 3, dropAfterBytes: 1000, times: Infinity });
+    await expect(remoteOn(fake, { ...options, maxRetries: 0 }).put(oid, file)).rejects.toThrow(LockstepError);
+    expect(fs.readdirSync(sessionDir)).toHaveLength(1);
+    expect(fake.object(BUCKET, keyOf(oid))).toBeUndefined();
+
+    fake.clearFaults();
+    fake.resetLog();
+    await remoteOn(fake, options).put(oid, file);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+    expect(fake.count('upload-init')).toBe(0);
+    const chunks = fake.requests.filter((r) => r.kind === 'upload-chunk');
+    // It asked where the session stood, then sent only the rest.
+    expect(chunks[0].contentRange).toBe('bytes */*');
+    const from = Number(/^bytes (\d+)-/.exec(chunks[1].contentRange ?? '')?.[1]);
+    expect(from).toBeGreaterThanOrEqual(2 * CHUNK);
+    expect(chunks.reduce((n, r) => n + r.bytesIn, 0)).toBe(size - from);
+    expect(fs.readdirSync(sessionDir)).toHaveLength(0);
+  });
+
+  it('GcsRemote put starts a fresh session when the saved one is gone', async () => {
+    const sessionDir = path.join(dir, 'sessions');
+    const data = randomBlob(3 * CHUNK);
+    const { file, oid } = writeBlob(dir, data);
+    const options = { resumableThreshold: 64 * 1024, sessionDir };
+    fake.inject({ kind: 'upload-chunk', skip: 1, dropAfterBytes: 10, times: Infinity });
+    await expect(remoteOn(fake, { ...options, maxRetries: 0 }).put(oid, file)).rejects.toThrow(LockstepError);
+    // The service forgets the session (expiry after a week, or a cancel).
+    const saved = fs.readdirSync(sessionDir);
+    expect(saved).toHaveLength(1);
+    const sessionFile = path.join(sessionDir, saved[0]);
+    const stale = JSON.parse(fs.readFileSync(sessionFile, 'utf8')) as { uri: string; created: number };
+    fs.writeFileSync(
+      sessionFile,
+      JSON.stringify({ ...stale, uri: stale.uri.replace(/upload_id=\w+/, 'upload_id=gone') }),
+    );
+
+    fake.clearFaults();
+    fake.resetLog();
+    await remoteOn(fake, options).put(oid, file);
+    expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+    expect(fake.count('upload-init')).toBe(1);
+    expect(fs.readdirSync(sessionDir)).toHaveLength(0);
+  });
+});
