@@ -19,6 +19,7 @@ import { withRepoLock, type RepoLockOptions } from '../lock.ts';
 import { checkStage, planRun, type Plan, type StageCheck } from './plan.ts';
 import { dependentsOf } from './graph.ts';
 import { readMetricsFiles } from './metrics.ts';
+import { codeFingerprint, runKey } from './fingerprint.ts';
 import { readRunEntry, writeRunEntry } from './run-cache.ts';
 
 export type StageStatus = 'ran' | 'restored' | 'skipped' | 'failed' | 'not run';
@@ -249,9 +250,13 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   // lock entry that point at them are written.
   const summary = result && result.summary ? result.summary : undefined;
   const refused = Boolean(result && result.failed);
-  await writeRunEntry(repo, check.key!, name, outs, metrics, { failed: refused, summary });
+  // A stage may write into its own code paths (validate infers a schema file there). Lock the
+  // fingerprint as it is after the run, or the next plan would call the stage changed forever.
+  const code = codeFingerprint(repo, stage);
+  const keys = new Set([check.key!, runKey(stage, code, check.deps, check.params)]);
+  for (const key of keys) await writeRunEntry(repo, key, name, outs, metrics, { failed: refused, summary });
   await o.saveEntry(name, {
-    code: check.code,
+    code,
     deps: check.deps,
     params: check.params,
     outs,

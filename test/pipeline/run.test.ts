@@ -148,6 +148,27 @@ describe('runner', () => {
     }
   });
 
+  it('runner locks the code fingerprint as it is after a stage that writes into its own code', async () => {
+    t = await createPipelineRepo();
+    const { loadParams } = await import('../../lib/params.ts');
+    const { pipeline } = await import('./fixtures/pipeline.ts');
+    const { reproduce } = await import('../../lib/pipeline/run.ts');
+    const { memoryOutput } = await import('../../lib/output.ts');
+    const params = loadParams(t.repo);
+    const stages = pipeline(params);
+    const report = stages.find((s) => s.name === 'report')!;
+    const inner = report.run;
+    report.code = ['code/report.txt', 'code/report-extra'];
+    t.write('code/report-extra/keep.txt', 'x');
+    report.run = async (ctx) => {
+      fs.writeFileSync(ctx.abs('code/report-extra/inferred.yaml'), 'schema: inferred\n');
+      return inner(ctx);
+    };
+    const run = () => reproduce(t!.repo, stages, { params, out: memoryOutput(), targets: ['report'] });
+    expect(statuses(await run())).toEqual({ report: 'ran' });
+    expect(statuses(await run())).toEqual({ report: 'skipped' });
+  });
+
   it('runner removes stale outs before a stage runs', async () => {
     t = await createPipelineRepo();
     await runFixture(t);
