@@ -4,8 +4,9 @@
  * Octokit talks to it. Every request is recorded. Setting `state.readOnly = true` makes every
  * write answer 403 the way GitHub answers a fork's read-only `GITHUB_TOKEN`.
  *
- * Routes live in `routes` (method + path pattern + handler); other tests extend it with
- * `fake.routes.push(...)` or `startFakeGitHub({ routes: [...] })`.
+ * Routes live in `routes` (method + path pattern + handler), matched in order: extend it with
+ * `fake.routes.push(...)`, override a default with `fake.routes.unshift(...)`, or pass
+ * `startFakeGitHub({ routes: [...] })` (tried before the defaults).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

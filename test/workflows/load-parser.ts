@@ -3,7 +3,7 @@
  * import attribute (fine for bundlers, refused by Node), so bundle it once with esbuild into
  * node_modules/.cache and import the bundle.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -33,5 +33,9 @@ export async function loadWorkflowParser(): Promise<WorkflowParser & ActionParse
     external: ['yaml', 'cronstrue', '@actions/expressions', '@actions/expressions/*'],
     absWorkingDir: root,
   });
-  return (await import(pathToFileURL(outfile).href)) as WorkflowParser & ActionParser;
+  try {
+    return (await import(pathToFileURL(outfile).href)) as WorkflowParser & ActionParser;
+  } finally {
+    rmSync(outfile, { force: true });
+  }
 }
