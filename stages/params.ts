@@ -15,10 +15,10 @@ export const dataParams = z
     source: z.enum(['demo', 'path']).default('demo'),
     /** Folder (repository-relative) or gs:// prefix with audio, used when source is `path`. */
     path: z.string().default('data/raw'),
-    /** Demo corpus: number of synthetic speakers (>= 8 gives a meaningful speaker-independent split). */
-    speakers: z.number().int().min(3).max(64).default(8),
-    /** Demo corpus: words per speaker and emotion. */
-    words: z.number().int().min(1).max(200).default(6),
+    /** Demo corpus: number of synthetic speakers (>= 8 gives a meaningful speaker-independent split; 10 gives 6/2/2). */
+    speakers: z.number().int().min(3).max(64).default(10),
+    /** Demo corpus: words per speaker and emotion (from a list of 200 TESS-style words). */
+    words: z.number().int().min(1).max(200).default(5),
     /** Demo corpus: seed for prosody jitter, noise and gain augmentation. */
     seed: z.number().int().default(7),
     /** Demo corpus: additive noise level (RMS relative to full scale). */

@@ -92,7 +92,7 @@ export interface Speaker {
   voice: string;
   female: boolean;
   neutral: Prosody;
-  /** Scales how strongly this speaker acts each emotion (0.55..1.25). */
+  /** Scales how strongly this speaker acts each emotion (0.75..1.3). */
   expressiveness: number;
 }
 
@@ -150,7 +150,7 @@ export function planSpeakers(count: number, seed: number): Speaker[] {
         amplitude: rng.uniform(85, 110),
         gap: 0,
       },
-      expressiveness: rng.uniform(0.55, 1.25),
+      expressiveness: rng.uniform(0.75, 1.3),
     };
   });
 }
@@ -173,8 +173,8 @@ export function planUtterances(options: PlanOptions): Utterance[] {
         const n = speaker.neutral;
         // Jitter is about a third of the gap between neighbouring emotions, so classes overlap.
         const prosody: Prosody = {
-          pitch: Math.round(clamp(n.pitch + e * profile.pitch + rng.normal() * 4, 0, 99)),
-          range: Math.round(clamp(n.range + e * profile.range + rng.normal() * 6, 0, 99)),
+          pitch: Math.round(clamp(n.pitch + e * profile.pitch + rng.normal() * 3, 0, 99)),
+          range: Math.round(clamp(n.range + e * profile.range + rng.normal() * 5, 0, 99)),
           rate: Math.round(clamp(n.rate * (1 + e * (profile.rate - 1)) * (1 + rng.normal() * 0.05), 80, 320)),
           amplitude: Math.round(
             clamp(n.amplitude * (1 + e * (profile.amplitude - 1)) * (1 + rng.normal() * 0.08), 10, 200),
