@@ -45,7 +45,7 @@ export async function run(): Promise<void> {
       commit: pr ? (context.payload.pull_request as { head?: { sha?: string } }).head?.sha : context.sha,
       base: pr?.base?.ref ?? (base || undefined),
       runUrl,
-      artifactsUrl: `${runUrl}#artifacts`,
+      artifactsUrl: core.getInput('artifact-url') || `${runUrl}#artifacts`,
       artifactName: core.getInput('artifact-name'),
       stages,
       paramsDiff,
