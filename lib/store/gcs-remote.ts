@@ -207,7 +207,9 @@ export class GcsRemote implements Remote {
     const found = new Set<Oid>();
     const first = await this.listPage({}, options);
     for (const oid of first.oids) if (wantedSet.has(oid)) found.add(oid);
-    if (!first.nextPageToken || first.oids.length === 0) return found;
+    if (!first.nextPageToken) return found;
+    // A first page of foreign names only says nothing about density: ask per object instead.
+    if (first.oids.length === 0) return this.askEach(wanted, options);
     const last = first.oids[first.oids.length - 1];
     const unresolved = wanted.filter((oid) => oid > last);
     if (unresolved.length === 0) return found;

@@ -153,3 +153,14 @@ describe('GcsRemote stored hashes', () => {
     expect(stored.metadata).toEqual({ sha256: oid });
   });
 });
+
+describe('GcsRemote has with foreign names', () => {
+  it('GcsRemote has stays exact when the first page holds no object ids', async () => {
+    const remote = remoteOn(fake, { perObjectThreshold: 2 });
+    for (let i = 0; i < 1200; i++)
+      fake.putObject(BUCKET, `team/store/sha256/00/junk-${String(i).padStart(4, '0')}`, Buffer.from('x'));
+    const present = seed(fake, 3);
+    const found = await remote.has([...present, randomOid(), randomOid()]);
+    expect([...found].sort()).toEqual(present);
+  });
+});
