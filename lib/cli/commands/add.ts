@@ -14,9 +14,12 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print the recorded artifacts as JSON')
     .action(async (paths: string[], opts: { json?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const { addPaths } = await import('../../store/add.ts');
       const repo = findRepo(io.cwd);
-      const refs = await addPaths(repo, paths, { cwd: io.cwd, out: io });
+      const refs = await withRepoLock(repo, 'add', () => addPaths(repo, paths, { cwd: io.cwd, out: io }), {
+        out: io,
+      });
       if (opts.json) {
         io.out(JSON.stringify(refs, null, 2));
         return;

@@ -18,9 +18,16 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print the plan as JSON')
     .action(async (opts: { keepLast?: number; dry?: boolean; json?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const { collectGarbage } = await import('../../store/gc.ts');
       const repo = findRepo(io.cwd);
-      const plan = await collectGarbage(repo, { keepLast: opts.keepLast, dryRun: opts.dry, out: io });
+      // The lock keeps a concurrent add or repro from inserting objects gc has not seen referenced.
+      const plan = await withRepoLock(
+        repo,
+        'gc',
+        () => collectGarbage(repo, { keepLast: opts.keepLast, dryRun: opts.dry, out: io }),
+        { out: io },
+      );
       if (opts.json) {
         io.out(JSON.stringify(plan, null, 2));
         return;

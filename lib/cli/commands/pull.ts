@@ -13,15 +13,22 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { remote?: string; jobs?: number; json?: boolean; checkout: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const { pullLockfile } = await import('../../store/sync.ts');
       const repo = findRepo(io.cwd);
-      const r = await pullLockfile(repo, {
-        remote: opts.remote,
-        jobs: opts.jobs || undefined,
-        out: io,
-        cwd: io.cwd,
-        checkout: opts.checkout,
-      });
+      const r = await withRepoLock(
+        repo,
+        'pull',
+        () =>
+          pullLockfile(repo, {
+            remote: opts.remote,
+            jobs: opts.jobs || undefined,
+            out: io,
+            cwd: io.cwd,
+            checkout: opts.checkout,
+          }),
+        { out: io },
+      );
       if (opts.json) {
         io.out(JSON.stringify(r, null, 2));
         return;

@@ -12,14 +12,15 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { remote?: string; jobs?: number; json?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const { pushLockfile } = await import('../../store/sync.ts');
       const repo = findRepo(io.cwd);
-      const r = await pushLockfile(repo, {
-        remote: opts.remote,
-        jobs: opts.jobs || undefined,
-        out: io,
-        cwd: io.cwd,
-      });
+      const r = await withRepoLock(
+        repo,
+        'push',
+        () => pushLockfile(repo, { remote: opts.remote, jobs: opts.jobs || undefined, out: io, cwd: io.cwd }),
+        { out: io },
+      );
       if (opts.json) io.out(JSON.stringify(r, null, 2));
       else
         io.out(
