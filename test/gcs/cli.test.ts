@@ -26,9 +26,9 @@ async function lockstep(...args: string[]): Promise<{ code: number; stdout: stri
   const env = {
     ...process.env,
     STORAGE_EMULATOR_HOST: fake.url,
-    LOCKSTEP_REMOTE: `gs://${BUCKET}/cli`,
     NO_COLOR: '1',
   };
+  delete env.LOCKSTEP_REMOTE;
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
       cwd: root,
@@ -43,12 +43,17 @@ async function lockstep(...args: string[]): Promise<{ code: number; stdout: stri
 }
 
 describe('lockstep push/pull with a gs:// remote', () => {
-  it('lockstep push, a no-op push and pull into an empty cache work against the fake GCS', async () => {
+  it('lockstep push, a no-op push and pull use the gs:// remote named in .lockstep/config.yaml', async () => {
     await run('git', ['init', '-q'], { cwd: root });
     fs.writeFileSync(path.join(root, 'a.bin'), randomBlob(20_000));
     fs.mkdirSync(path.join(root, 'd'));
     for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(root, 'd', `${i}.bin`), randomBlob(3000));
     expect((await lockstep('add', 'a.bin', 'd')).code).toBe(0);
+    // The remote comes from the repository's committed configuration.
+    fs.writeFileSync(
+      path.join(root, '.lockstep', 'config.yaml'),
+      `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/cli/\n`,
+    );
 
     const first = await lockstep('push');
     expect(first).toMatchObject({ code: 0 });
