@@ -61,8 +61,12 @@ function writeManifest(extraError: string[]): void {
   });
 }
 
+let lastStderr: string[] = [];
+
 async function run(workers?: number, useMainThread?: boolean): Promise<Record<string, Buffer>> {
-  await runFeaturize({ root, config, out: memoryOutput(), workers, useMainThread });
+  const out = memoryOutput();
+  await runFeaturize({ root, config, out, workers, useMainThread });
+  lastStderr = out.stderr;
   const dir = path.join(root, PATHS.features);
   return Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
 }
@@ -125,6 +129,9 @@ describe('featurize stage', () => {
     const all = Object.values(index.splits).flatMap((s) => s.paths);
     expect(all).not.toContain(excludedPath);
     expect(all).not.toContain(BROKEN);
+    expect(lastStderr.filter((l) => l.includes('skipping'))).toEqual([
+      `featurize: skipping ${BROKEN}: unreadable at ingest (not a WAV file)`,
+    ]);
     for (const [name, s] of Object.entries(index.splits)) {
       const split = loadSplit(dir, name);
       expect(split.x.length).toBe(s.n * D);
@@ -207,6 +214,27 @@ describe('featurize stage', () => {
     expect(stage.outs).toEqual([PATHS.features]);
     expect(stage.params).toContain('featurize.max_seconds');
     expect(stage.code).toContain('lib/ml/features.ts');
+  });
+
+  it('featurize refuses a label unseen in training and keeps the previous outputs', async () => {
+    const manifestFile = path.join(root, PATHS.manifest);
+    const original = fs.readFileSync(manifestFile, 'utf8');
+    const before = fs.readFileSync(path.join(root, PATHS.features, 'index.json'));
+    const manifest = JSON.parse(original);
+    const victim = manifest.files.find((f: { split: string }) => f.split === 'validation');
+    victim.label = 'calm';
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+    try {
+      const err = await runFeaturize({ root, config, out: memoryOutput(), workers: 1 }).catch((e) => e);
+      expect(err).toBeInstanceOf(StageError);
+      expect(err.message).toBe(
+        `${victim.path}: label "calm" of split validation never occurs in the training split. Give the training speakers examples of it or drop the class.`,
+      );
+      expect(fs.readFileSync(path.join(root, PATHS.features, 'index.json')).equals(before)).toBe(true);
+      expect(fs.readdirSync(path.join(root, 'out')).filter((f) => f.includes('partial'))).toEqual([]);
+    } finally {
+      fs.writeFileSync(manifestFile, original);
+    }
   });
 
   it('featurize fails with a one-line error when the training split is empty', async () => {
