@@ -3,7 +3,14 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
 import { memoryOutput } from '../../lib/output.ts';
-import { evaluateGate, gateStage, resolveBaseline, type ThresholdInput } from '../../stages/gate/index.ts';
+import {
+  evaluateGate,
+  gateStage,
+  resolveBaseline,
+  resolveThresholds,
+  runGate,
+  type ThresholdInput,
+} from '../../stages/gate/index.ts';
 import { paramsSchema } from '../../stages/params.ts';
 import { PATHS } from '../../stages/paths.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
@@ -201,21 +208,40 @@ describe('gate', () => {
       expect(again.result).toEqual({ summary: expect.stringMatching(/^gate passed/) });
     });
 
-    it('gateStage uses the promotion policy thresholds and value thresholds only without a branch', async () => {
+    it('gateStage uses params thresholds, resolveThresholds the policy ones, and no branch means value only', async () => {
       t = await createTmpRepo({
         'promotion/staging.yaml':
           'branch: env/staging\ngate:\n  thresholds:\n    - { metric: mcc, min: 0.3, tolerance: 0.01 }\n',
       });
       t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ mcc: 0.35 }));
-      const params = paramsSchema.parse({ gate: { baseline_env: 'staging' } });
+      const params = paramsSchema.parse({
+        gate: { baseline_env: 'staging', thresholds: [{ metric: 'mcc', min: 0.2, tolerance: 0.05 }] },
+      });
       expect(gateStage(params).deps).toEqual([`${PATHS.eval}/metrics.json`, 'promotion/staging.yaml']);
       const first = await runGateStage(params);
       expect(first.verdict).toEqual({
         passed: true,
         baseline: null,
-        reasons: [{ metric: 'mcc', kind: 'value', passed: true, detail: 'mcc 0.35 >= min 0.3' }],
+        reasons: [{ metric: 'mcc', kind: 'value', passed: true, detail: 'mcc 0.35 >= min 0.2' }],
       });
-      expect(first.ctx.out.stderr).toContain('gate: thresholds from promotion/staging.yaml');
+      expect(first.ctx.out.stderr).toContain('gate: thresholds from params.yaml gate.thresholds');
+
+      // Deploying to staging applies the environment's thresholds.
+      expect(await resolveThresholds(t.root, 'staging', params.gate)).toEqual({
+        thresholds: [
+          { metric: 'mcc', direction: 'higher', min: 0.3, tolerance: 0.01, tolerance_kind: 'absolute' },
+        ],
+        source: 'promotion/staging.yaml',
+      });
+      const env = await runGate({
+        root: t.root,
+        params: params.gate,
+        metricsPath: path.join(t.root, PATHS.eval, 'metrics.json'),
+        verdictPath: path.join(t.root, 'out/deploy-gate.json'),
+        thresholdsFrom: 'environment',
+      });
+      expect(env.reasons.map((r) => r.detail)).toEqual(['mcc 0.35 >= min 0.3']);
+      expect(env.thresholdsSource).toBe('promotion/staging.yaml');
 
       // The policy names the branch: env/staging, found as a remote-tracking branch too.
       t.git('checkout', '-q', '-b', 'env/staging');
@@ -230,7 +256,12 @@ describe('gate', () => {
         metrics: { mcc: 0.5 },
       });
       const second = await runGateStage(params);
-      expect(second.verdict.passed).toBe(false);
+      expect(
+        second.verdict.reasons.map((r: { kind: string; passed: boolean }) => [r.kind, r.passed]),
+      ).toEqual([
+        ['value', true],
+        ['change', false],
+      ]);
       expect(second.result?.failed).toBe(true);
     });
   });
