@@ -9,8 +9,9 @@ import pLimit from 'p-limit';
 import { parseGsUrl, toGcsError } from '../../lib/store/gcs-errors.ts';
 
 export interface DownloadOptions {
-  /** Storage API endpoint (tests, emulators). */
+  /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */
   apiEndpoint?: string;
+  projectId?: string;
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -27,7 +28,10 @@ export async function downloadPrefix(
   const where = 'params.yaml: data.path';
   const loc = parseGsUrl(url, where);
   const { Storage } = await import('@google-cloud/storage');
-  const storage = new Storage(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {});
+  const storage = new Storage({
+    ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
+    ...(options.projectId ? { projectId: options.projectId } : {}),
+  });
   const bucket = storage.bucket(loc.bucket);
   let files;
   try {

@@ -53,7 +53,9 @@ export function fileAnomalies(f: FileStats, schema: DataSchema, limits: Limits):
   }
   if (!f.readable) {
     const missing = f.error?.startsWith('missing:');
-    add('error', missing ? 'missing_file' : 'unreadable', f.error ?? 'cannot be decoded');
+    // The decoder's message starts with the file name, which the anomaly already carries.
+    const reason = (f.error ?? 'cannot be decoded').replace(`${f.path}: `, '');
+    add('error', missing ? 'missing_file' : 'unreadable', reason);
     return out;
   }
   if (f.nonFinite > 0) add('error', 'non_finite', `${f.nonFinite} NaN or infinite samples`);
