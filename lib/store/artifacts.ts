@@ -146,6 +146,7 @@ async function resolveEntries(
       entries[i] = { path: f.rel, sha256: r.oid, size: r.size };
     });
   }
+  if (scan.dir) state.prune(scan.rel, new Set(scan.files.map((f) => stateRel(scan, f))));
   await state.save();
   return entries;
 }

@@ -61,6 +61,17 @@ export class HashState {
     this.dirty = true;
   }
 
+  /** Forgets entries under directory `rel` that are not in `present` (files deleted since). */
+  prune(rel: string, present: Set<string>): void {
+    const prefix = rel + '/';
+    for (const key of this.files.keys()) {
+      if (key.startsWith(prefix) && !present.has(key)) {
+        this.files.delete(key);
+        this.dirty = true;
+      }
+    }
+  }
+
   /** Forgets entries under `rel` (a file, or a directory prefix). */
   forget(rel: string): void {
     for (const key of this.files.keys()) {

@@ -102,6 +102,13 @@ describe('artifacts', () => {
     const t = new Date(Date.now() + 5000);
     fs.utimesSync(f0, t, t);
     expect((await hashArtifact(repo, 'd')).hash).toBe(ref.hash);
+    // Deleted files leave the state, so it does not grow without bound.
+    fs.rmSync(path.join(repo.root, 'd/f0001.txt'));
+    await hashArtifact(repo, 'd');
+    expect(
+      loadHashState(repo).lookup('d/f0001.txt', statKey(fs.statSync(f0, { bigint: true }))),
+    ).toBeUndefined();
+    expect(Object.keys(JSON.parse(fs.readFileSync(statFile, 'utf8')).files)).not.toContain('d/f0001.txt');
   });
 
   it('isArtifactCurrent is true for an untouched path and false after an edit, add or delete', async () => {
@@ -215,6 +222,20 @@ describe('artifacts bad input', () => {
     } finally {
       writer.kill('SIGKILL');
     }
+  });
+
+  it('commitArtifact on a full disk in the worker-thread path removes every temp file', async () => {
+    const repo = fresh();
+    for (let i = 0; i < 12; i++) writeTree(repo.root, { [`big/f${i}`]: Buffer.alloc(1 << 20, i) });
+    process.env.LOCKSTEP_FAULT = 'enospc-after:4';
+    resetWriteFaults();
+    await expect(commitArtifact(repo, 'big')).rejects.toThrow(/^\.lockstep\/cache: no space left on device/);
+    expect(listObjects(repo.cacheDir)).toEqual([]);
+    expect(fs.readdirSync(path.join(repo.cacheDir, 'tmp'))).toEqual([]);
+    delete process.env.LOCKSTEP_FAULT;
+    resetWriteFaults();
+    expect((await commitArtifact(repo, 'big')).nfiles).toBe(12);
+    expect(listObjects(repo.cacheDir)).toHaveLength(13);
   });
 
   it('commitArtifact on a full disk fails in one line and leaves only complete objects', async () => {
