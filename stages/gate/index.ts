@@ -1,10 +1,9 @@
 /**
- * gate: blesses or refuses the evaluated model. The pipeline's gate (every PR and `npm start`)
- * uses params.yaml `gate.thresholds`, so the thresholds are declared params like any other;
- * an environment's own, usually stricter, thresholds (`promotion/<env>.yaml`) are applied at
- * promotion and deploy through `resolveThresholds` + `evaluateGate`. The baseline is the
- * evaluate metrics in the lockfile at the head of the `gate.baseline_env` branch; no branch (or
- * no evaluate metrics there) means value thresholds only.
+ * gate: blesses or refuses the evaluated model for the environment `gate.baseline_env`.
+ * Thresholds come from `promotion/<env>.yaml` (`gate.thresholds`) when that file sets them, else
+ * from params.yaml `gate.thresholds`; the baseline is the evaluate metrics in the lockfile at the
+ * head of the environment's branch. No branch (or no evaluate metrics there) means value
+ * thresholds only.
  */
 import fs from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -58,7 +57,7 @@ export async function resolveBaseline(root: string, env: string): Promise<Baseli
   return null;
 }
 
-/** Thresholds for deploying to `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
+/** Thresholds for `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
 export async function resolveThresholds(
   root: string,
   env: string,
@@ -77,7 +76,10 @@ export async function runGate(options: {
   params: Params['gate'];
   metricsPath: string;
   verdictPath: string;
-  /** Where thresholds come from: `params` (the pipeline gate) or `environment` (deploy). */
+  /**
+   * `environment` (default): the policy's thresholds when set, else params.yaml's;
+   * `params`: params.yaml's only.
+   */
   thresholdsFrom?: 'params' | 'environment';
 }): Promise<GateVerdict & { thresholdsSource: string }> {
   let metrics: Record<string, number>;
@@ -90,9 +92,9 @@ export async function runGate(options: {
   }
   const env = options.params.baseline_env;
   const { thresholds, source } =
-    options.thresholdsFrom === 'environment'
-      ? await resolveThresholds(options.root, env, options.params)
-      : { thresholds: options.params.thresholds, source: 'params.yaml gate.thresholds' };
+    options.thresholdsFrom === 'params'
+      ? { thresholds: options.params.thresholds, source: 'params.yaml gate.thresholds' }
+      : await resolveThresholds(options.root, env, options.params);
   const baseline = await resolveBaseline(options.root, env);
   const verdict = evaluateGate({ metrics, thresholds, baseline });
   await mkdir(path.dirname(options.verdictPath), { recursive: true });
@@ -107,7 +109,8 @@ export function gateStage(params: Params): StageDef {
     name: 'gate',
     description: `Check evaluate metrics against thresholds and the ${env} baseline`,
     code: ['stages/gate', 'lib/promotion/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
-    // The policy names the environment's branch (a missing dep just means the stage always runs).
+    // The policy holds thresholds and the branch name: editing it re-runs the gate (a missing dep
+    // just means the stage always runs).
     deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
     params: ['gate.baseline_env', 'gate.thresholds'],
     outs: [PATHS.gate],

@@ -208,7 +208,7 @@ describe('gate', () => {
       expect(again.result).toEqual({ summary: expect.stringMatching(/^gate passed/) });
     });
 
-    it('gateStage uses params thresholds, resolveThresholds the policy ones, and no branch means value only', async () => {
+    it('gateStage prefers the promotion policy thresholds and uses value thresholds only without a branch', async () => {
       t = await createTmpRepo({
         'promotion/staging.yaml':
           'branch: env/staging\ngate:\n  thresholds:\n    - { metric: mcc, min: 0.3, tolerance: 0.01 }\n',
@@ -222,26 +222,25 @@ describe('gate', () => {
       expect(first.verdict).toEqual({
         passed: true,
         baseline: null,
-        reasons: [{ metric: 'mcc', kind: 'value', passed: true, detail: 'mcc 0.35 >= min 0.2' }],
+        reasons: [{ metric: 'mcc', kind: 'value', passed: true, detail: 'mcc 0.35 >= min 0.3' }],
       });
-      expect(first.ctx.out.stderr).toContain('gate: thresholds from params.yaml gate.thresholds');
+      expect(first.ctx.out.stderr).toContain('gate: thresholds from promotion/staging.yaml');
 
-      // Deploying to staging applies the environment's thresholds.
       expect(await resolveThresholds(t.root, 'staging', params.gate)).toEqual({
         thresholds: [
           { metric: 'mcc', direction: 'higher', min: 0.3, tolerance: 0.01, tolerance_kind: 'absolute' },
         ],
         source: 'promotion/staging.yaml',
       });
-      const env = await runGate({
+      const fromParams = await runGate({
         root: t.root,
         params: params.gate,
         metricsPath: path.join(t.root, PATHS.eval, 'metrics.json'),
-        verdictPath: path.join(t.root, 'out/deploy-gate.json'),
-        thresholdsFrom: 'environment',
+        verdictPath: path.join(t.root, 'out/params-gate.json'),
+        thresholdsFrom: 'params',
       });
-      expect(env.reasons.map((r) => r.detail)).toEqual(['mcc 0.35 >= min 0.3']);
-      expect(env.thresholdsSource).toBe('promotion/staging.yaml');
+      expect(fromParams.reasons.map((r) => r.detail)).toEqual(['mcc 0.35 >= min 0.2']);
+      expect(fromParams.thresholdsSource).toBe('params.yaml gate.thresholds');
 
       // The policy names the branch: env/staging, found as a remote-tracking branch too.
       t.git('checkout', '-q', '-b', 'env/staging');
