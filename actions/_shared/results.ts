@@ -30,12 +30,46 @@ async function readJson<T>(cwd: string, rel: string): Promise<T | undefined> {
   }
 }
 
-/** A two-column Markdown table of numeric metrics (non-numbers are dropped). */
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+
+/**
+ * Numeric metrics as Markdown: overall metrics in a two-column table, and per-class metrics
+ * (`f1.<label>`, `precision.<label>`, ...) as one row per label. Non-numbers are dropped.
+ */
 export function metricsTable(metrics: Record<string, unknown>): string {
-  const rows = Object.entries(metrics)
-    .filter(([, v]) => typeof v === 'number')
-    .map(([k, v]) => `| ${escapeCell(k)} | ${Number.isInteger(v) ? v : (v as number).toFixed(4)} |`);
-  return ['| metric | value |', '| --- | --- |', ...rows].join('\n');
+  const numeric = Object.entries(metrics).filter((e): e is [string, number] => typeof e[1] === 'number');
+  const overall = numeric.filter(([k]) => !k.includes('.'));
+  const perClass = new Map<string, Map<string, number>>();
+  const columns: string[] = [];
+  for (const [key, value] of numeric) {
+    const at = key.indexOf('.');
+    if (at < 0) continue;
+    const [metric, label] = [key.slice(0, at), key.slice(at + 1)];
+    if (!columns.includes(metric)) columns.push(metric);
+    if (!perClass.has(label)) perClass.set(label, new Map());
+    perClass.get(label)!.set(metric, value);
+  }
+  const parts = [
+    [
+      '| metric | value |',
+      '| --- | --- |',
+      ...overall.map(([k, v]) => `| ${escapeCell(k)} | ${fmt(v)} |`),
+    ].join('\n'),
+  ];
+  if (perClass.size) {
+    const rows = [...perClass].map(
+      ([label, m]) =>
+        `| ${escapeCell(label)} | ${columns.map((c) => (m.has(c) ? fmt(m.get(c)!) : '')).join(' | ')} |`,
+    );
+    parts.push(
+      [
+        `| class | ${columns.map(escapeCell).join(' | ')} |`,
+        `| --- | ${columns.map(() => '---').join(' | ')} |`,
+        ...rows,
+      ].join('\n'),
+    );
+  }
+  return parts.join('\n\n');
 }
 
 interface Anomaly {
