@@ -132,6 +132,9 @@ export function fitTransform(input: FitTransformInput): Transform {
 /** Scales a raw D summary: (x - mean) / std, as float32. */
 export function normalizeSummary(t: Transform, raw: Float32Array): Float32Array {
   const D = t.mean.length;
+  if (raw.length % D !== 0) {
+    throw new RangeError(`normalizeSummary: ${raw.length} values is not a whole number of ${D}-feature rows`);
+  }
   const out = new Float32Array(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const c = i % D;
@@ -146,6 +149,11 @@ export function normalizeSummary(t: Transform, raw: Float32Array): Float32Array 
  */
 export function normalizeFrames(t: Transform, raw: Float32Array): Float32Array {
   const F = t.frameMean.length;
+  if (raw.length % F !== 0) {
+    throw new RangeError(
+      `normalizeFrames: ${raw.length} values is not a whole number of ${F}-feature frames`,
+    );
+  }
   const rows = raw.length / F;
   const out = new Float32Array(raw.length);
   for (let r = 0; r < rows; r++) {

@@ -107,6 +107,13 @@ describe('normalize', () => {
     expect(z.subarray(f.nFrames * F).every((v) => v === 0)).toBe(true);
     expect(z[0]).toBeCloseTo((f.frames[0] - t.frameMean[0]) / t.frameStd[0], 5);
   });
+
+  it('normalizeSummary and normalizeFrames reject lengths that are not whole rows', () => {
+    const { t } = fitted();
+    expect(() => normalizeSummary(t, new Float32Array(D + 1))).toThrow(RangeError);
+    expect(() => normalizeFrames(t, new Float32Array(F - 1))).toThrow(RangeError);
+    expect(normalizeSummary(t, new Float32Array(2 * D))).toHaveLength(2 * D);
+  });
 });
 
 describe('transformAudio', () => {
