@@ -588,9 +588,16 @@ export class FakeGcs {
       )
       .sort();
     const page = names.slice(0, max);
+    // Like GCS, `fields=items(name,size),nextPageToken` trims each item to the listed keys.
+    const itemFields = /items\(([^)]*)\)/
+      .exec(query.fields ?? '')?.[1]
+      ?.split(',')
+      .map((f) => f.trim());
+    const project = (item: Record<string, unknown>) =>
+      itemFields ? Object.fromEntries(itemFields.filter((f) => f in item).map((f) => [f, item[f]])) : item;
     const body: Record<string, unknown> = {
       kind: 'storage#objects',
-      items: page.map((n) => this.resource(bucket, objects!.get(n)!)),
+      items: page.map((n) => project(this.resource(bucket, objects!.get(n)!))),
     };
     if (names.length > max)
       body.nextPageToken = Buffer.from(page[page.length - 1], 'utf8').toString('base64url');
