@@ -5,6 +5,7 @@
  * removes the objects this run created and leaves the lockfile untouched.
  */
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef } from '../types.ts';
@@ -60,7 +61,27 @@ export async function addPaths(
   }
   await writeLockfile(repo, lock);
   await ignorePaths(repo, rels);
+  warnIfGitTracked(repo, rels, options.out);
   return refs;
+}
+
+/** Ignoring a path git already tracks does not untrack it: say how to. */
+function warnIfGitTracked(repo: Repo, rels: string[], out: Output | undefined): void {
+  if (!out || !fs.existsSync(path.join(repo.root, '.git'))) return;
+  const r = spawnSync('git', ['ls-files', '-z', '--', ...rels], { cwd: repo.root, encoding: 'utf8' });
+  if (r.status !== 0) return;
+  for (const rel of rels) {
+    if (r.stdout.split('\0').some((f) => f === rel || f.startsWith(rel + '/'))) {
+      out.err(
+        formatProblem(
+          rel,
+          'is also tracked by git',
+          rel,
+          `Run git rm -r --cached ${rel} so only the lockfile pins it.`,
+        ),
+      );
+    }
+  }
 }
 
 /** Appends `/<rel>` lines to the root `.gitignore` for paths not already listed. */

@@ -76,6 +76,18 @@ describe('store commands', () => {
     expect(r.stdout).toMatch(new RegExp(`Usage: lockstep ${cmd}`));
   });
 
+  it('add warns when git also tracks the path', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    writeTree(repo.root, { 'data/a.txt': 'a' });
+    git(repo.root, 'add', 'data');
+    const r = await run(repo.root, 'add', 'data');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^data: is also tracked by git "data"\. Run git rm -r --cached data/);
+    writeTree(repo.root, { 'other/b.txt': 'b' });
+    expect((await run(repo.root, 'add', 'other')).stderr).toBe('');
+  });
+
   it('add of a path outside the repository exits 2 and changes nothing', async () => {
     const repo = makeRepo({ git: true });
     cleanup.push(repo.root);
