@@ -128,7 +128,10 @@ export function toGcsError(err: unknown, target: string, action: string): Lockst
   // The raw client error keeps request headers (the bearer token): chain a scrubbed copy instead.
   const cause = Object.assign(new Error(detail), { code: status });
   let fix: string;
-  if (status === 401 || status === 403) {
+  const authProblem = /default credentials|invalid_grant|unauthorized_client|invalid_client|credential/i.test(
+    detail,
+  );
+  if (status === 401 || status === 403 || (status === undefined && authProblem)) {
     fix =
       'Check Application Default Credentials (gcloud auth application-default login locally, Workload Identity Federation in Actions) and that the identity holds roles/storage.objectAdmin on the bucket.';
   } else if (status === 404) {

@@ -5,7 +5,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { ConfigError, LockstepError, toOneLine } from '../../lib/errors.ts';
 import { GcsRemote } from '../../lib/store/gcs-remote.ts';
-import { parseGsUrl, redactSecrets } from '../../lib/store/gcs-errors.ts';
+import { parseGsUrl, redactSecrets, toGcsError } from '../../lib/store/gcs-errors.ts';
 import { randomBlob, remoteOn, tempDir, writeBlob } from './helpers.ts';
 
 const TOKEN = 'ya29.SECRET-token-0123456789';
@@ -126,5 +126,24 @@ describe('GcsRemote credentials', () => {
     const text = `Bearer abc.def ya29.xyz https://h/o?X-Goog-Signature=abcd&upload_id=u1 {"private_key":"-----BEGIN PRIVATE KEY-----\\nMII\\n-----END PRIVATE KEY-----"}`;
     const clean = redactSecrets(text);
     for (const secret of ['abc.def', 'ya29.xyz', 'abcd', 'u1', 'MII']) expect(clean).not.toContain(secret);
+  });
+});
+
+describe('toGcsError', () => {
+  it.each([
+    [
+      Object.assign(new Error('Could not load the default credentials. Browse to https://x'), {}),
+      /Application Default Credentials/,
+    ],
+    [Object.assign(new Error('boom'), { code: 500 }), /HTTP 500 "boom"\. The service kept failing/],
+    [
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      /"socket hang up"\. The service kept failing/,
+    ],
+    [Object.assign(new Error('bad'), { code: 400 }), /HTTP 400 "bad"\. Check the remote URL/],
+  ])('toGcsError explains %s with a fix', (err, expected) => {
+    const out = toGcsError(err, 'gs://b/p', 'upload');
+    expect(out.message).toMatch(/^gs:\/\/b\/p: upload failed/);
+    expect(out.message).toMatch(expected);
   });
 });
