@@ -4,7 +4,9 @@
  * out in batches sized by bytes so 10,000 small files cost few messages and one huge file does
  * not starve the other worker.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { hashOne, type HashTask, type HashOneResult } from './hash-worker.mjs';
 import type { Output } from '../output.ts';
@@ -45,9 +47,14 @@ function workerCount(): number {
   return Math.max(1, Math.min(os.availableParallelism() - 1, 7));
 }
 
-function getPool(): Worker[] {
+/**
+ * The worker threads, started on first use; undefined when the worker script is not next to this
+ * module (a bundled action), in which case everything is hashed on this thread.
+ */
+function getPool(): Worker[] | undefined {
   if (!pool) {
     const url = new URL('./hash-worker.mjs', import.meta.url);
+    if (url.protocol !== 'file:' || !fs.existsSync(fileURLToPath(url))) return undefined;
     pool = Array.from({ length: workerCount() }, () => {
       const w = new Worker(url);
       w.unref();
