@@ -10,6 +10,7 @@ import type { Repo } from '../repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile, Oid, StageDef } from '../types.ts';
 import { ConfigError } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
+import type { Remote } from '../store/remote.ts';
 import { artifactObjects, hashArtifact, isArtifactCurrent } from '../store/artifacts.ts';
 import { getParam } from '../params.ts';
 import { readLockfile } from '../lockfile.ts';
@@ -33,7 +34,13 @@ export interface StageCheck {
   /** Run-cache key, when the deps are known. */
   key?: Oid;
   /** For `restore`: the outs to check out, and where they come from. */
-  restore?: { from: 'lockfile' | 'run-cache'; outs: ArtifactRef[]; metrics?: Record<string, number> };
+  restore?: {
+    from: 'lockfile' | 'run-cache';
+    outs: ArtifactRef[];
+    metrics?: Record<string, number>;
+    /** Some objects are on the remote only: checkout pulls them. */
+    pull?: boolean;
+  };
 }
 
 export interface PlannedStage extends StageCheck {
@@ -58,6 +65,8 @@ export interface PlanOptions {
   /** The lockfile to compare against; default: read from the repository. */
   lockfile?: Lockfile;
   cache?: Cache;
+  /** A remote to restore missing outs from (instead of re-running). Default: none. */
+  remote?: Remote;
 }
 
 export interface CheckInput {
@@ -70,6 +79,7 @@ export interface CheckInput {
   /** Paths that upstream stages will restore to their locked state before this stage runs. */
   restoredByUpstream: string[];
   cache: Cache;
+  remote?: Remote;
 }
 
 /** The params values `stage` reads; an unknown key is a ConfigError naming the stage. */
@@ -92,6 +102,16 @@ export async function isInCache(repo: Repo, cache: Cache, ref: ArtifactRef): Pro
   if (!cache.hasSync(ref.hash)) return false;
   try {
     return (await artifactObjects(repo, ref, { cache })).every((oid) => cache.hasSync(oid));
+  } catch {
+    return false;
+  }
+}
+
+/** True when the top-level object of every ref is on the remote (checkout verifies the rest). */
+async function isOnRemote(remote: Remote, refs: ArtifactRef[]): Promise<boolean> {
+  try {
+    const present = await remote.has(refs.map((r) => r.hash));
+    return refs.every((r) => present.has(r.hash));
   } catch {
     return false;
   }
@@ -175,12 +195,12 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
     const outs = stage.outs.map((p) => lockedOuts.get(p)!);
     let cached = true;
     for (const r of outs) if (!(await isInCache(repo, cache, r))) cached = false;
-    if (cached) {
+    if (cached || (input.remote && (await isOnRemote(input.remote, outs)))) {
       return {
         ...withDeps,
         action: 'restore',
-        reason: what,
-        restore: { from: 'lockfile', outs, metrics: entry!.metrics },
+        reason: cached ? what : `${what}; pulling from ${input.remote!.url}`,
+        restore: { from: 'lockfile', outs, metrics: entry!.metrics, ...(cached ? {} : { pull: true }) },
       };
     }
     return tryRunCache(repo, { ...withDeps, reason: `${what} (not in cache)` }, cache);
@@ -208,6 +228,7 @@ export async function planRun(repo: Repo, stages: StageDef[], options: PlanOptio
       upstreamRunning: ups.filter((u) => u.action === 'run').map((u) => u.name),
       restoredByUpstream: ups.filter((u) => u.action === 'restore').flatMap((u) => u.stage.outs),
       cache,
+      remote: options.remote,
     });
     const p: PlannedStage = { ...check, name: stage.name, stage };
     planned.set(stage.name, p);

@@ -13,6 +13,7 @@ import type { ArtifactRef, LockEntry, Lockfile, StageContext, StageDef, StageRes
 import type { Output } from '../output.ts';
 import { RefusedError, StageError, toOneLine } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
+import type { Remote } from '../store/remote.ts';
 import { checkoutArtifact, commitArtifact } from '../store/artifacts.ts';
 import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { withRepoLock, type RepoLockOptions } from '../lock.ts';
@@ -59,6 +60,8 @@ export interface ReproOptions {
   jobs?: number;
   /** Progress lines (stderr). Default: none. */
   out?: Output;
+  /** Restore missing outs from this remote instead of re-running (`repro --pull`). Default none. */
+  remote?: Remote;
   /** Repository lock options (timeout, waiting message). */
   lock?: RepoLockOptions;
   signal?: AbortSignal;
@@ -104,9 +107,11 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
         upstreamRunning: [],
         restoredByUpstream: [],
         cache,
+        remote: options.remote,
       });
       const outcome = await act(repo, stage, check, {
         cache,
+        remote: options.remote,
         out,
         signal: options.signal,
         params: options.params,
@@ -169,6 +174,7 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
 
 interface ActOptions {
   cache: Cache;
+  remote?: Remote;
   out?: Output;
   signal?: AbortSignal;
   params: Record<string, any>;
@@ -188,7 +194,8 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   }
   if (check.action === 'restore') {
     o.out?.err(`${name}: restoring outs (${check.reason})`);
-    for (const ref of check.restore!.outs) await checkoutArtifact(repo, ref, { out: o.out });
+    const remote = check.restore!.pull ? o.remote : undefined;
+    for (const ref of check.restore!.outs) await checkoutArtifact(repo, ref, { out: o.out, remote });
     const metrics = check.restore!.metrics;
     await o.saveEntry(name, {
       code: check.code,

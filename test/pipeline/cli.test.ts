@@ -155,6 +155,35 @@ describe('cli', () => {
     }
   });
 
+  it('cli repro --pull restores locked outs from the remote instead of re-running', async () => {
+    t = await createPipelineRepo();
+    expect((await cli('repro', '--pipeline', FIXTURE_PIPELINE)).code).toBe(0);
+    takeRuns(t);
+    const remoteDir = path.join(t.root, '..', `${path.basename(t.root)}-remote`);
+    try {
+      fs.cpSync(path.join(t.root, '.lockstep/cache/sha256'), path.join(remoteDir, 'sha256'), {
+        recursive: true,
+      });
+      t.write('.lockstep/config.yaml', `remote: origin\nremotes:\n  origin:\n    url: ${remoteDir}\n`);
+      const model = t.read('out/model/weights.txt');
+      fs.rmSync(path.join(t.root, '.lockstep/cache'), { recursive: true });
+      fs.rmSync(path.join(t.root, 'out'), { recursive: true });
+      const dry = await cli('repro', '--dry', '--pull', '--pipeline', FIXTURE_PIPELINE);
+      expect(dry.stdout).toContain(`train     restore  out out/model missing; pulling from`);
+      const r = await cli('repro', '--pull', '--pipeline', FIXTURE_PIPELINE);
+      expect(r.code).toBe(0);
+      expect(takeRuns(t)).toEqual([]);
+      expect(t.read('out/model/weights.txt')).toBe(model);
+      fs.rmSync(path.join(t.root, 'out'), { recursive: true });
+      fs.rmSync(path.join(t.root, '.lockstep/cache'), { recursive: true });
+      // without --pull the stages run again
+      expect((await cli('repro', '--pipeline', FIXTURE_PIPELINE)).code).toBe(0);
+      expect(takeRuns(t)).toEqual(['evaluate', 'gate', 'prepare', 'report', 'train']);
+    } finally {
+      fs.rmSync(remoteDir, { recursive: true, force: true });
+    }
+  });
+
   it('cli params diff and metrics diff compare two commits and the workspace', async () => {
     t = await createPipelineRepo(lr(0.01));
     expect((await cli('repro', '--pipeline', FIXTURE_PIPELINE)).code).toBe(0);

@@ -15,6 +15,7 @@ export interface ReproCliOptions {
   json?: boolean;
   pipeline?: string;
   jobs?: string;
+  pull?: boolean;
 }
 
 /** Loads params and the pipeline, then reproduces. Shared by `repro` and `start`. */
@@ -34,6 +35,16 @@ export async function runRepro(
   }
   const params = loadParams(repo);
   const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+  let remote;
+  if (opts.pull) {
+    const { defaultRemote } = await import('../../config.ts');
+    remote = await defaultRemote(repo);
+    if (!remote) {
+      throw new UsageError(
+        '--pull: no default remote configured. Add `remote: <name>` and `remotes: {<name>: {url: ...}}` to .lockstep/config.yaml, or set LOCKSTEP_REMOTE.',
+      );
+    }
+  }
   return reproduce(repo, factory(params), {
     params,
     targets,
@@ -41,6 +52,7 @@ export async function runRepro(
     dry: opts.dry,
     jobs,
     out: io,
+    remote,
   });
 }
 
@@ -56,6 +68,10 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print the plan or the run report as JSON')
     .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
     .option('-j, --jobs <n>', 'stages run at the same time (default min(4, CPUs))')
+    .option(
+      '--pull',
+      'restore locked outs missing from the cache from the default remote instead of re-running',
+    )
     .action(async (targets: string[], opts: ReproCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
       const { formatPlan, planToJson } = await import('../../pipeline/plan.ts');

@@ -12,14 +12,23 @@ export function register(program: Command, io: CliIO): void {
     .description('run the whole pipeline (cached) and print a summary: stages, metrics, gate verdict, plots')
     .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
     .option('-f, --force', 're-run every stage')
+    .option(
+      '--pull',
+      'restore locked outs missing from the cache from the default remote instead of re-running',
+    )
     .option('--json', 'print the summary as JSON')
-    .action(async (opts: { pipeline?: string; force?: boolean; json?: boolean }) => {
+    .action(async (opts: { pipeline?: string; force?: boolean; json?: boolean; pull?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
       const { runRepro } = await import('./repro.ts');
       const { summarizeRun, formatSummary } = await import('../../pipeline/summary.ts');
       const { assertRunSucceeded } = await import('../../pipeline/run.ts');
       const repo = findRepo(io.cwd);
-      const report = await runRepro(repo, [], { pipeline: opts.pipeline, force: opts.force }, io);
+      const report = await runRepro(
+        repo,
+        [],
+        { pipeline: opts.pipeline, force: opts.force, pull: opts.pull },
+        io,
+      );
       const summary = summarizeRun(repo, report);
       if (opts.json) io.out(JSON.stringify(summary, null, 2));
       else for (const line of formatSummary(summary)) io.out(line);
