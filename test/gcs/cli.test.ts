@@ -23,7 +23,7 @@ afterAll(async () => {
 
 /** Runs the CLI asynchronously (the fake server lives in this process and must keep serving). */
 async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     STORAGE_EMULATOR_HOST: fake.url,
     NO_COLOR: '1',
