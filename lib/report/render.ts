@@ -20,7 +20,7 @@ export interface GateReason {
 /** `out/gate/verdict.json` (see the ML contracts). */
 export interface GateVerdict {
   passed: boolean;
-  baseline: { env: string; commit: string; metrics: Record<string, number> } | null;
+  baseline: { env?: string; commit?: string; metrics: Record<string, number> } | null;
   reasons: GateReason[];
 }
 
@@ -91,8 +91,9 @@ export function renderConfusion(c: Confusion): string {
 /** The gate verdict: headline and one row per reason. */
 export function renderVerdict(v: GateVerdict): string {
   const head = v.passed ? '✅ **Gate passed**' : '❌ **Gate failed**';
+  const where = v.baseline?.commit ? ` at \`${v.baseline.commit.slice(0, 7)}\`` : '';
   const base = v.baseline
-    ? `baseline: \`${v.baseline.env}\` at \`${v.baseline.commit.slice(0, 7)}\``
+    ? `baseline: \`${v.baseline.env ?? 'baseline'}\`${where}`
     : 'no baseline environment yet: value thresholds only';
   const rows = v.reasons.map((r) => [r.passed ? '✅' : '❌', r.metric, r.kind, r.detail]);
   return [

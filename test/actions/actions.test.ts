@@ -141,6 +141,54 @@ describe('stage actions', () => {
   });
 });
 
+describe('gate action for an environment (deploy)', () => {
+  it("gate with env checks the environment's thresholds against the model the branch pinned before", async () => {
+    const repo = await fixture();
+    repo.write(
+      'promotion/dev.yaml',
+      [
+        'branch: dev',
+        'endpoint:',
+        '  kind: local',
+        'allow_retrain: true',
+        'gate:',
+        '  thresholds:',
+        '    - { metric: accuracy, direction: higher, min: 0.5, tolerance: 0.01 }',
+        'canary:',
+        '  steps: [50, 100]',
+        '  analysis: { max_error_rate: 0.05, max_p99_ms: 500, max_divergence: 0.5, min_requests: 10 }',
+        '',
+      ].join('\n'),
+    );
+    const opts = { cwd: repo.root, inputs: stageInputs, eventName: 'push', event: payload('push') };
+    expect((await runAction(bundles, 'evaluate', opts)).code).toBe(0);
+    const before = repo.commit('dev runs the model with accuracy 0.75');
+    repo.write('quality.json', JSON.stringify({ accuracy: 0.6 }));
+    const evaluate = await runAction(bundles, 'evaluate', opts);
+    expect(JSON.parse(evaluate.outputs.metrics).accuracy).toBe(0.6);
+    repo.commit('candidate with accuracy 0.6');
+
+    const worse = await runAction(bundles, 'gate', {
+      ...opts,
+      inputs: { env: 'dev', 'baseline-rev': before },
+    });
+    expect(worse.code).toBe(1);
+    expect(worse.outputs.passed).toBe('false');
+    expect(worse.stdout).toMatch(/::error::gate for dev: accuracy: /);
+    expect(worse.summary).toContain('Thresholds from promotion/dev.yaml');
+    expect(worse.summary).toContain(`baseline: \`dev\` at \`${before.slice(0, 7)}\``);
+
+    // A new environment branch (before = 000...) has no deployed model: value thresholds only.
+    const first = await runAction(bundles, 'gate', {
+      ...opts,
+      inputs: { env: 'dev', 'baseline-rev': '0'.repeat(40) },
+    });
+    expect(first.code, first.stdout).toBe(0);
+    expect(first.outputs.passed).toBe('true');
+    expect(JSON.parse(first.outputs.verdict)).toMatchObject({ passed: true, baseline: null });
+  });
+});
+
 describe('report action', () => {
   it('creates one sticky comment with diffs against the base, then updates it in place instead of adding another', async () => {
     const repo = await fixture();
