@@ -36,41 +36,48 @@ export function colourVoice(x: Float32Array, rate: number, c: Colour): Float32Ar
 }
 
 const TAPS = 16;
-const STEPS = 256;
+
+/** Blackman-windowed sinc, zero beyond `TAPS` zero crossings. */
+function kernel(u: number): number {
+  const a = Math.abs(u);
+  if (a >= TAPS) return 0;
+  const sinc = a === 0 ? 1 : Math.sin(Math.PI * a) / (Math.PI * a);
+  return sinc * (0.42 + 0.5 * Math.cos((Math.PI * a) / TAPS) + 0.08 * Math.cos((2 * Math.PI * a) / TAPS));
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /**
- * Band-limited resampling (Blackman-windowed sinc, 16 taps each side, table-driven).
+ * Band-limited resampling (Blackman-windowed sinc, 16 zero crossings each side). Rational
+ * ratios (every pair of integer rates) use a polyphase table: one weight row per output phase,
+ * computed once, so each output sample is a short dot product.
  * Returns the input unchanged when the rates match.
  */
 export function resample(x: Float32Array, from: number, to: number): Float32Array {
   if (from === to) return x;
   const cutoff = Math.min(1, to / from);
-  const table = new Float64Array(TAPS * STEPS + 2);
-  for (let i = 0; i < table.length; i++) {
-    const t = i / STEPS;
-    const sinc = t === 0 ? 1 : Math.sin(Math.PI * t) / (Math.PI * t);
-    const w =
-      t >= TAPS ? 0 : 0.42 + 0.5 * Math.cos((Math.PI * t) / TAPS) + 0.08 * Math.cos((2 * Math.PI * t) / TAPS);
-    table[i] = sinc * w;
+  const g = gcd(from, to);
+  const up = to / g; // output phases
+  const down = from / g; // input samples advanced per `up` outputs
+  const reach = Math.ceil(TAPS / cutoff);
+  const width = 2 * reach + 1;
+  // weights[p * width + (k + reach)]: input at base + k for an output at phase p / up.
+  const weights = new Float64Array(up * width);
+  for (let p = 0; p < up; p++) {
+    for (let k = -reach; k <= reach; k++)
+      weights[p * width + k + reach] = cutoff * kernel((p / up - k) * cutoff);
   }
-  const kernel = (d: number): number => {
-    const p = Math.abs(d) * STEPS;
-    const i = Math.floor(p);
-    if (i >= TAPS * STEPS) return 0;
-    const f = p - i;
-    return table[i] * (1 - f) + table[i + 1] * f;
-  };
   const n = Math.floor((x.length * to) / from);
   const out = new Float32Array(n);
-  const step = from / to;
-  const reach = TAPS / cutoff;
   for (let j = 0; j < n; j++) {
-    const t = j * step;
-    const lo = Math.max(0, Math.ceil(t - reach));
-    const hi = Math.min(x.length - 1, Math.floor(t + reach));
+    const pos = j * down;
+    const base = Math.floor(pos / up);
+    const row = (pos - base * up) * width;
+    const lo = Math.max(-reach, -base);
+    const hi = Math.min(reach, x.length - 1 - base);
     let acc = 0;
-    for (let i = lo; i <= hi; i++) acc += x[i] * kernel((t - i) * cutoff);
-    out[j] = acc * cutoff;
+    for (let k = lo; k <= hi; k++) acc += x[base + k] * weights[row + k + reach];
+    out[j] = acc;
   }
   return out;
 }

@@ -4,16 +4,15 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeWav, downmix, encodeWav } from '../../lib/audio/wav.ts';
 import { EMOTIONS } from '../params.ts';
-import { augment, colourVoice, resample } from './augment.ts';
 import { synthesizeAll } from './espeak.ts';
-import { espeakArgs, planUtterances, type Utterance } from './prosody.ts';
+import { espeakArgs, planUtterances } from './prosody.ts';
+import { renderSpec } from './render.ts';
 
 export interface CorpusOptions {
-  /** Synthetic speakers (default 8). */
+  /** Synthetic speakers (default 10, as `data.speakers`). */
   speakers?: number;
-  /** Words per speaker and emotion (default 6). */
+  /** Words per speaker and emotion (default 5, as `data.words`). */
   words?: number;
   /** Emotions (default all seven). */
   emotions?: readonly string[];
@@ -29,16 +28,6 @@ export interface CorpusOptions {
   signal?: AbortSignal;
 }
 
-/** Renders one raw eSpeak WAV into the final corpus bytes. */
-export function renderUtterance(u: Utterance, raw: Uint8Array, sampleRate: number): Buffer {
-  const audio = decodeWav(raw, u.path);
-  let x: Float32Array = Float32Array.from(downmix(audio.channels));
-  x = colourVoice(x, audio.sampleRate, u);
-  x = resample(x, audio.sampleRate, sampleRate);
-  x = augment(x, u.gainDb, u.noise, u.noiseSeed);
-  return encodeWav([x], sampleRate, '16');
-}
-
 /**
  * Writes the corpus under `dir` and returns the relative paths written, sorted.
  * The same options always give byte-identical files.
@@ -46,20 +35,18 @@ export function renderUtterance(u: Utterance, raw: Uint8Array, sampleRate: numbe
 export async function synthesizeCorpus(dir: string, options: CorpusOptions = {}): Promise<string[]> {
   const sampleRate = options.sampleRate ?? 16000;
   const plan = planUtterances({
-    speakers: options.speakers ?? 8,
-    words: options.words ?? 6,
+    speakers: options.speakers ?? 10,
+    words: options.words ?? 5,
     emotions: options.emotions ?? EMOTIONS,
     seed: options.seed ?? 7,
     noise: options.noise ?? 0.003,
   });
-  const raws = await synthesizeAll(
-    plan.map((u) => espeakArgs(u)),
+  const files = await synthesizeAll(
+    plan.map((u) => ({ args: espeakArgs(u), render: renderSpec(u, sampleRate) })),
     { threads: options.threads, onProgress: options.onProgress, signal: options.signal },
   );
   const folders = new Set(plan.map((u) => path.dirname(u.path)));
   for (const folder of folders) await mkdir(path.join(dir, folder), { recursive: true });
-  await Promise.all(
-    plan.map((u, i) => writeFile(path.join(dir, u.path), renderUtterance(u, raws[i], sampleRate))),
-  );
+  await Promise.all(plan.map((u, i) => writeFile(path.join(dir, u.path), files[i])));
   return plan.map((u) => u.path).sort();
 }

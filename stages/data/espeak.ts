@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createSession } from './espeak-run.mjs';
+import { renderUtterance, type RenderSpec } from './render.ts';
 
 /** A compiled `WebAssembly.Module` (the project's TypeScript lib has no WebAssembly types). */
 export type WasmModule = object;
@@ -28,6 +29,12 @@ export function loadEspeakModule(): Promise<WasmModule> {
   return compiled;
 }
 
+/** One utterance: eSpeak NG arguments, and optionally how to render the result into a corpus file. */
+export interface SynthesisJob {
+  args: string[];
+  render?: RenderSpec;
+}
+
 export interface SynthesisOptions {
   /** Worker threads (default: available cores, at most 4; 0 runs in this thread). */
   threads?: number;
@@ -37,10 +44,15 @@ export interface SynthesisOptions {
 }
 
 /**
- * Synthesizes each argument list and returns the WAV bytes in the same order.
- * @throws Error naming the failing argument list when eSpeak produces no audio.
+ * Synthesizes each job (an argument list, or arguments plus a render spec) and returns the bytes
+ * in the same order: eSpeak's WAV, or the rendered corpus file.
+ * @throws Error naming the failing utterance when eSpeak produces no audio.
  */
-export async function synthesizeAll(jobs: string[][], options: SynthesisOptions = {}): Promise<Uint8Array[]> {
+export async function synthesizeAll(
+  input: (string[] | SynthesisJob)[],
+  options: SynthesisOptions = {},
+): Promise<Uint8Array[]> {
+  const jobs: SynthesisJob[] = input.map((j) => (Array.isArray(j) ? { args: j } : j));
   const module = await loadEspeakModule();
   const threads = Math.min(options.threads ?? Math.min(4, availableParallelism()), jobs.length);
   const results: Uint8Array[] = new Array(jobs.length);
@@ -53,7 +65,9 @@ export async function synthesizeAll(jobs: string[][], options: SynthesisOptions 
     const session = await createSession(module);
     for (let i = 0; i < jobs.length; i++) {
       options.signal?.throwIfAborted();
-      finish(i, session.synthesize(jobs[i]));
+      const wav = session.synthesize(jobs[i].args);
+      const render = jobs[i].render;
+      finish(i, render ? renderUtterance(render, wav) : wav);
     }
     return results;
   }
@@ -69,11 +83,13 @@ export async function synthesizeAll(jobs: string[][], options: SynthesisOptions 
               if (options.signal?.aborted) return reject(options.signal.reason);
               if (next >= jobs.length) return resolve();
               const id = next++;
-              worker.postMessage({ id, args: jobs[id] });
+              worker.postMessage({ id, args: jobs[id].args, render: jobs[id].render });
             };
             worker.on('message', (msg: { id: number; wav?: Uint8Array; error?: string }) => {
               if (msg.error !== undefined || !msg.wav) {
-                return reject(new Error(`espeak-ng ${JSON.stringify(jobs[msg.id].at(-1))}: ${msg.error}`));
+                return reject(
+                  new Error(`espeak-ng ${JSON.stringify(jobs[msg.id].args.at(-1))}: ${msg.error}`),
+                );
               }
               finish(msg.id, msg.wav);
               send();

@@ -77,6 +77,10 @@ describe('data stage', () => {
     const rels = await synthesizeCorpus(other, { speakers: 3, words: 1, seed: 12, emotions: ['angry'] });
     expect(rels).toEqual(Object.keys(a.tree).filter((k) => k.includes('_angry/')));
     for (const rel of rels) expect(hashTree(other)[rel]).not.toBe(a.tree[rel]);
+    // Rendering in this thread (no workers) gives the same bytes as the worker threads.
+    const inThread = tempRoot();
+    await synthesizeCorpus(inThread, { speakers: 3, words: 1, seed: 11, emotions: ['sad'], threads: 0 });
+    for (const [rel, hash] of Object.entries(hashTree(inThread))) expect(hash).toBe(a.tree[rel]);
 
     // TESS layout, 16-bit mono PCM at data.sample_rate, audible speech of a plausible length.
     for (const rel of Object.keys(a.tree)) {
