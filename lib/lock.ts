@@ -110,6 +110,14 @@ function clearStale(repo: Repo, stale: LockInfo): void {
   fs.rmSync(aside, { force: true });
 }
 
+function isOldDebris(repo: Repo): boolean {
+  try {
+    return Date.now() - fs.statSync(lockPath(repo)).mtimeMs > 5_000 && readLock(repo) === undefined;
+  } catch {
+    return false;
+  }
+}
+
 function describe(info: LockInfo): string {
   return `lockstep pid ${info.pid} (${info.command})`;
 }
@@ -148,6 +156,13 @@ export async function withRepoLock<T>(
   while (true) {
     const holder = tryAcquire(repo, info);
     if (!holder) break;
+    // An unreadable lock cannot come from withRepoLock (it links complete files); if it stays
+    // unreadable for a few seconds it is debris, not a holder.
+    if (holder.pid < 0 && isOldDebris(repo)) {
+      options.out?.err('clearing unreadable .lockstep/lock');
+      fs.rmSync(lockPath(repo), { force: true });
+      continue;
+    }
     if (holder.pid > 0 && isStale(holder)) {
       options.out?.err(`clearing stale lock of ${describe(holder)}: process is gone`);
       clearStale(repo, holder);

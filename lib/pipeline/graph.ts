@@ -4,7 +4,7 @@
  * cycles are errors that name the stages involved.
  */
 import type { StageDef } from '../types.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UsageError } from '../errors.ts';
 
 /** True when `a` and `b` are the same path or one contains the other. */
 export function overlaps(a: string, b: string): boolean {
@@ -109,7 +109,7 @@ export function selectStages(graph: StageGraph, targets: string[]): StageDef[] {
   };
   for (const t of targets) {
     if (!graph.byName.has(t)) {
-      throw new ConfigError(
+      throw new UsageError(
         `repro: unknown stage "${t}". Stages: ${graph.order.map((s) => s.name).join(', ')}.`,
       );
     }

@@ -101,6 +101,15 @@ describe('cli', () => {
     });
   });
 
+  it('cli repro with an unknown stage is a usage error (exit 2)', async () => {
+    t = await createPipelineRepo();
+    const r = await cli('repro', '--pipeline', FIXTURE_PIPELINE, 'trian');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toEqual([
+      'lockstep: repro: unknown stage "trian". Stages: prepare, train, evaluate, gate, report.',
+    ]);
+  });
+
   it('cli repro exits 1 naming the skipped dependents of a failed stage', async () => {
     t = await createPipelineRepo();
     t.write('fail-train', '');

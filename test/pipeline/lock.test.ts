@@ -96,6 +96,17 @@ describe('repository lock', () => {
     expect(fs.readdirSync(t.repo.stateDir).filter((f) => f.startsWith('lock'))).toEqual([]);
   });
 
+  it('lock that is unreadable debris for a while is cleared', async () => {
+    t = await createPipelineRepo();
+    fs.mkdirSync(t.repo.stateDir, { recursive: true });
+    fs.writeFileSync(lockPath(t.repo), 'garbage');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lockPath(t.repo), old, old);
+    const out = memoryOutput();
+    expect(await withRepoLock(t.repo, 'add', async () => 'ran', { out, timeoutMs: 2000 })).toBe('ran');
+    expect(out.stderr).toEqual(['clearing unreadable .lockstep/lock']);
+  });
+
   it('lock is re-entrant within a process and released after an error', async () => {
     t = await createPipelineRepo();
     const inner = await withRepoLock(t.repo, 'repro', () =>
