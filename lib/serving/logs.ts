@@ -53,6 +53,7 @@ export class PredictionLog {
   private seq = 0;
   private pending: string[] = [];
   private scheduled = false;
+  private lastError = '';
 
   constructor(dir: string, options: PredictionLogOptions = {}) {
     this.dir = dir;
@@ -75,6 +76,18 @@ export class PredictionLog {
     if (this.pending.length === 0) return;
     const lines = this.pending;
     this.pending = [];
+    try {
+      this.append(lines);
+    } catch (err) {
+      // Losing log lines must never take the server down; say so once per problem.
+      const msg = `prediction log ${this.dir}: cannot write (${(err as Error).message.split('\n')[0]}). Check disk space and permissions.`;
+      if (msg !== this.lastError) process.stderr.write(msg + '\n');
+      this.lastError = msg;
+      this.file = undefined;
+    }
+  }
+
+  private append(lines: string[]): void {
     let chunk = '';
     for (const line of lines) {
       const size = Buffer.byteLength(line);

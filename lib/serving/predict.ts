@@ -4,7 +4,8 @@
  * it to one deployed model (as Vertex does, a request is answered by a single deployed model),
  * predicts each instance, logs one line per instance and returns the Vertex response shape.
  */
-import { AudioDecodeError, decodeWav, type DecodedAudio } from '../audio/wav.ts';
+import { AudioDecodeError, type DecodedAudio } from '../audio/wav.ts';
+import { decodeRequestWav } from './decode.ts';
 import { LockstepError } from '../errors.ts';
 import type { PredictResponse } from '../endpoints/types.ts';
 import type { PredictionLog } from './logs.ts';
@@ -98,7 +99,7 @@ export function parseInstances(body: unknown, limits: PredictLimits = {}): Parse
     }
     let audio: DecodedAudio;
     try {
-      audio = decodeWav(Buffer.from(a, 'base64'), `${where}.audio`);
+      audio = decodeRequestWav(Buffer.from(a, 'base64'), `${where}.audio`);
     } catch (err) {
       if (err instanceof AudioDecodeError) throw new BadRequestError(err.message);
       throw err;

@@ -34,6 +34,7 @@ export function register(program: Command, io: CliIO): void {
       intOption('--max-in-flight'),
     )
     .option('--model-dir <dir>', 'serve this one model directory (as AIP_STORAGE_URI does)')
+    .option('-w, --workers <n>', 'server processes sharing the port (default 1)', intOption('--workers'))
     .action(
       async (opts: {
         env: string;
@@ -42,7 +43,13 @@ export function register(program: Command, io: CliIO): void {
         token?: string;
         maxInFlight?: number;
         modelDir?: string;
+        workers?: number;
       }) => {
+        const cluster = (await import('node:cluster')).default;
+        if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
+          await superviseWorkers(opts.workers!, io);
+          return;
+        }
         const path = await import('node:path');
         const { startServer } = await import('../../serving/server.ts');
         const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
@@ -85,6 +92,13 @@ export function register(program: Command, io: CliIO): void {
           host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
           port: port ?? 0,
         });
+        if (cluster.isWorker) {
+          // The primary prints the address once for all workers.
+          process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
+          await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+          await app.close();
+          return;
+        }
         const models = source.models();
         io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
         io.err(
@@ -100,4 +114,53 @@ export function register(program: Command, io: CliIO): void {
         await app.close();
       },
     );
+}
+
+/**
+ * Forks `n` server processes running the same command line; they share one listening port (the
+ * cluster module hands connections to them in turn). Stops them on SIGINT/SIGTERM.
+ */
+async function superviseWorkers(n: number, io: CliIO): Promise<void> {
+  const cluster = (await import('node:cluster')).default;
+  const workers = Array.from({ length: n }, () => cluster.fork());
+  let stopping = false;
+  const ready = await Promise.race([
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<{ url: string; predictRoute: string; env: string }>((resolve) =>
+            w.once('message', resolve),
+          ),
+      ),
+    ),
+    new Promise<never>((_, reject) =>
+      workers.forEach((w) =>
+        w.once(
+          'exit',
+          (code) =>
+            !stopping &&
+            reject(
+              new UsageError(
+                `serve: a worker exited with code ${code} while starting. Run without --workers to see why.`,
+              ),
+            ),
+        ),
+      ),
+    ),
+  ]);
+  const { url, predictRoute, env } = ready[0];
+  io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${predictRoute}) with ${n} worker processes`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  stopping = true;
+  await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise((resolve) =>
+          w.isDead() ? resolve(undefined) : (w.once('exit', resolve), w.kill('SIGTERM')),
+        ),
+    ),
+  );
 }

@@ -1,0 +1,196 @@
+/**
+ * Serving benchmark: `lockstep serve` (a child process, as in production) answering Vertex AI
+ * style requests with a 3 s 16 kHz WAV clip, features computed server-side with the default
+ * featurize params and the default MLP, loaded through the local endpoint by hash. Load comes
+ * from autocannon in this process.
+ *
+ * - max_rps: 2xx responses per second with 16 connections (closed loop).
+ * - p50_ms_at_150rps / p99_ms_at_150rps: latency at a fixed 150 requests per second (open loop).
+ * - errors: non-2xx + socket errors + timeouts over both runs.
+ * - max_rps_vs_target: max_rps / 300 (the target on this machine).
+ * - predict_vs_health_rps: max_rps / the same server's GET /health throughput measured in the
+ *   same run (the HTTP ceiling: how much of it the prediction path leaves).
+ * Env: SERVE_BENCH_WORKERS (server processes, default 2), SERVE_BENCH_SECONDS (default 6).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+import { decodeWav, encodeWav, downmix } from '../lib/audio/wav.ts';
+import { featurizeAudio, frameCount } from '../lib/ml/features.ts';
+import { fitTransform, normalizeSummary, writeTransform } from '../lib/ml/transform.ts';
+import { buildModel } from '../lib/ml/architectures.ts';
+import { initBackend } from '../lib/ml/backend.ts';
+import { saveModelDir } from '../lib/ml/model.ts';
+import { repoAt } from '../lib/repo.ts';
+import { commitArtifact } from '../lib/store/artifacts.ts';
+import { LocalEndpoint } from '../lib/endpoints/local.ts';
+import { paramsSchema } from '../stages/params.ts';
+import { makeTinyCorpus } from '../test/support/corpus.ts';
+
+const TARGET_RPS = 300;
+
+/** The part of autocannon's API (untyped package) this benchmark uses. */
+interface LoadOptions {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  connections: number;
+  duration: number;
+  overallRate?: number;
+}
+interface LoadResult {
+  requests: { total: number; average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+const autocannon = createRequire(import.meta.url)('autocannon') as (
+  opts: LoadOptions,
+  cb: (err: Error | null, result: LoadResult) => void,
+) => unknown;
+
+async function trainModel(dir: string, files: string[]): Promise<void> {
+  const params = paramsSchema.parse({});
+  const cfg = params.featurize;
+  await initBackend('cpu');
+  const clips = files.map((f) => featurizeAudio(cfg, decodeWav(fs.readFileSync(f), f)));
+  const labels = files.map((f) => path.basename(f, '.wav').split('_').at(-1)!);
+  const D = clips[0].summary.length;
+  const T = frameCount(cfg);
+  const F = clips[0].frames.length / T;
+  const summaries = new Float32Array(files.length * D);
+  const frames = new Float32Array(files.length * T * F);
+  clips.forEach((c, i) => {
+    summaries.set(c.summary, i * D);
+    frames.set(c.frames, i * T * F);
+  });
+  const transform = fitTransform({ config: cfg, labels, n: files.length, summaries, frames });
+  const transformPath = path.join(path.dirname(dir), 'transform.json');
+  writeTransform(transformPath, transform);
+  const built = buildModel({
+    arch: 'mlp',
+    summaryDim: D,
+    frames: T,
+    frameDim: F,
+    classes: transform.labels.length,
+    units: params.train.units,
+    seed: 1,
+  });
+  built.model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+  const x = tf.tensor2d(normalizeSummary(transform, summaries), [files.length, D]);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      labels.map((l) => transform.labels.indexOf(l)),
+      'int32',
+    ),
+    transform.labels.length,
+  );
+  await built.model.fit(x, y, { epochs: 10, batchSize: 16, verbose: 0 });
+  await saveModelDir(dir, {
+    model: built.model,
+    transformPath,
+    card: {
+      version: 1,
+      arch: 'mlp',
+      input: 'summary',
+      params: params.train,
+      dataHash: 'bench',
+      backend: tf.getBackend(),
+      backendFallbacks: [],
+      metrics: {},
+      epochsRun: 10,
+      bestEpoch: 10,
+      labels: transform.labels,
+    },
+  });
+}
+
+/** A 3 s clip: a corpus utterance repeated to fill 3 s. */
+function threeSecondClip(file: string): Buffer {
+  const audio = decodeWav(fs.readFileSync(file), file);
+  const mono = downmix(audio.channels);
+  const n = 3 * audio.sampleRate;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = mono[i % mono.length];
+  return encodeWav([out], audio.sampleRate);
+}
+
+function run(opts: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+export default async function serveBench(): Promise<Record<string, number | string>> {
+  const workers = Number(process.env.SERVE_BENCH_WORKERS ?? 2);
+  const seconds = Number(process.env.SERVE_BENCH_SECONDS ?? 6);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-serve-bench-'));
+  fs.mkdirSync(path.join(root, 'promotion'));
+  fs.writeFileSync(path.join(root, 'promotion', 'dev.yaml'), 'branch: dev\nendpoint: { kind: local }\n');
+  fs.writeFileSync(path.join(root, 'params.yaml'), '{}\n');
+  const repo = repoAt(root);
+  const files = await makeTinyCorpus(path.join(root, 'corpus'), { speakers: 2 });
+  await trainModel(path.join(root, 'out', 'model'), files);
+  const ref = await commitArtifact(repo, 'out/model');
+  await new LocalEndpoint(repo, 'dev').deploy(ref, 100);
+  const body = JSON.stringify({ instances: [{ audio: threeSecondClip(files[0]).toString('base64') }] });
+
+  const bin = path.resolve(import.meta.dirname, '..', 'bin', 'lockstep.mjs');
+  const child = spawn(
+    process.execPath,
+    [bin, '-C', root, 'serve', '--env', 'dev', '--workers', String(workers), '--max-in-flight', '256'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout!.on('data', (d) => {
+        text += d;
+        const m = /serving dev on (http:\/\/[^ ]+)/.exec(text);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`lockstep serve exited with ${code}`)));
+      setTimeout(() => reject(new Error('lockstep serve did not start within 120 s')), 120_000);
+    });
+    const predict = {
+      url: url + '/predict',
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json' },
+      body,
+    };
+    const check = await fetch(predict.url, { method: 'POST', headers: predict.headers, body });
+    if (check.status !== 200) throw new Error(`predict answered ${check.status}: ${await check.text()}`);
+
+    await run({ ...predict, connections: 8, duration: 2 }); // warm-up (JIT, caches)
+    const health = await run({ url: url + '/health', connections: 16, duration: Math.max(2, seconds / 2) });
+    const max = await run({ ...predict, connections: 16, duration: seconds });
+    const paced = await run({ ...predict, connections: 16, overallRate: 150, duration: seconds });
+    const errs = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
+    const maxRps = (max.requests.total - errs(max)) / seconds;
+    return {
+      max_rps: Math.round(maxRps),
+      p50_ms_at_150rps: paced.latency.p50,
+      p99_ms_at_150rps: paced.latency.p99,
+      achieved_rps_at_150: Math.round(paced.requests.average),
+      errors: errs(max) + errs(paced),
+      max_rps_vs_target: Math.round((maxRps / TARGET_RPS) * 100) / 100,
+      health_rps: Math.round(health.requests.average),
+      predict_vs_health_rps: Math.round((maxRps / health.requests.average) * 1000) / 1000,
+      server_workers: workers,
+      clip: '3 s, 16 kHz, 16-bit mono WAV, base64 in JSON',
+      load_average_1m: Math.round(os.loadavg()[0] * 10) / 10,
+    };
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}

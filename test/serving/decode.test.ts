@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { decodeWav, encodeWav } from '../../lib/audio/wav.ts';
+import { decodeRequestWav } from '../../lib/serving/decode.ts';
+
+function signal(n: number, phase: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++)
+    x[i] = Math.max(-1, Math.min(1, 1.2 * Math.sin(i * 0.013 + phase) + 0.01 * Math.cos(i * 1.7)));
+  return x;
+}
+
+describe('request WAV decoding', () => {
+  const cases: [string, Float32Array[], number, '8' | '16' | '24' | '32f'][] = [
+    ['16-bit mono', [signal(4001, 0)], 16000, '16'],
+    ['16-bit stereo', [signal(2000, 0), signal(2000, 1)], 22050, '16'],
+    ['24-bit mono (delegated)', [signal(1000, 0)], 16000, '24'],
+    ['8-bit mono (delegated)', [signal(1000, 0)], 8000, '8'],
+    ['float mono (delegated)', [signal(1000, 0)], 48000, '32f'],
+  ];
+  it.each(cases)(
+    'request WAV decoding matches decodeWav bit for bit (%s)',
+    (_name, channels, rate, depth) => {
+      const bytes = encodeWav(channels, rate, depth);
+      const fast = decodeRequestWav(bytes, 'x');
+      const ref = decodeWav(bytes, 'x');
+      expect(fast.sampleRate).toBe(ref.sampleRate);
+      expect(fast.length).toBe(ref.length);
+      expect(fast.bitDepth).toBe(ref.bitDepth);
+      expect(fast.channels.length).toBe(ref.channels.length);
+      fast.channels.forEach((ch, c) =>
+        expect(Buffer.from(ch.buffer).equals(Buffer.from(ref.channels[c].buffer))).toBe(true),
+      );
+    },
+  );
+
+  it('request WAV decoding reports malformed files like decodeWav', () => {
+    const good = encodeWav([signal(100, 0)], 16000, '16');
+    const truncated = Buffer.from(good.subarray(0, good.length - 1));
+    truncated.writeUInt32LE(truncated.length - 8, 4);
+    truncated.writeUInt32LE(199, 40);
+    for (const bad of [Buffer.alloc(0), Buffer.from('not a wav file at all'), truncated]) {
+      let want = '';
+      try {
+        decodeWav(bad, 'f');
+      } catch (err) {
+        want = (err as Error).message;
+      }
+      expect(want).not.toBe('');
+      expect(() => decodeRequestWav(bad, 'f')).toThrow(want);
+    }
+  });
+});
