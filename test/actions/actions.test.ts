@@ -293,6 +293,20 @@ describe('command actions', () => {
     expect(run.summary).toContain('`lockstep status --json --pipeline pipeline.mjs`');
   });
 
+  it('canary fails the step when reconcile fails, with the one-line reason', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'canary', {
+      cwd: repo.root,
+      inputs: { env: 'staging' },
+      eventName: 'schedule',
+      event: dispatch(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.outputs.ok).toBe('false');
+    expect(run.stdout).toMatch(/::error::canary reconcile staging: [^\n]+/);
+    expect(run.summary).toContain('`lockstep canary reconcile --env staging`');
+  });
+
   it("promote fails the step with the CLI's one-line error", async () => {
     const repo = await fixture();
     const run = await runAction(bundles, 'promote', {

@@ -238,17 +238,33 @@ describe('local action steps', () => {
     expect(steps.length).toBeGreaterThan(10);
   });
 
+  /** Problems of one `uses: ./actions/x` step: unknown action, undeclared input, missing required input. */
+  function localUseProblems(uses: string, given: Record<string, unknown>): string[] {
+    const name = uses.replace(/^\.\/actions\//, '').replace(/\/$/, '');
+    if (!actions.includes(name)) return [`${uses}: no such action`];
+    const declared = actionMeta(name).inputs ?? {};
+    const problems = Object.keys(given)
+      .filter((k) => !(k in declared))
+      .map((k) => `${uses}: input ${k} is not declared`);
+    for (const [key, def] of Object.entries(declared)) {
+      if (def.required && def.default === undefined && !(key in given))
+        problems.push(`${uses}: required input ${key} missing`);
+    }
+    return problems;
+  }
+
   it.each(steps.map((s) => [s.where, s.uses, s] as const))(
     '%s: %s passes only declared inputs and every required one',
     (_where, uses, step) => {
-      const name = uses.replace(/^\.\/actions\//, '').replace(/\/$/, '');
-      expect(actions, `${uses} exists`).toContain(name);
-      const declared = actionMeta(name).inputs ?? {};
-      for (const key of Object.keys(step.with)) expect(Object.keys(declared), `input ${key}`).toContain(key);
-      for (const [key, def] of Object.entries(declared)) {
-        if (def.required && def.default === undefined)
-          expect(Object.keys(step.with), `required ${key}`).toContain(key);
-      }
+      expect(localUseProblems(uses, step.with)).toEqual([]);
     },
   );
+
+  it('the local-uses check catches undeclared, missing required, and unknown actions', () => {
+    expect(localUseProblems('./actions/deploy', { environment: 'dev' })).toEqual([
+      './actions/deploy: input environment is not declared',
+      './actions/deploy: required input env missing',
+    ]);
+    expect(localUseProblems('./actions/nope', {})).toEqual(['./actions/nope: no such action']);
+  });
 });
