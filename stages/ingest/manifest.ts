@@ -37,12 +37,16 @@ export interface IngestManifest {
   skipped: { path: string; reason: string }[];
 }
 
-/** Relative POSIX paths of every `.wav` file under `dir`, sorted (code-unit order). */
+/**
+ * Relative POSIX paths of every `.wav` file under `dir`, sorted (code-unit order). Hidden entries
+ * are ignored: archives unpacked on macOS carry `._name.wav` resource forks that are not audio.
+ */
 export async function listWavFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string): Promise<void> => {
     const entries = await readdir(path.join(dir, rel), { withFileTypes: true });
     for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) await walk(child);
       else if (e.isFile() && /\.wav$/i.test(e.name)) out.push(child);

@@ -69,6 +69,7 @@ async function emptyFolders(rootAbs: string, rootName: string): Promise<string[]
       return true;
     }
     for (const e of entries) {
+      if (e.name.startsWith('.')) continue; // hidden entries are not data (ingest ignores them too)
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) has = (await walk(child)) || has;
       else if (e.isFile() && /\.wav$/i.test(e.name)) has = true;

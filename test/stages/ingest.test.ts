@@ -154,6 +154,7 @@ describe('ingest stage', () => {
     try {
       fs.cpSync(path.join(root, PATHS.demo), path.join(dir, 'data/raw'), { recursive: true });
       const cases = await writeBadAudio(path.join(dir, 'data/raw'));
+      fs.writeFileSync(path.join(dir, 'data/raw/S01_angry/._S01_back_angry.wav'), 'macOS resource fork');
       const p = paramsSchema.parse({ data: { source: 'path', path: 'data/raw' } });
       const stage = ingestStage(p);
       expect(stage.deps).toEqual(['data/raw']);
@@ -166,6 +167,7 @@ describe('ingest stage', () => {
         expect(f!.error).toMatch(/\S/);
         expect(f!).toMatchObject({ duration: 0, sampleRate: 0, channels: 0 });
       }
+      expect(m.files.filter((x) => x.path.includes('/._'))).toEqual([]);
       const stereo = m.files.find((x) => x.path.endsWith('B01_stereo_sad.wav'))!;
       expect(stereo.channels).toBe(2);
     } finally {
