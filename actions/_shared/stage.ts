@@ -100,12 +100,10 @@ export async function runPipelineAction(options: PipelineActionOptions): Promise
         await core.summary
           .addRaw(`## lockstep: ${options.title} ❌ would retrain\n\n${stagesTable(lines)}\n`)
           .write();
+        const why = wouldRun.map((l) => `${l.stage} would run (${l.reason ?? 'no reason'})`).join(', ');
         core.setFailed(
-          `${options.title}: this environment does not allow retraining, but ${wouldRun
-            .map((l) => `${l.stage} would run (${l.reason ?? 'no reason'})`)
-            .join(
-              ', ',
-            )}. Promote a commit whose artifacts are on the remote (lockstep push on the source branch).`,
+          `${options.title}: this environment does not allow retraining, but ${why}. ` +
+            'Promote a commit whose artifacts are on the remote (lockstep push on the source branch).',
         );
         return;
       }
