@@ -105,7 +105,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     reply.type('text/html; charset=utf-8').send(renderPage({ env: options.env, predictRoute })),
   );
 
-  app.get(healthRoute, async (_req, reply) => {
+  app.get(healthRoute.replace(/:/g, '::'), async (_req, reply) => {
     const models = options.source.models();
     const serving = models.filter((m) => m.percent > 0);
     if (serving.length === 0)
@@ -138,7 +138,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     };
   });
 
-  app.post(predictRoute, handlePredict);
+  // A literal ':' in a fastify path is written '::' (Vertex predict routes end in ':predict').
+  app.post(predictRoute.replace(/:/g, '::'), handlePredict);
   // Vertex AI paths carry a ':' (`.../endpoints/123:predict`), which fastify's router reads as a
   // parameter marker, so they are matched by pattern under one wildcard.
   app.post('/v1/*', async (req, reply) => {

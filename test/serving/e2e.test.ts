@@ -191,6 +191,58 @@ describe('serving end to end', () => {
     expect(await drive(2)).toEqual({ '3': 2 });
   }, 120_000);
 
+  it('serve follows the Vertex AI custom-container contract (AIP_* variables)', async () => {
+    const net = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const predictRoute = '/v1/endpoints/123/deployedModels/456:predict';
+    const container = spawn(process.execPath, [BIN, 'serve'], {
+      cwd: t.root,
+      env: {
+        ...process.env,
+        AIP_HTTP_PORT: String(port),
+        AIP_HEALTH_ROUTE: '/healthz',
+        AIP_PREDICT_ROUTE: predictRoute,
+        AIP_STORAGE_URI: path.join(t.root, 'models', 'good'),
+        AIP_DEPLOYED_MODEL_ID: '456',
+        AIP_ENDPOINT_ID: '123',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      await new Promise<void>((resolve, reject) => {
+        container.stdout!.on('data', (d) => String(d).includes('serving') && resolve());
+        container.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
+        setTimeout(() => reject(new Error('container mode did not start')), 60_000);
+      });
+      expect((await fetch(base + '/healthz')).status).toBe(200);
+      const res = await fetch(base + predictRoute, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instances: [{ audio: fs.readFileSync(files[1]).toString('base64') }] }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        deployedModelId: string;
+        modelVersionId: string;
+        predictions: { label: string }[];
+      };
+      expect(body.deployedModelId).toBe('456');
+      expect(body.modelVersionId).toMatch(/^[0-9a-f]{64}$/);
+      expect(body.predictions).toHaveLength(1);
+      const logDir = path.join(t.root, '.lockstep/logs/vertex-123');
+      await until(async () => readPredictionLogs(logDir).length > 0);
+      expect(readPredictionLogs(logDir).map((e) => e.deployedModelId)).toEqual(['456']);
+    } finally {
+      container.kill('SIGTERM');
+    }
+  }, 90_000);
+
   it('web page uploads a demo WAV and shows the label, the bar chart and the model that answered', async () => {
     expect(url).not.toBe('');
     const { chromium } = await import('playwright-core');
