@@ -218,6 +218,12 @@ describe('cli', () => {
       new: 0.02,
     });
 
+    // an old revision whose params no longer fit the schema still diffs, from its raw values
+    t.write('params.yaml', 'train:\n  lr: 0.02\n  old_knob: 5\n');
+    const c3 = t.commit('a key the schema no longer has');
+    const legacy = JSON.parse((await cli('params', 'diff', c3, c2, '--json')).stdout);
+    expect(legacy.rows.find((r: { key: string }) => r.key === 'train.old_knob')).toMatchObject({ old: 5 });
+
     const m = JSON.parse((await cli('metrics', 'diff', c1, c2, '--json')).stdout);
     const acc = m.rows.find((r: { key: string }) => r.key === 'evaluate.accuracy');
     expect(acc.old).toBe(1);
