@@ -108,5 +108,5 @@ export async function writeDataSchema(file: string, schema: DataSchema): Promise
     '# Data schema checked by the validate stage (expected labels, formats and durations).\n' +
     '# Inferred from the data when this file was missing; review it and commit it. Files that\n' +
     '# do not match are reported as anomalies in out/validate/report.md.\n';
-  await writeFileAtomic(file, header + YAML.stringify(schema, { flow: false }));
+  await writeFileAtomic(file, header + YAML.stringify(schema, { singleQuote: true }));
 }
