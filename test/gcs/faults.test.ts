@@ -16,9 +16,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   dir = tempDir();
-  fake.buckets.clear();
-  fake.clearFaults();
-  fake.resetLog();
+  fake.reset();
 });
 afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });

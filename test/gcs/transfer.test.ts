@@ -20,9 +20,7 @@ afterAll(async () => {
   await fake.close();
 });
 beforeEach(() => {
-  fake.buckets.clear();
-  fake.clearFaults();
-  fake.resetLog();
+  fake.reset();
 });
 afterEach(() => {
   for (const dir of cleanup.splice(0)) fs.rmSync(dir, { recursive: true, force: true });

@@ -104,8 +104,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 export class FakeGcs {
-  /** `bucket -> name -> object` */
-  readonly buckets = new Map<string, Map<string, StoredObject>>();
+  /** `bucket -> name -> object`; change it only through the methods (they keep the list index). */
+  private readonly buckets = new Map<string, Map<string, StoredObject>>();
   readonly requests: RecordedRequest[] = [];
   private faults: (Fault & { seen: number; applied: number })[] = [];
   private sessions = new Map<string, UploadSession>();
@@ -172,6 +172,19 @@ export class FakeGcs {
     this.store(bucket, name, data, {});
   }
 
+  /** Drops every object, fault and recorded request. */
+  reset(): void {
+    this.buckets.clear();
+    this.version++;
+    this.clearFaults();
+    this.resetLog();
+  }
+
+  deleteObject(bucket: string, name: string): void {
+    this.buckets.get(bucket)?.delete(name);
+    this.version++;
+  }
+
   /** Flips a byte of a stored object but keeps its recorded hashes: bit rot at rest. */
   rot(bucket: string, name: string): void {
     const obj = this.object(bucket, name);
@@ -181,6 +194,20 @@ export class FakeGcs {
 
   names(bucket: string): string[] {
     return [...(this.buckets.get(bucket)?.keys() ?? [])].sort();
+  }
+
+  private sortedCache = new Map<string, { version: number; names: string[] }>();
+  private version = 0;
+
+  /** Sorted object names of `bucket`, rebuilt only after a change. */
+  private sortedNames(bucket: string): string[] {
+    const objects = this.buckets.get(bucket);
+    if (!objects) return [];
+    const cached = this.sortedCache.get(bucket);
+    if (cached && cached.version === this.version) return cached.names;
+    const names = [...objects.keys()].sort();
+    this.sortedCache.set(bucket, { version: this.version, names });
+    return names;
   }
 
   private store(bucket: string, name: string, data: Buffer, resource: Record<string, unknown>): StoredObject {
@@ -197,6 +224,7 @@ export class FakeGcs {
       created: new Date().toISOString(),
     };
     objects.set(name, obj);
+    this.version++;
     return obj;
   }
 
@@ -367,6 +395,7 @@ export class FakeGcs {
         if (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation))
           return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
         this.buckets.get(bucket)?.delete(name);
+        this.version++;
         res.writeHead(204).end();
         return;
       }
@@ -578,15 +607,27 @@ export class FakeGcs {
     const max = Math.min(Number(query.maxResults ?? MAX_PAGE) || MAX_PAGE, MAX_PAGE);
     const after = query.pageToken ? Buffer.from(query.pageToken, 'base64url').toString('utf8') : undefined;
     const objects = this.buckets.get(bucket);
-    const names = [...(objects?.keys() ?? [])]
-      .filter(
-        (n) =>
-          n.startsWith(prefix) &&
-          (query.startOffset === undefined || n >= query.startOffset) &&
-          (query.endOffset === undefined || n < query.endOffset) &&
-          (after === undefined || n > after),
-      )
-      .sort();
+    const sorted = this.sortedNames(bucket);
+    // Binary search to the first candidate, then walk: a page costs O(log n + page).
+    let lo = 0;
+    let hi = sorted.length;
+    const from = [prefix, query.startOffset ?? '', after ?? ''].reduce((a, b) => (b > a ? b : a));
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid] < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const names: string[] = [];
+    for (let i = lo; i < sorted.length && names.length <= max; i++) {
+      const n = sorted[i];
+      if (!n.startsWith(prefix)) {
+        if (n > prefix) break;
+        continue;
+      }
+      if (query.endOffset !== undefined && n >= query.endOffset) break;
+      if (after !== undefined && n <= after) continue;
+      names.push(n);
+    }
     const page = names.slice(0, max);
     // Like GCS, `fields=items(name,size),nextPageToken` trims each item to the listed keys.
     const itemFields = /items\(([^)]*)\)/
