@@ -7,7 +7,8 @@ import type { Output } from '../output.ts';
 import { readPolicy, type Policy } from '../promotion/policy.ts';
 import { predictionLogDir, PredictionLog } from '../serving/logs.ts';
 import type { ModelLoader } from '../serving/model.ts';
-import type { Endpoint } from './types.ts';
+import type { Endpoint, ModelRef } from './types.ts';
+import { UsageError } from '../errors.ts';
 
 export interface OpenEndpointOptions {
   out?: Output;
