@@ -11,12 +11,13 @@
  * native and wasm packages (tfjs-node, tfjs-backend-wasm, resvg, espeak-ng) loading from their
  * own directories, and a bundle is only our own code compiled (a few hundred KB, ~100 ms).
  * Files referenced as `new URL('./x.mjs', import.meta.url)` (worker scripts) keep pointing at
- * their source files (see sourceUrlPlugin). Bundled code loads the pipeline's stage modules
- * (stages/pipeline.ts) at run time through tsx, a runtime dependency.
+ * their source files (see sourceUrlPlugin), so a bundle is not relocatable: build it where it
+ * runs. Bundled code loads the pipeline's stage modules (stages/pipeline.ts) at run time through
+ * tsx, a runtime dependency.
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,23 +40,22 @@ export async function listActions() {
 
 /**
  * Rewrites `new URL('./x.mjs', import.meta.url)` (worker scripts, the default pipeline module)
- * to point from the bundle back at the source file in the repository: the bundle's
- * import.meta.url is its dist directory, and workers load their siblings (through tsx) from
- * the source tree, which is always checked out next to the bundle.
+ * to the absolute file URL of the source file. In a bundle, import.meta.url is the bundle or
+ * chunk file, not the source, and workers load their siblings (through tsx) from the source
+ * tree. Bundles are built in place in the job (and in a temp dir inside the repository in the
+ * tests), never moved, so an absolute path is exact.
  */
-function sourceUrlPlugin(outdir) {
+function sourceUrlPlugin() {
   return {
-    name: 'source-relative-urls',
+    name: 'source-file-urls',
     setup(build) {
       build.onLoad({ filter: /\.(ts|mts)$/ }, async (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
         const source = await readFile(args.path, 'utf8');
-        if (!ASSET.test(source)) return undefined;
-        ASSET.lastIndex = 0;
+        if (!source.match(ASSET)) return undefined;
         const contents = source.replace(ASSET, (_m, rel) => {
           const target = path.resolve(path.dirname(args.path), rel);
-          const fromBundle = path.relative(outdir, target).split(path.sep).join('/');
-          return `new URL(${JSON.stringify(fromBundle)}, import.meta.url)`;
+          return `new URL(${JSON.stringify(pathToFileURL(target).href)})`;
         });
         return { contents, loader: 'ts' };
       });
@@ -81,7 +81,7 @@ export async function buildAction(name, options = {}) {
     packages: 'external',
     sourcemap: 'linked',
     logLevel: 'warning',
-    plugins: [sourceUrlPlugin(outdir)],
+    plugins: [sourceUrlPlugin()],
   });
   // The bundle is ESM; say so even when the outdir is outside this package (a temp dir).
   await writeFile(path.join(outdir, 'package.json'), '{ "type": "module" }\n');

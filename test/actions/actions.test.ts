@@ -46,6 +46,23 @@ async function fixture(options: { gatePasses?: boolean } = {}) {
 const dispatch = () => payload('workflow_dispatch');
 const stageInputs = { pipeline: 'pipeline.mjs' };
 
+describe('bundles', () => {
+  it('bundles point worker and pipeline URLs at existing source files, not at the dist directory', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const { existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const files = (await readdir(bundles, { recursive: true })).filter((f) => f.endsWith('.js'));
+    const urls = new Set<string>();
+    for (const f of files) {
+      const text = await readFile(`${bundles}/${f}`, 'utf8');
+      expect(text, f).not.toMatch(/new URL\(\s*["']\.{1,2}\/[^"']+["']\s*,\s*import\.meta\.url/);
+      for (const m of text.matchAll(/new URL\("(file:[^"]+)"\)/g)) urls.add(m[1]);
+    }
+    expect([...urls].some((u) => u.endsWith('/lib/store/hash-worker.mjs'))).toBe(true);
+    for (const u of urls) expect(existsSync(fileURLToPath(u)), u).toBe(true);
+  });
+});
+
 describe('stage actions', () => {
   it('validate annotates each anomaly on its file and writes outputs and the summary', async () => {
     const repo = await fixture();
