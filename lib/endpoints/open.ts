@@ -29,9 +29,26 @@ export async function openEndpoint(
   const target = policy.endpoint;
   if (target.kind === 'vertex') {
     const { VertexEndpoint } = await import('./vertex.ts');
+    const { stageModelToGcs } = await import('./stage-model.ts');
+    const { defaultRemote, defaultRemoteUrl } = await import('../config.ts');
+    // Model files are staged next to the environment's (or the repository's) gs:// remote.
+    const base = policy.remote ?? defaultRemoteUrl(repo);
+    const stageModel = async (model: ModelRef) => {
+      if (!base?.startsWith('gs://')) {
+        throw new UsageError(
+          `promotion/${env}.yaml: remote: no gs:// location to stage model files for Vertex AI "${base ?? ''}". Set remote: gs://bucket/prefix.`,
+        );
+      }
+      const remote = await defaultRemote(repo).catch(() => undefined);
+      return stageModelToGcs(repo, model, base, { remote });
+    };
     return {
       policy,
-      endpoint: new VertexEndpoint(target, { clientOptions: options.vertexClientOptions, out: options.out }),
+      endpoint: new VertexEndpoint(target, {
+        clientOptions: options.vertexClientOptions,
+        out: options.out,
+        stageModel,
+      }),
     };
   }
   const { defaultRemote } = await import('../config.ts');
