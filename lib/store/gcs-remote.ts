@@ -10,26 +10,29 @@
  * `ifGenerationMatch=0`, so every retry is safe; a 412 means the object is already there). Large
  * files use resumable uploads; an interrupted download continues with a Range request.
  */
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import pLimit from 'p-limit';
 import {
-  CRC32C,
   IdempotencyStrategy,
   Storage,
   type Bucket,
   type File,
   type StorageOptions,
 } from '@google-cloud/storage';
-import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
+import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
 import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
-import { isTransient, parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
+import { parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
 import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
 import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
+import {
+  downloadOnce,
+  hashBuffer,
+  hashFile,
+  sleep,
+  type DownloadSource,
+  type ObjectHashes,
+} from './gcs-download.ts';
 
 export interface GcsRemoteOptions extends OpenRemoteOptions {
   /** Files of at least this many bytes go through resumable uploads (default 8 MiB). */
@@ -54,62 +57,6 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   authClient?: StorageOptions['authClient'];
   /** Send credentials to a custom `apiEndpoint` too (the client skips auth there by default). */
   useAuthWithCustomEndpoint?: boolean;
-}
-
-interface ObjectHashes {
-  size?: number;
-  crc32c?: string;
-  md5?: string;
-  generation?: string;
-}
-
-/** crc32c and md5 (base64, as GCS reports them) and size of bytes in memory. */
-export function hashBuffer(data: Buffer): { size: number; crc32c: string; md5: string } {
-  const crc = new CRC32C();
-  crc.update(data);
-  return { size: data.length, crc32c: crc.toString(), md5: createHash('md5').update(data).digest('base64') };
-}
-
-/** crc32c and md5 (base64, as GCS reports them) and size of a local file, in one read. */
-export async function hashFile(filePath: string): Promise<{ size: number; crc32c: string; md5: string }> {
-  const crc = new CRC32C();
-  const md5 = createHash('md5');
-  let size = 0;
-  for await (const chunk of fs.createReadStream(filePath, { highWaterMark: 1 << 20 })) {
-    const buf = chunk as Buffer;
-    crc.update(buf);
-    md5.update(buf);
-    size += buf.length;
-  }
-  return { size, crc32c: crc.toString(), md5: md5.digest('base64') };
-}
-
-function parseGoogHash(header: unknown): { crc32c?: string; md5?: string } {
-  const out: { crc32c?: string; md5?: string } = {};
-  const text = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : '';
-  for (const pair of text.split(',')) {
-    const i = pair.indexOf('=');
-    if (i < 0) continue;
-    const key = pair.slice(0, i).trim();
-    const value = pair.slice(i + 1).trim();
-    if (key === 'crc32c') out.crc32c = value;
-    if (key === 'md5') out.md5 = value;
-  }
-  return out;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
-      },
-      { once: true },
-    );
-  });
 }
 
 export class GcsRemote implements Remote {
@@ -453,11 +400,23 @@ export class GcsRemote implements Remote {
     return this.limit(() => this.getNow(oid, destPath, options));
   }
 
+  private downloadSource(oid: Oid): DownloadSource {
+    return {
+      file: (generation) =>
+        this.bucket.file(this.keyOf(oid), generation ? { generation: Number(generation) } : {}),
+      where: this.where(oid),
+      maxRetries: this.maxRetries,
+      stallTimeoutMs: this.stallTimeoutMs,
+      backoff: (attempt, signal) => this.backoff(attempt, signal),
+      stat: () => this.statObject(oid),
+    };
+  }
+
   private async getNow(oid: Oid, destPath: string, options: TransferOptions): Promise<void> {
     let problem = '';
     for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
       if (attempt > 0) await this.backoff(attempt, options.signal);
-      const result = await this.downloadOnce(oid, destPath, options);
+      const result = await downloadOnce(this.downloadSource(oid), destPath, options);
       if (result.ok) return;
       problem = result.problem;
     }
@@ -470,124 +429,5 @@ export class GcsRemote implements Remote {
         'The remote copy may be damaged: delete that object and push it again from a good cache.',
       ),
     );
-  }
-
-  private async downloadOnce(
-    oid: Oid,
-    destPath: string,
-    options: TransferOptions,
-  ): Promise<{ ok: true } | { ok: false; problem: string }> {
-    const crc = new CRC32C();
-    const md5 = createHash('md5');
-    const expected: ObjectHashes = {};
-    let received = 0;
-    let failures = 0;
-    const out = fs.createWriteStream(destPath, { flags: 'w' });
-    const outDone = new Promise<void>((resolve, reject) => {
-      out.on('finish', resolve);
-      out.on('error', reject);
-    });
-    try {
-      for (;;) {
-        options.signal?.throwIfAborted();
-        const file: File = this.bucket.file(
-          this.keyOf(oid),
-          expected.generation ? { generation: Number(expected.generation) } : {},
-        );
-        const stream = file.createReadStream({
-          validation: false,
-          ...(received > 0 ? { start: received } : {}),
-        });
-        stream.on('response', (res: { headers?: Record<string, unknown> }) => {
-          const headers = res.headers ?? {};
-          const hashes = parseGoogHash(headers['x-goog-hash']);
-          expected.crc32c ??= hashes.crc32c;
-          expected.md5 ??= hashes.md5;
-          if (expected.generation === undefined && typeof headers['x-goog-generation'] === 'string')
-            expected.generation = headers['x-goog-generation'];
-          const storedLength = Number(headers['x-goog-stored-content-length']);
-          if (
-            expected.size === undefined &&
-            Number.isFinite(storedLength) &&
-            headers['x-goog-stored-content-length'] !== undefined
-          )
-            expected.size = storedLength;
-        });
-        const before = received;
-        // The client never reports a connection that closes mid-body (the stream just stops):
-        // a watchdog turns silence into an error so the download continues with a Range request.
-        const stallMs = this.stallTimeoutMs;
-        let watchdog: NodeJS.Timeout | undefined;
-        const arm = () => {
-          clearTimeout(watchdog);
-          watchdog = setTimeout(() => {
-            stream.destroy(Object.assign(new Error(`no data for ${stallMs} ms`), { code: 'ETIMEDOUT' }));
-          }, stallMs);
-        };
-        // Armed once headers arrive: until then the client's own retries and timeouts govern.
-        stream.on('response', arm);
-        try {
-          await pipeline(
-            stream,
-            new Writable({
-              write(chunk: Buffer, _encoding, callback) {
-                arm();
-                crc.update(chunk);
-                md5.update(chunk);
-                received += chunk.length;
-                if (out.write(chunk)) callback();
-                else out.once('drain', () => callback());
-              },
-            }),
-            options.signal ? { signal: options.signal } : {},
-          );
-        } catch (err) {
-          options.signal?.throwIfAborted();
-          if (statusOf(err) === 404) throw toGcsError(err, this.where(oid), 'download');
-          if (!isTransient(err) && statusOf(err) !== 416) throw toGcsError(err, this.where(oid), 'download');
-          // Progress resets the failure budget: a flaky link that keeps moving still finishes.
-          failures = received > before ? 0 : failures + 1;
-          if (failures > this.maxRetries) throw toGcsError(err, this.where(oid), 'download');
-          await this.backoff(failures, options.signal);
-          continue;
-        } finally {
-          clearTimeout(watchdog);
-        }
-        if (expected.size === undefined) expected.size = (await this.statObject(oid)).size;
-        if (received < (expected.size ?? 0)) {
-          // A clean but short body: continue where it stopped.
-          failures++;
-          if (failures > this.maxRetries) break;
-          await this.backoff(failures, options.signal);
-          continue;
-        }
-        break;
-      }
-    } finally {
-      out.end();
-      await outDone;
-    }
-    if (expected.crc32c === undefined && expected.md5 === undefined) {
-      const stat = await this.statObject(oid);
-      expected.crc32c = stat.crc32c;
-      expected.md5 = stat.md5;
-    }
-    const got = { size: received, crc32c: crc.toString(), md5: md5.digest('base64') };
-    if (expected.size !== undefined && got.size !== expected.size)
-      return { ok: false, problem: `got ${got.size} bytes of ${expected.size}` };
-    if (expected.crc32c && got.crc32c !== expected.crc32c)
-      return { ok: false, problem: `crc32c ${got.crc32c}, expected ${expected.crc32c}` };
-    if (expected.md5 && got.md5 !== expected.md5)
-      return { ok: false, problem: `md5 ${got.md5}, expected ${expected.md5}` };
-    if (!expected.crc32c && !expected.md5)
-      throw new LockstepError(
-        formatProblem(
-          this.where(oid),
-          'the service reported no crc32c or md5',
-          undefined,
-          'Check the bucket is a GCS bucket or emulator that stores object hashes.',
-        ),
-      );
-    return { ok: true };
   }
 }
