@@ -16,6 +16,19 @@ import { closeHashPool } from '../lib/store/hasher.ts';
 
 const FILES = 10_000;
 const TOTAL = 1 << 30;
+const ROUNDS = 2;
+
+const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+
+/** Reads every file without hashing (warms the page cache). */
+function readAll(files: string[]): void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
+    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+    fs.closeSync(fd);
+  }
+}
 
 function singleStream(files: string[]): number {
   const buf = Buffer.allocUnsafe(1 << 20);
@@ -53,35 +66,56 @@ export default async function hashBench(): Promise<Record<string, number | strin
       }
     }
     const mb = (size * FILES) / 1e6;
-    singleStream(files); // warm the page cache
-
-    let t = performance.now();
-    singleStream(files);
-    const singleSeconds = (performance.now() - t) / 1000;
-
-    unloadHashState(repo);
-    t = performance.now();
-    const hashed = await hashArtifact(repo, 'data');
-    const parallelSeconds = (performance.now() - t) / 1000;
+    // This VM reclaims page cache eagerly, so every timed pass is preceded by a read-only pass,
+    // the two contenders alternate, and each keeps its best of ROUNDS.
+    let singleSeconds = Infinity;
+    let parallelSeconds = Infinity;
+    let hashed;
+    let singleCpu = Infinity;
+    let parallelCpu = Infinity;
+    for (let round = 0; round < ROUNDS; round++) {
+      readAll(files);
+      fs.rmSync(path.join(root, '.lockstep'), { recursive: true, force: true });
+      unloadHashState(repo);
+      let t = performance.now();
+      let cpu = process.cpuUsage();
+      hashed = await hashArtifact(repo, 'data');
+      parallelSeconds = Math.min(parallelSeconds, (performance.now() - t) / 1000);
+      parallelCpu = Math.min(parallelCpu, cpuSeconds(process.cpuUsage(cpu)));
+      readAll(files);
+      t = performance.now();
+      cpu = process.cpuUsage();
+      singleStream(files);
+      singleSeconds = Math.min(singleSeconds, (performance.now() - t) / 1000);
+      singleCpu = Math.min(singleCpu, cpuSeconds(process.cpuUsage(cpu)));
+    }
 
     fs.rmSync(path.join(root, '.lockstep'), { recursive: true, force: true });
     unloadHashState(repo);
-    t = performance.now();
+    readAll(files);
+    const t = performance.now();
     const added = await commitArtifact(repo, 'data');
     const addSeconds = (performance.now() - t) / 1000;
-    if (added.hash !== hashed.hash || added.nfiles !== FILES) throw new Error('add and hash disagree');
+    if (added.hash !== hashed!.hash || added.nfiles !== FILES) throw new Error('add and hash disagree');
     await closeHashPool();
 
     return {
       speedup_vs_single_stream: Number((singleSeconds / parallelSeconds).toFixed(2)),
       parallel_mb_s: Math.round(mb / parallelSeconds),
       single_stream_mb_s: Math.round(mb / singleSeconds),
+      // CPU seconds (all threads) next to wall seconds show whether the threads got CPU at all:
+      // this VM schedules each login session as one group, so on a busy machine they do not.
+      parallel_seconds: Number(parallelSeconds.toFixed(2)),
+      parallel_cpu_seconds: Number(parallelCpu.toFixed(2)),
+      single_stream_seconds: Number(singleSeconds.toFixed(2)),
+      single_stream_cpu_seconds: Number(singleCpu.toFixed(2)),
       add_mb_s: Math.round(mb / addSeconds),
       add_seconds: Number(addSeconds.toFixed(2)),
       add_vs_single_stream: Number((singleSeconds / addSeconds).toFixed(2)),
       files: FILES,
       mb: Math.round(mb),
-      workers: os.availableParallelism(),
+      cores: os.availableParallelism(),
+      rounds: ROUNDS,
       load_average_1m: Number(os.loadavg()[0]!.toFixed(1)),
     };
   } finally {
