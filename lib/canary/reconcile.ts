@@ -158,6 +158,43 @@ function reconcileRolledBack(ctx: CanaryContext): boolean {
   return true;
 }
 
+/**
+ * The stable model is pinned again while a canary is in flight (a revert): it takes 100% back at
+ * once and the candidate is undeployed — no analysis is needed to return to what was serving.
+ */
+function reconcileRevert(ctx: CanaryContext): boolean {
+  const s = ctx.status;
+  const { desired, endpoint } = ctx.opts;
+  const existing = deployedByHash(ctx, desired.hash);
+  if (!s || s.candidateHash === desired.hash || !existing || s.stable !== existing.id) return false;
+  const others = ctx.observed.deployedModels.filter((d) => d.id !== existing.id);
+  const split: TrafficSplit = Object.fromEntries(
+    ctx.observed.deployedModels.map((d) => [d.id, d.id === existing.id ? 100 : 0]),
+  );
+  ctx.plan.push({
+    what: `set ${existing.id} (${short(desired.hash)}) to 100%`,
+    apply: () => endpoint.setTraffic(split),
+  });
+  for (const d of others)
+    ctx.plan.push({
+      what: `undeploy ${d.id} (${short(d.model.hash)})`,
+      apply: () => endpoint.undeploy(d.id),
+    });
+  ctx.status = {
+    candidateHash: desired.hash,
+    candidate: existing.id,
+    stepIndex: ctx.opts.steps.length - 1,
+    phase: 'completed',
+    stepStartedAt: ctx.now.toISOString(),
+    message: '',
+  };
+  return settle(
+    ctx,
+    'rollback',
+    `canary of ${short(s.candidateHash)} abandoned: ${short(desired.hash)} is pinned again and serves 100%`,
+  );
+}
+
 /** A new desired model: deploy it at the first step (aborting any other canary in flight). */
 function reconcileStart(ctx: CanaryContext): boolean {
   const { desired, steps, endpoint } = ctx.opts;
@@ -316,6 +353,7 @@ export async function reconcileCanary(opts: ReconcileOptions): Promise<Reconcile
     reconcileFirstDeploy,
     reconcileRolledBack,
     reconcileSteady,
+    reconcileRevert,
     reconcileStart,
     reconcileStep,
   ];

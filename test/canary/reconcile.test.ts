@@ -184,6 +184,35 @@ describe('canary reconcile', () => {
     },
   );
 
+  it('canary reconcile returns to the stable model at once when it is pinned again mid-canary', async () => {
+    const stable = await deployStable();
+    const candidate = await commitFixtureModel(repo, { tag: 'reverted' });
+    expect((await reconcile(candidate)).action).toBe('start');
+    const revert = await reconcile(stable);
+    expect(revert.reason).toMatch(/abandoned: [0-9a-f]{12} is pinned again and serves 100%/);
+    const after = await endpoint.describe();
+    expect(after.trafficSplit).toEqual({ '1': 100 });
+    expect(after.deployedModels.map((d) => d.id)).toEqual(['1']);
+    expect((await expectIdempotent(stable)).action).toBe('none');
+  });
+
+  it('canary reconcile --dry prints the plan and changes nothing', async () => {
+    await deployStable();
+    const candidate = await commitFixtureModel(repo, { tag: 'dry' });
+    const before = stateBytes();
+    const dry = await reconcileCanary({
+      endpoint,
+      desired: candidate,
+      steps: STEPS,
+      analysis: ANALYSIS,
+      readLogs: () => [],
+      dry: true,
+    });
+    expect(dry).toMatchObject({ action: 'start', changed: true });
+    expect(dry.plan).toEqual([expect.stringMatching(/^deploy [0-9a-f]{12} at 25% \(stable 1 keeps 75%\)$/)]);
+    expect(stateBytes()).toBe(before);
+  });
+
   it('canary reconcile fails early on errors but holds on too few clean requests', () => {
     const entries = (id: string, n: number, status: 'ok' | 'error') =>
       Array.from({ length: n }, () => ({
