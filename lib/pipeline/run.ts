@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile, StageContext, StageDef, StageResult } from '../types.ts';
 import type { Output } from '../output.ts';
-import { RefusedError, StageError, toOneLine } from '../errors.ts';
+import { LockstepError, RefusedError, StageError, toOneLine } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
 import { checkoutArtifact, commitArtifact } from '../store/artifacts.ts';
@@ -45,6 +45,8 @@ export interface RunReport {
   failures: { stage: string; message: string; skipped: string[] }[];
   /** Stages that returned `{failed: true}`. */
   refused: { stage: string; summary: string }[];
+  /** The run was interrupted (signal aborted): stages not yet started did not run. */
+  interrupted?: boolean;
   ok: boolean;
 }
 
@@ -139,6 +141,12 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
   const waiting = plan.stages.map((s) => s.name);
   const running = new Map<string, Promise<string>>();
   while (waiting.length > 0 || running.size > 0) {
+    // Interrupted: start nothing new; stages already running get the abort through ctx.signal.
+    if (options.signal?.aborted) {
+      for (const name of waiting.splice(0)) {
+        outcomes.set(name, { name, status: 'not run', reason: 'interrupted', durationMs: 0 });
+      }
+    }
     for (let i = 0; i < waiting.length && running.size < jobs;) {
       const name = waiting[i]!;
       const ups = (plan.graph.upstream.get(name) ?? []).filter((u) => plan.stages.some((s) => s.name === u));
@@ -168,7 +176,8 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
   }
   await lockWrite;
   report.stages = plan.stages.map((s) => outcomes.get(s.name)!).filter(Boolean);
-  report.ok = report.failures.length === 0 && report.refused.length === 0;
+  report.interrupted = Boolean(options.signal?.aborted);
+  report.ok = report.failures.length === 0 && report.refused.length === 0 && !report.interrupted;
   return report;
 }
 
@@ -286,6 +295,13 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
  * a stage that said no (a gate). Returns normally when the run succeeded.
  */
 export function assertRunSucceeded(report: RunReport): void {
+  if (report.interrupted) {
+    const notRun = report.stages.filter((s) => s.reason === 'interrupted').map((s) => s.name);
+    throw new LockstepError(
+      `repro: interrupted${notRun.length ? `; not run: ${notRun.join(', ')}` : ''}. Completed stages are locked; run lockstep repro again to continue.`,
+      { exitCode: 130 },
+    );
+  }
   const first = report.failures[0];
   if (first) {
     const skipped = report.failures.flatMap((f) => f.skipped);

@@ -126,3 +126,46 @@ describe('crash safety', () => {
     },
   );
 });
+
+describe('interrupt', () => {
+  it(
+    'repro interrupted with SIGINT finishes running stages, locks them, and exits 130',
+    { timeout: 60_000 },
+    async () => {
+      const r = await createPipelineRepo();
+      try {
+        const child = spawn(process.execPath, [BIN, 'repro', '--jobs', '2', '--pipeline', FIXTURE_PIPELINE], {
+          cwd: r.root,
+          env: { ...process.env, LOCKSTEP_TEST_SLOW_MS: '250' },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        let sent = false;
+        child.stderr!.on('data', (d) => {
+          stderr += d;
+          if (!sent && stderr.includes('prepare: running')) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        });
+        const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+        expect(code, stderr).toBe(130);
+        const lines = stderr.trim().split('\n');
+        expect(lines.at(-1)).toBe(
+          'lockstep: repro: interrupted; not run: train, evaluate, gate. Completed stages are locked; run lockstep repro again to continue.',
+        );
+        expect(Object.keys(parseLockfile(r.read('artifacts.lock.yaml')).stages).sort()).toEqual([
+          'prepare',
+          'report',
+        ]);
+        expect(fs.existsSync(path.join(r.root, '.lockstep/lock'))).toBe(false);
+        const next = await repro(r.root);
+        expect(next.code, next.stderr).toBe(0);
+        expect(next.stderr).not.toContain('prepare: running');
+        expect(next.stderr).toContain('train: running');
+      } finally {
+        await r.cleanup();
+      }
+    },
+  );
+});

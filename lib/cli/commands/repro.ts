@@ -45,15 +45,28 @@ export async function runRepro(
       );
     }
   }
-  return reproduce(repo, factory(params), {
-    params,
-    targets,
-    force: opts.force,
-    dry: opts.dry,
-    jobs,
-    out: io,
-    remote,
-  });
+  // Ctrl-C: let running stages see the abort and stop starting new ones, so the lockfile keeps
+  // every completed stage; a second Ctrl-C falls back to Node's default (exit at once).
+  const controller = new AbortController();
+  const onSigint = () => {
+    io.err('interrupted: finishing running stages (Ctrl-C again to exit at once)');
+    controller.abort(new Error('interrupted'));
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    return await reproduce(repo, factory(params), {
+      params,
+      signal: controller.signal,
+      targets,
+      force: opts.force,
+      dry: opts.dry,
+      jobs,
+      out: io,
+      remote,
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
 }
 
 export function register(program: Command, io: CliIO): void {
