@@ -215,10 +215,21 @@ describe('artifacts bad input', () => {
       `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(file)},'r+');let i=0;for(;;){fs.writeSync(fd,'x',(i++%1000)*65536)}`,
     ]);
     try {
-      await new Promise((r) => setTimeout(r, 300));
-      await expect(hashArtifact(repo, 'growing.bin')).rejects.toThrow(
-        /^growing\.bin: file changed while it was hashed/,
-      );
+      // Wait until the writer is running (node start-up is slow on a loaded machine).
+      const initial = fs.statSync(file).mtimeMs;
+      for (let i = 0; i < 750 && fs.statSync(file).mtimeMs === initial; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(fs.statSync(file).mtimeMs).not.toBe(initial);
+      // A pass during which the writer happened not to be scheduled may legitimately succeed.
+      let error: Error | undefined;
+      for (let attempt = 0; attempt < 5 && !error; attempt++) {
+        error = await hashArtifact(repo, 'growing.bin').then(
+          () => undefined,
+          (e: Error) => e,
+        );
+      }
+      expect(error?.message).toMatch(/^growing\.bin: file changed while it was hashed/);
     } finally {
       writer.kill('SIGKILL');
     }
