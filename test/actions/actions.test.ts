@@ -310,6 +310,20 @@ describe('command actions', () => {
     expect(run.summary).toContain('`lockstep status --json --pipeline pipeline.mjs`');
   });
 
+  it('monitor with env runs lockstep monitor and fails the step with its one-line reason', async () => {
+    const repo = await fixture();
+    const run = await runAction(bundles, 'monitor', {
+      cwd: repo.root,
+      inputs: { env: 'dev' },
+      eventName: 'schedule',
+      event: dispatch(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.outputs.ok).toBe('false');
+    expect(run.stdout).toMatch(/::error::monitor dev: [^\n]+/);
+    expect(run.summary).toContain('`lockstep monitor --env dev --json`');
+  });
+
   it('canary fails the step when reconcile fails, with the one-line reason', async () => {
     const repo = await fixture();
     const run = await runAction(bundles, 'canary', {
