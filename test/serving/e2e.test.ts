@@ -189,6 +189,19 @@ describe('serving end to end', () => {
         JSON.stringify((await health()).deployedModels?.map((m) => [m.id, m.percent])) === '[["3",100]]',
     );
     expect(await drive(2)).toEqual({ '3': 2 });
+
+    // --ref reads the pinned model from git objects instead of the working tree.
+    await lock(refs.random);
+    const commit = t.commit('pin the random model');
+    await lock(refs.twin);
+    const atRef = await cli('canary', 'reconcile', '--env', 'dev', '--ref', commit, '--dry', '--json');
+    expect(JSON.parse(atRef.stdout)).toMatchObject({
+      action: 'start',
+      status: { candidateHash: refs.random.hash },
+    });
+    expect(
+      JSON.parse((await cli('canary', 'reconcile', '--env', 'dev', '--dry', '--json')).stdout),
+    ).toMatchObject({ action: 'none' });
   }, 120_000);
 
   it('serve follows the Vertex AI custom-container contract (AIP_* variables)', async () => {
@@ -248,7 +261,14 @@ describe('serving end to end', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
@@ -262,6 +282,20 @@ describe('serving end to end', () => {
       expect(await page.locator('#chart .row.top').getAttribute('data-label')).toBe(label);
       fs.mkdirSync('test-output', { recursive: true });
       await page.screenshot({ path: 'test-output/serving-page.png', fullPage: true });
+
+      // Recording: Chromium's fake microphone (a beep) → MediaRecorder → Web Audio → WAV in the page.
+      await page.click('#record');
+      await page.waitForFunction(() => document.querySelector('#record')?.textContent === 'Stop', null, {
+        timeout: 10_000,
+      });
+      await page.waitForTimeout(1200);
+      await page.click('#record');
+      await page.waitForFunction(
+        () => /^recording answered/.test(document.querySelector('#status')?.textContent ?? ''),
+        null,
+        { timeout: 20_000 },
+      );
+      expect(await page.locator('#chart .row').count()).toBe(7);
     } finally {
       await browser.close();
     }
