@@ -2,12 +2,13 @@
  * Garbage collection of the local cache. Keeps every object referenced by the working-tree
  * lockfile and by the lockfile at every branch, every tag and the last N commits of HEAD
  * (directory manifests expand to their files); deletes the rest and stale temp files left by
- * killed processes. Plan first: `dryRun` returns the same plan without deleting.
+ * killed processes. Run-cache entries whose outputs are collected are dropped with them. Plan
+ * first: `dryRun` returns the same plan without deleting.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
-import type { Oid } from '../types.ts';
+import type { ArtifactRef, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import { parseLockfile, readLockfile } from '../lockfile.ts';
 import { currentCommit, listRefs, readFileAtRev, recentCommits } from '../git.ts';
@@ -32,6 +33,8 @@ export interface GcPlan {
   deleted: Array<{ oid: Oid; size: number }>;
   bytes: number;
   staleTemps: number;
+  /** Run-cache entries (`.lockstep/runs/*.json`) dropped because their outputs are collected. */
+  runEntries: number;
   dryRun: boolean;
 }
 
@@ -96,6 +99,40 @@ export async function referencedObjects(
   return { oids, roots };
 }
 
+/** Run-cache entry files whose outs need any object in `gone` (or one already missing). */
+async function staleRunEntries(repo: Repo, cache: Cache, gone: Set<Oid>): Promise<string[]> {
+  const dir = path.join(repo.stateDir, 'runs');
+  if (!fs.existsSync(dir)) return [];
+  const stale: string[] = [];
+  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    const file = path.join(dir, name);
+    let outs: ArtifactRef[] = [];
+    try {
+      outs = (JSON.parse(fs.readFileSync(file, 'utf8')) as { outs?: ArtifactRef[] }).outs ?? [];
+    } catch {
+      continue; // Not ours to judge; the runner validates its entries.
+    }
+    const needs = async (ref: ArtifactRef): Promise<boolean> => {
+      if (gone.has(ref.hash) || !cache.hasSync(ref.hash)) return true;
+      if (!ref.dir) return false;
+      try {
+        return (await readManifest(cache, ref)).entries.some(
+          (e) => gone.has(e.sha256) || !cache.hasSync(e.sha256),
+        );
+      } catch {
+        return true;
+      }
+    };
+    for (const ref of outs) {
+      if (await needs(ref)) {
+        stale.push(file);
+        break;
+      }
+    }
+  }
+  return stale;
+}
+
 /** Plans (and unless `dryRun`, performs) the collection. */
 export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promise<GcPlan> {
   const keepLast = options.keepLast ?? 10;
@@ -108,9 +145,15 @@ export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promi
       kept++;
       continue;
     }
-    const size = fs.statSync(cache.objectPath(oid)).size;
-    deleted.push({ oid, size });
-    if (!options.dryRun) fs.rmSync(cache.objectPath(oid), { force: true });
+    deleted.push({ oid, size: fs.statSync(cache.objectPath(oid)).size });
+  }
+  // Run-cache entries that would point at deleted objects go first, so a restore never finds
+  // half its outputs gone (manifests are read before anything is deleted).
+  const goneSet = new Set(deleted.map((d) => d.oid));
+  const staleRuns = await staleRunEntries(repo, cache, goneSet);
+  if (!options.dryRun) {
+    for (const file of staleRuns) fs.rmSync(file, { force: true });
+    for (const { oid } of deleted) fs.rmSync(cache.objectPath(oid), { force: true });
   }
   let staleTemps = 0;
   const tmpDir = path.join(cache.root, 'tmp');
@@ -130,6 +173,7 @@ export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promi
     deleted,
     bytes: deleted.reduce((a, d) => a + d.size, 0),
     staleTemps,
+    runEntries: staleRuns.length,
     dryRun: Boolean(options.dryRun),
   };
 }

@@ -55,6 +55,30 @@ describe('gc', () => {
     for (const [oid, p] of listObjects(repo.cacheDir)) expect(sha(fs.readFileSync(p))).toBe(oid);
   });
 
+  it('gc drops run-cache entries whose outputs it collects and keeps the others', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    const v1 = await commitVersion(repo.root, '1');
+    const cache = new Cache(repo);
+    const orphan = await cache.insertBytes(Buffer.from('output of an abandoned experiment'));
+    const runs = path.join(repo.stateDir, 'runs');
+    fs.mkdirSync(runs, { recursive: true });
+    const entry = (hash: string) =>
+      JSON.stringify({
+        stage: 's',
+        outs: [{ path: 'out/x', hash, size: 1, nfiles: 1 }],
+        created: '2026-01-01T00:00:00Z',
+      });
+    fs.writeFileSync(path.join(runs, 'orphan.json'), entry(orphan));
+    fs.writeFileSync(path.join(runs, 'kept.json'), entry(v1));
+    const plan = await collectGarbage(repo, { dryRun: true });
+    expect(plan.runEntries).toBe(1);
+    expect(fs.readdirSync(runs).sort()).toEqual(['kept.json', 'orphan.json']);
+    expect((await collectGarbage(repo)).deleted.map((d) => d.oid)).toEqual([orphan]);
+    expect(fs.readdirSync(runs)).toEqual(['kept.json']);
+    expect(cache.hasSync(orphan)).toBe(false);
+  });
+
   it('gc removes stale temp files left by killed processes', async () => {
     const repo = makeRepo({ git: true });
     cleanup.push(repo.root);

@@ -35,7 +35,7 @@ export function register(program: Command, io: CliIO): void {
       const verb = plan.dryRun ? 'would delete' : 'deleted';
       if (plan.dryRun) for (const d of plan.deleted) io.out(`${verb} ${d.oid} (${formatBytes(d.size)})`);
       io.out(
-        `${verb} ${plan.deleted.length} objects (${formatBytes(plan.bytes)}), kept ${plan.kept}; lockfiles read: ${plan.roots.length}`,
+        `${verb} ${plan.deleted.length} objects (${formatBytes(plan.bytes)}), kept ${plan.kept}; run-cache entries dropped: ${plan.runEntries}; lockfiles read: ${plan.roots.length}`,
       );
     });
 }
