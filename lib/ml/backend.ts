@@ -37,7 +37,13 @@ async function tryTensorflow(): Promise<string | undefined> {
   try {
     await import(specifier);
   } catch (err) {
-    return `tfjs-node did not load (${firstLine(err)})`;
+    // The reason goes into the model card, so it must not depend on where the repository lives.
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ERR_MODULE_NOT_FOUND'
+        ? 'package not installed'
+        : firstLine(err).replace(/(\/[^\s'"()]+)+/g, '<path>');
+    return `tfjs-node did not load (${why})`;
   }
   return (await activate('tensorflow')) ? undefined : 'tfjs-node loaded but did not initialise';
 }

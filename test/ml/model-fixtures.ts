@@ -33,6 +33,10 @@ export interface FixtureOptions {
   /** Distance between class means in units of the noise std (smaller = harder). */
   separation?: number;
   seed?: number;
+  /** Featurize config whose shapes (D, F, T) the fixture has (default: FIXTURE_CONFIG). */
+  config?: FeaturizeConfig;
+  /** Class labels (default: FIXTURE_LABELS). */
+  labels?: string[];
 }
 
 /** Writes the fixture into `dir` and returns its shapes. */
@@ -40,7 +44,8 @@ export function writeFeatureFixture(
   dir: string,
   options: FixtureOptions = {},
 ): { d: number; f: number; t: number } {
-  const cfg = FIXTURE_CONFIG;
+  const cfg = options.config ?? FIXTURE_CONFIG;
+  const classes = options.labels ?? FIXTURE_LABELS;
   const names = summaryFeatureNames(cfg);
   const d = names.length;
   const f = frameFeatureNames(cfg).length;
@@ -58,30 +63,30 @@ export function writeFeatureFixture(
   const splits: Record<string, { n: number; paths: string[]; speakers: string[]; labels: number[] }> = {};
   const data: Record<string, { x: Float32Array; frames: Float32Array; labels: string[] }> = {};
   for (const split of ['train', 'validation', 'test'] as const) {
-    const n = perClass[split] * FIXTURE_LABELS.length;
+    const n = perClass[split] * classes.length;
     const x = new Float32Array(n * d);
     const frames = new Float32Array(n * t * f);
     const labels: number[] = [];
     const paths: string[] = [];
     const speakers: string[] = [];
     for (let i = 0; i < n; i++) {
-      const c = i % FIXTURE_LABELS.length;
+      const c = i % classes.length;
       labels.push(c);
-      paths.push(`out/data/demo/S0${i % 3}_${FIXTURE_LABELS[c]}/S0${i % 3}_w${i}_${FIXTURE_LABELS[c]}.wav`);
+      paths.push(`out/data/demo/S0${i % 3}_${classes[c]}/S0${i % 3}_w${i}_${classes[c]}.wav`);
       speakers.push(`S0${i % 3}`);
       for (let j = 0; j < d; j++) {
-        const shift = j % FIXTURE_LABELS.length === c ? sep : 0;
+        const shift = j % classes.length === c ? sep : 0;
         x[i * d + j] = offset[j] + (shift + gauss()) * (1 + (j % 4));
       }
       for (let k = 0; k < t; k++) {
         for (let j = 0; j < f; j++) {
-          const shift = j % FIXTURE_LABELS.length === c ? sep : 0;
+          const shift = j % classes.length === c ? sep : 0;
           frames[(i * t + k) * f + j] = offset[j] + shift + gauss();
         }
       }
     }
     splits[split] = { n, paths, speakers, labels };
-    data[split] = { x, frames, labels: labels.map((l) => FIXTURE_LABELS[l]) };
+    data[split] = { x, frames, labels: labels.map((l) => classes[l]) };
     writeF32(path.join(dir, `${split}.summary.f32`), x);
     writeF32(path.join(dir, `${split}.frames.f32`), frames);
   }
@@ -96,7 +101,7 @@ export function writeFeatureFixture(
     summaryDim: d,
     frameDim: f,
     frames: t,
-    labels: FIXTURE_LABELS,
+    labels: classes,
     splits,
   };
   fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify(index, null, 1) + '\n');
