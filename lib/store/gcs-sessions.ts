@@ -53,9 +53,21 @@ export class UploadSessions {
     }
   }
 
-  /** Saves `uri` atomically (temp file + rename), readable only by this user. */
-  async save(key: SessionKey, uri: string): Promise<void> {
+  /**
+   * True when the directory is a real directory of this user that nobody else can read: in a
+   * shared temp dir another user could have planted it (or a symlink) to collect session URIs.
+   */
+  private async isPrivateDir(): Promise<boolean> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const stat = await fs.promises.lstat(this.dir);
+    const mine = typeof process.getuid !== 'function' || stat.uid === process.getuid();
+    return stat.isDirectory() && mine && (stat.mode & 0o077) === 0;
+  }
+
+  /** Saves `uri` atomically (temp file + rename), readable only by this user; skipped when the
+   * directory is not private (the upload still works, it just cannot resume across runs). */
+  async save(key: SessionKey, uri: string): Promise<void> {
+    if (!(await this.isPrivateDir())) return;
     const file = this.fileOf(key);
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await fs.promises.writeFile(tmp, JSON.stringify({ uri, created: Date.now() }), { mode: 0o600 });

@@ -202,7 +202,11 @@ describe('GcsRemote resumable sessions across runs', () => {
     // The first run dies after three chunks: every later chunk request is cut off.
     fake.inject({ kind: 'upload-chunk', skip: 3, dropAfterBytes: 1000, times: Infinity });
     await expect(remoteOn(fake, { ...options, maxRetries: 0 }).put(oid, file)).rejects.toThrow(LockstepError);
-    expect(fs.readdirSync(sessionDir)).toHaveLength(1);
+    const saved = fs.readdirSync(sessionDir);
+    expect(saved).toHaveLength(1);
+    // A session URI lets its holder finish the upload: private to the user.
+    expect(fs.statSync(path.join(sessionDir, saved[0])).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(sessionDir).mode & 0o777).toBe(0o700);
     expect(fake.object(BUCKET, keyOf(oid))).toBeUndefined();
 
     fake.clearFaults();
@@ -242,5 +246,23 @@ describe('GcsRemote resumable sessions across runs', () => {
     expect(fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
     expect(fake.count('upload-init')).toBe(1);
     expect(fs.readdirSync(sessionDir)).toHaveLength(0);
+  });
+});
+
+describe('UploadSessions', () => {
+  it('UploadSessions refuses to save into a directory others can read', async () => {
+    const { UploadSessions } = await import('../../lib/store/gcs-sessions.ts');
+    const open = path.join(dir, 'open');
+    fs.mkdirSync(open, { mode: 0o777 });
+    fs.chmodSync(open, 0o777);
+    const key = { bucket: 'b', name: 'n', size: 1, crc32c: 'x' };
+    await new UploadSessions(open).save(key, 'http://example/upload?upload_id=secret');
+    expect(fs.readdirSync(open)).toEqual([]);
+    const closed = path.join(dir, 'closed');
+    const sessions = new UploadSessions(closed);
+    await sessions.save(key, 'http://example/upload?upload_id=1');
+    expect(await sessions.load(key)).toBe('http://example/upload?upload_id=1');
+    await sessions.forget(key);
+    expect(await sessions.load(key)).toBeUndefined();
   });
 });

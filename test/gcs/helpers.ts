@@ -38,6 +38,8 @@ export function remoteOn(fake: FakeGcs, options: GcsRemoteOptions = {}): GcsRemo
     maxRetryDelay: 0.02,
     stallTimeout: 0.5,
     resumableChunkSize: 256 * 1024,
+    // Session persistence has its own tests with their own directory.
+    sessionDir: false,
     ...options,
   });
 }
