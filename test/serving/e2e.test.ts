@@ -285,16 +285,10 @@ describe('serving end to end', () => {
 
       // Recording: Chromium's fake microphone (a beep) → MediaRecorder → Web Audio → WAV in the page.
       await page.click('#record');
-      await page.waitForFunction(() => document.querySelector('#record')?.textContent === 'Stop', null, {
-        timeout: 10_000,
-      });
+      await page.locator('#record', { hasText: 'Stop' }).waitFor({ timeout: 10_000 });
       await page.waitForTimeout(1200);
       await page.click('#record');
-      await page.waitForFunction(
-        () => /^recording answered/.test(document.querySelector('#status')?.textContent ?? ''),
-        null,
-        { timeout: 20_000 },
-      );
+      await page.locator('#status', { hasText: /^recording answered/ }).waitFor({ timeout: 20_000 });
       expect(await page.locator('#chart .row').count()).toBe(7);
     } finally {
       await browser.close();
