@@ -106,7 +106,7 @@ async function staleRunEntries(repo: Repo, cache: Cache, gone: Set<Oid>): Promis
   const stale: string[] = [];
   for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.json'))) {
     const file = path.join(dir, name);
-    let outs: ArtifactRef[] = [];
+    let outs: ArtifactRef[];
     try {
       outs = (JSON.parse(fs.readFileSync(file, 'utf8')) as { outs?: ArtifactRef[] }).outs ?? [];
     } catch {
