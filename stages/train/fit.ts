@@ -94,7 +94,8 @@ function maskFor(built: BuiltModel, batch: number, rate: number, rng: Rng): Map<
 
 /**
  * Trains `built.model` in place and leaves it holding the best weights.
- * `onEpoch` is called after each epoch (progress reporting).
+ * `onEpoch` is called after each epoch (progress reporting); answering 'stop' ends training
+ * (a tuner pruning the trial).
  */
 export async function fitModel(
   built: BuiltModel,
@@ -102,14 +103,14 @@ export async function fitModel(
   validation: Examples,
   classes: number,
   options: FitOptions,
-  onEpoch?: (record: EpochRecord) => void,
+  onEpoch?: (record: EpochRecord) => void | 'stop' | Promise<void | 'stop'>,
 ): Promise<FitResult> {
   const rng = createRng(options.seed ^ 0x5eed);
   const optimizer = tf.train.adam(options.lr);
   const variables = built.model.trainableWeights.map((w) => w.read() as tf.Variable);
   const kernels = variables.filter((v) => /kernel/.test(v.name));
   const xAll = tf.tensor(train.x, [train.n, ...built.inputShape]);
-  const yAll = tf.oneHot(tf.tensor1d(train.y, 'int32'), classes);
+  const yAll = tf.tidy(() => tf.oneHot(tf.tensor1d(train.y, 'int32'), classes));
   const hasValidation = validation.n > 0;
 
   const history: EpochRecord[] = [];
@@ -154,7 +155,8 @@ export async function fitModel(
         val_acc: va?.acc ?? null,
       };
       history.push(record);
-      onEpoch?.(record);
+      // A tuner's pruner may answer 'stop' (after the best-weights bookkeeping below).
+      const decision = await onEpoch?.(record);
       const score = va ? va.loss : tr.loss;
       if (score < bestScore - 1e-7) {
         bestScore = score;
@@ -164,6 +166,10 @@ export async function fitModel(
         best?.forEach((t) => t.dispose());
         best = built.model.getWeights().map((w) => w.clone());
       } else if (options.patience > 0 && ++sinceBest >= options.patience) {
+        stoppedEarly = true;
+        break;
+      }
+      if (decision === 'stop') {
         stoppedEarly = true;
         break;
       }

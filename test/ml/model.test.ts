@@ -56,6 +56,13 @@ describe('model', () => {
     expect(c.modelId).not.toBe(a.modelId);
   });
 
+  it('trainModel leaves no tensors behind', async () => {
+    await train('warm', { epochs: 1 });
+    const before = tf.memory().numTensors;
+    await train('leak', { epochs: 3, patience: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('saveModelDir/loadModelDir round trip through the IOHandler gives identical predictions', async () => {
     await initBackend('wasm');
     const transformPath = path.join(features, 'transform.json');
