@@ -4,6 +4,7 @@
  * Each stage owns its section; keep defaults here so a missing key means "the default".
  */
 import { z } from 'zod';
+import { dimensionSchema } from '../lib/tune/space.ts';
 
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
 
@@ -131,7 +132,7 @@ export const monitorParams = z
     min_samples: z.number().int().min(1).default(100),
     /** Jensen-Shannon divergence threshold (bias-corrected for sample size) for numeric features. */
     js_threshold: z.number().min(0).max(1).default(0.2),
-    /** Per-feature overrides of `js_threshold` (`mfcc_mean_3: 0.2`). */
+    /** Per-feature overrides of `js_threshold` (`mfcc_3.mean: 0.2`). */
     features: z.record(z.string(), z.number().min(0).max(1)).default({}),
     /** Significance level over all features (Bonferroni) a divergence must also reach to alert. */
     alpha: z.number().gt(0).lt(1).default(0.01),
@@ -139,6 +140,48 @@ export const monitorParams = z
     linf_threshold: z.number().min(0).max(1).default(0.2),
     max_error_rate: z.number().min(0).max(1).default(0.05),
     max_p99_ms: z.number().positive().default(250),
+  })
+  .strict();
+
+/** Hyperparameter tuning (`lockstep tune`): objective, budget, sampler, pruning, search space. */
+export const tuneParams = z
+  .object({
+    objective: z
+      .object({
+        /** Validation metric of each trial (the test split is never used for tuning). */
+        metric: z.enum(['val_f1_macro', 'val_accuracy', 'val_loss']).default('val_f1_macro'),
+        direction: z.enum(['maximize', 'minimize']).default('maximize'),
+      })
+      .strict()
+      .prefault({}),
+    budget: z
+      .object({
+        trials: z.number().int().min(1).max(1000).default(12),
+        minutes: z.number().positive().default(15),
+      })
+      .strict()
+      .prefault({}),
+    /** `tpe` (after a few random trials) or `random`. */
+    sampler: z.enum(['tpe', 'random']).default('tpe'),
+    seed: z.number().int().default(0),
+    /** Trials at the same time (capped at the core count). */
+    parallel: z.number().int().min(1).max(64).default(2),
+    pruning: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Epochs every trial runs before the median pruner may stop it. */
+        warmup_epochs: z.number().int().min(0).default(5),
+      })
+      .strict()
+      .prefault({}),
+    /** 0: score on the validation split; k >= 2: speaker-grouped k-fold over train + validation. */
+    cv_folds: z.number().int().min(0).max(20).default(0),
+    /** Dotted `train.*` key → range or choices. */
+    space: z.record(z.string(), dimensionSchema).default({
+      'train.lr': { type: 'float', low: 0.0003, high: 0.03, log: true },
+      'train.units': { type: 'int', low: 16, high: 256, log: true },
+      'train.dropout': { type: 'float', low: 0, high: 0.5, log: false },
+    }),
   })
   .strict();
 
@@ -151,6 +194,7 @@ export const paramsSchema = z
     train: trainParams.prefault({}),
     gate: gateParams.prefault({}),
     monitor: monitorParams.prefault({}),
+    tune: tuneParams.prefault({}),
   })
   .strict();
 

@@ -30,6 +30,8 @@ export const COMMANDS = [
   'canary',
   'monitor',
   'batch-predict',
+  'exp',
+  'tune',
 ] as const;
 
 export interface CliIO extends Output {

@@ -1,0 +1,151 @@
+/**
+ * `lockstep exp run | show | apply | remove`: DVC-style experiments kept as git refs
+ * (`refs/exps/<name>`), run without touching the workspace, reusing the cache upstream.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { CliIO } from '../main.ts';
+import { findRepo } from '../../repo.ts';
+
+function fmt(v: unknown): string {
+  if (v === undefined) return '';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export function register(program: Command, io: CliIO): void {
+  const exp = program.command('exp').description('experiments: run variants without changing the workspace');
+
+  exp
+    .command('run')
+    .description('run the pipeline with params set by -S key=value, keeping the result as an experiment')
+    .option(
+      '-S, --set-param <key=value>',
+      'params override (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('-n, --name <name>', 'experiment name (default: derived from the base commit and overrides)')
+    .option('--pipeline <module>', 'pipeline module (default stages/pipeline.ts)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { setParam: string[]; name?: string; pipeline?: string; json?: boolean }) => {
+      const { runExperiment, parseOverrides } = await import('../../experiments/run.ts');
+      const repo = findRepo(io.cwd);
+      const res = await runExperiment(repo, {
+        overrides: parseOverrides(opts.setParam),
+        name: opts.name,
+        pipeline: opts.pipeline,
+        out: opts.json ? undefined : io,
+      });
+      if (opts.json) return io.out(JSON.stringify(res, null, 2));
+      const ran = Object.entries(res.stages)
+        .filter(([, s]) => s === 'ran')
+        .map(([n]) => n);
+      io.out(
+        `experiment ${res.name} (${res.status}) from ${res.baseline.slice(0, 8)}: ran ${ran.join(', ') || 'nothing (all restored from the cache)'}`,
+      );
+      for (const k of ['accuracy', 'f1_macro', 'mcc'])
+        if (res.metrics[k] !== undefined) io.out(`  ${k.padEnd(10)} ${res.metrics[k].toFixed(4)}`);
+    });
+
+  exp
+    .command('show')
+    .description('table of HEAD, branches and experiments with params and metrics')
+    .option('--sort <metric>', 'sort by a metric (descending)')
+    .option('--asc', 'sort ascending')
+    .option('--metrics <list>', 'comma-separated metric columns')
+    .option('--params <list>', 'comma-separated param columns (default: those that differ)')
+    .option('--md', 'Markdown table')
+    .option('--json', 'print JSON')
+    .action(
+      async (opts: {
+        sort?: string;
+        asc?: boolean;
+        metrics?: string;
+        params?: string;
+        md?: boolean;
+        json?: boolean;
+      }) => {
+        const { collectRows, shapeTable } = await import('../../experiments/show.ts');
+        const { renderTable } = await import('../../table.ts');
+        const repo = findRepo(io.cwd);
+        const table = shapeTable(await collectRows(repo.root), {
+          sort: opts.sort,
+          ascending: opts.asc,
+          metrics: opts.metrics?.split(',').filter(Boolean),
+          params: opts.params?.split(',').filter(Boolean),
+        });
+        if (opts.json) return io.out(JSON.stringify(table, null, 2));
+        const headers = ['name', 'kind', 'commit', 'status', ...table.params, ...table.metrics];
+        const rows = table.rows.map((r) => [
+          r.name,
+          r.kind,
+          r.commit.slice(0, 8),
+          r.status,
+          ...table.params.map((p) => fmt(r.params[p])),
+          ...table.metrics.map((m) => fmt(r.metrics[m])),
+        ]);
+        const right = headers.map((_, i) => i).filter((i) => i >= 4);
+        io.out(renderTable(headers, rows, { markdown: opts.md, right }));
+      },
+    );
+
+  exp
+    .command('apply <name>')
+    .description("write an experiment's params.yaml and lockfile into the workspace and restore its outputs")
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { getExperiment } = await import('../../experiments/store.ts');
+      const { readFileAtRev } = await import('../../git.ts');
+      const { parseLockfile } = await import('../../lockfile.ts');
+      const { checkoutArtifact } = await import('../../store/artifacts.ts');
+      const { Cache } = await import('../../store/cache.ts');
+      const { defaultRemote } = await import('../../config.ts');
+      const repo = findRepo(io.cwd);
+      const e = await getExperiment(repo.root, name);
+      const written: string[] = [];
+      const restored: string[] = [];
+      for (const file of ['params.yaml', 'artifacts.lock.yaml']) {
+        const text = await readFileAtRev(repo.root, e.commit, file);
+        if (text === undefined) continue;
+        const dest = file === 'params.yaml' ? repo.paramsPath : repo.lockfilePath;
+        const tmp = `${dest}.tmp-${process.pid}`;
+        await writeFile(tmp, text);
+        await rename(tmp, dest);
+        written.push(file);
+        if (file === 'artifacts.lock.yaml') {
+          const lock = parseLockfile(text);
+          const cache = new Cache(repo);
+          const remote = await defaultRemote(repo);
+          for (const entry of Object.values(lock.stages)) {
+            for (const out of entry.outs) {
+              if (!remote && !(await cache.has(out.hash))) continue;
+              await checkoutArtifact(repo, out, { remote });
+              restored.push(out.path);
+            }
+          }
+        }
+      }
+      if (opts.json) return io.out(JSON.stringify({ name, commit: e.commit, written, restored }, null, 2));
+      io.out(
+        `applied ${name}: wrote ${written.join(', ')}; restored ${restored.length} outputs${restored.length ? ` (${restored.join(', ')})` : ''}`,
+      );
+    });
+
+  exp
+    .command('remove [names...]')
+    .description('delete experiments')
+    .option('--all', 'delete every experiment')
+    .option('--json', 'print JSON')
+    .action(async (names: string[], opts: { all?: boolean; json?: boolean }) => {
+      const { removeExperiments, listExperiments } = await import('../../experiments/store.ts');
+      const { UsageError } = await import('../../errors.ts');
+      const repo = findRepo(io.cwd);
+      const targets = opts.all ? (await listExperiments(repo.root)).map((e) => e.name) : names;
+      if (targets.length === 0)
+        throw new UsageError('exp remove: name at least one experiment, or pass --all.');
+      const removed = await removeExperiments(repo.root, targets);
+      if (opts.json) return io.out(JSON.stringify({ removed }, null, 2));
+      io.out(`removed ${removed.length} experiment(s): ${removed.join(', ')}`);
+    });
+}

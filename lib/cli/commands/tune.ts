@@ -1,0 +1,148 @@
+/**
+ * `lockstep tune`: tune the `tune.space` params on validation speakers; each trial is kept as an
+ * experiment; when the best trial beats the current params, params.yaml is updated (comments
+ * kept) and the diff shown.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { CliIO } from '../main.ts';
+import { findRepo } from '../../repo.ts';
+
+interface TuneCliOptions {
+  trials?: number;
+  minutes?: number;
+  sampler?: 'tpe' | 'random';
+  parallel?: number;
+  folds?: number;
+  features?: string;
+  repro?: boolean;
+  write?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command, io: CliIO): void {
+  program
+    .command('tune')
+    .description('tune the tune.space params (TPE or random sampler, median pruning, parallel trials)')
+    .option('--trials <n>', 'trial budget (default tune.budget.trials)', (v) => Number(v))
+    .option('--minutes <m>', 'time budget (default tune.budget.minutes)', (v) => Number(v))
+    .option('--sampler <name>', 'tpe or random (default tune.sampler)')
+    .option('--parallel <n>', 'trials at the same time (default tune.parallel)', (v) => Number(v))
+    .option('--folds <k>', 'speaker-grouped k-fold cross-validation (default tune.cv_folds)', (v) =>
+      Number(v),
+    )
+    .option('--features <dir>', 'featurized data to tune on (default out/features)')
+    .option('--no-repro', 'do not run the pipeline up to featurize first')
+    .option('--no-write', 'report only; never change params.yaml')
+    .option('--json', 'print the study as JSON')
+    .action(async (opts: TuneCliOptions) => {
+      const { loadParams } = await import('../../params.ts');
+      const { runStudy } = await import('../../tune/tuner.ts');
+      const { spaceProblem } = await import('../../tune/space.ts');
+      const { renderStudyMarkdown, objectiveSpec, paramsSpec } = await import('../../tune/report.ts');
+      const { writePlot } = await import('../../ml/plots.ts');
+      const { writeExperiment } = await import('../../experiments/store.ts');
+      const { applyOverrides } = await import('../../experiments/run.ts');
+      const { diffParams, renderDiffTable } = await import('../../pipeline/diff.ts');
+      const { parseParams } = await import('../../params.ts');
+      const { UsageError, LockstepError } = await import('../../errors.ts');
+      const { simpleGit } = await import('simple-git');
+      const repo = findRepo(io.cwd);
+      const params = loadParams(repo);
+      const t = params.tune;
+      const config = {
+        objective: t.objective.metric,
+        direction: t.objective.direction,
+        trials: opts.trials ?? t.budget.trials,
+        minutes: opts.minutes ?? t.budget.minutes,
+        sampler: (opts.sampler ?? t.sampler) as 'tpe' | 'random',
+        seed: t.seed,
+        parallel: opts.parallel ?? t.parallel,
+        prune: t.pruning.enabled,
+        warmup_epochs: t.pruning.warmup_epochs,
+        cv_folds: opts.folds ?? t.cv_folds,
+        space: t.space,
+      };
+      if (!['tpe', 'random'].includes(config.sampler))
+        throw new UsageError(`--sampler "${config.sampler}": use tpe or random.`);
+      const problem = spaceProblem(config.space);
+      if (problem) throw new UsageError(`params.yaml: ${problem}. Fix tune.space.`);
+      const outside = Object.keys(config.space).find((k) => !k.startsWith('train.'));
+      if (outside) {
+        throw new UsageError(
+          `params.yaml: tune.space.${outside}: only train.* params can be tuned. Use lockstep exp run for others.`,
+        );
+      }
+      if (opts.repro !== false) {
+        const { runRepro } = await import('./repro.ts');
+        const { assertRunSucceeded } = await import('../../pipeline/run.ts');
+        assertRunSucceeded(await runRepro(repo, ['featurize'], {}, io));
+      }
+      const featuresDir = path.resolve(repo.root, opts.features ?? 'out/features');
+      const git = simpleGit(repo.root);
+      const base = (
+        await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
+      ).trim();
+      const study = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+      const paramsText = await readFile(repo.paramsPath, 'utf8');
+      const result = await runStudy({
+        featuresDir,
+        train: params.train,
+        config,
+        out: opts.json ? undefined : io,
+        onTrial: async (trial) => {
+          if (!base) return; // no commit to hang experiments on
+          await writeExperiment(
+            repo.root,
+            base,
+            { 'params.yaml': applyOverrides(paramsText, trial.params) },
+            {
+              name: `tune-${study}-${String(trial.number).padStart(3, '0')}`,
+              kind: 'trial',
+              overrides: trial.params,
+              metrics: trial.metrics,
+              status: trial.error ? 'failed' : trial.pruned ? 'pruned' : 'ok',
+              created: new Date().toISOString(),
+              tune: study,
+            },
+          );
+        },
+      });
+      const outDir = path.join(repo.root, 'out', 'tune');
+      await mkdir(outDir, { recursive: true });
+      const markdown = renderStudyMarkdown(result, config);
+      await writeFile(path.join(outDir, 'report.md'), markdown);
+      await writeFile(
+        path.join(outDir, 'report.json'),
+        JSON.stringify({ study, config, ...result }, null, 2) + '\n',
+      );
+      await writePlot(path.join(outDir, 'plots'), 'objective', objectiveSpec(result, config));
+      await writePlot(path.join(outDir, 'plots'), 'params', paramsSpec(result, config));
+      let diff = '';
+      if (result.improved && opts.write !== false) {
+        const next = applyOverrides(paramsText, result.best.params);
+        diff = renderDiffTable(diffParams(parseParams(paramsText), parseParams(next)), {
+          labels: ['current', `trial ${result.best.number}`],
+          keyHeader: 'param',
+        });
+        const tmp = `${repo.paramsPath}.tmp-${process.pid}`;
+        await writeFile(tmp, next);
+        const { rename } = await import('node:fs/promises');
+        await rename(tmp, repo.paramsPath);
+      }
+      if (opts.json) {
+        io.out(JSON.stringify({ study, config, ...result, paramsUpdated: Boolean(diff) }, null, 2));
+      } else {
+        io.out(markdown);
+        if (diff) io.out(`params.yaml updated with trial ${result.best.number}:\n${diff}`);
+        else if (result.improved) io.out('--no-write: params.yaml left unchanged.');
+        io.out(`report: ${path.relative(io.cwd, outDir)}/report.md, plots/objective.*, plots/params.*`);
+      }
+      if (result.trials.every((tr) => tr.error)) {
+        throw new LockstepError(
+          `tune: every trial failed (${result.trials[0]?.error}). Fix the training setup.`,
+        );
+      }
+    });
+}

@@ -1,0 +1,170 @@
+/**
+ * `exp run`: the pipeline with some params changed, without touching the workspace. It runs in a
+ * temporary worktree of HEAD that shares this repository's object cache and run-cache, so every
+ * stage upstream of the change is restored instead of re-run, and an experiment identical to an
+ * earlier one (or to a branch's run) re-runs nothing. The result is kept as `refs/exps/<name>`.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleGit } from 'simple-git';
+import { parseDocument } from 'yaml';
+import { LockstepError, UsageError } from '../errors.ts';
+import { parseLockfile } from '../lockfile.ts';
+import { parseParams } from '../params.ts';
+import type { Output } from '../output.ts';
+import { repoAt, type Repo } from '../repo.ts';
+import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
+
+/** Parses `-S key=value` flags; values are YAML scalars (`3`, `0.01`, `true`, `mlp`). */
+export function parseOverrides(pairs: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`-S "${pair}": expected key=value, e.g. -S train.lr=0.003.`);
+    const key = pair.slice(0, eq).trim();
+    const raw = pair.slice(eq + 1);
+    const doc = parseDocument(raw);
+    out[key] = doc.errors.length ? raw : doc.toJS();
+  }
+  return out;
+}
+
+/**
+ * Applies dotted overrides to params.yaml text, keeping comments and order, and validates the
+ * result with the params schema (errors name the key).
+ */
+export function applyOverrides(
+  text: string,
+  overrides: Record<string, unknown>,
+  file = 'params.yaml',
+): string {
+  const doc = parseDocument(text);
+  for (const [key, value] of Object.entries(overrides)) doc.setIn(key.split('.'), value);
+  const out = doc.toString();
+  parseParams(out, `${file} (with ${Object.keys(overrides).join(', ')})`);
+  return out;
+}
+
+export interface ExpRunOptions {
+  overrides: Record<string, unknown>;
+  name?: string;
+  out?: Output;
+  /** Pipeline module for `repro --pipeline` (tests). */
+  pipeline?: string;
+  kind?: 'run' | 'trial';
+}
+
+export interface ExpRunResult extends Experiment {
+  /** Stage name → `ran`, `restored`, `skipped`, `failed`, `not run`. */
+  stages: Record<string, string>;
+}
+
+function spawnRepro(
+  dir: string,
+  args: string[],
+  out?: Output,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(dir, 'bin', 'lockstep.mjs'), ...args], {
+      cwd: dir,
+      env: { ...process.env, CI: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      out?.err(d.toString().trimEnd());
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** A stable default name: the same base and overrides give the same name (re-runs replace it). */
+export function defaultExperimentName(base: string, overrides: Record<string, unknown>): string {
+  const keys = Object.keys(overrides).sort();
+  const h = createHash('sha256')
+    .update(base + JSON.stringify(keys.map((k) => [k, overrides[k]])))
+    .digest('hex');
+  return `exp-${h.slice(0, 8)}`;
+}
+
+/** Runs one experiment (see the module comment). */
+export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
+  const git = simpleGit(repo.root);
+  const base = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  if (!base) throw new LockstepError('HEAD: no commit yet. Commit the pipeline before running experiments.');
+  const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
+  // The workspace's params (committed or not) are the starting point, as with `dvc exp run`.
+  const paramsText = applyOverrides(
+    await readFile(repo.paramsPath, 'utf8').catch(() => ''),
+    options.overrides,
+  );
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'lockstep-exp-'));
+  const dir = path.join(tmp, 'wt');
+  try {
+    await git.raw(['worktree', 'add', '--quiet', '--detach', dir, base]);
+    const wt = repoAt(dir);
+    await mkdir(wt.stateDir, { recursive: true });
+    await mkdir(repo.cacheDir, { recursive: true });
+    await mkdir(path.join(repo.stateDir, 'runs'), { recursive: true });
+    await symlink(repo.cacheDir, wt.cacheDir, 'dir');
+    await symlink(path.join(repo.stateDir, 'runs'), path.join(wt.stateDir, 'runs'), 'dir');
+    const modules = path.join(repo.root, 'node_modules');
+    if (existsSync(modules)) await symlink(modules, path.join(dir, 'node_modules'), 'dir');
+    await writeFile(wt.paramsPath, paramsText);
+    const args = ['repro', '--json', ...(options.pipeline ? ['--pipeline', options.pipeline] : [])];
+    options.out?.err(`exp ${name}: running in a worktree of ${base.slice(0, 8)}`);
+    const res = await spawnRepro(dir, args, options.out);
+    let report: { ok: boolean; stages: { name: string; status: string }[]; refused: unknown[] } | undefined;
+    try {
+      report = JSON.parse(res.stdout);
+    } catch {
+      report = undefined;
+    }
+    if (!report) {
+      throw new LockstepError(
+        `exp ${name}: the pipeline failed (${res.stderr.trim().split('\n').pop() ?? 'no output'}). Fix it, then run the experiment again.`,
+      );
+    }
+    const lockText = await readFile(wt.lockfilePath, 'utf8');
+    const lock = parseLockfile(lockText);
+    const metrics: Record<string, number> = {};
+    for (const [stage, entry] of Object.entries(lock.stages)) {
+      for (const [k, v] of Object.entries(entry.metrics ?? {}))
+        metrics[stage === 'evaluate' ? k : `${stage}.${k}`] = v;
+    }
+    const failed = report.stages.some((s) => s.status === 'failed');
+    const status = failed ? 'failed' : report.refused.length > 0 ? 'gate-failed' : 'ok';
+    const meta = {
+      name,
+      kind: options.kind ?? 'run',
+      overrides: options.overrides,
+      metrics,
+      status,
+      created: new Date().toISOString(),
+    } as const;
+    const commit = await writeExperiment(
+      repo.root,
+      base,
+      { 'params.yaml': paramsText, 'artifacts.lock.yaml': lockText },
+      { ...meta },
+    );
+    return {
+      ...meta,
+      commit,
+      baseline: base,
+      stages: Object.fromEntries(report.stages.map((s) => [s.name, s.status])),
+    };
+  } finally {
+    await git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
+    await rm(tmp, { recursive: true, force: true });
+    await git.raw(['worktree', 'prune']).catch(() => undefined);
+  }
+}

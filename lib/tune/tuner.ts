@@ -1,0 +1,231 @@
+/**
+ * `lockstep tune`: an Optuna-style study over the `tune.space` of params.yaml. Trial 0 is the
+ * current params (the baseline); the others come from the sampler (random, or TPE after a few
+ * random trials). Trials run in parallel on worker threads up to the core count, report their
+ * per-epoch validation metric, and a median pruner stops clearly worse ones early. The study
+ * stops at its trial or minute budget.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { createRng } from '../ml/rng.ts';
+import type { Output } from '../output.ts';
+import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
+import type { Assignment, SearchSpace } from './space.ts';
+import type { ObjectiveMetric, TrainParams, TrialInput, TrialOutcome } from './trial.ts';
+
+export interface StudyConfig {
+  objective: ObjectiveMetric;
+  direction: 'maximize' | 'minimize';
+  trials: number;
+  minutes: number;
+  sampler: 'tpe' | 'random';
+  seed: number;
+  parallel: number;
+  prune: boolean;
+  warmup_epochs: number;
+  cv_folds: number;
+  space: SearchSpace;
+}
+
+export interface TrialRecord {
+  number: number;
+  params: Assignment;
+  value: number;
+  metrics: Record<string, number>;
+  pruned: boolean;
+  epochs: number;
+  curve: number[];
+  error?: string;
+  seconds: number;
+}
+
+export interface StudyResult {
+  trials: TrialRecord[];
+  baseline: TrialRecord;
+  best: TrialRecord;
+  /** True when the best trial beats the baseline on the objective. */
+  improved: boolean;
+  seconds: number;
+}
+
+/** Runs one trial somewhere (a worker thread by default; in-process in tests). */
+export type TrialExecutor = (
+  input: Omit<TrialInput, 'onEpoch'>,
+  onEpoch: (epoch: number, value: number) => boolean,
+) => Promise<TrialOutcome>;
+
+/** A pool of worker threads running trials; `close()` terminates them. */
+export function workerExecutor(size: number): { run: TrialExecutor; close: () => Promise<void> } {
+  const url = new URL('./trial-worker.mjs', import.meta.url);
+  const idle: Worker[] = [];
+  const waiters: ((w: Worker) => void)[] = [];
+  const all: Worker[] = [];
+  let nextId = 0;
+  const acquire = (): Promise<Worker> => {
+    const w = idle.pop();
+    if (w) return Promise.resolve(w);
+    if (all.length < size) {
+      const nw = new Worker(url);
+      all.push(nw);
+      return new Promise((resolve) => nw.once('message', () => resolve(nw))); // 'ready'
+    }
+    return new Promise((resolve) => waiters.push(resolve));
+  };
+  const release = (w: Worker) => {
+    const next = waiters.shift();
+    if (next) next(w);
+    else idle.push(w);
+  };
+  return {
+    async run(input, onEpoch) {
+      const w = await acquire();
+      const id = nextId++;
+      try {
+        return await new Promise<TrialOutcome>((resolve, reject) => {
+          const onMessage = (m: any) => {
+            if (m.id !== id) return;
+            if (m.type === 'epoch')
+              w.postMessage({ type: 'decision', id, epoch: m.epoch, stop: onEpoch(m.epoch, m.value) });
+            else if (m.type === 'done') {
+              w.off('message', onMessage);
+              resolve(m.outcome);
+            } else if (m.type === 'error') {
+              w.off('message', onMessage);
+              reject(new Error(m.message));
+            }
+          };
+          w.on('message', onMessage);
+          w.once('error', reject);
+          w.postMessage({ type: 'trial', id, input });
+        });
+      } finally {
+        release(w);
+      }
+    },
+    async close() {
+      await Promise.all(all.map((w) => w.terminate()));
+    },
+  };
+}
+
+function applyAssignment(base: TrainParams, a: Assignment): TrainParams {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(a)) out[k.replace(/^train\./, '')] = v;
+  return out as unknown as TrainParams;
+}
+
+/** Lower is better, whatever the metric's direction. */
+function lossOf(config: StudyConfig, value: number): number {
+  if (!Number.isFinite(value)) return Infinity;
+  return config.direction === 'maximize' ? -value : value;
+}
+
+/** Runs the study. `executor` defaults to a worker pool of `config.parallel` threads. */
+export async function runStudy(options: {
+  featuresDir: string;
+  train: TrainParams;
+  config: StudyConfig;
+  executor?: TrialExecutor;
+  out?: Output;
+  /** Called when each trial finishes (to record it as an experiment). */
+  onTrial?: (t: TrialRecord) => Promise<void>;
+}): Promise<StudyResult> {
+  const { config } = options;
+  const started = performance.now();
+  const deadline = started + config.minutes * 60_000;
+  const parallel = Math.max(1, Math.min(config.parallel, os.availableParallelism(), config.trials));
+  const pool = options.executor ? undefined : workerExecutor(parallel);
+  const execute = options.executor ?? pool!.run;
+  const sampler: Sampler =
+    config.sampler === 'tpe'
+      ? tpeSampler({ startup: Math.max(3, Math.min(8, Math.floor(config.trials / 3))) })
+      : randomSampler;
+  const rng = createRng(config.seed);
+  const pruner = new MedianPruner(config.warmup_epochs, 2);
+  const trials: TrialRecord[] = [];
+  const history: CompletedTrial[] = [];
+  let launched = 0;
+
+  const runOne = async (number: number, params: Assignment): Promise<void> => {
+    const t0 = performance.now();
+    const input = {
+      featuresDir: options.featuresDir,
+      train: applyAssignment(options.train, params),
+      objective: config.objective,
+      folds: config.cv_folds,
+    };
+    let record: TrialRecord;
+    try {
+      // The baseline (trial 0) is never pruned: it is what every other trial is compared with.
+      const outcome = await execute(
+        input,
+        (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, value),
+      );
+      if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, v));
+      record = { number, params, ...outcome, seconds: (performance.now() - t0) / 1000 };
+    } catch (err) {
+      record = {
+        number,
+        params,
+        value: NaN,
+        metrics: {},
+        pruned: false,
+        epochs: 0,
+        curve: [],
+        error: (err as Error).message.split('\n')[0],
+        seconds: (performance.now() - t0) / 1000,
+      };
+    }
+    trials.push(record);
+    // A pruned trial's value is its partial result: usable by TPE as "bad", never as the best.
+    history.push({
+      params,
+      loss: record.pruned
+        ? Math.max(lossOf(config, record.value), ...history.map((h) => h.loss).filter(Number.isFinite))
+        : lossOf(config, record.value),
+    });
+    options.out?.err(
+      `tune: trial ${number}${record.pruned ? ' pruned' : ''}${record.error ? ' failed: ' + record.error : ''} ${config.objective}=${Number.isFinite(record.value) ? record.value.toFixed(4) : '—'} ${JSON.stringify(params)} (${record.seconds.toFixed(1)} s)`,
+    );
+    await options.onTrial?.(record);
+  };
+
+  try {
+    // Trial 0: the current params, first and alone, so pruning has a reference curve.
+    const baselineParams: Assignment = {};
+    for (const key of Object.keys(config.space)) {
+      baselineParams[key] = (options.train as unknown as Record<string, string | number | boolean>)[
+        key.replace(/^train\./, '')
+      ];
+    }
+    launched = 1;
+    await runOne(0, baselineParams);
+    const running = new Set<Promise<void>>();
+    while (launched < config.trials && performance.now() < deadline) {
+      while (running.size < parallel && launched < config.trials && performance.now() < deadline) {
+        const number = launched++;
+        const params = sampler.suggest(config.space, history, rng);
+        const p: Promise<void> = runOne(number, params).finally(() => running.delete(p));
+        running.add(p);
+      }
+      await Promise.race(running);
+    }
+    await Promise.all(running);
+  } finally {
+    await pool?.close();
+  }
+  trials.sort((a, b) => a.number - b.number);
+  const baseline = trials[0];
+  const complete = trials.filter((t) => !t.pruned && !t.error && Number.isFinite(t.value));
+  const best = complete.reduce(
+    (b, t) => (lossOf(config, t.value) < lossOf(config, b.value) ? t : b),
+    baseline,
+  );
+  return {
+    trials,
+    baseline,
+    best,
+    improved: best !== baseline && lossOf(config, best.value) < lossOf(config, baseline.value),
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,249 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRng } from '../../lib/ml/rng.ts';
+import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial } from '../../lib/tune/samplers.ts';
+import { runStudy, type StudyConfig, type TrialExecutor } from '../../lib/tune/tuner.ts';
+import { runTrial, speakerFolds, type TrainParams } from '../../lib/tune/trial.ts';
+import { main } from '../../lib/cli/main.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { writeFeatureFixture } from '../ml/model-fixtures.ts';
+import { createTmpRepo } from '../support/tmp-repo.ts';
+
+describe('samplers', () => {
+  const space = { 'train.lr': { type: 'float' as const, low: 1e-4, high: 1, log: true } };
+  /** A 1-D objective with its minimum at lr = 0.01. */
+  const loss = (lr: number) => (Math.log10(lr) + 2) ** 2;
+
+  function search(sampler: typeof randomSampler, seed: number, n = 30): number {
+    const rng = createRng(seed);
+    const history: CompletedTrial[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = sampler.suggest(space, history, rng);
+      history.push({ params: p, loss: loss(Number(p['train.lr'])) });
+    }
+    return Math.min(...history.map((h) => h.loss));
+  }
+
+  it('tpeSampler finds a better optimum than random search on average over 10 seeds', () => {
+    let tpe = 0;
+    let rnd = 0;
+    for (let s = 1; s <= 10; s++) {
+      tpe += search(tpeSampler(), s);
+      rnd += search(randomSampler, s);
+    }
+    expect(tpe).toBeLessThan(rnd);
+  });
+
+  it('samplers are deterministic for a seed and respect ranges and choices', () => {
+    const full = {
+      'train.lr': { type: 'float' as const, low: 0.001, high: 0.1, log: true },
+      'train.units': { type: 'int' as const, low: 8, high: 64, log: false },
+      'train.arch': { type: 'choice' as const, values: ['mlp', 'cnn1d'] },
+    };
+    const a = tpeSampler({ startup: 1 }).suggest(
+      full,
+      [
+        { params: { 'train.lr': 0.01, 'train.units': 32, 'train.arch': 'mlp' }, loss: 1 },
+        { params: { 'train.lr': 0.05, 'train.units': 9, 'train.arch': 'cnn1d' }, loss: 2 },
+      ],
+      createRng(3),
+    );
+    const b = tpeSampler({ startup: 1 }).suggest(
+      full,
+      [
+        { params: { 'train.lr': 0.01, 'train.units': 32, 'train.arch': 'mlp' }, loss: 1 },
+        { params: { 'train.lr': 0.05, 'train.units': 9, 'train.arch': 'cnn1d' }, loss: 2 },
+      ],
+      createRng(3),
+    );
+    expect(a).toEqual(b);
+    for (let s = 0; s < 50; s++) {
+      const p = randomSampler.suggest(full, [], createRng(s));
+      expect(Number(p['train.lr'])).toBeGreaterThanOrEqual(0.001);
+      expect(Number(p['train.lr'])).toBeLessThanOrEqual(0.1);
+      expect(Number.isInteger(p['train.units'])).toBe(true);
+      expect(['mlp', 'cnn1d']).toContain(p['train.arch']);
+    }
+  });
+
+  it('MedianPruner stops a trial worse than the median after the warm-up only', () => {
+    const p = new MedianPruner(2, 2);
+    for (let e = 1; e <= 5; e++) {
+      p.report(0, e, 1 / e);
+      p.report(1, e, 1.1 / e);
+    }
+    expect(p.report(2, 1, 5)).toBe(false); // warm-up
+    expect(p.report(2, 2, 5)).toBe(false); // warm-up
+    expect(p.report(2, 3, 5)).toBe(true); // far worse than the median at epoch 3
+    expect(p.report(3, 3, 0.2)).toBe(false); // better than the median
+  });
+
+  it('speakerFolds never puts a speaker in two folds', () => {
+    const speakers = ['a', 'b', 'c', 'a', 'd', 'b', 'e', 'c'];
+    const folds = speakerFolds(speakers, 3);
+    const owner = new Map<string, number>();
+    folds.forEach((rows, f) =>
+      rows.forEach((r) => {
+        expect(owner.get(speakers[r]) ?? f).toBe(f);
+        owner.set(speakers[r], f);
+      }),
+    );
+    expect(folds.flat().sort()).toEqual(speakers.map((_, i) => i).sort());
+  });
+});
+
+let dir: string;
+const base: TrainParams = {
+  arch: 'mlp',
+  epochs: 12,
+  batch_size: 16,
+  lr: 0.00005,
+  units: 8,
+  dropout: 0,
+  l2: 0,
+  patience: 0,
+  seed: 1,
+  backend: 'cpu',
+};
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-tune-'));
+  writeFeatureFixture(path.join(dir, 'features'), { separation: 1.2, seed: 4 });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** In-process executor (same code the workers run), for deterministic, quick studies. */
+const inProcess: TrialExecutor = (input, onEpoch) =>
+  runTrial({ ...input, onEpoch: async (e, v) => onEpoch(e, v) });
+
+function config(over: Partial<StudyConfig> = {}): StudyConfig {
+  return {
+    objective: 'val_accuracy',
+    direction: 'maximize',
+    trials: 6,
+    minutes: 5,
+    sampler: 'tpe',
+    seed: 3,
+    parallel: 1,
+    prune: false,
+    warmup_epochs: 3,
+    cv_folds: 0,
+    space: {
+      'train.lr': { type: 'float', low: 0.001, high: 0.05, log: true },
+      'train.units': { type: 'int', low: 8, high: 64, log: true },
+    },
+    ...over,
+  };
+}
+
+describe('runStudy', () => {
+  it('runStudy finds params at least as good as the starting ones within its budget', async () => {
+    const study = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: base,
+      config: config(),
+      executor: inProcess,
+    });
+    expect(study.trials).toHaveLength(6);
+    expect(study.baseline.params).toEqual({ 'train.lr': 0.00005, 'train.units': 8 });
+    expect(study.best.value).toBeGreaterThanOrEqual(study.baseline.value);
+    expect(study.improved).toBe(true);
+  });
+
+  it('runStudy prunes clearly bad trials early', async () => {
+    const good = { ...base, lr: 0.02, units: 32 };
+    const study = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: good,
+      config: config({
+        trials: 5,
+        prune: true,
+        sampler: 'random',
+        space: { 'train.lr': { type: 'float', low: 1e-7, high: 2e-7, log: true } },
+      }),
+      executor: inProcess,
+    });
+    const pruned = study.trials.filter((t) => t.pruned);
+    expect(pruned.length).toBeGreaterThanOrEqual(3);
+    for (const t of pruned) expect(t.epochs).toBeLessThan(good.epochs);
+    expect(study.best.number).toBe(0);
+    expect(study.improved).toBe(false);
+  });
+
+  it('runStudy runs trials in parallel on worker threads with the same results as in-process', async () => {
+    const c = config({ trials: 3, sampler: 'random' });
+    const threads = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: base,
+      config: { ...c, parallel: 2 },
+    });
+    const local = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: base,
+      config: c,
+      executor: inProcess,
+    });
+    expect(threads.trials.map((t) => t.params)).toEqual(local.trials.map((t) => t.params));
+    expect(threads.trials.map((t) => t.value)).toEqual(local.trials.map((t) => t.value));
+  });
+
+  it('runTrial scores speaker-grouped k-fold cross-validation', async () => {
+    const out = await runTrial({
+      featuresDir: path.join(dir, 'features'),
+      train: { ...base, lr: 0.02 },
+      objective: 'val_f1_macro',
+      folds: 3,
+    });
+    expect(out.metrics.val_f1_macro).toBeGreaterThan(0);
+    expect(out.epochs).toBe(3 * base.epochs);
+  });
+});
+
+describe('lockstep tune', () => {
+  it('lockstep tune writes better params into params.yaml, keeps comments, and lists trials as experiments', async () => {
+    const t = await createTmpRepo({
+      'params.yaml': [
+        '# hand-tuned',
+        'train:',
+        '  lr: 0.00005 # too small',
+        '  units: 8',
+        '  epochs: 10',
+        '  patience: 0',
+        '  backend: cpu',
+        'tune:',
+        '  objective: { metric: val_accuracy, direction: maximize }',
+        '  budget: { trials: 4, minutes: 5 }',
+        '  parallel: 1',
+        '  space:',
+        '    train.lr: { type: float, low: 0.005, high: 0.05, log: true }',
+        '',
+      ].join('\n'),
+    });
+    try {
+      writeFeatureFixture(path.join(t.root, 'out', 'features'), { separation: 1.2, seed: 4 });
+      const o = memoryOutput();
+      const code = await main(['-C', t.root, 'tune', '--no-repro'], o);
+      expect(o.stderr.filter((l) => l.startsWith('lockstep:'))).toEqual([]);
+      expect(code).toBe(0);
+      const out = o.stdout.join('\n');
+      expect(out).toMatch(/params\.yaml updated with trial \d+/);
+      const params = t.read('params.yaml');
+      expect(params).toContain('# hand-tuned');
+      expect(params).not.toContain('lr: 0.00005');
+      expect(fs.existsSync(path.join(t.root, 'out/tune/plots/objective.png'))).toBe(true);
+      const show = memoryOutput();
+      await main(['-C', t.root, 'exp', 'show', '--json'], show);
+      const rows = JSON.parse(show.stdout.join('\n')).rows.filter(
+        (r: { kind: string }) => r.kind === 'trial',
+      );
+      expect(rows).toHaveLength(4);
+      expect(
+        rows.every((r: { metrics: Record<string, number> }) => r.metrics.val_accuracy !== undefined),
+      ).toBe(true);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
