@@ -144,7 +144,8 @@ export async function runStudy(options: {
   const pruner = new MedianPruner(config.warmup_epochs, 2);
   const trials: TrialRecord[] = [];
   const history: CompletedTrial[] = [];
-  let launched = 0;
+  // Trial 0 (the baseline) is launched first, on its own.
+  let launched = 1;
 
   const runOne = async (number: number, params: Assignment): Promise<void> => {
     const t0 = performance.now();
@@ -198,7 +199,6 @@ export async function runStudy(options: {
         key.replace(/^train\./, '')
       ];
     }
-    launched = 1;
     await runOne(0, baselineParams);
     const running = new Set<Promise<void>>();
     while (launched < config.trials && performance.now() < deadline) {
