@@ -55,8 +55,11 @@ export interface CurvePoint {
   val_acc: number | null;
 }
 
-/** Loss and accuracy per epoch, train vs validation, side by side. */
-export function learningCurvesSpec(history: CurvePoint[]): TopLevelSpec {
+/**
+ * Loss and accuracy per epoch, train vs validation, side by side; with `bestEpoch`, a dashed rule
+ * marks the epoch whose weights early stopping kept.
+ */
+export function learningCurvesSpec(history: CurvePoint[], bestEpoch?: number): TopLevelSpec {
   const values = history.flatMap((h) => [
     { epoch: h.epoch, metric: 'loss', split: 'train', value: h.loss },
     { epoch: h.epoch, metric: 'accuracy', split: 'train', value: h.acc },
@@ -67,20 +70,36 @@ export function learningCurvesSpec(history: CurvePoint[]): TopLevelSpec {
       ? []
       : [{ epoch: h.epoch, metric: 'accuracy', split: 'validation', value: h.val_acc }]),
   ]);
+  const x = { field: 'epoch', type: 'quantitative' } as const;
+  const best =
+    bestEpoch === undefined
+      ? []
+      : [
+          {
+            transform: [{ filter: `datum.epoch === ${bestEpoch} && datum.split === 'train'` }],
+            mark: { type: 'rule' as const, strokeDash: [4, 3], color: 'gray' },
+            encoding: { x },
+          },
+        ];
   return {
     $schema: SCHEMA,
-    title: 'Learning curves',
+    title: bestEpoch === undefined ? 'Learning curves' : `Learning curves (best epoch ${bestEpoch})`,
     data: { values },
     facet: { column: { field: 'metric', type: 'nominal', sort: ['loss', 'accuracy'] } },
     spec: {
       width: 260,
       height: 180,
-      mark: { type: 'line', point: false },
-      encoding: {
-        x: { field: 'epoch', type: 'quantitative' },
-        y: { field: 'value', type: 'quantitative' },
-        color: { field: 'split', type: 'nominal' },
-      },
+      layer: [
+        {
+          mark: { type: 'line', point: false },
+          encoding: {
+            x,
+            y: { field: 'value', type: 'quantitative' },
+            color: { field: 'split', type: 'nominal' },
+          },
+        },
+        ...best,
+      ],
     },
     resolve: { scale: { y: 'independent' } },
   };

@@ -88,8 +88,11 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Record<st
   );
   const historyFile = options.trainDir ? path.join(options.trainDir, 'history.json') : undefined;
   if (historyFile && fs.existsSync(historyFile)) {
-    const history = JSON.parse(fs.readFileSync(historyFile, 'utf8')) as { epochs: CurvePoint[] };
-    await writePlot(plots, 'learning_curves', learningCurvesSpec(history.epochs));
+    const history = JSON.parse(fs.readFileSync(historyFile, 'utf8')) as {
+      epochs: CurvePoint[];
+      best_epoch?: number;
+    };
+    await writePlot(plots, 'learning_curves', learningCurvesSpec(history.epochs, history.best_epoch));
   }
   model.model.dispose();
   return metrics;

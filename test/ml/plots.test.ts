@@ -54,6 +54,15 @@ describe('plots', () => {
     expect(height).toBeGreaterThan(50);
   });
 
+  it('learningCurvesSpec marks the best epoch with a rule', async () => {
+    const { svg } = await renderSpec(learningCurvesSpec(history, 2));
+    expect(svg).toContain('best epoch 2');
+    const without = await renderSpec(learningCurvesSpec(history));
+    // One dashed rule per facet (loss, accuracy).
+    const dashes = (text: string) => (text.match(/stroke-dasharray="4,3"/g) ?? []).length;
+    expect(dashes(svg) - dashes(without.svg)).toBe(2);
+  });
+
   it('writePlot writes the spec, the SVG and the PNG', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plots-'));
     const files = await writePlot(dir, 'per_class_f1', perClassF1Spec(['a', 'b', 'c'], [0.1, 0.2, 0.3]));
