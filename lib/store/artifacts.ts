@@ -35,7 +35,11 @@ interface Scan {
   files: WalkedFile[];
 }
 
-function scanPath(repo: Repo, rel: string): Scan {
+/**
+ * Stats and lists `rel`. `stat: false` skips per-file stats in a directory (used when the hash
+ * state knows nothing under it, so every file is read anyway and the hasher stats it then).
+ */
+function scanPath(repo: Repo, rel: string, options: { stat?: boolean } = {}): Scan {
   validateRepoPath(repo, rel);
   const abs = path.join(repo.root, rel);
   let st: fs.BigIntStats;
@@ -51,7 +55,7 @@ function scanPath(repo: Repo, rel: string): Scan {
     }
     throw err;
   }
-  if (st.isDirectory()) return { rel, abs, dir: true, files: walkFiles(abs, rel) };
+  if (st.isDirectory()) return { rel, abs, dir: true, files: walkFiles(abs, rel, options) };
   if (st.isFile()) return { rel, abs, dir: false, files: [{ rel: '', abs, stat: st }] };
   throw new LockstepError(
     formatProblem(rel, 'not a regular file or directory', rel, 'Track files or directories only.'),
@@ -102,8 +106,8 @@ async function resolveEntries(
   const taskIndex: number[] = [];
   const sizes: number[] = [];
   scan.files.forEach((f, i) => {
-    const oid = state.lookup(stateRel(scan, f), statKey(f.stat));
-    if (oid !== undefined && (!cache || cache.hasSync(oid))) {
+    const oid = f.stat && state.lookup(stateRel(scan, f), statKey(f.stat));
+    if (oid !== undefined && f.stat && (!cache || cache.hasSync(oid))) {
       entries[i] = { path: f.rel, sha256: oid, size: Number(f.stat.size) };
       return;
     }
@@ -119,7 +123,7 @@ async function resolveEntries(
         : { path: f.abs },
     );
     taskIndex.push(i);
-    sizes.push(Number(f.stat.size));
+    sizes.push(Number(f.stat?.size ?? 0));
   });
   if (tasks.length > 0) {
     const hashedAt = Date.now();
@@ -128,7 +132,7 @@ async function resolveEntries(
       results = await hashFiles(tasks, {
         out: options.out,
         signal: options.signal,
-        sizes,
+        sizes: scan.files.every((f) => f.stat) ? sizes : undefined,
         label: tasks.length >= 200 ? `hashing ${scan.rel}` : undefined,
       });
     } catch (err) {
@@ -168,7 +172,7 @@ export async function hashArtifact(
   relPath: string,
   options: HashOptions = {},
 ): Promise<ArtifactRef> {
-  const scan = scanPath(repo, relPath);
+  const scan = scanPath(repo, relPath, { stat: loadHashState(repo).hasUnder(relPath) });
   return toRef(scan, await resolveEntries(repo, scan, undefined, options)).ref;
 }
 
@@ -179,7 +183,7 @@ export async function commitArtifact(
   options: HashOptions = {},
 ): Promise<ArtifactRef> {
   const cache = options.cache ?? new Cache(repo, { out: options.out });
-  const scan = scanPath(repo, relPath);
+  const scan = scanPath(repo, relPath, { stat: loadHashState(repo).hasUnder(relPath) });
   const { ref, manifest } = toRef(scan, await resolveEntries(repo, scan, cache, options));
   if (manifest) {
     try {
@@ -211,7 +215,7 @@ export async function isArtifactCurrent(repo: Repo, ref: ArtifactRef): Promise<b
   }
   if (scan.dir !== Boolean(ref.dir) || scan.files.length !== ref.nfiles) return false;
   let size = 0;
-  for (const f of scan.files) size += Number(f.stat.size);
+  for (const f of scan.files) size += Number(f.stat!.size);
   if (size !== ref.size) return false;
   try {
     return toRef(scan, await resolveEntries(repo, scan, undefined, {})).ref.hash === ref.hash;

@@ -11,18 +11,18 @@ export function tempPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to `file` atomically, creating parent directories. */
+/** Writes `data` to `file` atomically, creating parent directories. `sync: false` skips the fsync. */
 export async function writeFileAtomic(
   file: string,
   data: string | Uint8Array,
-  options: { mode?: number } = {},
+  options: { mode?: number; sync?: boolean } = {},
 ): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const tmp = tempPathFor(file);
   const handle = await fs.promises.open(tmp, 'wx', options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (options.sync ?? true) await handle.sync();
   } catch (err) {
     await handle.close();
     await fs.promises.rm(tmp, { force: true });

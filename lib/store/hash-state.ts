@@ -61,6 +61,13 @@ export class HashState {
     this.dirty = true;
   }
 
+  /** True when any entry lies under directory `rel`. */
+  hasUnder(rel: string): boolean {
+    const prefix = rel + '/';
+    for (const key of this.files.keys()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
   /** Forgets entries under directory `rel` that are not in `present` (files deleted since). */
   prune(rel: string, present: Set<string>): void {
     const prefix = rel + '/';
@@ -90,7 +97,8 @@ export class HashState {
   async save(): Promise<void> {
     if (!this.dirty) return;
     const body: StateFile = { v: 1, files: Object.fromEntries(this.files) };
-    await writeFileAtomic(this.file, JSON.stringify(body));
+    // No fsync: after a power loss a lost or torn state only costs re-hashing.
+    await writeFileAtomic(this.file, JSON.stringify(body), { sync: false });
     this.dirty = false;
   }
 }

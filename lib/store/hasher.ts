@@ -77,7 +77,8 @@ export async function closeHashPool(): Promise<void> {
  */
 export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {}): Promise<HashOneResult[]> {
   const sizes = options.sizes ?? tasks.map(() => 0);
-  const total = sizes.reduce((a, b) => a + b, 0);
+  // Without sizes (files not stat'ed yet) only the count says whether workers are worth it.
+  const total = options.sizes ? sizes.reduce((a, b) => a + b, 0) : tasks.length >= 64 ? INLINE_BYTES : 0;
   const progress =
     options.label && options.out && tasks.length > 0
       ? createProgress(options.out, options.label, tasks.length)

@@ -76,14 +76,16 @@ export interface WalkedFile {
   /** POSIX path relative to the walked directory. */
   rel: string;
   abs: string;
-  stat: fs.BigIntStats;
+  /** Absent when the walk ran with `stat: false` (the hasher stats each file as it reads it). */
+  stat?: fs.BigIntStats;
 }
 
 /**
  * Lists every regular file under `absDir` (following symlinks), sorted by `rel` in code-unit
  * order. `shownDir` names the directory in errors.
  */
-export function walkFiles(absDir: string, shownDir: string): WalkedFile[] {
+export function walkFiles(absDir: string, shownDir: string, options: { stat?: boolean } = {}): WalkedFile[] {
+  const withStat = options.stat ?? true;
   const files: WalkedFile[] = [];
   const ancestors = new Set<string>();
   const visit = (dir: string, prefix: string, dirStat: fs.BigIntStats) => {
@@ -93,6 +95,10 @@ export function walkFiles(absDir: string, shownDir: string): WalkedFile[] {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, entry.name);
       const rel = prefix + entry.name;
+      if (!withStat && entry.isFile()) {
+        files.push({ rel, abs });
+        continue;
+      }
       let st: fs.BigIntStats;
       try {
         st = fs.statSync(abs, { bigint: true });
