@@ -39,6 +39,8 @@ const BATCH_BYTES = 4 << 20;
 const BATCH_FILES = 64;
 
 let pool: Worker[] | undefined;
+/** Settles when the pooled job in progress (if any) has finished. */
+let poolTurn: Promise<void> = Promise.resolve();
 
 /** Worker threads besides the main thread, which hashes too: one fewer than the cores. */
 function workerCount(): number {
@@ -86,7 +88,16 @@ export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {
   try {
     const workers = tasks.length >= 4 && total >= INLINE_BYTES ? getPool() : undefined;
     if (!workers) return runInline(tasks, options.signal, progress);
-    return await runPooled(workers, tasks, sizes, options.signal, progress);
+    // One pooled job at a time: replies carry no job id, so concurrent jobs would mix them up.
+    const previous = poolTurn;
+    let release!: () => void;
+    poolTurn = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await runPooled(workers, tasks, sizes, options.signal, progress);
+    } finally {
+      release();
+    }
   } finally {
     progress?.stop();
   }

@@ -77,6 +77,23 @@ describe('artifacts', () => {
     expect(hashed.size).toBe(40 * 300_000);
   });
 
+  it('hashArtifact calls running concurrently on the worker pool each get their own results', async () => {
+    const repo = fresh();
+    for (const d of ['a', 'b', 'c']) {
+      // 70 files each: enough for the worker pool even before anything is stat'ed.
+      for (let i = 0; i < 70; i++) {
+        writeTree(repo.root, { [`${d}/f${i}`]: Buffer.alloc(150_000, `${d}${i}`) });
+      }
+    }
+    const together = await Promise.all(['a', 'b', 'c'].map((d) => hashArtifact(repo, d)));
+    unloadHashState(repo);
+    fs.rmSync(path.join(repo.stateDir, 'state'), { recursive: true, force: true });
+    const alone = [];
+    for (const d of ['a', 'b', 'c']) alone.push(await hashArtifact(repo, d));
+    expect(together).toEqual(alone);
+    expect(new Set(together.map((r) => r.hash)).size).toBe(3);
+  });
+
   it('hash state lets unchanged files skip re-reading and notices changed ones', async () => {
     const repo = fresh();
     writeFiles(repo.root, 'd', 5);
