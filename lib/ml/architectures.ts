@@ -32,7 +32,7 @@ export interface BuiltModel {
   inputShape: number[];
 }
 
-/** True for architectures that read frame sequences (and need convolution gradients). */
+/** True for architectures that read frame sequences instead of summary vectors. */
 export function usesFrames(arch: Architecture): boolean {
   return arch === 'cnn1d';
 }

@@ -21,8 +21,9 @@ export interface BackendChoice {
 
 export interface BackendOptions {
   /**
-   * The model needs convolution gradients (cnn1d training). The wasm backend has no
-   * Conv2DBackpropFilter kernel, so wasm is skipped for such models.
+   * The training graph uses tfjs's native convolution gradients. The wasm backend has no
+   * Conv2DBackpropFilter kernel, so wasm is skipped for such graphs. (The train stage's cnn1d
+   * does not need this: it trains its Conv1D layers as unfold + matMul.)
    */
   needsConvGradients?: boolean;
 }
@@ -88,7 +89,7 @@ export async function initBackend(
   for (const name of ORDER.slice(start)) {
     if (name === 'cpu') break;
     if (name === 'wasm' && options.needsConvGradients) {
-      fallbacks.push('wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training');
+      fallbacks.push('wasm: no convolution gradient kernels (Conv2DBackpropFilter)');
       continue;
     }
     const problem = name === 'tensorflow' ? await tryTensorflow() : await tryWasm();

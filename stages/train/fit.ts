@@ -43,11 +43,55 @@ export interface FitResult {
   best: { val_loss: number | null; val_acc: number | null };
 }
 
-/** Forward pass; with `masks`, each named layer's output is multiplied by its mask. */
-function forward(built: BuiltModel, x: tf.Tensor, masks?: Map<string, tf.Tensor>): tf.Tensor {
+/**
+ * A 'same'-padded, stride-1 Conv1D as unfold + matMul on the layer's own kernel and bias
+ * variables. Mathematically the layer's conv1d, but its gradient is slices, concat and matMul,
+ * which are fast on every backend, where tfjs-cpu's Conv2DBackpropFilter is a naive loop (~30×
+ * slower). The saved model keeps the standard Conv1D layer for inference.
+ */
+function conv1dByMatMul(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
+  const config = layer.getConfig() as { kernelSize: number[] | number; activation?: string };
+  const k = Array.isArray(config.kernelSize) ? config.kernelSize[0] : config.kernelSize;
+  const [kernel, bias] = layer.trainableWeights.map((w) => w.read());
+  const [batch, steps, channels] = x.shape as [number, number, number];
+  const filters = kernel.shape[2] as number;
+  // 'same' padding as Keras does it: the extra frame (even k) goes after the sequence.
+  const before = Math.floor((k - 1) / 2);
+  const padded = tf.pad(x, [
+    [0, 0],
+    [before, k - 1 - before],
+    [0, 0],
+  ]);
+  const windows = Array.from({ length: k }, (_, j) => tf.slice(padded, [0, j, 0], [batch, steps, channels]));
+  const unfolded = tf.reshape(tf.concat(windows, 2), [batch * steps, k * channels]);
+  let y = tf.matMul(unfolded, tf.reshape(kernel, [k * channels, filters]));
+  if (bias) y = tf.add(y, bias);
+  y = tf.reshape(y, [batch, steps, filters]);
+  return config.activation === 'relu' ? tf.relu(y) : y;
+}
+
+function isPlainConv1d(layer: tf.layers.Layer): boolean {
+  if (layer.getClassName() !== 'Conv1D') return false;
+  const c = layer.getConfig() as {
+    padding?: string;
+    strides?: number[] | number;
+    dilationRate?: number[] | number;
+    activation?: string;
+  };
+  const one = (v: number[] | number | undefined) => v === undefined || (Array.isArray(v) ? v[0] : v) === 1;
+  return (
+    c.padding === 'same' &&
+    one(c.strides) &&
+    one(c.dilationRate) &&
+    (c.activation === 'relu' || c.activation === 'linear')
+  );
+}
+
+/** Forward pass as training runs it; with `masks`, each named layer's output is multiplied by its mask. */
+export function forward(built: BuiltModel, x: tf.Tensor, masks?: Map<string, tf.Tensor>): tf.Tensor {
   let h = x;
   for (const layer of built.model.layers) {
-    h = layer.apply(h) as tf.Tensor;
+    h = isPlainConv1d(layer) ? conv1dByMatMul(layer, h) : (layer.apply(h) as tf.Tensor);
     const m = masks?.get(layer.name);
     if (m) h = tf.mul(h, m);
   }

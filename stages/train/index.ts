@@ -84,7 +84,9 @@ export async function trainModel(options: TrainOptions): Promise<TrainOutcome> {
       `${path.join(options.featuresDir, 'index.json')}: no training examples "train". Add speakers or change ingest.train.`,
     );
   }
-  const backend = await initBackend(p.backend, { needsConvGradients: usesFrames(arch) });
+  // cnn1d needs no native convolution gradients: training computes its Conv1D layers as
+  // unfold + matMul (see fit.ts), whose gradients the wasm backend has, so wasm serves both archs.
+  const backend = await initBackend(p.backend);
   for (const why of backend.fallbacks) log(`train: backend fallback: ${why}`);
   log(`train: backend ${backend.name}, arch ${arch}`);
 

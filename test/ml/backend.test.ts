@@ -17,12 +17,12 @@ describe('backend', () => {
     expect(Array.from(y)).toEqual([3, 3, 3, 3]);
   });
 
-  it('initBackend for convolution training skips wasm and says why', async () => {
+  it('initBackend for native convolution gradients skips wasm and says why', async () => {
     const choice = await initBackend('wasm', { needsConvGradients: true });
     expect(choice).toEqual({
       name: 'cpu',
       requested: 'wasm',
-      fallbacks: ['wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training'],
+      fallbacks: ['wasm: no convolution gradient kernels (Conv2DBackpropFilter)'],
     });
     expect(tf.getBackend()).toBe('cpu');
   });

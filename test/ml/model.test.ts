@@ -56,6 +56,13 @@ describe('model', () => {
     expect(c.modelId).not.toBe(a.modelId);
   });
 
+  it('trainModel cnn1d is reproducible on wasm too', async () => {
+    const a = await train('cnn-a', { arch: 'cnn1d', units: 8, epochs: 2 });
+    const b = await train('cnn-b', { arch: 'cnn1d', units: 8, epochs: 2 });
+    expect(a.backend).toBe('wasm');
+    expect(b.modelId).toBe(a.modelId);
+  });
+
   it('trainModel leaves no tensors behind', async () => {
     await train('warm', { epochs: 1 });
     const before = tf.memory().numTensors;

@@ -7,6 +7,10 @@ import type { StageContext } from '../../lib/types.ts';
 import { paramsSchema } from '../../stages/params.ts';
 import { PATHS } from '../../stages/paths.ts';
 import { trainStage } from '../../stages/train/index.ts';
+import { forward } from '../../stages/train/fit.ts';
+import { buildModel } from '../../lib/ml/architectures.ts';
+import { initBackend } from '../../lib/ml/backend.ts';
+import * as tf from '@tensorflow/tfjs';
 import { writeFeatureFixture } from '../ml/model-fixtures.ts';
 
 let root: string;
@@ -60,20 +64,30 @@ describe('train stage', () => {
     expect(ctx.out.stderr.some((l) => /train: epoch 6 loss/.test(l))).toBe(true);
   });
 
-  it('trainStage cnn1d on wasm falls back to cpu and records the backend and why', async () => {
+  it('trainStage cnn1d trains on wasm (convolutions as unfold + matMul) and records the backend', async () => {
     const params = paramsSchema.parse({ train: { arch: 'cnn1d', epochs: 2, units: 8, backend: 'wasm' } });
     const ctx = context(params);
     await trainStage(params).run(ctx);
     const card = readJson(`${PATHS.model}/card.json`);
-    expect(card.backend).toBe('cpu');
+    expect(card.backend).toBe('wasm');
     expect(card.input).toBe('frames');
-    expect(card.backendFallbacks).toEqual([
-      'wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training',
-    ]);
-    expect(readJson(`${PATHS.train}/metrics.json`).backend).toBe('cpu');
-    expect(ctx.out.stderr).toContain(
-      'train: backend fallback: wasm: no convolution gradient kernels (Conv2DBackpropFilter) for cnn1d training',
-    );
+    expect(card.backendFallbacks).toEqual([]);
+    expect(readJson(`${PATHS.train}/metrics.json`).backend).toBe('wasm');
+    expect(ctx.out.stderr).toContain('train: backend wasm, arch cnn1d');
+  });
+
+  it('trainStage records the fallback when the requested backend is unavailable', async () => {
+    const params = paramsSchema.parse({ train: { epochs: 1, backend: 'tensorflow' } });
+    const ctx = context(params);
+    await trainStage(params).run(ctx);
+    const card = readJson(`${PATHS.model}/card.json`);
+    if (card.backend !== 'tensorflow') {
+      expect(card.backend).toBe('wasm');
+      expect(card.backendFallbacks).toEqual(['tensorflow: tfjs-node did not load (package not installed)']);
+      expect(ctx.out.stderr).toContain(
+        'train: backend fallback: tensorflow: tfjs-node did not load (package not installed)',
+      );
+    }
   });
 
   it('trainStage names the features index when features are missing', async () => {
@@ -84,5 +98,23 @@ describe('train stage', () => {
       /out\/features\/index\.json: cannot read features index/,
     );
     fs.rmSync(empty, { recursive: true, force: true });
+  });
+});
+
+describe('train forward pass', () => {
+  it.each([
+    { arch: 'cnn1d' as const, frames: 11 },
+    { arch: 'cnn1d' as const, frames: 3 },
+    { arch: 'mlp' as const, frames: 4 },
+  ])('forward for $arch ($frames frames) equals the saved inference graph', async ({ arch, frames }) => {
+    await initBackend('cpu');
+    const built = buildModel({ arch, summaryDim: 5, frames, frameDim: 6, classes: 3, units: 8, seed: 1 });
+    const x = tf.randomNormal([4, ...built.inputShape], 0, 1, 'float32', 3);
+    const ours = tf.tidy(() => forward(built, x).dataSync());
+    const keras = tf.tidy(() => (built.model.predict(x) as tf.Tensor).dataSync());
+    expect(ours.length).toBe(12);
+    for (let i = 0; i < ours.length; i++) expect(ours[i]).toBeCloseTo(keras[i], 5);
+    x.dispose();
+    built.model.dispose();
   });
 });
