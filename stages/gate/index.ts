@@ -114,6 +114,9 @@ export function gateStage(params: Params): StageDef {
     deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
     params: ['gate.baseline_env', 'gate.thresholds'],
     outs: [PATHS.gate],
+    // `passed` (1 or 0) and the failed-threshold count land in the lockfile, so the registry can
+    // show every commit's gate verdict without fetching artifacts.
+    metrics: [`${PATHS.gate}/metrics.json`],
     async run(ctx: StageContext) {
       const verdict = await runGate({
         root: ctx.root,
@@ -121,6 +124,13 @@ export function gateStage(params: Params): StageDef {
         metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
         verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
       });
+      await writeFileAtomic(
+        ctx.abs(`${PATHS.gate}/metrics.json`),
+        JSON.stringify({
+          passed: verdict.passed ? 1 : 0,
+          failed_thresholds: verdict.reasons.filter((r) => !r.passed).length,
+        }) + '\n',
+      );
       ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
       for (const r of verdict.reasons) {
         ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
