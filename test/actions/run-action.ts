@@ -21,7 +21,7 @@ export async function buildBundles(): Promise<string> {
   const cacheDir = path.join(repoRoot, 'node_modules/.cache');
   await import('node:fs/promises').then((fs) => fs.mkdir(cacheDir, { recursive: true }));
   const outdir = await mkdtemp(path.join(cacheDir, 'lockstep-actions-'));
-  await exec(process.execPath, [path.join(repoRoot, 'scripts/build-actions.mjs'), '--outdir', outdir], {
+  await exec(process.execPath, [path.join(repoRoot, 'actions/build.mjs'), '--outdir', outdir], {
     cwd: repoRoot,
   });
   return outdir;

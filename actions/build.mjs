@@ -3,7 +3,7 @@
  * Bundles each action's `src/index.ts` (and the repository code it imports) into
  * `actions/<name>/dist/index.js` with esbuild.
  *
- *   node scripts/build-actions.mjs [--outdir <dir>] [name...]
+ *   node actions/build.mjs [--outdir <dir>] [name...]
  *
  * With --outdir, bundle `<name>` goes to `<dir>/<name>/index.js` (tests build into a temp dir).
  * npm packages stay external: the workflows run `npm ci` before any `uses: ./actions/<name>`
