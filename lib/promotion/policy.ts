@@ -80,6 +80,8 @@ export const policySchema = z
     allow_retrain: z.boolean().default(false),
     /** Remote URL for this environment's artifacts (defaults to the repository's remote). */
     remote: z.string().optional(),
+    /** Where this environment's prediction logs are collected for monitoring (a folder or gs:// prefix). */
+    logs: z.string().optional(),
     /** Monitoring may dispatch retraining automatically when drift is detected. */
     auto_retrain: z.boolean().default(false),
     /** GitHub environment name used for deployments (required reviewers are configured there). */

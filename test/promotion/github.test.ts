@@ -237,3 +237,63 @@ describe('monitor on GitHub', () => {
     expect((gh.state as any).dispatches).toBeUndefined();
   });
 });
+
+describe('monitor log sources', () => {
+  it('monitor reads prediction logs from a gs:// prefix and renders the distribution plot', async () => {
+    const { FakeGcs } = await import('../support/fake-gcs.ts');
+    const fake = await FakeGcs.start();
+    const previous = process.env.STORAGE_EMULATOR_HOST;
+    process.env.STORAGE_EMULATOR_HOST = fake.url;
+    try {
+      const edges = Array.from({ length: 21 }, (_, i) => -1 + i * 0.1);
+      await mkdir(path.join(r.dir, 'out', 'features'), { recursive: true });
+      await writeFile(
+        path.join(r.dir, 'out/features/stats.json'),
+        JSON.stringify({ f0: { edges, counts: Array(20).fill(10) } }),
+      );
+      await writeFile(
+        path.join(r.dir, 'out/features/index.json'),
+        JSON.stringify({ featureNames: ['f0'], labels: ['a', 'b'], splits: { train: { labels: [0, 1] } } }),
+      );
+      const now = Date.now();
+      const line = (i: number, v: number) =>
+        JSON.stringify({
+          time: new Date(now - (i + 1) * 60_000).toISOString(),
+          env: 'dev',
+          status: 'ok',
+          label: 'a',
+          summary: [v],
+          latencyMs: 2,
+        });
+      // Two shipped files (one with a torn last line) and an object that is not a log.
+      fake.putObject(
+        'logs-bucket',
+        'dev/predictions-1.jsonl',
+        Buffer.from(Array.from({ length: 120 }, (_, i) => line(i, 5)).join('\n') + '\n{"time":'),
+      );
+      fake.putObject(
+        'logs-bucket',
+        'dev/predictions-2.jsonl',
+        Buffer.from(Array.from({ length: 80 }, (_, i) => line(120 + i, 5)).join('\n')),
+      );
+      fake.putObject('logs-bucket', 'dev/README.txt', Buffer.from('not a log'));
+      const res = await cli('monitor', '--env', 'dev', '--logs', 'gs://logs-bucket/dev', '--json');
+      expect(res.err).toBe('');
+      const report = JSON.parse(res.out);
+      expect(report.volume.recent).toBe(200);
+      expect(report.status).toBe('alert');
+      for (const ext of ['vl.json', 'svg', 'png']) {
+        expect(
+          (await readFile(path.join(r.dir, `out/monitor/dev/distributions.${ext}`))).length,
+        ).toBeGreaterThan(100);
+      }
+      const bad = await cli('monitor', '--env', 'dev', '--logs', 'gs://Bad_Bucket!/x');
+      expect(bad.code).not.toBe(0);
+      expect(bad.err.split('\n')).toHaveLength(1);
+    } finally {
+      if (previous === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+      else process.env.STORAGE_EMULATOR_HOST = previous;
+      await fake.close();
+    }
+  });
+});

@@ -14,7 +14,10 @@ export function register(program: Command, io: CliIO): void {
     .command('monitor')
     .description('skew and drift of the served model from its prediction logs (TFDV distances)')
     .requiredOption('-e, --env <env>', 'environment')
-    .option('--logs <dir>', 'prediction log directory (default .lockstep/logs/<env>)')
+    .option(
+      '--logs <dir|gs://bucket/prefix>',
+      "prediction logs: a directory or a gs:// prefix (default: the policy's logs, else .lockstep/logs/<env>)",
+    )
     .option('--out <dir>', 'report directory (default out/monitor/<env>)')
     .option('--now <iso>', 'end of the recent window (default: now)')
     .option('--github', 'open or update the monitoring issue and dispatch retraining when allowed')
@@ -31,7 +34,9 @@ export function register(program: Command, io: CliIO): void {
         json?: boolean;
       }) => {
         const { loadParams } = await import('../../params.ts');
-        const { readPredictionLogs, predictionLogDir } = await import('../../serving/logs.ts');
+        const { predictionLogDir } = await import('../../serving/logs.ts');
+        const { readLogs } = await import('../../monitoring/logs.ts');
+        const { readPolicy: readEnvPolicy } = await import('../../promotion/policy.ts');
         const { computeMonitorReport, renderMonitorMarkdown, monitorPlotSpec } =
           await import('../../monitoring/monitor.ts');
         const { loadReference } = await import('../../monitoring/reference.ts');
@@ -42,8 +47,14 @@ export function register(program: Command, io: CliIO): void {
         const { reference, source } = await loadReference(repo, opts.env, {
           remote: await defaultRemote(repo),
         });
-        const logsDir = opts.logs ? path.resolve(io.cwd, opts.logs) : predictionLogDir(repo.root, opts.env);
-        const entries = readPredictionLogs(logsDir);
+        const policyLogs = (await readEnvPolicy(repo.root, opts.env).catch(() => undefined))?.logs;
+        const logSource = opts.logs ?? policyLogs;
+        const logsDir = logSource
+          ? logSource.startsWith('gs://')
+            ? logSource
+            : path.resolve(io.cwd, logSource)
+          : predictionLogDir(repo.root, opts.env);
+        const entries = await readLogs(logsDir);
         const report = computeMonitorReport(
           opts.env,
           entries,
@@ -56,17 +67,20 @@ export function register(program: Command, io: CliIO): void {
         const markdown = renderMonitorMarkdown(report);
         await writeFile(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
         await writeFile(path.join(outDir, 'report.md'), markdown);
-        await writeFile(
-          path.join(outDir, 'distributions.vl.json'),
-          JSON.stringify(monitorPlotSpec(report), null, 2) + '\n',
-        );
+        if (report.features.length > 0) {
+          // Training vs serving distributions of the most skewed features, as .vl.json, .svg, .png.
+          const { writePlot } = await import('../../ml/plots.ts');
+          await writePlot(outDir, 'distributions', monitorPlotSpec(report) as any);
+        }
         if (opts.json) io.out(JSON.stringify(report, null, 2));
         else {
           io.out(
-            `monitor ${opts.env}: ${report.status} (${report.volume.recent} predictions in the window; reference: ${source})`,
+            `monitor ${opts.env}: ${report.status} (${report.volume.recent} predictions in the window from ${logsDir}; reference: ${source})`,
           );
           for (const a of report.alerts) io.out(`  ${a}`);
-          io.out(`reports: ${path.relative(io.cwd, outDir) || '.'}/report.{json,md}, distributions.vl.json`);
+          io.out(
+            `reports: ${path.relative(io.cwd, outDir) || '.'}/report.{json,md}, distributions.{vl.json,svg,png}`,
+          );
         }
         if (opts.github && report.status === 'alert') {
           const { githubFromEnv } = await import('../github.ts');
