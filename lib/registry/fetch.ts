@@ -8,7 +8,7 @@ import path from 'node:path';
 import { IntegrityError, LockstepError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { Cache } from '../store/cache.ts';
-import { decodeManifest } from '../store/manifest.ts';
+import { readManifest as readCachedManifest } from '../store/artifacts.ts';
 import type { Remote } from '../store/remote.ts';
 import { pullObjects } from '../store/transfer.ts';
 import type { ArtifactRef, Lockfile, Manifest } from '../types.ts';
@@ -38,7 +38,7 @@ export async function readManifest(
 ): Promise<Manifest> {
   await ensureLocal(repo, [ref.hash], options.remote);
   const cache = new Cache(repo, { remote: options.remote });
-  return decodeManifest(await cache.readBytes(ref.hash), ref.hash);
+  return readCachedManifest(cache, ref);
 }
 
 /**
