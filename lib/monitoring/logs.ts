@@ -4,7 +4,8 @@
  * `*.jsonl` object under the prefix). Torn or malformed lines are skipped, as locally.
  */
 import { readPredictionLogs, type PredictionLogEntry } from '../serving/logs.ts';
-import { parseGsUrl, toGcsError } from '../store/gcs-errors.ts';
+import { toGcsError } from '../store/gcs-errors.ts';
+import { listGsObjects, openGsPrefix, type GsOptions } from '../store/gcs-objects.ts';
 
 /** Parses JSON lines, skipping torn or malformed ones. */
 export function parseLogLines(text: string): PredictionLogEntry[] {
@@ -22,33 +23,17 @@ export function parseLogLines(text: string): PredictionLogEntry[] {
 }
 
 /** Reads every entry from a log directory or a `gs://` prefix, in time order. */
-export async function readLogs(
-  source: string,
-  options: { apiEndpoint?: string; projectId?: string; where?: string } = {},
-): Promise<PredictionLogEntry[]> {
+export async function readLogs(source: string, options: GsOptions = {}): Promise<PredictionLogEntry[]> {
   if (!source.startsWith('gs://')) return readPredictionLogs(source);
-  const loc = parseGsUrl(source, options.where ?? '--logs');
-  const { Storage } = await import('@google-cloud/storage');
-  const storage = new Storage({
-    ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
-    ...(options.projectId ? { projectId: options.projectId } : {}),
-  });
-  const bucket = storage.bucket(loc.bucket);
-  let files;
-  try {
-    [files] = await bucket.getFiles({ prefix: loc.prefix ? `${loc.prefix}/` : undefined });
-  } catch (err) {
-    throw toGcsError(err, loc.url, 'list');
-  }
+  const prefix = await openGsPrefix(source, { ...options, where: options.where ?? '--logs' });
+  const files = await listGsObjects(prefix, (rel) => rel.endsWith('.jsonl'));
   const entries: PredictionLogEntry[] = [];
-  for (const file of files
-    .filter((f) => f.name.endsWith('.jsonl'))
-    .sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const { file } of files) {
     try {
       const [bytes] = await file.download();
       entries.push(...parseLogLines(bytes.toString('utf8')));
     } catch (err) {
-      throw toGcsError(err, `gs://${loc.bucket}/${file.name}`, 'download');
+      throw toGcsError(err, `gs://${prefix.loc.bucket}/${file.name}`, 'download');
     }
   }
   return entries.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));

@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LockstepError } from '../errors.ts';
+import { toGcsError } from '../store/gcs-errors.ts';
+import { listGsObjects, openGsPrefix } from '../store/gcs-objects.ts';
 import type { ModelLoader } from './model.ts';
 import { staticSource, type ModelSource } from './router.ts';
 
@@ -37,25 +39,19 @@ export function readAipEnvironment(env: NodeJS.ProcessEnv = process.env): AipEnv
 
 /** Copies every object under a gs:// prefix into a fresh temp directory and returns it. */
 async function downloadPrefix(uri: string): Promise<string> {
-  const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m)
-    throw new LockstepError(
-      `AIP_STORAGE_URI: not a gs:// URI "${uri}". Use gs://bucket/prefix or a local directory.`,
-    );
-  const [, bucketName, rawPrefix] = m;
-  const prefix = rawPrefix && !rawPrefix.endsWith('/') ? rawPrefix + '/' : rawPrefix;
-  const { Storage } = await import('@google-cloud/storage');
-  const bucket = new Storage().bucket(bucketName);
-  const [files] = await bucket.getFiles({ prefix });
+  const prefix = await openGsPrefix(uri, { where: 'AIP_STORAGE_URI' });
+  const files = await listGsObjects(prefix);
   if (files.length === 0)
     throw new LockstepError(`AIP_STORAGE_URI: no files under "${uri}". Upload the model directory there.`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-model-'));
-  for (const f of files) {
-    const rel = f.name.slice(prefix.length);
-    if (!rel || rel.endsWith('/')) continue;
+  for (const { file, rel } of files) {
     const dest = path.join(dir, ...rel.split('/'));
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    await f.download({ destination: dest });
+    try {
+      await file.download({ destination: dest });
+    } catch (err) {
+      throw toGcsError(err, `gs://${prefix.loc.bucket}/${file.name}`, 'download');
+    }
   }
   return dir;
 }
