@@ -49,84 +49,183 @@ function featurizeFile(config: FeaturizeConfig, file: string, extractor: FrameEx
 
 const yieldToEvents = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+interface Task {
+  file: string;
+  /** Delivers the result; the job counts it. */
+  settle: (result: FileResult) => void;
+}
+
+interface WorkerReply extends Partial<FileFeatures> {
+  id: number;
+  ready?: boolean;
+  error?: string;
+}
+
+export interface FeaturePoolOptions {
+  /** Compute threads in all, this thread included when `useMainThread` (default: cores). */
+  workers?: number;
+  /** Let this thread take files too (default true). */
+  useMainThread?: boolean;
+}
+
+/**
+ * Threads that stay up across many `run` calls, so a long job split into chunks (batch
+ * prediction) pays worker start-up once. Files are handed out one at a time from a shared queue,
+ * to the workers and (unless disabled) to this thread, yielding between files so replies are
+ * handled; a worker that dies fails the runs in flight.
+ */
+export class FeaturePool {
+  readonly config: FeaturizeConfig;
+  readonly threads: number;
+  private readonly useMain: boolean;
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly inFlight = new Map<number, Task>();
+  private readonly queue: Task[] = [];
+  private readonly extractor: FrameExtractor;
+  private nextId = 0;
+  private mainBusy = false;
+  private broken: Error | undefined;
+  private readonly failHandlers = new Set<(err: Error) => void>();
+  private closed = false;
+  /** Worker threads started over the pool's life (they are never restarted). */
+  started = 0;
+
+  constructor(config: FeaturizeConfig, options: FeaturePoolOptions = {}) {
+    this.config = config;
+    this.threads = Math.max(1, options.workers ?? defaultWorkers());
+    this.useMain = options.useMainThread ?? true;
+    this.extractor = new FrameExtractor(config);
+    const count = this.threads <= 1 && this.useMain ? 0 : this.useMain ? this.threads - 1 : this.threads;
+    for (let i = 0; i < count; i++) this.startWorker();
+  }
+
+  private startWorker(): void {
+    const w = new Worker(workerUrl);
+    this.started++;
+    this.workers.push(w);
+    w.on('message', (m: WorkerReply) => {
+      if (!m.ready) {
+        const task = this.inFlight.get(m.id);
+        this.inFlight.delete(m.id);
+        task?.settle(
+          m.error !== undefined
+            ? { error: m.error }
+            : { summary: m.summary!, frames: m.frames!, nFrames: m.nFrames!, seconds: m.seconds! },
+        );
+      }
+      // A worker asks for its first file once its modules are loaded, then one per reply.
+      this.idle.push(w);
+      this.dispatch();
+    });
+    w.on('error', (err: Error) => this.fail(err));
+    w.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`featurize worker exited early with code ${code}`));
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    for (const handler of this.failHandlers) handler(err);
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const w = this.idle.pop()!;
+      const task = this.queue.shift()!;
+      const id = this.nextId++;
+      this.inFlight.set(id, task);
+      w.postMessage({ id, file: task.file, config: this.config });
+    }
+    if (this.useMain && !this.mainBusy && this.queue.length > 0) void this.mainLoop();
+  }
+
+  /** This thread takes files one at a time, yielding between them so worker replies are handled. */
+  private async mainLoop(): Promise<void> {
+    this.mainBusy = true;
+    try {
+      while (this.queue.length > 0 && !this.broken) {
+        const task = this.queue.shift()!;
+        task.settle(featurizeFile(this.config, task.file, this.extractor));
+        await yieldToEvents();
+      }
+    } finally {
+      this.mainBusy = false;
+    }
+  }
+
+  /** Featurizes `files` (absolute paths); result `i` belongs to `files[i]`, whichever thread ran it. */
+  run(
+    files: string[],
+    options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<FileResult[]> {
+    if (this.closed) return Promise.reject(new Error('featurize pool is closed'));
+    if (this.broken) return Promise.reject(this.broken);
+    const total = files.length;
+    const results: FileResult[] = new Array(total);
+    if (total === 0) return Promise.resolve(results);
+    return new Promise<FileResult[]>((resolve, reject) => {
+      let done = 0;
+      let over = false;
+      const tasks: Task[] = [];
+      const end = (err?: unknown): void => {
+        if (over) return;
+        over = true;
+        this.failHandlers.delete(onFail);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (err === undefined) return resolve(results);
+        // Drop this run's queued files; ones already on a worker finish and are ignored.
+        for (const t of tasks) {
+          const i = this.queue.indexOf(t);
+          if (i >= 0) this.queue.splice(i, 1);
+        }
+        reject(err);
+      };
+      const onFail = (err: Error): void => end(err);
+      const onAbort = (): void => end(options.signal?.reason ?? new Error('aborted'));
+      this.failHandlers.add(onFail);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      files.forEach((file, i) => {
+        const task: Task = {
+          file,
+          settle: (result) => {
+            if (over) return;
+            results[i] = result;
+            done++;
+            options.onProgress?.(done, total);
+            if (done === total) end();
+          },
+        };
+        tasks.push(task);
+        this.queue.push(task);
+      });
+      if (options.signal?.aborted) return onAbort();
+      this.dispatch();
+    });
+  }
+
+  /** Stops the workers; runs still in flight fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.fail(new Error('featurize pool is closed'));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
 /** Featurizes `files` (absolute paths); result `i` belongs to `files[i]`, whichever thread ran it. */
 export async function featurizeFiles(
   config: FeaturizeConfig,
   files: string[],
   options: FeaturizeFilesOptions = {},
 ): Promise<FileResult[]> {
-  const total = files.length;
-  const results: FileResult[] = new Array(total);
-  const useMain = options.useMainThread ?? true;
-  const threads = Math.min(options.workers ?? defaultWorkers(), total);
-  const extractor = new FrameExtractor(config);
-  let done = 0;
-  const finished = (): void => {
-    done++;
-    options.onProgress?.(done, total);
-  };
-  if (threads <= 1) {
-    for (let i = 0; i < total; i++) {
-      options.signal?.throwIfAborted();
-      results[i] = featurizeFile(config, files[i], extractor);
-      finished();
-    }
-    return results;
-  }
-
-  const workers = Array.from({ length: useMain ? threads - 1 : threads }, () => new Worker(workerUrl));
-  let next = 0;
+  const threads = Math.max(1, Math.min(options.workers ?? defaultWorkers(), files.length));
+  const pool = new FeaturePool(config, { workers: threads, useMainThread: options.useMainThread });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: unknown): void => {
-        failed = true;
-        reject(err);
-      };
-      const abort = (): void => fail(options.signal?.reason ?? new Error('aborted'));
-      options.signal?.addEventListener('abort', abort, { once: true });
-      const settle = (): void => {
-        if (done === total) {
-          options.signal?.removeEventListener('abort', abort);
-          resolve();
-        }
-      };
-      const feed = (w: Worker): void => {
-        if (next >= total || failed) return;
-        const id = next++;
-        w.postMessage({ id, file: files[id], config });
-      };
-      for (const w of workers) {
-        w.on('message', (m: { id: number; ready?: boolean; error?: string } & Partial<FileFeatures>) => {
-          // A worker asks for its first file once its modules are loaded.
-          if (m.ready) return feed(w);
-          results[m.id] =
-            m.error !== undefined
-              ? { error: m.error }
-              : { summary: m.summary!, frames: m.frames!, nFrames: m.nFrames!, seconds: m.seconds! };
-          finished();
-          feed(w);
-          settle();
-        });
-        w.on('error', fail);
-        w.on('exit', (code) => {
-          if (done < total) fail(new Error(`featurize worker exited early with code ${code}`));
-        });
-      }
-      if (!useMain) return;
-      // This thread takes files one at a time, yielding between them so worker replies are handled.
-      void (async () => {
-        while (next < total && !failed) {
-          const id = next++;
-          results[id] = featurizeFile(config, files[id], extractor);
-          finished();
-          settle();
-          await yieldToEvents();
-        }
-      })();
-    });
+    return await pool.run(files, { signal: options.signal, onProgress: options.onProgress });
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await pool.close();
   }
-  return results;
 }

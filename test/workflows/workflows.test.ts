@@ -143,6 +143,21 @@ describe('workflows', () => {
     expect(Object.values(wf.jobs).every((j) => j.environment === '${{ github.ref_name }}')).toBe(true);
   });
 
+  it('batch runs nightly and by dispatch, takes gs:// or folders, and skips a schedule with no input', () => {
+    const wf = parse(read(path.join(workflowsDir, 'batch.yml'))) as {
+      on: { schedule?: { cron: string }[]; workflow_dispatch?: { inputs: Record<string, unknown> } };
+      concurrency: { 'cancel-in-progress': boolean };
+      jobs: { batch: { if: string; env: Record<string, string>; steps: { run?: string }[] } };
+    };
+    expect(wf.on.schedule?.length).toBe(1);
+    expect(Object.keys(wf.on.workflow_dispatch!.inputs)).toEqual(['env', 'input', 'output']);
+    expect(wf.concurrency['cancel-in-progress']).toBe(false);
+    expect(wf.jobs.batch.if).toContain("vars.LOCKSTEP_BATCH_INPUT != ''");
+    expect(wf.jobs.batch.env.INPUT_URI).toBe('${{ inputs.input || vars.LOCKSTEP_BATCH_INPUT }}');
+    const run = wf.jobs.batch.steps.map((s) => s.run ?? '').join('\n');
+    expect(run).toContain('batch-predict --env "$ENV_NAME" --input "$INPUT_URI" --output "$OUTPUT_URI"');
+  });
+
   it('GCP auth uses Workload Identity Federation from repository variables, never a JSON key', () => {
     for (const file of workflows) {
       const text = read(path.join(workflowsDir, file));

@@ -1,7 +1,9 @@
 /**
- * `lockstep batch-predict --env <env> --input <dir> --output <dir>`: the model pinned for the
- * environment predicts every file under the input; results as JSON lines and CSV; each input is
- * moved (or removed) only after its result is durably written; re-runs resume.
+ * `lockstep batch-predict --env <env> --input <dir|gs://...> --output <dir|gs://...>`: the model
+ * pinned for the environment predicts every file under the input; results as JSON lines and CSV;
+ * each input is moved (or removed) only after its result is durably written; re-runs resume.
+ * Cloud Storage is reached with Application Default Credentials (`STORAGE_EMULATOR_HOST` for
+ * an emulator).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -18,10 +20,10 @@ export function register(program: Command, io: CliIO): void {
       '-e, --env <env>',
       'environment whose pinned model predicts (its branch; the workspace if it has none)',
     )
-    .requiredOption('-i, --input <dir>', 'folder of audio files')
+    .requiredOption('-i, --input <dir|gs://...>', 'folder or gs:// prefix of audio files')
     .requiredOption(
-      '-o, --output <dir>',
-      'folder for results.jsonl, results.csv, errors.jsonl, processed/, failed/',
+      '-o, --output <dir|gs://...>',
+      'folder or gs:// prefix for results.jsonl, results.csv, errors.jsonl, processed/, failed/',
     )
     .option(
       '--remove',
@@ -41,12 +43,13 @@ export function register(program: Command, io: CliIO): void {
         const { resolvePinnedModel } = await import('../../registry/pinned.ts');
         const { batchPredict } = await import('../../../stages/batch/index.ts');
         const { loadModelDir } = await import('../../ml/model.ts');
+        const local = (p: string): string => (p.startsWith('gs://') ? p : path.resolve(io.cwd, p));
         const repo = findRepo(io.cwd);
         const pinned = await resolvePinnedModel(repo, opts.env, { out: io });
         const model = await loadModelDir(pinned.dir);
         const summary = await batchPredict({
-          input: path.resolve(io.cwd, opts.input),
-          output: path.resolve(io.cwd, opts.output),
+          input: local(opts.input),
+          output: local(opts.output),
           model,
           modelHash: pinned.hash,
           onDone: opts.remove ? 'remove' : 'move',
