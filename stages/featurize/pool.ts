@@ -49,6 +49,9 @@ function featurizeFile(config: FeaturizeConfig, file: string, extractor: FrameEx
 
 const yieldToEvents = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Files queued on each worker at once. */
+const WORKER_DEPTH = 2;
+
 interface Task {
   file: string;
   /** Delivers the result; the job counts it. */
@@ -79,6 +82,7 @@ export class FeaturePool {
   readonly threads: number;
   private readonly useMain: boolean;
   private readonly workers: Worker[] = [];
+  /** One entry per file a worker may take now (a worker appears up to WORKER_DEPTH times). */
   private readonly idle: Worker[] = [];
   private readonly inFlight = new Map<number, Task>();
   private readonly queue: Task[] = [];
@@ -114,8 +118,9 @@ export class FeaturePool {
             : { summary: m.summary!, frames: m.frames!, nFrames: m.nFrames!, seconds: m.seconds! },
         );
       }
-      // A worker asks for its first file once its modules are loaded, then one per reply.
-      this.idle.push(w);
+      // A worker asks for work once its modules are loaded: it gets WORKER_DEPTH files, then one
+      // per reply, so it never waits for this thread to finish a file before it gets the next.
+      for (let i = m.ready ? WORKER_DEPTH : 1; i > 0; i--) this.idle.push(w);
       this.dispatch();
     });
     w.on('error', (err: Error) => this.fail(err));
