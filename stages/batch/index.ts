@@ -46,6 +46,11 @@ export interface BatchOptions {
   chunk?: number;
   /** Threads for features (default: cores). */
   workers?: number;
+  /**
+   * A pool already started with the model's featurize config (so its workers boot while the
+   * model loads); the batch closes it. Default: a new pool of `workers` threads.
+   */
+  pool?: FeaturePool;
   /** Cloud Storage client options for gs:// input or output. */
   storage?: GsOptions;
   out?: Output;
@@ -83,8 +88,20 @@ function sha256File(file: string): string {
 /** Runs the batch. */
 export async function batchPredict(options: BatchOptions): Promise<BatchSummary> {
   const started = performance.now();
-  const { input, output } = openBatchIo(options.input, options.output, options.storage);
-  const pool = new FeaturePool(options.model.transform.featurize, { workers: options.workers });
+  const featurize = options.model.transform.featurize;
+  if (options.pool && JSON.stringify(options.pool.config) !== JSON.stringify(featurize)) {
+    await options.pool.close();
+    throw new Error('batchPredict: the pool was started with another featurize config than the model');
+  }
+  let io: ReturnType<typeof openBatchIo>;
+  try {
+    io = openBatchIo(options.input, options.output, options.storage);
+  } catch (err) {
+    await options.pool?.close();
+    throw err;
+  }
+  const { input, output } = io;
+  const pool = options.pool ?? new FeaturePool(featurize, { workers: options.workers });
   try {
     const prior = await output.load();
     const results = prior.results;

@@ -46,14 +46,26 @@ export function register(program: Command, io: CliIO): void {
         const local = (p: string): string => (p.startsWith('gs://') ? p : path.resolve(io.cwd, p));
         const repo = findRepo(io.cwd);
         const pinned = await resolvePinnedModel(repo, opts.env, { out: io });
-        const model = await loadModelDir(pinned.dir);
+        // Feature workers boot while the model loads.
+        const { FeaturePool } = await import('../../../stages/featurize/pool.ts');
+        const { readTransform } = await import('../../ml/transform.ts');
+        const pool = new FeaturePool(readTransform(path.join(pinned.dir, 'transform.json')).featurize, {
+          workers: opts.jobs,
+        });
+        let model;
+        try {
+          model = await loadModelDir(pinned.dir);
+        } catch (err) {
+          await pool.close();
+          throw err;
+        }
         const summary = await batchPredict({
           input: local(opts.input),
           output: local(opts.output),
           model,
           modelHash: pinned.hash,
           onDone: opts.remove ? 'remove' : 'move',
-          workers: opts.jobs,
+          pool,
           out: opts.json ? undefined : io,
         });
         if (opts.json)
