@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type { Repo } from './repo.ts';
 import type { Output } from './output.ts';
 import { LockedError } from './errors.ts';
+import { isProcessAlive } from './process.ts';
+import { sweepTempFiles } from './store/atomic.ts';
 
 export interface LockInfo {
   pid: number;
@@ -46,16 +48,6 @@ export function readLock(repo: Repo): LockInfo | undefined {
     return typeof info.pid === 'number' ? info : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** True when process `pid` exists on this host (EPERM means it exists but is not ours). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -180,6 +172,8 @@ export async function withRepoLock<T>(
     await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
   }
   held.set(key, 1);
+  // Holding the lock, clear temp files of writers killed between write and rename.
+  sweepTempFiles(repo.tmpDir);
   try {
     return await fn();
   } finally {

@@ -171,7 +171,7 @@ export async function writeLockfile(repo: Repo, lf: Lockfile): Promise<void> {
     current = undefined;
   }
   if (current === text) return;
-  await writeFileAtomic(repo.lockfilePath, text);
+  await writeFileAtomic(repo.lockfilePath, text, { tmpDir: repo.tmpDir });
 }
 
 /**

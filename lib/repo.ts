@@ -18,6 +18,8 @@ export interface Repo {
   paramsPath: string;
   /** `.lockstep/config.yaml` (committed: remotes) */
   configPath: string;
+  /** `.lockstep/tmp/`: temp files of atomic writes to tracked files (lockfile, params). */
+  tmpDir: string;
 }
 
 /** Paths of a repository rooted at `root` (no existence check). */
@@ -31,6 +33,7 @@ export function repoAt(root: string): Repo {
     lockfilePath: path.join(abs, 'artifacts.lock.yaml'),
     paramsPath: path.join(abs, 'params.yaml'),
     configPath: path.join(stateDir, 'config.yaml'),
+    tmpDir: path.join(stateDir, 'tmp'),
   };
 }
 

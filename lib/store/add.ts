@@ -97,5 +97,5 @@ export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
   const added = rels.map((r) => `/${r}`).filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
   if (added.length === 0) return;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-  await writeFileAtomic(file, `${text}${sep}${added.join('\n')}\n`);
+  await writeFileAtomic(file, `${text}${sep}${added.join('\n')}\n`, { tmpDir: repo.tmpDir });
 }

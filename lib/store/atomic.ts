@@ -1,24 +1,62 @@
 /**
- * Atomic file writes: temp file in the same directory, fsync, rename. A reader (or a process
- * killed mid-write) sees the old content or the new, never a half-written file.
+ * Atomic file writes: temp file, fsync, rename. A reader (or a process killed mid-write) sees the
+ * old content or the new, never a half-written file. Files that git tracks (the lockfile, params,
+ * .gitignore) take their temp file from `.lockstep/tmp/`, so a kill between write and rename
+ * leaves no debris in the work tree; `sweepTempFiles` clears what dead writers left there.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isProcessAlive } from '../process.ts';
 
-/** A unique temp name next to `file` (same directory, so the rename stays on one filesystem). */
-export function tempPathFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+/** Temp names carry the writer's pid, so a sweep can tell a live writer's file from debris. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * A unique temp name for `file`, in `dir` (default: next to `file`; the rename has to stay on one
+ * filesystem).
+ */
+export function tempPathFor(file: string, dir = path.dirname(file)): string {
+  return path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to `file` atomically, creating parent directories. `sync: false` skips the fsync. */
+export interface WriteAtomicOptions {
+  /** File mode of a new file (default 0o644). */
+  mode?: number;
+  /** fsync before the rename (default true); `false` for caches that can be rebuilt. */
+  sync?: boolean;
+  /**
+   * Directory for the temp file (default: the file's own). When it turns out to be on another
+   * filesystem the write falls back to the file's directory.
+   */
+  tmpDir?: string;
+}
+
+/** Writes `data` to `file` atomically, creating parent directories. */
 export async function writeFileAtomic(
   file: string,
   data: string | Uint8Array,
-  options: { mode?: number; sync?: boolean } = {},
+  options: WriteAtomicOptions = {},
 ): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const tmp = tempPathFor(file);
+  if (options.tmpDir) {
+    await fs.promises.mkdir(options.tmpDir, { recursive: true });
+    try {
+      await writeVia(tempPathFor(file, options.tmpDir), file, data, options);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    }
+  }
+  await writeVia(tempPathFor(file), file, data, options);
+}
+
+async function writeVia(
+  tmp: string,
+  file: string,
+  data: string | Uint8Array,
+  options: WriteAtomicOptions,
+): Promise<void> {
   const handle = await fs.promises.open(tmp, 'wx', options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
@@ -35,4 +73,25 @@ export async function writeFileAtomic(
     await fs.promises.rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Removes the temp files in `dir` whose writer process is gone (killed between write and rename).
+ * Only names made by `tempPathFor` are touched. Returns how many were removed.
+ */
+export function sweepTempFiles(dir: string): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || isProcessAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
 }

@@ -111,6 +111,7 @@ describe('crash safety', () => {
           for (const out of entry.outs)
             expect(await isInCache(t.repo, cache, out), `${where}: ${name} ${out.path}`).toBe(true);
         }
+        // A kill between writing and renaming the lockfile leaves no debris in the work tree.
         expect(
           fs.readdirSync(t.root).filter((f) => f.endsWith('.tmp')),
           where,
@@ -128,6 +129,8 @@ describe('crash safety', () => {
       verifyCacheObjects(t.repo.cacheDir);
       const again = await repro(t.root);
       expect(again.code).toBe(0);
+      // Temp files the killed runs left in .lockstep/tmp were swept by the runs after them.
+      expect(fs.existsSync(t.repo.tmpDir) ? fs.readdirSync(t.repo.tmpDir) : []).toEqual([]);
     },
   );
 });

@@ -2,7 +2,7 @@
  * `lockstep exp run | show | apply | remove`: DVC-style experiments kept as git refs
  * (`refs/exps/<name>`), run without touching the workspace, reusing the cache upstream.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../store/atomic.ts';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
@@ -109,9 +109,7 @@ export function register(program: Command, io: CliIO): void {
         const text = await readFileAtRev(repo.root, e.commit, file);
         if (text === undefined) continue;
         const dest = file === 'params.yaml' ? repo.paramsPath : repo.lockfilePath;
-        const tmp = `${dest}.tmp-${process.pid}`;
-        await writeFile(tmp, text);
-        await rename(tmp, dest);
+        await writeFileAtomic(dest, text, { tmpDir: repo.tmpDir });
         written.push(file);
         if (file === 'artifacts.lock.yaml') {
           const lock = parseLockfile(text);

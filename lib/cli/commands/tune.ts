@@ -126,10 +126,8 @@ export function register(program: Command, io: CliIO): void {
           labels: ['current', `trial ${result.best.number}`],
           keyHeader: 'param',
         });
-        const tmp = `${repo.paramsPath}.tmp-${process.pid}`;
-        await writeFile(tmp, next);
-        const { rename } = await import('node:fs/promises');
-        await rename(tmp, repo.paramsPath);
+        const { writeFileAtomic } = await import('../../store/atomic.ts');
+        await writeFileAtomic(repo.paramsPath, next, { tmpDir: repo.tmpDir });
       }
       if (opts.json) {
         io.out(JSON.stringify({ study, config, ...result, paramsUpdated: Boolean(diff) }, null, 2));
