@@ -31,6 +31,11 @@ export async function openEndpoint(
     const { VertexEndpoint } = await import('./vertex.ts');
     const { stageModelToGcs } = await import('./stage-model.ts');
     const { defaultRemote, defaultRemoteUrl } = await import('../config.ts');
+    const { parseGsUrl } = await import('../store/gcs-errors.ts');
+    // Vertex-served containers ship their prediction logs to a gs:// `logs:` (LOCKSTEP_LOG_URI).
+    const logUri = policy.logs?.startsWith('gs://')
+      ? parseGsUrl(policy.logs, `promotion/${env}.yaml: logs`).url
+      : undefined;
     // Model files are staged next to the environment's (or the repository's) gs:// remote.
     const base = policy.remote ?? defaultRemoteUrl(repo);
     const stageModel = async (model: ModelRef) => {
@@ -48,6 +53,7 @@ export async function openEndpoint(
         clientOptions: options.vertexClientOptions,
         out: options.out,
         stageModel,
+        logUri,
       }),
     };
   }

@@ -11,6 +11,7 @@ import { v1, helpers } from '@google-cloud/aiplatform';
 import { LockstepError, UsageError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import type { Policy } from '../promotion/policy.ts';
+import { LOG_URI_ENV } from '../serving/ship.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -34,6 +35,11 @@ export interface VertexEndpointOptions {
    * model's artifactUri; the container receives it as AIP_STORAGE_URI). Required to deploy.
    */
   stageModel?: (model: ModelRef) => Promise<string>;
+  /**
+   * `gs://` prefix the serving containers ship their prediction logs to (the policy's `logs:`),
+   * passed to new model versions as the LOCKSTEP_LOG_URI container variable.
+   */
+  logUri?: string;
   /** Longest wait for one long-running operation (default 30 min: deployments take minutes). */
   operationTimeoutMs?: number;
   /** Delay before the first poll of an operation (default 1000 ms). */
@@ -222,6 +228,7 @@ export class VertexEndpoint implements Endpoint {
     const alias = `h-${model.hash.slice(0, 12)}`;
     try {
       const [m] = await this.models.getModel({ name: `${this.modelName}@${alias}` });
+      this.checkLogUri(alias, m.containerSpec?.env);
       return { name: this.modelName, versionId: m.versionId! };
     } catch (err) {
       if (!isNotFound(err)) throw this.wrap('getModel', err);
@@ -262,6 +269,7 @@ export class VertexEndpoint implements Endpoint {
                 predictRoute: '/predict',
                 healthRoute: '/health',
                 ports: [{ containerPort: 8080 }],
+                ...(this.options.logUri ? { env: [{ name: LOG_URI_ENV, value: this.options.logUri }] } : {}),
               },
             },
           },
@@ -269,6 +277,21 @@ export class VertexEndpoint implements Endpoint {
         ),
     );
     return { name: result.model ?? this.modelName, versionId: result.modelVersionId! };
+  }
+
+  /**
+   * Container variables are fixed when a version is uploaded: say so when an existing version
+   * (uploaded earlier, or by an environment sharing this parent model) ships logs elsewhere.
+   */
+  private checkLogUri(
+    alias: string,
+    env: { name?: string | null; value?: string | null }[] | null | undefined,
+  ) {
+    const had = env?.find((e) => e.name === LOG_URI_ENV)?.value || undefined;
+    if (had === this.options.logUri) return;
+    this.options.out?.err(
+      `vertex: model version ${alias} of ${this.modelName} was uploaded with ${LOG_URI_ENV}=${had ?? '(unset)'}, so its containers ship logs ${had ? 'there' : 'nowhere'}, not to ${this.options.logUri ?? '(no logs: in the policy)'}. Give this environment its own endpoint.model to get versions with its logs: setting.`,
+    );
   }
 
   async deploy(model: ModelRef, percent: number): Promise<DeployedModel> {

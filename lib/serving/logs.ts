@@ -49,6 +49,7 @@ export class PredictionLog {
   private readonly maxBytes: number;
   private readonly maxFiles: number;
   private file: string | undefined;
+  private readonly created: string[] = [];
   private bytes = 0;
   private seq = 0;
   private pending: string[] = [];
@@ -106,11 +107,22 @@ export class PredictionLog {
     fs.mkdirSync(this.dir, { recursive: true });
     this.seq++;
     this.file = path.join(this.dir, `predictions-${stamp(new Date())}-${process.pid}-${this.seq}.jsonl`);
+    this.created.push(this.file);
+    // Retention keeps at most maxFiles in the directory, so older names of ours are gone anyway.
+    if (this.created.length > this.maxFiles) this.created.splice(0, this.created.length - this.maxFiles);
     this.bytes = 0;
     const files = listLogFiles(this.dir);
     for (const old of files.slice(0, Math.max(0, files.length - this.maxFiles + 1))) {
       fs.rmSync(path.join(this.dir, old), { force: true });
     }
+  }
+
+  /**
+   * Paths of the files this log created, oldest first; the last one is still being appended to
+   * (the others are final). At most `maxFiles`; retention may since have deleted the oldest.
+   */
+  files(): readonly string[] {
+    return this.created;
   }
 
   /** Flushes; the log can still be written afterwards. */

@@ -10,6 +10,11 @@ import { LocalEndpoint } from '../../lib/endpoints/local.ts';
 import { LocalEndpointSource } from '../../lib/serving/local-source.ts';
 import { ModelCache } from '../../lib/serving/model-store.ts';
 import { reconcileCanary, type ReconcileResult } from '../../lib/canary/reconcile.ts';
+import { LogShipper } from '../../lib/serving/ship.ts';
+import { writeLockfile } from '../../lib/lockfile.ts';
+import { main } from '../../lib/cli/main.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { FakeGcs } from '../support/fake-gcs.ts';
 import { analyzeStep, divergence, percentile } from '../../lib/canary/analysis.ts';
 import type { ModelRef } from '../../lib/endpoints/types.ts';
 import {
@@ -244,5 +249,67 @@ describe('canary reconcile', () => {
     expect(after.trafficSplit).toEqual({ '1': 100 });
     expect(after.canary?.phase).toBe('rolled-back');
     expect((await expectIdempotent(broken)).failed).toBe(true);
+  });
+});
+
+describe('canary reconcile on shipped logs', () => {
+  it("canary reconcile reads the policy's gs:// logs: (shipped by the server), from the step start on", async () => {
+    const gcs = await FakeGcs.start();
+    const previous = process.env.STORAGE_EMULATOR_HOST;
+    process.env.STORAGE_EMULATOR_HOST = gcs.url;
+    try {
+      fs.mkdirSync(path.join(tmp, 'promotion'));
+      fs.writeFileSync(
+        path.join(tmp, 'promotion/staging.yaml'),
+        [
+          'branch: staging',
+          'endpoint: { kind: local }',
+          'logs: gs://logs-bucket/staging',
+          `canary: { steps: ${JSON.stringify(STEPS)}, analysis: ${JSON.stringify(ANALYSIS)} }`,
+          '',
+        ].join('\n'),
+      );
+      await deployStable();
+      const good = await commitFixtureModel(repo, { tag: 'good' });
+      expect((await reconcile(good)).action).toBe('start');
+      await writeLockfile(repo, {
+        schema: 1,
+        data: {},
+        stages: { train: { code: 'c'.repeat(64), deps: [], params: {}, outs: [good] } },
+      });
+      const cli = async () => {
+        const o = memoryOutput();
+        const code = await main(['-C', tmp, 'canary', 'reconcile', '--env', 'staging', '--json'], o);
+        expect(o.stderr).toEqual([]);
+        return { code, result: JSON.parse(o.stdout.join('\n')) as ReconcileResult };
+      };
+
+      // Failures from before the step started are not part of it.
+      const before = new Date(Date.now() - 3600_000).toISOString();
+      const stale = { time: before, env: 'staging', deployedModelId: '2', status: 'error', latencyMs: 1 };
+      gcs.putObject(
+        'logs-bucket',
+        'staging/old-server/predictions-1.jsonl',
+        Buffer.from(Array(20).fill(JSON.stringify(stale)).join('\n') + '\n'),
+      );
+
+      // Traffic is in the local log, but the canary reads the shipped logs: nothing there yet.
+      expect(await drive(56)).toEqual({ '1': 42, '2': 14 });
+      log.flush();
+      const waiting = await cli();
+      expect(waiting.code).toBe(0);
+      expect(waiting.result.action).toBe('hold');
+      expect(waiting.result.reason).toMatch(/0 of 8 canary requests/);
+
+      await new LogShipper(log, 'gs://logs-bucket/staging', { instance: 'server-1', intervalMs: 0 }).stop();
+      const shipped = await cli();
+      expect(shipped.result.action, shipped.result.reason).toBe('advance');
+      expect(shipped.result.analysis!.canary.requests).toBe(14);
+      expect((await endpoint.describe()).trafficSplit).toEqual({ '1': 50, '2': 50 });
+    } finally {
+      if (previous === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+      else process.env.STORAGE_EMULATOR_HOST = previous;
+      await gcs.close();
+    }
   });
 });

@@ -1,9 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { VertexEndpoint, type VertexTarget } from '../../lib/endpoints/vertex.ts';
 import type { ModelRef } from '../../lib/endpoints/types.ts';
 import { reconcileCanary } from '../../lib/canary/reconcile.ts';
 import type { PredictionLogEntry } from '../../lib/serving/logs.ts';
 import { FakeVertex } from '../support/fake-vertex.ts';
+import { FakeGcs } from '../support/fake-gcs.ts';
+import { openEndpoint } from '../../lib/endpoints/open.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { repoAt } from '../../lib/repo.ts';
+import { commitFixtureModel } from '../support/fixture-model.ts';
 
 const ENDPOINT = 'projects/p/locations/us-central1/endpoints/1';
 const target: VertexTarget = {
@@ -190,5 +198,88 @@ describe('vertex endpoint', () => {
     expect(after.labels['lockstep-canary-phase']).toBe('completed');
     expect((await reconcileCanary({ ...opts, desired: ref('b') })).changed).toBe(false);
     expect(fake.rejected).toEqual([]);
+  });
+
+  it('vertex endpoint passes the policy logs: to new model versions as LOCKSTEP_LOG_URI', async () => {
+    const out = memoryOutput();
+    const shipping = new VertexEndpoint(target, {
+      clientOptions: fake.clientOptions(),
+      stageModel: async (m) => `gs://bucket/serving/${m.hash}`,
+      logUri: 'gs://logs-bucket/prod',
+      pollInitialMs: 5,
+      out,
+    });
+    try {
+      await shipping.deploy(ref('a'), 100);
+      const model = fake.models.get('projects/p/locations/us-central1/models/speech-emotion')!;
+      expect(model[0].containerSpec).toEqual({
+        imageUri: target.image,
+        predictRoute: '/predict',
+        healthRoute: '/health',
+        ports: [{ containerPort: 8080 }],
+        env: [{ name: 'LOCKSTEP_LOG_URI', value: 'gs://logs-bucket/prod' }],
+      });
+      expect(fake.rejected).toEqual([]);
+      expect(out.stderr).toEqual([]);
+
+      // Another endpoint reusing that version without logs: is told where its containers ship.
+      fake.addEndpoint('projects/p/locations/us-central1/endpoints/2');
+      const other = new VertexEndpoint(
+        { ...target, endpoint: '2' },
+        { clientOptions: fake.clientOptions(), pollInitialMs: 5, out },
+      );
+      await other.deploy(ref('a'), 100);
+      await other.close();
+      expect(model).toHaveLength(1);
+      expect(out.stderr).toHaveLength(1);
+      expect(out.stderr[0]).toMatch(
+        /^vertex: model version h-aaaaaaaaaaaa of .* was uploaded with LOCKSTEP_LOG_URI=gs:\/\/logs-bucket\/prod, .*Give this environment its own endpoint\.model/,
+      );
+    } finally {
+      await shipping.close();
+    }
+  });
+
+  it("vertex deploy through openEndpoint carries the env policy's gs:// logs: to the container", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-vertex-logs-'));
+    const gcs = await FakeGcs.start();
+    const previous = process.env.STORAGE_EMULATOR_HOST;
+    process.env.STORAGE_EMULATOR_HOST = gcs.url;
+    const policy = (logs: string) =>
+      [
+        'branch: prod',
+        'endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "1", model: speech-emotion, image: img }',
+        'remote: gs://models-bucket/lockstep',
+        `logs: ${logs}`,
+        '',
+      ].join('\n');
+    try {
+      const repo = repoAt(tmp);
+      const model = await commitFixtureModel(repo);
+      fs.mkdirSync(path.join(tmp, 'promotion'));
+      fs.writeFileSync(path.join(tmp, 'promotion/prod.yaml'), policy('gs://logs-bucket/prod/'));
+      const { endpoint } = await openEndpoint(repo, 'prod', { vertexClientOptions: fake.clientOptions() });
+      try {
+        await endpoint.deploy(model, 100);
+      } finally {
+        await (endpoint as VertexEndpoint).close();
+      }
+      const versions = fake.models.get('projects/p/locations/us-central1/models/speech-emotion')!;
+      expect(versions[0].containerSpec!.env).toEqual([
+        { name: 'LOCKSTEP_LOG_URI', value: 'gs://logs-bucket/prod' },
+      ]);
+      expect(versions[0].artifactUri).toBe(`gs://models-bucket/lockstep/serving/${model.hash}`);
+      expect(fake.rejected).toEqual([]);
+
+      fs.writeFileSync(path.join(tmp, 'promotion/prod.yaml'), policy('gs://Bad_Bucket!/x'));
+      await expect(openEndpoint(repo, 'prod', { vertexClientOptions: fake.clientOptions() })).rejects.toThrow(
+        /^promotion\/prod\.yaml: logs: invalid bucket name "Bad_Bucket!"\. /,
+      );
+    } finally {
+      if (previous === undefined) delete process.env.STORAGE_EMULATOR_HOST;
+      else process.env.STORAGE_EMULATOR_HOST = previous;
+      await gcs.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -213,6 +213,10 @@ describe('serving end to end', () => {
       });
     });
     const predictRoute = '/v1/endpoints/123/deployedModels/456:predict';
+    const { FakeGcs } = await import('../support/fake-gcs.ts');
+    const { readLogs } = await import('../../lib/monitoring/logs.ts');
+    const os = await import('node:os');
+    const gcs = await FakeGcs.start();
     const container = spawn(process.execPath, [BIN, 'serve'], {
       cwd: t.root,
       env: {
@@ -223,6 +227,9 @@ describe('serving end to end', () => {
         AIP_STORAGE_URI: path.join(t.root, 'models', 'good'),
         AIP_DEPLOYED_MODEL_ID: '456',
         AIP_ENDPOINT_ID: '123',
+        // Set by a Vertex deploy when the policy has logs: gs://...
+        LOCKSTEP_LOG_URI: 'gs://logs-bucket/vertex',
+        STORAGE_EMULATOR_HOST: gcs.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -251,8 +258,20 @@ describe('serving end to end', () => {
       const logDir = path.join(t.root, '.lockstep/logs/vertex-123');
       await until(async () => readPredictionLogs(logDir).length > 0);
       expect(readPredictionLogs(logDir).map((e) => e.deployedModelId)).toEqual(['456']);
+      // On SIGTERM (how Vertex stops a replica) the container ships its log before exiting.
+      const exited = new Promise((resolve) => container.once('exit', resolve));
+      container.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const host = os.hostname().replace(/[^A-Za-z0-9._-]+/g, '-');
+      expect(gcs.names('logs-bucket')).toEqual([
+        expect.stringMatching(new RegExp(`^vertex/456-${host}/predictions-.*\\.jsonl$`)),
+      ]);
+      expect(await readLogs('gs://logs-bucket/vertex', { apiEndpoint: gcs.url })).toEqual(
+        readPredictionLogs(logDir),
+      );
     } finally {
       container.kill('SIGTERM');
+      await gcs.close();
     }
   }, 90_000);
 

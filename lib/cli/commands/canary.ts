@@ -2,6 +2,8 @@
  * `lockstep canary reconcile --env <env>`: one pass of the canary controller — compare the model
  * the environment pins with what the endpoint serves, judge the current step on the prediction
  * logs, then advance, hold or roll back, and say why. Exit 1 when the candidate was rolled back.
+ * The logs are the local `.lockstep/logs/<env>`, or the gs:// prefix the policy's `logs:` names
+ * (where servers elsewhere, e.g. Vertex AI containers, ship theirs).
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -21,17 +23,26 @@ export function register(program: Command, io: CliIO): void {
       const { readDesiredModel } = await import('../../canary/desired.ts');
       const { reconcileCanary } = await import('../../canary/reconcile.ts');
       const { predictionLogDir, readPredictionLogs } = await import('../../serving/logs.ts');
+      const { readLogs } = await import('../../monitoring/logs.ts');
       const { RefusedError } = await import('../../errors.ts');
       const repo = findRepo(io.cwd);
       const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
       const desired = await readDesiredModel(repo, { ref: opts.ref });
       const logDir = predictionLogDir(repo.root, opts.env);
+      // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
+      const shipped = policy.logs?.startsWith('gs://') ? policy.logs : undefined;
+      const readLogsSince = shipped
+        ? async (since: Date) =>
+            (await readLogs(shipped, { where: `promotion/${opts.env}.yaml: logs` })).filter(
+              (e) => new Date(e.time).getTime() >= since.getTime(),
+            )
+        : (since: Date) => readPredictionLogs(logDir, { since });
       const result = await reconcileCanary({
         endpoint,
         desired,
         steps: policy.canary.steps,
         analysis: policy.canary.analysis,
-        readLogs: (since) => readPredictionLogs(logDir, { since }),
+        readLogs: readLogsSince,
         dry: opts.dry,
       });
       if (opts.json) io.out(JSON.stringify(result, null, 2));

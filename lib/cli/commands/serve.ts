@@ -2,6 +2,8 @@
  * `lockstep serve --env <env>`: serve the environment's local endpoint over HTTP (Vertex AI
  * request/response shapes, web page at `/`), following traffic changes the canary makes. With
  * AIP_STORAGE_URI (or --model-dir) set it runs as the Vertex AI custom serving container instead.
+ * With --ship-logs (or $LOCKSTEP_LOG_URI, or a gs:// `logs:` in the policy) the prediction log
+ * files are uploaded to that gs:// prefix periodically and on shutdown (lib/serving/ship.ts).
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -12,6 +14,15 @@ function intOption(name: string) {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0)
       throw new UsageError(`${name}: not a whole number "${v}". Pass e.g. 8080.`);
+    return n;
+  };
+}
+
+function secondsOption(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new UsageError(`${name}: not a positive number of seconds "${v}". Pass e.g. 30.`);
     return n;
   };
 }
@@ -35,6 +46,15 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--model-dir <dir>', 'serve this one model directory (as AIP_STORAGE_URI does)')
     .option('-w, --workers <n>', 'server processes sharing the port (default 1)', intOption('--workers'))
+    .option(
+      '--ship-logs <gs://bucket/prefix>',
+      "upload this server's prediction logs there (default $LOCKSTEP_LOG_URI, then a gs:// logs: in the policy)",
+    )
+    .option(
+      '--ship-interval <seconds>',
+      'seconds between log uploads (default 30)',
+      secondsOption('--ship-interval'),
+    )
     .action(
       async (opts: {
         env: string;
@@ -44,8 +64,13 @@ export function register(program: Command, io: CliIO): void {
         maxInFlight?: number;
         modelDir?: string;
         workers?: number;
+        shipLogs?: string;
+        shipInterval?: number;
       }) => {
         const cluster = (await import('node:cluster')).default;
+        const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
+        // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
+        resolveShipTarget({ flag: opts.shipLogs });
         if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
           await superviseWorkers(opts.workers!, io);
           return;
@@ -60,6 +85,7 @@ export function register(program: Command, io: CliIO): void {
         let source;
         let env = opts.env;
         let port = opts.port ?? aip.httpPort;
+        let policyLogs: string | undefined;
         if (storageUri) {
           env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
           source = await storageUriSource(storageUri, { deployedModelId: aip.deployedModelId });
@@ -77,10 +103,22 @@ export function register(program: Command, io: CliIO): void {
             );
           }
           port ??= policy.endpoint.port;
+          policyLogs = policy.logs;
           const remote = await defaultRemote(repo).catch(() => undefined);
           source = new LocalEndpointSource(repo, env, { remote, out: io });
         }
+        const shipTo = resolveShipTarget({
+          flag: opts.shipLogs,
+          policyLogs,
+          policyFile: `promotion/${env}.yaml`,
+        });
         const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
+        const shipper = shipTo
+          ? new LogShipper(log, shipTo.url, {
+              where: shipTo.where,
+              intervalMs: opts.shipInterval === undefined ? undefined : opts.shipInterval * 1000,
+            })
+          : undefined;
         const { app, url } = await startServer({
           source,
           env,
@@ -92,11 +130,16 @@ export function register(program: Command, io: CliIO): void {
           host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
           port: port ?? 0,
         });
+        shipper?.start();
+        const shutdown = async () => {
+          await app.close();
+          await shipper?.stop();
+        };
         if (cluster.isWorker) {
           // The primary prints the address once for all workers.
           process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
           await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-          await app.close();
+          await shutdown();
           return;
         }
         const models = source.models();
@@ -106,12 +149,14 @@ export function register(program: Command, io: CliIO): void {
             ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
             : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
         );
+        if (shipper)
+          io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });
-        await app.close();
+        await shutdown();
       },
     );
 }
