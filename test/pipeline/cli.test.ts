@@ -232,6 +232,14 @@ describe('cli', () => {
     const md = (await cli('metrics', 'diff', c1, c2, '--md')).stdout.split('\n');
     expect(md[0]).toBe(`| metric | ${c1.slice(0, 10)} | ${c2.slice(0, 10)} | delta | % |`);
     expect(md).toContain('| evaluate.accuracy | 1 | 0.95 | -0.05 | -5.0% |');
+    // --changed drops unchanged metrics; params diff lists unchanged params only with --all
+    const same = async (...flags: string[]) =>
+      JSON.parse((await cli('metrics', 'diff', c2, c2, '--json', ...flags)).stdout).rows;
+    expect(await same()).toHaveLength(m.rows.length);
+    expect(await same('--changed')).toEqual([]);
+    const every = JSON.parse((await cli('params', 'diff', c1, c2, '--json', '--all')).stdout);
+    expect(every.rows.length).toBeGreaterThan(pj.rows.length);
+    expect(every.rows.map((r: { key: string }) => r.key)).toContain('train.lr');
     const bad = await cli('metrics', 'diff', 'nope');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toEqual([

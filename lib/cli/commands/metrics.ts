@@ -4,9 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-
-/** Full commit ids are shortened in table headers (JSON keeps them whole). */
-const shortRev = (rev: string) => (/^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 10) : rev);
+import { registerDiffCommand } from '../diff-command.ts';
 
 export function register(program: Command, io: CliIO): void {
   const metrics = program.command('metrics').description('inspect metrics recorded in the lockfile');
@@ -23,28 +21,14 @@ export function register(program: Command, io: CliIO): void {
       if (opts.json) io.out(JSON.stringify(m, null, 2));
       else for (const [k, v] of Object.entries(m)) io.out(`${k}  ${formatValue(v)}`);
     });
-  metrics
-    .command('diff')
-    .description('metrics between two revisions (default HEAD vs workspace), with delta and %')
-    .argument('[a]', 'old revision', 'HEAD')
-    .argument('[b]', 'new revision, or "workspace"', 'workspace')
-    .option('--md', 'Markdown table (for PR comments)')
-    .option('--json', 'print rows as JSON')
-    .option('--changed', 'list changed metrics only')
-    .action(async (a: string, b: string, opts: { md?: boolean; json?: boolean; changed?: boolean }) => {
-      const { findRepo } = await import('../../repo.ts');
+  registerDiffCommand(metrics, io, {
+    description: 'metrics between two revisions (default HEAD vs workspace), with delta and %',
+    keyHeader: 'metric',
+    flag: { name: 'changed', help: 'list changed metrics only' },
+    rows: async (repo, a, b, changed) => {
       const { metricsAt } = await import('../../pipeline/revisions.ts');
-      const { diffMetrics, renderDiffTable } = await import('../../pipeline/diff.ts');
-      const repo = findRepo(io.cwd);
-      const rows = diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !opts.changed });
-      if (opts.json) io.out(JSON.stringify({ a, b, rows }, null, 2));
-      else
-        io.out(
-          renderDiffTable(rows, {
-            markdown: opts.md,
-            labels: [shortRev(a), shortRev(b)],
-            keyHeader: 'metric',
-          }),
-        );
-    });
+      const { diffMetrics } = await import('../../pipeline/diff.ts');
+      return diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !changed });
+    },
+  });
 }
