@@ -1,31 +1,14 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { OAuth2Client } from 'google-auth-library';
-import { FakeGcs } from '../support/fake-gcs.ts';
 import { ConfigError, LockstepError, toOneLine } from '../../lib/errors.ts';
 import { GcsRemote } from '../../lib/store/gcs-remote.ts';
 import { parseGsUrl, redactSecrets, toGcsError } from '../../lib/store/gcs-errors.ts';
-import { randomBlob, remoteOn, tempDir, writeBlob } from './helpers.ts';
+import { randomBlob, remoteOn, writeBlob, useGcsFixture } from './helpers.ts';
 
 const TOKEN = 'ya29.SECRET-token-0123456789';
 
-let fake: FakeGcs;
-let dir: string;
-
-beforeAll(async () => {
-  fake = await FakeGcs.start();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(() => {
-  dir = tempDir();
-  fake.reset();
-});
-afterEach(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = useGcsFixture();
 
 function tokenClient(): OAuth2Client {
   const client = new OAuth2Client();
@@ -46,33 +29,33 @@ function visible(err: unknown): string {
 
 describe('GcsRemote credentials', () => {
   it('GcsRemote sends no credentials to a custom endpoint by default', async () => {
-    const remote = remoteOn(fake);
-    const { file, oid } = writeBlob(dir, randomBlob(100));
+    const remote = remoteOn(fx.fake);
+    const { file, oid } = writeBlob(fx.dir, randomBlob(100));
     await remote.put(oid, file);
     await remote.has([oid]);
-    await remote.get(oid, path.join(dir, 'out'));
-    expect(fake.count()).toBeGreaterThanOrEqual(3);
-    expect(fake.requests.every((r) => r.authorization === undefined)).toBe(true);
+    await remote.get(oid, path.join(fx.dir, 'out'));
+    expect(fx.fake.count()).toBeGreaterThanOrEqual(3);
+    expect(fx.fake.requests.every((r) => r.authorization === undefined)).toBe(true);
   });
 
   it('GcsRemote authenticates with the given client yet never shows its token in errors', async () => {
-    const remote = remoteOn(fake, {
+    const remote = remoteOn(fx.fake, {
       authClient: tokenClient(),
       useAuthWithCustomEndpoint: true,
       maxRetries: 0,
     });
-    const { file, oid } = writeBlob(dir, randomBlob(100));
+    const { file, oid } = writeBlob(fx.dir, randomBlob(100));
     await remote.put(oid, file);
-    expect(fake.requests[0].authorization).toBe(`Bearer ${TOKEN}`);
+    expect(fx.fake.requests[0].authorization).toBe(`Bearer ${TOKEN}`);
     // A server (or proxy) that echoes the credential back in its error body.
     const echo = `caller Bearer ${TOKEN} lacks storage.objects.create; access_token=${TOKEN}`;
-    fake.inject({ kind: 'upload', status: 403, message: echo });
-    fake.inject({ kind: 'download', status: 403, message: echo });
-    fake.inject({ kind: 'list', status: 403, message: echo });
-    const other = writeBlob(dir, randomBlob(101));
+    fx.fake.inject({ kind: 'upload', status: 403, message: echo });
+    fx.fake.inject({ kind: 'download', status: 403, message: echo });
+    fx.fake.inject({ kind: 'list', status: 403, message: echo });
+    const other = writeBlob(fx.dir, randomBlob(101));
     const errors = [
       await remote.put(other.oid, other.file).catch((e: unknown) => e),
-      await remote.get(oid, path.join(dir, 'out')).catch((e: unknown) => e),
+      await remote.get(oid, path.join(fx.dir, 'out')).catch((e: unknown) => e),
       await remote
         .has(Array.from({ length: 40 }, (_, i) => i.toString(16).padStart(64, '0')))
         .catch((e: unknown) => e),

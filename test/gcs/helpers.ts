@@ -1,5 +1,6 @@
 /** Fixtures for the GCS remote tests: a fake server, a remote pointed at it, temp files. */
 import fs from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -62,4 +63,34 @@ export function seed(fake: FakeGcs, n: number, size = 16): string[] {
 
 export function randomOid(): string {
   return randomBytes(32).toString('hex');
+}
+
+/**
+ * One fake GCS server for the file (reset before each test) and a fresh temp directory per test,
+ * registered as vitest hooks. Read `fake` and `dir` inside tests.
+ */
+export function useGcsFixture(): { readonly fake: FakeGcs; readonly dir: string } {
+  let fake: FakeGcs | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    fake = await FakeGcs.start();
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  beforeEach(() => {
+    dir = tempDir();
+    fake!.reset();
+  });
+  afterEach(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get fake() {
+      return fake!;
+    },
+    get dir() {
+      return dir!;
+    },
+  };
 }
