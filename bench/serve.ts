@@ -19,18 +19,13 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import * as tf from '@tensorflow/tfjs';
 import { decodeWav, encodeWav, downmix } from '../lib/audio/wav.ts';
-import { featurizeAudio, frameCount } from '../lib/ml/features.ts';
-import { fitTransform, normalizeSummary, writeTransform } from '../lib/ml/transform.ts';
-import { buildModel } from '../lib/ml/architectures.ts';
-import { initBackend } from '../lib/ml/backend.ts';
-import { saveModelDir } from '../lib/ml/model.ts';
 import { repoAt } from '../lib/repo.ts';
 import { commitArtifact } from '../lib/store/artifacts.ts';
 import { LocalEndpoint } from '../lib/endpoints/local.ts';
 import { paramsSchema } from '../stages/params.ts';
 import { makeTinyCorpus } from '../test/support/corpus.ts';
+import { makeAudioModel } from '../test/support/audio-model.ts';
 
 const TARGET_RPS = 300;
 
@@ -55,62 +50,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (
   opts: LoadOptions,
   cb: (err: Error | null, result: LoadResult) => void,
 ) => unknown;
-
-async function trainModel(dir: string, files: string[]): Promise<void> {
-  const params = paramsSchema.parse({});
-  const cfg = params.featurize;
-  await initBackend('cpu');
-  const clips = files.map((f) => featurizeAudio(cfg, decodeWav(fs.readFileSync(f), f)));
-  const labels = files.map((f) => path.basename(f, '.wav').split('_').at(-1)!);
-  const D = clips[0].summary.length;
-  const T = frameCount(cfg);
-  const F = clips[0].frames.length / T;
-  const summaries = new Float32Array(files.length * D);
-  const frames = new Float32Array(files.length * T * F);
-  clips.forEach((c, i) => {
-    summaries.set(c.summary, i * D);
-    frames.set(c.frames, i * T * F);
-  });
-  const transform = fitTransform({ config: cfg, labels, n: files.length, summaries, frames });
-  const transformPath = path.join(path.dirname(dir), 'transform.json');
-  writeTransform(transformPath, transform);
-  const built = buildModel({
-    arch: 'mlp',
-    summaryDim: D,
-    frames: T,
-    frameDim: F,
-    classes: transform.labels.length,
-    units: params.train.units,
-    seed: 1,
-  });
-  built.model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-  const x = tf.tensor2d(normalizeSummary(transform, summaries), [files.length, D]);
-  const y = tf.oneHot(
-    tf.tensor1d(
-      labels.map((l) => transform.labels.indexOf(l)),
-      'int32',
-    ),
-    transform.labels.length,
-  );
-  await built.model.fit(x, y, { epochs: 10, batchSize: 16, verbose: 0 });
-  await saveModelDir(dir, {
-    model: built.model,
-    transformPath,
-    card: {
-      version: 1,
-      arch: 'mlp',
-      input: 'summary',
-      params: params.train,
-      dataHash: 'bench',
-      backend: tf.getBackend(),
-      backendFallbacks: [],
-      metrics: {},
-      epochsRun: 10,
-      bestEpoch: 10,
-      labels: transform.labels,
-    },
-  });
-}
 
 /** A 3 s clip: a corpus utterance repeated to fill 3 s. */
 function threeSecondClip(file: string): Buffer {
@@ -187,7 +126,15 @@ export default async function serveBench(): Promise<Record<string, number | stri
   fs.writeFileSync(path.join(root, 'params.yaml'), '{}\n');
   const repo = repoAt(root);
   const files = await makeTinyCorpus(path.join(root, 'corpus'), { speakers: 2 });
-  await trainModel(path.join(root, 'out', 'model'), files);
+  const params = paramsSchema.parse({});
+  await makeAudioModel(path.join(root, 'out', 'model'), files, {
+    epochs: 10,
+    featurize: params.featurize,
+    units: params.train.units,
+    seed: 1,
+    cardParams: params.train,
+    dataHash: 'bench',
+  });
   const ref = await commitArtifact(repo, 'out/model');
   await new LocalEndpoint(repo, 'dev').deploy(ref, 100);
   const body = JSON.stringify({ instances: [{ audio: threeSecondClip(files[0]).toString('base64') }] });
@@ -244,7 +191,12 @@ export default async function serveBench(): Promise<Record<string, number | stri
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    // The server drains for up to 10 s; past 20 s, kill it rather than leave it running.
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      new Promise((r) => setTimeout(r, 20_000, false)),
+    ]);
+    if (!stopped) child.kill('SIGKILL');
     fs.rmSync(root, { recursive: true, force: true });
   }
 }

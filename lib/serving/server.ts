@@ -186,3 +186,18 @@ export async function startServer(
   const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   return { app, url: `http://${shownHost}:${port}` };
 }
+
+/**
+ * Stops accepting connections, lets requests in flight finish for up to `drainMs` (default
+ * 10 000), then cuts whatever connections are left (a client that keeps a request open must not
+ * keep the server, and the log upload after it, from stopping before the platform's SIGKILL).
+ */
+export async function stopServer(app: FastifyInstance, options: { drainMs?: number } = {}): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), options.drainMs ?? 10_000);
+  force.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
+  }
+}

@@ -14,7 +14,7 @@ let model: LoadedModel;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-batch-'));
   corpus = await makeTinyCorpus(path.join(tmp, 'corpus'), { speakers: 2, words: 1 });
-  await makeAudioModel(path.join(tmp, 'model'), corpus, 5);
+  await makeAudioModel(path.join(tmp, 'model'), corpus, { epochs: 5 });
   model = await loadModelDir(path.join(tmp, 'model'));
 }, 120_000);
 

@@ -31,7 +31,7 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-batch-gcs-'));
   corpusDir = path.join(tmp, 'corpus');
   corpus = await makeTinyCorpus(corpusDir, { speakers: 2, words: 1 });
-  await makeAudioModel(path.join(tmp, 'model'), corpus, 5);
+  await makeAudioModel(path.join(tmp, 'model'), corpus, { epochs: 5 });
   model = await loadModelDir(path.join(tmp, 'model'));
   fake = await FakeGcs.start();
 }, 120_000);

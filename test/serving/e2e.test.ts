@@ -80,7 +80,7 @@ beforeAll(async () => {
   });
   files = await makeTinyCorpus(path.join(t.root, 'corpus'), { speakers: 3 });
   const models = path.join(t.root, 'models');
-  await makeAudioModel(path.join(models, 'good'), files, 40);
+  await makeAudioModel(path.join(models, 'good'), files, { epochs: 40 });
   // Same predictions, different artifact (a candidate that should pass the canary).
   fs.cpSync(path.join(models, 'good'), path.join(models, 'twin'), { recursive: true });
   const card = path.join(models, 'twin', 'card.json');

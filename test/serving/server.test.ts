@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { repoAt, type Repo } from '../../lib/repo.ts';
-import { startServer, type ServerOptions } from '../../lib/serving/server.ts';
+import { startServer, stopServer, type ServerOptions } from '../../lib/serving/server.ts';
 import { staticSource } from '../../lib/serving/router.ts';
 import { PredictionLog, listLogFiles, predictionLogDir, readPredictionLogs } from '../../lib/serving/logs.ts';
 import { LocalEndpoint } from '../../lib/endpoints/local.ts';
@@ -250,5 +251,35 @@ describe('serving server', () => {
     const res = await post(url + '/predict', { instances: [{ features: [0, 0] }] });
     expect(res.status).toBe(503);
     expect(res.body.error).toMatch(/no deployed model takes traffic/);
+  });
+
+  it('server stop finishes idle keep-alive clients at once and cuts a request left open after the drain time', async () => {
+    const url = await serve({ source: await fixtureSource() });
+    const agent = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) =>
+      http.get(url + '/health', { agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+    );
+    const t0 = Date.now();
+    await stopServer(app!, { drainMs: 5000 });
+    // An idle keep-alive connection does not hold the stop up.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    agent.destroy();
+
+    const url2 = await serve({ source: await fixtureSource() });
+    const { port } = new URL(url2);
+    // A client that sends half a request and never the rest.
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances"');
+    socket.resume(); // read what comes, so the close is seen
+    const cut = new Promise((r) => socket.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    const t1 = Date.now();
+    await stopServer(app!, { drainMs: 300 });
+    const took = Date.now() - t1;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(3000);
+    await cut;
+    app = undefined;
   });
 });

@@ -32,6 +32,20 @@ export function summariesOf(files: string[], cfg: FeaturizeConfig = TEST_FEATURI
   return files.map((f) => featurizeAudio(cfg, decodeWav(fs.readFileSync(f), f)).summary);
 }
 
+export interface AudioModelOptions {
+  /** Training epochs (default 20). */
+  epochs?: number;
+  /** Feature settings (default `TEST_FEATURIZE`; the serving bench uses params.yaml's). */
+  featurize?: FeaturizeConfig;
+  /** Hidden units of the MLP (default 32). */
+  units?: number;
+  /** Weight-initialisation seed (default 3). */
+  seed?: number;
+  /** `params` and `dataHash` recorded in the model card (default `{epochs}` and `test`). */
+  cardParams?: Record<string, unknown>;
+  dataHash?: string;
+}
+
 /**
  * Trains and saves a model directory in `dir` from `files` (TESS-style names give labels).
  * Returns the summaries it was fitted on.
@@ -39,10 +53,11 @@ export function summariesOf(files: string[], cfg: FeaturizeConfig = TEST_FEATURI
 export async function makeAudioModel(
   dir: string,
   files: string[],
-  epochs = 20,
+  options: AudioModelOptions = {},
 ): Promise<{ summaries: Float32Array[] }> {
+  const epochs = options.epochs ?? 20;
   await initBackend('cpu');
-  const cfg = TEST_FEATURIZE;
+  const cfg = options.featurize ?? TEST_FEATURIZE;
   const clips = files.map((f) => featurizeAudio(cfg, decodeWav(fs.readFileSync(f), f)));
   const labels = files.map(labelOf);
   const D = clips[0].summary.length;
@@ -64,8 +79,8 @@ export async function makeAudioModel(
     frames: T,
     frameDim: F,
     classes: transform.labels.length,
-    units: 32,
-    seed: 3,
+    units: options.units ?? 32,
+    seed: options.seed ?? 3,
   });
   built.model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
   const x = tf.tensor2d(normalizeSummary(transform, summaries), [files.length, D]);
@@ -86,9 +101,9 @@ export async function makeAudioModel(
       version: 1,
       arch: 'mlp',
       input: 'summary',
-      params: { epochs },
-      dataHash: 'test',
-      backend: 'cpu',
+      params: options.cardParams ?? { epochs },
+      dataHash: options.dataHash ?? 'test',
+      backend: tf.getBackend(),
       backendFallbacks: [],
       metrics: {},
       epochsRun: epochs,

@@ -76,7 +76,7 @@ export function register(program: Command, io: CliIO): void {
           return;
         }
         const path = await import('node:path');
-        const { startServer } = await import('../../serving/server.ts');
+        const { startServer, stopServer } = await import('../../serving/server.ts');
         const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
         const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
         const aip = readAipEnvironment();
@@ -132,7 +132,7 @@ export function register(program: Command, io: CliIO): void {
         });
         shipper?.start();
         const shutdown = async () => {
-          await app.close();
+          await stopServer(app);
           await shipper?.stop();
         };
         if (cluster.isWorker) {
