@@ -270,7 +270,9 @@ describe('serving server', () => {
     // A client that sends half a request and never the rest.
     const socket = net.connect(Number(port), '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    socket.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances"');
+    socket.write(
+      'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"instances"',
+    );
     socket.resume(); // read what comes, so the close is seen
     const cut = new Promise((r) => socket.once('close', r));
     await new Promise((r) => setTimeout(r, 50));
