@@ -17,7 +17,7 @@ import { synthesizeCorpus } from '../stages/data/corpus.ts';
 import { createSession, synthesize } from '../stages/data/espeak-run.mjs';
 import { loadEspeakModule } from '../stages/data/espeak.ts';
 import { espeakArgs, planUtterances } from '../stages/data/prosody.ts';
-import { EMOTIONS, paramsSchema } from '../stages/params.ts';
+import { EMOTIONS, paramsSchema } from '../lib/params-schema.ts';
 
 const digest = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

@@ -27,7 +27,7 @@ import {
   summaryFeatureNames,
 } from '../lib/ml/features.ts';
 import { configureMeyda, maxRelativeErrors, meydaClip, meydaFrame } from '../lib/ml/meyda-reference.ts';
-import { paramsSchema } from '../stages/params.ts';
+import { paramsSchema } from '../lib/params-schema.ts';
 import { featurizeFiles } from '../stages/featurize/pool.ts';
 import { makeTinyCorpus } from '../test/support/corpus.ts';
 

@@ -23,7 +23,7 @@ import { decodeWav, encodeWav, downmix } from '../lib/audio/wav.ts';
 import { repoAt } from '../lib/repo.ts';
 import { commitArtifact } from '../lib/store/artifacts.ts';
 import { LocalEndpoint } from '../lib/endpoints/local.ts';
-import { paramsSchema } from '../stages/params.ts';
+import { paramsSchema } from '../lib/params-schema.ts';
 import { makeTinyCorpus } from '../test/support/corpus.ts';
 import { makeAudioModel } from '../test/support/audio-model.ts';
 

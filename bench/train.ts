@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend, type BackendName } from '../lib/ml/backend.ts';
-import { featurizeParams, EMOTIONS, trainParams } from '../stages/params.ts';
+import { featurizeParams, EMOTIONS, trainParams } from '../lib/params-schema.ts';
 import { trainModel } from '../stages/train/index.ts';
 import { writeFeatureFixture } from '../test/ml/model-fixtures.ts';
 

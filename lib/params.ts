@@ -1,5 +1,5 @@
 /**
- * Loading `params.yaml` through the one schema in `stages/params.ts`. Errors name the file, the
+ * Loading `params.yaml` through the one schema in `lib/params-schema.ts`. Errors name the file, the
  * dotted key and the fix (`params.yaml: train.epochs: expected integer, got "ten". Fix the value.`);
  * unknown keys are named. A missing file or key means the default.
  */
@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { ConfigError, LockstepError } from './errors.ts';
-import { paramsSchema, type Params } from '../stages/params.ts';
+import { paramsSchema, type Params } from './params-schema.ts';
 import { readFileAtRev } from './git.ts';
 import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
 

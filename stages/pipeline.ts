@@ -3,7 +3,7 @@
  * Stage order here is only for display; the runner derives the DAG from deps and outs.
  */
 import type { StageDef } from '../lib/types.ts';
-import type { Params } from './params.ts';
+import type { Params } from '../lib/params-schema.ts';
 import { dataStage } from './data/index.ts';
 import { ingestStage } from './ingest/index.ts';
 import { validateStage } from './validate/index.ts';

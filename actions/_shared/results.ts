@@ -1,13 +1,13 @@
 /**
  * What a stage action shows after the run, read from the stage outputs (paths from
- * `stages/paths.ts`, shapes from the ML contracts): validation anomalies as file annotations,
+ * `lib/paths.ts`, shapes from the ML contracts): validation anomalies as file annotations,
  * metrics tables, the gate verdict. Each reader returns Markdown for the job summary and the
  * step outputs; a missing file contributes nothing.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { PATHS } from '../../stages/paths.ts';
+import { PATHS } from '../../lib/paths.ts';
 import {
   escapeCell,
   renderConfusion,

@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
 import type { ModelRef } from '../endpoints/types.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { PATHS } from '../paths.ts';
 
 /** The model a lockfile pins (the out with path `out/model`), or undefined. */
 export function pinnedModel(lockfile: Lockfile): ModelRef | undefined {

@@ -16,7 +16,7 @@ import type { DecodedAudio } from '../audio/wav.ts';
 import { downmix } from '../audio/wav.ts';
 import { resample } from '../audio/resample.ts';
 
-/** The `featurize` section of params.yaml (see stages/params.ts). */
+/** The `featurize` section of params.yaml (see lib/params-schema.ts). */
 export interface FeaturizeConfig {
   sample_rate: number;
   frame_size: number;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, LineCounter } from 'yaml';
 import { z } from 'zod';
-import { thresholdSchema } from '../../stages/params.ts';
+import { thresholdSchema } from '../params-schema.ts';
 import { ConfigError } from '../errors.ts';
 
 /** The fixed promotion order. */

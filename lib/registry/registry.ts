@@ -11,7 +11,7 @@ import { ENVIRONMENTS } from '../promotion/policy.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
 import { environmentBranch, resolveRef, revParse, type ResolvedRef } from './refs.ts';
 
-/** Which stage outputs make "the model" and "its metrics". Defaults match `stages/paths.ts`. */
+/** Which stage outputs make "the model" and "its metrics". Defaults match `lib/paths.ts`. */
 export interface RegistryLayout {
   /** Repository-relative path of the model directory (an out of some stage). */
   modelPath: string;

@@ -1,11 +1,11 @@
 /**
  * Reads what the PR report shows from a repository's working tree: the gate verdict, the
- * confusion matrix and the plot files (paths from `stages/paths.ts`). Missing files are
+ * confusion matrix and the plot files (paths from `lib/paths.ts`). Missing files are
  * `undefined`, not errors: a run that stopped early still gets a report.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PATHS } from '../../stages/paths.ts';
+import { PATHS } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
 import type { Confusion, GateVerdict } from './render.ts';
 

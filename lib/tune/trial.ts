@@ -9,7 +9,7 @@ import { initBackend } from '../ml/backend.ts';
 import { loadSplit, readFeaturesIndex, type SplitData } from '../ml/dataset.ts';
 import { classificationReport } from '../ml/metrics.ts';
 import { normalizeFrames, normalizeSummary, readTransform, type Transform } from '../ml/transform.ts';
-import { fitModel, type EpochRecord, type Examples } from '../../stages/train/fit.ts';
+import { fitModel, type EpochRecord, type Examples } from '../ml/fit.ts';
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 

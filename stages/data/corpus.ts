@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EMOTIONS } from '../params.ts';
+import { EMOTIONS } from '../../lib/params-schema.ts';
 import { synthesizeAll } from './espeak.ts';
 import { espeakArgs, planUtterances } from './prosody.ts';
 import { renderSpec } from './render.ts';

@@ -6,8 +6,8 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { StageDef } from '../../lib/types.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import { synthesizeCorpus } from './corpus.ts';
 
 /** Builds the data stage for these params. */

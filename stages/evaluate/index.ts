@@ -20,8 +20,8 @@ import {
   type CurvePoint,
 } from '../../lib/ml/plots.ts';
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 
 export interface EvaluateOptions {
   modelDir: string;

@@ -14,8 +14,8 @@ import { frameCount, frameFeatureNames, summaryFeatureNames } from '../../lib/ml
 import { fitTransform, writeTransform } from '../../lib/ml/transform.ts';
 import type { StageDef, StageResult } from '../../lib/types.ts';
 import type { Output } from '../../lib/output.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import type { ManifestFile } from './inputs.ts';
 import { readExcluded, readManifest } from './inputs.ts';
 import { featurizeFiles } from './pool.ts';

@@ -14,18 +14,18 @@ import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
 import { readPolicy } from '../../lib/promotion/policy.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import {
   evaluateGate,
   summarizeVerdict,
   type Baseline,
   type GateVerdict,
   type ThresholdInput,
-} from './evaluate.ts';
+} from '../../lib/gate.ts';
 
-export { evaluateGate, summarizeVerdict } from './evaluate.ts';
-export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from './evaluate.ts';
+export { evaluateGate, summarizeVerdict } from '../../lib/gate.ts';
+export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from '../../lib/gate.ts';
 
 const LOCKFILE = 'artifacts.lock.yaml';
 

@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../../lib/store/atomic.ts';
 import type { StageDef } from '../../lib/types.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import { downloadPrefix } from './gcs.ts';
 import { buildManifest } from './manifest.ts';
 

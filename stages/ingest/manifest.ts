@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeWav } from '../../lib/audio/wav.ts';
 import { ConfigError, formatProblem } from '../../lib/errors.ts';
-import { EMOTIONS } from '../params.ts';
+import { EMOTIONS } from '../../lib/params-schema.ts';
 import { parseLabel, type LabelOptions } from './labels.ts';
 import { splitSpeakers, type SplitName, type SplitOptions, type Splits } from './split.ts';
 

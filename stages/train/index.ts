@@ -15,9 +15,9 @@ import { saveModelDir, type ModelCard } from '../../lib/ml/model.ts';
 import { normalizeFrames, normalizeSummary, readTransform, type Transform } from '../../lib/ml/transform.ts';
 import { encodeManifest, sha256Hex } from '../../lib/store/manifest.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import type { Params } from '../params.ts';
-import { PATHS } from '../paths.ts';
-import { fitModel, type Examples, type FitResult } from './fit.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
+import { fitModel, type Examples, type FitResult } from '../../lib/ml/fit.ts';
 
 export const TRAIN_PARAM_KEYS = [
   'train.arch',

@@ -10,7 +10,7 @@ import { loadModelDir, saveModelDir, type ModelCard } from '../../lib/ml/model.t
 import { normalizeSummary, readTransform, transformAudio } from '../../lib/ml/transform.ts';
 import { createRng } from '../../lib/ml/rng.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { trainParams } from '../../stages/params.ts';
+import { trainParams } from '../../lib/params-schema.ts';
 import { trainModel } from '../../stages/train/index.ts';
 import type { DecodedAudio } from '../../lib/audio/wav.ts';
 import { FIXTURE_LABELS, writeFeatureFixture } from './model-fixtures.ts';

@@ -14,8 +14,8 @@ import { synthesize } from '../../stages/data/espeak-run.mjs';
 import { loadEspeakModule, synthesizeAll } from '../../stages/data/espeak.ts';
 import { espeakArgs } from '../../stages/data/prosody.ts';
 import { createRng } from '../../stages/data/rng.ts';
-import { EMOTIONS, paramsSchema } from '../../stages/params.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { EMOTIONS, paramsSchema } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 
 const roots: string[] = [];
 afterAll(() => {

@@ -8,8 +8,8 @@ import { featurizeAudio, frameCount, frameFeatureNames, summaryFeatureNames } fr
 import { normalizeFrames, normalizeSummary, readTransform, transformAudio } from '../../lib/ml/transform.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { StageError } from '../../lib/errors.ts';
-import { paramsSchema } from '../../stages/params.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { paramsSchema } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import {
   featurizeConfig,
   featurizeStage,

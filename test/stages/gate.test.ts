@@ -11,8 +11,8 @@ import {
   runGate,
   type ThresholdInput,
 } from '../../stages/gate/index.ts';
-import { paramsSchema } from '../../stages/params.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { paramsSchema } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
 const base = { env: 'prod', commit: 'c0ffee', metrics: { f1_macro: 0.8, latency: 100 } };

@@ -6,8 +6,8 @@ import { memoryOutput } from '../../lib/output.ts';
 import { downloadPrefix } from '../../stages/ingest/gcs.ts';
 import { ingestStage, STAGING } from '../../stages/ingest/index.ts';
 import type { IngestManifest } from '../../stages/ingest/manifest.ts';
-import { paramsSchema } from '../../stages/params.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { paramsSchema } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import { makeTinyCorpus } from '../support/corpus.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 

@@ -9,8 +9,8 @@ import { ingestStage } from '../../stages/ingest/index.ts';
 import { parseLabel, type LabelConvention } from '../../stages/ingest/labels.ts';
 import type { IngestManifest } from '../../stages/ingest/manifest.ts';
 import { splitSpeakers } from '../../stages/ingest/split.ts';
-import { paramsSchema } from '../../stages/params.ts';
-import { PATHS } from '../../stages/paths.ts';
+import { paramsSchema } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
 import { writeBadAudio } from '../support/bad-audio.ts';
 import { makeTinyCorpus } from '../support/corpus.ts';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paramsSchema } from '../../stages/params.ts';
+import { paramsSchema } from '../../lib/params-schema.ts';
 import { featurizeConfig } from '../../stages/featurize/index.ts';
 import { FeaturePool, featurizeFiles, type FileResult } from '../../stages/featurize/pool.ts';
 import { makeTinyCorpus } from '../support/corpus.ts';

@@ -19,7 +19,7 @@ import {
   resolveThresholds,
   type Baseline,
 } from '../../../stages/gate/index.ts';
-import { PATHS } from '../../../stages/paths.ts';
+import { PATHS } from '../../../lib/paths.ts';
 import { runPipelineAction } from '../../_shared/stage.ts';
 import { gateOutcome } from '../../_shared/results.ts';
 import { envInput, workingDirectory } from '../../_shared/inputs.ts';

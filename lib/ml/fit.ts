@@ -5,8 +5,8 @@
  * layer reuses one mask per seed: neither is reproducible and random at once.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BuiltModel } from '../../lib/ml/architectures.ts';
-import { createRng, dropoutMask, shuffledIndices, type Rng } from '../../lib/ml/rng.ts';
+import type { BuiltModel } from './architectures.ts';
+import { createRng, dropoutMask, shuffledIndices, type Rng } from './rng.ts';
 
 export interface FitOptions {
   epochs: number;

@@ -4,7 +4,7 @@
  * Each stage owns its section; keep defaults here so a missing key means "the default".
  */
 import { z } from 'zod';
-import { dimensionSchema } from '../lib/tune/space.ts';
+import { dimensionSchema } from './tune/space.ts';
 
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
 

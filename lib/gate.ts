@@ -4,7 +4,7 @@
  * environment). Deploy and promotion reuse it with their own thresholds.
  */
 import type { z } from 'zod';
-import { thresholdSchema } from '../params.ts';
+import { thresholdSchema } from './params-schema.ts';
 
 /** One threshold from params.yaml `gate.thresholds` or `promotion/<env>.yaml`. */
 export type Threshold = z.infer<typeof thresholdSchema>;
