@@ -8,13 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as core from '@actions/core';
 import { PATHS } from '../../lib/paths.ts';
-import {
-  escapeCell,
-  renderConfusion,
-  renderVerdict,
-  type Confusion,
-  type GateVerdict,
-} from '../../lib/report/render.ts';
+import type { GateVerdict } from '../../lib/gate.ts';
+import { escapeCell, renderConfusion, renderVerdict, type Confusion } from '../../lib/report/render.ts';
 
 export interface StageOutcome {
   /** Markdown sections for the job summary. */

@@ -7,7 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PATHS } from '../paths.ts';
 import { ConfigError } from '../errors.ts';
-import type { Confusion, GateVerdict } from './render.ts';
+import type { GateVerdict } from '../gate.ts';
+import type { Confusion } from './render.ts';
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   let text: string;

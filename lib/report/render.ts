@@ -4,25 +4,13 @@
  * confusion matrix and links to the plots. Pure: every input is already read.
  */
 
+import type { GateVerdict } from '../gate.ts';
+
 /** Hidden marker that identifies the one sticky comment per PR. */
 export const REPORT_MARKER = '<!-- lockstep-report -->';
 
 /** GitHub rejects comment bodies above 65536 characters; keep a margin for the footer. */
 const MAX_BODY = 60_000;
-
-export interface GateReason {
-  metric: string;
-  kind: 'value' | 'change';
-  passed: boolean;
-  detail: string;
-}
-
-/** `out/gate/verdict.json` (see the ML contracts). */
-export interface GateVerdict {
-  passed: boolean;
-  baseline: { env?: string; commit?: string; metrics: Record<string, number> } | null;
-  reasons: GateReason[];
-}
 
 /** `out/eval/confusion.json`: rows are true labels, columns predicted labels. */
 export interface Confusion {
