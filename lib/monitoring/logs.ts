@@ -22,9 +22,15 @@ export function parseLogLines(text: string): PredictionLogEntry[] {
   return out;
 }
 
-/** Reads every entry from a log directory or a `gs://` prefix, in time order. */
-export async function readLogs(source: string, options: GsOptions = {}): Promise<PredictionLogEntry[]> {
-  if (!source.startsWith('gs://')) return readPredictionLogs(source);
+/**
+ * Reads every entry from a log directory or a `gs://` prefix, in time order; with `since`, only
+ * entries from then on.
+ */
+export async function readLogs(
+  source: string,
+  options: GsOptions & { since?: string | Date } = {},
+): Promise<PredictionLogEntry[]> {
+  if (!source.startsWith('gs://')) return readPredictionLogs(source, { since: options.since });
   const prefix = await openGsPrefix(source, { ...options, where: options.where ?? '--logs' });
   const files = await listGsObjects(prefix, (rel) => rel.endsWith('.jsonl'));
   const entries: PredictionLogEntry[] = [];
@@ -36,5 +42,8 @@ export async function readLogs(source: string, options: GsOptions = {}): Promise
       throw toGcsError(err, `gs://${prefix.loc.bucket}/${file.name}`, 'download');
     }
   }
-  return entries.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  const since = options.since === undefined ? undefined : new Date(options.since).getTime();
+  return entries
+    .filter((e) => since === undefined || new Date(e.time).getTime() >= since)
+    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
 }

@@ -22,27 +22,23 @@ export function register(program: Command, io: CliIO): void {
       const { openEndpoint } = await import('../../endpoints/open.ts');
       const { readDesiredModel } = await import('../../canary/desired.ts');
       const { reconcileCanary } = await import('../../canary/reconcile.ts');
-      const { predictionLogDir, readPredictionLogs } = await import('../../serving/logs.ts');
+      const { predictionLogDir } = await import('../../serving/logs.ts');
       const { readLogs } = await import('../../monitoring/logs.ts');
       const { RefusedError } = await import('../../errors.ts');
       const repo = findRepo(io.cwd);
       const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
       const desired = await readDesiredModel(repo, { ref: opts.ref });
-      const logDir = predictionLogDir(repo.root, opts.env);
       // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
-      const shipped = policy.logs?.startsWith('gs://') ? policy.logs : undefined;
-      const readLogsSince = shipped
-        ? async (since: Date) =>
-            (await readLogs(shipped, { where: `promotion/${opts.env}.yaml: logs` })).filter(
-              (e) => new Date(e.time).getTime() >= since.getTime(),
-            )
-        : (since: Date) => readPredictionLogs(logDir, { since });
+      const logSource = policy.logs?.startsWith('gs://')
+        ? policy.logs
+        : predictionLogDir(repo.root, opts.env);
+      const where = `promotion/${opts.env}.yaml: logs`;
       const result = await reconcileCanary({
         endpoint,
         desired,
         steps: policy.canary.steps,
         analysis: policy.canary.analysis,
-        readLogs: readLogsSince,
+        readLogs: (since) => readLogs(logSource, { since, where }),
         dry: opts.dry,
       });
       if (opts.json) io.out(JSON.stringify(result, null, 2));
