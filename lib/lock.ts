@@ -13,7 +13,7 @@ import type { Repo } from './repo.ts';
 import type { Output } from './output.ts';
 import { LockedError } from './errors.ts';
 import { isProcessAlive } from './process.ts';
-import { sweepTempFiles } from './store/atomic.ts';
+import { sweepTempFiles, tempPathFor } from './store/atomic.ts';
 
 export interface LockInfo {
   pid: number;
@@ -58,8 +58,9 @@ function isStale(info: LockInfo): boolean {
 /** Tries once to take the lock; returns the holder's info when it is taken by someone else. */
 function tryAcquire(repo: Repo, info: LockInfo): LockInfo | undefined {
   const file = lockPath(repo);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  // The temp file lives in .lockstep/tmp, where the sweep clears it if this process is killed.
+  fs.mkdirSync(repo.tmpDir, { recursive: true });
+  const tmp = tempPathFor(file, repo.tmpDir);
   fs.writeFileSync(tmp, JSON.stringify(info) + '\n', { flag: 'wx' });
   try {
     fs.linkSync(tmp, file);
