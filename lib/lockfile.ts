@@ -28,6 +28,18 @@ const artifactFields = {
 
 export const artifactRefSchema = z.object({ path: z.string().min(1), ...artifactFields }).strict();
 
+/** A resolved non-file input: identity hash, where it was read (`dev@1a2b3c4d`), and the commit. */
+export const inputRefSchema = z
+  .object({
+    hash: oid,
+    label: z.string().min(1),
+    rev: z
+      .string()
+      .regex(/^[0-9a-f]{40,64}$/, 'expected a full commit id')
+      .optional(),
+  })
+  .strict();
+
 export const lockEntrySchema = z
   .object({
     /** Fingerprint of the stage's source files. */
@@ -38,6 +50,8 @@ export const lockEntrySchema = z
     outs: z.array(artifactRefSchema).default([]),
     /** Flattened numeric metrics. */
     metrics: z.record(z.string(), z.number()).optional(),
+    /** Declared non-file inputs (a gate's baseline) as resolved for the run. */
+    inputs: z.record(z.string(), inputRefSchema).optional(),
   })
   .strict();
 
@@ -127,6 +141,15 @@ function orderEntry(e: LockEntry): LockEntry {
     params: sortedRecord(e.params ?? {}, sortDeep),
     outs: [...e.outs].sort(byPath).map(orderRef),
     ...(e.metrics && Object.keys(e.metrics).length > 0 ? { metrics: sortedRecord(e.metrics, (x) => x) } : {}),
+    ...(e.inputs && Object.keys(e.inputs).length > 0
+      ? {
+          inputs: sortedRecord(e.inputs, (r) => ({
+            hash: r.hash,
+            label: r.label,
+            ...(r.rev ? { rev: r.rev } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

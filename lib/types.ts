@@ -43,6 +43,31 @@ export interface LockEntry {
   outs: ArtifactRef[];
   /** Flattened numeric metrics (`accuracy`, `f1.macro`, ...) read from the stage's metrics files. */
   metrics?: Record<string, number>;
+  /** Declared inputs that are not files (a gate's baseline), by input name, as resolved for the run. */
+  inputs?: Record<string, InputRef>;
+}
+
+/**
+ * A resolved non-file input: what a stage reads from outside its deps (the model an environment's
+ * branch pins, for a gate). `hash` is its identity (content, not where it came from); `label`
+ * says where it was read (`dev@1a2b3c4d`, `none`) for plan reasons; `rev` is the commit it was
+ * read at, so a replay (`verify`) can read the same value again.
+ */
+export interface InputRef {
+  hash: Oid;
+  label: string;
+  rev?: string;
+}
+
+/** A declared non-file input of a stage: part of its plan reason and run-cache key. */
+export interface StageInput {
+  /** Name in the lock entry and in reasons (`baseline`). */
+  name: string;
+  /**
+   * Resolves the input as it is now, or, given `pinned` (a value recorded by an earlier run),
+   * the same value again (reading it at `pinned.rev`).
+   */
+  resolve(root: string, pinned?: InputRef): Promise<InputRef>;
 }
 
 /** `artifacts.lock.yaml` */
@@ -64,6 +89,8 @@ export interface StageContext {
   /** Absolute path of a repository-relative path. */
   abs(rel: string): string;
   signal: AbortSignal;
+  /** The stage's declared inputs as resolved for this run (see `StageDef.inputs`). */
+  inputs: Record<string, InputRef>;
 }
 
 /**
@@ -74,6 +101,11 @@ export interface StageResult {
   failed?: boolean;
   /** One line for the summary ("macro F1 0.81 >= 0.70; accuracy 0.82 >= 0.75"). */
   summary?: string;
+  /**
+   * Facts about this run that are not outputs (wall time, epochs timed, host): they go to the run
+   * record (`.lockstep/records/<stage>.json`), never into an out, so output hashes stay pure.
+   */
+  facts?: Record<string, string | number | boolean>;
 }
 
 /** A pipeline stage declaration, like a dvc.yaml stage but in code. */
@@ -90,5 +122,7 @@ export interface StageDef {
   outs: string[];
   /** Repository-relative JSON files (also listed in outs) whose numbers are recorded as metrics. */
   metrics?: string[];
+  /** Inputs that are not files (a gate's baseline): resolved at plan time, locked, part of the key. */
+  inputs?: StageInput[];
   run(ctx: StageContext): Promise<StageResult | void>;
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Repo } from '../repo.ts';
-import type { ArtifactRef, Oid, StageDef } from '../types.ts';
+import type { ArtifactRef, InputRef, Oid, StageDef } from '../types.ts';
 import { ConfigError } from '../errors.ts';
 
 function listFiles(abs: string, rel: string, outList: string[]): void {
@@ -67,13 +67,17 @@ export function runKey(
   code: Oid,
   deps: ArtifactRef[],
   params: Record<string, unknown>,
+  inputs: Record<string, InputRef> = {},
 ): Oid {
+  const names = Object.keys(inputs).sort();
   const body = canonicalJson({
     stage: stage.name,
     code,
     deps: deps.map((d) => [d.path, d.hash]).sort(),
     params,
     outs: [...stage.outs].sort(),
+    // Only stages that declare inputs carry the key, so existing run-cache keys stay valid.
+    ...(names.length > 0 ? { inputs: names.map((n) => [n, inputs[n]!.hash]) } : {}),
   });
   return createHash('sha256').update(body).digest('hex');
 }

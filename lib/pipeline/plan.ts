@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
-import type { ArtifactRef, LockEntry, Lockfile, Oid, StageDef } from '../types.ts';
+import type { ArtifactRef, InputRef, LockEntry, Lockfile, Oid, StageDef } from '../types.ts';
 import { ConfigError } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
@@ -29,6 +29,8 @@ export interface StageCheck {
   code: Oid;
   /** Dotted params key → value the stage reads. */
   params: Record<string, unknown>;
+  /** Declared non-file inputs as resolved now (or as pinned), by name. */
+  inputs: Record<string, InputRef>;
   /** Deps as hashed now; undefined when a dep is missing or its upstream still has to run. */
   deps?: ArtifactRef[];
   /** Run-cache key, when the deps are known. */
@@ -67,6 +69,11 @@ export interface PlanOptions {
   cache?: Cache;
   /** A remote to restore missing outs from (instead of re-running). Default: none. */
   remote?: Remote;
+  /**
+   * Stage → input name → a value recorded by an earlier run: resolve those inputs to that value
+   * instead of their current one (`verify` replays a commit with the baseline it was gated on).
+   */
+  pinnedInputs?: Record<string, Record<string, InputRef>>;
 }
 
 export interface CheckInput {
@@ -80,6 +87,27 @@ export interface CheckInput {
   restoredByUpstream: string[];
   cache: Cache;
   remote?: Remote;
+  /** Input name → recorded value to resolve to instead of the current one. */
+  pinnedInputs?: Record<string, InputRef>;
+}
+
+/** Resolves a stage's declared inputs (each pinned one to its recorded value). */
+export async function resolveStageInputs(
+  root: string,
+  stage: StageDef,
+  pinned: Record<string, InputRef> = {},
+): Promise<Record<string, InputRef>> {
+  const inputs: Record<string, InputRef> = {};
+  for (const input of stage.inputs ?? []) inputs[input.name] = await input.resolve(root, pinned[input.name]);
+  return inputs;
+}
+
+/** Names of inputs whose identity differs from the locked one, as `baseline dev@1a2b3c4d`. */
+function changedInputs(now: Record<string, InputRef>, locked: Record<string, InputRef>): string[] {
+  const names = [...new Set([...Object.keys(now), ...Object.keys(locked)])].sort();
+  return names
+    .filter((n) => now[n]?.hash !== locked[n]?.hash)
+    .map((n) => `${n} ${now[n]?.label ?? 'removed'}`);
 }
 
 /** The params values `stage` reads; an unknown key is a ConfigError naming the stage. */
@@ -140,7 +168,8 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   const { stage, entry, cache } = input;
   const code = codeFingerprint(repo, stage);
   const params = readStageParams(stage, input.params);
-  const base = { code, params };
+  const inputs = await resolveStageInputs(repo.root, stage, input.pinnedInputs);
+  const base = { code, params, inputs };
   let reason: string | undefined;
   // A forced stage still hashes its deps below: the lock entry and run-cache key need them.
   if (input.force) reason = 'forced';
@@ -149,6 +178,10 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   else {
     const changed = changedParams(params, entry.params ?? {});
     if (changed.length > 0) reason = `params ${changed.join(', ')} changed`;
+    else {
+      const moved = changedInputs(inputs, entry.inputs ?? {});
+      if (moved.length > 0) reason = `${moved.join(', ')} changed`;
+    }
   }
   if (input.upstreamRunning.length > 0 && !input.force) {
     return {
@@ -174,7 +207,7 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   }
   if (missingDep !== undefined)
     return { ...base, action: 'run', reason: reason ?? `dep ${missingDep} missing` };
-  const key = runKey(stage, code, deps, params);
+  const key = runKey(stage, code, deps, params, inputs);
   const withDeps: StageCheck = { ...base, deps, key, action: 'run', reason: reason ?? '' };
   if (input.force) return withDeps;
   if (reason) return tryRunCache(repo, withDeps, cache);
@@ -229,6 +262,7 @@ export async function planRun(repo: Repo, stages: StageDef[], options: PlanOptio
       restoredByUpstream: ups.filter((u) => u.action === 'restore').flatMap((u) => u.stage.outs),
       cache,
       remote: options.remote,
+      pinnedInputs: options.pinnedInputs?.[stage.name],
     });
     const p: PlannedStage = { ...check, name: stage.name, stage };
     planned.set(stage.name, p);

@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
-import type { ArtifactRef, LockEntry, Lockfile, StageContext, StageDef, StageResult } from '../types.ts';
+import type {
+  ArtifactRef,
+  InputRef,
+  LockEntry,
+  Lockfile,
+  StageContext,
+  StageDef,
+  StageResult,
+} from '../types.ts';
 import type { Output } from '../output.ts';
 import { LockstepError, RefusedError, StageError, toOneLine } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
@@ -22,6 +30,7 @@ import { dependentsOf } from './graph.ts';
 import { readMetricsFiles } from './metrics.ts';
 import { codeFingerprint, runKey } from './fingerprint.ts';
 import { readRunEntry, writeRunEntry } from './run-cache.ts';
+import { writeRunRecord } from './run-record.ts';
 
 export type StageStatus = 'ran' | 'restored' | 'skipped' | 'failed' | 'not run';
 
@@ -36,6 +45,8 @@ export interface StageOutcome {
   summary?: string;
   /** The stage ran but its check said no (a gate). */
   refused?: boolean;
+  /** Run facts the stage reported (also in `.lockstep/records/<stage>.json`); never in an out. */
+  facts?: Record<string, string | number | boolean>;
 }
 
 export interface RunReport {
@@ -67,6 +78,8 @@ export interface ReproOptions {
   /** Repository lock options (timeout, waiting message). */
   lock?: RepoLockOptions;
   signal?: AbortSignal;
+  /** Stage → input name → recorded value to use instead of the current one (see PlanOptions). */
+  pinnedInputs?: Record<string, Record<string, InputRef>>;
 }
 
 /** Plans, then (unless dry) runs the stages, holding the repository lock throughout. */
@@ -110,6 +123,7 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
         restoredByUpstream: [],
         cache,
         remote: options.remote,
+        pinnedInputs: options.pinnedInputs?.[name],
       });
       const outcome = await act(repo, stage, check, {
         cache,
@@ -181,6 +195,10 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
   return report;
 }
 
+function withInputs(inputs: Record<string, InputRef>): { inputs?: Record<string, InputRef> } {
+  return Object.keys(inputs).length > 0 ? { inputs } : {};
+}
+
 interface ActOptions {
   cache: Cache;
   remote?: Remote;
@@ -212,6 +230,7 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
       params: check.params,
       outs: check.restore!.outs,
       ...(metrics ? { metrics } : {}),
+      ...withInputs(check.inputs),
     });
     return {
       name,
@@ -244,7 +263,9 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
     out: o.out ?? { out: () => {}, err: () => {}, isTTY: false },
     abs: (rel) => path.join(repo.root, rel),
     signal: controller.signal,
+    inputs: check.inputs,
   };
+  const startedAt = new Date();
   let result: StageResult | void;
   try {
     result = await stage.run(ctx);
@@ -266,10 +287,11 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   // lock entry that point at them are written.
   const summary = result && result.summary ? result.summary : undefined;
   const refused = Boolean(result && result.failed);
+  const facts = result && result.facts && Object.keys(result.facts).length > 0 ? result.facts : undefined;
   // A stage may write into its own code paths (validate infers a schema file there). Lock the
   // fingerprint as it is after the run, or the next plan would call the stage changed forever.
   const code = codeFingerprint(repo, stage);
-  const keys = new Set([check.key!, runKey(stage, code, check.deps, check.params)]);
+  const keys = new Set([check.key!, runKey(stage, code, check.deps, check.params, check.inputs)]);
   for (const key of keys) await writeRunEntry(repo, key, name, outs, metrics, { failed: refused, summary });
   await o.saveEntry(name, {
     code,
@@ -277,6 +299,13 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
     params: check.params,
     outs,
     ...(metrics ? { metrics } : {}),
+    ...withInputs(check.inputs),
+  });
+  await writeRunRecord(repo, name, {
+    key: check.key!,
+    started: startedAt,
+    finished: new Date(),
+    facts: facts ?? {},
   });
   return {
     name,
@@ -286,6 +315,7 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
     ...(metrics ? { metrics } : {}),
     ...(summary ? { summary } : {}),
     ...(refused ? { refused: true } : {}),
+    ...(facts ? { facts } : {}),
   };
 }
 

@@ -6,12 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
-import { readLockfile } from '../lockfile.ts';
+import { readLockfile, serializeLockfile } from '../lockfile.ts';
 import { repoAt, type Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
 import { checkoutArtifact } from '../store/artifacts.ts';
@@ -94,10 +94,18 @@ export async function verifyRef(repo: Repo, ref: string, options: VerifyOptions 
     // shows up as missing instead of as the committed (expected) hash.
     await rm(wt.lockfilePath, { force: true });
     const bin = path.join(dir, 'bin', 'lockstep.mjs');
+    // Declared inputs (a gate's baseline) replay as recorded: the environment branch may have
+    // moved since, and the question is whether this commit's outputs follow from its inputs.
+    const pin: string[] = [];
+    if (Object.values(expected.stages).some((e) => e.inputs && Object.keys(e.inputs).length > 0)) {
+      const pinFile = path.join(base, 'pinned.lock.yaml');
+      await writeFile(pinFile, serializeLockfile(expected));
+      pin.push('--pin-inputs', pinFile);
+    }
     options.out?.err(`verify: reproducing ${commit.slice(0, 8)} in ${dir}`);
     const res = await run(
       process.execPath,
-      [bin, 'repro', '--force', ...(options.reproArgs ?? [])],
+      [bin, 'repro', '--force', ...pin, ...(options.reproArgs ?? [])],
       dir,
       options.out,
     );

@@ -4,11 +4,19 @@
  * from params.yaml `gate.thresholds`; the baseline is the evaluate metrics in the lockfile at the
  * head of the environment's branch. No branch (or no evaluate metrics there) means value
  * thresholds only.
+ *
+ * The baseline is a declared input of the stage (`baselineInput`): the runner resolves it at plan
+ * time, names it in the plan reason (`baseline staging@1a2b3c4d changed`), keys the run-cache on
+ * its content and locks the commit it was read at, so `verify` replays the gate against the same
+ * baseline. The verdict written to `out/gate` holds the baseline's metrics, never its commit, so
+ * the out is a function of the declared inputs only.
  */
 import fs from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StageContext, StageDef } from '../../lib/types.ts';
+import { createHash } from 'node:crypto';
+import type { InputRef, StageContext, StageDef, StageInput } from '../../lib/types.ts';
+import { canonicalJson } from '../../lib/pipeline/fingerprint.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
@@ -48,13 +56,40 @@ export async function resolveBaseline(root: string, env: string): Promise<Baseli
   const branch = await environmentBranch(root, env);
   for (const rev of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
     if (!(await revExists(root, rev))) continue;
-    const commit = await resolveRev(root, rev);
-    const text = await readFileAtRev(root, commit, LOCKFILE);
-    if (text === undefined) return null;
-    const metrics = parseLockfile(text, `${branch}:${LOCKFILE}`).stages.evaluate?.metrics;
-    return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
+    return baselineAt(root, env, await resolveRev(root, rev));
   }
   return null;
+}
+
+/** The evaluate metrics in the lockfile at `commit`, as environment `env`'s baseline (or null). */
+export async function baselineAt(root: string, env: string, commit: string): Promise<Baseline | null> {
+  const text = await readFileAtRev(root, commit, LOCKFILE);
+  if (text === undefined) return null;
+  const metrics = parseLockfile(text, `${commit.slice(0, 8)}:${LOCKFILE}`).stages.evaluate?.metrics;
+  return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
+}
+
+/** The identity of a baseline as a stage input: its metrics' content; where it was read, as label. */
+function baselineRef(env: string, baseline: Baseline | null): InputRef {
+  const hash = createHash('sha256')
+    .update(canonicalJson({ env, metrics: baseline?.metrics ?? null }))
+    .digest('hex');
+  if (!baseline?.commit) return { hash, label: `${env} (none)` };
+  return { hash, label: `${env}@${baseline.commit.slice(0, 8)}`, rev: baseline.commit };
+}
+
+/**
+ * The gate's baseline as a declared stage input: the environment branch head's evaluate metrics,
+ * or, pinned to a recorded value, the metrics at the recorded commit.
+ */
+export function baselineInput(env: string): StageInput {
+  return {
+    name: 'baseline',
+    async resolve(root, pinned) {
+      if (pinned) return baselineRef(env, pinned.rev ? await baselineAt(root, env, pinned.rev) : null);
+      return baselineRef(env, await resolveBaseline(root, env));
+    },
+  };
 }
 
 /** Thresholds for `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
@@ -81,6 +116,8 @@ export async function runGate(options: {
    * `params`: params.yaml's only.
    */
   thresholdsFrom?: 'params' | 'environment';
+  /** The baseline to check against; default: the environment branch head's. */
+  baseline?: Baseline | null;
 }): Promise<GateVerdict & { thresholdsSource: string }> {
   let metrics: Record<string, number>;
   try {
@@ -95,10 +132,16 @@ export async function runGate(options: {
     options.thresholdsFrom === 'params'
       ? { thresholds: options.params.thresholds, source: 'params.yaml gate.thresholds' }
       : await resolveThresholds(options.root, env, options.params);
-  const baseline = await resolveBaseline(options.root, env);
+  const baseline =
+    options.baseline !== undefined ? options.baseline : await resolveBaseline(options.root, env);
   const verdict = evaluateGate({ metrics, thresholds, baseline });
+  // The out holds what the verdict is a function of: the baseline's metrics, not its commit.
+  const written = {
+    ...verdict,
+    baseline: verdict.baseline && { env: verdict.baseline.env, metrics: verdict.baseline.metrics },
+  };
   await mkdir(path.dirname(options.verdictPath), { recursive: true });
-  await writeFileAtomic(options.verdictPath, JSON.stringify(verdict, null, 2) + '\n');
+  await writeFileAtomic(options.verdictPath, JSON.stringify(written, null, 2) + '\n');
   return { ...verdict, thresholdsSource: source };
 }
 
@@ -113,13 +156,19 @@ export function gateStage(params: Params): StageDef {
     // just means the stage always runs).
     deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
     params: ['gate.baseline_env', 'gate.thresholds'],
+    inputs: [baselineInput(env)],
     outs: [PATHS.gate],
     // `passed` (1 or 0) and the failed-threshold count land in the lockfile, so the registry can
     // show every commit's gate verdict without fetching artifacts.
     metrics: [`${PATHS.gate}/metrics.json`],
     async run(ctx: StageContext) {
+      // The baseline the plan resolved (and locked), read again at its commit.
+      const ref = ctx.inputs?.baseline;
+      const baseline =
+        ref === undefined ? undefined : ref.rev ? await baselineAt(ctx.root, env, ref.rev) : null;
       const verdict = await runGate({
         root: ctx.root,
+        baseline,
         params: (ctx.params as Params).gate,
         metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
         verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),

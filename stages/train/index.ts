@@ -168,7 +168,6 @@ export async function trainModel(options: TrainOptions): Promise<TrainOutcome> {
         epochs_run: fit.epochsRun,
         best_epoch: fit.bestEpoch,
         best_val_accuracy: fit.best.val_acc ?? metrics.accuracy ?? 0,
-        train_seconds: Number(seconds.toFixed(3)),
       },
       null,
       2,
@@ -201,6 +200,8 @@ export function trainStage(params: Params): StageDef {
           `${params.train.arch} on ${outcome.backend}: ${outcome.fit.epochsRun} epochs` +
           (best === null ? '' : `, best val_acc ${best.toFixed(3)} (epoch ${outcome.fit.bestEpoch})`) +
           `, model ${outcome.modelId.slice(0, 12)}`,
+        // Wall time is a fact about this run, not an output: it goes to the run record.
+        facts: { train_seconds: Number(outcome.seconds.toFixed(3)), backend: outcome.backend },
       };
     },
   };

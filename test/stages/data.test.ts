@@ -35,6 +35,7 @@ function contextFor(root: string, params: unknown): StageContext {
     out: memoryOutput(),
     abs: (rel) => path.join(root, rel),
     signal: new AbortController().signal,
+    inputs: {},
   };
 }
 

@@ -34,6 +34,7 @@ describe('evaluate stage', () => {
       out: memoryOutput(),
       abs: (rel: string) => path.join(root, rel),
       signal: new AbortController().signal,
+      inputs: {},
     };
     const result = await evaluateStage(params).run(ctx);
     const metrics = JSON.parse(fs.readFileSync(path.join(root, PATHS.eval, 'metrics.json'), 'utf8'));

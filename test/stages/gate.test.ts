@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
+import { resolveStageInputs } from '../../lib/pipeline/plan.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import {
   evaluateGate,
@@ -152,14 +153,17 @@ describe('gate', () => {
 
     async function runGateStage(params: ReturnType<typeof paramsSchema.parse>) {
       const root = t!.root;
+      const stage = gateStage(params);
       const ctx = {
         root,
         params,
         out: memoryOutput(),
         abs: (rel: string) => path.join(root, rel),
         signal: new AbortController().signal,
+        // As the runner does: the declared inputs resolved at plan time.
+        inputs: await resolveStageInputs(root, stage),
       };
-      const result = await gateStage(params).run(ctx);
+      const result = await stage.run(ctx);
       const verdict = JSON.parse(fs.readFileSync(path.join(root, PATHS.gate, 'verdict.json'), 'utf8'));
       return { result, verdict, ctx };
     }
@@ -174,10 +178,12 @@ describe('gate', () => {
 
       const params = paramsSchema.parse({});
       const { result, verdict, ctx } = await runGateStage(params);
-      expect(verdict.baseline).toEqual({
-        env: 'prod',
-        commit: prodHead,
-        metrics: { f1_macro: 0.8, accuracy: 0.82 },
+      // The out holds the baseline's metrics, not its commit (that is in the locked input).
+      expect(verdict.baseline).toEqual({ env: 'prod', metrics: { f1_macro: 0.8, accuracy: 0.82 } });
+      expect(ctx.inputs.baseline).toEqual({
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        label: `prod@${prodHead.slice(0, 8)}`,
+        rev: prodHead,
       });
       // Defaults: min 0.5 and tolerance 0.02 on both metrics; f1 dropped 0.05.
       expect(

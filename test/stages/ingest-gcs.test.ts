@@ -59,6 +59,7 @@ describe('ingest from gs://', () => {
         out: memoryOutput(),
         abs: (rel) => path.join(root, rel),
         signal: new AbortController().signal,
+        inputs: {},
       });
       const m = JSON.parse(fs.readFileSync(path.join(root, PATHS.manifest), 'utf8')) as IngestManifest;
       expect(m.root).toBe(STAGING);

@@ -113,6 +113,7 @@ describe('ingest stage', () => {
     out: memoryOutput(),
     abs: (rel) => path.join(root, rel),
     signal: new AbortController().signal,
+    inputs: {},
   });
   const readManifest = (): IngestManifest =>
     JSON.parse(fs.readFileSync(path.join(root, PATHS.manifest), 'utf8'));

@@ -27,6 +27,7 @@ function context(params: unknown): StageContext & { out: ReturnType<typeof memor
     out: memoryOutput(),
     abs: (rel) => path.join(root, rel),
     signal: new AbortController().signal,
+    inputs: {},
   };
 }
 

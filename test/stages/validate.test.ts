@@ -33,6 +33,7 @@ function ctx(params: unknown, out = memoryOutput()): StageContext {
     out,
     abs: (rel) => path.join(root, rel),
     signal: new AbortController().signal,
+    inputs: {},
   };
 }
 const read = (rel: string): string => fs.readFileSync(path.join(root, rel), 'utf8');

@@ -16,6 +16,8 @@ export interface ReproCliOptions {
   pipeline?: string;
   jobs?: string;
   pull?: boolean;
+  /** A lockfile whose recorded stage inputs (a gate's baseline) this run resolves to. */
+  pinInputs?: string;
 }
 
 /** Loads params and the pipeline, then reproduces. Shared by `repro` and `start`. */
@@ -45,6 +47,23 @@ export async function runRepro(
       );
     }
   }
+  let pinnedInputs;
+  if (opts.pinInputs) {
+    const fs = await import('node:fs');
+    const { parseLockfile } = await import('../../lockfile.ts');
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.pinInputs, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `--pin-inputs: cannot read "${opts.pinInputs}" (${(err as NodeJS.ErrnoException).code}). Pass a lockfile path.`,
+      );
+    }
+    const pinned = parseLockfile(text, opts.pinInputs);
+    pinnedInputs = Object.fromEntries(
+      Object.entries(pinned.stages).flatMap(([name, e]) => (e.inputs ? [[name, e.inputs]] : [])),
+    );
+  }
   // Ctrl-C: let running stages see the abort and stop starting new ones, so the lockfile keeps
   // every completed stage; a second Ctrl-C falls back to Node's default (exit at once).
   const controller = new AbortController();
@@ -63,6 +82,7 @@ export async function runRepro(
       jobs,
       out: io,
       remote,
+      pinnedInputs,
     });
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -84,6 +104,10 @@ export function register(program: Command, io: CliIO): void {
     .option(
       '--pull',
       'restore locked outs missing from the cache from the default remote instead of re-running',
+    )
+    .option(
+      '--pin-inputs <lockfile>',
+      "resolve stage inputs (a gate's baseline) to the values recorded in <lockfile> (verify uses it)",
     )
     .action(async (targets: string[], opts: ReproCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
