@@ -9,7 +9,6 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { ConfigError, formatProblem } from './errors.ts';
-import type { Remote } from './store/remote.ts';
 
 export const configSchema = z
   .object({
@@ -66,32 +65,4 @@ export function readConfig(repo: Repo): Config {
     remote: local.remote ?? committed.remote,
     remotes: { ...committed.remotes, ...local.remotes },
   };
-}
-
-/** URL of the default remote: `LOCKSTEP_REMOTE`, else the configured one; undefined if none. */
-export function defaultRemoteUrl(repo: Repo): string | undefined {
-  const env = process.env.LOCKSTEP_REMOTE;
-  if (env) return env;
-  const config = readConfig(repo);
-  if (!config.remote) return undefined;
-  const entry = config.remotes[config.remote];
-  if (!entry) {
-    throw new ConfigError(
-      formatProblem(
-        '.lockstep/config.yaml: remote',
-        'names no entry of remotes',
-        config.remote,
-        `Add remotes.${config.remote}.url or fix the name.`,
-      ),
-    );
-  }
-  return entry.url;
-}
-
-/** Opens the default remote (relative paths resolve against the repository root), or undefined. */
-export async function defaultRemote(repo: Repo): Promise<Remote | undefined> {
-  const url = defaultRemoteUrl(repo);
-  if (!url) return undefined;
-  const { openRemote } = await import('./store/open-remote.ts');
-  return openRemote(url, { baseDir: repo.root });
 }

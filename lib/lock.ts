@@ -13,7 +13,7 @@ import type { Repo } from './repo.ts';
 import type { Output } from './output.ts';
 import { LockedError } from './errors.ts';
 import { isProcessAlive } from './process.ts';
-import { sweepTempFiles, tempPathFor } from './store/atomic.ts';
+import { sweepTempFiles, tempPathFor } from './atomic.ts';
 
 export interface LockInfo {
   pid: number;

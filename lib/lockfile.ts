@@ -10,8 +10,8 @@ import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError } from './errors.ts';
-import { writeFileAtomic } from './store/atomic.ts';
-import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
+import { writeFileAtomic } from './atomic.ts';
+import { describeIssue, issuePath, parseYamlSource, showValue } from './yaml-source.ts';
 
 /** The schema version this build reads and writes. */
 export const LOCKFILE_SCHEMA = 1;

@@ -9,7 +9,7 @@ import type { Repo } from './repo.ts';
 import { ConfigError, LockstepError } from './errors.ts';
 import { paramsSchema, type Params } from './params-schema.ts';
 import { readFileAtRev } from './git.ts';
-import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
+import { describeIssue, issuePath, parseYamlSource, showValue } from './yaml-source.ts';
 
 export type { Params };
 

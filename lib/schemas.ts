@@ -8,8 +8,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { paramsJsonSchema } from './params.ts';
 import { lockfileJsonSchema } from './lockfile.ts';
-import { policySchema } from './promotion/policy.ts';
-import { writeFileAtomic } from './store/atomic.ts';
+import { policySchema } from './environment/policy.ts';
+import { writeFileAtomic } from './atomic.ts';
 
 /**
  * Repository-relative path → generated schema text, formatted with the repository's Prettier

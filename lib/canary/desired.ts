@@ -7,7 +7,7 @@ import { parseLockfile, readLockfile } from '../lockfile.ts';
 import { ConfigError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
-import type { ModelRef } from '../endpoints/types.ts';
+import type { ModelRef } from '../serving/endpoint.ts';
 import { PATHS } from '../paths.ts';
 
 /** The model a lockfile pins (the out with path `out/model`), or undefined. */

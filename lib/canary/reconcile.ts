@@ -13,7 +13,7 @@ import type {
   EndpointDescription,
   ModelRef,
   TrafficSplit,
-} from '../endpoints/types.ts';
+} from '../serving/endpoint.ts';
 import type { PredictionLogEntry } from '../serving/logs.ts';
 import { analyzeStep, type Analysis, type AnalysisThresholds } from './analysis.ts';
 

@@ -12,7 +12,12 @@ import { LocalEndpointSource } from '../serving/local-source.ts';
 import { Predictor, type PredictLimits } from '../serving/predict.ts';
 import type { ModelLoader } from '../serving/model.ts';
 import type { PredictionLog } from '../serving/logs.ts';
-import { endpointStatePath, readEndpointState, writeEndpointState, type EndpointState } from './state.ts';
+import {
+  endpointStatePath,
+  readEndpointState,
+  writeEndpointState,
+  type EndpointState,
+} from '../serving/endpoint-state.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -24,7 +29,7 @@ import {
   type PredictInstance,
   type PredictResponse,
   type TrafficSplit,
-} from './types.ts';
+} from '../serving/endpoint.ts';
 
 export interface LocalEndpointOptions {
   /** Model loader (default: `lib/ml/model.ts` through `loadServingModel`). */

@@ -4,10 +4,10 @@
  */
 import type { Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
-import { readPolicy, type Policy } from '../promotion/policy.ts';
+import { readPolicy, type Policy } from '../environment/policy.ts';
 import { predictionLogDir, PredictionLog } from '../serving/logs.ts';
 import type { ModelLoader } from '../serving/model.ts';
-import type { Endpoint, ModelRef } from './types.ts';
+import type { Endpoint, ModelRef } from '../serving/endpoint.ts';
 import { UsageError } from '../errors.ts';
 
 export interface OpenEndpointOptions {
@@ -30,7 +30,7 @@ export async function openEndpoint(
   if (target.kind === 'vertex') {
     const { VertexEndpoint } = await import('./vertex.ts');
     const { stageModelToGcs } = await import('./stage-model.ts');
-    const { defaultRemote, defaultRemoteUrl } = await import('../config.ts');
+    const { defaultRemote, defaultRemoteUrl } = await import('../store/remote-config.ts');
     const { parseGsUrl } = await import('../store/gcs-errors.ts');
     // Vertex-served containers ship their prediction logs to a gs:// `logs:` (LOCKSTEP_LOG_URI).
     const logUri = policy.logs?.startsWith('gs://')
@@ -57,7 +57,7 @@ export async function openEndpoint(
       }),
     };
   }
-  const { defaultRemote } = await import('../config.ts');
+  const { defaultRemote } = await import('../store/remote-config.ts');
   const { LocalEndpoint } = await import('./local.ts');
   const remote = await defaultRemote(repo).catch(() => undefined);
   const log = options.log === false ? undefined : new PredictionLog(predictionLogDir(repo.root, env));

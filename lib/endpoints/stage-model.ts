@@ -10,7 +10,7 @@ import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import { LockstepError } from '../errors.ts';
 import { materializeModel } from '../serving/model-store.ts';
-import type { ModelRef } from './types.ts';
+import type { ModelRef } from '../serving/endpoint.ts';
 
 const MARKER = '.lockstep-complete';
 

@@ -10,7 +10,7 @@
 import { v1, helpers } from '@google-cloud/aiplatform';
 import { LockstepError, UsageError } from '../errors.ts';
 import type { Output } from '../output.ts';
-import type { Policy } from '../promotion/policy.ts';
+import type { Policy } from '../environment/policy.ts';
 import { LOG_URI_ENV } from '../serving/ship.ts';
 import {
   checkSplit,
@@ -23,7 +23,7 @@ import {
   type PredictInstance,
   type PredictResponse,
   type TrafficSplit,
-} from './types.ts';
+} from '../serving/endpoint.ts';
 
 export type VertexTarget = Extract<Policy['endpoint'], { kind: 'vertex' }>;
 

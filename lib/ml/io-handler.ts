@@ -3,20 +3,14 @@
  * saved and loaded through this one on every backend. Layout is the standard TensorFlow.js one
  * (`model.json` with a weights manifest pointing at `weights.bin`), so other tools read it too.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic.ts';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../errors.ts';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
-
-/** Writes `data` to `file` atomically (temp file in the same directory, then rename). */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 /** Joins tfjs weight data (one buffer or several) into one buffer. */
 function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { DecodedAudio } from '../audio/wav.ts';
 import { ConfigError } from '../errors.ts';
 import { initBackend, type BackendPreference } from './backend.ts';
-import { fileSystemHandler, WEIGHTS_BIN, writeFileAtomic } from './io-handler.ts';
+import { fileSystemHandler, WEIGHTS_BIN } from './io-handler.ts';
+import { writeFileAtomic } from '../atomic.ts';
 import { readTransform, transformAudio, type Transform } from './transform.ts';
 
 export const TRANSFORM_JSON = 'transform.json';

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { writeFileAtomic } from './io-handler.ts';
+import { writeFileAtomic } from '../atomic.ts';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 

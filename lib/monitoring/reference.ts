@@ -11,7 +11,7 @@ import { LockstepError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import { openArtifact } from '../registry/fetch.ts';
-import { environmentBranch, revParse } from '../registry/refs.ts';
+import { environmentBranch, revParse } from '../environment/refs.ts';
 import type { MonitorReference } from './monitor.ts';
 
 interface FeatureIndex {

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Oid } from '../types.ts';
 import { artifactRefSchema } from '../lockfile.ts';
-import { writeFileAtomic } from '../store/atomic.ts';
+import { writeFileAtomic } from '../atomic.ts';
 
 export const runEntrySchema = z
   .object({

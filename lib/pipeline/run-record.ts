@@ -11,7 +11,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Repo } from '../repo.ts';
 import type { Oid } from '../types.ts';
-import { writeFileAtomic } from '../store/atomic.ts';
+import { writeFileAtomic } from '../atomic.ts';
 
 export const runRecordSchema = z
   .object({

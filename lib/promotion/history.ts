@@ -5,7 +5,7 @@
  */
 import { simpleGit } from 'simple-git';
 import type { Repo } from '../repo.ts';
-import { environmentBranch, revParse } from '../registry/refs.ts';
+import { environmentBranch, revParse } from '../environment/refs.ts';
 import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
 import { LockstepError } from '../errors.ts';
 import { readDeployments, type DeploymentRecord } from './records.ts';

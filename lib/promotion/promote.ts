@@ -14,12 +14,12 @@ import { evaluateGate, type GateVerdict, type Threshold } from '../gate.ts';
 import { LockstepError, RefusedError, UsageError } from '../errors.ts';
 import { readFileAtRev } from '../git.ts';
 import type { Repo } from '../repo.ts';
-import { defaultRemote } from '../config.ts';
+import { defaultRemote } from '../store/remote-config.ts';
 import { openRemote } from '../store/open-remote.ts';
 import type { Remote } from '../store/remote.ts';
 import { Cache } from '../store/cache.ts';
 import { lineageOf, type Lineage } from '../registry/lineage.ts';
-import { environmentBranch, revParse } from '../registry/refs.ts';
+import { environmentBranch, revParse } from '../environment/refs.ts';
 import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
 import { writeGtoTags, type GtoTags } from '../registry/gto.ts';
 import type { ArtifactRef } from '../types.ts';
@@ -37,7 +37,7 @@ import {
   readPolicy,
   type EnvironmentName,
   type Policy,
-} from './policy.ts';
+} from '../environment/policy.ts';
 import { recordDeployment } from './records.ts';
 
 export interface PromotionPlan {

@@ -12,7 +12,7 @@ import { readManifest as readCachedManifest } from '../store/artifacts.ts';
 import type { Remote } from '../store/remote.ts';
 import { pullObjects } from '../store/transfer.ts';
 import type { ArtifactRef, Lockfile, Manifest } from '../types.ts';
-import { resolveRef } from './refs.ts';
+import { resolveRef } from '../environment/refs.ts';
 import { LOCKFILE, readLockfileAt } from './registry.ts';
 
 export interface FetchOptions {

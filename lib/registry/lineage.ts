@@ -3,7 +3,7 @@
  * stage graph that connects them, all read from the lockfile at that commit.
  */
 import type { Lockfile } from '../types.ts';
-import { resolveRef } from './refs.ts';
+import { resolveRef } from '../environment/refs.ts';
 import { LOCKFILE, modelOf, readLockfileAt, DEFAULT_LAYOUT, type RegistryLayout } from './registry.ts';
 import { LockstepError } from '../errors.ts';
 

@@ -7,9 +7,9 @@ import { readLockfile } from '../lockfile.ts';
 import { LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
-import { defaultRemote } from '../config.ts';
+import { defaultRemote } from '../store/remote-config.ts';
 import { materializeModel } from '../serving/model-store.ts';
-import { environmentBranch, revParse } from './refs.ts';
+import { environmentBranch, revParse } from '../environment/refs.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from './registry.ts';
 
 export interface PinnedModel {

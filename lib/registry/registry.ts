@@ -7,9 +7,9 @@ import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
 import { readFileAtRev } from '../git.ts';
 import { parseLockfile } from '../lockfile.ts';
-import { ENVIRONMENTS } from '../promotion/policy.ts';
+import { ENVIRONMENTS } from '../environment/policy.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
-import { environmentBranch, resolveRef, revParse, type ResolvedRef } from './refs.ts';
+import { environmentBranch, resolveRef, revParse, type ResolvedRef } from '../environment/refs.ts';
 
 /** Which stage outputs make "the model" and "its metrics". Defaults match `lib/paths.ts`. */
 export interface RegistryLayout {

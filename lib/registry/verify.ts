@@ -15,7 +15,7 @@ import { readLockfile, serializeLockfile } from '../lockfile.ts';
 import { repoAt, type Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
 import { checkoutArtifact } from '../store/artifacts.ts';
-import { resolveRef } from './refs.ts';
+import { resolveRef } from '../environment/refs.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from './registry.ts';
 
 export interface OutputComparison {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import type { Output } from '../output.ts';
-import { endpointStatePath, readEndpointState } from '../endpoints/state.ts';
+import { endpointStatePath, readEndpointState } from './endpoint-state.ts';
 import { materializeModel, ModelCache } from './model-store.ts';
 import { WeightedRouter, type ModelSource, type Route, type ServedModel } from './router.ts';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import type { Output } from '../output.ts';
-import type { ModelRef } from '../endpoints/types.ts';
+import type { ModelRef } from './endpoint.ts';
 import type { ModelLoader, ServingModel } from './model.ts';
 
 /** `.lockstep/models/<hash>` */

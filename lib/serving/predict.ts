@@ -7,7 +7,7 @@
 import { AudioDecodeError, type DecodedAudio } from '../audio/wav.ts';
 import { decodeRequestWav } from './decode.ts';
 import { LockstepError } from '../errors.ts';
-import type { PredictResponse } from '../endpoints/types.ts';
+import type { PredictResponse } from './endpoint.ts';
 import type { PredictionLog } from './logs.ts';
 import type { ModelSource, Route } from './router.ts';
 

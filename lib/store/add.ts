@@ -14,7 +14,7 @@ import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
 import { commitArtifact } from './artifacts.ts';
 import { toRepoPath } from './paths.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../atomic.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
 
 export interface AddOptions {

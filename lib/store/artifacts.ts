@@ -17,7 +17,7 @@ import { loadHashState, statKey } from './hash-state.ts';
 import { decodeManifest, encodeManifest, sha256Hex as createHashHex } from './manifest.ts';
 import { symlinkLoop, validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
 import { takeWriteFault } from './fault.ts';
-import { tempPathFor } from './atomic.ts';
+import { tempPathFor } from '../atomic.ts';
 
 export interface HashOptions {
   /** Progress and warnings (stderr). */

@@ -17,7 +17,7 @@ import {
 } from './artifacts.ts';
 import { pullObjects, pushObjects } from './transfer.ts';
 import { ConfigError, IntegrityError, formatProblem } from '../errors.ts';
-import { defaultRemote } from '../config.ts';
+import { defaultRemote } from './remote-config.ts';
 import { openRemote } from './open-remote.ts';
 
 export interface SyncOptions {

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
+import { writeFileAtomicSync } from '../../lib/atomic.ts';
 import { LockstepError } from '../../lib/errors.ts';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix, type GsOptions, type GsPrefix } from '../../lib/store/gcs-objects.ts';
@@ -146,16 +147,9 @@ export function csvText(results: BatchResult[], labels: string[]): string {
   return [header.join(','), ...rows].join('\n') + '\n';
 }
 
-/** Writes `text` to `file` through a temp file and a rename. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
 /** Rewrites results.csv from the results (temp + rename). */
 export function writeCsv(results: BatchResult[], labels: string[], file: string): void {
-  writeAtomically(file, csvText(results, labels));
+  writeFileAtomicSync(file, csvText(results, labels));
 }
 
 /** Moves a file, copying and syncing across filesystems. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { StageContext, StageDef } from '../../lib/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { loadSplit, readFeaturesIndex } from '../../lib/ml/dataset.ts';
-import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
 import { classificationReport, perClassScores } from '../../lib/ml/metrics.ts';
 import { loadModelDir } from '../../lib/ml/model.ts';
 import {

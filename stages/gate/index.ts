@@ -20,8 +20,8 @@ import { canonicalJson } from '../../lib/pipeline/fingerprint.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
-import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
-import { readPolicy } from '../../lib/promotion/policy.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
+import { readPolicy } from '../../lib/environment/policy.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import {
@@ -151,7 +151,7 @@ export function gateStage(params: Params): StageDef {
   return {
     name: 'gate',
     description: `Check evaluate metrics against thresholds and the ${env} baseline`,
-    code: ['stages/gate', 'lib/promotion/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
+    code: ['stages/gate', 'lib/environment/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
     // The policy holds thresholds and the branch name: editing it re-runs the gate (a missing dep
     // just means the stage always runs).
     deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],

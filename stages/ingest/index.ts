@@ -4,7 +4,7 @@
  * `out/ingest/manifest.json` with a deterministic speaker-independent split.
  */
 import path from 'node:path';
-import { writeFileAtomic } from '../../lib/store/atomic.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
 import type { StageDef } from '../../lib/types.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';

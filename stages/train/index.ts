@@ -10,7 +10,7 @@ import type { StageContext, StageDef } from '../../lib/types.ts';
 import { buildModel, usesFrames, type Architecture } from '../../lib/ml/architectures.ts';
 import { initBackend } from '../../lib/ml/backend.ts';
 import { loadSplit, readFeaturesIndex, type SplitData } from '../../lib/ml/dataset.ts';
-import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
 import { saveModelDir, type ModelCard } from '../../lib/ml/model.ts';
 import { normalizeFrames, normalizeSummary, readTransform, type Transform } from '../../lib/ml/transform.ts';
 import { encodeManifest, sha256Hex } from '../../lib/store/manifest.ts';

@@ -8,7 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, StageError, formatProblem } from '../../lib/errors.ts';
-import { writeFileAtomic } from '../../lib/store/atomic.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
 import type { StageContext, StageDef } from '../../lib/types.ts';
 import type { IngestManifest } from '../ingest/manifest.ts';
 import { dataDir, isRemote, STAGING } from '../ingest/index.ts';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatProblem } from '../../lib/errors.ts';
-import { writeFileAtomic } from '../../lib/store/atomic.ts';
+import { writeFileAtomic } from '../../lib/atomic.ts';
 import type { FileStats } from './stats.ts';
 
 export const dataSchemaSchema = z

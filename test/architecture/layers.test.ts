@@ -48,6 +48,66 @@ function importsOf(dir: string, root = ROOT): Import[] {
   return out;
 }
 
+/** The lib/ module an import belongs to: its folder (`store`), or a root file's name (`lockfile`). */
+function moduleOf(file: string): string | undefined {
+  const m = /^lib\/([^/]+?)(?:\.(?:ts|mts|mjs))?(?:\/|$)/.exec(file);
+  return m?.[1];
+}
+
+/**
+ * The folder-level import graph of lib/ and its cycles: each strongly connected component of more
+ * than one module (Tarjan), with one import per edge inside it as the evidence.
+ */
+function libCycles(root = ROOT): string[][] {
+  const edges = new Map<string, Map<string, string>>();
+  for (const i of importsOf('lib', root)) {
+    const from = moduleOf(i.file);
+    const to = i.target ? moduleOf(i.target) : undefined;
+    if (!from || !to || from === to) continue;
+    if (!edges.has(from)) edges.set(from, new Map());
+    if (!edges.get(from)!.has(to)) edges.get(from)!.set(to, `${i.file} imports ${i.spec}`);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v)?.keys() ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) {
+        const members = new Set(scc);
+        const evidence = [...members]
+          .sort()
+          .flatMap((a) =>
+            [...(edges.get(a) ?? [])]
+              .filter(([b]) => members.has(b))
+              .map(([b, why]) => `${a} -> ${b}: ${why}`),
+          );
+        cycles.push(evidence);
+      }
+    }
+  };
+  for (const v of [...edges.keys()].sort()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
 const show = (list: Import[]) => list.map((i) => `${i.file} imports ${i.spec}`);
 
 describe('layers', () => {
@@ -76,6 +136,32 @@ describe('layers', () => {
       (i) => i.spec.startsWith('@actions/') && i.file !== 'lib/cli/github.ts',
     );
     expect(show(bad)).toEqual([]);
+  });
+
+  it('layers: no two folders (or root modules) of lib/ import each other, directly or around a cycle', () => {
+    expect(libCycles()).toEqual([]);
+  });
+
+  it('layers: the cycle check sees a two-folder cycle and a longer one through a root module', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-cycles-'));
+    try {
+      const write = (rel: string, text: string) => {
+        fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
+        fs.writeFileSync(path.join(tmp, rel), text);
+      };
+      write('lib/a/x.ts', "import { y } from '../b/y.ts';\n");
+      write('lib/b/y.ts', "export const y = await import('../a/x.ts');\n");
+      write('lib/c/z.ts', "import { w } from '../w.ts';\n");
+      write('lib/w.ts', "import { v } from './d/v.ts';\n");
+      write('lib/d/v.ts', "import { z } from '../c/z.ts';\n");
+      write('lib/e/ok.ts', "import { z } from '../c/z.ts';\n");
+      const cycles = libCycles(tmp).map((c) => c.map((e) => e.split(':')[0]));
+      expect(cycles).toHaveLength(2);
+      expect(cycles).toContainEqual(['a -> b', 'b -> a']);
+      expect(cycles).toContainEqual(['c -> w', 'd -> c', 'w -> d']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('layers: the checker sees a violation (a core file importing a stage, statically or not)', () => {

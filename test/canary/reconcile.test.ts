@@ -16,7 +16,7 @@ import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { analyzeStep, divergence, percentile } from '../../lib/canary/analysis.ts';
-import type { ModelRef } from '../../lib/endpoints/types.ts';
+import type { ModelRef } from '../../lib/serving/endpoint.ts';
 import {
   commitFixtureModel,
   fixtureLoader,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VertexEndpoint, type VertexTarget } from '../../lib/endpoints/vertex.ts';
-import type { ModelRef } from '../../lib/endpoints/types.ts';
+import type { ModelRef } from '../../lib/serving/endpoint.ts';
 import { reconcileCanary } from '../../lib/canary/reconcile.ts';
 import type { PredictionLogEntry } from '../../lib/serving/logs.ts';
 import { FakeVertex } from '../support/fake-vertex.ts';

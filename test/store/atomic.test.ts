@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sweepTempFiles, tempPathFor, writeFileAtomic } from '../../lib/store/atomic.ts';
+import { sweepTempFiles, tempPathFor, writeFileAtomic } from '../../lib/atomic.ts';
 
 let dir: string;
 beforeEach(() => {

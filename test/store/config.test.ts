@@ -2,7 +2,8 @@ import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { defaultRemote, readConfig } from '../../lib/config.ts';
+import { readConfig } from '../../lib/config.ts';
+import { defaultRemote } from '../../lib/store/remote-config.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { makeRepo, writeTree, rmrf } from './helpers.ts';
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { downmix, encodeWav, type DecodedAudio } from '../../lib/audio/wav.ts';
 import type { ModelLoader, Prediction, ServingModel } from '../../lib/serving/model.ts';
-import type { ModelRef } from '../../lib/endpoints/types.ts';
+import type { ModelRef } from '../../lib/serving/endpoint.ts';
 import type { Repo } from '../../lib/repo.ts';
 import { commitArtifact } from '../../lib/store/artifacts.ts';
 

@@ -2,7 +2,7 @@
  * `lockstep exp run | show | apply | remove`: DVC-style experiments kept as git refs
  * (`refs/exps/<name>`), run without touching the workspace, reusing the cache upstream.
  */
-import { writeFileAtomic } from '../../store/atomic.ts';
+import { writeFileAtomic } from '../../atomic.ts';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
@@ -100,7 +100,7 @@ export function register(program: Command, io: CliIO): void {
       const { parseLockfile } = await import('../../lockfile.ts');
       const { checkoutArtifact } = await import('../../store/artifacts.ts');
       const { Cache } = await import('../../store/cache.ts');
-      const { defaultRemote } = await import('../../config.ts');
+      const { defaultRemote } = await import('../../store/remote-config.ts');
       const repo = findRepo(io.cwd);
       const e = await getExperiment(repo.root, name);
       const written: string[] = [];

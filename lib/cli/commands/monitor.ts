@@ -36,11 +36,11 @@ export function register(program: Command, io: CliIO): void {
         const { loadParams } = await import('../../params.ts');
         const { predictionLogDir } = await import('../../serving/logs.ts');
         const { readLogs } = await import('../../monitoring/logs.ts');
-        const { readPolicy: readEnvPolicy } = await import('../../promotion/policy.ts');
+        const { readPolicy: readEnvPolicy } = await import('../../environment/policy.ts');
         const { computeMonitorReport, renderMonitorMarkdown, monitorPlotSpec } =
           await import('../../monitoring/monitor.ts');
         const { loadReference } = await import('../../monitoring/reference.ts');
-        const { defaultRemote } = await import('../../config.ts');
+        const { defaultRemote } = await import('../../store/remote-config.ts');
         const { LockstepError } = await import('../../errors.ts');
         const repo = findRepo(io.cwd);
         const params = loadParams(repo);
@@ -85,7 +85,7 @@ export function register(program: Command, io: CliIO): void {
         if (opts.github && report.status === 'alert') {
           const { githubFromEnv } = await import('../github.ts');
           const { upsertMonitorIssue, dispatchRetrain } = await import('../../monitoring/github.ts');
-          const { readPolicy } = await import('../../promotion/policy.ts');
+          const { readPolicy } = await import('../../environment/policy.ts');
           const gh = (await githubFromEnv(repo.root, true))!;
           const issue = await upsertMonitorIssue(
             gh.client,

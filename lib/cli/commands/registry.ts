@@ -87,7 +87,7 @@ export function register(program: Command, io: CliIO): void {
     .action(async (ref: string, opts: { out: string; remote?: string; json?: boolean }) => {
       const { showRegistry } = await import('../../registry/registry.ts');
       const { fetchArtifact } = await import('../../registry/fetch.ts');
-      const { defaultRemote } = await import('../../config.ts');
+      const { defaultRemote } = await import('../../store/remote-config.ts');
       const { openRemote } = await import('../../store/open-remote.ts');
       const repo = findRepo(io.cwd);
       const e = await showRegistry(repo.root, ref);
@@ -108,7 +108,7 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--json', 'print JSON')
     .action(async (env: string, opts: { json?: boolean }) => {
-      const { resolveRef } = await import('../../registry/refs.ts');
+      const { resolveRef } = await import('../../environment/refs.ts');
       const { showRegistry } = await import('../../registry/registry.ts');
       const { writeGtoTags } = await import('../../registry/gto.ts');
       const repo = findRepo(io.cwd);

@@ -39,7 +39,7 @@ export async function runRepro(
   const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
   let remote;
   if (opts.pull) {
-    const { defaultRemote } = await import('../../config.ts');
+    const { defaultRemote } = await import('../../store/remote-config.ts');
     remote = await defaultRemote(repo);
     if (!remote) {
       throw new UsageError(

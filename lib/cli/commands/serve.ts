@@ -91,9 +91,9 @@ export function register(program: Command, io: CliIO): void {
           source = await storageUriSource(storageUri, { deployedModelId: aip.deployedModelId });
         } else {
           const { findRepo } = await import('../../repo.ts');
-          const { readPolicy } = await import('../../promotion/policy.ts');
+          const { readPolicy } = await import('../../environment/policy.ts');
           const { LocalEndpointSource } = await import('../../serving/local-source.ts');
-          const { defaultRemote } = await import('../../config.ts');
+          const { defaultRemote } = await import('../../store/remote-config.ts');
           const repo = findRepo(io.cwd);
           root = repo.root;
           const policy = await readPolicy(repo.root, env);

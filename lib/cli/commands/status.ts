@@ -23,7 +23,7 @@ export function register(program: Command, io: CliIO): void {
       const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
       let remote;
       if (opts.remote) {
-        const { defaultRemote } = await import('../../config.ts');
+        const { defaultRemote } = await import('../../store/remote-config.ts');
         remote = await defaultRemote(repo);
         if (!remote) {
           throw new LockstepError(

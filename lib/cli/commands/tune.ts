@@ -126,7 +126,7 @@ export function register(program: Command, io: CliIO): void {
           labels: ['current', `trial ${result.best.number}`],
           keyHeader: 'param',
         });
-        const { writeFileAtomic } = await import('../../store/atomic.ts');
+        const { writeFileAtomic } = await import('../../atomic.ts');
         await writeFileAtomic(repo.paramsPath, next, { tmpDir: repo.tmpDir });
       }
       if (opts.json) {

@@ -5,7 +5,7 @@
  */
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from './errors.ts';
 
 /** A parsed YAML document plus a way to find the line of a key path. */
 export interface YamlSource {

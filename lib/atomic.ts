@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isProcessAlive } from '../process.ts';
+import { isProcessAlive } from './process.ts';
 
 /** Temp names carry the writer's pid, so a sweep can tell a live writer's file from debris. */
 const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
@@ -71,6 +71,32 @@ async function writeVia(
     await fs.promises.rename(tmp, file);
   } catch (err) {
     await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** `writeFileAtomic` for synchronous callers: the same temp name, fsync, rename and cleanup. */
+export function writeFileAtomicSync(
+  file: string,
+  data: string | Uint8Array,
+  options: Omit<WriteAtomicOptions, 'tmpDir'> = {},
+): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = tempPathFor(file);
+  const fd = fs.openSync(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    fs.writeFileSync(fd, data);
+    if (options.sync ?? true) fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
     throw err;
   }
 }

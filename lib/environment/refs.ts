@@ -6,7 +6,7 @@ import { simpleGit } from 'simple-git';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LockstepError } from '../errors.ts';
-import { ENVIRONMENTS, readPolicy } from '../promotion/policy.ts';
+import { ENVIRONMENTS, readPolicy } from './policy.ts';
 
 export interface ResolvedRef {
   /** What the user typed. */
