@@ -5,10 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
-import { ConfigError, formatProblem } from './errors.ts';
+import { parseYamlSource, validateYaml } from './yaml-source.ts';
 
 export const configSchema = z
   .object({
@@ -33,28 +32,10 @@ function readOne(file: string, shown: string): Config {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { remotes: {} };
     throw err;
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text) ?? {};
-  } catch (err) {
-    throw new ConfigError(
-      formatProblem(shown, 'not valid YAML', (err as Error).message.split('\n')[0], 'Fix the syntax.'),
-    );
-  }
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const key = [shown, ...issue.path.map(String)].join(issue.path.length ? ':' : '');
-    throw new ConfigError(
-      formatProblem(
-        issue.path.length ? `${shown}: ${issue.path.join('.')}` : key,
-        issue.message,
-        undefined,
-        'Expected `remote: <name>` and `remotes: {<name>: {url: ...}}`.',
-      ),
-    );
-  }
-  return result.data;
+  const parsed = parseYamlSource(text, shown);
+  return validateYaml({ ...parsed, value: parsed.value ?? {} }, configSchema, {
+    suffix: ' (expected `remote: <name>` and `remotes: {<name>: {url: ...}}`)',
+  });
 }
 
 /** The merged configuration (local file wins per key). */

@@ -22,6 +22,15 @@ export class UsageError extends LockstepError {
 /** A file in the repository (params, lockfile, promotion policy, manifest) is malformed. */
 export class ConfigError extends LockstepError {}
 
+/** Every problem of a configuration file at once: one line each in `message` and `lines`. */
+export class ConfigProblems extends ConfigError {
+  readonly lines: string[];
+  constructor(lines: string[]) {
+    super(lines.join('\n'));
+    this.lines = lines;
+  }
+}
+
 /** An object in a cache or remote is missing or does not match its hash. */
 export class IntegrityError extends LockstepError {}
 

@@ -11,7 +11,7 @@ import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
-import { describeIssue, issuePath, parseYamlSource, showValue } from './yaml-source.ts';
+import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
 
 /** The schema version this build reads and writes. */
 export const LOCKFILE_SCHEMA = 1;
@@ -101,13 +101,7 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockf
       `${file}:${line}: schema: unknown schema version ${showValue(version)}. This lockstep reads version ${LOCKFILE_SCHEMA}; upgrade lockstep.`,
     );
   }
-  const result = lockfileSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const line = src.lineOf(issuePath(issue)) ?? 1;
-    throw new ConfigError(`${file}:${line}: ${describeIssue(issue, raw)}, or restore the file from git.`);
-  }
-  return result.data as Lockfile;
+  return validateYaml(src, lockfileSchema, { suffix: ', or restore the file from git' }) as Lockfile;
 }
 
 function sortedRecord<T, U>(rec: Record<string, T>, map: (v: T) => U): Record<string, U> {

@@ -9,7 +9,7 @@ import type { Repo } from './repo.ts';
 import { ConfigError, LockstepError } from './errors.ts';
 import { paramsSchema, type Params } from './params-schema.ts';
 import { readFileAtRev } from './git.ts';
-import { describeIssue, issuePath, parseYamlSource, showValue } from './yaml-source.ts';
+import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
 
 export type { Params };
 
@@ -44,28 +44,23 @@ function expectedFor(path: readonly PropertyKey[]): string | undefined {
   return isInt ? 'integer' : 'number';
 }
 
-/** Parses params text (empty → every default). Throws a one-line ConfigError on the first problem. */
+/** Parses params text (empty → every default). Throws a ConfigError listing every problem, one line each. */
 export function parseParams(text: string, file = 'params.yaml'): Params {
-  const src = parseYamlSource(text, file);
-  const raw = src.value ?? {};
+  const parsed = parseYamlSource(text, file);
+  const src = { ...parsed, value: parsed.value ?? {} };
+  const raw = src.value;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(
       `${file}: expected a mapping of sections (data, train, ...), got ${showValue(raw)}. Fix the file.`,
     );
   }
-  const result = paramsSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const expected = issue.code === 'invalid_type' ? expectedFor(issuePath(issue)) : undefined;
-    let message = describeIssue(issue, raw, expected);
-    if (issue.code === 'unrecognized_keys') {
-      const s = schemaAt(issue.path);
-      const known = s?._zod?.def?.shape ? Object.keys(s._zod.def.shape).join(', ') : '';
-      if (known) message += ` (known: ${known})`;
-    }
-    throw new ConfigError(`${file}: ${message}.`);
-  }
-  return result.data;
+  return validateYaml(src, paramsSchema, {
+    expectedAt: expectedFor,
+    knownAt: (path) => {
+      const shape = schemaAt(path)?._zod?.def?.shape;
+      return shape ? `(known: ${Object.keys(shape).join(', ')})` : undefined;
+    },
+  });
 }
 
 /** Reads and validates `params.yaml` at the repository root (missing file → defaults). */

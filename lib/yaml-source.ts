@@ -1,11 +1,13 @@
 /**
  * Parsing a YAML file against a zod schema with errors that name the file, the line and the key:
  * `artifacts.lock.yaml:12: stages.train.code: expected string, got 42. Fix the value.`
- * One helper so the lockfile and params report problems the same way.
+ * One helper so params.yaml, the lockfile, promotion policies and .lockstep/config.yaml report
+ * problems the same way: parse, then the schema, then named rules, and every problem at once (one
+ * line each, in file order) instead of the first.
  */
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from './errors.ts';
+import { ConfigError, ConfigProblems } from './errors.ts';
 
 /** A parsed YAML document plus a way to find the line of a key path. */
 export interface YamlSource {
@@ -26,6 +28,14 @@ export function parseYamlSource(text: string, file: string, fix = 'Fix the YAML 
     throw new ConfigError(`${file}:${line}: invalid YAML: ${problem}. ${fix}`);
   }
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
+    // A key's own line (an unknown key, a bad value): the pair's key node in its parent mapping.
+    if (path.length > 0) {
+      const parent = doc.getIn(path.slice(0, -1) as unknown[], true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(path.at(-1)));
+        if (pair && isNode(pair.key) && pair.key.range) return lineCounter.linePos(pair.key.range[0]).line;
+      }
+    }
     for (let n = path.length; n >= 0; n--) {
       const node = doc.getIn(path.slice(0, n) as unknown[], true);
       if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
@@ -53,7 +63,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** Turns one zod issue into `<key>: <problem>` (without the file). */
+/** Turns one zod issue into `<key>: <problem>. <fix>` (without the file). */
 export function describeIssue(issue: z.core.$ZodIssue, input: unknown, expected?: string): string {
   const key = issue.path.map(String).join('.');
   const value = valueAt(input, issue.path);
@@ -78,7 +88,68 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, expected?
   }
 }
 
-/** The path of the first problem, pointing at the offending key for unknown keys. */
+/** The path of a problem, pointing at the offending key for unknown keys. */
 export function issuePath(issue: z.core.$ZodIssue): PropertyKey[] {
   return issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : [...issue.path];
+}
+
+/** One problem found in a file: where (a key path) and `<key>: <problem>. <fix>` (no file). */
+export interface Problem {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+/** A named rule over a parsed value: returns every problem it finds (none: the value is fine). */
+export type Rule<T> = (value: T) => Problem[];
+
+export interface ValidateOptions {
+  /** Appended to each schema problem (`Fix the value` is already there): e.g. `, or restore the file from git`. */
+  suffix?: string;
+  /** Phrases the expected type at a path (`integer` rather than `number`). */
+  expectedAt?: (path: readonly PropertyKey[]) => string | undefined;
+  /** Extra text for an unknown key at a path (`(known: arch, epochs, ...)`). */
+  knownAt?: (path: readonly PropertyKey[]) => string | undefined;
+}
+
+/** Formats problems as `<file>:<line>: <message>.` lines, in file order, without duplicates. */
+export function formatProblems(src: YamlSource, problems: Problem[]): string[] {
+  const lines = problems.map((p) => {
+    const line = src.lineOf(p.path);
+    return {
+      line: line ?? 0,
+      text: `${src.file}${line ? `:${line}` : ''}: ${p.message.replace(/\.$/, '')}.`,
+    };
+  });
+  lines.sort((a, b) => a.line - b.line);
+  return [...new Set(lines.map((l) => l.text))];
+}
+
+/**
+ * Validates a parsed YAML source against `schema`, then (when the schema passed) the named `rules`.
+ * Throws one ConfigError listing every problem, one line each; returns the parsed value otherwise.
+ */
+export function validateYaml<S extends z.ZodType>(
+  src: YamlSource,
+  schema: S,
+  options: ValidateOptions = {},
+  rules: Rule<z.infer<S>>[] = [],
+): z.infer<S> {
+  const result = schema.safeParse(src.value);
+  let problems: Problem[];
+  if (!result.success) {
+    problems = result.error.issues.map((issue) => {
+      const path = issuePath(issue);
+      const expected = issue.code === 'invalid_type' ? options.expectedAt?.(path) : undefined;
+      let message = describeIssue(issue, src.value, expected);
+      if (issue.code === 'unrecognized_keys') {
+        const known = options.knownAt?.(issue.path);
+        if (known) message += ` ${known}`;
+      }
+      return { path, message: message + (options.suffix ?? '') };
+    });
+  } else {
+    problems = rules.flatMap((rule) => rule(result.data));
+  }
+  if (problems.length > 0) throw new ConfigProblems(formatProblems(src, problems));
+  return (result as { data: z.infer<S> }).data;
 }

@@ -4,7 +4,7 @@
  * so `lockstep --help` stays fast. Only this file decides exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { LockstepError, toOneLine } from '../errors.ts';
+import { ConfigProblems, LockstepError, toOneLine } from '../errors.ts';
 import { processOutput, type Output } from '../output.ts';
 
 /** Names of the command modules under ./commands, in the order `--help` lists them. */
@@ -82,7 +82,9 @@ export async function main(argv: string[], output: Output = processOutput): Prom
       if (err.exitCode === 0) return 0;
       return 2;
     }
-    io.err(`lockstep: ${toOneLine(err)}`);
+    // A configuration file with several problems reports all of them, one line each.
+    const lines = err instanceof ConfigProblems ? err.lines : [toOneLine(err)];
+    for (const line of lines) io.err(`lockstep: ${line}`);
     if (process.env.LOCKSTEP_DEBUG === '1' && err instanceof Error && err.stack) io.err(err.stack);
     return err instanceof LockstepError ? err.exitCode : 1;
   }

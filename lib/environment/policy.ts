@@ -4,10 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { thresholdSchema } from '../params-schema.ts';
 import { ConfigError } from '../errors.ts';
+import { parseYamlSource, validateYaml, type Rule } from '../yaml-source.ts';
 
 /** The fixed promotion order. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -91,23 +91,28 @@ export const policySchema = z
 
 export type Policy = z.infer<typeof policySchema>;
 
-/** Parses a policy file's text; errors name the file, line and key. */
+/** Rules across keys, each returning every problem it finds. */
+const POLICY_RULES: Rule<Policy>[] = [
+  function replicasInOrder(p) {
+    if (p.endpoint.kind !== 'vertex' || p.endpoint.min_replicas <= p.endpoint.max_replicas) return [];
+    return [
+      {
+        path: ['endpoint', 'max_replicas'],
+        message: `endpoint.max_replicas: must be >= endpoint.min_replicas (${p.endpoint.min_replicas}), got ${p.endpoint.max_replicas}. Raise max_replicas or lower min_replicas`,
+      },
+    ];
+  },
+];
+
+/** Parses a policy file's text; every problem at once, each naming the file, line and key. */
 export function parsePolicy(text: string, file: string): Policy {
-  const lines = new LineCounter();
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { lineCounter: lines, prettyErrors: true });
-  } catch (err) {
-    const msg = (err as Error).message.split('\n')[0];
-    throw new ConfigError(`${file}: malformed YAML (${msg}). Fix the YAML syntax.`);
-  }
-  const result = policySchema.safeParse(raw ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const key = issue.path.join('.') || '(top level)';
-    throw new ConfigError(`${file}: ${key}: ${issue.message}. See promotion/policy.schema.json.`);
-  }
-  return result.data;
+  const parsed = parseYamlSource(text, file);
+  return validateYaml(
+    { ...parsed, value: parsed.value ?? {} },
+    policySchema,
+    { suffix: ' (see promotion/policy.schema.json)' },
+    POLICY_RULES,
+  );
 }
 
 /** Reads `promotion/<env>.yaml` from a repository root. */

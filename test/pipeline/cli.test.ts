@@ -53,13 +53,13 @@ describe('cli', () => {
       'bad params',
       'params.yaml',
       'train:\n  epochs: ten\n',
-      /^lockstep: params\.yaml: train\.epochs: expected integer, got "ten"\. Fix the value\.$/,
+      /^lockstep: params\.yaml:2: train\.epochs: expected integer, got "ten"\. Fix the value\.$/,
     ],
     [
       'unknown params key',
       'params.yaml',
       'train:\n  epochz: 3\n',
-      /^lockstep: params\.yaml: train\.epochz: unknown key "epochz"\./,
+      /^lockstep: params\.yaml:2: train\.epochz: unknown key "epochz"\./,
     ],
   ])(
     'cli repro with a %s exits 1 with one line and changes nothing',
@@ -79,6 +79,22 @@ describe('cli', () => {
       expect(snapshot(t.root)).toEqual(before);
     },
   );
+
+  it('cli repro with three mistakes in params.yaml prints all three, one line each, with their lines', async () => {
+    t = await createPipelineRepo();
+    t.write('params.yaml', 'train:\n  epochs: ten\n  lr: 3\ndata:\n  speakrs: 4\n');
+    const before = snapshot(t.root);
+    const r = await cli('repro', '--pipeline', FIXTURE_PIPELINE);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toEqual([
+      'lockstep: params.yaml:2: train.epochs: expected integer, got "ten". Fix the value.',
+      'lockstep: params.yaml:3: train.lr: must be <= 1, got 3. Fix the value.',
+      expect.stringMatching(
+        /^lockstep: params\.yaml:5: data\.speakrs: unknown key "speakrs"\. .*\(known: .*speakers/,
+      ),
+    ]);
+    expect(snapshot(t.root)).toEqual(before);
+  });
 
   it('cli repro --dry prints a reason per stage and runs nothing', async () => {
     t = await createPipelineRepo();

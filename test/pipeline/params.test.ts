@@ -11,19 +11,19 @@ afterEach(async () => {
 
 describe('params', () => {
   it.each([
-    ['train:\n  epochs: ten\n', 'params.yaml: train.epochs: expected integer, got "ten". Fix the value.'],
-    ['train:\n  epochs: 2.5\n', 'params.yaml: train.epochs: expected integer, got 2.5. Fix the value.'],
-    ['train:\n  lr: fast\n', 'params.yaml: train.lr: expected number, got "fast". Fix the value.'],
-    ['train:\n  lr: 3\n', 'params.yaml: train.lr: must be <= 1, got 3. Fix the value.'],
+    ['train:\n  epochs: ten\n', 'params.yaml:2: train.epochs: expected integer, got "ten". Fix the value.'],
+    ['train:\n  epochs: 2.5\n', 'params.yaml:2: train.epochs: expected integer, got 2.5. Fix the value.'],
+    ['train:\n  lr: fast\n', 'params.yaml:2: train.lr: expected number, got "fast". Fix the value.'],
+    ['train:\n  lr: 3\n', 'params.yaml:2: train.lr: must be <= 1, got 3. Fix the value.'],
     [
       'train:\n  arch: rnn\n',
-      'params.yaml: train.arch: expected one of "mlp", "cnn1d", got "rnn". Fix the value.',
+      'params.yaml:2: train.arch: expected one of "mlp", "cnn1d", got "rnn". Fix the value.',
     ],
     [
       'train:\n  epoch: 3\n',
-      /^params\.yaml: train\.epoch: unknown key "epoch"\. Remove it or check the spelling \(known: arch, epochs/,
+      /^params\.yaml:2: train\.epoch: unknown key "epoch"\. Remove it or check the spelling \(known: arch, epochs/,
     ],
-    ['trian:\n  epochs: 3\n', /^params\.yaml: trian: unknown key "trian"\./],
+    ['trian:\n  epochs: 3\n', /^params\.yaml:1: trian: unknown key "trian"\./],
     ['train: [1, 2\n', /^params\.yaml:\d+: invalid YAML: /],
     ['- 1\n', /^params\.yaml: expected a mapping of sections/],
   ])('params parse rejects %j with a one-line error', (text, expected) => {
@@ -67,7 +67,7 @@ describe('params', () => {
     t.write('params.yaml', 'train:\n  lr: bad\n');
     t.commit('bad');
     await expect(paramsAtRev(t.repo, 'HEAD')).rejects.toThrow(
-      'params.yaml@HEAD: train.lr: expected number, got "bad"',
+      'params.yaml@HEAD:2: train.lr: expected number, got "bad"',
     );
   });
 });

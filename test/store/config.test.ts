@@ -39,10 +39,14 @@ describe('config', () => {
 
   it.each([
     ['remote: x\nremotes: {}\n', /remote: names no entry of remotes "x"/],
-    ['remotes:\n  a: {uri: x}\n', /remotes\.a/],
-    ['remote: [\n', /not valid YAML/],
+    // Both problems of the entry at once: the unknown key and the missing url.
+    [
+      'remotes:\n  a: {uri: x}\n',
+      /^\.lockstep\/config\.yaml:2: remotes\.a\.url: missing.*\n.*remotes\.a\.uri: unknown key/,
+    ],
+    ['remote: [\n', /invalid YAML/],
     ['colour: blue\n', /config\.yaml/],
-  ])('config rejects %j with a one-line ConfigError', async (text, pattern) => {
+  ])('config rejects %j with one ConfigError line per problem', async (text, pattern) => {
     const repo = makeRepo();
     cleanup.push(repo.root);
     fs.mkdirSync(repo.stateDir, { recursive: true });
@@ -50,6 +54,6 @@ describe('config', () => {
     const err = await defaultRemote(repo).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toMatch(pattern);
-    expect(err.message.split('\n')).toHaveLength(1);
+    for (const line of err.message.split('\n')) expect(line).toMatch(/^\.lockstep\/config\.yaml(:\d+)?: /);
   });
 });
