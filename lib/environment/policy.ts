@@ -70,9 +70,12 @@ export const policySchema = z
     /** Git branch holding this environment's state. */
     branch: z.string().min(1),
     endpoint: endpointTargetSchema.default({ kind: 'local', port: 0 }),
-    /** Gate thresholds for this environment (override params.yaml `gate.thresholds`). */
+    /**
+     * Gate thresholds for this environment (override params.yaml `gate.thresholds`). Omit the key to
+     * use params.yaml's; an empty list is refused (it would gate nothing).
+     */
     gate: z
-      .object({ thresholds: z.array(thresholdSchema).optional() })
+      .object({ thresholds: z.array(thresholdSchema).min(1).optional() })
       .strict()
       .prefault({}),
     canary: canarySchema.prefault({}),
@@ -90,6 +93,20 @@ export const policySchema = z
   .strict();
 
 export type Policy = z.infer<typeof policySchema>;
+
+/**
+ * The gate thresholds for an environment: its policy's `gate.thresholds` when the policy sets
+ * them, else the given params.yaml `gate.thresholds`. The one rule the pipeline gate, the deploy
+ * gate and promotion all use.
+ */
+export function environmentThresholds(
+  env: string,
+  policy: Policy | undefined,
+  fromParams: z.infer<typeof thresholdSchema>[],
+): { thresholds: z.infer<typeof thresholdSchema>[]; source: string } {
+  if (policy?.gate.thresholds) return { thresholds: policy.gate.thresholds, source: `promotion/${env}.yaml` };
+  return { thresholds: fromParams, source: 'params.yaml gate.thresholds' };
+}
 
 /** Rules across keys, each returning every problem it finds. */
 const POLICY_RULES: Rule<Policy>[] = [

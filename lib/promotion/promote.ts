@@ -33,6 +33,7 @@ import {
 } from './checks.ts';
 import {
   ENVIRONMENTS,
+  environmentThresholds,
   previousEnvironment,
   readPolicy,
   type EnvironmentName,
@@ -78,10 +79,9 @@ async function branchHead(root: string, branch: string): Promise<string | undefi
 
 /** Gate thresholds: the target environment's policy, else params.yaml's at the source commit. */
 async function thresholdsFor(root: string, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
-  if (policy.gate.thresholds && policy.gate.thresholds.length > 0) return policy.gate.thresholds;
   const text = await readFileAtRev(root, sourceCommit, 'params.yaml');
   const params = paramsSchema.parse(text ? (parseYaml(text) ?? {}) : {});
-  return params.gate.thresholds;
+  return environmentThresholds(policy.branch, policy, params.gate.thresholds).thresholds;
 }
 
 async function resolveRemote(repo: Repo, policy: Policy, given?: Remote): Promise<Remote | undefined> {

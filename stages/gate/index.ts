@@ -21,7 +21,7 @@ import { ConfigError } from '../../lib/errors.ts';
 import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { writeFileAtomic } from '../../lib/atomic.ts';
-import { readPolicy } from '../../lib/environment/policy.ts';
+import { environmentThresholds, readPolicy } from '../../lib/environment/policy.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import {
@@ -98,11 +98,8 @@ export async function resolveThresholds(
   env: string,
   params: Params['gate'],
 ): Promise<{ thresholds: ThresholdInput[]; source: string }> {
-  if (fs.existsSync(path.join(root, policyFile(env)))) {
-    const policy = await readPolicy(root, env);
-    if (policy.gate.thresholds) return { thresholds: policy.gate.thresholds, source: policyFile(env) };
-  }
-  return { thresholds: params.thresholds, source: 'params.yaml gate.thresholds' };
+  const policy = fs.existsSync(path.join(root, policyFile(env))) ? await readPolicy(root, env) : undefined;
+  return environmentThresholds(env, policy, params.thresholds);
 }
 
 /** Runs the gate for a repository: reads metrics, thresholds and baseline; writes the verdict. */

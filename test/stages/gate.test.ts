@@ -13,6 +13,7 @@ import {
   type ThresholdInput,
 } from '../../stages/gate/index.ts';
 import { paramsSchema } from '../../lib/params-schema.ts';
+import { environmentThresholds, parsePolicy } from '../../lib/environment/policy.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
@@ -120,6 +121,24 @@ describe('gate', () => {
     expect(v.reasons.map((r) => r.passed)).toEqual(passed);
     expect(v.passed).toBe(passed.every(Boolean));
     expect(v.reasons.every((r) => r.metric === t.metric && r.detail.startsWith(t.metric))).toBe(true);
+  });
+
+  it('environment thresholds: an empty policy list is refused in the one schema, a set one wins, none falls back', () => {
+    expect(() => parsePolicy('branch: dev\ngate:\n  thresholds: []\n', 'promotion/dev.yaml')).toThrow(
+      /^promotion\/dev\.yaml:3: gate\.thresholds: must be >= 1/,
+    );
+    const fromParams = paramsSchema.parse({}).gate.thresholds;
+    const set = parsePolicy('branch: dev\ngate:\n  thresholds:\n    - { metric: mcc, min: 0.3 }\n', 'p');
+    expect(environmentThresholds('dev', set, fromParams)).toEqual({
+      thresholds: [expect.objectContaining({ metric: 'mcc', min: 0.3 })],
+      source: 'promotion/dev.yaml',
+    });
+    const unset = parsePolicy('branch: dev\n', 'p');
+    expect(environmentThresholds('dev', unset, fromParams)).toEqual({
+      thresholds: fromParams,
+      source: 'params.yaml gate.thresholds',
+    });
+    expect(environmentThresholds('dev', undefined, fromParams).source).toBe('params.yaml gate.thresholds');
   });
 
   it('evaluateGate fails a threshold whose metric is missing and accepts an undefined baseline', () => {
