@@ -34,6 +34,8 @@ afterAll(async () => {
   await rm(bundles, { recursive: true, force: true });
 });
 afterEach(async () => {
+  // Every test starts from a fresh fake GitHub: no comments, deployments or requests of another.
+  fake.reset();
   await Promise.all(repos.splice(0).map((r) => r.cleanup()));
 });
 
@@ -354,7 +356,7 @@ describe('command actions', () => {
 });
 
 describe('deploy action', () => {
-  it('records a GitHub deployment whose statuses follow the reconcile result', async () => {
+  it('records a GitHub deployment whose statuses follow the reconcile result (a failed reconcile: failure)', async () => {
     const repo = await fixture();
     const run = await runAction(bundles, 'deploy', {
       cwd: repo.root,
@@ -366,9 +368,12 @@ describe('deploy action', () => {
     const deployment = fake.state.deployments.at(-1)!;
     expect(deployment).toMatchObject({ environment: 'dev', sha: payload('push').after });
     expect(run.outputs['deployment-id']).toBe(String(deployment.id));
-    const ok = run.outputs.ok === 'true';
-    expect(run.code).toBe(ok ? 0 : 1);
-    expect(deployment.statuses.map((s) => s.state)).toEqual(['in_progress', ok ? 'success' : 'failure']);
+    // The fixture has no promotion/dev.yaml, so the reconcile fails: the step fails, and the
+    // deployment's last status says so.
+    expect(run.outputs.ok).toBe('false');
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('::error::deploy dev: promotion/dev.yaml: missing.');
+    expect(deployment.statuses.map((s) => s.state)).toEqual(['in_progress', 'failure']);
     expect(deployment.statuses[1].log_url).toBe(
       'https://github.com/Codertocat/Hello-World/actions/runs/4242',
     );

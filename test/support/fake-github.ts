@@ -93,6 +93,8 @@ export interface FakeGitHub {
   state: FakeState;
   requests: RecordedRequest[];
   routes: Route[];
+  /** Back to a fresh server's state (no comments, pulls, refs, deployments or requests). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -373,7 +375,7 @@ function matchPath(pattern: string, path: string): Record<string, string> | unde
 export async function startFakeGitHub(
   options: { owner?: string; repo?: string; routes?: Route[] } = {},
 ): Promise<FakeGitHub> {
-  const state: FakeState = {
+  const initialState = (): FakeState => ({
     owner: options.owner ?? 'Codertocat',
     repo: options.repo ?? 'Hello-World',
     defaultBranch: 'main',
@@ -383,7 +385,8 @@ export async function startFakeGitHub(
     refs: new Map(),
     deployments: [],
     nextId: 1000,
-  };
+  });
+  const state: FakeState = initialState();
   const requests: RecordedRequest[] = [];
   // Extra routes first so tests can override a default one.
   const routes: Route[] = [...(options.routes ?? []), ...defaultRoutes()];
@@ -439,6 +442,10 @@ export async function startFakeGitHub(
     state,
     requests,
     routes,
+    reset: () => {
+      Object.assign(state, initialState());
+      requests.length = 0;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
