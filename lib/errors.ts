@@ -22,6 +22,9 @@ export class UsageError extends LockstepError {
 /** A file in the repository (params, lockfile, promotion policy, manifest) is malformed. */
 export class ConfigError extends LockstepError {}
 
+/** `artifacts.lock.yaml` holds git conflict markers: `lockstep lock resolve` merges it. */
+export class LockfileConflictError extends ConfigError {}
+
 /** An object in a cache or remote is missing or does not match its hash. */
 export class IntegrityError extends LockstepError {}
 

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, LockfileConflictError } from './errors.ts';
 import { writeFileAtomic } from './store/atomic.ts';
 import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
 
@@ -49,6 +49,11 @@ export const lockfileSchema = z
     data: z.record(z.string(), z.object(artifactFields).strict()).default({}),
     /** Per stage: code fingerprint, deps, params read, outs, metrics. */
     stages: z.record(z.string(), lockEntrySchema).default({}),
+    /**
+     * Stages whose entry a merge dropped, with the reason the next plan shows (for example
+     * "merged: both sides changed this stage"). A stage is never in both `stages` and `stale`.
+     */
+    stale: z.record(z.string(), z.string().min(1)).optional(),
   })
   .strict();
 
@@ -67,6 +72,12 @@ export function emptyLockfile(): Lockfile {
  * is a one-line ConfigError naming `file:line` and the key. Empty text is an empty lockfile.
  */
 export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockfile {
+  const marker = conflictMarkerLine(text);
+  if (marker !== undefined) {
+    throw new LockfileConflictError(
+      `${file}:${marker}: unresolved merge conflict (git conflict markers). Run "npx lockstep lock resolve" to merge it stage by stage, then "npx lockstep repro" to recompute what became stale.`,
+    );
+  }
   const src = parseYamlSource(text, file, 'Fix the syntax, or restore the file from git.');
   const raw = src.value;
   if (raw === null || raw === undefined) return emptyLockfile();
@@ -94,6 +105,13 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockf
     throw new ConfigError(`${file}:${line}: ${describeIssue(issue, raw)}, or restore the file from git.`);
   }
   return result.data as Lockfile;
+}
+
+/** The 1-based line of the first git conflict marker in `text`, if any. */
+export function conflictMarkerLine(text: string): number | undefined {
+  const m = /^(?:<{7}|={7}|>{7}|\|{7})(?: |$)/m.exec(text);
+  if (!m) return undefined;
+  return text.slice(0, m.index).split('\n').length;
 }
 
 function sortedRecord<T, U>(rec: Record<string, T>, map: (v: T) => U): Record<string, U> {
@@ -142,6 +160,7 @@ export function serializeLockfile(lf: Lockfile): string {
       return { hash, size, nfiles, ...(dir ? { dir: true } : {}) };
     }),
     stages: sortedRecord(lf.stages ?? {}, orderEntry),
+    ...(lf.stale && Object.keys(lf.stale).length > 0 ? { stale: sortedRecord(lf.stale, (r) => r) } : {}),
   };
   // Validate what we write with the same schema we read with: never write a file we cannot parse.
   lockfileSchema.parse(ordered);
