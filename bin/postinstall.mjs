@@ -14,14 +14,20 @@ async function main() {
   if (optedOut('CI') || optedOut('LOCKSTEP_NO_MERGE_DRIVER')) return;
   const cwd = process.env.INIT_CWD || process.cwd();
   const git = (...args) =>
-    execFileSync('git', args, { cwd, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    execFileSync('git', args, {
+      cwd,
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   if (git('rev-parse', '--is-inside-work-tree') !== 'true') return;
   const root = git('rev-parse', '--show-toplevel');
   const { register } = await import('tsx/esm/api');
   register();
   const { installMergeDriver } = await import('../lib/lockfile-driver.ts');
   const result = await installMergeDriver(root, { attributes: false });
-  if (result.configChanged) console.log(`lockstep: git merge driver for artifacts.lock.yaml installed in ${root}`);
+  if (result.configChanged)
+    console.log(`lockstep: git merge driver for artifacts.lock.yaml installed in ${root}`);
 }
 
 try {

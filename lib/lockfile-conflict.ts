@@ -126,7 +126,13 @@ export async function resolveLockfileConflict(repo: Repo): Promise<ResolveResult
     await run('git', ['add', '--', `./${LOCKFILE}`], { cwd: repo.root });
     staged = true;
   }
-  return { lockfile: merge.lockfile, dropped: merge.dropped, dataConflicts: merge.dataConflicts, resolved: true, staged };
+  return {
+    lockfile: merge.lockfile,
+    dropped: merge.dropped,
+    dataConflicts: merge.dataConflicts,
+    resolved: true,
+    staged,
+  };
 }
 
 /** Human lines for what a merge left stale or unresolved. */

@@ -61,9 +61,13 @@ export async function installMergeDriver(
   const driver = driverCommand();
   let configChanged = false;
   if ((await gitConfigGet(root, 'merge.lockstep.driver')) !== driver) {
-    await run('git', ['config', '--local', 'merge.lockstep.name', 'lockstep: merge artifacts.lock.yaml per stage'], {
-      cwd: root,
-    });
+    await run(
+      'git',
+      ['config', '--local', 'merge.lockstep.name', 'lockstep: merge artifacts.lock.yaml per stage'],
+      {
+        cwd: root,
+      },
+    );
     await run('git', ['config', '--local', 'merge.lockstep.driver', driver], { cwd: root });
     configChanged = true;
   }
@@ -71,7 +75,9 @@ export async function installMergeDriver(
   if (options.attributes ?? true) {
     const file = path.join(root, '.gitattributes');
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    const present = text.split(/\r?\n/).some((l) => /^\/?artifacts\.lock\.yaml\s.*\bmerge=lockstep\b/.test(l.trim()));
+    const present = text
+      .split(/\r?\n/)
+      .some((l) => /^\/?artifacts\.lock\.yaml\s.*\bmerge=lockstep\b/.test(l.trim()));
     if (!present) {
       const sep = text === '' || text.endsWith('\n') ? '' : '\n';
       fs.writeFileSync(file, `${text}${sep}${GITATTRIBUTES_LINE}\n`);
@@ -103,7 +109,9 @@ export async function runMergeDriver(
 ): Promise<number> {
   const [basePath, oursPath, theirsPath, name = 'artifacts.lock.yaml'] = args;
   if (!basePath || !oursPath || !theirsPath) {
-    err('lockstep-merge-driver: expected the arguments %O %A %B [%P]. Reinstall with "npx lockstep lock install-driver".');
+    err(
+      'lockstep-merge-driver: expected the arguments %O %A %B [%P]. Reinstall with "npx lockstep lock install-driver".',
+    );
     return 2;
   }
   let sides: [Lockfile, Lockfile, Lockfile];
@@ -115,9 +123,22 @@ export async function runMergeDriver(
     ];
   } catch (e) {
     err(`${(e as Error).message.split('\n')[0]}`);
-    err(`${name}: merged line by line instead; run "npx lockstep lock resolve" after fixing the side named above.`);
+    err(
+      `${name}: merged line by line instead; run "npx lockstep lock resolve" after fixing the side named above.`,
+    );
     try {
-      await run('git', ['merge-file', '-L', 'ours', '-L', 'base', '-L', 'theirs', oursPath, basePath, theirsPath]);
+      await run('git', [
+        'merge-file',
+        '-L',
+        'ours',
+        '-L',
+        'base',
+        '-L',
+        'theirs',
+        oursPath,
+        basePath,
+        theirsPath,
+      ]);
     } catch {
       // merge-file exits with the number of conflicts: the markers are in `ours` either way.
     }
@@ -125,7 +146,8 @@ export async function runMergeDriver(
   }
   const merge = mergeLockfiles(...sides);
   fs.writeFileSync(oursPath, serializeLockfile(merge.lockfile));
-  for (const d of merge.dropped) err(`${name}: stage ${d.stage} is stale (${d.reason}); "npx lockstep repro" recomputes it.`);
+  for (const d of merge.dropped)
+    err(`${name}: stage ${d.stage} is stale (${d.reason}); "npx lockstep repro" recomputes it.`);
   for (const c of merge.dataConflicts) {
     err(
       `${name}: data ${c.path} changed on both sides. Put the bytes you want at ${c.path}, run "npx lockstep add ${c.path}", then "git add ${name}".`,

@@ -116,7 +116,7 @@ export function mergeLockfiles(base: Lockfile | undefined, ours: Lockfile, their
     pr.data ? v.data[pr.key] : slotOf(v, pr.key);
 
   // Drop entries whose inputs no version computed them from; repeat, since a drop moves down.
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const name of stageNames) {
       const slot = slots.get(name);

@@ -7,10 +7,14 @@ import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
 export function register(program: Command, io: CliIO): void {
-  const lock = program.command('lock').description('merge artifacts.lock.yaml per stage (git merge driver, conflicts)');
+  const lock = program
+    .command('lock')
+    .description('merge artifacts.lock.yaml per stage (git merge driver, conflicts)');
   lock
     .command('resolve')
-    .description('replace a conflicted lockfile with its per-stage merge, stage it, and print what became stale')
+    .description(
+      'replace a conflicted lockfile with its per-stage merge, stage it, and print what became stale',
+    )
     .option('--json', 'print the outcome as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
@@ -18,7 +22,9 @@ export function register(program: Command, io: CliIO): void {
       const { resolveLockfileConflict, formatMergeOutcome } = await import('../../lockfile-conflict.ts');
       const { LockstepError } = await import('../../errors.ts');
       const repo = findRepo(io.cwd);
-      const result = await withRepoLock(repo, 'lock resolve', () => resolveLockfileConflict(repo), { out: io });
+      const result = await withRepoLock(repo, 'lock resolve', () => resolveLockfileConflict(repo), {
+        out: io,
+      });
       if (opts.json) {
         const { lockfile: _lockfile, ...rest } = result;
         io.out(JSON.stringify(rest, null, 2));
@@ -36,7 +42,9 @@ export function register(program: Command, io: CliIO): void {
     });
   lock
     .command('install-driver')
-    .description('make git merge artifacts.lock.yaml per stage: .gitattributes and the merge.lockstep git config')
+    .description(
+      'make git merge artifacts.lock.yaml per stage: .gitattributes and the merge.lockstep git config',
+    )
     .option('--no-attributes', 'only set the git config, leave .gitattributes alone')
     .action(async (opts: { attributes: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
@@ -45,8 +53,11 @@ export function register(program: Command, io: CliIO): void {
       const r = await installMergeDriver(repo.root, { attributes: opts.attributes });
       io.out(`git config merge.lockstep.driver: ${r.configChanged ? 'set to' : 'already'} ${r.driver}`);
       if (opts.attributes)
-        io.out(`.gitattributes: ${r.attributesChanged ? 'added' : 'already has'} "artifacts.lock.yaml merge=lockstep"`);
-      if (r.attributesChanged) io.out('next: git add .gitattributes && git commit, so every clone merges the same way');
+        io.out(
+          `.gitattributes: ${r.attributesChanged ? 'added' : 'already has'} "artifacts.lock.yaml merge=lockstep"`,
+        );
+      if (r.attributesChanged)
+        io.out('next: git add .gitattributes && git commit, so every clone merges the same way');
     });
   lock
     .command('merge-driver')
@@ -59,6 +70,9 @@ export function register(program: Command, io: CliIO): void {
       const { runMergeDriver } = await import('../../lockfile-driver.ts');
       const { LockstepError } = await import('../../errors.ts');
       const code = await runMergeDriver([base, ours, theirs, name], io.err);
-      if (code !== 0) throw new LockstepError(`${name}: the merge left a conflict. See the lines above.`, { exitCode: code });
+      if (code !== 0)
+        throw new LockstepError(`${name}: the merge left a conflict. See the lines above.`, {
+          exitCode: code,
+        });
     });
 }
