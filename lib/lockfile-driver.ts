@@ -84,6 +84,12 @@ export async function installMergeDriver(
       attributesChanged = true;
     }
   }
+  // Build the driver's bundle now, so the first merge is as fast as the rest (best effort).
+  try {
+    await run(process.execPath, [DRIVER_SCRIPT, '--prepare'], { timeout: 60_000 });
+  } catch {
+    // The driver builds it, or loads the sources, itself.
+  }
   return { driver, attributesChanged, configChanged };
 }
 

@@ -66,12 +66,13 @@ async function branch(
 
 /** `git merge`; returns whether git merged without a conflict. */
 function merge(ref: string): boolean {
-  try {
-    t!.git('merge', '--no-ff', '-m', `merge ${ref}`, ref);
-    return true;
-  } catch {
-    return false;
-  }
+  const r = spawnSync('git', ['merge', '--no-ff', '-m', `merge ${ref}`, ref], {
+    cwd: t!.root,
+    encoding: 'utf8',
+  });
+  // The driver ran from its bundle, not from the sources (the slow fallback says so on stderr).
+  expect(r.stderr).not.toContain('lockstep-merge-driver: no bundle');
+  return r.status === 0;
 }
 
 /** The base commit: the pipeline reproduced once on main. */
