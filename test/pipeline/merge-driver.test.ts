@@ -121,6 +121,32 @@ describe('lockfile merge driver', () => {
     expect((await status()).stale).toEqual([]);
   });
 
+  it("merge driver: the repository's own params.yaml, epochs on one branch and lr on the other", async () => {
+    const real = fs.readFileSync(fileURLToPath(new URL('../../params.yaml', import.meta.url)), 'utf8');
+    expect(real).toMatch(/^ {2}epochs: \d+$/m);
+    expect(real).toMatch(/^ {2}lr: [\d.]+$/m);
+    t = await createPipelineRepo(real);
+    expect((await cli('lock', 'install-driver')).code).toBe(0);
+    await repro();
+    t.commit('base');
+    const edit = async (name: string, from: RegExp, to: string) => {
+      t!.git('checkout', '-q', '-b', name, 'main');
+      t!.write('params.yaml', t!.read('params.yaml').replace(from, to));
+      await repro();
+      t!.commit(name);
+    };
+    await edit('a', /^ {2}epochs: \d+$/m, '  epochs: 40');
+    await edit('b', /^ {2}lr: [\d.]+$/m, '  lr: 0.002');
+    expect(merge('a')).toBe(true);
+    expect(t.read('params.yaml')).toMatch(/^ {2}epochs: 40\n(?:.*\n)*? {2}lr: 0\.002$/m);
+    expect(reasons(await status())).toMatchObject({
+      train: BOTH_SIDES_CHANGED,
+      evaluate: BOTH_SIDES_CHANGED,
+    });
+    expect(await repro()).toEqual(expect.arrayContaining(['evaluate', 'train']));
+    expect((await status()).stale).toEqual([]);
+  });
+
   it('without the driver: every command names lock resolve, status shows the stale stages, resolve merges', async () => {
     await setUp(false);
     await branch('a', 'main', { epochs: 40 });
