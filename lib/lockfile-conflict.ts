@@ -78,7 +78,10 @@ function parseSide(text: string, side: string): Lockfile {
   return parseLockfile(text, `${LOCKFILE} (${side})`);
 }
 
-/** Merges the sides of a conflicted lockfile; undefined when the lockfile has no conflict markers. */
+/**
+ * Merges the sides of a conflicted lockfile; undefined when there is no conflict (no markers and
+ * the file is not unmerged in git's index).
+ */
 export async function mergeConflictedLockfile(
   repo: Repo,
 ): Promise<(LockfileMerge & { from: ConflictSides['from'] }) | undefined> {
@@ -89,8 +92,14 @@ export async function mergeConflictedLockfile(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  if (conflictMarkerLine(text) === undefined) return undefined;
-  const sides = await readConflictSides(repo, text);
+  let sides: ConflictSides;
+  if (conflictMarkerLine(text) === undefined) {
+    // No markers, yet git may still hold the file unmerged: a merge driver that failed to start
+    // (a worktree without node_modules) leaves our side in place and the three versions in the index.
+    const fromIndex = await readConflictSides(repo, '');
+    if (fromIndex.from !== 'index') return undefined;
+    sides = fromIndex;
+  } else sides = await readConflictSides(repo, text);
   // A side that still holds markers (a conflict committed and merged again) cannot be split here.
   for (const [side, t] of Object.entries(sides)) {
     if (side !== 'from' && typeof t === 'string' && conflictMarkerLine(t) !== undefined) {

@@ -28,9 +28,19 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The `merge.lockstep.driver` value: `node '<script>' %O %A %B %P`. */
-export function driverCommand(script = DRIVER_SCRIPT): string {
-  return `node ${shellQuote(script)} %O %A %B %P`;
+/**
+ * The `merge.lockstep.driver` value: `node '<script>' %O %A %B %P`. Git runs drivers from the
+ * top of the work tree, so a script inside it (this repository's bin/, or
+ * node_modules/lockstep/bin/) is named relative to it: linked worktrees share `.git/config`, and
+ * each then runs its own copy. A script outside the work tree (a global install) is absolute.
+ */
+export function driverCommand(topLevel?: string, script = DRIVER_SCRIPT): string {
+  let shown = script;
+  if (topLevel) {
+    const rel = path.relative(topLevel, script);
+    if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) shown = rel.split(path.sep).join('/');
+  }
+  return `node ${shellQuote(shown)} %O %A %B %P`;
 }
 
 export interface InstallResult {
@@ -58,7 +68,8 @@ export async function installMergeDriver(
   root: string,
   options: { attributes?: boolean } = {},
 ): Promise<InstallResult> {
-  const driver = driverCommand();
+  const topLevel = (await run('git', ['rev-parse', '--show-toplevel'], { cwd: root })).stdout.trim();
+  const driver = driverCommand(fs.realpathSync(topLevel), fs.realpathSync(DRIVER_SCRIPT));
   let configChanged = false;
   if ((await gitConfigGet(root, 'merge.lockstep.driver')) !== driver) {
     await run(

@@ -13,6 +13,7 @@ import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { BOTH_SIDES_CHANGED } from '../../lib/lockfile-merge.ts';
+import { driverCommand } from '../../lib/lockfile-driver.ts';
 import type { TmpRepo } from '../support/tmp-repo.ts';
 import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from './helpers.ts';
 
@@ -189,6 +190,22 @@ describe('lockfile merge driver', () => {
     );
   });
 
+  it('merge driver that fails to start: git keeps our side unmerged, lock resolve merges from the index', async () => {
+    await setUp(true);
+    await branch('a', 'main', { epochs: 40 });
+    await branch('b', 'main', { lr: 0.002 });
+    // A worktree that never ran npm ci: the configured script is not there.
+    t!.git('config', 'merge.lockstep.driver', 'node ./no-such-driver.mjs %O %A %B %P');
+    const ours = t!.read('artifacts.lock.yaml');
+    expect(merge('a')).toBe(false);
+    expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('artifacts.lock.yaml');
+    expect(t!.read('artifacts.lock.yaml')).toBe(ours);
+    const resolved = await cli('lock', 'resolve');
+    expect(resolved.code, resolved.stderr.join('\n')).toBe(0);
+    expect(parseLockfile(t!.read('artifacts.lock.yaml')).stale).toEqual(EPOCHS_AND_LR_STALE);
+    expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('');
+  });
+
   it('merge driver: three branches merged in turn give the lockfile a fresh run gives', async () => {
     await setUp(true);
     await branch('a', 'main', { epochs: 40 });
@@ -245,6 +262,26 @@ describe('lockfile merge driver', () => {
     expect(r.stderr + r.stdout).toContain('artifacts.lock.yaml: merged line by line instead');
     // Left to the user as a conflict (git's line merge in the file), never silently accepted.
     expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('artifacts.lock.yaml');
+  });
+});
+
+describe('driverCommand', () => {
+  it.each([
+    [
+      'inside the work tree: relative, so linked worktrees each run their own',
+      '/r',
+      '/r/node_modules/lockstep/bin/d.mjs',
+      "node 'node_modules/lockstep/bin/d.mjs' %O %A %B %P",
+    ],
+    [
+      'outside the work tree: absolute',
+      '/r',
+      '/opt/lockstep/bin/d.mjs',
+      "node '/opt/lockstep/bin/d.mjs' %O %A %B %P",
+    ],
+    ['a quote in the path is shell-quoted', '/r', "/o'k/d.mjs", "node '/o'\\''k/d.mjs' %O %A %B %P"],
+  ])('driverCommand %s', (_name, top, script, expected) => {
+    expect(driverCommand(top, script)).toBe(expected);
   });
 });
 
