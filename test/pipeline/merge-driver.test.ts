@@ -17,8 +17,6 @@ import { driverCommand } from '../../lib/lockfile-driver.ts';
 import type { TmpRepo } from '../support/tmp-repo.ts';
 import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from './helpers.ts';
 
-const POSTINSTALL = fileURLToPath(new URL('../../bin/postinstall.mjs', import.meta.url));
-
 let t: TmpRepo | undefined;
 afterEach(async () => {
   await t?.cleanup();
@@ -286,21 +284,22 @@ describe('driverCommand', () => {
 });
 
 describe('postinstall', () => {
+  const PKG_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+  const script = JSON.parse(fs.readFileSync(path.join(PKG_ROOT, 'package.json'), 'utf8')).scripts
+    .postinstall as string;
   const configured = (root: string) =>
     spawnSync('git', ['config', '--local', '--get', 'merge.lockstep.driver'], {
       cwd: root,
       encoding: 'utf8',
     }).stdout.trim();
-  const postinstall = (cwd: string, env: Record<string, string | undefined>) => {
-    const clean: Record<string, string | undefined> = {
-      ...process.env,
-      CI: undefined,
-      LOCKSTEP_NO_MERGE_DRIVER: undefined,
-      ...env,
-    };
-    for (const k of Object.keys(clean)) if (clean[k] === undefined) delete clean[k];
-    return spawnSync(process.execPath, [POSTINSTALL], {
-      cwd,
+  /** Runs package.json's postinstall the way npm does: a shell in the package root, INIT_CWD set. */
+  const postinstall = (initCwd: string, env: Record<string, string> = {}, pkgRoot = PKG_ROOT) => {
+    const clean: Record<string, string | undefined> = { ...process.env, INIT_CWD: initCwd, ...env };
+    if (!('CI' in env)) delete clean.CI;
+    delete clean.LOCKSTEP_NO_MERGE_DRIVER;
+    return spawnSync(script, {
+      shell: true,
+      cwd: pkgRoot,
       env: clean as NodeJS.ProcessEnv,
       encoding: 'utf8',
     });
@@ -308,33 +307,34 @@ describe('postinstall', () => {
 
   it('postinstall sets the driver in the git work tree npm ran in, and nothing in CI or outside git', async () => {
     t = await createPipelineRepo(params());
-    const ci = postinstall(t.root, { INIT_CWD: t.root, CI: 'true' });
+    const ci = postinstall(t.root, { CI: 'true' });
     expect(ci.status).toBe(0);
     expect(configured(t.root)).toBe('');
-    const local = postinstall(t.root, { INIT_CWD: t.root });
+    const local = postinstall(t.root);
     expect(local.status, local.stderr).toBe(0);
     expect(configured(t.root)).toMatch(/^node '.*bin\/lockstep-merge-driver\.mjs' %O %A %B %P$/);
     // Tracked files are never edited by an install.
     expect(t.exists('.gitattributes')).toBe(false);
     const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-nogit-'));
     try {
-      const outside = postinstall(plain, { INIT_CWD: plain, GIT_CEILING_DIRECTORIES: os.tmpdir() });
+      const outside = postinstall(plain, { GIT_CEILING_DIRECTORIES: os.tmpdir() });
       expect(outside.status).toBe(0);
       expect(outside.stdout + outside.stderr).toBe('');
       expect(fs.readdirSync(plain)).toEqual([]);
+      // package.json without the rest of the package (a Docker layer that copies it alone).
+      fs.copyFileSync(path.join(PKG_ROOT, 'package.json'), path.join(plain, 'package.json'));
+      const bare = postinstall(t.root, {}, plain);
+      expect(bare.status).toBe(0);
+      expect(bare.stdout + bare.stderr).toBe('');
     } finally {
       fs.rmSync(plain, { recursive: true, force: true });
     }
   });
 
-  it('package.json runs it as postinstall (npm ci --ignore-scripts skips it)', () => {
-    const pkg = JSON.parse(
-      fs.readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8'),
-    );
-    expect(pkg.scripts.postinstall).toBe('node bin/postinstall.mjs');
+  it('the repository routes its lockfile to the driver', () => {
     expect(
       execFileSync('git', ['check-attr', 'merge', 'artifacts.lock.yaml'], {
-        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        cwd: PKG_ROOT,
         encoding: 'utf8',
       }).trim(),
     ).toBe('artifacts.lock.yaml: merge: lockstep');
