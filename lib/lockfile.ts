@@ -51,7 +51,7 @@ export const lockfileSchema = z
     stages: z.record(z.string(), lockEntrySchema).default({}),
     /**
      * Stages whose entry a merge dropped, with the reason the next plan shows (for example
-     * "merged: both sides changed this stage"). A stage is never in both `stages` and `stale`.
+     * "merged: both sides changed this stage"). Written only for stages without an entry.
      */
     stale: z.record(z.string(), z.string().min(1)).optional(),
   })
@@ -160,8 +160,12 @@ export function serializeLockfile(lf: Lockfile): string {
       return { hash, size, nfiles, ...(dir ? { dir: true } : {}) };
     }),
     stages: sortedRecord(lf.stages ?? {}, orderEntry),
-    ...(lf.stale && Object.keys(lf.stale).length > 0 ? { stale: sortedRecord(lf.stale, (r) => r) } : {}),
   };
+  // A stage with an entry is not stale, whoever wrote the entry.
+  const stale = Object.fromEntries(
+    Object.entries(lf.stale ?? {}).filter(([name]) => !(name in ordered.stages)),
+  );
+  if (Object.keys(stale).length > 0) Object.assign(ordered, { stale: sortedRecord(stale, (r) => r) });
   // Validate what we write with the same schema we read with: never write a file we cannot parse.
   lockfileSchema.parse(ordered);
   const body = stringify(ordered, { lineWidth: 0, aliasDuplicateObjects: false });

@@ -131,6 +131,15 @@ describe('mergeLockfiles', () => {
   });
 });
 
+describe('serializeLockfile stale', () => {
+  it('serializeLockfile keeps a stale mark only for stages without an entry', () => {
+    const lf = { ...lock(), stale: { train: BOTH_SIDES_CHANGED, old: BOTH_SIDES_CHANGED } };
+    const text = serializeLockfile(lf);
+    expect(parseLockfile(text).stale).toEqual({ old: BOTH_SIDES_CHANGED });
+    expect(text.trimEnd().split('\n').slice(-2)).toEqual(['stale:', `  old: "${BOTH_SIDES_CHANGED}"`]);
+  });
+});
+
 describe('splitConflictMarkers', () => {
   it.each([
     [
