@@ -31,6 +31,9 @@ export class ConfigProblems extends ConfigError {
   }
 }
 
+/** `artifacts.lock.yaml` holds git conflict markers: `lockstep lock resolve` merges it. */
+export class LockfileConflictError extends ConfigError {}
+
 /** An object in a cache or remote is missing or does not match its hash. */
 export class IntegrityError extends LockstepError {}
 

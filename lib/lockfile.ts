@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, LockfileConflictError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
 
@@ -63,6 +63,11 @@ export const lockfileSchema = z
     data: z.record(z.string(), z.object(artifactFields).strict()).default({}),
     /** Per stage: code fingerprint, deps, params read, outs, metrics. */
     stages: z.record(z.string(), lockEntrySchema).default({}),
+    /**
+     * Stages whose entry a merge dropped, with the reason the next plan shows (for example
+     * "merged: both sides changed this stage"). Written only for stages without an entry.
+     */
+    stale: z.record(z.string(), z.string().min(1)).optional(),
   })
   .strict();
 
@@ -81,6 +86,12 @@ export function emptyLockfile(): Lockfile {
  * is a one-line ConfigError naming `file:line` and the key. Empty text is an empty lockfile.
  */
 export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockfile {
+  const marker = conflictMarkerLine(text);
+  if (marker !== undefined) {
+    throw new LockfileConflictError(
+      `${file}:${marker}: unresolved merge conflict (git conflict markers). Run "npx lockstep lock resolve" to merge it stage by stage, then "npx lockstep repro" to recompute what became stale.`,
+    );
+  }
   const src = parseYamlSource(text, file, 'Fix the syntax, or restore the file from git.');
   const raw = src.value;
   if (raw === null || raw === undefined) return emptyLockfile();
@@ -102,6 +113,13 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockf
     );
   }
   return validateYaml(src, lockfileSchema, { suffix: ', or restore the file from git' }) as Lockfile;
+}
+
+/** The 1-based line of the first git conflict marker in `text`, if any. */
+export function conflictMarkerLine(text: string): number | undefined {
+  const m = /^(?:<{7}|={7}|>{7}|\|{7})(?: |$)/m.exec(text);
+  if (!m) return undefined;
+  return text.slice(0, m.index).split('\n').length;
 }
 
 function sortedRecord<T, U>(rec: Record<string, T>, map: (v: T) => U): Record<string, U> {
@@ -160,6 +178,11 @@ export function serializeLockfile(lf: Lockfile): string {
     }),
     stages: sortedRecord(lf.stages ?? {}, orderEntry),
   };
+  // A stage with an entry is not stale, whoever wrote the entry.
+  const stale = Object.fromEntries(
+    Object.entries(lf.stale ?? {}).filter(([name]) => !(name in ordered.stages)),
+  );
+  if (Object.keys(stale).length > 0) Object.assign(ordered, { stale: sortedRecord(stale, (r) => r) });
   // Validate what we write with the same schema we read with: never write a file we cannot parse.
   lockfileSchema.parse(ordered);
   const body = stringify(ordered, { lineWidth: 0, aliasDuplicateObjects: false });

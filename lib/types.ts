@@ -76,6 +76,8 @@ export interface Lockfile {
   /** Paths tracked with `lockstep add`, keyed by repository-relative path. */
   data: Record<string, Omit<ArtifactRef, 'path'>>;
   stages: Record<string, LockEntry>;
+  /** Stages whose entry a merge dropped → the reason the next plan shows. */
+  stale?: Record<string, string>;
 }
 
 /** What a stage's `run` receives. Stages never know whether they run in an Action, the CLI or a test. */

@@ -13,6 +13,7 @@ export const COMMANDS = [
   'add',
   'repro',
   'status',
+  'lock',
   'push',
   'pull',
   'gc',

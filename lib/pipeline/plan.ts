@@ -79,6 +79,8 @@ export interface PlanOptions {
 export interface CheckInput {
   stage: StageDef;
   entry: LockEntry | undefined;
+  /** Why the lockfile has no entry for the stage, when a merge dropped it (`Lockfile.stale`). */
+  staleReason?: string;
   params: Record<string, any>;
   force: boolean;
   /** Upstream stages that will run first (plan time): their outs are not known yet. */
@@ -173,7 +175,7 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   let reason: string | undefined;
   // A forced stage still hashes its deps below: the lock entry and run-cache key need them.
   if (input.force) reason = 'forced';
-  else if (!entry) reason = 'never run';
+  else if (!entry) reason = input.staleReason ?? 'never run';
   else if (entry.code !== code) reason = 'code changed';
   else {
     const changed = changedParams(params, entry.params ?? {});
@@ -256,6 +258,7 @@ export async function planRun(repo: Repo, stages: StageDef[], options: PlanOptio
     const check = await checkStage(repo, {
       stage,
       entry: lockfile.stages[stage.name],
+      staleReason: lockfile.stale?.[stage.name],
       params: options.params,
       force: options.force ?? false,
       upstreamRunning: ups.filter((u) => u.action === 'run').map((u) => u.name),

@@ -104,6 +104,8 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
   let lockWrite: Promise<void> = Promise.resolve();
   const saveEntry = (name: string, entry: LockEntry): Promise<void> => {
     lockfile.stages[name] = entry;
+    // The stage is computed again: the reason a merge dropped its entry no longer applies.
+    if (lockfile.stale) delete lockfile.stale[name];
     const snapshot = structuredClone(lockfile);
     lockWrite = lockWrite.then(() => writeLockfile(repo, snapshot));
     return lockWrite;
@@ -117,6 +119,7 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
       const check = await checkStage(repo, {
         stage,
         entry: lockfile.stages[name],
+        staleReason: lockfile.stale?.[name],
         params: options.params,
         force: options.force ?? false,
         upstreamRunning: [],

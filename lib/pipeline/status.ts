@@ -8,6 +8,7 @@ import type { Remote } from '../store/remote.ts';
 import { Cache } from '../store/cache.ts';
 import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
 import { readLockfile } from '../lockfile.ts';
+import { LockfileConflictError } from '../errors.ts';
 import { planRun, planToJson } from './plan.ts';
 
 export interface MissingArtifact {
@@ -25,6 +26,11 @@ export interface StatusReport {
   /** Only with a remote. */
   missingRemote?: MissingArtifact[];
   remote?: string;
+  /**
+   * The lockfile holds git conflict markers: the one-line error, and the stages the per-stage
+   * merge (`lockstep lock resolve`) leaves stale. The plan above is made against that merge.
+   */
+  conflict?: { message: string; stale: { stage: string; reason: string }[]; data: string[] };
 }
 
 async function objectsOf(repo: Repo, cache: Cache, ref: ArtifactRef): Promise<Oid[]> {
@@ -42,7 +48,22 @@ export async function repoStatus(
   options: { params: Record<string, any>; remote?: Remote },
 ): Promise<StatusReport> {
   const cache = new Cache(repo);
-  const lockfile = readLockfile(repo);
+  let lockfile;
+  let conflict: StatusReport['conflict'];
+  try {
+    lockfile = readLockfile(repo);
+  } catch (err) {
+    if (!(err instanceof LockfileConflictError)) throw err;
+    // Show what `lockstep lock resolve` would leave, so status still answers "what is stale".
+    const { mergeConflictedLockfile } = await import('../lockfile-conflict.ts');
+    const merge = (await mergeConflictedLockfile(repo))!;
+    lockfile = merge.lockfile;
+    conflict = {
+      message: err.message,
+      stale: merge.dropped,
+      data: merge.dataConflicts.map((c) => c.path),
+    };
+  }
   const plan = await planRun(repo, stages, { params: options.params, lockfile, cache });
   const json = planToJson(plan);
   const refs = lockfileArtifacts(lockfile);
@@ -58,6 +79,7 @@ export async function repoStatus(
     stages: json.stages,
     stale: json.stages.filter((s) => s.action !== 'skip').map((s) => s.name),
     missingLocal,
+    ...(conflict ? { conflict } : {}),
   };
   if (options.remote) {
     const all = [...new Set(perRef.flatMap((p) => p.oids))];
@@ -77,6 +99,11 @@ export async function repoStatus(
 /** Human lines for a status report. */
 export function formatStatus(s: StatusReport): string[] {
   const lines: string[] = [];
+  if (s.conflict) {
+    lines.push(s.conflict.message);
+    for (const p of s.conflict.data)
+      lines.push(`  data ${p}: changed on both sides; run "npx lockstep add ${p}" after choosing its bytes`);
+  }
   if (s.stale.length === 0) lines.push('pipeline: up to date');
   else {
     lines.push('stale stages:');
