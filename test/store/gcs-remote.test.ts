@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32cOf, md5Of } from '../support/fake-gcs.ts';
-import { BUCKET, keyOf, randomBlob, randomOid, remoteOn, seed, writeBlob, useGcsFixture } from './helpers.ts';
+import {
+  BUCKET,
+  keyOf,
+  randomBlob,
+  randomOid,
+  remoteOn,
+  seed,
+  writeBlob,
+  useGcsFixture,
+} from './gcs-helpers.ts';
 
 const fx = useGcsFixture();
 

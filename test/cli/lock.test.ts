@@ -15,7 +15,7 @@ import { parseLockfile } from '../../lib/lockfile.ts';
 import { BOTH_SIDES_CHANGED } from '../../lib/lockfile-merge.ts';
 import { driverCommand } from '../../lib/lockfile-driver.ts';
 import type { TmpRepo } from '../support/tmp-repo.ts';
-import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from './helpers.ts';
+import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from '../pipeline/helpers.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { keyFraction, oidPrefixAt, planRemaining } from '../../lib/store/gcs-listing.ts';
-import { randomOid } from './helpers.ts';
+import { randomOid } from './gcs-helpers.ts';
 
 describe('gcs-listing', () => {
   it.each([

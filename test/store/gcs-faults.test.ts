@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { IntegrityError, LockstepError } from '../../lib/errors.ts';
-import { BUCKET, keyOf, randomBlob, remoteOn, seed, writeBlob, useGcsFixture } from './helpers.ts';
+import { BUCKET, keyOf, randomBlob, remoteOn, seed, writeBlob, useGcsFixture } from './gcs-helpers.ts';
 
 const fx = useGcsFixture();
 

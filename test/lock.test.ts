@@ -4,14 +4,14 @@ import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { lockPath, readLock, withRepoLock } from '../../lib/lock.ts';
-import { LockedError } from '../../lib/errors.ts';
-import { memoryOutput } from '../../lib/output.ts';
-import { main } from '../../lib/cli/main.ts';
-import type { TmpRepo } from '../support/tmp-repo.ts';
-import { createPipelineRepo, FIXTURE_PIPELINE } from './helpers.ts';
+import { lockPath, readLock, withRepoLock } from '../lib/lock.ts';
+import { LockedError } from '../lib/errors.ts';
+import { memoryOutput } from '../lib/output.ts';
+import { main } from '../lib/cli/main.ts';
+import type { TmpRepo } from './support/tmp-repo.ts';
+import { createPipelineRepo, FIXTURE_PIPELINE } from './pipeline/helpers.ts';
 
-const HOLDER = fileURLToPath(new URL('./fixtures/hold-lock.ts', import.meta.url));
+const HOLDER = fileURLToPath(new URL('./pipeline/fixtures/hold-lock.ts', import.meta.url));
 
 let t: TmpRepo | undefined;
 let holder: ChildProcess | undefined;

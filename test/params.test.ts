@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { getParam, loadParams, paramsAtRev, parseParams } from '../../lib/params.ts';
-import { ConfigError } from '../../lib/errors.ts';
-import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { getParam, loadParams, paramsAtRev, parseParams } from '../lib/params.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {

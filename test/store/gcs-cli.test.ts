@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { FakeGcs } from '../support/fake-gcs.ts';
-import { BUCKET, randomBlob, tempDir } from './helpers.ts';
+import { BUCKET, randomBlob, tempDir } from './gcs-helpers.ts';
 
 const run = promisify(execFile);
 const CLI = path.resolve(import.meta.dirname, '../../bin/lockstep.mjs');

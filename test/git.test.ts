@@ -1,13 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  currentBranch,
-  currentCommit,
-  isDirty,
-  listRefs,
-  readFileAtRev,
-  recentCommits,
-} from '../../lib/git.ts';
-import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { currentBranch, currentCommit, isDirty, listRefs, readFileAtRev, recentCommits } from '../lib/git.ts';
+import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import type { TmpRepo } from '../support/tmp-repo.ts';
-import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from './helpers.ts';
+import { createPipelineRepo, FIXTURE_PIPELINE, takeRuns } from '../pipeline/helpers.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {

@@ -8,10 +8,10 @@ import {
   readLockfile,
   serializeLockfile,
   writeLockfile,
-} from '../../lib/lockfile.ts';
-import { ConfigError } from '../../lib/errors.ts';
-import type { Lockfile } from '../../lib/types.ts';
-import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+} from '../lib/lockfile.ts';
+import { ConfigError } from '../lib/errors.ts';
+import type { Lockfile } from '../lib/types.ts';
+import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 
 const h = (c: string) => c.repeat(64);
 

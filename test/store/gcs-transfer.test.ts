@@ -8,7 +8,7 @@ import { pullObjects, pushObjects } from '../../lib/store/transfer.ts';
 import type { GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
 import type { Remote } from '../../lib/store/remote.ts';
 import { repoAt, type Repo } from '../../lib/repo.ts';
-import { BUCKET, keyOf, randomBlob, tempDir } from './helpers.ts';
+import { BUCKET, keyOf, randomBlob, tempDir } from './gcs-helpers.ts';
 
 let fake: FakeGcs;
 const cleanup: string[] = [];

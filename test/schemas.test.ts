@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { generateJsonSchemas } from '../../lib/schemas.ts';
+import { generateJsonSchemas } from '../lib/schemas.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 describe('schemas', () => {
   it('schemas committed next to their files are current (run npm run schemas)', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BOTH_SIDES_CHANGED, mergeLockfiles } from '../../lib/lockfile-merge.ts';
-import { parseLockfile, serializeLockfile } from '../../lib/lockfile.ts';
-import { splitConflictMarkers } from '../../lib/lockfile-conflict.ts';
-import type { ArtifactRef, LockEntry, Lockfile } from '../../lib/types.ts';
+import { BOTH_SIDES_CHANGED, mergeLockfiles } from '../lib/lockfile-merge.ts';
+import { parseLockfile, serializeLockfile } from '../lib/lockfile.ts';
+import { splitConflictMarkers } from '../lib/lockfile-conflict.ts';
+import type { ArtifactRef, LockEntry, Lockfile } from '../lib/types.ts';
 
 const h = (c: string) => c.repeat(64);
 const ref = (path: string, hash: string): ArtifactRef => ({ path, hash: h(hash), size: 1, nfiles: 1 });

@@ -4,7 +4,7 @@ import { OAuth2Client } from 'google-auth-library';
 import { ConfigError, LockstepError, toOneLine } from '../../lib/errors.ts';
 import { GcsRemote } from '../../lib/store/gcs-remote.ts';
 import { parseGsUrl, redactSecrets, toGcsError } from '../../lib/store/gcs-errors.ts';
-import { randomBlob, remoteOn, writeBlob, useGcsFixture } from './helpers.ts';
+import { randomBlob, remoteOn, writeBlob, useGcsFixture } from './gcs-helpers.ts';
 
 const TOKEN = 'ya29.SECRET-token-0123456789';
 
