@@ -12,6 +12,7 @@ import { LocalEndpointSource } from '../serving/local-source.ts';
 import { Predictor, type PredictLimits } from '../serving/predict.ts';
 import type { ModelLoader } from '../serving/model.ts';
 import type { PredictionLog } from '../serving/logs.ts';
+import type { OnErrorAnomaly } from '../validation/clip.ts';
 import { endpointStatePath, readEndpointState, writeEndpointState, type EndpointState } from './state.ts';
 import {
   checkSplit,
@@ -34,6 +35,8 @@ export interface LocalEndpointOptions {
   /** Prediction log for `predict` (default: none). */
   log?: PredictionLog;
   limits?: PredictLimits;
+  /** Audio with an error anomaly: `reject` (default) or `flag` (the policy's `serving.on_error_anomaly`). */
+  onErrorAnomaly?: OnErrorAnomaly;
   out?: Output;
 }
 
@@ -137,6 +140,7 @@ export class LocalEndpoint implements Endpoint {
       env: this.env,
       log: this.options.log,
       limits: this.options.limits,
+      onErrorAnomaly: this.options.onErrorAnomaly,
     });
     return predictor.predict({ instances });
   }

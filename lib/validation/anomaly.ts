@@ -55,6 +55,8 @@ export function hasErrorAnomaly(anomalies: readonly Anomaly[]): boolean {
  */
 export function describeRejection(where: string, anomalies: readonly Anomaly[]): string {
   const errors = anomalies.filter((a) => a.severity === 'error');
-  const shown = (errors.length ? errors : anomalies).map((a) => `${a.kind}: ${a.detail}`).join('; ');
+  const shown = (errors.length ? errors : anomalies)
+    .map((a) => `${a.kind}: ${a.detail.replace(/\.$/, '')}`)
+    .join('; ');
   return `${where}: ${shown}. Send a clip the model's training schema accepts (see lockstep validate).`;
 }

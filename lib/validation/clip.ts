@@ -159,6 +159,18 @@ export function clipAnomalies(stats: ClipStats, checks: InputChecks): Anomaly[] 
   return out;
 }
 
+/** What the checks found in a decoded clip (plain data: it crosses worker threads). */
+export interface ClipCheck {
+  stats: ClipStats;
+  anomalies: Anomaly[];
+}
+
+/** Measures and checks a decoded clip. */
+export function inspectDecoded(audio: DecodedAudio, checks: InputChecks): ClipCheck {
+  const stats = measureClip(audio, checks.limits.silence_dbfs);
+  return { stats, anomalies: clipAnomalies(stats, checks) };
+}
+
 /** One clip after the checks: its audio when it decoded, and what the checks found. */
 export interface InspectedClip {
   audio?: DecodedAudio;
@@ -184,8 +196,7 @@ export function inspectClip(
     if (!(err instanceof AudioDecodeError)) throw err;
     return { anomalies: [unreadableAnomaly(err.message, name)] };
   }
-  const stats = measureClip(audio, checks.limits.silence_dbfs);
-  return { audio, stats, anomalies: clipAnomalies(stats, checks) };
+  return { audio, ...inspectDecoded(audio, checks) };
 }
 
 /** What happens to a clip with error anomalies: refused (default), or predicted and flagged. */
