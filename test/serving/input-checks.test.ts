@@ -20,6 +20,7 @@ import {
   renderMonitorMarkdown,
 } from '../../lib/monitoring/monitor.ts';
 import { memoryOutput } from '../../lib/output.ts';
+import { readOnErrorAnomaly } from '../../lib/serving/checks.ts';
 import { storageUriSource } from '../../lib/serving/container.ts';
 import { PredictionLog, readPredictionLogs, predictionLogDir } from '../../lib/serving/logs.ts';
 import { startServer, stopServer } from '../../lib/serving/server.ts';
@@ -244,6 +245,21 @@ describe('input checks', () => {
     } finally {
       await stopServer(app);
     }
+  });
+
+  it.each([
+    [undefined, 'reject'],
+    ['', 'reject'],
+    ['reject', 'reject'],
+    ['flag', 'flag'],
+  ])('input checks: the container reads LOCKSTEP_ON_ERROR_ANOMALY=%s as %s', (value, mode) => {
+    expect(readOnErrorAnomaly(value === undefined ? {} : { LOCKSTEP_ON_ERROR_ANOMALY: value })).toBe(mode);
+  });
+
+  it('input checks: the container refuses a LOCKSTEP_ON_ERROR_ANOMALY it does not know', () => {
+    expect(() => readOnErrorAnomaly({ LOCKSTEP_ON_ERROR_ANOMALY: 'predict' })).toThrow(
+      /^LOCKSTEP_ON_ERROR_ANOMALY: not "reject" or "flag" "predict"\. /,
+    );
   });
 
   it('input checks: the Vertex AI container entry (AIP_* variables) refuses the same cases with the same reasons', async () => {
