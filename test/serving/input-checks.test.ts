@@ -329,6 +329,28 @@ describe('input checks', () => {
     expect(logged.filter((e) => e.status === 'rejected')).toHaveLength(cases.length);
   }, 120_000);
 
+  it('input checks: lockstep monitor reports the anomaly rate per kind of the window with the rejected predict requests', async () => {
+    // Runs after the predict test: .lockstep/logs/dev holds its refused and answered requests.
+    const logged = readPredictionLogs(predictionLogDir(t.root, 'dev'));
+    expect(logged.filter((e) => e.status === 'rejected')).toHaveLength(cases.length);
+    t.write('params.yaml', 'monitor: { min_samples: 5 }\n');
+    t.write('out/features/stats.json', '{}');
+    t.write('out/features/index.json', JSON.stringify({ featureNames: [], labels: [], splits: {} }));
+    const r = await cli('monitor', '--env', 'dev', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.anomalies.requests).toBe(logged.length);
+    expect(report.anomalies.rejected).toBe(cases.length);
+    const unreadable = report.anomalies.kinds.find((k: { kind: string }) => k.kind === 'unreadable');
+    expect(unreadable).toMatchObject({ count: 5, rejected: 5, threshold: 0.05, alert: true });
+    expect(report.status).toBe('alert');
+    expect(report.alerts.some((a: string) => a.startsWith('input anomaly: unreadable in '))).toBe(true);
+    const text = await cli('monitor', '--env', 'dev', '--fail-on-alert');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/anomaly unreadable \(error\): 5\/\d+ requests \(\d+\.\d%\), 5 rejected/);
+    expect(t.read('out/monitor/dev/report.md')).toContain('### Input anomalies');
+  });
+
   it('input checks: lockstep batch-predict lists every error case in errors.jsonl and failed/ with validate reason', async () => {
     const input = path.join(t.root, 'batch-in');
     const output = path.join(t.root, 'batch-out');
