@@ -4,7 +4,27 @@
  * Each stage owns its section; keep defaults here so a missing key means "the default".
  */
 import { z } from 'zod';
-import { dimensionSchema } from './tune/space.ts';
+
+/** One dimension of `tune.space`: a float or int range (optionally log-scaled) or a list of choices. */
+export const dimensionSchema = z.discriminatedUnion('type', [
+  z
+    .object({ type: z.literal('float'), low: z.number(), high: z.number(), log: z.boolean().default(false) })
+    .strict(),
+  z
+    .object({
+      type: z.literal('int'),
+      low: z.number().int(),
+      high: z.number().int(),
+      log: z.boolean().default(false),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('choice'),
+      values: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1),
+    })
+    .strict(),
+]);
 
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
 

@@ -10,11 +10,13 @@ export const PATHS = {
   manifest: 'out/ingest/manifest.json',
   /** validate: report.json, report.md, stats.json */
   validate: 'out/validate',
+  /** validate: the schema and limits a clip is checked against; train copies it into the model. */
+  inputSchema: 'out/validate/schema.json',
   /** validate: the schema inferred once and kept in the repository for review. */
   schema: 'stages/validate/schema.yaml',
   /** featurize: per-split feature matrices, the transform artifact, training statistics. */
   features: 'out/features',
-  /** train: the model directory (model.json, weights.bin, transform.json, labels.json, card.json). */
+  /** train: the model directory (model.json, weights.bin, transform.json, labels.json, card.json, schema.json). */
   model: 'out/model',
   /** train: history.json (learning curves), metrics.json (backend, epochs, timing). */
   train: 'out/train',

@@ -14,8 +14,9 @@ export interface AnalysisThresholds {
 }
 
 export interface Observation {
-  /** Answered requests (ok + error; rejected bad requests are the client's fault and not counted). */
+  /** Routed requests (ok + error + rejected by input checks; malformed ones are not counted). */
   requests: number;
+  /** Model failures and requests refused by the model's input checks. */
   errors: number;
   errorRate: number;
   /** p99 latency of all counted requests, ms (0 when none). */
@@ -49,7 +50,9 @@ export function observe(entries: PredictionLogEntry[], deployedModelId: string |
   const mine = entries.filter(
     (e) => deployedModelId !== undefined && e.deployedModelId === deployedModelId && e.status !== 'invalid',
   );
-  const errors = mine.filter((e) => e.status === 'error').length;
+  // A request the model's input checks refused counts like an error: a candidate whose schema
+  // refuses what the stable model answers must not be promoted on its remaining traffic.
+  const errors = mine.filter((e) => e.status === 'error' || e.status === 'rejected').length;
   const counts: Record<string, number> = {};
   let ok = 0;
   for (const e of mine) {

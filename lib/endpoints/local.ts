@@ -18,6 +18,7 @@ import {
   writeEndpointState,
   type EndpointState,
 } from '../serving/endpoint-state.ts';
+import type { OnErrorAnomaly } from '../validation/clip.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -39,6 +40,8 @@ export interface LocalEndpointOptions {
   /** Prediction log for `predict` (default: none). */
   log?: PredictionLog;
   limits?: PredictLimits;
+  /** Audio with an error anomaly: `reject` (default) or `flag` (the policy's `serving.on_error_anomaly`). */
+  onErrorAnomaly?: OnErrorAnomaly;
   out?: Output;
 }
 
@@ -142,6 +145,7 @@ export class LocalEndpoint implements Endpoint {
       env: this.env,
       log: this.options.log,
       limits: this.options.limits,
+      onErrorAnomaly: this.options.onErrorAnomaly,
     });
     return predictor.predict({ instances });
   }

@@ -54,6 +54,7 @@ export async function openEndpoint(
         out: options.out,
         stageModel,
         logUri,
+        onErrorAnomaly: policy.serving.on_error_anomaly,
       }),
     };
   }
@@ -63,6 +64,12 @@ export async function openEndpoint(
   const log = options.log === false ? undefined : new PredictionLog(predictionLogDir(repo.root, env));
   return {
     policy,
-    endpoint: new LocalEndpoint(repo, env, { remote, log, loader: options.loader, out: options.out }),
+    endpoint: new LocalEndpoint(repo, env, {
+      remote,
+      log,
+      loader: options.loader,
+      out: options.out,
+      onErrorAnomaly: policy.serving.on_error_anomaly,
+    }),
   };
 }

@@ -12,6 +12,7 @@ import { LockstepError, UsageError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import type { Policy } from '../environment/policy.ts';
 import { LOG_URI_ENV } from '../serving/ship.ts';
+import { ON_ERROR_ANOMALY_ENV } from '../serving/checks.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -40,6 +41,11 @@ export interface VertexEndpointOptions {
    * passed to new model versions as the LOCKSTEP_LOG_URI container variable.
    */
   logUri?: string;
+  /**
+   * The policy's `serving.on_error_anomaly`; `flag` is passed to new model versions as the
+   * LOCKSTEP_ON_ERROR_ANOMALY container variable (unset: the container rejects).
+   */
+  onErrorAnomaly?: 'reject' | 'flag';
   /** Longest wait for one long-running operation (default 30 min: deployments take minutes). */
   operationTimeoutMs?: number;
   /** Delay before the first poll of an operation (default 1000 ms). */
@@ -269,7 +275,7 @@ export class VertexEndpoint implements Endpoint {
                 predictRoute: '/predict',
                 healthRoute: '/health',
                 ports: [{ containerPort: 8080 }],
-                ...(this.options.logUri ? { env: [{ name: LOG_URI_ENV, value: this.options.logUri }] } : {}),
+                ...(this.containerEnv().length ? { env: this.containerEnv() } : {}),
               },
             },
           },
@@ -277,6 +283,14 @@ export class VertexEndpoint implements Endpoint {
         ),
     );
     return { name: result.model ?? this.modelName, versionId: result.modelVersionId! };
+  }
+
+  /** Variables for new model versions' serving containers. */
+  private containerEnv(): { name: string; value: string }[] {
+    const env: { name: string; value: string }[] = [];
+    if (this.options.logUri) env.push({ name: LOG_URI_ENV, value: this.options.logUri });
+    if (this.options.onErrorAnomaly === 'flag') env.push({ name: ON_ERROR_ANOMALY_ENV, value: 'flag' });
+    return env;
   }
 
   /**

@@ -65,6 +65,24 @@ export const canarySchema = z
   })
   .strict();
 
+export const servingPolicySchema = z
+  .object({
+    /**
+     * Audio whose input checks (against the answering model's training schema) find an error
+     * anomaly: `reject` answers 400 / lists it in batch errors.jsonl; `flag` predicts anyway and
+     * reports the anomalies with the prediction and in the logs. Unreadable or empty clips are
+     * refused either way.
+     */
+    on_error_anomaly: z.enum(['reject', 'flag']).default('reject'),
+    /** `lockstep monitor` alerts when the share of requests with one anomaly kind passes this. */
+    max_anomaly_rate: z.number().min(0).max(1).default(0.05),
+    /** Per-kind overrides of `max_anomaly_rate`, e.g. { clipped: 0.2 }. */
+    anomaly_rates: z.record(z.string(), z.number().min(0).max(1)).default({}),
+  })
+  .strict();
+
+export type ServingPolicy = z.infer<typeof servingPolicySchema>;
+
 export const policySchema = z
   .object({
     /** Git branch holding this environment's state. */
@@ -79,6 +97,8 @@ export const policySchema = z
       .strict()
       .prefault({}),
     canary: canarySchema.prefault({}),
+    /** How the endpoint treats inputs its model's training schema refuses, and when monitoring alerts. */
+    serving: servingPolicySchema.prefault({}),
     /** `true`: deploy may retrain when artifacts are missing; `false`: pinned artifacts must be in the remote. */
     allow_retrain: z.boolean().default(false),
     /** Remote URL for this environment's artifacts (defaults to the repository's remote). */

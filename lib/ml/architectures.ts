@@ -6,7 +6,7 @@
  * is the plain inference graph.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from './rng.ts';
+import { createRng } from '../rng.ts';
 
 export type Architecture = 'mlp' | 'cnn1d';
 

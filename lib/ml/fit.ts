@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BuiltModel } from './architectures.ts';
-import { createRng, dropoutMask, shuffledIndices, type Rng } from './rng.ts';
+import { createRng, dropoutMask, shuffledIndices, type Rng } from '../rng.ts';
 
 export interface FitOptions {
   epochs: number;

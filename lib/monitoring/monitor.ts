@@ -4,8 +4,9 @@
  *   (Jensen-Shannon divergence per numeric feature; L-infinity for the predicted class against
  *   the training label distribution);
  * - drift: the recent window against the previous window (same distances);
- * plus volume, latency and error-rate summaries. Below `min_samples` predictions in the window
- * it reports "not enough data" instead of alerting.
+ * plus volume, latency and error-rate summaries, and the input-anomaly rate per kind (requests
+ * whose clip the model's input checks flagged or refused). Below `min_samples` predictions in the
+ * window it reports "not enough data" instead of alerting on distributions.
  */
 import type { PredictionLogEntry } from '../serving/logs.ts';
 import {
@@ -44,6 +45,24 @@ export interface MonitorThresholds {
   max_error_rate: number;
   /** p99 latency ceiling in milliseconds. */
   max_p99_ms: number;
+  /** Input-anomaly rate ceiling per kind (promotion/<env>.yaml `serving.max_anomaly_rate`; default 0.05). */
+  max_anomaly_rate?: number;
+  /** Per-kind overrides of `max_anomaly_rate` (`serving.anomaly_rates`). */
+  anomaly_rates?: Record<string, number>;
+}
+
+/** One anomaly kind in the recent window. */
+export interface AnomalyRate {
+  kind: string;
+  severity: 'error' | 'warning';
+  /** Requests with this kind (answered and refused). */
+  count: number;
+  /** Of those, refused (status `rejected`). */
+  rejected: number;
+  /** count / routed requests in the window. */
+  rate: number;
+  threshold: number;
+  alert: boolean;
 }
 
 export const DEFAULT_THRESHOLDS: MonitorThresholds = {
@@ -79,11 +98,15 @@ export interface MonitorReport {
   window: { from: string; to: string };
   previousWindow: { from: string; to: string };
   status: 'ok' | 'alert' | 'not-enough-data';
+  /** False below `min_samples` answered predictions: distributions were not compared. */
+  enoughData: boolean;
   /** One line per alert, e.g. `skew: mfcc_mean_3 JS 0.21 > 0.10`. */
   alerts: string[];
   volume: { recent: number; previous: number };
   latency: { p50: number; p99: number };
   errorRate: number;
+  /** Input checks in the recent window: routed requests, and the rate of each anomaly kind seen. */
+  anomalies: { requests: number; rejected: number; kinds: AnomalyRate[] };
   predictions: {
     recent: Record<string, number>;
     previous: Record<string, number>;
@@ -92,6 +115,35 @@ export interface MonitorReport {
     drift: number | null;
   };
   features: FeatureReport[];
+}
+
+/** Anomaly rates per kind over the routed requests (each request counts once per kind). */
+function anomalyRates(
+  served: PredictionLogEntry[],
+  thresholds: MonitorThresholds,
+): { requests: number; rejected: number; kinds: AnomalyRate[] } {
+  const byKind = new Map<string, { severity: 'error' | 'warning'; count: number; rejected: number }>();
+  for (const e of served) {
+    const seen = new Set<string>();
+    for (const a of e.anomalies ?? []) {
+      if (seen.has(a.kind)) continue;
+      seen.add(a.kind);
+      const k = byKind.get(a.kind) ?? { severity: a.severity, count: 0, rejected: 0 };
+      k.count++;
+      if (e.status === 'rejected') k.rejected++;
+      if (a.severity === 'error') k.severity = 'error';
+      byKind.set(a.kind, k);
+    }
+  }
+  const enough = served.length >= thresholds.min_samples;
+  const kinds = [...byKind]
+    .map(([kind, k]): AnomalyRate => {
+      const rate = served.length ? k.count / served.length : 0;
+      const threshold = thresholds.anomaly_rates?.[kind] ?? thresholds.max_anomaly_rate ?? 0.05;
+      return { kind, ...k, rate, threshold, alert: enough && rate > threshold };
+    })
+    .sort((a, b) => b.rate - a.rate || (a.kind < b.kind ? -1 : 1));
+  return { requests: served.length, rejected: served.filter((e) => e.status === 'rejected').length, kinds };
 }
 
 function countLabels(entries: PredictionLogEntry[]): Record<string, number> {
@@ -135,6 +187,7 @@ export function computeMonitorReport(
   const recent = recentAll.filter((e) => e.status === 'ok');
   const previous = previousAll.filter((e) => e.status === 'ok');
   const served = recentAll.filter((e) => e.status !== 'invalid');
+  const anomalies = anomalyRates(served, thresholds);
   const errors = served.filter((e) => e.status === 'error').length;
   const latencies = recent.map((e) => e.latencyMs);
   const report: MonitorReport = {
@@ -143,10 +196,12 @@ export function computeMonitorReport(
     window: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
     previousWindow: { from: new Date(prevFrom).toISOString(), to: new Date(from).toISOString() },
     status: 'ok',
+    enoughData: recent.length >= thresholds.min_samples,
     alerts: [],
     volume: { recent: recentAll.length, previous: previousAll.length },
     latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) },
     errorRate: served.length > 0 ? errors / served.length : 0,
+    anomalies,
     predictions: {
       recent: countLabels(recent),
       previous: countLabels(previous),
@@ -156,8 +211,16 @@ export function computeMonitorReport(
     },
     features: [],
   };
-  if (recent.length < thresholds.min_samples) {
-    report.status = 'not-enough-data';
+  // Anomaly rates are judged over every routed request, so a window where most clips are
+  // refused (few answered predictions) still alerts.
+  for (const a of anomalies.kinds) {
+    if (a.alert)
+      report.alerts.push(
+        `input anomaly: ${a.kind} in ${(a.rate * 100).toFixed(1)}% of requests > ${(a.threshold * 100).toFixed(1)}% (${a.rejected} rejected)`,
+      );
+  }
+  if (!report.enoughData) {
+    report.status = report.alerts.length > 0 ? 'alert' : 'not-enough-data';
     return report;
   }
   const enoughPrevious = previous.length >= thresholds.min_samples;
@@ -226,14 +289,31 @@ export function renderMonitorMarkdown(report: MonitorReport): string {
     `Window ${report.window.from} → ${report.window.to} (previous: from ${report.previousWindow.from}).`,
   );
   lines.push('');
-  if (report.status === 'not-enough-data') {
-    lines.push(`Not enough data: ${report.volume.recent} predictions in the window. No alert raised.`);
-    return lines.join('\n') + '\n';
-  }
   if (report.alerts.length > 0) {
     lines.push('### Alerts', '');
     for (const a of report.alerts) lines.push(`- ${a}`);
     lines.push('');
+  }
+  const an = report.anomalies;
+  if (an.kinds.length > 0) {
+    lines.push(
+      `### Input anomalies (${an.rejected} of ${an.requests} requests rejected)`,
+      '',
+      '| kind | severity | requests | rejected | rate | threshold | |',
+      '|---|---|---:|---:|---:|---:|---|',
+    );
+    for (const a of an.kinds) {
+      lines.push(
+        `| ${a.kind} | ${a.severity} | ${a.count} | ${a.rejected} | ${(a.rate * 100).toFixed(2)}% | ${(a.threshold * 100).toFixed(1)}% | ${a.alert ? '⚠️' : ''} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (!report.enoughData) {
+    lines.push(
+      `Not enough data: ${report.volume.recent} predictions in the window. No distribution alert raised.`,
+    );
+    return lines.join('\n') + '\n';
   }
   lines.push('| volume (recent / previous) | p50 ms | p99 ms | error rate |', '|---|---:|---:|---:|');
   lines.push(

@@ -10,6 +10,7 @@ import { LockstepError } from '../errors.ts';
 import { toGcsError } from '../store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix } from '../store/gcs-objects.ts';
 import type { ModelLoader } from './model.ts';
+import { loadWithInputChecks } from './checks.ts';
 import { staticSource, type ModelSource } from './router.ts';
 
 export interface AipEnvironment {
@@ -69,7 +70,7 @@ export async function storageUriSource(
       `AIP_STORAGE_URI: no such directory "${storageUri}". Point it at the model directory.`,
     );
   const loader = options.loader ?? (await import('./model.ts')).loadServingModel;
-  const model = await loader(dir);
+  const model = await loadWithInputChecks(loader, dir);
   return staticSource([
     { deployedModelId: options.deployedModelId ?? '0', modelVersionId: model.id, model, percent: 100 },
   ]);

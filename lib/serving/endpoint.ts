@@ -59,6 +59,18 @@ export type PredictInstance = { audio: string } | { features: number[] };
 export interface PredictionResult {
   label: string;
   scores: Record<string, number>;
+  /**
+   * What the input checks found in this instance (warnings; with the environment's
+   * `serving.on_error_anomaly: flag`, also errors). Absent when the clip passed clean.
+   */
+  anomalies?: InputAnomaly[];
+}
+
+/** One finding of the input checks about an instance (see lib/validation). */
+export interface InputAnomaly {
+  severity: 'error' | 'warning';
+  kind: string;
+  detail: string;
 }
 
 /** Vertex AI `PredictResponse` shape. */

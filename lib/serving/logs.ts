@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { InputAnomaly } from './endpoint.ts';
 
 export interface PredictionLogEntry {
   /** ISO time the prediction finished. */
@@ -18,14 +19,20 @@ export interface PredictionLogEntry {
   modelVersionId?: string;
   /** Hash of the weights (`LoadedModel.id`). */
   modelId?: string;
-  /** `ok`; `error`: the model failed (a 5xx); `invalid`: the request was rejected (a 4xx). */
-  status: 'ok' | 'error' | 'invalid';
+  /**
+   * `ok`; `error`: the model failed (a 5xx); `invalid`: the request was malformed (a 4xx before
+   * any model looked at it); `rejected`: the clip failed the answering model's input checks
+   * (an error anomaly against its training schema, a 400).
+   */
+  status: 'ok' | 'error' | 'invalid' | 'rejected';
   label?: string;
   scores?: Record<string, number>;
   /** Raw summary features. */
   summary?: number[];
   latencyMs: number;
   error?: string;
+  /** Input check findings for this instance (present on `rejected`, and on `ok` when any). */
+  anomalies?: InputAnomaly[];
 }
 
 export interface PredictionLogOptions {

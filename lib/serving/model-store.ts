@@ -10,6 +10,7 @@ import type { Remote } from '../store/remote.ts';
 import type { Output } from '../output.ts';
 import type { ModelRef } from './endpoint.ts';
 import type { ModelLoader, ServingModel } from './model.ts';
+import { loadWithInputChecks } from './checks.ts';
 
 /** `.lockstep/models/<hash>` */
 export function modelDir(repo: Repo, hash: string): string {
@@ -54,7 +55,7 @@ export class ModelCache {
   load(hash: string, dir: string): Promise<ServingModel> {
     let p = this.loaded.get(hash);
     if (!p) {
-      p = this.loader(dir);
+      p = loadWithInputChecks(this.loader, dir);
       this.loaded.set(hash, p);
       // A failed load is not cached: the next refresh retries.
       p.catch(() => this.loaded.delete(hash));

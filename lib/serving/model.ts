@@ -5,6 +5,7 @@
  * exercised with any model directory format (tests use a small fixture model).
  */
 import type { DecodedAudio } from '../audio/wav.ts';
+import type { InputChecks } from '../validation/schema.ts';
 import { loadModelDir } from '../ml/model.ts';
 import { normalizeSummary } from '../ml/transform.ts';
 
@@ -25,6 +26,11 @@ export interface ServingModel {
   predictAudio(audio: DecodedAudio): Prediction;
   /** Predicts from a raw (unnormalized) summary vector; normalization is the model's transform. */
   predictFeatures(raw: Float32Array): Prediction;
+  /**
+   * What audio instances are checked against: the model directory's `schema.json` (attached by
+   * `loadWithInputChecks` when a model is loaded from a directory). Absent: the default limits.
+   */
+  inputChecks?: InputChecks;
 }
 
 /** Loads the model directory at `dir`. */

@@ -2,12 +2,15 @@
  * The prediction core shared by the HTTP server and `lockstep predict`: validates a Vertex AI
  * style request body (`{"instances": [{"audio": <base64 WAV>} | {"features": [...]}]}`), routes
  * it to one deployed model (as Vertex does, a request is answered by a single deployed model),
- * predicts each instance, logs one line per instance and returns the Vertex response shape.
+ * checks every audio instance against that model's input schema (`./checks.ts`), predicts each
+ * instance, logs one line per instance and returns the Vertex response shape.
  */
-import { AudioDecodeError, type DecodedAudio } from '../audio/wav.ts';
+import type { DecodedAudio } from '../audio/wav.ts';
 import { decodeRequestWav } from './decode.ts';
 import { LockstepError } from '../errors.ts';
-import type { PredictResponse } from './endpoint.ts';
+import type { InputAnomaly, PredictResponse } from './endpoint.ts';
+import type { OnErrorAnomaly } from '../validation/clip.ts';
+import { checkAudioInstance, checksOf, InputAnomalyError, type RejectedInstance } from './checks.ts';
 import type { PredictionLog } from './logs.ts';
 import type { ModelSource, Route } from './router.ts';
 
@@ -38,14 +41,20 @@ export interface PredictLimits {
   maxAudioSeconds?: number;
 }
 
-type ParsedInstance = { kind: 'audio'; audio: DecodedAudio } | { kind: 'features'; raw: Float32Array };
+type ParsedInstance = { kind: 'audio'; bytes: Uint8Array } | { kind: 'features'; raw: Float32Array };
+
+/** An instance ready for the model. */
+type ReadyInstance =
+  { kind: 'audio'; audio: DecodedAudio; anomalies: InputAnomaly[] } | { kind: 'features'; raw: Float32Array };
 
 const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 
-/** Validates and decodes the request body; every problem is a BadRequestError naming the instance. */
+/**
+ * Validates the request body's shape (audio is decoded and checked later, against the model
+ * that answers); every problem is a BadRequestError naming the instance.
+ */
 export function parseInstances(body: unknown, limits: PredictLimits = {}): ParsedInstance[] {
   const maxInstances = limits.maxInstances ?? 32;
-  const maxSeconds = limits.maxAudioSeconds ?? 30;
   if (
     typeof body !== 'object' ||
     body === null ||
@@ -90,29 +99,15 @@ export function parseInstances(body: unknown, limits: PredictLimits = {}): Parse
       return { kind: 'features', raw: Float32Array.from(f as number[]) };
     }
     const a = o.audio;
-    if (typeof a !== 'string' || a.length === 0) {
-      throw new BadRequestError(`${where}.audio: empty. Send a base64-encoded WAV file.`);
+    // An empty string is an empty file: the input checks report it as validate does.
+    if (typeof a !== 'string') {
+      throw new BadRequestError(`${where}.audio: not a string. Send a base64-encoded WAV file.`);
     }
     // Cheap check on the head only: Buffer.from ignores invalid characters silently.
     if (!BASE64.test(a.slice(0, 64))) {
       throw new BadRequestError(`${where}.audio: not base64. Send a base64-encoded WAV file.`);
     }
-    let audio: DecodedAudio;
-    try {
-      audio = decodeRequestWav(Buffer.from(a, 'base64'), `${where}.audio`);
-    } catch (err) {
-      if (err instanceof AudioDecodeError) throw new BadRequestError(err.message);
-      throw err;
-    }
-    if (audio.length === 0)
-      throw new BadRequestError(`${where}.audio: WAV has no samples. Send a non-empty recording.`);
-    const seconds = audio.length / audio.sampleRate;
-    if (seconds > maxSeconds) {
-      throw new BadRequestError(
-        `${where}.audio: too long "${seconds.toFixed(1)} s". Send clips of at most ${maxSeconds} s.`,
-      );
-    }
-    return { kind: 'audio', audio };
+    return { kind: 'audio', bytes: Buffer.from(a, 'base64') };
   });
 }
 
@@ -120,6 +115,12 @@ export interface PredictorOptions {
   env: string;
   log?: PredictionLog;
   limits?: PredictLimits;
+  /**
+   * Audio instances with an error anomaly: `reject` (default) answers 400; `flag` predicts them
+   * anyway and reports the anomalies with the prediction (promotion/<env>.yaml
+   * `serving.on_error_anomaly`). Unreadable or empty clips are refused either way.
+   */
+  onErrorAnomaly?: OnErrorAnomaly;
 }
 
 /** Runs requests against a model source. */
@@ -134,7 +135,7 @@ export class Predictor {
 
   /**
    * Predicts a request body.
-   * @throws BadRequestError (400), UnavailableError (503), ModelFailureError (500).
+   * @throws BadRequestError (400), InputAnomalyError (400), UnavailableError (503), ModelFailureError (500).
    */
   predict(body: unknown): PredictResponse {
     const started = performance.now();
@@ -151,15 +152,8 @@ export class Predictor {
         `endpoint ${this.options.env}: no deployed model takes traffic. Deploy one (lockstep canary reconcile --env ${this.options.env}).`,
       );
     }
-    const dim = route.model.featureDim;
-    for (const [i, p] of parsed.entries()) {
-      if (p.kind === 'features' && p.raw.length !== dim) {
-        const msg = `instances[${i}].features: wrong shape "${p.raw.length}". Model ${route.deployedModelId} expects ${dim} raw summary features.`;
-        this.logFailure(route, 'invalid', started, msg);
-        throw new BadRequestError(msg);
-      }
-    }
-    const predictions = parsed.map((p, i) => {
+    const ready = this.checkInstances(parsed, route, started);
+    const predictions = ready.map((p, i) => {
       const t0 = i === 0 ? started : performance.now();
       let pred;
       try {
@@ -169,6 +163,7 @@ export class Predictor {
         this.logFailure(route, 'error', t0, msg);
         throw new ModelFailureError(route.deployedModelId, `${msg} Check the model's logs.`, err);
       }
+      const anomalies = p.kind === 'audio' && p.anomalies.length > 0 ? p.anomalies : undefined;
       this.options.log?.write({
         time: new Date().toISOString(),
         env: this.options.env,
@@ -180,17 +175,69 @@ export class Predictor {
         scores: pred.scores,
         summary: pred.summary,
         latencyMs: round3(performance.now() - t0),
+        ...(anomalies ? { anomalies } : {}),
       });
-      return { label: pred.label, scores: pred.scores };
+      return { label: pred.label, scores: pred.scores, ...(anomalies ? { anomalies } : {}) };
     });
     return { predictions, deployedModelId: route.deployedModelId, modelVersionId: route.modelVersionId };
   }
 
+  /**
+   * Checks every instance against the routed model: feature shapes, then each audio clip against
+   * the model's input schema. Any refused instance refuses the request (one line per refused
+   * instance is logged as `rejected`, so monitoring and the canary see them).
+   */
+  private checkInstances(parsed: ParsedInstance[], route: Route, started: number): ReadyInstance[] {
+    const dim = route.model.featureDim;
+    for (const [i, p] of parsed.entries()) {
+      if (p.kind === 'features' && p.raw.length !== dim) {
+        const msg = `instances[${i}].features: wrong shape "${p.raw.length}". Model ${route.deployedModelId} expects ${dim} raw summary features.`;
+        this.logFailure(route, 'invalid', started, msg);
+        throw new BadRequestError(msg);
+      }
+    }
+    const checks = checksOf(route.model);
+    const onError = this.options.onErrorAnomaly ?? 'reject';
+    const maxSeconds = this.options.limits?.maxAudioSeconds ?? 30;
+    const rejected: (RejectedInstance & { reason: string })[] = [];
+    // Instances in order; only returned when none was refused, so indexes line up.
+    const ready: ReadyInstance[] = [];
+    for (const [i, p] of parsed.entries()) {
+      if (p.kind === 'features') {
+        ready.push(p);
+        continue;
+      }
+      const where = `instances[${i}].audio`;
+      const c = checkAudioInstance(p.bytes, where, checks, onError, decodeRequestWav);
+      if (!c.audio) {
+        rejected.push({ instance: i, anomalies: c.anomalies, reason: c.rejection! });
+        continue;
+      }
+      const seconds = c.audio.length / c.audio.sampleRate;
+      if (seconds > maxSeconds) {
+        const msg = `${where}: too long "${seconds.toFixed(1)} s". Send clips of at most ${maxSeconds} s.`;
+        this.logFailure(route, 'invalid', started, msg);
+        throw new BadRequestError(msg);
+      }
+      ready.push({ kind: 'audio', audio: c.audio, anomalies: c.anomalies });
+    }
+    if (rejected.length === 0) return ready;
+    for (const r of rejected) this.logFailure(route, 'rejected', started, r.reason, r.anomalies);
+    const more =
+      rejected.length > 1 ? ` (+${rejected.length - 1} more instance${rejected.length > 2 ? 's' : ''})` : '';
+    throw new InputAnomalyError(
+      route.deployedModelId,
+      rejected.map(({ instance, anomalies }) => ({ instance, anomalies })),
+      rejected[0].reason + more,
+    );
+  }
+
   private logFailure(
     route: Route | undefined,
-    status: 'error' | 'invalid',
+    status: 'error' | 'invalid' | 'rejected',
     started: number,
     error: string,
+    anomalies?: InputAnomaly[],
   ): void {
     this.options.log?.write({
       time: new Date().toISOString(),
@@ -201,6 +248,7 @@ export class Predictor {
       status,
       latencyMs: round3(performance.now() - started),
       error,
+      ...(anomalies ? { anomalies } : {}),
     });
   }
 }

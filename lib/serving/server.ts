@@ -2,7 +2,8 @@
  * The prediction server (fastify). Vertex AI request/response shapes on
  * `POST /v1/.../endpoints/<id>:predict` and on the custom-container predict route
  * (AIP_PREDICT_ROUTE, default `/predict`); a health route (AIP_HEALTH_ROUTE, default `/health`);
- * a web page at `/`. Bad requests get 400 with the reason, oversized bodies 413, and under
+ * a web page at `/`. Bad requests get 400 with the reason (audio the model's input schema refuses:
+ * the same reason text as `lockstep validate`, plus `rejected` per instance), oversized bodies 413, and under
  * overload a bounded in-flight counter answers 503 with Retry-After instead of queueing.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -10,6 +11,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { PredictionLog } from './logs.ts';
 import { Predictor, type PredictLimits } from './predict.ts';
 import type { ModelSource } from './router.ts';
+import { InputAnomalyError } from './checks.ts';
+import type { OnErrorAnomaly } from '../validation/clip.ts';
 import { renderPage } from './page.ts';
 
 export interface ServerOptions {
@@ -30,6 +33,8 @@ export interface ServerOptions {
   /** Custom-container health route (default `/health`). */
   healthRoute?: string;
   limits?: PredictLimits;
+  /** Audio with an error anomaly: `reject` (default, 400) or `flag` (predict, report the anomalies). */
+  onErrorAnomaly?: OnErrorAnomaly;
   /** How often the source re-reads its deployment (ms, default 500; 0 = never). */
   refreshMs?: number;
 }
@@ -46,6 +51,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     env: options.env,
     log: options.log,
     limits: options.limits,
+    onErrorAnomaly: options.onErrorAnomaly,
   });
   const token = options.token ? Buffer.from(`Bearer ${options.token}`) : undefined;
 
@@ -93,6 +99,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'body: empty. Send {"instances": [...]}.';
     else if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
       message = `body: not JSON (${message}). Send {"instances": [...]}.`;
+    // Input check refusals also say which instances and what was found, for clients to act on.
+    if (err instanceof InputAnomalyError)
+      return reply.code(status).send({ error: message, rejected: err.rejected });
     reply.code(status).send({ error: message });
   });
 

@@ -5,7 +5,7 @@
  * counts for choices); candidates drawn from the good density are ranked by l(x)/g(x).
  * Everything is seeded: the same trials and seed give the same suggestion.
  */
-import type { Rng } from '../ml/rng.ts';
+import type { Rng } from '../rng.ts';
 import { fromUnit, toUnit, type Assignment, type Dimension, type SearchSpace } from './space.ts';
 
 export interface CompletedTrial {

@@ -2,27 +2,11 @@
  * Search spaces for tuning: the `tune.space` section of params.yaml maps a dotted params key to
  * a float or int range (optionally log-scaled) or a list of choices. One schema parses it.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { dimensionSchema } from '../params-schema.ts';
 
-export const dimensionSchema = z.discriminatedUnion('type', [
-  z
-    .object({ type: z.literal('float'), low: z.number(), high: z.number(), log: z.boolean().default(false) })
-    .strict(),
-  z
-    .object({
-      type: z.literal('int'),
-      low: z.number().int(),
-      high: z.number().int(),
-      log: z.boolean().default(false),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('choice'),
-      values: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1),
-    })
-    .strict(),
-]);
+// The schema is part of params.yaml's one schema (lib/params-schema.ts); the tuner reads its types.
+export { dimensionSchema };
 
 export type Dimension = z.infer<typeof dimensionSchema>;
 export type SearchSpace = Record<string, Dimension>;

@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { createRng } from '../ml/rng.ts';
+import { createRng } from '../rng.ts';
 import type { Output } from '../output.ts';
 import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
 import type { Assignment, SearchSpace } from './space.ts';

@@ -3,8 +3,11 @@
  * an environment's pinned model, write results as JSON lines and CSV (to a folder or a `gs://`
  * prefix; see io.ts for what "durable" means on each), and only then move (or remove) each
  * input. Idempotent: a re-run after a crash skips inputs whose results are already durable
- * (finishing their move), and a torn final line from a crash is dropped. Bad files are listed
- * with the reason in `errors.jsonl` and do not stop the batch.
+ * (finishing their move), and a torn final line from a crash is dropped. Every file is checked
+ * against the model's input schema (lib/validation, as validate and the server check it): files
+ * with an error anomaly, and files that cannot be read, are listed with validate's reason in
+ * `errors.jsonl` (and kept under `failed/`) and do not stop the batch; warnings are predicted
+ * and carried on the result line.
  *
  * Features are computed by one pool of threads (both cores) kept for the whole batch, by the
  * same code as training and serving. The next chunk is fetched, hashed and featurized while the
@@ -15,6 +18,10 @@ import fs from 'node:fs';
 import type { LoadedModel } from '../../lib/ml/model.ts';
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
 import type { Output } from '../../lib/output.ts';
+import type { InputAnomaly } from '../../lib/serving/endpoint.ts';
+import { describeRejection } from '../../lib/validation/anomaly.ts';
+import { shouldPredict, unreadableAnomaly, type OnErrorAnomaly } from '../../lib/validation/clip.ts';
+import { defaultInputChecks, type InputChecks } from '../../lib/validation/schema.ts';
 import type { GsOptions } from '../../lib/store/gcs-objects.ts';
 import { FeaturePool, type FileResult } from '../featurize/pool.ts';
 import { openBatchIo, type BatchError, type BatchResult } from './io.ts';
@@ -40,6 +47,13 @@ export interface BatchOptions {
   model: LoadedModel;
   /** Model artifact hash recorded with each result. */
   modelHash: string;
+  /**
+   * What each file is checked against: the model directory's input schema (`readInputChecks`).
+   * Default: the default validate limits, no format schema.
+   */
+  checks?: InputChecks;
+  /** Files with an error anomaly: `reject` (default: errors.jsonl) or `flag` (predicted, flagged). */
+  onErrorAnomaly?: OnErrorAnomaly;
   /** What happens to an input after its result is durable: moved under output (default) or removed. */
   onDone?: 'move' | 'remove';
   /** Files per chunk (one durable write per chunk). Default 64. */
@@ -101,7 +115,13 @@ export async function batchPredict(options: BatchOptions): Promise<BatchSummary>
     throw err;
   }
   const { input, output } = io;
-  const pool = options.pool ?? new FeaturePool(featurize, { workers: options.workers });
+  const checks = options.checks ?? defaultInputChecks('no input schema given');
+  const onError = options.onErrorAnomaly ?? 'reject';
+  if (options.pool && JSON.stringify(options.pool.checks) !== JSON.stringify(checks)) {
+    await options.pool.close();
+    throw new Error('batchPredict: the pool was started with other input checks than the batch');
+  }
+  const pool = options.pool ?? new FeaturePool(featurize, { workers: options.workers, checks });
   try {
     const prior = await output.load();
     const results = prior.results;
@@ -162,10 +182,27 @@ export async function batchPredict(options: BatchOptions): Promise<BatchSummary>
       const time = new Date().toISOString();
       const okIdx: number[] = [];
       const chunkErrors: BatchError[] = [];
+      const flagged = new Map<number, InputAnomaly[]>();
       feats.forEach((f, k) => {
         const i = todo[k];
-        if ('error' in f) chunkErrors.push({ file: rels[i], sha256: hashes[i], reason: f.error, time });
-        else okIdx.push(k);
+        const fail = (reason: string, anomalies?: InputAnomaly[]): void =>
+          void chunkErrors.push({
+            file: rels[i],
+            sha256: hashes[i],
+            reason,
+            ...(anomalies ? { anomalies } : {}),
+            time,
+          });
+        // No check: the file did not decode (the decoder's message names the local copy).
+        const check = f.check ?? {
+          anomalies: [unreadableAnomaly(('error' in f && f.error) || '', cur.locals[i])],
+        };
+        const anomalies = check.anomalies.map(({ severity, kind, detail }) => ({ severity, kind, detail }));
+        if (!shouldPredict(check, onError))
+          return fail(describeRejection(rels[i], check.anomalies), anomalies);
+        if ('error' in f) return fail(f.error, anomalies.length ? anomalies : undefined);
+        if (anomalies.length) flagged.set(k, anomalies);
+        okIdx.push(k);
       });
       const chunkResults: BatchResult[] = [];
       if (okIdx.length > 0) {
@@ -185,12 +222,14 @@ export async function batchPredict(options: BatchOptions): Promise<BatchSummary>
             scores[l] = probs[j * labels.length + c];
             if (probs[j * labels.length + c] > probs[j * labels.length + best]) best = c;
           });
+          const anomalies = flagged.get(k);
           chunkResults.push({
             file: rels[i],
             sha256: hashes[i],
             label: labels[best],
             scores,
             model: options.modelHash,
+            ...(anomalies ? { anomalies } : {}),
             time,
           });
         });

@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { writeFileAtomicSync } from '../../lib/atomic.ts';
+import type { InputAnomaly } from '../../lib/serving/endpoint.ts';
 import { LockstepError } from '../../lib/errors.ts';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix, type GsOptions, type GsPrefix } from '../../lib/store/gcs-objects.ts';
@@ -30,13 +31,17 @@ export interface BatchResult {
   label: string;
   scores: Record<string, number>;
   model: string;
+  /** Input check findings (warnings; errors too with `on_error_anomaly: flag`). */
+  anomalies?: InputAnomaly[];
   time: string;
 }
 
 export interface BatchError {
   file: string;
   sha256?: string;
+  /** Why: validate's reason for a refused clip, or the decoder's or featurize's message. */
   reason: string;
+  anomalies?: InputAnomaly[];
   time: string;
 }
 

@@ -9,14 +9,21 @@ import { Worker } from 'node:worker_threads';
 import { decodeWav } from '../../lib/audio/wav.ts';
 import type { ClipFeatures, FeaturizeConfig } from '../../lib/ml/features.ts';
 import { featurizeAudio, FrameExtractor } from '../../lib/ml/features.ts';
+import { inspectDecoded, type ClipCheck } from '../../lib/validation/clip.ts';
+import type { InputChecks } from '../../lib/validation/schema.ts';
 
 export interface FileFeatures extends ClipFeatures {
   /** Seconds of audio decoded (before truncation). */
   seconds: number;
+  /** The input checks' findings (with the pool's `checks` option). */
+  check?: ClipCheck;
 }
 
-/** The outcome per file: features, or the reason it could not be read. */
-export type FileResult = FileFeatures | { error: string };
+/**
+ * The outcome per file: features, or the reason it could not be read or featurized (with the
+ * pool's `checks`, `check` is set whenever the file decoded).
+ */
+export type FileResult = FileFeatures | { error: string; check?: ClipCheck };
 
 export interface FeaturizeFilesOptions {
   /**
@@ -38,12 +45,20 @@ export function defaultWorkers(): number {
   return Math.max(1, os.availableParallelism());
 }
 
-function featurizeFile(config: FeaturizeConfig, file: string, extractor: FrameExtractor): FileResult {
+function featurizeFile(
+  config: FeaturizeConfig,
+  file: string,
+  extractor: FrameExtractor,
+  checks: InputChecks | undefined,
+): FileResult {
+  let check: ClipCheck | undefined;
   try {
     const audio = decodeWav(fs.readFileSync(file), file);
-    return { ...featurizeAudio(config, audio, extractor), seconds: audio.length / audio.sampleRate };
+    if (checks) check = inspectDecoded(audio, checks);
+    const features = featurizeAudio(config, audio, extractor);
+    return { ...features, seconds: audio.length / audio.sampleRate, ...(check ? { check } : {}) };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: (err as Error).message, ...(check ? { check } : {}) };
   }
 }
 
@@ -62,6 +77,7 @@ interface WorkerReply extends Partial<FileFeatures> {
   id: number;
   ready?: boolean;
   error?: string;
+  check?: ClipCheck;
 }
 
 export interface FeaturePoolOptions {
@@ -69,6 +85,8 @@ export interface FeaturePoolOptions {
   workers?: number;
   /** Let this thread take files too (default true). */
   useMainThread?: boolean;
+  /** Also run the per-clip input checks against these (results carry `check`). Default: none. */
+  checks?: InputChecks;
 }
 
 /**
@@ -81,6 +99,8 @@ export class FeaturePool {
   readonly config: FeaturizeConfig;
   readonly threads: number;
   private readonly useMain: boolean;
+  /** The input checks each result carries (`checks` option). */
+  readonly checks: InputChecks | undefined;
   private readonly workers: Worker[] = [];
   /** One entry per file a worker may take now (a worker appears up to WORKER_DEPTH times). */
   private readonly idle: Worker[] = [];
@@ -99,6 +119,7 @@ export class FeaturePool {
     this.config = config;
     this.threads = Math.max(1, options.workers ?? defaultWorkers());
     this.useMain = options.useMainThread ?? true;
+    this.checks = options.checks;
     this.extractor = new FrameExtractor(config);
     const count = this.threads <= 1 && this.useMain ? 0 : this.useMain ? this.threads - 1 : this.threads;
     for (let i = 0; i < count; i++) this.startWorker();
@@ -112,10 +133,11 @@ export class FeaturePool {
       if (!m.ready) {
         const task = this.inFlight.get(m.id);
         this.inFlight.delete(m.id);
+        const check = m.check ? { check: m.check } : {};
         task?.settle(
           m.error !== undefined
-            ? { error: m.error }
-            : { summary: m.summary!, frames: m.frames!, nFrames: m.nFrames!, seconds: m.seconds! },
+            ? { error: m.error, ...check }
+            : { summary: m.summary!, frames: m.frames!, nFrames: m.nFrames!, seconds: m.seconds!, ...check },
         );
       }
       // A worker asks for work once its modules are loaded: it gets WORKER_DEPTH files, then one
@@ -141,7 +163,7 @@ export class FeaturePool {
       const task = this.queue.shift()!;
       const id = this.nextId++;
       this.inFlight.set(id, task);
-      w.postMessage({ id, file: task.file, config: this.config });
+      w.postMessage({ id, file: task.file, config: this.config, checks: this.checks });
     }
     if (this.useMain && !this.mainBusy && this.queue.length > 0) void this.mainLoop();
   }
@@ -152,7 +174,7 @@ export class FeaturePool {
     try {
       while (this.queue.length > 0 && !this.broken) {
         const task = this.queue.shift()!;
-        task.settle(featurizeFile(this.config, task.file, this.extractor));
+        task.settle(featurizeFile(this.config, task.file, this.extractor, this.checks));
         await yieldToEvents();
       }
     } finally {

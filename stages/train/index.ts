@@ -1,6 +1,8 @@
 /**
  * train: fits the `train.arch` network on `out/features` with TensorFlow.js and writes the model
- * directory (`out/model/`) and the learning curves and run facts (`out/train/`).
+ * directory (`out/model/`) and the learning curves and run facts (`out/train/`). The model
+ * directory also carries validate's input schema (`schema.json`), so a served model checks its
+ * inputs against the schema it was trained with.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import { encodeManifest, sha256Hex } from '../../lib/store/manifest.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { INPUT_SCHEMA_FILE, readInputSchema, writeInputSchema } from '../../lib/validation/schema.ts';
 import { fitModel, type Examples, type FitResult } from '../../lib/ml/fit.ts';
 
 export const TRAIN_PARAM_KEYS = [
@@ -68,6 +71,8 @@ export interface TrainOptions {
   modelDir: string;
   trainDir: string;
   params: Params['train'];
+  /** validate's `schema.json` to ship inside the model directory (default: none is shipped). */
+  inputSchema?: string;
   log?: (line: string) => void;
 }
 
@@ -150,6 +155,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainOutcome> {
   await rm(options.modelDir, { recursive: true, force: true });
   await rm(options.trainDir, { recursive: true, force: true });
   const modelId = await saveModelDir(options.modelDir, { model: built.model, transformPath, card });
+  if (options.inputSchema) await shipInputSchema(options.inputSchema, options.modelDir);
   built.model.dispose();
   await mkdir(options.trainDir, { recursive: true });
   await writeFileAtomic(
@@ -176,13 +182,20 @@ export async function trainModel(options: TrainOptions): Promise<TrainOutcome> {
   return { modelId, backend: backend.name, fit, seconds };
 }
 
+/** Copies validate's input schema into the model directory, checked on the way. */
+async function shipInputSchema(file: string, modelDir: string): Promise<void> {
+  const schema = readInputSchema(file);
+  if (!schema) throw new ConfigError(`${file}: missing "${PATHS.inputSchema}". Re-run the validate stage.`);
+  await writeInputSchema(path.join(modelDir, INPUT_SCHEMA_FILE), schema);
+}
+
 /** The train stage for `params`. */
 export function trainStage(params: Params): StageDef {
   return {
     name: 'train',
     description: `Train the ${params.train.arch} classifier with TensorFlow.js (seeded, early stopping)`,
     code: ['stages/train', 'lib/ml'],
-    deps: [PATHS.features],
+    deps: [PATHS.features, PATHS.inputSchema],
     params: TRAIN_PARAM_KEYS,
     outs: [PATHS.model, PATHS.train],
     metrics: [`${PATHS.train}/metrics.json`],
@@ -192,6 +205,7 @@ export function trainStage(params: Params): StageDef {
         modelDir: ctx.abs(PATHS.model),
         trainDir: ctx.abs(PATHS.train),
         params: (ctx.params as Params).train,
+        inputSchema: ctx.abs(PATHS.inputSchema),
         log: (line) => ctx.out.err(line),
       });
       const best = outcome.fit.best.val_acc;

@@ -1,38 +1,19 @@
 /**
  * Anomaly detection (like TFX ExampleValidator): compares file statistics with the schema and
- * the params limits. Errors are problems featurize cannot fix; warnings are conversions it will
- * make or properties worth a look.
+ * the params limits. The per-clip checks are `lib/validation/clip.ts`'s, shared with serving;
+ * this adds what only a dataset has (labels, splits, speakers, missing files).
  */
-import type { DataSchema } from './schema.ts';
+import type { Anomaly, AnomalyKind, Severity } from '../../lib/validation/anomaly.ts';
+import { clipAnomalies } from '../../lib/validation/clip.ts';
+import type { DataSchema } from '../../lib/validation/schema.ts';
 import type { FileStats } from './stats.ts';
 
-export type Severity = 'error' | 'warning';
-
-export interface Anomaly {
-  severity: Severity;
-  kind: AnomalyKind;
-  file?: string;
-  detail: string;
-}
-
-export type AnomalyKind =
-  | 'unreadable'
-  | 'missing_file'
-  | 'unknown_label'
-  | 'non_finite'
-  | 'too_short'
-  | 'too_long'
-  | 'duration_outside_schema'
-  | 'silent'
-  | 'clipped'
-  | 'sample_rate_mismatch'
-  | 'channel_mismatch'
-  | 'bit_depth_mismatch'
-  | 'class_imbalance'
-  | 'missing_label'
-  | 'speaker_in_two_splits'
-  | 'empty_split'
-  | 'empty_folder';
+export {
+  sortAnomalies,
+  type Anomaly,
+  type AnomalyKind,
+  type Severity,
+} from '../../lib/validation/anomaly.ts';
 
 export interface Limits {
   min_duration_s: number;
@@ -58,61 +39,8 @@ export function fileAnomalies(f: FileStats, schema: DataSchema, limits: Limits):
     add('error', missing ? 'missing_file' : 'unreadable', reason);
     return out;
   }
-  if (f.nonFinite > 0) add('error', 'non_finite', `${f.nonFinite} NaN or infinite samples`);
-  if (f.duration < limits.min_duration_s) {
-    add(
-      'error',
-      'too_short',
-      `${f.duration.toFixed(3)} s is shorter than validate.min_duration_s ${limits.min_duration_s} s`,
-    );
-  } else if (f.duration > limits.max_duration_s) {
-    add(
-      'warning',
-      'too_long',
-      `${f.duration.toFixed(2)} s is longer than validate.max_duration_s ${limits.max_duration_s} s (featurize truncates it)`,
-    );
-  } else if (f.duration < schema.duration.min || f.duration > schema.duration.max) {
-    add(
-      'warning',
-      'duration_outside_schema',
-      `${f.duration.toFixed(2)} s is outside the schema range ${schema.duration.min}..${schema.duration.max} s`,
-    );
-  }
-  if (f.duration > 0 && f.rmsDbfs < limits.silence_dbfs) {
-    add(
-      'error',
-      'silent',
-      `RMS ${f.rmsDbfs.toFixed(1)} dBFS is below validate.silence_dbfs ${limits.silence_dbfs} dBFS`,
-    );
-  }
-  if (f.clippingRatio > limits.max_clipping_ratio) {
-    add(
-      'warning',
-      'clipped',
-      `${(f.clippingRatio * 100).toFixed(2)}% of samples at full scale (limit ${(limits.max_clipping_ratio * 100).toFixed(2)}%)`,
-    );
-  }
-  if (!schema.sample_rates.includes(f.sampleRate)) {
-    add(
-      'warning',
-      'sample_rate_mismatch',
-      `${f.sampleRate} Hz, expected ${schema.sample_rates.join(' or ')} Hz (featurize resamples it)`,
-    );
-  }
-  if (!schema.channels.includes(f.channels)) {
-    add(
-      'warning',
-      'channel_mismatch',
-      `${f.channels} channels, expected ${schema.channels.join(' or ')} (featurize downmixes it)`,
-    );
-  }
-  if (!schema.bit_depths.includes(f.bitDepth)) {
-    add(
-      'warning',
-      'bit_depth_mismatch',
-      `sample format "${f.bitDepth}", expected ${schema.bit_depths.join(' or ')} (featurize converts it)`,
-    );
-  }
+  const checks = { data: schema, limits, source: 'validate' };
+  for (const a of clipAnomalies(f, checks)) out.push({ ...a, file: f.path });
   return out;
 }
 
@@ -170,16 +98,4 @@ export function datasetAnomalies(
     }
   }
   return out;
-}
-
-const ORDER: Record<Severity, number> = { error: 0, warning: 1 };
-
-/** Sorts anomalies: errors first, then by kind, then by file. */
-export function sortAnomalies(anomalies: Anomaly[]): Anomaly[] {
-  return [...anomalies].sort(
-    (a, b) =>
-      ORDER[a.severity] - ORDER[b.severity] ||
-      (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0) ||
-      ((a.file ?? '') < (b.file ?? '') ? -1 : (a.file ?? '') > (b.file ?? '') ? 1 : 0),
-  );
 }

@@ -1,7 +1,9 @@
 /**
  * The `validate` stage (StatisticsGen + SchemaGen + ExampleValidator): measures every file in the
  * manifest, checks it against `stages/validate/schema.yaml` (inferred and written when missing)
- * and the `validate.*` limits, and writes `out/validate/{report.json,report.md,stats.json}`.
+ * and the `validate.*` limits, and writes `out/validate/{report.json,report.md,stats.json}` and
+ * `out/validate/schema.json` (the schema and limits, which train ships inside the model so that
+ * serving checks inputs with the same rules; see lib/validation).
  * Error anomalies fail the stage after the reports are written, unless `validate.on_error:
  * exclude`, which lists the files in `excluded` for featurize to skip.
  */
@@ -17,6 +19,7 @@ import { PATHS } from '../../lib/paths.ts';
 import { datasetAnomalies, fileAnomalies, sortAnomalies, type Anomaly } from './anomalies.ts';
 import { renderMarkdown, type ValidateReport } from './report.ts';
 import { inferDataSchema, readDataSchema, writeDataSchema } from './schema.ts';
+import { INPUT_SCHEMA_FILE, writeInputSchema } from '../../lib/validation/schema.ts';
 import { aggregateStats, measureFile, type FileStats } from './stats.ts';
 
 /** Builds the validate stage for these params. */
@@ -27,7 +30,7 @@ export function validateStage(params: Params): StageDef {
     description: 'Statistics, schema and anomaly checks of the audio',
     // The schema is an input through `code` (the whole folder) rather than `deps`: the runner
     // requires deps to exist, and a missing schema is valid here (it is inferred and written).
-    code: ['stages/validate', 'lib/audio/wav.ts', 'stages/ingest/manifest.ts'],
+    code: ['stages/validate', 'lib/validation', 'lib/audio/wav.ts', 'stages/ingest/manifest.ts'],
     deps: [PATHS.manifest, isRemote(dir) ? STAGING : dir],
     params: [
       'validate.min_duration_s',
@@ -163,6 +166,16 @@ async function runValidate(ctx: StageContext): Promise<{ summary: string }> {
   );
   await writeFileAtomic(path.join(outDir, 'report.md'), renderMarkdown(report, splits, PATHS.schema));
   await writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  await writeInputSchema(path.join(outDir, INPUT_SCHEMA_FILE), {
+    version: 1,
+    data: schema,
+    limits: {
+      min_duration_s: p.min_duration_s,
+      max_duration_s: p.max_duration_s,
+      silence_dbfs: p.silence_dbfs,
+      max_clipping_ratio: p.max_clipping_ratio,
+    },
+  });
 
   if (!report.ok) {
     const named = [...new Set(unhandled.map((a) => a.file ?? a.kind))].sort();

@@ -3,69 +3,15 @@
  * from the data when `stages/validate/schema.yaml` is missing, then kept in the repository so
  * that changes to it are reviewed in pull requests.
  */
-import { readFile } from 'node:fs/promises';
-import YAML from 'yaml';
-import { z } from 'zod';
-import { ConfigError, formatProblem } from '../../lib/errors.ts';
-import { writeFileAtomic } from '../../lib/atomic.ts';
 import type { FileStats } from './stats.ts';
+import type { DataSchema } from '../../lib/validation/schema.ts';
 
-export const dataSchemaSchema = z
-  .object({
-    version: z.literal(1),
-    /** Labels a file may carry. */
-    labels: z.array(z.string()).min(1),
-    /** Expected sample rates (others are converted by featurize: a warning). */
-    sample_rates: z.array(z.number().int().positive()).min(1),
-    /** Expected channel counts (others are downmixed by featurize: a warning). */
-    channels: z.array(z.number().int().positive()).min(1),
-    /** Expected sample formats ("16", "24", "32", "32f", ...; others are converted: a warning). */
-    bit_depths: z.array(z.string()).min(1),
-    /** Expected duration range in seconds (outside it: a warning; the hard limits are params). */
-    duration: z.object({ min: z.number().min(0), max: z.number().positive() }).strict(),
-  })
-  .strict();
-
-export type DataSchema = z.infer<typeof dataSchemaSchema>;
-
-/** Reads the schema, or returns undefined when the file does not exist. */
-export async function readDataSchema(file: string, shownAs: string): Promise<DataSchema | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(
-      formatProblem(shownAs, 'cannot read', (err as Error).message, 'Check the file permissions.'),
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (err) {
-    throw new ConfigError(
-      formatProblem(
-        shownAs,
-        'not valid YAML',
-        (err as Error).message.split('\n')[0],
-        'Fix the syntax, or delete the file to infer it again.',
-      ),
-    );
-  }
-  const parsed = dataSchemaSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      formatProblem(
-        `${shownAs}: ${issue.path.join('.') || '(root)'}`,
-        issue.message,
-        undefined,
-        'Fix the value, or delete the file to infer it again.',
-      ),
-    );
-  }
-  return parsed.data;
-}
+export {
+  dataSchemaSchema,
+  readDataSchema,
+  writeDataSchema,
+  type DataSchema,
+} from '../../lib/validation/schema.ts';
 
 function mode<T>(xs: T[]): T[] {
   const counts = new Map<T, number>();
@@ -100,13 +46,4 @@ export function inferDataSchema(
       max: Math.min(limits.max, Math.ceil(hi * 20) / 10),
     },
   };
-}
-
-/** Writes the schema with a header that says where it came from. */
-export async function writeDataSchema(file: string, schema: DataSchema): Promise<void> {
-  const header =
-    '# Data schema checked by the validate stage (expected labels, formats and durations).\n' +
-    '# Inferred from the data when this file was missing; review it and commit it. Files that\n' +
-    '# do not match are reported as anomalies in out/validate/report.md.\n';
-  await writeFileAtomic(file, header + YAML.stringify(schema, { singleQuote: true }));
 }

@@ -3,27 +3,16 @@
  * silence ratios, format, non-finite samples, label counts.
  */
 import { decodeWav } from '../../lib/audio/wav.ts';
+import { FLOOR_DBFS, measureClip, type ClipStats } from '../../lib/validation/clip.ts';
 
-export interface FileStats {
+/** A manifest file's clip statistics (the per-clip part is `lib/validation/clip.ts`'s). */
+export interface FileStats extends ClipStats {
   path: string;
   label: string;
   speaker: string;
   split: string;
   readable: boolean;
   error?: string;
-  duration: number;
-  sampleRate: number;
-  channels: number;
-  bitDepth: string;
-  /** RMS of the finite samples over all channels, dBFS (-Infinity is written as -200). */
-  rmsDbfs: number;
-  peak: number;
-  /** Fraction of samples at or above full scale (|x| >= 0.999). */
-  clippingRatio: number;
-  /** Fraction of 20 ms windows whose RMS is below the silence threshold. */
-  silenceRatio: number;
-  /** NaN or ±Infinity samples. */
-  nonFinite: number;
 }
 
 export interface SplitStats {
@@ -39,7 +28,6 @@ export interface SplitStats {
   channels: Record<string, number>;
 }
 
-const FLOOR_DB = -200;
 const round = (x: number, digits = 6): number => Number(x.toFixed(digits));
 
 /** Decodes one file's bytes and measures it; never throws (an unreadable file gets `error`). */
@@ -55,7 +43,7 @@ export function measureFile(
     sampleRate: 0,
     channels: 0,
     bitDepth: '',
-    rmsDbfs: FLOOR_DB,
+    rmsDbfs: FLOOR_DBFS,
     peak: 0,
     clippingRatio: 0,
     silenceRatio: 0,
@@ -67,60 +55,7 @@ export function measureFile(
   } catch (err) {
     return { ...base, error: (err as Error).message.split('\n')[0] };
   }
-  const n = audio.length;
-  let sum = 0;
-  let finite = 0;
-  let peak = 0;
-  let clipped = 0;
-  let nonFinite = 0;
-  for (const ch of audio.channels) {
-    for (let i = 0; i < ch.length; i++) {
-      const v = ch[i];
-      if (!Number.isFinite(v)) {
-        nonFinite++;
-        continue;
-      }
-      const a = Math.abs(v);
-      sum += v * v;
-      finite++;
-      if (a > peak) peak = a;
-      if (a >= 0.999) clipped++;
-    }
-  }
-  // Silence per 20 ms window of the channel mean.
-  const win = Math.max(1, Math.round(audio.sampleRate * 0.02));
-  const threshold = 10 ** (silenceDbfs / 20);
-  let windows = 0;
-  let silent = 0;
-  for (let start = 0; start < n; start += win) {
-    const end = Math.min(n, start + win);
-    let s = 0;
-    let c = 0;
-    for (const ch of audio.channels) {
-      for (let i = start; i < end; i++) {
-        if (Number.isFinite(ch[i])) {
-          s += ch[i] * ch[i];
-          c++;
-        }
-      }
-    }
-    windows++;
-    if (c === 0 || Math.sqrt(s / c) < threshold) silent++;
-  }
-  const rms = finite ? Math.sqrt(sum / finite) : 0;
-  return {
-    ...base,
-    readable: true,
-    duration: round(audio.sampleRate ? n / audio.sampleRate : 0),
-    sampleRate: audio.sampleRate,
-    channels: audio.channels.length,
-    bitDepth: audio.bitDepth,
-    rmsDbfs: rms > 0 ? round(Math.max(FLOOR_DB, 20 * Math.log10(rms)), 3) : FLOOR_DB,
-    peak: round(Math.min(peak, 1e6)),
-    clippingRatio: round(finite ? clipped / finite : 0),
-    silenceRatio: round(windows ? silent / windows : 1),
-    nonFinite,
-  };
+  return { ...base, ...measureClip(audio, silenceDbfs), readable: true };
 }
 
 function summarize(xs: number[]): { min: number; mean: number; max: number } {

@@ -38,7 +38,7 @@ const ANALYSIS = { max_error_rate: 0.05, max_p99_ms: 500, max_divergence: 0.3, m
 // A skewed input mix (period 7, coprime with the router's periods), so a model predicting the
 // wrong classes shows up as a different predicted-class distribution.
 const MIX = [0, 0, 0, 0, 1, 2, 3];
-const WAVS = [0, 1, 2, 3].map((k) => toneWav(freqForClass(k), 0.25).toString('base64'));
+const WAVS = [0, 1, 2, 3].map((k) => toneWav(freqForClass(k), 0.3).toString('base64'));
 
 beforeEach(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-canary-'));

@@ -240,7 +240,7 @@ describe('vertex endpoint', () => {
     }
   });
 
-  it("vertex deploy through openEndpoint carries the env policy's gs:// logs: to the container", async () => {
+  it("vertex deploy through openEndpoint carries the env policy's gs:// logs: and serving.on_error_anomaly to the container", async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-vertex-logs-'));
     const gcs = await FakeGcs.start();
     const previous = process.env.STORAGE_EMULATOR_HOST;
@@ -251,6 +251,7 @@ describe('vertex endpoint', () => {
         'endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "1", model: speech-emotion, image: img }',
         'remote: gs://models-bucket/lockstep',
         `logs: ${logs}`,
+        'serving: { on_error_anomaly: flag }',
         '',
       ].join('\n');
     try {
@@ -267,6 +268,8 @@ describe('vertex endpoint', () => {
       const versions = fake.models.get('projects/p/locations/us-central1/models/speech-emotion')!;
       expect(versions[0].containerSpec!.env).toEqual([
         { name: 'LOCKSTEP_LOG_URI', value: 'gs://logs-bucket/prod' },
+        // The policy's "predict anyway, flag it" reaches the serving container.
+        { name: 'LOCKSTEP_ON_ERROR_ANOMALY', value: 'flag' },
       ]);
       expect(versions[0].artifactUri).toBe(`gs://models-bucket/lockstep/serving/${model.hash}`);
       expect(fake.rejected).toEqual([]);

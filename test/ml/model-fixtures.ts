@@ -14,7 +14,7 @@ import {
   type FeaturizeConfig,
 } from '../../lib/ml/features.ts';
 import { fitTransform, writeTransform } from '../../lib/ml/transform.ts';
-import { createRng } from '../../lib/ml/rng.ts';
+import { createRng } from '../../lib/rng.ts';
 
 export const FIXTURE_CONFIG: FeaturizeConfig = {
   sample_rate: 16000,

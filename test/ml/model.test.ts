@@ -8,7 +8,7 @@ import { initBackend } from '../../lib/ml/backend.ts';
 import { loadSplit } from '../../lib/ml/dataset.ts';
 import { loadModelDir, saveModelDir, type ModelCard } from '../../lib/ml/model.ts';
 import { normalizeSummary, readTransform, transformAudio } from '../../lib/ml/transform.ts';
-import { createRng } from '../../lib/ml/rng.ts';
+import { createRng } from '../../lib/rng.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { trainParams } from '../../lib/params-schema.ts';
 import { trainModel } from '../../stages/train/index.ts';

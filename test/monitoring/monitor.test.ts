@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeWav, type DecodedAudio } from '../../lib/audio/wav.ts';
 import { featurizeAudio, summaryFeatureNames } from '../../lib/ml/features.ts';
-import { createRng, shuffledIndices } from '../../lib/ml/rng.ts';
+import { createRng, shuffledIndices } from '../../lib/rng.ts';
 import {
   binValues,
   jensenShannon,

@@ -57,7 +57,7 @@ async function serveWith(log: PredictionLog): Promise<string> {
 
 async function predict(url: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const audio = toneWav(freqForClass(i % 7), 0.05).toString('base64');
+    const audio = toneWav(freqForClass(i % 7), 0.3).toString('base64');
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

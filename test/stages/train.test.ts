@@ -13,10 +13,26 @@ import { initBackend } from '../../lib/ml/backend.ts';
 import * as tf from '@tensorflow/tfjs';
 import { writeFeatureFixture } from '../ml/model-fixtures.ts';
 
+/** validate's out/validate/schema.json, as train receives it. */
+const INPUT_SCHEMA = {
+  version: 1,
+  data: {
+    version: 1,
+    labels: ['angry', 'sad'],
+    sample_rates: [16000],
+    channels: [1],
+    bit_depths: ['16'],
+    duration: { min: 0.4, max: 5.9 },
+  },
+  limits: { min_duration_s: 0.3, max_duration_s: 20, silence_dbfs: -60, max_clipping_ratio: 0.01 },
+};
+
 let root: string;
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'train-stage-'));
   writeFeatureFixture(path.join(root, PATHS.features));
+  fs.mkdirSync(path.join(root, PATHS.validate), { recursive: true });
+  fs.writeFileSync(path.join(root, PATHS.inputSchema), JSON.stringify(INPUT_SCHEMA));
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -34,9 +50,9 @@ function context(params: unknown): StageContext & { out: ReturnType<typeof memor
 const readJson = (rel: string) => JSON.parse(fs.readFileSync(path.join(root, rel), 'utf8'));
 
 describe('train stage', () => {
-  it('trainStage declares features as its dep and the model and train dirs as outs', () => {
+  it('trainStage declares features and the input schema as deps and the model and train dirs as outs', () => {
     const stage = trainStage(paramsSchema.parse({}));
-    expect(stage.deps).toEqual([PATHS.features]);
+    expect(stage.deps).toEqual([PATHS.features, PATHS.inputSchema]);
     expect(stage.outs).toEqual([PATHS.model, PATHS.train]);
     expect(stage.params).toContain('train.seed');
     expect(stage.code).toEqual(['stages/train', 'lib/ml']);
@@ -50,7 +66,16 @@ describe('train stage', () => {
       /^mlp on (wasm|tensorflow): 6 epochs, best val_acc \d\.\d{3} \(epoch \d\), model [0-9a-f]{12}$/,
     );
     const files = fs.readdirSync(path.join(root, PATHS.model)).sort();
-    expect(files).toEqual(['card.json', 'labels.json', 'model.json', 'transform.json', 'weights.bin']);
+    expect(files).toEqual([
+      'card.json',
+      'labels.json',
+      'model.json',
+      'schema.json',
+      'transform.json',
+      'weights.bin',
+    ]);
+    // The model carries the schema it was trained with, for serving's input checks.
+    expect(readJson(`${PATHS.model}/schema.json`)).toEqual(INPUT_SCHEMA);
     const card = readJson(`${PATHS.model}/card.json`);
     const metrics = readJson(`${PATHS.train}/metrics.json`);
     const history = readJson(`${PATHS.train}/history.json`);

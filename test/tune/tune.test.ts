@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRng } from '../../lib/ml/rng.ts';
+import { createRng } from '../../lib/rng.ts';
 import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial } from '../../lib/tune/samplers.ts';
 import { runStudy, type StudyConfig, type TrialExecutor } from '../../lib/tune/tuner.ts';
 import { runTrial, speakerFolds, type TrainParams } from '../../lib/tune/trial.ts';

@@ -3,7 +3,9 @@
  * pinned for the environment predicts every file under the input; results as JSON lines and CSV;
  * each input is moved (or removed) only after its result is durably written; re-runs resume.
  * Cloud Storage is reached with Application Default Credentials (`STORAGE_EMULATOR_HOST` for
- * an emulator).
+ * an emulator). Each file is checked against the model's input schema (its `schema.json`); files
+ * it refuses go to errors.jsonl and failed/, or with the policy's `serving.on_error_anomaly: flag`
+ * are predicted and flagged.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -46,11 +48,19 @@ export function register(program: Command, io: CliIO): void {
         const local = (p: string): string => (p.startsWith('gs://') ? p : path.resolve(io.cwd, p));
         const repo = findRepo(io.cwd);
         const pinned = await resolvePinnedModel(repo, opts.env, { out: io });
+        const { readInputChecks } = await import('../../validation/schema.ts');
+        const { readPolicy } = await import('../../environment/policy.ts');
+        const checks = readInputChecks(pinned.dir);
+        // An environment without a policy file (the workspace) keeps the default: reject.
+        const policy = await readPolicy(repo.root, opts.env).catch(() => undefined);
+        const onErrorAnomaly = policy?.serving.on_error_anomaly ?? 'reject';
+        if (!opts.json) io.err(`batch: input checks: ${checks.source}`);
         // Feature workers boot while the model loads.
         const { FeaturePool } = await import('../../../stages/featurize/pool.ts');
         const { readTransform } = await import('../../ml/transform.ts');
         const pool = new FeaturePool(readTransform(path.join(pinned.dir, 'transform.json')).featurize, {
           workers: opts.jobs,
+          checks,
         });
         let model;
         try {
@@ -64,6 +74,8 @@ export function register(program: Command, io: CliIO): void {
           output: local(opts.output),
           model,
           modelHash: pinned.hash,
+          checks,
+          onErrorAnomaly,
           onDone: opts.remove ? 'remove' : 'move',
           pool,
           out: opts.json ? undefined : io,

@@ -47,7 +47,8 @@ export function register(program: Command, io: CliIO): void {
         const { reference, source } = await loadReference(repo, opts.env, {
           remote: await defaultRemote(repo),
         });
-        const policyLogs = (await readEnvPolicy(repo.root, opts.env).catch(() => undefined))?.logs;
+        const envPolicy = await readEnvPolicy(repo.root, opts.env).catch(() => undefined);
+        const policyLogs = envPolicy?.logs;
         const logSource = opts.logs ?? policyLogs;
         const logsDir = logSource
           ? logSource.startsWith('gs://')
@@ -59,7 +60,11 @@ export function register(program: Command, io: CliIO): void {
           opts.env,
           entries,
           reference,
-          params.monitor,
+          {
+            ...params.monitor,
+            max_anomaly_rate: envPolicy?.serving.max_anomaly_rate,
+            anomaly_rates: envPolicy?.serving.anomaly_rates,
+          },
           opts.now ? new Date(opts.now) : new Date(),
         );
         const outDir = path.resolve(io.cwd, opts.out ?? path.join(repo.root, 'out', 'monitor', opts.env));
@@ -78,6 +83,10 @@ export function register(program: Command, io: CliIO): void {
             `monitor ${opts.env}: ${report.status} (${report.volume.recent} predictions in the window from ${logsDir}; reference: ${source})`,
           );
           for (const a of report.alerts) io.out(`  ${a}`);
+          for (const a of report.anomalies.kinds)
+            io.out(
+              `  anomaly ${a.kind} (${a.severity}): ${a.count}/${report.anomalies.requests} requests (${(a.rate * 100).toFixed(1)}%), ${a.rejected} rejected`,
+            );
           io.out(
             `reports: ${path.relative(io.cwd, outDir) || '.'}/report.{json,md}, distributions.{vl.json,svg,png}`,
           );

@@ -1,4 +1,8 @@
-/** `lockstep predict <file.wav...> --env <env>`: predict with the environment's endpoint, in-process. */
+/**
+ * `lockstep predict <file.wav...> --env <env>`: predict with the environment's endpoint, in-process.
+ * A file the model's training schema refuses fails the command (exit 1) with validate's reason;
+ * warnings are printed on stderr beside the prediction.
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
@@ -26,13 +30,28 @@ export function register(program: Command, io: CliIO): void {
         }
       });
       const { endpoint } = await openEndpoint(repo, opts.env, { out: io });
-      const res = await endpoint.predict(instances);
+      let res;
+      try {
+        res = await endpoint.predict(instances);
+      } catch (err) {
+        (endpoint as { flush?: () => void }).flush?.();
+        // The server names instances by index; a user passed files.
+        const { InputAnomalyError } = await import('../../serving/checks.ts');
+        if (err instanceof InputAnomalyError) {
+          const { LockstepError } = await import('../../errors.ts');
+          throw new LockstepError(
+            err.message.replace(/^instances\[(\d+)\]\.audio/, (_m, i: string) => files[Number(i)] ?? _m),
+          );
+        }
+        throw err;
+      }
       (endpoint as { flush?: () => void }).flush?.();
       if (opts.json) {
         io.out(JSON.stringify(res, null, 2));
         return;
       }
       res.predictions.forEach((p, i) => {
+        for (const a of p.anomalies ?? []) io.err(`${files[i]}: ${a.severity} ${a.kind}: ${a.detail}`);
         const top = Object.entries(p.scores)
           .sort((a, b) => b[1] - a[1])
           .slice(0, 3)

@@ -4,6 +4,8 @@
  * AIP_STORAGE_URI (or --model-dir) set it runs as the Vertex AI custom serving container instead.
  * With --ship-logs (or $LOCKSTEP_LOG_URI, or a gs:// `logs:` in the policy) the prediction log
  * files are uploaded to that gs:// prefix periodically and on shutdown (lib/serving/ship.ts).
+ * Audio the answering model's training schema refuses gets 400, or is predicted and flagged with
+ * the policy's `serving.on_error_anomaly: flag` ($LOCKSTEP_ON_ERROR_ANOMALY in container mode).
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -86,7 +88,10 @@ export function register(program: Command, io: CliIO): void {
         let env = opts.env;
         let port = opts.port ?? aip.httpPort;
         let policyLogs: string | undefined;
+        let onErrorAnomaly;
         if (storageUri) {
+          const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
+          onErrorAnomaly = readOnErrorAnomaly();
           env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
           source = await storageUriSource(storageUri, { deployedModelId: aip.deployedModelId });
         } else {
@@ -104,6 +109,7 @@ export function register(program: Command, io: CliIO): void {
           }
           port ??= policy.endpoint.port;
           policyLogs = policy.logs;
+          onErrorAnomaly = policy.serving.on_error_anomaly;
           const remote = await defaultRemote(repo).catch(() => undefined);
           source = new LocalEndpointSource(repo, env, { remote, out: io });
         }
@@ -125,6 +131,7 @@ export function register(program: Command, io: CliIO): void {
           log,
           token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
           maxInFlight: opts.maxInFlight,
+          onErrorAnomaly,
           predictRoute: aip.predictRoute,
           healthRoute: aip.healthRoute,
           host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
@@ -149,6 +156,8 @@ export function register(program: Command, io: CliIO): void {
             ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
             : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
         );
+        for (const m of models)
+          io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
         if (shipper)
           io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
         await new Promise<void>((resolve) => {
