@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { StageContext, StageResult } from '../../lib/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../../lib/ml/io-handler.ts';
 import { readPolicy } from '../../lib/promotion/policy.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { policyFile } from './stage.ts';
 import {
   evaluateGate,
   summarizeVerdict,
@@ -24,14 +25,12 @@ import {
   type ThresholdInput,
 } from '../../lib/gate.ts';
 
+export { gateStage, policyFile } from './stage.ts';
+
 export { evaluateGate, summarizeVerdict } from '../../lib/gate.ts';
 export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from '../../lib/gate.ts';
 
 const LOCKFILE = 'artifacts.lock.yaml';
-
-function policyFile(env: string): string {
-  return `promotion/${env}.yaml`;
-}
 
 /** The environment's branch: `branch` in its promotion policy, else the environment's name. */
 export async function environmentBranch(root: string, env: string): Promise<string> {
@@ -102,41 +101,25 @@ export async function runGate(options: {
   return { ...verdict, thresholdsSource: source };
 }
 
-/** The gate stage for `params`. */
-export function gateStage(params: Params): StageDef {
-  const env = params.gate.baseline_env;
-  return {
-    name: 'gate',
-    description: `Check evaluate metrics against thresholds and the ${env} baseline`,
-    code: ['stages/gate', 'lib/promotion/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
-    // The policy holds thresholds and the branch name: editing it re-runs the gate (a missing dep
-    // just means the stage always runs).
-    deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
-    params: ['gate.baseline_env', 'gate.thresholds'],
-    outs: [PATHS.gate],
-    // `passed` (1 or 0) and the failed-threshold count land in the lockfile, so the registry can
-    // show every commit's gate verdict without fetching artifacts.
-    metrics: [`${PATHS.gate}/metrics.json`],
-    async run(ctx: StageContext) {
-      const verdict = await runGate({
-        root: ctx.root,
-        params: (ctx.params as Params).gate,
-        metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
-        verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
-      });
-      await writeFileAtomic(
-        ctx.abs(`${PATHS.gate}/metrics.json`),
-        JSON.stringify({
-          passed: verdict.passed ? 1 : 0,
-          failed_thresholds: verdict.reasons.filter((r) => !r.passed).length,
-        }) + '\n',
-      );
-      ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
-      for (const r of verdict.reasons) {
-        ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
-      }
-      const summary = summarizeVerdict(verdict);
-      return verdict.passed ? { summary } : { failed: true, summary };
-    },
-  };
+/** The gate stage's body: the verdict, its metrics, and one line per threshold. */
+export async function runGateStage(ctx: StageContext): Promise<StageResult> {
+  const verdict = await runGate({
+    root: ctx.root,
+    params: (ctx.params as Params).gate,
+    metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
+    verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
+  });
+  await writeFileAtomic(
+    ctx.abs(`${PATHS.gate}/metrics.json`),
+    JSON.stringify({
+      passed: verdict.passed ? 1 : 0,
+      failed_thresholds: verdict.reasons.filter((r) => !r.passed).length,
+    }) + '\n',
+  );
+  ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
+  for (const r of verdict.reasons) {
+    ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
+  }
+  const summary = summarizeVerdict(verdict);
+  return verdict.passed ? { summary } : { failed: true, summary };
 }
