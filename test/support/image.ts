@@ -32,8 +32,8 @@ export interface Image {
   env: Record<string, string>;
   cmd: string[];
   healthcheck?: string[];
-  /** Seconds each npm ci took, by stage. */
-  installSeconds: Record<string, number>;
+  /** Seconds the final stage's `npm ci` took. */
+  installSeconds: number;
   cleanup(): void;
 }
 
@@ -113,7 +113,7 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
   const ignored = dockerignore();
   const stages: { name: string; dir: string; workdir: string }[] = [];
   const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
-  const installSeconds: Record<string, number> = {};
+  let installSeconds = 0;
   let env: Record<string, string> = {};
   let cmd: string[] | undefined;
   let healthcheck: string[] | undefined;
@@ -173,7 +173,7 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
               } else {
                 execFileSync('npm', ['ci', ...flags, '--prefer-offline'], { cwd: here('.'), stdio: 'pipe' });
               }
-              installSeconds[stage.name] = (performance.now() - started) / 1000;
+              if (isFinal) installSeconds = (performance.now() - started) / 1000;
             } else if (argv[0] === 'node') {
               execFileSync(process.execPath, argv.slice(1), { cwd: here('.'), stdio: 'pipe' });
             } else if (
