@@ -6,6 +6,24 @@
 # <prefix>/<AIP_DEPLOYED_MODEL_ID>-<hostname>/predictions-*.jsonl, for monitor and the canary.
 # The serving service account needs roles/storage.objectUser on that bucket.
 # Build: docker build -t <region>-docker.pkg.dev/<project>/<repo>/lockstep:<tag> .
+#
+# Two stages: `build` compiles the TypeScript into dist/cli/ with the development dependencies
+# (esbuild); the runtime stage holds production dependencies and that compiled JavaScript only,
+# so no TypeScript loader runs in the container. test/container/image.test.ts lays out this
+# file's COPY and RUN npm lines in a temp folder, with the same npm flags, and runs the CMD and
+# the HEALTHCHECK there: keep those lines in the forms it reads (see test/support/image.ts).
+#
+# The base image is pinned by tag; pin it by digest (node:20-slim@sha256:...) in the registry
+# that builds it, after `docker pull node:20-slim`.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY bin ./bin
+COPY lib ./lib
+COPY stages ./stages
+RUN node lib/cli/build.mjs
+
 FROM node:20-slim
 
 ENV NODE_ENV=production \
@@ -16,19 +34,21 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # Dependencies first, so code changes reuse this layer. The optional native tfjs-node binding
-# is skipped (the server falls back to the wasm backend) and no install scripts run.
+# is skipped (the server uses the wasm backend, whose .wasm files ship in
+# @tensorflow/tfjs-backend-wasm) and no install scripts run.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# TypeScript runs through tsx (a runtime dependency): no build step.
+# The compiled CLI and its launcher; no TypeScript sources.
+COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY lib ./lib
-COPY stages ./stages
-COPY params.yaml tsconfig.json ./
+COPY params.yaml ./
 
 # Prediction logs go to /app/.lockstep/logs/<endpoint>/ (and to LOCKSTEP_LOG_URI when set).
 RUN mkdir -p /app/.lockstep && chown node:node /app/.lockstep
 USER node
 
 EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.AIP_HTTP_PORT + process.env.AIP_HEALTH_ROUTE).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "bin/lockstep.mjs", "serve"]

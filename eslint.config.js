@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'actions/*/dist/', 'out/', '.lockstep/', 'coverage/', 'test-output/'],
+    ignores: ['node_modules/', 'actions/*/dist/', 'dist/', 'out/', '.lockstep/', 'coverage/', 'test-output/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -13,7 +13,7 @@
  * Files referenced as `new URL('./x.mjs', import.meta.url)` (worker scripts) keep pointing at
  * their source files (see sourceUrlPlugin), so a bundle is not relocatable: build it where it
  * runs. Bundled code loads the pipeline's stage modules (stages/pipeline.ts) at run time through
- * tsx, a runtime dependency.
+ * tsx (a development dependency, which the workflows' full `npm ci` installs).
  */
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -4,13 +4,13 @@
  */
 import type { StageDef } from '../lib/types.ts';
 import type { Params } from '../lib/params-schema.ts';
-import { dataStage } from './data/index.ts';
-import { ingestStage } from './ingest/index.ts';
-import { validateStage } from './validate/index.ts';
-import { featurizeStage } from './featurize/index.ts';
-import { trainStage } from './train/index.ts';
-import { evaluateStage } from './evaluate/index.ts';
-import { gateStage } from './gate/index.ts';
+import { dataStage } from './data/stage.ts';
+import { ingestStage } from './ingest/stage.ts';
+import { validateStage } from './validate/stage.ts';
+import { featurizeStage } from './featurize/stage.ts';
+import { trainStage } from './train/stage.ts';
+import { evaluateStage } from './evaluate/stage.ts';
+import { gateStage } from './gate/stage.ts';
 
 /** The stages for these params (the data stage only when `data.source` is `demo`). */
 export function pipeline(params: Params): StageDef[] {

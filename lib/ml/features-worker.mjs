@@ -1,14 +1,14 @@
 // Worker thread for featurize: decodes one WAV file and runs the same `featurizeAudio` the main
-// thread (and serving) runs. The feature code is TypeScript, so the worker registers tsx itself
-// (a worker does not inherit the parent's loader). Posts { ready: true } once loaded, then
-// receives { id, file, config, checks? } jobs and replies { id, summary, frames, nFrames, seconds,
-// check? } (buffers transferred) or { id, error, check? }; `check` holds the per-clip input checks'
-// findings (lib/validation/clip.ts) when `checks` was sent.
+// thread (and serving) runs. From the sources the feature code is TypeScript, so the worker
+// registers tsx itself (a worker does not inherit the parent's loader); in the compiled CLI
+// (lib/cli/build.mjs) it is compiled in and LOCKSTEP_COMPILED is true. Posts { ready: true } once
+// loaded, then receives { id, file, config, checks? } jobs and replies { id, summary, frames,
+// nFrames, seconds, check? } (buffers transferred) or { id, error, check? }; `check` holds the
+// per-clip input checks' findings (lib/validation/clip.ts) when `checks` was sent.
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+if (!globalThis.LOCKSTEP_COMPILED) (await import('tsx/esm/api')).register();
 const { decodeWav } = await import('../audio/wav.ts');
 const { featurizeAudio, FrameExtractor } = await import('./features.ts');
 const { inspectDecoded } = await import('../validation/clip.ts');

@@ -18,9 +18,9 @@ type GcsRemoteModule = { GcsRemote: new (url: string, options: OpenRemoteOptions
 
 export async function openRemote(url: string, options: OpenRemoteOptionsWithBase = {}): Promise<Remote> {
   if (url.startsWith('gs://')) {
-    // A variable specifier keeps the GCS client out of the type graph and out of startup.
-    const spec = './gcs-remote.ts';
-    const mod = (await import(spec)) as GcsRemoteModule;
+    // Imported on first use, so the GCS client stays out of startup (a literal specifier, so the
+    // compiled CLI, lib/cli/build.mjs, bundles it as a lazy chunk).
+    const mod = (await import('./gcs-remote.ts')) as GcsRemoteModule;
     const { baseDir: _baseDir, ...rest } = options;
     return new mod.GcsRemote(url, rest);
   }

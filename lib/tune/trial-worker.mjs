@@ -1,12 +1,12 @@
 // Worker thread for tuning: runs one trial at a time with `runTrial`. The trial code is
-// TypeScript, so the worker registers tsx itself. Protocol:
+// TypeScript, so from the sources the worker registers tsx itself (the compiled CLI,
+// lib/cli/build.mjs, compiles it in and sets LOCKSTEP_COMPILED). Protocol:
 //   in  { type: 'trial', id, input }        → out { type: 'epoch', id, epoch, value } per epoch,
 //   in  { type: 'decision', id, epoch, stop } (answer to each epoch message),
 //   out { type: 'done', id, outcome } or { type: 'error', id, message }.
 import { parentPort } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+if (!globalThis.LOCKSTEP_COMPILED) (await import('tsx/esm/api')).register();
 const { runTrial } = await import('./trial.ts');
 
 const waiting = new Map();

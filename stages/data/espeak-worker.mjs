@@ -1,8 +1,9 @@
 // Worker thread: synthesizes utterances with eSpeak NG (WebAssembly) and, when asked, renders
 // them into corpus files. Receives the compiled WebAssembly.Module once, then { id, args, render? }
 // jobs; replies with { id, wav } (eSpeak's WAV, or the rendered file when `render` is given) or
-// { id, error }. The rendering code is TypeScript, so the worker registers tsx itself (a worker
-// does not inherit the parent's loader), only when a job needs it.
+// { id, error }. The rendering code is TypeScript, so from the sources the worker registers tsx
+// itself (a worker does not inherit the parent's loader), only when a job needs it; the compiled
+// CLI (lib/cli/build.mjs) compiles it in and sets LOCKSTEP_COMPILED.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSession } from './espeak-run.mjs';
 
@@ -11,8 +12,7 @@ let renderer;
 
 async function loadRenderer() {
   if (!renderer) {
-    const { register } = await import('tsx/esm/api');
-    register();
+    if (!globalThis.LOCKSTEP_COMPILED) (await import('tsx/esm/api')).register();
     renderer = (await import('./render.ts')).renderUtterance;
   }
   return renderer;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { StageContext, StageResult } from '../../lib/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { loadSplit, readFeaturesIndex } from '../../lib/ml/dataset.ts';
 import { writeFileAtomic } from '../../lib/atomic.ts';
@@ -20,8 +20,9 @@ import {
   type CurvePoint,
 } from '../../lib/ml/plots.ts';
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
-import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+
+export { evaluateStage } from './stage.ts';
 
 export interface EvaluateOptions {
   modelDir: string;
@@ -98,26 +99,15 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Record<st
   return metrics;
 }
 
-/** The evaluate stage for `params`. */
-export function evaluateStage(_params: Params): StageDef {
+/** The evaluate stage's body. */
+export async function runEvaluateStage(ctx: StageContext): Promise<StageResult> {
+  const m = await evaluateModel({
+    modelDir: ctx.abs(PATHS.model),
+    featuresDir: ctx.abs(PATHS.features),
+    trainDir: ctx.abs(PATHS.train),
+    evalDir: ctx.abs(PATHS.eval),
+  });
   return {
-    name: 'evaluate',
-    description: 'Score the model on held-out speakers; confusion matrix and plots',
-    code: ['stages/evaluate', 'lib/ml'],
-    deps: [PATHS.model, PATHS.features, PATHS.train],
-    params: [],
-    outs: [PATHS.eval],
-    metrics: [`${PATHS.eval}/metrics.json`],
-    async run(ctx: StageContext) {
-      const m = await evaluateModel({
-        modelDir: ctx.abs(PATHS.model),
-        featuresDir: ctx.abs(PATHS.features),
-        trainDir: ctx.abs(PATHS.train),
-        evalDir: ctx.abs(PATHS.eval),
-      });
-      return {
-        summary: `test accuracy ${m.accuracy.toFixed(3)}, macro F1 ${m.f1_macro.toFixed(3)}, MCC ${m.mcc.toFixed(3)}`,
-      };
-    },
+    summary: `test accuracy ${m.accuracy.toFixed(3)}, macro F1 ${m.f1_macro.toFixed(3)}, MCC ${m.mcc.toFixed(3)}`,
   };
 }

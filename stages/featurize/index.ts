@@ -12,17 +12,17 @@ import { FEATURES_INDEX_VERSION, splitFiles, writeF32 } from '../../lib/ml/datas
 import type { FeaturizeConfig } from '../../lib/ml/features.ts';
 import { frameCount, frameFeatureNames, summaryFeatureNames } from '../../lib/ml/features.ts';
 import { fitTransform, writeTransform } from '../../lib/ml/transform.ts';
-import type { StageDef, StageResult } from '../../lib/types.ts';
+import type { StageResult } from '../../lib/types.ts';
 import type { Output } from '../../lib/output.ts';
-import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import type { ManifestFile } from './inputs.ts';
 import { readExcluded, readManifest } from './inputs.ts';
 import { featurizeFiles } from './pool.ts';
 import { histograms } from './stats.ts';
+import { VALIDATE_REPORT } from './stage.ts';
 
-/** Validation's report, whose `excluded` files featurize skips. */
-export const VALIDATE_REPORT = `${PATHS.validate}/report.json`;
+export { featurizeConfig, featurizeStage, VALIDATE_REPORT } from './stage.ts';
+
 /** Splits always written (empty when the manifest has none), in this order. */
 const STANDARD_SPLITS = ['train', 'validation', 'test'];
 
@@ -192,48 +192,5 @@ export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResu
   const rtf = computeSeconds > 0 ? audioSeconds / computeSeconds : 0;
   return {
     summary: `${counts}; D=${D}, T×F=${T}×${F}; ${audioSeconds.toFixed(1)} s of audio in ${computeSeconds.toFixed(1)} s (${rtf.toFixed(0)}× real time)`,
-  };
-}
-
-/** The transform's featurize config: exactly the params that shape features (no extra keys). */
-export function featurizeConfig(p: Params['featurize']): FeaturizeConfig {
-  const { sample_rate, frame_size, hop_size, n_mfcc, n_mel, max_seconds } = p;
-  return { sample_rate, frame_size, hop_size, n_mfcc, n_mel, max_seconds };
-}
-
-/** Builds the featurize stage for these params. */
-export function featurizeStage(params: Params): StageDef {
-  const dataDir = params.data.source === 'demo' ? PATHS.demo : params.data.path;
-  return {
-    name: 'featurize',
-    description: 'Meyda-equivalent features per clip, transform (scalers, labels) fitted on train',
-    code: [
-      'stages/featurize',
-      'lib/ml/features.ts',
-      'lib/ml/features-worker.mjs',
-      'lib/ml/transform.ts',
-      'lib/ml/dataset.ts',
-      'lib/audio/resample.ts',
-      'lib/audio/wav.ts',
-    ],
-    // A gs:// source is mirrored by ingest; only a local data dir is a dependency here.
-    deps: [PATHS.manifest, VALIDATE_REPORT, ...(dataDir.startsWith('gs://') ? [] : [dataDir])],
-    params: [
-      'featurize.sample_rate',
-      'featurize.frame_size',
-      'featurize.hop_size',
-      'featurize.n_mfcc',
-      'featurize.n_mel',
-      'featurize.max_seconds',
-    ],
-    outs: [PATHS.features],
-    async run(ctx) {
-      return runFeaturize({
-        root: ctx.root,
-        config: featurizeConfig(ctx.params.featurize as Params['featurize']),
-        out: ctx.out,
-        signal: ctx.signal,
-      });
-    },
   };
 }

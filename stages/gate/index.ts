@@ -14,16 +14,13 @@
 import fs from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
-import type { InputRef, StageContext, StageDef, StageInput } from '../../lib/types.ts';
-import { canonicalJson } from '../../lib/pipeline/fingerprint.ts';
+import type { StageContext, StageResult } from '../../lib/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
-import { parseLockfile } from '../../lib/lockfile.ts';
 import { writeFileAtomic } from '../../lib/atomic.ts';
 import { environmentThresholds, readPolicy } from '../../lib/environment/policy.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { policyFile } from './stage.ts';
 import {
   evaluateGate,
   summarizeVerdict,
@@ -32,65 +29,13 @@ import {
   type ThresholdInput,
 } from '../../lib/gate.ts';
 
+export { gateStage, policyFile } from './stage.ts';
+
 export { evaluateGate, summarizeVerdict } from '../../lib/gate.ts';
 export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from '../../lib/gate.ts';
 
-const LOCKFILE = 'artifacts.lock.yaml';
-
-function policyFile(env: string): string {
-  return `promotion/${env}.yaml`;
-}
-
-/** The environment's branch: `branch` in its promotion policy, else the environment's name. */
-export async function environmentBranch(root: string, env: string): Promise<string> {
-  if (!fs.existsSync(path.join(root, policyFile(env)))) return env;
-  return (await readPolicy(root, env)).branch;
-}
-
-/**
- * The deployed model's metrics: the `evaluate` stage metrics of the lockfile at the head of the
- * environment's branch (local branch first, then `origin/<branch>`, as CI checkouts have it).
- * Null when the branch, the lockfile or the metrics do not exist.
- */
-export async function resolveBaseline(root: string, env: string): Promise<Baseline | null> {
-  const branch = await environmentBranch(root, env);
-  for (const rev of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
-    if (!(await revExists(root, rev))) continue;
-    return baselineAt(root, env, await resolveRev(root, rev));
-  }
-  return null;
-}
-
-/** The evaluate metrics in the lockfile at `commit`, as environment `env`'s baseline (or null). */
-export async function baselineAt(root: string, env: string, commit: string): Promise<Baseline | null> {
-  const text = await readFileAtRev(root, commit, LOCKFILE);
-  if (text === undefined) return null;
-  const metrics = parseLockfile(text, `${commit.slice(0, 8)}:${LOCKFILE}`).stages.evaluate?.metrics;
-  return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
-}
-
-/** The identity of a baseline as a stage input: its metrics' content; where it was read, as label. */
-function baselineRef(env: string, baseline: Baseline | null): InputRef {
-  const hash = createHash('sha256')
-    .update(canonicalJson({ env, metrics: baseline?.metrics ?? null }))
-    .digest('hex');
-  if (!baseline?.commit) return { hash, label: `${env} (none)` };
-  return { hash, label: `${env}@${baseline.commit.slice(0, 8)}`, rev: baseline.commit };
-}
-
-/**
- * The gate's baseline as a declared stage input: the environment branch head's evaluate metrics,
- * or, pinned to a recorded value, the metrics at the recorded commit.
- */
-export function baselineInput(env: string): StageInput {
-  return {
-    name: 'baseline',
-    async resolve(root, pinned) {
-      if (pinned) return baselineRef(env, pinned.rev ? await baselineAt(root, env, pinned.rev) : null);
-      return baselineRef(env, await resolveBaseline(root, env));
-    },
-  };
-}
+export { baselineAt, baselineInput, resolveBaseline } from './baseline.ts';
+import { baselineAt, resolveBaseline } from './baseline.ts';
 
 /** Thresholds for `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
 export async function resolveThresholds(
@@ -142,47 +87,30 @@ export async function runGate(options: {
   return { ...verdict, thresholdsSource: source };
 }
 
-/** The gate stage for `params`. */
-export function gateStage(params: Params): StageDef {
-  const env = params.gate.baseline_env;
-  return {
-    name: 'gate',
-    description: `Check evaluate metrics against thresholds and the ${env} baseline`,
-    code: ['stages/gate', 'lib/environment/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
-    // The policy holds thresholds and the branch name: editing it re-runs the gate (a missing dep
-    // just means the stage always runs).
-    deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
-    params: ['gate.baseline_env', 'gate.thresholds'],
-    inputs: [baselineInput(env)],
-    outs: [PATHS.gate],
-    // `passed` (1 or 0) and the failed-threshold count land in the lockfile, so the registry can
-    // show every commit's gate verdict without fetching artifacts.
-    metrics: [`${PATHS.gate}/metrics.json`],
-    async run(ctx: StageContext) {
-      // The baseline the plan resolved (and locked), read again at its commit.
-      const ref = ctx.inputs?.baseline;
-      const baseline =
-        ref === undefined ? undefined : ref.rev ? await baselineAt(ctx.root, env, ref.rev) : null;
-      const verdict = await runGate({
-        root: ctx.root,
-        baseline,
-        params: (ctx.params as Params).gate,
-        metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
-        verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
-      });
-      await writeFileAtomic(
-        ctx.abs(`${PATHS.gate}/metrics.json`),
-        JSON.stringify({
-          passed: verdict.passed ? 1 : 0,
-          failed_thresholds: verdict.reasons.filter((r) => !r.passed).length,
-        }) + '\n',
-      );
-      ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
-      for (const r of verdict.reasons) {
-        ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
-      }
-      const summary = summarizeVerdict(verdict);
-      return verdict.passed ? { summary } : { failed: true, summary };
-    },
-  };
+/** The gate stage's body: the verdict, its metrics, and one line per threshold. */
+export async function runGateStage(ctx: StageContext): Promise<StageResult> {
+  const env = (ctx.params as Params).gate.baseline_env;
+  // The baseline the plan resolved (and locked), read again at its commit.
+  const ref = ctx.inputs?.baseline;
+  const baseline = ref === undefined ? undefined : ref.rev ? await baselineAt(ctx.root, env, ref.rev) : null;
+  const verdict = await runGate({
+    root: ctx.root,
+    baseline,
+    params: (ctx.params as Params).gate,
+    metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
+    verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
+  });
+  await writeFileAtomic(
+    ctx.abs(`${PATHS.gate}/metrics.json`),
+    JSON.stringify({
+      passed: verdict.passed ? 1 : 0,
+      failed_thresholds: verdict.reasons.filter((r) => !r.passed).length,
+    }) + '\n',
+  );
+  ctx.out.err(`gate: thresholds from ${verdict.thresholdsSource}`);
+  for (const r of verdict.reasons) {
+    ctx.out.err(`gate: ${r.passed ? 'ok  ' : 'FAIL'} ${r.kind} ${r.metric}: ${r.detail}`);
+  }
+  const summary = summarizeVerdict(verdict);
+  return verdict.passed ? { summary } : { failed: true, summary };
 }

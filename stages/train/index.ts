@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { StageContext, StageResult } from '../../lib/types.ts';
 import { buildModel, usesFrames, type Architecture } from '../../lib/ml/architectures.ts';
 import { initBackend } from '../../lib/ml/backend.ts';
 import { loadSplit, readFeaturesIndex, type SplitData } from '../../lib/ml/dataset.ts';
@@ -22,18 +22,7 @@ import { PATHS } from '../../lib/paths.ts';
 import { INPUT_SCHEMA_FILE, readInputSchema, writeInputSchema } from '../../lib/validation/schema.ts';
 import { fitModel, type Examples, type FitResult } from '../../lib/ml/fit.ts';
 
-export const TRAIN_PARAM_KEYS = [
-  'train.arch',
-  'train.epochs',
-  'train.batch_size',
-  'train.lr',
-  'train.units',
-  'train.dropout',
-  'train.l2',
-  'train.patience',
-  'train.seed',
-  'train.backend',
-];
+export { TRAIN_PARAM_KEYS, trainStage } from './stage.ts';
 
 export interface TrainOutcome {
   modelId: string;
@@ -189,34 +178,23 @@ async function shipInputSchema(file: string, modelDir: string): Promise<void> {
   await writeInputSchema(path.join(modelDir, INPUT_SCHEMA_FILE), schema);
 }
 
-/** The train stage for `params`. */
-export function trainStage(params: Params): StageDef {
+/** The train stage's body. */
+export async function runTrainStage(ctx: StageContext, params: Params): Promise<StageResult> {
+  const outcome = await trainModel({
+    featuresDir: ctx.abs(PATHS.features),
+    modelDir: ctx.abs(PATHS.model),
+    trainDir: ctx.abs(PATHS.train),
+    params: (ctx.params as Params).train,
+    inputSchema: ctx.abs(PATHS.inputSchema),
+    log: (line) => ctx.out.err(line),
+  });
+  const best = outcome.fit.best.val_acc;
   return {
-    name: 'train',
-    description: `Train the ${params.train.arch} classifier with TensorFlow.js (seeded, early stopping)`,
-    code: ['stages/train', 'lib/ml'],
-    deps: [PATHS.features, PATHS.inputSchema],
-    params: TRAIN_PARAM_KEYS,
-    outs: [PATHS.model, PATHS.train],
-    metrics: [`${PATHS.train}/metrics.json`],
-    async run(ctx: StageContext) {
-      const outcome = await trainModel({
-        featuresDir: ctx.abs(PATHS.features),
-        modelDir: ctx.abs(PATHS.model),
-        trainDir: ctx.abs(PATHS.train),
-        params: (ctx.params as Params).train,
-        inputSchema: ctx.abs(PATHS.inputSchema),
-        log: (line) => ctx.out.err(line),
-      });
-      const best = outcome.fit.best.val_acc;
-      return {
-        summary:
-          `${params.train.arch} on ${outcome.backend}: ${outcome.fit.epochsRun} epochs` +
-          (best === null ? '' : `, best val_acc ${best.toFixed(3)} (epoch ${outcome.fit.bestEpoch})`) +
-          `, model ${outcome.modelId.slice(0, 12)}`,
-        // Wall time is a fact about this run, not an output: it goes to the run record.
-        facts: { train_seconds: Number(outcome.seconds.toFixed(3)), backend: outcome.backend },
-      };
-    },
+    summary:
+      `${params.train.arch} on ${outcome.backend}: ${outcome.fit.epochsRun} epochs` +
+      (best === null ? '' : `, best val_acc ${best.toFixed(3)} (epoch ${outcome.fit.bestEpoch})`) +
+      `, model ${outcome.modelId.slice(0, 12)}`,
+    // Wall time is a fact about this run, not an output: it goes to the run record.
+    facts: { train_seconds: Number(outcome.seconds.toFixed(3)), backend: outcome.backend },
   };
 }

@@ -11,9 +11,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, StageError, formatProblem } from '../../lib/errors.ts';
 import { writeFileAtomic } from '../../lib/atomic.ts';
-import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { StageContext } from '../../lib/types.ts';
 import type { IngestManifest } from '../ingest/manifest.ts';
-import { dataDir, isRemote, STAGING } from '../ingest/index.ts';
 import { EMOTIONS, type Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { datasetAnomalies, fileAnomalies, sortAnomalies, type Anomaly } from './anomalies.ts';
@@ -22,28 +21,7 @@ import { inferDataSchema, readDataSchema, writeDataSchema } from './schema.ts';
 import { INPUT_SCHEMA_FILE, writeInputSchema } from '../../lib/validation/schema.ts';
 import { aggregateStats, measureFile, type FileStats } from './stats.ts';
 
-/** Builds the validate stage for these params. */
-export function validateStage(params: Params): StageDef {
-  const dir = dataDir(params);
-  return {
-    name: 'validate',
-    description: 'Statistics, schema and anomaly checks of the audio',
-    // The schema is an input through `code` (the whole folder) rather than `deps`: the runner
-    // requires deps to exist, and a missing schema is valid here (it is inferred and written).
-    code: ['stages/validate', 'lib/validation', 'lib/audio/wav.ts', 'stages/ingest/manifest.ts'],
-    deps: [PATHS.manifest, isRemote(dir) ? STAGING : dir],
-    params: [
-      'validate.min_duration_s',
-      'validate.max_duration_s',
-      'validate.silence_dbfs',
-      'validate.max_clipping_ratio',
-      'validate.max_class_imbalance',
-      'validate.on_error',
-    ],
-    outs: [PATHS.validate],
-    run: (ctx) => runValidate(ctx),
-  };
-}
+export { validateStage } from './stage.ts';
 
 async function readManifest(file: string): Promise<IngestManifest> {
   try {
@@ -84,7 +62,8 @@ async function emptyFolders(rootAbs: string, rootName: string): Promise<string[]
   return out.sort();
 }
 
-async function runValidate(ctx: StageContext): Promise<{ summary: string }> {
+/** The validate stage's body: statistics, schema, anomalies, then the reports. */
+export async function runValidate(ctx: StageContext): Promise<{ summary: string }> {
   const p = (ctx.params as Params).validate;
   const manifest = await readManifest(ctx.abs(PATHS.manifest));
   const resolve = (rel: string): string => (path.isAbsolute(rel) ? rel : path.resolve(ctx.root, rel));

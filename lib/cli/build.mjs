@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+/**
+ * Compiles the CLI with esbuild into `dist/cli/<build>/`, so `lockstep` starts without a
+ * TypeScript loader: `npm ci` runs it (the `prepare` script), `npm run build` runs it by hand, and
+ * bin/lockstep.mjs runs it again when a source file changed since the last build.
+ *
+ *   node lib/cli/build.mjs [--out <dist dir>] [--if-available]
+ *
+ * `--if-available` (the `prepare` script) exits 0 with a note when esbuild is not installed
+ * (`npm ci --omit=dev`): the launcher then runs the sources.
+ *
+ * What it writes, in `<dist>` (default `<package>/dist/cli`):
+ * - `<build>/main.mjs` (the CLI, exporting `main(argv)`), `<build>/pipeline.mjs` (stages/pipeline.ts)
+ *   and one file per worker thread script, plus the chunks esbuild splits out. Splitting keeps
+ *   every lazy `import()` lazy: a command's heavy packages load only when that command runs.
+ * - `<build>/inputs.json`: every source file compiled in, with its mtime and size, which the
+ *   launcher stats to tell a fresh build from a stale one.
+ * - `current`: the name of the newest build, replaced atomically (temp file + rename) once the
+ *   build is complete. A process that is running keeps lazily loading chunks from its own build
+ *   directory, so the last few builds are kept rather than overwritten.
+ *
+ * npm packages stay external (they load from node_modules, so tfjs finds its .wasm files and
+ * native packages their binaries). Every `new URL('<relative>', import.meta.url)` in our sources
+ * is rewritten: a reference to a compiled entry (a worker script, the default pipeline) points at
+ * its compiled sibling, any other at the same file in the source tree. `globalThis.LOCKSTEP_COMPILED`
+ * is `true` in the output, so code that registers tsx from source does not do it here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Compiled entries: output name → source (repository-relative). */
+export const ENTRIES = {
+  main: 'lib/cli/main.ts',
+  pipeline: 'stages/pipeline.ts',
+  'features-worker': 'lib/ml/features-worker.mjs',
+  'hash-worker': 'lib/store/hash-worker.mjs',
+  'espeak-worker': 'stages/data/espeak-worker.mjs',
+  'trial-worker': 'lib/tune/trial-worker.mjs',
+};
+
+/**
+ * Pure-JavaScript packages compiled into the output instead of loaded from node_modules: every
+ * command starts by loading them, and one file costs less than resolving and reading their
+ * dozens of modules (zod alone has ~80). They read no files of their own at run time.
+ */
+const INLINE = new Set(['commander', 'yaml', 'zod']);
+
+/** Keeps npm packages external (resolved from node_modules at run time) except INLINE ones. */
+function externalsPlugin() {
+  return {
+    name: 'externals',
+    setup(build) {
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (path.isAbsolute(args.path)) return undefined;
+        const parts = args.path.split('/');
+        const name = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+        return INLINE.has(name) ? undefined : { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/** Builds kept besides the newest (running processes may still load chunks from them). */
+const KEEP = 3;
+const ASSET = /new URL\(\s*(['"])(\.{1,2}\/[^'"]*)\1\s*,\s*import\.meta\.url\s*\)/g;
+
+function posix(p) {
+  return p.split(path.sep).join('/');
+}
+
+/** Rewrites `new URL('<relative>', import.meta.url)` for code that now lives in `outdir`. */
+function assetUrlPlugin(root, outdir) {
+  const entryByPath = new Map(Object.entries(ENTRIES).map(([name, src]) => [path.join(root, src), name]));
+  return {
+    name: 'asset-urls',
+    setup(build) {
+      build.onLoad({ filter: /\.(ts|mts|mjs)$/ }, async (args) => {
+        if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+        const source = await fs.promises.readFile(args.path, 'utf8');
+        if (!source.match(ASSET)) return undefined;
+        const contents = source.replace(ASSET, (_m, _q, rel) => {
+          const target = path.resolve(path.dirname(args.path), rel);
+          const entry = entryByPath.get(target);
+          let ref = entry ? `./${entry}.mjs` : posix(path.relative(outdir, target));
+          if (!entry && rel.endsWith('/')) ref += '/';
+          if (!ref.startsWith('.')) ref = `./${ref}`;
+          return `new URL(${JSON.stringify(ref)}, import.meta.url)`;
+        });
+        return { contents, loader: args.path.endsWith('.mjs') ? 'js' : 'ts' };
+      });
+    },
+  };
+}
+
+/** Names of the finished builds in `dist`, oldest first. */
+function listBuilds(dist) {
+  let names;
+  try {
+    names = fs.readdirSync(dist, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return names
+    .filter((e) => e.isDirectory() && e.name.startsWith('b-'))
+    .map((e) => e.name)
+    .sort();
+}
+
+/**
+ * Compiles the CLI and makes it the current build. Returns the build directory.
+ * @param {{root?: string, dist?: string, quiet?: boolean}} [options] `root`: the package (default:
+ *   this one); `dist`: where builds go (default `<root>/dist/cli`); `quiet`: print no compile
+ *   errors (the launcher falls back to tsx, which reports them itself).
+ */
+export async function buildCli(options = {}) {
+  const root = options.root ?? ROOT;
+  const dist = options.dist ?? path.join(root, 'dist', 'cli');
+  const esbuild = await import('esbuild');
+  const started = Date.now();
+  // Time-ordered and unique per process, so concurrent builds never share a directory.
+  const name = `b-${started.toString(36).padStart(9, '0')}-${process.pid}`;
+  const outdir = path.join(dist, name);
+  const result = await esbuild
+    .build({
+      absWorkingDir: root,
+      entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([n, src]) => [n, path.join(root, src)])),
+      outdir,
+      outExtension: { '.js': '.mjs' },
+      chunkNames: '[name]-[hash]',
+      splitting: true,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      // Inlined CommonJS packages call require(): give the ESM output one.
+      banner: {
+        js: "import { createRequire as __lockstepRequire } from 'node:module';\nconst require = __lockstepRequire(import.meta.url);",
+      },
+      define: { 'globalThis.LOCKSTEP_COMPILED': 'true' },
+      sourcemap: 'linked',
+      metafile: true,
+      logLevel: options.quiet ? 'silent' : 'warning',
+      plugins: [externalsPlugin(), assetUrlPlugin(root, outdir)],
+    })
+    .catch((err) => {
+      fs.rmSync(outdir, { recursive: true, force: true });
+      throw err;
+    });
+  // A relative import esbuild could not follow (a specifier in a variable) would fail at run
+  // time. (Comments, and a template-literal import with the keys of the map esbuild makes for it,
+  // are fine.)
+  const unresolved = /(["'])\.{1,2}\/[^"'\s]*\.[cm]?ts\1(?!\s*:)/;
+  for (const out of Object.keys(result.metafile.outputs)) {
+    if (!out.endsWith('.mjs')) continue;
+    const text = fs.readFileSync(path.resolve(root, out), 'utf8');
+    const line = text.split('\n').find((l) => !l.trimStart().startsWith('//') && unresolved.test(l));
+    if (line) {
+      fs.rmSync(outdir, { recursive: true, force: true });
+      throw new Error(
+        `${posix(path.relative(root, out))}: a reference to a source file survived compilation ${line.match(unresolved)[0]}. Import it with a literal specifier so esbuild bundles it.`,
+      );
+    }
+  }
+  const files = {};
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const abs = path.resolve(root, input);
+    if (abs.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    const st = fs.statSync(abs);
+    // Edited while the build was reading it: the output may hold the older text, so record
+    // an impossible stat and let the next start rebuild.
+    files[posix(path.relative(root, abs))] = st.mtimeMs >= started ? [-1, -1] : [st.mtimeMs, st.size];
+  }
+  fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files }) + '\n');
+  const tmp = path.join(dist, `current.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, name + '\n');
+  fs.renameSync(tmp, path.join(dist, 'current'));
+  const builds = listBuilds(dist).filter((b) => b !== name);
+  for (const old of builds.slice(0, Math.max(0, builds.length - KEEP)))
+    fs.rmSync(path.join(dist, old), { recursive: true, force: true });
+  return outdir;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf('--out');
+  const dist = i >= 0 ? path.resolve(args[i + 1]) : undefined;
+  if (args.includes('--if-available')) {
+    try {
+      await import('esbuild');
+    } catch {
+      console.log('lockstep: esbuild is not installed (no dev dependencies); the CLI runs from source.');
+      process.exit(0);
+    }
+  }
+  const started = performance.now();
+  const outdir = await buildCli({ dist });
+  console.log(
+    `built the CLI into ${path.relative(process.cwd(), outdir) || outdir} in ${Math.round(performance.now() - started)} ms`,
+  );
+}

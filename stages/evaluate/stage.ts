@@ -1,0 +1,21 @@
+/**
+ * The `evaluate` stage's declaration. Its body (stages/evaluate/index.ts: TensorFlow.js, Vega)
+ * is imported only when the stage runs.
+ */
+import type { StageDef } from '../../lib/types.ts';
+import type { Params } from '../../lib/params-schema.ts';
+import { PATHS } from '../../lib/paths.ts';
+
+/** The evaluate stage for `params`. */
+export function evaluateStage(_params: Params): StageDef {
+  return {
+    name: 'evaluate',
+    description: 'Score the model on held-out speakers; confusion matrix and plots',
+    code: ['stages/evaluate', 'lib/ml'],
+    deps: [PATHS.model, PATHS.features, PATHS.train],
+    params: [],
+    outs: [PATHS.eval],
+    metrics: [`${PATHS.eval}/metrics.json`],
+    run: async (ctx) => (await import('./index.ts')).runEvaluateStage(ctx),
+  };
+}
