@@ -11,6 +11,7 @@ import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError } from './errors.ts';
 import { writeFileAtomic } from './store/atomic.ts';
+import { safePathSchema } from './store/entry-path.ts';
 import { describeIssue, issuePath, parseYamlSource, showValue } from './pipeline/yaml.ts';
 
 /** The schema version this build reads and writes. */
@@ -26,7 +27,8 @@ const artifactFields = {
   dir: z.boolean().optional(),
 };
 
-export const artifactRefSchema = z.object({ path: z.string().min(1), ...artifactFields }).strict();
+/** Paths arrive in pull requests: the rules of manifest entry paths apply (no "..", no absolute path). */
+export const artifactRefSchema = z.object({ path: safePathSchema, ...artifactFields }).strict();
 
 export const lockEntrySchema = z
   .object({
@@ -46,7 +48,7 @@ export const lockfileSchema = z
   .object({
     schema: z.literal(LOCKFILE_SCHEMA),
     /** Paths tracked with `lockstep add`, keyed by repository-relative path. */
-    data: z.record(z.string(), z.object(artifactFields).strict()).default({}),
+    data: z.record(safePathSchema, z.object(artifactFields).strict()).default({}),
     /** Per stage: code fingerprint, deps, params read, outs, metrics. */
     stages: z.record(z.string(), lockEntrySchema).default({}),
   })
@@ -91,6 +93,14 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockf
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const line = src.lineOf(issuePath(issue)) ?? 1;
+    if (issue.code === 'invalid_key') {
+      // A tracked path (a key under data:) that fails the path rules.
+      const key = String(issue.path.at(-1));
+      const why = issue.issues[0]?.message ?? 'invalid path';
+      throw new ConfigError(
+        `${file}:${line}: ${issue.path.slice(0, -1).map(String).join('.')}: ${why} "${key}". Track a path inside the repository, or restore the file from git.`,
+      );
+    }
     throw new ConfigError(`${file}:${line}: ${describeIssue(issue, raw)}, or restore the file from git.`);
   }
   return result.data as Lockfile;
