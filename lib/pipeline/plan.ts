@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile, Oid, StageDef } from '../types.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UnsafePathError } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
 import { artifactObjects, hashArtifact, isArtifactCurrent } from '../store/artifacts.ts';
@@ -102,7 +102,9 @@ export async function isInCache(repo: Repo, cache: Cache, ref: ArtifactRef): Pro
   if (!cache.hasSync(ref.hash)) return false;
   try {
     return (await artifactObjects(repo, ref, { cache })).every((oid) => cache.hasSync(oid));
-  } catch {
+  } catch (err) {
+    // A manifest with an unsafe entry path is hostile, not a miss: stop rather than re-run.
+    if (err instanceof UnsafePathError) throw err;
     return false;
   }
 }

@@ -56,9 +56,11 @@ export async function fetchArtifact(
 ): Promise<{ files: number; bytes: number }> {
   const cache = new Cache(repo, { remote: options.remote });
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
+  // A directory's manifest (and so every entry path) is checked before anything is created.
+  const manifest = ref.dir ? await readManifest(repo, ref, options) : undefined;
   await mkdir(path.dirname(dest), { recursive: true });
   try {
-    if (!ref.dir) {
+    if (!manifest) {
       await ensureLocal(repo, [ref.hash], options.remote);
       const bytes = await cache.readBytes(ref.hash);
       await writeFile(tmp, bytes);
@@ -66,7 +68,6 @@ export async function fetchArtifact(
       await rename(tmp, dest);
       return { files: 1, bytes: bytes.length };
     }
-    const manifest = await readManifest(repo, ref, options);
     await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
     let bytes = 0;
     await mkdir(tmp); // fails when something already sits there: the tree below is ours alone

@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { IntegrityError, formatProblem } from '../errors.ts';
+import { UnsafePathError, formatProblem } from '../errors.ts';
 
 /** A relative path that passed `entryPathProblem`. */
 export type EntryPath = string & z.$brand<'EntryPath'>;
@@ -119,8 +119,8 @@ export function parseEntryPaths(paths: readonly string[], where: string): EntryP
 }
 
 /** The error for an untrusted path that fails the rules; `subject` says what held it. */
-export function unsafePath(where: string, problem: string, value: string, subject = 'path'): IntegrityError {
-  return new IntegrityError(
+export function unsafePath(where: string, problem: string, value: string, subject = 'path'): UnsafePathError {
+  return new UnsafePathError(
     formatProblem(
       where,
       `unsafe ${subject} (${problem})`,
