@@ -96,7 +96,9 @@ describe('hostile WAV headers', () => {
   it('hostile WAV headers: the same corpus through batch-predict lists each refused file and finishes in bounded time', async () => {
     const input = path.join(tmp, 'batch-in');
     fs.mkdirSync(input);
-    corpus.forEach((c, i) => fs.writeFileSync(path.join(input, `case${String(i).padStart(3, '0')}.wav`), c.bytes));
+    corpus.forEach((c, i) =>
+      fs.writeFileSync(path.join(input, `case${String(i).padStart(3, '0')}.wav`), c.bytes),
+    );
     const model = await loadModelDir(modelDir);
     const started = performance.now();
     const s = await batchPredict({

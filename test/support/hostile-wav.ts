@@ -24,7 +24,9 @@ function prng(seed: number): () => number {
   };
 }
 
-const U32_EDGES = [0, 1, 3999, 4000, 8000, 44100, 192000, 192001, 1_828_732_544, 0x7fffffff, 0x80000000, 0xffffffff];
+const U32_EDGES = [
+  0, 1, 3999, 4000, 8000, 44100, 192000, 192001, 1_828_732_544, 0x7fffffff, 0x80000000, 0xffffffff,
+];
 const U16_EDGES = [0, 1, 2, 3, 7, 8, 9, 12, 16, 17, 24, 32, 64, 255, 0x7fff, 65534, 65535];
 
 /** Field offsets in the canonical 44-byte header wavefile writes. */
