@@ -89,10 +89,17 @@ export function pathSetProblem(paths: readonly string[]): { index: number; probl
 }
 
 /** Schema of one safe relative path, for files whose types keep plain strings (the lockfile). */
-export const safePathSchema = z.string().superRefine((p, ctx) => {
-  const problem = entryPathProblem(p);
-  if (problem) ctx.addIssue({ code: 'custom', message: `unsafe path (${problem})`, input: p });
-});
+export const safePathSchema = z
+  .string()
+  .min(1)
+  .superRefine((p, ctx) => {
+    const problem = entryPathProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: `unsafe path (${problem})`, input: p });
+  })
+  .meta({
+    description:
+      'Relative POSIX path: no leading "/", no "..", "." or empty segments, no backslash or control characters.',
+  });
 
 /** Schema of one safe relative path; the brand marks values that passed it. */
 export const entryPathSchema = safePathSchema.brand<'EntryPath'>();

@@ -88,16 +88,13 @@ export function decodeManifest(bytes: Uint8Array, oid: Oid, where: string = oid)
   }
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) {
-    const issue = result.error.issues.find((i) => i.code === 'custom' && i.path.at(-1) === 'path');
-    if (issue) {
-      const index = issue.path[1] as number;
-      const value = (parsed as { entries: Array<{ path: string }> }).entries[index]!.path;
-      throw unsafePath(
-        where,
-        issue.message.replace(/^unsafe path \((.*)\)$/, '$1'),
-        value,
-        `entry path in manifest ${oid.slice(0, 12)}`,
-      );
+    const issue = result.error.issues.find((i) => i.path.length === 3 && i.path[2] === 'path');
+    const index = issue?.path[1] as number;
+    const value = (parsed as { entries?: Array<{ path?: unknown }> } | undefined)?.entries?.[index]?.path;
+    if (issue && typeof value === 'string') {
+      // The per-path rules, or (for a clash between entries) the set rule's message.
+      const problem = entryPathProblem(value) ?? issue.message;
+      throw unsafePath(where, problem, value, `entry path in manifest ${oid.slice(0, 12)}`);
     }
     throw new IntegrityError(
       `${oid}: not a directory manifest "${oid.slice(0, 12)}". The lockfile points a directory at a file object; re-add the directory.`,
