@@ -63,7 +63,7 @@ export async function fetchArtifact(
     if (!manifest) {
       await ensureLocal(repo, [ref.hash], options.remote);
       const bytes = await cache.readBytes(ref.hash);
-      await writeFile(tmp, bytes);
+      await writeFile(tmp, bytes, { flag: 'wx' });
       await rm(dest, { recursive: true, force: true });
       await rename(tmp, dest);
       return { files: 1, bytes: bytes.length };

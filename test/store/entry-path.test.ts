@@ -7,6 +7,7 @@ import { hashArtifact } from '../../lib/store/artifacts.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { ConfigError, UnsafePathError } from '../../lib/errors.ts';
 import { downloadPrefix } from '../../stages/ingest/gcs.ts';
+import { GcsInput } from '../../stages/batch/io.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { git, listObjects, makeRepo, rmrf, runStoreCli, tempDir, writeTree } from './helpers.ts';
 
@@ -87,7 +88,7 @@ describe('gs:// object names', () => {
     ['a backslash', 'evil/a\\b.wav', /backslash/],
     ['a case clash', 'evil/Clip.wav', /only by case/],
   ])(
-    'gs:// object names: a name with %s is refused before anything is downloaded',
+    'gs:// object names: a name with %s is refused by ingest and batch input before anything is downloaded',
     async (_n, name, problem) => {
       fake.reset();
       fake.putObject('emo-data', 'evil/clip.wav', Buffer.from('RIFF'));
@@ -103,6 +104,13 @@ describe('gs:// object names', () => {
       expect((err as Error).message).toContain('gs://emo-data/evil');
       expect(fs.existsSync(dest)).toBe(false);
       expect(fake.count('download')).toBe(0);
+      // Batch input lists through the same function.
+      const input = new GcsInput('gs://emo-data/evil', { apiEndpoint: fake.url, projectId: 'p' });
+      try {
+        await expect(input.list()).rejects.toThrow(UnsafePathError);
+      } finally {
+        input.close();
+      }
     },
   );
 });
