@@ -43,20 +43,30 @@ export function entryPathProblem(p: string): string | undefined {
   return undefined;
 }
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
+
 /** The form two paths share when a case-insensitive or normalizing filesystem treats them as one. */
 function foldPath(p: string): string {
-  return p.normalize('NFC').toLowerCase();
+  // ASCII is already NFC, and lower-casing it keeps every index (ancestors are slices of it).
+  return ASCII.test(p) ? p.toLowerCase() : p.normalize('NFC').toLowerCase();
 }
 
 /** The first problem of a set of safe paths, with the index of the path at fault. */
 export function pathSetProblem(paths: readonly string[]): { index: number; problem: string } | undefined {
+  const folded = paths.map(foldPath);
   const files = new Map<string, string>();
-  for (const p of paths) if (!files.has(foldPath(p))) files.set(foldPath(p), p);
+  folded.forEach((f, i) => {
+    if (!files.has(f)) files.set(f, paths[i]!);
+  });
   const seen = new Map<string, string>();
   const dirs = new Map<string, string>();
+  // Directories already checked, as spelled: their ancestors were checked with them.
+  const checked = new Set<string>();
   for (let index = 0; index < paths.length; index++) {
     const p = paths[index]!;
-    const before = seen.get(foldPath(p));
+    const f = folded[index]!;
+    const before = seen.get(f);
     if (before !== undefined) {
       return {
         index,
@@ -66,12 +76,14 @@ export function pathSetProblem(paths: readonly string[]): { index: number; probl
             : `path differs from "${before}" only by case or Unicode normalization`,
       };
     }
-    seen.set(foldPath(p), p);
+    seen.set(f, p);
     // Every ancestor must be a directory: not a file of the set, and spelled one way only.
-    let cut = p.indexOf('/');
-    while (cut !== -1) {
+    const sliceable = f.length === p.length && ASCII.test(p);
+    for (let cut = p.lastIndexOf('/'); cut > 0; cut = p.lastIndexOf('/', cut - 1)) {
       const dir = p.slice(0, cut);
-      const foldedDir = foldPath(dir);
+      if (checked.has(dir)) break;
+      checked.add(dir);
+      const foldedDir = sliceable ? f.slice(0, cut) : foldPath(dir);
       const file = files.get(foldedDir);
       if (file !== undefined) return { index, problem: `path is inside "${file}", which is a file` };
       const spelled = dirs.get(foldedDir);
@@ -82,7 +94,6 @@ export function pathSetProblem(paths: readonly string[]): { index: number; probl
           problem: `directory "${dir}" differs from "${spelled}" only by case or Unicode normalization`,
         };
       }
-      cut = p.indexOf('/', cut + 1);
     }
   }
   return undefined;
