@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { entryPathProblem, pathSetProblem } from '../../lib/store/entry-path.ts';
-import { hashArtifact } from '../../lib/store/artifacts.ts';
+import { checkoutArtifact, hashArtifact } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { ConfigError, UnsafePathError } from '../../lib/errors.ts';
 import { downloadPrefix } from '../../stages/ingest/gcs.ts';
@@ -152,6 +153,20 @@ describe('symlinks', () => {
     const pulled = path.join(clone, 'data/links/labels.csv');
     expect(fs.lstatSync(pulled).isSymbolicLink()).toBe(false);
     expect(fs.readFileSync(pulled, 'utf8')).toBe('a,b\n');
+  });
+});
+
+describe('checkout targets', () => {
+  it('checkout targets: a tracked path whose parent is a symlink out of the repository is refused and nothing is written there', async () => {
+    const repo = makeRepo();
+    const outside = tempDir();
+    cleanup.push(repo.root, outside);
+    const hash = await new Cache(repo).insertBytes(Buffer.from('pwned'));
+    fs.symlinkSync(outside, path.join(repo.root, 'data'));
+    await expect(
+      checkoutArtifact(repo, { path: 'data/x/file.txt', hash, size: 5, nfiles: 1 }),
+    ).rejects.toThrow(/resolves outside the repository/);
+    expect(fs.readdirSync(outside)).toEqual([]);
   });
 });
 
