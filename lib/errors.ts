@@ -37,6 +37,12 @@ export class LockfileConflictError extends ConfigError {}
 /** An object in a cache or remote is missing or does not match its hash. */
 export class IntegrityError extends LockstepError {}
 
+/**
+ * An untrusted path (a manifest entry, a gs:// object name) would leave the directory it is
+ * written into, or is not portable. Never treated as a cache miss: it signals a hostile object.
+ */
+export class UnsafePathError extends IntegrityError {}
+
 /** A stage failed while running; `skipped` names the dependents that did not run. */
 export class StageError extends LockstepError {
   readonly stage: string;

@@ -11,6 +11,7 @@ import type { Repo } from './repo.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError, LockfileConflictError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { safePathSchema } from './store/entry-path.ts';
 import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
 
 /** The schema version this build reads and writes. */
@@ -26,7 +27,8 @@ const artifactFields = {
   dir: z.boolean().optional(),
 };
 
-export const artifactRefSchema = z.object({ path: z.string().min(1), ...artifactFields }).strict();
+/** Paths arrive in pull requests: the rules of manifest entry paths apply (no "..", no absolute path). */
+export const artifactRefSchema = z.object({ path: safePathSchema, ...artifactFields }).strict();
 
 /** A resolved non-file input: identity hash, where it was read (`dev@1a2b3c4d`), and the commit. */
 export const inputRefSchema = z
@@ -60,7 +62,7 @@ export const lockfileSchema = z
   .object({
     schema: z.literal(LOCKFILE_SCHEMA),
     /** Paths tracked with `lockstep add`, keyed by repository-relative path. */
-    data: z.record(z.string(), z.object(artifactFields).strict()).default({}),
+    data: z.record(safePathSchema, z.object(artifactFields).strict()).default({}),
     /** Per stage: code fingerprint, deps, params read, outs, metrics. */
     stages: z.record(z.string(), lockEntrySchema).default({}),
     /**

@@ -81,6 +81,12 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, expected?
       return `${key}: must be ${issue.inclusive === false ? '>' : '>='} ${String(issue.minimum)}, got ${showValue(value)}. Fix the value`;
     case 'too_big':
       return `${key}: must be ${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}, got ${showValue(value)}. Fix the value`;
+    case 'invalid_key': {
+      // A mapping key that fails its own schema (a tracked path breaking the path rules).
+      const why = issue.issues[0]?.message ?? 'invalid key';
+      const parent = issue.path.slice(0, -1).map(String).join('.');
+      return `${parent}: ${why} "${String(issue.path.at(-1))}". Track a path inside the repository`;
+    }
     case 'invalid_value':
       return `${key}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${showValue(value)}. Fix the value`;
     default:

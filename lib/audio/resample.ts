@@ -1,8 +1,12 @@
 /**
  * Band-limited sample-rate conversion: a Kaiser-windowed sinc low-pass evaluated at each output
  * instant (polyphase: for a rational ratio L/M the kernel only takes L distinct fractional
- * offsets, so they are tabulated once). Pure double arithmetic in a fixed order, so the output is
- * bit-for-bit deterministic on every machine and thread.
+ * offsets, so each is tabulated once, on first use). When L is larger than MAX_PHASES (an odd
+ * rate such as 191999 Hz) the offset is rounded to the nearest of MAX_PHASES phases (a timing
+ * error under 1/8192 of an input sample), so the work is one kernel row per phase used plus one
+ * dot product per output: proportional to the samples, whatever the rates. Pure double
+ * arithmetic in a fixed order, so the output is bit-for-bit deterministic on every machine and
+ * thread.
  */
 
 export interface ResampleOptions {
@@ -16,7 +20,7 @@ export interface ResampleOptions {
   maxLength?: number;
 }
 
-/** Largest number of polyphase kernels tabulated; odder ratios evaluate the kernel per sample. */
+/** Largest number of polyphase kernels tabulated; odder ratios round to the nearest of these. */
 const MAX_PHASES = 4096;
 
 function gcd(a: number, b: number): number {
@@ -80,35 +84,37 @@ export function resample(
   const out = new Float32Array(outLength);
   const n = input.length;
 
-  // Output j sits at input time t = j·M/L = base + phase/L, base = floor(j·M/L).
-  let table: Float64Array | null = null;
-  if (up <= MAX_PHASES) {
-    table = new Float64Array(up * span);
-    for (let p = 0; p < up; p++) {
-      const frac = p / up;
-      for (let k = 0; k < span; k++) table[p * span + k] = kernel(k - taps + 1 - frac);
+  // Output j sits at input time t = j·M/L = base + phase/L, base = floor(j·M/L). With more than
+  // MAX_PHASES phases, phase/L is rounded to q/MAX_PHASES (q = MAX_PHASES carries into base).
+  const phases = Math.min(up, MAX_PHASES);
+  const rows: (Float64Array | undefined)[] = new Array(phases);
+  const rowFor = (p: number): Float64Array => {
+    let row = rows[p];
+    if (!row) {
+      row = new Float64Array(span);
+      const frac = p / phases;
+      for (let k = 0; k < span; k++) row[k] = kernel(k - taps + 1 - frac);
+      rows[p] = row;
     }
-  }
-  const row = new Float64Array(span);
+    return row;
+  };
   for (let j = 0; j < outLength; j++) {
     const num = j * down;
-    const base = Math.floor(num / up);
-    const phase = num - base * up;
-    let coeffs: Float64Array;
-    let offset = 0;
-    if (table) {
-      coeffs = table;
-      offset = phase * span;
-    } else {
-      const frac = phase / up;
-      for (let k = 0; k < span; k++) row[k] = kernel(k - taps + 1 - frac);
-      coeffs = row;
+    let base = Math.floor(num / up);
+    let phase = num - base * up;
+    if (up > MAX_PHASES) {
+      phase = Math.round((phase * MAX_PHASES) / up);
+      if (phase === MAX_PHASES) {
+        phase = 0;
+        base++;
+      }
     }
+    const coeffs = rowFor(phase);
     const start = base - taps + 1;
     const kLo = Math.max(0, -start);
     const kHi = Math.min(span, n - start);
     let acc = 0;
-    for (let k = kLo; k < kHi; k++) acc += input[start + k] * coeffs[offset + k];
+    for (let k = kLo; k < kHi; k++) acc += input[start + k] * coeffs[k];
     out[j] = acc;
   }
   return out;

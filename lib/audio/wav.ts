@@ -1,7 +1,8 @@
 /**
  * WAV decoding and encoding through the `wavefile` library (no hand-written RIFF parser).
- * Decoding accepts 8/16/24/32-bit integer and 32/64-bit float PCM, any channel count, and
- * returns float samples in [-1, 1] per channel.
+ * Decoding accepts 8/16/24/32-bit integer and 32/64-bit float PCM at 4–192 kHz with 1–8
+ * channels (`WAV_LIMITS`), and returns float samples in [-1, 1] per channel. Headers are
+ * untrusted input (request bodies, uploaded clips): `readWavHeader` bounds every field first.
  */
 import wavefilePkg from 'wavefile';
 import { LockstepError } from '../errors.ts';
@@ -22,10 +23,56 @@ export interface DecodedAudio {
 export class AudioDecodeError extends LockstepError {}
 
 /**
- * Decodes a WAV file's bytes. `name` is used in error messages.
- * @throws AudioDecodeError for empty, non-RIFF, truncated or unsupported (compressed) files.
+ * Bounds on the header of an accepted WAV file. Every field is checked before any sample is
+ * touched, so the work a file causes (decoding, resampling, featurizing) stays proportional to
+ * the bytes it carries: a header cannot claim a 4 GHz sample rate, 65535 channels or a data chunk
+ * larger than the file.
  */
-export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
+export const WAV_LIMITS = {
+  /** Lowest accepted sample rate (Hz). */
+  minSampleRate: 4000,
+  /** Highest accepted sample rate (Hz). */
+  maxSampleRate: 192000,
+  /** Most accepted channels. */
+  maxChannels: 8,
+} as const;
+
+/** Accepted (format tag, bits per sample) pairs; 65534 is WAVE_FORMAT_EXTENSIBLE. */
+const BITS_BY_FORMAT: Record<number, readonly number[]> = {
+  1: [8, 16, 24, 32],
+  3: [32, 64],
+  65534: [8, 16, 24, 32, 64],
+};
+
+/** What `readWavHeader` returns: the checked format and the data chunk's bytes. */
+export interface WavHeader {
+  audioFormat: number;
+  numChannels: number;
+  sampleRate: number;
+  bitsPerSample: number;
+  /** Bytes per frame (all channels of one sample instant). */
+  blockAlign: number;
+  /** wavefile's name for the encoding ("8", "16", "24", "32", "32f", "64"). */
+  bitDepth: string;
+  /** The data chunk's bytes (exactly its declared size; a whole number of frames). */
+  samples: Uint8Array;
+  /** The parsed file, for wavefile's sample unpacking. */
+  wav: InstanceType<typeof WaveFile>;
+}
+
+function badField(name: string, field: string, value: number, fix: string): AudioDecodeError {
+  return new AudioDecodeError(`${name}: WAV header ${field} out of range "${value}". ${fix}`);
+}
+
+/**
+ * Parses and bounds a WAV header (through wavefile; no hand-written RIFF parser). Checks, in
+ * order: RIFF/WAVE signature, format tag (PCM, IEEE float or extensible), channels (1–8),
+ * sample rate (integer Hz, 4000–192000), bits per sample for the format, block align =
+ * channels × bytes per sample, byte rate = sample rate × block align, the RIFF size and the data
+ * size against the bytes present, and that the data is a whole number of frames.
+ * @throws AudioDecodeError naming the field at fault and its value.
+ */
+export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
   if (bytes.length === 0) throw new AudioDecodeError(`${name}: empty file. Provide a PCM WAV file.`);
   if (bytes.length < 12 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'RIFF') {
     throw new AudioDecodeError(`${name}: not a WAV file (no RIFF header). Provide a PCM WAV file.`);
@@ -43,40 +90,122 @@ export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
     audioFormat: number;
     numChannels: number;
     sampleRate: number;
+    byteRate: number;
+    blockAlign: number;
     bitsPerSample: number;
   };
+  const reexport = 'Re-export it as PCM WAV.';
   // 1 = PCM integer, 3 = IEEE float, 65534 = WAVE_FORMAT_EXTENSIBLE (PCM or float inside).
-  if (![1, 3, 65534].includes(fmt.audioFormat)) {
+  const bitsAllowed = BITS_BY_FORMAT[fmt.audioFormat];
+  if (!bitsAllowed) {
     throw new AudioDecodeError(
       `${name}: unsupported WAV encoding (format tag ${fmt.audioFormat}). Re-export it as PCM WAV.`,
     );
   }
-  if (!fmt.numChannels || !fmt.sampleRate) {
+  if (!(fmt.numChannels >= 1 && fmt.numChannels <= WAV_LIMITS.maxChannels)) {
+    throw badField(name, 'numChannels', fmt.numChannels, `Send 1 to ${WAV_LIMITS.maxChannels} channels.`);
+  }
+  if (
+    !Number.isInteger(fmt.sampleRate) ||
+    fmt.sampleRate < WAV_LIMITS.minSampleRate ||
+    fmt.sampleRate > WAV_LIMITS.maxSampleRate
+  ) {
+    throw badField(
+      name,
+      'sampleRate',
+      fmt.sampleRate,
+      `Send audio sampled at ${WAV_LIMITS.minSampleRate} to ${WAV_LIMITS.maxSampleRate} Hz.`,
+    );
+  }
+  if (!bitsAllowed.includes(fmt.bitsPerSample)) {
+    throw badField(
+      name,
+      'bitsPerSample',
+      fmt.bitsPerSample,
+      `Format tag ${fmt.audioFormat} takes ${bitsAllowed.join(', ')} bits; ${reexport}`,
+    );
+  }
+  const blockAlign = fmt.numChannels * (fmt.bitsPerSample / 8);
+  if (fmt.blockAlign !== blockAlign) {
+    throw badField(
+      name,
+      'blockAlign',
+      fmt.blockAlign,
+      `${fmt.numChannels} channels of ${fmt.bitsPerSample} bits make ${blockAlign}; ${reexport}`,
+    );
+  }
+  if (fmt.byteRate !== fmt.sampleRate * blockAlign) {
+    throw badField(
+      name,
+      'byteRate',
+      fmt.byteRate,
+      `${fmt.sampleRate} Hz × ${blockAlign} bytes make ${fmt.sampleRate * blockAlign}; ${reexport}`,
+    );
+  }
+  const riffSize = (wav as unknown as { chunkSize: number }).chunkSize;
+  if (riffSize > bytes.length - 8) {
+    throw badField(
+      name,
+      'RIFF size',
+      riffSize,
+      `Only ${bytes.length - 8} bytes follow it: the file is truncated.`,
+    );
+  }
+  const data = wav.data as { chunkSize: number; samples: Uint8Array };
+  if (data.chunkSize > data.samples.length) {
+    throw badField(
+      name,
+      'data size',
+      data.chunkSize,
+      `Only ${data.samples.length} bytes are present: the file is truncated.`,
+    );
+  }
+  // wavefile includes the pad byte of an odd-sized chunk; the samples are exactly chunkSize bytes.
+  const samples = data.samples.subarray(0, data.chunkSize);
+  if (samples.length % blockAlign !== 0) {
     throw new AudioDecodeError(
-      `${name}: WAV header has no channels or sample rate. Re-export it as PCM WAV.`,
+      `${name}: truncated WAV data (${samples.length} bytes is not a whole number of ${blockAlign}-byte frames). Re-export the file.`,
     );
   }
   const bitDepth = wav.bitDepth as string;
-  const data = (wav.data as { samples: Uint8Array }).samples;
-  const bytesPerSample = Math.ceil(fmt.bitsPerSample / 8);
-  const frameBytes = bytesPerSample * fmt.numChannels;
-  if (data.length === 0) {
+  if (!['8', '16', '24', '32', '32f', '64'].includes(bitDepth)) {
+    throw badField(name, 'bitsPerSample', fmt.bitsPerSample, reexport);
+  }
+  return {
+    audioFormat: fmt.audioFormat,
+    numChannels: fmt.numChannels,
+    sampleRate: fmt.sampleRate,
+    bitsPerSample: fmt.bitsPerSample,
+    blockAlign,
+    bitDepth,
+    samples,
+    wav,
+  };
+}
+
+/**
+ * Decodes a WAV file's bytes. `name` is used in error messages.
+ * @throws AudioDecodeError for empty, non-RIFF, truncated, out-of-bounds (see `readWavHeader`) or
+ * unsupported (compressed) files.
+ */
+export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
+  const header = readWavHeader(bytes, name);
+  const { wav, bitDepth, numChannels, sampleRate, bitsPerSample } = header;
+  const frames = header.samples.length / header.blockAlign;
+  if (frames === 0) {
     return {
-      sampleRate: fmt.sampleRate,
-      channels: Array.from({ length: fmt.numChannels }, () => new Float32Array(0)),
+      sampleRate,
+      channels: Array.from({ length: numChannels }, () => new Float32Array(0)),
       bitDepth,
       length: 0,
     };
   }
-  if (data.length % frameBytes !== 0) {
-    throw new AudioDecodeError(
-      `${name}: truncated WAV data (${data.length} bytes is not a whole number of ${frameBytes}-byte frames). Re-export the file.`,
-    );
-  }
+  // wavefile unpacks its own copy of the data chunk: hand it exactly the checked bytes.
+  (wav.data as { samples: Uint8Array }).samples = header.samples;
   let raw: Float64Array[];
   try {
     raw = wav.getSamples(false, Float64Array) as unknown as Float64Array[];
-    if (fmt.numChannels === 1) raw = [raw as unknown as Float64Array];
+    if (numChannels === 1) raw = [raw as unknown as Float64Array];
   } catch (err) {
     throw new AudioDecodeError(
       `${name}: unreadable WAV samples (${(err as Error).message}). Re-export the file.`,
@@ -86,16 +215,15 @@ export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
     );
   }
   const isFloat = bitDepth === '32f' || bitDepth === '64';
-  const bits = fmt.bitsPerSample;
   // Integer PCM: 8-bit is unsigned (offset 128); others are signed two's complement.
-  const scale = isFloat ? 1 : bits === 8 ? 128 : 2 ** (bits - 1);
-  const offset = !isFloat && bits === 8 ? 128 : 0;
+  const scale = isFloat ? 1 : bitsPerSample === 8 ? 128 : 2 ** (bitsPerSample - 1);
+  const offset = !isFloat && bitsPerSample === 8 ? 128 : 0;
   const channels = raw.map((ch) => {
     const out = new Float32Array(ch.length);
     for (let i = 0; i < ch.length; i++) out[i] = (ch[i] - offset) / scale;
     return out;
   });
-  return { sampleRate: fmt.sampleRate, channels, bitDepth, length: channels[0]?.length ?? 0 };
+  return { sampleRate, channels, bitDepth, length: channels[0]?.length ?? 0 };
 }
 
 /** Encodes mono or multi-channel float samples as WAV (default 16-bit PCM, or '32f'). */

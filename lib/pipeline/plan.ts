@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, InputRef, LockEntry, Lockfile, Oid, StageDef } from '../types.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UnsafePathError } from '../errors.ts';
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
 import { artifactObjects, hashArtifact, isArtifactCurrent } from '../store/artifacts.ts';
@@ -132,7 +132,9 @@ export async function isInCache(repo: Repo, cache: Cache, ref: ArtifactRef): Pro
   if (!cache.hasSync(ref.hash)) return false;
   try {
     return (await artifactObjects(repo, ref, { cache })).every((oid) => cache.hasSync(oid));
-  } catch {
+  } catch (err) {
+    // A manifest with an unsafe entry path is hostile, not a miss: stop rather than re-run.
+    if (err instanceof UnsafePathError) throw err;
     return false;
   }
 }
@@ -152,10 +154,19 @@ function changedParams(now: Record<string, unknown>, locked: Record<string, unkn
   return keys.filter((k) => canonicalJson(now[k]) !== canonicalJson(locked[k]));
 }
 
-async function tryRunCache(repo: Repo, check: StageCheck, cache: Cache): Promise<StageCheck> {
+async function tryRunCache(
+  repo: Repo,
+  stage: StageDef,
+  check: StageCheck,
+  cache: Cache,
+): Promise<StageCheck> {
   if (!check.key) return check;
   const hit = readRunEntry(repo, check.key);
   if (!hit) return check;
+  // Entries come from a shared cache (the Actions cache): one restores exactly the stage's
+  // declared outs, never some other path in the repository.
+  const declared = [...stage.outs].sort().join('\n');
+  if ([...hit.outs.map((o) => o.path)].sort().join('\n') !== declared) return check;
   for (const ref of hit.outs) if (!(await isInCache(repo, cache, ref))) return check;
   return {
     ...check,
@@ -212,17 +223,19 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
   const key = runKey(stage, code, deps, params, inputs);
   const withDeps: StageCheck = { ...base, deps, key, action: 'run', reason: reason ?? '' };
   if (input.force) return withDeps;
-  if (reason) return tryRunCache(repo, withDeps, cache);
+  if (reason) return tryRunCache(repo, stage, withDeps, cache);
   const lockedDeps = new Map(entry!.deps.map((d) => [d.path, d]));
   if (lockedDeps.size !== deps.length || deps.some((d) => !lockedDeps.has(d.path))) {
-    return tryRunCache(repo, { ...withDeps, reason: 'deps list changed' }, cache);
+    return tryRunCache(repo, stage, { ...withDeps, reason: 'deps list changed' }, cache);
   }
   const changedDep = deps.find((d) => lockedDeps.get(d.path)!.hash !== d.hash);
-  if (changedDep) return tryRunCache(repo, { ...withDeps, reason: `dep ${changedDep.path} changed` }, cache);
+  if (changedDep)
+    return tryRunCache(repo, stage, { ...withDeps, reason: `dep ${changedDep.path} changed` }, cache);
   // Outs: each must be locked and current; a missing or modified out is restored when cached.
   const lockedOuts = new Map(entry!.outs.map((o) => [o.path, o]));
   const notLocked = stage.outs.find((o) => !lockedOuts.has(o));
-  if (notLocked) return tryRunCache(repo, { ...withDeps, reason: `out ${notLocked} not locked` }, cache);
+  if (notLocked)
+    return tryRunCache(repo, stage, { ...withDeps, reason: `out ${notLocked} not locked` }, cache);
   for (const o of stage.outs) {
     const ref = lockedOuts.get(o)!;
     if (await isArtifactCurrent(repo, ref)) continue;
@@ -238,7 +251,7 @@ export async function checkStage(repo: Repo, input: CheckInput): Promise<StageCh
         restore: { from: 'lockfile', outs, metrics: entry!.metrics, ...(cached ? {} : { pull: true }) },
       };
     }
-    return tryRunCache(repo, { ...withDeps, reason: `${what} (not in cache)` }, cache);
+    return tryRunCache(repo, stage, { ...withDeps, reason: `${what} (not in cache)` }, cache);
   }
   return { ...withDeps, action: 'skip', reason: 'up to date' };
 }

@@ -9,9 +9,11 @@ import { IntegrityError, LockstepError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { Cache } from '../store/cache.ts';
 import { readManifest as readCachedManifest } from '../store/artifacts.ts';
+import { targetInside } from '../store/entry-path.ts';
+import type { DecodedManifest } from '../store/manifest.ts';
 import type { Remote } from '../store/remote.ts';
 import { pullObjects } from '../store/transfer.ts';
-import type { ArtifactRef, Lockfile, Manifest } from '../types.ts';
+import type { ArtifactRef, Lockfile } from '../types.ts';
 import { resolveRef } from '../environment/refs.ts';
 import { LOCKFILE, readLockfileAt } from './registry.ts';
 
@@ -30,12 +32,12 @@ async function ensureLocal(repo: Repo, oids: string[], remote: Remote | undefine
   }
 }
 
-/** Reads and verifies a directory artifact's manifest. */
+/** Reads and verifies a directory artifact's manifest (entry paths included). */
 export async function readManifest(
   repo: Repo,
   ref: ArtifactRef,
   options: FetchOptions = {},
-): Promise<Manifest> {
+): Promise<DecodedManifest> {
   await ensureLocal(repo, [ref.hash], options.remote);
   const cache = new Cache(repo, { remote: options.remote });
   return readCachedManifest(cache, ref);
@@ -54,24 +56,27 @@ export async function fetchArtifact(
 ): Promise<{ files: number; bytes: number }> {
   const cache = new Cache(repo, { remote: options.remote });
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
+  // A directory's manifest (and so every entry path) is checked before anything is created.
+  const manifest = ref.dir ? await readManifest(repo, ref, options) : undefined;
   await mkdir(path.dirname(dest), { recursive: true });
   try {
-    if (!ref.dir) {
+    if (!manifest) {
       await ensureLocal(repo, [ref.hash], options.remote);
       const bytes = await cache.readBytes(ref.hash);
-      await writeFile(tmp, bytes);
+      await writeFile(tmp, bytes, { flag: 'wx' });
       await rm(dest, { recursive: true, force: true });
       await rename(tmp, dest);
       return { files: 1, bytes: bytes.length };
     }
-    const manifest = await readManifest(repo, ref, options);
     await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
     let bytes = 0;
+    await mkdir(tmp); // fails when something already sits there: the tree below is ours alone
     for (const entry of manifest.entries) {
       const data = await cache.readBytes(entry.sha256);
-      const file = path.join(tmp, ...entry.path.split('/'));
+      // tmp is new and holds only what this loop writes; 'wx' never follows a link or overwrites.
+      const file = targetInside(tmp, entry.path, ref.path);
       await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, data);
+      await writeFile(file, data, { flag: 'wx' });
       bytes += data.length;
     }
     if (manifest.entries.length !== ref.nfiles || bytes !== ref.size) {

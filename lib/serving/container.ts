@@ -9,6 +9,7 @@ import path from 'node:path';
 import { LockstepError } from '../errors.ts';
 import { toGcsError } from '../store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix } from '../store/gcs-objects.ts';
+import { targetInside } from '../store/entry-path.ts';
 import type { ModelLoader } from './model.ts';
 import { loadWithInputChecks } from './checks.ts';
 import { staticSource, type ModelSource } from './router.ts';
@@ -46,7 +47,7 @@ async function downloadPrefix(uri: string): Promise<string> {
     throw new LockstepError(`AIP_STORAGE_URI: no files under "${uri}". Upload the model directory there.`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-model-'));
   for (const { file, rel } of files) {
-    const dest = path.join(dir, ...rel.split('/'));
+    const dest = targetInside(dir, rel, uri);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     try {
       await file.download({ destination: dest });

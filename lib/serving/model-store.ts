@@ -29,16 +29,23 @@ export async function materializeModel(
   const dir = modelDir(repo, ref.hash);
   if (fs.existsSync(dir)) return dir;
   const modelsRoot = path.dirname(dir);
+  const madeRoot = !fs.existsSync(modelsRoot);
   fs.mkdirSync(modelsRoot, { recursive: true });
   const { checkoutArtifact } = await import('../store/artifacts.ts');
   // Check out relative to `.lockstep/models` (tracked paths may not live under .lockstep), with
   // the repository's cache and hash state.
   const modelsRepo: Repo = { ...repo, root: modelsRoot };
-  await checkoutArtifact(
-    modelsRepo,
-    { path: ref.hash, hash: ref.hash, size: ref.size, nfiles: ref.nfiles, dir: ref.dir ?? true },
-    { remote: options.remote, out: options.out },
-  );
+  try {
+    await checkoutArtifact(
+      modelsRepo,
+      { path: ref.hash, hash: ref.hash, size: ref.size, nfiles: ref.nfiles, dir: ref.dir ?? true },
+      { remote: options.remote, out: options.out },
+    );
+  } catch (err) {
+    // A refused model (say, an unsafe manifest) leaves no trace, not even the empty folder.
+    if (madeRoot) await fs.promises.rmdir(modelsRoot).catch(() => undefined);
+    throw err;
+  }
   return dir;
 }
 

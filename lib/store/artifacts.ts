@@ -7,14 +7,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
-import type { ArtifactRef, Lockfile, Manifest, ManifestEntry, Oid } from '../types.ts';
+import type { ArtifactRef, Lockfile, ManifestEntry, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
 import { Cache } from './cache.ts';
 import { hashFiles, HashTaskError, type HashTask } from './hasher.ts';
 import { loadHashState, statKey } from './hash-state.ts';
-import { decodeManifest, encodeManifest, sha256Hex as createHashHex } from './manifest.ts';
+import {
+  decodeManifest,
+  encodeManifest,
+  sha256Hex as createHashHex,
+  type DecodedManifest,
+} from './manifest.ts';
+import { targetInside } from './entry-path.ts';
 import { symlinkLoop, validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
 import { takeWriteFault } from './fault.ts';
 import { tempPathFor } from '../atomic.ts';
@@ -55,7 +61,8 @@ function scanPath(repo: Repo, rel: string, options: { stat?: boolean } = {}): Sc
     }
     throw err;
   }
-  if (st.isDirectory()) return { rel, abs, dir: true, files: walkFiles(abs, rel, options) };
+  if (st.isDirectory())
+    return { rel, abs, dir: true, files: walkFiles(abs, rel, { ...options, root: repo.root }) };
   if (st.isFile()) return { rel, abs, dir: false, files: [{ rel: '', abs, stat: st }] };
   throw new LockstepError(
     formatProblem(rel, 'not a regular file or directory', rel, 'Track files or directories only.'),
@@ -160,7 +167,7 @@ function toRef(scan: Scan, entries: ManifestEntry[]): { ref: ArtifactRef; manife
     const e = entries[0]!;
     return { ref: { path: scan.rel, hash: e.sha256, size: e.size, nfiles: 1 } };
   }
-  const manifest = encodeManifest(entries);
+  const manifest = encodeManifest(entries, scan.rel);
   const size = entries.reduce((a, e) => a + e.size, 0);
   const hash = createHashHex(manifest);
   return { ref: { path: scan.rel, hash, size, nfiles: entries.length, dir: true }, manifest };
@@ -225,8 +232,8 @@ export async function isArtifactCurrent(repo: Repo, ref: ArtifactRef): Promise<b
 }
 
 /** Reads the manifest of directory artifact `ref` (verified; fetched from the cache's remote if missing). */
-export async function readManifest(cache: Cache, ref: ArtifactRef): Promise<Manifest> {
-  return decodeManifest(await cache.readBytes(ref.hash, { path: ref.path }), ref.hash);
+export async function readManifest(cache: Cache, ref: ArtifactRef): Promise<DecodedManifest> {
+  return decodeManifest(await cache.readBytes(ref.hash, { path: ref.path }), ref.hash, ref.path);
 }
 
 /** Every oid `ref` needs: the file, or the manifest plus every entry. Reads manifests from the cache. */
@@ -261,8 +268,10 @@ export async function checkoutArtifact(
   validateRepoPath(repo, ref.path);
   if (await isArtifactCurrent(repo, ref)) return;
   const cache = new Cache(repo, { remote: options.remote, out: options.out });
-  const entries: ManifestEntry[] = ref.dir
-    ? (await readManifest(cache, ref)).entries
+  // Reading the manifest validates every entry path, before anything is fetched or written.
+  const manifest = ref.dir ? await readManifest(cache, ref) : undefined;
+  const entries: ManifestEntry[] = manifest
+    ? manifest.entries
     : [{ path: '', sha256: ref.hash, size: ref.size }];
   const missing = [...new Set(entries.map((e) => e.sha256))].filter((oid) => !cache.hasSync(oid));
   if (missing.length > 0) {
@@ -277,7 +286,9 @@ export async function checkoutArtifact(
   const build = ref.dir
     ? await fs.promises.mkdtemp(path.join(parent, `.${path.basename(abs)}.lockstep-`))
     : tempPathFor(abs);
-  const targets = entries.map((e) => (ref.dir ? path.join(build, ...e.path.split('/')) : build));
+  // `build` is fresh (mkdtemp) and only ever receives directories and regular files, so no
+  // symlink can sit on the way to a target; targetInside re-checks each join regardless.
+  const targets = manifest ? manifest.entries.map((e) => targetInside(build, e.path, ref.path)) : [build];
   try {
     if (ref.dir) {
       await fs.promises.chmod(build, 0o755);

@@ -7,6 +7,7 @@
  */
 import type { Bucket, File, StorageOptions } from '@google-cloud/storage';
 import { parseGsUrl, toGcsError, type GsLocation } from './gcs-errors.ts';
+import { parseEntryPaths, type EntryPath } from './entry-path.ts';
 
 export interface GsOptions {
   /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */
@@ -22,8 +23,8 @@ export interface GsObject {
   file: File;
   /** Full object name. */
   name: string;
-  /** Name relative to the prefix, with `/` separators. */
-  rel: string;
+  /** Name relative to the prefix, with `/` separators (checked: callers join it onto a directory). */
+  rel: EntryPath;
   /** Bytes (-1 when the listing did not say). */
   size: number;
 }
@@ -52,8 +53,10 @@ export async function openGsPrefix(url: string, options: GsOptions = {}): Promis
 }
 
 /**
- * Every object under the prefix (recursively), sorted by relative path. Folder placeholders
- * (names ending in `/`) and names that would escape the prefix (`..` segments) are left out.
+ * Every object under the prefix (recursively) that `filter` keeps, sorted by relative path.
+ * Folder placeholders (names ending in `/`) are left out. Object names are untrusted and land on
+ * disk: a kept name that fails the path rules of `entry-path.ts` (`..`, absolute, backslash,
+ * control characters, two names differing only by case, ...) is an IntegrityError naming it.
  */
 export async function listGsObjects(
   prefix: GsPrefix,
@@ -66,13 +69,18 @@ export async function listGsObjects(
   } catch (err) {
     throw toGcsError(err, loc.url, 'list');
   }
-  return files
+  const objects = files
     .map((file) => ({
       file,
       name: file.name,
       rel: loc.prefix ? file.name.slice(loc.prefix.length + 1) : file.name,
       size: file.metadata.size === undefined ? -1 : Number(file.metadata.size),
     }))
-    .filter(({ rel }) => rel && !rel.endsWith('/') && !rel.split('/').includes('..') && filter(rel))
+    .filter(({ rel }) => rel && !rel.endsWith('/') && filter(rel))
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  parseEntryPaths(
+    objects.map((o) => o.rel),
+    loc.url,
+  );
+  return objects as Array<(typeof objects)[number] & { rel: EntryPath }>;
 }

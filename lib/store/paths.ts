@@ -1,7 +1,10 @@
 /**
  * Tracked paths: validation (inside the repository, no `..`, not in `.git` or `.lockstep`) and
- * the directory walk that lists a tracked directory's files with bigint stats. Symlinks are
- * followed; a symlink loop or a directory cycle is an error rather than an endless walk.
+ * the directory walk that lists a tracked directory's files with bigint stats. Symlinks that
+ * stay inside the repository are followed (the artifact holds the bytes of what they point at);
+ * one that leads out of it is refused, naming the link and its target, so `add` and dep hashing
+ * never copy or pin a file from elsewhere on the machine. A symlink loop or a directory cycle is
+ * an error rather than an endless walk.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,12 +45,21 @@ export function validateRepoPath(repo: Repo, rel: string, shown: string = rel): 
       formatProblem(shown, 'path is inside lockstep or git metadata', rel, 'Track a data path instead.'),
     );
   }
-  // A symlink on the way may still lead out of the repository.
+  // A symlink on the way may still lead out of the repository. When the path does not exist
+  // yet (a checkout about to create it), its nearest existing ancestor decides where it lands.
   let real: string | undefined;
-  try {
-    real = fs.realpathSync(path.join(repo.root, rel));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkLoop(rel);
+  let probe = rel;
+  for (;;) {
+    try {
+      real = fs.realpathSync(path.join(repo.root, probe));
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw symlinkLoop(rel);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    }
+    if (!probe.includes('/')) break;
+    probe = probe.slice(0, probe.lastIndexOf('/'));
   }
   if (real !== undefined) {
     const rootReal = fs.realpathSync(repo.root);
@@ -82,10 +94,16 @@ export interface WalkedFile {
 
 /**
  * Lists every regular file under `absDir` (following symlinks), sorted by `rel` in code-unit
- * order. `shownDir` names the directory in errors.
+ * order. `shownDir` names the directory in errors. With `root` (the repository root), a symlink
+ * whose target resolves outside it is an error.
  */
-export function walkFiles(absDir: string, shownDir: string, options: { stat?: boolean } = {}): WalkedFile[] {
+export function walkFiles(
+  absDir: string,
+  shownDir: string,
+  options: { stat?: boolean; root?: string } = {},
+): WalkedFile[] {
   const withStat = options.stat ?? true;
+  const rootReal = options.root === undefined ? undefined : fs.realpathSync(options.root);
   const files: WalkedFile[] = [];
   const ancestors = new Set<string>();
   const visit = (dir: string, prefix: string, dirStat: fs.BigIntStats) => {
@@ -112,6 +130,8 @@ export function walkFiles(absDir: string, shownDir: string, options: { stat?: bo
         }
         throw err;
       }
+      if (rootReal !== undefined && entry.isSymbolicLink())
+        checkLinkInside(rootReal, abs, `${shownDir}/${rel}`);
       if (st.isDirectory()) visit(abs, rel + '/', st);
       else if (st.isFile()) files.push({ rel, abs, stat: st });
     }
@@ -120,4 +140,21 @@ export function walkFiles(absDir: string, shownDir: string, options: { stat?: bo
   visit(absDir, '', fs.statSync(absDir, { bigint: true }));
   files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return files;
+}
+
+/** Refuses symlink `abs` (shown as `shown`) when its target resolves outside `rootReal`. */
+function checkLinkInside(rootReal: string, abs: string, shown: string): void {
+  const target = fs.realpathSync(abs);
+  const inside = path.relative(rootReal, target);
+  // A link to the root itself stays inside; the walk reports the cycle it makes.
+  if (inside.startsWith('..') || path.isAbsolute(inside)) {
+    throw new LockstepError(
+      formatProblem(
+        shown,
+        'symlink leads outside the repository',
+        `${fs.readlinkSync(abs)} -> ${target}`,
+        'Copy the file into the repository or remove the link; lockstep only tracks files inside the repository.',
+      ),
+    );
+  }
 }

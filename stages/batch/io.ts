@@ -23,6 +23,7 @@ import type { InputAnomaly } from '../../lib/serving/endpoint.ts';
 import { LockstepError } from '../../lib/errors.ts';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix, type GsOptions, type GsPrefix } from '../../lib/store/gcs-objects.ts';
+import { parseEntryPath, targetInside } from '../../lib/store/entry-path.ts';
 
 export interface BatchResult {
   /** Input path relative to the input folder or prefix. */
@@ -258,7 +259,7 @@ export class GcsInput implements BatchInput {
   }
 
   private local(rel: string): string {
-    return path.join(this.staging, ...rel.split('/'));
+    return targetInside(this.staging, parseEntryPath(rel, this.where), this.where);
   }
 
   async fetch(rels: string[]): Promise<string[]> {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix } from '../../lib/store/gcs-objects.ts';
+import { targetInside } from '../../lib/store/entry-path.ts';
 
 export interface DownloadOptions {
   /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */
@@ -33,7 +34,7 @@ export async function downloadPrefix(
   await Promise.all(
     wanted.map(({ file, rel, size }) =>
       limit(async () => {
-        const target = path.join(dest, ...rel.split('/'));
+        const target = targetInside(dest, rel, url);
         const existing = await stat(target).catch(() => undefined);
         if (!existing || existing.size !== size) {
           await mkdir(path.dirname(target), { recursive: true });

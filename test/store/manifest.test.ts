@@ -8,18 +8,18 @@ const B = 'b'.repeat(64);
 describe('manifest', () => {
   it('manifest encoding is canonical: sorted by path in code-unit order, fixed key order', () => {
     const one = encodeManifest([
-      { size: 2, sha256: B, path: 'b/x' },
+      { size: 2, sha256: B, path: 'c/x' },
       { path: 'B', sha256: A, size: 1 },
       { path: 'a', sha256: A, size: 1 },
     ]);
     const two = encodeManifest([
       { path: 'a', sha256: A, size: 1 },
-      { path: 'b/x', sha256: B, size: 2 },
+      { path: 'c/x', sha256: B, size: 2 },
       { path: 'B', sha256: A, size: 1 },
     ]);
     expect(one.equals(two)).toBe(true);
     expect(one.toString()).toBe(
-      `{"entries":[{"path":"B","sha256":"${A}","size":1},{"path":"a","sha256":"${A}","size":1},{"path":"b/x","sha256":"${B}","size":2}]}`,
+      `{"entries":[{"path":"B","sha256":"${A}","size":1},{"path":"a","sha256":"${A}","size":1},{"path":"c/x","sha256":"${B}","size":2}]}`,
     );
   });
 

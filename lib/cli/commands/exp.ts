@@ -98,31 +98,35 @@ export function register(program: Command, io: CliIO): void {
       const { getExperiment } = await import('../../experiments/store.ts');
       const { readFileAtRev } = await import('../../git.ts');
       const { parseLockfile } = await import('../../lockfile.ts');
-      const { checkoutArtifact } = await import('../../store/artifacts.ts');
+      const { checkoutArtifact, readManifest } = await import('../../store/artifacts.ts');
       const { Cache } = await import('../../store/cache.ts');
       const { defaultRemote } = await import('../../store/remote-config.ts');
       const repo = findRepo(io.cwd);
       const e = await getExperiment(repo.root, name);
       const written: string[] = [];
       const restored: string[] = [];
+      const texts = new Map<string, string>();
       for (const file of ['params.yaml', 'artifacts.lock.yaml']) {
         const text = await readFileAtRev(repo.root, e.commit, file);
-        if (text === undefined) continue;
+        if (text !== undefined) texts.set(file, text);
+      }
+      // Check everything the experiment points at before writing anything: its lockfile parses,
+      // and every directory output's manifest is safe (an unsafe one is an UnsafePathError).
+      const lockText = texts.get('artifacts.lock.yaml');
+      const lock = lockText === undefined ? undefined : parseLockfile(lockText);
+      const cache = new Cache(repo);
+      const remote = lock ? await defaultRemote(repo) : undefined;
+      const outs = Object.values(lock?.stages ?? {}).flatMap((entry) => entry.outs);
+      const wanted = outs.filter((out) => remote || cache.hasSync(out.hash));
+      for (const out of wanted) if (out.dir) await readManifest(new Cache(repo, { remote }), out);
+      for (const [file, text] of texts) {
         const dest = file === 'params.yaml' ? repo.paramsPath : repo.lockfilePath;
         await writeFileAtomic(dest, text, { tmpDir: repo.tmpDir });
         written.push(file);
-        if (file === 'artifacts.lock.yaml') {
-          const lock = parseLockfile(text);
-          const cache = new Cache(repo);
-          const remote = await defaultRemote(repo);
-          for (const entry of Object.values(lock.stages)) {
-            for (const out of entry.outs) {
-              if (!remote && !(await cache.has(out.hash))) continue;
-              await checkoutArtifact(repo, out, { remote });
-              restored.push(out.path);
-            }
-          }
-        }
+      }
+      for (const out of wanted) {
+        await checkoutArtifact(repo, out, { remote });
+        restored.push(out.path);
       }
       if (opts.json) return io.out(JSON.stringify({ name, commit: e.commit, written, restored }, null, 2));
       io.out(
