@@ -17,6 +17,7 @@ import { parseLockfile } from '../lockfile.ts';
 import { parseParams } from '../params.ts';
 import type { Output } from '../output.ts';
 import { repoAt, type Repo } from '../repo.ts';
+import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 
 /** Parses `-S key=value` flags; values are YAML scalars (`3`, `0.01`, `true`, `mlp`). */
@@ -34,7 +35,8 @@ export function parseOverrides(pairs: string[]): Record<string, unknown> {
 }
 
 /**
- * Applies dotted overrides to params.yaml text, keeping comments and order, and validates the
+ * Applies dotted overrides to params.yaml text, changing only those values (everything else
+ * stays byte for byte, see params-edit.ts), and validates the
  * result with the params schema (errors name the key).
  */
 export function applyOverrides(
@@ -42,9 +44,7 @@ export function applyOverrides(
   overrides: Record<string, unknown>,
   file = 'params.yaml',
 ): string {
-  const doc = parseDocument(text);
-  for (const [key, value] of Object.entries(overrides)) doc.setIn(key.split('.'), value);
-  const out = doc.toString();
+  const out = setParamsValues(text, overrides);
   parseParams(out, `${file} (with ${Object.keys(overrides).join(', ')})`);
   return out;
 }

@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
+import { EXPERIMENT_REFS } from '../store/gc-roots.ts';
 
-export const EXP_REF_PREFIX = 'refs/exps/';
+/** Experiments' ref namespace; gc keeps what they pin. */
+export const EXP_REF_PREFIX = EXPERIMENT_REFS;
 
 export interface ExperimentMeta {
   name: string;

@@ -2,7 +2,6 @@
  * `lockstep exp run | show | apply | remove`: DVC-style experiments kept as git refs
  * (`refs/exps/<name>`), run without touching the workspace, reusing the cache upstream.
  */
-import { writeFileAtomic } from '../../store/atomic.ts';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
@@ -95,38 +94,20 @@ export function register(program: Command, io: CliIO): void {
     .description("write an experiment's params.yaml and lockfile into the workspace and restore its outputs")
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
-      const { getExperiment } = await import('../../experiments/store.ts');
-      const { readFileAtRev } = await import('../../git.ts');
-      const { parseLockfile } = await import('../../lockfile.ts');
-      const { checkoutArtifact } = await import('../../store/artifacts.ts');
-      const { Cache } = await import('../../store/cache.ts');
-      const { defaultRemote } = await import('../../config.ts');
+      const { applyExperiment } = await import('../../experiments/apply.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const repo = findRepo(io.cwd);
-      const e = await getExperiment(repo.root, name);
-      const written: string[] = [];
-      const restored: string[] = [];
-      for (const file of ['params.yaml', 'artifacts.lock.yaml']) {
-        const text = await readFileAtRev(repo.root, e.commit, file);
-        if (text === undefined) continue;
-        const dest = file === 'params.yaml' ? repo.paramsPath : repo.lockfilePath;
-        await writeFileAtomic(dest, text, { tmpDir: repo.tmpDir });
-        written.push(file);
-        if (file === 'artifacts.lock.yaml') {
-          const lock = parseLockfile(text);
-          const cache = new Cache(repo);
-          const remote = await defaultRemote(repo);
-          for (const entry of Object.values(lock.stages)) {
-            for (const out of entry.outs) {
-              if (!remote && !(await cache.has(out.hash))) continue;
-              await checkoutArtifact(repo, out, { remote });
-              restored.push(out.path);
-            }
-          }
-        }
-      }
-      if (opts.json) return io.out(JSON.stringify({ name, commit: e.commit, written, restored }, null, 2));
+      // The lock keeps gc from collecting objects between the fetch and the checkout.
+      const res = await withRepoLock(repo, 'exp apply', () => applyExperiment(repo, name, { out: io }), {
+        out: io,
+      });
+      if (opts.json) return io.out(JSON.stringify(res, null, 2));
+      const wrote = res.written.length
+        ? `wrote ${res.written.join(', ')}`
+        : 'params and lockfile already match';
+      const keys = res.params.length ? ` (params: ${res.params.join(', ')})` : '';
       io.out(
-        `applied ${name}: wrote ${written.join(', ')}; restored ${restored.length} outputs${restored.length ? ` (${restored.join(', ')})` : ''}`,
+        `applied ${name}: ${wrote}${keys}; restored ${res.restored.length} outputs${res.restored.length ? ` (${res.restored.join(', ')})` : ''}`,
       );
     });
 
