@@ -8,6 +8,7 @@ import { readFileAtRev } from '../git.ts';
 import { parseLockfile } from '../lockfile.ts';
 import { flattenParams } from '../pipeline/diff.ts';
 import { listExperiments } from './store.ts';
+import { originOf, type ExperimentOrigin } from './origins.ts';
 
 export interface ExpRow {
   name: string;
@@ -15,6 +16,10 @@ export interface ExpRow {
   kind: string;
   commit: string;
   status: string;
+  /** Experiments: the commit they started from. */
+  baseline?: string;
+  /** Experiments: `local`, or the git remote they were pulled from. */
+  origin?: string;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
 }
@@ -43,8 +48,17 @@ async function paramsAt(root: string, rev: string): Promise<Record<string, unkno
   }
 }
 
+export interface CollectOptions {
+  /** Experiments of every base commit (default: only those started from HEAD, as DVC). */
+  allCommits?: boolean;
+  /** Experiments started from these commits (full ids) instead of HEAD. */
+  revs?: string[];
+  /** Pulled experiments' origins (see share.ts). */
+  origins?: Record<string, ExperimentOrigin>;
+}
+
 /** Collects the rows (HEAD, local branches, experiments). */
-export async function collectRows(root: string): Promise<ExpRow[]> {
+export async function collectRows(root: string, options: CollectOptions = {}): Promise<ExpRow[]> {
   const git = simpleGit(root);
   const rows: ExpRow[] = [];
   const head = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
@@ -74,13 +88,17 @@ export async function collectRows(root: string): Promise<ExpRow[]> {
       metrics: metricsFromLock(await readFileAtRev(root, commit, 'artifacts.lock.yaml')),
     });
   }
+  const bases = options.revs ?? (head ? [head] : []);
   for (const e of await listExperiments(root)) {
+    if (!options.allCommits && !bases.includes(e.baseline)) continue;
     const lockMetrics = metricsFromLock(await readFileAtRev(root, e.commit, 'artifacts.lock.yaml'));
     rows.push({
       name: e.name,
       kind: e.kind,
       commit: e.commit,
       status: e.status,
+      baseline: e.baseline,
+      origin: originOf(options.origins ?? {}, e),
       params: await paramsAt(root, e.commit),
       metrics: e.kind === 'trial' ? e.metrics : { ...lockMetrics, ...e.metrics },
     });

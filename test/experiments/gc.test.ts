@@ -1,19 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
-import { memoryOutput } from '../../lib/output.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { hashArtifact, lockfileArtifacts, artifactObjects } from '../../lib/store/artifacts.ts';
 import { collectGarbage } from '../../lib/store/gc.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';
 import { openRemote } from '../../lib/store/open-remote.ts';
 import { Cache } from '../../lib/store/cache.ts';
-import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import type { TmpRepo } from '../support/tmp-repo.ts';
+import { cliIn, createExperimentRepo, PIPE, showAt as showAtIn } from './helpers.ts';
 
-const PROJECT = path.resolve(import.meta.dirname, '../..');
-const PIPE = ['--pipeline', 'pipe/pipeline.ts'];
 const PARAMS = [
   '# tuned by hand',
   'data:',
@@ -28,11 +24,7 @@ const PARAMS = [
 ].join('\n');
 let t: TmpRepo;
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = memoryOutput();
-  const code = await main(['-C', t.root, ...args], o);
-  return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
-}
+const cli = (...args: string[]) => cliIn(t.root, ...args);
 
 /** Paths whose bytes differ from what the workspace lockfile pins (sha256 of the files on disk). */
 async function disagreeing(): Promise<string[]> {
@@ -46,10 +38,7 @@ async function disagreeing(): Promise<string[]> {
   return bad;
 }
 
-/** A file at a revision, byte for byte (t.git trims). */
-function showAt(spec: string): string {
-  return execFileSync('git', ['show', spec], { cwd: t.root, encoding: 'utf8' });
-}
+const showAt = (spec: string) => showAtIn(t.root, spec);
 
 async function status(): Promise<{ missingLocal: { path: string }[]; stale: string[] }> {
   const r = await cli('status', ...PIPE, '--json');
@@ -58,29 +47,7 @@ async function status(): Promise<{ missingLocal: { path: string }[]; stale: stri
 }
 
 beforeEach(async () => {
-  t = await createTmpRepo({
-    'params.yaml': PARAMS,
-    'data/input.txt': 'alpha\nbeta\ngamma\n',
-    'code/prepare.txt': '1',
-    'code/train.txt': '1',
-    'code/evaluate.txt': '1',
-    'code/gate.txt': '1',
-    'code/report.txt': '1',
-  });
-  for (const d of ['bin', 'lib', 'stages'])
-    fs.cpSync(path.join(PROJECT, d), path.join(t.root, d), { recursive: true });
-  fs.copyFileSync(path.join(PROJECT, 'package.json'), path.join(t.root, 'package.json'));
-  fs.symlinkSync(path.join(PROJECT, 'node_modules'), path.join(t.root, 'node_modules'), 'dir');
-  t.write('.gitignore', '/.lockstep/*\n/out/\n/logs/\nnode_modules\n/remote/\n');
-  t.write(
-    'pipe/pipeline.ts',
-    fs
-      .readFileSync(path.join(PROJECT, 'test/pipeline/fixtures/pipeline.ts'), 'utf8')
-      .replace('../../../lib/', '../lib/'),
-  );
-  const r = await cli('repro', ...PIPE);
-  expect(r.code, r.err).toBe(0);
-  t.commit('pipeline');
+  t = await createExperimentRepo(PARAMS);
   const exp = await cli('exp', 'run', '-S', 'train.lr=0.02', '--name', 'lr-02', ...PIPE);
   expect(exp.code, exp.err).toBe(0);
 });

@@ -55,6 +55,13 @@ export function register(program: Command, io: CliIO): void {
     .option('--metrics <list>', 'comma-separated metric columns')
     .option('--params <list>', 'comma-separated param columns (default: those that differ)')
     .option('--md', 'Markdown table')
+    .option('-A, --all-commits', 'experiments of every base commit (default: those started from HEAD)')
+    .option(
+      '--rev <commit>',
+      'experiments started from this commit (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--json', 'print JSON')
     .action(
       async (opts: {
@@ -63,29 +70,42 @@ export function register(program: Command, io: CliIO): void {
         metrics?: string;
         params?: string;
         md?: boolean;
+        allCommits?: boolean;
+        rev: string[];
         json?: boolean;
       }) => {
         const { collectRows, shapeTable } = await import('../../experiments/show.ts');
+        const { readOrigins } = await import('../../experiments/origins.ts');
+        const { resolveRev } = await import('../../git.ts');
         const { renderTable } = await import('../../table.ts');
         const repo = findRepo(io.cwd);
-        const table = shapeTable(await collectRows(repo.root), {
+        const revs = opts.rev.length
+          ? await Promise.all(opts.rev.map((r) => resolveRev(repo.root, r)))
+          : undefined;
+        const rows = await collectRows(repo.root, {
+          allCommits: opts.allCommits,
+          revs,
+          origins: readOrigins(repo),
+        });
+        const table = shapeTable(rows, {
           sort: opts.sort,
           ascending: opts.asc,
           metrics: opts.metrics?.split(',').filter(Boolean),
           params: opts.params?.split(',').filter(Boolean),
         });
         if (opts.json) return io.out(JSON.stringify(table, null, 2));
-        const headers = ['name', 'kind', 'commit', 'status', ...table.params, ...table.metrics];
-        const rows = table.rows.map((r) => [
+        const headers = ['name', 'kind', 'commit', 'status', 'origin', ...table.params, ...table.metrics];
+        const cells = table.rows.map((r) => [
           r.name,
           r.kind,
           r.commit.slice(0, 8),
           r.status,
+          r.origin ?? '',
           ...table.params.map((p) => fmt(r.params[p])),
           ...table.metrics.map((m) => fmt(r.metrics[m])),
         ]);
-        const right = headers.map((_, i) => i).filter((i) => i >= 4);
-        io.out(renderTable(headers, rows, { markdown: opts.md, right }));
+        const right = headers.map((_, i) => i).filter((i) => i >= 5);
+        io.out(renderTable(headers, cells, { markdown: opts.md, right }));
       },
     );
 
@@ -110,6 +130,36 @@ export function register(program: Command, io: CliIO): void {
         `applied ${name}: ${wrote}${keys}; restored ${res.restored.length} outputs${res.restored.length ? ` (${res.restored.join(', ')})` : ''}`,
       );
     });
+
+  for (const verb of ['push', 'pull'] as const) {
+    exp
+      .command(`${verb} <git-remote> [names...]`)
+      .description(
+        verb === 'push'
+          ? "push experiments' refs to a git remote and their artifacts to the artifact remote (default: all)"
+          : "pull experiments' refs from a git remote and their artifacts from the artifact remote (default: all)",
+      )
+      .option('--remote <url>', 'artifact remote (default: the configured remote)')
+      .option('-f, --force', 'replace local experiments of the same name (pull)')
+      .option('--json', 'print JSON')
+      .action(
+        async (
+          gitRemote: string,
+          names: string[],
+          opts: { remote?: string; force?: boolean; json?: boolean },
+        ) => {
+          const share = await import('../../experiments/share.ts');
+          const repo = findRepo(io.cwd);
+          const run = verb === 'push' ? share.pushExperiments : share.pullExperiments;
+          const res = await run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io });
+          if (opts.json) return io.out(JSON.stringify(res, null, 2));
+          const dir = verb === 'push' ? 'to' : 'from';
+          io.out(
+            `${verb === 'push' ? 'pushed' : 'pulled'} ${res.experiments.length} experiment(s) ${dir} ${gitRemote}: ${res.experiments.join(', ')}; ${res.transferred} object(s) ${verb === 'push' ? 'uploaded to' : 'downloaded from'} ${res.remote}`,
+          );
+        },
+      );
+  }
 
   exp
     .command('remove [names...]')
