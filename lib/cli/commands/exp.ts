@@ -263,6 +263,61 @@ export function register(program: Command, io: CliIO): void {
     });
 
   exp
+    .command('comment')
+    .description(
+      'experiments requested by a PR comment: text from LOCKSTEP_COMMENT_BODY, author from LOCKSTEP_COMMENT_AUTHOR (workflows)',
+    )
+    .option('--plan', "check the author's permission, parse the request, print the experiments as JSON")
+    .option('--run <index>', 'run experiment <index> of the request', wrap(parsePositiveInt('--run')))
+    .action(async (opts: { plan?: boolean; run?: number }) => {
+      const { UsageError } = await import('../../errors.ts');
+      if (Boolean(opts.plan) === (opts.run !== undefined))
+        throw new UsageError('exp comment: pass --plan or --run <index>.');
+      const { parseExpComment } = await import('../exp-comment.ts');
+      const comment = await import('../../experiments/comment.ts');
+      const repo = findRepo(io.cwd);
+      const body = process.env.LOCKSTEP_COMMENT_BODY ?? '';
+      if (opts.run !== undefined) {
+        const parsed = await parseExpComment(body);
+        if (!parsed.ok) throw new UsageError(`LOCKSTEP_COMMENT_BODY: ${parsed.reason}. Fix the comment.`);
+        const planned = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+        const e = planned[opts.run];
+        if (!e) throw new UsageError(`--run ${opts.run}: the request has ${planned.length} experiment(s).`);
+        const { runExperiment } = await import('../../experiments/run.ts');
+        const res = await runExperiment(repo, { overrides: e.overrides, name: e.name, out: io });
+        return io.out(JSON.stringify(res, null, 2));
+      }
+      const { githubFromEnv } = await import('../github.ts');
+      const gh = (await githubFromEnv(repo.root, true))!;
+      const author = process.env.LOCKSTEP_COMMENT_AUTHOR ?? '';
+      const issue = Number(process.env.LOCKSTEP_PR_NUMBER ?? '');
+      const refuse = async (reason: string) => {
+        if (Number.isInteger(issue) && issue > 0)
+          await comment.replyOnPullRequest(
+            gh.client,
+            gh.slug,
+            issue,
+            `@${author}: ${reason}; the command was ignored.`,
+          );
+        io.out(JSON.stringify({ allowed: false, reason, experiments: [] }, null, 2));
+      };
+      const check = author ? await comment.checkCommenter(gh.client, gh.slug, author) : undefined;
+      if (!check?.allowed)
+        return refuse(
+          `\`/lockstep exp run\` needs write access to this repository (yours: ${check?.permission ?? 'unknown'})`,
+        );
+      const parsed = await parseExpComment(body);
+      if (!parsed.ok) return refuse(`could not read the command (${parsed.reason})`);
+      let experiments;
+      try {
+        experiments = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+      } catch (err) {
+        return refuse(`could not plan the experiments (${(err as Error).message})`);
+      }
+      io.out(JSON.stringify({ allowed: true, experiments }, null, 2));
+    });
+
+  exp
     .command('remove [names...]')
     .description('delete experiments')
     .option('--all', 'delete every experiment')
