@@ -98,6 +98,7 @@ export function register(program: Command, io: CliIO): void {
         const { readOrigins } = await import('../../experiments/origins.ts');
         const { resolveRev } = await import('../../git.ts');
         const { renderTable } = await import('../../table.ts');
+        const path = await import('node:path');
         const repo = findRepo(io.cwd);
         const revs = opts.rev.length
           ? await Promise.all(opts.rev.map((r) => resolveRev(repo.root, r)))
@@ -106,6 +107,7 @@ export function register(program: Command, io: CliIO): void {
           allCommits: opts.allCommits,
           revs,
           origins: readOrigins(repo),
+          cacheFile: path.join(repo.stateDir, 'exp-show-cache.json'),
         });
         const table = shapeTable(rows, {
           sort: opts.sort,
