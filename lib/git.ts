@@ -70,6 +70,60 @@ export async function readFileAtRev(root: string, rev: string, relPath: string):
   return git(root).raw(['cat-file', 'blob', spec]);
 }
 
+/**
+ * Many files at many commits with one `git cat-file --batch` process: `specs` are
+ * `[commit, relPath]` pairs (commits as full ids); the result maps `commit:relPath` to the
+ * content, or undefined when the file does not exist there (or is not a blob).
+ */
+export async function readFilesAtRevs(
+  root: string,
+  specs: Array<[string, string]>,
+): Promise<Map<string, string | undefined>> {
+  const keys = [...new Set(specs.map(([c, p]) => `${c}:${p.replace(/^\.\//, '')}`))];
+  const out = new Map<string, string | undefined>();
+  if (keys.length === 0) return out;
+  const { spawn } = await import('node:child_process');
+  const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => chunks.push(d));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  child.stdin.on('error', () => undefined); // git may exit first; its exit code tells
+  // A path with a newline cannot be asked for on this protocol; none of ours has one.
+  child.stdin.end(keys.map((k) => `${k}\n`).join(''));
+  const code = await closed;
+  if (code !== 0) {
+    throw new LockstepError(
+      formatProblem(
+        root,
+        'git cat-file --batch failed',
+        stderr.trim().split('\n')[0],
+        'Check the repository.',
+      ),
+    );
+  }
+  const buf = Buffer.concat(chunks);
+  let at = 0;
+  for (const key of keys) {
+    const nl = buf.indexOf(10, at);
+    const header = buf.subarray(at, nl).toString();
+    at = nl + 1;
+    const [, type, size] = header.split(' ');
+    if (header.endsWith(' missing') || header.endsWith(' ambiguous') || size === undefined) {
+      out.set(key, undefined);
+      continue;
+    }
+    const n = Number(size);
+    out.set(key, type === 'blob' ? buf.subarray(at, at + n).toString('utf8') : undefined);
+    at += n + 1;
+  }
+  return out;
+}
+
 /** Every local branch and tag with its commit, sorted by full ref name. */
 export async function listRefs(root: string): Promise<GitRef[]> {
   const text = await git(root).raw([

@@ -17,6 +17,7 @@ import { parseLockfile } from '../lockfile.ts';
 import { parseParams } from '../params.ts';
 import type { Output } from '../output.ts';
 import { repoAt, type Repo } from '../repo.ts';
+import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 
 /** Parses `-S key=value` flags; values are YAML scalars (`3`, `0.01`, `true`, `mlp`). */
@@ -34,7 +35,8 @@ export function parseOverrides(pairs: string[]): Record<string, unknown> {
 }
 
 /**
- * Applies dotted overrides to params.yaml text, keeping comments and order, and validates the
+ * Applies dotted overrides to params.yaml text, changing only those values (everything else
+ * stays byte for byte, see params-edit.ts), and validates the
  * result with the params schema (errors name the key).
  */
 export function applyOverrides(
@@ -42,9 +44,7 @@ export function applyOverrides(
   overrides: Record<string, unknown>,
   file = 'params.yaml',
 ): string {
-  const doc = parseDocument(text);
-  for (const [key, value] of Object.entries(overrides)) doc.setIn(key.split('.'), value);
-  const out = doc.toString();
+  const out = setParamsValues(text, overrides);
   parseParams(out, `${file} (with ${Object.keys(overrides).join(', ')})`);
   return out;
 }
@@ -56,6 +56,12 @@ export interface ExpRunOptions {
   /** Pipeline module for `repro --pipeline` (tests). */
   pipeline?: string;
   kind?: 'run' | 'trial';
+  /** Commit to start from (default HEAD; the queue pins the commit an entry was queued at). */
+  base?: string;
+  /** params.yaml text to run with, overrides already applied (default: the workspace's). */
+  paramsText?: string;
+  /** Called with the temporary worktree's path before anything runs in it (the queue records it). */
+  onWorktree?: (dir: string) => void | Promise<void>;
 }
 
 export interface ExpRunResult extends Experiment {
@@ -95,20 +101,30 @@ export function defaultExperimentName(base: string, overrides: Record<string, un
   return `exp-${h.slice(0, 8)}`;
 }
 
-/** Runs one experiment (see the module comment). */
-export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
+/** HEAD's commit; a LockstepError before the first commit. */
+export async function headCommit(repo: Repo): Promise<string> {
   const git = simpleGit(repo.root);
   const base = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
   if (!base) throw new LockstepError('HEAD: no commit yet. Commit the pipeline before running experiments.');
+  return base;
+}
+
+/** The workspace's params.yaml with `overrides` applied (validated; see applyOverrides). */
+export async function experimentParams(repo: Repo, overrides: Record<string, unknown>): Promise<string> {
+  return applyOverrides(await readFile(repo.paramsPath, 'utf8').catch(() => ''), overrides);
+}
+
+/** Runs one experiment (see the module comment). */
+export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
+  const git = simpleGit(repo.root);
+  const base = options.base ?? (await headCommit(repo));
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
   // The workspace's params (committed or not) are the starting point, as with `dvc exp run`.
-  const paramsText = applyOverrides(
-    await readFile(repo.paramsPath, 'utf8').catch(() => ''),
-    options.overrides,
-  );
+  const paramsText = options.paramsText ?? (await experimentParams(repo, options.overrides));
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'lockstep-exp-'));
   const dir = path.join(tmp, 'wt');
   try {
+    await options.onWorktree?.(tmp);
     await git.raw(['worktree', 'add', '--quiet', '--detach', dir, base]);
     const wt = repoAt(dir);
     await mkdir(wt.stateDir, { recursive: true });

@@ -2,12 +2,15 @@
  * `exp show`: one table of HEAD, branches and experiments with their params (those that differ
  * anywhere) and metrics, sortable. Everything is read from git objects: no checkout.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
-import { readFileAtRev } from '../git.ts';
+import { readFilesAtRevs } from '../git.ts';
 import { parseLockfile } from '../lockfile.ts';
 import { flattenParams } from '../pipeline/diff.ts';
 import { listExperiments } from './store.ts';
+import { originOf, type ExperimentOrigin } from './origins.ts';
 
 export interface ExpRow {
   name: string;
@@ -15,6 +18,10 @@ export interface ExpRow {
   kind: string;
   commit: string;
   status: string;
+  /** Experiments: the commit they started from. */
+  baseline?: string;
+  /** Experiments: `local`, or the git remote they were pulled from. */
+  origin?: string;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
 }
@@ -34,8 +41,7 @@ function metricsFromLock(text: string | undefined): Record<string, number> {
   }
 }
 
-async function paramsAt(root: string, rev: string): Promise<Record<string, unknown>> {
-  const text = await readFileAtRev(root, rev, 'params.yaml');
+function flatParams(text: string | undefined): Record<string, unknown> {
   try {
     return flattenParams(text ? (parseYaml(text) ?? {}) : {});
   } catch {
@@ -43,47 +49,131 @@ async function paramsAt(root: string, rev: string): Promise<Record<string, unkno
   }
 }
 
-/** Collects the rows (HEAD, local branches, experiments). */
-export async function collectRows(root: string): Promise<ExpRow[]> {
+export interface CollectOptions {
+  /** Experiments of every base commit (default: only those started from HEAD, as DVC). */
+  allCommits?: boolean;
+  /** Experiments started from these commits (full ids) instead of HEAD. */
+  revs?: string[];
+  /** Pulled experiments' origins (see origins.ts). */
+  origins?: Record<string, ExperimentOrigin>;
+  /**
+   * A file caching each commit's flattened params (commits never change, so entries never go
+   * stale); default none. The CLI keeps it in `.lockstep/exp-show-cache.json`.
+   */
+  cacheFile?: string;
+}
+
+interface ParamsCache {
+  version: 1;
+  params: Record<string, Record<string, unknown>>;
+}
+
+function readParamsCache(file: string | undefined): ParamsCache {
+  if (file) {
+    try {
+      const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ParamsCache;
+      if (c.version === 1 && c.params && typeof c.params === 'object') return c;
+    } catch {
+      // Missing or unreadable: rebuilt below.
+    }
+  }
+  return { version: 1, params: {} };
+}
+
+/**
+ * Collects the rows (HEAD, local branches, experiments). Every params.yaml and lockfile is read
+ * with one `git cat-file --batch`, and a lockfile shared by many rows (tuning trials share their
+ * base's) is parsed once, so a thousand experiments cost a few processes, not thousands.
+ */
+export async function collectRows(root: string, options: CollectOptions = {}): Promise<ExpRow[]> {
   const git = simpleGit(root);
-  const rows: ExpRow[] = [];
   const head = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  const branches = (
+    await git.raw(['for-each-ref', '--format=%(refname:short)%00%(objectname)', 'refs/heads/'])
+  )
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\0') as [string, string]);
+  const bases = options.revs ?? (head ? [head] : []);
+  const exps = (await listExperiments(root)).filter((e) => options.allCommits || bases.includes(e.baseline));
+  const commits = [
+    ...new Set([...(head ? [head] : []), ...branches.map(([, c]) => c), ...exps.map((e) => e.commit)]),
+  ];
+  const cache = readParamsCache(options.cacheFile);
+  const cached = cache.params;
+  const needsLock = new Set([
+    ...(head ? [head] : []),
+    ...branches.map(([, c]) => c),
+    ...exps.filter((e) => e.kind !== 'trial' && Object.keys(e.metrics).length === 0).map((e) => e.commit),
+  ]);
+  const files = await readFilesAtRevs(
+    root,
+    commits.flatMap((c): Array<[string, string]> => [
+      ...(cached[c] ? [] : [[c, 'params.yaml'] as [string, string]]),
+      ...(needsLock.has(c) ? [[c, 'artifacts.lock.yaml'] as [string, string]] : []),
+    ]),
+  );
+  const metricsCache = new Map<string, Record<string, number>>();
+  const metricsAt = (commit: string) => {
+    const text = files.get(`${commit}:artifacts.lock.yaml`);
+    if (text === undefined) return {};
+    let m = metricsCache.get(text);
+    if (!m) metricsCache.set(text, (m = metricsFromLock(text)));
+    return m;
+  };
+  let added = 0;
+  const paramsAt = (commit: string) => {
+    let p = cache.params[commit];
+    if (!p) {
+      cache.params[commit] = p = flatParams(files.get(`${commit}:params.yaml`));
+      added++;
+    }
+    return p;
+  };
+  const rows: ExpRow[] = [];
   if (head) {
     rows.push({
       name: 'HEAD',
       kind: 'workspace',
       commit: head,
       status: '',
-      params: await paramsAt(root, head),
-      metrics: metricsFromLock(await readFileAtRev(root, head, 'artifacts.lock.yaml')),
+      params: paramsAt(head),
+      metrics: metricsAt(head),
     });
   }
-  const branches = (
-    await git.raw(['for-each-ref', '--format=%(refname:short)%00%(objectname)', 'refs/heads/'])
-  )
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split('\0'));
   for (const [name, commit] of branches) {
     rows.push({
       name,
       kind: 'branch',
       commit,
       status: '',
-      params: await paramsAt(root, commit),
-      metrics: metricsFromLock(await readFileAtRev(root, commit, 'artifacts.lock.yaml')),
+      params: paramsAt(commit),
+      metrics: metricsAt(commit),
     });
   }
-  for (const e of await listExperiments(root)) {
-    const lockMetrics = metricsFromLock(await readFileAtRev(root, e.commit, 'artifacts.lock.yaml'));
+  for (const e of exps) {
     rows.push({
       name: e.name,
       kind: e.kind,
       commit: e.commit,
       status: e.status,
-      params: await paramsAt(root, e.commit),
-      metrics: e.kind === 'trial' ? e.metrics : { ...lockMetrics, ...e.metrics },
+      baseline: e.baseline,
+      origin: originOf(options.origins ?? {}, e),
+      params: paramsAt(e.commit),
+      // exp run records the lockfile's metrics in the experiment's metadata: parse only without.
+      metrics: e.kind === 'trial' || Object.keys(e.metrics).length > 0 ? e.metrics : metricsAt(e.commit),
     });
+  }
+  if (added > 0 && options.cacheFile) {
+    // Best effort: a cache that cannot be written only costs the parse next time.
+    try {
+      const tmp = `${options.cacheFile}.${process.pid}.tmp`;
+      fs.mkdirSync(path.dirname(options.cacheFile), { recursive: true });
+      fs.writeFileSync(tmp, JSON.stringify(cache));
+      fs.renameSync(tmp, options.cacheFile);
+    } catch {
+      // ignored, see above
+    }
   }
   return rows;
 }

@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
+import { EXPERIMENT_REFS } from '../store/gc-roots.ts';
 
-export const EXP_REF_PREFIX = 'refs/exps/';
+/** Experiments' ref namespace; gc keeps what they pin. */
+export const EXP_REF_PREFIX = EXPERIMENT_REFS;
 
 export interface ExperimentMeta {
   name: string;
@@ -100,33 +102,28 @@ function git(root: string, args: string[], env: NodeJS.ProcessEnv, input?: strin
   });
 }
 
-/** Every experiment, newest first. */
+/** Every experiment, newest first: one `for-each-ref` carries every ref's metadata. */
 export async function listExperiments(root: string): Promise<Experiment[]> {
   const git = simpleGit(root);
   const out = await git.raw([
     'for-each-ref',
     '--sort=-committerdate',
-    '--format=%(refname)%00%(objectname)%00%(parent)',
+    '--format=%(refname)%00%(objectname)%00%(parent)%00%(contents:body)%1e',
     EXP_REF_PREFIX,
   ]);
   const exps: Experiment[] = [];
-  for (const line of out.split('\n').filter(Boolean)) {
-    const [ref, commit, parent] = line.split('\0');
-    const body = await git.raw(['show', '-s', '--format=%b', commit]);
+  for (const record of out.split('\x1e')) {
+    const line = record.replace(/^\n/, '');
+    if (!line) continue;
+    const [ref, commit, parent, body] = line.split('\0') as [string, string, string, string];
+    const name = ref.slice(EXP_REF_PREFIX.length);
     let meta: ExperimentMeta;
     try {
       meta = JSON.parse(body) as ExperimentMeta;
     } catch {
-      meta = {
-        name: ref.slice(EXP_REF_PREFIX.length),
-        kind: 'run',
-        overrides: {},
-        metrics: {},
-        status: 'unknown',
-        created: '',
-      };
+      meta = { name, kind: 'run', overrides: {}, metrics: {}, status: 'unknown', created: '' };
     }
-    exps.push({ ...meta, name: ref.slice(EXP_REF_PREFIX.length), commit, baseline: parent.split(' ')[0] });
+    exps.push({ ...meta, name, commit, baseline: parent.split(' ')[0] ?? '' });
   }
   return exps;
 }

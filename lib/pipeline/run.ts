@@ -23,6 +23,7 @@ import { LockstepError, RefusedError, StageError, toOneLine } from '../errors.ts
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
 import { checkoutArtifact, commitArtifact } from '../store/artifacts.ts';
+import { ensureArtifacts } from '../store/availability.ts';
 import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { withRepoLock, type RepoLockOptions } from '../lock.ts';
 import { checkStage, planRun, type Plan, type StageCheck } from './plan.ts';
@@ -225,6 +226,13 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   if (check.action === 'restore') {
     o.out?.err(`${name}: restoring outs (${check.reason})`);
     const remote = check.restore!.pull ? o.remote : undefined;
+    // Every object first: a stage whose outs cannot all be restored changes none of them.
+    await ensureArtifacts(repo, check.restore!.outs, {
+      remote,
+      out: o.out,
+      what: `stage ${name}`,
+      fix: 'Pull them (lockstep pull) or re-run the stage with lockstep repro --force.',
+    });
     for (const ref of check.restore!.outs) await checkoutArtifact(repo, ref, { out: o.out, remote });
     const metrics = check.restore!.metrics;
     await o.saveEntry(name, {

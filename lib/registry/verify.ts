@@ -15,6 +15,8 @@ import { readLockfile, serializeLockfile } from '../lockfile.ts';
 import { repoAt, type Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
 import { checkoutArtifact } from '../store/artifacts.ts';
+import { ensureArtifacts } from '../store/availability.ts';
+import { defaultRemote } from '../store/remote-config.ts';
 import { resolveRef } from '../environment/refs.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from './registry.ts';
 
@@ -87,9 +89,14 @@ export async function verifyRef(repo: Repo, ref: string, options: VerifyOptions 
     await symlink(repo.cacheDir, wt.cacheDir, 'dir');
     const modules = path.join(repo.root, 'node_modules');
     if (existsSync(modules)) await symlink(modules, path.join(dir, 'node_modules'), 'dir');
-    for (const [p, v] of Object.entries(expected.data)) {
-      await checkoutArtifact(wt, { path: p, ...v });
-    }
+    const data = Object.entries(expected.data).map(([p, v]) => ({ path: p, ...v }));
+    await ensureArtifacts(repo, data, {
+      remote: await defaultRemote(repo),
+      out: options.out,
+      what: `verify ${ref}`,
+      fix: 'Pull the tracked data (lockstep pull) or push it from a clone that has it.',
+    });
+    for (const d of data) await checkoutArtifact(wt, d);
     // Start from no lockfile: every output must be produced by this run, so a stage that fails
     // shows up as missing instead of as the committed (expected) hash.
     await rm(wt.lockfilePath, { force: true });

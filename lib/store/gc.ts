@@ -1,24 +1,23 @@
 /**
- * Garbage collection of the local cache. Keeps every object referenced by the working-tree
- * lockfile and by the lockfile at every branch, every tag and the last N commits of HEAD
- * (directory manifests expand to their files); deletes the rest and stale temp files left by
+ * Garbage collection of the local cache. Keeps every object referenced by the lockfile of a
+ * root (gc-roots.ts: the workspace, branches, tags, the last N commits of HEAD, experiments;
+ * directory manifests expand to their files); deletes the rest and stale temp files left by
  * killed processes. Run-cache entries whose outputs are collected are dropped with them. Plan
  * first: `dryRun` returns the same plan without deleting.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
-import type { ArtifactRef, Oid } from '../types.ts';
+import type { ArtifactRef, Lockfile, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import { parseLockfile, readLockfile } from '../lockfile.ts';
-import { currentCommit, listRefs, readFileAtRev, recentCommits } from '../git.ts';
+import { readFileAtRev } from '../git.ts';
+import { listGcRoots, ROOT_KINDS, type GcRoot, type RootKind, type RootOptions } from './gc-roots.ts';
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
 import { isOid } from './remote.ts';
 
-export interface GcOptions {
-  /** Commits of HEAD whose lockfiles are kept (default 10). */
-  keepLast?: number;
+export interface GcOptions extends RootOptions {
   /** Report what would be deleted without deleting (default false). */
   dryRun?: boolean;
   out?: Output;
@@ -27,8 +26,12 @@ export interface GcOptions {
 }
 
 export interface GcPlan {
-  /** Revisions whose lockfiles were read (plus "workspace"). */
-  roots: string[];
+  /** Revisions whose lockfiles were read (plus "workspace"), with the kind of each. */
+  roots: GcRoot[];
+  /** What each kind of root keeps (see RootKindSummary). */
+  keptBy: RootKindSummary[];
+  /** Experiments whose artifacts were not kept (`--no-experiments`, `--exp-older-than`). */
+  droppedExperiments: string[];
   kept: number;
   deleted: Array<{ oid: Oid; size: number }>;
   bytes: number;
@@ -51,52 +54,91 @@ function listCache(cache: Cache): Oid[] {
   return oids.sort();
 }
 
-/** Oids referenced by lockfiles at the kept revisions, and the names of those revisions. */
+/** What the roots of one kind keep. */
+export interface RootKindSummary {
+  kind: RootKind;
+  /** Names of the roots of this kind. */
+  roots: string[];
+  /** Cache objects their lockfiles reference. */
+  objects: number;
+  /** Of those, objects no root of another kind references (what leaving the kind out frees). */
+  only: number;
+}
+
+/** Oids referenced by the lockfiles of the roots, per kind, and the roots themselves. */
 export async function referencedObjects(
   repo: Repo,
-  keepLast: number,
-): Promise<{ oids: Set<Oid>; roots: string[] }> {
-  const texts: Array<[string, string]> = [];
-  const roots: string[] = ['workspace'];
+  options: RootOptions = {},
+): Promise<{
+  oids: Set<Oid>;
+  roots: GcRoot[];
+  byKind: Map<RootKind, Set<Oid>>;
+  droppedExperiments: string[];
+}> {
+  const { roots, droppedExperiments } = await listGcRoots(repo, options);
   const lockRel = path.relative(repo.root, repo.lockfilePath).split(path.sep).join('/');
-  const revs = new Map<string, string>();
-  // Outside git only the workspace lockfile counts; inside it, a git failure must abort gc
-  // rather than treat every branch's objects as garbage.
-  if (fs.existsSync(path.join(repo.root, '.git'))) {
-    for (const ref of await listRefs(repo.root)) revs.set(ref.commit, ref.ref);
-    // Before the first commit there is no HEAD history to keep.
-    const head = await currentCommit(repo.root);
-    for (const c of head ? await recentCommits(repo.root, keepLast) : []) {
-      if (!revs.has(c.commit)) revs.set(c.commit, c.commit.slice(0, 12));
-    }
-  }
-  for (const [commit, name] of revs) {
-    const text = await readFileAtRev(repo.root, commit, lockRel);
-    roots.push(name);
-    if (text !== undefined) texts.push([name, text]);
-  }
   const cache = new Cache(repo);
-  const oids = new Set<Oid>();
-  const lockfiles = [
-    readLockfile(repo),
-    ...texts.map(([name, text]) => parseLockfile(text, `${name}:${lockRel}`)),
-  ];
-  const seenManifests = new Set<Oid>();
-  for (const lock of lockfiles) {
+  // Many roots share a commit and most lockfiles share most artifacts: read each commit's
+  // lockfile and each manifest once.
+  const perCommit = new Map<string, Oid[]>();
+  const manifests = new Map<Oid, Oid[]>();
+  const objectsOf = async (lock: Lockfile): Promise<Oid[]> => {
+    const oids: Oid[] = [];
     for (const ref of lockfileArtifacts(lock)) {
-      oids.add(ref.hash);
-      if (!ref.dir || seenManifests.has(ref.hash)) continue;
-      seenManifests.add(ref.hash);
-      if (!cache.hasSync(ref.hash)) continue; // Nothing local to keep for it.
-      try {
-        for (const e of (await readManifest(cache, ref)).entries) oids.add(e.sha256);
-      } catch {
-        // A corrupt manifest was quarantined by the read; its files stay unreferenced only if
-        // no other manifest lists them, and pull restores everything from the remote.
+      oids.push(ref.hash);
+      if (!ref.dir) continue;
+      let entries = manifests.get(ref.hash);
+      if (!entries) {
+        entries = [];
+        if (cache.hasSync(ref.hash)) {
+          try {
+            entries = (await readManifest(cache, ref)).entries.map((e) => e.sha256);
+          } catch {
+            // A corrupt manifest was quarantined by the read; its files stay unreferenced only
+            // if no other manifest lists them, and pull restores everything from the remote.
+          }
+        }
+        manifests.set(ref.hash, entries);
       }
+      oids.push(...entries);
     }
+    return oids;
+  };
+  const byKind = new Map<RootKind, Set<Oid>>();
+  for (const root of roots) {
+    let oids: Oid[];
+    if (!root.commit) oids = await objectsOf(readLockfile(repo));
+    else if (perCommit.has(root.commit)) oids = perCommit.get(root.commit)!;
+    else {
+      const text = await readFileAtRev(repo.root, root.commit, lockRel);
+      oids = text === undefined ? [] : await objectsOf(parseLockfile(text, `${root.name}:${lockRel}`));
+      perCommit.set(root.commit, oids);
+    }
+    const set = byKind.get(root.kind) ?? new Set<Oid>();
+    for (const oid of oids) set.add(oid);
+    byKind.set(root.kind, set);
   }
-  return { oids, roots };
+  const all = new Set<Oid>();
+  for (const set of byKind.values()) for (const oid of set) all.add(oid);
+  return { oids: all, roots, byKind, droppedExperiments };
+}
+
+/** Per kind: its roots, the cached objects it keeps and those only it keeps. */
+function summarizeKinds(
+  roots: GcRoot[],
+  byKind: Map<RootKind, Set<Oid>>,
+  cached: (oid: Oid) => boolean,
+): RootKindSummary[] {
+  return ROOT_KINDS.filter((k) => roots.some((r) => r.kind === k)).map((kind) => {
+    const mine = [...(byKind.get(kind) ?? [])].filter(cached);
+    const others = [...byKind].filter(([k]) => k !== kind).map(([, s]) => s);
+    return {
+      kind,
+      roots: roots.filter((r) => r.kind === kind).map((r) => r.name),
+      objects: mine.length,
+      only: mine.filter((oid) => !others.some((s) => s.has(oid))).length,
+    };
+  });
 }
 
 /** Run-cache entry files whose outs need any object in `gone` (or one already missing). */
@@ -135,8 +177,7 @@ async function staleRunEntries(repo: Repo, cache: Cache, gone: Set<Oid>): Promis
 
 /** Plans (and unless `dryRun`, performs) the collection. */
 export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promise<GcPlan> {
-  const keepLast = options.keepLast ?? 10;
-  const { oids: keep, roots } = await referencedObjects(repo, keepLast);
+  const { oids: keep, roots, byKind, droppedExperiments } = await referencedObjects(repo, options);
   const cache = new Cache(repo);
   const deleted: Array<{ oid: Oid; size: number }> = [];
   let kept = 0;
@@ -167,8 +208,11 @@ export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promi
       }
     }
   }
+  const present = new Set(listCache(cache));
   return {
     roots,
+    keptBy: summarizeKinds(roots, byKind, (oid) => present.has(oid)),
+    droppedExperiments,
     kept,
     deleted,
     bytes: deleted.reduce((a, d) => a + d.size, 0),

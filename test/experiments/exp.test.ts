@@ -85,9 +85,11 @@ describe('exp', () => {
     expect(table.rows.map((r: { name: string }) => r.name)).toEqual(['HEAD', 'main', 'lr-02', 'lr-05']);
     expect(table.params).toEqual(['train.lr']);
     const md = (await cli('exp', 'show', '--md', '--sort', 'accuracy', '--asc')).out.split('\n');
-    expect(md[0]).toMatch(/^\| name \| kind \| commit \| status \| train\.lr \| accuracy \|/);
+    expect(md[0]).toMatch(/^\| name \| kind \| commit \| status \| origin \| train\.lr \| accuracy \|/);
     expect(md[2]).toMatch(/^\| lr-05 \| run \|/);
-    expect((await cli('exp', 'show')).out).toMatch(/lr-02\s+run\s+[0-9a-f]{8}\s+ok\s+0\.0200\s+0\.9000/);
+    expect((await cli('exp', 'show')).out).toMatch(
+      /lr-02\s+run\s+[0-9a-f]{8}\s+ok\s+local\s+0\.0200\s+0\.9000/,
+    );
   });
 
   it('exp apply writes the params and lockfile and restores the outputs; exp remove deletes it', async () => {

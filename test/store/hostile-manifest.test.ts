@@ -146,7 +146,8 @@ describe('hostile manifests', () => {
       t.write('artifacts.lock.yaml', cleanLock);
       const apply = await cli('exp', 'apply', expName);
       expect(apply.code, 'exp apply').toBe(1);
-      refused(apply.err, 'out/model');
+      // exp apply checks every artifact the experiment pins (tracked data first) before writing.
+      refused(apply.err, 'data/x');
       expect(t.read('params.yaml')).not.toContain('lr: 9');
       expect(t.read('artifacts.lock.yaml')).toBe(cleanLock);
 

@@ -247,3 +247,61 @@ describe('lockstep tune', () => {
     }
   });
 });
+
+describe('lockstep tune and gc', () => {
+  it('lockstep tune (3 trials) then gc then exp apply of the best trial restores its artifacts and sets only its params', async () => {
+    const text = [
+      '# hand-tuned',
+      'train:',
+      '  lr: 0.00005   # too small',
+      '  units: 8',
+      '  epochs: 6',
+      '  patience: 0',
+      "  backend: 'cpu'",
+      'tune:',
+      '  objective: { metric: val_accuracy,  direction: maximize }',
+      '  budget: { trials: 3, minutes: 5 }',
+      '  parallel: 1',
+      '  space:',
+      '    train.lr: { type: float, low: 0.005, high: 0.05, log: true }',
+      '',
+    ].join('\n');
+    const t = await createTmpRepo({ 'params.yaml': text });
+    const cli = async (...args: string[]) => {
+      const o = memoryOutput();
+      const code = await main(['-C', t.root, ...args], o);
+      return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
+    };
+    try {
+      writeFeatureFixture(path.join(t.root, 'out', 'features'), { separation: 1.2, seed: 4 });
+      expect((await cli('add', 'out/features')).code).toBe(0);
+      t.commit('features');
+      const lock = t.read('artifacts.lock.yaml');
+      const tuned = await cli('tune', '--no-repro', '--no-write', '--json');
+      expect(tuned.code, tuned.err).toBe(0);
+      const study = JSON.parse(tuned.out);
+      expect(study.trials).toHaveLength(3);
+      expect(t.read('params.yaml')).toBe(text);
+      const gc = await cli('gc', '--json');
+      expect(gc.code, gc.err).toBe(0);
+      expect(
+        JSON.parse(gc.out).keptBy.find((k: { kind: string }) => k.kind === 'experiment').roots,
+      ).toHaveLength(3);
+      fs.rmSync(path.join(t.root, 'out', 'features'), { recursive: true });
+      const best = `tune-${study.study}-${String(study.best.number).padStart(3, '0')}`;
+      const applied = await cli('exp', 'apply', best, '--json');
+      expect(applied.code, applied.err).toBe(0);
+      expect(JSON.parse(applied.out).params).toEqual(['train.lr']);
+      const lr = study.best.params['train.lr'];
+      expect(t.read('params.yaml')).toBe(text.replace('lr: 0.00005 ', `lr: ${lr} `));
+      expect(t.read('artifacts.lock.yaml')).toBe(lock);
+      const { hashArtifact } = await import('../../lib/store/artifacts.ts');
+      const { parseLockfile } = await import('../../lib/lockfile.ts');
+      expect((await hashArtifact(t.repo, 'out/features')).hash).toBe(
+        parseLockfile(lock).data['out/features']!.hash,
+      );
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

@@ -2,10 +2,10 @@
  * `lockstep exp run | show | apply | remove`: DVC-style experiments kept as git refs
  * (`refs/exps/<name>`), run without touching the workspace, reusing the cache upstream.
  */
-import { writeFileAtomic } from '../../atomic.ts';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
+import { parsePositiveInt, wrap } from '../../store/format.ts';
 
 function fmt(v: unknown): string {
   if (v === undefined) return '';
@@ -27,26 +27,45 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('-n, --name <name>', 'experiment name (default: derived from the base commit and overrides)')
     .option('--pipeline <module>', 'pipeline module (default stages/pipeline.ts)')
+    .option('--queue', 'record it to run later (exp queue start); comma lists in -S queue the grid product')
     .option('--json', 'print JSON')
-    .action(async (opts: { setParam: string[]; name?: string; pipeline?: string; json?: boolean }) => {
-      const { runExperiment, parseOverrides } = await import('../../experiments/run.ts');
-      const repo = findRepo(io.cwd);
-      const res = await runExperiment(repo, {
-        overrides: parseOverrides(opts.setParam),
-        name: opts.name,
-        pipeline: opts.pipeline,
-        out: opts.json ? undefined : io,
-      });
-      if (opts.json) return io.out(JSON.stringify(res, null, 2));
-      const ran = Object.entries(res.stages)
-        .filter(([, s]) => s === 'ran')
-        .map(([n]) => n);
-      io.out(
-        `experiment ${res.name} (${res.status}) from ${res.baseline.slice(0, 8)}: ran ${ran.join(', ') || 'nothing (all restored from the cache)'}`,
-      );
-      for (const k of ['accuracy', 'f1_macro', 'mcc'])
-        if (res.metrics[k] !== undefined) io.out(`  ${k.padEnd(10)} ${res.metrics[k].toFixed(4)}`);
-    });
+    .action(
+      async (opts: {
+        setParam: string[];
+        name?: string;
+        pipeline?: string;
+        queue?: boolean;
+        json?: boolean;
+      }) => {
+        const { runExperiment, parseOverrides } = await import('../../experiments/run.ts');
+        const repo = findRepo(io.cwd);
+        if (opts.queue) {
+          const { queueExperiments } = await import('../../experiments/queue-add.ts');
+          const queued = await queueExperiments(repo, opts.setParam, {
+            name: opts.name,
+            pipeline: opts.pipeline,
+          });
+          if (opts.json) return io.out(JSON.stringify({ queued }, null, 2));
+          io.out(`queued ${queued.length} experiment(s): ${queued.map((e) => e.name).join(', ')}`);
+          return;
+        }
+        const res = await runExperiment(repo, {
+          overrides: parseOverrides(opts.setParam),
+          name: opts.name,
+          pipeline: opts.pipeline,
+          out: opts.json ? undefined : io,
+        });
+        if (opts.json) return io.out(JSON.stringify(res, null, 2));
+        const ran = Object.entries(res.stages)
+          .filter(([, s]) => s === 'ran')
+          .map(([n]) => n);
+        io.out(
+          `experiment ${res.name} (${res.status}) from ${res.baseline.slice(0, 8)}: ran ${ran.join(', ') || 'nothing (all restored from the cache)'}`,
+        );
+        for (const k of ['accuracy', 'f1_macro', 'mcc'])
+          if (res.metrics[k] !== undefined) io.out(`  ${k.padEnd(10)} ${res.metrics[k].toFixed(4)}`);
+      },
+    );
 
   exp
     .command('show')
@@ -56,6 +75,13 @@ export function register(program: Command, io: CliIO): void {
     .option('--metrics <list>', 'comma-separated metric columns')
     .option('--params <list>', 'comma-separated param columns (default: those that differ)')
     .option('--md', 'Markdown table')
+    .option('-A, --all-commits', 'experiments of every base commit (default: those started from HEAD)')
+    .option(
+      '--rev <commit>',
+      'experiments started from this commit (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--json', 'print JSON')
     .action(
       async (opts: {
@@ -64,29 +90,44 @@ export function register(program: Command, io: CliIO): void {
         metrics?: string;
         params?: string;
         md?: boolean;
+        allCommits?: boolean;
+        rev: string[];
         json?: boolean;
       }) => {
         const { collectRows, shapeTable } = await import('../../experiments/show.ts');
+        const { readOrigins } = await import('../../experiments/origins.ts');
+        const { resolveRev } = await import('../../git.ts');
         const { renderTable } = await import('../../table.ts');
+        const path = await import('node:path');
         const repo = findRepo(io.cwd);
-        const table = shapeTable(await collectRows(repo.root), {
+        const revs = opts.rev.length
+          ? await Promise.all(opts.rev.map((r) => resolveRev(repo.root, r)))
+          : undefined;
+        const rows = await collectRows(repo.root, {
+          allCommits: opts.allCommits,
+          revs,
+          origins: readOrigins(repo),
+          cacheFile: path.join(repo.stateDir, 'exp-show-cache.json'),
+        });
+        const table = shapeTable(rows, {
           sort: opts.sort,
           ascending: opts.asc,
           metrics: opts.metrics?.split(',').filter(Boolean),
           params: opts.params?.split(',').filter(Boolean),
         });
         if (opts.json) return io.out(JSON.stringify(table, null, 2));
-        const headers = ['name', 'kind', 'commit', 'status', ...table.params, ...table.metrics];
-        const rows = table.rows.map((r) => [
+        const headers = ['name', 'kind', 'commit', 'status', 'origin', ...table.params, ...table.metrics];
+        const cells = table.rows.map((r) => [
           r.name,
           r.kind,
           r.commit.slice(0, 8),
           r.status,
+          r.origin ?? '',
           ...table.params.map((p) => fmt(r.params[p])),
           ...table.metrics.map((m) => fmt(r.metrics[m])),
         ]);
-        const right = headers.map((_, i) => i).filter((i) => i >= 4);
-        io.out(renderTable(headers, rows, { markdown: opts.md, right }));
+        const right = headers.map((_, i) => i).filter((i) => i >= 5);
+        io.out(renderTable(headers, cells, { markdown: opts.md, right }));
       },
     );
 
@@ -95,43 +136,187 @@ export function register(program: Command, io: CliIO): void {
     .description("write an experiment's params.yaml and lockfile into the workspace and restore its outputs")
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
-      const { getExperiment } = await import('../../experiments/store.ts');
-      const { readFileAtRev } = await import('../../git.ts');
-      const { parseLockfile } = await import('../../lockfile.ts');
-      const { checkoutArtifact, readManifest } = await import('../../store/artifacts.ts');
-      const { Cache } = await import('../../store/cache.ts');
-      const { defaultRemote } = await import('../../store/remote-config.ts');
+      const { applyExperiment } = await import('../../experiments/apply.ts');
+      const { withRepoLock } = await import('../../lock.ts');
       const repo = findRepo(io.cwd);
-      const e = await getExperiment(repo.root, name);
-      const written: string[] = [];
-      const restored: string[] = [];
-      const texts = new Map<string, string>();
-      for (const file of ['params.yaml', 'artifacts.lock.yaml']) {
-        const text = await readFileAtRev(repo.root, e.commit, file);
-        if (text !== undefined) texts.set(file, text);
-      }
-      // Check everything the experiment points at before writing anything: its lockfile parses,
-      // and every directory output's manifest is safe (an unsafe one is an UnsafePathError).
-      const lockText = texts.get('artifacts.lock.yaml');
-      const lock = lockText === undefined ? undefined : parseLockfile(lockText);
-      const cache = new Cache(repo);
-      const remote = lock ? await defaultRemote(repo) : undefined;
-      const outs = Object.values(lock?.stages ?? {}).flatMap((entry) => entry.outs);
-      const wanted = outs.filter((out) => remote || cache.hasSync(out.hash));
-      for (const out of wanted) if (out.dir) await readManifest(new Cache(repo, { remote }), out);
-      for (const [file, text] of texts) {
-        const dest = file === 'params.yaml' ? repo.paramsPath : repo.lockfilePath;
-        await writeFileAtomic(dest, text, { tmpDir: repo.tmpDir });
-        written.push(file);
-      }
-      for (const out of wanted) {
-        await checkoutArtifact(repo, out, { remote });
-        restored.push(out.path);
-      }
-      if (opts.json) return io.out(JSON.stringify({ name, commit: e.commit, written, restored }, null, 2));
+      // The lock keeps gc from collecting objects between the fetch and the checkout.
+      const res = await withRepoLock(repo, 'exp apply', () => applyExperiment(repo, name, { out: io }), {
+        out: io,
+      });
+      if (opts.json) return io.out(JSON.stringify(res, null, 2));
+      const wrote = res.written.length
+        ? `wrote ${res.written.join(', ')}`
+        : 'params and lockfile already match';
+      const keys = res.params.length ? ` (params: ${res.params.join(', ')})` : '';
       io.out(
-        `applied ${name}: wrote ${written.join(', ')}; restored ${restored.length} outputs${restored.length ? ` (${restored.join(', ')})` : ''}`,
+        `applied ${name}: ${wrote}${keys}; restored ${res.restored.length} outputs${res.restored.length ? ` (${res.restored.join(', ')})` : ''}`,
       );
+    });
+
+  for (const verb of ['push', 'pull'] as const) {
+    exp
+      .command(`${verb} <git-remote> [names...]`)
+      .description(
+        verb === 'push'
+          ? "push experiments' refs to a git remote and their artifacts to the artifact remote (default: all)"
+          : "pull experiments' refs from a git remote and their artifacts from the artifact remote (default: all)",
+      )
+      .option('--remote <url>', 'artifact remote (default: the configured remote)')
+      .option('-f, --force', 'replace local experiments of the same name (pull)')
+      .option('--json', 'print JSON')
+      .action(
+        async (
+          gitRemote: string,
+          names: string[],
+          opts: { remote?: string; force?: boolean; json?: boolean },
+        ) => {
+          const share = await import('../../experiments/share.ts');
+          const repo = findRepo(io.cwd);
+          const run = verb === 'push' ? share.pushExperiments : share.pullExperiments;
+          const res = await run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io });
+          if (opts.json) return io.out(JSON.stringify(res, null, 2));
+          const dir = verb === 'push' ? 'to' : 'from';
+          io.out(
+            `${verb === 'push' ? 'pushed' : 'pulled'} ${res.experiments.length} experiment(s) ${dir} ${gitRemote}: ${res.experiments.join(', ')}; ${res.transferred} object(s) ${verb === 'push' ? 'uploaded to' : 'downloaded from'} ${res.remote}`,
+          );
+        },
+      );
+  }
+
+  const queue = exp.command('queue').description('the experiment queue: start, status, logs, remove');
+  queue
+    .command('start')
+    .description('run the queued experiments, N at a time, each in its own worktree')
+    .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs')))
+    .option('--json', 'print JSON')
+    .action(async (opts: { jobs?: number; json?: boolean }) => {
+      const { startQueue } = await import('../../experiments/queue.ts');
+      const repo = findRepo(io.cwd);
+      const res = await startQueue(repo, { jobs: opts.jobs, out: opts.json ? undefined : io });
+      if (opts.json) io.out(JSON.stringify(res, null, 2));
+      else
+        io.out(
+          `queue: ${res.done.length} done, ${res.failed.length} failed${res.failed.length ? ` (${res.failed.join(', ')})` : ''}`,
+        );
+      if (res.failed.length > 0) {
+        const { LockstepError } = await import('../../errors.ts');
+        throw new LockstepError(
+          `exp queue: ${res.failed.length} experiment(s) failed "${res.failed.join(', ')}". Read lockstep exp queue logs <name>.`,
+        );
+      }
+    });
+  queue
+    .command('status')
+    .description('queued, running, done and failed experiments')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { listQueue } = await import('../../experiments/queue.ts');
+      const { renderTable } = await import('../../table.ts');
+      const entries = await listQueue(findRepo(io.cwd));
+      if (opts.json)
+        return io.out(
+          JSON.stringify(
+            entries.map(({ paramsText: _, ...e }) => e),
+            null,
+            2,
+          ),
+        );
+      if (entries.length === 0) return io.out('queue: empty');
+      const rows = entries.map((e) => [
+        e.name,
+        e.state,
+        Object.entries(e.overrides)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(' '),
+        e.base.slice(0, 8),
+        e.state === 'running' ? `pid ${e.pid}` : (e.result?.status ?? e.error ?? ''),
+      ]);
+      io.out(renderTable(['name', 'state', 'params', 'base', 'detail'], rows));
+    });
+  queue
+    .command('logs <name>')
+    .description("print a queued experiment's log")
+    .action(async (name: string) => {
+      const fs = await import('node:fs');
+      const { queueLogPath } = await import('../../experiments/queue.ts');
+      const { LockstepError } = await import('../../errors.ts');
+      const file = queueLogPath(findRepo(io.cwd), name);
+      if (!fs.existsSync(file))
+        throw new LockstepError(
+          `exp queue logs ${name}: no log yet. It runs when lockstep exp queue start picks it.`,
+        );
+      io.out(fs.readFileSync(file, 'utf8').trimEnd());
+    });
+  queue
+    .command('remove [names...]')
+    .description('remove queued, done or failed entries (never a running one)')
+    .option('--all', 'every entry that is not running')
+    .option('--json', 'print JSON')
+    .action(async (names: string[], opts: { all?: boolean; json?: boolean }) => {
+      const { removeFromQueue } = await import('../../experiments/queue.ts');
+      const { UsageError } = await import('../../errors.ts');
+      if (!opts.all && names.length === 0)
+        throw new UsageError('exp queue remove: name an entry, or pass --all.');
+      const removed = await removeFromQueue(findRepo(io.cwd), opts.all ? 'all' : names);
+      if (opts.json) return io.out(JSON.stringify({ removed }, null, 2));
+      io.out(
+        `removed ${removed.length} queue entr${removed.length === 1 ? 'y' : 'ies'}: ${removed.join(', ')}`,
+      );
+    });
+
+  exp
+    .command('comment')
+    .description(
+      'experiments requested by a PR comment: text from LOCKSTEP_COMMENT_BODY, author from LOCKSTEP_COMMENT_AUTHOR (workflows)',
+    )
+    .option('--plan', "check the author's permission, parse the request, print the experiments as JSON")
+    .option('--run <index>', 'run experiment <index> of the request', wrap(parsePositiveInt('--run')))
+    .action(async (opts: { plan?: boolean; run?: number }) => {
+      const { UsageError } = await import('../../errors.ts');
+      if (Boolean(opts.plan) === (opts.run !== undefined))
+        throw new UsageError('exp comment: pass --plan or --run <index>.');
+      const { parseExpComment } = await import('../exp-comment.ts');
+      const comment = await import('../../experiments/comment.ts');
+      const repo = findRepo(io.cwd);
+      const body = process.env.LOCKSTEP_COMMENT_BODY ?? '';
+      if (opts.run !== undefined) {
+        const parsed = await parseExpComment(body);
+        if (!parsed.ok) throw new UsageError(`LOCKSTEP_COMMENT_BODY: ${parsed.reason}. Fix the comment.`);
+        const planned = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+        const e = planned[opts.run];
+        if (!e) throw new UsageError(`--run ${opts.run}: the request has ${planned.length} experiment(s).`);
+        const { runExperiment } = await import('../../experiments/run.ts');
+        const res = await runExperiment(repo, { overrides: e.overrides, name: e.name, out: io });
+        return io.out(JSON.stringify(res, null, 2));
+      }
+      const { githubFromEnv } = await import('../github.ts');
+      const gh = (await githubFromEnv(repo.root, true))!;
+      const author = process.env.LOCKSTEP_COMMENT_AUTHOR ?? '';
+      const issue = Number(process.env.LOCKSTEP_PR_NUMBER ?? '');
+      const refuse = async (reason: string) => {
+        if (Number.isInteger(issue) && issue > 0)
+          await comment.replyOnPullRequest(
+            gh.client,
+            gh.slug,
+            issue,
+            `@${author}: ${reason}; the command was ignored.`,
+          );
+        io.out(JSON.stringify({ allowed: false, reason, experiments: [] }, null, 2));
+      };
+      const check = author ? await comment.checkCommenter(gh.client, gh.slug, author) : undefined;
+      if (!check?.allowed)
+        return refuse(
+          `\`/lockstep exp run\` needs write access to this repository (yours: ${check?.permission ?? 'unknown'})`,
+        );
+      const parsed = await parseExpComment(body);
+      if (!parsed.ok) return refuse(`could not read the command (${parsed.reason})`);
+      let experiments;
+      try {
+        experiments = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+      } catch (err) {
+        return refuse(`could not plan the experiments (${(err as Error).message})`);
+      }
+      io.out(JSON.stringify({ allowed: true, experiments }, null, 2));
     });
 
   exp

@@ -1,22 +1,50 @@
-/** `lockstep gc`: delete cache objects no kept lockfile references (branches, tags, last N commits). */
+/**
+ * `lockstep gc`: delete cache objects no kept lockfile references (the workspace, branches,
+ * tags, the last N commits, experiments).
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { formatBytes, parsePositiveInt, wrap } from '../../store/format.ts';
+
+interface GcCliOptions {
+  keepLast?: number;
+  experiments?: boolean;
+  expOlderThan?: number;
+  dry?: boolean;
+  json?: boolean;
+}
+
+const KIND_LABEL: Record<string, string> = {
+  workspace: 'workspace',
+  branch: 'branches',
+  tag: 'tags',
+  commit: 'recent commits',
+  experiment: 'experiments',
+};
 
 export function register(program: Command, io: CliIO): void {
   program
     .command('gc')
     .description(
-      'delete cache objects not referenced by the lockfile in the workspace, on any branch or tag, or in the last N commits',
+      'delete cache objects not referenced by the lockfile in the workspace, on any branch or tag, in the last N commits or in an experiment',
     )
     .option(
       '--keep-last <n>',
       'also keep lockfiles of the last N commits of HEAD (default 10)',
       wrap(parsePositiveInt('--keep-last')),
     )
-    .option('--dry', 'print what would be deleted, delete nothing')
+    .option(
+      '--no-experiments',
+      "do not keep experiments' artifacts (refs/exps/*, tuning trials, pulled ones)",
+    )
+    .option(
+      '--exp-older-than <days>',
+      'do not keep artifacts of experiments created more than <days> days ago',
+      wrap(parsePositiveInt('--exp-older-than')),
+    )
+    .option('--dry', 'print what each kind of root keeps and what would be deleted, delete nothing')
     .option('--json', 'print the plan as JSON')
-    .action(async (opts: { keepLast?: number; dry?: boolean; json?: boolean }) => {
+    .action(async (opts: GcCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
       const { withRepoLock } = await import('../../lock.ts');
       const { collectGarbage } = await import('../../store/gc.ts');
@@ -25,7 +53,14 @@ export function register(program: Command, io: CliIO): void {
       const plan = await withRepoLock(
         repo,
         'gc',
-        () => collectGarbage(repo, { keepLast: opts.keepLast, dryRun: opts.dry, out: io }),
+        () =>
+          collectGarbage(repo, {
+            keepLast: opts.keepLast,
+            experiments: opts.experiments,
+            experimentMaxAgeDays: opts.expOlderThan,
+            dryRun: opts.dry,
+            out: io,
+          }),
         { out: io },
       );
       if (opts.json) {
@@ -33,7 +68,20 @@ export function register(program: Command, io: CliIO): void {
         return;
       }
       const verb = plan.dryRun ? 'would delete' : 'deleted';
-      if (plan.dryRun) for (const d of plan.deleted) io.out(`${verb} ${d.oid} (${formatBytes(d.size)})`);
+      if (plan.dryRun) {
+        for (const k of plan.keptBy) {
+          const names = k.roots.length > 5 ? `${k.roots.slice(0, 5).join(', ')}, ...` : k.roots.join(', ');
+          const label =
+            k.kind === 'workspace' ? 'workspace' : `${KIND_LABEL[k.kind]} (${k.roots.length}: ${names})`;
+          io.out(`kept by ${label}: ${k.objects} objects, ${k.only} only by them`);
+        }
+        for (const d of plan.deleted) io.out(`${verb} ${d.oid} (${formatBytes(d.size)})`);
+      }
+      if (plan.droppedExperiments.length > 0) {
+        io.out(
+          `experiments not kept (${plan.droppedExperiments.length}): ${plan.droppedExperiments.join(', ')}; exp apply of them needs their artifacts on the remote`,
+        );
+      }
       io.out(
         `${verb} ${plan.deleted.length} objects (${formatBytes(plan.bytes)}), kept ${plan.kept}; run-cache entries dropped: ${plan.runEntries}; lockfiles read: ${plan.roots.length}`,
       );

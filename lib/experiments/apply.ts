@@ -1,0 +1,102 @@
+/**
+ * `exp apply`: bring an experiment into the workspace, all or nothing. Every artifact its
+ * lockfile pins is fetched into the cache first (from the remote when the cache lacks it); if
+ * any cannot be, nothing is written and the error lists them. Then the outputs are checked out,
+ * and only then params.yaml (only the values that differ, everything else byte for byte) and the
+ * lockfile are written, so the workspace never pins outputs it does not hold.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { defaultRemote } from '../store/remote-config.ts';
+import { readFileAtRev } from '../git.ts';
+import { parseLockfile } from '../lockfile.ts';
+import type { Output } from '../output.ts';
+import type { Repo } from '../repo.ts';
+import { writeFileAtomic } from '../atomic.ts';
+import { checkoutArtifact, isArtifactCurrent, lockfileArtifacts } from '../store/artifacts.ts';
+import { ensureArtifacts } from '../store/availability.ts';
+import type { ArtifactRef } from '../types.ts';
+import { changedParamValues, deleteParamsKeys, setParamsValues } from './params-edit.ts';
+import { getExperiment } from './store.ts';
+
+export interface ApplyResult {
+  name: string;
+  commit: string;
+  /** Files written (params.yaml, the lockfile); a file already equal is not listed. */
+  written: string[];
+  /** Artifact paths checked out (those not already current). */
+  restored: string[];
+  /** params.yaml keys changed. */
+  params: string[];
+  /** Objects downloaded from the remote. */
+  downloaded: number;
+}
+
+/** One ref per path (the lockfile may list a path twice only if it is malformed; last wins). */
+function uniqueByPath(refs: ArtifactRef[]): ArtifactRef[] {
+  return [...new Map(refs.map((r) => [r.path, r])).values()];
+}
+
+/** The workspace params.yaml text with exactly the values of `target` that differ set. */
+function paramsFor(current: string | undefined, target: string): { text: string; keys: string[] } {
+  if (current === undefined) return { text: target, keys: ['*'] };
+  const changes = changedParamValues(
+    (parseYaml(current) as Record<string, unknown> | null) ?? {},
+    (parseYaml(target) as Record<string, unknown> | null) ?? {},
+  );
+  const removed = Object.keys(changes).filter((k) => changes[k] === undefined);
+  const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+  return {
+    text: deleteParamsKeys(setParamsValues(current, set), removed),
+    keys: Object.keys(changes).sort(),
+  };
+}
+
+/** Applies experiment `name` to the workspace (see the module comment). */
+export async function applyExperiment(
+  repo: Repo,
+  name: string,
+  options: { out?: Output } = {},
+): Promise<ApplyResult> {
+  const e = await getExperiment(repo.root, name);
+  const LOCKFILE_NAME = path.basename(repo.lockfilePath);
+  const lockText = await readFileAtRev(repo.root, e.commit, LOCKFILE_NAME);
+  const paramsText = await readFileAtRev(repo.root, e.commit, 'params.yaml');
+  const lock = lockText === undefined ? undefined : parseLockfile(lockText, `${name}:${LOCKFILE_NAME}`);
+  const refs = lock ? uniqueByPath(lockfileArtifacts(lock)) : [];
+  const remote = await defaultRemote(repo);
+  const { downloaded } = await ensureArtifacts(repo, refs, {
+    remote,
+    out: options.out,
+    what: `exp apply ${name}`,
+    fix: remote
+      ? `Push them from a clone that has them (lockstep exp push), or re-run the experiment; nothing was changed.`
+      : `Configure the remote that holds them (or re-run the experiment); nothing was changed.`,
+  });
+  const restored: string[] = [];
+  for (const ref of refs) {
+    if (await isArtifactCurrent(repo, ref)) continue;
+    await checkoutArtifact(repo, ref, { out: options.out });
+    restored.push(ref.path);
+  }
+  const written: string[] = [];
+  let keys: string[] = [];
+  if (paramsText !== undefined) {
+    const current = await readFile(repo.paramsPath, 'utf8').catch(() => undefined);
+    const next = paramsFor(current, paramsText);
+    keys = next.keys;
+    if (next.text !== current) {
+      await writeFileAtomic(repo.paramsPath, next.text, { tmpDir: repo.tmpDir });
+      written.push('params.yaml');
+    }
+  }
+  if (lockText !== undefined) {
+    const current = await readFile(repo.lockfilePath, 'utf8').catch(() => undefined);
+    if (current !== lockText) {
+      await writeFileAtomic(repo.lockfilePath, lockText, { tmpDir: repo.tmpDir });
+      written.push(LOCKFILE_NAME);
+    }
+  }
+  return { name, commit: e.commit, written, restored, params: keys, downloaded };
+}
