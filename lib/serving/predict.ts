@@ -97,23 +97,36 @@ export function parseInstances(body: unknown, limits: PredictLimits = {}): Parse
     if (!BASE64.test(a.slice(0, 64))) {
       throw new BadRequestError(`${where}.audio: not base64. Send a base64-encoded WAV file.`);
     }
-    let audio: DecodedAudio;
-    try {
-      audio = decodeRequestWav(Buffer.from(a, 'base64'), `${where}.audio`);
-    } catch (err) {
-      if (err instanceof AudioDecodeError) throw new BadRequestError(err.message);
-      throw err;
-    }
-    if (audio.length === 0)
-      throw new BadRequestError(`${where}.audio: WAV has no samples. Send a non-empty recording.`);
-    const seconds = audio.length / audio.sampleRate;
-    if (seconds > maxSeconds) {
-      throw new BadRequestError(
-        `${where}.audio: too long "${seconds.toFixed(1)} s". Send clips of at most ${maxSeconds} s.`,
-      );
-    }
-    return { kind: 'audio', audio };
+    return parseWav(Buffer.from(a, 'base64'), `${where}.audio`, maxSeconds);
   });
+}
+
+/**
+ * A raw WAV request body (`Content-Type: audio/wav`) as one audio instance, checked as an
+ * `audio` instance of the JSON shape is; errors name it `body`.
+ */
+export function parseWavBody(bytes: Uint8Array, limits: PredictLimits = {}): ParsedInstance[] {
+  if (bytes.length === 0) throw new BadRequestError('body: empty. Send a WAV file.');
+  return [parseWav(bytes, 'body', limits.maxAudioSeconds ?? 30)];
+}
+
+function parseWav(bytes: Uint8Array, where: string, maxSeconds: number): ParsedInstance {
+  let audio: DecodedAudio;
+  try {
+    audio = decodeRequestWav(bytes, where);
+  } catch (err) {
+    if (err instanceof AudioDecodeError) throw new BadRequestError(err.message);
+    throw err;
+  }
+  if (audio.length === 0)
+    throw new BadRequestError(`${where}: WAV has no samples. Send a non-empty recording.`);
+  const seconds = audio.length / audio.sampleRate;
+  if (seconds > maxSeconds) {
+    throw new BadRequestError(
+      `${where}: too long "${seconds.toFixed(1)} s". Send clips of at most ${maxSeconds} s.`,
+    );
+  }
+  return { kind: 'audio', audio };
 }
 
 export interface PredictorOptions {
@@ -133,14 +146,17 @@ export class Predictor {
   }
 
   /**
-   * Predicts a request body.
+   * Predicts a request body: the parsed Vertex JSON shape, or the bytes of a raw WAV body.
    * @throws BadRequestError (400), UnavailableError (503), ModelFailureError (500).
    */
   predict(body: unknown): PredictResponse {
     const started = performance.now();
     let parsed: ParsedInstance[];
     try {
-      parsed = parseInstances(body, this.options.limits);
+      parsed =
+        body instanceof Uint8Array
+          ? parseWavBody(body, this.options.limits)
+          : parseInstances(body, this.options.limits);
     } catch (err) {
       if (err instanceof BadRequestError) this.logFailure(undefined, 'invalid', started, err.message);
       throw err;
