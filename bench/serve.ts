@@ -11,6 +11,18 @@
  * - max_rps_vs_target: max_rps / 300 (the target on this machine).
  * - predict_vs_health_rps: max_rps / the same server's GET /health throughput measured in the
  *   same run (the HTTP ceiling: how much of it the prediction path leaves).
+ * - predict_cpu_ms: CPU time of one prediction of the bench clip in this process (base64 and
+ *   WAV decode, features, model; the request's JSON.parse is reported apart as json_parse_cpu_ms),
+ *   the same model loaded the way the server loads it.
+ * - capacity_efficiency: max_rps / (server_workers / predict_cpu_seconds), the share of the CPU
+ *   floor the server reaches (target >= 0.85). The load generator shares the machine's cores.
+ * - server_cpu_ms_per_request: CPU time the server processes (primary and workers, from
+ *   /proc) spent per answered request during the max_rps run; cpu_efficiency = predict_cpu_ms /
+ *   that, the same share measured in CPU time, which holds on a loaded machine where
+ *   capacity_efficiency measures the scheduler instead.
+ * - single_request_ms: median latency of requests sent one at a time on one connection.
+ * - p99_ms_at_60pct / p99_at_60pct_vs_single: p99 at a constant 60% of max_rps, and its ratio
+ *   to single_request_ms (target <= 3).
  * Env: SERVE_BENCH_WORKERS (server processes, default 2), SERVE_BENCH_SECONDS (default 6).
  */
 import fs from 'node:fs';
@@ -26,6 +38,10 @@ import { LocalEndpoint } from '../lib/endpoints/local.ts';
 import { paramsSchema } from '../lib/params-schema.ts';
 import { makeTinyCorpus } from '../test/support/corpus.ts';
 import { makeAudioModel } from '../test/support/audio-model.ts';
+import { loadServingModel } from '../lib/serving/model.ts';
+import { parseInstances } from '../lib/serving/predict.ts';
+import { checkAudioInstance, checksOf } from '../lib/serving/checks.ts';
+import { decodeRequestWav } from '../lib/serving/decode.ts';
 
 const TARGET_RPS = 300;
 
@@ -111,6 +127,95 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : 0;
 }
 
+/**
+ * CPU milliseconds per prediction of `body` in this process, the model loaded as the server
+ * loads it: the least of 5 rounds of `n` predictions after a warm-up (JIT, tf kernels).
+ */
+async function predictCpu(
+  modelDir: string,
+  body: string,
+  n = 100,
+): Promise<{ predict: number; json: number }> {
+  const model = await loadServingModel(modelDir);
+  const parsedBody: unknown = JSON.parse(body);
+  const once = () => {
+    // What the server does per audio instance: decode, the model's input checks, predict.
+    const [inst] = parseInstances(parsedBody);
+    if (inst!.kind !== 'audio') throw new Error('bench clip did not parse as audio');
+    const checked = checkAudioInstance(
+      inst!.bytes,
+      'instances[0].audio',
+      checksOf(model),
+      'reject',
+      decodeRequestWav,
+    );
+    if (!checked.audio) throw new Error(`bench clip refused: ${checked.rejection}`);
+    return model.predictAudio(checked.audio);
+  };
+  for (let i = 0; i < 50; i++) once();
+  const cpuMs = (fn: () => unknown) => {
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < n; i++) fn();
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, (c.user + c.system) / 1000 / n);
+    }
+    return best;
+  };
+  return { predict: cpuMs(once), json: cpuMs(() => JSON.parse(body)) };
+}
+
+/** Median latency (ms) of `n` requests sent one after another on one keep-alive connection. */
+async function singleLatency(url: string, body: string, n: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+        );
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    latencies.push(performance.now() - t0);
+  }
+  agent.destroy();
+  return percentile(
+    latencies.sort((a, b) => a - b),
+    50,
+  );
+}
+
+/** CPU seconds (user + system) used so far by process `pid` and its children's live processes. */
+function treeCpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      // Fields after the parenthesised command name: utime is the 12th, stime the 13th.
+      const fields = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let total = ticks(pid);
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.split(') ')[1]!.split(' ')[1]) === pid) total += ticks(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total / 100; // USER_HZ
+}
+
 function run(opts: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
@@ -138,11 +243,25 @@ export default async function serveBench(): Promise<Record<string, number | stri
   const ref = await commitArtifact(repo, 'out/model');
   await new LocalEndpoint(repo, 'dev').deploy(ref, 100);
   const body = JSON.stringify({ instances: [{ audio: threeSecondClip(files[0]).toString('base64') }] });
+  const load = [os.loadavg()[0]];
+  const cpu = await predictCpu(path.join(root, 'out', 'model'), body);
 
   const bin = path.resolve(import.meta.dirname, '..', 'bin', 'lockstep.mjs');
   const child = spawn(
     process.execPath,
-    [bin, '-C', root, 'serve', '--env', 'dev', '--workers', String(workers), '--max-in-flight', '256'],
+    [
+      ...(process.env.SERVE_BENCH_NODE_ARGS?.split(' ') ?? []),
+      bin,
+      '-C',
+      root,
+      'serve',
+      '--env',
+      'dev',
+      '--workers',
+      String(workers),
+      '--max-in-flight',
+      '256',
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -169,24 +288,41 @@ export default async function serveBench(): Promise<Record<string, number | stri
 
     await run({ ...predict, connections: 8, duration: 2 }); // warm-up (JIT, caches)
     const health = await run({ url: url + '/health', connections: 16, duration: Math.max(2, seconds / 2) });
+    const cpuBefore = treeCpuSeconds(child.pid!);
     const max = await run({ ...predict, connections: 16, duration: seconds });
+    const serverCpu = treeCpuSeconds(child.pid!) - cpuBefore;
     const steady = await paced(predict.url, body, 150, seconds);
     const errs = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
     const maxRps = (max.requests.total - errs(max)) / seconds;
+    const single = await singleLatency(predict.url, body, 50);
+    const at60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
+    load.push(os.loadavg()[0]);
     const round1 = (x: number) => Math.round(x * 10) / 10;
+    const round2 = (x: number) => Math.round(x * 100) / 100;
     return {
+      capacity_efficiency: round2(maxRps / (workers / (cpu.predict / 1000))),
+      predict_cpu_ms: round2(cpu.predict),
+      json_parse_cpu_ms: round2(cpu.json),
+      cpu_floor_rps: Math.round(workers / (cpu.predict / 1000)),
+      server_cpu_ms_per_request: round2((serverCpu * 1000) / max.requests.total),
+      cpu_efficiency: round2(cpu.predict / ((serverCpu * 1000) / max.requests.total)),
+      single_request_ms: round1(single),
+      p99_ms_at_60pct: round1(percentile(at60.latencies, 99)),
+      p99_at_60pct_vs_single: round2(percentile(at60.latencies, 99) / single),
+      rps_at_60pct: Math.round(0.6 * maxRps),
       max_rps: Math.round(maxRps),
       p50_ms_at_150rps: round1(percentile(steady.latencies, 50)),
       p99_ms_at_150rps: round1(percentile(steady.latencies, 99)),
       requests_at_150rps: steady.latencies.length,
-      errors: errs(max) + steady.errors,
+      errors: errs(max) + steady.errors + at60.errors,
       max_rps_vs_target: Math.round((maxRps / TARGET_RPS) * 100) / 100,
       p99_vs_target_at_150rps: Math.round((percentile(steady.latencies, 99) / 25) * 100) / 100,
       health_rps: Math.round(health.requests.average),
       predict_vs_health_rps: Math.round((maxRps / health.requests.average) * 1000) / 1000,
       server_workers: workers,
       clip: '3 s, 16 kHz, 16-bit mono WAV, base64 in JSON',
-      load_average_1m: Math.round(os.loadavg()[0] * 10) / 10,
+      load_average_1m: round1(Math.max(...load)),
+      cores: os.availableParallelism(),
     };
   } finally {
     const exited = new Promise((r) => child.once('exit', r));

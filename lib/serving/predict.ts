@@ -41,7 +41,9 @@ export interface PredictLimits {
   maxAudioSeconds?: number;
 }
 
-type ParsedInstance = { kind: 'audio'; bytes: Uint8Array } | { kind: 'features'; raw: Float32Array };
+/** A parsed instance; `where` names a raw body (`body`) in errors instead of `instances[i].audio`. */
+type ParsedInstance =
+  { kind: 'audio'; bytes: Uint8Array; where?: string } | { kind: 'features'; raw: Float32Array };
 
 /** An instance ready for the model. */
 type ReadyInstance =
@@ -111,6 +113,15 @@ export function parseInstances(body: unknown, limits: PredictLimits = {}): Parse
   });
 }
 
+/**
+ * A raw WAV request body (`Content-Type: audio/wav`) as one audio instance, checked as an
+ * `audio` instance of the JSON shape is (the input checks decode it and report what validate
+ * reports).
+ */
+export function parseWavBody(bytes: Uint8Array): ParsedInstance[] {
+  return [{ kind: 'audio', bytes, where: 'body' }];
+}
+
 export interface PredictorOptions {
   env: string;
   log?: PredictionLog;
@@ -134,14 +145,14 @@ export class Predictor {
   }
 
   /**
-   * Predicts a request body.
+   * Predicts a request body: the parsed Vertex JSON shape, or the bytes of a raw WAV body.
    * @throws BadRequestError (400), InputAnomalyError (400), UnavailableError (503), ModelFailureError (500).
    */
   predict(body: unknown): PredictResponse {
     const started = performance.now();
     let parsed: ParsedInstance[];
     try {
-      parsed = parseInstances(body, this.options.limits);
+      parsed = body instanceof Uint8Array ? parseWavBody(body) : parseInstances(body, this.options.limits);
     } catch (err) {
       if (err instanceof BadRequestError) this.logFailure(undefined, 'invalid', started, err.message);
       throw err;
@@ -207,7 +218,7 @@ export class Predictor {
         ready.push(p);
         continue;
       }
-      const where = `instances[${i}].audio`;
+      const where = p.where ?? `instances[${i}].audio`;
       const c = checkAudioInstance(p.bytes, where, checks, onError, decodeRequestWav);
       if (!c.audio) {
         rejected.push({ instance: i, anomalies: c.anomalies, reason: c.rejection! });

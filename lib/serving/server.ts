@@ -61,6 +61,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return503OnClosing: true,
   });
 
+  // A raw WAV body is one audio instance: no base64, no JSON parse of a 100 KB string.
+  app.addContentTypeParser(
+    ['audio/wav', 'audio/wave', 'audio/x-wav'],
+    { parseAs: 'buffer' },
+    (_req, body, done) => done(null, body),
+  );
+
   let inFlight = 0;
   // Only predictions count: health checks and the page must answer even when predictions queue.
   app.addHook('onRequest', (req, reply, done) => {
@@ -95,7 +102,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       message = `body: larger than ${app.initialConfig.bodyLimit} bytes. Send a shorter clip.`;
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      message = 'content-type: not application/json. Send a JSON body.';
+      message = 'content-type: not application/json or audio/wav. Send a JSON body or a WAV file.';
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'body: empty. Send {"instances": [...]}.';
     else if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
       message = `body: not JSON (${message}). Send {"instances": [...]}.`;

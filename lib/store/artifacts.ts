@@ -125,6 +125,7 @@ async function resolveEntries(
             dest: cache.tempPath(),
             objects: cache.objectsDir,
             mode: 0o444,
+            fsyncLarge: true,
             fault: takeWriteFault(),
           }
         : { path: f.abs },
@@ -147,9 +148,14 @@ async function resolveEntries(
       await state.save();
       throw hashError(scan, err);
     }
-    // Temps are written unsynced; adoptTemps syncs the new ones in one go before renaming.
+    // Small temps are written unsynced (large ones were fsynced as written); adoptTemps syncs
+    // the rest in one go before renaming any into place.
     if (cache)
-      cache.adoptTemps(results.flatMap((r, j) => (r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid }])));
+      cache.adoptTemps(
+        results.flatMap((r, j) =>
+          r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid, synced: r.synced === true }],
+        ),
+      );
     results.forEach((r, j) => {
       const i = taskIndex[j]!;
       const f = scan.files[i]!;

@@ -144,12 +144,13 @@ export class Cache {
   }
 
   /**
-   * Adopts many unsynced temp files at once: temps whose object already exists are dropped, the
+   * Adopts many temp files at once: temps whose object already exists are dropped, the unsynced
    * rest are made durable together (one filesystem sync instead of one fsync per object, which
-   * dominates when thousands of small files are added) and then renamed into place.
+   * dominates when thousands of small files are added), and only then is any renamed into place,
+   * so an object name never points at bytes a crash could still lose.
    */
-  adoptTemps(items: Array<{ tmp: string; oid: Oid }>): void {
-    const fresh: Array<{ tmp: string; oid: Oid }> = [];
+  adoptTemps(items: Array<{ tmp: string; oid: Oid; synced?: boolean }>): void {
+    const fresh: Array<{ tmp: string; oid: Oid; synced?: boolean }> = [];
     const claimed = new Set<Oid>();
     for (const item of items) {
       if (claimed.has(item.oid) || fs.existsSync(this.objectPath(item.oid))) {
@@ -160,7 +161,7 @@ export class Cache {
       }
     }
     if (fresh.length === 0) return;
-    syncFiles(fresh.map((f) => f.tmp));
+    syncFiles(fresh.filter((f) => !f.synced).map((f) => f.tmp));
     for (const { tmp, oid } of fresh) this.adoptTemp(tmp, oid);
   }
 

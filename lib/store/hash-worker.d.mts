@@ -6,6 +6,11 @@ export interface HashTask {
   dest?: string;
   /** fsync `dest` before closing it. */
   fsync?: boolean;
+  /**
+   * fsync `dest` before closing it when it holds at least 16 MiB: a big file's write-back then
+   * overlaps the hashing of the next file, while small ones are left to one batched sync.
+   */
+  fsyncLarge?: boolean;
   /** Mode `dest` is created with (default 0o644). */
   mode?: number;
   /** Object directory (`<cache>/sha256`): a small file whose object exists there is not copied. */
@@ -22,5 +27,7 @@ export interface HashOneResult {
   destKey?: string;
   /** True when `dest` was not written because the object already existed in `objects`. */
   existed?: boolean;
+  /** True when `dest` was fsynced (`fsync`, or `fsyncLarge` and a large file). */
+  synced?: boolean;
 }
 export function hashOne(task: HashTask): HashOneResult;

@@ -9,7 +9,16 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
+/** Files below this size are read in one call (and skipped early when their object exists). */
 const CHUNK = 1 << 20;
+/**
+ * Larger files stream through in pieces this size: small enough that each piece is still in the
+ * CPU cache when it is hashed and written back out. With 1 MiB pieces the copy spent three times
+ * as much system time (1 GiB: 1.3-1.6 s against 0.4 s) and took twice as long.
+ */
+const STREAM_CHUNK = 256 << 10;
+/** `fsyncLarge` syncs files of at least this size as they are written. */
+const LARGE = 16 << 20;
 let buffer;
 
 function statKey(st) {
@@ -17,8 +26,8 @@ function statKey(st) {
 }
 
 /**
- * @param {{path: string, dest?: string, fsync?: boolean, mode?: number, fault?: boolean}} task
- * @returns {{oid: string, size: number, key: string, destKey?: string}}
+ * @param {{path: string, dest?: string, fsync?: boolean, fsyncLarge?: boolean, mode?: number, fault?: boolean}} task
+ * @returns {{oid: string, size: number, key: string, destKey?: string, synced?: boolean}}
  */
 export function hashOne(task) {
   buffer ??= Buffer.allocUnsafe(CHUNK);
@@ -34,27 +43,30 @@ export function hashOne(task) {
     const hash = createHash('sha256');
     let size = 0;
     let first = -1;
+    /** The whole file's sha256 when the small-file path already hashed it (not hashed again). */
+    let wholeOid;
     if (task.dest && task.objects && before.size < BigInt(CHUNK)) {
       // Small file: read it whole, and skip creating `dest` when the object already exists
       // (creating files is the slow part of adding thousands of small ones).
       first = fs.readSync(fd, buffer, 0, CHUNK, null);
       if (BigInt(first) === before.size) {
-        const oid = createHash('sha256').update(buffer.subarray(0, first)).digest('hex');
+        wholeOid = createHash('sha256').update(buffer.subarray(0, first)).digest('hex');
         const after = fs.fstatSync(fd, { bigint: true });
         if (after.size === before.size && after.mtimeNs === before.mtimeNs) {
-          if (fs.existsSync(`${task.objects}/${oid.slice(0, 2)}/${oid.slice(2)}`)) {
-            return { oid, size: first, key: statKey(before), existed: true };
+          if (fs.existsSync(`${task.objects}/${wholeOid.slice(0, 2)}/${wholeOid.slice(2)}`)) {
+            return { oid: wholeOid, size: first, key: statKey(before), existed: true };
           }
         }
       }
     }
     if (task.dest) out = fs.openSync(task.dest, 'wx', task.mode ?? 0o644);
     for (;;) {
-      const n = first >= 0 ? first : fs.readSync(fd, buffer, 0, CHUNK, null);
+      const n = first >= 0 ? first : fs.readSync(fd, buffer, 0, STREAM_CHUNK, null);
       first = -1;
       if (n === 0) break;
-      const chunk = n === CHUNK ? buffer : buffer.subarray(0, n);
-      hash.update(chunk);
+      const chunk = buffer.subarray(0, n);
+      // With wholeOid set, any byte read past the first call means the file grew: ECHANGED below.
+      if (wholeOid === undefined) hash.update(chunk);
       if (out !== undefined) {
         if (task.fault) {
           fs.writeSync(out, chunk, 0, Math.ceil(n / 2));
@@ -79,13 +91,15 @@ export function hashOne(task) {
       throw err;
     }
     let destKey;
+    let synced;
     if (out !== undefined) {
-      if (task.fsync) fs.fsyncSync(out);
+      synced = Boolean(task.fsync || (task.fsyncLarge && size >= LARGE));
+      if (synced) fs.fsyncSync(out);
       destKey = statKey(fs.fstatSync(out, { bigint: true }));
       fs.closeSync(out);
       out = undefined;
     }
-    return { oid: hash.digest('hex'), size, key: statKey(before), destKey };
+    return { oid: wholeOid ?? hash.digest('hex'), size, key: statKey(before), destKey, synced };
   } catch (err) {
     if (out !== undefined) {
       fs.closeSync(out);

@@ -78,9 +78,11 @@ export async function closeHashPool(): Promise<void> {
  * HashTaskError) after in-flight batches settle; no new batches start after it.
  */
 export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {}): Promise<HashOneResult[]> {
-  const sizes = options.sizes ?? tasks.map(() => 0);
-  // Without sizes (files not stat'ed yet) only the count says whether workers are worth it.
-  const total = options.sizes ? sizes.reduce((a, b) => a + b, 0) : tasks.length >= 64 ? INLINE_BYTES : 0;
+  // A few files are cheap to stat, and without sizes four 256 MiB files would look like a small
+  // job and run on this thread alone. For many, only the count says whether workers are worth it.
+  const known = options.sizes ?? (tasks.length < 64 ? tasks.map((t) => sizeOf(t.path)) : undefined);
+  const sizes = known ?? tasks.map(() => 0);
+  const total = known ? sizes.reduce((a, b) => a + b, 0) : INLINE_BYTES;
   const progress =
     options.label && options.out && tasks.length > 0
       ? createProgress(options.out, options.label, tasks.length)
@@ -100,6 +102,15 @@ export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {
     }
   } finally {
     progress?.stop();
+  }
+}
+
+/** Size of `file`, 0 when it cannot be stat'ed (the hash task reports why). */
+function sizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -94,6 +94,33 @@ describe('serving server', () => {
     ).toBe(404);
   });
 
+  it('server predicts a raw audio/wav body as one instance, and rejects a bad one with the reason', async () => {
+    const url = await serve({ source: await fixtureSource(), limits: { maxAudioSeconds: 2 } });
+    const send = async (body: Buffer, type = 'audio/wav') => {
+      const res = await fetch(url + '/predict', { method: 'POST', headers: { 'content-type': type }, body });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    for (const type of ['audio/wav', 'audio/x-wav']) {
+      const res = await send(toneWav(freqForClass(4), 0.5), type);
+      expect(res.status, type).toBe(200);
+      expect(res.body.predictions.map((p: any) => p.label)).toEqual([FIXTURE_LABELS[4]]);
+      expect(res.body.deployedModelId).toBe('7');
+    }
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.from('hello world, not audio'), /^body: .*not a WAV file/],
+      [toneWav(440, 0), /^body: too_short: /],
+      [toneWav(440, 3), /^body: too long "3\.0 s"/],
+    ];
+    for (const [body, reason] of cases) {
+      const res = await send(body);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(reason);
+    }
+    const other = await send(Buffer.from('x'), 'image/png');
+    expect(other.status).toBe(415);
+    expect(other.body.error).toMatch(/not application\/json or audio\/wav/);
+  });
+
   const bad: [string, unknown, number, RegExp][] = [
     [
       'not WAV',
