@@ -8,7 +8,7 @@ import { AudioDecodeError, type DecodedAudio } from '../audio/wav.ts';
 import { decodeRequestWav } from './decode.ts';
 import { LockstepError } from '../errors.ts';
 import type { PredictResponse } from '../endpoints/types.ts';
-import type { PredictionLog } from './logs.ts';
+import type { PredictionLog, ShadowPrediction } from './logs.ts';
 import type { ModelSource, Route } from './router.ts';
 
 /** A request the client must fix: HTTP 400. */
@@ -159,6 +159,7 @@ export class Predictor {
         throw new BadRequestError(msg);
       }
     }
+    const shadow = this.source.shadowFor?.(route);
     const predictions = parsed.map((p, i) => {
       const t0 = i === 0 ? started : performance.now();
       let pred;
@@ -169,6 +170,7 @@ export class Predictor {
         this.logFailure(route, 'error', t0, msg);
         throw new ModelFailureError(route.deployedModelId, `${msg} Check the model's logs.`, err);
       }
+      const latencyMs = round3(performance.now() - t0);
       this.options.log?.write({
         time: new Date().toISOString(),
         env: this.options.env,
@@ -179,7 +181,8 @@ export class Predictor {
         label: pred.label,
         scores: pred.scores,
         summary: pred.summary,
-        latencyMs: round3(performance.now() - t0),
+        latencyMs,
+        ...(shadow ? shadowOf(shadow, p) : {}),
       });
       return { label: pred.label, scores: pred.scores };
     });
@@ -202,6 +205,27 @@ export class Predictor {
       latencyMs: round3(performance.now() - started),
       error,
     });
+  }
+}
+
+/**
+ * The shadow model's answer to one instance, for the log only; its latency is not the canary's
+ * and its failure is not the client's (a shadow that throws is simply not logged).
+ */
+function shadowOf(shadow: Route, p: ParsedInstance): { shadow?: ShadowPrediction } {
+  try {
+    const pred =
+      p.kind === 'audio' ? shadow.model.predictAudio(p.audio) : shadow.model.predictFeatures(p.raw);
+    return {
+      shadow: {
+        deployedModelId: shadow.deployedModelId,
+        modelVersionId: shadow.modelVersionId,
+        label: pred.label,
+        scores: pred.scores,
+      },
+    };
+  } catch {
+    return {};
   }
 }
 
