@@ -53,7 +53,8 @@ export async function recordCanaryResult(
   result: ReconcileResult,
   ctx: RecordContext,
 ): Promise<DeploymentRecord | undefined> {
-  const status = STATUS[result.action];
+  // A rollback that is not a failure is the stable model pinned again mid-canary: it is restored.
+  const status = result.action === 'rollback' && !result.failed ? 'rolled_back' : STATUS[result.action];
   const model = result.status?.candidateHash;
   if (!status || !model) return undefined;
   const step = result.status ? result.status.stepIndex + 1 : undefined;
