@@ -61,12 +61,20 @@ export function register(program: Command, io: CliIO): void {
           const github = await githubFromEnv(repo.root, false);
           const after = await endpoint.describe();
           const candidate = after.deployedModels.find((d) => d.model.hash === desired.hash);
-          await recordCanaryResult(repo, result, {
-            env: opts.env,
-            commit: desired.commit ?? '',
-            percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
-            github,
-          });
+          try {
+            await recordCanaryResult(repo, result, {
+              env: opts.env,
+              commit: desired.commit ?? '',
+              percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
+              // A GitHub deployment needs the commit that pinned the model (not a working tree).
+              github: desired.commit ? github : undefined,
+            });
+          } catch (err) {
+            // The endpoint already changed; a missing GitHub status must not hide that.
+            io.err(
+              `canary ${opts.env}: GitHub deployment status not written (${(err as Error).message.split('\n')[0]}). The local record is in .lockstep/deployments/${opts.env}.jsonl; give the token deployments: write.`,
+            );
+          }
           // The branch must pin what serves: revert it to the stable model (not for an explicit --ref).
           const stable = after.deployedModels.find((d) => (after.trafficSplit[d.id] ?? 0) === 100);
           if (
