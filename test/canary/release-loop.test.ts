@@ -358,5 +358,10 @@ describe('release loop through GitHub', () => {
     );
     const hist = await cli('history', 'staging');
     expect(hist.out).toMatch(/GitHub deployments:/);
+    const histJson = JSON.parse((await cli('history', 'staging', '--json')).out);
+    const shownBad = histJson.github.find((d: { id: number }) => d.id === failed.id);
+    expect(shownBad.statuses.map((x: { state: string }) => x.state).reverse()).toEqual(
+      failed.statuses.map((x) => x.state),
+    );
   }, 600_000);
 });

@@ -51,8 +51,14 @@ export function register(program: Command, io: CliIO): void {
       }
       if (h.github.length > 0) {
         io.out('\nGitHub deployments:');
-        for (const d of h.github)
+        for (const d of h.github) {
           io.out(`  ${d.created_at}  ${d.state.padEnd(12)} ${d.sha.slice(0, 8)}  ${d.description ?? ''}`);
+          // Older statuses of the same deployment (the canary's steps), oldest first.
+          for (const st of d.statuses.slice(1).reverse())
+            io.out(
+              `      ${(st.created_at ?? '').padEnd(24)} ${st.state.padEnd(12)} ${st.description ?? ''}`,
+            );
+        }
       }
     });
 }
