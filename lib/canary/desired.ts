@@ -1,6 +1,8 @@
 /**
  * The canary's desired state: the model directory (`out/model`) the environment's lockfile pins,
- * read from the working tree or, with a revision, from git objects (no checkout).
+ * read from git objects (no checkout): by default the lockfile at the head of the environment's
+ * branch (`promotion/<env>.yaml` `branch:`, else `origin/<branch>`), whatever is checked out;
+ * `ref` names another revision; `workingTree` reads the working tree's lockfile instead.
  */
 import { readFileAtRev, resolveRev } from '../git.ts';
 import { parseLockfile, readLockfile } from '../lockfile.ts';
@@ -9,6 +11,29 @@ import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
 import type { ModelRef } from '../serving/endpoint.ts';
 import { PATHS } from '../paths.ts';
+import { environmentBranch, revParse } from '../environment/refs.ts';
+
+export interface DesiredOptions {
+  /** Environment whose branch pins the model (the default source). */
+  env?: string;
+  /** A revision to read instead of the environment's branch. */
+  ref?: string;
+  /** Read the working tree's lockfile (neither `env` nor `ref`). */
+  workingTree?: boolean;
+}
+
+/**
+ * The revision `readDesiredModel` reads for `env`: its branch, or the remote-tracking branch
+ * when only that exists (a CI checkout of another branch).
+ */
+export async function environmentRevision(repo: Repo, env: string): Promise<string> {
+  const branch = await environmentBranch(repo.root, env);
+  if (await revParse(repo.root, `refs/heads/${branch}`)) return branch;
+  if (await revParse(repo.root, `refs/remotes/origin/${branch}`)) return `origin/${branch}`;
+  throw new ConfigError(
+    `${env}: environment branch "${branch}" does not exist. Create it (git branch ${branch}) or promote into it (lockstep promote ${env}), or pass --ref.`,
+  );
+}
 
 /** The model a lockfile pins (the out with path `out/model`), or undefined. */
 export function pinnedModel(lockfile: Lockfile): ModelRef | undefined {
@@ -20,18 +45,24 @@ export function pinnedModel(lockfile: Lockfile): ModelRef | undefined {
   return undefined;
 }
 
-/** Reads the desired model from the working tree's lockfile, or the lockfile at `ref`. */
-export async function readDesiredModel(repo: Repo, options: { ref?: string } = {}): Promise<ModelRef> {
+/**
+ * Reads the desired model: from the lockfile at `ref`, else at the head of `env`'s branch, else
+ * (`workingTree`, or neither given) the working tree's lockfile.
+ */
+export async function readDesiredModel(repo: Repo, options: DesiredOptions = {}): Promise<ModelRef> {
   let lockfile: Lockfile;
   let where = 'artifacts.lock.yaml';
   let commit: string | undefined;
-  if (options.ref) {
-    commit = await resolveRev(repo.root, options.ref);
-    where = `artifacts.lock.yaml@${options.ref}`;
+  const ref =
+    options.ref ??
+    (options.env && !options.workingTree ? await environmentRevision(repo, options.env) : undefined);
+  if (ref) {
+    commit = await resolveRev(repo.root, ref);
+    where = `artifacts.lock.yaml@${ref}`;
     const text = await readFileAtRev(repo.root, commit, 'artifacts.lock.yaml');
     if (text === undefined)
       throw new ConfigError(
-        `${where}: missing. Run the pipeline (lockstep repro) and commit the lockfile on ${options.ref}.`,
+        `${where}: missing. Run the pipeline (lockstep repro) and commit the lockfile on ${ref}.`,
       );
     lockfile = parseLockfile(text, where);
   } else {

@@ -287,7 +287,7 @@ async function reconcileStep(ctx: CanaryContext): Promise<boolean> {
     return settle(
       ctx,
       'rollback',
-      `${label}: ${a.failures.join('; ')} (${a.summary}): rolling back to stable ${stableId ?? '(none)'}, canary at 0%`,
+      `${label} at ${steps[s.stepIndex]}%: ${a.failures.join('; ')}: rolling back to stable ${stableId ?? '(none)'}, canary at 0%`,
     );
   }
   if (a.verdict === 'inconclusive') {

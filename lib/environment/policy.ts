@@ -49,6 +49,16 @@ export const canaryAnalysisSchema = z
     max_divergence: z.number().min(0).max(1).default(0.25),
     /** Canary requests needed before a step can be judged; fewer means "hold". */
     min_requests: z.number().int().min(0).default(50),
+    /**
+     * Paired requests (the stable model answers each canary request too, logged beside it): the
+     * fraction of the stable-vs-stable agreement of predicted classes the candidate must keep.
+     * A candidate significantly below it is rolled back.
+     */
+    min_agreement: z.number().min(0).max(1).default(0.7),
+    /** Paired requests: largest allowed mean shift of one class's score against stable. */
+    max_score_shift: z.number().min(0).max(1).default(0.2),
+    /** Significance level of the agreement and score-shift tests. */
+    alpha: z.number().gt(0).lt(1).default(0.01),
   })
   .strict();
 

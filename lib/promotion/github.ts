@@ -81,6 +81,8 @@ export interface GitHubDeployment {
   created_at: string;
   state: string;
   description?: string;
+  /** Every status, newest first (each canary step, hold, completion or rollback posts one). */
+  statuses: { state: string; description?: string; created_at?: string }[];
 }
 
 /** Deployments of `environment`, newest first, each with its latest status. */
@@ -102,10 +104,11 @@ export async function listDeployments(
         {
           ...slug,
           deployment_id: d.id,
-          per_page: 1,
+          per_page: 100,
         },
       );
-      const latest = (statuses.data as any[])[0];
+      const all = statuses.data as any[];
+      const latest = all[0];
       out.push({
         id: d.id,
         sha: d.sha,
@@ -114,6 +117,11 @@ export async function listDeployments(
         created_at: d.created_at,
         state: latest?.state ?? 'pending',
         description: latest?.description ?? d.description ?? undefined,
+        statuses: all.map((x) => ({
+          state: x.state,
+          ...(x.description ? { description: x.description } : {}),
+          ...(x.created_at ? { created_at: x.created_at } : {}),
+        })),
       });
     }
     return out;

@@ -1,12 +1,10 @@
 /**
  * Promotion: move the model pinned on one environment's branch into the next environment's
  * branch, dev → staging → prod, only when every check passes. Plan first (`planPromotion`,
- * which never changes anything), then act: `promoteLocal` merges in the local repository (a
- * full rehearsal on one machine); `openPromotionPr` opens or updates the pull request on GitHub.
+ * which never changes anything), then act: `promoteLocal` moves the branch in the local
+ * repository (a full rehearsal on one machine); on GitHub the CLI opens or updates the pull
+ * request. The branch model (fast-forward, else take upstream's tree) is lib/promotion/linear.ts.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
 import { paramsSchema } from '../params-schema.ts';
@@ -40,6 +38,13 @@ import {
   type Policy,
 } from '../environment/policy.ts';
 import { recordDeployment } from './records.ts';
+import {
+  advanceBranch,
+  foreignCommits,
+  promotionMode,
+  takeUpstreamCommit,
+  type PromotionMode,
+} from './linear.ts';
 
 export interface PromotionPlan {
   env: EnvironmentName;
@@ -49,6 +54,8 @@ export interface PromotionPlan {
   sourceCommit: string;
   /** Undefined when the target branch does not exist yet (first promotion). */
   targetCommit?: string;
+  /** How the target branch moves: created, fast-forwarded, or given the source tree on top. */
+  mode: PromotionMode;
   model: ArtifactRef;
   metrics: Record<string, number>;
   /** The model now in the target environment. */
@@ -157,18 +164,25 @@ export async function planPromotion(
       ),
     );
   }
-  if (targetCommit) {
-    const ok = await isAncestor(root, targetCommit, sourceCommit);
-    const ahead = ok ? 0 : await countAhead(root, targetCommit, sourceCommit);
+  const mode = await promotionMode(root, targetCommit, sourceCommit);
+  if (targetCommit && mode === 'take-upstream') {
+    // Rollbacks and earlier promotions are replaced by the source tree; anything else would be lost.
+    const foreign = await foreignCommits(root, targetCommit, sourceCommit);
+    const ahead = await countAhead(root, targetCommit, sourceCommit);
     checks.push(
       check(
         'target not diverged',
-        ok,
-        ok
-          ? `${targetBranch} is an ancestor of ${sourceBranch}`
-          : `${targetBranch} has ${ahead} commit(s) not in ${sourceBranch}; merge ${targetBranch} into ${sourceBranch} first`,
+        foreign.length === 0,
+        foreign.length === 0
+          ? `${targetBranch} has ${ahead} rollback or promotion commit(s) not in ${sourceBranch}: ${targetBranch} takes ${sourceBranch}'s tree (no merge back needed)`
+          : `${targetBranch} has ${foreign.length} commit(s) not in ${sourceBranch} that change more than the lockfile (${foreign
+              .slice(0, 3)
+              .map((f) => `${f.commit.slice(0, 8)} "${f.subject}"`)
+              .join(', ')}); bring them into ${sourceBranch} first`,
       ),
     );
+  } else if (targetCommit) {
+    checks.push(check('target not diverged', true, `${targetBranch} fast-forwards to ${sourceBranch}`));
   }
   for (const branch of [sourceBranch, targetBranch]) {
     const local = await revParse(root, `refs/heads/${branch}`);
@@ -266,6 +280,7 @@ export async function planPromotion(
     targetBranch,
     sourceCommit,
     targetCommit,
+    mode,
     model,
     metrics,
     baseline,
@@ -288,46 +303,37 @@ export function assertPromotable(plan: PromotionPlan): void {
 
 export interface LocalPromotion {
   plan: PromotionPlan;
+  /** The new head of the target branch (the source commit after a fast-forward). */
   mergeCommit: string;
   tags: GtoTags;
 }
 
 /**
- * Merges the source branch into the target branch in the local repository (no GitHub), as the
- * merged pull request would, then writes GTO tags and a deployment record. The user's checkout
- * is left alone: the merge happens in a temporary worktree.
+ * The commit the target branch moves to: the source commit (create, fast-forward), or the
+ * take-upstream commit on top of the target head. Writes no ref.
+ */
+export async function promotionCommit(repo: Repo, plan: PromotionPlan): Promise<string> {
+  if (plan.mode !== 'take-upstream') return plan.sourceCommit;
+  return takeUpstreamCommit(repo.root, plan.targetCommit!, plan.sourceCommit, promotionTitle(plan));
+}
+
+/**
+ * Moves the target branch in the local repository as the merged pull request would (see
+ * lib/promotion/linear.ts), then writes GTO tags and a deployment record. Nothing is merged, so
+ * nothing can conflict; a checked-out target branch is fast-forwarded with its working tree.
  */
 export async function promoteLocal(repo: Repo, plan: PromotionPlan): Promise<LocalPromotion> {
   assertPromotable(plan);
   const root = repo.root;
-  const git = simpleGit(root);
-  const message = promotionTitle(plan);
   let mergeCommit: string;
-  if (!plan.targetCommit) {
-    await git.raw(['branch', plan.targetBranch, plan.sourceCommit]);
-    mergeCommit = plan.sourceCommit;
-  } else {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'lockstep-promote-'));
-    try {
-      const current = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD'])).trim();
-      if (current === plan.targetBranch) {
-        // The target is checked out here: merge in place (the tree is clean, checked above).
-        await git.raw(['merge', '--no-ff', '-m', message, plan.sourceCommit]);
-        mergeCommit = (await git.raw(['rev-parse', 'HEAD'])).trim();
-      } else {
-        await git.raw(['worktree', 'add', '--quiet', dir, plan.targetBranch]);
-        const wt = simpleGit(dir);
-        await wt.raw(['merge', '--no-ff', '-m', message, plan.sourceCommit]);
-        mergeCommit = (await wt.raw(['rev-parse', 'HEAD'])).trim();
-      }
-    } catch (err) {
-      throw new LockstepError(
-        `promote ${plan.env}: merging ${plan.sourceBranch} into ${plan.targetBranch} failed (${(err as Error).message.split('\n')[0]}). Resolve it by hand.`,
-      );
-    } finally {
-      await git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-    }
+  try {
+    mergeCommit = await promotionCommit(repo, plan);
+    if (plan.mode === 'create') await simpleGit(root).raw(['branch', plan.targetBranch, mergeCommit]);
+    else await advanceBranch(root, plan.targetBranch, plan.targetCommit, mergeCommit);
+  } catch (err) {
+    throw new LockstepError(
+      `promote ${plan.env}: moving ${plan.targetBranch} to ${plan.sourceBranch} failed (${(err as Error).message.split('\n')[0]}). Check the branch (git log ${plan.targetBranch}) and run again.`,
+    );
   }
   const tags = await writeGtoTags(root, plan.sourceCommit, plan.env);
   await recordDeployment(repo, {
@@ -337,6 +343,7 @@ export async function promoteLocal(repo: Repo, plan: PromotionPlan): Promise<Loc
     version: tags.version,
     source: 'promote --local',
     status: 'promoted',
+    detail: `${plan.mode} ${plan.targetBranch} to ${plan.sourceBranch} ${plan.sourceCommit.slice(0, 8)}`,
   });
   return { plan, mergeCommit, tags };
 }

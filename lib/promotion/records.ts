@@ -13,9 +13,17 @@ export interface DeploymentRecord {
   version?: string;
   /** What recorded it: `promote --local`, `rollback --local`, `deploy`, `canary`. */
   source: string;
-  /** `promoted`, `in_progress`, `success`, `failure`, `inactive`, `rolled_back`. */
+  /**
+   * `promoted`, `in_progress`, `success`, `failure`, `inactive`, `rolled_back`; from the canary:
+   * `canary_started`, `canary_step` (advanced), `canary_hold`, `canary_rolled_back`.
+   */
   status: string;
   at?: string;
+  /** Canary step (1-based) the record is about. */
+  step?: number;
+  /** Candidate's traffic percent after the event. */
+  percent?: number;
+  /** Why: the canary's or the rollback's reason. */
   detail?: string;
 }
 

@@ -13,6 +13,8 @@ import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
 import { recordDeployment } from './records.ts';
 import { LOCKFILE } from '../registry/registry.ts';
+import { advanceBranch } from './linear.ts';
+import { upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
 
 export interface RollbackPlan {
   env: string;
@@ -49,6 +51,33 @@ export async function planRollback(repo: Repo, env: string, to?: string): Promis
 
 export function rollbackTitle(plan: RollbackPlan): string {
   return `Roll back ${plan.env} to model ${plan.to.model.slice(0, 12)}`;
+}
+
+/** The rollback pull request's body; `reason` says why (a canary's failed analysis). */
+export function rollbackBody(plan: RollbackPlan, reason?: string): string {
+  return `<!-- lockstep-rollback -->\nRestores the lockfile of \`${plan.to.commit}\` (model \`${plan.to.model}\`) on **${plan.env}**, replacing \`${plan.from.model}\`.\n${reason ? `\nWhy: ${reason}\n` : ''}\nThe endpoint already serves the restored model; merging this pull request makes the branch pin what serves.\n`;
+}
+
+/** Pushes the rollback branch to `origin` and opens (or updates) its pull request. */
+export async function openRollbackPr(
+  repo: Repo,
+  plan: RollbackPlan,
+  gh: { client: GitHubClient; slug: RepoSlug },
+  reason?: string,
+): Promise<{
+  branch: string;
+  commit: string;
+  pullRequest: { number: number; url: string; created: boolean };
+}> {
+  const { branch, commit } = await createRollbackCommit(repo, plan);
+  await simpleGit(repo.root).raw(['push', '--force', 'origin', `${branch}:refs/heads/${branch}`]);
+  const pullRequest = await upsertPullRequest(gh.client, gh.slug, {
+    head: branch,
+    base: plan.branch,
+    title: rollbackTitle(plan),
+    body: rollbackBody(plan, reason),
+  });
+  return { branch, commit, pullRequest };
 }
 
 /**
@@ -94,24 +123,29 @@ export async function createRollbackCommit(
   }
 }
 
+export interface RollbackRecordOptions {
+  /** What asked for it (default `rollback --local`). */
+  source?: string;
+  /** Why (default "from <model>"). */
+  detail?: string;
+}
+
 /** Local rollback: create the commit and fast-forward the environment branch to it. */
-export async function rollbackLocal(repo: Repo, plan: RollbackPlan): Promise<{ commit: string }> {
+export async function rollbackLocal(
+  repo: Repo,
+  plan: RollbackPlan,
+  options: RollbackRecordOptions = {},
+): Promise<{ commit: string }> {
   const { branch, commit } = await createRollbackCommit(repo, plan);
-  const git = simpleGit(repo.root);
-  const checkedOut = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD'])).trim();
-  if (checkedOut === plan.branch) {
-    await git.raw(['merge', '--ff-only', commit]);
-  } else {
-    await git.raw(['update-ref', `refs/heads/${plan.branch}`, commit, plan.head]);
-  }
-  await git.raw(['branch', '-D', branch]);
+  await advanceBranch(repo.root, plan.branch, plan.head, commit);
+  await simpleGit(repo.root).raw(['branch', '-D', branch]);
   await recordDeployment(repo, {
     env: plan.env,
     commit,
     model: plan.to.model,
-    source: 'rollback --local',
+    source: options.source ?? 'rollback --local',
     status: 'rolled_back',
-    detail: `from ${plan.from.model.slice(0, 12)}`,
+    detail: options.detail ?? `from ${plan.from.model.slice(0, 12)}`,
   });
   return { commit };
 }

@@ -25,6 +25,8 @@ export class LocalEndpointSource implements ModelSource {
   private readonly cache: ModelCache;
   private readonly router = new WeightedRouter();
   private seen = '';
+  /** Canary deployed model id -> stable deployed model id, while a canary is in progress. */
+  private shadows = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   /** Deployed model id -> why it could not be loaded. */
   readonly loadErrors = new Map<string, string>();
@@ -43,6 +45,12 @@ export class LocalEndpointSource implements ModelSource {
 
   models(): ServedModel[] {
     return this.router.list();
+  }
+
+  /** While a canary is in progress, the stable model shadows every request the canary answers. */
+  shadowFor(route: Route): Route | undefined {
+    const stable = this.shadows.get(route.deployedModelId);
+    return stable === undefined ? undefined : this.router.list().find((m) => m.deployedModelId === stable);
   }
 
   /** Re-reads the state file when its size or mtime changed; concurrent calls share one refresh. */
@@ -87,6 +95,11 @@ export class LocalEndpointSource implements ModelSource {
     }
     this.cache.retain(new Set(state.deployedModels.map((d) => d.model.hash)));
     this.router.set(routes);
+    const c = state.canary;
+    this.shadows =
+      c?.phase === 'progressing' && c.candidate && c.stable && c.candidate !== c.stable
+        ? new Map([[c.candidate, c.stable]])
+        : new Map();
     this.seen = key;
   }
 }

@@ -33,6 +33,19 @@ export interface PredictionLogEntry {
   error?: string;
   /** Input check findings for this instance (present on `rejected`, and on `ok` when any). */
   anomalies?: InputAnomaly[];
+  /**
+   * The stable model's answer to the same instance, when this one was answered by a canary
+   * (paired evidence for the canary analysis; not part of the response).
+   */
+  shadow?: ShadowPrediction;
+}
+
+/** A second model's prediction of a logged instance. */
+export interface ShadowPrediction {
+  deployedModelId: string;
+  modelVersionId: string;
+  label: string;
+  scores: Record<string, number>;
 }
 
 export interface PredictionLogOptions {

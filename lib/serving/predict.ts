@@ -11,7 +11,7 @@ import { LockstepError } from '../errors.ts';
 import type { InputAnomaly, PredictResponse } from './endpoint.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
 import { checkAudioInstance, checksOf, InputAnomalyError, type RejectedInstance } from './checks.ts';
-import type { PredictionLog } from './logs.ts';
+import type { PredictionLog, ShadowPrediction } from './logs.ts';
 import type { ModelSource, Route } from './router.ts';
 
 /** A request the client must fix: HTTP 400. */
@@ -164,6 +164,7 @@ export class Predictor {
       );
     }
     const ready = this.checkInstances(parsed, route, started);
+    const shadow = this.source.shadowFor?.(route);
     const predictions = ready.map((p, i) => {
       const t0 = i === 0 ? started : performance.now();
       let pred;
@@ -175,6 +176,7 @@ export class Predictor {
         throw new ModelFailureError(route.deployedModelId, `${msg} Check the model's logs.`, err);
       }
       const anomalies = p.kind === 'audio' && p.anomalies.length > 0 ? p.anomalies : undefined;
+      const latencyMs = round3(performance.now() - t0);
       this.options.log?.write({
         time: new Date().toISOString(),
         env: this.options.env,
@@ -185,8 +187,9 @@ export class Predictor {
         label: pred.label,
         scores: pred.scores,
         summary: pred.summary,
-        latencyMs: round3(performance.now() - t0),
+        latencyMs,
         ...(anomalies ? { anomalies } : {}),
+        ...(shadow ? shadowOf(shadow, p) : {}),
       });
       return { label: pred.label, scores: pred.scores, ...(anomalies ? { anomalies } : {}) };
     });
@@ -261,6 +264,27 @@ export class Predictor {
       error,
       ...(anomalies ? { anomalies } : {}),
     });
+  }
+}
+
+/**
+ * The shadow model's answer to one instance, for the log only; its latency is not the canary's
+ * and its failure is not the client's (a shadow that throws is simply not logged).
+ */
+function shadowOf(shadow: Route, p: ReadyInstance): { shadow?: ShadowPrediction } {
+  try {
+    const pred =
+      p.kind === 'audio' ? shadow.model.predictAudio(p.audio) : shadow.model.predictFeatures(p.raw);
+    return {
+      shadow: {
+        deployedModelId: shadow.deployedModelId,
+        modelVersionId: shadow.modelVersionId,
+        label: pred.label,
+        scores: pred.scores,
+      },
+    };
+  } catch {
+    return {};
   }
 }
 

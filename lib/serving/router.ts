@@ -23,6 +23,11 @@ export interface ModelSource {
   pick(): Route | undefined;
   /** Deployed models with their traffic share. */
   models(): ServedModel[];
+  /**
+   * The model that also answers a request routed to `route`, for comparison only (its answer is
+   * logged beside the served one, never returned): the stable model while `route` is a canary.
+   */
+  shadowFor?(route: Route): Route | undefined;
   /** Re-reads the desired deployment if it changed (called on a timer by the server). */
   refresh?(): Promise<void>;
   close?(): Promise<void>;

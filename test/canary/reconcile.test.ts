@@ -128,7 +128,7 @@ describe('canary reconcile', () => {
     const advance = await reconcile(good);
     expect(advance.action).toBe('advance');
     expect(advance.reason).toMatch(
-      /^step 1\/3: error rate 0\.0%, p99 \d+ ms, score divergence 0\.\d\d vs stable: advancing to 50%$/,
+      /^step 1\/3: error rate 0\.0%, p99 \d+ ms, agreement with stable 100% \(15\/15 paired requests\) vs 70% required \(stable-vs-stable 100% on \d+ repeated inputs\), largest class score shift \w+ [+-]0\.00: advancing to 50%$/,
     );
     expect(advance.analysis!.canary.requests).toBe(15);
     expect((await endpoint.describe()).trafficSplit).toEqual({ '1': 50, '2': 50 });
@@ -154,7 +154,7 @@ describe('canary reconcile', () => {
     [
       'predicts the wrong classes (random weights)',
       { shift: 3, tag: 'bad' },
-      /score divergence 0\.57 > 0\.3/,
+      /step 1\/3 at 25%: agreement with stable 0% \(0\/14 paired requests\) is significantly below the 70% required \(one-sided exact binomial test p=4\.8e-8 < 0\.01\)/,
     ],
     ['throws on every request', { fail: true }, /error rate 100\.0% > 5\.0%/],
   ];
@@ -279,7 +279,10 @@ describe('canary reconcile on shipped logs', () => {
       });
       const cli = async () => {
         const o = memoryOutput();
-        const code = await main(['-C', tmp, 'canary', 'reconcile', '--env', 'staging', '--json'], o);
+        const code = await main(
+          ['-C', tmp, 'canary', 'reconcile', '--env', 'staging', '--working-tree', '--json'],
+          o,
+        );
         expect(o.stderr).toEqual([]);
         return { code, result: JSON.parse(o.stdout.join('\n')) as ReconcileResult };
       };

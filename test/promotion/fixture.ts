@@ -29,6 +29,8 @@ export interface RegistryRepo {
 export interface ModelOptions {
   /** Bytes that make the model unique. */
   content: string;
+  /** A real model directory to pin instead of the made-up bytes. */
+  modelDir?: string;
   metrics: Record<string, number>;
   /** Recorded gate verdict (1 passed, 0 failed). */
   gatePassed?: number;
@@ -63,9 +65,12 @@ export async function makeRegistryRepo(): Promise<RegistryRepo> {
 
   async function commitModel(o: ModelOptions): Promise<{ commit: string; model: ArtifactRef }> {
     await rm(path.join(dir, 'out'), { recursive: true, force: true });
-    await mkdir(path.join(dir, 'out', 'model'), { recursive: true });
-    await writeFile(path.join(dir, 'out', 'model', 'model.json'), JSON.stringify({ content: o.content }));
-    await writeFile(path.join(dir, 'out', 'model', 'weights.bin'), Buffer.from(o.content.repeat(50)));
+    if (o.modelDir) await cp(o.modelDir, path.join(dir, 'out', 'model'), { recursive: true });
+    else {
+      await mkdir(path.join(dir, 'out', 'model'), { recursive: true });
+      await writeFile(path.join(dir, 'out', 'model', 'model.json'), JSON.stringify({ content: o.content }));
+      await writeFile(path.join(dir, 'out', 'model', 'weights.bin'), Buffer.from(o.content.repeat(50)));
+    }
     await mkdir(path.join(dir, 'out', 'eval'), { recursive: true });
     await writeFile(path.join(dir, 'out', 'eval', 'metrics.json'), JSON.stringify(o.metrics));
     const model = await commitArtifact(repo, 'out/model');

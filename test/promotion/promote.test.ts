@@ -42,13 +42,13 @@ describe('promote --local', () => {
       'speech-emotion@v0.1.0',
     ]);
 
-    // A second, better model goes through the same path; staging now merges (no fast-forward).
+    // A second, better model goes through the same path; staging fast-forwards (no merge commit).
     await r.git.checkout('dev');
     const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.85, f1_macro: 0.84, mcc: 0.8 } });
-    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
-    const stagingHead = (await r.git.revparse(['staging'])).trim();
-    expect(stagingHead).not.toBe(v2.commit);
-    expect((await r.git.raw(['rev-parse', `${stagingHead}^2`])).trim()).toBe(v2.commit);
+    const second = await cli('promote', 'staging', '--local');
+    expect(second.code).toBe(0);
+    expect(second.out).toMatch(/fast-forwarded staging to /);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(v2.commit);
     expect(await tags()).toContain('speech-emotion@v0.2.0');
     expect(await tags()).toContain('speech-emotion#staging#2');
 
@@ -68,6 +68,53 @@ describe('promote --local', () => {
       { env: 'staging', state: 'past' },
       { env: 'prod', state: 'current' },
     ]);
+  });
+
+  it('promote stays linear over many promote and rollback cycles: no merge back, no conflict', async () => {
+    const devCommits: string[] = [];
+    const modes: string[] = [];
+    for (let cycle = 1; cycle <= 6; cycle++) {
+      const v = await r.commitModel({ content: `cycle-${cycle}`, metrics: GOOD });
+      devCommits.push(v.commit);
+      for (const env of ['staging', 'prod']) {
+        const res = await cli('promote', env, '--local', '--json');
+        expect(res.err, `cycle ${cycle} ${env}`).toBe('');
+        const plan = JSON.parse(res.out);
+        modes.push(`${env}:${plan.mode}`);
+        // The environment now holds exactly the promoted commit's tree.
+        const tree = (b: string) => r.git.raw(['rev-parse', `${b}^{tree}`]);
+        expect(await tree(env)).toBe(await tree(v.commit));
+      }
+      // Every other cycle a rollback lands on staging, every third on prod.
+      if (cycle > 1 && cycle % 2 === 0) expect((await cli('rollback', 'staging', '--local')).code).toBe(0);
+      if (cycle > 1 && cycle % 3 === 0) expect((await cli('rollback', 'prod', '--local')).code).toBe(0);
+    }
+    // dev never took a commit from an environment branch.
+    const devOwn = (await r.git.raw(['rev-list', '--first-parent', 'dev'])).trim().split('\n');
+    expect(devOwn.slice(0, devCommits.length).reverse()).toEqual(devCommits);
+    expect(await r.git.raw(['rev-list', '--merges', 'dev'])).toBe('');
+    // Fast-forward while the branch is an ancestor of its upstream; once a rollback commit lands
+    // on it, it takes upstream's tree in one commit on top (and stays that way: its own commits
+    // never go back upstream).
+    expect(modes).toEqual([
+      'staging:create',
+      'prod:create',
+      'staging:fast-forward',
+      'prod:fast-forward',
+      'staging:take-upstream', // after the rollback on staging in cycle 2
+      'prod:fast-forward', // prod is still an ancestor of staging
+      'staging:take-upstream',
+      'prod:take-upstream', // after the rollback on prod in cycle 3
+      'staging:take-upstream',
+      'prod:take-upstream',
+      'staging:take-upstream',
+      'prod:take-upstream',
+    ]);
+    // The branches' first-parent history is linear: one commit per promotion or rollback.
+    const stagingLog = (await r.git.raw(['log', '--first-parent', '--format=%s', 'staging'])).split('\n');
+    expect(stagingLog.filter((l) => l.startsWith('Roll back staging'))).toHaveLength(3);
+    const hist = JSON.parse((await cli('history', 'prod', '--json')).out);
+    expect(hist.changes[0].current).toBe(true);
   });
 
   it('promote refuses to skip an environment', async () => {

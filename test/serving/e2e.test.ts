@@ -113,7 +113,7 @@ afterAll(async () => {
 describe('serving end to end', () => {
   it('cli canary reconcile, endpoint describe, predict and serve work on a real model', async () => {
     await lock(refs.good);
-    const first = await cli('canary', 'reconcile', '--env', 'dev');
+    const first = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree');
     expect(first.stdout).toMatch(/^first deploy: [0-9a-f]{12} serves 100%/);
     expect(first.code).toBe(0);
     expect(fs.existsSync(path.join(t.root, '.lockstep/models', refs.good.hash, 'model.json'))).toBe(true);
@@ -157,32 +157,34 @@ describe('serving end to end', () => {
   it('cli canary rolls back a random-weights candidate and exits non-zero, then takes a good one to 100%', async () => {
     expect(url).not.toBe('');
     await lock(refs.random);
-    const start = await cli('canary', 'reconcile', '--env', 'dev');
+    const start = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree');
     expect(start.stdout).toMatch(/starting canary of [0-9a-f]{12}: step 1\/2 at 50%/);
     await until(async () => (await health()).deployedModels?.length === 2);
     expect(await drive(28)).toEqual({ '1': 14, '2': 14 });
-    const rollback = await cli('canary', 'reconcile', '--env', 'dev');
+    const rollback = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree');
     expect(rollback.code).toBe(1);
     expect(rollback.stdout).toMatch(
-      /^step 1\/2: score divergence 0\.\d\d > 0\.3 .*rolling back to stable 1, canary at 0%/,
+      /^step 1\/2 at 50%: agreement with stable \d+% \(\d+\/14 paired requests\) is significantly below the 70% required .*rolling back to stable 1, canary at 0%/,
     );
     expect(rollback.stderr).toMatch(/lockstep: canary dev: step 1\/2/);
     await until(async () => (await health()).deployedModels?.find((m) => m.id === '2')?.percent === 0);
     expect(await drive(4)).toEqual({ '1': 4 });
-    const again = await cli('canary', 'reconcile', '--env', 'dev');
+    const again = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree');
     expect(again.code).toBe(1);
     expect(again.stdout).toMatch(/was rolled back/);
 
     await lock(refs.twin);
-    expect((await cli('canary', 'reconcile', '--env', 'dev')).stdout).toMatch(/starting canary/);
+    expect((await cli('canary', 'reconcile', '--env', 'dev', '--working-tree')).stdout).toMatch(
+      /starting canary/,
+    );
     await until(async () => (await health()).deployedModels?.find((m) => m.id === '3')?.percent === 50);
     expect(await drive(28)).toEqual({ '1': 14, '3': 14 });
-    const done = await cli('canary', 'reconcile', '--env', 'dev');
+    const done = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree');
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(
-      /^step 1\/2: error rate 0\.0%, p99 \d+ ms, score divergence 0\.00 vs stable: completed all 2 canary steps/,
+      /^step 1\/2: error rate 0\.0%, p99 \d+ ms, agreement with stable 100% \(14\/14 paired requests\).*: completed all 2 canary steps/,
     );
-    const twice = await cli('canary', 'reconcile', '--env', 'dev', '--json');
+    const twice = await cli('canary', 'reconcile', '--env', 'dev', '--working-tree', '--json');
     expect(JSON.parse(twice.stdout)).toMatchObject({ action: 'none', changed: false });
     await until(
       async () =>
@@ -200,8 +202,18 @@ describe('serving end to end', () => {
       status: { candidateHash: refs.random.hash },
     });
     expect(
-      JSON.parse((await cli('canary', 'reconcile', '--env', 'dev', '--dry', '--json')).stdout),
+      JSON.parse(
+        (await cli('canary', 'reconcile', '--env', 'dev', '--working-tree', '--dry', '--json')).stdout,
+      ),
     ).toMatchObject({ action: 'none' });
+    // By default the environment's branch decides, whatever the working tree holds.
+    const missing = await cli('canary', 'reconcile', '--env', 'dev', '--dry');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/dev: environment branch "dev" does not exist/);
+    t.git('branch', 'dev', commit);
+    expect(
+      JSON.parse((await cli('canary', 'reconcile', '--env', 'dev', '--dry', '--json')).stdout),
+    ).toMatchObject({ action: 'start', status: { candidateHash: refs.random.hash } });
   }, 120_000);
 
   it('serve follows the Vertex AI custom-container contract (AIP_* variables)', async () => {

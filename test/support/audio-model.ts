@@ -44,6 +44,8 @@ export interface AudioModelOptions {
   /** `params` and `dataHash` recorded in the model card (default `{epochs}` and `test`). */
   cardParams?: Record<string, unknown>;
   dataHash?: string;
+  /** Training label of each file (default: from the file name); a test's wrong labels make a bad model. */
+  labels?: string[];
 }
 
 /**
@@ -59,7 +61,7 @@ export async function makeAudioModel(
   await initBackend('cpu');
   const cfg = options.featurize ?? TEST_FEATURIZE;
   const clips = files.map((f) => featurizeAudio(cfg, decodeWav(fs.readFileSync(f), f)));
-  const labels = files.map(labelOf);
+  const labels = options.labels ?? files.map(labelOf);
   const D = clips[0].summary.length;
   const T = frameCount(cfg);
   const F = clips[0].frames.length / T;

@@ -54,7 +54,12 @@ export async function run(): Promise<void> {
       });
     };
     await status('in_progress', `canary reconcile ${env}`);
-    const result = await runCommand(`deploy ${env}`, ['canary', 'reconcile', '--env', env], cwd);
+    const ref = core.getInput('ref');
+    const result = await runCommand(
+      `deploy ${env}`,
+      ['canary', 'reconcile', '--env', env, ...(ref ? ['--ref', ref] : [])],
+      cwd,
+    );
     const failed = result.code !== 0;
     await status(
       failed ? 'failure' : 'success',

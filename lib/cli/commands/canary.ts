@@ -1,9 +1,12 @@
 /**
  * `lockstep canary reconcile --env <env>`: one pass of the canary controller — compare the model
- * the environment pins with what the endpoint serves, judge the current step on the prediction
- * logs, then advance, hold or roll back, and say why. Exit 1 when the candidate was rolled back.
- * The logs are the local `.lockstep/logs/<env>`, or the gs:// prefix the policy's `logs:` names
- * (where servers elsewhere, e.g. Vertex AI containers, ship theirs).
+ * the environment's branch pins (`--ref` reads another revision) with what the endpoint serves,
+ * judge the current step on the prediction logs, then advance, hold or roll back, and say why.
+ * Every step, hold, completion and rollback is recorded (`lockstep history`; with a GitHub token
+ * also as a GitHub deployment status). After a rollback the branch is made to pin what serves:
+ * locally a rollback commit, with a GitHub token a revert pull request. Exit 1 when the
+ * candidate was rolled back. The logs are the local `.lockstep/logs/<env>`, or the gs:// prefix
+ * the policy's `logs:` names (where servers elsewhere, e.g. Vertex AI containers, ship theirs).
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -14,38 +17,95 @@ export function register(program: Command, io: CliIO): void {
     .command('reconcile')
     .description('advance, hold or roll back the canary of the pinned model (idempotent)')
     .option('-e, --env <env>', 'environment', 'dev')
-    .option('--ref <rev>', 'read the pinned model from the lockfile at this revision (default: working tree)')
+    .option(
+      '--ref <rev>',
+      "read the pinned model from the lockfile at this revision (default: the environment's branch)",
+    )
+    .option('--working-tree', "read the working tree's lockfile instead (a rehearsal before committing)")
     .option('--dry', 'print the plan without changing the endpoint')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { env: string; ref?: string; dry?: boolean; json?: boolean }) => {
-      const { findRepo } = await import('../../repo.ts');
-      const { openEndpoint } = await import('../../endpoints/open.ts');
-      const { readDesiredModel } = await import('../../canary/desired.ts');
-      const { reconcileCanary } = await import('../../canary/reconcile.ts');
-      const { predictionLogDir } = await import('../../serving/logs.ts');
-      const { readLogs } = await import('../../monitoring/logs.ts');
-      const { RefusedError } = await import('../../errors.ts');
-      const repo = findRepo(io.cwd);
-      const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
-      const desired = await readDesiredModel(repo, { ref: opts.ref });
-      // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
-      const logSource = policy.logs?.startsWith('gs://')
-        ? policy.logs
-        : predictionLogDir(repo.root, opts.env);
-      const where = `promotion/${opts.env}.yaml: logs`;
-      const result = await reconcileCanary({
-        endpoint,
-        desired,
-        steps: policy.canary.steps,
-        analysis: policy.canary.analysis,
-        readLogs: (since) => readLogs(logSource, { since, where }),
-        dry: opts.dry,
-      });
-      if (opts.json) io.out(JSON.stringify(result, null, 2));
-      else {
-        io.out(result.reason);
-        for (const step of result.plan) io.out(`  ${opts.dry ? 'would ' : ''}${step}`);
-      }
-      if (result.failed) throw new RefusedError(`canary ${opts.env}: ${result.reason}`);
-    });
+    .action(
+      async (opts: { env: string; ref?: string; workingTree?: boolean; dry?: boolean; json?: boolean }) => {
+        const { findRepo } = await import('../../repo.ts');
+        const { openEndpoint } = await import('../../endpoints/open.ts');
+        const { readDesiredModel } = await import('../../canary/desired.ts');
+        const { reconcileCanary } = await import('../../canary/reconcile.ts');
+        const { recordCanaryResult } = await import('../../canary/record.ts');
+        const { revertBranch } = await import('../../canary/revert.ts');
+        const { predictionLogDir } = await import('../../serving/logs.ts');
+        const { readLogs } = await import('../../monitoring/logs.ts');
+        const { githubFromEnv } = await import('../github.ts');
+        const { RefusedError } = await import('../../errors.ts');
+        const repo = findRepo(io.cwd);
+        const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
+        const desired = await readDesiredModel(repo, {
+          env: opts.env,
+          ref: opts.ref,
+          workingTree: opts.workingTree,
+        });
+        // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
+        const logSource = policy.logs?.startsWith('gs://')
+          ? policy.logs
+          : predictionLogDir(repo.root, opts.env);
+        const where = `promotion/${opts.env}.yaml: logs`;
+        const result = await reconcileCanary({
+          endpoint,
+          desired,
+          steps: policy.canary.steps,
+          analysis: policy.canary.analysis,
+          readLogs: (since) => readLogs(logSource, { since, where }),
+          dry: opts.dry,
+        });
+        let git: Awaited<ReturnType<typeof revertBranch>> | undefined;
+        if (!opts.dry) {
+          const github = await githubFromEnv(repo.root, false);
+          const after = await endpoint.describe();
+          const candidate = after.deployedModels.find((d) => d.model.hash === desired.hash);
+          try {
+            await recordCanaryResult(repo, result, {
+              env: opts.env,
+              commit: desired.commit ?? '',
+              percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
+              // A GitHub deployment needs the commit that pinned the model (not a working tree).
+              github: desired.commit ? github : undefined,
+            });
+          } catch (err) {
+            // The endpoint already changed; a missing GitHub status must not hide that.
+            io.err(
+              `canary ${opts.env}: GitHub deployment status not written (${(err as Error).message.split('\n')[0]}). The local record is in .lockstep/deployments/${opts.env}.jsonl; give the token deployments: write.`,
+            );
+          }
+          // The branch must pin what serves: revert it to the stable model (not for an explicit --ref).
+          const stable = after.deployedModels.find((d) => (after.trafficSplit[d.id] ?? 0) === 100);
+          if (
+            result.failed &&
+            !opts.ref &&
+            !opts.workingTree &&
+            stable &&
+            stable.model.hash !== desired.hash
+          ) {
+            git = await revertBranch(repo, opts.env, {
+              failed: desired.hash,
+              stable: stable.model.hash,
+              reason: result.status?.message ?? result.reason,
+              github,
+            });
+          }
+        }
+        if (opts.json) io.out(JSON.stringify({ ...result, ...(git ? { git } : {}) }, null, 2));
+        else {
+          io.out(result.reason);
+          for (const step of result.plan) io.out(`  ${opts.dry ? 'would ' : ''}${step}`);
+          if (git?.kind === 'local')
+            io.out(
+              `  ${git.plan.branch} now pins ${git.plan.to.model.slice(0, 12)} again: ${git.commit.slice(0, 8)}`,
+            );
+          if (git?.kind === 'pull-request')
+            io.out(
+              `  ${git.pullRequest.created ? 'opened' : 'updated'} revert pull request #${git.pullRequest.number}: ${git.pullRequest.url}`,
+            );
+        }
+        if (result.failed) throw new RefusedError(`canary ${opts.env}: ${result.reason}`);
+      },
+    );
 }

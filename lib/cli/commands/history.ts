@@ -12,11 +12,22 @@ export function register(program: Command, io: CliIO): void {
       const { environmentHistory } = await import('../../promotion/history.ts');
       const { githubFromEnv } = await import('../github.ts');
       const { renderTable } = await import('../../table.ts');
+      const { servingModel } = await import('../../canary/serving.ts');
       const repo = findRepo(io.cwd);
       const github = await githubFromEnv(repo.root, false);
       const h = await environmentHistory(repo, env, { github });
-      if (opts.json) return io.out(JSON.stringify(h, null, 2));
+      // "Current" is what serves: the local endpoint's model when there is one, else the branch head.
+      const serving = await servingModel(repo, env);
+      if (serving) {
+        const at = h.changes.find((c) => c.model === serving.model);
+        for (const c of h.changes) c.current = c === at;
+      }
+      if (opts.json) return io.out(JSON.stringify({ ...h, serving }, null, 2));
       io.out(`${env} (branch ${h.branch}):`);
+      if (serving)
+        io.out(
+          `serving: ${serving.model.slice(0, 12)} at ${serving.percent}% (deployed model ${serving.deployedModelId})${h.changes[0] && h.changes[0].model !== serving.model ? `; the branch pins ${h.changes[0].model.slice(0, 12)}` : ''}`,
+        );
       io.out(
         renderTable(
           ['', 'date', 'commit', 'model', 'f1_macro', 'tags', 'subject'],
@@ -35,13 +46,19 @@ export function register(program: Command, io: CliIO): void {
         io.out('\ndeployment records:');
         for (const r of h.records)
           io.out(
-            `  ${r.at}  ${r.status.padEnd(12)} ${r.model.slice(0, 12)}  ${r.source}${r.detail ? ' ' + r.detail : ''}`,
+            `  ${r.at}  ${r.status.padEnd(18)} ${r.model.slice(0, 12)}  ${r.source}${r.percent !== undefined ? ` ${r.percent}%` : ''}${r.detail ? ': ' + r.detail : ''}`,
           );
       }
       if (h.github.length > 0) {
         io.out('\nGitHub deployments:');
-        for (const d of h.github)
+        for (const d of h.github) {
           io.out(`  ${d.created_at}  ${d.state.padEnd(12)} ${d.sha.slice(0, 8)}  ${d.description ?? ''}`);
+          // Older statuses of the same deployment (the canary's steps), oldest first.
+          for (const st of d.statuses.slice(1).reverse())
+            io.out(
+              `      ${(st.created_at ?? '').padEnd(24)} ${st.state.padEnd(12)} ${st.description ?? ''}`,
+            );
+        }
       }
     });
 }

@@ -8,6 +8,26 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
+import { UsageError } from '../../errors.ts';
+
+const UNIT_HOURS: Record<string, number> = { s: 1 / 3600, m: 1 / 60, h: 1, d: 24, w: 168 };
+
+/** `30m`, `6h`, `1.5d`, `2w` → hours. */
+export function parseWindow(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value.trim());
+  const hours = m ? Number(m[1]) * UNIT_HOURS[m[2]] : NaN;
+  if (!(hours > 0))
+    throw new UsageError(`--window: not a duration "${value}". Pass a number and a unit: 30m, 6h, 2d or 1w.`);
+  return hours;
+}
+
+/** An ISO time (or anything Date parses) → Date. */
+function parseTime(flag: string, value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime()))
+    throw new UsageError(`${flag}: not a time "${value}". Pass an ISO time, e.g. 2026-01-31T12:00:00Z.`);
+  return d;
+}
 
 export function register(program: Command, io: CliIO): void {
   program
@@ -19,6 +39,12 @@ export function register(program: Command, io: CliIO): void {
       "prediction logs: a directory or a gs:// prefix (default: the policy's logs, else .lockstep/logs/<env>)",
     )
     .option('--out <dir>', 'report directory (default out/monitor/<env>)')
+    .option(
+      '--window <duration>',
+      "length of the recent window, e.g. 30m, 6h, 2d (default params.yaml's monitor.window_hours)",
+      parseWindow,
+    )
+    .option('--since <time>', 'start of the recent window (ISO time); the window ends --window later, or now')
     .option('--now <iso>', 'end of the recent window (default: now)')
     .option('--github', 'open or update the monitoring issue and dispatch retraining when allowed')
     .option('--fail-on-alert', 'exit 1 when an alert is raised')
@@ -29,6 +55,8 @@ export function register(program: Command, io: CliIO): void {
         logs?: string;
         out?: string;
         now?: string;
+        window?: number;
+        since?: string;
         github?: boolean;
         failOnAlert?: boolean;
         json?: boolean;
@@ -56,16 +84,27 @@ export function register(program: Command, io: CliIO): void {
             : path.resolve(io.cwd, logSource)
           : predictionLogDir(repo.root, opts.env);
         const entries = await readLogs(logsDir);
+        // --since fixes the window's start: it ends --window later (or at --now / now).
+        const since = opts.since ? parseTime('--since', opts.since) : undefined;
+        let now = opts.now ? parseTime('--now', opts.now) : new Date();
+        let windowHours = opts.window ?? params.monitor.window_hours;
+        if (since && opts.window !== undefined) now = new Date(since.getTime() + opts.window * 3600_000);
+        else if (since) windowHours = (now.getTime() - since.getTime()) / 3600_000;
+        if (since && !(windowHours > 0))
+          throw new UsageError(
+            `--since: "${opts.since}" is not before the window's end ${now.toISOString()}. Pass an earlier time.`,
+          );
         const report = computeMonitorReport(
           opts.env,
           entries,
           reference,
           {
             ...params.monitor,
+            window_hours: windowHours,
             max_anomaly_rate: envPolicy?.serving.max_anomaly_rate,
             anomaly_rates: envPolicy?.serving.anomaly_rates,
           },
-          opts.now ? new Date(opts.now) : new Date(),
+          now,
         );
         const outDir = path.resolve(io.cwd, opts.out ?? path.join(repo.root, 'out', 'monitor', opts.env));
         await mkdir(outDir, { recursive: true });

@@ -20,7 +20,7 @@ export function register(program: Command, io: CliIO): void {
         env: string,
         opts: { from?: string; local?: boolean; dry?: boolean; remote?: string; json?: boolean },
       ) => {
-        const { planPromotion, assertPromotable, promoteLocal, promotionTitle } =
+        const { planPromotion, assertPromotable, promoteLocal, promotionTitle, promotionCommit } =
           await import('../../promotion/promote.ts');
         const { renderPromotionBody } = await import('../../promotion/body.ts');
         const { openRemote } = await import('../../store/open-remote.ts');
@@ -45,7 +45,13 @@ export function register(program: Command, io: CliIO): void {
           const res = await promoteLocal(repo, plan);
           report({ mergeCommit: res.mergeCommit, tags: res.tags });
           if (!opts.json) {
-            io.out(`merged ${plan.sourceBranch} into ${plan.targetBranch}: ${res.mergeCommit.slice(0, 8)}`);
+            const how =
+              plan.mode === 'create'
+                ? `created ${plan.targetBranch} at`
+                : plan.mode === 'fast-forward'
+                  ? `fast-forwarded ${plan.targetBranch} to`
+                  : `${plan.targetBranch} took ${plan.sourceBranch}'s tree:`;
+            io.out(`${how} ${res.mergeCommit.slice(0, 8)}`);
             io.out(`tags: ${res.tags.registered ? res.tags.versionTag + ', ' : ''}${res.tags.stageTag}`);
           }
           return;
@@ -54,13 +60,23 @@ export function register(program: Command, io: CliIO): void {
         const { githubFromEnv } = await import('../github.ts');
         const { upsertPullRequest } = await import('../../promotion/github.ts');
         const gh = (await githubFromEnv(repo.root, true))!;
+        // Fast-forward: the pull request is the source branch itself. Otherwise the head is
+        // promote/<env>, one commit on top of the target holding the source tree, so merging the
+        // pull request can never conflict and the source branch needs no merge back.
+        let head = plan.sourceBranch;
+        if (plan.mode === 'take-upstream') {
+          const { simpleGit } = await import('simple-git');
+          head = `promote/${plan.env}`;
+          const commit = await promotionCommit(repo, plan);
+          await simpleGit(repo.root).raw(['push', '--force', 'origin', `${commit}:refs/heads/${head}`]);
+        }
         const pr = await upsertPullRequest(gh.client, gh.slug, {
-          head: plan.sourceBranch,
+          head,
           base: plan.targetBranch,
           title: promotionTitle(plan),
           body: renderPromotionBody(plan),
         });
-        report({ pullRequest: pr });
+        report({ pullRequest: { ...pr, head } });
         if (!opts.json) io.out(`${pr.created ? 'opened' : 'updated'} pull request #${pr.number}: ${pr.url}`);
       },
     );

@@ -60,18 +60,48 @@ export function register(program: Command, io: CliIO): void {
     .action(async (ref: string, opts: { json?: boolean }) => {
       const { showRegistry } = await import('../../registry/registry.ts');
       const { lineageOf } = await import('../../registry/lineage.ts');
+      const { servingModel } = await import('../../canary/serving.ts');
+      const { readDeployments } = await import('../../promotion/records.ts');
+      const { ENVIRONMENTS } = await import('../../environment/policy.ts');
       const repo = findRepo(io.cwd);
       const e = await showRegistry(repo.root, ref);
       const lineage = lineageOf(e.commit, e.lockfile);
+      // What serves each environment, and every recorded event of this model (canary steps,
+      // holds, completions, rollbacks, with their reasons).
+      const serving: Record<string, string> = {};
+      const events = [];
+      for (const env of ENVIRONMENTS) {
+        const s = await servingModel(repo, env).catch(() => undefined);
+        if (s) serving[env] = s.model;
+        for (const r of await readDeployments(repo, env)) if (r.model === e.model.hash) events.push(r);
+      }
+      events.sort((a, b) => ((a.at ?? '') < (b.at ?? '') ? -1 : 1));
       if (opts.json) {
         const { lockfile: _lf, ...rest } = e;
-        return io.out(JSON.stringify({ ...rest, lineage }, null, 2));
+        return io.out(JSON.stringify({ ...rest, lineage, serving, events }, null, 2));
       }
       io.out(`ref:          ${ref} → ${e.commit}`);
       io.out(`date:         ${e.date}  ${e.author}: ${e.subject}`);
       io.out(`model:        ${e.model.hash} (${e.model.nfiles} files, ${e.model.size} bytes)`);
       io.out(`gate:         ${e.gate}`);
       io.out(`environments: ${e.environments.map((p) => `${p.env} (${p.state})`).join(', ') || 'none'}`);
+      const servingHere = Object.entries(serving).filter(([, m]) => m === e.model.hash);
+      io.out(
+        `serving:      ${servingHere.map(([env]) => env).join(', ') || 'nowhere'}${
+          Object.keys(serving).length
+            ? ` (${Object.entries(serving)
+                .map(([env, m]) => `${env}: ${short(m)}`)
+                .join(', ')})`
+            : ''
+        }`,
+      );
+      if (events.length > 0) {
+        io.out('events:');
+        for (const r of events)
+          io.out(
+            `  ${r.at}  ${r.env.padEnd(8)} ${r.status.padEnd(18)} ${r.source}${r.percent !== undefined ? ` ${r.percent}%` : ''}${r.detail ? ': ' + r.detail : ''}`,
+          );
+      }
       io.out('metrics:');
       for (const [k, v] of Object.entries(e.metrics)) io.out(`  ${k.padEnd(24)} ${v.toFixed(4)}`);
       io.out('data:');
