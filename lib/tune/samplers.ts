@@ -107,7 +107,7 @@ type Part =
  * the prior (mid-range, σ = the whole range; uniform over choices). Weights are trialWeights(n)
  * then `priorWeight`, normalized, and the same weights are used to draw and to score.
  */
-class Parzen {
+export class Parzen {
   private readonly logW: number[];
   private readonly cumW: number[];
   private readonly parts: Part[];
@@ -220,6 +220,13 @@ class Parzen {
     let s = 0;
     for (const t of terms) s += Math.exp(t - top);
     return top + Math.log(s);
+  }
+
+  /** Converts an assignment into the point `logPdf` takes. */
+  encode(a: Assignment): number[] {
+    return this.parts.map((p) =>
+      p.kind === 'cat' ? p.values.indexOf(a[p.key]) : toUnit(p.d, Number(a[p.key])),
+    );
   }
 
   /** Converts a sampled point back to an assignment of values. */
