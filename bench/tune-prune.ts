@@ -4,7 +4,10 @@
  * tune.space, random params, 20 epochs, no early stopping); they are recorded once into
  * bench/tune/curves.json (BENCH_TUNE_RECORD=1 re-records) and replayed through both pruners in
  * the same 50 random trial orders, one trial at a time. Figures: share of epochs trained, trials
- * pruned, and the best final value reached against the best of all trials (no pruning).
+ * pruned, the best final value reached against the best of all trials (no pruning), and the
+ * same with every method given half of all epochs (no pruning, our median pruner as `lockstep
+ * tune` runs it, the same with 2 startup trials, asynchronous successive halving with η = 3 from
+ * the warm-up epoch, Optuna's MedianPruner with the same warm-up).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +18,7 @@ import { createRng, shuffledIndices } from '../lib/ml/rng.ts';
 import { EMOTIONS, featurizeParams, trainParams, tuneParams } from '../lib/params-schema.ts';
 import { MedianPruner, randomSampler } from '../lib/tune/samplers.ts';
 import { runTrial, type TrainParams } from '../lib/tune/trial.ts';
+import { PRUNE_STARTUP_TRIALS } from '../lib/tune/tuner.ts';
 import { writeFeatureFixture } from '../test/ml/model-fixtures.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,6 +26,8 @@ const curvesPath = path.join(here, 'tune', 'curves.json');
 const TRIALS = 16;
 const EPOCHS = 20;
 const ORDERS = 50;
+/** The same-budget comparison gives every pruner this share of all recorded epochs. */
+const BUDGET_SHARE = 0.5;
 const PYTHON = '/usr/bin/python3';
 
 interface Recorded {
@@ -86,8 +92,40 @@ interface Replay {
   best: number;
 }
 
-function replayLockstep(rec: Recorded, order: number[], warmup: number): Replay {
-  const pruner = new MedianPruner(warmup, 2);
+interface Pruner {
+  report(trial: number, epoch: number, value: number): boolean;
+  complete?(trial: number): void;
+}
+
+/**
+ * Asynchronous successive halving (Optuna's SuccessiveHalvingPruner): rungs at epochs
+ * `minEpochs`·η^k; a trial reaching a rung goes on only if its best value so far is within the
+ * best 1/η of all values recorded at that rung (the best one while fewer than η are there).
+ */
+class HalvingPruner {
+  private readonly rungs = new Map<number, number[]>();
+  private readonly best = new Map<number, number>();
+  constructor(
+    private readonly minEpochs = 1,
+    private readonly eta = 3,
+  ) {}
+
+  report(trial: number, epoch: number, value: number): boolean {
+    const b = Math.min(this.best.get(trial) ?? Infinity, Number.isFinite(value) ? value : Infinity);
+    this.best.set(trial, b);
+    const k = Math.log(epoch / this.minEpochs) / Math.log(this.eta);
+    if (epoch < this.minEpochs || Math.abs(k - Math.round(k)) > 1e-9) return false;
+    let rung = this.rungs.get(epoch);
+    if (!rung) this.rungs.set(epoch, (rung = []));
+    rung.push(b);
+    rung.sort((x, y) => x - y);
+    const idx = Math.max(0, Math.floor(rung.length / this.eta) - 1);
+    return b > rung[idx];
+  }
+}
+
+/** One trial at a time in `order` until every trial ran or `budget` epochs are spent. */
+function replay(rec: Recorded, order: number[], pruner: Pruner, budget = Infinity): Replay {
   let epochs = 0;
   let pruned = 0;
   let best = Infinity;
@@ -95,6 +133,7 @@ function replayLockstep(rec: Recorded, order: number[], warmup: number): Replay 
     const { curve, loss } = rec.trials[i];
     let stopped = false;
     for (let e = 1; e <= curve.length; e++) {
+      if (epochs >= budget) return { epochs, pruned, best };
       epochs++;
       if (pruner.report(i, e, curve[e - 1])) {
         stopped = true;
@@ -102,7 +141,10 @@ function replayLockstep(rec: Recorded, order: number[], warmup: number): Replay 
       }
     }
     if (stopped) pruned++;
-    else best = Math.min(best, loss);
+    else {
+      best = Math.min(best, loss);
+      pruner.complete?.(i);
+    }
   }
   return { epochs, pruned, best };
 }
@@ -137,12 +179,25 @@ export default async function tunePruneBench(): Promise<Record<string, number | 
     objective: rec.objective,
     best_value_all_trials: -Math.min(...rec.trials.map((t) => t.loss)),
   };
+  const total = rec.trials.reduce((s, t) => s + t.curve.length, 0);
+  const budget = Math.round(BUDGET_SHARE * total);
+  figures.same_budget_epochs = budget;
+  const median = () => new MedianPruner(warmup, PRUNE_STARTUP_TRIALS);
+  const median2 = () => new MedianPruner(warmup, 2);
+  const halving = () => new HalvingPruner(warmup, 3);
+  const none = { report: () => false };
+  const run = (p: () => Pruner, b = Infinity) => orders.map((o) => replay(rec, o, p(), b));
+  summarize('lockstep_median', run(median), rec, figures);
+  summarize('lockstep_median_startup_2', run(median2), rec, figures);
+  summarize('lockstep_halving', run(halving), rec, figures);
   summarize(
-    'lockstep_median',
-    orders.map((o) => replayLockstep(rec, o, warmup)),
+    'same_budget.no_pruning',
+    run(() => none, budget),
     rec,
     figures,
   );
+  summarize('same_budget.lockstep_median', run(median, budget), rec, figures);
+  summarize('same_budget.lockstep_halving', run(halving, budget), rec, figures);
   const ok =
     fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import optuna'], { stdio: 'ignore' }).status === 0;
   if (!ok) {
@@ -157,9 +212,12 @@ export default async function tunePruneBench(): Promise<Record<string, number | 
       values: rec.trials.map((t) => t.loss),
       orders,
       warmup,
+      budget,
     }),
     encoding: 'utf8',
   });
-  summarize('optuna_median', JSON.parse(stdout) as Replay[], rec, figures);
+  const optuna = JSON.parse(stdout) as { all: Replay[]; same_budget: Replay[] };
+  summarize('optuna_median', optuna.all, rec, figures);
+  summarize('same_budget.optuna_median', optuna.same_budget, rec, figures);
   return figures;
 }

@@ -300,15 +300,17 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
 }
 
 /**
- * Median pruning (Optuna's MedianPruner): after `warmup` epochs, a trial whose best value so
- * far is worse than the median of the other trials' values at the same epoch stops, once at
- * least `minTrials` other trials reported that epoch. Values are losses (lower is better).
+ * Median pruning, as Optuna's MedianPruner does it: after `warmup` epochs, once `startupTrials`
+ * trials have completed, a trial whose best value so far is worse than the median of the
+ * COMPLETED trials' values at the same epoch stops (pruned and running trials never set the
+ * bar). Values are losses (lower is better).
  */
 export class MedianPruner {
   private readonly curves = new Map<number, number[]>();
+  private readonly completed = new Set<number>();
   constructor(
     private readonly warmup = 3,
-    private readonly minTrials = 2,
+    private readonly startupTrials = 1,
   ) {}
 
   /** Records `value` for `trial` at `epoch` (1-based) and says whether to stop it. */
@@ -316,17 +318,22 @@ export class MedianPruner {
     let curve = this.curves.get(trial);
     if (!curve) this.curves.set(trial, (curve = []));
     curve[epoch - 1] = value;
-    if (epoch <= this.warmup) return false;
+    if (epoch <= this.warmup || this.completed.size < this.startupTrials) return false;
     const others: number[] = [];
-    for (const [t, c] of this.curves) {
-      if (t === trial || c.length < epoch) continue;
-      others.push(Math.min(...c.slice(0, epoch).filter((v) => Number.isFinite(v))));
+    for (const t of this.completed) {
+      const v = this.curves.get(t)?.[epoch - 1];
+      if (t !== trial && v !== undefined && Number.isFinite(v)) others.push(v);
     }
-    if (others.length < this.minTrials) return false;
+    if (others.length === 0) return false;
     others.sort((a, b) => a - b);
     const mid = others.length / 2;
     const median = others.length % 2 ? others[Math.floor(mid)] : (others[mid - 1] + others[mid]) / 2;
     const bestSoFar = Math.min(...curve.slice(0, epoch).filter((v) => Number.isFinite(v)));
     return bestSoFar > median;
+  }
+
+  /** Marks `trial` as run to the end: from now on its curve sets the bar. */
+  complete(trial: number): void {
+    this.completed.add(trial);
   }
 }

@@ -74,6 +74,9 @@ describe('samplers', () => {
       p.report(0, e, 1 / e);
       p.report(1, e, 1.1 / e);
     }
+    expect(p.report(2, 3, 5)).toBe(false); // fewer than 2 trials completed
+    p.complete(0);
+    p.complete(1);
     expect(p.report(2, 1, 5)).toBe(false); // warm-up
     expect(p.report(2, 2, 5)).toBe(false); // warm-up
     expect(p.report(2, 3, 5)).toBe(true); // far worse than the median at epoch 3
@@ -160,6 +163,7 @@ describe('runStudy', () => {
       config: config({
         trials: 5,
         prune: true,
+        prune_startup_trials: 1, // the baseline alone sets the bar
         sampler: 'random',
         space: { 'train.lr': { type: 'float', low: 1e-7, high: 2e-7, log: true } },
       }),
