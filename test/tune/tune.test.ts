@@ -83,6 +83,18 @@ describe('samplers', () => {
     expect(p.report(3, 3, 0.2)).toBe(false); // better than the median
   });
 
+  it('MedianPruner sets the bar by completed trials only, like Optuna', () => {
+    const p = new MedianPruner(1, 1);
+    for (let e = 1; e <= 3; e++) p.report(0, e, 1);
+    p.complete(0);
+    // A running trial with far better values does not lower the bar...
+    for (let e = 1; e <= 3; e++) p.report(1, e, 0.01);
+    expect(p.report(2, 2, 0.9)).toBe(false);
+    // ...until it completes.
+    p.complete(1);
+    expect(p.report(3, 2, 0.9)).toBe(true); // median of 1 and 0.01 is 0.505
+  });
+
   it('speakerFolds never puts a speaker in two folds', () => {
     const speakers = ['a', 'b', 'c', 'a', 'd', 'b', 'e', 'c'];
     const folds = speakerFolds(speakers, 3);
