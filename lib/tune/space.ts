@@ -12,20 +12,44 @@ export type Dimension = z.infer<typeof dimensionSchema>;
 export type SearchSpace = Record<string, Dimension>;
 export type Assignment = Record<string, string | number | boolean>;
 
-/** Maps a numeric value into the sampler's internal [0, 1] coordinate (log-aware). */
-export function toUnit(d: Extract<Dimension, { type: 'float' | 'int' }>, v: number): number {
-  if (d.high === d.low) return 0.5;
-  if (d.log) return (Math.log(v) - Math.log(d.low)) / (Math.log(d.high) - Math.log(d.low));
-  return (v - d.low) / (d.high - d.low);
+type NumericDimension = Extract<Dimension, { type: 'float' | 'int' }>;
+
+/**
+ * The interval the sampler works in for a numeric dimension, before scaling to [0, 1]: the
+ * range itself (its logarithm when log-scaled), widened by half a step on each side for ints so
+ * that every integer, the end values included, owns a cell of the same width (as Optuna does).
+ */
+function span(d: NumericDimension): [number, number] {
+  const lo = d.type === 'int' ? d.low - 0.5 : d.low;
+  const hi = d.type === 'int' ? d.high + 0.5 : d.high;
+  return d.log ? [Math.log(lo), Math.log(hi)] : [lo, hi];
 }
 
-/** Inverse of `toUnit`, rounded for ints and clamped to the range. */
-export function fromUnit(d: Extract<Dimension, { type: 'float' | 'int' }>, u: number): number {
-  const c = Math.min(1, Math.max(0, u));
-  const v = d.log
-    ? Math.exp(Math.log(d.low) + c * (Math.log(d.high) - Math.log(d.low)))
-    : d.low + c * (d.high - d.low);
-  return d.type === 'int' ? Math.min(d.high, Math.max(d.low, Math.round(v))) : v;
+/** Maps a numeric value into the sampler's internal [0, 1] coordinate (log- and int-aware). */
+export function toUnit(d: NumericDimension, v: number): number {
+  const [lo, hi] = span(d);
+  if (hi === lo) return 0.5;
+  return ((d.log ? Math.log(v) : v) - lo) / (hi - lo);
+}
+
+/**
+ * Inverse of `toUnit`: rounded for ints, and clamped to [low, high] in VALUE space, so a
+ * rounding error of `exp` can never put a value outside the range.
+ */
+export function fromUnit(d: NumericDimension, u: number): number {
+  const [lo, hi] = span(d);
+  const x = lo + u * (hi - lo);
+  const raw = d.log ? Math.exp(x) : x;
+  const v = d.type === 'int' ? Math.round(raw) : raw;
+  return Math.min(d.high, Math.max(d.low, v));
+}
+
+/** The [0, 1] cell of an int dimension's value `v` (its rounding interval). */
+export function unitCell(d: NumericDimension, v: number): [number, number] {
+  const [lo, hi] = span(d);
+  if (hi === lo) return [0, 1];
+  const f = (x: number) => ((d.log ? Math.log(x) : x) - lo) / (hi - lo);
+  return [Math.max(0, f(v - 0.5)), Math.min(1, f(v + 0.5))];
 }
 
 /** Checks the space for impossible ranges; returns a one-line problem or undefined. */

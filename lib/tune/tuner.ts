@@ -25,6 +25,8 @@ export interface StudyConfig {
   warmup_epochs: number;
   cv_folds: number;
   space: SearchSpace;
+  /** Completed trials before the median pruner may stop any (default PRUNE_STARTUP_TRIALS). */
+  prune_startup_trials?: number;
 }
 
 export interface TrialRecord {
@@ -47,6 +49,9 @@ export interface StudyResult {
   improved: boolean;
   seconds: number;
 }
+
+/** Completed trials before the median pruner may stop any (Optuna's n_startup_trials). */
+export const PRUNE_STARTUP_TRIALS = 5;
 
 /** Runs one trial somewhere (a worker thread by default; in-process in tests). */
 export type TrialExecutor = (
@@ -141,7 +146,9 @@ export async function runStudy(options: {
       ? tpeSampler({ startup: Math.max(3, Math.min(8, Math.floor(config.trials / 3))) })
       : randomSampler;
   const rng = createRng(config.seed);
-  const pruner = new MedianPruner(config.warmup_epochs, 2);
+  // Optuna's default of 5 completed trials before any pruning: on the demo model's curves it
+  // keeps the eventual best trial 42% of the time against 26% with 2 (bench/tune-prune.ts).
+  const pruner = new MedianPruner(config.warmup_epochs, config.prune_startup_trials ?? PRUNE_STARTUP_TRIALS);
   const trials: TrialRecord[] = [];
   const history: CompletedTrial[] = [];
   // Trial 0 (the baseline) is launched first, on its own.
@@ -163,6 +170,7 @@ export async function runStudy(options: {
         (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, value),
       );
       if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, v));
+      if (!outcome.pruned) pruner.complete(number);
       record = { number, params, ...outcome, seconds: (performance.now() - t0) / 1000 };
     } catch (err) {
       record = {

@@ -74,10 +74,25 @@ describe('samplers', () => {
       p.report(0, e, 1 / e);
       p.report(1, e, 1.1 / e);
     }
+    expect(p.report(2, 3, 5)).toBe(false); // fewer than 2 trials completed
+    p.complete(0);
+    p.complete(1);
     expect(p.report(2, 1, 5)).toBe(false); // warm-up
     expect(p.report(2, 2, 5)).toBe(false); // warm-up
     expect(p.report(2, 3, 5)).toBe(true); // far worse than the median at epoch 3
     expect(p.report(3, 3, 0.2)).toBe(false); // better than the median
+  });
+
+  it('MedianPruner sets the bar by completed trials only, like Optuna', () => {
+    const p = new MedianPruner(1, 1);
+    for (let e = 1; e <= 3; e++) p.report(0, e, 1);
+    p.complete(0);
+    // A running trial with far better values does not lower the bar...
+    for (let e = 1; e <= 3; e++) p.report(1, e, 0.01);
+    expect(p.report(2, 2, 0.9)).toBe(false);
+    // ...until it completes.
+    p.complete(1);
+    expect(p.report(3, 2, 0.9)).toBe(true); // median of 1 and 0.01 is 0.505
   });
 
   it('speakerFolds never puts a speaker in two folds', () => {
@@ -160,6 +175,7 @@ describe('runStudy', () => {
       config: config({
         trials: 5,
         prune: true,
+        prune_startup_trials: 1, // the baseline alone sets the bar
         sampler: 'random',
         space: { 'train.lr': { type: 'float', low: 1e-7, high: 2e-7, log: true } },
       }),
