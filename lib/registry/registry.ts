@@ -91,47 +91,87 @@ export interface EnvironmentModels {
   past: Set<string>;
 }
 
-/** Every lockfile change of a history, collected. */
-async function collect(
+/**
+ * The lockfile blobs of `head`'s first-parent history, newest first. The walk (`git log
+ * --first-parent --raw`) stops at the first commit whose chain is cached, so once a branch has
+ * been read, reading it again costs one git start-up however long its history is.
+ */
+export async function firstParentBlobs(session: RegistrySession, head: string): Promise<string[]> {
+  const { root, reader, cache } = session;
+  const walked: { commit: string; blob: string }[] = [];
+  let joined: string | undefined;
+  for await (const c of fileHistory(root, LOCKFILE, { revs: [head], firstParent: true, reader })) {
+    if (cache.link(c.commit)) {
+      joined = c.commit;
+      break;
+    }
+    walked.push({ commit: c.commit, blob: c.blob ?? '' });
+  }
+  walked.forEach((w, i) =>
+    cache.setLink(w.commit, { blob: w.blob, next: walked[i + 1]?.commit ?? joined ?? '' }),
+  );
+  const blobs = walked.map((w) => w.blob);
+  for (let at = joined; at;) {
+    const link = cache.link(at);
+    // A link missing mid-chain (a hand-edited cache) cannot be trusted to end here: walk afresh.
+    if (!link) return firstParentBlobsUncached(session, head);
+    blobs.push(link.blob);
+    at = link.next;
+  }
+  return blobs.filter(Boolean);
+}
+
+async function firstParentBlobsUncached(session: RegistrySession, head: string): Promise<string[]> {
+  const blobs: string[] = [];
+  const options = { revs: [head], firstParent: true, reader: session.reader };
+  for await (const c of fileHistory(session.root, LOCKFILE, options)) if (c.blob) blobs.push(c.blob);
+  return blobs;
+}
+
+/** Each environment's branch, head commit, and the lockfile blobs of its first-parent history. */
+async function environmentBlobs(
   session: RegistrySession,
-  options: { revs: string[]; firstParent?: boolean },
-): Promise<FileChange[]> {
-  const out: FileChange[] = [];
-  for await (const c of fileHistory(session.root, LOCKFILE, { ...options, reader: session.reader }))
-    out.push(c);
-  return out;
+): Promise<{ env: string; branch: string; head?: string; headBlob?: string; blobs: string[] }[]> {
+  const { root, reader } = session;
+  return Promise.all(
+    ENVIRONMENTS.map(async (env) => {
+      const branch = await environmentBranch(root, env);
+      const head = (await reader.revParse(branch)) ?? (await reader.revParse(`origin/${branch}`));
+      if (!head) return { env, branch, blobs: [] };
+      const [headBlob, blobs] = await Promise.all([
+        reader.fileAt(head, LOCKFILE).then((b) => b?.oid),
+        firstParentBlobs(session, head),
+      ]);
+      return { env, branch, head, headBlob, blobs };
+    }),
+  );
 }
 
 /**
  * For each environment, the model its branch pins now (`current`) and pinned before (`past`),
  * from the first-parent history of the branch. With `models`, `past` is only worked out for
- * those hashes (the lockfiles that mention none of them are not parsed).
+ * those hashes (the lockfiles that mention none of them are not parsed). `blobs` is the result
+ * of an {@link environmentBlobs} started earlier, to overlap its git work with the caller's.
  */
 export async function environmentModels(
   session: RegistrySession,
   models?: ReadonlySet<string>,
+  blobs: ReturnType<typeof environmentBlobs> = environmentBlobs(session),
 ): Promise<Map<string, EnvironmentModels>> {
-  const { root, reader, cache } = session;
-  const infos = await Promise.all(
-    ENVIRONMENTS.map(async (env): Promise<[string, EnvironmentModels]> => {
-      const branch = await environmentBranch(root, env);
-      const head = (await reader.revParse(branch)) ?? (await reader.revParse(`origin/${branch}`));
-      const info: EnvironmentModels = { branch, head, past: new Set() };
-      if (!head) return [env, info];
-      const headBlob = (await reader.fileAt(head, LOCKFILE))?.oid;
-      const changes = await collect(session, { revs: [head], firstParent: true });
-      const blobs = changes.map((c) => c.blob).filter((b): b is string => b !== undefined);
-      if (headBlob)
-        info.current = (await summarizeBlobs(reader, cache, [headBlob])).get(headBlob)?.model?.hash;
-      const summaries = await summarizeBlobs(reader, cache, blobs, { mentioning: models });
-      for (const s of summaries.values()) {
-        const hash = s.model?.hash;
-        if (hash && hash !== info.current && (!models || models.has(hash))) info.past.add(hash);
-      }
-      return [env, info];
-    }),
-  );
-  return new Map(infos);
+  const { reader, cache } = session;
+  const out = new Map<string, EnvironmentModels>();
+  for (const e of await blobs) {
+    const info: EnvironmentModels = { branch: e.branch, head: e.head, past: new Set() };
+    out.set(e.env, info);
+    if (e.headBlob)
+      info.current = (await summarizeBlobs(reader, cache, [e.headBlob])).get(e.headBlob)?.model?.hash;
+    const summaries = await summarizeBlobs(reader, cache, e.blobs, { mentioning: models });
+    for (const s of summaries.values()) {
+      const hash = s.model?.hash;
+      if (hash && hash !== info.current && (!models || models.has(hash))) info.past.add(hash);
+    }
+  }
+  return out;
 }
 
 function presenceOf(hash: string, envs: Map<string, EnvironmentModels>): EnvironmentPresence[] {
@@ -161,6 +201,9 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
   return withRegistrySession(
     root,
     async (session) => {
+      // The environments' histories are read while the main history streams.
+      const envBlobs = environmentBlobs(session);
+      envBlobs.catch(() => {});
       const entries: Omit<RegistryEntry, 'environments'>[] = [];
       const limit = options.limit ?? Infinity;
       let chunk: FileChange[] = [];
@@ -194,7 +237,7 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
         }
         await flush();
       }
-      const envs = await environmentModels(session, new Set(entries.map((e) => e.model.hash)));
+      const envs = await environmentModels(session, new Set(entries.map((e) => e.model.hash)), envBlobs);
       return entries.map((e) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
     },
     options.layout,
