@@ -149,13 +149,15 @@ async function environmentBlobs(
 
 /**
  * For each environment, the model its branch pins now (`current`) and pinned before (`past`),
- * from the first-parent history of the branch. With `models`, `past` is only worked out for
- * those hashes (the lockfiles that mention none of them are not parsed). `blobs` is the result
- * of an {@link environmentBlobs} started earlier, to overlap its git work with the caller's.
+ * from the first-parent history of the branch. With `pinned` (lockfile blob id → the model it
+ * pins, for the entries being shown), `past` is only worked out for those models: a branch
+ * holding one of those blobs pinned its model, and only when some model is not found that way
+ * are the branch's other lockfiles that mention it parsed. `blobs` is the result of an
+ * {@link environmentBlobs} started earlier, to overlap its git work with the caller's.
  */
 export async function environmentModels(
   session: RegistrySession,
-  models?: ReadonlySet<string>,
+  pinned?: ReadonlyMap<string, string>,
   blobs: ReturnType<typeof environmentBlobs> = environmentBlobs(session),
 ): Promise<Map<string, EnvironmentModels>> {
   const { reader, cache } = session;
@@ -165,10 +167,21 @@ export async function environmentModels(
     out.set(e.env, info);
     if (e.headBlob)
       info.current = (await summarizeBlobs(reader, cache, [e.headBlob])).get(e.headBlob)?.model?.hash;
-    const summaries = await summarizeBlobs(reader, cache, e.blobs, { mentioning: models });
+    const wanted = pinned ? new Set(pinned.values()) : undefined;
+    if (pinned && wanted) {
+      for (const blob of e.blobs) {
+        const hash = pinned.get(blob);
+        if (hash === undefined) continue;
+        if (hash !== info.current) info.past.add(hash);
+        wanted.delete(hash);
+      }
+      if (info.current) wanted.delete(info.current);
+      if (wanted.size === 0) continue;
+    }
+    const summaries = await summarizeBlobs(reader, cache, e.blobs, { mentioning: wanted });
     for (const s of summaries.values()) {
       const hash = s.model?.hash;
-      if (hash && hash !== info.current && (!models || models.has(hash))) info.past.add(hash);
+      if (hash && hash !== info.current && (!wanted || wanted.has(hash))) info.past.add(hash);
     }
   }
   return out;
@@ -204,7 +217,7 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
       // The environments' histories are read while the main history streams.
       const envBlobs = environmentBlobs(session);
       envBlobs.catch(() => {});
-      const entries: Omit<RegistryEntry, 'environments'>[] = [];
+      const entries: (Omit<RegistryEntry, 'environments'> & { blob: string })[] = [];
       const limit = options.limit ?? Infinity;
       let chunk: FileChange[] = [];
       const flush = async () => {
@@ -216,8 +229,17 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
         for (const c of chunk) {
           const s: LockfileSummary | undefined = c.blob ? summaries.get(c.blob) : undefined;
           if (!s?.model || entries.length >= limit) continue;
-          const { commit, date, author, subject } = c;
-          entries.push({ commit, date, author, subject, model: s.model, metrics: s.metrics, gate: s.gate });
+          const { commit, date, author, subject, blob } = c;
+          entries.push({
+            commit,
+            date,
+            author,
+            subject,
+            model: s.model,
+            metrics: s.metrics,
+            gate: s.gate,
+            blob: blob!,
+          });
         }
         chunk = [];
       };
@@ -237,8 +259,9 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
         }
         await flush();
       }
-      const envs = await environmentModels(session, new Set(entries.map((e) => e.model.hash)), envBlobs);
-      return entries.map((e) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
+      const pinned = new Map(entries.map((e) => [e.blob, e.model.hash]));
+      const envs = await environmentModels(session, pinned, envBlobs);
+      return entries.map(({ blob: _blob, ...e }) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
     },
     options.layout,
   );
@@ -254,7 +277,7 @@ export interface ShownEntry extends RegistryEntry {
 async function pinnedAt(
   session: RegistrySession,
   ref: string,
-): Promise<{ resolved: ResolvedRef; lockfile: Lockfile; model: ArtifactRef }> {
+): Promise<{ resolved: ResolvedRef; lockfile: Lockfile; model: ArtifactRef; blob: string }> {
   const resolved = await resolveRef(session.root, ref, session.reader);
   const committed = await readCommittedLockfile(session.reader, resolved.commit);
   if (!committed) {
@@ -268,7 +291,7 @@ async function pinnedAt(
       `${ref}: ${LOCKFILE} at ${resolved.commit.slice(0, 8)} pins no model (${session.layout.modelPath}). Run lockstep repro and commit the lockfile.`,
     );
   }
-  return { resolved, lockfile: committed.lockfile, model };
+  return { resolved, lockfile: committed.lockfile, model, blob: committed.blob };
 }
 
 /**
@@ -304,10 +327,10 @@ export async function showRegistry(
   return withRegistrySession(
     root,
     async (session) => {
-      const { resolved, lockfile, model } = await pinnedAt(session, ref);
+      const { resolved, lockfile, model, blob } = await pinnedAt(session, ref);
       const [info, envs] = await Promise.all([
         simpleGit(root).raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
-        environmentModels(session, new Set([model.hash])),
+        environmentModels(session, new Map([[blob, model.hash]])),
       ]);
       const [date, author, subject] = info.trim().split(SEP);
       return {
