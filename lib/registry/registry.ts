@@ -111,10 +111,12 @@ export async function firstParentBlobs(session: RegistrySession, head: string): 
     cache.setLink(w.commit, { blob: w.blob, next: walked[i + 1]?.commit ?? joined ?? '' }),
   );
   const blobs = walked.map((w) => w.blob);
+  const seen = new Set<string>();
   for (let at = joined; at;) {
     const link = cache.link(at);
-    // A link missing mid-chain (a hand-edited cache) cannot be trusted to end here: walk afresh.
-    if (!link) return firstParentBlobsUncached(session, head);
+    // A link missing mid-chain, or a loop (a hand-edited cache), cannot be trusted: walk afresh.
+    if (!link || seen.has(at)) return firstParentBlobsUncached(session, head);
+    seen.add(at);
     blobs.push(link.blob);
     at = link.next;
   }

@@ -83,7 +83,16 @@ describe('registry at scale', () => {
     expect(where(3)).toEqual([{ env: 'dev', state: 'past' }]);
     // The same answer from the cache it just wrote.
     expect(Object.keys(cached().lockfiles)).toHaveLength(N);
+    // Each lockfile change on an environment's first-parent line is linked to the one before.
+    expect(Object.keys(cached().chains)).toHaveLength(N + h.staging.length + h.prod.length);
     expect(await listRegistry(dir)).toEqual(entries);
+    // A new commit joins the cached chain: the rest of the branch is not walked again.
+    const next = commitModel(0, 'next');
+    const again = await listRegistry(dir);
+    expect(again[0]!.commit).toBe(next);
+    expect(again.find((e) => e.model.hash === modelHash(N - 1))!.environments).toEqual([
+      { env: 'dev', state: 'past' },
+    ]);
   });
 
   it('registry list --limit and --since take the newest entries', async () => {
@@ -147,6 +156,13 @@ describe('registry at scale', () => {
       JSON.stringify({ ...file, lockfiles: { ...file.lockfiles, [blob]: wrong } }),
     );
     expect((await listRegistry(dir, { limit: 1 }))[0]!.model.hash).toBe(modelHash(N - 1));
+    // First-parent chain links that loop back are not followed.
+    const loop = Object.fromEntries(Object.keys(file.chains).map((c) => [c, [blob, h.dev[N - 1]]]));
+    fs.writeFileSync(cacheFile(), JSON.stringify({ ...file, chains: loop }));
+    expect((await showRegistry(dir, 'staging')).environments).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'current' },
+    ]);
     fs.writeFileSync(cacheFile(), '{"format": 1, "lockfiles": {');
     expect(models(await listRegistry(dir))).toEqual(range(0, N).map((i) => modelHash(i)));
     expect(Object.keys(cached().lockfiles)).toHaveLength(N);
