@@ -1,8 +1,10 @@
 /**
  * Reading git history without touching the working tree: files at a revision straight from the
- * object database, refs, recent commits, HEAD and dirtiness. Built on simple-git.
+ * object database (one `git cat-file --batch` per call, see git-reader.ts), refs, recent commits,
+ * HEAD and dirtiness. Built on simple-git.
  */
 import { simpleGit, type SimpleGit } from 'simple-git';
+import { withGitReader } from './git-reader.ts';
 import { LockstepError, formatProblem } from './errors.ts';
 
 function git(root: string): SimpleGit {
@@ -27,30 +29,27 @@ export interface CommitInfo {
   subject: string;
 }
 
+/**
+ * The commit `rev` resolves to, or undefined when it names nothing: the one rev-parse (through
+ * {@link GitReader.revParse}; a command that reads more than one thing opens a reader itself).
+ */
+export async function revParse(root: string, rev: string): Promise<string | undefined> {
+  try {
+    return await withGitReader(root, (reader) => reader.revParse(rev));
+  } catch {
+    // Not a repository (or no git): nothing resolves.
+    return undefined;
+  }
+}
+
 /** True when `rev` resolves to a commit. */
 export async function revExists(root: string, rev: string): Promise<boolean> {
-  try {
-    // simple-git does not reject on a non-zero exit with empty stderr: check the output.
-    return (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim().length > 0;
-  } catch {
-    return false;
-  }
+  return (await revParse(root, rev)) !== undefined;
 }
 
 /** The full commit id `rev` resolves to; a LockstepError naming the revision if it does not. */
 export async function resolveRev(root: string, rev: string): Promise<string> {
-  let commit: string;
-  try {
-    commit = (await git(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`])).trim();
-  } catch {
-    commit = '';
-  }
-  if (!/^[0-9a-f]{40,64}$/.test(commit)) {
-    throw new LockstepError(
-      formatProblem('git', 'unknown revision', rev, 'Use a branch, tag or commit that exists (git log).'),
-    );
-  }
-  return commit;
+  return withGitReader(root, (reader) => reader.resolve(rev));
 }
 
 /**
@@ -58,16 +57,10 @@ export async function resolveRev(root: string, rev: string): Promise<string> {
  * checkout). Undefined when the file does not exist at that revision; an unknown revision throws.
  */
 export async function readFileAtRev(root: string, rev: string, relPath: string): Promise<string | undefined> {
-  const commit = await resolveRev(root, rev);
-  const spec = `${commit}:./${relPath.replace(/^\.\//, '')}`;
-  let type: string;
-  try {
-    type = (await git(root).raw(['cat-file', '-t', spec])).trim();
-  } catch {
-    return undefined;
-  }
-  if (type !== 'blob') return undefined;
-  return git(root).raw(['cat-file', 'blob', spec]);
+  return withGitReader(root, async (reader) => {
+    const commit = await reader.resolve(rev);
+    return (await reader.fileAt(commit, relPath))?.content.toString('utf8');
+  });
 }
 
 /**

@@ -8,11 +8,15 @@ import fs from 'node:fs';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
+import type { GitReader } from './git-reader.ts';
 import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError, LockfileConflictError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
-import { safePathSchema } from './store/entry-path.ts';
+import { safePathSchema } from './entry-path.ts';
 import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
+
+/** Where the lockfile lives, repository-relative. */
+export const LOCKFILE_NAME = 'artifacts.lock.yaml';
 
 /** The schema version this build reads and writes. */
 export const LOCKFILE_SCHEMA = 1;
@@ -216,12 +220,37 @@ export async function writeLockfile(repo: Repo, lf: Lockfile): Promise<void> {
   await writeFileAtomic(repo.lockfilePath, text, { tmpDir: repo.tmpDir });
 }
 
+/** A lockfile as committed: the commit, the blob holding it, and its parsed content. */
+export interface CommittedLockfile {
+  commit: string;
+  /** Git blob id of the file; the same bytes always have the same id. */
+  blob: string;
+  lockfile: Lockfile;
+}
+
+/**
+ * The lockfile at git revision `rev`, read from git objects through `reader` (no checkout):
+ * the one reader of "the lockfile at a revision". Undefined when that commit has no lockfile;
+ * an unknown revision is a LockstepError, a malformed lockfile a ConfigError naming `file@rev:line`.
+ */
+export async function readCommittedLockfile(
+  reader: GitReader,
+  rev: string,
+): Promise<CommittedLockfile | undefined> {
+  const commit = await reader.resolve(rev);
+  const blob = await reader.fileAt(commit, LOCKFILE_NAME);
+  if (!blob) return undefined;
+  const at = rev === commit ? commit.slice(0, 8) : rev;
+  const lockfile = parseLockfile(blob.content.toString('utf8'), `${LOCKFILE_NAME}@${at}`);
+  return { commit, blob: blob.oid, lockfile };
+}
+
 /**
  * The lockfile as of git revision `rev`, read from git objects (no checkout). A revision without
  * the file gives an empty lockfile; an unknown revision is an error.
  */
 export async function lockfileAtRev(repo: Repo, rev: string): Promise<Lockfile> {
-  const { readFileAtRev } = await import('./git.ts');
-  const text = await readFileAtRev(repo.root, rev, 'artifacts.lock.yaml');
-  return text === undefined ? emptyLockfile() : parseLockfile(text, `artifacts.lock.yaml@${rev}`);
+  const { withGitReader } = await import('./git-reader.ts');
+  const found = await withGitReader(repo.root, (reader) => readCommittedLockfile(reader, rev));
+  return found?.lockfile ?? emptyLockfile();
 }

@@ -2,10 +2,11 @@
  * Resolving what users type as a registry reference: a commit, a branch, a tag, or an
  * environment name (`dev`, `staging`, `prod`, resolved through `promotion/<env>.yaml`).
  */
-import { simpleGit } from 'simple-git';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LockstepError } from '../errors.ts';
+import { revParse as gitRevParse } from '../git.ts';
+import type { GitReader } from '../git-reader.ts';
 import { ENVIRONMENTS, readPolicy } from './policy.ts';
 
 export interface ResolvedRef {
@@ -30,25 +31,22 @@ export async function environmentBranch(root: string, env: string): Promise<stri
   return (await readPolicy(root, env)).branch;
 }
 
-/** `git rev-parse --verify <rev>^{commit}`, or undefined when it names nothing. */
+/** The commit `rev` resolves to, or undefined when it names nothing (lib/git.ts's revParse). */
 export async function revParse(root: string, rev: string): Promise<string | undefined> {
-  try {
-    const out = await simpleGit(root).raw(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-    return out.trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  return gitRevParse(root, rev);
 }
 
 /**
  * Resolves a commit, branch, tag or environment name to a commit. An environment resolves to
- * its branch, or to `origin/<branch>` when only the remote-tracking branch exists.
+ * its branch, or to `origin/<branch>` when only the remote-tracking branch exists. With `reader`,
+ * every lookup goes through that open reader instead of a git process each.
  * @throws LockstepError naming the ref and what it may be.
  */
-export async function resolveRef(root: string, ref: string): Promise<ResolvedRef> {
+export async function resolveRef(root: string, ref: string, reader?: GitReader): Promise<ResolvedRef> {
+  const parse = (rev: string) => (reader ? reader.revParse(rev) : gitRevParse(root, rev));
   if (isEnvironment(ref)) {
     const branch = await environmentBranch(root, ref);
-    const commit = (await revParse(root, branch)) ?? (await revParse(root, `origin/${branch}`));
+    const commit = (await parse(branch)) ?? (await parse(`origin/${branch}`));
     if (!commit) {
       throw new LockstepError(
         `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
@@ -56,12 +54,12 @@ export async function resolveRef(root: string, ref: string): Promise<ResolvedRef
     }
     return { ref, commit, env: ref, branch };
   }
-  const commit = await revParse(root, ref);
+  const commit = await parse(ref);
   if (!commit) {
     throw new LockstepError(
       `ref "${ref}": not a commit, branch, tag or environment. Use a commit id, a branch or tag name, or one of ${ENVIRONMENTS.join(', ')}.`,
     );
   }
-  const isBranch = (await revParse(root, `refs/heads/${ref}`)) !== undefined;
+  const isBranch = (await parse(`refs/heads/${ref}`)) !== undefined;
   return { ref, commit, branch: isBranch ? ref : undefined };
 }

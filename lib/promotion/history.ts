@@ -3,10 +3,12 @@
  * branch (every change of the pinned model), merged with deployment records (local JSON lines,
  * and GitHub Deployments when a client is given).
  */
-import { simpleGit } from 'simple-git';
 import type { Repo } from '../repo.ts';
-import { environmentBranch, revParse } from '../environment/refs.ts';
-import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
+import { environmentBranch } from '../environment/refs.ts';
+import { LOCKFILE, withRegistrySession } from '../registry/registry.ts';
+import { summarizeBlobs } from '../registry/lockfile-cache.ts';
+import { fileHistory, type FileChange } from '../git-log.ts';
+import { listRefs } from '../git.ts';
 import { LockstepError } from '../errors.ts';
 import { readDeployments, type DeploymentRecord } from './records.ts';
 import { listDeployments, type GitHubClient, type GitHubDeployment, type RepoSlug } from './github.ts';
@@ -33,7 +35,15 @@ export interface EnvironmentHistory {
   github: GitHubDeployment[];
 }
 
-const SEP = '\x1f';
+/** Tag names by the commit they point at (annotated tags peeled), from one `git for-each-ref`. */
+async function tagsByCommit(root: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const ref of await listRefs(root)) {
+    if (ref.kind !== 'tag') continue;
+    out.set(ref.commit, [...(out.get(ref.commit) ?? []), ref.name]);
+  }
+  return out;
+}
 
 /** The model changes on `env`'s branch, newest first. */
 export async function environmentHistory(
@@ -43,52 +53,52 @@ export async function environmentHistory(
 ): Promise<EnvironmentHistory> {
   const root = repo.root;
   const branch = await environmentBranch(root, env);
-  const head =
-    (await revParse(root, `refs/heads/${branch}`)) ?? (await revParse(root, `refs/remotes/origin/${branch}`));
-  if (!head) {
-    throw new LockstepError(`${env}: branch "${branch}" does not exist. Nothing was deployed there yet.`);
-  }
-  const git = simpleGit(root);
-  const log = await git.raw([
-    'log',
-    '--first-parent',
-    `--format=%H${SEP}%cI${SEP}%s${SEP}%P`,
-    head,
-    '--',
-    LOCKFILE,
-  ]);
-  const rows = log
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(SEP));
-  const changes: HistoryEntry[] = [];
-  // Oldest first, so "the model changed" is judged against the previous point.
-  let previous: string | undefined;
-  for (const [commit, date, subject, parents] of rows.reverse()) {
-    const lock = await readLockfileAt(root, commit);
-    const model = lock ? modelOf(lock)?.hash : undefined;
-    if (!lock || !model || model === previous) continue;
-    previous = model;
-    const candidates = [commit, ...(parents?.split(' ').slice(1) ?? [])];
-    const tags = new Set<string>();
-    for (const c of candidates) {
-      for (const t of (await git.raw(['tag', '--points-at', c])).split('\n'))
-        if (t.includes('#' + env + '#') || t.includes('@v')) tags.add(t);
+  // Git is read once: the branch's first-parent lockfile history (commits and blob ids), the
+  // blobs not parsed before (one cat-file process), and the tags (one for-each-ref).
+  const changes = await withRegistrySession(root, async ({ reader, cache }) => {
+    const head =
+      (await reader.revParse(`refs/heads/${branch}`)) ??
+      (await reader.revParse(`refs/remotes/origin/${branch}`));
+    if (!head) {
+      throw new LockstepError(`${env}: branch "${branch}" does not exist. Nothing was deployed there yet.`);
     }
-    changes.push({
-      commit,
-      date,
-      subject,
-      model,
-      metrics: metricsOf(lock).metrics,
-      tags: [...tags].sort(),
-      current: false,
-    });
-  }
-  changes.reverse();
-  const headLock = await readLockfileAt(root, head);
-  const headModel = headLock ? modelOf(headLock)?.hash : undefined;
-  if (changes[0] && changes[0].model === headModel) changes[0].current = true;
+    const rows: FileChange[] = [];
+    for await (const c of fileHistory(root, LOCKFILE, { revs: [head], firstParent: true, reader }))
+      rows.push(c);
+    const headBlob = (await reader.fileAt(head, LOCKFILE))?.oid;
+    const blobs = rows.flatMap((r) => (r.blob ? [r.blob] : []));
+    const [summaries, tagsAt] = await Promise.all([
+      summarizeBlobs(reader, cache, headBlob ? [...blobs, headBlob] : blobs),
+      tagsByCommit(root),
+    ]);
+    const changes: HistoryEntry[] = [];
+    // Oldest first, so "the model changed" is judged against the previous point.
+    let previous: string | undefined;
+    for (const { commit, date, subject, parents, blob } of rows.reverse()) {
+      const summary = blob ? summaries.get(blob) : undefined;
+      const model = summary?.model?.hash;
+      if (!summary || !model || model === previous) continue;
+      previous = model;
+      const candidates = [commit, ...parents.slice(1)];
+      const tags = new Set<string>();
+      for (const c of candidates) {
+        for (const t of tagsAt.get(c) ?? []) if (t.includes('#' + env + '#') || t.includes('@v')) tags.add(t);
+      }
+      changes.push({
+        commit,
+        date,
+        subject,
+        model,
+        metrics: summary.metrics,
+        tags: [...tags].sort(),
+        current: false,
+      });
+    }
+    changes.reverse();
+    const headModel = headBlob ? summaries.get(headBlob)?.model?.hash : undefined;
+    if (changes[0] && changes[0].model === headModel) changes[0].current = true;
+    return changes;
+  });
   const github = options.github ? await listDeployments(options.github.client, options.github.slug, env) : [];
   return { env, branch, changes, records: await readDeployments(repo, env), github };
 }

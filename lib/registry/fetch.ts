@@ -9,7 +9,7 @@ import { IntegrityError, LockstepError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { Cache } from '../store/cache.ts';
 import { readManifest as readCachedManifest } from '../store/artifacts.ts';
-import { targetInside } from '../store/entry-path.ts';
+import { targetInside } from '../entry-path.ts';
 import type { DecodedManifest } from '../store/manifest.ts';
 import type { Remote } from '../store/remote.ts';
 import { pullObjects } from '../store/transfer.ts';

@@ -4,8 +4,10 @@
  */
 import type { Lockfile } from '../types.ts';
 import { resolveRef } from '../environment/refs.ts';
-import { LOCKFILE, modelOf, readLockfileAt, DEFAULT_LAYOUT, type RegistryLayout } from './registry.ts';
+import { LOCKFILE, modelOf, DEFAULT_LAYOUT, type RegistryLayout } from './registry.ts';
 import { LockstepError } from '../errors.ts';
+import { withGitReader } from '../git-reader.ts';
+import { readCommittedLockfile } from '../lockfile.ts';
 
 export interface Lineage {
   commit: string;
@@ -56,13 +58,15 @@ export function lineageOf(
   return { commit, model: modelOf(lockfile, layout)?.hash, data, params: sortedParams, code, edges };
 }
 
-/** Lineage at a commit, branch, tag or environment. */
+/** Lineage at a commit, branch, tag or environment: reads that one lockfile, whatever the history. */
 export async function lineageAt(root: string, ref: string, layout?: RegistryLayout): Promise<Lineage> {
-  const { commit } = await resolveRef(root, ref);
-  const lockfile = await readLockfileAt(root, commit);
-  if (!lockfile)
-    throw new LockstepError(
-      `${ref}: no ${LOCKFILE} at ${commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
-    );
-  return lineageOf(commit, lockfile, layout);
+  return withGitReader(root, async (reader) => {
+    const { commit } = await resolveRef(root, ref, reader);
+    const committed = await readCommittedLockfile(reader, commit);
+    if (!committed)
+      throw new LockstepError(
+        `${ref}: no ${LOCKFILE} at ${commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
+      );
+    return lineageOf(commit, committed.lockfile, layout);
+  });
 }

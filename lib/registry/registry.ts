@@ -1,33 +1,36 @@
 /**
  * The model registry is git: every commit whose lockfile pins a model is an entry, addressable
  * by commit. Environments are branches; what an environment holds (and held) is read from the
- * first-parent history of its branch. Nothing here is stored outside git and the object store.
+ * first-parent history of its branch. Nothing here is stored outside git and the object store
+ * (the lockfile cache in `.lockstep/` only saves re-parsing immutable blobs).
+ *
+ * Cost: a listing streams the lockfile's history once (`git log --raw`: commit and blob id) and
+ * reads the blobs it has not seen before through one `git cat-file --batch`; reading one entry
+ * reads one lockfile.
  */
+import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
-import { readFileAtRev } from '../git.ts';
-import { parseLockfile } from '../lockfile.ts';
+import { fileHistory, type FileChange } from '../git-log.ts';
+import { GitReader, withGitReader } from '../git-reader.ts';
+import { LOCKFILE_NAME, readCommittedLockfile } from '../lockfile.ts';
 import { ENVIRONMENTS } from '../environment/policy.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
-import { environmentBranch, resolveRef, revParse, type ResolvedRef } from '../environment/refs.ts';
+import {
+  DEFAULT_LAYOUT,
+  LockfileCache,
+  metricsOf,
+  modelOf,
+  summarizeBlobs,
+  type GateState,
+  type LockfileSummary,
+  type RegistryLayout,
+} from './lockfile-cache.ts';
+import { environmentBranch, resolveRef, type ResolvedRef } from '../environment/refs.ts';
 
-/** Which stage outputs make "the model" and "its metrics". Defaults match `lib/paths.ts`. */
-export interface RegistryLayout {
-  /** Repository-relative path of the model directory (an out of some stage). */
-  modelPath: string;
-  /** Stage whose lockfile `metrics` are the model's headline metrics. */
-  metricsStage: string;
-  /** Stage whose metrics carry the gate verdict (`passed`: 1 or 0). */
-  gateStage: string;
-}
+export { DEFAULT_LAYOUT, metricsOf, modelOf, type RegistryLayout } from './lockfile-cache.ts';
 
-export const DEFAULT_LAYOUT: RegistryLayout = {
-  modelPath: 'out/model',
-  metricsStage: 'evaluate',
-  gateStage: 'gate',
-};
-
-export const LOCKFILE = 'artifacts.lock.yaml';
+export const LOCKFILE = LOCKFILE_NAME;
 
 /** Where a model is or was deployed. */
 export interface EnvironmentPresence {
@@ -44,108 +47,149 @@ export interface RegistryEntry {
   model: ArtifactRef;
   metrics: Record<string, number>;
   /** `passed` / `failed` from the gate stage's metrics, `unknown` when the gate did not run. */
-  gate: 'passed' | 'failed' | 'unknown';
+  gate: GateState;
   environments: EnvironmentPresence[];
+}
+
+/** What one command reads the registry through: one git object reader and the lockfile cache. */
+export interface RegistrySession {
+  root: string;
+  reader: GitReader;
+  cache: LockfileCache;
+  layout: RegistryLayout;
+}
+
+/**
+ * Runs `fn` with a registry session for the repository at `root`: opens the reader and the
+ * cache, and afterwards saves what was newly parsed and stops git.
+ */
+export async function withRegistrySession<T>(
+  root: string,
+  fn: (session: RegistrySession) => Promise<T>,
+  layout: RegistryLayout = DEFAULT_LAYOUT,
+): Promise<T> {
+  return withGitReader(root, async (reader) => {
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout);
+    const result = await fn({ root, reader, cache, layout });
+    await cache.save();
+    return result;
+  });
 }
 
 /** Reads and parses the lockfile as of `commit`; undefined when that commit has none. */
 export async function readLockfileAt(root: string, commit: string): Promise<Lockfile | undefined> {
-  const text = await readFileAtRev(root, commit, LOCKFILE);
-  if (text === undefined) return undefined;
-  return parseLockfile(text, `${LOCKFILE}@${commit.slice(0, 8)}`);
+  return withGitReader(root, async (reader) => (await readCommittedLockfile(reader, commit))?.lockfile);
 }
 
-/** The model artifact a lockfile pins, if any. */
-export function modelOf(
-  lockfile: Lockfile,
-  layout: RegistryLayout = DEFAULT_LAYOUT,
-): ArtifactRef | undefined {
-  for (const entry of Object.values(lockfile.stages)) {
-    const out = entry.outs.find((o) => o.path === layout.modelPath);
-    if (out) return out;
-  }
-  return undefined;
-}
-
-/** The headline metrics and gate verdict a lockfile records. */
-export function metricsOf(
-  lockfile: Lockfile,
-  layout: RegistryLayout = DEFAULT_LAYOUT,
-): { metrics: Record<string, number>; gate: RegistryEntry['gate'] } {
-  const metrics = lockfile.stages[layout.metricsStage]?.metrics ?? {};
-  const gateMetrics = lockfile.stages[layout.gateStage]?.metrics;
-  const passed = gateMetrics?.passed;
-  const gate = passed === undefined ? 'unknown' : passed >= 1 ? 'passed' : 'failed';
-  return { metrics, gate };
-}
-
-interface CommitInfo {
-  commit: string;
-  date: string;
-  author: string;
-  subject: string;
-}
-
-const SEP = '\x1f';
-
-/** Commits (newest first) that changed the lockfile, across `revs` (default: all refs). */
-async function lockfileCommits(
-  root: string,
-  revs: string[] = ['--all'],
-  firstParent = false,
-): Promise<CommitInfo[]> {
-  const args = ['log', `--format=%H${SEP}%cI${SEP}%an${SEP}%s`];
-  if (firstParent) args.push('--first-parent');
-  args.push(...revs, '--', LOCKFILE);
-  let out: string;
-  try {
-    out = await simpleGit(root).raw(args);
-  } catch {
-    return [];
-  }
-  return out
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [commit, date, author, subject] = line.split(SEP);
-      return { commit, date, author, subject };
-    });
+/** What an environment's branch pins now and pinned before. */
+export interface EnvironmentModels {
+  branch: string;
+  head?: string;
+  /** Model hash pinned at the branch head. */
+  current?: string;
+  /** Model hashes pinned earlier on the branch's first-parent history (not `current`). */
+  past: Set<string>;
 }
 
 /**
- * For each environment, the model hashes its branch pins now (`current`) and pinned before
- * (`past`), from the first-parent history of the branch.
+ * The lockfile blobs of `head`'s first-parent history, newest first. The walk (`git log
+ * --first-parent --raw`) stops at the first commit whose chain is cached, so once a branch has
+ * been read, reading it again costs one git start-up however long its history is.
  */
-export async function environmentModels(
-  root: string,
-  layout: RegistryLayout = DEFAULT_LAYOUT,
-): Promise<Map<string, { current?: string; past: Set<string>; branch: string; head?: string }>> {
-  const result = new Map<string, { current?: string; past: Set<string>; branch: string; head?: string }>();
-  for (const env of ENVIRONMENTS) {
-    const branch = await environmentBranch(root, env);
-    const head = (await revParse(root, branch)) ?? (await revParse(root, `origin/${branch}`));
-    const info: { current?: string; past: Set<string>; branch: string; head?: string } = {
-      branch,
-      head,
-      past: new Set(),
-    };
-    result.set(env, info);
-    if (!head) continue;
-    const headLock = await readLockfileAt(root, head);
-    info.current = headLock ? modelOf(headLock, layout)?.hash : undefined;
-    for (const c of await lockfileCommits(root, [head], true)) {
-      const lock = await readLockfileAt(root, c.commit);
-      const hash = lock ? modelOf(lock, layout)?.hash : undefined;
-      if (hash && hash !== info.current) info.past.add(hash);
+export async function firstParentBlobs(session: RegistrySession, head: string): Promise<string[]> {
+  const { root, reader, cache } = session;
+  const walked: { commit: string; blob: string }[] = [];
+  let joined: string | undefined;
+  for await (const c of fileHistory(root, LOCKFILE, { revs: [head], firstParent: true, reader })) {
+    if (cache.link(c.commit)) {
+      joined = c.commit;
+      break;
     }
+    walked.push({ commit: c.commit, blob: c.blob ?? '' });
   }
-  return result;
+  walked.forEach((w, i) =>
+    cache.setLink(w.commit, { blob: w.blob, next: walked[i + 1]?.commit ?? joined ?? '' }),
+  );
+  const blobs = walked.map((w) => w.blob);
+  const seen = new Set<string>();
+  for (let at = joined; at;) {
+    const link = cache.link(at);
+    // A link missing mid-chain, or a loop (a hand-edited cache), cannot be trusted: walk afresh.
+    if (!link || seen.has(at)) return firstParentBlobsUncached(session, head);
+    seen.add(at);
+    blobs.push(link.blob);
+    at = link.next;
+  }
+  return blobs.filter(Boolean);
 }
 
-function presenceOf(
-  hash: string,
-  envs: Awaited<ReturnType<typeof environmentModels>>,
-): EnvironmentPresence[] {
+async function firstParentBlobsUncached(session: RegistrySession, head: string): Promise<string[]> {
+  const blobs: string[] = [];
+  const options = { revs: [head], firstParent: true, reader: session.reader };
+  for await (const c of fileHistory(session.root, LOCKFILE, options)) if (c.blob) blobs.push(c.blob);
+  return blobs;
+}
+
+/** Each environment's branch, head commit, and the lockfile blobs of its first-parent history. */
+async function environmentBlobs(
+  session: RegistrySession,
+): Promise<{ env: string; branch: string; head?: string; headBlob?: string; blobs: string[] }[]> {
+  const { root, reader } = session;
+  return Promise.all(
+    ENVIRONMENTS.map(async (env) => {
+      const branch = await environmentBranch(root, env);
+      const head = (await reader.revParse(branch)) ?? (await reader.revParse(`origin/${branch}`));
+      if (!head) return { env, branch, blobs: [] };
+      const [headBlob, blobs] = await Promise.all([
+        reader.fileAt(head, LOCKFILE).then((b) => b?.oid),
+        firstParentBlobs(session, head),
+      ]);
+      return { env, branch, head, headBlob, blobs };
+    }),
+  );
+}
+
+/**
+ * For each environment, the model its branch pins now (`current`) and pinned before (`past`),
+ * from the first-parent history of the branch. With `pinned` (lockfile blob id → the model it
+ * pins, for the entries being shown), `past` is only worked out for those models: a branch
+ * holding one of those blobs pinned its model, and only when some model is not found that way
+ * are the branch's other lockfiles that mention it parsed. `blobs` is the result of an
+ * {@link environmentBlobs} started earlier, to overlap its git work with the caller's.
+ */
+export async function environmentModels(
+  session: RegistrySession,
+  pinned?: ReadonlyMap<string, string>,
+  blobs: ReturnType<typeof environmentBlobs> = environmentBlobs(session),
+): Promise<Map<string, EnvironmentModels>> {
+  const { reader, cache } = session;
+  const out = new Map<string, EnvironmentModels>();
+  for (const e of await blobs) {
+    const info: EnvironmentModels = { branch: e.branch, head: e.head, past: new Set() };
+    out.set(e.env, info);
+    if (e.headBlob)
+      info.current = (await summarizeBlobs(reader, cache, [e.headBlob])).get(e.headBlob)?.model?.hash;
+    const wanted = pinned ? new Set(pinned.values()) : undefined;
+    if (pinned && wanted) {
+      for (const blob of e.blobs) {
+        const hash = pinned.get(blob);
+        if (hash === undefined) continue;
+        if (hash !== info.current) info.past.add(hash);
+        wanted.delete(hash);
+      }
+      if (info.current) wanted.delete(info.current);
+      if (wanted.size === 0) continue;
+    }
+    const summaries = await summarizeBlobs(reader, cache, e.blobs, { mentioning: wanted });
+    for (const s of summaries.values()) {
+      const hash = s.model?.hash;
+      if (hash && hash !== info.current && (!wanted || wanted.has(hash))) info.past.add(hash);
+    }
+  }
+  return out;
+}
+
+function presenceOf(hash: string, envs: Map<string, EnvironmentModels>): EnvironmentPresence[] {
   const out: EnvironmentPresence[] = [];
   for (const [env, info] of envs) {
     if (info.current === hash) out.push({ env, state: 'current' });
@@ -159,22 +203,70 @@ export interface ListOptions {
   revs?: string[];
   /** At most this many entries, newest first. */
   limit?: number;
+  /** Only commits newer than this (an ISO date, or what `git log --since` takes). */
+  since?: string;
   layout?: RegistryLayout;
 }
 
+/** How many history entries are summarized at a time while listing with a limit. */
+const CHUNK = 256;
+
 /** Every commit whose lockfile pins a model, newest first, with metrics and where it ran. */
 export async function listRegistry(root: string, options: ListOptions = {}): Promise<RegistryEntry[]> {
-  const layout = options.layout ?? DEFAULT_LAYOUT;
-  const envs = await environmentModels(root, layout);
-  const entries: RegistryEntry[] = [];
-  for (const c of await lockfileCommits(root, options.revs ?? ['--all'])) {
-    const lock = await readLockfileAt(root, c.commit);
-    const model = lock ? modelOf(lock, layout) : undefined;
-    if (!lock || !model) continue;
-    entries.push({ ...c, model, ...metricsOf(lock, layout), environments: presenceOf(model.hash, envs) });
-    if (options.limit !== undefined && entries.length >= options.limit) break;
-  }
-  return entries;
+  return withRegistrySession(
+    root,
+    async (session) => {
+      // The environments' histories are read while the main history streams.
+      const envBlobs = environmentBlobs(session);
+      envBlobs.catch(() => {});
+      const entries: (Omit<RegistryEntry, 'environments'> & { blob: string })[] = [];
+      const limit = options.limit ?? Infinity;
+      let chunk: FileChange[] = [];
+      const flush = async () => {
+        const summaries = await summarizeBlobs(
+          session.reader,
+          session.cache,
+          chunk.flatMap((c) => (c.blob ? [c.blob] : [])),
+        );
+        for (const c of chunk) {
+          const s: LockfileSummary | undefined = c.blob ? summaries.get(c.blob) : undefined;
+          if (!s?.model || entries.length >= limit) continue;
+          const { commit, date, author, subject, blob } = c;
+          entries.push({
+            commit,
+            date,
+            author,
+            subject,
+            model: s.model,
+            metrics: s.metrics,
+            gate: s.gate,
+            blob: blob!,
+          });
+        }
+        chunk = [];
+      };
+      if (limit > 0) {
+        const history = fileHistory(root, LOCKFILE, {
+          revs: options.revs ?? ['--all'],
+          since: options.since,
+          reader: session.reader,
+        });
+        for await (const c of history) {
+          chunk.push(c);
+          // Without a limit the whole history is needed anyway: summarize it in one go.
+          if (limit !== Infinity && chunk.length >= CHUNK) {
+            await flush();
+            if (entries.length >= limit) break;
+          }
+        }
+        await flush();
+      }
+      const pinned = new Map(entries.map((e) => [e.blob, e.model.hash]));
+      const envs = await environmentModels(session, pinned, envBlobs);
+      return entries.map(({ blob: _blob, ...e }) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
+    },
+    options.layout,
+  );
 }
 
 /** One entry: the model a ref pins, with its lockfile. */
@@ -182,6 +274,48 @@ export interface ShownEntry extends RegistryEntry {
   resolved: ResolvedRef;
   lockfile: Lockfile;
 }
+
+/** The model pinned at a resolved ref, with the lockfile; errors name the ref and the fix. */
+async function pinnedAt(
+  session: RegistrySession,
+  ref: string,
+): Promise<{ resolved: ResolvedRef; lockfile: Lockfile; model: ArtifactRef; blob: string }> {
+  const resolved = await resolveRef(session.root, ref, session.reader);
+  const committed = await readCommittedLockfile(session.reader, resolved.commit);
+  if (!committed) {
+    throw new LockstepError(
+      `${ref}: ${LOCKFILE} does not exist at ${resolved.commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
+    );
+  }
+  const model = modelOf(committed.lockfile, session.layout);
+  if (!model) {
+    throw new LockstepError(
+      `${ref}: ${LOCKFILE} at ${resolved.commit.slice(0, 8)} pins no model (${session.layout.modelPath}). Run lockstep repro and commit the lockfile.`,
+    );
+  }
+  return { resolved, lockfile: committed.lockfile, model, blob: committed.blob };
+}
+
+/**
+ * The model `ref` (commit, branch, tag or environment) pins, reading that one lockfile.
+ * @throws LockstepError when the ref has no lockfile or the lockfile pins no model.
+ */
+export async function modelAtRef(
+  root: string,
+  ref: string,
+  layout: RegistryLayout = DEFAULT_LAYOUT,
+): Promise<{ resolved: ResolvedRef; commit: string; model: ArtifactRef }> {
+  return withRegistrySession(
+    root,
+    async (session) => {
+      const { resolved, model } = await pinnedAt(session, ref);
+      return { resolved, commit: resolved.commit, model };
+    },
+    layout,
+  );
+}
+
+const SEP = '\x1f';
 
 /**
  * The registry entry at `ref` (commit, branch, tag or environment).
@@ -192,32 +326,27 @@ export async function showRegistry(
   ref: string,
   layout: RegistryLayout = DEFAULT_LAYOUT,
 ): Promise<ShownEntry> {
-  const resolved = await resolveRef(root, ref);
-  const lockfile = await readLockfileAt(root, resolved.commit);
-  if (!lockfile) {
-    throw new LockstepError(
-      `${ref}: ${LOCKFILE} does not exist at ${resolved.commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
-    );
-  }
-  const model = modelOf(lockfile, layout);
-  if (!model) {
-    throw new LockstepError(
-      `${ref}: ${LOCKFILE} at ${resolved.commit.slice(0, 8)} pins no model (${layout.modelPath}). Run lockstep repro and commit the lockfile.`,
-    );
-  }
-  const [info] = await simpleGit(root)
-    .raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit])
-    .then((s) => [s.trim().split(SEP)]);
-  const envs = await environmentModels(root, layout);
-  return {
-    commit: resolved.commit,
-    date: info[0],
-    author: info[1],
-    subject: info[2],
-    model,
-    ...metricsOf(lockfile, layout),
-    environments: presenceOf(model.hash, envs),
-    resolved,
-    lockfile,
-  };
+  return withRegistrySession(
+    root,
+    async (session) => {
+      const { resolved, lockfile, model, blob } = await pinnedAt(session, ref);
+      const [info, envs] = await Promise.all([
+        simpleGit(root).raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
+        environmentModels(session, new Map([[blob, model.hash]])),
+      ]);
+      const [date, author, subject] = info.trim().split(SEP);
+      return {
+        commit: resolved.commit,
+        date: date!,
+        author: author!,
+        subject: subject!,
+        model,
+        ...metricsOf(lockfile, layout),
+        environments: presenceOf(model.hash, envs),
+        resolved,
+        lockfile,
+      };
+    },
+    layout,
+  );
 }

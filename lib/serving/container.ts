@@ -9,7 +9,7 @@ import path from 'node:path';
 import { LockstepError } from '../errors.ts';
 import { toGcsError } from '../store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix } from '../store/gcs-objects.ts';
-import { targetInside } from '../store/entry-path.ts';
+import { targetInside } from '../entry-path.ts';
 import type { ModelLoader } from './model.ts';
 import { loadWithInputChecks } from './checks.ts';
 import { staticSource, type ModelSource } from './router.ts';

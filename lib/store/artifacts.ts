@@ -20,7 +20,7 @@ import {
   sha256Hex as createHashHex,
   type DecodedManifest,
 } from './manifest.ts';
-import { targetInside } from './entry-path.ts';
+import { targetInside } from '../entry-path.ts';
 import { symlinkLoop, validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
 import { takeWriteFault } from './fault.ts';
 import { tempPathFor } from '../atomic.ts';

@@ -7,7 +7,7 @@
  */
 import type { Bucket, File, StorageOptions } from '@google-cloud/storage';
 import { parseGsUrl, toGcsError, type GsLocation } from './gcs-errors.ts';
-import { parseEntryPaths, type EntryPath } from './entry-path.ts';
+import { parseEntryPaths, type EntryPath } from '../entry-path.ts';
 
 export interface GsOptions {
   /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */

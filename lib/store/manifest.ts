@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ManifestEntry, Oid } from '../types.ts';
 import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
-import { entryPathProblem, entryPathSchema, pathSetProblem, unsafePath } from './entry-path.ts';
+import { entryPathProblem, entryPathSchema, pathSetProblem, unsafePath } from '../entry-path.ts';
 
 /** The one schema of a directory manifest, for reading and (through `encodeManifest`) writing. */
 export const manifestSchema = z

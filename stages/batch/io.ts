@@ -23,7 +23,7 @@ import type { InputAnomaly } from '../../lib/serving/endpoint.ts';
 import { LockstepError } from '../../lib/errors.ts';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix, type GsOptions, type GsPrefix } from '../../lib/store/gcs-objects.ts';
-import { parseEntryPath, targetInside } from '../../lib/store/entry-path.ts';
+import { parseEntryPath, targetInside } from '../../lib/entry-path.ts';
 
 export interface BatchResult {
   /** Input path relative to the input folder or prefix. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { toGcsError } from '../../lib/store/gcs-errors.ts';
 import { listGsObjects, openGsPrefix } from '../../lib/store/gcs-objects.ts';
-import { targetInside } from '../../lib/store/entry-path.ts';
+import { targetInside } from '../../lib/entry-path.ts';
 
 export interface DownloadOptions {
   /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */

@@ -1,6 +1,6 @@
 /**
  * Hostile directory manifests through every command that materializes one: each rule of
- * lib/store/entry-path.ts is broken by one manifest, which sits in the cache and the remote and
+ * lib/entry-path.ts is broken by one manifest, which sits in the cache and the remote and
  * is pinned by the lockfile (as a tracked directory and as the model). Every command must refuse
  * it with an UnsafePathError naming the artifact and the entry, and write nothing: not outside
  * the repository, not inside its work tree.

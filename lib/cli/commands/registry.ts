@@ -18,6 +18,40 @@ function keyMetrics(m: Record<string, number>): string {
     .join(' ');
 }
 
+async function parseLimit(value: string): Promise<number> {
+  if (/^\d+$/.test(value)) return Number(value);
+  const { UsageError } = await import('../../errors.ts');
+  throw new UsageError(`--limit: expected a whole number "${value}". Pass e.g. --limit 20.`);
+}
+
+const RELATIVE = /^(\d+)\s*(second|minute|hour|day|week|month|year)s?(\s+ago)?$/i;
+
+/** `--since`: an ISO date (or date and time), or `<n> <unit>s [ago]`; returned as an ISO instant. */
+async function parseSince(value: string, now = Date.now()): Promise<string> {
+  const rel = RELATIVE.exec(value.trim());
+  if (rel) {
+    const seconds = {
+      second: 1,
+      minute: 60,
+      hour: 3600,
+      day: 86400,
+      week: 604800,
+      month: 2629746,
+      year: 31556952,
+    };
+    const unit = rel[2]!.toLowerCase() as keyof typeof seconds;
+    return new Date(now - Number(rel[1]) * seconds[unit] * 1000).toISOString();
+  }
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
+    const t = Date.parse(value.trim());
+    if (!Number.isNaN(t)) return new Date(t).toISOString();
+  }
+  const { UsageError } = await import('../../errors.ts');
+  throw new UsageError(
+    `--since: not a date "${value}". Pass an ISO date (2026-01-31) or a span ("2 weeks ago").`,
+  );
+}
+
 export function register(program: Command, io: CliIO): void {
   const registry = program
     .command('registry')
@@ -27,12 +61,16 @@ export function register(program: Command, io: CliIO): void {
     .command('list')
     .description('list registry entries: commit, date, model hash, key metrics, gate verdict, environments')
     .option('--json', 'print JSON')
-    .option('-n, --limit <n>', 'at most n entries', (v) => Number(v))
-    .action(async (opts: { json?: boolean; limit?: number }) => {
+    .option('-n, --limit <n>', 'at most n entries (the newest)')
+    .option('--since <date>', 'only commits newer than <date>: 2026-01-31, or "2 weeks ago"')
+    .action(async (opts: { json?: boolean; limit?: string; since?: string }) => {
       const { listRegistry } = await import('../../registry/registry.ts');
       const { renderTable } = await import('../../table.ts');
       const repo = findRepo(io.cwd);
-      const entries = await listRegistry(repo.root, { limit: opts.limit });
+      const entries = await listRegistry(repo.root, {
+        limit: opts.limit === undefined ? undefined : await parseLimit(opts.limit),
+        since: opts.since === undefined ? undefined : await parseSince(opts.since),
+      });
       if (opts.json) return io.out(JSON.stringify(entries, null, 2));
       if (entries.length === 0)
         return io.out(
@@ -115,12 +153,13 @@ export function register(program: Command, io: CliIO): void {
     .option('-r, --remote <url>', 'remote to fetch missing objects from (default: the configured one)')
     .option('--json', 'print JSON')
     .action(async (ref: string, opts: { out: string; remote?: string; json?: boolean }) => {
-      const { showRegistry } = await import('../../registry/registry.ts');
+      const { modelAtRef } = await import('../../registry/registry.ts');
       const { fetchArtifact } = await import('../../registry/fetch.ts');
       const { defaultRemote } = await import('../../store/remote-config.ts');
       const { openRemote } = await import('../../store/open-remote.ts');
       const repo = findRepo(io.cwd);
-      const e = await showRegistry(repo.root, ref);
+      // One lockfile: `get` needs the model, not where it ran.
+      const e = await modelAtRef(repo.root, ref);
       const remote = opts.remote ? await openRemote(opts.remote) : await defaultRemote(repo);
       const dest = path.resolve(io.cwd, opts.out);
       const res = await fetchArtifact(repo, e.model, dest, { remote });
@@ -139,12 +178,12 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print JSON')
     .action(async (env: string, opts: { json?: boolean }) => {
       const { resolveRef } = await import('../../environment/refs.ts');
-      const { showRegistry } = await import('../../registry/registry.ts');
+      const { modelAtRef } = await import('../../registry/registry.ts');
       const { writeGtoTags } = await import('../../registry/gto.ts');
       const repo = findRepo(io.cwd);
       const { commit } = await resolveRef(repo.root, env);
       // Tag the commit that produced the model (the promoted commit), not the merge.
-      const e = await showRegistry(repo.root, commit);
+      const e = await modelAtRef(repo.root, commit);
       const tags = await writeGtoTags(repo.root, e.commit, env);
       if (opts.json) return io.out(JSON.stringify(tags, null, 2));
       io.out(`${tags.registered ? 'registered ' + tags.versionTag + ', ' : ''}assigned ${tags.stageTag}`);

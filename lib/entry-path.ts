@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { UnsafePathError, formatProblem } from '../errors.ts';
+import { UnsafePathError, formatProblem } from './errors.ts';
 
 /** A relative path that passed `entryPathProblem`. */
 export type EntryPath = string & z.$brand<'EntryPath'>;

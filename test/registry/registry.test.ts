@@ -1,0 +1,244 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { main } from '../../lib/cli/main.ts';
+import { serializeLockfile } from '../../lib/lockfile.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { environmentHistory } from '../../lib/promotion/history.ts';
+import { lineageAt } from '../../lib/registry/lineage.ts';
+import { listRegistry, modelAtRef, showRegistry, type RegistryEntry } from '../../lib/registry/registry.ts';
+import { repoAt } from '../../lib/repo.ts';
+import {
+  buildModelHistory,
+  modelHash,
+  syntheticLockfile,
+  type ModelHistory,
+} from '../support/model-history.ts';
+
+const PROJECT = path.resolve(import.meta.dirname, '../..');
+const N = 30;
+
+let dir: string;
+let h: ModelHistory;
+
+function git(...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+}
+
+function cacheFile(): string {
+  return path.join(dir, '.lockstep', 'lockfile-cache.json');
+}
+
+function cached(): {
+  lockfiles: Record<string, { model?: { hash: string } }>;
+  chains: Record<string, unknown>;
+} {
+  return JSON.parse(fs.readFileSync(cacheFile(), 'utf8'));
+}
+
+/** Commits a lockfile pinning synthetic model `i` of `seed` on the checked-out branch. */
+function commitModel(i: number, seed: string): string {
+  fs.writeFileSync(path.join(dir, 'artifacts.lock.yaml'), serializeLockfile(syntheticLockfile(i, seed)));
+  git('commit', '-q', '-am', `model ${seed} ${i}`);
+  return git('rev-parse', 'HEAD');
+}
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const o = memoryOutput();
+  const code = await main(['-C', dir, ...args], o);
+  return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
+}
+
+const models = (entries: RegistryEntry[]) => entries.map((e) => e.model.hash);
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => to - 1 - k);
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-scale-'));
+  // staging deploys models 4, 9, 14; prod deploys 9.
+  h = buildModelHistory(dir, { commits: N, stagingEvery: 5, prodEvery: 2 });
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('registry at scale', () => {
+  it('registry list gives every model commit newest first, with where each model ran', async () => {
+    const entries = await listRegistry(dir);
+    expect(models(entries)).toEqual(range(0, N).map((i) => modelHash(i)));
+    expect(entries[0]!.commit).toBe(h.dev[N - 1]);
+    expect(entries[0]!.metrics.accuracy).toBeCloseTo(0.7 + (((N - 1) * 37) % 200) / 1000);
+    const where = (i: number) => entries.find((e) => e.model.hash === modelHash(i))!.environments;
+    expect(where(N - 1)).toEqual([{ env: 'dev', state: 'current' }]);
+    expect(where(14)).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'current' },
+    ]);
+    expect(where(9)).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'past' },
+      { env: 'prod', state: 'current' },
+    ]);
+    expect(where(3)).toEqual([{ env: 'dev', state: 'past' }]);
+    // The same answer from the cache it just wrote.
+    expect(Object.keys(cached().lockfiles)).toHaveLength(N);
+    // Each lockfile change on an environment's first-parent line is linked to the one before.
+    expect(Object.keys(cached().chains)).toHaveLength(N + h.staging.length + h.prod.length);
+    expect(await listRegistry(dir)).toEqual(entries);
+    // A new commit joins the cached chain: the rest of the branch is not walked again.
+    const next = commitModel(0, 'next');
+    const again = await listRegistry(dir);
+    expect(again[0]!.commit).toBe(next);
+    expect(again.find((e) => e.model.hash === modelHash(N - 1))!.environments).toEqual([
+      { env: 'dev', state: 'past' },
+    ]);
+  });
+
+  it('registry list --limit and --since take the newest entries', async () => {
+    expect(models(await listRegistry(dir, { limit: 5 }))).toEqual(range(N - 5, N).map((i) => modelHash(i)));
+    expect(await listRegistry(dir, { limit: 0 })).toEqual([]);
+    const after = git('log', '-1', '--format=%cI', h.dev[19]!);
+    const since = new Date(Date.parse(after) + 30_000).toISOString();
+    expect(models(await listRegistry(dir, { since }))).toEqual(range(20, N).map((i) => modelHash(i)));
+    const limited = await cli('registry', 'list', '--limit', '3', '--json');
+    expect(limited.code).toBe(0);
+    expect(JSON.parse(limited.out)).toHaveLength(3);
+    expect(JSON.parse((await cli('registry', 'list', '--since', '1 day ago', '--json')).out)).toEqual([]);
+    const bad = await cli('registry', 'list', '--limit', 'ten');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--limit: expected a whole number "ten"/);
+    expect((await cli('registry', 'list', '--since', 'whenever')).code).toBe(2);
+  });
+
+  it('registry cache never serves a stale answer: a rewritten branch is listed as it is now', async () => {
+    await listRegistry(dir);
+    git('reset', '-q', '--hard', h.dev[N - 4]!);
+    const a = commitModel(1, 'rewritten');
+    const b = commitModel(2, 'rewritten');
+    const entries = await listRegistry(dir);
+    expect(models(entries).slice(0, 3)).toEqual([
+      modelHash(2, 'rewritten'),
+      modelHash(1, 'rewritten'),
+      modelHash(N - 4),
+    ]);
+    expect(entries.map((e) => e.commit).slice(0, 2)).toEqual([b, a]);
+    expect(models(entries)).not.toContain(modelHash(N - 1));
+    expect(entries[0]!.environments).toEqual([{ env: 'dev', state: 'current' }]);
+    // Amending in place (same commit message, other content) is read afresh too.
+    fs.writeFileSync(
+      path.join(dir, 'artifacts.lock.yaml'),
+      serializeLockfile(syntheticLockfile(3, 'amended')),
+    );
+    git('commit', '-q', '--amend', '-a', '--no-edit');
+    expect((await listRegistry(dir))[0]!.model.hash).toBe(modelHash(3, 'amended'));
+    expect((await showRegistry(dir, 'dev')).environments).toEqual([{ env: 'dev', state: 'current' }]);
+  });
+
+  it('registry cache is used when present and ignored when garbled', async () => {
+    await listRegistry(dir);
+    const blob = git('rev-parse', `${h.dev[N - 1]}:artifacts.lock.yaml`);
+    const file = cached();
+    // A planted entry is believed (the cache is really consulted) ...
+    const planted = {
+      ...file.lockfiles[blob]!,
+      model: { ...file.lockfiles[blob]!.model!, hash: 'f'.repeat(64) },
+    };
+    fs.writeFileSync(
+      cacheFile(),
+      JSON.stringify({ ...file, lockfiles: { ...file.lockfiles, [blob]: planted } }),
+    );
+    expect((await listRegistry(dir, { limit: 1 }))[0]!.model.hash).toBe('f'.repeat(64));
+    // ... an entry of the wrong shape is not, and neither is a garbled file.
+    const wrong = { ...planted, model: { ...planted.model, hash: 'not-a-hash' } };
+    fs.writeFileSync(
+      cacheFile(),
+      JSON.stringify({ ...file, lockfiles: { ...file.lockfiles, [blob]: wrong } }),
+    );
+    expect((await listRegistry(dir, { limit: 1 }))[0]!.model.hash).toBe(modelHash(N - 1));
+    // First-parent chain links that loop back are not followed.
+    const loop = Object.fromEntries(Object.keys(file.chains).map((c) => [c, [blob, h.dev[N - 1]]]));
+    fs.writeFileSync(cacheFile(), JSON.stringify({ ...file, chains: loop }));
+    expect((await showRegistry(dir, 'staging')).environments).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'current' },
+    ]);
+    fs.writeFileSync(cacheFile(), '{"format": 1, "lockfiles": {');
+    expect(models(await listRegistry(dir))).toEqual(range(0, N).map((i) => modelHash(i)));
+    expect(Object.keys(cached().lockfiles)).toHaveLength(N);
+  });
+
+  it('registry cache survives concurrent commands: each answers fully, the file stays whole', async () => {
+    const spawnList = () =>
+      new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [path.join(PROJECT, 'bin', 'lockstep.mjs'), 'registry', 'list', '--json'],
+          {
+            cwd: dir,
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, out }));
+      });
+    const runs = await Promise.all([spawnList(), spawnList(), spawnList()]);
+    for (const r of runs) {
+      expect(r.code).toBe(0);
+      expect(models(JSON.parse(r.out))).toEqual(range(0, N).map((i) => modelHash(i)));
+    }
+    expect(Object.keys(cached().lockfiles)).toHaveLength(N);
+    expect(fs.readdirSync(path.join(dir, '.lockstep', 'tmp'))).toEqual([]);
+  });
+
+  it('registry show, get and lineage read the one lockfile of their ref', async () => {
+    const back = `HEAD~${N - 10}`;
+    const shown = await showRegistry(dir, back);
+    expect(shown.commit).toBe(h.dev[9]);
+    expect(shown.model.hash).toBe(modelHash(9));
+    expect(shown.environments).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'past' },
+      { env: 'prod', state: 'current' },
+    ]);
+    // Working out where model 9 ran parsed only lockfiles that mention it, not the history.
+    const parsed = Object.values(cached().lockfiles);
+    expect(parsed.length).toBeLessThan(6);
+    expect(
+      parsed.every(
+        (s) =>
+          s.model?.hash === modelHash(9) ||
+          s.model?.hash === modelHash(N - 1) ||
+          s.model?.hash === modelHash(14),
+      ),
+    ).toBe(true);
+    expect((await modelAtRef(dir, 'staging')).model.hash).toBe(modelHash(14));
+    const lineage = await lineageAt(dir, 'prod');
+    expect(lineage.model).toBe(modelHash(9));
+    expect(lineage.commit).toBe(h.prod[0]!.commit);
+    await expect(showRegistry(dir, h.root)).rejects.toThrow(/artifacts\.lock\.yaml does not exist at/);
+  });
+
+  it('history lists each deploy of the branch, newest first, from the branch history alone', async () => {
+    execFileSync('git', ['tag', 'speech-emotion#staging#1', h.staging[0]!.commit], { cwd: dir });
+    const history = await environmentHistory(repoAt(dir), 'staging');
+    expect(history.changes.map((c) => c.model)).toEqual([14, 9, 4].map((i) => modelHash(i)));
+    expect(history.changes.map((c) => c.commit)).toEqual(h.staging.map((s) => s.commit).reverse());
+    expect(history.changes.map((c) => c.current)).toEqual([true, false, false]);
+    expect(history.changes[2]!.tags).toEqual(['speech-emotion#staging#1']);
+    expect(history.changes[0]!.metrics.f1_macro).toBeCloseTo(0.7 + ((14 * 37) % 200) / 1000 - 0.01);
+  });
+
+  it('registry skips a committed lockfile that does not parse; show on it names the problem', async () => {
+    fs.writeFileSync(path.join(dir, 'artifacts.lock.yaml'), '<<<<<<< HEAD\nschema: 1\n=======\n');
+    git('commit', '-q', '-am', 'broken merge');
+    const broken = git('rev-parse', 'HEAD');
+    commitModel(0, 'after');
+    const entries = await listRegistry(dir);
+    expect(entries.map((e) => e.commit)).not.toContain(broken);
+    expect(models(entries).slice(0, 2)).toEqual([modelHash(0, 'after'), modelHash(N - 1)]);
+    await expect(showRegistry(dir, broken)).rejects.toThrow(/artifacts\.lock\.yaml@[0-9a-f]{8}:\d+: /);
+  });
+});
