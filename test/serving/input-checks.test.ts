@@ -146,7 +146,7 @@ beforeAll(async () => {
     stages: { train: { code: 'c'.repeat(64), deps: [], params: {}, outs: [ref] } },
   });
   for (const env of ['dev', 'staging']) {
-    const r = await cli('canary', 'reconcile', '--env', env);
+    const r = await cli('canary', 'reconcile', '--env', env, '--working-tree');
     expect(r.code, r.stderr).toBe(0);
   }
 }, 180_000);
