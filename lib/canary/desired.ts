@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
 import type { ModelRef } from '../serving/endpoint.ts';
+import { modelOf } from '../registry/lockfile-cache.ts';
 import { PATHS } from '../paths.ts';
 import { environmentBranch, revParse } from '../environment/refs.ts';
 
@@ -37,12 +38,8 @@ export async function environmentRevision(repo: Repo, env: string): Promise<stri
 
 /** The model a lockfile pins (the out with path `out/model`), or undefined. */
 export function pinnedModel(lockfile: Lockfile): ModelRef | undefined {
-  const ordered = [lockfile.stages.train, ...Object.values(lockfile.stages)];
-  for (const entry of ordered) {
-    const out = entry?.outs.find((o) => o.path === PATHS.model);
-    if (out) return { ...out };
-  }
-  return undefined;
+  const model = modelOf(lockfile);
+  return model ? { ...model } : undefined;
 }
 
 /**

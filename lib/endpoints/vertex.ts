@@ -13,6 +13,7 @@ import type { Output } from '../output.ts';
 import type { Policy } from '../environment/policy.ts';
 import { LOG_URI_ENV } from '../serving/ship.ts';
 import { ON_ERROR_ANOMALY_ENV } from '../serving/checks.ts';
+import { PATHS } from '../paths.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -219,7 +220,7 @@ export class VertexEndpoint implements Endpoint {
     const hash = hashFromLabels('lockstep-', labels);
     if (!hash) return undefined;
     const ref: ModelRef = {
-      path: 'out/model',
+      path: PATHS.model,
       hash,
       size: Number(labels['lockstep-size'] ?? 0),
       nfiles: Number(labels['lockstep-nfiles'] ?? 0),
@@ -394,7 +395,7 @@ export class VertexEndpoint implements Endpoint {
       const createdSeconds = Number((d.createTime as { seconds?: unknown } | null | undefined)?.seconds ?? 0);
       deployedModels.push({
         id: d.id!,
-        model: ref ?? { path: 'out/model', hash: '0'.repeat(64), size: 0, nfiles: 0, dir: true },
+        model: ref ?? { path: PATHS.model, hash: '0'.repeat(64), size: 0, nfiles: 0, dir: true },
         deployedAt: new Date(createdSeconds * 1000).toISOString(),
         modelVersion: `${modelName}@${versionId}`,
       });

@@ -13,6 +13,7 @@ import type { GitReader } from '../git-reader.ts';
 import { LOCKFILE_NAME, LOCKFILE_SCHEMA, lockfileSchema, parseLockfile } from '../lockfile.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
+import { PATHS } from '../paths.ts';
 
 /** Which stage outputs make "the model" and "its metrics". Defaults match `lib/paths.ts`. */
 export interface RegistryLayout {
@@ -25,7 +26,7 @@ export interface RegistryLayout {
 }
 
 export const DEFAULT_LAYOUT: RegistryLayout = {
-  modelPath: 'out/model',
+  modelPath: PATHS.model,
   metricsStage: 'evaluate',
   gateStage: 'gate',
 };
