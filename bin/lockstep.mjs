@@ -70,9 +70,25 @@ async function importBuild(dir) {
   }
 }
 
+/**
+ * Marks `dir` as in use by this process so a concurrent rebuild keeps it (see claimBuild in
+ * lib/cli/build.mjs, which this mirrors: the image has no lib/). False when `dir` is gone.
+ */
+function claim(dir) {
+  try {
+    fs.mkdirSync(path.join(dir, 'users'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'users', String(process.pid)), '');
+  } catch (err) {
+    // A read-only install (the serving image runs as a user without write access): nothing prunes there.
+    if (err?.code !== 'EROFS' && err?.code !== 'EACCES' && err?.code !== 'EPERM') return false;
+  }
+  return fs.existsSync(path.join(dir, 'main.mjs'));
+}
+
 async function loadMain() {
   if (process.env.LOCKSTEP_FROM_SOURCE !== '1') {
-    const fresh = freshBuild();
+    let fresh = freshBuild();
+    if (fresh && !claim(fresh)) fresh = undefined;
     const main = (fresh && (await importBuild(fresh))) ?? (await rebuild().then((d) => d && importBuild(d)));
     if (main) return main;
   }

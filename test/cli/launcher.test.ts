@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -122,6 +122,33 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
         expect(res.stdout).toContain('before damage');
         expect(current()).not.toBe(build);
       }
+    });
+
+    it('a rebuild never prunes a build that a live process runs from', async () => {
+      const res = await node([path.join(pkg, 'bin/lockstep.mjs'), '--help'], { cwd: pkg });
+      expect(res.code).toBe(0);
+      const used = current();
+      // The launcher claimed the build it ran.
+      expect(fs.readdirSync(path.join(pkg, 'dist/cli', used, 'users')).length).toBeGreaterThan(0);
+      // A process still running from it (as `lockstep serve` or a second `lockstep` would be).
+      const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      try {
+        fs.writeFileSync(path.join(pkg, 'dist/cli', used, 'users', String(live.pid)), '');
+        const { buildCli } = (await import(path.join(ROOT, 'lib/cli/build.mjs'))) as {
+          buildCli(o: { root: string; quiet: boolean }): Promise<string>;
+        };
+        for (let i = 0; i < 5; i++) await buildCli({ root: pkg, quiet: true });
+        expect(fs.existsSync(path.join(pkg, 'dist/cli', used, 'main.mjs'))).toBe(true);
+      } finally {
+        live.kill();
+        await new Promise((resolve) => live.once('exit', resolve));
+      }
+      // Once nobody runs it, the next rebuild prunes it.
+      const { buildCli } = (await import(path.join(ROOT, 'lib/cli/build.mjs'))) as {
+        buildCli(o: { root: string; quiet: boolean }): Promise<string>;
+      };
+      await buildCli({ root: pkg, quiet: true });
+      expect(fs.existsSync(path.join(pkg, 'dist/cli', used))).toBe(false);
     });
 
     it('a source file deleted since the build makes the build stale', async () => {
