@@ -145,6 +145,39 @@ describe('serving image', () => {
     }
   }, 120_000);
 
+  it('image CMD without AIP_STORAGE_URI, or with a model directory that is not one, fails in one line', async () => {
+    const port = await freePort();
+    const base: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: work,
+      ...image.env,
+      AIP_HTTP_PORT: String(port),
+    };
+    const failure = async (env: NodeJS.ProcessEnv) => {
+      const e = (await run(process.execPath, image.cmd.slice(1), {
+        cwd: image.app,
+        env,
+        timeout: 60_000,
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      )) as { code: number; stderr: string };
+      return { code: e.code, lines: e.stderr.trim().split('\n') };
+    };
+    const unset = { ...base };
+    delete unset.AIP_STORAGE_URI;
+    expect(await failure(unset)).toEqual({
+      code: 2,
+      lines: [expect.stringMatching(/^lockstep: AIP_STORAGE_URI: not set\./)],
+    });
+    fs.mkdirSync(path.join(work, 'not-a-model'), { recursive: true });
+    for (const uri of [path.join(work, 'not-a-model'), path.join(work, 'missing'), 'gs://']) {
+      const res = await failure({ ...base, AIP_STORAGE_URI: uri });
+      expect(res.code, uri).toBe(1);
+      expect(res.lines, uri).toEqual([expect.stringMatching(/^lockstep: /)]);
+    }
+  }, 120_000);
+
   it('image HEALTHCHECK fails when nothing answers', async () => {
     const port = await freePort();
     const env = { PATH: process.env.PATH, ...image.env, AIP_HTTP_PORT: String(port) };
