@@ -42,6 +42,26 @@ function ownFiles(dir: string, rel = ''): string[] {
   });
 }
 
+/**
+ * Spawn options that run as the image's USER: everything the image holds belongs to root, and
+ * only what the Dockerfile chowns belongs to that user. Running as root here (CI does), the CMD
+ * runs as `nobody` standing for it, with the chowned paths handed over; otherwise as this user.
+ */
+function imageUser(img: Image): { uid?: number; gid?: number } {
+  if (!img.user || process.getuid?.() !== 0) return {};
+  const uid = 65534;
+  const gid = 65534;
+  // mkdtemp folders are private to root: open the path down to the app for reading.
+  for (let dir = img.app; dir.startsWith(os.tmpdir() + path.sep); dir = path.dirname(dir))
+    fs.chmodSync(dir, 0o755);
+  for (const p of img.owned) {
+    fs.chownSync(p, uid, gid);
+    for (const f of fs.readdirSync(p, { recursive: true }) as string[])
+      fs.chownSync(path.join(p, f), uid, gid);
+  }
+  return { uid, gid };
+}
+
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-image-model-'));
   clips = await makeTinyCorpus(path.join(work, 'corpus'), { speakers: 2 });
@@ -108,6 +128,7 @@ describe('serving image', () => {
     const child = spawn(process.execPath, image.cmd.slice(1), {
       cwd: image.app,
       env,
+      ...imageUser(image),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -157,6 +178,7 @@ describe('serving image', () => {
       const e = (await run(process.execPath, image.cmd.slice(1), {
         cwd: image.app,
         env,
+        ...imageUser(image),
         timeout: 60_000,
       }).then(
         () => ({ code: 0, stderr: '' }),
