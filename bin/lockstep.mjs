@@ -76,8 +76,10 @@ async function importBuild(dir) {
  */
 function claim(dir) {
   try {
-    fs.mkdirSync(path.join(dir, 'users'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'users', String(process.pid)), '');
+    const mark = path.join(dir, 'users', String(process.pid));
+    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    fs.writeFileSync(mark, '');
+    process.once('exit', () => fs.rmSync(mark, { force: true }));
   } catch (err) {
     // A read-only install (the serving image runs as a user without write access): nothing prunes there.
     if (err?.code !== 'EROFS' && err?.code !== 'EACCES' && err?.code !== 'EPERM') return false;

@@ -192,8 +192,11 @@ export async function buildCli(options = {}) {
  */
 export function claimBuild(dir) {
   try {
-    fs.mkdirSync(path.join(dir, 'users'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'users', String(process.pid)), '');
+    const mark = path.join(dir, 'users', String(process.pid));
+    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    fs.writeFileSync(mark, '');
+    // Gone with the process (a killed one leaves its mark, which inUse sees as dead).
+    process.once('exit', () => fs.rmSync(mark, { force: true }));
     return true;
   } catch {
     return false;
