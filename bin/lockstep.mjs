@@ -12,7 +12,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist', 'cli');
 
-/** The current build's directory if none of its sources changed since, else undefined. */
+/** True when `entry` is a `[mtimeMs, size]` pair as lib/cli/build.mjs records it. */
+function isStat(entry) {
+  return Array.isArray(entry) && entry.length === 2 && entry.every((n) => typeof n === 'number');
+}
+
+/**
+ * The current build's directory if none of its sources changed since, else undefined. A build
+ * record that is not the shape lib/cli/build.mjs writes (truncated, hand-edited, empty) is stale.
+ */
 function freshBuild() {
   let dir;
   let files;
@@ -22,12 +30,18 @@ function freshBuild() {
   } catch {
     return undefined;
   }
+  if (files === null || typeof files !== 'object' || !isStat(files['lib/cli/main.ts'])) return undefined;
+  // The serving image holds the build and no sources; a checkout holds them all, so there a
+  // source file that is gone (deleted, or renamed away) makes the build stale.
+  const sources = fs.existsSync(path.join(root, 'lib/cli/main.ts'));
   for (const rel in files) {
+    if (!isStat(files[rel])) return undefined;
     let st;
     try {
       st = fs.statSync(path.join(root, rel));
     } catch {
-      continue; // not shipped: the serving image holds the build and no sources
+      if (sources) return undefined;
+      continue;
     }
     if (st.mtimeMs !== files[rel][0] || st.size !== files[rel][1]) return undefined;
   }
@@ -44,12 +58,51 @@ async function rebuild() {
   }
 }
 
+/** The compiled CLI's `main` from build directory `dir`, or undefined when it does not load. */
+async function importBuild(dir) {
+  try {
+    return (await import(pathToFileURL(path.join(dir, 'main.mjs')).href)).main;
+  } catch (err) {
+    // A damaged build (a truncated or deleted chunk): recompile, or run the sources.
+    if (process.env.LOCKSTEP_DEBUG === '1')
+      console.error(`lockstep: build ${dir} does not load: ${err?.stack ?? err}`);
+    return undefined;
+  }
+}
+
+/**
+ * Marks `dir` as in use by this process so a concurrent rebuild keeps it (see claimBuild in
+ * lib/cli/build.mjs, which this mirrors: the image has no lib/). False when `dir` is gone.
+ */
+function claim(dir) {
+  try {
+    const mark = path.join(dir, 'users', String(process.pid));
+    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    fs.writeFileSync(mark, '');
+    process.once('exit', () => fs.rmSync(mark, { force: true }));
+  } catch (err) {
+    // A read-only install (the serving image runs as a user without write access): nothing prunes there.
+    if (err?.code !== 'EROFS' && err?.code !== 'EACCES' && err?.code !== 'EPERM') return false;
+  }
+  return fs.existsSync(path.join(dir, 'main.mjs'));
+}
+
 async function loadMain() {
   if (process.env.LOCKSTEP_FROM_SOURCE !== '1') {
-    const dir = freshBuild() ?? (await rebuild());
-    if (dir) return (await import(pathToFileURL(path.join(dir, 'main.mjs')).href)).main;
+    let fresh = freshBuild();
+    if (fresh && !claim(fresh)) fresh = undefined;
+    const main = (fresh && (await importBuild(fresh))) ?? (await rebuild().then((d) => d && importBuild(d)));
+    if (main) return main;
   }
-  const { register } = await import('tsx/esm/api');
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    console.error(
+      'lockstep: no usable compiled CLI in dist/cli and tsx is not installed to run the sources. Run `npm ci` with development dependencies, or `npm run build` where esbuild is installed.',
+    );
+    process.exit(1);
+  }
   register();
   return (await import('../lib/cli/main.ts')).main;
 }

@@ -3,11 +3,10 @@
  * `.lockstep/config.local.yaml` (git-ignored), both parsed by one schema. `LOCKSTEP_REMOTE`
  * overrides the default remote's URL.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
-import { parseYamlSource, validateYaml } from './yaml-source.ts';
+import { parseYamlSource, readConfigText, validateYaml } from './yaml-source.ts';
 
 export const configSchema = z
   .object({
@@ -25,13 +24,8 @@ export function configJsonSchema(): unknown {
 }
 
 function readOne(file: string, shown: string): Config {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { remotes: {} };
-    throw err;
-  }
+  const text = readConfigText(file, shown);
+  if (text === undefined) return { remotes: {} };
   const parsed = parseYamlSource(text, shown);
   return validateYaml({ ...parsed, value: parsed.value ?? {} }, configSchema, {
     suffix: ' (expected `remote: <name>` and `remotes: {<name>: {url: ...}}`)',

@@ -3,13 +3,12 @@
  * dotted key and the fix (`params.yaml: train.epochs: expected integer, got "ten". Fix the value.`);
  * unknown keys are named. A missing file or key means the default.
  */
-import fs from 'node:fs';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { ConfigError, LockstepError } from './errors.ts';
 import { paramsSchema, type Params } from './params-schema.ts';
 import { readFileAtRev } from './git.ts';
-import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
+import { parseYamlSource, readConfigText, showValue, validateYaml } from './yaml-source.ts';
 
 export type { Params };
 
@@ -65,14 +64,8 @@ export function parseParams(text: string, file = 'params.yaml'): Params {
 
 /** Reads and validates `params.yaml` at the repository root (missing file → defaults). */
 export function loadParams(repo: Repo): Params {
-  let text: string;
-  try {
-    text = fs.readFileSync(repo.paramsPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return parseParams('');
-    throw err;
-  }
-  return parseParams(text, 'params.yaml');
+  const text = readConfigText(repo.paramsPath, 'params.yaml');
+  return text === undefined ? parseParams('') : parseParams(text, 'params.yaml');
 }
 
 /** The value at a dotted key (`train.lr`), or undefined when a segment is missing. */

@@ -5,6 +5,7 @@
  * problems the same way: parse, then the schema, then named rules, and every problem at once (one
  * line each, in file order) instead of the first.
  */
+import fs from 'node:fs';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigProblems } from './errors.ts';
@@ -15,6 +16,24 @@ export interface YamlSource {
   value: unknown;
   /** 1-based line of the node at `path` (or of its nearest existing parent); undefined if unknown. */
   lineOf(path: readonly PropertyKey[]): number | undefined;
+}
+
+/**
+ * Reads a configuration file's text; undefined when it does not exist. Any other failure (a
+ * directory in its place, no permission) is a one-line ConfigError naming the file.
+ */
+export function readConfigText(abs: string, shown: string): string | undefined {
+  try {
+    return fs.readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EISDIR')
+      throw new ConfigError(`${shown}: is a directory, not a file. Replace it with a YAML file.`);
+    throw new ConfigError(`${shown}: cannot read (${code ?? String(err)}). Check its permissions.`, {
+      cause: err,
+    });
+  }
 }
 
 /** Parses YAML text; a syntax error becomes a one-line ConfigError with `file:line:`. */
@@ -42,7 +61,19 @@ export function parseYamlSource(text: string, file: string, fix = 'Fix the YAML 
     }
     return undefined;
   };
-  return { file, value: doc.toJS({ maxAliasCount: 100 }), lineOf };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The yaml package stops alias expansion past maxAliasCount (a "billion laughs" document).
+    if (err instanceof ReferenceError)
+      throw new ConfigError(
+        `${file}: YAML aliases expand too far (more than 100 copies of an anchor). Write the values out instead of nesting aliases.`,
+        { cause: err },
+      );
+    throw err;
+  }
+  return { file, value, lineOf };
 }
 
 /** Describes a value for an error message: JSON for scalars, the type name otherwise. */
@@ -73,6 +104,8 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, expected?
       return `${where}: unknown key "${issue.keys[0]}". Remove it or check the spelling`;
     }
     case 'invalid_type': {
+      if (!key)
+        return `(top level): expected ${expected ?? issue.expected}, got ${showValue(value)}. Fix the file`;
       if (value === undefined) return `${key}: missing (expected ${expected ?? issue.expected}). Add it`;
       const want = issue.expected === ('int' as string) ? 'integer' : (expected ?? issue.expected);
       return `${key}: expected ${want}, got ${showValue(value)}. Fix the value`;
@@ -143,7 +176,13 @@ export function validateYaml<S extends z.ZodType>(
   const result = schema.safeParse(src.value);
   let problems: Problem[];
   if (!result.success) {
-    problems = result.error.issues.map((issue) => {
+    // zod reports all unknown keys of one mapping in one issue: one problem (and line) per key.
+    const issues = result.error.issues.flatMap((issue) =>
+      issue.code === 'unrecognized_keys' && issue.keys.length > 1
+        ? issue.keys.map((k) => ({ ...issue, keys: [k] }))
+        : [issue],
+    );
+    problems = issues.map((issue) => {
       const path = issuePath(issue);
       const expected = issue.code === 'invalid_type' ? options.expectedAt?.(path) : undefined;
       let message = describeIssue(issue, src.value, expected);

@@ -17,7 +17,8 @@
  *   launcher stats to tell a fresh build from a stale one.
  * - `current`: the name of the newest build, replaced atomically (temp file + rename) once the
  *   build is complete. A process that is running keeps lazily loading chunks from its own build
- *   directory, so the last few builds are kept rather than overwritten.
+ *   directory, so the last few builds are kept rather than overwritten, and an older one is
+ *   removed only when no live process has claimed it (`<build>/users/<pid>`, see claimBuild).
  *
  * npm packages stay external (they load from node_modules, so tfjs finds its .wasm files and
  * native packages their binaries). Every `new URL('<relative>', import.meta.url)` in our sources
@@ -174,13 +175,51 @@ export async function buildCli(options = {}) {
     files[posix(path.relative(root, abs))] = st.mtimeMs >= started ? [-1, -1] : [st.mtimeMs, st.size];
   }
   fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files }) + '\n');
+  claimBuild(outdir);
   const tmp = path.join(dist, `current.${process.pid}.tmp`);
   fs.writeFileSync(tmp, name + '\n');
   fs.renameSync(tmp, path.join(dist, 'current'));
   const builds = listBuilds(dist).filter((b) => b !== name);
   for (const old of builds.slice(0, Math.max(0, builds.length - KEEP)))
-    fs.rmSync(path.join(dist, old), { recursive: true, force: true });
+    if (!inUse(path.join(dist, old))) fs.rmSync(path.join(dist, old), { recursive: true, force: true });
   return outdir;
+}
+
+/**
+ * Marks build directory `dir` as used by this process (`<dir>/users/<pid>`), so a concurrent
+ * build does not prune it while this process still loads chunks from it. Returns false when the
+ * mark cannot be written (a read-only install, or the build is gone).
+ */
+export function claimBuild(dir) {
+  try {
+    const mark = path.join(dir, 'users', String(process.pid));
+    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    fs.writeFileSync(mark, '');
+    // Gone with the process (a killed one leaves its mark, which inUse sees as dead).
+    process.once('exit', () => fs.rmSync(mark, { force: true }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when a live process has claimed build directory `dir` (claimBuild). */
+function inUse(dir) {
+  let pids;
+  try {
+    pids = fs.readdirSync(path.join(dir, 'users'));
+  } catch {
+    return false;
+  }
+  return pids.some((pid) => {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
+    try {
+      process.kill(Number(pid), 0);
+      return true;
+    } catch (err) {
+      return err.code === 'EPERM'; // alive, owned by another user
+    }
+  });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,12 +2,11 @@
  * `promotion/<env>.yaml`: one environment's policy. One schema, used to parse, to write and to
  * generate `promotion/policy.schema.json` for editors.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { thresholdSchema } from '../params-schema.ts';
 import { ConfigError } from '../errors.ts';
-import { parseYamlSource, validateYaml, type Rule } from '../yaml-source.ts';
+import { parseYamlSource, readConfigText, validateYaml, type Rule } from '../yaml-source.ts';
 
 /** The fixed promotion order. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -165,14 +164,11 @@ export function parsePolicy(text: string, file: string): Policy {
 /** Reads `promotion/<env>.yaml` from a repository root. */
 export async function readPolicy(root: string, env: string): Promise<Policy> {
   const file = path.join('promotion', `${env}.yaml`);
-  let text: string;
-  try {
-    text = await readFile(path.join(root, file), 'utf8');
-  } catch {
+  const text = readConfigText(path.join(root, file), file);
+  if (text === undefined)
     throw new ConfigError(
       `${file}: missing. Create it (see promotion/dev.yaml) or choose one of: ${ENVIRONMENTS.join(', ')}.`,
     );
-  }
   return parsePolicy(text, file);
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,5 +102,97 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       expect(third).toMatchObject({ code: 0 });
       expect(third.stdout).toContain('edited twice');
     });
+
+    it('a damaged build (a truncated main.mjs, an empty or malformed inputs.json) is rebuilt, never run', async () => {
+      fs.rmSync(path.join(pkg, 'dist'), { recursive: true, force: true });
+      editDescription('before damage');
+      expect((await help()).stdout).toContain('before damage');
+      const damage = [
+        (dir: string) => fs.writeFileSync(path.join(dir, 'main.mjs'), 'export const main = (\n'),
+        (dir: string) => fs.rmSync(path.join(dir, 'main.mjs')),
+        (dir: string) => fs.writeFileSync(path.join(dir, 'inputs.json'), '{}\n'),
+        (dir: string) =>
+          fs.writeFileSync(path.join(dir, 'inputs.json'), '{"files":{"lib/cli/main.ts":null}}\n'),
+      ];
+      for (const hurt of damage) {
+        const build = current();
+        hurt(path.join(pkg, 'dist/cli', build));
+        const res = await help();
+        expect(res).toMatchObject({ code: 0, stderr: '' });
+        expect(res.stdout).toContain('before damage');
+        expect(current()).not.toBe(build);
+      }
+    });
+
+    it('a rebuild never prunes a build that a live process runs from', async () => {
+      const res = await node([path.join(pkg, 'bin/lockstep.mjs'), '--help'], { cwd: pkg });
+      expect(res.code).toBe(0);
+      const used = current();
+      // The launcher claimed the build it ran, and dropped the claim when it exited.
+      expect(fs.readdirSync(path.join(pkg, 'dist/cli', used, 'users'))).toEqual([]);
+      // A process still running from it (as `lockstep serve` or a second `lockstep` would be).
+      const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      try {
+        fs.writeFileSync(path.join(pkg, 'dist/cli', used, 'users', String(live.pid)), '');
+        const { buildCli } = (await import(path.join(ROOT, 'lib/cli/build.mjs'))) as {
+          buildCli(o: { root: string; quiet: boolean }): Promise<string>;
+        };
+        for (let i = 0; i < 5; i++) await buildCli({ root: pkg, quiet: true });
+        expect(fs.existsSync(path.join(pkg, 'dist/cli', used, 'main.mjs'))).toBe(true);
+      } finally {
+        live.kill();
+        await new Promise((resolve) => live.once('exit', resolve));
+      }
+      // Once nobody runs it, the next rebuild prunes it.
+      const { buildCli } = (await import(path.join(ROOT, 'lib/cli/build.mjs'))) as {
+        buildCli(o: { root: string; quiet: boolean }): Promise<string>;
+      };
+      await buildCli({ root: pkg, quiet: true });
+      expect(fs.existsSync(path.join(pkg, 'dist/cli', used))).toBe(false);
+    });
+
+    it('a source file deleted since the build makes the build stale', async () => {
+      expect((await help()).code).toBe(0);
+      const build = current();
+      const inputs = JSON.parse(
+        fs.readFileSync(path.join(pkg, 'dist/cli', build, 'inputs.json'), 'utf8'),
+      ) as {
+        files: Record<string, unknown>;
+      };
+      // Only `lockstep batch-predict` imports it, lazily: --help itself still runs from source.
+      expect(inputs.files).toHaveProperty(['lib/registry/pinned.ts']);
+      fs.rmSync(path.join(pkg, 'lib/registry/pinned.ts'));
+      const res = await node([path.join(pkg, 'bin/lockstep.mjs'), '--help'], {
+        cwd: pkg,
+        env: { LOCKSTEP_DEBUG: '1' },
+      });
+      expect(res.code).toBe(0);
+      // Not reused: the launcher tried to recompile (esbuild cannot resolve the missing file).
+      expect(res.stderr).toContain('rebuild failed');
+      expect(current()).toBe(build);
+    });
+  });
+
+  it('without tsx and without a usable build (npm ci --omit=dev, then an edit) it fails in one line', async () => {
+    const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-launcher-prod-'));
+    try {
+      for (const dir of ['bin', 'lib', 'stages'])
+        fs.cpSync(path.join(ROOT, dir), path.join(pkg, dir), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
+      // Production dependencies only: every package but the TypeScript tooling.
+      const modules = path.join(pkg, 'node_modules');
+      fs.mkdirSync(modules);
+      for (const name of fs.readdirSync(path.join(ROOT, 'node_modules'))) {
+        if (['tsx', 'esbuild', '@esbuild', '.bin'].includes(name)) continue;
+        fs.symlinkSync(path.join(ROOT, 'node_modules', name), path.join(modules, name));
+      }
+      const res = await node([path.join(pkg, 'bin/lockstep.mjs'), '--help'], { cwd: pkg });
+      expect(res.code).toBe(1);
+      expect(res.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/^lockstep: no usable compiled CLI in dist\/cli and tsx is not installed/),
+      ]);
+    } finally {
+      fs.rmSync(pkg, { recursive: true, force: true });
+    }
   });
 });

@@ -42,6 +42,26 @@ function ownFiles(dir: string, rel = ''): string[] {
   });
 }
 
+/**
+ * Spawn options that run as the image's USER: everything the image holds belongs to root, and
+ * only what the Dockerfile chowns belongs to that user. Running as root here (CI does), the CMD
+ * runs as `nobody` standing for it, with the chowned paths handed over; otherwise as this user.
+ */
+function imageUser(img: Image): { uid?: number; gid?: number } {
+  if (!img.user || process.getuid?.() !== 0) return {};
+  const uid = 65534;
+  const gid = 65534;
+  // mkdtemp folders are private to root: open the path down to the app for reading.
+  for (let dir = img.app; dir.startsWith(os.tmpdir() + path.sep); dir = path.dirname(dir))
+    fs.chmodSync(dir, 0o755);
+  for (const p of img.owned) {
+    fs.chownSync(p, uid, gid);
+    for (const f of fs.readdirSync(p, { recursive: true }) as string[])
+      fs.chownSync(path.join(p, f), uid, gid);
+  }
+  return { uid, gid };
+}
+
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-image-model-'));
   clips = await makeTinyCorpus(path.join(work, 'corpus'), { speakers: 2 });
@@ -108,6 +128,7 @@ describe('serving image', () => {
     const child = spawn(process.execPath, image.cmd.slice(1), {
       cwd: image.app,
       env,
+      ...imageUser(image),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -142,6 +163,40 @@ describe('serving image', () => {
       expect(stderr).not.toMatch(/error/i);
     } finally {
       child.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('image CMD without AIP_STORAGE_URI, or with a model directory that is not one, fails in one line', async () => {
+    const port = await freePort();
+    const base: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: work,
+      ...image.env,
+      AIP_HTTP_PORT: String(port),
+    };
+    const failure = async (env: NodeJS.ProcessEnv) => {
+      const e = (await run(process.execPath, image.cmd.slice(1), {
+        cwd: image.app,
+        env,
+        ...imageUser(image),
+        timeout: 60_000,
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      )) as { code: number; stderr: string };
+      return { code: e.code, lines: e.stderr.trim().split('\n') };
+    };
+    const unset = { ...base };
+    delete unset.AIP_STORAGE_URI;
+    expect(await failure(unset)).toEqual({
+      code: 2,
+      lines: [expect.stringMatching(/^lockstep: AIP_STORAGE_URI: not set\./)],
+    });
+    fs.mkdirSync(path.join(work, 'not-a-model'), { recursive: true });
+    for (const uri of [path.join(work, 'not-a-model'), path.join(work, 'missing'), 'gs://']) {
+      const res = await failure({ ...base, AIP_STORAGE_URI: uri });
+      expect(res.code, uri).toBe(1);
+      expect(res.lines, uri).toEqual([expect.stringMatching(/^lockstep: /)]);
     }
   }, 120_000);
 

@@ -9,8 +9,11 @@
  *   an earlier stage's folder.
  * - `RUN` lines, split on `&&`: `npm ci <flags>` runs with the same flags plus
  *   `--prefer-offline` (packages come from the npm cache when it has them); `node <args>` runs
- *   as written. `npm cache clean` and commands outside the WORKDIR (mkdir, chown) are skipped:
- *   they change the user's cache or the image's owner, not its files.
+ *   as written. `mkdir -p <dirs>` makes those folders; `chown <owner> <paths>` is recorded (in
+ *   `owned`) for the test to hand them to the unprivileged user it runs the CMD as; `npm cache
+ *   clean` is skipped (it changes npm's cache, not the image's files).
+ * - `USER` of the final stage is returned (`user`): everything else in the image belongs to root,
+ *   so a test running as root runs the CMD as an unprivileged user to match.
  *   One shortcut: a full `npm ci` (no `--omit`) in a stage that is not the last installs what
  *   this repository's own `npm ci` installed from the same lockfile, so that stage links this
  *   repository's node_modules instead of installing again.
@@ -32,6 +35,10 @@ export interface Image {
   env: Record<string, string>;
   cmd: string[];
   healthcheck?: string[];
+  /** The final stage's USER, if any (the CMD runs as that user, not root). */
+  user?: string;
+  /** Paths (in the layout) the final stage chowns to a user: the only ones it may write. */
+  owned: string[];
   /** Seconds the final stage's `npm ci` took. */
   installSeconds: number;
   cleanup(): void;
@@ -117,6 +124,8 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
   let env: Record<string, string> = {};
   let cmd: string[] | undefined;
   let healthcheck: string[] | undefined;
+  let user: string | undefined;
+  const owned: string[] = [];
   try {
     instructions.forEach((ins, index) => {
       const stage = stages.at(-1);
@@ -176,10 +185,13 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
               if (isFinal) installSeconds = (performance.now() - started) / 1000;
             } else if (argv[0] === 'node') {
               execFileSync(process.execPath, argv.slice(1), { cwd: here('.'), stdio: 'pipe' });
-            } else if (
-              !(argv[0] === 'npm' && argv[1] === 'cache') &&
-              !['mkdir', 'chown'].includes(argv[0]!)
-            ) {
+            } else if (argv[0] === 'mkdir') {
+              for (const dir of argv.slice(1).filter((a) => !a.startsWith('-')))
+                fs.mkdirSync(here(dir), { recursive: true });
+            } else if (argv[0] === 'chown') {
+              const [, ...rest] = argv.slice(1).filter((a) => !a.startsWith('-'));
+              if (isFinal) owned.push(...rest.map(here));
+            } else if (!(argv[0] === 'npm' && argv[1] === 'cache')) {
               throw new Error(
                 `Dockerfile:${ins.line}: RUN "${part}" is not something the layout follows. Use npm ci or node.`,
               );
@@ -195,6 +207,8 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
           return;
         }
         case 'USER':
+          if (isFinal) user = ins.args;
+          return;
         case 'EXPOSE':
         case 'LABEL':
         case 'ARG':
@@ -215,6 +229,8 @@ export function layOutImage(dockerfile = path.join(ROOT, 'Dockerfile')): Image {
       env,
       cmd,
       healthcheck,
+      user,
+      owned,
       installSeconds,
       cleanup: () => fs.rmSync(base, { recursive: true, force: true }),
     };

@@ -48,7 +48,9 @@ export async function runRepro(
     }
   }
   let pinnedInputs;
-  if (opts.pinInputs) {
+  if (opts.pinInputs !== undefined) {
+    if (!opts.pinInputs)
+      throw new UsageError('--pin-inputs: empty path "". Pass the lockfile whose inputs to replay.');
     const fs = await import('node:fs');
     const { parseLockfile } = await import('../../lockfile.ts');
     let text: string;

@@ -101,6 +101,13 @@ export function register(program: Command, io: CliIO): void {
           const { defaultRemote } = await import('../../store/remote-config.ts');
           const repo = findRepo(io.cwd);
           root = repo.root;
+          // The serving image (AIP_HTTP_PORT set, no promotion policies): the platform forgot the
+          // model, so say that rather than asking for a promotion/<env>.yaml it never has.
+          const fs = await import('node:fs');
+          if (aip.httpPort !== undefined && !fs.existsSync(path.join(repo.root, 'promotion', `${env}.yaml`)))
+            throw new UsageError(
+              'AIP_STORAGE_URI: not set. Set it to the model directory (gs://<bucket>/<prefix> or a local path), or pass --model-dir.',
+            );
           const policy = await readPolicy(repo.root, env);
           if (policy.endpoint.kind !== 'local') {
             throw new UsageError(

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { main } from '../lib/cli/main.ts';
+import { readConfig } from '../lib/config.ts';
+import { readPolicy } from '../lib/environment/policy.ts';
+import { ConfigError, ConfigProblems } from '../lib/errors.ts';
+import { memoryOutput } from '../lib/output.ts';
+import { loadParams, parseParams } from '../lib/params.ts';
+import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
+
+let t: TmpRepo | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+function caught(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}
+
+// Nine copies at each of five levels: 59,049 leaves from a 5-line file.
+const ALIAS_BOMB = [
+  'a: &a [x, x, x, x, x, x, x, x, x]',
+  'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+  'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+  'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+  'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+  '',
+].join('\n');
+
+describe('configuration files (lib/yaml-source.ts)', () => {
+  it('several unknown keys in one mapping are each reported on their own line', () => {
+    const err = caught(() =>
+      parseParams('train:\n  epochz: 3\n  lrr: 0.1\n  epochs: 2\nbogus: 1\nbogus2: 2\n', 'params.yaml'),
+    );
+    expect(err).toBeInstanceOf(ConfigProblems);
+    const lines = (err as ConfigProblems).lines.map((l) => l.split(' ').slice(0, 2).join(' '));
+    expect(lines).toEqual([
+      'params.yaml:2: train.epochz:',
+      'params.yaml:3: train.lrr:',
+      'params.yaml:5: bogus:',
+      'params.yaml:6: bogus2:',
+    ]);
+  });
+
+  it('a YAML alias bomb is a one-line ConfigError naming the file, not an exhausted process', async () => {
+    const err = caught(() => parseParams(ALIAS_BOMB, 'params.yaml'));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toMatch(/^params\.yaml: YAML aliases expand too far/);
+    expect(err.message).not.toContain('\n');
+    t = await createTmpRepo({ 'promotion/dev.yaml': ALIAS_BOMB });
+    await expect(readPolicy(t.root, 'dev')).rejects.toThrow(
+      /^promotion\/dev\.yaml: YAML aliases expand too far/,
+    );
+  });
+
+  it('a policy that is a scalar names the top level rather than an empty key', async () => {
+    t = await createTmpRepo({ 'promotion/dev.yaml': '42\n' });
+    await expect(readPolicy(t.root, 'dev')).rejects.toThrow(
+      /^promotion\/dev\.yaml:1: \(top level\): expected object/,
+    );
+  });
+
+  it('a directory in place of params.yaml, a policy or .lockstep/config.yaml is a one-line ConfigError', async () => {
+    t = await createTmpRepo({});
+    fs.mkdirSync(path.join(t.root, 'params.yaml'));
+    fs.mkdirSync(path.join(t.root, 'promotion/dev.yaml'), { recursive: true });
+    fs.mkdirSync(path.join(t.root, '.lockstep/config.yaml'), { recursive: true });
+    expect(caught(() => loadParams(t!.repo)).message).toBe(
+      'params.yaml: is a directory, not a file. Replace it with a YAML file.',
+    );
+    expect(caught(() => readConfig(t!.repo))).toBeInstanceOf(ConfigError);
+    expect(caught(() => readConfig(t!.repo)).message).toMatch(/^\.lockstep\/config\.yaml: is a directory/);
+    await expect(readPolicy(t.root, 'dev')).rejects.toThrow(/^promotion\/dev\.yaml: is a directory/);
+  });
+
+  it('lockstep with many mistakes in params.yaml prints every one as file:line, exits 1 and writes nothing', async () => {
+    t = await createTmpRepo({
+      'params.yaml': 'train:\n  epochz: 3\n  lr: fast\n  foo: 1\ngate:\n  bogus: true\nbogus2: 2\n',
+    });
+    const before = t.git('status', '--porcelain', '--ignored');
+    const o = memoryOutput();
+    const code = await main(['-C', t.root, 'repro'], o);
+    expect(code).toBe(1);
+    const err = o.stderr.join('\n').split('\n');
+    expect(err.map((l) => l.match(/^lockstep: params\.yaml:(\d+): /)?.[1])).toEqual([
+      '2',
+      '3',
+      '4',
+      '6',
+      '7',
+    ]);
+    expect(t.git('status', '--porcelain', '--ignored')).toBe(before);
+  });
+});
