@@ -187,7 +187,7 @@ export function register(program: Command, io: CliIO): void {
   queue
     .command('start')
     .description('run the queued experiments, N at a time, each in its own worktree')
-    .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs')))
+    .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs', 1)))
     .option('--json', 'print JSON')
     .action(async (opts: { jobs?: number; json?: boolean }) => {
       const { startQueue } = await import('../../experiments/queue.ts');
