@@ -31,6 +31,11 @@ describe('expandGrid', () => {
     ],
     [['tags=[a,b]'], [{ tags: ['a', 'b'] }]],
     [['note="x,y"'], [{ note: 'x,y' }]],
+    [['note="a,b",c'], [{ note: 'a,b' }, { note: 'c' }]],
+    [["note=c,'d,e'"], [{ note: 'c' }, { note: 'd,e' }]],
+    [['note="say \\"hi, there\\"",x'], [{ note: 'say "hi, there"' }, { note: 'x' }]],
+    [['tags=[1,2],[3,4]'], [{ tags: [1, 2] }, { tags: [3, 4] }]],
+    [["note=it's,ok"], [{ note: "it's" }, { note: 'ok' }]],
   ])('expandGrid %j is the product of the comma lists', (pairs, expected) => {
     expect(expandGrid(pairs)).toEqual(expected);
   });
@@ -38,6 +43,13 @@ describe('expandGrid', () => {
   it('expandGrid rejects an empty value in a list', () => {
     expect(() => expandGrid(['train.lr=0.1,'])).toThrow(/empty value/);
   });
+
+  it.each([['note="a,b'], ['tags=[1,2'], ['tags=1]']])(
+    'expandGrid refuses %j: unbalanced quotes or brackets',
+    (pair) => {
+      expect(() => expandGrid([pair])).toThrow(/unbalanced quotes or brackets/);
+    },
+  );
 });
 
 describe('exp queue', () => {
