@@ -134,15 +134,21 @@ export function register(program: Command, io: CliIO): void {
   exp
     .command('apply <name>')
     .description("write an experiment's params.yaml and lockfile into the workspace and restore its outputs")
+    .option('-f, --force', 'overwrite workspace outputs whose changes are recorded nowhere')
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: { json?: boolean }) => {
+    .action(async (name: string, opts: { json?: boolean; force?: boolean }) => {
       const { applyExperiment } = await import('../../experiments/apply.ts');
       const { withRepoLock } = await import('../../lock.ts');
       const repo = findRepo(io.cwd);
       // The lock keeps gc from collecting objects between the fetch and the checkout.
-      const res = await withRepoLock(repo, 'exp apply', () => applyExperiment(repo, name, { out: io }), {
-        out: io,
-      });
+      const res = await withRepoLock(
+        repo,
+        'exp apply',
+        () => applyExperiment(repo, name, { out: io, force: opts.force }),
+        {
+          out: io,
+        },
+      );
       if (opts.json) return io.out(JSON.stringify(res, null, 2));
       const wrote = res.written.length
         ? `wrote ${res.written.join(', ')}`
