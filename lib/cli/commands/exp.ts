@@ -168,7 +168,10 @@ export function register(program: Command, io: CliIO): void {
           : "pull experiments' refs from a git remote and their artifacts from the artifact remote (default: all)",
       )
       .option('--remote <url>', 'artifact remote (default: the configured remote)')
-      .option('-f, --force', 'replace local experiments of the same name (pull)')
+      .option(
+        '-f, --force',
+        "replace experiments of the same name: local ones (pull), or the remote's from another clone (push)",
+      )
       .option('--json', 'print JSON')
       .action(
         async (
