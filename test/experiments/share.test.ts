@@ -116,6 +116,35 @@ describe('exp push and pull', () => {
     expect((await cliIn(a.root, 'exp', 'push', 'origin', 'lr-02')).code).toBe(1);
   });
 
+  it('exp pull and exp push wait for the repository lock, so a gc in between cannot collect what they move', async () => {
+    expect((await cliIn(a.root, 'exp', 'push', 'origin')).code).toBe(0);
+    const held = {
+      pid: process.pid,
+      hostname: os.hostname(),
+      command: 'gc',
+      started: new Date().toISOString(),
+    };
+    fs.mkdirSync(path.join(b, '.lockstep'), { recursive: true });
+    fs.writeFileSync(path.join(b, '.lockstep', 'lock'), JSON.stringify(held));
+    const before = process.env.LOCKSTEP_LOCK_TIMEOUT_MS;
+    process.env.LOCKSTEP_LOCK_TIMEOUT_MS = '200';
+    try {
+      for (const verb of ['pull', 'push']) {
+        const r = await cliIn(b, 'exp', verb, 'origin');
+        expect(r.code, verb).toBe(1);
+        expect(r.err, verb).toMatch(
+          new RegExp(`\\.lockstep/lock: held by lockstep pid ${process.pid} \\(gc\\)`),
+        );
+      }
+      expect(git(b, 'for-each-ref', 'refs/exps/')).toBe('');
+    } finally {
+      if (before === undefined) delete process.env.LOCKSTEP_LOCK_TIMEOUT_MS;
+      else process.env.LOCKSTEP_LOCK_TIMEOUT_MS = before;
+      fs.rmSync(path.join(b, '.lockstep', 'lock'));
+    }
+    expect((await cliIn(b, 'exp', 'pull', 'origin')).code).toBe(0);
+  });
+
   it('exp pull names experiments whose artifacts the remote lacks', async () => {
     expect((await cliIn(a.root, 'exp', 'push', 'origin')).code).toBe(0);
     fs.rmSync(path.join(dir, 'artifacts'), { recursive: true });

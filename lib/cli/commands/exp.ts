@@ -181,8 +181,16 @@ export function register(program: Command, io: CliIO): void {
         ) => {
           const share = await import('../../experiments/share.ts');
           const repo = findRepo(io.cwd);
+          const { withRepoLock } = await import('../../lock.ts');
           const run = verb === 'push' ? share.pushExperiments : share.pullExperiments;
-          const res = await run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io });
+          // The lock keeps gc from collecting what a pull downloads for a ref it has not seen yet,
+          // or what a push is about to upload.
+          const res = await withRepoLock(
+            repo,
+            `exp ${verb}`,
+            () => run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io }),
+            { out: io },
+          );
           if (opts.json) return io.out(JSON.stringify(res, null, 2));
           const dir = verb === 'push' ? 'to' : 'from';
           io.out(
