@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Repo } from './repo.ts';
 import type { Lockfile } from './types.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, LockfileConflictError } from './errors.ts';
 import { conflictMarkerLine, emptyLockfile, parseLockfile, writeLockfile } from './lockfile.ts';
 import { mergeLockfiles, type LockfileMerge } from './lockfile-merge.ts';
 
@@ -127,6 +127,16 @@ export interface ResolveResult extends LockfileMerge {
 export async function resolveLockfileConflict(repo: Repo): Promise<ResolveResult> {
   const merge = await mergeConflictedLockfile(repo);
   if (!merge) {
+    // Still unmerged in git's index without both sides: deleted on one side, changed on the other.
+    const [ours, theirs, base] = await Promise.all(
+      [2, 3, 1].map((n) => indexStage(repo.root, n as 1 | 2 | 3)),
+    );
+    if (base !== undefined || ours !== undefined || theirs !== undefined) {
+      const deleted = ours === undefined ? 'our' : 'their';
+      throw new LockfileConflictError(
+        `${LOCKFILE}: deleted on ${deleted} side of the merge and changed on the other, so there is nothing to merge per stage. Keep the changed one with "git add ${LOCKFILE}" and run "npx lockstep repro", or drop it with "git rm ${LOCKFILE}".`,
+      );
+    }
     return { lockfile: emptyLockfile(), dropped: [], dataConflicts: [], resolved: false, staged: false };
   }
   await writeLockfile(repo, merge.lockfile);

@@ -3,7 +3,10 @@
  * lockfile pins is fetched into the cache first (from the remote when the cache lacks it); if
  * any cannot be, nothing is written and the error lists them. Then the outputs are checked out,
  * and only then params.yaml (only the values that differ, everything else byte for byte) and the
- * lockfile are written, so the workspace never pins outputs it does not hold.
+ * lockfile are written, so the workspace never pins outputs it does not hold. An output it would
+ * replace whose bytes in the workspace exist nowhere else (edited or added by hand, never
+ * recorded: not what the workspace lockfile pins, not in the cache) stops it before anything is
+ * written, unless `force`.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +17,10 @@ import { parseLockfile } from '../lockfile.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
-import { checkoutArtifact, isArtifactCurrent, lockfileArtifacts } from '../store/artifacts.ts';
+import { checkoutArtifact, hashArtifact, isArtifactCurrent, lockfileArtifacts } from '../store/artifacts.ts';
+import { Cache } from '../store/cache.ts';
+import { LockstepError } from '../errors.ts';
+import { readLockfile } from '../lockfile.ts';
 import { ensureArtifacts } from '../store/availability.ts';
 import type { ArtifactRef } from '../types.ts';
 import { changedParamValues, deleteParamsKeys, setParamsValues } from './params-edit.ts';
@@ -53,11 +59,39 @@ function paramsFor(current: string | undefined, target: string): { text: string;
   };
 }
 
+/**
+ * Of the paths `refs` would replace, those whose workspace bytes cannot be got back: present, and
+ * neither what the workspace lockfile pins there nor an object in the cache.
+ */
+async function unrecordedPaths(repo: Repo, refs: ArtifactRef[]): Promise<string[]> {
+  if (refs.length === 0) return [];
+  let pinned = new Map<string, string>();
+  try {
+    pinned = new Map(lockfileArtifacts(readLockfile(repo)).map((r) => [r.path, r.hash]));
+  } catch {
+    // No readable workspace lockfile: only the cache tells what is recorded.
+  }
+  const cache = new Cache(repo);
+  const lost: string[] = [];
+  for (const ref of refs) {
+    let now: ArtifactRef;
+    try {
+      now = await hashArtifact(repo, ref.path);
+    } catch {
+      continue; // Nothing there (or unreadable as an artifact): nothing to lose.
+    }
+    if (now.nfiles === 0) continue;
+    if (pinned.get(ref.path) === now.hash || cache.hasSync(now.hash)) continue;
+    lost.push(ref.path);
+  }
+  return lost;
+}
+
 /** Applies experiment `name` to the workspace (see the module comment). */
 export async function applyExperiment(
   repo: Repo,
   name: string,
-  options: { out?: Output } = {},
+  options: { out?: Output; force?: boolean } = {},
 ): Promise<ApplyResult> {
   const e = await getExperiment(repo.root, name);
   const LOCKFILE_NAME = path.basename(repo.lockfilePath);
@@ -74,9 +108,18 @@ export async function applyExperiment(
       ? `Push them from a clone that has them (lockstep exp push), or re-run the experiment; nothing was changed.`
       : `Configure the remote that holds them (or re-run the experiment); nothing was changed.`,
   });
+  const toRestore: ArtifactRef[] = [];
+  for (const ref of refs) if (!(await isArtifactCurrent(repo, ref))) toRestore.push(ref);
+  if (!options.force) {
+    const unrecorded = await unrecordedPaths(repo, toRestore);
+    if (unrecorded.length > 0) {
+      throw new LockstepError(
+        `exp apply ${name}: the workspace holds changes to ${unrecorded.join(', ')} that exist nowhere else and would be overwritten. Record them (lockstep add, or lockstep repro and commit), move them aside, or pass --force; nothing was changed.`,
+      );
+    }
+  }
   const restored: string[] = [];
-  for (const ref of refs) {
-    if (await isArtifactCurrent(repo, ref)) continue;
+  for (const ref of toRestore) {
     await checkoutArtifact(repo, ref, { out: options.out });
     restored.push(ref.path);
   }

@@ -7,6 +7,7 @@
 import type { GitHubClient, RepoSlug } from '../promotion/github.ts';
 import type { Repo } from '../repo.ts';
 import { expandGrid } from './grid.ts';
+import { checkExperimentName } from './store.ts';
 import { defaultExperimentName, experimentParams, headCommit } from './run.ts';
 
 /** Repository permissions that may run experiments from a comment. */
@@ -57,7 +58,10 @@ export async function planExperiments(
     await experimentParams(repo, overrides);
     planned.push({
       index,
-      name: name ? (grid.length > 1 ? `${name}-${index + 1}` : name) : defaultExperimentName(base, overrides),
+      // Checked now, so a bad --name is refused with a reply instead of failing every matrix job.
+      name: checkExperimentName(
+        name ? (grid.length > 1 ? `${name}-${index + 1}` : name) : defaultExperimentName(base, overrides),
+      ),
       overrides,
     });
   }

@@ -136,6 +136,15 @@ export async function enqueue(
   return written;
 }
 
+/** The entry file of `name` as it is on disk now, or undefined when it is gone or unreadable. */
+function readEntry(repo: Repo, name: string): QueueEntry | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(entryPath(repo, name), 'utf8')) as QueueEntry;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Takes the claim on `name` for this process; false when another live worker holds it. */
 function claim(repo: Repo, name: string): boolean {
   try {
@@ -167,16 +176,28 @@ export interface QueueRunSummary {
   failed: string[];
 }
 
+/**
+ * Claims the first entry of `listed` (a listQueue result) that is still queued. The listing may
+ * be old: another `queue start` can have finished an entry (and dropped its claim) or `queue
+ * remove` deleted it since, so after the claim only the entry as it is on disk now counts.
+ */
+export function claimNext(repo: Repo, listed: QueueEntry[]): QueueEntry | undefined {
+  for (const e of listed) {
+    if (e.state !== 'queued' || !claim(repo, e.name)) continue;
+    const now = readEntry(repo, e.name);
+    if (now?.state === 'queued' && now.queued === e.queued) return now;
+    fs.rmSync(claimPath(repo, e.name), { force: true });
+  }
+  return undefined;
+}
+
 /** Runs queued entries, `jobs` at a time, until none is left (see the module comment). */
 export async function startQueue(
   repo: Repo,
   options: { jobs?: number; out?: Output } = {},
 ): Promise<QueueRunSummary> {
   const summary: QueueRunSummary = { done: [], failed: [] };
-  const next = async (): Promise<QueueEntry | undefined> => {
-    for (const e of await listQueue(repo)) if (e.state === 'queued' && claim(repo, e.name)) return e;
-    return undefined;
-  };
+  const next = async (): Promise<QueueEntry | undefined> => claimNext(repo, await listQueue(repo));
   const worker = async (): Promise<void> => {
     for (let e = await next(); e; e = await next()) {
       const entry = e;

@@ -17,6 +17,7 @@ import { parseLockfile } from '../lockfile.ts';
 import { parseParams } from '../params.ts';
 import type { Output } from '../output.ts';
 import { repoAt, type Repo } from '../repo.ts';
+import { registerWriter } from '../store/in-flight.ts';
 import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 
@@ -121,6 +122,8 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
   // The workspace's params (committed or not) are the starting point, as with `dvc exp run`.
   const paramsText = options.paramsText ?? (await experimentParams(repo, options.overrides));
+  // Until its ref exists nothing pins what the run writes to the shared cache: gc keeps it.
+  const release = registerWriter(repo, `exp run ${name}`);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'lockstep-exp-'));
   const dir = path.join(tmp, 'wt');
   try {
@@ -182,5 +185,6 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
     await git.raw(['worktree', 'remove', '--force', dir]).catch(() => undefined);
     await rm(tmp, { recursive: true, force: true });
     await git.raw(['worktree', 'prune']).catch(() => undefined);
+    release();
   }
 }

@@ -4,8 +4,14 @@
  * then pushes their refs, so a ref on the git remote never points at artifacts nobody can fetch.
  * `exp pull <git-remote> [names]` fetches the refs, then downloads what the local cache lacks
  * (verified before it enters the cache), and records where each experiment came from.
+ * Neither replaces a teammate's experiment of the same name unless asked (`force`): push refuses
+ * when the git remote's ref points at a commit this clone neither pushed nor pulled there, and
+ * the ref update itself is leased on the commit seen, so a push racing another one fails too.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { simpleGit } from 'simple-git';
+import { writeFileAtomic } from '../atomic.ts';
 import { IntegrityError, LockstepError } from '../errors.ts';
 import { readFileAtRev } from '../git.ts';
 import { parseLockfile } from '../lockfile.ts';
@@ -23,7 +29,10 @@ import { readOrigins, writeOrigins } from './origins.ts';
 export interface ShareOptions {
   /** Artifact remote URL or path (default: the configured remote). */
   remote?: string;
-  /** Replace local experiments of the same name that point elsewhere (pull; default false). */
+  /**
+   * Replace experiments of the same name that point elsewhere: local ones (pull), or the git
+   * remote's that this clone did not push or pull (push). Default false.
+   */
   force?: boolean;
   out?: Output;
 }
@@ -66,6 +75,17 @@ export async function pushExperiments(
   const chosen = pick(await listExperiments(repo.root), names, 'in this clone');
   if (chosen.length === 0)
     throw new LockstepError('exp push: no experiments to push. Run one with lockstep exp run.');
+  const there = await remoteExperiments(repo, gitRemote, 'push');
+  const known = knownCommits(repo, gitRemote);
+  const clash = chosen.filter((e) => {
+    const theirs = there.get(e.name);
+    return theirs !== undefined && theirs !== e.commit && !known[e.name]?.includes(theirs);
+  });
+  if (clash.length > 0 && !options.force) {
+    throw new LockstepError(
+      `exp push: ${gitRemote} holds other experiments of the same name "${clash.map((e) => e.name).join(', ')}" (pushed from another clone). Rename yours (exp run --name), look at theirs (lockstep exp pull ${gitRemote} --force into another clone), or pass --force to replace them; nothing was pushed.`,
+    );
+  }
   const remote = await resolveRemote(repo, options.remote);
   const cache = new Cache(repo, { out: options.out });
   const oids: string[] = [];
@@ -85,17 +105,64 @@ export async function pushExperiments(
     );
   }
   const moved = await pushObjects(repo, remote, oids, { out: options.out });
-  const refspecs = chosen.map((e) => `+${EXP_REF_PREFIX}${e.name}:${EXP_REF_PREFIX}${e.name}`);
-  await gitOrThrow(repo, ['push', '--quiet', gitRemote, ...refspecs], `exp push ${gitRemote}`);
+  const refs = chosen.map((e) => `${EXP_REF_PREFIX}${e.name}`);
+  // Leased on what the remote held a moment ago (nothing, for a new name): a concurrent push of
+  // the same name from another clone makes this one fail instead of silently replacing it.
+  const leases = options.force
+    ? []
+    : chosen.map((e) => `--force-with-lease=${EXP_REF_PREFIX}${e.name}:${there.get(e.name) ?? ''}`);
+  await gitOrThrow(
+    repo,
+    ['push', '--quiet', ...leases, gitRemote, ...refs.map((r) => `${options.force ? '+' : ''}${r}:${r}`)],
+    `exp push ${gitRemote}`,
+  );
+  await recordPushed(
+    repo,
+    gitRemote,
+    chosen.map((e) => [e.name, e.commit]),
+  );
   return { gitRemote, remote: remote.url, experiments: chosen.map((e) => e.name), ...moved };
 }
 
+/** Where this clone records the commits it pushed: git remote → name → commits. */
+function pushedPath(repo: Repo): string {
+  return path.join(repo.stateDir, 'exp-pushed.json');
+}
+
+function readPushed(repo: Repo): Record<string, Record<string, string[]>> {
+  try {
+    return JSON.parse(fs.readFileSync(pushedPath(repo), 'utf8')) as Record<string, Record<string, string[]>>;
+  } catch {
+    return {};
+  }
+}
+
+/** Commits of each name this clone pushed to, or pulled from, `gitRemote`: replacing them is fine. */
+function knownCommits(repo: Repo, gitRemote: string): Record<string, string[]> {
+  const known: Record<string, string[]> = { ...readPushed(repo)[gitRemote] };
+  for (const [name, o] of Object.entries(readOrigins(repo)))
+    if (o.remote === gitRemote) known[name] = [...(known[name] ?? []), o.commit];
+  return known;
+}
+
+async function recordPushed(repo: Repo, gitRemote: string, pushed: Array<[string, string]>): Promise<void> {
+  const all = readPushed(repo);
+  const mine = (all[gitRemote] ??= {});
+  for (const [name, commit] of pushed) mine[name] = [...new Set([...(mine[name] ?? []), commit])].slice(-20);
+  fs.mkdirSync(repo.stateDir, { recursive: true });
+  await writeFileAtomic(pushedPath(repo), JSON.stringify(all, null, 2) + '\n', { tmpDir: repo.tmpDir });
+}
+
 /** Experiment refs on a git remote: name → commit. */
-async function remoteExperiments(repo: Repo, gitRemote: string): Promise<Map<string, string>> {
+async function remoteExperiments(
+  repo: Repo,
+  gitRemote: string,
+  verb: 'push' | 'pull' = 'pull',
+): Promise<Map<string, string>> {
   const text = await gitOrThrow(
     repo,
     ['ls-remote', gitRemote, `${EXP_REF_PREFIX}*`],
-    `exp pull ${gitRemote}`,
+    `exp ${verb} ${gitRemote}`,
   );
   const found = new Map<string, string>();
   for (const line of text.split('\n').filter(Boolean)) {

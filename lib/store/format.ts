@@ -13,12 +13,17 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** Parses a positive integer option, naming the option when it is not one. */
-export function parsePositiveInt(name: string): (value: string) => number {
+/**
+ * Parses a whole-number option of at least `min` (default 0), naming the option when it is not
+ * one. Only decimal digits count: an empty value (an unset shell variable) is refused rather
+ * than read as 0, which for `gc --exp-older-than` would drop every experiment.
+ */
+export function parsePositiveInt(name: string, min = 0): (value: string) => number {
   return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new Error(`${name}: expected a non-negative integer "${value}". Pass e.g. ${name} 8.`);
+    const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) {
+      const what = min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
+      throw new Error(`${name}: expected ${what} "${value}". Pass e.g. ${name} 8.`);
     }
     return n;
   };

@@ -16,6 +16,7 @@ import { listGcRoots, ROOT_KINDS, type GcRoot, type RootKind, type RootOptions }
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
 import { isOid } from './remote.ts';
+import { liveWriters } from './in-flight.ts';
 
 export interface GcOptions extends RootOptions {
   /** Report what would be deleted without deleting (default false). */
@@ -38,6 +39,11 @@ export interface GcPlan {
   staleTemps: number;
   /** Run-cache entries (`.lockstep/runs/*.json`) dropped because their outputs are collected. */
   runEntries: number;
+  /**
+   * Writers still running (`exp run`, queue workers; see in-flight.ts) and the unreferenced
+   * objects kept because they entered the cache after the oldest of them started.
+   */
+  inFlight: { writers: string[]; objects: number };
   dryRun: boolean;
 }
 
@@ -181,12 +187,30 @@ export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promi
   const cache = new Cache(repo);
   const deleted: Array<{ oid: Oid; size: number }> = [];
   let kept = 0;
-  for (const oid of listCache(cache)) {
+  const cached = listCache(cache);
+  // Read after the listing: a writer that put a listed object in the cache registered before.
+  // Its objects are kept by when they entered the cache (ctime: a rename or chmod sets it, a
+  // moved-in file's old mtime does not count); 2 s of slack covers timestamp granularity.
+  const writers = liveWriters(repo);
+  const protectFrom = writers.length > 0 ? writers[0]!.started - 2000 : Infinity;
+  let inFlightObjects = 0;
+  for (const oid of cached) {
     if (keep.has(oid)) {
       kept++;
       continue;
     }
-    deleted.push({ oid, size: fs.statSync(cache.objectPath(oid)).size });
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(cache.objectPath(oid));
+    } catch {
+      continue; // Quarantined or removed meanwhile.
+    }
+    if (st.ctimeMs >= protectFrom) {
+      kept++;
+      inFlightObjects++;
+      continue;
+    }
+    deleted.push({ oid, size: st.size });
   }
   // Run-cache entries that would point at deleted objects go first, so a restore never finds
   // half its outputs gone (manifests are read before anything is deleted).
@@ -218,6 +242,7 @@ export async function collectGarbage(repo: Repo, options: GcOptions = {}): Promi
     bytes: deleted.reduce((a, d) => a + d.size, 0),
     staleTemps,
     runEntries: staleRuns.length,
+    inFlight: { writers: writers.map((w) => w.what), objects: inFlightObjects },
     dryRun: Boolean(options.dryRun),
   };
 }

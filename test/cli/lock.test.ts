@@ -204,6 +204,31 @@ describe('lockfile merge driver', () => {
     expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('');
   });
 
+  it('lockfile deleted on one side, changed on the other: lock resolve says so and how to finish, changes nothing', async () => {
+    await setUp(true);
+    await branch('a', 'main', { epochs: 40 });
+    t!.git('checkout', '-q', '-b', 'b', 'main');
+    t!.git('rm', '-q', 'artifacts.lock.yaml');
+    t!.git('commit', '-q', '-m', 'b: no lockfile');
+    expect(merge('a')).toBe(false);
+    expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('artifacts.lock.yaml');
+    const theirs = t!.read('artifacts.lock.yaml');
+    const r = await cli('lock', 'resolve');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toEqual([
+      'lockstep: artifacts.lock.yaml: deleted on our side of the merge and changed on the other, so there is nothing to merge per stage. Keep the changed one with "git add artifacts.lock.yaml" and run "npx lockstep repro", or drop it with "git rm artifacts.lock.yaml".',
+    ]);
+    expect(t!.read('artifacts.lock.yaml')).toBe(theirs);
+    expect(t!.git('diff', '--name-only', '--diff-filter=U')).toBe('artifacts.lock.yaml');
+    // Following the fix: keep it, and the workspace is consistent.
+    t!.git('add', 'artifacts.lock.yaml');
+    expect((await cli('lock', 'resolve')).stdout).toBe(
+      'artifacts.lock.yaml: no conflict markers, nothing to resolve',
+    );
+    await repro();
+    expect((await status()).stale).toEqual([]);
+  });
+
   it('merge driver: three branches merged in turn give the lockfile a fresh run gives', async () => {
     await setUp(true);
     await branch('a', 'main', { epochs: 40 });

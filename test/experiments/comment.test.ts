@@ -131,4 +131,14 @@ describe('lockstep exp comment --plan', () => {
     expect(res.allowed).toBe(false);
     expect(gh.state.comments.get(7)!.at(-1)!.body).toMatch(/train\.units/);
   });
+
+  it.each([['--name=../../x'], [`--name ${'n'.repeat(100)} -S train.units=8,16`]])(
+    'exp comment --plan refuses an experiment name no ref can carry (%s) with a reply, before any job runs',
+    async (flags) => {
+      const res = await plan('maintainer', `/lockstep exp run -S train.lr=0.02 ${flags}`);
+      expect(res.allowed).toBe(false);
+      expect(res.experiments).toEqual([]);
+      expect(gh.state.comments.get(7)!.at(-1)!.body).toMatch(/not a valid experiment name/);
+    },
+  );
 });

@@ -145,4 +145,23 @@ describe('gc and experiments', () => {
     expect(later.deleted.length).toBeGreaterThan(0);
     expect(later.keptBy.map((k) => k.kind)).toEqual(['workspace', 'branch', 'commit']);
   });
+
+  it.each([[''], ['1e3'], ['0x10']])(
+    'gc --exp-older-than %j (an unset variable, a float, hex) is a usage error that deletes nothing',
+    async (days) => {
+      const objects = () => fs.readdirSync(path.join(t.repo.cacheDir, 'sha256'), { recursive: true }).length;
+      const before = objects();
+      const r = await cli('gc', '--exp-older-than', days);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--exp-older-than: expected a non-negative integer');
+      expect(objects()).toBe(before);
+      expect((await cli('exp', 'apply', 'lr-02')).code).toBe(0);
+    },
+  );
+
+  it('exp queue start -j 0 is a usage error, not a silent single worker', async () => {
+    const r = await cli('exp', 'queue', 'start', '-j', '0');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--jobs: expected an integer of at least 1 "0"');
+  });
 });

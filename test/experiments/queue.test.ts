@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import fs from 'node:fs';
 import { expandGrid } from '../../lib/experiments/grid.ts';
+import { claimNext, listQueue } from '../../lib/experiments/queue.ts';
 import type { TmpRepo } from '../support/tmp-repo.ts';
 import { cliIn, createExperimentRepo, PIPE } from './helpers.ts';
 
@@ -29,6 +31,11 @@ describe('expandGrid', () => {
     ],
     [['tags=[a,b]'], [{ tags: ['a', 'b'] }]],
     [['note="x,y"'], [{ note: 'x,y' }]],
+    [['note="a,b",c'], [{ note: 'a,b' }, { note: 'c' }]],
+    [["note=c,'d,e'"], [{ note: 'c' }, { note: 'd,e' }]],
+    [['note="say \\"hi, there\\"",x'], [{ note: 'say "hi, there"' }, { note: 'x' }]],
+    [['tags=[1,2],[3,4]'], [{ tags: [1, 2] }, { tags: [3, 4] }]],
+    [["note=it's,ok"], [{ note: "it's" }, { note: 'ok' }]],
   ])('expandGrid %j is the product of the comma lists', (pairs, expected) => {
     expect(expandGrid(pairs)).toEqual(expected);
   });
@@ -36,6 +43,13 @@ describe('expandGrid', () => {
   it('expandGrid rejects an empty value in a list', () => {
     expect(() => expandGrid(['train.lr=0.1,'])).toThrow(/empty value/);
   });
+
+  it.each([['note="a,b'], ['tags=[1,2'], ['tags=1]']])(
+    'expandGrid refuses %j: unbalanced quotes or brackets',
+    (pair) => {
+      expect(() => expandGrid([pair])).toThrow(/unbalanced quotes or brackets/);
+    },
+  );
 });
 
 describe('exp queue', () => {
@@ -85,6 +99,21 @@ describe('exp queue', () => {
     expect(t.git('worktree', 'list').split('\n')).toHaveLength(1);
     expect((await cli('exp', 'queue', 'remove', '--all')).out).toMatch(/removed 2 queue entries/);
     expect(await status()).toEqual([]);
+  });
+
+  it('a second queue start never re-runs an entry another one finished (or removed) after its listing', async () => {
+    for (const n of ['a', 'b'])
+      expect((await cli('exp', 'run', '--queue', '-S', 'train.lr=0.02', '--name', n, ...PIPE)).code).toBe(0);
+    const listed = await listQueue(t.repo);
+    expect(listed.map((e) => e.state)).toEqual(['queued', 'queued']);
+    // Meanwhile another worker finished "a" and dropped its claim, and "b" was removed.
+    const dir = path.join(t.repo.stateDir, 'queue');
+    const a = JSON.parse(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'a.json'), JSON.stringify({ ...a, state: 'done' }));
+    expect((await cli('exp', 'queue', 'remove', 'b')).code).toBe(0);
+    expect(claimNext(t.repo, listed)).toBeUndefined();
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.claim'))).toEqual([]);
+    expect((await listQueue(t.repo)).map((e) => [e.name, e.state])).toEqual([['a', 'done']]);
   });
 
   it('a queue worker killed mid-run leaves its experiment queued, not recorded; the next start runs it', async () => {

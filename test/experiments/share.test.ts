@@ -89,6 +89,62 @@ describe('exp push and pull', () => {
     expect(git(b, 'rev-parse', 'refs/exps/lr-02')).toBe(git(a.root, 'rev-parse', 'refs/exps/lr-02'));
   });
 
+  it("exp push refuses to replace another clone's experiment of the same name unless --force; re-pushing your own is fine", async () => {
+    expect((await cliIn(a.root, 'exp', 'push', 'origin')).code).toBe(0);
+    // A re-runs its own experiment: the remote's ref is one A pushed, so replacing it is fine.
+    expect((await cliIn(a.root, 'exp', 'run', '-S', 'train.lr=0.04', '--name', 'lr-02', ...PIPE)).code).toBe(
+      0,
+    );
+    const again = await cliIn(a.root, 'exp', 'push', 'origin', 'lr-02');
+    expect(again.code, again.err).toBe(0);
+    const aCommit = git(a.root, 'rev-parse', 'refs/exps/lr-02');
+    expect(git(bare, 'rev-parse', 'refs/exps/lr-02')).toBe(aCommit);
+
+    // B runs an experiment it happens to name the same, and pushes it.
+    expect((await cliIn(b, 'exp', 'run', '-S', 'train.lr=0.03', '--name', 'lr-02', ...PIPE)).code).toBe(0);
+    const refused = await cliIn(b, 'exp', 'push', 'origin');
+    expect(refused.code).toBe(1);
+    expect(refused.err.trim().split('\n').pop()).toMatch(
+      /^lockstep: exp push: origin holds other experiments of the same name "lr-02" .*--force to replace them; nothing was pushed\.$/,
+    );
+    expect(git(bare, 'rev-parse', 'refs/exps/lr-02')).toBe(aCommit);
+
+    const forced = await cliIn(b, 'exp', 'push', 'origin', '--force');
+    expect(forced.code, forced.err).toBe(0);
+    expect(git(bare, 'rev-parse', 'refs/exps/lr-02')).toBe(git(b, 'rev-parse', 'refs/exps/lr-02'));
+    // Now A's push is the one that would replace a teammate's.
+    expect((await cliIn(a.root, 'exp', 'push', 'origin', 'lr-02')).code).toBe(1);
+  });
+
+  it('exp pull and exp push wait for the repository lock, so a gc in between cannot collect what they move', async () => {
+    expect((await cliIn(a.root, 'exp', 'push', 'origin')).code).toBe(0);
+    const held = {
+      pid: process.pid,
+      hostname: os.hostname(),
+      command: 'gc',
+      started: new Date().toISOString(),
+    };
+    fs.mkdirSync(path.join(b, '.lockstep'), { recursive: true });
+    fs.writeFileSync(path.join(b, '.lockstep', 'lock'), JSON.stringify(held));
+    const before = process.env.LOCKSTEP_LOCK_TIMEOUT_MS;
+    process.env.LOCKSTEP_LOCK_TIMEOUT_MS = '200';
+    try {
+      for (const verb of ['pull', 'push']) {
+        const r = await cliIn(b, 'exp', verb, 'origin');
+        expect(r.code, verb).toBe(1);
+        expect(r.err, verb).toMatch(
+          new RegExp(`\\.lockstep/lock: held by lockstep pid ${process.pid} \\(gc\\)`),
+        );
+      }
+      expect(git(b, 'for-each-ref', 'refs/exps/')).toBe('');
+    } finally {
+      if (before === undefined) delete process.env.LOCKSTEP_LOCK_TIMEOUT_MS;
+      else process.env.LOCKSTEP_LOCK_TIMEOUT_MS = before;
+      fs.rmSync(path.join(b, '.lockstep', 'lock'));
+    }
+    expect((await cliIn(b, 'exp', 'pull', 'origin')).code).toBe(0);
+  });
+
   it('exp pull names experiments whose artifacts the remote lacks', async () => {
     expect((await cliIn(a.root, 'exp', 'push', 'origin')).code).toBe(0);
     fs.rmSync(path.join(dir, 'artifacts'), { recursive: true });

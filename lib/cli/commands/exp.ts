@@ -134,15 +134,21 @@ export function register(program: Command, io: CliIO): void {
   exp
     .command('apply <name>')
     .description("write an experiment's params.yaml and lockfile into the workspace and restore its outputs")
+    .option('-f, --force', 'overwrite workspace outputs whose changes are recorded nowhere')
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: { json?: boolean }) => {
+    .action(async (name: string, opts: { json?: boolean; force?: boolean }) => {
       const { applyExperiment } = await import('../../experiments/apply.ts');
       const { withRepoLock } = await import('../../lock.ts');
       const repo = findRepo(io.cwd);
       // The lock keeps gc from collecting objects between the fetch and the checkout.
-      const res = await withRepoLock(repo, 'exp apply', () => applyExperiment(repo, name, { out: io }), {
-        out: io,
-      });
+      const res = await withRepoLock(
+        repo,
+        'exp apply',
+        () => applyExperiment(repo, name, { out: io, force: opts.force }),
+        {
+          out: io,
+        },
+      );
       if (opts.json) return io.out(JSON.stringify(res, null, 2));
       const wrote = res.written.length
         ? `wrote ${res.written.join(', ')}`
@@ -162,7 +168,10 @@ export function register(program: Command, io: CliIO): void {
           : "pull experiments' refs from a git remote and their artifacts from the artifact remote (default: all)",
       )
       .option('--remote <url>', 'artifact remote (default: the configured remote)')
-      .option('-f, --force', 'replace local experiments of the same name (pull)')
+      .option(
+        '-f, --force',
+        "replace experiments of the same name: local ones (pull), or the remote's from another clone (push)",
+      )
       .option('--json', 'print JSON')
       .action(
         async (
@@ -172,8 +181,16 @@ export function register(program: Command, io: CliIO): void {
         ) => {
           const share = await import('../../experiments/share.ts');
           const repo = findRepo(io.cwd);
+          const { withRepoLock } = await import('../../lock.ts');
           const run = verb === 'push' ? share.pushExperiments : share.pullExperiments;
-          const res = await run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io });
+          // The lock keeps gc from collecting what a pull downloads for a ref it has not seen yet,
+          // or what a push is about to upload.
+          const res = await withRepoLock(
+            repo,
+            `exp ${verb}`,
+            () => run(repo, gitRemote, names, { remote: opts.remote, force: opts.force, out: io }),
+            { out: io },
+          );
           if (opts.json) return io.out(JSON.stringify(res, null, 2));
           const dir = verb === 'push' ? 'to' : 'from';
           io.out(
@@ -187,7 +204,7 @@ export function register(program: Command, io: CliIO): void {
   queue
     .command('start')
     .description('run the queued experiments, N at a time, each in its own worktree')
-    .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs')))
+    .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs', 1)))
     .option('--json', 'print JSON')
     .action(async (opts: { jobs?: number; json?: boolean }) => {
       const { startQueue } = await import('../../experiments/queue.ts');

@@ -82,6 +82,11 @@ export function register(program: Command, io: CliIO): void {
           `experiments not kept (${plan.droppedExperiments.length}): ${plan.droppedExperiments.join(', ')}; exp apply of them needs their artifacts on the remote`,
         );
       }
+      if (plan.inFlight.writers.length > 0) {
+        io.out(
+          `kept ${plan.inFlight.objects} objects written since ${plan.inFlight.writers.length} running command(s) started (${plan.inFlight.writers.join(', ')}); run gc again when they finish to collect what they leave unpinned`,
+        );
+      }
       io.out(
         `${verb} ${plan.deleted.length} objects (${formatBytes(plan.bytes)}), kept ${plan.kept}; run-cache entries dropped: ${plan.runEntries}; lockfiles read: ${plan.roots.length}`,
       );

@@ -8,7 +8,7 @@ export function register(program: Command, io: CliIO): void {
     .command('pull')
     .description('download the data and stage outputs the lockfile references, then check them out')
     .option('-r, --remote <url>', 'remote URL or directory (default: the configured remote)')
-    .option('-j, --jobs <n>', 'concurrent downloads (default 8)', wrap(parsePositiveInt('--jobs')))
+    .option('-j, --jobs <n>', 'concurrent downloads (default 8)', wrap(parsePositiveInt('--jobs', 1)))
     .option('--no-checkout', 'only fill the cache; leave the workspace as it is')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { remote?: string; jobs?: number; json?: boolean; checkout: boolean }) => {

@@ -8,7 +8,7 @@ export function register(program: Command, io: CliIO): void {
     .command('push')
     .description('upload the data and stage outputs the lockfile references to the remote')
     .option('-r, --remote <url>', 'remote URL or directory (default: the configured remote)')
-    .option('-j, --jobs <n>', 'concurrent uploads (default 8)', wrap(parsePositiveInt('--jobs')))
+    .option('-j, --jobs <n>', 'concurrent uploads (default 8)', wrap(parsePositiveInt('--jobs', 1)))
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { remote?: string; jobs?: number; json?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
