@@ -113,7 +113,8 @@ export function walkFiles(
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, entry.name);
       const rel = prefix + entry.name;
-      if (!withStat && entry.isFile()) {
+      // (A name holding U+FFFD may be one readdir could not decode: the stat below tells.)
+      if (!withStat && entry.isFile() && !entry.name.includes('\uFFFD')) {
         files.push({ rel, abs });
         continue;
       }
@@ -128,12 +129,45 @@ export function walkFiles(
             formatProblem(`${shownDir}/${rel}`, 'dangling symlink', rel, 'Remove it or point it at a file.'),
           );
         }
+        // readdir decodes a name that is not UTF-8 with U+FFFD, a name no file has.
+        if (code === 'ENOENT' && entry.name.includes('\uFFFD')) {
+          throw new LockstepError(
+            formatProblem(
+              `${shownDir}/${rel}`,
+              'file name cannot be tracked (not valid UTF-8)',
+              rel,
+              'Rename it to a UTF-8 name, or move it out of the directory.',
+            ),
+          );
+        }
+        if (code === 'ENOENT') {
+          throw new LockstepError(
+            formatProblem(
+              `${shownDir}/${rel}`,
+              'file disappeared while listed',
+              rel,
+              'Retry when nothing is moving files there.',
+            ),
+          );
+        }
         throw err;
       }
       if (rootReal !== undefined && entry.isSymbolicLink())
         checkLinkInside(rootReal, abs, `${shownDir}/${rel}`);
       if (st.isDirectory()) visit(abs, rel + '/', st);
       else if (st.isFile()) files.push({ rel, abs, stat: st });
+      else {
+        // A FIFO, socket or device has no bytes to pin; leaving it out silently would make the
+        // artifact differ from the directory without a word.
+        throw new LockstepError(
+          formatProblem(
+            `${shownDir}/${rel}`,
+            'not a regular file or directory',
+            rel,
+            'Track files or directories only: move the FIFO, socket or device out of the directory.',
+          ),
+        );
+      }
     }
     ancestors.delete(id);
   };

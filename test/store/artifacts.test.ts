@@ -1,7 +1,8 @@
 import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import {
   artifactObjects,
@@ -221,6 +222,43 @@ describe('artifacts bad input', () => {
     await expect(hashArtifact(repo, 'd')).rejects.toThrow(/symlink loop/);
     fs.symlinkSync('self', path.join(repo.root, 'self'));
     await expect(hashArtifact(repo, 'self')).rejects.toThrow(/symlink loop/);
+  });
+
+  it('hashArtifact refuses a FIFO or a socket inside a directory instead of leaving it out', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'e/a.txt': 'a' });
+    expect(spawnSync('mkfifo', [path.join(repo.root, 'd/pipe')]).status).toBe(0);
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(
+      'd/pipe: not a regular file or directory "pipe". Track files or directories only',
+    );
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(repo.root, 'e/sock'), resolve));
+    try {
+      await expect(hashArtifact(repo, 'e')).rejects.toThrow(
+        'e/sock: not a regular file or directory "sock".',
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('hashArtifact names a file whose name is not UTF-8 instead of failing to open it', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/ok\uFFFD.txt': 'a real U+FFFD in a UTF-8 name' });
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(repo.root, 'd/x')), Buffer.from([0xff])]), 'x');
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(
+      'd/x\uFFFD: file name cannot be tracked (not valid UTF-8) "x\uFFFD". Rename it to a UTF-8 name',
+    );
+  });
+
+  it('commitArtifact error for a file name holding a newline stays on one line', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/two\nlines.txt': 'a' });
+    const err = await commitArtifact(repo, 'd').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(
+      /^d\/two\\nlines\.txt: file name cannot be tracked \(path contains a NUL or control character\)/,
+    );
+    expect((err as Error).message).not.toContain('\n');
   });
 
   it('hashArtifact fails on a file that changes while it is hashed', async () => {
