@@ -144,7 +144,7 @@ export function walkFiles(
           throw new LockstepError(
             formatProblem(
               `${shownDir}/${rel}`,
-              'file disappeared while listed',
+              'file disappeared while it was listed',
               rel,
               'Retry when nothing is moving files there.',
             ),

@@ -1,4 +1,4 @@
-import { describe, expect, it, afterEach } from 'vitest';
+import { describe, expect, it, afterEach, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -249,6 +249,25 @@ describe('artifacts bad input', () => {
     await expect(hashArtifact(repo, 'd')).rejects.toThrow(
       'd/x\uFFFD: file name cannot be tracked (not valid UTF-8) "x\uFFFD". Rename it to a UTF-8 name',
     );
+  });
+
+  it('commitArtifact names a file removed after the directory was listed', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/b.txt': 'b' });
+    const readdir = fs.readdirSync;
+    // Another process removes d/b.txt right after the walk listed it.
+    const spy = vi.spyOn(fs, 'readdirSync').mockImplementation(((...args: Parameters<typeof readdir>) => {
+      const listed = readdir(...args);
+      fs.rmSync(path.join(repo.root, 'd/b.txt'), { force: true });
+      return listed;
+    }) as typeof readdir);
+    try {
+      await expect(commitArtifact(repo, 'd')).rejects.toThrow(
+        /^d\/b\.txt: file (disappeared while it was hashed|disappeared while it was listed) "d\/b\.txt"\. Retry when nothing is moving files there\.$/,
+      );
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('commitArtifact error for a file name holding a newline stays on one line', async () => {
