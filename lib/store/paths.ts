@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import { UsageError, LockstepError, formatProblem } from '../errors.ts';
+import { MAX_DEPTH } from './entry-path.ts';
 
 /** Normalises a user-given path (absolute, or relative to `cwd`) to a repository-relative POSIX path. */
 export function toRepoPath(repo: Repo, input: string, cwd: string = repo.root): string {
@@ -110,9 +111,22 @@ export function walkFiles(
     const id = `${dirStat.dev}:${dirStat.ino}`;
     if (ancestors.has(id)) throw symlinkLoop(`${shownDir}/${prefix}`.replace(/\/$/, ''));
     ancestors.add(id);
+    // Entries below MAX_DEPTH can never be tracked (the manifest rules refuse them); stopping
+    // here also keeps a tree of thousands of levels from ending in a raw ENAMETOOLONG.
+    const depth = prefix === '' ? 1 : prefix.split('/').length;
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, entry.name);
       const rel = prefix + entry.name;
+      if (depth > MAX_DEPTH) {
+        throw new LockstepError(
+          formatProblem(
+            `${shownDir}/${rel}`,
+            `file name cannot be tracked (path is nested deeper than ${MAX_DEPTH} levels)`,
+            rel,
+            'Rename it so its path is portable, or move it out of the directory.',
+          ),
+        );
+      }
       // (A name holding U+FFFD may be one readdir could not decode: the stat below tells.)
       if (!withStat && entry.isFile() && !entry.name.includes('\uFFFD')) {
         files.push({ rel, abs });

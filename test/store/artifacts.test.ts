@@ -270,6 +270,30 @@ describe('artifacts bad input', () => {
     }
   });
 
+  it('hashArtifact stops walking a tree at the depth limit, with the path rule, even past PATH_MAX', async () => {
+    const repo = fresh();
+    fs.mkdirSync(path.join(repo.root, 'deep'));
+    // 500 levels of "dddddddd/": the full path passes PATH_MAX (4096), so only a process that
+    // walks down with chdir can make it.
+    const made = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        "const fs=require('fs');process.chdir('deep');for(let i=0;i<500;i++){fs.mkdirSync('dddddddd');process.chdir('dddddddd')}fs.writeFileSync('f','x')",
+      ],
+      { cwd: repo.root },
+    );
+    expect(made.status).toBe(0);
+    try {
+      const err = await hashArtifact(repo, 'deep').catch((e: Error) => e);
+      expect((err as Error).message).toMatch(
+        /^deep\/(dddddddd\/){64}dddddddd: file name cannot be tracked \(path is nested deeper than 64 levels\) "(dddddddd\/){64}dddddddd"\. Rename it/,
+      );
+    } finally {
+      spawnSync('rm', ['-rf', path.join(repo.root, 'deep')]);
+    }
+  });
+
   it('commitArtifact error for a file name holding a newline stays on one line', async () => {
     const repo = fresh();
     writeTree(repo.root, { 'd/a.txt': 'a', 'd/two\nlines.txt': 'a' });
