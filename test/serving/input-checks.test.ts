@@ -5,6 +5,7 @@
  * schema shipped inside the model directory. Warnings are served and logged; the policy switch
  * `serving.on_error_anomaly: flag` predicts anyway; monitoring reports the anomaly rate.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -329,6 +330,17 @@ describe('input checks', () => {
       await new Promise((r) => (container.exitCode !== null ? r(undefined) : container.once('exit', r)));
     }
   }, 90_000);
+
+  it('input checks: lockstep predict refuses a FIFO or a device instead of reading it for ever', async () => {
+    const fifo = path.join(t.root, 'clip-fifo.wav');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const f of [fifo, '/dev/zero']) {
+      const r = await cli('predict', f, '--env', 'dev');
+      expect(r.code, f).toBe(2);
+      expect(r.stderr, f).toMatch(new RegExp(`${f}: not a regular file\\. Pass a WAV file path\\.$`));
+    }
+    fs.rmSync(fifo);
+  }, 20_000);
 
   it('input checks: lockstep predict exits 1 naming the file with validate reason, and predicts good and warned files', async () => {
     const dir = path.join(t.root, 'clips');
