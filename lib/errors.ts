@@ -60,10 +60,22 @@ export class LockedError extends LockstepError {}
 /** A gate or a promotion policy said no. */
 export class RefusedError extends LockstepError {}
 
-/** Formats `<where>: <problem> "<value>". <fix>` with the value JSON-quoted when it is not a string. */
+/**
+ * Formats `<where>: <problem> "<value>". <fix>` with the value JSON-quoted. `where` is often a
+ * file name, which may hold a newline or another control character: those are escaped as in
+ * JSON, so the message stays one line and the CLI does not cut it at the newline.
+ */
 export function formatProblem(where: string, problem: string, value: unknown, fix: string): string {
   const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
-  return `${where}: ${problem}${shown}. ${fix}`;
+  return `${escapeControl(where)}: ${problem}${shown}. ${fix}`;
+}
+
+/** `s` with C0/C1 control characters written as JSON escapes (`\n`, `\u0001`). */
+export function escapeControl(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Turns any thrown value into a single line (no stack) for the CLI. */

@@ -88,6 +88,10 @@ describe('gs:// object names', () => {
     ['climbing out', 'evil/../../../escape.wav', /climbs out/],
     ['a backslash', 'evil/a\\b.wav', /backslash/],
     ['a case clash', 'evil/Clip.wav', /only by case/],
+    ['a "." segment', 'evil/./x.wav', /empty or "\." segment/],
+    ['a ".." in the middle', 'evil/a/../b.wav', /climbs out/],
+    ['an empty segment', 'evil//x.wav', /path is absolute|empty or "\." segment/],
+    ['a newline', 'evil/x\n.wav', /control character/],
   ])(
     'gs:// object names: a name with %s is refused by ingest and batch input before anything is downloaded',
     async (_n, name, problem) => {

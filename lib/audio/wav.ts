@@ -37,15 +37,41 @@ export const WAV_LIMITS = {
   maxChannels: 8,
 } as const;
 
-/** Accepted (format tag, bits per sample) pairs; 65534 is WAVE_FORMAT_EXTENSIBLE. */
+/** Accepted (format tag, bits per sample) pairs: 1 = PCM integer, 3 = IEEE float. */
 const BITS_BY_FORMAT: Record<number, readonly number[]> = {
   1: [8, 16, 24, 32],
   3: [32, 64],
-  65534: [8, 16, 24, 32, 64],
 };
+
+/** WAVE_FORMAT_EXTENSIBLE: the encoding is the sub-format GUID in the fmt extension. */
+const EXTENSIBLE = 65534;
+/** The last 12 bytes of KSDATAFORMAT_SUBTYPE_PCM/IEEE_FLOAT, as wavefile reads them (3 uint32). */
+const KSDATAFORMAT_TAIL = [0x00100000, 0xaa000080, 0x719b3800];
+
+/**
+ * The encoding an extensible header really carries: its sub-format's format tag. wavefile reads
+ * every extensible file as integer PCM, so a float file would decode as noise (and hide its NaN
+ * samples from the checks) and a compressed one as PCM, unless the sub-format is read here.
+ */
+function extensibleFormat(fmt: { cbSize?: number; subformat?: number[] }, name: string): number {
+  const sub = fmt.subformat ?? [];
+  if ((fmt.cbSize ?? 0) < 22 || sub.length !== 4 || KSDATAFORMAT_TAIL.some((v, i) => sub[i + 1] !== v)) {
+    throw new AudioDecodeError(
+      `${name}: WAV header extensible format without a PCM or float sub-format GUID. Re-export it as PCM WAV.`,
+    );
+  }
+  const tag = sub[0];
+  if (!BITS_BY_FORMAT[tag]) {
+    throw new AudioDecodeError(
+      `${name}: unsupported WAV encoding (extensible sub-format ${tag}). Re-export it as PCM WAV.`,
+    );
+  }
+  return tag;
+}
 
 /** What `readWavHeader` returns: the checked format and the data chunk's bytes. */
 export interface WavHeader {
+  /** 1 = PCM integer, 3 = IEEE float (an extensible file's sub-format). */
   audioFormat: number;
   numChannels: number;
   sampleRate: number;
@@ -96,7 +122,9 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
   };
   const reexport = 'Re-export it as PCM WAV.';
   // 1 = PCM integer, 3 = IEEE float, 65534 = WAVE_FORMAT_EXTENSIBLE (PCM or float inside).
-  const bitsAllowed = BITS_BY_FORMAT[fmt.audioFormat];
+  const encoding =
+    fmt.audioFormat === EXTENSIBLE ? extensibleFormat(wav.fmt as object, name) : fmt.audioFormat;
+  const bitsAllowed = BITS_BY_FORMAT[encoding];
   if (!bitsAllowed) {
     throw new AudioDecodeError(
       `${name}: unsupported WAV encoding (format tag ${fmt.audioFormat}). Re-export it as PCM WAV.`,
@@ -122,9 +150,14 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
       name,
       'bitsPerSample',
       fmt.bitsPerSample,
-      `Format tag ${fmt.audioFormat} takes ${bitsAllowed.join(', ')} bits; ${reexport}`,
+      `Format tag ${encoding} takes ${bitsAllowed.join(', ')} bits; ${reexport}`,
     );
   }
+  const validBits = (wav.fmt as { validBitsPerSample?: number }).validBitsPerSample ?? 0;
+  if (fmt.audioFormat === EXTENSIBLE && validBits > fmt.bitsPerSample) {
+    throw badField(name, 'validBitsPerSample', validBits, `At most ${fmt.bitsPerSample} bits; ${reexport}`);
+  }
+
   const blockAlign = fmt.numChannels * (fmt.bitsPerSample / 8);
   if (fmt.blockAlign !== blockAlign) {
     throw badField(
@@ -167,12 +200,10 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
       `${name}: truncated WAV data (${samples.length} bytes is not a whole number of ${blockAlign}-byte frames). Re-export the file.`,
     );
   }
-  const bitDepth = wav.bitDepth as string;
-  if (!['8', '16', '24', '32', '32f', '64'].includes(bitDepth)) {
-    throw badField(name, 'bitsPerSample', fmt.bitsPerSample, reexport);
-  }
+  // wavefile names the encoding from format tag 3 only; an extensible float file is float too.
+  const bitDepth = encoding === 3 ? (fmt.bitsPerSample === 32 ? '32f' : '64') : String(fmt.bitsPerSample);
   return {
-    audioFormat: fmt.audioFormat,
+    audioFormat: encoding,
     numChannels: fmt.numChannels,
     sampleRate: fmt.sampleRate,
     bitsPerSample: fmt.bitsPerSample,
@@ -200,6 +231,7 @@ export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
       length: 0,
     };
   }
+  if (header.audioFormat === 3) return decodeFloat(header, frames);
   // wavefile unpacks its own copy of the data chunk: hand it exactly the checked bytes.
   (wav.data as { samples: Uint8Array }).samples = header.samples;
   let raw: Float64Array[];
@@ -224,6 +256,24 @@ export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
     return out;
   });
   return { sampleRate, channels, bitDepth, length: channels[0]?.length ?? 0 };
+}
+
+/**
+ * IEEE float samples, read straight from the checked data chunk: wavefile unpacks an extensible
+ * (65534) float file as integers, and a float sample needs no scaling anyway.
+ */
+function decodeFloat(header: WavHeader, frames: number): DecodedAudio {
+  const { samples, numChannels, sampleRate, bitDepth } = header;
+  const width = header.bitsPerSample / 8;
+  const view = new DataView(samples.buffer, samples.byteOffset, samples.byteLength);
+  const channels = Array.from({ length: numChannels }, () => new Float32Array(frames));
+  for (let c = 0; c < numChannels; c++) {
+    const ch = channels[c];
+    for (let i = 0, o = c * width; i < frames; i++, o += header.blockAlign) {
+      ch[i] = width === 4 ? view.getFloat32(o, true) : view.getFloat64(o, true);
+    }
+  }
+  return { sampleRate, channels, bitDepth, length: frames };
 }
 
 /** Encodes mono or multi-channel float samples as WAV (default 16-bit PCM, or '32f'). */

@@ -3,9 +3,9 @@
  * of this repository. Bytes come from the local cache, or from the remote when missing there;
  * every object is verified against its sha256 before it is used.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { IntegrityError, LockstepError } from '../errors.ts';
+import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { Cache } from '../store/cache.ts';
 import { readManifest as readCachedManifest } from '../store/artifacts.ts';
@@ -44,8 +44,44 @@ export async function readManifest(
 }
 
 /**
+ * Refuses a destination that already holds something: `registry get --out .` or `--out ~/work`
+ * must not delete a directory of the user's files to make room. Only an empty directory (or
+ * nothing) is replaced.
+ */
+async function checkDestinationFree(dest: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (st.isDirectory() && (await readdir(dest)).length === 0) return;
+  throw new LockstepError(
+    formatProblem(
+      '--out',
+      `already exists (${st.isDirectory() ? 'a directory that is not empty' : st.isSymbolicLink() ? 'a symlink' : 'a file'})`,
+      dest,
+      'Name a new --out path, or remove it first; the fetch never overwrites.',
+    ),
+  );
+}
+
+/** Puts the finished temp tree in place of `dest`, which is absent or an empty directory. */
+async function moveIntoPlace(tmp: string, dest: string): Promise<void> {
+  try {
+    await rmdir(dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await rename(tmp, dest);
+}
+
+/**
  * Writes the artifact `ref` to `dest` (a file path, or a directory for a directory artifact),
- * verifying every object. The destination appears whole or not at all (temp + rename).
+ * verifying every object. The destination appears whole or not at all (temp + rename), and
+ * must not exist yet (an empty directory is fine).
+ * @throws LockstepError when `dest` already holds a file, a symlink or a non-empty directory.
  * @returns the number of files and bytes written.
  */
 export async function fetchArtifact(
@@ -54,6 +90,7 @@ export async function fetchArtifact(
   dest: string,
   options: FetchOptions = {},
 ): Promise<{ files: number; bytes: number }> {
+  await checkDestinationFree(dest);
   const cache = new Cache(repo, { remote: options.remote });
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   // A directory's manifest (and so every entry path) is checked before anything is created.
@@ -64,8 +101,7 @@ export async function fetchArtifact(
       await ensureLocal(repo, [ref.hash], options.remote);
       const bytes = await cache.readBytes(ref.hash);
       await writeFile(tmp, bytes, { flag: 'wx' });
-      await rm(dest, { recursive: true, force: true });
-      await rename(tmp, dest);
+      await moveIntoPlace(tmp, dest);
       return { files: 1, bytes: bytes.length };
     }
     await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
@@ -84,8 +120,7 @@ export async function fetchArtifact(
         `${ref.path}: manifest ${ref.hash.slice(0, 12)} lists ${manifest.entries.length} files / ${bytes} bytes but the lockfile says ${ref.nfiles} / ${ref.size}. The lockfile was edited by hand; re-run lockstep repro.`,
       );
     }
-    await rm(dest, { recursive: true, force: true });
-    await rename(tmp, dest);
+    await moveIntoPlace(tmp, dest);
     return { files: manifest.entries.length, bytes };
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  * instance, logs one line per instance and returns the Vertex response shape.
  */
 import type { DecodedAudio } from '../audio/wav.ts';
-import { decodeRequestWav } from './decode.ts';
+import { ClipTooLongError, decodeRequestWav } from './decode.ts';
 import { LockstepError } from '../errors.ts';
 import type { InputAnomaly, PredictResponse } from './endpoint.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
@@ -222,16 +222,17 @@ export class Predictor {
         continue;
       }
       const where = p.where ?? `instances[${i}].audio`;
-      const c = checkAudioInstance(p.bytes, where, checks, onError, decodeRequestWav);
+      let c;
+      try {
+        c = checkAudioInstance(p.bytes, where, checks, onError, (b, n) => decodeRequestWav(b, n, maxSeconds));
+      } catch (err) {
+        if (!(err instanceof ClipTooLongError)) throw err;
+        this.logFailure(route, 'invalid', started, err.message);
+        throw new BadRequestError(err.message);
+      }
       if (!c.audio) {
         rejected.push({ instance: i, anomalies: c.anomalies, reason: c.rejection! });
         continue;
-      }
-      const seconds = c.audio.length / c.audio.sampleRate;
-      if (seconds > maxSeconds) {
-        const msg = `${where}: too long "${seconds.toFixed(1)} s". Send clips of at most ${maxSeconds} s.`;
-        this.logFailure(route, 'invalid', started, msg);
-        throw new BadRequestError(msg);
       }
       ready.push({ kind: 'audio', audio: c.audio, anomalies: c.anomalies });
     }

@@ -67,6 +67,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     { parseAs: 'buffer' },
     (_req, body, done) => done(null, body),
   );
+  // fastify also parses text/plain into a string, which the predict routes would then call a
+  // body of the wrong shape; a JSON body sent as text is a content-type mistake, a 415 that says so.
+  app.removeContentTypeParser('text/plain');
 
   let inFlight = 0;
   // Only predictions count: health checks and the page must answer even when predictions queue.
@@ -100,7 +103,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (status === 503) reply.header('retry-after', retryAfter);
     let message = err.message.split('\n')[0];
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      message = `body: larger than ${app.initialConfig.bodyLimit} bytes. Send a shorter clip.`;
+      message = `body: larger than ${app.initialConfig.bodyLimit} bytes. Send fewer instances or shorter clips.`;
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message = 'content-type: not application/json or audio/wav. Send a JSON body or a WAV file.';
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'body: empty. Send {"instances": [...]}.';

@@ -82,6 +82,17 @@ function hashError(scan: Scan, err: unknown): unknown {
       formatProblem(shown, 'file changed while it was hashed', shown, 'Retry when nothing is writing to it.'),
     );
   }
+  if (err.code === 'ENOENT') {
+    // Listed, then gone before it was read: something is moving files in the directory.
+    return new LockstepError(
+      formatProblem(
+        shown,
+        'file disappeared while it was hashed',
+        shown,
+        'Retry when nothing is moving files there.',
+      ),
+    );
+  }
   if (err.code === 'ENOSPC') {
     return new LockstepError(
       formatProblem(

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import { UsageError, LockstepError, formatProblem } from '../errors.ts';
+import { MAX_DEPTH } from '../entry-path.ts';
 
 /** Normalises a user-given path (absolute, or relative to `cwd`) to a repository-relative POSIX path. */
 export function toRepoPath(repo: Repo, input: string, cwd: string = repo.root): string {
@@ -110,10 +111,24 @@ export function walkFiles(
     const id = `${dirStat.dev}:${dirStat.ino}`;
     if (ancestors.has(id)) throw symlinkLoop(`${shownDir}/${prefix}`.replace(/\/$/, ''));
     ancestors.add(id);
+    // Entries below MAX_DEPTH can never be tracked (the manifest rules refuse them); stopping
+    // here also keeps a tree of thousands of levels from ending in a raw ENAMETOOLONG.
+    const depth = prefix === '' ? 1 : prefix.split('/').length;
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, entry.name);
       const rel = prefix + entry.name;
-      if (!withStat && entry.isFile()) {
+      if (depth > MAX_DEPTH) {
+        throw new LockstepError(
+          formatProblem(
+            `${shownDir}/${rel}`,
+            `file name cannot be tracked (path is nested deeper than ${MAX_DEPTH} levels)`,
+            rel,
+            'Rename it so its path is portable, or move it out of the directory.',
+          ),
+        );
+      }
+      // (A name holding U+FFFD may be one readdir could not decode: the stat below tells.)
+      if (!withStat && entry.isFile() && !entry.name.includes('\uFFFD')) {
         files.push({ rel, abs });
         continue;
       }
@@ -128,12 +143,45 @@ export function walkFiles(
             formatProblem(`${shownDir}/${rel}`, 'dangling symlink', rel, 'Remove it or point it at a file.'),
           );
         }
+        // readdir decodes a name that is not UTF-8 with U+FFFD, a name no file has.
+        if (code === 'ENOENT' && entry.name.includes('\uFFFD')) {
+          throw new LockstepError(
+            formatProblem(
+              `${shownDir}/${rel}`,
+              'file name cannot be tracked (not valid UTF-8)',
+              rel,
+              'Rename it to a UTF-8 name, or move it out of the directory.',
+            ),
+          );
+        }
+        if (code === 'ENOENT') {
+          throw new LockstepError(
+            formatProblem(
+              `${shownDir}/${rel}`,
+              'file disappeared while it was listed',
+              rel,
+              'Retry when nothing is moving files there.',
+            ),
+          );
+        }
         throw err;
       }
       if (rootReal !== undefined && entry.isSymbolicLink())
         checkLinkInside(rootReal, abs, `${shownDir}/${rel}`);
       if (st.isDirectory()) visit(abs, rel + '/', st);
       else if (st.isFile()) files.push({ rel, abs, stat: st });
+      else {
+        // A FIFO, socket or device has no bytes to pin; leaving it out silently would make the
+        // artifact differ from the directory without a word.
+        throw new LockstepError(
+          formatProblem(
+            `${shownDir}/${rel}`,
+            'not a regular file or directory',
+            rel,
+            'Track files or directories only: move the FIFO, socket or device out of the directory.',
+          ),
+        );
+      }
     }
     ancestors.delete(id);
   };

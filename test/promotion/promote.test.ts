@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rm, writeFile, mkdtemp, readFile } from 'node:fs/promises';
+import { rm, writeFile, mkdtemp, readFile, readdir, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
@@ -218,6 +218,29 @@ describe('registry', () => {
     } finally {
       await rm(out, { recursive: true, force: true });
     }
+  });
+
+  it('registry get never deletes what already sits at --out (the repository itself included)', async () => {
+    await r.commitModel({ content: 'v1', metrics: GOOD });
+    await writeFile(path.join(r.dir, 'notes.txt'), 'mine');
+    const before = (await readdir(r.dir)).sort();
+    for (const out of ['.', 'notes.txt']) {
+      const res = await cli('registry', 'get', 'HEAD', '--out', out);
+      expect(res.code, out).toBe(1);
+      expect(res.err).toMatch(
+        /--out: already exists \(a (directory that is not empty|file)\) ".*"\. Name a new --out path/,
+      );
+      expect(res.err.trim().split('\n')).toHaveLength(1);
+    }
+    expect((await readdir(r.dir)).sort()).toEqual(before);
+    expect(await readFile(path.join(r.dir, 'notes.txt'), 'utf8')).toBe('mine');
+    // An empty directory is filled.
+    await mkdir(path.join(r.dir, 'empty'));
+    const ok = await cli('registry', 'get', 'HEAD', '--out', 'empty');
+    expect(ok.code, ok.err).toBe(0);
+    expect(JSON.parse(await readFile(path.join(r.dir, 'empty', 'model.json'), 'utf8'))).toEqual({
+      content: 'v1',
+    });
   });
 
   it('registry get refuses a corrupted remote object', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeWav, encodeWav } from '../../lib/audio/wav.ts';
-import { decodeRequestWav } from '../../lib/serving/decode.ts';
+import { ClipTooLongError, decodeRequestWav } from '../../lib/serving/decode.ts';
 
 function signal(n: number, phase: number): Float32Array {
   const x = new Float32Array(n);
@@ -48,5 +48,28 @@ describe('request WAV decoding', () => {
       expect(want).not.toBe('');
       expect(() => decodeRequestWav(bad, 'f')).toThrow(want);
     }
+  });
+
+  it('request WAV decoding refuses a clip longer than maxSeconds from its header, before decoding its samples', () => {
+    // 5 minutes of 8-bit 4 kHz audio: 1.2 MB, well inside the 16 MB body limit.
+    const long = encodeWav([new Float32Array(4000 * 300).fill(0.25)], 4000, '8');
+    expect(() => decodeRequestWav(long, 'instances[0].audio', 30)).toThrow(ClipTooLongError);
+    expect(() => decodeRequestWav(long, 'instances[0].audio', 30)).toThrow(
+      'instances[0].audio: too long "300.0 s". Send clips of at most 30 s.',
+    );
+    const time = (f: () => unknown): number => {
+      const t = performance.now();
+      try {
+        f();
+      } catch {
+        // the refusal is what is timed
+      }
+      return performance.now() - t;
+    };
+    const median = (f: () => unknown): number => [0, 1, 2, 3, 4].map(() => time(f)).sort((a, b) => a - b)[2];
+    // The refusal reads the header only; decoding unpacks every sample (measured here, same load).
+    const refused = median(() => decodeRequestWav(long, 'x', 30));
+    const decoded = median(() => decodeRequestWav(long, 'x'));
+    expect(refused).toBeLessThan(decoded / 3);
   });
 });

@@ -5,6 +5,7 @@
  * schema shipped inside the model directory. Warnings are served and logged; the policy switch
  * `serving.on_error_anomaly: flag` predicts anyway; monitoring reports the anomaly rate.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -53,6 +54,30 @@ interface Case {
   kind: string;
 }
 
+/** 32-bit float samples in a WAVE_FORMAT_EXTENSIBLE file (sub-format IEEE float), as many tools write them. */
+function extensibleFloatWav(samples: Float32Array, rate: number): Buffer {
+  const data = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
+  const b = Buffer.alloc(68 + data.length);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(b.length - 8, 4);
+  b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(40, 16);
+  b.writeUInt16LE(65534, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 4, 28);
+  b.writeUInt16LE(4, 32);
+  b.writeUInt16LE(32, 34);
+  b.writeUInt16LE(22, 36);
+  b.writeUInt16LE(32, 38);
+  b.writeUInt32LE(4, 40);
+  Buffer.from('0300000000001000800000aa00389b71', 'hex').copy(b, 44);
+  b.write('data', 60);
+  b.writeUInt32LE(data.length, 64);
+  data.copy(b, 68);
+  return b;
+}
+
 /** The inputs of the issue's table, as files. */
 function tableCases(): Case[] {
   const good = encodeWav([voiceLike(RATE)], RATE, '16');
@@ -73,6 +98,7 @@ function tableCases(): Case[] {
     { name: 'text.wav', bytes: Buffer.from('This is not audio, only text named .wav\n'), kind: 'unreadable' },
     { name: 'empty.wav', bytes: new Uint8Array(0), kind: 'unreadable' },
     { name: 'riffonly.wav', bytes: Buffer.from('RIFF\x04\x00\x00\x00WAVE', 'latin1'), kind: 'unreadable' },
+    { name: 'nan-extensible.wav', bytes: extensibleFloatWav(nan, RATE), kind: 'non_finite' },
   ];
 }
 
@@ -217,8 +243,9 @@ describe('input checks', () => {
     expect(byKind.unreadable.rate).toBeCloseTo(5 / entries.length, 6);
     const silentCases = cases.filter((c) => validateErrors(c.bytes).some((a) => a.kind === 'silent')).length;
     expect(byKind.silent).toMatchObject({ rejected: silentCases + 1, alert: true });
-    // The warned clip (24-bit) was answered; the NaN clip (32-bit float) was refused for non_finite.
-    expect(byKind.bit_depth_mismatch).toMatchObject({ count: 2, rejected: 1, threshold: 0.5, alert: false });
+    // The warned clip (24-bit) was answered; the two NaN clips (32-bit float, plain and
+    // extensible) were refused for non_finite.
+    expect(byKind.bit_depth_mismatch).toMatchObject({ count: 3, rejected: 2, threshold: 0.5, alert: false });
     expect(report.status).toBe('alert');
     expect(report.alerts).toContain(
       `input anomaly: unreadable in ${((5 / entries.length) * 100).toFixed(1)}% of requests > 10.0% (5 rejected)`,
@@ -303,6 +330,17 @@ describe('input checks', () => {
       await new Promise((r) => (container.exitCode !== null ? r(undefined) : container.once('exit', r)));
     }
   }, 90_000);
+
+  it('input checks: lockstep predict refuses a FIFO or a device instead of reading it for ever', async () => {
+    const fifo = path.join(t.root, 'clip-fifo.wav');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const f of [fifo, '/dev/zero']) {
+      const r = await cli('predict', f, '--env', 'dev');
+      expect(r.code, f).toBe(2);
+      expect(r.stderr, f).toMatch(new RegExp(`${f}: not a regular file\\. Pass a WAV file path\\.$`));
+    }
+    fs.rmSync(fifo);
+  }, 20_000);
 
   it('input checks: lockstep predict exits 1 naming the file with validate reason, and predicts good and warned files', async () => {
     const dir = path.join(t.root, 'clips');

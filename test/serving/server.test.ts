@@ -153,11 +153,27 @@ describe('serving server', () => {
     },
   );
 
+  it.each([
+    ['text/plain', 'text/plain'],
+    ['text/plain; charset=utf-8', 'text/plain; charset=utf-8'],
+  ])('server answers a JSON body sent as %s with 415 naming the content-type', async (_n, type) => {
+    const url = await serve({ source: await fixtureSource() });
+    const res = await post(
+      url + '/predict',
+      { instances: [{ audio: wav64(440) }] },
+      { 'content-type': type },
+    );
+    expect(res.status).toBe(415);
+    expect(res.body.error).toBe(
+      'content-type: not application/json or audio/wav. Send a JSON body or a WAV file.',
+    );
+  });
+
   it('server enforces the body-size limit with 413', async () => {
     const url = await serve({ source: await fixtureSource(), bodyLimit: 10_000 });
     const res = await post(url + '/predict', { instances: [{ audio: wav64(440, 1) }] });
     expect(res.status).toBe(413);
-    expect(res.body.error).toMatch(/larger than 10000 bytes/);
+    expect(res.body.error).toBe('body: larger than 10000 bytes. Send fewer instances or shorter clips.');
   });
 
   it('server answers 503 with Retry-After when too many requests are in flight, then recovers', async () => {

@@ -1,7 +1,8 @@
-import { describe, expect, it, afterEach } from 'vitest';
+import { describe, expect, it, afterEach, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import {
   artifactObjects,
@@ -221,6 +222,86 @@ describe('artifacts bad input', () => {
     await expect(hashArtifact(repo, 'd')).rejects.toThrow(/symlink loop/);
     fs.symlinkSync('self', path.join(repo.root, 'self'));
     await expect(hashArtifact(repo, 'self')).rejects.toThrow(/symlink loop/);
+  });
+
+  it('hashArtifact refuses a FIFO or a socket inside a directory instead of leaving it out', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'e/a.txt': 'a' });
+    expect(spawnSync('mkfifo', [path.join(repo.root, 'd/pipe')]).status).toBe(0);
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(
+      'd/pipe: not a regular file or directory "pipe". Track files or directories only',
+    );
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(repo.root, 'e/sock'), resolve));
+    try {
+      await expect(hashArtifact(repo, 'e')).rejects.toThrow(
+        'e/sock: not a regular file or directory "sock".',
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('hashArtifact names a file whose name is not UTF-8 instead of failing to open it', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/ok\uFFFD.txt': 'a real U+FFFD in a UTF-8 name' });
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(repo.root, 'd/x')), Buffer.from([0xff])]), 'x');
+    await expect(hashArtifact(repo, 'd')).rejects.toThrow(
+      'd/x\uFFFD: file name cannot be tracked (not valid UTF-8) "x\uFFFD". Rename it to a UTF-8 name',
+    );
+  });
+
+  it('commitArtifact names a file removed after the directory was listed', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/b.txt': 'b' });
+    const readdir = fs.readdirSync;
+    // Another process removes d/b.txt right after the walk listed it.
+    const spy = vi.spyOn(fs, 'readdirSync').mockImplementation(((...args: Parameters<typeof readdir>) => {
+      const listed = readdir(...args);
+      fs.rmSync(path.join(repo.root, 'd/b.txt'), { force: true });
+      return listed;
+    }) as typeof readdir);
+    try {
+      await expect(commitArtifact(repo, 'd')).rejects.toThrow(
+        /^d\/b\.txt: file (disappeared while it was hashed|disappeared while it was listed) "d\/b\.txt"\. Retry when nothing is moving files there\.$/,
+      );
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('hashArtifact stops walking a tree at the depth limit, with the path rule, even past PATH_MAX', async () => {
+    const repo = fresh();
+    fs.mkdirSync(path.join(repo.root, 'deep'));
+    // 500 levels of "dddddddd/": the full path passes PATH_MAX (4096), so only a process that
+    // walks down with chdir can make it.
+    const made = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        "const fs=require('fs');process.chdir('deep');for(let i=0;i<500;i++){fs.mkdirSync('dddddddd');process.chdir('dddddddd')}fs.writeFileSync('f','x')",
+      ],
+      { cwd: repo.root },
+    );
+    expect(made.status).toBe(0);
+    try {
+      const err = await hashArtifact(repo, 'deep').catch((e: Error) => e);
+      expect((err as Error).message).toMatch(
+        /^deep\/(dddddddd\/){64}dddddddd: file name cannot be tracked \(path is nested deeper than 64 levels\) "(dddddddd\/){64}dddddddd"\. Rename it/,
+      );
+    } finally {
+      spawnSync('rm', ['-rf', path.join(repo.root, 'deep')]);
+    }
+  });
+
+  it('commitArtifact error for a file name holding a newline stays on one line', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/a.txt': 'a', 'd/two\nlines.txt': 'a' });
+    const err = await commitArtifact(repo, 'd').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(
+      /^d\/two\\nlines\.txt: file name cannot be tracked \(path contains a NUL or control character\)/,
+    );
+    expect((err as Error).message).not.toContain('\n');
   });
 
   it('hashArtifact fails on a file that changes while it is hashed', async () => {

@@ -21,13 +21,18 @@ export function register(program: Command, io: CliIO): void {
       const { UsageError } = await import('../../errors.ts');
       const repo = findRepo(io.cwd);
       const instances = files.map((f) => {
+        const file = path.resolve(io.cwd, f);
+        let isFile: boolean;
         try {
-          return { audio: fs.readFileSync(path.resolve(io.cwd, f)).toString('base64') };
+          isFile = fs.statSync(file).isFile();
         } catch (err) {
           throw new UsageError(
             `${f}: cannot read (${(err as NodeJS.ErrnoException).code}). Pass a WAV file path.`,
           );
         }
+        // Reading a FIFO blocks for ever and /dev/zero never ends: only regular files are read.
+        if (!isFile) throw new UsageError(`${f}: not a regular file. Pass a WAV file path.`);
+        return { audio: fs.readFileSync(file).toString('base64') };
       });
       const { endpoint } = await openEndpoint(repo, opts.env, { out: io });
       let res;
