@@ -27,6 +27,7 @@ import {
   type RegistryLayout,
 } from './lockfile-cache.ts';
 import { environmentBranch, resolveRef, type ResolvedRef } from '../environment/refs.ts';
+import { isShallowRepository } from '../git.ts';
 
 export { DEFAULT_LAYOUT, metricsOf, modelOf, type RegistryLayout } from './lockfile-cache.ts';
 
@@ -69,7 +70,8 @@ export async function withRegistrySession<T>(
   layout: RegistryLayout = DEFAULT_LAYOUT,
 ): Promise<T> {
   return withGitReader(root, async (reader) => {
-    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout);
+    const links = !(await isShallowRepository(root));
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links });
     const result = await fn({ root, reader, cache, layout });
     await cache.save();
     return result;

@@ -135,6 +135,27 @@ describe('registry at scale', () => {
     expect((await showRegistry(dir, 'dev')).environments).toEqual([{ env: 'dev', state: 'current' }]);
   });
 
+  it('registry cache never serves a stale answer after a shallow clone is deepened', async () => {
+    const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-shallow-'));
+    try {
+      execFileSync('git', ['clone', '-q', '--depth', '3', '--no-single-branch', `file://${dir}`, clone]);
+      const shallow = await listRegistry(clone);
+      // Only what the shallow history holds: no older dev model is known there.
+      expect(shallow.find((e) => e.model.hash === modelHash(0))).toBeUndefined();
+      execFileSync('git', ['fetch', '-q', '--unshallow'], { cwd: clone });
+      const deep = await listRegistry(clone);
+      fs.rmSync(path.join(clone, '.lockstep', 'lockfile-cache.json'));
+      expect(deep).toEqual(await listRegistry(clone));
+      // Every old model was on dev: the cut-off walk of the shallow clone was not kept.
+      expect(deep.find((e) => e.model.hash === modelHash(9))!.environments).toContainEqual({
+        env: 'dev',
+        state: 'past',
+      });
+    } finally {
+      fs.rmSync(clone, { recursive: true, force: true });
+    }
+  });
+
   it('registry cache is used when present and ignored when garbled', async () => {
     await listRegistry(dir);
     const blob = git('rev-parse', `${h.dev[N - 1]}:artifacts.lock.yaml`);
