@@ -109,6 +109,10 @@ describe('registry at scale', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--limit: expected a whole number "ten"/);
     expect((await cli('registry', 'list', '--since', 'whenever')).code).toBe(2);
+    // A span past what a Date holds is a usage error too, not "Invalid time value".
+    const far = await cli('registry', 'list', '--since', '999999999 years ago');
+    expect(far.code).toBe(2);
+    expect(far.err).toMatch(/--since: not a date "999999999 years ago"\. Pass an ISO date/);
   });
 
   it('registry cache never serves a stale answer: a rewritten branch is listed as it is now', async () => {
