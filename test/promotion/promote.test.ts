@@ -281,6 +281,57 @@ describe('rollback --local', () => {
     expect(hist.records.at(-1).status).toBe('rolled_back');
   });
 
+  it('promote run again changes nothing: no tag, no record, no commit', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    const before = {
+      tags: await tags(),
+      records: JSON.parse((await cli('history', 'staging', '--json')).out).records,
+    };
+    const again = await cli('promote', 'staging', '--local');
+    expect(again.code).toBe(0);
+    expect(again.out).toMatch(
+      /staging already has dev [0-9a-f]{8} \(model [0-9a-f]{12}\): nothing to promote/,
+    );
+    expect(await tags()).toEqual(before.tags);
+    expect(JSON.parse((await cli('history', 'staging', '--json')).out).records).toEqual(before.records);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(v1.commit);
+    // After a rollback and a take-upstream promotion, the branch head is not dev's commit but
+    // holds its tree: running it again is still a no-op.
+    await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    await cli('rollback', 'staging', '--local');
+    expect((await cli('promote', 'staging', '--local')).out).toMatch(/took dev's tree/);
+    const head = (await r.git.revparse(['staging'])).trim();
+    const tagsNow = await tags();
+    expect((await cli('promote', 'staging', '--local')).out).toMatch(/nothing to promote/);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(head);
+    expect(await tags()).toEqual(tagsNow);
+  });
+
+  it('rollback twice does not put back the model the first rollback took off', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    const v3 = await r.commitModel({ content: 'v3', metrics: { accuracy: 0.82, f1_macro: 0.82, mcc: 0.77 } });
+    await cli('promote', 'staging', '--local');
+    const pinned = async () =>
+      JSON.parse((await cli('registry', 'show', 'staging', '--json')).out).model.hash;
+    expect((await cli('rollback', 'staging', '--local')).code).toBe(0);
+    expect(await pinned()).toBe(v2.model.hash);
+    expect((await cli('rollback', 'staging', '--local')).code).toBe(0);
+    expect(await pinned()).toBe(v1.model.hash);
+    const third = await cli('rollback', 'staging', '--local');
+    expect(third.code).toBe(1);
+    expect(third.err.split('\n')).toHaveLength(1);
+    expect(third.err).toMatch(/staging: every earlier model was rolled back from\. Pass --to/);
+    expect(await pinned()).toBe(v1.model.hash);
+    // An explicit --to still may, and a model promoted again counts as deployed again.
+    expect((await cli('rollback', 'staging', '--local', '--to', v3.model.hash.slice(0, 12))).code).toBe(0);
+    expect(await pinned()).toBe(v3.model.hash);
+  });
+
   it('rollback refuses when there is nothing earlier', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD });
     await cli('promote', 'staging', '--local');
