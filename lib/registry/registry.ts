@@ -140,7 +140,9 @@ async function environmentBlobs(
   return Promise.all(
     ENVIRONMENTS.map(async (env) => {
       const branch = await environmentBranch(root, env);
-      const head = (await reader.revParse(branch)) ?? (await reader.revParse(`origin/${branch}`));
+      const head =
+        (await reader.revParse(`refs/heads/${branch}`)) ??
+        (await reader.revParse(`refs/remotes/origin/${branch}`));
       if (!head) return { env, branch, blobs: [] };
       const [headBlob, blobs] = await Promise.all([
         reader.fileAt(head, LOCKFILE).then((b) => b?.oid),

@@ -332,6 +332,26 @@ describe('rollback --local', () => {
     expect(await pinned()).toBe(v3.model.hash);
   });
 
+  it('an environment is its branch even when a tag has the same name', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    // `git tag staging <old commit>`: git's own lookup order would prefer the tag to the branch.
+    await r.git.raw(['tag', 'staging', v1.commit]);
+    const shown = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(shown.model.hash).toBe(v2.model.hash);
+    const entries = await listRegistry(r.dir);
+    expect(entries.find((e) => e.model.hash === v2.model.hash)!.environments).toContainEqual({
+      env: 'staging',
+      state: 'current',
+    });
+    const { readDesiredModel } = await import('../../lib/canary/desired.ts');
+    expect((await readDesiredModel(r.repo, { env: 'staging' })).hash).toBe(v2.model.hash);
+    const hist = JSON.parse((await cli('history', 'staging', '--json')).out);
+    expect(hist.changes[0].model).toBe(v2.model.hash);
+  });
+
   it('rollback refuses when there is nothing earlier', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD });
     await cli('promote', 'staging', '--local');
