@@ -50,7 +50,9 @@ export async function resolveRef(root: string, ref: string, reader?: GitReader):
     const commit = (await parse(`refs/heads/${branch}`)) ?? (await parse(`refs/remotes/origin/${branch}`));
     if (!commit) {
       throw new LockstepError(
-        `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
+        ref === ENVIRONMENTS[0]
+          ? `${ref}: environment branch "${branch}" does not exist yet. Create it (git branch ${branch}) and commit a lockfile that pins a model (lockstep repro).`
+          : `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
       );
     }
     return { ref, commit, env: ref, branch };

@@ -352,6 +352,17 @@ describe('rollback --local', () => {
     expect(hist.changes[0].model).toBe(v2.model.hash);
   });
 
+  it('registry show of a missing first environment says how to start it, not to promote into it', async () => {
+    await r.git.raw(['branch', '-m', 'dev', 'main']);
+    const dev = await cli('registry', 'show', 'dev');
+    expect(dev.code).toBe(1);
+    expect(dev.err).toMatch(
+      /dev: environment branch "dev" does not exist yet\. Create it \(git branch dev\)/,
+    );
+    expect(dev.err).not.toMatch(/promote dev/);
+    expect((await cli('registry', 'show', 'staging')).err).toMatch(/lockstep promote staging/);
+  });
+
   it('rollback refuses when there is nothing earlier', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD });
     await cli('promote', 'staging', '--local');

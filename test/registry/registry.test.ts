@@ -107,7 +107,10 @@ describe('registry at scale', () => {
     expect(JSON.parse((await cli('registry', 'list', '--since', '1 day ago', '--json')).out)).toEqual([]);
     const bad = await cli('registry', 'list', '--limit', 'ten');
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--limit: expected a whole number "ten"/);
+    expect(bad.err).toMatch(/--limit: expected a whole number of at least 1 "ten"/);
+    const zero = await cli('registry', 'list', '--limit', '0');
+    expect(zero.code).toBe(2);
+    expect(zero.err).toMatch(/--limit: expected a whole number of at least 1 "0"\. Pass e\.g\. --limit 20\./);
     expect((await cli('registry', 'list', '--since', 'whenever')).code).toBe(2);
     // A span past what a Date holds is a usage error too, not "Invalid time value".
     const far = await cli('registry', 'list', '--since', '999999999 years ago');

@@ -20,9 +20,10 @@ function keyMetrics(m: Record<string, number>): string {
 }
 
 async function parseLimit(value: string): Promise<number> {
-  if (/^\d+$/.test(value)) return Number(value);
+  // 0 would list nothing and then say no commit pins a model: not what anyone asks for.
+  if (/^\d+$/.test(value) && Number(value) >= 1) return Number(value);
   const { UsageError } = await import('../../errors.ts');
-  throw new UsageError(`--limit: expected a whole number "${value}". Pass e.g. --limit 20.`);
+  throw new UsageError(`--limit: expected a whole number of at least 1 "${value}". Pass e.g. --limit 20.`);
 }
 
 export function register(program: Command, io: CliIO): void {
