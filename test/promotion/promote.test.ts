@@ -1,12 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rm, writeFile, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { planPromotion } from '../../lib/promotion/promote.ts';
 import { listRegistry } from '../../lib/registry/registry.ts';
 import { GOOD, makeRegistryRepo, type RegistryRepo } from './fixture.ts';
+
+const PROJECT = path.resolve(import.meta.dirname, '../..');
 
 let r: RegistryRepo;
 
@@ -362,6 +365,37 @@ describe('rollback --local', () => {
     expect(dev.err).not.toMatch(/promote dev/);
     expect((await cli('registry', 'show', 'staging')).err).toMatch(/lockstep promote staging/);
   });
+
+  it('two rollbacks at once take turns: each acts on what the other left', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    await r.commitModel({ content: 'v3', metrics: { accuracy: 0.82, f1_macro: 0.82, mcc: 0.77 } });
+    await cli('promote', 'staging', '--local');
+    const rollback = () =>
+      new Promise<{ code: number | null; err: string }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [path.join(PROJECT, 'bin', 'lockstep.mjs'), 'rollback', 'staging', '--local'],
+          {
+            cwd: r.dir,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, err }));
+      });
+    const runs = await Promise.all([rollback(), rollback()]);
+    // Unlocked, both planned v3 → v2 and the second failed on the moved branch.
+    expect(runs.map((x) => x.code)).toEqual([0, 0]);
+    const shown = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(shown.model.hash).toBe(v1.model.hash);
+    const log = (await r.git.raw(['log', '--first-parent', '--format=%s', 'staging'])).split('\n');
+    expect(log.filter((l) => l.startsWith('Roll back staging'))).toHaveLength(2);
+  }, 60_000);
 
   it('rollback refuses when there is nothing earlier', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD });
