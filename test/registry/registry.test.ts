@@ -112,6 +112,10 @@ describe('registry at scale', () => {
     expect(zero.code).toBe(2);
     expect(zero.err).toMatch(/--limit: expected a whole number of at least 1 "0"\. Pass e\.g\. --limit 20\./);
     expect((await cli('registry', 'list', '--since', 'whenever')).code).toBe(2);
+    // A --since after every commit says so, not that no commit pins a model.
+    const late = await cli('registry', 'list', '--since', '2999-01-01');
+    expect(late.code).toBe(0);
+    expect(late.out).toMatch(/^no registry entries since 2999-01-01T00:00:00\.000Z \(--since 2999-01-01\)\./);
     // A span past what a Date holds is a usage error too, not "Invalid time value".
     const far = await cli('registry', 'list', '--since', '999999999 years ago');
     expect(far.code).toBe(2);

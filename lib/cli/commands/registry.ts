@@ -41,11 +41,14 @@ export function register(program: Command, io: CliIO): void {
       const { listRegistry } = await import('../../registry/registry.ts');
       const { renderTable } = await import('../../table.ts');
       const repo = findRepo(io.cwd);
+      const since = opts.since === undefined ? undefined : parseSince('--since', opts.since).toISOString();
       const entries = await listRegistry(repo.root, {
         limit: opts.limit === undefined ? undefined : await parseLimit(opts.limit),
-        since: opts.since === undefined ? undefined : parseSince('--since', opts.since).toISOString(),
+        since,
       });
       if (opts.json) return io.out(JSON.stringify(entries, null, 2));
+      if (entries.length === 0 && since)
+        return io.out(`no registry entries since ${since} (--since ${opts.since}). Pass an earlier --since.`);
       if (entries.length === 0)
         return io.out(
           'no registry entries yet (no commit pins a model). Run lockstep repro and commit the lockfile.',
