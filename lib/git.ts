@@ -178,3 +178,12 @@ export async function isDirty(root: string): Promise<boolean> {
   const text = await git(root).raw(['status', '--porcelain', '--untracked-files=normal']);
   return text.trim().length > 0;
 }
+
+/** True in a shallow clone (history cut at a boundary, `git fetch --unshallow` extends it). */
+export async function isShallowRepository(root: string): Promise<boolean> {
+  try {
+    return (await git(root).raw(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  } catch {
+    return false;
+  }
+}

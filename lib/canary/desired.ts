@@ -29,8 +29,9 @@ export interface DesiredOptions {
  */
 export async function environmentRevision(repo: Repo, env: string): Promise<string> {
   const branch = await environmentBranch(repo.root, env);
-  if (await revParse(repo.root, `refs/heads/${branch}`)) return branch;
-  if (await revParse(repo.root, `refs/remotes/origin/${branch}`)) return `origin/${branch}`;
+  // Full ref names: a tag called like the branch (`git tag staging`) must not stand in for it.
+  if (await revParse(repo.root, `refs/heads/${branch}`)) return `refs/heads/${branch}`;
+  if (await revParse(repo.root, `refs/remotes/origin/${branch}`)) return `refs/remotes/origin/${branch}`;
   throw new ConfigError(
     `${env}: environment branch "${branch}" does not exist. Create it (git branch ${branch}) or promote into it (lockstep promote ${env}), or pass --ref.`,
   );
@@ -55,11 +56,12 @@ export async function readDesiredModel(repo: Repo, options: DesiredOptions = {})
     (options.env && !options.workingTree ? await environmentRevision(repo, options.env) : undefined);
   if (ref) {
     commit = await resolveRev(repo.root, ref);
-    where = `artifacts.lock.yaml@${ref}`;
+    const shown = ref.replace(/^refs\/(heads|remotes)\//, '');
+    where = `artifacts.lock.yaml@${shown}`;
     const text = await readFileAtRev(repo.root, commit, 'artifacts.lock.yaml');
     if (text === undefined)
       throw new ConfigError(
-        `${where}: missing. Run the pipeline (lockstep repro) and commit the lockfile on ${ref}.`,
+        `${where}: missing. Run the pipeline (lockstep repro) and commit the lockfile on ${shown}.`,
       );
     lockfile = parseLockfile(text, where);
   } else {

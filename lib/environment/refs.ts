@@ -46,10 +46,13 @@ export async function resolveRef(root: string, ref: string, reader?: GitReader):
   const parse = (rev: string) => (reader ? reader.revParse(rev) : gitRevParse(root, rev));
   if (isEnvironment(ref)) {
     const branch = await environmentBranch(root, ref);
-    const commit = (await parse(branch)) ?? (await parse(`origin/${branch}`));
+    // Full ref names: a tag or other ref called like the branch must not stand in for it.
+    const commit = (await parse(`refs/heads/${branch}`)) ?? (await parse(`refs/remotes/origin/${branch}`));
     if (!commit) {
       throw new LockstepError(
-        `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
+        ref === ENVIRONMENTS[0]
+          ? `${ref}: environment branch "${branch}" does not exist yet. Create it (git branch ${branch}) and commit a lockfile that pins a model (lockstep repro).`
+          : `${ref}: environment branch "${branch}" does not exist yet. Promote a model into it first (lockstep promote ${ref}).`,
       );
     }
     return { ref, commit, env: ref, branch };

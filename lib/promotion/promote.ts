@@ -65,6 +65,11 @@ export interface PromotionPlan {
   checks: Check[];
   /** True when every check passed. */
   ok: boolean;
+  /**
+   * True when the target already holds the source's tree (the same commit, or a promotion that
+   * took it): promoting again would only add tags, records and an empty commit, so it does nothing.
+   */
+  upToDate: boolean;
   remote?: string;
 }
 
@@ -288,8 +293,17 @@ export async function planPromotion(
     lineage: lineageOf(sourceCommit, lockfile),
     checks,
     ok: checks.every((c) => c.ok),
+    upToDate: targetCommit !== undefined && (await sameTree(root, targetCommit, sourceCommit)),
     remote: remote?.url,
   };
+}
+
+/** True when commits `a` and `b` have the same tree. */
+async function sameTree(root: string, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const trees = await simpleGit(root).raw(['rev-parse', `${a}^{tree}`, `${b}^{tree}`]);
+  const [ta, tb] = trees.trim().split('\n');
+  return ta !== undefined && ta === tb;
 }
 
 /** Throws a RefusedError listing every failed check. */

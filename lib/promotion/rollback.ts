@@ -31,12 +31,28 @@ export async function planRollback(repo: Repo, env: string, to?: string): Promis
   const history = await environmentHistory(repo, env);
   const [current, ...older] = history.changes;
   if (!current) throw new RefusedError(`${env}: no model was ever deployed. Nothing to roll back.`);
-  const target = to ? older.find((c) => c.commit.startsWith(to) || c.model.startsWith(to)) : older[0];
+  // By default the newest earlier model that no rollback has moved away from: rolling back twice
+  // must not put back the model the first rollback took off (that needs an explicit --to).
+  // Oldest first, so a model promoted again after it was rolled back from counts again.
+  const rejected = new Set<string>();
+  for (let i = history.changes.length - 1; i >= 0; i--) {
+    const c = history.changes[i]!;
+    const replaced = history.changes[i + 1];
+    if (isRollbackCommit(c.subject)) {
+      if (replaced) rejected.add(replaced.model);
+    } else rejected.delete(c.model);
+  }
+  const target = to
+    ? older.find((c) => c.commit.startsWith(to) || c.model.startsWith(to))
+    : older.find((c) => c.model !== current.model && !rejected.has(c.model));
   if (!target) {
+    const others = older.filter((c) => c.model !== current.model).length;
     throw new RefusedError(
       to
         ? `${env}: "${to}" is not an earlier deployment of ${env}. See lockstep history ${env}.`
-        : `${env}: only one model was ever deployed. Nothing earlier to roll back to.`,
+        : others === 0
+          ? `${env}: only one model was ever deployed. Nothing earlier to roll back to.`
+          : `${env}: every earlier model was rolled back from. Pass --to <commit|model> to choose one (lockstep history ${env}).`,
     );
   }
   const head = (await simpleGit(repo.root).raw(['rev-parse', history.branch])).trim();
@@ -47,6 +63,17 @@ export async function planRollback(repo: Repo, env: string, to?: string): Promis
     from: { commit: current.commit, model: current.model },
     to: { commit: target.commit, model: target.model },
   };
+}
+
+/**
+ * Whether a commit subject is a rollback's: the commit lockstep writes ("Roll back <env> to
+ * model ..."), its squash-merged pull request, or the merge of its `rollback/<env>-<model>` branch.
+ */
+export function isRollbackCommit(subject: string): boolean {
+  return (
+    /^Roll back \S+ to model [0-9a-f]{12}\b/.test(subject) ||
+    /\brollback\/[\w.-]+-[0-9a-f]{12}\b/.test(subject)
+  );
 }
 
 export function rollbackTitle(plan: RollbackPlan): string {

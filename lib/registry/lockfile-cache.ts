@@ -130,6 +130,15 @@ export interface ChainLink {
   next: string;
 }
 
+export interface LoadOptions {
+  /**
+   * Read and keep first-parent links (default true). False in a shallow clone: there the walk
+   * ends at the shallow boundary, so "no older change" is not a fact about the commit and would
+   * go stale on `git fetch --unshallow`. Blob summaries are kept either way.
+   */
+  links?: boolean;
+}
+
 type Tables = Pick<CacheFile, 'lockfiles' | 'chains'>;
 
 function cacheKey(layout: RegistryLayout): string {
@@ -167,18 +176,25 @@ export class LockfileCache {
   private readonly added = new Map<string, LockfileSummary>();
   private readonly addedLinks = new Map<string, ChainLink>();
   readonly layout: RegistryLayout;
+  /** Whether first-parent links are read and kept (see {@link LoadOptions.links}). */
+  private readonly links: boolean;
 
-  private constructor(stateDir: string, layout: RegistryLayout) {
+  private constructor(stateDir: string, layout: RegistryLayout, options: LoadOptions) {
     this.file = path.join(stateDir, CACHE_FILE);
     this.tmpDir = path.join(stateDir, 'tmp');
     this.layout = layout;
+    this.links = options.links ?? true;
     this.key = cacheKey(layout);
     this.tables = readCacheFile(this.file, this.key);
   }
 
   /** Loads the cache of the repository whose state directory is `stateDir` (`.lockstep/`). */
-  static load(stateDir: string, layout: RegistryLayout = DEFAULT_LAYOUT): LockfileCache {
-    return new LockfileCache(stateDir, layout);
+  static load(
+    stateDir: string,
+    layout: RegistryLayout = DEFAULT_LAYOUT,
+    options: LoadOptions = {},
+  ): LockfileCache {
+    return new LockfileCache(stateDir, layout, options);
   }
 
   /** The cached summary of `blob`; undefined when absent (or when the entry is not well-formed). */
@@ -195,6 +211,7 @@ export class LockfileCache {
 
   /** The cached first-parent link of `commit`, if known. */
   link(commit: string): ChainLink | undefined {
+    if (!this.links) return undefined;
     const added = this.addedLinks.get(commit);
     if (added) return added;
     const raw = Object.hasOwn(this.tables.chains, commit) ? this.tables.chains[commit] : undefined;
@@ -206,6 +223,7 @@ export class LockfileCache {
   }
 
   setLink(commit: string, link: ChainLink): void {
+    if (!this.links) return;
     this.addedLinks.set(commit, link);
   }
 

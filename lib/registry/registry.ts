@@ -27,6 +27,7 @@ import {
   type RegistryLayout,
 } from './lockfile-cache.ts';
 import { environmentBranch, resolveRef, type ResolvedRef } from '../environment/refs.ts';
+import { isShallowRepository } from '../git.ts';
 
 export { DEFAULT_LAYOUT, metricsOf, modelOf, type RegistryLayout } from './lockfile-cache.ts';
 
@@ -69,7 +70,8 @@ export async function withRegistrySession<T>(
   layout: RegistryLayout = DEFAULT_LAYOUT,
 ): Promise<T> {
   return withGitReader(root, async (reader) => {
-    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout);
+    const links = !(await isShallowRepository(root));
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links });
     const result = await fn({ root, reader, cache, layout });
     await cache.save();
     return result;
@@ -138,7 +140,9 @@ async function environmentBlobs(
   return Promise.all(
     ENVIRONMENTS.map(async (env) => {
       const branch = await environmentBranch(root, env);
-      const head = (await reader.revParse(branch)) ?? (await reader.revParse(`origin/${branch}`));
+      const head =
+        (await reader.revParse(`refs/heads/${branch}`)) ??
+        (await reader.revParse(`refs/remotes/origin/${branch}`));
       if (!head) return { env, branch, blobs: [] };
       const [headBlob, blobs] = await Promise.all([
         reader.fileAt(head, LOCKFILE).then((b) => b?.oid),

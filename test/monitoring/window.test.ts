@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
@@ -49,6 +49,11 @@ describe('monitor window', () => {
       { from: iso(60), to: iso(30), recent: 30 },
     ],
     ['--since alone runs to --now', ['--since', iso(45)], { from: iso(45), to: iso(0), recent: 44 }],
+    [
+      '--since takes a span before --now',
+      ['--since', '45 minutes ago'],
+      { from: iso(45), to: iso(0), recent: 44 },
+    ],
   ];
   it.each(cases)('monitor %s', async (_name, args, want) => {
     const res = await cli('monitor', '--env', 'dev', '--now', iso(0), ...args, '--json');
@@ -61,10 +66,30 @@ describe('monitor window', () => {
   it('monitor rejects a malformed --window or --since in one line', async () => {
     const bad = await cli('monitor', '--env', 'dev', '--window', '5x');
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--window: not a duration "5x"\. Pass a number and a unit/);
+    expect(bad.err).toMatch(/--window: not a duration from 1s to 10 years "5x"\. Pass a number and a unit/);
     const late = await cli('monitor', '--env', 'dev', '--now', iso(0), '--since', iso(-5));
     expect(late.code).toBe(2);
     expect(late.err.split('\n')).toHaveLength(1);
     expect(late.err).toMatch(/--since: .* is not before the window's end/);
+  });
+
+  // Values Date would stretch into some time ("1" is 2001), spans past what a Date holds, and
+  // windows in the future or of no length are usage errors, before anything is read.
+  it.each([
+    [['--since', '1'], /--since: not a date "1"\. Pass an ISO date/],
+    [['--since', 'Tuesday 5'], /--since: not a date "Tuesday 5"\./],
+    [['--since', '999999999 years ago'], /--since: not a date "999999999 years ago"\./],
+    [['--now', '5'], /--now: not a time "5"\./],
+    [['--window', '999999999w'], /--window: not a duration from 1s to 10 years "999999999w"\./],
+    [['--window', '0.0001s'], /--window: not a duration from 1s to 10 years "0\.0001s"\./],
+    [['--window', '0'], /--window: not a duration/],
+    [['--since', '2099-01-01', '--window', '1h'], /--since: "2099-01-01" is not before the window's end/],
+  ])('monitor %j is a one-line usage error', async (args, message) => {
+    // No training statistics: a flag that parsed would fail on those instead (exit 1).
+    await rm(path.join(r.dir, 'out/features/stats.json'));
+    const res = await cli('monitor', '--env', 'dev', '--now', iso(0), ...args);
+    expect(res.code).toBe(2);
+    expect(res.err.split('\n')).toHaveLength(1);
+    expect(res.err).toMatch(message);
   });
 });

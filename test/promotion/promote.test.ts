@@ -1,12 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rm, writeFile, mkdtemp, readFile, readdir, mkdir } from 'node:fs/promises';
 import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { planPromotion } from '../../lib/promotion/promote.ts';
 import { listRegistry } from '../../lib/registry/registry.ts';
 import { GOOD, makeRegistryRepo, type RegistryRepo } from './fixture.ts';
+
+const PROJECT = path.resolve(import.meta.dirname, '../..');
 
 let r: RegistryRepo;
 
@@ -303,6 +306,119 @@ describe('rollback --local', () => {
     ]);
     expect(hist.records.at(-1).status).toBe('rolled_back');
   });
+
+  it('promote run again changes nothing: no tag, no record, no commit', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    const before = {
+      tags: await tags(),
+      records: JSON.parse((await cli('history', 'staging', '--json')).out).records,
+    };
+    const again = await cli('promote', 'staging', '--local');
+    expect(again.code).toBe(0);
+    expect(again.out).toMatch(
+      /staging already has dev [0-9a-f]{8} \(model [0-9a-f]{12}\): nothing to promote/,
+    );
+    expect(await tags()).toEqual(before.tags);
+    expect(JSON.parse((await cli('history', 'staging', '--json')).out).records).toEqual(before.records);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(v1.commit);
+    // After a rollback and a take-upstream promotion, the branch head is not dev's commit but
+    // holds its tree: running it again is still a no-op.
+    await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    await cli('rollback', 'staging', '--local');
+    expect((await cli('promote', 'staging', '--local')).out).toMatch(/took dev's tree/);
+    const head = (await r.git.revparse(['staging'])).trim();
+    const tagsNow = await tags();
+    expect((await cli('promote', 'staging', '--local')).out).toMatch(/nothing to promote/);
+    expect((await r.git.revparse(['staging'])).trim()).toBe(head);
+    expect(await tags()).toEqual(tagsNow);
+  });
+
+  it('rollback twice does not put back the model the first rollback took off', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    const v3 = await r.commitModel({ content: 'v3', metrics: { accuracy: 0.82, f1_macro: 0.82, mcc: 0.77 } });
+    await cli('promote', 'staging', '--local');
+    const pinned = async () =>
+      JSON.parse((await cli('registry', 'show', 'staging', '--json')).out).model.hash;
+    expect((await cli('rollback', 'staging', '--local')).code).toBe(0);
+    expect(await pinned()).toBe(v2.model.hash);
+    expect((await cli('rollback', 'staging', '--local')).code).toBe(0);
+    expect(await pinned()).toBe(v1.model.hash);
+    const third = await cli('rollback', 'staging', '--local');
+    expect(third.code).toBe(1);
+    expect(third.err.split('\n')).toHaveLength(1);
+    expect(third.err).toMatch(/staging: every earlier model was rolled back from\. Pass --to/);
+    expect(await pinned()).toBe(v1.model.hash);
+    // An explicit --to still may, and a model promoted again counts as deployed again.
+    expect((await cli('rollback', 'staging', '--local', '--to', v3.model.hash.slice(0, 12))).code).toBe(0);
+    expect(await pinned()).toBe(v3.model.hash);
+  });
+
+  it('an environment is its branch even when a tag has the same name', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    const v2 = await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    // `git tag staging <old commit>`: git's own lookup order would prefer the tag to the branch.
+    await r.git.raw(['tag', 'staging', v1.commit]);
+    const shown = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(shown.model.hash).toBe(v2.model.hash);
+    const entries = await listRegistry(r.dir);
+    expect(entries.find((e) => e.model.hash === v2.model.hash)!.environments).toContainEqual({
+      env: 'staging',
+      state: 'current',
+    });
+    const { readDesiredModel } = await import('../../lib/canary/desired.ts');
+    expect((await readDesiredModel(r.repo, { env: 'staging' })).hash).toBe(v2.model.hash);
+    const hist = JSON.parse((await cli('history', 'staging', '--json')).out);
+    expect(hist.changes[0].model).toBe(v2.model.hash);
+  });
+
+  it('registry show of a missing first environment says how to start it, not to promote into it', async () => {
+    await r.git.raw(['branch', '-m', 'dev', 'main']);
+    const dev = await cli('registry', 'show', 'dev');
+    expect(dev.code).toBe(1);
+    expect(dev.err).toMatch(
+      /dev: environment branch "dev" does not exist yet\. Create it \(git branch dev\)/,
+    );
+    expect(dev.err).not.toMatch(/promote dev/);
+    expect((await cli('registry', 'show', 'staging')).err).toMatch(/lockstep promote staging/);
+  });
+
+  it('two rollbacks at once take turns: each acts on what the other left', async () => {
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD });
+    await cli('promote', 'staging', '--local');
+    await r.commitModel({ content: 'v2', metrics: { accuracy: 0.81, f1_macro: 0.81, mcc: 0.76 } });
+    await cli('promote', 'staging', '--local');
+    await r.commitModel({ content: 'v3', metrics: { accuracy: 0.82, f1_macro: 0.82, mcc: 0.77 } });
+    await cli('promote', 'staging', '--local');
+    const rollback = () =>
+      new Promise<{ code: number | null; err: string }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [path.join(PROJECT, 'bin', 'lockstep.mjs'), 'rollback', 'staging', '--local'],
+          {
+            cwd: r.dir,
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, err }));
+      });
+    const runs = await Promise.all([rollback(), rollback()]);
+    // Unlocked, both planned v3 → v2 and the second failed on the moved branch.
+    expect(runs.map((x) => x.code)).toEqual([0, 0]);
+    const shown = JSON.parse((await cli('registry', 'show', 'staging', '--json')).out);
+    expect(shown.model.hash).toBe(v1.model.hash);
+    const log = (await r.git.raw(['log', '--first-parent', '--format=%s', 'staging'])).split('\n');
+    expect(log.filter((l) => l.startsWith('Roll back staging'))).toHaveLength(2);
+  }, 60_000);
 
   it('rollback refuses when there is nothing earlier', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD });

@@ -107,8 +107,19 @@ describe('registry at scale', () => {
     expect(JSON.parse((await cli('registry', 'list', '--since', '1 day ago', '--json')).out)).toEqual([]);
     const bad = await cli('registry', 'list', '--limit', 'ten');
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--limit: expected a whole number "ten"/);
+    expect(bad.err).toMatch(/--limit: expected a whole number of at least 1 "ten"/);
+    const zero = await cli('registry', 'list', '--limit', '0');
+    expect(zero.code).toBe(2);
+    expect(zero.err).toMatch(/--limit: expected a whole number of at least 1 "0"\. Pass e\.g\. --limit 20\./);
     expect((await cli('registry', 'list', '--since', 'whenever')).code).toBe(2);
+    // A --since after every commit says so, not that no commit pins a model.
+    const late = await cli('registry', 'list', '--since', '2999-01-01');
+    expect(late.code).toBe(0);
+    expect(late.out).toMatch(/^no registry entries since 2999-01-01T00:00:00\.000Z \(--since 2999-01-01\)\./);
+    // A span past what a Date holds is a usage error too, not "Invalid time value".
+    const far = await cli('registry', 'list', '--since', '999999999 years ago');
+    expect(far.code).toBe(2);
+    expect(far.err).toMatch(/--since: not a date "999999999 years ago"\. Pass an ISO date/);
   });
 
   it('registry cache never serves a stale answer: a rewritten branch is listed as it is now', async () => {
@@ -133,6 +144,27 @@ describe('registry at scale', () => {
     git('commit', '-q', '--amend', '-a', '--no-edit');
     expect((await listRegistry(dir))[0]!.model.hash).toBe(modelHash(3, 'amended'));
     expect((await showRegistry(dir, 'dev')).environments).toEqual([{ env: 'dev', state: 'current' }]);
+  });
+
+  it('registry cache never serves a stale answer after a shallow clone is deepened', async () => {
+    const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-shallow-'));
+    try {
+      execFileSync('git', ['clone', '-q', '--depth', '3', '--no-single-branch', `file://${dir}`, clone]);
+      const shallow = await listRegistry(clone);
+      // Only what the shallow history holds: no older dev model is known there.
+      expect(shallow.find((e) => e.model.hash === modelHash(0))).toBeUndefined();
+      execFileSync('git', ['fetch', '-q', '--unshallow'], { cwd: clone });
+      const deep = await listRegistry(clone);
+      fs.rmSync(path.join(clone, '.lockstep', 'lockfile-cache.json'));
+      expect(deep).toEqual(await listRegistry(clone));
+      // Every old model was on dev: the cut-off walk of the shallow clone was not kept.
+      expect(deep.find((e) => e.model.hash === modelHash(9))!.environments).toContainEqual({
+        env: 'dev',
+        state: 'past',
+      });
+    } finally {
+      fs.rmSync(clone, { recursive: true, force: true });
+    }
   });
 
   it('registry cache is used when present and ignored when garbled', async () => {

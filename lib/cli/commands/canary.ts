@@ -10,6 +10,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
+import { whileLocked } from '../locked.ts';
 
 export function register(program: Command, io: CliIO): void {
   const canary = program.command('canary').description('progressive delivery of the pinned model');
@@ -25,87 +26,88 @@ export function register(program: Command, io: CliIO): void {
     .option('--dry', 'print the plan without changing the endpoint')
     .option('--json', 'print the result as JSON')
     .action(
-      async (opts: { env: string; ref?: string; workingTree?: boolean; dry?: boolean; json?: boolean }) => {
-        const { findRepo } = await import('../../repo.ts');
-        const { openEndpoint } = await import('../../endpoints/open.ts');
-        const { readDesiredModel } = await import('../../canary/desired.ts');
-        const { reconcileCanary } = await import('../../canary/reconcile.ts');
-        const { recordCanaryResult } = await import('../../canary/record.ts');
-        const { revertBranch } = await import('../../canary/revert.ts');
-        const { predictionLogDir } = await import('../../serving/logs.ts');
-        const { readLogs } = await import('../../monitoring/logs.ts');
-        const { githubFromEnv } = await import('../github.ts');
-        const { RefusedError } = await import('../../errors.ts');
-        const repo = findRepo(io.cwd);
-        const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
-        const desired = await readDesiredModel(repo, {
-          env: opts.env,
-          ref: opts.ref,
-          workingTree: opts.workingTree,
-        });
-        // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
-        const logSource = policy.logs?.startsWith('gs://')
-          ? policy.logs
-          : predictionLogDir(repo.root, opts.env);
-        const where = `promotion/${opts.env}.yaml: logs`;
-        const result = await reconcileCanary({
-          endpoint,
-          desired,
-          steps: policy.canary.steps,
-          analysis: policy.canary.analysis,
-          readLogs: (since) => readLogs(logSource, { since, where }),
-          dry: opts.dry,
-        });
-        let git: Awaited<ReturnType<typeof revertBranch>> | undefined;
-        if (!opts.dry) {
-          const github = await githubFromEnv(repo.root, false);
-          const after = await endpoint.describe();
-          const candidate = after.deployedModels.find((d) => d.model.hash === desired.hash);
-          try {
-            await recordCanaryResult(repo, result, {
-              env: opts.env,
-              commit: desired.commit ?? '',
-              percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
-              // A GitHub deployment needs the commit that pinned the model (not a working tree).
-              github: desired.commit ? github : undefined,
-            });
-          } catch (err) {
-            // The endpoint already changed; a missing GitHub status must not hide that.
-            io.err(
-              `canary ${opts.env}: GitHub deployment status not written (${(err as Error).message.split('\n')[0]}). The local record is in .lockstep/deployments/${opts.env}.jsonl; give the token deployments: write.`,
-            );
+      async (opts: { env: string; ref?: string; workingTree?: boolean; dry?: boolean; json?: boolean }) =>
+        whileLocked(io, 'canary reconcile', opts.dry, async () => {
+          const { findRepo } = await import('../../repo.ts');
+          const { openEndpoint } = await import('../../endpoints/open.ts');
+          const { readDesiredModel } = await import('../../canary/desired.ts');
+          const { reconcileCanary } = await import('../../canary/reconcile.ts');
+          const { recordCanaryResult } = await import('../../canary/record.ts');
+          const { revertBranch } = await import('../../canary/revert.ts');
+          const { predictionLogDir } = await import('../../serving/logs.ts');
+          const { readLogs } = await import('../../monitoring/logs.ts');
+          const { githubFromEnv } = await import('../github.ts');
+          const { RefusedError } = await import('../../errors.ts');
+          const repo = findRepo(io.cwd);
+          const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
+          const desired = await readDesiredModel(repo, {
+            env: opts.env,
+            ref: opts.ref,
+            workingTree: opts.workingTree,
+          });
+          // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
+          const logSource = policy.logs?.startsWith('gs://')
+            ? policy.logs
+            : predictionLogDir(repo.root, opts.env);
+          const where = `promotion/${opts.env}.yaml: logs`;
+          const result = await reconcileCanary({
+            endpoint,
+            desired,
+            steps: policy.canary.steps,
+            analysis: policy.canary.analysis,
+            readLogs: (since) => readLogs(logSource, { since, where }),
+            dry: opts.dry,
+          });
+          let git: Awaited<ReturnType<typeof revertBranch>> | undefined;
+          if (!opts.dry) {
+            const github = await githubFromEnv(repo.root, false);
+            const after = await endpoint.describe();
+            const candidate = after.deployedModels.find((d) => d.model.hash === desired.hash);
+            try {
+              await recordCanaryResult(repo, result, {
+                env: opts.env,
+                commit: desired.commit ?? '',
+                percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
+                // A GitHub deployment needs the commit that pinned the model (not a working tree).
+                github: desired.commit ? github : undefined,
+              });
+            } catch (err) {
+              // The endpoint already changed; a missing GitHub status must not hide that.
+              io.err(
+                `canary ${opts.env}: GitHub deployment status not written (${(err as Error).message.split('\n')[0]}). The local record is in .lockstep/deployments/${opts.env}.jsonl; give the token deployments: write.`,
+              );
+            }
+            // The branch must pin what serves: revert it to the stable model (not for an explicit --ref).
+            const stable = after.deployedModels.find((d) => (after.trafficSplit[d.id] ?? 0) === 100);
+            if (
+              result.failed &&
+              !opts.ref &&
+              !opts.workingTree &&
+              stable &&
+              stable.model.hash !== desired.hash
+            ) {
+              git = await revertBranch(repo, opts.env, {
+                failed: desired.hash,
+                stable: stable.model.hash,
+                reason: result.status?.message ?? result.reason,
+                github,
+              });
+            }
           }
-          // The branch must pin what serves: revert it to the stable model (not for an explicit --ref).
-          const stable = after.deployedModels.find((d) => (after.trafficSplit[d.id] ?? 0) === 100);
-          if (
-            result.failed &&
-            !opts.ref &&
-            !opts.workingTree &&
-            stable &&
-            stable.model.hash !== desired.hash
-          ) {
-            git = await revertBranch(repo, opts.env, {
-              failed: desired.hash,
-              stable: stable.model.hash,
-              reason: result.status?.message ?? result.reason,
-              github,
-            });
+          if (opts.json) io.out(JSON.stringify({ ...result, ...(git ? { git } : {}) }, null, 2));
+          else {
+            io.out(result.reason);
+            for (const step of result.plan) io.out(`  ${opts.dry ? 'would ' : ''}${step}`);
+            if (git?.kind === 'local')
+              io.out(
+                `  ${git.plan.branch} now pins ${git.plan.to.model.slice(0, 12)} again: ${git.commit.slice(0, 8)}`,
+              );
+            if (git?.kind === 'pull-request')
+              io.out(
+                `  ${git.pullRequest.created ? 'opened' : 'updated'} revert pull request #${git.pullRequest.number}: ${git.pullRequest.url}`,
+              );
           }
-        }
-        if (opts.json) io.out(JSON.stringify({ ...result, ...(git ? { git } : {}) }, null, 2));
-        else {
-          io.out(result.reason);
-          for (const step of result.plan) io.out(`  ${opts.dry ? 'would ' : ''}${step}`);
-          if (git?.kind === 'local')
-            io.out(
-              `  ${git.plan.branch} now pins ${git.plan.to.model.slice(0, 12)} again: ${git.commit.slice(0, 8)}`,
-            );
-          if (git?.kind === 'pull-request')
-            io.out(
-              `  ${git.pullRequest.created ? 'opened' : 'updated'} revert pull request #${git.pullRequest.number}: ${git.pullRequest.url}`,
-            );
-        }
-        if (result.failed) throw new RefusedError(`canary ${opts.env}: ${result.reason}`);
-      },
+          if (result.failed) throw new RefusedError(`canary ${opts.env}: ${result.reason}`);
+        }),
     );
 }

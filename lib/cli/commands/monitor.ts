@@ -9,22 +9,28 @@ import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
 import { UsageError } from '../../errors.ts';
+import { parseIsoTime, parseSince } from '../time.ts';
 
 const UNIT_HOURS: Record<string, number> = { s: 1 / 3600, m: 1 / 60, h: 1, d: 24, w: 168 };
 
-/** `30m`, `6h`, `1.5d`, `2w` → hours. */
+/** The longest window: ten years, far past any log's retention (and any Date's range). */
+const MAX_WINDOW_HOURS = 10 * 8766;
+
+/** `30m`, `6h`, `1.5d`, `2w` → hours: at least one second, at most ten years. */
 export function parseWindow(value: string): number {
   const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(value.trim());
   const hours = m ? Number(m[1]) * UNIT_HOURS[m[2]] : NaN;
-  if (!(hours > 0))
-    throw new UsageError(`--window: not a duration "${value}". Pass a number and a unit: 30m, 6h, 2d or 1w.`);
+  if (!(hours * 3600 >= 1) || hours > MAX_WINDOW_HOURS)
+    throw new UsageError(
+      `--window: not a duration from 1s to 10 years "${value}". Pass a number and a unit: 30m, 6h, 2d or 1w.`,
+    );
   return hours;
 }
 
-/** An ISO time (or anything Date parses) → Date. */
+/** An ISO time → Date, strictly (see lib/cli/time.ts). */
 function parseTime(flag: string, value: string): Date {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime()))
+  const d = parseIsoTime(value);
+  if (!d)
     throw new UsageError(`${flag}: not a time "${value}". Pass an ISO time, e.g. 2026-01-31T12:00:00Z.`);
   return d;
 }
@@ -44,7 +50,10 @@ export function register(program: Command, io: CliIO): void {
       "length of the recent window, e.g. 30m, 6h, 2d (default params.yaml's monitor.window_hours)",
       parseWindow,
     )
-    .option('--since <time>', 'start of the recent window (ISO time); the window ends --window later, or now')
+    .option(
+      '--since <time>',
+      'start of the recent window (ISO time, or "2 hours ago"); the window ends --window later, or now',
+    )
     .option('--now <iso>', 'end of the recent window (default: now)')
     .option('--github', 'open or update the monitoring issue and dispatch retraining when allowed')
     .option('--fail-on-alert', 'exit 1 when an alert is raised')
@@ -70,8 +79,20 @@ export function register(program: Command, io: CliIO): void {
         const { loadReference } = await import('../../monitoring/reference.ts');
         const { defaultRemote } = await import('../../store/remote-config.ts');
         const { LockstepError } = await import('../../errors.ts');
+        // The flags first: a malformed one is a usage error whatever the repository holds.
+        // --since fixes the window's start: it ends --window later (or at --now / now).
+        const clock = opts.now ? parseTime('--now', opts.now) : new Date();
+        const since = opts.since ? parseSince('--since', opts.since, clock.getTime()) : undefined;
+        if (since && since.getTime() >= clock.getTime())
+          throw new UsageError(
+            `--since: "${opts.since}" is not before the window's end ${clock.toISOString()}. Pass an earlier time.`,
+          );
         const repo = findRepo(io.cwd);
         const params = loadParams(repo);
+        let now = clock;
+        let windowHours = opts.window ?? params.monitor.window_hours;
+        if (since && opts.window !== undefined) now = new Date(since.getTime() + opts.window * 3600_000);
+        else if (since) windowHours = (now.getTime() - since.getTime()) / 3600_000;
         const { reference, source } = await loadReference(repo, opts.env, {
           remote: await defaultRemote(repo),
         });
@@ -84,16 +105,6 @@ export function register(program: Command, io: CliIO): void {
             : path.resolve(io.cwd, logSource)
           : predictionLogDir(repo.root, opts.env);
         const entries = await readLogs(logsDir);
-        // --since fixes the window's start: it ends --window later (or at --now / now).
-        const since = opts.since ? parseTime('--since', opts.since) : undefined;
-        let now = opts.now ? parseTime('--now', opts.now) : new Date();
-        let windowHours = opts.window ?? params.monitor.window_hours;
-        if (since && opts.window !== undefined) now = new Date(since.getTime() + opts.window * 3600_000);
-        else if (since) windowHours = (now.getTime() - since.getTime()) / 3600_000;
-        if (since && !(windowHours > 0))
-          throw new UsageError(
-            `--since: "${opts.since}" is not before the window's end ${now.toISOString()}. Pass an earlier time.`,
-          );
         const report = computeMonitorReport(
           opts.env,
           entries,

@@ -41,6 +41,15 @@ export function register(program: Command, io: CliIO): void {
           if (!plan.ok) assertPromotable(plan);
           return;
         }
+        if (plan.upToDate && plan.ok) {
+          // Running it again changes nothing: no tag, no record, no commit, no pull request.
+          report({ upToDate: true });
+          if (!opts.json)
+            io.out(
+              `${plan.targetBranch} already has ${plan.sourceBranch} ${plan.sourceCommit.slice(0, 8)} (model ${plan.model.hash.slice(0, 12)}): nothing to promote`,
+            );
+          return;
+        }
         if (opts.local) {
           const res = await promoteLocal(repo, plan);
           report({ mergeCommit: res.mergeCommit, tags: res.tags });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
+import { parseSince } from '../time.ts';
 
 function short(h: string): string {
   return h.slice(0, 12);
@@ -19,37 +20,10 @@ function keyMetrics(m: Record<string, number>): string {
 }
 
 async function parseLimit(value: string): Promise<number> {
-  if (/^\d+$/.test(value)) return Number(value);
+  // 0 would list nothing and then say no commit pins a model: not what anyone asks for.
+  if (/^\d+$/.test(value) && Number(value) >= 1) return Number(value);
   const { UsageError } = await import('../../errors.ts');
-  throw new UsageError(`--limit: expected a whole number "${value}". Pass e.g. --limit 20.`);
-}
-
-const RELATIVE = /^(\d+)\s*(second|minute|hour|day|week|month|year)s?(\s+ago)?$/i;
-
-/** `--since`: an ISO date (or date and time), or `<n> <unit>s [ago]`; returned as an ISO instant. */
-async function parseSince(value: string, now = Date.now()): Promise<string> {
-  const rel = RELATIVE.exec(value.trim());
-  if (rel) {
-    const seconds = {
-      second: 1,
-      minute: 60,
-      hour: 3600,
-      day: 86400,
-      week: 604800,
-      month: 2629746,
-      year: 31556952,
-    };
-    const unit = rel[2]!.toLowerCase() as keyof typeof seconds;
-    return new Date(now - Number(rel[1]) * seconds[unit] * 1000).toISOString();
-  }
-  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
-    const t = Date.parse(value.trim());
-    if (!Number.isNaN(t)) return new Date(t).toISOString();
-  }
-  const { UsageError } = await import('../../errors.ts');
-  throw new UsageError(
-    `--since: not a date "${value}". Pass an ISO date (2026-01-31) or a span ("2 weeks ago").`,
-  );
+  throw new UsageError(`--limit: expected a whole number of at least 1 "${value}". Pass e.g. --limit 20.`);
 }
 
 export function register(program: Command, io: CliIO): void {
@@ -67,11 +41,14 @@ export function register(program: Command, io: CliIO): void {
       const { listRegistry } = await import('../../registry/registry.ts');
       const { renderTable } = await import('../../table.ts');
       const repo = findRepo(io.cwd);
+      const since = opts.since === undefined ? undefined : parseSince('--since', opts.since).toISOString();
       const entries = await listRegistry(repo.root, {
         limit: opts.limit === undefined ? undefined : await parseLimit(opts.limit),
-        since: opts.since === undefined ? undefined : await parseSince(opts.since),
+        since,
       });
       if (opts.json) return io.out(JSON.stringify(entries, null, 2));
+      if (entries.length === 0 && since)
+        return io.out(`no registry entries since ${since} (--since ${opts.since}). Pass an earlier --since.`);
       if (entries.length === 0)
         return io.out(
           'no registry entries yet (no commit pins a model). Run lockstep repro and commit the lockfile.',
