@@ -5,7 +5,6 @@
  */
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { withGitReader } from './git-reader.ts';
-import { LockstepError, formatProblem } from './errors.ts';
 
 function git(root: string): SimpleGit {
   return simpleGit({ baseDir: root, trimmed: false });
@@ -75,46 +74,15 @@ export async function readFilesAtRevs(
   const keys = [...new Set(specs.map(([c, p]) => `${c}:${p.replace(/^\.\//, '')}`))];
   const out = new Map<string, string | undefined>();
   if (keys.length === 0) return out;
-  const { spawn } = await import('node:child_process');
-  const child = spawn('git', ['cat-file', '--batch'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => chunks.push(d));
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const closed = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
+  // One pipelined `git cat-file --batch` (the GitReader every other history reader uses).
+  return withGitReader(root, async (reader) => {
+    const objects = await Promise.all(keys.map((k) => reader.read(k)));
+    keys.forEach((k, i) => {
+      const obj = objects[i];
+      out.set(k, obj?.type === 'blob' ? obj.content.toString('utf8') : undefined);
+    });
+    return out;
   });
-  child.stdin.on('error', () => undefined); // git may exit first; its exit code tells
-  // A path with a newline cannot be asked for on this protocol; none of ours has one.
-  child.stdin.end(keys.map((k) => `${k}\n`).join(''));
-  const code = await closed;
-  if (code !== 0) {
-    throw new LockstepError(
-      formatProblem(
-        root,
-        'git cat-file --batch failed',
-        stderr.trim().split('\n')[0],
-        'Check the repository.',
-      ),
-    );
-  }
-  const buf = Buffer.concat(chunks);
-  let at = 0;
-  for (const key of keys) {
-    const nl = buf.indexOf(10, at);
-    const header = buf.subarray(at, nl).toString();
-    at = nl + 1;
-    const [, type, size] = header.split(' ');
-    if (header.endsWith(' missing') || header.endsWith(' ambiguous') || size === undefined) {
-      out.set(key, undefined);
-      continue;
-    }
-    const n = Number(size);
-    out.set(key, type === 'blob' ? buf.subarray(at, at + n).toString('utf8') : undefined);
-    at += n + 1;
-  }
-  return out;
 }
 
 /** Every local branch and tag with its commit, sorted by full ref name. */
