@@ -132,7 +132,7 @@ function stripWkt(type: import('protobufjs').Type, obj: Record<string, unknown>)
   return out;
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly code: number,
     readonly status: string,
@@ -143,7 +143,7 @@ class ApiError extends Error {
 }
 
 /** Checks a request against its proto message, then converts and verifies it. */
-function validate(typeName: string, request: Record<string, unknown>): void {
+export function validate(typeName: string, request: Record<string, unknown>): void {
   const type = root.lookupType(V1 + typeName);
   const problem = checkMessage(type, request, typeName);
   if (problem) throw new ApiError(400, 'INVALID_ARGUMENT', `Invalid JSON payload: ${problem}`);
@@ -193,8 +193,26 @@ export interface FakeVertexOptions {
   predict?: (deployed: FakeDeployedModel, instances: unknown[]) => unknown[];
 }
 
+/** One parsed request handed to an extra route (see `FakeVertex.use`). */
+export interface FakeRequest {
+  method: string;
+  /** Decoded path, e.g. `/v1/projects/p/locations/l/customJobs`. */
+  path: string;
+  url: URL;
+  body: Record<string, unknown>;
+  fake: FakeVertex;
+}
+
+/**
+ * An extra service on the same fake (job, metadata, monitoring...): returns the JSON answer, or
+ * `undefined` when the request is not its own; throws `ApiError` for API errors.
+ */
+export type FakeRoute = (req: FakeRequest) => unknown;
+
 /** A running fake; `requests` records every call as `METHOD path` for assertions. */
 export class FakeVertex {
+  /** Extra services, tried in order before the built-in routes. */
+  readonly routes: FakeRoute[] = [];
   readonly models = new Map<string, FakeModelVersion[]>();
   readonly endpoints = new Map<string, FakeEndpoint>();
   readonly requests: string[] = [];
@@ -248,6 +266,17 @@ export class FakeVertex {
     };
   }
 
+  /** Adds an extra service (its own file under test/support) to this fake. */
+  use(route: FakeRoute): this {
+    this.routes.push(route);
+    return this;
+  }
+
+  /** A fresh numeric id, unique within this fake. */
+  newId(): string {
+    return String(this.nextId++);
+  }
+
   /** Creates an endpoint directly (as if made in the console). */
   addEndpoint(name: string, displayName = 'ep'): FakeEndpoint {
     const ep: FakeEndpoint = { name, displayName, deployedModels: [], trafficSplit: {}, labels: {} };
@@ -255,7 +284,8 @@ export class FakeVertex {
     return ep;
   }
 
-  private fault(method: string): void {
+  /** Throws the fault injected for `method`, once. */
+  fault(method: string): void {
     const code = this.faults.get(method);
     if (code) {
       this.faults.delete(method);
@@ -263,7 +293,8 @@ export class FakeVertex {
     }
   }
 
-  private operation(responseType: string, result: () => Record<string, unknown>): Record<string, unknown> {
+  /** Starts a long-running operation whose response (of `responseType`) is `result()`. */
+  operation(responseType: string, result: () => Record<string, unknown>): Record<string, unknown> {
     const name = `projects/p/locations/l/operations/${this.nextId++}`;
     this.ops.set(name, { name, polls: 0, result, responseType });
     return { name, done: false };
@@ -308,6 +339,10 @@ export class FakeVertex {
       } catch {
         throw new ApiError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload');
       }
+    }
+    for (const route of this.routes) {
+      const out = route({ method, path: p, url, body, fake: this });
+      if (out !== undefined) return out;
     }
     let m: RegExpMatchArray | null;
     // Long-running operations (the REST fallback polls the first http binding, under /ui/).
