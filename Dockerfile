@@ -5,7 +5,10 @@
 # has `logs: gs://...`) makes it upload its prediction logs there every 30 s and on SIGTERM, as
 # <prefix>/<AIP_DEPLOYED_MODEL_ID>-<hostname>/predictions-*.jsonl, for monitor and the canary.
 # The serving service account needs roles/storage.objectUser on that bucket.
-# Build: docker build -t <region>-docker.pkg.dev/<project>/<repo>/lockstep:<tag> .
+# Built by .github/workflows/pr.yml (when its inputs change) and deploy.yml with Docker Buildx,
+# pushed to Artifact Registry tagged with the commit; Vertex AI deploys and jobs reference it by
+# digest (<region>-docker.pkg.dev/<project>/<repo>/lockstep@sha256:...), never by tag.
+# By hand: docker build -t <region>-docker.pkg.dev/<project>/<repo>/lockstep:<commit> .
 #
 # Two stages: `build` compiles the TypeScript into dist/cli/ with the development dependencies
 # (esbuild); the runtime stage holds production dependencies and that compiled JavaScript only,
@@ -13,9 +16,11 @@
 # file's COPY and RUN npm lines in a temp folder, with the same npm flags, and runs the CMD and
 # the HEALTHCHECK there: keep those lines in the forms it reads (see test/support/image.ts).
 #
-# The base image is pinned by tag; pin it by digest (node:20-slim@sha256:...) in the registry
-# that builds it, after `docker pull node:20-slim`.
-FROM node:20-slim AS build
+# The base image is pinned by digest (the tag stays for readers and Dependabot): both stages use
+# the same node:20-slim image. To move it: `docker buildx imagetools inspect node:20-slim` and
+# replace the digest in both FROM lines. test/container/dockerfile.test.ts refuses a FROM without
+# a digest and a final stage that runs as root.
+FROM node:20-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -24,7 +29,7 @@ COPY lib ./lib
 COPY stages ./stages
 RUN node lib/cli/build.mjs
 
-FROM node:20-slim
+FROM node:20-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 ENV NODE_ENV=production \
     AIP_HTTP_PORT=8080 \
