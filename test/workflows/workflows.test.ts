@@ -162,7 +162,8 @@ describe('workflows', () => {
     for (const file of workflows) {
       const text = read(path.join(workflowsDir, file));
       expect(text, file).not.toMatch(/credentials_json|GOOGLE_APPLICATION_CREDENTIALS/);
-      for (const m of text.matchAll(/uses: google-github-actions\/auth@(\S+)/g)) expect(m[1]).toBe('v2');
+      for (const m of text.matchAll(/uses: google-github-actions\/auth@(\S+ # \S+)/g))
+        expect(m[1]).toMatch(/^[0-9a-f]{40} # v3\./);
       if (text.includes('google-github-actions/auth')) {
         expect(text).toContain('workload_identity_provider: ${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}');
         expect(text).toContain('service_account: ${{ vars.GCP_SERVICE_ACCOUNT }}');
