@@ -42,6 +42,8 @@ export interface RecordContext {
   /** Traffic percent of the candidate after this pass. */
   percent?: number;
   github?: { client: GitHubClient; slug: RepoSlug };
+  /** Serving image (by digest) of the endpoint, recorded with the deployment. */
+  image?: string;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function recordCanaryResult(
     ...(step !== undefined ? { step } : {}),
     ...(ctx.percent !== undefined ? { percent: ctx.percent } : {}),
     detail: result.reason,
+    ...(ctx.image ? { image: ctx.image } : {}),
   };
   await recordDeployment(repo, record);
   if (ctx.github) await postDeploymentStatus(ctx.github, record);

@@ -9,6 +9,7 @@ import { predictionLogDir, PredictionLog } from '../serving/logs.ts';
 import type { ModelLoader } from '../serving/model.ts';
 import type { Endpoint, ModelRef } from '../serving/endpoint.ts';
 import { UsageError } from '../errors.ts';
+import { pinnedImage } from '../image-ref.ts';
 
 export interface OpenEndpointOptions {
   out?: Output;
@@ -24,10 +25,12 @@ export async function openEndpoint(
   repo: Repo,
   env: string,
   options: OpenEndpointOptions = {},
-): Promise<{ policy: Policy; endpoint: Endpoint }> {
+): Promise<{ policy: Policy; endpoint: Endpoint; image?: string }> {
   const policy = await readPolicy(repo.root, env);
   const target = policy.endpoint;
   if (target.kind === 'vertex') {
+    // Model versions run the image by digest, never by a tag that can move under them.
+    const image = pinnedImage(target.image, `promotion/${env}.yaml: endpoint.image`);
     const { VertexEndpoint } = await import('./vertex.ts');
     const { stageModelToGcs } = await import('./stage-model.ts');
     const { defaultRemote, defaultRemoteUrl } = await import('../store/remote-config.ts');
@@ -49,13 +52,17 @@ export async function openEndpoint(
     };
     return {
       policy,
-      endpoint: new VertexEndpoint(target, {
-        clientOptions: options.vertexClientOptions,
-        out: options.out,
-        stageModel,
-        logUri,
-        onErrorAnomaly: policy.serving.on_error_anomaly,
-      }),
+      image,
+      endpoint: new VertexEndpoint(
+        { ...target, image },
+        {
+          clientOptions: options.vertexClientOptions,
+          out: options.out,
+          stageModel,
+          logUri,
+          onErrorAnomaly: policy.serving.on_error_anomaly,
+        },
+      ),
     };
   }
   const { defaultRemote } = await import('../store/remote-config.ts');

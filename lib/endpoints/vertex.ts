@@ -14,6 +14,7 @@ import type { Policy } from '../environment/policy.ts';
 import { LOG_URI_ENV } from '../serving/ship.ts';
 import { ON_ERROR_ANOMALY_ENV } from '../serving/checks.ts';
 import { PATHS } from '../paths.ts';
+import { imageDigestLabels } from '../image-ref.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -270,6 +271,7 @@ export class VertexEndpoint implements Endpoint {
                 ...hashLabels('lockstep-', model.hash),
                 'lockstep-size': String(model.size),
                 'lockstep-nfiles': String(model.nfiles),
+                ...imageDigestLabels(this.target.image),
               },
               containerSpec: {
                 imageUri: this.target.image,

@@ -25,6 +25,8 @@ export interface DeploymentRecord {
   percent?: number;
   /** Why: the canary's or the rollback's reason. */
   detail?: string;
+  /** Serving container image, by digest (Vertex AI endpoints; the local endpoint has none). */
+  image?: string;
 }
 
 function fileOf(repo: Repo, env: string): string {

@@ -248,7 +248,7 @@ describe('vertex endpoint', () => {
     const policy = (logs: string) =>
       [
         'branch: prod',
-        'endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "1", model: speech-emotion, image: img }',
+        `endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "1", model: speech-emotion, image: "us-docker.pkg.dev/p/serving/lockstep@sha256:${'d'.repeat(64)}" }`,
         'remote: gs://models-bucket/lockstep',
         `logs: ${logs}`,
         'serving: { on_error_anomaly: flag }',

@@ -39,7 +39,7 @@ export function register(program: Command, io: CliIO): void {
           const { githubFromEnv } = await import('../github.ts');
           const { RefusedError } = await import('../../errors.ts');
           const repo = findRepo(io.cwd);
-          const { policy, endpoint } = await openEndpoint(repo, opts.env, { out: io, log: false });
+          const { policy, endpoint, image } = await openEndpoint(repo, opts.env, { out: io, log: false });
           const desired = await readDesiredModel(repo, {
             env: opts.env,
             ref: opts.ref,
@@ -70,6 +70,7 @@ export function register(program: Command, io: CliIO): void {
                 percent: candidate ? (after.trafficSplit[candidate.id] ?? 0) : 0,
                 // A GitHub deployment needs the commit that pinned the model (not a working tree).
                 github: desired.commit ? github : undefined,
+                image,
               });
             } catch (err) {
               // The endpoint already changed; a missing GitHub status must not hide that.

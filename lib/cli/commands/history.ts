@@ -46,7 +46,7 @@ export function register(program: Command, io: CliIO): void {
         io.out('\ndeployment records:');
         for (const r of h.records)
           io.out(
-            `  ${r.at}  ${r.status.padEnd(18)} ${r.model.slice(0, 12)}  ${r.source}${r.percent !== undefined ? ` ${r.percent}%` : ''}${r.detail ? ': ' + r.detail : ''}`,
+            `  ${r.at}  ${r.status.padEnd(18)} ${r.model.slice(0, 12)}  ${r.source}${r.percent !== undefined ? ` ${r.percent}%` : ''}${r.detail ? ': ' + r.detail : ''}${r.image ? ` (image ${r.image.split('@')[1]?.slice(0, 19) ?? r.image})` : ''}`,
           );
       }
       if (h.github.length > 0) {
