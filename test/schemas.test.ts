@@ -11,6 +11,7 @@ describe('schemas', () => {
     const generated = await generateJsonSchemas(ROOT);
     expect(Object.keys(generated).sort()).toEqual([
       'lib/lockfile.schema.json',
+      'lib/registry/provenance.schema.json',
       'params.schema.json',
       'promotion/policy.schema.json',
     ]);

@@ -22,6 +22,7 @@ export const COMMANDS = [
   'registry',
   'lineage',
   'verify',
+  'provenance',
   'promote',
   'history',
   'rollback',
