@@ -140,7 +140,7 @@ describe('workflows', () => {
       jobs: Record<string, { environment?: string }>;
     };
     expect(wf.concurrency['cancel-in-progress']).toBe(false);
-    expect(Object.values(wf.jobs).every((j) => j.environment === '${{ github.ref_name }}')).toBe(true);
+    expect(wf.jobs.deploy.environment).toBe('${{ github.ref_name }}');
   });
 
   it('batch runs nightly and by dispatch, takes gs:// or folders, and skips a schedule with no input', () => {
