@@ -1,7 +1,8 @@
 /**
  * Generated JSON Schemas for editors, each next to the file it describes, all from the one zod
  * schema of that format: `params.schema.json`, `lib/lockfile.schema.json`,
- * `promotion/policy.schema.json`. `npm run schemas` rewrites them; a test checks they are current.
+ * `promotion/policy.schema.json`, `lib/slices/eval-metrics.schema.json` (evaluate's metrics file).
+ * `npm run schemas` rewrites them; a test checks they are current.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { paramsJsonSchema } from './params.ts';
 import { lockfileJsonSchema } from './lockfile.ts';
 import { policySchema } from './environment/policy.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { evalMetricsSchema } from './slices/shape.ts';
 
 /**
  * Repository-relative path → generated schema text, formatted with the repository's Prettier
@@ -33,6 +35,10 @@ function rawSchemas(): Record<string, Record<string, unknown>> {
     'promotion/policy.schema.json': render(
       'lockstep promotion/<env>.yaml',
       z.toJSONSchema(policySchema, { io: 'input' }) as Record<string, unknown>,
+    ),
+    'lib/slices/eval-metrics.schema.json': render(
+      'lockstep out/eval/metrics.json',
+      z.toJSONSchema(evalMetricsSchema, { io: 'output' }) as Record<string, unknown>,
     ),
   };
 }

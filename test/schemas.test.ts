@@ -11,6 +11,7 @@ describe('schemas', () => {
     const generated = await generateJsonSchemas(ROOT);
     expect(Object.keys(generated).sort()).toEqual([
       'lib/lockfile.schema.json',
+      'lib/slices/eval-metrics.schema.json',
       'params.schema.json',
       'promotion/policy.schema.json',
     ]);
@@ -29,5 +30,8 @@ describe('schemas', () => {
     const lock = JSON.parse(generated['lib/lockfile.schema.json']!);
     expect(lock.properties.schema.const).toBe(1);
     expect(lock.required).toContain('schema');
+    const evalMetrics = JSON.parse(generated['lib/slices/eval-metrics.schema.json']!);
+    expect(Object.keys(evalMetrics.properties).sort()).toEqual(['bootstrap', 'intervals', 'slices']);
+    expect(evalMetrics.additionalProperties.type).toBe('number');
   });
 });

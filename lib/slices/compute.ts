@@ -64,6 +64,16 @@ export function sliceValue(spec: SliceSpec, clip: ClipInfo): string | undefined 
   }
 }
 
+/** A clip's slice of every declared kind it has a value for. */
+export function sliceValues(specs: SliceSpec[], clip: ClipInfo): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const v = sliceValue(spec, clip);
+    if (v !== undefined) out[spec.kind] = v;
+  }
+  return out;
+}
+
 /** Headline metrics' intervals over the whole test split. */
 export function overallIntervals(
   p: Predictions,

@@ -20,6 +20,8 @@ export const predictionsFileSchema = z
           /** Content hash of the audio, when the manifest gave it: clips pair by content. */
           sha256: z.string().optional(),
           speaker: z.string(),
+          /** The clip's slice of each declared kind (`{ speaker: "S03", gender: "female" }`). */
+          slices: z.record(z.string(), z.string()).optional(),
           true: z.string(),
           pred: z.string(),
           /** Probability of each of `labels`. */
@@ -35,7 +37,7 @@ export type PredictionsFile = z.infer<typeof predictionsFileSchema>;
 export async function writePredictions(
   file: string,
   p: Predictions,
-  clips: { path: string; sha256?: string; speaker: string }[],
+  clips: { path: string; sha256?: string; speaker: string; slices?: Record<string, string> }[],
 ): Promise<void> {
   const k = p.labels.length;
   const out: PredictionsFile = {
@@ -45,6 +47,7 @@ export async function writePredictions(
       path: c.path,
       ...(c.sha256 ? { sha256: c.sha256 } : {}),
       speaker: c.speaker,
+      ...(c.slices ? { slices: c.slices } : {}),
       true: p.labels[p.yTrue[i]],
       pred: p.labels[p.yPred[i]],
       ...(p.probs
@@ -83,6 +86,15 @@ export function clipKey(c: { path: string; sha256?: string }): string {
   return c.sha256 ? `sha256:${c.sha256}` : `path:${c.path}`;
 }
 
+/** Two models' predictions aligned clip by clip (the candidate's clips and order). */
+export interface PairedPredictions {
+  candidate: Predictions;
+  baseline: Predictions;
+  speakers: string[];
+  /** Each clip's slice values, from the candidate's file. */
+  slices: Record<string, string>[];
+}
+
 /**
  * Candidate and baseline predictions on the clips both scored, in the candidate's order, with
  * the baseline's labels mapped onto the candidate's. Null when the baseline lacks any candidate
@@ -91,7 +103,7 @@ export function clipKey(c: { path: string; sha256?: string }): string {
 export function pairPredictions(
   candidate: PredictionsFile,
   baseline: PredictionsFile,
-): { candidate: Predictions; baseline: Predictions; speakers: string[]; paths: string[] } | null {
+): PairedPredictions | null {
   const labels = candidate.labels;
   const index = new Map(labels.map((l, i) => [l, i]));
   const base = new Map(baseline.clips.map((c) => [clipKey(c), c]));
@@ -115,6 +127,6 @@ export function pairPredictions(
     candidate: cand,
     baseline: other,
     speakers: candidate.clips.map((c) => c.speaker),
-    paths: candidate.clips.map((c) => c.path),
+    slices: candidate.clips.map((c) => c.slices ?? { speaker: c.speaker }),
   };
 }

@@ -25,7 +25,12 @@ import {
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { evaluateParams, type Params } from '../../lib/params-schema.ts';
-import { computeSlices, overallIntervals, type SliceSpec } from '../../lib/slices/compute.ts';
+import {
+  computeSlices,
+  overallIntervals,
+  sliceValues,
+  type SliceSpec,
+} from '../../lib/slices/compute.ts';
 import type { BootstrapOptions } from '../../lib/slices/bootstrap.ts';
 import { writePredictions } from '../../lib/slices/predictions.ts';
 import { readTestClips } from './slices.ts';
@@ -103,7 +108,12 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Record<st
   await rm(options.evalDir, { recursive: true, force: true });
   await mkdir(options.evalDir, { recursive: true });
   await writeFileAtomic(path.join(options.evalDir, 'metrics.json'), JSON.stringify(file, null, 2) + '\n');
-  await writePredictions(path.join(options.evalDir, PREDICTIONS_FILE), predictions, clips);
+  const specs = options.slices ?? defaults.slices;
+  await writePredictions(
+    path.join(options.evalDir, PREDICTIONS_FILE),
+    predictions,
+    clips.map((c) => ({ ...c, slices: sliceValues(specs, c) })),
+  );
   await writeFileAtomic(
     path.join(options.evalDir, 'confusion.json'),
     JSON.stringify({ labels: report.confusion.labels, matrix: report.confusion.matrix }) + '\n',
