@@ -161,6 +161,19 @@ class PairedChanges {
   }
 }
 
+/**
+ * True when the baseline's predictions reproduce the baseline's recorded headline metrics: only
+ * then do they stand for the baseline (a lockfile edited by hand, or predictions of another
+ * test set, fall back to interval overlap).
+ */
+function predictionsMatch(pairs: PairedPredictions, base: EvalMetrics): boolean {
+  const all = Int32Array.from(pairs.speakers, (_, i) => i);
+  const scored = createScorer(pairs.baseline, all)(new Float64Array(all.length).fill(1));
+  return ['accuracy', 'f1_macro'].every(
+    (m) => typeof base.metrics[m] !== 'number' || Math.abs(scored[m] - base.metrics[m]) <= 1e-5,
+  );
+}
+
 function evidenceFor(
   metric: string,
   value: number,
@@ -277,7 +290,12 @@ function sliceReasons(
         baseSlices[name].intervals[t.metric],
         paired?.of(kind, name),
       );
-      const r = changeReason({ ...t, metric: `${t.metric} [${kind} ${name}]` }, evidence, env, cand.confidence);
+      const r = changeReason(
+        { ...t, metric: `${t.metric} [${kind} ${name}]` },
+        evidence,
+        env,
+        cand.confidence,
+      );
       judged.push({ name, reason: r });
     }
     const failing = judged.filter((j) => !j.reason.passed);
@@ -310,7 +328,10 @@ export function evaluateGate(input: GateInput): GateVerdict {
   const env = baseline?.env ?? 'baseline';
   const pairs =
     baseline && input.paired ? pairPredictions(input.paired.candidate, input.paired.baseline) : null;
-  const paired = pairs && input.paired ? new PairedChanges(pairs, input.paired.bootstrap) : null;
+  const paired =
+    pairs && input.paired && base && predictionsMatch(pairs, base)
+      ? new PairedChanges(pairs, input.paired.bootstrap)
+      : null;
   for (const raw of input.thresholds) {
     const t = thresholdSchema.parse(raw);
     if (t.slice) {

@@ -87,7 +87,8 @@ export function bootstrapIntervals(
   const rng = createRng(streamSeed(options.seed, name));
   const clusters = clusterBy(speakers);
   const draws: Record<string, number>[] = [];
-  for (let b = 0; b < options.resamples; b++) draws.push(score(resampleWeights(clusters, speakers.length, rng)));
+  for (let b = 0; b < options.resamples; b++)
+    draws.push(score(resampleWeights(clusters, speakers.length, rng)));
   return percentileIntervals(draws, options.confidence);
 }
 

@@ -65,8 +65,7 @@ export function judgeChange(e: ChangeEvidence, rule: ChangeRule): ChangeJudgemen
   // The regression beyond tolerance is significant when even the best end of the interval is
   // worse than the allowed drop (or rise, for a `lower` metric).
   const best = change ? (rule.direction === 'higher' ? change.hi : change.lo) : delta;
-  const significant =
-    rule.direction === 'higher' ? best < -rule.allowed - EPS : best > rule.allowed + EPS;
+  const significant = rule.direction === 'higher' ? best < -rule.allowed - EPS : best > rule.allowed + EPS;
   return { passed: !significant, method, delta, ...(change ? { change } : {}), significant };
 }
 

@@ -106,7 +106,8 @@ export function readEvalMetrics(flat: Record<string, number>): EvalMetrics {
     }
     let m: RegExpExecArray | null;
     if (key === 'bootstrap.confidence') out.confidence = v;
-    else if ((m = INTERVAL.exec(key))) (out.intervals[m[1]] ??= { lo: NaN, hi: NaN })[m[2] as 'lo' | 'hi'] = v;
+    else if ((m = INTERVAL.exec(key)))
+      (out.intervals[m[1]] ??= { lo: NaN, hi: NaN })[m[2] as 'lo' | 'hi'] = v;
     else if ((m = SLICE_INTERVAL.exec(key))) {
       const s = slice(m[1], m[2]);
       if (s) (s.intervals[m[3]] ??= { lo: NaN, hi: NaN })[m[4] as 'lo' | 'hi'] = v;

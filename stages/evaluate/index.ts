@@ -25,12 +25,7 @@ import {
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { evaluateParams, type Params } from '../../lib/params-schema.ts';
-import {
-  computeSlices,
-  overallIntervals,
-  sliceValues,
-  type SliceSpec,
-} from '../../lib/slices/compute.ts';
+import { computeSlices, overallIntervals, sliceValues, type SliceSpec } from '../../lib/slices/compute.ts';
 import type { BootstrapOptions } from '../../lib/slices/bootstrap.ts';
 import { writePredictions } from '../../lib/slices/predictions.ts';
 import { readTestClips } from './slices.ts';

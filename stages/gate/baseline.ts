@@ -60,7 +60,10 @@ export async function baselinePredictionsOid(root: string, commit: string): Prom
 }
 
 /** The baseline's predictions (see {@link baselinePredictionsOid}), or undefined. */
-export async function baselinePredictions(root: string, commit: string): Promise<PredictionsFile | undefined> {
+export async function baselinePredictions(
+  root: string,
+  commit: string,
+): Promise<PredictionsFile | undefined> {
   const oid = await baselinePredictionsOid(root, commit);
   if (!oid) return undefined;
   const bytes = await new Cache(repoAt(root)).readBytes(oid, { path: `${PATHS.eval}/predictions.json` });
@@ -73,9 +76,13 @@ export async function baselinePredictions(root: string, commit: string): Promise
  * it was read, as label.
  */
 async function baselineRef(root: string, env: string, baseline: Baseline | null): Promise<InputRef> {
-  const predictions = baseline?.commit ? ((await baselinePredictionsOid(root, baseline.commit)) ?? null) : null;
+  const predictions = baseline?.commit
+    ? ((await baselinePredictionsOid(root, baseline.commit)) ?? null)
+    : null;
   const hash = createHash('sha256')
-    .update(canonicalJson({ env, metrics: baseline?.metrics ?? null, ...(predictions ? { predictions } : {}) }))
+    .update(
+      canonicalJson({ env, metrics: baseline?.metrics ?? null, ...(predictions ? { predictions } : {}) }),
+    )
     .digest('hex');
   if (!baseline?.commit) return { hash, label: `${env} (none)` };
   return { hash, label: `${env}@${baseline.commit.slice(0, 8)}`, rev: baseline.commit };

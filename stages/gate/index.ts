@@ -90,7 +90,9 @@ export async function runGate(options: {
     options.baseline !== undefined ? options.baseline : await resolveBaseline(options.root, env);
   const predictionsPath =
     options.predictionsPath ?? path.join(path.dirname(options.metricsPath), 'predictions.json');
-  const baselinePreds = baseline?.commit ? await baselinePredictions(options.root, baseline.commit) : undefined;
+  const baselinePreds = baseline?.commit
+    ? await baselinePredictions(options.root, baseline.commit)
+    : undefined;
   const paired =
     baselinePreds && fs.existsSync(predictionsPath)
       ? {

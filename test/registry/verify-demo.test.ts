@@ -93,7 +93,13 @@ describe('verify on the demo pipeline', () => {
     // The dev branch moves to another model: its lockfile pins other evaluate metrics.
     await git.raw(['checkout', '-q', 'dev']);
     const lf = parseLockfile(await readFile(path.join(dir, 'artifacts.lock.yaml'), 'utf8'));
-    lf.stages.evaluate!.metrics = { ...lf.stages.evaluate!.metrics, f1_macro: 0.99 };
+    // Change thresholds are judged on intervals: the other model is better beyond doubt.
+    lf.stages.evaluate!.metrics = {
+      ...lf.stages.evaluate!.metrics,
+      f1_macro: 0.99,
+      'intervals.f1_macro.lo': 0.98,
+      'intervals.f1_macro.hi': 1,
+    };
     await writeFile(path.join(dir, 'artifacts.lock.yaml'), serializeLockfile(lf));
     await git.commit('another model on dev', ['artifacts.lock.yaml']);
     const devHead = (await git.revparse(['HEAD'])).trim();
@@ -115,5 +121,8 @@ describe('verify on the demo pipeline', () => {
     expect(run.out).toMatch(/gate\s+ran\s+baseline dev@[0-9a-f]{8} changed/);
     const verdict = JSON.parse(await readFile(path.join(dir, 'out/gate/verdict.json'), 'utf8'));
     expect(verdict.baseline).toEqual({ env: 'dev', metrics: expect.objectContaining({ f1_macro: 0.99 }) });
+    // Its predictions in the cache no longer match its metrics: the intervals are compared instead.
+    const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
+    expect(change).toMatchObject({ passed: false, method: 'interval overlap' });
   }, 300_000);
 });
