@@ -125,4 +125,20 @@ describe('verify on the demo pipeline', () => {
     const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
     expect(change).toMatchObject({ passed: false, method: 'interval overlap' });
   }, 300_000);
+
+  it('gating the pinned model against itself pairs the predictions clip by clip', async () => {
+    // Back on dev at the commit that pinned the real model: the baseline is that model itself,
+    // and its predictions are in the local cache.
+    await git.raw(['checkout', '-q', '-f', 'dev']);
+    await git.raw(['reset', '-q', '--hard', 'HEAD~1']);
+    const run = await cli('repro');
+    expect(run.code, run.err).toBe(0);
+    expect(run.out).toMatch(/gate\s+ran\s+baseline dev@[0-9a-f]{8} changed/);
+    const verdict = JSON.parse(await readFile(path.join(dir, 'out/gate/verdict.json'), 'utf8'));
+    const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
+    expect(change).toMatchObject({ passed: true, method: 'paired bootstrap' });
+    expect(change.detail).toBe(
+      'f1_macro 0, 95% CI [0, 0] vs dev (paired bootstrap): not a significant regression beyond 0.02',
+    );
+  }, 300_000);
 });
