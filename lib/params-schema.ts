@@ -116,21 +116,92 @@ export const trainParams = z
   })
   .strict();
 
+/**
+ * What evaluate can slice the test split by: the speaker, what the dataset conventions say about
+ * the speaker (gender; the corpus whose naming convention labelled the file), the clip duration
+ * (in `bins`), and the source file's sample rate and sample format.
+ */
+export const SLICE_KINDS = ['speaker', 'gender', 'corpus', 'duration', 'sample_rate', 'format'] as const;
+export type SliceKind = (typeof SLICE_KINDS)[number];
+
+/** One `evaluate.slices` entry. */
+export const sliceSpecSchema = z
+  .object({
+    kind: z.enum(SLICE_KINDS),
+    /** Slices with fewer test clips are reported, never gated. */
+    min_size: z.number().int().min(1).default(20),
+    /** `duration` only: increasing bin edges in seconds (`[1.5, 2.5]` gives three bins). */
+    bins: z.array(z.number().positive()).min(1).optional(),
+  })
+  .strict()
+  .refine((s) => s.kind === 'duration' || s.bins === undefined, {
+    message: 'bins apply to kind duration only',
+    path: ['bins'],
+  })
+  .refine((s) => !s.bins || s.bins.every((v, i) => i === 0 || v > s.bins![i - 1]), {
+    message: 'bins must increase',
+    path: ['bins'],
+  });
+
+export const evaluateParams = z
+  .object({
+    /** Slices of the test split; every metric is computed per slice, with its interval. */
+    slices: z
+      .array(sliceSpecSchema)
+      .default([
+        { kind: 'speaker', min_size: 20 },
+        { kind: 'gender', min_size: 20 },
+        { kind: 'corpus', min_size: 20 },
+        { kind: 'duration', min_size: 20, bins: [1.5, 2.5] },
+        { kind: 'sample_rate', min_size: 20 },
+        { kind: 'format', min_size: 20 },
+      ])
+      .refine((xs) => new Set(xs.map((x) => x.kind)).size === xs.length, 'each slice kind at most once'),
+    /** Confidence intervals: a speaker-clustered bootstrap over clips (speakers, then their clips). */
+    bootstrap: z
+      .object({
+        /** Resamples (0: no intervals). */
+        resamples: z.number().int().min(0).max(20000).default(400),
+        /** Coverage of the percentile intervals. */
+        confidence: z.number().gt(0.5).lt(1).default(0.95),
+        /** Seed of the resampling, so the same predictions always give the same intervals. */
+        seed: z.number().int().default(0),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 /** One gate threshold: a metric, a bound and how it is compared. */
 export const thresholdSchema = z
   .object({
     metric: z.string(),
+    /**
+     * Apply the rule to every slice of this kind (`evaluate.slices`) instead of the whole test
+     * split: `min` / `max` bound the worst slice, `tolerance` bounds each slice's regression
+     * against the baseline's same slice. Slices below their `min_size` are reported, not gated.
+     */
+    slice: z.enum(SLICE_KINDS).optional(),
+    /** With `slice`: the largest allowed gap between the best and the worst slice. */
+    max_gap: z.number().min(0).optional(),
     /** `higher` means larger is better. */
     direction: z.enum(['higher', 'lower']).default('higher'),
     /** Value threshold: the metric must be at least (or at most) this. */
     min: z.number().optional(),
     max: z.number().optional(),
-    /** Change threshold against the baseline model: allowed regression. */
+    /**
+     * Change threshold against the baseline model: allowed regression. Judged on the confidence
+     * interval of the change: it fails only when the whole interval lies beyond the tolerance.
+     */
     tolerance: z.number().min(0).optional(),
     /** Whether `tolerance` is absolute or relative to the baseline value. */
     tolerance_kind: z.enum(['absolute', 'relative']).default('absolute'),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.max_gap === undefined || t.slice !== undefined, {
+    message: 'max_gap needs slice (the kind whose best and worst slices are compared)',
+    path: ['max_gap'],
+  });
 
 export const gateParams = z
   .object({
@@ -212,6 +283,7 @@ export const paramsSchema = z
     validate: validateParams.prefault({}),
     featurize: featurizeParams.prefault({}),
     train: trainParams.prefault({}),
+    evaluate: evaluateParams.prefault({}),
     gate: gateParams.prefault({}),
     monitor: monitorParams.prefault({}),
     tune: tuneParams.prefault({}),

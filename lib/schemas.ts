@@ -1,7 +1,9 @@
 /**
  * Generated JSON Schemas for editors, each next to the file it describes, all from the one zod
  * schema of that format: `params.schema.json`, `lib/lockfile.schema.json`,
- * `promotion/policy.schema.json`, `lib/registry/provenance.schema.json`. `npm run schemas` rewrites them; a test checks they are current.
+ * `promotion/policy.schema.json`, `lib/registry/provenance.schema.json`,
+ * `lib/slices/eval-metrics.schema.json` (evaluate's metrics file). `npm run schemas` rewrites
+ * them; a test checks they are current.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,7 @@ import { lockfileJsonSchema } from './lockfile.ts';
 import { policySchema } from './environment/policy.ts';
 import { provenanceJsonSchema } from './registry/provenance.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { evalMetricsSchema } from './slices/shape.ts';
 
 /**
  * Repository-relative path → generated schema text, formatted with the repository's Prettier
@@ -38,6 +41,10 @@ function rawSchemas(): Record<string, Record<string, unknown>> {
     'lib/registry/provenance.schema.json': render(
       'lockstep provenance statement (in-toto Statement v1, SLSA Provenance v1)',
       provenanceJsonSchema(),
+    ),
+    'lib/slices/eval-metrics.schema.json': render(
+      'lockstep out/eval/metrics.json',
+      z.toJSONSchema(evalMetricsSchema, { io: 'output' }) as Record<string, unknown>,
     ),
   };
 }

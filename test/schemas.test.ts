@@ -12,6 +12,7 @@ describe('schemas', () => {
     expect(Object.keys(generated).sort()).toEqual([
       'lib/lockfile.schema.json',
       'lib/registry/provenance.schema.json',
+      'lib/slices/eval-metrics.schema.json',
       'params.schema.json',
       'promotion/policy.schema.json',
     ]);
@@ -30,5 +31,8 @@ describe('schemas', () => {
     const lock = JSON.parse(generated['lib/lockfile.schema.json']!);
     expect(lock.properties.schema.const).toBe(1);
     expect(lock.required).toContain('schema');
+    const evalMetrics = JSON.parse(generated['lib/slices/eval-metrics.schema.json']!);
+    expect(Object.keys(evalMetrics.properties).sort()).toEqual(['bootstrap', 'intervals', 'slices']);
+    expect(evalMetrics.additionalProperties.type).toBe('number');
   });
 });

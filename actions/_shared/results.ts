@@ -10,6 +10,7 @@ import * as core from '@actions/core';
 import { PATHS } from '../../lib/paths.ts';
 import type { GateVerdict } from '../../lib/gate.ts';
 import { escapeCell, renderConfusion, renderVerdict, type Confusion } from '../../lib/report/render.ts';
+import { slicesMarkdown } from './slices.ts';
 
 export interface StageOutcome {
   /** Markdown sections for the job summary. */
@@ -123,13 +124,15 @@ export async function trainOutcome(cwd: string): Promise<StageOutcome> {
 
 /** Evaluation metrics and the confusion matrix. */
 export async function evaluateOutcome(cwd: string): Promise<StageOutcome> {
-  const metrics = await readJson<Record<string, number>>(cwd, `${PATHS.eval}/metrics.json`);
+  const metrics = await readJson<Record<string, unknown>>(cwd, `${PATHS.eval}/metrics.json`);
   const confusion = await readJson<Confusion>(cwd, `${PATHS.eval}/confusion.json`);
   const markdown: string[] = [];
   const outputs: Record<string, string> = {};
   if (metrics) {
     markdown.push('### Evaluation metrics (test split)', metricsTable(metrics));
     outputs.metrics = JSON.stringify(metrics);
+    const slices = await slicesMarkdown(cwd);
+    if (slices) markdown.push('### Slices (worst first)', slices);
   }
   if (confusion) markdown.push('### Confusion matrix', renderConfusion(confusion));
   return { markdown, outputs };

@@ -9,6 +9,11 @@ import { readLockfile } from '../lockfile.ts';
 import { lockfileMetrics } from './metrics.ts';
 import { formatValue } from './diff.ts';
 import { formatReport, type RunReport, type StageOutcome } from './run.ts';
+import { readEvalMetrics } from '../slices/shape.ts';
+import { renderSliceTable, sliceRows, stageKeys } from '../report/slices.ts';
+
+/** Slice, interval and bootstrap keys: shown as the slice table, not one line each. */
+const NESTED_METRIC = /^[^.]+\.(slices|intervals|bootstrap)\./;
 
 /** Where the evaluate stage writes its plots. */
 export const PLOTS_DIR = 'out/eval/plots';
@@ -57,10 +62,24 @@ export function summarizeRun(repo: Repo, report: RunReport): RunSummary {
 /** Human lines for the summary. */
 export function formatSummary(s: RunSummary): string[] {
   const lines = ['stages:', ...formatReport({ stages: s.stages } as RunReport).map((l) => `  ${l}`)];
-  const keys = Object.keys(s.metrics);
+  const keys = Object.keys(s.metrics).filter((k) => !NESTED_METRIC.test(k));
   if (keys.length > 0) {
     const width = Math.max(...keys.map((k) => k.length));
-    lines.push('metrics:', ...keys.map((k) => `  ${k.padEnd(width)}  ${formatValue(s.metrics[k])}`));
+    const ci = (k: string): string => {
+      const lo = s.metrics[k.replace(/^([^.]+)\./, '$1.intervals.') + '.lo'];
+      const hi = s.metrics[k.replace(/^([^.]+)\./, '$1.intervals.') + '.hi'];
+      return lo !== undefined && hi !== undefined ? `  [${formatValue(lo)}, ${formatValue(hi)}]` : '';
+    };
+    lines.push('metrics:', ...keys.map((k) => `  ${k.padEnd(width)}  ${formatValue(s.metrics[k])}${ci(k)}`));
+  }
+  const slices = sliceRows(readEvalMetrics(stageKeys(s.metrics)));
+  if (slices.length > 0) {
+    lines.push(
+      'slices (worst first):',
+      ...renderSliceTable(slices)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
   }
   if (s.gate) lines.push(`gate: ${s.gate.passed ? 'PASSED' : 'FAILED'} - ${s.gate.summary}`);
   else if (s.failures.length === 0) lines.push('gate: no gate stage in this pipeline');

@@ -42,6 +42,8 @@ export interface ReportInput {
   paramsDiff?: string;
   /** Markdown table of the metrics diff with deltas. */
   metricsDiff?: string;
+  /** Markdown of the evaluate slices, worst first (lib/report/slices.ts `renderSlicesSection`). */
+  slices?: string;
   verdict?: GateVerdict;
   confusion?: Confusion;
   /** Plot file names under out/eval/plots (e.g. `confusion.svg`). */
@@ -122,6 +124,7 @@ export function renderReport(input: ReportInput): string {
   }
   parts.push('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._');
   parts.push('### Metrics diff', input.metricsDiff?.trim() || '_Metrics diff not available._');
+  if (input.slices) parts.push('### Slices (test split, worst first)', input.slices);
   parts.push('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._');
   parts.push(
     '### Confusion matrix (test split)',

@@ -1,12 +1,13 @@
 /**
  * Synthesizes the demo corpus into a directory in the TESS layout
- * (`<SPK>_<emotion>/<SPK>_<word>_<emotion>.wav`, 16-bit mono PCM).
+ * (`<SPK>_<emotion>/<SPK>_<word>_<emotion>.wav`, 16-bit mono PCM), with a `speakers.csv`
+ * (speaker, gender) that ingest reads for evaluate's gender slices.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EMOTIONS } from '../../lib/params-schema.ts';
 import { synthesizeAll } from './espeak.ts';
-import { espeakArgs, planUtterances } from './prosody.ts';
+import { espeakArgs, planSpeakers, planUtterances } from './prosody.ts';
 import { renderSpec } from './render.ts';
 
 export interface CorpusOptions {
@@ -48,5 +49,10 @@ export async function synthesizeCorpus(dir: string, options: CorpusOptions = {})
   const folders = new Set(plan.map((u) => path.dirname(u.path)));
   for (const folder of folders) await mkdir(path.join(dir, folder), { recursive: true });
   await Promise.all(plan.map((u, i) => writeFile(path.join(dir, u.path), files[i])));
+  const speakers = planSpeakers(options.speakers ?? 10, options.seed ?? 7);
+  await writeFile(
+    path.join(dir, 'speakers.csv'),
+    ['speaker,gender', ...speakers.map((s) => `${s.id},${s.female ? 'female' : 'male'}`)].join('\n') + '\n',
+  );
   return plan.map((u) => u.path).sort();
 }

@@ -1,7 +1,10 @@
 /**
  * evaluate: scores the trained model on the held-out speakers (test split): accuracy, macro and
  * per-class precision / recall / F1, MCC, one-vs-rest ROC-AUC, the confusion matrix, and three
- * plots (confusion matrix, learning curves, per-class F1) as Vega-Lite, SVG and PNG.
+ * plots (confusion matrix, learning curves, per-class F1) as Vega-Lite, SVG and PNG. Every metric
+ * carries a speaker-clustered bootstrap interval and is also computed per slice
+ * (`evaluate.slices`, shape in lib/slices/shape.ts); per-clip predictions go to
+ * `predictions.json` so a later gate can pair a candidate with this model clip by clip.
  */
 import fs from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -21,6 +24,11 @@ import {
 } from '../../lib/ml/plots.ts';
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { evaluateParams, type Params } from '../../lib/params-schema.ts';
+import { computeSlices, overallIntervals, sliceValues, type SliceSpec } from '../../lib/slices/compute.ts';
+import type { BootstrapOptions } from '../../lib/slices/bootstrap.ts';
+import { writePredictions } from '../../lib/slices/predictions.ts';
+import { readTestClips } from './slices.ts';
 
 export { evaluateStage } from './stage.ts';
 
@@ -32,7 +40,16 @@ export interface EvaluateOptions {
   evalDir: string;
   /** Split to score (default `test`). */
   split?: string;
+  /** The ingest manifest, for slice attributes (default: none, slices by speaker only). */
+  manifestFile?: string;
+  /** Declared slices (default: params.yaml's defaults for `evaluate.slices`). */
+  slices?: SliceSpec[];
+  /** Bootstrap of the intervals (default: `evaluate.bootstrap` defaults). */
+  bootstrap?: BootstrapOptions;
 }
+
+/** The file written beside metrics.json: every test clip's true and predicted class. */
+export const PREDICTIONS_FILE = 'predictions.json';
 
 /** Rounds for stable, readable diffs (metrics are compared at far coarser tolerances). */
 function round(x: number): number {
@@ -41,6 +58,7 @@ function round(x: number): number {
 
 /** Scores the model and writes metrics.json, confusion.json and plots/ under `evalDir`. */
 export async function evaluateModel(options: EvaluateOptions): Promise<Record<string, number>> {
+  const defaults = evaluateParams.parse({});
   const split = options.split ?? 'test';
   const model = await loadModelDir(options.modelDir);
   const index = readFeaturesIndex(options.featuresDir);
@@ -72,10 +90,25 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Record<st
   }
   const report = classificationReport(yTrue, yPred, model.labels, probs);
   const metrics = Object.fromEntries(Object.entries(report.metrics).map(([key, v]) => [key, round(v)]));
+  const clips = readTestClips(options.manifestFile, data.paths, data.speakers);
+  const predictions = { labels: model.labels, yTrue, yPred, probs };
+  const bootstrap = options.bootstrap ?? defaults.bootstrap;
+  const file = {
+    ...metrics,
+    intervals: overallIntervals(predictions, clips, bootstrap),
+    bootstrap: { resamples: bootstrap.resamples, confidence: bootstrap.confidence, seed: bootstrap.seed },
+    slices: computeSlices(predictions, clips, options.slices ?? defaults.slices, bootstrap),
+  };
 
   await rm(options.evalDir, { recursive: true, force: true });
   await mkdir(options.evalDir, { recursive: true });
-  await writeFileAtomic(path.join(options.evalDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  await writeFileAtomic(path.join(options.evalDir, 'metrics.json'), JSON.stringify(file, null, 2) + '\n');
+  const specs = options.slices ?? defaults.slices;
+  await writePredictions(
+    path.join(options.evalDir, PREDICTIONS_FILE),
+    predictions,
+    clips.map((c) => ({ ...c, slices: sliceValues(specs, c) })),
+  );
   await writeFileAtomic(
     path.join(options.evalDir, 'confusion.json'),
     JSON.stringify({ labels: report.confusion.labels, matrix: report.confusion.matrix }) + '\n',
@@ -101,7 +134,11 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Record<st
 
 /** The evaluate stage's body. */
 export async function runEvaluateStage(ctx: StageContext): Promise<StageResult> {
+  const p = evaluateParams.parse((ctx.params as Partial<Params>).evaluate ?? {});
   const m = await evaluateModel({
+    manifestFile: ctx.abs(PATHS.manifest),
+    slices: p.slices,
+    bootstrap: p.bootstrap,
     modelDir: ctx.abs(PATHS.model),
     featuresDir: ctx.abs(PATHS.features),
     trainDir: ctx.abs(PATHS.train),

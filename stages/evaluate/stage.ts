@@ -11,9 +11,10 @@ export function evaluateStage(_params: Params): StageDef {
   return {
     name: 'evaluate',
     description: 'Score the model on held-out speakers; confusion matrix and plots',
-    code: ['stages/evaluate', 'lib/ml'],
-    deps: [PATHS.model, PATHS.features, PATHS.train],
-    params: [],
+    code: ['stages/evaluate', 'lib/ml', 'lib/slices'],
+    // The manifest gives each test clip's slice attributes (gender, corpus, duration, format).
+    deps: [PATHS.model, PATHS.features, PATHS.train, PATHS.manifest],
+    params: ['evaluate.slices', 'evaluate.bootstrap'],
     outs: [PATHS.eval],
     metrics: [`${PATHS.eval}/metrics.json`],
     run: async (ctx) => (await import('./index.ts')).runEvaluateStage(ctx),

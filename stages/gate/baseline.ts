@@ -10,6 +10,11 @@ import { canonicalJson } from '../../lib/pipeline/fingerprint.ts';
 import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
 import { parseLockfile } from '../../lib/lockfile.ts';
 import { environmentBranch } from '../../lib/environment/refs.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { readManifest } from '../../lib/store/artifacts.ts';
+import { repoAt } from '../../lib/repo.ts';
+import { PATHS } from '../../lib/paths.ts';
+import { parsePredictions, type PredictionsFile } from '../../lib/slices/predictions.ts';
 
 const LOCKFILE = 'artifacts.lock.yaml';
 
@@ -35,10 +40,49 @@ export async function baselineAt(root: string, env: string, commit: string): Pro
   return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
 }
 
-/** The identity of a baseline as a stage input: its metrics' content; where it was read, as label. */
-function baselineRef(env: string, baseline: Baseline | null): InputRef {
+/**
+ * The object id of the baseline's per-clip predictions (`out/eval/predictions.json` inside the
+ * evaluate out the lockfile at `commit` pins), when that object is in the local cache. Only the
+ * local cache: the gate never downloads to decide between a paired and an unpaired comparison.
+ */
+export async function baselinePredictionsOid(root: string, commit: string): Promise<string | undefined> {
+  const text = await readFileAtRev(root, commit, LOCKFILE);
+  if (text === undefined) return undefined;
+  const out = parseLockfile(text, `${commit.slice(0, 8)}:${LOCKFILE}`).stages.evaluate?.outs.find(
+    (o) => o.path === PATHS.eval,
+  );
+  if (!out?.dir) return undefined;
+  const cache = new Cache(repoAt(root));
+  if (!cache.hasSync(out.hash)) return undefined;
+  const manifest = await readManifest(cache, out);
+  const entry = manifest.entries.find((e) => e.path === 'predictions.json');
+  return entry && cache.hasSync(entry.sha256) ? entry.sha256 : undefined;
+}
+
+/** The baseline's predictions (see {@link baselinePredictionsOid}), or undefined. */
+export async function baselinePredictions(
+  root: string,
+  commit: string,
+): Promise<PredictionsFile | undefined> {
+  const oid = await baselinePredictionsOid(root, commit);
+  if (!oid) return undefined;
+  const bytes = await new Cache(repoAt(root)).readBytes(oid, { path: `${PATHS.eval}/predictions.json` });
+  return parsePredictions(bytes.toString('utf8'), `${commit.slice(0, 8)}:${PATHS.eval}/predictions.json`);
+}
+
+/**
+ * The identity of a baseline as a stage input: its metrics' content and, when the local cache
+ * holds them, its predictions' (they decide whether change thresholds pair clip by clip); where
+ * it was read, as label.
+ */
+async function baselineRef(root: string, env: string, baseline: Baseline | null): Promise<InputRef> {
+  const predictions = baseline?.commit
+    ? ((await baselinePredictionsOid(root, baseline.commit)) ?? null)
+    : null;
   const hash = createHash('sha256')
-    .update(canonicalJson({ env, metrics: baseline?.metrics ?? null }))
+    .update(
+      canonicalJson({ env, metrics: baseline?.metrics ?? null, ...(predictions ? { predictions } : {}) }),
+    )
     .digest('hex');
   if (!baseline?.commit) return { hash, label: `${env} (none)` };
   return { hash, label: `${env}@${baseline.commit.slice(0, 8)}`, rev: baseline.commit };
@@ -52,8 +96,8 @@ export function baselineInput(env: string): StageInput {
   return {
     name: 'baseline',
     async resolve(root, pinned) {
-      if (pinned) return baselineRef(env, pinned.rev ? await baselineAt(root, env, pinned.rev) : null);
-      return baselineRef(env, await resolveBaseline(root, env));
+      if (pinned) return baselineRef(root, env, pinned.rev ? await baselineAt(root, env, pinned.rev) : null);
+      return baselineRef(root, env, await resolveBaseline(root, env));
     },
   };
 }

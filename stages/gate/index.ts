@@ -34,8 +34,12 @@ export { gateStage, policyFile } from './stage.ts';
 export { evaluateGate, summarizeVerdict } from '../../lib/gate.ts';
 export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from '../../lib/gate.ts';
 
-export { baselineAt, baselineInput, resolveBaseline } from './baseline.ts';
-import { baselineAt, resolveBaseline } from './baseline.ts';
+export { baselineAt, baselineInput, baselinePredictions, resolveBaseline } from './baseline.ts';
+import { baselineAt, baselinePredictions, resolveBaseline } from './baseline.ts';
+import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
+import { evaluateParams } from '../../lib/params-schema.ts';
+import type { BootstrapOptions } from '../../lib/slices/bootstrap.ts';
+import { readPredictions } from '../../lib/slices/predictions.ts';
 
 /** Thresholds for `env`: the policy's `gate.thresholds` when set, else params.yaml's. */
 export async function resolveThresholds(
@@ -60,10 +64,18 @@ export async function runGate(options: {
   thresholdsFrom?: 'params' | 'environment';
   /** The baseline to check against; default: the environment branch head's. */
   baseline?: Baseline | null;
+  /**
+   * The candidate's per-clip predictions (default: `predictions.json` beside the metrics); with
+   * the baseline's (from the local cache), change thresholds use a paired bootstrap.
+   */
+  predictionsPath?: string;
+  /** Resampling of the paired difference (default: `evaluate.bootstrap` defaults). */
+  bootstrap?: BootstrapOptions;
 }): Promise<GateVerdict & { thresholdsSource: string }> {
   let metrics: Record<string, number>;
   try {
-    metrics = JSON.parse(await readFile(options.metricsPath, 'utf8'));
+    // Flat, as the lockfile records them (`intervals.f1_macro.lo`, `slices.speaker.S03.n`, ...).
+    metrics = flattenMetrics(JSON.parse(await readFile(options.metricsPath, 'utf8')));
   } catch (err) {
     throw new ConfigError(
       `${path.relative(options.root, options.metricsPath)}: unreadable metrics (${(err as Error).message.split('\n')[0]}). Run the evaluate stage first.`,
@@ -76,7 +88,20 @@ export async function runGate(options: {
       : await resolveThresholds(options.root, env, options.params);
   const baseline =
     options.baseline !== undefined ? options.baseline : await resolveBaseline(options.root, env);
-  const verdict = evaluateGate({ metrics, thresholds, baseline });
+  const predictionsPath =
+    options.predictionsPath ?? path.join(path.dirname(options.metricsPath), 'predictions.json');
+  const baselinePreds = baseline?.commit
+    ? await baselinePredictions(options.root, baseline.commit)
+    : undefined;
+  const paired =
+    baselinePreds && fs.existsSync(predictionsPath)
+      ? {
+          candidate: readPredictions(predictionsPath),
+          baseline: baselinePreds,
+          bootstrap: options.bootstrap ?? evaluateParams.parse({}).bootstrap,
+        }
+      : null;
+  const verdict = evaluateGate({ metrics, thresholds, baseline, paired });
   // The out holds what the verdict is a function of: the baseline's metrics, not its commit.
   const written = {
     ...verdict,
@@ -97,6 +122,7 @@ export async function runGateStage(ctx: StageContext): Promise<StageResult> {
     root: ctx.root,
     baseline,
     params: (ctx.params as Params).gate,
+    bootstrap: evaluateParams.parse((ctx.params as Partial<Params>).evaluate ?? {}).bootstrap,
     metricsPath: ctx.abs(`${PATHS.eval}/metrics.json`),
     verdictPath: ctx.abs(`${PATHS.gate}/verdict.json`),
   });

@@ -18,11 +18,19 @@ export function gateStage(params: Params): StageDef {
   return {
     name: 'gate',
     description: `Check evaluate metrics against thresholds and the ${env} baseline`,
-    code: ['stages/gate', 'lib/environment/policy.ts', 'lib/lockfile.ts', 'lib/git.ts'],
+    code: [
+      'stages/gate',
+      'lib/gate.ts',
+      'lib/slices',
+      'lib/environment/policy.ts',
+      'lib/lockfile.ts',
+      'lib/git.ts',
+    ],
     // The policy holds thresholds and the branch name: editing it re-runs the gate (a missing dep
     // just means the stage always runs).
-    deps: [`${PATHS.eval}/metrics.json`, policyFile(env)],
-    params: ['gate.baseline_env', 'gate.thresholds'],
+    // The candidate's predictions pair with the baseline's for change thresholds (a paired bootstrap).
+    deps: [`${PATHS.eval}/metrics.json`, `${PATHS.eval}/predictions.json`, policyFile(env)],
+    params: ['gate.baseline_env', 'gate.thresholds', 'evaluate.bootstrap'],
     inputs: [baselineInput(env)],
     outs: [PATHS.gate],
     // `passed` (1 or 0) and the failed-threshold count land in the lockfile, so the registry can

@@ -30,6 +30,7 @@ export async function runIngest(ctx: StageContext): Promise<StageResult> {
     : path.posix.normalize(rootName.split(path.sep).join('/')).replace(/\/$/, '');
   const manifest = await buildManifest(rootAbs, {
     rootName: shown,
+    ...(p.data.source === 'demo' ? { corpus: 'demo' } : {}),
     convention: p.ingest.labels,
     calm: p.ingest.calm,
     train: p.ingest.train,

@@ -10,6 +10,7 @@ import { decodeWav } from '../../lib/audio/wav.ts';
 import { ConfigError, formatProblem } from '../../lib/errors.ts';
 import { EMOTIONS } from '../../lib/params-schema.ts';
 import { parseLabel, type LabelOptions } from './labels.ts';
+import { conventionGender, readDemographics, sampleFormat, type Gender } from './demographics.ts';
 import { splitSpeakers, type SplitName, type SplitOptions, type Splits } from './split.ts';
 
 export interface ManifestFile {
@@ -21,6 +22,12 @@ export interface ManifestFile {
   duration: number;
   sampleRate: number;
   channels: number;
+  /** Sample format and channel layout (`pcm16 mono`, `float32 stereo`); empty when unreadable. */
+  format: string;
+  /** Which corpus convention labelled the file (`ravdess`, `cremad`, `tess`, `folder`, `demo`). */
+  corpus: string;
+  /** The speaker's gender, when a demographics file or the dataset convention gives it. */
+  gender?: Gender;
   split: SplitName;
   /** Why the file could not be decoded. */
   error?: string;
@@ -59,6 +66,8 @@ export async function listWavFiles(dir: string): Promise<string[]> {
 export interface BuildOptions extends LabelOptions, SplitOptions {
   /** How `root` is written in the manifest (repository-relative). */
   rootName: string;
+  /** The corpus name recorded for every file (the demo corpus), instead of the label convention. */
+  corpus?: string;
 }
 
 /**
@@ -90,6 +99,7 @@ export async function buildManifest(rootAbs: string, options: BuildOptions): Pro
     );
   }
   const known = new Set<string>(EMOTIONS);
+  const demographics = readDemographics(rootAbs);
   const files: Omit<ManifestFile, 'split'>[] = [];
   const skipped: IngestManifest['skipped'] = [];
   for (const rel of rels) {
@@ -109,12 +119,17 @@ export async function buildManifest(rootAbs: string, options: BuildOptions): Pro
       duration: 0,
       sampleRate: 0,
       channels: 0,
+      format: '',
+      corpus: options.corpus ?? parsed.convention,
     };
+    const gender = demographics.get(parsed.speaker) ?? conventionGender(parsed);
+    if (gender) entry.gender = gender;
     try {
       const audio = decodeWav(bytes, p);
       entry.duration = audio.sampleRate ? audio.length / audio.sampleRate : 0;
       entry.sampleRate = audio.sampleRate;
       entry.channels = audio.channels.length;
+      entry.format = sampleFormat(audio.bitDepth, audio.channels.length);
     } catch (err) {
       entry.error = (err as Error).message.split('\n')[0];
     }

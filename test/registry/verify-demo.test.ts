@@ -93,7 +93,13 @@ describe('verify on the demo pipeline', () => {
     // The dev branch moves to another model: its lockfile pins other evaluate metrics.
     await git.raw(['checkout', '-q', 'dev']);
     const lf = parseLockfile(await readFile(path.join(dir, 'artifacts.lock.yaml'), 'utf8'));
-    lf.stages.evaluate!.metrics = { ...lf.stages.evaluate!.metrics, f1_macro: 0.99 };
+    // Change thresholds are judged on intervals: the other model is better beyond doubt.
+    lf.stages.evaluate!.metrics = {
+      ...lf.stages.evaluate!.metrics,
+      f1_macro: 0.99,
+      'intervals.f1_macro.lo': 0.98,
+      'intervals.f1_macro.hi': 1,
+    };
     await writeFile(path.join(dir, 'artifacts.lock.yaml'), serializeLockfile(lf));
     await git.commit('another model on dev', ['artifacts.lock.yaml']);
     const devHead = (await git.revparse(['HEAD'])).trim();
@@ -115,5 +121,24 @@ describe('verify on the demo pipeline', () => {
     expect(run.out).toMatch(/gate\s+ran\s+baseline dev@[0-9a-f]{8} changed/);
     const verdict = JSON.parse(await readFile(path.join(dir, 'out/gate/verdict.json'), 'utf8'));
     expect(verdict.baseline).toEqual({ env: 'dev', metrics: expect.objectContaining({ f1_macro: 0.99 }) });
+    // Its predictions in the cache no longer match its metrics: the intervals are compared instead.
+    const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
+    expect(change).toMatchObject({ passed: false, method: 'interval overlap' });
+  }, 300_000);
+
+  it('gating the pinned model against itself pairs the predictions clip by clip', async () => {
+    // Back on dev at the commit that pinned the real model: the baseline is that model itself,
+    // and its predictions are in the local cache.
+    await git.raw(['checkout', '-q', '-f', 'dev']);
+    await git.raw(['reset', '-q', '--hard', 'HEAD~1']);
+    const run = await cli('repro');
+    expect(run.code, run.err).toBe(0);
+    expect(run.out).toMatch(/gate\s+ran\s+baseline dev@[0-9a-f]{8} changed/);
+    const verdict = JSON.parse(await readFile(path.join(dir, 'out/gate/verdict.json'), 'utf8'));
+    const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
+    expect(change).toMatchObject({ passed: true, method: 'paired bootstrap' });
+    expect(change.detail).toBe(
+      'f1_macro 0, 95% CI [0, 0] vs dev (paired bootstrap): not a significant regression beyond 0.02',
+    );
   }, 300_000);
 });

@@ -10,6 +10,8 @@ import { paramsSchema } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { trainModel } from '../../stages/train/index.ts';
 import { evaluateStage } from '../../stages/evaluate/index.ts';
+import { evalMetricsSchema } from '../../lib/slices/shape.ts';
+import { readPredictions } from '../../lib/slices/predictions.ts';
 import { FIXTURE_LABELS, writeFeatureFixture } from '../ml/model-fixtures.ts';
 
 let root: string;
@@ -39,9 +41,23 @@ describe('evaluate stage', () => {
     const result = await evaluateStage(params).run(ctx);
     const metrics = JSON.parse(fs.readFileSync(path.join(root, PATHS.eval, 'metrics.json'), 'utf8'));
     const perClass = FIXTURE_LABELS.flatMap((l) => [`f1.${l}`, `precision.${l}`, `recall.${l}`]);
+    const headline = ['accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'mcc', 'roc_auc_macro'];
     expect(Object.keys(metrics).sort()).toEqual(
-      ['accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'mcc', 'roc_auc_macro', ...perClass].sort(),
+      [...headline, ...perClass, 'intervals', 'bootstrap', 'slices'].sort(),
     );
+    // The documented shape: every headline metric has an interval that holds its point estimate.
+    const shaped = evalMetricsSchema.parse(metrics);
+    for (const key of [...headline, ...perClass]) {
+      const ci = shaped.intervals![key];
+      expect(ci.lo, key).toBeLessThanOrEqual(metrics[key] + 1e-9);
+      expect(ci.hi, key).toBeGreaterThanOrEqual(metrics[key] - 1e-9);
+    }
+    // No manifest here: slices by speaker only (the fixture's test speakers), others empty.
+    const test0 = loadSplit(path.join(root, PATHS.features), 'test');
+    expect(Object.keys(shaped.slices!.speaker!)).toEqual([...new Set(test0.speakers)].sort());
+    expect(shaped.slices!.gender).toEqual({});
+    const predictions = readPredictions(path.join(root, PATHS.eval, 'predictions.json'));
+    expect(predictions.clips.map((c) => c.path)).toEqual(test0.paths);
     expect(result?.summary).toBe(
       `test accuracy ${metrics.accuracy.toFixed(3)}, macro F1 ${metrics.f1_macro.toFixed(3)}, MCC ${metrics.mcc.toFixed(3)}`,
     );

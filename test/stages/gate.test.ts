@@ -242,7 +242,11 @@ describe('gate', () => {
       const params = paramsSchema.parse({
         gate: { baseline_env: 'staging', thresholds: [{ metric: 'mcc', min: 0.2, tolerance: 0.05 }] },
       });
-      expect(gateStage(params).deps).toEqual([`${PATHS.eval}/metrics.json`, 'promotion/staging.yaml']);
+      expect(gateStage(params).deps).toEqual([
+        `${PATHS.eval}/metrics.json`,
+        `${PATHS.eval}/predictions.json`,
+        'promotion/staging.yaml',
+      ]);
       const first = await runGateStage(params);
       expect(first.verdict).toEqual({
         passed: true,

@@ -20,6 +20,7 @@ import {
   type Baseline,
 } from '../../../stages/gate/index.ts';
 import { PATHS } from '../../../lib/paths.ts';
+import { flattenMetrics } from '../../../lib/pipeline/metrics.ts';
 import { runPipelineAction } from '../../_shared/stage.ts';
 import { gateOutcome } from '../../_shared/results.ts';
 import { envInput, workingDirectory } from '../../_shared/inputs.ts';
@@ -49,7 +50,7 @@ async function gateForEnvironment(): Promise<void> {
     const metricsFile = path.join(repo.root, PATHS.eval, 'metrics.json');
     let metrics: Record<string, number>;
     try {
-      metrics = JSON.parse(await readFile(metricsFile, 'utf8')) as Record<string, number>;
+      metrics = flattenMetrics(JSON.parse(await readFile(metricsFile, 'utf8')));
     } catch {
       throw new Error(
         `${PATHS.eval}/metrics.json: missing or unreadable. Restore or run the pipeline (lockstep repro) before the gate.`,

@@ -9,11 +9,15 @@ import { readReportFiles } from '../../../lib/report/read.ts';
 import { renderReport, type StageLine } from '../../../lib/report/render.ts';
 import { isPermissionDenied, upsertStickyComment } from '../../../lib/report/sticky.ts';
 import { lastError, runLockstep } from '../../_shared/cli.ts';
+import { slicesMarkdown } from '../../_shared/slices.ts';
 import { jsonInput, workingDirectory } from '../../_shared/inputs.ts';
 
 /** `lockstep <kind> diff <base> --md` (base vs the working tree); a note when it fails. */
 async function diffMarkdown(kind: 'params' | 'metrics', base: string, cwd: string, notes: string[]) {
-  const result = await runLockstep([kind, 'diff', base, '--md'], { cwd, echo: false });
+  // The slice table has its own section (below), with intervals.
+  const args =
+    kind === 'metrics' ? [kind, 'diff', base, '--md', '--no-slices'] : [kind, 'diff', base, '--md'];
+  const result = await runLockstep(args, { cwd, echo: false });
   if (result.code === 0) return result.stdout.join('\n');
   notes.push(`${kind} diff: ${lastError(result)}`);
   return undefined;
@@ -50,6 +54,7 @@ export async function run(): Promise<void> {
       stages,
       paramsDiff,
       metricsDiff,
+      slices: await slicesMarkdown(cwd, base || undefined, pr?.base?.ref),
       verdict: files.verdict,
       confusion: files.confusion,
       plots: files.plots,

@@ -1,6 +1,8 @@
 /**
- * `lockstep metrics diff [a] [b] [--md] [--json] [--changed]`: metrics recorded in the lockfile
- * at two revisions (default HEAD vs the workspace), with delta and %.
+ * `lockstep metrics diff [a] [b] [--md] [--json] [--changed] [--no-slices]`: metrics recorded in
+ * the lockfile at two revisions (default HEAD vs the workspace), with delta and %; then the
+ * evaluate slices of `b`, worst first, with intervals and the change against `a`. Slice and
+ * interval keys stay out of the first table (they are the second one).
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -28,7 +30,24 @@ export function register(program: Command, io: CliIO): void {
     rows: async (repo, a, b, changed) => {
       const { metricsAt } = await import('../../pipeline/revisions.ts');
       const { diffMetrics } = await import('../../pipeline/diff.ts');
-      return diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !changed });
+      const rows = diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !changed });
+      return rows.filter((r) => !/^[^.]+\.(slices|intervals|bootstrap)\./.test(r.key));
+    },
+    extra: {
+      key: 'slices',
+      help: 'leave out the slice table',
+      render: async (repo, a, b, markdown) => {
+        const { metricsAt } = await import('../../pipeline/revisions.ts');
+        const { readEvalMetrics } = await import('../../slices/shape.ts');
+        const { renderSliceTable, sliceRows, stageKeys } = await import('../../report/slices.ts');
+        const oldM = readEvalMetrics(stageKeys(await metricsAt(repo, a)));
+        const newM = readEvalMetrics(stageKeys(await metricsAt(repo, b)));
+        const rows = sliceRows(newM, oldM);
+        if (rows.length === 0) return { text: '', json: [] };
+        const title = markdown ? '**Slices (worst first)**' : 'slices (worst first):';
+        const short = /^[0-9a-f]{40,64}$/.test(a) ? a.slice(0, 10) : a;
+        return { text: `${title}\n${renderSliceTable(rows, { markdown, baseLabel: short })}`, json: rows };
+      },
     },
   });
 }

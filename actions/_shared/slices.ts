@@ -1,0 +1,35 @@
+/**
+ * The slice section of the PR report and the job summary: the evaluate slices in the working
+ * tree (`out/eval/metrics.json`), worst first, with the base revision's slices beside them when
+ * its lockfile has them. Undefined when evaluate has not written slices.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PATHS } from '../../lib/paths.ts';
+import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
+import { metricsAt } from '../../lib/pipeline/revisions.ts';
+import { findRepo } from '../../lib/repo.ts';
+import { readEvalMetrics, type EvalMetrics } from '../../lib/slices/shape.ts';
+import { renderSlicesSection, stageKeys } from '../../lib/report/slices.ts';
+
+/** Markdown of the slices (with `base`'s beside them, labelled `baseLabel`), or undefined. */
+export async function slicesMarkdown(
+  cwd: string,
+  base?: string,
+  baseLabel?: string,
+): Promise<string | undefined> {
+  const file = path.join(cwd, PATHS.eval, 'metrics.json');
+  if (!fs.existsSync(file)) return undefined;
+  const candidate = readEvalMetrics(flattenMetrics(JSON.parse(fs.readFileSync(file, 'utf8'))));
+  if (Object.keys(candidate.slices).length === 0) return undefined;
+  let baseline: EvalMetrics | undefined;
+  if (base) {
+    try {
+      baseline = readEvalMetrics(stageKeys(await metricsAt(findRepo(cwd), base)));
+    } catch {
+      // No lockfile at the base (a first PR): the table shows the candidate only.
+      baseline = undefined;
+    }
+  }
+  return renderSlicesSection(candidate, baseline, baseLabel ?? base?.slice(0, 7));
+}
