@@ -100,9 +100,13 @@ export async function evaluationAt(
   if (Object.keys(metrics).length === 0) return undefined;
   const read = async (file: string): Promise<unknown> => {
     try {
-      return JSON.parse((await openArtifact(repo, file, { rev: commit, remote: options.remote })).toString('utf8'));
+      return JSON.parse(
+        (await openArtifact(repo, file, { rev: commit, remote: options.remote })).toString('utf8'),
+      );
     } catch (err) {
-      options.out?.err(`${file}@${commit.slice(0, 8)}: not readable (${(err as Error).message.split('\n')[0]})`);
+      options.out?.err(
+        `${file}@${commit.slice(0, 8)}: not readable (${(err as Error).message.split('\n')[0]})`,
+      );
       return undefined;
     }
   };
@@ -124,17 +128,20 @@ export async function evaluationAt(
 export function slicesOf(doc: unknown): NonNullable<EvaluationInput['slices']> {
   const slices = (doc as { slices?: unknown } | undefined)?.slices;
   const numbers = (o: unknown) =>
-    Object.fromEntries(Object.entries((o ?? {}) as object).filter(([, v]) => typeof v === 'number')) as Record<
-      string,
-      number
-    >;
+    Object.fromEntries(
+      Object.entries((o ?? {}) as object).filter(([, v]) => typeof v === 'number'),
+    ) as Record<string, number>;
   if (Array.isArray(slices))
     return slices
       .filter((s) => s && typeof s.dimension === 'string' && s.value !== undefined)
       .map((s) => ({ dimension: s.dimension, value: String(s.value), metrics: numbers(s.metrics) }));
   if (slices && typeof slices === 'object')
     return Object.entries(slices).flatMap(([dimension, values]) =>
-      Object.entries((values ?? {}) as object).map(([value, m]) => ({ dimension, value, metrics: numbers(m) })),
+      Object.entries((values ?? {}) as object).map(([value, m]) => ({
+        dimension,
+        value,
+        metrics: numbers(m),
+      })),
     );
   return [];
 }
@@ -165,7 +172,11 @@ export class EnvironmentMirror {
   ) {}
 
   /** The mirror of `env`, or undefined when its endpoint is not on Vertex AI. */
-  static async open(repo: Repo, env: string, options: MirrorOptions = {}): Promise<EnvironmentMirror | undefined> {
+  static async open(
+    repo: Repo,
+    env: string,
+    options: MirrorOptions = {},
+  ): Promise<EnvironmentMirror | undefined> {
     if (!existsSync(path.join(repo.root, 'promotion', `${env}.yaml`))) return undefined;
     const policy = await readPolicy(repo.root, env);
     if (policy.endpoint.kind !== 'vertex') return undefined;

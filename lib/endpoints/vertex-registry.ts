@@ -37,8 +37,6 @@ export interface EvaluationInput {
 export interface VertexRegistryOptions {
   clientOptions?: Record<string, unknown>;
   out?: Output;
-  /** Page size for list calls (default 100). */
-  pageSize?: number;
 }
 
 /** Label values: lower-case letters, digits, `_` and `-`, at most 63 characters. */
@@ -143,14 +141,14 @@ export class VertexRegistry {
     return new LockstepError(`${this.modelName}: vertex ${what}: ${msg}. ${fix}`, { cause: err });
   }
 
-  /** Every version of the parent model, following page tokens; none when the model does not exist. */
+  /**
+   * Every version of the parent model (the client follows page tokens; the service picks the page
+   * size); none when the model does not exist.
+   */
   async listVersions(): Promise<RegistryVersion[]> {
     let models;
     try {
-      [models] = await this.models.listModelVersions(
-        { name: this.modelName, pageSize: this.options.pageSize ?? 100 },
-        { autoPaginate: true },
-      );
+      [models] = await this.models.listModelVersions({ name: this.modelName }, { autoPaginate: true });
     } catch (err) {
       if (isNotFound(err)) return [];
       throw this.wrap('listModelVersions', err);
@@ -172,7 +170,10 @@ export class VertexRegistry {
   /** Adds `aliases` to a version (`-name` removes one); the service takes them off other versions. */
   async mergeAliases(versionId: string, aliases: string[]): Promise<void> {
     try {
-      await this.models.mergeVersionAliases({ name: `${this.modelName}@${versionId}`, versionAliases: aliases });
+      await this.models.mergeVersionAliases({
+        name: `${this.modelName}@${versionId}`,
+        versionAliases: aliases,
+      });
     } catch (err) {
       throw this.wrap(`mergeVersionAliases ${aliases.join(',')} on version ${versionId}`, err);
     }
@@ -182,7 +183,7 @@ export class VertexRegistry {
   async listEvaluations(versionId: string): Promise<string[]> {
     try {
       const [evals] = await this.models.listModelEvaluations(
-        { parent: `${this.modelName}@${versionId}`, pageSize: this.options.pageSize ?? 100 },
+        { parent: `${this.modelName}@${versionId}` },
         { autoPaginate: true },
       );
       return evals.map((e) => e.name!);

@@ -71,7 +71,14 @@ async function commitModel(content: string, accuracy: number) {
   return r.commitModel({
     content,
     metrics: { accuracy, f1_macro: accuracy, precision_macro: accuracy, recall_macro: accuracy, mcc: 0.6 },
-    confusion: { labels: LABELS, matrix: [[5, 1, 0], [0, 6, 0], [1, 0, 5]] },
+    confusion: {
+      labels: LABELS,
+      matrix: [
+        [5, 1, 0],
+        [0, 6, 0],
+        [1, 0, 5],
+      ],
+    },
     evalExtra: { slices: [{ dimension: 'speaker', value: 'oaf', metrics: { accuracy: 0.8 } }] },
   });
 }
@@ -100,7 +107,8 @@ afterEach(async () => {
   await r.cleanup();
 });
 
-describe('vertex model registry', () => {
+// Real git, real clients, many round trips: generous bounds for a loaded machine.
+describe('vertex model registry', { timeout: 240_000 }, () => {
   it('vertex registry aliases move in lock-step with promotion and rollback; a failed promotion moves none', async () => {
     const a = await commitModel('model a', 0.8);
     const va = await upload(a.model, a.commit);
@@ -122,13 +130,29 @@ describe('vertex model registry', () => {
         rows: [{ row: [5, 1, 0] }, { row: [0, 6, 0] }, { row: [1, 0, 5] }],
       },
     });
-    expect(ev!.slices.map((s) => [s.slice, (s.metrics as { confidenceMetrics: unknown[] }).confidenceMetrics])).toEqual([
-      [{ dimension: 'speaker', value: 'oaf' }, [{ confidenceThreshold: 0, maxPredictions: 1, precisionAt1: 0.8, recallAt1: 0.8, f1ScoreAt1: 0.8, f1ScoreMicro: 0.8 }]],
+    expect(
+      ev!.slices.map((s) => [s.slice, (s.metrics as { confidenceMetrics: unknown[] }).confidenceMetrics]),
+    ).toEqual([
+      [
+        { dimension: 'speaker', value: 'oaf' },
+        [
+          {
+            confidenceThreshold: 0,
+            maxPredictions: 1,
+            precisionAt1: 0.8,
+            recallAt1: 0.8,
+            f1ScoreAt1: 0.8,
+            f1ScoreMicro: 0.8,
+          },
+        ],
+      ],
     ]);
 
     await promote('staging');
     await promote('prod');
-    expect(aliasesOf()).toEqual({ '1': ['default', 'dev', 'h-' + a.model.hash.slice(0, 12), 'prod', 'staging'] });
+    expect(aliasesOf()).toEqual({
+      '1': ['default', 'dev', 'h-' + a.model.hash.slice(0, 12), 'prod', 'staging'],
+    });
 
     const b = await commitModel('model b', 0.85);
     const vb = await upload(b.model, b.commit);
@@ -143,7 +167,9 @@ describe('vertex model registry', () => {
     fake.faults.set('mergeVersionAliases', 403);
     const err = await promote('prod').catch((e: Error) => e);
     expect((err as Error).message).toMatch(
-      new RegExp(`^${MODEL}: vertex mergeVersionAliases prod,default on version ${vb}: .*injected fault.*\\. Give the service account roles/aiplatform.user`),
+      new RegExp(
+        `^${MODEL}: vertex mergeVersionAliases prod,default on version ${vb}: .*injected fault.*\\. Give the service account roles/aiplatform.user`,
+      ),
     );
     expect((err as Error).message).not.toContain('\n');
     expect(await headOf('prod')).toBe(prodBefore);
@@ -177,8 +203,14 @@ describe('vertex model registry', () => {
     const b = await commitModel('model b', 0.85);
     const vb = await upload(b.model, b.commit); // uploaded, never evaluated or aliased
     // Someone moves staging by hand in the console.
-    fake.models.get(MODEL)!.find((v) => v.versionId === va)!.versionAliases = ['default', 'h-' + a.model.hash.slice(0, 12)];
-    fake.models.get(MODEL)!.find((v) => v.versionId === vb)!.versionAliases.push('staging');
+    fake.models.get(MODEL)!.find((v) => v.versionId === va)!.versionAliases = [
+      'default',
+      'h-' + a.model.hash.slice(0, 12),
+    ];
+    fake.models
+      .get(MODEL)!
+      .find((v) => v.versionId === vb)!
+      .versionAliases.push('staging');
 
     const check = await checkVertexRegistry(r.repo, opts());
     const hb = b.model.hash.slice(0, 12);
@@ -240,7 +272,14 @@ describe('vertex model registry', () => {
       const [stable, canary] = Object.keys(split).sort((x, y) => split[y]! - split[x]!);
       const time = new Date(Date.now() + 1000).toISOString();
       for (let i = 0; i < 20; i++)
-        logs.push({ time, env: 'dev', deployedModelId: i < 6 ? canary! : stable!, status: 'ok', label: 'happy', latencyMs: 3 });
+        logs.push({
+          time,
+          env: 'dev',
+          deployedModelId: i < 6 ? canary! : stable!,
+          status: 'ok',
+          label: 'happy',
+          latencyMs: 3,
+        });
       expect((await run(b.model, b.commit)).action).toBe('complete');
       const moved = await mirrorEnvironment(r.repo, 'dev', opts());
       expect(moved!.line).toMatch(/^dev: moved dev to .*@2 /);
@@ -268,11 +307,22 @@ describe('vertex model registry', () => {
         {
           modelEvaluation: {
             metricsSchemaUri: schema,
-            metrics: { confusionMatrix: { annotationSpecs: [{ id: 'a' }, { id: 'b' }], rows: [[1, 0], [0, 1]] } },
+            metrics: {
+              confusionMatrix: {
+                annotationSpecs: [{ id: 'a' }, { id: 'b' }],
+                rows: [
+                  [1, 0],
+                  [0, 1],
+                ],
+              },
+            },
           },
         },
       ],
-      [`${MODEL}@${va}/evaluations:import`, { modelEvaluation: { metricsSchemaUri: schema, metrics: { accuracy: 1 } } }],
+      [
+        `${MODEL}@${va}/evaluations:import`,
+        { modelEvaluation: { metricsSchemaUri: schema, metrics: { accuracy: 1 } } },
+      ],
       [`${MODEL}@${va}/evaluations:import`, { modelEvaluation: { metrics: {}, bogus: 1 } }],
     ];
     for (const [p, body] of cases) expect((await post(p, body)).status).toBe(400);

@@ -76,8 +76,12 @@ export async function makeRegistryRepo(): Promise<RegistryRepo> {
       await writeFile(path.join(dir, 'out', 'model', 'weights.bin'), Buffer.from(o.content.repeat(50)));
     }
     await mkdir(path.join(dir, 'out', 'eval'), { recursive: true });
-    await writeFile(path.join(dir, 'out', 'eval', 'metrics.json'), JSON.stringify({ ...o.metrics, ...o.evalExtra }));
-    if (o.confusion) await writeFile(path.join(dir, 'out', 'eval', 'confusion.json'), JSON.stringify(o.confusion));
+    await writeFile(
+      path.join(dir, 'out', 'eval', 'metrics.json'),
+      JSON.stringify({ ...o.metrics, ...o.evalExtra }),
+    );
+    if (o.confusion)
+      await writeFile(path.join(dir, 'out', 'eval', 'confusion.json'), JSON.stringify(o.confusion));
     const model = await commitArtifact(repo, 'out/model');
     const metricsRef = await commitArtifact(repo, o.confusion ? 'out/eval' : 'out/eval/metrics.json');
     const lockfile: Lockfile = {

@@ -13,7 +13,13 @@
  *   evaluations report) is answered `400 Invalid Metrics Format`, as the real import does
  *   (googleapis/python-aiplatform#5570).
  */
-import { ApiError, validate, type FakeRequest, type FakeVertex, type FakeModelVersion } from './fake-vertex.ts';
+import {
+  ApiError,
+  validate,
+  type FakeRequest,
+  type FakeVertex,
+  type FakeModelVersion,
+} from './fake-vertex.ts';
 
 export const CLASSIFICATION_SCHEMA =
   'gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml';
@@ -80,7 +86,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkConfusionMatrix(cm: unknown, at: string): string | undefined {
   if (!isObject(cm)) return `${at}: expected an object`;
-  for (const k of Object.keys(cm)) if (k !== 'annotationSpecs' && k !== 'rows') return `${at}.${k}: unknown field`;
+  for (const k of Object.keys(cm))
+    if (k !== 'annotationSpecs' && k !== 'rows') return `${at}.${k}: unknown field`;
   const specs = cm.annotationSpecs;
   if (!Array.isArray(specs)) return `${at}.annotationSpecs: expected a list`;
   for (const [i, s] of specs.entries()) {

@@ -9,12 +9,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import {
-  checkAlias,
-  checkLabels,
-  modelRegistryRoutes,
-  type FakeEvaluation,
-} from './fake-vertex-registry.ts';
+import { checkAlias, checkLabels, modelRegistryRoutes, type FakeEvaluation } from './fake-vertex-registry.ts';
 
 const require = createRequire(import.meta.url);
 const aiplatformDir = require.resolve('@google-cloud/aiplatform').replace(/build\/src\/index\.js$/, '');
@@ -258,6 +253,9 @@ export class FakeVertex {
         }
       });
     });
+    // The clients keep connections alive; on a loaded machine a pause longer than Node's 5 s
+    // default would close a socket the client is about to reuse (ECONNRESET).
+    this.server.keepAliveTimeout = 120_000;
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
@@ -401,7 +399,8 @@ export class FakeVertex {
         const versionId = String(versions.length + 1);
         // Aliases are unique within a model: a new version takes them from the others. The first
         // version always gets `default`; later ones only when they ask for it.
-        const wanted = versions.length === 0 && !aliases.includes('default') ? ['default', ...aliases] : aliases;
+        const wanted =
+          versions.length === 0 && !aliases.includes('default') ? ['default', ...aliases] : aliases;
         for (const v of versions) v.versionAliases = v.versionAliases.filter((a) => !wanted.includes(a));
         versions.push({
           name: base,

@@ -158,7 +158,9 @@ export function register(program: Command, io: CliIO): void {
     .action(async (opts: { vertex?: boolean; fix?: boolean; env?: string; json?: boolean }) => {
       const { UsageError, RefusedError } = await import('../../errors.ts');
       if (!opts.vertex)
-        throw new UsageError('registry check: no registry named. Pass --vertex (git is the only other registry).');
+        throw new UsageError(
+          'registry check: no registry named. Pass --vertex (git is the only other registry).',
+        );
       const { checkVertexRegistry } = await import('../../endpoints/vertex-mirror.ts');
       const { defaultRemote } = await import('../../store/remote-config.ts');
       const repo = findRepo(io.cwd);
