@@ -22,14 +22,8 @@ import { findArtifact, openArtifact } from '../registry/fetch.ts';
 import { PATHS } from '../paths.ts';
 import type { ModelRef } from '../serving/endpoint.ts';
 import type { VertexEndpoint } from './vertex.ts';
-import {
-  VertexRegistry,
-  environmentAliases,
-  hashLabels,
-  labelValue,
-  type EvaluationInput,
-  type RegistryVersion,
-} from './vertex-registry.ts';
+import type { EvaluationInput, RegistryVersion, VertexRegistry } from './vertex-registry.ts';
+import { environmentAliases, hashLabels, labelValue } from './vertex-labels.ts';
 
 export interface MirrorOptions {
   /** Vertex AI client options (tests point them at a local fake). */
@@ -180,7 +174,9 @@ export class EnvironmentMirror {
     if (!existsSync(path.join(repo.root, 'promotion', `${env}.yaml`))) return undefined;
     const policy = await readPolicy(repo.root, env);
     if (policy.endpoint.kind !== 'vertex') return undefined;
+    // Loaded only here: the client library is heavy and local environments never need it.
     const { openEndpoint } = await import('./open.ts');
+    const { VertexRegistry } = await import('./vertex-registry.ts');
     const { endpoint } = await openEndpoint(repo, env, {
       vertexClientOptions: options.vertexClientOptions,
       out: options.out,

@@ -11,6 +11,7 @@ import { v1, helpers } from '@google-cloud/aiplatform';
 import { LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import type { VertexTarget } from './vertex.ts';
+import { hashFromLabels } from './vertex-labels.ts';
 
 export const CLASSIFICATION_METRICS_SCHEMA =
   'gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml';
@@ -37,33 +38,6 @@ export interface EvaluationInput {
 export interface VertexRegistryOptions {
   clientOptions?: Record<string, unknown>;
   out?: Output;
-}
-
-/** Label values: lower-case letters, digits, `_` and `-`, at most 63 characters. */
-export function labelValue(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]+/g, '-')
-    .slice(0, 63);
-}
-
-/** A 64-hex hash as two labels (a label value holds at most 63 characters). */
-export function hashLabels(prefix: string, hash: string): Record<string, string> {
-  return { [`${prefix}hash-a`]: hash.slice(0, 32), [`${prefix}hash-b`]: hash.slice(32) };
-}
-
-export function hashFromLabels(
-  prefix: string,
-  labels: Record<string, string> | null | undefined,
-): string | undefined {
-  const a = labels?.[`${prefix}hash-a`];
-  const b = labels?.[`${prefix}hash-b`];
-  return a && b ? a + b : undefined;
-}
-
-/** The aliases an environment's version carries: its name, and `default` for prod. */
-export function environmentAliases(env: string): string[] {
-  return env === 'prod' ? ['prod', 'default'] : [env];
 }
 
 /**
