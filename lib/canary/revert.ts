@@ -6,6 +6,7 @@
  */
 import type { Repo } from '../repo.ts';
 import type { GitHubClient, RepoSlug } from '../promotion/github.ts';
+import type { BranchMirror } from '../promotion/promote.ts';
 import { openRollbackPr, planRollback, rollbackLocal, type RollbackPlan } from '../promotion/rollback.ts';
 
 export type GitRevert =
@@ -30,6 +31,8 @@ export interface RevertOptions {
   github?: { client: GitHubClient; slug: RepoSlug };
   /** What asked for it (deployment record source). */
   source?: string;
+  /** Moves with the branch (the Vertex AI aliases). */
+  mirror?: BranchMirror;
 }
 
 /** Makes `env`'s branch pin `stable` again when it still pins `failed`. */
@@ -42,6 +45,10 @@ export async function revertBranch(repo: Repo, env: string, o: RevertOptions): P
     };
   if (o.github)
     return { kind: 'pull-request', plan, ...(await openRollbackPr(repo, plan, o.github, o.reason)) };
-  const { commit } = await rollbackLocal(repo, plan, { source: o.source ?? 'canary', detail: o.reason });
+  const { commit } = await rollbackLocal(repo, plan, {
+    source: o.source ?? 'canary',
+    detail: o.reason,
+    mirror: o.mirror,
+  });
   return { kind: 'local', plan, commit };
 }

@@ -35,6 +35,7 @@ export async function openEndpoint(
     const { stageModelToGcs } = await import('./stage-model.ts');
     const { defaultRemote, defaultRemoteUrl } = await import('../store/remote-config.ts');
     const { parseGsUrl } = await import('../store/gcs-errors.ts');
+    const { versionMetadataOf } = await import('./vertex-mirror.ts');
     // Vertex-served containers ship their prediction logs to a gs:// `logs:` (LOCKSTEP_LOG_URI).
     const logUri = policy.logs?.startsWith('gs://')
       ? parseGsUrl(policy.logs, `promotion/${env}.yaml: logs`).url
@@ -61,6 +62,7 @@ export async function openEndpoint(
           stageModel,
           logUri,
           onErrorAnomaly: policy.serving.on_error_anomaly,
+          versionMetadata: (model) => versionMetadataOf(repo, model),
         },
       ),
     };

@@ -48,6 +48,11 @@ export interface VertexEndpointOptions {
    * LOCKSTEP_ON_ERROR_ANOMALY container variable (unset: the container rejects).
    */
   onErrorAnomaly?: 'reject' | 'flag';
+  /**
+   * Labels and description for a new model version (commit, data hash, gate verdict: see
+   * lib/endpoints/vertex-mirror.ts); without it a version carries only the model's hash and size.
+   */
+  versionMetadata?: (model: ModelRef) => Promise<{ labels: Record<string, string>; description: string }>;
   /** Longest wait for one long-running operation (default 30 min: deployments take minutes). */
   operationTimeoutMs?: number;
   /** Delay before the first poll of an operation (default 1000 ms). */
@@ -231,8 +236,8 @@ export class VertexEndpoint implements Endpoint {
     return ref;
   }
 
-  /** The version of the parent model holding `hash`, uploading it if needed. */
-  private async ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
+  /** The version of the parent model holding `hash`, uploading it (once per hash) if needed. */
+  async ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
     const alias = `h-${model.hash.slice(0, 12)}`;
     try {
       const [m] = await this.models.getModel({ name: `${this.modelName}@${alias}` });
@@ -254,6 +259,7 @@ export class VertexEndpoint implements Endpoint {
       );
     }
     const artifactUri = await this.options.stageModel(model);
+    const meta = await this.options.versionMetadata?.(model);
     const modelId = this.modelName.split('/').pop()!;
     const result = await this.operation<{ model?: string | null; modelVersionId?: string | null }>(
       'uploadModel',
@@ -265,9 +271,12 @@ export class VertexEndpoint implements Endpoint {
             model: {
               displayName: modelId,
               versionAliases: [alias],
-              versionDescription: `lockstep out/model ${model.hash}${model.commit ? ` (commit ${model.commit.slice(0, 12)})` : ''}`,
+              versionDescription:
+                meta?.description ??
+                `lockstep out/model ${model.hash}${model.commit ? ` (commit ${model.commit.slice(0, 12)})` : ''}`,
               artifactUri,
               labels: {
+                ...meta?.labels,
                 ...hashLabels('lockstep-', model.hash),
                 'lockstep-size': String(model.size),
                 'lockstep-nfiles': String(model.nfiles),

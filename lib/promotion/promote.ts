@@ -332,19 +332,34 @@ export async function promotionCommit(repo: Repo, plan: PromotionPlan): Promise<
 }
 
 /**
+ * Something outside git that names each environment's model and must move with its branch (the
+ * Vertex AI Model Registry's environment aliases). `undo` puts it back when the branch move fails.
+ */
+export interface BranchMirror {
+  moveTo(model: ArtifactRef, commit: string): Promise<{ undo(): Promise<void> }>;
+}
+
+/**
  * Moves the target branch in the local repository as the merged pull request would (see
  * lib/promotion/linear.ts), then writes GTO tags and a deployment record. Nothing is merged, so
  * nothing can conflict; a checked-out target branch is fast-forwarded with its working tree.
  */
-export async function promoteLocal(repo: Repo, plan: PromotionPlan): Promise<LocalPromotion> {
+export async function promoteLocal(
+  repo: Repo,
+  plan: PromotionPlan,
+  options: { mirror?: BranchMirror } = {},
+): Promise<LocalPromotion> {
   assertPromotable(plan);
   const root = repo.root;
   let mergeCommit: string;
+  // The mirror moves first: if it refuses (a 403, a missing model), the branch has not moved.
+  const mirrored = await options.mirror?.moveTo(plan.model, plan.sourceCommit);
   try {
     mergeCommit = await promotionCommit(repo, plan);
     if (plan.mode === 'create') await simpleGit(root).raw(['branch', plan.targetBranch, mergeCommit]);
     else await advanceBranch(root, plan.targetBranch, plan.targetCommit, mergeCommit);
   } catch (err) {
+    await mirrored?.undo();
     throw new LockstepError(
       `promote ${plan.env}: moving ${plan.targetBranch} to ${plan.sourceBranch} failed (${(err as Error).message.split('\n')[0]}). Check the branch (git log ${plan.targetBranch}) and run again.`,
     );

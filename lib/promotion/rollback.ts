@@ -12,7 +12,8 @@ import { LockstepError, RefusedError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
 import { recordDeployment } from './records.ts';
-import { LOCKFILE } from '../registry/registry.ts';
+import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
+import type { BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
 import { upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
 
@@ -155,6 +156,8 @@ export interface RollbackRecordOptions {
   source?: string;
   /** Why (default "from <model>"). */
   detail?: string;
+  /** Moves with the branch (the Vertex AI aliases); put back when the branch move fails. */
+  mirror?: BranchMirror;
 }
 
 /** Local rollback: create the commit and fast-forward the environment branch to it. */
@@ -164,7 +167,15 @@ export async function rollbackLocal(
   options: RollbackRecordOptions = {},
 ): Promise<{ commit: string }> {
   const { branch, commit } = await createRollbackCommit(repo, plan);
-  await advanceBranch(repo.root, plan.branch, plan.head, commit);
+  const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
+  const model = lockfile ? modelOf(lockfile) : undefined;
+  const mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
+  try {
+    await advanceBranch(repo.root, plan.branch, plan.head, commit);
+  } catch (err) {
+    await mirrored?.undo();
+    throw err;
+  }
   await simpleGit(repo.root).raw(['branch', '-D', branch]);
   await recordDeployment(repo, {
     env: plan.env,

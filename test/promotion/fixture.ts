@@ -36,6 +36,10 @@ export interface ModelOptions {
   gatePassed?: number;
   /** Push the objects to the remote (default true). */
   push?: boolean;
+  /** Also write out/eval/confusion.json (and pin out/eval as a directory, as the evaluate stage does). */
+  confusion?: { labels: string[]; matrix: number[][] };
+  /** Extra top-level fields of out/eval/metrics.json (e.g. `slices`), outside the lockfile metrics. */
+  evalExtra?: Record<string, unknown>;
   /** Corrupt the lockfile: claim a different size for the model. */
   lieAboutSize?: boolean;
   message?: string;
@@ -72,9 +76,14 @@ export async function makeRegistryRepo(): Promise<RegistryRepo> {
       await writeFile(path.join(dir, 'out', 'model', 'weights.bin'), Buffer.from(o.content.repeat(50)));
     }
     await mkdir(path.join(dir, 'out', 'eval'), { recursive: true });
-    await writeFile(path.join(dir, 'out', 'eval', 'metrics.json'), JSON.stringify(o.metrics));
+    await writeFile(
+      path.join(dir, 'out', 'eval', 'metrics.json'),
+      JSON.stringify({ ...o.metrics, ...o.evalExtra }),
+    );
+    if (o.confusion)
+      await writeFile(path.join(dir, 'out', 'eval', 'confusion.json'), JSON.stringify(o.confusion));
     const model = await commitArtifact(repo, 'out/model');
-    const metricsRef = await commitArtifact(repo, 'out/eval/metrics.json');
+    const metricsRef = await commitArtifact(repo, o.confusion ? 'out/eval' : 'out/eval/metrics.json');
     const lockfile: Lockfile = {
       schema: 1,
       data: {},
@@ -104,7 +113,10 @@ export async function makeRegistryRepo(): Promise<RegistryRepo> {
     await writeFile(path.join(dir, 'artifacts.lock.yaml'), serializeLockfile(lockfile));
     if (o.push ?? true) {
       const remote = await openRemote(remoteDir);
-      const oids = [...(await artifactObjects(repo, model)), metricsRef.hash];
+      const oids = [
+        ...(await artifactObjects(repo, model)),
+        ...(metricsRef.dir ? await artifactObjects(repo, metricsRef) : [metricsRef.hash]),
+      ];
       await pushObjects(repo, remote, oids);
     }
     await git.add('artifacts.lock.yaml');

@@ -9,6 +9,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { checkAlias, checkLabels, modelRegistryRoutes, type FakeEvaluation } from './fake-vertex-registry.ts';
 
 const require = createRequire(import.meta.url);
 const aiplatformDir = require.resolve('@google-cloud/aiplatform').replace(/build\/src\/index\.js$/, '');
@@ -160,6 +161,7 @@ export interface FakeModelVersion {
   artifactUri?: string;
   containerSpec?: Record<string, unknown>;
   labels?: Record<string, string>;
+  createTime?: string;
 }
 
 export interface FakeDeployedModel {
@@ -191,6 +193,8 @@ export interface FakeVertexOptions {
   pollsUntilDone?: number;
   /** Answers predictions for a deployed model (default: echo the instances). */
   predict?: (deployed: FakeDeployedModel, instances: unknown[]) => unknown[];
+  /** Largest page a list call answers (default 100), so clients must follow page tokens. */
+  maxPageSize?: number;
 }
 
 /** One parsed request handed to an extra route (see `FakeVertex.use`). */
@@ -214,6 +218,8 @@ export class FakeVertex {
   /** Extra services, tried in order before the built-in routes. */
   readonly routes: FakeRoute[] = [];
   readonly models = new Map<string, FakeModelVersion[]>();
+  /** Model evaluations by version (`<model>@<versionId>`), with their slices. */
+  readonly evaluations = new Map<string, FakeEvaluation[]>();
   readonly endpoints = new Map<string, FakeEndpoint>();
   readonly requests: string[] = [];
   readonly rejected: string[] = [];
@@ -223,10 +229,11 @@ export class FakeVertex {
   private nextId = 100;
   private server!: http.Server;
   port = 0;
-  private readonly options: FakeVertexOptions;
+  readonly options: FakeVertexOptions;
 
   constructor(options: FakeVertexOptions = {}) {
     this.options = options;
+    this.use(modelRegistryRoutes);
   }
 
   async start(): Promise<this> {
@@ -246,6 +253,9 @@ export class FakeVertex {
         }
       });
     });
+    // The clients keep connections alive; on a loaded machine a pause longer than Node's 5 s
+    // default would close a socket the client is about to reuse (ECONNRESET).
+    this.server.keepAliveTimeout = 120_000;
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
@@ -289,7 +299,8 @@ export class FakeVertex {
     const code = this.faults.get(method);
     if (code) {
       this.faults.delete(method);
-      throw new ApiError(code, code === 503 ? 'UNAVAILABLE' : 'INTERNAL', `injected fault in ${method}`);
+      const status = { 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 503: 'UNAVAILABLE' }[code] ?? 'INTERNAL';
+      throw new ApiError(code, status, `injected fault in ${method}`);
     }
   }
 
@@ -306,7 +317,8 @@ export class FakeVertex {
     return ep;
   }
 
-  private findModel(name: string): FakeModelVersion {
+  /** The version `name` (`<model>`, `<model>@<id>` or `<model>@<alias>`) names; 404 otherwise. */
+  findModel(name: string): FakeModelVersion {
     const [base, ver] = name.split('@');
     const versions = this.models.get(base);
     if (!versions?.length) throw new ApiError(404, 'NOT_FOUND', `Model ${name} not found.`);
@@ -371,6 +383,7 @@ export class FakeVertex {
       validate('UploadModelRequest', req);
       const model = (body.model ?? {}) as Record<string, unknown>;
       if (!model.displayName) throw new ApiError(400, 'INVALID_ARGUMENT', 'model.display_name is required');
+      checkLabels((model.labels ?? {}) as Record<string, string>, 'model.labels');
       if (!(model.containerSpec as { imageUri?: string } | undefined)?.imageUri)
         throw new ApiError(400, 'INVALID_ARGUMENT', 'model.container_spec.image_uri is required');
       const parentModel = body.parentModel as string | undefined;
@@ -379,21 +392,26 @@ export class FakeVertex {
         throw new ApiError(404, 'NOT_FOUND', `Parent model ${parentModel} not found.`);
       if (!parentModel && this.models.has(base))
         throw new ApiError(409, 'ALREADY_EXISTS', `Model ${base} already exists.`);
+      const aliases = (model.versionAliases as string[] | undefined) ?? [];
+      for (const a of aliases) checkAlias(a, 'model.version_aliases');
       return this.operation('UploadModelResponse', () => {
         const versions = this.models.get(base) ?? [];
         const versionId = String(versions.length + 1);
-        const aliases = (model.versionAliases as string[] | undefined) ?? [];
-        for (const v of versions)
-          v.versionAliases = v.versionAliases.filter((a) => !aliases.includes(a) && a !== 'default');
+        // Aliases are unique within a model: a new version takes them from the others. The first
+        // version always gets `default`; later ones only when they ask for it.
+        const wanted =
+          versions.length === 0 && !aliases.includes('default') ? ['default', ...aliases] : aliases;
+        for (const v of versions) v.versionAliases = v.versionAliases.filter((a) => !wanted.includes(a));
         versions.push({
           name: base,
           versionId,
-          versionAliases: ['default', ...aliases],
+          versionAliases: wanted,
           displayName: model.displayName as string,
           versionDescription: model.versionDescription as string | undefined,
           artifactUri: model.artifactUri as string | undefined,
           containerSpec: model.containerSpec as Record<string, unknown>,
           labels: model.labels as Record<string, string> | undefined,
+          createTime: new Date().toISOString(),
         });
         this.models.set(base, versions);
         return { model: base, modelVersionId: versionId };

@@ -87,12 +87,22 @@ export function register(program: Command, io: CliIO): void {
               stable &&
               stable.model.hash !== desired.hash
             ) {
+              const { EnvironmentMirror } = await import('../../endpoints/vertex-mirror.ts');
+              const mirror = await EnvironmentMirror.open(repo, opts.env, { out: io });
               git = await revertBranch(repo, opts.env, {
                 failed: desired.hash,
                 stable: stable.model.hash,
                 reason: result.status?.message ?? result.reason,
                 github,
-              });
+                mirror,
+              }).finally(() => mirror?.close());
+            }
+            // The Model Registry aliases follow the branch: after a merged pull request moved it
+            // (the deploy that runs this) and at completion, `<env>` names what the branch pins.
+            if (!opts.ref && !opts.workingTree) {
+              const { mirrorEnvironment } = await import('../../endpoints/vertex-mirror.ts');
+              const moved = await mirrorEnvironment(repo, opts.env, { out: io });
+              if (moved?.changed && !opts.json) io.out(`  ${moved.line}`);
             }
           }
           if (opts.json) io.out(JSON.stringify({ ...result, ...(git ? { git } : {}) }, null, 2));

@@ -51,7 +51,9 @@ export function register(program: Command, io: CliIO): void {
           return;
         }
         if (opts.local) {
-          const res = await promoteLocal(repo, plan);
+          const { EnvironmentMirror } = await import('../../endpoints/vertex-mirror.ts');
+          const mirror = await EnvironmentMirror.open(repo, plan.env, { out: io });
+          const res = await promoteLocal(repo, plan, { mirror }).finally(() => mirror?.close());
           report({ mergeCommit: res.mergeCommit, tags: res.tags });
           if (!opts.json) {
             const how =

@@ -1,6 +1,7 @@
 /**
- * `lockstep registry list | show <ref> | get <ref> --out <dir> | tag <env>`: the model registry,
- * read from git (every commit whose lockfile pins a model is an entry).
+ * `lockstep registry list | show <ref> | get <ref> --out <dir> | tag <env> | check --vertex`: the
+ * model registry, read from git (every commit whose lockfile pins a model is an entry), and its
+ * Vertex AI Model Registry mirror checked (and with --fix repaired) against git.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -145,6 +146,41 @@ export function register(program: Command, io: CliIO): void {
       io.out(
         `model ${short(e.model.hash)} from ${e.commit.slice(0, 8)}: ${res.files} files, ${res.bytes} bytes verified → ${dest}`,
       );
+    });
+
+  registry
+    .command('check')
+    .description('compare git with the Vertex AI Model Registry (aliases, versions, evaluations)')
+    .option('--vertex', 'check the Vertex AI Model Registry of every environment served there')
+    .option('--fix', 'repair every drift from git: upload, import evaluations, move aliases')
+    .option('-e, --env <env>', 'only this environment')
+    .option('--json', 'print JSON')
+    .action(async (opts: { vertex?: boolean; fix?: boolean; env?: string; json?: boolean }) => {
+      const { UsageError, RefusedError } = await import('../../errors.ts');
+      if (!opts.vertex)
+        throw new UsageError(
+          'registry check: no registry named. Pass --vertex (git is the only other registry).',
+        );
+      const { checkVertexRegistry } = await import('../../endpoints/vertex-mirror.ts');
+      const { defaultRemote } = await import('../../store/remote-config.ts');
+      const repo = findRepo(io.cwd);
+      const remote = await defaultRemote(repo).catch(() => undefined);
+      const res = await checkVertexRegistry(repo, {
+        fix: opts.fix,
+        envs: opts.env ? [opts.env] : undefined,
+        remote,
+        out: io,
+      });
+      if (opts.json) io.out(JSON.stringify(res, null, 2));
+      else {
+        for (const line of res.drift) io.out(line);
+        for (const line of res.fixed) io.out(`fixed ${line}`);
+        if (res.drift.length === 0) io.out('the Vertex AI Model Registry agrees with git');
+      }
+      if (res.drift.length > 0 && !opts.fix)
+        throw new RefusedError(
+          `registry check: ${res.drift.length} drift(s) between git and Vertex AI. Run lockstep registry check --vertex --fix.`,
+        );
     });
 
   registry

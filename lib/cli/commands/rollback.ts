@@ -44,7 +44,11 @@ export function register(program: Command, io: CliIO): void {
           });
         const github = opts.local ? undefined : await githubFromEnv(repo.root, true);
         if (!github) {
-          const res = await rollbackLocal(repo, plan, { detail: reason });
+          const { EnvironmentMirror } = await import('../../endpoints/vertex-mirror.ts');
+          const mirror = await EnvironmentMirror.open(repo, env, { out: io });
+          const res = await rollbackLocal(repo, plan, { detail: reason, mirror }).finally(() =>
+            mirror?.close(),
+          );
           return say(
             `rolled back ${what}: ${plan.to.model.slice(0, 12)} serves 100% (deployed model ${traffic.serving}); ${plan.branch} at ${res.commit.slice(0, 8)}`,
             { ...res, traffic: traffic.plan },
