@@ -1,0 +1,156 @@
+/**
+ * The experiments page's one script (plain browser JavaScript, no framework): client-side sort
+ * over the values embedded as JSON, filtering, and selecting rows to compare. Rows are rendered
+ * by the server; the script only reorders and hides them, so the table is readable before the
+ * script runs. It never builds HTML from strings (textContent and DOM nodes only).
+ *
+ * The page sets `data-ready` on <body> when the script has attached its handlers, and
+ * `data-sort-ms` after each sort (reorder plus the layout it forces), for tests and the bench.
+ */
+export const EXPERIMENTS_SCRIPT = `(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('data').textContent);
+  var table = document.getElementById('exps');
+  var tbody = table.tBodies[0];
+  var rows = Array.prototype.slice.call(tbody.rows);
+  var heads = Array.prototype.slice.call(table.querySelectorAll('th[data-col]'));
+  var sortCol = -1;
+  var dir = 1;
+  function compare(a, b) {
+    if (a === b) return 0;
+    if (a === null) return 1;
+    if (b === null) return -1;
+    if (typeof a === 'number' && typeof b === 'number') return (a - b) * dir;
+    return (String(a) < String(b) ? -1 : 1) * dir;
+  }
+  function sortBy(col) {
+    var t0 = performance.now();
+    dir = sortCol === col ? -dir : data.cols[col].num ? -1 : 1;
+    sortCol = col;
+    var values = data.rows.map(function (r) { return r[col]; });
+    var order = rows.map(function (_, i) { return i; });
+    order.sort(function (a, b) { return compare(values[a], values[b]) || a - b; });
+    var frag = document.createDocumentFragment();
+    for (var i = 0; i < order.length; i++) frag.appendChild(rows[order[i]]);
+    tbody.appendChild(frag);
+    heads.forEach(function (h) { h.classList.remove('asc', 'desc'); h.removeAttribute('aria-sort'); });
+    var th = heads[col];
+    th.classList.add(dir > 0 ? 'asc' : 'desc');
+    th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
+    void tbody.offsetHeight;
+    document.body.dataset.sortMs = String(performance.now() - t0);
+    document.body.dataset.sorted = data.cols[col].key + ':' + (dir > 0 ? 'asc' : 'desc');
+  }
+  heads.forEach(function (th) {
+    th.addEventListener('click', function () { sortBy(Number(th.dataset.col)); });
+  });
+  var colIndex = {};
+  data.cols.forEach(function (c, i) { colIndex[c.key] = i; });
+  var TERM = /^([^<>=!]+)(>=|<=|!=|=|>|<)(.*)$/;
+  function matcher(text) {
+    var tests = text.trim().split(/\\s+/).filter(Boolean).map(function (term) {
+      var m = TERM.exec(term);
+      if (m && colIndex[m[1]] !== undefined) {
+        var col = colIndex[m[1]], op = m[2], want = m[3], n = Number(want);
+        return function (r) {
+          var v = r[col];
+          if (v === null) return op === '!=';
+          var numeric = typeof v === 'number' && want !== '' && !isNaN(n);
+          var a = numeric ? v : String(v), b = numeric ? n : want;
+          switch (op) {
+            case '>': return a > b;
+            case '<': return a < b;
+            case '>=': return a >= b;
+            case '<=': return a <= b;
+            case '=': return numeric ? a === b : String(v) === want;
+            default: return numeric ? a !== b : String(v) !== want;
+          }
+        };
+      }
+      var needle = term.toLowerCase();
+      return function (r, i) { return data.text[i].indexOf(needle) >= 0; };
+    });
+    return function (r, i) { return tests.every(function (t) { return t(r, i); }); };
+  }
+  var filter = document.getElementById('filter');
+  var count = document.getElementById('count');
+  function applyFilter() {
+    var ok = matcher(filter.value);
+    var shown = 0;
+    data.rows.forEach(function (r, i) {
+      var keep = ok(r, i);
+      rows[i].hidden = !keep;
+      if (keep) shown++;
+    });
+    count.textContent = shown + ' of ' + rows.length + ' shown';
+  }
+  filter.addEventListener('input', applyFilter);
+  var button = document.getElementById('compare');
+  var picked = document.getElementById('picked');
+  function selected() {
+    return Array.prototype.slice.call(tbody.querySelectorAll('input.sel:checked')).map(function (c) { return c.value; });
+  }
+  tbody.addEventListener('change', function () {
+    var names = selected();
+    button.disabled = names.length < 2;
+    picked.textContent = names.length ? names.length + ' selected' : '';
+  });
+  button.addEventListener('click', function () {
+    var q = new URLSearchParams();
+    selected().forEach(function (n) { q.append('exp', n); });
+    location.href = 'compare.html?' + q.toString();
+  });
+  applyFilter();
+  document.body.dataset.ready = String(performance.now());
+})();`;
+
+/**
+ * The compare page's script in a static export: the server renders the comparison, a file has
+ * to build it from the embedded rows and the `exp` names in its query string.
+ */
+export const COMPARE_SCRIPT = `(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('data').textContent);
+  var names = new URLSearchParams(location.search).getAll('exp');
+  var byName = {};
+  data.rows.forEach(function (r) { byName[r.name] = r; });
+  var chosen = names.filter(function (n, i) { return byName[n] && names.indexOf(n) === i; }).map(function (n) { return byName[n]; });
+  var out = document.getElementById('comparison');
+  function cell(tag, text, cls) {
+    var el = document.createElement(tag);
+    el.textContent = text;
+    if (cls) el.className = cls;
+    return el;
+  }
+  function show(v) {
+    if (v === undefined || v === null) return '';
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+    return typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  function section(title, keys, get, numeric) {
+    out.appendChild(cell('h2', title));
+    var t = document.createElement('table');
+    var head = t.createTHead().insertRow();
+    head.appendChild(cell('th', 'key'));
+    chosen.forEach(function (r) { head.appendChild(cell('th', r.name)); });
+    var body = t.createTBody();
+    keys.forEach(function (k) {
+      var tr = body.insertRow();
+      tr.appendChild(cell('td', k));
+      chosen.forEach(function (r) { tr.appendChild(cell('td', show(get(r)[k]), numeric ? 'num' : '')); });
+    });
+    out.appendChild(t);
+  }
+  if (chosen.length < 2) {
+    out.appendChild(cell('p', 'Select two or more experiments on the experiments page.'));
+  } else {
+    var keys = function (get) {
+      var s = {};
+      chosen.forEach(function (r) { Object.keys(get(r)).forEach(function (k) { s[k] = 1; }); });
+      return Object.keys(s).sort();
+    };
+    section('Params', keys(function (r) { return r.params; }), function (r) { return r.params; }, false);
+    section('Metrics', keys(function (r) { return r.metrics; }), function (r) { return r.metrics; }, true);
+  }
+  document.body.dataset.ready = String(performance.now());
+})();`;
