@@ -87,17 +87,19 @@ export const EXPERIMENTS_SCRIPT = `(function () {
   filter.addEventListener('input', applyFilter);
   var button = document.getElementById('compare');
   var picked = document.getElementById('picked');
-  function selected() {
-    return Array.prototype.slice.call(tbody.querySelectorAll('input.sel:checked')).map(function (c) { return c.value; });
-  }
-  tbody.addEventListener('change', function () {
-    var names = selected();
-    button.disabled = names.length < 2;
-    picked.textContent = names.length ? names.length + ' selected' : '';
+  // Selected names in the order they were picked: the comparison's column order.
+  var chosen = [];
+  tbody.addEventListener('change', function (ev) {
+    var box = ev.target;
+    if (!box.classList || !box.classList.contains('sel')) return;
+    chosen = chosen.filter(function (n) { return n !== box.value; });
+    if (box.checked) chosen.push(box.value);
+    button.disabled = chosen.length < 2;
+    picked.textContent = chosen.length ? chosen.length + ' selected' : '';
   });
   button.addEventListener('click', function () {
     var q = new URLSearchParams();
-    selected().forEach(function (n) { q.append('exp', n); });
+    chosen.forEach(function (n) { q.append('exp', n); });
     location.href = 'compare.html?' + q.toString();
   });
   applyFilter();
@@ -149,7 +151,13 @@ export const COMPARE_SCRIPT = `(function () {
       chosen.forEach(function (r) { Object.keys(get(r)).forEach(function (k) { s[k] = 1; }); });
       return Object.keys(s).sort();
     };
-    section('Params', keys(function (r) { return r.params; }), function (r) { return r.params; }, false);
+    var differs = function (k) {
+      return chosen.some(function (r) { return JSON.stringify(r.params[k]) !== JSON.stringify(chosen[0].params[k]); });
+    };
+    var params = keys(function (r) { return r.params; });
+    // Differing params first: they are what the comparison is about.
+    params = params.filter(differs).concat(params.filter(function (k) { return !differs(k); }));
+    section('Params', params, function (r) { return r.params; }, false);
     section('Metrics', keys(function (r) { return r.metrics; }), function (r) { return r.metrics; }, true);
   }
   document.body.dataset.ready = String(performance.now());

@@ -37,8 +37,11 @@ export function cspHash(source: string): string {
   return `'sha256-${createHash('sha256').update(source, 'utf8').digest('base64')}'`;
 }
 
-/** The policy of a page whose only script and style are `script` and `style`. */
-export function contentSecurityPolicy(style: string, script?: string): string {
+/**
+ * The policy of a page whose only script and style are `script` and `style`. `meta`: the form
+ * for a `<meta>` tag, without frame-ancestors (browsers ignore it there; the header carries it).
+ */
+export function contentSecurityPolicy(style: string, script?: string, meta = false): string {
   return [
     "default-src 'none'",
     script ? `script-src ${cspHash(script)}` : "script-src 'none'",
@@ -46,7 +49,7 @@ export function contentSecurityPolicy(style: string, script?: string): string {
     'img-src data:',
     "base-uri 'none'",
     "form-action 'none'",
-    "frame-ancestors 'none'",
+    ...(meta ? [] : ["frame-ancestors 'none'"]),
   ].join('; ');
 }
 
@@ -92,14 +95,14 @@ export function renderPage(options: {
   script?: string;
 }): Page {
   const csp = contentSecurityPolicy(STYLE, options.script);
+  const metaCsp = contentSecurityPolicy(STYLE, options.script, true);
   const nav = NAV.map(
     ([name, href, label]) => `<a href="${href}"${name === options.page ? ' class="on"' : ''}>${label}</a>`,
   ).join('');
   const html = [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
-    // frame-ancestors is ignored in a meta tag; served pages also send it as a header.
-    `<meta http-equiv="Content-Security-Policy" content="${esc(csp)}">`,
+    `<meta http-equiv="Content-Security-Policy" content="${esc(metaCsp)}">`,
     '<meta name="viewport" content="width=device-width,initial-scale=1">',
     '<meta name="referrer" content="no-referrer">',
     `<title>${esc(options.title)} · lockstep</title>`,

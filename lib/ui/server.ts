@@ -39,7 +39,7 @@ export async function startUiServer(
   options: UiServerOptions = {},
 ): Promise<{ app: FastifyInstance; url: string; site: Site }> {
   const site = new Site(repo);
-  const app = Fastify({ logger: false, maxParamLength: 200 });
+  const app = Fastify({ logger: false });
   const send = (reply: import('fastify').FastifyReply, status: number, page: Page) =>
     reply
       .code(status)

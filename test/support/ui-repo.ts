@@ -92,7 +92,7 @@ function fastImportExperiments(
 
 /** Builds the repository into the new directory `dir`. */
 export async function buildUiRepo(dir: string, options: UiRepoOptions): Promise<UiRepo> {
-  const history = buildModelHistory(dir, { commits: options.models });
+  const history = buildModelHistory(dir, { commits: options.models, stagingEvery: 2, prodEvery: 2 });
   const lock = syntheticLockfileWriter();
   const dev = [...history.dev];
   const repo = repoAt(dir);
