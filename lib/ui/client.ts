@@ -1,8 +1,10 @@
 /**
  * The experiments page's one script (plain browser JavaScript, no framework): client-side sort
- * over the values embedded as JSON, filtering, and selecting rows to compare. Rows are rendered
- * by the server; the script only reorders and hides them, so the table is readable before the
- * script runs. It never builds HTML from strings (textContent and DOM nodes only).
+ * over the values embedded as JSON, filtering, and selecting rows to compare. The server renders
+ * the first `limit` rows, so the table is readable before the script runs; sorting and filtering
+ * run over every row's data and show the first `limit` matches (a "show all" button lifts it),
+ * which keeps a sort of a thousand rows to a few hundred DOM nodes. Rows past the first are built
+ * with DOM nodes and textContent, never from HTML strings.
  *
  * The page sets `data-ready` on <body> when the script has attached its handlers, and
  * `data-sort-ms` after each sort (reorder plus the layout it forces), for tests and the bench.
@@ -12,10 +14,49 @@ export const EXPERIMENTS_SCRIPT = `(function () {
   var data = JSON.parse(document.getElementById('data').textContent);
   var table = document.getElementById('exps');
   var tbody = table.tBodies[0];
+  // Row elements by data index: the server rendered the first ones, the rest are built on demand.
   var rows = Array.prototype.slice.call(tbody.rows);
   var heads = Array.prototype.slice.call(table.querySelectorAll('th[data-col]'));
   var sortCol = -1;
   var dir = 1;
+  var limit = data.limit;
+  var order = data.rows.map(function (_, i) { return i; });
+  var visible = order;
+  function show(v) {
+    if (v === null) return '';
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(4);
+    return String(v);
+  }
+  function rowAt(i) {
+    if (rows[i]) return rows[i];
+    var tr = document.createElement('tr');
+    var td = document.createElement('td');
+    var box = document.createElement('input');
+    box.type = 'checkbox';
+    box.className = 'sel';
+    box.value = data.rows[i][0];
+    box.setAttribute('aria-label', 'select ' + data.rows[i][0]);
+    td.appendChild(box);
+    tr.appendChild(td);
+    data.rows[i].forEach(function (v, j) {
+      var c = document.createElement('td');
+      c.textContent = show(v);
+      if (data.cols[j].num) c.className = 'num';
+      tr.appendChild(c);
+    });
+    rows[i] = tr;
+    return tr;
+  }
+  var count = document.getElementById('count');
+  var more = document.getElementById('more');
+  function render() {
+    var n = Math.min(visible.length, limit);
+    var frag = document.createDocumentFragment();
+    for (var k = 0; k < n; k++) frag.appendChild(rowAt(visible[k]));
+    tbody.replaceChildren(frag);
+    count.textContent = visible.length + ' of ' + data.rows.length + ' match' + (n < visible.length ? ', first ' + n + ' shown' : '');
+    more.hidden = n >= visible.length;
+  }
   function compare(a, b) {
     if (a === b) return 0;
     if (a === null) return 1;
@@ -23,30 +64,10 @@ export const EXPERIMENTS_SCRIPT = `(function () {
     if (typeof a === 'number' && typeof b === 'number') return (a - b) * dir;
     return (String(a) < String(b) ? -1 : 1) * dir;
   }
-  function sortBy(col) {
-    var t0 = performance.now();
-    dir = sortCol === col ? -dir : data.cols[col].num ? -1 : 1;
-    sortCol = col;
-    var values = data.rows.map(function (r) { return r[col]; });
-    var order = rows.map(function (_, i) { return i; });
-    order.sort(function (a, b) { return compare(values[a], values[b]) || a - b; });
-    var frag = document.createDocumentFragment();
-    for (var i = 0; i < order.length; i++) frag.appendChild(rows[order[i]]);
-    tbody.appendChild(frag);
-    heads.forEach(function (h) { h.classList.remove('asc', 'desc'); h.removeAttribute('aria-sort'); });
-    var th = heads[col];
-    th.classList.add(dir > 0 ? 'asc' : 'desc');
-    th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
-    void tbody.offsetHeight;
-    document.body.dataset.sortMs = String(performance.now() - t0);
-    document.body.dataset.sorted = data.cols[col].key + ':' + (dir > 0 ? 'asc' : 'desc');
-  }
-  heads.forEach(function (th) {
-    th.addEventListener('click', function () { sortBy(Number(th.dataset.col)); });
-  });
+  var filter = document.getElementById('filter');
+  var TERM = /^([^<>=!]+)(>=|<=|!=|=|>|<)(.*)$/;
   var colIndex = {};
   data.cols.forEach(function (c, i) { colIndex[c.key] = i; });
-  var TERM = /^([^<>=!]+)(>=|<=|!=|=|>|<)(.*)$/;
   function matcher(text) {
     var tests = text.trim().split(/\\s+/).filter(Boolean).map(function (term) {
       var m = TERM.exec(term);
@@ -70,21 +91,35 @@ export const EXPERIMENTS_SCRIPT = `(function () {
       var needle = term.toLowerCase();
       return function (r, i) { return data.text[i].indexOf(needle) >= 0; };
     });
-    return function (r, i) { return tests.every(function (t) { return t(r, i); }); };
+    return function (i) { return tests.every(function (t) { return t(data.rows[i], i); }); };
   }
-  var filter = document.getElementById('filter');
-  var count = document.getElementById('count');
   function applyFilter() {
     var ok = matcher(filter.value);
-    var shown = 0;
-    data.rows.forEach(function (r, i) {
-      var keep = ok(r, i);
-      rows[i].hidden = !keep;
-      if (keep) shown++;
-    });
-    count.textContent = shown + ' of ' + rows.length + ' shown';
+    visible = order.filter(ok);
   }
-  filter.addEventListener('input', applyFilter);
+  function sortBy(col) {
+    var t0 = performance.now();
+    dir = sortCol === col ? -dir : data.cols[col].num ? -1 : 1;
+    sortCol = col;
+    var values = data.rows.map(function (r) { return r[col]; });
+    order = data.rows.map(function (_, i) { return i; });
+    order.sort(function (a, b) { return compare(values[a], values[b]) || a - b; });
+    applyFilter();
+    render();
+    heads.forEach(function (h) { h.classList.remove('asc', 'desc'); h.removeAttribute('aria-sort'); });
+    var th = heads[col];
+    th.classList.add(dir > 0 ? 'asc' : 'desc');
+    th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
+    // Force the layout the new order needs, so the figure covers what the user waits for.
+    void tbody.offsetHeight;
+    document.body.dataset.sortMs = String(performance.now() - t0);
+    document.body.dataset.sorted = data.cols[col].key + ':' + (dir > 0 ? 'asc' : 'desc');
+  }
+  heads.forEach(function (th) {
+    th.addEventListener('click', function () { sortBy(Number(th.dataset.col)); });
+  });
+  filter.addEventListener('input', function () { applyFilter(); render(); });
+  more.addEventListener('click', function () { limit = data.rows.length; render(); });
   var button = document.getElementById('compare');
   var picked = document.getElementById('picked');
   // Selected names in the order they were picked: the comparison's column order.
@@ -102,7 +137,8 @@ export const EXPERIMENTS_SCRIPT = `(function () {
     chosen.forEach(function (n) { q.append('exp', n); });
     location.href = 'compare.html?' + q.toString();
   });
-  applyFilter();
+  if (filter.value) applyFilter();
+  render();
   document.body.dataset.ready = String(performance.now());
 })();`;
 

@@ -136,6 +136,12 @@ export function environmentsPage(d: Dashboard): Page {
   });
 }
 
+/**
+ * Rows the experiments table shows at once (in the current order and filter); every row is
+ * sorted and filtered, and "Show all rows" lifts the limit.
+ */
+export const EXPERIMENT_ROWS_SHOWN = 200;
+
 /** Sortable values of one experiment row, in column order (null when missing). */
 type Cell = string | number | null;
 
@@ -172,6 +178,7 @@ export function experimentsPage(d: Dashboard): Page {
     .map((c, i) => `<th data-col="${i}" title="sort by ${esc(c.key)}">${esc(c.key)}</th>`)
     .join('');
   const body = values
+    .slice(0, EXPERIMENT_ROWS_SHOWN)
     .map(
       (v, i) =>
         `<tr><td><input type="checkbox" class="sel" value="${esc(d.experiments[i]!.name)}" aria-label="select ${esc(d.experiments[i]!.name)}"></td>${v
@@ -184,13 +191,16 @@ export function experimentsPage(d: Dashboard): Page {
     .join('');
   const html =
     `<h1>Experiments</h1><div class="toolbar"><input type="search" id="filter" placeholder="filter: text, or key>value (accuracy>0.8 train.lr=0.001)" aria-label="filter">` +
-    `<button id="compare" disabled>Compare selected</button><span id="picked" class="muted"></span><span id="count" class="muted"></span></div>` +
-    `<div class="wrap"><table id="exps"><thead><tr><th></th>${head}</tr></thead><tbody>${body}</tbody></table></div>${footer(d)}`;
+    `<button id="compare" disabled>Compare selected</button><span id="picked" class="muted"></span><span id="count" class="muted">${esc(
+      `${values.length} rows${values.length > EXPERIMENT_ROWS_SHOWN ? `, first ${EXPERIMENT_ROWS_SHOWN} shown` : ''}`,
+    )}</span></div>` +
+    `<div class="wrap"><table id="exps"><thead><tr><th></th>${head}</tr></thead><tbody>${body}</tbody></table></div>` +
+    `<p><button id="more"${values.length > EXPERIMENT_ROWS_SHOWN ? '' : ' hidden'}>Show all rows</button></p>${footer(d)}`;
   return renderPage({
     page: 'experiments',
     title: 'Experiments',
     body: html,
-    data: { cols, rows: values, text },
+    data: { cols, rows: values, text, limit: EXPERIMENT_ROWS_SHOWN },
     script: EXPERIMENTS_SCRIPT,
   });
 }

@@ -24,6 +24,8 @@ export interface UiRepoOptions {
   experiments: number;
   /** Put executable-looking markup in a subject, a branch, a param and a canary reason. */
   hostile?: boolean;
+  /** Promotion merges: staging takes every n-th dev model, prod every n-th staging one (default 2). */
+  promoteEvery?: number;
 }
 
 /** Markup that runs if a page inserts it unescaped: each sets a flag the tests look for. */
@@ -49,7 +51,7 @@ function fastImportExperiments(
   dir: string,
   base: string,
   params: string,
-  lock: (i: number) => string,
+  baseLock: string,
   n: number,
 ) {
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
@@ -82,7 +84,9 @@ function fastImportExperiments(
       `M 100644 inline params.yaml\n`,
       data(setParamsValues(params, { 'train.lr': lr, 'train.epochs': 10 + (i % 7) })),
       `M 100644 inline artifacts.lock.yaml\n`,
-      data(lock(100_000 + i)),
+      // The base's lockfile: metrics come from the metadata, as `exp run` records them, and the
+      // registry stays the model history (an unchanged lockfile is no new entry).
+      data(baseLock),
       '\n',
     );
   }
@@ -92,7 +96,11 @@ function fastImportExperiments(
 
 /** Builds the repository into the new directory `dir`. */
 export async function buildUiRepo(dir: string, options: UiRepoOptions): Promise<UiRepo> {
-  const history = buildModelHistory(dir, { commits: options.models, stagingEvery: 2, prodEvery: 2 });
+  const history = buildModelHistory(dir, {
+    commits: options.models,
+    stagingEvery: options.promoteEvery ?? 2,
+    prodEvery: options.promoteEvery ?? 2,
+  });
   const lock = syntheticLockfileWriter();
   const dev = [...history.dev];
   const repo = repoAt(dir);
@@ -107,7 +115,8 @@ export async function buildUiRepo(dir: string, options: UiRepoOptions): Promise<
   const params = fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8');
   let experiments: string[] = [];
   if (options.experiments > 20) {
-    experiments = fastImportExperiments(dir, head, params, lock, options.experiments);
+    const baseLock = fs.readFileSync(path.join(dir, 'artifacts.lock.yaml'), 'utf8');
+    experiments = fastImportExperiments(dir, head, params, baseLock, options.experiments);
   } else {
     for (let i = 0; i < options.experiments; i++) {
       const name = `exp-${i}`;
