@@ -210,6 +210,46 @@ describe('ui dashboard', () => {
     }
   });
 
+  it('ui experiments table over more rows than it shows sorts all of them and shows all on demand', async () => {
+    const many = await buildUiRepo(path.join(tmp, 'many'), { models: 3, experiments: 250 });
+    const server = await startUiServer(repoAt(many.dir));
+    const { page, problems } = await watchedPage();
+    try {
+      await page.goto(`${server.url}/experiments.html`);
+      await page.waitForSelector('body[data-ready]');
+      const total = 250 + 3; // HEAD, dev, staging (three models promote none to prod)
+      expect(await page.locator('#exps tbody tr').count()).toBe(200);
+      expect(await page.innerText('#count')).toBe(`${total} of ${total} match, first 200 shown`);
+      const col = (await page.locator('#exps thead th').allInnerTexts()).indexOf('accuracy') + 1;
+      const accuracies = async () =>
+        (await page.locator(`#exps tbody tr td:nth-child(${col})`).allInnerTexts()).map(Number);
+      const rendered = await page
+        .locator('#exps tbody input.sel')
+        .evaluateAll((bs) => bs.map((b) => b.getAttribute('value')));
+      // A row the server did not render is built from the data when a filter finds it.
+      const unrendered = many.experiments.find((n) => !rendered.includes(n))!;
+      expect(unrendered).toBeDefined();
+      await page.fill('#filter', `name=${unrendered}`);
+      expect(await page.locator('#exps tbody tr').count()).toBe(1);
+      const i = Number(unrendered.slice('exp-'.length));
+      expect(await accuracies()).toEqual([Number((0.6 + ((i * 37) % 300) / 1000).toFixed(4))]);
+      await page.fill('#filter', '');
+      await page.locator('#exps th', { hasText: /^accuracy$/ }).click();
+      const top = await accuracies();
+      await page.click('#more');
+      expect(await page.locator('#exps tbody tr').count()).toBe(total);
+      expect(await page.isHidden('#more')).toBe(true);
+      // The 200 shown after the sort were the best of all rows, in order.
+      const all = await accuracies();
+      expect(all).toEqual([...all].sort((x, y) => y - x));
+      expect(top).toEqual(all.slice(0, 200));
+      await expectClean(page, problems);
+    } finally {
+      await page.close();
+      await server.app.close();
+    }
+  }, 60_000);
+
   it('ui server answers unknown pages 404, bad compare requests 400 and writes 405', async () => {
     expect((await fetch(`${url}/nope.html`)).status).toBe(404);
     expect((await fetch(`${url}/lineage-${'0'.repeat(40)}.html`)).status).toBe(404);
