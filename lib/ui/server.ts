@@ -69,6 +69,8 @@ export async function startUiServer(
   );
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 0 });
+  // Read the snapshot now, so the first page does not wait for all of it (errors show on a page).
+  site.dashboard().catch(() => {});
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shown = host.includes(':') ? `[${host}]` : host;
