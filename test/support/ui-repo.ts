@@ -47,13 +47,7 @@ function git(dir: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 }).trim();
 }
 
-function fastImportExperiments(
-  dir: string,
-  base: string,
-  params: string,
-  baseLock: string,
-  n: number,
-) {
+function fastImportExperiments(dir: string, base: string, params: string, baseLock: string, n: number) {
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
   const when = 1_800_000_000;
   const parts: string[] = [];
