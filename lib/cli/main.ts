@@ -34,6 +34,7 @@ export const COMMANDS = [
   'batch-predict',
   'exp',
   'tune',
+  'ui',
 ] as const;
 
 export interface CliIO extends Output {
