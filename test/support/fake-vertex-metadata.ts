@@ -268,7 +268,34 @@ function monitoringRoute(state: FakeMetadataState, req: FakeRequest): unknown {
   return undefined;
 }
 
-/** The Metadata and Model Monitoring routes over one state. */
+/**
+ * updateEndpoint with the `predict_request_response_logging_config` mask (the built-in route
+ * answers the other masks): the config is kept on the endpoint, so getEndpoint returns it.
+ */
+function endpointLoggingRoute(state: FakeMetadataState, req: FakeRequest): unknown {
+  const { method, path: p, url, body, fake } = req;
+  const mask = url.searchParams.get('updateMask') ?? '';
+  const m = p.match(new RegExp(`^/v1/(${LOC}/endpoints/[^/:]+)$`));
+  if (method !== 'PATCH' || !m || mask !== 'predict_request_response_logging_config') return undefined;
+  state.calls.push(`${method} ${p}`);
+  fault(state, 'updateEndpoint');
+  validate('UpdateEndpointRequest', { endpoint: { ...body, name: m[1] }, updateMask: mask });
+  const ep = fake.endpoints.get(m[1]);
+  if (!ep) throw new ApiError(404, 'NOT_FOUND', `Endpoint ${m[1]} not found.`);
+  const config = (body.predictRequestResponseLoggingConfig ?? {}) as Record<string, any>;
+  const uri = config.bigqueryDestination?.outputUri as string | undefined;
+  if (config.enabled && (!uri || !/^bq:\/\/[^.]+(\.[^.]+){0,2}$/.test(uri)))
+    throw new ApiError(
+      400,
+      'INVALID_ARGUMENT',
+      `bigquery_destination.output_uri "${uri}" is not a bq:// URI`,
+    );
+  (ep as unknown as Record<string, unknown>).predictRequestResponseLoggingConfig = config;
+  return ep;
+}
+
+/** The Metadata, Model Monitoring and endpoint-logging routes over one state. */
 export function metadataRoutes(state: FakeMetadataState): FakeRoute {
-  return (req) => metadataRoute(state, req) ?? monitoringRoute(state, req);
+  return (req) =>
+    endpointLoggingRoute(state, req) ?? metadataRoute(state, req) ?? monitoringRoute(state, req);
 }
