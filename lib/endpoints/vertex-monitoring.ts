@@ -181,6 +181,8 @@ export interface ReconcileMonitoringOptions {
   clientOptions?: Record<string, unknown>;
   /** Print the plan only. */
   dry?: boolean;
+  /** Delay before the first poll of an update or delete operation (default 1000 ms). */
+  pollInitialMs?: number;
 }
 
 /** Creates, updates or deletes the endpoint's monitoring job to match `policy`; returns the plan. */
@@ -214,6 +216,14 @@ export async function reconcileMonitoringJob(
       : undefined;
     const plan = planMonitoringJob(existing, desired);
     if (options.dry || plan.action === 'none') return plan;
+    const lro = {
+      longrunning: {
+        initialRetryDelayMillis: options.pollInitialMs ?? 1000,
+        retryDelayMultiplier: 1.5,
+        maxRetryDelayMillis: 30_000,
+        totalTimeoutMillis: 30 * 60_000,
+      },
+    };
     try {
       if (plan.action === 'create') {
         const [created] = await client.createModelDeploymentMonitoringJob({
@@ -222,13 +232,16 @@ export async function reconcileMonitoringJob(
         });
         plan.name = created.name ?? undefined;
       } else if (plan.action === 'update') {
-        const [op] = await client.updateModelDeploymentMonitoringJob({
-          modelDeploymentMonitoringJob: { ...(desired as object), name: plan.name } as never,
-          updateMask: { paths: plan.paths },
-        });
+        const [op] = await client.updateModelDeploymentMonitoringJob(
+          {
+            modelDeploymentMonitoringJob: { ...(desired as object), name: plan.name } as never,
+            updateMask: { paths: plan.paths },
+          },
+          lro,
+        );
         await op.promise();
       } else {
-        const [op] = await client.deleteModelDeploymentMonitoringJob({ name: plan.name });
+        const [op] = await client.deleteModelDeploymentMonitoringJob({ name: plan.name }, lro);
         await op.promise();
       }
     } catch (err) {

@@ -53,7 +53,7 @@ const target = (ids: string[]): MonitoringJobTarget => ({
 
 describe('vertex model monitoring job', () => {
   it('is created, updated and deleted with the policy; an unchanged policy changes nothing', async () => {
-    const opts = { clientOptions: fake.clientOptions() };
+    const opts = { clientOptions: fake.clientOptions(), pollInitialMs: 5 };
     const first = policyWith(
       'monitoring: { vertex: { email: [ml@example.com], skew_threshold: 0.2, interval_hours: 6 } }',
     );
@@ -101,7 +101,7 @@ describe('vertex model monitoring job', () => {
 
   it('--dry plans without calling create; a 403 is one line and leaves Vertex unchanged', async () => {
     const policy = policyWith('monitoring: { vertex: { email: [ml@example.com] } }').monitoring?.vertex;
-    const opts = { clientOptions: fake.clientOptions() };
+    const opts = { clientOptions: fake.clientOptions(), pollInitialMs: 5 };
     expect((await reconcileMonitoringJob(target(['7']), policy, { ...opts, dry: true })).action).toBe(
       'create',
     );
