@@ -55,13 +55,11 @@ beforeEach(async () => {
   vertex.requests.length = 0;
   const model = 'projects/p/locations/us-central1/models/m';
   vertex.models.set(model, [{ name: model, versionId: '1', versionAliases: ['default'], displayName: 'm' }]);
-  vertex
-    .addEndpoint(ENDPOINT)
-    .deployedModels.push({
-      id: '7',
-      model: 'projects/p/locations/us-central1/models/m',
-      modelVersionId: '1',
-    });
+  vertex.addEndpoint(ENDPOINT).deployedModels.push({
+    id: '7',
+    model: 'projects/p/locations/us-central1/models/m',
+    modelVersionId: '1',
+  });
   t = await createTmpRepo({ 'out/features/stats.json': STATS, 'out/features/index.json': INDEX });
 });
 afterEach(async () => {
