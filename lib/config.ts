@@ -8,11 +8,32 @@ import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { parseYamlSource, readConfigText, validateYaml } from './yaml-source.ts';
 
+/** A Vertex AI Experiments name: what the console lists (a Metadata context id). */
+const experimentNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and -, at most 64 characters');
+
+export const vertexConfigSchema = z
+  .object({
+    project: z.string().min(1),
+    region: z.string().min(1).default('us-central1'),
+    /**
+     * Vertex AI Experiments experiment: each pipeline run, `exp run` and tune trial becomes a run
+     * of it (params, final metrics, per-epoch curves). Unset: nothing is logged.
+     */
+    experiment: experimentNameSchema.optional(),
+  })
+  .strict();
+
+export type VertexConfig = z.infer<typeof vertexConfigSchema>;
+
 export const configSchema = z
   .object({
     /** Name of the default remote (a key of `remotes`). */
     remote: z.string().min(1).optional(),
     remotes: z.record(z.string(), z.object({ url: z.string().min(1) }).strict()).default({}),
+    /** Vertex AI as the team sees it in the console (nothing is called without it). */
+    vertex: vertexConfigSchema.optional(),
   })
   .strict();
 
@@ -39,5 +60,6 @@ export function readConfig(repo: Repo): Config {
   return {
     remote: local.remote ?? committed.remote,
     remotes: { ...committed.remotes, ...local.remotes },
+    ...(local.vertex || committed.vertex ? { vertex: local.vertex ?? committed.vertex } : {}),
   };
 }

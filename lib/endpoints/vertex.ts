@@ -432,6 +432,31 @@ export class VertexEndpoint implements Endpoint {
     };
   }
 
+  /**
+   * Sets the endpoint's request-response logging to BigQuery (`table` bq://project.dataset.table,
+   * `samplingRate`), or turns it off with undefined; no call when it already matches.
+   */
+  async setRequestLogging(config: { table: string; samplingRate: number } | undefined): Promise<boolean> {
+    const ep = await this.getEndpoint();
+    const have = ep.predictRequestResponseLoggingConfig;
+    const want = config
+      ? { enabled: true, samplingRate: config.samplingRate, bigqueryDestination: { outputUri: config.table } }
+      : { enabled: false };
+    const same = config
+      ? Boolean(have?.enabled) &&
+        have?.samplingRate === config.samplingRate &&
+        have?.bigqueryDestination?.outputUri === config.table
+      : !have?.enabled;
+    if (same) return false;
+    await this.retry('updateEndpoint', () =>
+      this.endpoints.updateEndpoint({
+        endpoint: { name: ep.name, predictRequestResponseLoggingConfig: want },
+        updateMask: { paths: ['predict_request_response_logging_config'] },
+      }),
+    );
+    return true;
+  }
+
   async writeCanaryStatus(status: CanaryStatus | undefined): Promise<void> {
     const ep = await this.getEndpoint();
     const labels = Object.fromEntries(

@@ -12,6 +12,36 @@ import { parseYamlSource, readConfigText, validateYaml, type Rule } from '../yam
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
 export type EnvironmentName = (typeof ENVIRONMENTS)[number];
 
+/** `bq://project.dataset.table` (the dataset must exist; Vertex creates the table). */
+export const BQ_TABLE = /^bq:\/\/([a-z0-9.:-]+)\.([A-Za-z0-9_]{1,1024})\.([A-Za-z0-9_-]{1,1024})$/;
+
+export const requestLoggingSchema = z
+  .object({
+    /** Where Vertex AI writes each sampled request and response, `bq://project.dataset.table`. */
+    table: z.string().regex(BQ_TABLE, 'expected bq://project.dataset.table'),
+    /** Fraction of requests logged. */
+    sampling_rate: z.number().gt(0).max(1).default(1),
+  })
+  .strict();
+
+/** A Vertex AI Model Monitoring job on the environment's endpoint (ModelDeploymentMonitoringJob). */
+export const vertexMonitoringSchema = z
+  .object({
+    /** Who gets the alert e-mails. */
+    email: z.array(z.email()).min(1),
+    /** Training-serving skew threshold per feature (Jensen-Shannon / L-infinity, as Vertex computes). */
+    skew_threshold: z.number().gt(0).max(1).default(0.3),
+    /** Prediction drift threshold per feature. */
+    drift_threshold: z.number().gt(0).max(1).default(0.3),
+    /** Fraction of requests the job samples. */
+    sample_rate: z.number().gt(0).max(1).default(1),
+    /** Hours between monitoring runs (Vertex allows 1 to 24). */
+    interval_hours: z.number().int().min(1).max(24).default(1),
+  })
+  .strict();
+
+export type VertexMonitoring = z.infer<typeof vertexMonitoringSchema>;
+
 export const endpointTargetSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -34,6 +64,11 @@ export const endpointTargetSchema = z.discriminatedUnion('kind', [
       max_replicas: z.number().int().min(1).default(1),
       /** Serving container image (the Dockerfile in this repo, pushed to Artifact Registry). */
       image: z.string().min(1),
+      /**
+       * The endpoint's request-response logging (predictRequestResponseLoggingConfig) to a
+       * BigQuery table; `lockstep monitor` and `canary reconcile` read their window from it.
+       */
+      request_logging: requestLoggingSchema.optional(),
     })
     .strict(),
 ]);
@@ -116,6 +151,11 @@ export const policySchema = z
     logs: z.string().optional(),
     /** Monitoring may dispatch retraining automatically when drift is detected. */
     auto_retrain: z.boolean().default(false),
+    /**
+     * Monitoring on the serving platform: `vertex:` keeps a Vertex AI Model Monitoring job on a
+     * Vertex endpoint (created, updated, and deleted when the section is removed).
+     */
+    monitoring: z.object({ vertex: vertexMonitoringSchema.optional() }).strict().optional(),
     /** GitHub environment name used for deployments (required reviewers are configured there). */
     github_environment: z.string().optional(),
   })
@@ -139,6 +179,15 @@ export function environmentThresholds(
 
 /** Rules across keys, each returning every problem it finds. */
 const POLICY_RULES: Rule<Policy>[] = [
+  function vertexMonitoringNeedsVertex(p) {
+    if (!p.monitoring?.vertex || p.endpoint.kind === 'vertex') return [];
+    return [
+      {
+        path: ['monitoring', 'vertex'],
+        message: `monitoring.vertex: needs a Vertex AI endpoint, got endpoint.kind "${p.endpoint.kind}". Remove monitoring.vertex (lockstep monitor covers the local endpoint) or set endpoint.kind: vertex`,
+      },
+    ];
+  },
   function replicasInOrder(p) {
     if (p.endpoint.kind !== 'vertex' || p.endpoint.min_replicas <= p.endpoint.max_replicas) return [];
     return [

@@ -20,6 +20,7 @@ import { repoAt, type Repo } from '../repo.ts';
 import { registerWriter } from '../store/in-flight.ts';
 import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
+import { EXPERIMENT_LOG_ENV, logExperimentRun, trainDirOf } from './vertex-record.ts';
 
 /** Parses `-S key=value` flags; values are YAML scalars (`3`, `0.01`, `true`, `mlp`). */
 export function parseOverrides(pairs: string[]): Record<string, unknown> {
@@ -78,7 +79,8 @@ function spawnRepro(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(dir, 'bin', 'lockstep.mjs'), ...args], {
       cwd: dir,
-      env: { ...process.env, CI: 'true' },
+      // The experiment is logged to Vertex AI once, below, under its own name.
+      env: { ...process.env, CI: 'true', [EXPERIMENT_LOG_ENV]: 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -175,6 +177,16 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
       { 'params.yaml': paramsText, 'artifacts.lock.yaml': lockText },
       { ...meta },
     );
+    try {
+      await logExperimentRun(
+        repo,
+        { run: name, paramsText, lockText, trainDir: trainDirOf(dir), failed: status === 'failed' },
+        { out: options.out },
+      );
+    } catch (err) {
+      // The experiment is kept in git either way; say why the console does not show it.
+      options.out?.err((err as Error).message);
+    }
     return {
       ...meta,
       commit,

@@ -189,7 +189,8 @@ export function computeMonitorReport(
   const served = recentAll.filter((e) => e.status !== 'invalid');
   const anomalies = anomalyRates(served, thresholds);
   const errors = served.filter((e) => e.status === 'error').length;
-  const latencies = recent.map((e) => e.latencyMs);
+  // BigQuery request logs carry no latency (NaN): the latency figures use the entries that do.
+  const latencies = recent.map((e) => e.latencyMs).filter(Number.isFinite);
   const report: MonitorReport = {
     env,
     generatedAt: now.toISOString(),

@@ -35,7 +35,7 @@ export function register(program: Command, io: CliIO): void {
           const { recordCanaryResult } = await import('../../canary/record.ts');
           const { revertBranch } = await import('../../canary/revert.ts');
           const { predictionLogDir } = await import('../../serving/logs.ts');
-          const { readLogs } = await import('../../monitoring/logs.ts');
+          const { readLogs, policyLogSource } = await import('../../monitoring/logs.ts');
           const { githubFromEnv } = await import('../github.ts');
           const { RefusedError } = await import('../../errors.ts');
           const repo = findRepo(io.cwd);
@@ -45,17 +45,17 @@ export function register(program: Command, io: CliIO): void {
             ref: opts.ref,
             workingTree: opts.workingTree,
           });
-          // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`.
-          const logSource = policy.logs?.startsWith('gs://')
-            ? policy.logs
-            : predictionLogDir(repo.root, opts.env);
-          const where = `promotion/${opts.env}.yaml: logs`;
+          // Servers on other machines (Vertex AI containers) ship their logs to a gs:// `logs:`,
+          // or the endpoint's request-response logging writes them to BigQuery.
+          const remoteLogs = policyLogSource(policy, opts.env);
+          const logSource = remoteLogs?.source ?? predictionLogDir(repo.root, opts.env);
+          const where = remoteLogs?.where ?? `promotion/${opts.env}.yaml: logs`;
           const result = await reconcileCanary({
             endpoint,
             desired,
             steps: policy.canary.steps,
             analysis: policy.canary.analysis,
-            readLogs: (since) => readLogs(logSource, { since, where }),
+            readLogs: (since) => readLogs(logSource, { since, where, env: opts.env }),
             dry: opts.dry,
           });
           let git: Awaited<ReturnType<typeof revertBranch>> | undefined;

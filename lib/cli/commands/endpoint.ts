@@ -1,4 +1,8 @@
-/** `lockstep endpoint describe --env <env>`: deployed models, traffic split and canary status. */
+/**
+ * `lockstep endpoint describe --env <env>`: deployed models, traffic split and canary status.
+ * `lockstep endpoint configure --env <env> [--dry]`: a Vertex AI endpoint's request-response
+ * logging and Model Monitoring job made to match the policy.
+ */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
@@ -32,5 +36,26 @@ export function register(program: Command, io: CliIO): void {
         io.out(
           `canary: ${d.canary.phase}, step ${d.canary.stepIndex + 1}, candidate ${d.canary.candidateHash.slice(0, 12)}: ${d.canary.message}`,
         );
+    });
+  endpoint
+    .command('configure')
+    .description(
+      "make a Vertex AI endpoint's request logging and Model Monitoring job match promotion/<env>.yaml",
+    )
+    .option('-e, --env <env>', 'environment', 'dev')
+    .option('--dry', 'print the plan without changing anything')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { env: string; dry?: boolean; json?: boolean }) => {
+      const { findRepo } = await import('../../repo.ts');
+      const { configureVertexEndpoint } = await import('../../endpoints/configure.ts');
+      const repo = findRepo(io.cwd);
+      const result = await configureVertexEndpoint(repo, opts.env, { dry: opts.dry, out: io });
+      if (opts.json) {
+        io.out(JSON.stringify(result, null, 2));
+        return;
+      }
+      io.out(`request logging: ${result.requestLogging}`);
+      io.out(`monitoring job: ${result.monitoring.action} (${result.monitoring.reason})`);
+      if (result.baselineUri) io.out(`skew baseline: ${result.baselineUri}`);
     });
 }

@@ -41,8 +41,8 @@ export function register(program: Command, io: CliIO): void {
     .description('skew and drift of the served model from its prediction logs (TFDV distances)')
     .requiredOption('-e, --env <env>', 'environment')
     .option(
-      '--logs <dir|gs://bucket/prefix>',
-      "prediction logs: a directory or a gs:// prefix (default: the policy's logs, else .lockstep/logs/<env>)",
+      '--logs <dir|gs://bucket/prefix|bq://project.dataset.table>',
+      "prediction logs: a directory, a gs:// prefix or a BigQuery table (default: the policy's logs or endpoint.request_logging, else .lockstep/logs/<env>)",
     )
     .option('--out <dir>', 'report directory (default out/monitor/<env>)')
     .option(
@@ -72,7 +72,7 @@ export function register(program: Command, io: CliIO): void {
       }) => {
         const { loadParams } = await import('../../params.ts');
         const { predictionLogDir } = await import('../../serving/logs.ts');
-        const { readLogs } = await import('../../monitoring/logs.ts');
+        const { readLogs, policyLogSource } = await import('../../monitoring/logs.ts');
         const { readPolicy: readEnvPolicy } = await import('../../environment/policy.ts');
         const { computeMonitorReport, renderMonitorMarkdown, monitorPlotSpec } =
           await import('../../monitoring/monitor.ts');
@@ -97,14 +97,21 @@ export function register(program: Command, io: CliIO): void {
           remote: await defaultRemote(repo),
         });
         const envPolicy = await readEnvPolicy(repo.root, opts.env).catch(() => undefined);
-        const policyLogs = envPolicy?.logs;
-        const logSource = opts.logs ?? policyLogs;
+        const remoteLogs = policyLogSource(envPolicy, opts.env);
+        const logSource = opts.logs ?? envPolicy?.logs ?? remoteLogs?.source;
         const logsDir = logSource
-          ? logSource.startsWith('gs://')
+          ? /^(gs|bq):\/\//.test(logSource)
             ? logSource
             : path.resolve(io.cwd, logSource)
           : predictionLogDir(repo.root, opts.env);
-        const entries = await readLogs(logsDir);
+        // A BigQuery table is queried for the two windows only (the recent and the previous).
+        const entries = await readLogs(logsDir, {
+          env: opts.env,
+          where: opts.logs ? '--logs' : remoteLogs?.where,
+          ...(logsDir.startsWith('bq://')
+            ? { since: new Date(now.getTime() - 2 * windowHours * 3600_000) }
+            : {}),
+        });
         const report = computeMonitorReport(
           opts.env,
           entries,

@@ -74,8 +74,9 @@ export async function runRepro(
     controller.abort(new Error('interrupted'));
   };
   process.once('SIGINT', onSigint);
+  let report: RunReport;
   try {
-    return await reproduce(repo, factory(params), {
+    report = await reproduce(repo, factory(params), {
       params,
       signal: controller.signal,
       targets,
@@ -88,6 +89,38 @@ export async function runRepro(
     });
   } finally {
     process.removeListener('SIGINT', onSigint);
+  }
+  // A whole pipeline run becomes a Vertex AI Experiments run when vertex.experiment is set.
+  if (!opts.dry && targets.length === 0) await logPipelineRun(repo, report, io);
+  return report;
+}
+
+/** Logs a finished run to Vertex AI Experiments; a refusal is one line on stderr, not a failure. */
+async function logPipelineRun(repo: Repo, report: RunReport, io: Output): Promise<void> {
+  const { readConfig } = await import('../../config.ts');
+  if (!readConfig(repo).vertex?.experiment) return;
+  const { readFile } = await import('node:fs/promises');
+  const { logExperimentRun, commitRunName, trainDirOf } = await import('../../experiments/vertex-record.ts');
+  const { simpleGit } = await import('simple-git');
+  const head = (
+    await simpleGit(repo.root)
+      .raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])
+      .catch(() => '')
+  ).trim();
+  try {
+    await logExperimentRun(
+      repo,
+      {
+        run: head ? commitRunName(head) : 'workspace',
+        paramsText: await readFile(repo.paramsPath, 'utf8').catch(() => ''),
+        lockText: await readFile(repo.lockfilePath, 'utf8').catch(() => ''),
+        trainDir: trainDirOf(repo.root),
+        failed: report.failures.length > 0,
+      },
+      { out: io },
+    );
+  } catch (err) {
+    io.err((err as Error).message);
   }
 }
 

@@ -44,6 +44,7 @@ export function register(program: Command, io: CliIO): void {
       const { writePlot } = await import('../../ml/plots.ts');
       const { writeExperiment } = await import('../../experiments/store.ts');
       const { applyOverrides } = await import('../../experiments/run.ts');
+      const { logExperimentRun } = await import('../../experiments/vertex-record.ts');
       const { diffParams, renderDiffTable } = await import('../../pipeline/diff.ts');
       const { parseParams } = await import('../../params.ts');
       const { UsageError, LockstepError } = await import('../../errors.ts');
@@ -93,12 +94,19 @@ export function register(program: Command, io: CliIO): void {
         out: opts.json ? undefined : io,
         onTrial: async (trial) => {
           if (!base) return; // no commit to hang experiments on
+          const name = `tune-${study}-${String(trial.number).padStart(3, '0')}`;
+          const trialParams = applyOverrides(paramsText, trial.params);
+          await logExperimentRun(
+            repo,
+            { run: name, paramsText: trialParams, metrics: trial.metrics, failed: Boolean(trial.error) },
+            { out: opts.json ? undefined : io },
+          ).catch((err: Error) => io.err(err.message));
           await writeExperiment(
             repo.root,
             base,
-            { 'params.yaml': applyOverrides(paramsText, trial.params) },
+            { 'params.yaml': trialParams },
             {
-              name: `tune-${study}-${String(trial.number).padStart(3, '0')}`,
+              name,
               kind: 'trial',
               overrides: trial.params,
               metrics: trial.metrics,
