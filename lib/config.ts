@@ -7,12 +7,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { parseYamlSource, readConfigText, validateYaml } from './yaml-source.ts';
+import { computeSchema } from './compute-schema.ts';
 
 export const configSchema = z
   .object({
     /** Name of the default remote (a key of `remotes`). */
     remote: z.string().min(1).optional(),
     remotes: z.record(z.string(), z.object({ url: z.string().min(1) }).strict()).default({}),
+    /** Where stages compute (lib/compute-schema.ts); not part of any stage's identity. */
+    compute: computeSchema.optional(),
   })
   .strict();
 
@@ -39,5 +42,14 @@ export function readConfig(repo: Repo): Config {
   return {
     remote: local.remote ?? committed.remote,
     remotes: { ...committed.remotes, ...local.remotes },
+    ...(committed.compute || local.compute
+      ? {
+          compute: {
+            ...committed.compute,
+            ...local.compute,
+            stages: { ...committed.compute?.stages, ...local.compute?.stages },
+          },
+        }
+      : {}),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Generated JSON Schemas for editors, each next to the file it describes, all from the one zod
  * schema of that format: `params.schema.json`, `lib/lockfile.schema.json`,
- * `promotion/policy.schema.json`. `npm run schemas` rewrites them; a test checks they are current.
+ * `promotion/policy.schema.json`, `lib/config.schema.json`. `npm run schemas` rewrites them; a test checks they are current.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { paramsJsonSchema } from './params.ts';
 import { lockfileJsonSchema } from './lockfile.ts';
 import { policySchema } from './environment/policy.ts';
+import { configSchema } from './config.ts';
 import { writeFileAtomic } from './atomic.ts';
 
 /**
@@ -33,6 +34,10 @@ function rawSchemas(): Record<string, Record<string, unknown>> {
     'promotion/policy.schema.json': render(
       'lockstep promotion/<env>.yaml',
       z.toJSONSchema(policySchema, { io: 'input' }) as Record<string, unknown>,
+    ),
+    'lib/config.schema.json': render(
+      'lockstep .lockstep/config.yaml',
+      z.toJSONSchema(configSchema, { io: 'input' }) as Record<string, unknown>,
     ),
   };
 }

@@ -10,6 +10,7 @@ describe('schemas', () => {
   it('schemas committed next to their files are current (run npm run schemas)', async () => {
     const generated = await generateJsonSchemas(ROOT);
     expect(Object.keys(generated).sort()).toEqual([
+      'lib/config.schema.json',
       'lib/lockfile.schema.json',
       'params.schema.json',
       'promotion/policy.schema.json',
@@ -29,5 +30,9 @@ describe('schemas', () => {
     const lock = JSON.parse(generated['lib/lockfile.schema.json']!);
     expect(lock.properties.schema.const).toBe(1);
     expect(lock.required).toContain('schema');
+    const config = JSON.parse(generated['lib/config.schema.json']!);
+    const stage = config.properties.compute.properties.stages.additionalProperties;
+    expect(stage.properties.backend.enum).toEqual(['local', 'vertex']);
+    expect(stage.properties.machine_type.pattern).toBeDefined();
   });
 });

@@ -33,6 +33,7 @@ export const COMMANDS = [
   'batch-predict',
   'exp',
   'tune',
+  'job',
 ] as const;
 
 export interface CliIO extends Output {
