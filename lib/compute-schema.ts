@@ -17,7 +17,8 @@
 import { z } from 'zod';
 
 /** Compute Engine machine families Vertex AI custom training accepts, as `<family>-<kind>-<n>`. */
-export const MACHINE_TYPE = /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
+export const MACHINE_TYPE =
+  /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
 
 /** AcceleratorType values of the Vertex AI v1 API usable in custom training. */
 export const ACCELERATORS = [

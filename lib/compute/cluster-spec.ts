@@ -27,11 +27,16 @@ export function replicaFromClusterSpec(text: string | undefined): Replica {
   try {
     parsed = clusterSpecSchema.parse(JSON.parse(text));
   } catch (err) {
-    throw new ConfigError(`CLUSTER_SPEC: not a Vertex AI cluster spec (${(err as Error).message.split('\n')[0]}). Run the job on Vertex AI or unset it.`);
+    throw new ConfigError(
+      `CLUSTER_SPEC: not a Vertex AI cluster spec (${(err as Error).message.split('\n')[0]}). Run the job on Vertex AI or unset it.`,
+    );
   }
   const { type, index } = parsed.task;
   const primaries = parsed.cluster.workerpool0?.length ?? 0;
   const shard = type === 'workerpool0' ? index : type === 'workerpool1' ? primaries + index : -1;
-  if (shard < 0) throw new ConfigError(`CLUSTER_SPEC: task type "${type}" computes no shard. Use worker pools 0 and 1 only.`);
+  if (shard < 0)
+    throw new ConfigError(
+      `CLUSTER_SPEC: task type "${type}" computes no shard. Use worker pools 0 and 1 only.`,
+    );
   return { name: `${type}-${index}`, index: shard };
 }

@@ -52,7 +52,9 @@ function resolveStage(c: StageCompute | undefined, override?: 'local' | 'vertex'
  */
 export function resolveCompute(repo: Repo, stages: StageDef[], override?: string): ComputePlan {
   if (override !== undefined && override !== 'local' && override !== 'vertex') {
-    throw new UsageError(`--compute: unknown backend "${override}". Use --compute local or --compute vertex.`);
+    throw new UsageError(
+      `--compute: unknown backend "${override}". Use --compute local or --compute vertex.`,
+    );
   }
   const config = readConfig(repo).compute;
   const names = new Set(stages.map((s) => s.name));

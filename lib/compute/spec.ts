@@ -17,7 +17,10 @@ export const jobSpecSchema = z
     deps: z.array(artifactRefSchema),
     /** The whole validated params object (the stage reads what it declares). */
     params: z.record(z.string(), z.unknown()),
-    inputs: z.record(z.string(), z.object({ hash: z.string(), label: z.string(), rev: z.string().optional() })),
+    inputs: z.record(
+      z.string(),
+      z.object({ hash: z.string(), label: z.string(), rev: z.string().optional() }),
+    ),
     /** Pipeline module, relative to the image's working directory (default stages/pipeline.ts). */
     pipeline: z.string().optional(),
     /** Shards the job's replicas split the stage into (1: the whole stage on one machine). */

@@ -9,7 +9,10 @@ export function formatComputeSummary(report: Pick<RunReport, 'stages'>): string[
   const hours = new Map<string, number>();
   for (const s of ran) {
     const f = s.facts ?? {};
-    const where = f.compute === 'vertex' ? `vertex ${f.replicas} x ${f.machine_type}${f.accelerator ? ` + ${f.accelerator}` : ''}` : 'local';
+    const where =
+      f.compute === 'vertex'
+        ? `vertex ${f.replicas} x ${f.machine_type}${f.accelerator ? ` + ${f.accelerator}` : ''}`
+        : 'local';
     lines.push(`  ${s.name.padEnd(10)} ${where.padEnd(28)} ${(s.durationMs / 1000).toFixed(1)} s`);
     if (f.compute === 'vertex') {
       const type = String(f.machine_type);

@@ -101,7 +101,9 @@ export class VertexExecutor implements StageExecutor {
       const { job: found, submitted } = await this.attachOrSubmit(stage.name, key, compute, ctx);
       job = await this.follow(stage.name, key, found, submitted, compute, ctx);
     } else {
-      ctx.out.err(`${stage.name}: outputs of this run are on ${this.vertex.remote} already; no job submitted`);
+      ctx.out.err(
+        `${stage.name}: outputs of this run are on ${this.vertex.remote} already; no job submitted`,
+      );
     }
     const result = await this.materialize(stage, key, shards, ctx);
     const seconds = (Date.now() - started) / 1000;
@@ -113,7 +115,9 @@ export class VertexExecutor implements StageExecutor {
         compute: 'vertex',
         machine_type: compute.machineType,
         replicas: compute.replicas,
-        ...(compute.accelerator ? { accelerator: `${compute.accelerator.type}x${compute.accelerator.count}` } : {}),
+        ...(compute.accelerator
+          ? { accelerator: `${compute.accelerator.type}x${compute.accelerator.count}` }
+          : {}),
         ...(job?.name ? { job: job.name } : {}),
         wall_seconds: Number(seconds.toFixed(3)),
         machine_hours: Number(((jobSeconds * compute.replicas) / 3600).toFixed(6)),
@@ -159,7 +163,10 @@ export class VertexExecutor implements StageExecutor {
   }
 
   private labels(stage: string, key: string): Record<string, string> {
-    return { 'lockstep-stage': stage.toLowerCase().replace(/[^a-z0-9_-]/g, '-'), 'lockstep-key': key.slice(0, 40) };
+    return {
+      'lockstep-stage': stage.toLowerCase().replace(/[^a-z0-9_-]/g, '-'),
+      'lockstep-key': key.slice(0, 40),
+    };
   }
 
   private async liveJob(key: string): Promise<CustomJob | undefined> {
@@ -198,27 +205,43 @@ export class VertexExecutor implements StageExecutor {
         // (its submitter died) is taken over at the generation read, so only one process wins.
         if (held.job) {
           const [j] = await withRetry(() => client.getCustomJob({ name: held.job! }));
+          // It finished between our look at the remote and now: follow it (at once done).
+          if (jobState(j) === 'JOB_STATE_SUCCEEDED') return { job: j, submitted: false };
           if (TERMINAL_STATES.has(jobState(j))) take = claim.generation;
         } else if (Date.now() - (held.at ?? 0) > 120_000) take = claim.generation;
       }
-      if (take !== undefined && (await named.write(claimName, JSON.stringify({ owner, at: Date.now() }), { ifGeneration: take }))) {
+      if (
+        take !== undefined &&
+        (await named.write(claimName, JSON.stringify({ owner, at: Date.now() }), { ifGeneration: take }))
+      ) {
         const job = await this.submit(stage, key, compute, ctx);
         await named.write(claimName, JSON.stringify({ owner, at: Date.now(), job: job.name }));
         return { job, submitted: true };
       }
       await sleep(Math.min(this.pollMs, 1000));
     }
-    throw new StageError(stage, `another process holds ${this.vertex.remote}/${claimName} and no job appeared. Delete the claim if its process is gone`);
+    throw new StageError(
+      stage,
+      `another process holds ${this.vertex.remote}/${claimName} and no job appeared. Delete the claim if its process is gone`,
+    );
   }
 
-  private async submit(stage: string, key: string, compute: ResolvedStageCompute, ctx: StageContext): Promise<CustomJob> {
+  private async submit(
+    stage: string,
+    key: string,
+    compute: ResolvedStageCompute,
+    ctx: StageContext,
+  ): Promise<CustomJob> {
     const { client } = await this.open();
     const v = this.vertex;
     const pool = (replicaCount: number) => ({
       machineSpec: {
         machineType: compute.machineType,
         ...(compute.accelerator
-          ? { acceleratorType: compute.accelerator.type as never, acceleratorCount: compute.accelerator.count }
+          ? {
+              acceleratorType: compute.accelerator.type as never,
+              acceleratorCount: compute.accelerator.count,
+            }
           : {}),
       },
       replicaCount,
@@ -247,9 +270,17 @@ export class VertexExecutor implements StageExecutor {
             },
           },
         }),
-      { signal: ctx.signal, onRetry: (err, ms) => ctx.out.err(`${stage}: ${(err as Error).message.split('\n')[0]}; retrying in ${(ms / 1000).toFixed(1)} s`) },
+      {
+        signal: ctx.signal,
+        onRetry: (err, ms) =>
+          ctx.out.err(
+            `${stage}: ${(err as Error).message.split('\n')[0]}; retrying in ${(ms / 1000).toFixed(1)} s`,
+          ),
+      },
     );
-    ctx.out.err(`${stage}: submitted ${job.name} (${compute.replicas} x ${compute.machineType}) ${consoleLink(job.name!, v)}`);
+    ctx.out.err(
+      `${stage}: submitted ${job.name} (${compute.replicas} x ${compute.machineType}) ${consoleLink(job.name!, v)}`,
+    );
     return job;
   }
 
@@ -286,7 +317,7 @@ export class VertexExecutor implements StageExecutor {
         for (const line of text.split('\n').filter(Boolean)) ctx.out.err(`${stage} [${replica}] ${line}`);
       }
     };
-    let job = first;
+    let job: CustomJob;
     for (;;) {
       if (ctx.signal.aborted && !cancelled && submitted) await cancel('interrupted');
       const elapsed = (Date.now() - since) / 1000;
@@ -299,10 +330,14 @@ export class VertexExecutor implements StageExecutor {
       await streamLogs().catch(() => undefined);
       if (now !== state) {
         state = now;
-        ctx.out.err(`${stage}: ${jobId} ${state.replace('JOB_STATE_', '').toLowerCase()} (${elapsed.toFixed(0)} s)`);
+        ctx.out.err(
+          `${stage}: ${jobId} ${state.replace('JOB_STATE_', '').toLowerCase()} (${elapsed.toFixed(0)} s)`,
+        );
       } else if (ci && Date.now() - lastProgress > 30_000) {
         lastProgress = Date.now();
-        ctx.out.err(`${stage}: ${jobId} ${state.replace('JOB_STATE_', '').toLowerCase()}, ${elapsed.toFixed(0)} s elapsed`);
+        ctx.out.err(
+          `${stage}: ${jobId} ${state.replace('JOB_STATE_', '').toLowerCase()}, ${elapsed.toFixed(0)} s elapsed`,
+        );
       }
       if (TERMINAL_STATES.has(state)) break;
       if (ctx.signal.aborted && !submitted) {
@@ -313,12 +348,19 @@ export class VertexExecutor implements StageExecutor {
     if (state === 'JOB_STATE_SUCCEEDED') return job;
     const link = consoleLink(name, this.vertex);
     if (timedOut) {
-      throw new StageError(stage, `Vertex AI job ${jobId} timed out after ${compute.timeoutSeconds} s and was cancelled (compute.stages.${stage}.timeout). ${link}`);
+      throw new StageError(
+        stage,
+        `Vertex AI job ${jobId} timed out after ${compute.timeoutSeconds} s and was cancelled (compute.stages.${stage}.timeout). ${link}`,
+      );
     }
-    if (state === 'JOB_STATE_CANCELLED') throw new StageError(stage, `Vertex AI job ${jobId} was cancelled. ${link}`);
+    if (state === 'JOB_STATE_CANCELLED')
+      throw new StageError(stage, `Vertex AI job ${jobId} was cancelled. ${link}`);
     const replicaErrors = await this.replicaErrors(key);
     const message = (job.error?.message ?? state).replace(/\.$/, '');
-    throw new StageError(stage, `Vertex AI job ${jobId} failed: ${message}${replicaErrors ? `; ${replicaErrors}` : ''}. ${link}`);
+    throw new StageError(
+      stage,
+      `Vertex AI job ${jobId} failed: ${message}${replicaErrors ? `; ${replicaErrors}` : ''}. ${link}`,
+    );
   }
 
   private async replicaErrors(key: string): Promise<string> {
@@ -333,23 +375,42 @@ export class VertexExecutor implements StageExecutor {
   }
 
   /** Pulls and checks out the outputs (or merges the shards); returns the stage's verdict. */
-  private async materialize(stage: StageDef, key: string, shards: number, ctx: StageContext): Promise<StageResult> {
+  private async materialize(
+    stage: StageDef,
+    key: string,
+    shards: number,
+    ctx: StageContext,
+  ): Promise<StageResult> {
     const { named, remote } = await this.open();
     if (shards > 1) {
       const refs = await this.remoteRefs(key, shards);
-      if (!refs) throw new StageError(stage.name, `job succeeded but not every shard of ${key.slice(0, 12)} is on ${remote.url}`);
+      if (!refs)
+        throw new StageError(
+          stage.name,
+          `job succeeded but not every shard of ${key.slice(0, 12)} is on ${remote.url}`,
+        );
       for (const ref of refs) await checkoutArtifact(this.repo, ref, { remote });
       try {
-        return (await stage.shards!.merge(ctx, refs.map((r) => ctx.abs(r.path)))) || {};
+        return (
+          (await stage.shards!.merge(
+            ctx,
+            refs.map((r) => ctx.abs(r.path)),
+          )) || {}
+        );
       } finally {
         for (const ref of refs) fs.rmSync(ctx.abs(ref.path), { recursive: true, force: true });
       }
     }
     const obj = await named.read(jobPaths.result(key));
-    if (!obj) throw new StageError(stage.name, `job succeeded but wrote no result to ${remote.url}/${jobPaths.result(key)}`);
+    if (!obj)
+      throw new StageError(
+        stage.name,
+        `job succeeded but wrote no result to ${remote.url}/${jobPaths.result(key)}`,
+      );
     const result = jobResultSchema.parse(JSON.parse(obj.text));
     for (const ref of result.outs) {
-      if (!stage.outs.includes(ref.path)) throw new StageError(stage.name, `job wrote an undeclared out "${ref.path}"`);
+      if (!stage.outs.includes(ref.path))
+        throw new StageError(stage.name, `job wrote an undeclared out "${ref.path}"`);
       await checkoutArtifact(this.repo, ref, { remote });
     }
     return {

@@ -106,13 +106,18 @@ async function runInScratch(
   const { key, out } = options;
   const specText = await named.read(jobPaths.spec(key));
   if (!specText) {
-    throw new ConfigError(`${options.remote}/${jobPaths.spec(key)}: job spec not found. Submit the job with lockstep repro.`);
+    throw new ConfigError(
+      `${options.remote}/${jobPaths.spec(key)}: job spec not found. Submit the job with lockstep repro.`,
+    );
   }
   const spec = jobSpecSchema.parse(JSON.parse(specText.text));
   const image = repoAt(options.imageRoot);
   const factory = await loadPipeline(image, spec.pipeline, options.imageRoot);
   const stage = factory(spec.params).find((s) => s.name === spec.stage);
-  if (!stage) throw new ConfigError(`job: the image's pipeline has no stage "${spec.stage}". Rebuild the image from this commit.`);
+  if (!stage)
+    throw new ConfigError(
+      `job: the image's pipeline has no stage "${spec.stage}". Rebuild the image from this commit.`,
+    );
   const code = codeFingerprint(image, stage);
   if (code !== spec.code) {
     throw new ConfigError(
@@ -140,7 +145,10 @@ async function runInScratch(
     if (!stage.shards) throw new StageError(spec.stage, `does not shard; run it with replicas: 1`);
     const shard: Shard = { index: replica.index, count: spec.shards };
     if (shard.index >= shard.count) {
-      throw new StageError(spec.stage, `replica ${replica.name} has no shard (task index ${shard.index} of ${shard.count})`);
+      throw new StageError(
+        spec.stage,
+        `replica ${replica.name} has no shard (task index ${shard.index} of ${shard.count})`,
+      );
     }
     const rel = shardDir(spec.stage, shard.index);
     for (const o of stage.outs) fs.mkdirSync(path.dirname(ctx.abs(o)), { recursive: true });

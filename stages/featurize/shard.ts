@@ -11,12 +11,7 @@ import { z } from 'zod';
 import { StageError } from '../../lib/errors.ts';
 import type { Shard, StageResult } from '../../lib/types.ts';
 import type { FileResult } from './pool.ts';
-import {
-  computeFileResults,
-  featurizeCandidates,
-  writeFeatures,
-  type FeaturizeRunOptions,
-} from './index.ts';
+import { computeFileResults, featurizeCandidates, writeFeatures, type FeaturizeRunOptions } from './index.ts';
 
 const shardFileSchema = z
   .object({
@@ -47,7 +42,9 @@ function f32Bytes(rows: Float32Array[]): Buffer {
 export async function runFeaturizeShard(opts: FeaturizeRunOptions, shard: Shard, dir: string): Promise<void> {
   const candidates = featurizeCandidates(opts.root, opts.out);
   const mine = shardIndices(candidates.length, shard).map((i) => candidates[i]!);
-  opts.out.err(`featurize: shard ${shard.index + 1}/${shard.count}: ${mine.length} of ${candidates.length} files`);
+  opts.out.err(
+    `featurize: shard ${shard.index + 1}/${shard.count}: ${mine.length} of ${candidates.length} files`,
+  );
   const { results, computeSeconds } = await computeFileResults(opts, mine);
   const ok = results.filter((r): r is Exclude<FileResult, { error: string }> => !('error' in r));
   fs.mkdirSync(dir, { recursive: true });
@@ -77,7 +74,10 @@ export async function mergeFeaturizeShards(opts: FeaturizeRunOptions, dirs: stri
     const where = path.join(dir, 'shard.json');
     const parsed = shardFileSchema.safeParse(JSON.parse(fs.readFileSync(where, 'utf8')));
     if (!parsed.success) {
-      throw new StageError('featurize', `${where}: not a featurize shard (${parsed.error.issues[0]?.message}). Re-run the shard.`);
+      throw new StageError(
+        'featurize',
+        `${where}: not a featurize shard (${parsed.error.issues[0]?.message}). Re-run the shard.`,
+      );
     }
     const shard = parsed.data;
     computeSeconds += shard.computeSeconds;

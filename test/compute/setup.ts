@@ -12,7 +12,7 @@ import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { FakeVertex } from '../support/fake-vertex.ts';
-import { FakeJobs } from '../support/fake-vertex-jobs.ts';
+import { FakeJobs, type FakeJobsOptions } from '../support/fake-vertex-jobs.ts';
 
 export const PROJECT = path.resolve(import.meta.dirname, '../..');
 export const IMAGE = 'us-docker.pkg.dev/p/r/lockstep@sha256:' + 'a'.repeat(64);
@@ -73,10 +73,13 @@ export interface ComputeWorld {
 }
 
 /** Starts the fakes and sets the environment a user (or a workflow) sets for Vertex AI compute. */
-export async function startWorld(bucket = 'bkt'): Promise<ComputeWorld> {
+export async function startWorld(
+  bucket = 'bkt',
+  options: Partial<FakeJobsOptions> = {},
+): Promise<ComputeWorld> {
   const gcs = await FakeGcs.start();
   const vertex = await new FakeVertex().start();
-  const jobs = new FakeJobs(vertex, { images: { [IMAGE]: PROJECT } });
+  const jobs = new FakeJobs(vertex, { images: { [IMAGE]: PROJECT }, ...options });
   const env = {
     LOCKSTEP_GCS_ENDPOINT: gcs.url,
     LOCKSTEP_VERTEX_ENDPOINT: `http://127.0.0.1:${vertex.port}`,
@@ -107,7 +110,10 @@ export async function startWorld(bucket = 'bkt'): Promise<ComputeWorld> {
 }
 
 /** Runs the CLI in this process in `dir`. */
-export async function cli(dir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+export async function cli(
+  dir: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const o = memoryOutput();
   const code = await main(['-C', dir, ...args], o);
   return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };

@@ -24,7 +24,8 @@ afterAll(async () => {
   else await Promise.all([removeRepo(local), removeRepo(remote)]);
 });
 
-const lockOf = async (dir: string) => parseLockfile(await readFile(path.join(dir, 'artifacts.lock.yaml'), 'utf8'));
+const lockOf = async (dir: string) =>
+  parseLockfile(await readFile(path.join(dir, 'artifacts.lock.yaml'), 'utf8'));
 
 describe('repro on vertex', () => {
   it('featurize on 3 replicas and train on Vertex AI lock the same hashes as a local run; verify passes', async () => {
@@ -38,8 +39,14 @@ describe('repro on vertex', () => {
     expect(there.code, there.err).toBe(0);
     expect(world.jobs.count('create')).toBe(2);
     expect(world.vertex.rejected).toEqual([]);
-    const featurizeJob = [...world.jobs.jobs.values()].find((j) => j.labels['lockstep-stage'] === 'featurize')!;
-    expect(featurizeJob.jobSpec.workerPoolSpecs.map((p: { replicaCount: string | number }) => Number(p.replicaCount))).toEqual([1, 2]);
+    const featurizeJob = [...world.jobs.jobs.values()].find(
+      (j) => j.labels['lockstep-stage'] === 'featurize',
+    )!;
+    expect(
+      featurizeJob.jobSpec.workerPoolSpecs.map((p: { replicaCount: string | number }) =>
+        Number(p.replicaCount),
+      ),
+    ).toEqual([1, 2]);
     // Each replica's log lines reached the repro that followed the job.
     expect(there.err).toMatch(/featurize \[workerpool1-1\] .*shard 3\/3/);
     expect(there.out).toMatch(/machine-hours n1-standard-8: /);

@@ -39,11 +39,14 @@ export interface FakeJobsOptions {
   images: Record<string, string>;
   /** Extra environment for every replica (e.g. LOCKSTEP_GCS_ENDPOINT of the fake GCS). */
   env?: Record<string, string>;
+  /** Extra environment for one replica (`workerpool1-0`) of a job: fault injection in tests. */
+  replicaEnv?: (job: FakeCustomJob, replica: string) => Record<string, string> | undefined;
   /** Replica output (default: kept in `FakeJobs.output`). */
   onOutput?: (replica: string, line: string) => void;
 }
 
-const MACHINE = /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
+const MACHINE =
+  /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
 
 export class FakeJobs {
   readonly jobs = new Map<string, FakeCustomJob>();
@@ -85,7 +88,8 @@ export class FakeJobs {
     job.state = state;
     job.updateTime = this.now();
     if (state === 'JOB_STATE_RUNNING') job.startTime = job.updateTime;
-    if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(state)) job.endTime = job.updateTime;
+    if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(state))
+      job.endTime = job.updateTime;
   }
 
   private route(req: FakeRequest): unknown {
@@ -97,7 +101,10 @@ export class FakeJobs {
       const job = this.create(m[1], body, fake);
       return job;
     }
-    if (method === 'GET' && (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/customJobs\/[^/:]+)$/))) {
+    if (
+      method === 'GET' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/customJobs\/[^/:]+)$/))
+    ) {
       fake.fault('getCustomJob');
       validate('GetCustomJobRequest', { name: m[1] });
       return this.job(m[1]);
@@ -121,7 +128,10 @@ export class FakeJobs {
         ...(start + pageSize < all.length ? { nextPageToken: String(start + pageSize) } : {}),
       };
     }
-    if (method === 'POST' && (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/customJobs\/[^/:]+):cancel$/))) {
+    if (
+      method === 'POST' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/customJobs\/[^/:]+):cancel$/))
+    ) {
       fake.fault('cancelCustomJob');
       validate('CancelCustomJobRequest', { ...body, name: m[1] });
       const job = this.job(m[1]);
@@ -140,15 +150,22 @@ export class FakeJobs {
   private create(parent: string, body: Record<string, any>, fake: FakeVertex): FakeCustomJob {
     if (!body.displayName) throw new ApiError(400, 'INVALID_ARGUMENT', 'custom_job.display_name is required');
     const pools = (body.jobSpec?.workerPoolSpecs ?? []) as Record<string, any>[];
-    if (pools.length === 0) throw new ApiError(400, 'INVALID_ARGUMENT', 'job_spec.worker_pool_specs is required');
+    if (pools.length === 0)
+      throw new ApiError(400, 'INVALID_ARGUMENT', 'job_spec.worker_pool_specs is required');
     pools.forEach((pool, i) => {
       const at = `job_spec.worker_pool_specs[${i}]`;
       if (!MACHINE.test(pool.machineSpec?.machineType ?? ''))
-        throw new ApiError(400, 'INVALID_ARGUMENT', `${at}.machine_spec.machine_type: invalid "${pool.machineSpec?.machineType}"`);
-      if (!pool.containerSpec?.imageUri) throw new ApiError(400, 'INVALID_ARGUMENT', `${at}.container_spec.image_uri is required`);
+        throw new ApiError(
+          400,
+          'INVALID_ARGUMENT',
+          `${at}.machine_spec.machine_type: invalid "${pool.machineSpec?.machineType}"`,
+        );
+      if (!pool.containerSpec?.imageUri)
+        throw new ApiError(400, 'INVALID_ARGUMENT', `${at}.container_spec.image_uri is required`);
       const count = Number(pool.replicaCount ?? 0);
       if (count < 1) throw new ApiError(400, 'INVALID_ARGUMENT', `${at}.replica_count must be positive`);
-      if (i === 0 && count !== 1) throw new ApiError(400, 'INVALID_ARGUMENT', `${at}: the primary pool must have replica_count 1`);
+      if (i === 0 && count !== 1)
+        throw new ApiError(400, 'INVALID_ARGUMENT', `${at}: the primary pool must have replica_count 1`);
     });
     for (const [k, v] of Object.entries((body.labels ?? {}) as Record<string, string>)) {
       if (!/^[a-z][a-z0-9_-]{0,62}$/.test(k) || !/^[a-z0-9_-]{0,63}$/.test(v))
@@ -179,14 +196,22 @@ export class FakeJobs {
     const id = job.name.split('/').pop()!;
     const cluster: Record<string, string[]> = {};
     pools.forEach((pool, i) => {
-      cluster[`workerpool${i}`] = Array.from({ length: Number(pool.replicaCount) }, (_, r) => `workerpool${i}-${r}:2222`);
+      cluster[`workerpool${i}`] = Array.from(
+        { length: Number(pool.replicaCount) },
+        (_, r) => `workerpool${i}-${r}:2222`,
+      );
     });
     const base = job.jobSpec.baseOutputDirectory?.outputUriPrefix as string | undefined;
     const failures: string[] = [];
     const runs: Promise<void>[] = [];
     const children: ChildProcess[] = [];
     for (const [i, pool] of pools.entries()) {
-      const spec = pool.containerSpec as { imageUri: string; command?: string[]; args?: string[]; env?: { name: string; value: string }[] };
+      const spec = pool.containerSpec as {
+        imageUri: string;
+        command?: string[];
+        args?: string[];
+        env?: { name: string; value: string }[];
+      };
       const dir = this.options.images[spec.imageUri];
       if (!dir) {
         job.error = { code: 3, message: `Unable to pull image ${spec.imageUri}` };
@@ -201,7 +226,12 @@ export class FakeJobs {
           ...this.options.env,
           CLOUD_ML_JOB_ID: id,
           CLUSTER_SPEC: JSON.stringify({ cluster, environment: 'cloud', task }),
-          TF_CONFIG: JSON.stringify({ cluster, environment: 'cloud', task: { ...task, trial: '' }, job: { worker_pool_specs: pools } }),
+          TF_CONFIG: JSON.stringify({
+            cluster,
+            environment: 'cloud',
+            task: { ...task, trial: '' },
+            job: { worker_pool_specs: pools },
+          }),
           ...(base
             ? {
                 AIP_MODEL_DIR: `${base}/model/`,
@@ -210,6 +240,7 @@ export class FakeJobs {
               }
             : {}),
           ...Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value])),
+          ...this.options.replicaEnv?.(job, replica),
         };
         const [cmd, ...rest] = [...(spec.command ?? []), ...(spec.args ?? [])];
         const child = spawn(cmd!, rest, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -232,7 +263,9 @@ export class FakeJobs {
             });
             child.on('close', (code, signal) => {
               if (code !== 0 && (job.state as JobStateName) !== 'JOB_STATE_CANCELLING')
-                failures.push(`The replica ${replica} exited with a non-zero status of ${code ?? signal}. Last line: ${last}`);
+                failures.push(
+                  `The replica ${replica} exited with a non-zero status of ${code ?? signal}. Last line: ${last}`,
+                );
               resolve();
             });
           }),

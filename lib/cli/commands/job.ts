@@ -19,7 +19,13 @@ export function register(program: Command, io: CliIO): void {
       const onTerm = () => controller.abort(new Error('cancelled'));
       process.once('SIGTERM', onTerm);
       try {
-        await runJob({ remote: opts.remote, key: opts.key, out: io, imageRoot: io.cwd, signal: controller.signal });
+        await runJob({
+          remote: opts.remote,
+          key: opts.key,
+          out: io,
+          imageRoot: io.cwd,
+          signal: controller.signal,
+        });
       } finally {
         process.removeListener('SIGTERM', onTerm);
       }

@@ -130,7 +130,10 @@ export function register(program: Command, io: CliIO): void {
       '--pin-inputs <lockfile>',
       "resolve stage inputs (a gate's baseline) to the values recorded in <lockfile> (verify uses it)",
     )
-    .option('--compute <backend>', 'where every stage computes this run: local or vertex (default: compute: in .lockstep/config.yaml)')
+    .option(
+      '--compute <backend>',
+      'where every stage computes this run: local or vertex (default: compute: in .lockstep/config.yaml)',
+    )
     .action(async (targets: string[], opts: ReproCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
       const { formatPlan, planToJson } = await import('../../pipeline/plan.ts');
