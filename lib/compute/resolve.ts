@@ -78,7 +78,7 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
         formatProblem(
           `${CONFIG}: compute.stages.${stage.name}.replicas`,
           'this stage does not shard',
-          resolved.replicas,
+          String(resolved.replicas),
           'Set replicas: 1 (only stages with a shard/merge, like featurize, split across machines).',
         ),
       );
