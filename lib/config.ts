@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
 import { parseYamlSource, readConfigText, validateYaml } from './yaml-source.ts';
+import { computeSchema } from './compute-schema.ts';
 
 /** A Vertex AI Experiments name: what the console lists (a Metadata context id). */
 const experimentNameSchema = z
@@ -34,6 +35,8 @@ export const configSchema = z
     remotes: z.record(z.string(), z.object({ url: z.string().min(1) }).strict()).default({}),
     /** Vertex AI as the team sees it in the console (nothing is called without it). */
     vertex: vertexConfigSchema.optional(),
+    /** Where stages compute (lib/compute-schema.ts); not part of any stage's identity. */
+    compute: computeSchema.optional(),
   })
   .strict();
 
@@ -61,5 +64,14 @@ export function readConfig(repo: Repo): Config {
     remote: local.remote ?? committed.remote,
     remotes: { ...committed.remotes, ...local.remotes },
     ...(local.vertex || committed.vertex ? { vertex: local.vertex ?? committed.vertex } : {}),
+    ...(committed.compute || local.compute
+      ? {
+          compute: {
+            ...committed.compute,
+            ...local.compute,
+            stages: { ...committed.compute?.stages, ...local.compute?.stages },
+          },
+        }
+      : {}),
   };
 }

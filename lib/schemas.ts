@@ -2,8 +2,8 @@
  * Generated JSON Schemas for editors, each next to the file it describes, all from the one zod
  * schema of that format: `params.schema.json`, `lib/lockfile.schema.json`,
  * `promotion/policy.schema.json`, `lib/registry/provenance.schema.json`,
- * `lib/slices/eval-metrics.schema.json` (evaluate's metrics file). `npm run schemas` rewrites
- * them; a test checks they are current.
+ * `lib/slices/eval-metrics.schema.json` (evaluate's metrics file), `lib/config.schema.json`.
+ * `npm run schemas` rewrites them; a test checks they are current.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { paramsJsonSchema } from './params.ts';
 import { lockfileJsonSchema } from './lockfile.ts';
 import { policySchema } from './environment/policy.ts';
 import { provenanceJsonSchema } from './registry/provenance.ts';
+import { configSchema } from './config.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { evalMetricsSchema } from './slices/shape.ts';
 
@@ -45,6 +46,10 @@ function rawSchemas(): Record<string, Record<string, unknown>> {
     'lib/slices/eval-metrics.schema.json': render(
       'lockstep out/eval/metrics.json',
       z.toJSONSchema(evalMetricsSchema, { io: 'output' }) as Record<string, unknown>,
+    ),
+    'lib/config.schema.json': render(
+      'lockstep .lockstep/config.yaml',
+      z.toJSONSchema(configSchema, { io: 'input' }) as Record<string, unknown>,
     ),
   };
 }

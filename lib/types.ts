@@ -127,4 +127,19 @@ export interface StageDef {
   /** Inputs that are not files (a gate's baseline): resolved at plan time, locked, part of the key. */
   inputs?: StageInput[];
   run(ctx: StageContext): Promise<StageResult | void>;
+  /**
+   * A stage whose work splits across machines (featurize on N replicas, or a job matrix):
+   * `run` computes shard `i` of `N` into a scratch directory, `merge` turns all N directories
+   * into the stage's outs, byte-identical to what `run(ctx)` alone writes.
+   */
+  shards?: {
+    run(ctx: StageContext, shard: Shard, dir: string): Promise<void>;
+    merge(ctx: StageContext, dirs: string[]): Promise<StageResult | void>;
+  };
+}
+
+/** Shard `index` (0-based) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
 }

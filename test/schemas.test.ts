@@ -10,6 +10,7 @@ describe('schemas', () => {
   it('schemas committed next to their files are current (run npm run schemas)', async () => {
     const generated = await generateJsonSchemas(ROOT);
     expect(Object.keys(generated).sort()).toEqual([
+      'lib/config.schema.json',
       'lib/lockfile.schema.json',
       'lib/registry/provenance.schema.json',
       'lib/slices/eval-metrics.schema.json',
@@ -34,5 +35,9 @@ describe('schemas', () => {
     const evalMetrics = JSON.parse(generated['lib/slices/eval-metrics.schema.json']!);
     expect(Object.keys(evalMetrics.properties).sort()).toEqual(['bootstrap', 'intervals', 'slices']);
     expect(evalMetrics.additionalProperties.type).toBe('number');
+    const config = JSON.parse(generated['lib/config.schema.json']!);
+    const stage = config.properties.compute.properties.stages.additionalProperties;
+    expect(stage.properties.backend.enum).toEqual(['local', 'vertex']);
+    expect(stage.properties.machine_type.pattern).toBeDefined();
   });
 });

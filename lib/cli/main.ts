@@ -35,6 +35,7 @@ export const COMMANDS = [
   'exp',
   'tune',
   'ui',
+  'job',
 ] as const;
 
 export interface CliIO extends Output {

@@ -62,6 +62,17 @@ export interface RunReport {
   ok: boolean;
 }
 
+/**
+ * Computes a stage somewhere other than this process (a Vertex AI job, lib/compute). It leaves
+ * the stage's outs in the workspace exactly as `stage.run(ctx)` would; the runner then commits,
+ * locks and records them the same way, so where a stage computed is not part of its identity.
+ */
+export interface StageExecutor {
+  /** True when `stage` computes through this executor. */
+  handles(stage: string): boolean;
+  run(stage: StageDef, check: StageCheck, ctx: StageContext): Promise<StageResult | void>;
+}
+
 export interface ReproOptions {
   params: Record<string, any>;
   /** Stage names to reproduce (with their upstream); default all. */
@@ -81,6 +92,8 @@ export interface ReproOptions {
   signal?: AbortSignal;
   /** Stage → input name → recorded value to use instead of the current one (see PlanOptions). */
   pinnedInputs?: Record<string, Record<string, InputRef>>;
+  /** Where stages compute when not in this process (default: every stage here). */
+  executor?: StageExecutor;
 }
 
 /** Plans, then (unless dry) runs the stages, holding the repository lock throughout. */
@@ -136,6 +149,7 @@ async function reproduceLocked(repo: Repo, stages: StageDef[], options: ReproOpt
         signal: options.signal,
         params: options.params,
         saveEntry,
+        executor: options.executor,
       });
       outcome.durationMs = Math.round(performance.now() - started);
       outcomes.set(name, outcome);
@@ -210,6 +224,7 @@ interface ActOptions {
   signal?: AbortSignal;
   params: Record<string, any>;
   saveEntry(name: string, entry: LockEntry): Promise<void>;
+  executor?: StageExecutor;
 }
 
 async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions): Promise<StageOutcome> {
@@ -279,7 +294,7 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   const startedAt = new Date();
   let result: StageResult | void;
   try {
-    result = await stage.run(ctx);
+    result = o.executor?.handles(name) ? await o.executor.run(stage, check, ctx) : await stage.run(ctx);
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

@@ -22,7 +22,13 @@ export async function openRemote(url: string, options: OpenRemoteOptionsWithBase
     // compiled CLI, lib/cli/build.mjs, bundles it as a lazy chunk).
     const mod = (await import('./gcs-remote.ts')) as GcsRemoteModule;
     const { baseDir: _baseDir, ...rest } = options;
-    return new mod.GcsRemote(url, rest);
+    // LOCKSTEP_GCS_ENDPOINT points every gs:// remote at another JSON-API endpoint (a local
+    // fake); the jobs lockstep runs on Vertex AI inherit it from their environment.
+    const endpoint = process.env.LOCKSTEP_GCS_ENDPOINT;
+    return new mod.GcsRemote(url, {
+      ...(endpoint ? { apiEndpoint: endpoint, projectId: 'local' } : {}),
+      ...rest,
+    });
   }
   if (url.startsWith('file://')) return new LocalRemote(fileURLToPath(url));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {

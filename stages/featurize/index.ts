@@ -17,7 +17,7 @@ import type { Output } from '../../lib/output.ts';
 import { PATHS } from '../../lib/paths.ts';
 import type { ManifestFile } from './inputs.ts';
 import { readExcluded, readManifest } from './inputs.ts';
-import { featurizeFiles } from './pool.ts';
+import { featurizeFiles, type FileResult } from './pool.ts';
 import { histograms } from './stats.ts';
 import { VALIDATE_REPORT } from './stage.ts';
 
@@ -38,13 +38,11 @@ export interface FeaturizeRunOptions {
   signal?: AbortSignal;
 }
 
-/** Runs featurize: manifest + validate report → `out/features/`. Returns the summary line. */
-export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResult> {
-  const { root, config, out } = opts;
+/** The manifest files featurize reads (not excluded by validation, readable at ingest), in manifest order. */
+export function featurizeCandidates(root: string, out: Output): ManifestFile[] {
   const abs = (rel: string): string => path.resolve(root, rel);
   const manifest = readManifest(abs(PATHS.manifest), PATHS.manifest);
   const excluded = readExcluded(abs(VALIDATE_REPORT), VALIDATE_REPORT);
-
   const candidates: ManifestFile[] = [];
   for (const file of manifest.files) {
     if (excluded.has(file.path)) continue;
@@ -54,12 +52,19 @@ export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResu
     }
     candidates.push(file);
   }
+  return candidates;
+}
 
+/** Per-file features of `files` (repository-relative), in order. */
+export async function computeFileResults(
+  opts: FeaturizeRunOptions,
+  files: ManifestFile[],
+): Promise<{ results: FileResult[]; computeSeconds: number }> {
   const started = performance.now();
   let lastShown = 0;
   const results = await featurizeFiles(
-    config,
-    candidates.map((f) => abs(f.path)),
+    opts.config,
+    files.map((f) => path.resolve(opts.root, f.path)),
     {
       workers: opts.workers,
       useMainThread: opts.useMainThread,
@@ -68,13 +73,35 @@ export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResu
         const now = Date.now();
         if (done === total || now - lastShown > 2000) {
           lastShown = now;
-          out.err(`featurize: ${done}/${total} files`);
+          opts.out.err(`featurize: ${done}/${total} files`);
         }
       },
     },
   );
-  const computeSeconds = (performance.now() - started) / 1000;
+  return { results, computeSeconds: (performance.now() - started) / 1000 };
+}
 
+/** Runs featurize: manifest + validate report → `out/features/`. Returns the summary line. */
+export async function runFeaturize(opts: FeaturizeRunOptions): Promise<StageResult> {
+  const candidates = featurizeCandidates(opts.root, opts.out);
+  const { results, computeSeconds } = await computeFileResults(opts, candidates);
+  return writeFeatures(opts, candidates, results, computeSeconds);
+}
+
+/**
+ * Writes `out/features/` from per-file results (one per candidate, same order): the part of
+ * featurize after the per-file work, shared by a single-machine run and the merge of shards, so
+ * both give the same bytes.
+ */
+export function writeFeatures(
+  opts: FeaturizeRunOptions,
+  candidates: ManifestFile[],
+  results: FileResult[],
+  computeSeconds: number,
+): StageResult {
+  const { root, config, out } = opts;
+  const abs = (rel: string): string => path.resolve(root, rel);
+  const manifest = readManifest(abs(PATHS.manifest), PATHS.manifest);
   const featureNames = summaryFeatureNames(config);
   const frameNames = frameFeatureNames(config);
   const D = featureNames.length;

@@ -3,7 +3,8 @@
  * the worker pool) is imported only when the stage runs.
  */
 import type { FeaturizeConfig } from '../../lib/ml/features.ts';
-import type { StageDef } from '../../lib/types.ts';
+import type { StageContext, StageDef } from '../../lib/types.ts';
+import type { FeaturizeRunOptions } from './index.ts';
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 
@@ -14,6 +15,15 @@ export const VALIDATE_REPORT = `${PATHS.validate}/report.json`;
 export function featurizeConfig(p: Params['featurize']): FeaturizeConfig {
   const { sample_rate, frame_size, hop_size, n_mfcc, n_mel, max_seconds } = p;
   return { sample_rate, frame_size, hop_size, n_mfcc, n_mel, max_seconds };
+}
+
+function runOptions(ctx: StageContext): FeaturizeRunOptions {
+  return {
+    root: ctx.root,
+    config: featurizeConfig(ctx.params.featurize as Params['featurize']),
+    out: ctx.out,
+    signal: ctx.signal,
+  };
 }
 
 /** Builds the featurize stage for these params. */
@@ -44,12 +54,17 @@ export function featurizeStage(params: Params): StageDef {
     outs: [PATHS.features],
     async run(ctx) {
       const { runFeaturize } = await import('./index.ts');
-      return runFeaturize({
-        root: ctx.root,
-        config: featurizeConfig(ctx.params.featurize as Params['featurize']),
-        out: ctx.out,
-        signal: ctx.signal,
-      });
+      return runFeaturize(runOptions(ctx));
+    },
+    shards: {
+      async run(ctx, shard, dir) {
+        const { runFeaturizeShard } = await import('./shard.ts');
+        await runFeaturizeShard(runOptions(ctx), shard, dir);
+      },
+      async merge(ctx, dirs) {
+        const { mergeFeaturizeShards } = await import('./shard.ts');
+        return mergeFeaturizeShards(runOptions(ctx), dirs);
+      },
     },
   };
 }

@@ -18,6 +18,8 @@ export interface ReproCliOptions {
   pull?: boolean;
   /** A lockfile whose recorded stage inputs (a gate's baseline) this run resolves to. */
   pinInputs?: string;
+  /** `local` or `vertex`: where every stage computes this run (default: compute: in config). */
+  compute?: string;
 }
 
 /** Loads params and the pipeline, then reproduces. Shared by `repro` and `start`. */
@@ -37,6 +39,19 @@ export async function runRepro(
   }
   const params = loadParams(repo);
   const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+  const stages = factory(params);
+  // Where stages compute is checked before anything runs (a bad machine type, a missing image).
+  const { resolveCompute } = await import('../../compute/resolve.ts');
+  const computePlan = resolveCompute(repo, stages, opts.compute);
+  let executor;
+  if (computePlan.vertex && !opts.dry) {
+    const { VertexExecutor } = await import('../../compute/vertex.ts');
+    const path = await import('node:path');
+    const pipeline = opts.pipeline
+      ? path.relative(repo.root, path.resolve(io.cwd, opts.pipeline)).split(path.sep).join('/')
+      : undefined;
+    executor = new VertexExecutor(repo, computePlan, { pipeline });
+  }
   let remote;
   if (opts.pull) {
     const { defaultRemote } = await import('../../store/remote-config.ts');
@@ -74,9 +89,11 @@ export async function runRepro(
     controller.abort(new Error('interrupted'));
   };
   process.once('SIGINT', onSigint);
+  // A cancelled workflow sends SIGTERM: the same path, so submitted jobs are cancelled too.
+  process.once('SIGTERM', onSigint);
   let report: RunReport;
   try {
-    report = await reproduce(repo, factory(params), {
+    report = await reproduce(repo, stages, {
       params,
       signal: controller.signal,
       targets,
@@ -86,9 +103,11 @@ export async function runRepro(
       out: io,
       remote,
       pinnedInputs,
+      executor,
     });
   } finally {
     process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
   }
   // A whole pipeline run becomes a Vertex AI Experiments run when vertex.experiment is set.
   if (!opts.dry && targets.length === 0) await logPipelineRun(repo, report, io);
@@ -144,6 +163,10 @@ export function register(program: Command, io: CliIO): void {
       '--pin-inputs <lockfile>',
       "resolve stage inputs (a gate's baseline) to the values recorded in <lockfile> (verify uses it)",
     )
+    .option(
+      '--compute <backend>',
+      'where every stage computes this run: local or vertex (default: compute: in .lockstep/config.yaml)',
+    )
     .action(async (targets: string[], opts: ReproCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
       const { formatPlan, planToJson } = await import('../../pipeline/plan.ts');
@@ -156,7 +179,11 @@ export function register(program: Command, io: CliIO): void {
         return;
       }
       if (opts.json) io.out(JSON.stringify(reportToJson(report), null, 2));
-      else for (const line of formatReport(report)) io.out(line);
+      else {
+        for (const line of formatReport(report)) io.out(line);
+        const { formatComputeSummary } = await import('../../compute/summary.ts');
+        for (const line of formatComputeSummary(report)) io.out(line);
+      }
       assertRunSucceeded(report);
     });
 }

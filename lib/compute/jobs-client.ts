@@ -1,0 +1,83 @@
+/**
+ * The Vertex AI JobService client (REST fallback, Application Default Credentials), with the
+ * retry lockstep wants around each call: quota (429 RESOURCE_EXHAUSTED) and unavailability
+ * (503 UNAVAILABLE) are retried with exponential backoff; anything else surfaces at once.
+ * `LOCKSTEP_VERTEX_ENDPOINT` (`http://127.0.0.1:PORT`) points the client at a local server.
+ */
+import { createRequire } from 'node:module';
+import { v1, protos } from '@google-cloud/aiplatform';
+
+export type JobServiceClient = InstanceType<typeof v1.JobServiceClient>;
+export type CustomJob = protos.google.cloud.aiplatform.v1.ICustomJob;
+export type BatchPredictionJob = protos.google.cloud.aiplatform.v1.IBatchPredictionJob;
+
+/** A client for `region`, or for `LOCKSTEP_VERTEX_ENDPOINT` when set. */
+export function jobServiceClient(region: string): JobServiceClient {
+  const local = process.env.LOCKSTEP_VERTEX_ENDPOINT;
+  if (local) {
+    const u = new URL(local);
+    return new v1.JobServiceClient({
+      apiEndpoint: u.hostname,
+      port: Number(u.port),
+      protocol: u.protocol.replace(/:$/, ''),
+      fallback: true,
+      authClient: placeholderAuth(),
+    } as ConstructorParameters<typeof v1.JobServiceClient>[0]);
+  }
+  return new v1.JobServiceClient({ apiEndpoint: `${region}-aiplatform.googleapis.com`, fallback: true });
+}
+
+/** A local endpoint takes no credentials; google-gax still wants an auth client with a token. */
+function placeholderAuth(): unknown {
+  const gaxRequire = createRequire(createRequire(import.meta.url).resolve('google-gax'));
+  const { OAuth2Client } = gaxRequire('google-auth-library');
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: 'local', expiry_date: Date.now() + 24 * 3_600_000 });
+  return client;
+}
+
+/** The job state's name (`JOB_STATE_RUNNING`), whichever enum encoding the response used. */
+export function jobState(job: { state?: unknown }): string {
+  const s = job.state;
+  if (typeof s === 'number') return protos.google.cloud.aiplatform.v1.JobState[s] ?? String(s);
+  return typeof s === 'string' ? s : 'JOB_STATE_UNSPECIFIED';
+}
+
+export const TERMINAL_STATES = new Set([
+  'JOB_STATE_SUCCEEDED',
+  'JOB_STATE_FAILED',
+  'JOB_STATE_CANCELLED',
+  'JOB_STATE_EXPIRED',
+  'JOB_STATE_PARTIALLY_SUCCEEDED',
+]);
+
+/** True for quota and transient errors (gRPC codes 8 and 14, HTTP 429 and 503). */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 8 || code === 14 || code === 429 || code === 503;
+}
+
+export interface RetryOptions {
+  /** Attempts in all (default 6). */
+  attempts?: number;
+  /** First wait in ms, doubled each time (default 1000; LOCKSTEP_VERTEX_RETRY_MS overrides). */
+  baseMs?: number;
+  signal?: AbortSignal;
+  onRetry?: (err: unknown, waitMs: number) => void;
+}
+
+/** Calls `fn`, retrying quota and transient errors with exponential backoff and jitter. */
+export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const attempts = options.attempts ?? 6;
+  const base = options.baseMs ?? Number(process.env.LOCKSTEP_VERTEX_RETRY_MS ?? 1000);
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isRetryable(err) || options.signal?.aborted) throw err;
+      const wait = Math.round(base * 2 ** (i - 1) * (0.75 + Math.random() * 0.5));
+      options.onRetry?.(err, wait);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

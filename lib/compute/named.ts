@@ -1,0 +1,138 @@
+/**
+ * Named objects next to a remote's content-addressed objects: `jobs/<run key>/spec.json`, a
+ * job's result, its shard pointers, claims and log chunks. They live under the remote's own
+ * prefix (`gs://bucket/prefix/jobs/...`, `<dir>/jobs/...`) so a job, the repro that submitted it
+ * and a job-matrix shard all find them from the remote URL alone. A write can be conditional on
+ * the generation read before (0: only if absent), which is what keeps two repro processes from
+ * submitting two jobs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseGsUrl } from '../store/gcs-errors.ts';
+
+export interface NamedObject {
+  text: string;
+  /** Opaque generation for a conditional write. */
+  generation: string;
+}
+
+export interface NamedStore {
+  readonly url: string;
+  read(name: string): Promise<NamedObject | undefined>;
+  /**
+   * Writes `name`. With `ifGeneration` ('0': only if absent) the write happens only when the
+   * object is still at that generation; returns false when it is not.
+   */
+  write(name: string, text: string, options?: { ifGeneration?: string }): Promise<boolean>;
+  /** Names under `prefix` (which ends in '/'), sorted, relative to the store. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** Opens the named-object store of the remote at `url` (gs://, file:// or a directory). */
+export async function openNamedStore(url: string, baseDir = process.cwd()): Promise<NamedStore> {
+  if (url.startsWith('gs://')) return gcsStore(url);
+  const dir = url.startsWith('file://') ? fileURLToPath(url) : path.resolve(baseDir, url);
+  return dirStore(dir, url);
+}
+
+function dirStore(dir: string, url: string): NamedStore {
+  const at = (name: string) => path.join(dir, ...name.split('/'));
+  const read = async (name: string): Promise<NamedObject | undefined> => {
+    try {
+      const [text, st] = await Promise.all([
+        fs.promises.readFile(at(name), 'utf8'),
+        fs.promises.stat(at(name), { bigint: true }),
+      ]);
+      return { text, generation: String(st.mtimeNs) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  return {
+    url,
+    read,
+    async write(name, text, options = {}) {
+      const file = at(name);
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      if (options.ifGeneration === '0') {
+        try {
+          await fs.promises.writeFile(file, text, { flag: 'wx' });
+          return true;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+          throw err;
+        }
+      }
+      if (options.ifGeneration !== undefined && (await read(name))?.generation !== options.ifGeneration)
+        return false;
+      const tmp = `${file}.tmp-${process.pid}`;
+      await fs.promises.writeFile(tmp, text);
+      await fs.promises.rename(tmp, file);
+      return true;
+    },
+    async list(prefix) {
+      const root = at(prefix);
+      const out: string[] = [];
+      const walk = async (abs: string, rel: string): Promise<void> => {
+        let entries: fs.Dirent[];
+        try {
+          entries = await fs.promises.readdir(abs, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) {
+          if (e.isDirectory()) await walk(path.join(abs, e.name), `${rel}${e.name}/`);
+          else if (!e.name.includes('.tmp-')) out.push(`${prefix}${rel}${e.name}`);
+        }
+      };
+      await walk(root, '');
+      return out.sort();
+    },
+  };
+}
+
+async function gcsStore(url: string): Promise<NamedStore> {
+  const { Storage } = await import('@google-cloud/storage');
+  const location = parseGsUrl(url);
+  const root = location.prefix ? `${location.prefix}/` : '';
+  const endpoint = process.env.LOCKSTEP_GCS_ENDPOINT;
+  const bucket = new Storage(endpoint ? { apiEndpoint: endpoint, projectId: 'local' } : {}).bucket(
+    location.bucket,
+  );
+  const status = (err: unknown) => (err as { code?: number }).code;
+  return {
+    url,
+    async read(name) {
+      const file = bucket.file(root + name);
+      try {
+        const [meta] = await file.getMetadata();
+        const [buf] = await file.download({ validation: false });
+        return { text: buf.toString('utf8'), generation: String(meta.generation) };
+      } catch (err) {
+        if (status(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    async write(name, text, options = {}) {
+      try {
+        await bucket.file(root + name).save(text, {
+          resumable: false,
+          contentType: 'application/json',
+          ...(options.ifGeneration !== undefined
+            ? { preconditionOpts: { ifGenerationMatch: Number(options.ifGeneration) } }
+            : {}),
+        });
+        return true;
+      } catch (err) {
+        if (status(err) === 412) return false;
+        throw err;
+      }
+    },
+    async list(prefix) {
+      const [files] = await bucket.getFiles({ prefix: root + prefix });
+      return files.map((f) => f.name.slice(root.length)).sort();
+    },
+  };
+}

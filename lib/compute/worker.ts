@@ -1,0 +1,180 @@
+/**
+ * The job side of a stage computed on Vertex AI (`lockstep job run --remote <url> --key <key>`,
+ * the command of every replica): reads the job spec from the remote, checks the image carries the
+ * stage's code (same fingerprint), checks the deps out by hash into a scratch workspace, runs the
+ * stage (or this replica's shard, from CLUSTER_SPEC), commits and pushes its outputs and writes
+ * `result.json` (or the shard pointer). Its log lines go to the remote in small chunks as it runs,
+ * so the repro that follows the job streams them; a failure also leaves `errors/<replica>.txt`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoAt } from '../repo.ts';
+import type { ArtifactRef, Shard, StageContext } from '../types.ts';
+import type { Output } from '../output.ts';
+import { ConfigError, StageError, toOneLine } from '../errors.ts';
+import { openRemote } from '../store/open-remote.ts';
+import { checkoutArtifact, commitArtifact, artifactObjects } from '../store/artifacts.ts';
+import { pushObjects } from '../store/transfer.ts';
+import { Cache } from '../store/cache.ts';
+import { loadPipeline } from '../pipeline/load.ts';
+import { codeFingerprint } from '../pipeline/fingerprint.ts';
+import { openNamedStore, type NamedStore } from './named.ts';
+import { jobPaths, jobSpecSchema, shardDir, type JobResult } from './spec.ts';
+import { replicaFromClusterSpec } from './cluster-spec.ts';
+
+export interface RunJobOptions {
+  remote: string;
+  key: string;
+  /** Where the job's own output goes (the container's stdout/stderr). */
+  out: Output;
+  /** Image working directory holding the code (default: cwd). */
+  imageRoot?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
+/** Log lines kept and written to the remote as numbered chunks about once a second. */
+class ChunkLog {
+  private lines: string[] = [];
+  private seq = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly store: NamedStore,
+    private readonly prefix: string,
+  ) {
+    this.timer = setInterval(() => void this.flush(), 1000);
+    this.timer.unref();
+  }
+  add(line: string): void {
+    this.lines.push(line);
+  }
+  flush(): Promise<void> {
+    if (this.lines.length === 0) return this.flushing;
+    const text = this.lines.join('\n') + '\n';
+    this.lines = [];
+    const name = `${this.prefix}${String(this.seq++).padStart(6, '0')}.txt`;
+    this.flushing = this.flushing.then(() => this.store.write(name, text).then(() => undefined));
+    return this.flushing;
+  }
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
+
+/** Runs the job described at `jobs/<key>/spec.json` on `remote`. */
+export async function runJob(options: RunJobOptions): Promise<void> {
+  const env = options.env ?? process.env;
+  const imageRoot = options.imageRoot ?? process.cwd();
+  const named = await openNamedStore(options.remote, imageRoot);
+  const replica = replicaFromClusterSpec(env.CLUSTER_SPEC);
+  const jobId = env.CLOUD_ML_JOB_ID ?? 'local';
+  const log = new ChunkLog(named, `${jobPaths.logs(options.key, jobId)}${replica.name}/`);
+  const out: Output = {
+    isTTY: false,
+    out: (line) => {
+      options.out.out(line);
+      log.add(line);
+    },
+    err: (line) => {
+      options.out.err(line);
+      log.add(line);
+    },
+  };
+  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lockstep-job-'));
+  try {
+    await runInScratch({ ...options, out, imageRoot }, named, scratch, replica);
+  } catch (err) {
+    const line = toOneLine(err);
+    out.err(`error: ${line}`);
+    await named.write(jobPaths.error(options.key, replica.name), line + '\n').catch(() => undefined);
+    throw err;
+  } finally {
+    await log.close().catch(() => undefined);
+    await fs.promises.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function runInScratch(
+  options: RunJobOptions & { imageRoot: string },
+  named: NamedStore,
+  scratch: string,
+  replica: { name: string; index: number },
+): Promise<void> {
+  const { key, out } = options;
+  const specText = await named.read(jobPaths.spec(key));
+  if (!specText) {
+    throw new ConfigError(
+      `${options.remote}/${jobPaths.spec(key)}: job spec not found. Submit the job with lockstep repro.`,
+    );
+  }
+  const spec = jobSpecSchema.parse(JSON.parse(specText.text));
+  const image = repoAt(options.imageRoot);
+  const factory = await loadPipeline(image, spec.pipeline, options.imageRoot);
+  const stage = factory(spec.params).find((s) => s.name === spec.stage);
+  if (!stage)
+    throw new ConfigError(
+      `job: the image's pipeline has no stage "${spec.stage}". Rebuild the image from this commit.`,
+    );
+  const code = codeFingerprint(image, stage);
+  if (code !== spec.code) {
+    throw new ConfigError(
+      `image: code of stage ${spec.stage} differs from the repository's "${code.slice(0, 12)} != ${spec.code.slice(0, 12)}". Rebuild and push the image from this commit.`,
+    );
+  }
+  const repo = repoAt(scratch);
+  const remote = await openRemote(options.remote, { baseDir: options.imageRoot });
+  out.err(`${spec.stage}: ${replica.name}: checking out ${spec.deps.length} dep(s)`);
+  for (const dep of spec.deps) await checkoutArtifact(repo, dep, { remote });
+  const ctx: StageContext = {
+    root: scratch,
+    params: spec.params,
+    out,
+    abs: (rel) => path.join(scratch, rel),
+    signal: options.signal ?? new AbortController().signal,
+    inputs: spec.inputs,
+  };
+  const cache = new Cache(repo);
+  const push = async (refs: ArtifactRef[]): Promise<void> => {
+    const oids = (await Promise.all(refs.map((r) => artifactObjects(repo, r, { cache })))).flat();
+    await pushObjects(repo, remote, oids, {});
+  };
+  if (spec.shards > 1) {
+    if (!stage.shards) throw new StageError(spec.stage, `does not shard; run it with replicas: 1`);
+    const shard: Shard = { index: replica.index, count: spec.shards };
+    if (shard.index >= shard.count) {
+      throw new StageError(
+        spec.stage,
+        `replica ${replica.name} has no shard (task index ${shard.index} of ${shard.count})`,
+      );
+    }
+    const rel = shardDir(spec.stage, shard.index);
+    for (const o of stage.outs) fs.mkdirSync(path.dirname(ctx.abs(o)), { recursive: true });
+    await stage.shards.run(ctx, shard, ctx.abs(rel));
+    const ref = await commitArtifact(repo, rel, { cache });
+    await push([ref]);
+    await named.write(jobPaths.shard(key, shard.index, shard.count), JSON.stringify(ref) + '\n');
+    out.err(`${spec.stage}: shard ${shard.index + 1}/${shard.count} written (${ref.hash.slice(0, 12)})`);
+    return;
+  }
+  if (replica.index !== 0) return; // a single-machine stage runs on the primary replica only
+  for (const o of stage.outs) fs.mkdirSync(path.dirname(ctx.abs(o)), { recursive: true });
+  const result = (await stage.run(ctx)) || {};
+  const outs: ArtifactRef[] = [];
+  for (const rel of stage.outs) {
+    if (!fs.existsSync(ctx.abs(rel))) throw new StageError(spec.stage, `out "${rel}" was not written`);
+    outs.push(await commitArtifact(repo, rel, { cache }));
+  }
+  await push(outs);
+  const record: JobResult = {
+    outs,
+    ...(result.summary ? { summary: result.summary } : {}),
+    ...(result.failed ? { failed: true } : {}),
+    ...(result.facts && Object.keys(result.facts).length ? { facts: result.facts } : {}),
+  };
+  // Written last: a result names only objects already on the remote.
+  await named.write(jobPaths.result(key), JSON.stringify(record) + '\n');
+  out.err(`${spec.stage}: outputs written (${outs.map((o) => o.hash.slice(0, 12)).join(', ')})`);
+}
