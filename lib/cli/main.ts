@@ -19,6 +19,7 @@ export const COMMANDS = [
   'gc',
   'params',
   'metrics',
+  'plots',
   'registry',
   'lineage',
   'verify',

@@ -8,7 +8,9 @@
  * whose clip the model's input checks flagged or refused). Below `min_samples` predictions in the
  * window it reports "not enough data" instead of alerting on distributions.
  */
+import type { TopLevelSpec } from 'vega-lite';
 import type { PredictionLogEntry } from '../serving/logs.ts';
+import { monitorHistogramsSpec } from '../plots/templates.ts';
 import {
   binValues,
   categoricalPValue,
@@ -337,34 +339,6 @@ export function renderMonitorMarkdown(report: MonitorReport): string {
 }
 
 /** Vega-Lite spec: training vs recent serving distribution of the most skewed features. */
-export function monitorPlotSpec(report: MonitorReport, top = 6): Record<string, unknown> {
-  const values: { feature: string; bin: number; source: string; share: number }[] = [];
-  for (const f of [...report.features].sort((a, b) => b.skew - a.skew).slice(0, top)) {
-    const series: [string, number[] | null][] = [
-      ['training', f.bins.training],
-      ['previous', f.bins.previous],
-      ['recent', f.bins.recent],
-    ];
-    for (const [source, counts] of series) {
-      if (!counts) continue;
-      const total = counts.reduce((a, b) => a + b, 0) || 1;
-      counts.forEach((c, bin) => values.push({ feature: f.name, bin, source, share: c / total }));
-    }
-  }
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `${report.env}: training vs serving (most skewed features)`,
-    data: { values },
-    facet: { field: 'feature', type: 'nominal', columns: 3 },
-    spec: {
-      width: 200,
-      height: 120,
-      mark: { type: 'line', interpolate: 'step' },
-      encoding: {
-        x: { field: 'bin', type: 'ordinal', title: 'bin (under, ..., over)' },
-        y: { field: 'share', type: 'quantitative', title: 'share' },
-        color: { field: 'source', type: 'nominal' },
-      },
-    },
-  };
+export function monitorPlotSpec(report: MonitorReport, top = 6): TopLevelSpec {
+  return monitorHistogramsSpec(report.env, report.features, top);
 }

@@ -1,10 +1,18 @@
 /**
  * Renders the PR report: one Markdown document (the sticky PR comment and the job summary share
- * it) with the params diff, the metrics diff against the base branch, the gate verdict, the
- * confusion matrix and links to the plots. Pure: every input is already read.
+ * it). It leads with the headline metrics against the base and the gate verdict; then Mermaid
+ * charts (learning curves, per-class F1), the confusion matrix; per-class and all other metrics
+ * folded in `<details>`; the params diff; the stages (folded); plot links; the Experiments section
+ * when experiments ran for the PR. Pure: every input is already read.
  */
 
 import type { GateVerdict } from '../gate.ts';
+import { perClassF1Of } from '../plots/build.ts';
+import { learningCurvesChart, perClassF1Chart, type ChartRevision } from './charts.ts';
+import { renderHeadline, renderPerClass, type Comparison, type ReportRevision } from './headline.ts';
+import { wrapSection } from './sections.ts';
+
+export type { Comparison, ReportRevision };
 
 /** Hidden marker that identifies the one sticky comment per PR. */
 export const REPORT_MARKER = '<!-- lockstep-report -->';
@@ -50,6 +58,12 @@ export interface ReportInput {
   plots?: string[];
   /** What this run did not do and why ("fork PR: no cache push"), shown in their own section. */
   notes?: string[];
+  /** Base and head evaluate metrics, learning curves and slices: headline, charts, per-class. */
+  comparison?: Comparison;
+  /** Signed, expiring links to the plot PNGs, when a GCS remote holds them. */
+  plotLinks?: { name: string; url: string }[];
+  /** Body of the Experiments section (lib/report/experiments.ts), kept between its markers. */
+  experiments?: string;
 }
 
 /** Escapes characters that would break a Markdown table cell. */
@@ -93,6 +107,11 @@ export function renderVerdict(v: GateVerdict): string {
   ].join('\n');
 }
 
+/** A collapsed block: GitHub renders the Markdown inside once a blank line follows the summary. */
+function details(summary: string, body: string): string {
+  return `<details><summary>${summary}</summary>\n\n${body}\n\n</details>`;
+}
+
 function headline(input: ReportInput): string {
   if (!input.verdict) return '⚪ gate not evaluated';
   return input.verdict.passed ? '✅ gate passed' : '❌ gate failed';
@@ -110,35 +129,62 @@ export function renderReport(input: ReportInput): string {
   if (input.runUrl) meta.push(`[workflow run](${input.runUrl})`);
   if (meta.length) parts.push(meta.join(' · '));
 
+  const c = input.comparison;
+  if (c) parts.push(renderHeadline(c));
+  parts.push('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._');
   if (input.notes?.length) {
     parts.push('### Skipped in this run', input.notes.map((n) => `- ${n}`).join('\n'));
   }
-  if (input.stages?.length) {
-    parts.push(
-      '### Stages',
-      table(
-        ['stage', 'status', 'reason'],
-        input.stages.map((s) => [s.stage, s.status, s.reason ?? '']),
-      ),
-    );
+  if (c) {
+    const revs: ChartRevision[] = [...(c.base ? [c.base] : []), c.head].map((r) => ({
+      label: r.label,
+      history: r.history,
+      f1: perClassF1Of(r.metrics),
+    }));
+    const charts = [learningCurvesChart(revs), perClassF1Chart(revs)].filter((x) => x !== undefined);
+    if (charts.length) parts.push('### Charts', ...charts);
   }
-  parts.push('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._');
-  parts.push('### Metrics diff', input.metricsDiff?.trim() || '_Metrics diff not available._');
   if (input.slices) parts.push('### Slices (test split, worst first)', input.slices);
-  parts.push('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._');
   parts.push(
     '### Confusion matrix (test split)',
     input.confusion ? renderConfusion(input.confusion) : '_No confusion matrix (evaluate did not run)._',
   );
-  if (input.plots?.length) {
+  const perClass = c ? renderPerClass(c) : undefined;
+  if (perClass) parts.push(details('Per-class metrics', perClass));
+  parts.push(
+    details('All metrics against the base', input.metricsDiff?.trim() || '_Metrics diff not available._'),
+  );
+  parts.push('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._');
+  if (input.stages?.length) {
+    parts.push(
+      details(
+        'Stages',
+        table(
+          ['stage', 'status', 'reason'],
+          input.stages.map((s) => [s.stage, s.status, s.reason ?? '']),
+        ),
+      ),
+    );
+  }
+  if (input.plots?.length || input.plotLinks?.length) {
     const where = input.artifactsUrl
       ? `in the \`${input.artifactName ?? 'plots'}\` artifact of [this run](${input.artifactsUrl})`
       : `in \`out/eval/plots/\``;
-    parts.push('### Plots', `${input.plots.map((p) => `\`${p}\``).join(', ')}: ${where}.`);
+    const lines = input.plots?.length ? [`${input.plots.map((p) => `\`${p}\``).join(', ')}: ${where}.`] : [];
+    if (input.plotLinks?.length) {
+      lines.push(
+        `Signed links (they expire): ${input.plotLinks.map((l) => `[${escapeCell(l.name)}](${l.url})`).join(' · ')}`,
+      );
+    }
+    parts.push('### Plots', lines.join('\n\n'));
   }
+  // The Experiments section is kept whole (its end marker too), so truncation cuts the report only.
+  const tail = input.experiments ? `\n${wrapSection('experiments', input.experiments)}\n` : '';
   let body = parts.join('\n\n') + '\n';
-  if (body.length > MAX_BODY) {
-    body = body.slice(0, MAX_BODY) + '\n\n_Report truncated; the full report is in the job summary._\n';
+  const room = MAX_BODY - tail.length;
+  if (body.length > room) {
+    body =
+      body.slice(0, Math.max(0, room)) + '\n\n_Report truncated; the full report is in the job summary._\n';
   }
-  return body;
+  return body + tail;
 }

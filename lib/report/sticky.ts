@@ -4,6 +4,7 @@
  * never imports `@actions/*` (the action entry builds it with `getOctokit`).
  */
 import { REPORT_MARKER } from './render.ts';
+import { carrySections, replaceSection } from './sections.ts';
 
 interface CommentLike {
   id: number;
@@ -71,7 +72,9 @@ export async function findStickyComment(
 
 /**
  * Creates the sticky comment, or updates it when one with `marker` exists. `body` must contain
- * the marker (it is prepended when missing), so the next run finds it again.
+ * the marker (it is prepended when missing), so the next run finds it again. Sections another
+ * workflow keeps in the comment (./sections.ts, e.g. Experiments) and `body` lacks are carried
+ * over, so the comment stays single and nothing another writer put there is lost.
  */
 export async function upsertStickyComment(
   client: IssueCommentsClient,
@@ -86,7 +89,7 @@ export async function upsertStickyComment(
       owner: target.owner,
       repo: target.repo,
       comment_id: existing.id,
-      body: text,
+      body: carrySections(existing.body ?? '', text),
     });
     return { action: 'updated', id: data.id, url: data.html_url };
   }
@@ -97,6 +100,58 @@ export async function upsertStickyComment(
     body: text,
   });
   return { action: 'created', id: data.id, url: data.html_url };
+}
+
+/** What the comment says before the PR workflow's report has been written into it. */
+export const REPORT_PENDING =
+  '## lockstep report\n\n_The pipeline report appears here when the PR workflow finishes._';
+
+/**
+ * Writes section `name` of the sticky comment (replacing that section only), creating the
+ * comment, with a placeholder for the report, when the PR has none yet.
+ */
+export async function upsertStickySection(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  name: string,
+  body: string,
+  marker: string = REPORT_MARKER,
+): Promise<StickyResult> {
+  const existing = await findStickyComment(client, target, marker);
+  if (existing) {
+    const { data } = await client.rest.issues.updateComment({
+      owner: target.owner,
+      repo: target.repo,
+      comment_id: existing.id,
+      body: replaceSection(existing.body ?? marker, name, body),
+    });
+    return { action: 'updated', id: data.id, url: data.html_url };
+  }
+  const { data } = await client.rest.issues.createComment({
+    owner: target.owner,
+    repo: target.repo,
+    issue_number: target.issueNumber,
+    body: replaceSection(`${marker}\n${REPORT_PENDING}`, name, body),
+  });
+  return { action: 'created', id: data.id, url: data.html_url };
+}
+
+/** The part of an Octokit client the CLI holds (`request(route, params)`). */
+export interface RequestClient {
+  request(route: string, params?: Record<string, unknown>): Promise<{ status: number; data: any }>;
+}
+
+/** {@link IssueCommentsClient} over a `request`-style client (the CLI's GitHub client). */
+export function issueCommentsClient(client: RequestClient): IssueCommentsClient {
+  return {
+    rest: {
+      issues: {
+        listComments: (p) => client.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', p),
+        createComment: (p) => client.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', p),
+        updateComment: (p) => client.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', p),
+      },
+    },
+  };
 }
 
 /**

@@ -57,6 +57,8 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   authClient?: StorageOptions['authClient'];
   /** Send credentials to a custom `apiEndpoint` too (the client skips auth there by default). */
   useAuthWithCustomEndpoint?: boolean;
+  /** Service-account key used to sign URLs instead of Application Default Credentials (tests). */
+  credentials?: StorageOptions['credentials'];
 }
 
 export class GcsRemote implements Remote {
@@ -103,6 +105,7 @@ export class GcsRemote implements Remote {
       ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
       ...(options.authClient ? { authClient: options.authClient } : {}),
       ...(options.useAuthWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
       retryOptions: {
         autoRetry: true,
         maxRetries: this.maxRetries,
@@ -115,6 +118,22 @@ export class GcsRemote implements Remote {
       },
     });
     this.bucket = this.storage.bucket(this.bucketName);
+  }
+
+  /**
+   * A V4 signed URL that reads object `oid` for `expiresInSeconds` (at most 7 days, the
+   * service's limit), served as `contentType`. Signed with the client's credentials (a key, or
+   * the IAM signBlob API for keyless credentials); the object stays private.
+   */
+  async signedReadUrl(oid: Oid, expiresInSeconds: number, contentType?: string): Promise<string> {
+    const seconds = Math.min(7 * 24 * 3600, Math.max(1, Math.round(expiresInSeconds)));
+    const [url] = await this.bucket.file(this.keyOf(oid)).getSignedUrl({
+      version: 'v4',
+      action: 'read',
+      expires: Date.now() + seconds * 1000,
+      ...(contentType ? { responseType: contentType } : {}),
+    });
+    return url;
   }
 
   /** Object name of `oid` in the bucket. */

@@ -19,9 +19,9 @@ import {
   confusionSpec,
   learningCurvesSpec,
   perClassF1Spec,
-  writePlot,
   type CurvePoint,
-} from '../../lib/ml/plots.ts';
+} from '../../lib/plots/templates.ts';
+import { writePlot } from '../../lib/plots/render.ts';
 import { normalizeFrames, normalizeSummary } from '../../lib/ml/transform.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { evaluateParams, type Params } from '../../lib/params-schema.ts';

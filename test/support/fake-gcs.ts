@@ -9,7 +9,7 @@
  * Reach it with `new Storage({ apiEndpoint: server.url, projectId: 'p' })`.
  */
 import http from 'node:http';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createVerify, randomBytes, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { CRC32C } from '@google-cloud/storage';
 
@@ -21,6 +21,7 @@ export type RequestKind =
   | 'metadata' // GET object resource
   | 'list' // GET bucket object list
   | 'delete'
+  | 'signed-get' // GET /<bucket>/<object>?X-Goog-Signature=... (a V4 signed URL)
   | 'other';
 
 export interface RecordedRequest {
@@ -356,6 +357,11 @@ export class FakeGcs {
       name = decodeURIComponent(objectPath[2]);
       if (method === 'GET') kind = query.alt === 'media' ? 'download' : 'metadata';
       else if (method === 'DELETE') kind = 'delete';
+    } else if (method === 'GET' && query['X-Goog-Signature'] !== undefined) {
+      const m = /^\/([^/]+)\/(.+)$/.exec(path);
+      bucket = m ? decodeURIComponent(m[1]) : '';
+      name = m ? decodeURIComponent(m[2]) : '';
+      kind = 'signed-get';
     } else if (listPath && method === 'GET') {
       bucket = decodeURIComponent(listPath[1]);
       name = query.prefix ?? '';
@@ -402,10 +408,78 @@ export class FakeGcs {
       case 'list':
         await this.readBody(req);
         return this.handleList(res, bucket, query);
+      case 'signed-get':
+        await this.readBody(req);
+        return this.handleSignedGet(req, res, url, bucket, name);
       default:
         await this.readBody(req);
         return this.sendError(res, 404, `fake-gcs does not serve ${method} ${path}`);
     }
+  }
+
+  /** Public keys of the service accounts whose V4 signed URLs this fake accepts, by email. */
+  readonly signers = new Map<string, KeyObject>();
+
+  /**
+   * A V4 signed URL (GOOG4-RSA-SHA256, only the host header signed): the signature is checked
+   * against the canonical request the real service rebuilds, the expiry against the clock; a bad
+   * signature is 403 SignatureDoesNotMatch, an expired URL 400 ExpiredToken, as the service says.
+   */
+  private handleSignedGet(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    bucket: string,
+    name: string,
+  ): void {
+    const q = url.searchParams;
+    const xml = (status: number, code: string): void => {
+      res.writeHead(status, { 'content-type': 'application/xml' }).end(`<Error><Code>${code}</Code></Error>`);
+    };
+    const [email, date, region, service, term] = (q.get('X-Goog-Credential') ?? '').split('/');
+    const key = this.signers.get(email ?? '');
+    if (q.get('X-Goog-Algorithm') !== 'GOOG4-RSA-SHA256' || !key || term !== 'goog4_request')
+      return xml(400, 'AuthenticationRequired');
+    const enc = (v: string) =>
+      encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    // The client signs the endpoint's host name without its port (signer.js: fqdn.hostname).
+    const hostname = new URL(`http://${req.headers.host ?? ''}`).hostname;
+    const canonicalQuery = [...q.entries()]
+      .filter(([k]) => k !== 'X-Goog-Signature')
+      .map(([k, v]) => `${enc(k)}=${enc(v)}`)
+      .sort()
+      .join('&');
+    const canonical = [
+      'GET',
+      url.pathname,
+      canonicalQuery,
+      `host:${hostname}`,
+      '',
+      'host',
+      'UNSIGNED-PAYLOAD',
+    ].join('\n');
+    const stamp = q.get('X-Goog-Date') ?? '';
+    const toSign = [
+      'GOOG4-RSA-SHA256',
+      stamp,
+      `${date}/${region}/${service}/${term}`,
+      createHash('sha256').update(canonical).digest('hex'),
+    ].join('\n');
+    const ok = createVerify('RSA-SHA256')
+      .update(toSign)
+      .verify(key, Buffer.from(q.get('X-Goog-Signature') ?? '', 'hex'));
+    if (!ok) return xml(403, 'SignatureDoesNotMatch');
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+    const start = m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : NaN;
+    if (!(Date.now() <= start + Number(q.get('X-Goog-Expires')) * 1000)) return xml(400, 'ExpiredToken');
+    const obj = this.object(bucket, name);
+    if (!obj) return xml(404, 'NoSuchKey');
+    res
+      .writeHead(200, {
+        'content-type': q.get('response-content-type') ?? obj.contentType,
+        'content-length': obj.data.length,
+      })
+      .end(obj.data);
   }
 
   /** Checks `ifGenerationMatch`; returns false (and answers 412) when it does not hold. */

@@ -6,6 +6,10 @@
 import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { readReportFiles } from '../../../lib/report/read.ts';
+import { readComparison } from '../../../lib/report/compare.ts';
+import { findRepo } from '../../../lib/repo.ts';
+import { defaultRemote } from '../../../lib/store/remote-config.ts';
+import { isSigningRemote, publishPlots } from '../../../lib/report/publish.ts';
 import { renderReport, type StageLine } from '../../../lib/report/render.ts';
 import { isPermissionDenied, upsertStickyComment } from '../../../lib/report/sticky.ts';
 import { lastError, runLockstep } from '../../_shared/cli.ts';
@@ -45,6 +49,32 @@ export async function run(): Promise<void> {
     const paramsDiff = base ? await diffMarkdown('params', base, cwd, notes) : undefined;
     const metricsDiff = base ? await diffMarkdown('metrics', base, cwd, notes) : undefined;
     if (!base) notes.push('no base revision: diffs skipped (pass the base input or run on a pull request).');
+    const lsRepo = findRepo(cwd);
+    const baseLabel = pr?.base?.ref ?? (base ? base.slice(0, 7) : undefined);
+    const remote = await defaultRemote(lsRepo);
+    let comparison;
+    try {
+      const read = await readComparison(lsRepo, base || undefined, {
+        remote,
+        baseLabel,
+        headLabel: 'this PR',
+      });
+      comparison = read.comparison;
+      for (const n of read.notes) core.info(n);
+    } catch (err) {
+      notes.push(`headline and charts: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    // PNGs stay private: signed, expiring links from the GCS remote, or only the artifact.
+    let plotLinks;
+    const hours = Number(core.getInput('plot-links-hours') || '0');
+    if (hours > 0 && isSigningRemote(remote) && files.plots.length) {
+      try {
+        const pngs = files.plots.filter((p) => p.endsWith('.png')).map((p) => `${files.plotsDir}/${p}`);
+        plotLinks = await publishPlots(remote, pngs, { expiresInSeconds: hours * 3600 });
+      } catch (err) {
+        notes.push(`plot links: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     const body = renderReport({
       commit: pr ? (context.payload.pull_request as { head?: { sha?: string } }).head?.sha : context.sha,
       base: pr?.base?.ref ?? (base || undefined),
@@ -59,6 +89,8 @@ export async function run(): Promise<void> {
       confusion: files.confusion,
       plots: files.plots,
       notes,
+      comparison,
+      plotLinks,
     });
 
     let mode = 'summary-only';

@@ -288,10 +288,37 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--plan', "check the author's permission, parse the request, print the experiments as JSON")
     .option('--run <index>', 'run experiment <index> of the request', wrap(parsePositiveInt('--run')))
-    .action(async (opts: { plan?: boolean; run?: number }) => {
+    .option(
+      '--report',
+      "print the Experiments section (HEAD's experiments, best first) and write it into the PR's sticky comment (LOCKSTEP_PR_NUMBER)",
+    )
+    .option('--sort <metric>', 'metric the --report section is sorted by, best first', 'f1_macro')
+    .action(async (opts: { plan?: boolean; run?: number; report?: boolean; sort: string }) => {
       const { UsageError } = await import('../../errors.ts');
-      if (Boolean(opts.plan) === (opts.run !== undefined))
-        throw new UsageError('exp comment: pass --plan or --run <index>.');
+      if ([opts.plan, opts.run !== undefined, opts.report].filter(Boolean).length !== 1)
+        throw new UsageError('exp comment: pass one of --plan, --run <index> or --report.');
+      if (opts.report) {
+        const { experimentsForHead, renderExperimentsSection } = await import('../../report/experiments.ts');
+        const repo = findRepo(io.cwd);
+        const section = renderExperimentsSection(await experimentsForHead(repo), opts.sort);
+        io.out(section);
+        const raw = process.env.LOCKSTEP_PR_NUMBER ?? '';
+        if (raw === '') return;
+        const issue = Number(raw);
+        if (!Number.isInteger(issue) || issue <= 0)
+          throw new UsageError(`LOCKSTEP_PR_NUMBER: not a pull request number "${raw}". Set e.g. 42.`);
+        const { githubFromEnv } = await import('../github.ts');
+        const { issueCommentsClient, upsertStickySection } = await import('../../report/sticky.ts');
+        const gh = (await githubFromEnv(repo.root, true))!;
+        const res = await upsertStickySection(
+          issueCommentsClient(gh.client),
+          { ...gh.slug, issueNumber: issue },
+          'experiments',
+          section,
+        );
+        io.err(`${res.action} the Experiments section of the sticky comment ${res.url ?? res.id}`);
+        return;
+      }
       const { parseExpComment } = await import('../exp-comment.ts');
       const comment = await import('../../experiments/comment.ts');
       const repo = findRepo(io.cwd);

@@ -131,8 +131,8 @@ export function register(program: Command, io: CliIO): void {
         await writeFile(path.join(outDir, 'report.md'), markdown);
         if (report.features.length > 0) {
           // Training vs serving distributions of the most skewed features, as .vl.json, .svg, .png.
-          const { writePlot } = await import('../../ml/plots.ts');
-          await writePlot(outDir, 'distributions', monitorPlotSpec(report) as any);
+          const { writePlot } = await import('../../plots/render.ts');
+          await writePlot(outDir, 'distributions', monitorPlotSpec(report));
         }
         if (opts.json) io.out(JSON.stringify(report, null, 2));
         else {

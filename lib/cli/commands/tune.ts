@@ -41,7 +41,7 @@ export function register(program: Command, io: CliIO): void {
       const { runStudy } = await import('../../tune/tuner.ts');
       const { spaceProblem } = await import('../../tune/space.ts');
       const { renderStudyMarkdown, objectiveSpec, paramsSpec } = await import('../../tune/report.ts');
-      const { writePlot } = await import('../../ml/plots.ts');
+      const { writePlot } = await import('../../plots/render.ts');
       const { writeExperiment } = await import('../../experiments/store.ts');
       const { applyOverrides } = await import('../../experiments/run.ts');
       const { logExperimentRun } = await import('../../experiments/vertex-record.ts');

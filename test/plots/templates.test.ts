@@ -2,13 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  confusionSpec,
-  learningCurvesSpec,
-  perClassF1Spec,
-  renderSpec,
-  writePlot,
-} from '../../lib/ml/plots.ts';
+import { confusionSpec, learningCurvesSpec, perClassF1Spec } from '../../lib/plots/templates.ts';
+import { renderSpec, writePlot } from '../../lib/plots/render.ts';
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 

@@ -1,0 +1,107 @@
+/**
+ * Charts GitHub draws inside Markdown with no image host: Mermaid `xychart-beta` blocks for the
+ * learning curves (one line per revision) and per-class F1 (bars for the base, a line for the
+ * head). Every series is titled for Mermaid's legend, and a caption names the colours too, for
+ * renderers that draw no legend. Strings that reach a block (revision and class names) are
+ * reduced to characters the Mermaid grammar cannot misread.
+ */
+import type { CurvePoint } from '../plots/templates.ts';
+
+/** Series colours, in revision order (Vega's tableau10 blue and orange, as in `lockstep plots`). */
+export const SERIES_COLOURS = ['#4c78a8', '#f58518', '#54a24b', '#e45756'];
+const COLOUR_NAMES = ['blue', 'orange', 'green', 'red'];
+
+export interface ChartRevision {
+  /** Label shown in the legend (`main`, `a1b2c3d`, `head`). */
+  label: string;
+  history?: { epochs: CurvePoint[]; best_epoch?: number };
+  /** Class label → F1. */
+  f1?: Record<string, number>;
+}
+
+/** A string safe inside a Mermaid double-quoted string: no quotes, brackets, newlines or markup. */
+export function mermaidText(text: string, max = 40): string {
+  const clean = text
+    .replace(/[^\p{L}\p{N} ._:=/+(),-]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return (clean.length > max ? `${clean.slice(0, max - 1)}…` : clean) || '-';
+}
+
+function num(x: number): string {
+  return String(Math.round(x * 1e4) / 1e4);
+}
+
+function block(title: string, lines: string[], colours: number): string {
+  const config = {
+    xyChart: { showLegend: true },
+    themeVariables: { xyChart: { plotColorPalette: SERIES_COLOURS.slice(0, colours).join(', ') } },
+  };
+  return [
+    '```mermaid',
+    `%%{init: ${JSON.stringify(config)}}%%`,
+    'xychart-beta',
+    `    title "${mermaidText(title, 80)}"`,
+    ...lines.map((l) => `    ${l}`),
+    '```',
+  ].join('\n');
+}
+
+function caption(parts: string[]): string {
+  return `<sub>${parts.join(' · ')}</sub>`;
+}
+
+/**
+ * Validation accuracy per epoch, one line per revision (train accuracy when a revision has no
+ * validation split). A run that stopped earlier is held at its last value, and the caption says
+ * at which epoch it stopped. Undefined when no revision has a history.
+ */
+export function learningCurvesChart(revs: ChartRevision[]): string | undefined {
+  const withHistory = revs.filter((r) => r.history?.epochs?.length);
+  if (withHistory.length === 0) return undefined;
+  const epochs = Math.max(...withHistory.map((r) => r.history!.epochs.length));
+  const acc = (p: CurvePoint) => p.val_acc ?? p.acc;
+  const notes: string[] = [];
+  const lines = [
+    `x-axis "epoch" [${Array.from({ length: epochs }, (_, i) => String(i + 1)).join(', ')}]`,
+    'y-axis "validation accuracy" 0 --> 1',
+  ];
+  withHistory.forEach((r, i) => {
+    const values = r.history!.epochs.map(acc);
+    const n = values.length;
+    while (values.length < epochs) values.push(values[n - 1]!);
+    lines.push(`line "${mermaidText(r.label)}" [${values.map(num).join(', ')}]`);
+    const stop = n < epochs ? `, stopped at epoch ${n}` : '';
+    const best = r.history!.best_epoch === undefined ? '' : `, best epoch ${r.history!.best_epoch}`;
+    notes.push(`${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${mermaidText(r.label)}${best}${stop}`);
+  });
+  return `${block('Learning curves: validation accuracy per epoch', lines, withHistory.length)}\n${caption(notes)}`;
+}
+
+/**
+ * F1 per class: bars for the first revision (the base), a line for each later one (the head),
+ * so both stay visible where Mermaid would stack bars. Undefined without per-class F1.
+ */
+export function perClassF1Chart(revs: ChartRevision[]): string | undefined {
+  const withF1 = revs.filter((r) => r.f1 && Object.keys(r.f1).length > 0);
+  if (withF1.length === 0) return undefined;
+  const labels = [...new Set(withF1.flatMap((r) => Object.keys(r.f1!)))];
+  const lines = [
+    `x-axis [${labels.map((l) => `"${mermaidText(l, 24)}"`).join(', ')}]`,
+    'y-axis "F1" 0 --> 1',
+  ];
+  const notes: string[] = [];
+  withF1.forEach((r, i) => {
+    const kind = i === 0 && withF1.length > 1 ? 'bar' : 'line';
+    lines.push(`${kind} "${mermaidText(r.label)}" [${labels.map((l) => num(r.f1![l] ?? 0)).join(', ')}]`);
+    notes.push(
+      `${COLOUR_NAMES[i % COLOUR_NAMES.length]} ${kind === 'bar' ? 'bars' : 'line'}: ${mermaidText(r.label)}`,
+    );
+  });
+  return `${block('F1 per class (test split)', lines, withF1.length)}\n${caption(notes)}`;
+}
+
+/** Every Mermaid block in a Markdown document (their bodies), in order: what the tests render. */
+export function mermaidBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/```mermaid\n([\s\S]*?)\n```/g)].map((m) => m[1]!);
+}

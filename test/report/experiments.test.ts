@@ -1,0 +1,151 @@
+/**
+ * The Experiments section of the ONE sticky PR comment, on the fake GitHub API: `exp comment
+ * --report` writes it (creating the comment when the PR has none), the PR workflow's report
+ * update keeps it, and a second experiments run replaces it in place, never adding a comment.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../lib/cli/main.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { writeExperiment } from '../../lib/experiments/store.ts';
+import {
+  renderExperimentsSection,
+  sortExperiments,
+  type ExperimentRow,
+} from '../../lib/report/experiments.ts';
+import { renderReport, REPORT_MARKER } from '../../lib/report/render.ts';
+import { findSection, replaceSection } from '../../lib/report/sections.ts';
+import { issueCommentsClient, upsertStickyComment } from '../../lib/report/sticky.ts';
+import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
+import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+
+let fake: FakeGitHub;
+let t: TmpRepo | undefined;
+const saved = { ...process.env };
+beforeAll(async () => {
+  fake = await startFakeGitHub();
+});
+afterAll(async () => {
+  await fake.close();
+});
+afterEach(async () => {
+  process.env = { ...saved };
+  fake.reset();
+  await t?.cleanup();
+  t = undefined;
+});
+
+const LOCK = (f1: number) =>
+  `schema: 1\ndata: {}\nstages:\n  evaluate:\n    code: ${'a'.repeat(64)}\n    deps: []\n    params: {}\n    outs: []\n    metrics:\n      f1_macro: ${f1}\n      accuracy: 0.7\n`;
+
+async function cli(...args: string[]) {
+  const out = memoryOutput();
+  const code = await main(['-C', t!.root, ...args], out);
+  return { code, stdout: out.stdout.join('\n'), stderr: out.stderr.join('\n') };
+}
+
+async function experiment(name: string, lr: number, f1: number | undefined, head: string) {
+  await writeExperiment(
+    t!.root,
+    head,
+    {},
+    {
+      name,
+      kind: 'run',
+      overrides: { 'train.lr': lr },
+      metrics: f1 === undefined ? {} : { f1_macro: f1, accuracy: 0.7 },
+      status: f1 === undefined ? 'failed' : 'ok',
+      created: '2026-01-01T00:00:00Z',
+    },
+  );
+}
+
+describe('experiments section', () => {
+  it('experiments section sorts best first, failed last, with deltas against the head', () => {
+    const rows: ExperimentRow[] = [
+      { name: 'b', params: {}, metrics: { f1_macro: 0.5 }, status: 'ok' },
+      { name: 'c', params: {}, metrics: {}, status: 'failed' },
+      { name: 'a', params: {}, metrics: { f1_macro: 0.7 }, status: 'ok' },
+    ];
+    expect(sortExperiments(rows).map((r) => r.name)).toEqual(['a', 'b', 'c']);
+    const md = renderExperimentsSection({
+      head: 'f'.repeat(40),
+      headMetrics: { f1_macro: 0.6 },
+      experiments: rows,
+    });
+    expect(md).toContain('| 1 | a | – | 0.7 (+0.1 ▲) |');
+    expect(md).toContain('| 2 | b | – | 0.5 (−0.1 ▼) |');
+    expect(md).toContain('| 3 | c | – | – |');
+  });
+
+  it('experiments section is written into the one sticky comment, kept by the report, replaced in place', async () => {
+    t = await createTmpRepo({ 'artifacts.lock.yaml': LOCK(0.6) });
+    const head = t.git('rev-parse', 'HEAD');
+    await experiment('lr-small', 0.001, 0.55, head);
+    await experiment('lr-big', 0.01, 0.72, head);
+    await experiment('lr-broken', 1, undefined, head);
+    Object.assign(process.env, {
+      GITHUB_TOKEN: 't',
+      GITHUB_API_URL: fake.url,
+      GITHUB_REPOSITORY: 'Codertocat/Hello-World',
+      LOCKSTEP_PR_NUMBER: '7',
+    });
+
+    // 1. Experiments finish before the PR workflow's report: the comment is created with them.
+    const first = await cli('exp', 'comment', '--report');
+    expect(first.code, first.stderr).toBe(0);
+    const comments = () => fake.state.comments.get(7) ?? [];
+    expect(comments()).toHaveLength(1);
+    const section = findSection(comments()[0]!.body, 'experiments')!;
+    expect(comments()[0]!.body.startsWith(REPORT_MARKER)).toBe(true);
+    const order = ['lr-big', 'lr-small', 'lr-broken'].map((n) => section.indexOf(`| ${n} |`));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(section).toContain('| 1 | lr-big | train.lr=0.01 | 0.72 (+0.12 ▲) |');
+    expect(first.stdout).toContain('### Experiments (3, against the PR head');
+
+    // 2. The report rewrites the comment: the section survives, still one comment.
+    const client = issueCommentsClient({
+      request: async (route, params) => {
+        const [method, tmpl] = route.split(' ');
+        const p = { ...(params as Record<string, unknown>) };
+        const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
+          const v = String(p[k]);
+          delete p[k];
+          return v;
+        });
+        const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
+        const res = await fetch(`${fake.url}${url}${query}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          body: method === 'GET' ? undefined : JSON.stringify(p),
+        });
+        return { status: res.status, data: await res.json() };
+      },
+    });
+    const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 7 };
+    await upsertStickyComment(client, target, renderReport({ paramsDiff: '_No changes._' }));
+    expect(comments()).toHaveLength(1);
+    expect(comments()[0]!.body).toContain('_No changes._');
+    expect(findSection(comments()[0]!.body, 'experiments')).toBe(section);
+
+    // 3. Another experiment, another run: the section is replaced, the report kept.
+    await experiment('lr-mid', 0.003, 0.8, head);
+    expect((await cli('exp', 'comment', '--report')).code).toBe(0);
+    expect(comments()).toHaveLength(1);
+    const body = comments()[0]!.body;
+    expect(body).toContain('_No changes._');
+    expect(body.match(/<!-- lockstep-section:experiments -->/g)).toHaveLength(1);
+    expect(findSection(body, 'experiments')).toContain('| 1 | lr-mid | train.lr=0.003 | 0.8 (+0.2 ▲) |');
+  });
+
+  it('experiments section replaces a section whose end marker was deleted by hand', () => {
+    const text = replaceSection(
+      'report\n\n<!-- lockstep-section:experiments -->\nold rows',
+      'experiments',
+      'new',
+    );
+    expect(text).toBe(
+      'report\n\n<!-- lockstep-section:experiments -->\nnew\n<!-- /lockstep-section:experiments -->\n',
+    );
+  });
+});

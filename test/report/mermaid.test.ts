@@ -1,0 +1,116 @@
+/**
+ * Every Mermaid block the PR report emits renders in headless Chromium with the `mermaid`
+ * package (its dist bundle loaded into a blank page, no network), and each chart has one series
+ * per revision: base and head.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { renderReport, type Comparison } from '../../lib/report/render.ts';
+import { mermaidBlocks } from '../../lib/report/charts.ts';
+import { launchChromium, recordingPage } from '../support/chromium.ts';
+
+let browser: Browser;
+let page: Page;
+let requests: string[];
+beforeAll(async () => {
+  browser = await launchChromium();
+  const rec = await recordingPage(browser, (u) => u.startsWith('data:') || u === 'about:blank');
+  page = rec.page;
+  requests = rec.requests;
+  await page.addScriptTag({ path: path.resolve('node_modules/mermaid/dist/mermaid.min.js') });
+  await page.evaluate(() => (globalThis as any).mermaid.initialize({ startOnLoad: false }));
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Renders one block; resolves the SVG text, rejects with Mermaid's parse or render error. */
+async function renderMermaid(text: string, id: string): Promise<string> {
+  return page.evaluate(async ([t, i]) => (await (globalThis as any).mermaid.render(i, t)).svg as string, [
+    text,
+    id,
+  ] as const);
+}
+
+const LABELS = ['angry', 'happy', 'sad', 'neutral'];
+
+function revision(label: string, epochs: number, shift: number) {
+  const metrics: Record<string, number> = { accuracy: 0.6 + shift, f1_macro: 0.55 + shift, mcc: 0.4 + shift };
+  LABELS.forEach((l, i) => (metrics[`f1.${l}`] = 0.3 + 0.1 * i + shift));
+  return {
+    label,
+    metrics,
+    history: {
+      epochs: Array.from({ length: epochs }, (_, i) => ({
+        epoch: i + 1,
+        loss: 1 / (i + 1),
+        acc: 0.1 * i,
+        val_loss: 1.2 / (i + 1),
+        val_acc: 0.08 * i + shift,
+      })),
+      best_epoch: epochs - 1,
+    },
+    slices: [
+      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.3 + shift },
+      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.8 },
+    ],
+  };
+}
+
+const cases: { name: string; comparison: Comparison; series: number }[] = [
+  {
+    name: 'base and head',
+    comparison: { base: revision('main', 8, 0), head: revision('this PR', 6, 0.05) },
+    series: 2,
+  },
+  // Hostile names from git: quotes, brackets and a fence must not break the block.
+  {
+    name: 'names with Mermaid syntax in them',
+    comparison: {
+      base: revision('feat/"x"] --> [y', 3, 0),
+      head: { ...revision('head ```', 3, 0.1), metrics: { ...revision('', 3, 0.1).metrics, 'f1.a"b]': 0.5 } },
+    },
+    series: 2,
+  },
+  { name: 'head only', comparison: { head: revision('this PR', 4, 0) }, series: 1 },
+];
+
+describe('report mermaid', () => {
+  it.each(cases)(
+    'report mermaid blocks render in Chromium with one series per revision: $name',
+    async ({ comparison, series }) => {
+      const body = renderReport({ comparison });
+      const blocks = mermaidBlocks(body);
+      expect(blocks).toHaveLength(2);
+      for (const [i, block] of blocks.entries()) {
+        const svg = await renderMermaid(block, `chart${i}${series}${Math.random().toString(36).slice(2, 8)}`);
+        expect(svg).not.toMatch(/Syntax error/i);
+        const plots = svg.match(/class="(?:line|bar)-plot-\d+"/g) ?? [];
+        expect(plots).toHaveLength(series);
+      }
+      expect(requests.filter((u) => !u.startsWith('data:') && u !== 'about:blank')).toEqual([]);
+    },
+    30_000,
+  );
+
+  it('report mermaid renderer rejects a broken block (the check can fail)', async () => {
+    await expect(renderMermaid('xychart-beta\n    line [1, 2', 'broken')).rejects.toThrow();
+  });
+
+  it('report leads with headline deltas and the worst slice, then the gate verdict; per-class in details', () => {
+    const body = renderReport({ comparison: cases[0]!.comparison, metricsDiff: '| m | 1 |' });
+    expect(body).toMatch(/\| F1 \(macro\) \| 0\.55 \| 0\.6 \| \+0\.05 ▲ \|/);
+    expect(body).toMatch(/\| MCC \| 0\.4 \| 0\.45 \| \+0\.05 ▲ \|/);
+    expect(body).toMatch(
+      /\| worst slice \(f1_macro\) \| 0\.3 \(speaker=OAF\) \| 0\.35 \(speaker=OAF\) \| \+0\.05 ▲ \|/,
+    );
+    expect(body.indexOf('| F1 (macro)')).toBeLessThan(body.indexOf('### Gate verdict'));
+    expect(body.indexOf('### Gate verdict')).toBeLessThan(body.indexOf('```mermaid'));
+    const details = body.slice(body.indexOf('<details><summary>Per-class metrics'));
+    expect(details).toMatch(
+      /^<details><summary>Per-class metrics<\/summary>\n\n\| class \| F1 main \| F1 this PR \|/,
+    );
+    expect(body).toContain('<details><summary>All metrics against the base</summary>\n\n| m | 1 |');
+  });
+});
