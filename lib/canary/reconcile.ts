@@ -33,6 +33,11 @@ export interface ReconcileOptions {
   /** Print the plan without applying it. */
   dry?: boolean;
   now?: () => Date;
+  /**
+   * An open revert pull request that takes the desired model off the environment's branch: the
+   * desired model is not deployed again while it is open (reconcile holds on what serves).
+   */
+  revertPending?: { number: number; url: string; from: string; to: string };
 }
 
 export interface ReconcileResult {
@@ -156,6 +161,26 @@ function reconcileSteady(ctx: CanaryContext): boolean {
     );
   ctx.action = 'none';
   ctx.reason = `nothing to do: ${short(desired.hash)} (deployed model ${dm.id}) serves 100%`;
+  return true;
+}
+
+/** A revert pull request of the desired model is open: hold on the model it restores. */
+function reconcileRevertPending(ctx: CanaryContext): boolean {
+  const pending = ctx.opts.revertPending;
+  if (!pending || pending.from !== ctx.opts.desired.hash) return false;
+  const restored = deployedByHash(ctx, pending.to);
+  // Whatever the endpoint's status says, the model being reverted gets no traffic meanwhile.
+  if (restored && trafficOf(ctx, restored.id) !== 100) {
+    const split: TrafficSplit = Object.fromEntries(
+      ctx.observed.deployedModels.map((d) => [d.id, d.id === restored.id ? 100 : 0]),
+    );
+    ctx.plan.push({
+      what: `set ${restored.id} (${short(pending.to)}) to 100%`,
+      apply: () => ctx.opts.endpoint.setTraffic(split),
+    });
+  }
+  ctx.action = 'hold';
+  ctx.reason = `holding: revert pull request #${pending.number} pins ${short(pending.to)} again and is not merged yet; ${short(pending.from)} is not deployed again (${pending.url})`;
   return true;
 }
 
@@ -391,6 +416,7 @@ export async function reconcileCanary(opts: ReconcileOptions): Promise<Reconcile
   };
   const steps: ((c: CanaryContext) => boolean | Promise<boolean>)[] = [
     reconcileFirstDeploy,
+    reconcileRevertPending,
     reconcileRolledBack,
     reconcileSteady,
     reconcileRevert,
