@@ -23,6 +23,10 @@
  * - single_request_ms: median latency of requests sent one at a time on one connection.
  * - p99_ms_at_60pct / p99_at_60pct_vs_single: p99 at a constant 60% of max_rps, and its ratio
  *   to single_request_ms (target <= 3).
+ * - shadow_*: the same server in a canary's shadow step (a second deployed model at 0% that
+ *   predicts every answered request after the answer is sent): single_request_ms and p99 at the
+ *   same constant rate as p99_ms_at_60pct, and their ratios to the figures without shadow
+ *   measured just before (shadow_single_vs_baseline, shadow_p99_at_60pct_vs_baseline).
  * Env: SERVE_BENCH_WORKERS (server processes, default 2), SERVE_BENCH_SECONDS (default 6).
  */
 import fs from 'node:fs';
@@ -297,6 +301,34 @@ export default async function serveBench(): Promise<Record<string, number | stri
     const single = await singleLatency(predict.url, body, 50);
     const at60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
     load.push(os.loadavg()[0]);
+
+    // Shadow step: a second model (same weights, another artifact) mirrors every request.
+    fs.cpSync(path.join(root, 'out', 'model'), path.join(root, 'out', 'shadow'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'out', 'shadow', 'tag'), 'shadow\n');
+    const shadowRef = await commitArtifact(repo, 'out/shadow');
+    const endpoint = new LocalEndpoint(repo, 'dev');
+    const candidate = await endpoint.deploy(shadowRef, 0);
+    await endpoint.writeCanaryStatus({
+      candidateHash: shadowRef.hash,
+      candidate: candidate.id,
+      stable: '1',
+      stepIndex: 0,
+      phase: 'progressing',
+      stepStartedAt: new Date().toISOString(),
+      message: 'bench: shadow step',
+      shadow: true,
+    });
+    const logDir = path.join(root, '.lockstep', 'logs', 'dev');
+    const mirrored = () =>
+      fs.existsSync(logDir) &&
+      fs
+        .readdirSync(logDir)
+        .some((f) => fs.readFileSync(path.join(logDir, f), 'utf8').includes('"role":"shadow"'));
+    for (let i = 0; i < 200 && !mirrored(); i++) await singleLatency(predict.url, body, 5);
+    if (!mirrored()) throw new Error('the server did not start mirroring to the shadow model');
+    const shadowSingle = await singleLatency(predict.url, body, 50);
+    const shadowAt60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
+    load.push(os.loadavg()[0]);
     const round1 = (x: number) => Math.round(x * 10) / 10;
     const round2 = (x: number) => Math.round(x * 100) / 100;
     return {
@@ -309,6 +341,13 @@ export default async function serveBench(): Promise<Record<string, number | stri
       single_request_ms: round1(single),
       p99_ms_at_60pct: round1(percentile(at60.latencies, 99)),
       p99_at_60pct_vs_single: round2(percentile(at60.latencies, 99) / single),
+      shadow_single_request_ms: round1(shadowSingle),
+      shadow_single_vs_baseline: round2(shadowSingle / single),
+      shadow_p99_ms_at_60pct: round1(percentile(shadowAt60.latencies, 99)),
+      shadow_p99_at_60pct_vs_baseline: round2(
+        percentile(shadowAt60.latencies, 99) / percentile(at60.latencies, 99),
+      ),
+      shadow_errors: shadowAt60.errors,
       rps_at_60pct: Math.round(0.6 * maxRps),
       max_rps: Math.round(maxRps),
       p50_ms_at_150rps: round1(percentile(steady.latencies, 50)),

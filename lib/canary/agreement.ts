@@ -85,7 +85,8 @@ function stableBaseline(entries: PredictionLogEntry[], stableId: string): Paired
   for (const e of entries) {
     if (e.status !== 'ok') continue;
     if (e.deployedModelId === stableId) see(inputKey(e), e.label);
-    else if (e.shadow?.deployedModelId === stableId) see(inputKey(e), e.shadow.label);
+    // A shadow step's entry carries the answered prediction again, not a second one.
+    else if (e.shadow?.deployedModelId === stableId && e.role !== 'shadow') see(inputKey(e), e.shadow.label);
   }
   return pairs > 0 ? { pairs, agreements, agreement: agreements / pairs } : undefined;
 }

@@ -6,7 +6,7 @@
  * status is written in one place at the end, only when it changed — so a second run with no new
  * observations changes nothing.
  */
-import { LockstepError } from '../errors.ts';
+import { ConfigError, LockstepError } from '../errors.ts';
 import type {
   CanaryStatus,
   Endpoint,
@@ -15,6 +15,7 @@ import type {
   TrafficSplit,
 } from '../serving/endpoint.ts';
 import type { PredictionLogEntry } from '../serving/logs.ts';
+import type { CanaryStep } from '../environment/policy.ts';
 import { analyzeStep, type Analysis, type AnalysisThresholds } from './analysis.ts';
 
 export type CanaryAction =
@@ -24,14 +25,19 @@ export interface ReconcileOptions {
   endpoint: Endpoint;
   /** The model pinned for the environment. */
   desired: ModelRef;
-  /** Canary traffic percentages, increasing, ending at 100. */
-  steps: number[];
+  /** Canary traffic percentages, increasing, ending at 100; the first may be `shadow`. */
+  steps: CanaryStep[];
   analysis: AnalysisThresholds;
   /** Prediction log entries with time >= `since`. */
   readLogs(since: Date): PredictionLogEntry[] | Promise<PredictionLogEntry[]>;
   /** Print the plan without applying it. */
   dry?: boolean;
   now?: () => Date;
+  /**
+   * An open revert pull request that takes the desired model off the environment's branch: the
+   * desired model is not deployed again while it is open (reconcile holds on what serves).
+   */
+  revertPending?: { number: number; url: string; from: string; to: string };
 }
 
 export interface ReconcileResult {
@@ -87,6 +93,16 @@ function settle(ctx: CanaryContext, action: CanaryAction, reason: string): true 
 
 function stepLabel(ctx: CanaryContext, index: number): string {
   return `step ${index + 1}/${ctx.opts.steps.length}`;
+}
+
+/** Traffic of a step: `shadow` takes none (it only sees mirrored requests). */
+function percentOf(step: CanaryStep | undefined): number {
+  return step === 'shadow' ? 0 : (step ?? 100);
+}
+
+/** "at 25%" or "in shadow (0% traffic, every request mirrored)". */
+function stepWhere(step: CanaryStep): string {
+  return step === 'shadow' ? 'in shadow' : `at ${step}%`;
 }
 
 /** Nothing deployed yet: the desired model takes 100% (there is no stable model to compare against). */
@@ -148,6 +164,26 @@ function reconcileSteady(ctx: CanaryContext): boolean {
   return true;
 }
 
+/** A revert pull request of the desired model is open: hold on the model it restores. */
+function reconcileRevertPending(ctx: CanaryContext): boolean {
+  const pending = ctx.opts.revertPending;
+  if (!pending || pending.from !== ctx.opts.desired.hash) return false;
+  const restored = deployedByHash(ctx, pending.to);
+  // Whatever the endpoint's status says, the model being reverted gets no traffic meanwhile.
+  if (restored && trafficOf(ctx, restored.id) !== 100) {
+    const split: TrafficSplit = Object.fromEntries(
+      ctx.observed.deployedModels.map((d) => [d.id, d.id === restored.id ? 100 : 0]),
+    );
+    ctx.plan.push({
+      what: `set ${restored.id} (${short(pending.to)}) to 100%`,
+      apply: () => ctx.opts.endpoint.setTraffic(split),
+    });
+  }
+  ctx.action = 'hold';
+  ctx.reason = `holding: revert pull request #${pending.number} pins ${short(pending.to)} again and is not merged yet; ${short(pending.from)} is not deployed again (${pending.url})`;
+  return true;
+}
+
 /** The desired model's canary failed earlier: keep the stable model and keep reporting the failure. */
 function reconcileRolledBack(ctx: CanaryContext): boolean {
   const s = ctx.status;
@@ -205,7 +241,8 @@ function reconcileStart(ctx: CanaryContext): boolean {
   const abandoned = ctx.observed.deployedModels.filter(
     (d) => d.model.hash !== desired.hash && d.id !== stable?.id,
   );
-  const first = steps[0];
+  const first = percentOf(steps[0]);
+  const shadow = steps[0] === 'shadow';
   const split: TrafficSplit = {};
   for (const d of ctx.observed.deployedModels) split[d.id] = 0;
   if (stable) split[stable.id] = 100;
@@ -248,11 +285,12 @@ function reconcileStart(ctx: CanaryContext): boolean {
     phase: 'progressing',
     stepStartedAt: ctx.now.toISOString(),
     message: '',
+    ...(shadow ? { shadow: true } : {}),
   };
   return settle(
     ctx,
     'start',
-    `starting canary of ${short(desired.hash)}: ${stepLabel(ctx, 0)} at ${first}%${stable ? ` against stable ${stable.id} (${short(stable.model.hash)})` : ''}`,
+    `starting canary of ${short(desired.hash)}: ${stepLabel(ctx, 0)} ${stepWhere(steps[0])}${stable ? ` against stable ${stable.id} (${short(stable.model.hash)})` : ''}`,
   );
 }
 
@@ -269,10 +307,14 @@ async function reconcileStep(ctx: CanaryContext): Promise<boolean> {
   const stableId =
     s.stable && ctx.observed.deployedModels.some((d) => d.id === s.stable) ? s.stable : undefined;
   const entries = await ctx.opts.readLogs(new Date(s.stepStartedAt));
-  const a = analyzeStep(entries, candidateId, stableId, thresholds);
+  const step = steps[s.stepIndex];
+  const current = percentOf(step);
+  const a = analyzeStep(entries, candidateId, stableId, thresholds, {
+    percent: current,
+    shadow: step === 'shadow',
+  });
   ctx.analysis = a;
   const label = stepLabel(ctx, s.stepIndex);
-  const current = steps[s.stepIndex];
 
   if (a.verdict === 'fail') {
     const back: TrafficSplit = Object.fromEntries(ctx.observed.deployedModels.map((d) => [d.id, 0]));
@@ -282,21 +324,31 @@ async function reconcileStep(ctx: CanaryContext): Promise<boolean> {
         what: `set candidate ${candidateId} to 0%, stable ${stableId} to 100%`,
         apply: () => endpoint.setTraffic(back),
       });
-    ctx.status = { ...s, candidate: candidateId, phase: 'rolled-back', stepStartedAt: ctx.now.toISOString() };
+    const { shadow: _shadow, ...rest } = s;
+    ctx.status = {
+      ...rest,
+      candidate: candidateId,
+      phase: 'rolled-back',
+      stepStartedAt: ctx.now.toISOString(),
+    };
     ctx.failed = true;
     return settle(
       ctx,
       'rollback',
-      `${label} at ${steps[s.stepIndex]}%: ${a.failures.join('; ')}: rolling back to stable ${stableId ?? '(none)'}, canary at 0%`,
+      `${label} ${stepWhere(step)}: ${a.failures.join('; ')}: rolling back to stable ${stableId ?? '(none)'}, canary at 0%`,
     );
   }
   if (a.verdict === 'inconclusive') {
     ctx.action = 'hold';
-    ctx.reason = `${label}: ${a.canary.requests} of ${thresholds.min_requests} canary requests since ${s.stepStartedAt}: holding at ${current}%`;
+    const more = a.needed - a.canary.requests;
+    const why = a.neededBy
+      ? `needs ${more} more for the ${a.neededBy}`
+      : `needs ${more} more (min_requests ${thresholds.min_requests})`;
+    ctx.reason = `${label}: ${a.canary.requests} of ${a.needed} canary requests since ${s.stepStartedAt}: holding ${step === 'shadow' ? 'in shadow' : `at ${current}%`}; ${why}`;
     return true;
   }
   const nextIndex = s.stepIndex + 1;
-  const next = steps[nextIndex] ?? 100;
+  const next = percentOf(steps[nextIndex]);
   const split: TrafficSplit = Object.fromEntries(ctx.observed.deployedModels.map((d) => [d.id, 0]));
   split[candidateId] = next;
   if (stableId) split[stableId] = 100 - next;
@@ -304,8 +356,14 @@ async function reconcileStep(ctx: CanaryContext): Promise<boolean> {
     what: `set candidate ${candidateId} to ${next}%${stableId ? `, stable ${stableId} to ${100 - next}%` : ''}`,
     apply: () => endpoint.setTraffic(split),
   });
+  const { shadow: _wasShadow, ...unshadowed } = s;
   if (next < 100) {
-    ctx.status = { ...s, candidate: candidateId, stepIndex: nextIndex, stepStartedAt: ctx.now.toISOString() };
+    ctx.status = {
+      ...unshadowed,
+      candidate: candidateId,
+      stepIndex: nextIndex,
+      stepStartedAt: ctx.now.toISOString(),
+    };
     return settle(ctx, 'advance', `${label}: ${a.summary}: advancing to ${next}%`);
   }
   for (const d of ctx.observed.deployedModels.filter((d) => d.id !== candidateId)) {
@@ -315,7 +373,7 @@ async function reconcileStep(ctx: CanaryContext): Promise<boolean> {
     });
   }
   ctx.status = {
-    ...s,
+    ...unshadowed,
     candidate: candidateId,
     stepIndex: steps.length - 1,
     phase: 'completed',
@@ -338,6 +396,13 @@ export async function reconcileCanary(opts: ReconcileOptions): Promise<Reconcile
       `canary.steps: must end at 100 "${JSON.stringify(opts.steps)}". Fix promotion/<env>.yaml.`,
     );
   }
+  // Vertex AI routes each request to one deployed model and mirrors nothing, and its canary
+  // status (endpoint labels) has no shadow flag: a shadow step there would see no traffic.
+  if (opts.steps[0] === 'shadow' && opts.endpoint.kind !== 'local') {
+    throw new ConfigError(
+      `canary.steps: "shadow" needs the local endpoint; a ${opts.endpoint.kind} endpoint does not mirror requests. Remove shadow from promotion/<env>.yaml canary.steps (see README, Shadow traffic).`,
+    );
+  }
   const observed = await opts.endpoint.describe();
   const ctx: CanaryContext = {
     opts,
@@ -351,6 +416,7 @@ export async function reconcileCanary(opts: ReconcileOptions): Promise<Reconcile
   };
   const steps: ((c: CanaryContext) => boolean | Promise<boolean>)[] = [
     reconcileFirstDeploy,
+    reconcileRevertPending,
     reconcileRolledBack,
     reconcileSteady,
     reconcileRevert,

@@ -7,7 +7,14 @@
 import type { Repo } from '../repo.ts';
 import type { GitHubClient, RepoSlug } from '../promotion/github.ts';
 import type { BranchMirror } from '../promotion/promote.ts';
-import { openRollbackPr, planRollback, rollbackLocal, type RollbackPlan } from '../promotion/rollback.ts';
+import { listOpenPullRequests } from '../promotion/github.ts';
+import {
+  openRollbackPr,
+  planRollback,
+  rollbackLocal,
+  ROLLBACK_LABEL,
+  type RollbackPlan,
+} from '../promotion/rollback.ts';
 
 export type GitRevert =
   | { kind: 'none'; reason: string }
@@ -18,7 +25,38 @@ export type GitRevert =
       branch: string;
       commit: string;
       pullRequest: { number: number; url: string; created: boolean };
-    };
+    }
+  | { kind: 'pending'; pullRequest: OpenRevert & { created: false } };
+
+/** An open revert pull request of an environment (found by its body's first line). */
+export interface OpenRevert {
+  number: number;
+  url: string;
+  /** The model it takes off the branch. */
+  from: string;
+  /** The model it pins again. */
+  to: string;
+  /** The branch head it was made on. */
+  head: string;
+}
+
+const MARKER = /<!-- lockstep-rollback env=(\S+) from=([0-9a-f]+) to=([0-9a-f]+) head=([0-9a-f]+) -->/;
+
+/** The open revert pull request into `branch` that takes `failed` off it, if any. */
+export async function findOpenRevert(
+  gh: { client: GitHubClient; slug: RepoSlug },
+  env: string,
+  branch: string,
+  failed: string,
+): Promise<OpenRevert | undefined> {
+  for (const pr of await listOpenPullRequests(gh.client, gh.slug, branch)) {
+    const m = MARKER.exec(pr.body);
+    if (!m || m[1] !== env || m[2] !== failed) continue;
+    if (!pr.head.startsWith(`rollback/${env}-`) && !pr.labels.includes(ROLLBACK_LABEL)) continue;
+    return { number: pr.number, url: pr.url, from: m[2], to: m[3], head: m[4] };
+  }
+  return undefined;
+}
 
 export interface RevertOptions {
   /** The model that no longer serves (the branch pins it now). */
@@ -33,6 +71,8 @@ export interface RevertOptions {
   source?: string;
   /** Moves with the branch (the Vertex AI aliases). */
   mirror?: BranchMirror;
+  /** What the analysis measured, one line each, for the pull request body. */
+  evidence?: string[];
 }
 
 /** Makes `env`'s branch pin `stable` again when it still pins `failed`. */
@@ -43,8 +83,17 @@ export async function revertBranch(repo: Repo, env: string, o: RevertOptions): P
       kind: 'none',
       reason: `${env}'s branch pins ${plan.from.model.slice(0, 12)}, not ${o.failed.slice(0, 12)}: nothing to revert`,
     };
-  if (o.github)
-    return { kind: 'pull-request', plan, ...(await openRollbackPr(repo, plan, o.github, o.reason)) };
+  if (o.github) {
+    // One revert pull request: an open one made on the current branch head is left as it is.
+    const open = await findOpenRevert(o.github, env, plan.branch, o.failed);
+    if (open && open.head === plan.head && open.to === o.stable)
+      return { kind: 'pending', pullRequest: { ...open, created: false } };
+    return {
+      kind: 'pull-request',
+      plan,
+      ...(await openRollbackPr(repo, plan, o.github, o.reason, o.evidence ?? [])),
+    };
+  }
   const { commit } = await rollbackLocal(repo, plan, {
     source: o.source ?? 'canary',
     detail: o.reason,

@@ -91,20 +91,51 @@ export const canaryAnalysisSchema = z
     min_agreement: z.number().min(0).max(1).default(0.7),
     /** Paired requests: largest allowed mean shift of one class's score against stable. */
     max_score_shift: z.number().min(0).max(1).default(0.2),
-    /** Significance level of the agreement and score-shift tests. */
+    /** Significance level of every test (agreement, score shift, class distribution, error rate, latency). */
     alpha: z.number().gt(0).lt(1).default(0.01),
+    /**
+     * Power the class-distribution, error-rate and latency tests must have to see `min_effect`
+     * before a step passes; with fewer canary requests the step holds and says how many more.
+     */
+    power: z.number().gt(0).lt(1).default(0.8),
+    /**
+     * Smallest differences from stable worth a rollback: a significant difference smaller than
+     * this passes, and the power calculation is for a difference this large.
+     */
+    min_effect: z
+      .object({
+        /** L-infinity distance between canary and stable predicted-class shares (chi-square test). */
+        class_share: z.number().gt(0).max(1).default(0.1),
+        /** Error rate above stable's, absolute (one-sided two-proportion test). */
+        error_rate: z.number().gt(0).max(1).default(0.02),
+        /** P(a canary request is slower than a stable one), 0.5 = no difference (Mann-Whitney U). */
+        latency_auc: z.number().gt(0.5).max(1).default(0.6),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
+/** A canary step: a traffic percentage, or `shadow` (the candidate sees every request, answers none). */
+export const canaryStepSchema = z.union([z.number().int().min(1).max(100), z.literal('shadow')]);
+export type CanaryStep = z.infer<typeof canaryStepSchema>;
+
 export const canarySchema = z
   .object({
-    /** Canary traffic percentages, in order; the last must be 100. */
+    /**
+     * Canary traffic percentages, in order; the last must be 100. A first step `shadow` mirrors
+     * every request to the candidate without answering with it (e.g. [shadow, 10, 25, 50, 100]).
+     */
     steps: z
-      .array(z.number().int().min(1).max(100))
+      .array(canaryStepSchema)
       .min(1)
       .default([10, 25, 50, 100])
       .refine((s) => s[s.length - 1] === 100, 'the last canary step must be 100')
-      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]), 'canary steps must increase'),
+      .refine((s) => s.every((v, i) => v !== 'shadow' || i === 0), 'only the first canary step can be shadow')
+      .refine(
+        (s) => s.every((v, i) => i === 0 || s[i - 1] === 'shadow' || (v as number) > (s[i - 1] as number)),
+        'canary steps must increase',
+      ),
     analysis: canaryAnalysisSchema.prefault({}),
   })
   .strict();

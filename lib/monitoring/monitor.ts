@@ -9,7 +9,7 @@
  * window it reports "not enough data" instead of alerting on distributions.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { PredictionLogEntry } from '../serving/logs.ts';
+import { isShadowEntry, type PredictionLogEntry } from '../serving/logs.ts';
 import { monitorHistogramsSpec } from '../plots/templates.ts';
 import {
   binValues,
@@ -178,9 +178,10 @@ export function computeMonitorReport(
   const to = now.getTime();
   const from = to - w;
   const prevFrom = from - w;
+  // A shadow step's mirrored predictions answered no one: the served traffic is the stable model's.
   const inRange = (e: PredictionLogEntry, a: number, b: number) => {
     const t = new Date(e.time).getTime();
-    return t > a && t <= b;
+    return t > a && t <= b && !isShadowEntry(e);
   };
   const recentAll = entries.filter((e) => inRange(e, from, to));
   const previousAll = entries.filter((e) => inRange(e, prevFrom, from));

@@ -73,6 +73,49 @@ export async function upsertPullRequest(
   }
 }
 
+/** Adds labels to an issue or pull request (GitHub creates a label the repository lacks). */
+export async function addLabels(
+  client: GitHubClient,
+  slug: RepoSlug,
+  number: number,
+  labels: string[],
+): Promise<void> {
+  try {
+    await client.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+      ...slug,
+      issue_number: number,
+      labels,
+    });
+  } catch (err) {
+    explain(err, `labels of #${number}`);
+  }
+}
+
+/** Open pull requests into `base`, with their head branch, body and labels. */
+export async function listOpenPullRequests(
+  client: GitHubClient,
+  slug: RepoSlug,
+  base: string,
+): Promise<{ number: number; url: string; head: string; body: string; labels: string[] }[]> {
+  try {
+    const res = await client.request('GET /repos/{owner}/{repo}/pulls', {
+      ...slug,
+      state: 'open',
+      base,
+      per_page: 100,
+    });
+    return (res.data as any[]).map((p) => ({
+      number: p.number,
+      url: p.html_url,
+      head: p.head?.ref ?? '',
+      body: p.body ?? '',
+      labels: ((p.labels ?? []) as { name: string }[]).map((l) => l.name),
+    }));
+  } catch (err) {
+    explain(err, `pull requests into ${base}`);
+  }
+}
+
 export interface GitHubDeployment {
   id: number;
   sha: string;

@@ -15,7 +15,7 @@ import { recordDeployment } from './records.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
 import type { BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
-import { upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
+import { addLabels, upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
 
 export interface RollbackPlan {
   env: string;
@@ -81,9 +81,17 @@ export function rollbackTitle(plan: RollbackPlan): string {
   return `Roll back ${plan.env} to model ${plan.to.model.slice(0, 12)}`;
 }
 
-/** The rollback pull request's body; `reason` says why (a canary's failed analysis). */
-export function rollbackBody(plan: RollbackPlan, reason?: string): string {
-  return `<!-- lockstep-rollback -->\nRestores the lockfile of \`${plan.to.commit}\` (model \`${plan.to.model}\`) on **${plan.env}**, replacing \`${plan.from.model}\`.\n${reason ? `\nWhy: ${reason}\n` : ''}\nThe endpoint already serves the restored model; merging this pull request makes the branch pin what serves.\n`;
+/** The label every rollback pull request carries. */
+export const ROLLBACK_LABEL = 'lockstep:rollback';
+
+/**
+ * The rollback pull request's body; `reason` says why (a canary's failed analysis) and
+ * `evidence` lists what the analysis measured, one line each. The first line names the models
+ * and the branch head it was made on, so a later run can tell the open one is still current.
+ */
+export function rollbackBody(plan: RollbackPlan, reason?: string, evidence: string[] = []): string {
+  const shown = evidence.length ? `\nEvidence:\n${evidence.map((e) => `- ${e}`).join('\n')}\n` : '';
+  return `<!-- lockstep-rollback env=${plan.env} from=${plan.from.model} to=${plan.to.model} head=${plan.head} -->\nRestores the lockfile of \`${plan.to.commit}\` (model \`${plan.to.model}\`) on **${plan.env}**, replacing \`${plan.from.model}\`.\n${reason ? `\nWhy: ${reason}\n` : ''}${shown}\nThe endpoint already serves the restored model; merging this pull request makes the branch pin what serves.\n`;
 }
 
 /** Pushes the rollback branch to `origin` and opens (or updates) its pull request. */
@@ -92,19 +100,21 @@ export async function openRollbackPr(
   plan: RollbackPlan,
   gh: { client: GitHubClient; slug: RepoSlug },
   reason?: string,
+  evidence: string[] = [],
 ): Promise<{
   branch: string;
   commit: string;
   pullRequest: { number: number; url: string; created: boolean };
 }> {
-  const { branch, commit } = await createRollbackCommit(repo, plan);
+  const { branch, commit } = await createRollbackCommit(repo, plan, reason);
   await simpleGit(repo.root).raw(['push', '--force', 'origin', `${branch}:refs/heads/${branch}`]);
   const pullRequest = await upsertPullRequest(gh.client, gh.slug, {
     head: branch,
     base: plan.branch,
     title: rollbackTitle(plan),
-    body: rollbackBody(plan, reason),
+    body: rollbackBody(plan, reason, evidence),
   });
+  await addLabels(gh.client, gh.slug, pullRequest.number, [ROLLBACK_LABEL]);
   return { branch, commit, pullRequest };
 }
 
@@ -115,6 +125,7 @@ export async function openRollbackPr(
 export async function createRollbackCommit(
   repo: Repo,
   plan: RollbackPlan,
+  reason?: string,
 ): Promise<{ branch: string; commit: string }> {
   const git = simpleGit(repo.root);
   const branch = `rollback/${plan.env}-${plan.to.model.slice(0, 12)}`;
@@ -136,7 +147,7 @@ export async function createRollbackCommit(
     await wt.raw([
       'commit',
       '-m',
-      `${rollbackTitle(plan)}\n\nRestores ${LOCKFILE} and params.yaml from ${plan.to.commit} (model ${plan.to.model}),\nreplacing model ${plan.from.model} deployed by ${plan.from.commit}.`,
+      `${rollbackTitle(plan)}\n\nRestores ${LOCKFILE} and params.yaml from ${plan.to.commit} (model ${plan.to.model}),\nreplacing model ${plan.from.model} deployed by ${plan.from.commit}.${reason ? `\n\nWhy: ${reason}` : ''}`,
     ]);
     const commit = (await wt.raw(['rev-parse', 'HEAD'])).trim();
     return { branch, commit };
@@ -166,7 +177,7 @@ export async function rollbackLocal(
   plan: RollbackPlan,
   options: RollbackRecordOptions = {},
 ): Promise<{ commit: string }> {
-  const { branch, commit } = await createRollbackCommit(repo, plan);
+  const { branch, commit } = await createRollbackCommit(repo, plan, options.detail);
   const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
   const model = lockfile ? modelOf(lockfile) : undefined;
   const mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;

@@ -38,6 +38,7 @@ export const canaryStatusSchema = z
     phase: z.enum(['progressing', 'completed', 'rolled-back']),
     stepStartedAt: z.string(),
     message: z.string(),
+    shadow: z.boolean().optional(),
   })
   .strict();
 

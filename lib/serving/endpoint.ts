@@ -42,6 +42,11 @@ export interface CanaryStatus {
   stepStartedAt: string;
   /** The last human reason. */
   message: string;
+  /**
+   * The current step is `shadow`: the candidate takes no traffic, the server mirrors every
+   * request the stable model answers to it and logs its answer as a shadow prediction.
+   */
+  shadow?: boolean;
 }
 
 export interface EndpointDescription {

@@ -27,6 +27,8 @@ export class LocalEndpointSource implements ModelSource {
   private seen = '';
   /** Canary deployed model id -> stable deployed model id, while a canary is in progress. */
   private shadows = new Map<string, string>();
+  /** Stable deployed model id -> candidate deployed model id, during a shadow step. */
+  private mirrors = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   /** Deployed model id -> why it could not be loaded. */
   readonly loadErrors = new Map<string, string>();
@@ -51,6 +53,14 @@ export class LocalEndpointSource implements ModelSource {
   shadowFor(route: Route): Route | undefined {
     const stable = this.shadows.get(route.deployedModelId);
     return stable === undefined ? undefined : this.router.list().find((m) => m.deployedModelId === stable);
+  }
+
+  /** During a shadow step, the candidate predicts every request the stable model answers. */
+  mirrorFor(route: Route): Route | undefined {
+    const candidate = this.mirrors.get(route.deployedModelId);
+    return candidate === undefined
+      ? undefined
+      : this.router.list().find((m) => m.deployedModelId === candidate);
   }
 
   /** Re-reads the state file when its size or mtime changed; concurrent calls share one refresh. */
@@ -96,10 +106,9 @@ export class LocalEndpointSource implements ModelSource {
     this.cache.retain(new Set(state.deployedModels.map((d) => d.model.hash)));
     this.router.set(routes);
     const c = state.canary;
-    this.shadows =
-      c?.phase === 'progressing' && c.candidate && c.stable && c.candidate !== c.stable
-        ? new Map([[c.candidate, c.stable]])
-        : new Map();
+    const inCanary = c?.phase === 'progressing' && c.candidate && c.stable && c.candidate !== c.stable;
+    this.shadows = inCanary && !c.shadow ? new Map([[c.candidate!, c.stable!]]) : new Map();
+    this.mirrors = inCanary && c.shadow ? new Map([[c.stable!, c.candidate!]]) : new Map();
     this.seen = key;
   }
 }

@@ -38,6 +38,17 @@ export interface PredictionLogEntry {
    * (paired evidence for the canary analysis; not part of the response).
    */
   shadow?: ShadowPrediction;
+  /**
+   * `shadow`: a shadow step's prediction by the candidate of a request the stable model answered
+   * (never returned to the client; `shadow` then holds the stable model's answer). Absent for
+   * answered predictions.
+   */
+  role?: 'shadow';
+}
+
+/** True for a shadow step's mirrored prediction (not an answered request). */
+export function isShadowEntry(e: PredictionLogEntry): boolean {
+  return e.role === 'shadow';
 }
 
 /** A second model's prediction of a logged instance. */

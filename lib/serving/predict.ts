@@ -132,12 +132,21 @@ export interface PredictorOptions {
    * `serving.on_error_anomaly`). Unreadable or empty clips are refused either way.
    */
   onErrorAnomaly?: OnErrorAnomaly;
+  /**
+   * Shadow-step instances waiting for the candidate at once before new ones are skipped
+   * (default 64): mirroring must never queue unbounded work behind answered requests.
+   */
+  maxShadowBacklog?: number;
 }
 
 /** Runs requests against a model source. */
 export class Predictor {
   readonly source: ModelSource;
   private readonly options: PredictorOptions;
+  /** Shadow-step instances queued for the candidate and not yet predicted. */
+  private shadowBacklog = 0;
+  /** Shadow-step instances skipped because the backlog was full. */
+  shadowSkipped = 0;
 
   constructor(source: ModelSource, options: PredictorOptions) {
     this.source = source;
@@ -164,6 +173,7 @@ export class Predictor {
       );
     }
     const ready = this.checkInstances(parsed, route, started);
+    const prepMs = performance.now() - started;
     const shadow = this.source.shadowFor?.(route);
     const predictions = ready.map((p, i) => {
       const t0 = i === 0 ? started : performance.now();
@@ -193,7 +203,75 @@ export class Predictor {
       });
       return { label: pred.label, scores: pred.scores, ...(anomalies ? { anomalies } : {}) };
     });
+    const mirror = this.source.mirrorFor?.(route);
+    if (mirror) this.mirror(mirror, route, ready, predictions, prepMs);
     return { predictions, deployedModelId: route.deployedModelId, modelVersionId: route.modelVersionId };
+  }
+
+  /**
+   * A shadow step: the candidate predicts the answered instances on a later turn of the event
+   * loop, after the response is written, and each prediction is logged as a shadow one with the
+   * stable model's answer beside it. Its latency is the request's preparation (decode and input
+   * checks, shared) plus the candidate's own prediction, measured as the answered one is.
+   */
+  private mirror(
+    candidate: Route,
+    stable: Route,
+    ready: ReadyInstance[],
+    answers: { label: string; scores: Record<string, number> }[],
+    prepMs: number,
+  ): void {
+    const max = this.options.maxShadowBacklog ?? 64;
+    if (this.shadowBacklog + ready.length > max) {
+      this.shadowSkipped += ready.length;
+      return;
+    }
+    this.shadowBacklog += ready.length;
+    setImmediate(() => {
+      try {
+        ready.forEach((p, i) => {
+          const t0 = performance.now();
+          const base = {
+            env: this.options.env,
+            deployedModelId: candidate.deployedModelId,
+            modelVersionId: candidate.modelVersionId,
+            modelId: candidate.model.id,
+            role: 'shadow' as const,
+          };
+          try {
+            const pred =
+              p.kind === 'audio'
+                ? candidate.model.predictAudio(p.audio)
+                : candidate.model.predictFeatures(p.raw);
+            this.options.log?.write({
+              time: new Date().toISOString(),
+              ...base,
+              status: 'ok',
+              label: pred.label,
+              scores: pred.scores,
+              summary: pred.summary,
+              latencyMs: round3((i === 0 ? prepMs : 0) + performance.now() - t0),
+              shadow: {
+                deployedModelId: stable.deployedModelId,
+                modelVersionId: stable.modelVersionId,
+                label: answers[i].label,
+                scores: answers[i].scores,
+              },
+            });
+          } catch (err) {
+            this.options.log?.write({
+              time: new Date().toISOString(),
+              ...base,
+              status: 'error',
+              latencyMs: round3((i === 0 ? prepMs : 0) + performance.now() - t0),
+              error: `deployed model ${candidate.deployedModelId}: shadow prediction failed (${(err as Error).message?.split('\n')[0]}).`,
+            });
+          }
+        });
+      } finally {
+        this.shadowBacklog -= ready.length;
+      }
+    });
   }
 
   /**

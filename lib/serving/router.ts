@@ -28,6 +28,11 @@ export interface ModelSource {
    * logged beside the served one, never returned): the stable model while `route` is a canary.
    */
   shadowFor?(route: Route): Route | undefined;
+  /**
+   * The candidate of a shadow step, for a request the stable model `route` answers: it predicts
+   * the same instances after the answer is sent, and its prediction is logged as a shadow one.
+   */
+  mirrorFor?(route: Route): Route | undefined;
   /** Re-reads the desired deployment if it changed (called on a timer by the server). */
   refresh?(): Promise<void>;
   close?(): Promise<void>;

@@ -34,7 +34,14 @@ let source: LocalEndpointSource;
 let log: PredictionLog;
 
 const STEPS = [25, 50, 100];
-const ANALYSIS = { max_error_rate: 0.05, max_p99_ms: 500, max_divergence: 0.3, min_requests: 8 };
+// Effects large enough that a few dozen requests give the tests their power (see test/canary/stats.test.ts).
+const ANALYSIS = {
+  max_error_rate: 0.05,
+  max_p99_ms: 500,
+  max_divergence: 0.3,
+  min_requests: 8,
+  min_effect: { class_share: 0.8, error_rate: 0.6, latency_auc: 0.9 },
+};
 // A skewed input mix (period 7, coprime with the router's periods), so a model predicting the
 // wrong classes shows up as a different predicted-class distribution.
 const MIX = [0, 0, 0, 0, 1, 2, 3];
@@ -122,13 +129,15 @@ describe('canary reconcile', () => {
 
     expect(await drive(3)).toEqual({ '1': 2, '2': 1 });
     const hold = await expectIdempotent(good);
-    expect(hold.reason).toMatch(/step 1\/3: 1 of 8 canary requests since .*: holding at 25%/);
+    expect(hold.reason).toMatch(
+      /step 1\/3: 1 of 8 canary requests since .*: holding at 25%; needs 7 more \(min_requests 8\)/,
+    );
 
     expect(await drive(56)).toEqual({ '1': 42, '2': 14 });
     const advance = await reconcile(good);
     expect(advance.action).toBe('advance');
     expect(advance.reason).toMatch(
-      /^step 1\/3: error rate 0\.0%, p99 \d+ ms, agreement with stable 100% \(15\/15 paired requests\) vs 70% required \(stable-vs-stable 100% on \d+ repeated inputs\), largest class score shift \w+ [+-]0\.00: advancing to 50%$/,
+      /^step 1\/3: error rate 0\.0%, p99 \d+ ms, agreement with stable 100% \(15\/15 paired requests\) vs 70% required \(stable-vs-stable 100% on \d+ repeated inputs\), largest class score shift \w+ [+-]0\.00, class distribution chi-square p = 1\.000, error rate two-proportion z p = 1\.000, latency Mann-Whitney U p = [\d.e-]+: advancing to 50%$/,
     );
     expect(advance.analysis!.canary.requests).toBe(15);
     expect((await endpoint.describe()).trafficSplit).toEqual({ '1': 50, '2': 50 });
@@ -302,7 +311,7 @@ describe('canary reconcile on shipped logs', () => {
       const waiting = await cli();
       expect(waiting.code).toBe(0);
       expect(waiting.result.action).toBe('hold');
-      expect(waiting.result.reason).toMatch(/0 of 8 canary requests/);
+      expect(waiting.result.reason).toMatch(/0 of \d+ canary requests/);
 
       await new LogShipper(log, 'gs://logs-bucket/staging', { instance: 'server-1', intervalMs: 0 }).stop();
       const shipped = await cli();

@@ -24,11 +24,12 @@ import { makeReleaseModels, type ReleaseModels } from './release-models.ts';
 // prod and dev take fewer steps and requests to keep the test short.
 const MIN_REQUESTS: Record<string, number> = { dev: 10, staging: 30, prod: 20 };
 const STEPS = [10, 25, 50, 100];
-// The project's policies with room for a loaded test machine's latency.
+// The project's policies with room for a loaded test machine's latency, and minimum effects large
+// enough that these request counts give the statistical tests their power.
 const POLICIES: Record<string, string> = {
-  dev: `branch: dev\nendpoint: { kind: local }\ncanary:\n  steps: [50, 100]\n  analysis: { max_error_rate: 0.05, max_p99_ms: 5000, min_requests: 10 }\n`,
-  staging: `branch: staging\nendpoint: { kind: local }\ngate:\n  thresholds:\n    - { metric: f1_macro, direction: higher, min: 0.5, tolerance: 0.02 }\ncanary:\n  steps: ${JSON.stringify(STEPS)}\n  analysis: { max_error_rate: 0.02, max_p99_ms: 5000, min_requests: ${MIN_REQUESTS.staging} }\n`,
-  prod: `branch: prod\nendpoint: { kind: local }\ngate:\n  thresholds:\n    - { metric: f1_macro, direction: higher, min: 0.6, tolerance: 0.01 }\ncanary:\n  steps: [25, 50, 100]\n  analysis: { max_error_rate: 0.01, max_p99_ms: 5000, min_requests: ${MIN_REQUESTS.prod} }\n`,
+  dev: `branch: dev\nendpoint: { kind: local }\ncanary:\n  steps: [50, 100]\n  analysis: { max_error_rate: 0.05, max_p99_ms: 5000, min_requests: 10, min_effect: { class_share: 1, error_rate: 0.6, latency_auc: 0.95 } }\n`,
+  staging: `branch: staging\nendpoint: { kind: local }\ngate:\n  thresholds:\n    - { metric: f1_macro, direction: higher, min: 0.5, tolerance: 0.02 }\ncanary:\n  steps: ${JSON.stringify(STEPS)}\n  analysis: { max_error_rate: 0.02, max_p99_ms: 5000, min_requests: ${MIN_REQUESTS.staging}, min_effect: { class_share: 0.5, error_rate: 0.3, latency_auc: 0.8 } }\n`,
+  prod: `branch: prod\nendpoint: { kind: local }\ngate:\n  thresholds:\n    - { metric: f1_macro, direction: higher, min: 0.6, tolerance: 0.01 }\ncanary:\n  steps: [25, 50, 100]\n  analysis: { max_error_rate: 0.01, max_p99_ms: 5000, min_requests: ${MIN_REQUESTS.prod}, min_effect: { class_share: 0.6, error_rate: 0.3, latency_auc: 0.8 } }\n`,
 };
 const ENVS = ['dev', 'staging', 'prod'] as const;
 type Env = (typeof ENVS)[number];

@@ -160,7 +160,13 @@ describe('vertex endpoint', () => {
     const opts = {
       endpoint: ep,
       steps: [10, 100],
-      analysis: { max_error_rate: 0.01, max_p99_ms: 100, max_divergence: 0.2, min_requests: 5 },
+      analysis: {
+        max_error_rate: 0.01,
+        max_p99_ms: 100,
+        max_divergence: 0.2,
+        min_requests: 5,
+        min_effect: { class_share: 0.9, error_rate: 0.7, latency_auc: 1 },
+      },
       readLogs: (since: Date) => logs.filter((l) => Date.parse(l.time) >= since.getTime()),
     };
     expect((await reconcileCanary({ ...opts, desired: ref('a') })).action).toBe('deploy');

@@ -76,7 +76,7 @@ async function drive(n: number): Promise<Record<string, number>> {
 beforeAll(async () => {
   t = await createTmpRepo({
     'promotion/dev.yaml':
-      'branch: dev\nendpoint: { kind: local }\ncanary:\n  steps: [50, 100]\n  analysis: { max_error_rate: 0.05, max_p99_ms: 2000, max_divergence: 0.3, min_requests: 10 }\n',
+      'branch: dev\nendpoint: { kind: local }\ncanary:\n  steps: [50, 100]\n  analysis: { max_error_rate: 0.05, max_p99_ms: 2000, max_divergence: 0.3, min_requests: 10, min_effect: { class_share: 1, error_rate: 0.6, latency_auc: 0.95 } }\n',
   });
   files = await makeTinyCorpus(path.join(t.root, 'corpus'), { speakers: 3 });
   const models = path.join(t.root, 'models');

@@ -29,6 +29,7 @@ export interface FakePull {
   base: { ref: string; sha: string };
   html_url: string;
   merged: boolean;
+  labels: { name: string }[];
 }
 
 export interface FakeDeployment {
@@ -221,6 +222,7 @@ export function defaultRoutes(): Route[] {
           base: { ref: String(body.base), sha: state.refs.get(`heads/${body.base}`) ?? '' },
           html_url: `${url}/${params.owner}/${params.repo}/pull/${number}`,
           merged: false,
+          labels: [],
         };
         state.pulls.push(pull);
         return { status: 201, body: pull };
@@ -244,6 +246,20 @@ export function defaultRoutes(): Route[] {
         if (typeof body?.body === 'string') p.body = body.body;
         if (body?.state === 'open' || body?.state === 'closed') p.state = body.state;
         return { status: 200, body: p };
+      },
+    },
+    {
+      // Labels of a pull request (an issue number); GitHub creates labels the repository lacks.
+      method: 'POST',
+      path: '/repos/:owner/:repo/issues/:number/labels',
+      handle: ({ state, params, body }) => {
+        const p = state.pulls.find((x) => x.number === num(params.number));
+        if (!p) return notFound();
+        if (!Array.isArray(body?.labels))
+          return { status: 422, body: { message: 'Validation Failed: labels must be an array' } };
+        for (const name of body.labels as string[])
+          if (!p.labels.some((l) => l.name === name)) p.labels.push({ name: String(name) });
+        return { status: 200, body: p.labels };
       },
     },
     {

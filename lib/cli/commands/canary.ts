@@ -12,6 +12,24 @@ import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { whileLocked } from '../locked.ts';
 
+/** What the analysis measured, one line each, for the revert pull request's body. */
+function evidenceLines(result: { analysis?: import('../../canary/analysis.ts').Analysis }): string[] {
+  const a = result.analysis;
+  if (!a) return [];
+  const lines = [
+    `canary: ${a.canary.requests} requests, error rate ${(a.canary.errorRate * 100).toFixed(1)}%, p99 ${Math.round(a.canary.p99Ms)} ms` +
+      (a.stable
+        ? `; stable: ${a.stable.requests} requests, error rate ${(a.stable.errorRate * 100).toFixed(1)}%, p99 ${Math.round(a.stable.p99Ms)} ms`
+        : ''),
+    ...a.failures.map((f) => `failed: ${f}`),
+  ];
+  for (const t of a.tests)
+    lines.push(
+      `${t.test} (${t.method}): statistic ${t.statistic.toFixed(2)}, p ${t.pValue.toExponential(2)}, effect ${t.effect.toFixed(3)} (minimum ${t.minEffect})${t.failed ? ': failed' : ''}`,
+    );
+  return lines;
+}
+
 export function register(program: Command, io: CliIO): void {
   const canary = program.command('canary').description('progressive delivery of the pinned model');
   canary
@@ -24,16 +42,25 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--working-tree', "read the working tree's lockfile instead (a rehearsal before committing)")
     .option('--dry', 'print the plan without changing the endpoint')
+    .option('--local', 'after a rollback, commit the revert to the local branch even with a GitHub token')
     .option('--json', 'print the result as JSON')
     .action(
-      async (opts: { env: string; ref?: string; workingTree?: boolean; dry?: boolean; json?: boolean }) =>
+      async (opts: {
+        env: string;
+        ref?: string;
+        workingTree?: boolean;
+        dry?: boolean;
+        local?: boolean;
+        json?: boolean;
+      }) =>
         whileLocked(io, 'canary reconcile', opts.dry, async () => {
           const { findRepo } = await import('../../repo.ts');
           const { openEndpoint } = await import('../../endpoints/open.ts');
           const { readDesiredModel } = await import('../../canary/desired.ts');
           const { reconcileCanary } = await import('../../canary/reconcile.ts');
           const { recordCanaryResult } = await import('../../canary/record.ts');
-          const { revertBranch } = await import('../../canary/revert.ts');
+          const { revertBranch, findOpenRevert } = await import('../../canary/revert.ts');
+          const { environmentBranch } = await import('../../environment/refs.ts');
           const { predictionLogDir } = await import('../../serving/logs.ts');
           const { readLogs, policyLogSource } = await import('../../monitoring/logs.ts');
           const { githubFromEnv } = await import('../github.ts');
@@ -50,7 +77,19 @@ export function register(program: Command, io: CliIO): void {
           const remoteLogs = policyLogSource(policy, opts.env);
           const logSource = remoteLogs?.source ?? predictionLogDir(repo.root, opts.env);
           const where = remoteLogs?.where ?? `promotion/${opts.env}.yaml: logs`;
+          const github = opts.local ? undefined : await githubFromEnv(repo.root, false);
+          // An open revert pull request of the pinned model: hold instead of deploying it again.
+          const pending =
+            github && !opts.ref && !opts.workingTree
+              ? await findOpenRevert(
+                  github,
+                  opts.env,
+                  await environmentBranch(repo.root, opts.env),
+                  desired.hash,
+                )
+              : undefined;
           const result = await reconcileCanary({
+            ...(pending ? { revertPending: pending } : {}),
             endpoint,
             desired,
             steps: policy.canary.steps,
@@ -58,9 +97,11 @@ export function register(program: Command, io: CliIO): void {
             readLogs: (since) => readLogs(logSource, { since, where, env: opts.env }),
             dry: opts.dry,
           });
-          let git: Awaited<ReturnType<typeof revertBranch>> | undefined;
-          if (!opts.dry) {
-            const github = await githubFromEnv(repo.root, false);
+          let git: Awaited<ReturnType<typeof revertBranch>> | undefined =
+            pending && result.action === 'hold'
+              ? { kind: 'pending', pullRequest: { ...pending, created: false } }
+              : undefined;
+          if (!opts.dry && !git) {
             const after = await endpoint.describe();
             const candidate = after.deployedModels.find((d) => d.model.hash === desired.hash);
             try {
@@ -95,6 +136,7 @@ export function register(program: Command, io: CliIO): void {
                 reason: result.status?.message ?? result.reason,
                 github,
                 mirror,
+                evidence: evidenceLines(result),
               }).finally(() => mirror?.close());
             }
             // The Model Registry aliases follow the branch: after a merged pull request moved it
@@ -113,6 +155,8 @@ export function register(program: Command, io: CliIO): void {
               io.out(
                 `  ${git.plan.branch} now pins ${git.plan.to.model.slice(0, 12)} again: ${git.commit.slice(0, 8)}`,
               );
+            if (git?.kind === 'pending')
+              io.out(`  revert pull request #${git.pullRequest.number} is open: ${git.pullRequest.url}`);
             if (git?.kind === 'pull-request')
               io.out(
                 `  ${git.pullRequest.created ? 'opened' : 'updated'} revert pull request #${git.pullRequest.number}: ${git.pullRequest.url}`,
