@@ -19,6 +19,7 @@ import {
   type File,
   type StorageOptions,
 } from '@google-cloud/storage';
+import { MediaClient, createStorage } from './gcs-client.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
 import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
@@ -59,6 +60,15 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   useAuthWithCustomEndpoint?: boolean;
 }
 
+function hashesOf(metadata: File['metadata']): ObjectHashes {
+  return {
+    size: Number(metadata.size),
+    crc32c: metadata.crc32c,
+    md5: metadata.md5Hash,
+    generation: String(metadata.generation),
+  };
+}
+
 export class GcsRemote implements Remote {
   readonly url: string;
   readonly bucketName: string;
@@ -75,6 +85,7 @@ export class GcsRemote implements Remote {
   private readonly resumableChunkSize: number;
   private readonly stallTimeoutMs: number;
   private readonly sessions?: UploadSessions;
+  private readonly media: MediaClient;
   /** Bounds the requests `put`/`get` have in flight even when callers fan out without a pool. */
   private readonly limit: ReturnType<typeof pLimit>;
 
@@ -98,22 +109,25 @@ export class GcsRemote implements Remote {
     if (options.sessionDir !== false)
       this.sessions = new UploadSessions(options.sessionDir ?? defaultSessionDir());
     this.limit = pLimit(this.concurrency);
-    this.storage = new Storage({
-      ...(options.projectId ? { projectId: options.projectId } : {}),
-      ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
-      ...(options.authClient ? { authClient: options.authClient } : {}),
-      ...(options.useAuthWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
-      retryOptions: {
-        autoRetry: true,
-        maxRetries: this.maxRetries,
-        retryDelayMultiplier: 2,
-        // The client's upload retry (async-retry) waits at least 1 s and rejects a smaller cap.
-        maxRetryDelay: Math.max(1, this.maxRetryDelayMs / 1000),
-        totalTimeout: 600,
-        // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
-        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+    this.storage = createStorage(Storage, {
+      apiEndpoint: options.apiEndpoint,
+      projectId: options.projectId,
+      useAuthWithCustomEndpoint: options.useAuthWithCustomEndpoint,
+      storageOptions: {
+        ...(options.authClient ? { authClient: options.authClient } : {}),
+        retryOptions: {
+          autoRetry: true,
+          maxRetries: this.maxRetries,
+          retryDelayMultiplier: 2,
+          // The client's upload retry (async-retry) waits at least 1 s and rejects a smaller cap.
+          maxRetryDelay: Math.max(1, this.maxRetryDelayMs / 1000),
+          totalTimeout: 600,
+          // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
+          idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+        },
       },
     });
+    this.media = new MediaClient(this.storage);
     this.bucket = this.storage.bucket(this.bucketName);
   }
 
@@ -253,11 +267,11 @@ export class GcsRemote implements Remote {
    * refuses damaged bytes, checks the stored object's hashes, and replaces a damaged copy found on
    * the remote (deleting it only at the generation that was checked).
    */
-  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
     return this.limit(() => this.putNow(oid, srcPath, options));
   }
 
-  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<void> {
+  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<boolean> {
     // Small files are read once into memory: hashed and sent from the same bytes.
     const { size } = await fsp.stat(srcPath);
     const data = size < this.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
@@ -286,39 +300,53 @@ export class GcsRemote implements Remote {
           metadata: { sha256: oid },
         },
       };
-      let stored: ObjectHashes;
+      let stored: ObjectHashes | undefined;
+      /** True when this attempt's upload created the object; false when it was already there. */
+      let created = true;
       try {
-        let uploaded: File = file;
-        if (data) await file.save(data, { ...common, resumable: false });
-        else {
+        if (data) {
+          await file.save(data, { ...common, resumable: false });
+          stored = hashesOf(file.metadata);
+        } else {
           // The session URI is saved before any byte is sent, so a later run (after a crash or
           // a kill) continues this upload from the service's offset.
           resumedSession = await this.sessions?.load(sessionKey);
-          let uri = resumedSession;
-          if (!uri) {
-            [uri] = await file.createResumableUpload({
-              metadata: common.metadata,
-              preconditionOpts: common.preconditionOpts,
-            });
-            await this.sessions?.save(sessionKey, uri);
+          if (resumedSession) {
+            // Ask the service before handing a saved session to the client: a finished session
+            // answers 200 (given to the client, it resends into it and never settles), a
+            // forgotten one 404 or 410.
+            const where = await this.media.sessionStatus(resumedSession, local.size);
+            if (where.state !== 'incomplete') {
+              await this.sessions?.forget(sessionKey);
+              resumedSession = undefined;
+              // Finished by an earlier run: the bucket says whether the object is still there.
+              if (where.state === 'finished') {
+                stored = await this.statObject(oid, { missingOk: true });
+                if (stored) created = false;
+              }
+            }
           }
-          [uploaded] = await this.bucket.upload(srcPath, {
-            ...common,
-            destination: file,
-            resumable: true,
-            uri,
-            // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
-            chunkSize: this.resumableChunkSize,
-          });
-          await this.sessions?.forget(sessionKey);
+          if (!stored) {
+            let uri = resumedSession;
+            if (!uri) {
+              [uri] = await file.createResumableUpload({
+                metadata: common.metadata,
+                preconditionOpts: common.preconditionOpts,
+              });
+              await this.sessions?.save(sessionKey, uri);
+            }
+            const [uploaded] = await this.bucket.upload(srcPath, {
+              ...common,
+              destination: file,
+              resumable: true,
+              uri,
+              // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
+              chunkSize: this.resumableChunkSize,
+            });
+            await this.sessions?.forget(sessionKey);
+            stored = hashesOf(uploaded.metadata);
+          }
         }
-        const metadata = uploaded.metadata;
-        stored = {
-          size: Number(metadata.size),
-          crc32c: metadata.crc32c,
-          md5: metadata.md5Hash,
-          generation: String(metadata.generation),
-        };
       } catch (err) {
         const status = statusOf(err);
         if (resumedSession && (status === 404 || status === 410)) {
@@ -329,14 +357,24 @@ export class GcsRemote implements Remote {
           continue;
         }
         if (status === 412) {
-          // Already there (another pusher, or our own earlier attempt whose answer was lost).
+          // The session is spent either way: a retry starts a fresh one.
           await this.sessions?.forget(sessionKey);
-          stored = await this.statObject(oid);
+          // Usually already there (another pusher, or our own earlier attempt whose answer was
+          // lost). Some servers also answer a rejected final chunk with 412: no object, retry.
+          const there = await this.statObject(oid, { missingOk: true });
+          if (!there) {
+            lastProblem =
+              'the upload precondition failed but the bucket holds no such object (a server that rejects damaged uploads with 412)';
+            continue;
+          }
+          stored = there;
+          created = false;
         } else if (
           status === 400 &&
-          /doesn't match calculated|hash mismatch|checksum/i.test(String((err as Error).message))
+          /doesn't match calculated|hash mismatch|checksum|crc32c|md5/i.test(String((err as Error).message))
         ) {
           lastProblem = 'the service received bytes that do not match the declared crc32c/md5';
+          await this.sessions?.forget(sessionKey);
           continue;
         } else {
           throw toGcsError(err, this.where(oid), 'upload');
@@ -347,7 +385,7 @@ export class GcsRemote implements Remote {
         stored.crc32c === local.crc32c &&
         (!stored.md5 || stored.md5 === local.md5)
       )
-        return;
+        return created;
       lastProblem = `the remote copy has crc32c ${stored.crc32c} and size ${stored.size}, expected ${local.crc32c} and ${local.size}`;
       await this.deleteGeneration(oid, stored.generation);
     }
@@ -361,7 +399,9 @@ export class GcsRemote implements Remote {
     );
   }
 
-  private async statObject(oid: Oid): Promise<ObjectHashes> {
+  private async statObject(oid: Oid): Promise<ObjectHashes>;
+  private async statObject(oid: Oid, o: { missingOk: true }): Promise<ObjectHashes | undefined>;
+  private async statObject(oid: Oid, o: { missingOk?: boolean } = {}): Promise<ObjectHashes | undefined> {
     try {
       const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
       return {
@@ -371,6 +411,7 @@ export class GcsRemote implements Remote {
         generation: String(metadata.generation),
       };
     } catch (err) {
+      if (o.missingOk && statusOf(err) === 404) return undefined;
       throw toGcsError(err, this.where(oid), 'metadata read');
     }
   }
@@ -402,8 +443,7 @@ export class GcsRemote implements Remote {
 
   private downloadSource(oid: Oid): DownloadSource {
     return {
-      file: (generation) =>
-        this.bucket.file(this.keyOf(oid), generation ? { generation: Number(generation) } : {}),
+      open: (o) => this.media.open(this.bucketName, this.keyOf(oid), o),
       where: this.where(oid),
       maxRetries: this.maxRetries,
       stallTimeoutMs: this.stallTimeoutMs,

@@ -32,7 +32,7 @@ export class LocalRemote implements Remote {
     return found;
   }
 
-  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted();
     const dest = this.objectPath(oid);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -45,10 +45,21 @@ export class LocalRemote implements Remote {
       await handle.sync();
       await handle.close();
       await fs.promises.chmod(tmp, 0o444);
-      await fs.promises.rename(tmp, dest);
-    } catch (err) {
+      // A hard link never replaces: EEXIST means another pusher stored the object first.
+      try {
+        await fs.promises.link(tmp, dest);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw err;
+        // No hard links on this file system: a rename (same bytes either way).
+        const existed = fs.existsSync(dest);
+        await fs.promises.rename(tmp, dest);
+        return !existed;
+      }
+    } finally {
       await fs.promises.rm(tmp, { force: true });
-      throw err;
     }
   }
 

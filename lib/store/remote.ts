@@ -15,8 +15,12 @@ export interface Remote {
   readonly url: string;
   /** Which of `oids` exist on the remote, in as few requests as the backend allows. */
   has(oids: Oid[], options?: TransferOptions): Promise<Set<Oid>>;
-  /** Uploads the file at `srcPath` as object `oid` (the caller has verified the bytes hash to `oid`). */
-  put(oid: Oid, srcPath: string, options?: TransferOptions): Promise<void>;
+  /**
+   * Uploads the file at `srcPath` as object `oid` (the caller has verified the bytes hash to
+   * `oid`). Resolves true when this call stored it, false when the remote already held it (a
+   * concurrent pusher got there first).
+   */
+  put(oid: Oid, srcPath: string, options?: TransferOptions): Promise<boolean>;
   /**
    * Downloads object `oid` to `destPath` (a temporary path chosen by the caller). The caller
    * verifies the sha256 and renames it into the cache; a mismatch is an IntegrityError.

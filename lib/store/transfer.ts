@@ -42,20 +42,24 @@ export async function pushObjects(
       ? createProgress(options.out, `push ${remote.url}`, todo.length, { unit: 'objects' })
       : undefined;
   let bytes = 0;
+  let stored = 0;
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
       // Verify before upload: a corrupt local object must never reach the remote.
       const existed = cache.hasSync(oid);
       if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, existed);
-      await remote.put(oid, cache.objectPath(oid), { signal: options.signal });
-      const { size } = await fs.promises.stat(cache.objectPath(oid));
-      bytes += size;
+      // Another clone pushing at the same time may have stored it first: then it is not ours.
+      if (await remote.put(oid, cache.objectPath(oid), { signal: options.signal })) {
+        stored++;
+        const { size } = await fs.promises.stat(cache.objectPath(oid));
+        bytes += size;
+      }
       progress?.tick(1);
     });
   } finally {
     progress?.stop();
   }
-  return { transferred: todo.length, skipped: unique.length - todo.length, bytes };
+  return { transferred: stored, skipped: unique.length - stored, bytes };
 }
 
 /**

@@ -79,6 +79,9 @@ interface UploadSession {
   chunks: Buffer[];
   received: number;
   done: boolean;
+  /** The object resource answered when the upload finished: GCS answers every later request on
+   * the session with it (200), even after the object was deleted. */
+  finalized?: Record<string, unknown>;
 }
 
 const MAX_PAGE = 1000;
@@ -337,9 +340,10 @@ export class FakeGcs {
     res.on('close', () => (record.status ||= res.headersSent ? res.statusCode : -1));
 
     const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
-    // With STORAGE_EMULATOR_HOST the client drops the /storage/v1 prefix on non-upload paths.
-    const objectPath = /^(?:\/download)?(?:\/storage\/v1)?\/b\/([^/]+)\/o\/(.+)$/.exec(path);
-    const listPath = /^(?:\/storage\/v1)?\/b\/([^/]+)\/o$/.exec(path);
+    // Only the JSON API's own path forms, as GCS and its emulators serve them: a client that
+    // drops `/storage/v1` (the storage client does with STORAGE_EMULATOR_HOST) gets a 404.
+    const objectPath = /^(?:\/download)?\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);
+    const listPath = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
 
     let kind: RequestKind = 'other';
     let bucket = '';
@@ -440,13 +444,18 @@ export class FakeGcs {
     data: Buffer,
     ifGenerationMatch: string | undefined,
     corrupt: boolean,
-  ): void {
+  ): Record<string, unknown> | undefined {
     const stored = corrupt ? flipByte(data) : data;
     const mismatch = this.declaredHashMismatch(resource, stored);
-    if (mismatch) return this.sendError(res, 400, mismatch);
-    if (!this.precondition(res, bucket, name, ifGenerationMatch)) return;
+    if (mismatch) {
+      this.sendError(res, 400, mismatch);
+      return undefined;
+    }
+    if (!this.precondition(res, bucket, name, ifGenerationMatch)) return undefined;
     const obj = this.store(bucket, name, stored, resource);
-    this.sendJson(res, 200, this.resource(bucket, obj));
+    const answer = this.resource(bucket, obj);
+    this.sendJson(res, 200, answer);
+    return answer;
   }
 
   private async handleMultipart(
@@ -514,6 +523,7 @@ export class FakeGcs {
     const { body, dropped } = await this.readBody(req, fault?.dropAfterBytes);
     record.bytesIn = body.length;
     if (!session) return this.sendError(res, 404, `No such upload session "${query.upload_id}"`);
+    if (session.finalized) return this.sendJson(res, 200, session.finalized);
     // Content-Range: "bytes a-b/total", "bytes a-b/*" or "bytes */total" (a status query).
     // "bytes a-*/*" streams the rest of an upload of unknown size: the request's end finalizes it.
     const range = /^bytes (\*|(\d+)-(\d+|\*))\/(\*|\d+)$/.exec(
@@ -535,7 +545,7 @@ export class FakeGcs {
     if (total !== undefined && session.received >= total && !session.done) {
       const data = Buffer.concat(session.chunks).subarray(0, total);
       session.done = true;
-      this.finishUpload(
+      session.finalized = this.finishUpload(
         res,
         session.bucket,
         session.name,
@@ -544,12 +554,8 @@ export class FakeGcs {
         session.ifGenerationMatch,
         !!fault?.corrupt,
       );
-      if (res.statusCode !== 200) session.done = false;
+      if (!session.finalized) session.done = false;
       return;
-    }
-    if (session.done) {
-      const obj = this.object(session.bucket, session.name);
-      if (obj) return this.sendJson(res, 200, this.resource(session.bucket, obj));
     }
     const headers: Record<string, string> = { 'content-length': '0' };
     if (session.received > 0) headers.range = `bytes=0-${session.received - 1}`;
