@@ -22,7 +22,14 @@ import {
 import { MediaClient, createStorage } from './gcs-client.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
-import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
+import {
+  isOid,
+  objectKey,
+  type OpenRemoteOptions,
+  type Remote,
+  type RemoteObjectInfo,
+  type TransferOptions,
+} from './remote.ts';
 import { parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
 import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
 import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
@@ -192,9 +199,11 @@ export class GcsRemote implements Remote {
         pool(async () => {
           options.signal?.throwIfAborted();
           try {
-            const [exists] = await this.bucket.file(this.keyOf(oid)).exists();
-            if (exists) found.add(oid);
+            const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
+            found.add(oid);
+            this.noteUpdated(oid, metadata.updated);
           } catch (err) {
+            if (statusOf(err) === 404) return;
             throw toGcsError(err, this.where(oid), 'existence check');
           }
         }),
@@ -229,23 +238,34 @@ export class GcsRemote implements Remote {
   private async listPage(
     query: { startOffset?: string; endOffset?: string; pageToken?: string },
     options: TransferOptions,
-  ): Promise<{ oids: Oid[]; nextPageToken?: string }> {
+  ): Promise<{ oids: Oid[]; infos: RemoteObjectInfo[]; nextPageToken?: string }> {
     options.signal?.throwIfAborted();
     try {
       const [files, next] = await this.bucket.getFiles({
         prefix: this.root + 'sha256/',
         autoPaginate: false,
         maxResults: PAGE_SIZE,
-        fields: 'items(name),nextPageToken',
+        fields: 'items(name,size,updated,generation,metageneration),nextPageToken',
         ...Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
       });
       const oids: Oid[] = [];
+      const infos: RemoteObjectInfo[] = [];
       for (const file of files) {
         const oid = this.oidOf(file.name);
-        if (oid) oids.push(oid);
+        if (!oid) continue;
+        oids.push(oid);
+        // With `fields`, the client hands back the raw resources rather than File objects.
+        const m = ((file as { metadata?: File['metadata'] }).metadata ?? file) as File['metadata'];
+        this.noteUpdated(oid, m.updated);
+        infos.push({
+          oid,
+          size: Number(m.size ?? 0),
+          updated: Date.parse(String(m.updated ?? '')) || 0,
+          version: `${m.generation}:${m.metageneration}`,
+        });
       }
       const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
-      return token ? { oids, nextPageToken: token } : { oids };
+      return token ? { oids, infos, nextPageToken: token } : { oids, infos };
     } catch (err) {
       throw toGcsError(err, `${this.url}/sha256/`, 'list');
     }
@@ -258,6 +278,70 @@ export class GcsRemote implements Remote {
       yield* page.oids;
       pageToken = page.nextPageToken;
     } while (pageToken);
+  }
+
+  /** Last change of objects seen by `has` (for `touch`), bounded to the ids of recent calls. */
+  private readonly seenUpdated = new Map<Oid, number>();
+
+  private noteUpdated(oid: Oid, updated: unknown): void {
+    const t = Date.parse(String(updated ?? ''));
+    if (Number.isFinite(t)) this.seenUpdated.set(oid, t);
+  }
+
+  async *listDetailed(options: TransferOptions = {}): AsyncIterable<RemoteObjectInfo> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listPage({ pageToken }, options);
+      yield* page.infos;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /**
+   * Updates the custom metadata `lockstep-used` of objects whose last change (as `has` saw it)
+   * is older than `olderThanMs`: the metadata change moves `updated` and bumps the
+   * metageneration, so a concurrent `gc --remote` that listed them before keeps them (its delete
+   * is conditional on the metageneration it listed) and one that lists after sees them fresh.
+   */
+  async touch(oids: Oid[], options: TransferOptions & { olderThanMs: number }): Promise<number> {
+    const cutoff = Date.now() - options.olderThanMs;
+    const stale = oids.filter((oid) => (this.seenUpdated.get(oid) ?? 0) < cutoff);
+    const pool = pLimit(this.concurrency);
+    let touched = 0;
+    await Promise.all(
+      stale.map((oid) =>
+        pool(async () => {
+          options.signal?.throwIfAborted();
+          try {
+            await this.bucket
+              .file(this.keyOf(oid))
+              .setMetadata({ metadata: { 'lockstep-used': new Date().toISOString() } });
+            touched++;
+            this.seenUpdated.set(oid, Date.now());
+          } catch (err) {
+            if (statusOf(err) === 404) return; // gone: the push's own check will not see it
+            throw toGcsError(err, this.where(oid), 'mark in use');
+          }
+        }),
+      ),
+    );
+    return touched;
+  }
+
+  async deleteIfUnchanged(oid: Oid, version: string, options: TransferOptions = {}): Promise<boolean> {
+    options.signal?.throwIfAborted();
+    const [generation, metageneration] = version.split(':').map(Number);
+    if (!Number.isFinite(generation) || !Number.isFinite(metageneration)) return false;
+    try {
+      await this.bucket
+        .file(this.keyOf(oid))
+        .delete({ ifGenerationMatch: generation, ifMetagenerationMatch: metageneration });
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 412) return false; // gone, or used since the listing
+      throw toGcsError(err, this.where(oid), 'delete');
+    }
   }
 
   // ---------------------------------------------------------------- put

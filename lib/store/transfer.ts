@@ -26,6 +26,13 @@ async function runPool<T>(items: T[], jobs: number, fn: (item: T) => Promise<voi
   if (failed) throw failed.reason;
 }
 
+/**
+ * A push marks objects it found already on the remote when their last change is older than
+ * this: `gc --remote` deletes only what is unreferenced and unchanged for its grace period
+ * (default 24 h), so a lockfile has grace minus this (23 h) to land after its push.
+ */
+export const TOUCH_AFTER_MS = 3_600_000;
+
 /** Uploads the objects the remote does not have. */
 export async function pushObjects(
   repo: Repo,
@@ -37,6 +44,10 @@ export async function pushObjects(
   const unique = [...new Set(oids)];
   const present = await remote.has(unique, { signal: options.signal });
   const todo = unique.filter((oid) => !present.has(oid));
+  // What is already there is in use again: mark it so a concurrent `gc --remote` keeps it until
+  // the lockfile that references it lands (see remote-gc.ts).
+  if (present.size > 0)
+    await remote.touch([...present], { olderThanMs: TOUCH_AFTER_MS, signal: options.signal });
   const progress =
     options.out && todo.length > 0
       ? createProgress(options.out, `push ${remote.url}`, todo.length, { unit: 'objects' })

@@ -21,6 +21,7 @@ export type RequestKind =
   | 'metadata' // GET object resource
   | 'list' // GET bucket object list
   | 'delete'
+  | 'patch' // PATCH object metadata
   | 'other';
 
 export interface RecordedRequest {
@@ -69,6 +70,10 @@ interface StoredObject {
   crc32c: string;
   md5Hash: string;
   created: string;
+  /** Bumped by every metadata update (PATCH), like GCS. */
+  metageneration: number;
+  /** Last data or metadata change. */
+  updated: string;
 }
 
 interface UploadSession {
@@ -170,9 +175,17 @@ export class FakeGcs {
     return this.buckets.get(bucket)?.get(name);
   }
 
-  /** Stores an object directly (test set-up), with correct hashes. */
-  putObject(bucket: string, name: string, data: Buffer): void {
-    this.store(bucket, name, data, {});
+  /** Stores an object directly (test set-up), with correct hashes; `ageMs` back-dates it. */
+  putObject(bucket: string, name: string, data: Buffer, options: { ageMs?: number } = {}): void {
+    const obj = this.store(bucket, name, data, {});
+    if (options.ageMs) obj.created = obj.updated = new Date(Date.now() - options.ageMs).toISOString();
+  }
+
+  /** Back-dates an object's creation and last update (test set-up for retention rules). */
+  age(bucket: string, name: string, ageMs: number): void {
+    const obj = this.object(bucket, name);
+    if (!obj) throw new Error(`fake-gcs: no object ${bucket}/${name}`);
+    obj.created = obj.updated = new Date(Date.now() - ageMs).toISOString();
   }
 
   /** Drops every object, fault and recorded request. */
@@ -225,7 +238,10 @@ export class FakeGcs {
       crc32c: crc32cOf(data),
       md5Hash: md5Of(data),
       created: new Date().toISOString(),
+      metageneration: 1,
+      updated: '',
     };
+    obj.updated = obj.created;
     objects.set(name, obj);
     this.version++;
     return obj;
@@ -238,13 +254,13 @@ export class FakeGcs {
       name: obj.name,
       bucket,
       generation: String(obj.generation),
-      metageneration: '1',
+      metageneration: String(obj.metageneration),
       contentType: obj.contentType,
       size: String(obj.data.length),
       md5Hash: obj.md5Hash,
       crc32c: obj.crc32c,
       timeCreated: obj.created,
-      updated: obj.created,
+      updated: obj.updated,
       ...(obj.metadata ? { metadata: obj.metadata } : {}),
     };
   }
@@ -360,6 +376,7 @@ export class FakeGcs {
       name = decodeURIComponent(objectPath[2]);
       if (method === 'GET') kind = query.alt === 'media' ? 'download' : 'metadata';
       else if (method === 'DELETE') kind = 'delete';
+      else if (method === 'PATCH') kind = 'patch';
     } else if (listPath && method === 'GET') {
       bucket = decodeURIComponent(listPath[1]);
       name = query.prefix ?? '';
@@ -396,12 +413,43 @@ export class FakeGcs {
         await this.readBody(req);
         const obj = this.object(bucket, name);
         if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
-        if (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation))
+        if (
+          (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation)) ||
+          (query.ifMetagenerationMatch !== undefined &&
+            query.ifMetagenerationMatch !== String(obj.metageneration))
+        )
           return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
         this.buckets.get(bucket)?.delete(name);
         this.version++;
         res.writeHead(204).end();
         return;
+      }
+      case 'patch': {
+        const { body } = await this.readBody(req);
+        const obj = this.object(bucket, name);
+        if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
+        if (
+          query.ifMetagenerationMatch !== undefined &&
+          query.ifMetagenerationMatch !== String(obj.metageneration)
+        )
+          return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+        let patch: Record<string, unknown>;
+        try {
+          patch = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
+        } catch {
+          return this.sendError(res, 400, 'Invalid JSON payload');
+        }
+        if (patch.metadata && typeof patch.metadata === 'object') {
+          const next = { ...(obj.metadata ?? {}) };
+          for (const [k, v] of Object.entries(patch.metadata as Record<string, unknown>)) {
+            if (v === null) delete next[k];
+            else next[k] = String(v);
+          }
+          obj.metadata = next;
+        }
+        obj.metageneration++;
+        obj.updated = new Date().toISOString();
+        return this.sendJson(res, 200, this.resource(bucket, obj));
       }
       case 'list':
         await this.readBody(req);
