@@ -107,5 +107,15 @@ async function loadMain() {
   return (await import('../lib/cli/main.ts')).main;
 }
 
+// A command whose work stopped with nothing left to wake it (a promise that never settles)
+// would end with Node's bare exit code 13: say so in one line instead of exiting silently.
+let settled = false;
+process.once('exit', (code) => {
+  if (!settled && (code === 13 || process.exitCode === 13))
+    process.stderr.write(
+      'lockstep: internal error: the command stopped waiting on an operation that never finished (nothing was left to complete it). Run it again; if it repeats, run it with LOCKSTEP_DEBUG=1 and report the output.\n',
+    );
+});
 const main = await loadMain();
 process.exitCode = await main(process.argv.slice(2));
+settled = true;

@@ -32,7 +32,22 @@ export const configSchema = z
   .object({
     /** Name of the default remote (a key of `remotes`). */
     remote: z.string().min(1).optional(),
-    remotes: z.record(z.string(), z.object({ url: z.string().min(1) }).strict()).default({}),
+    remotes: z
+      .record(
+        z.string(),
+        z
+          .object({
+            url: z.string().min(1),
+            /** GCS: the storage API endpoint (an emulator, a private or regional endpoint), like
+             * DVC's `endpointurl`; passed to the client as `apiEndpoint`. */
+            endpoint: z
+              .string()
+              .regex(/^https?:\/\/[^/\s?#]+\/?$/, 'expected http(s)://host[:port] with no path')
+              .optional(),
+          })
+          .strict(),
+      )
+      .default({}),
     /** Vertex AI as the team sees it in the console (nothing is called without it). */
     vertex: vertexConfigSchema.optional(),
     /** Where stages compute (lib/compute-schema.ts); not part of any stage's identity. */

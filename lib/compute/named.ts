@@ -97,10 +97,10 @@ async function gcsStore(url: string): Promise<NamedStore> {
   const { Storage } = await import('@google-cloud/storage');
   const location = parseGsUrl(url);
   const root = location.prefix ? `${location.prefix}/` : '';
-  const endpoint = process.env.LOCKSTEP_GCS_ENDPOINT;
-  const bucket = new Storage(endpoint ? { apiEndpoint: endpoint, projectId: 'local' } : {}).bucket(
-    location.bucket,
-  );
+  const { createStorage } = await import('../store/gcs-client.ts');
+  const bucket = createStorage(Storage, {
+    ...(process.env.LOCKSTEP_GCS_ENDPOINT ? { projectId: 'local' } : {}),
+  }).bucket(location.bucket);
   const status = (err: unknown) => (err as { code?: number }).code;
   return {
     url,

@@ -48,7 +48,8 @@ export async function stageModelToGcs(
   const prefix = `${basePrefix ? basePrefix + '/' : ''}serving/${model.hash}`;
   const uri = `gs://${bucketName}/${prefix}`;
   const { Storage } = await import('@google-cloud/storage');
-  const bucket = new Storage(options.storageOptions).bucket(bucketName);
+  const { createStorage } = await import('../store/gcs-client.ts');
+  const bucket = createStorage(Storage, { storageOptions: options.storageOptions }).bucket(bucketName);
   const [done] = await bucket.file(`${prefix}/${MARKER}`).exists();
   if (done) return uri;
   const dir = await materializeModel(repo, model, { remote: options.remote });

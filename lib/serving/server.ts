@@ -7,7 +7,7 @@
  * overload a bounded in-flight counter answers 503 with Retry-After instead of queueing.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PredictionLog } from './logs.ts';
 import { Predictor, type PredictLimits } from './predict.ts';
 import type { ModelSource } from './router.ts';
@@ -54,6 +54,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     onErrorAnomaly: options.onErrorAnomaly,
   });
   const token = options.token ? Buffer.from(`Bearer ${options.token}`) : undefined;
+  const tokenDigest = token ? createHash('sha256').update(token).digest() : undefined;
 
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
@@ -89,8 +90,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   const authorized = (req: FastifyRequest, reply: FastifyReply): boolean => {
     if (!token) return true;
-    const got = Buffer.from(req.headers.authorization ?? '');
-    if (got.length === token.length && timingSafeEqual(got, token)) return true;
+    // Compared as digests: equal lengths always, so neither the bytes nor the length of the
+    // expected header leak through timing.
+    const got = createHash('sha256')
+      .update(req.headers.authorization ?? '')
+      .digest();
+    if (timingSafeEqual(got, tokenDigest!)) return true;
     reply
       .code(401)
       .header('www-authenticate', 'Bearer')

@@ -5,12 +5,14 @@
  */
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
+import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { CRC32C, type File } from '@google-cloud/storage';
+import { CRC32C } from '@google-cloud/storage';
 import { LockstepError, formatProblem } from '../errors.ts';
 import type { TransferOptions } from './remote.ts';
 import { isTransient, statusOf, toGcsError } from './gcs-errors.ts';
+import { responseError } from './gcs-client.ts';
 
 /** What the service reports about a stored object. */
 export interface ObjectHashes {
@@ -73,8 +75,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** One object to download, and the policies of the remote it lives on. */
 export interface DownloadSource {
-  /** The object handle, pinned to `generation` once known. */
-  file(generation?: string): File;
+  /** Starts a media request from byte `start`, pinned to `generation` once known. */
+  open(options: {
+    generation?: string;
+    start: number;
+    signal?: AbortSignal;
+    timeoutMs?: number;
+  }): Promise<http.IncomingMessage>;
   /** `gs://...` URL of the object, for messages. */
   where: string;
   /** Attempts without progress before giving up. */
@@ -108,42 +115,53 @@ export async function downloadOnce(
   try {
     for (;;) {
       options.signal?.throwIfAborted();
-      const file = source.file(expected.generation);
-      const stream = file.createReadStream({
-        validation: false,
-        ...(received > 0 ? { start: received } : {}),
-      });
-      stream.on('response', (res: { headers?: Record<string, unknown> }) => {
-        const headers = res.headers ?? {};
+      const before = received;
+      // A connection that closes mid-body is an error of the response itself (so the transfer
+      // continues at once with a Range request); the watchdog is only for a link gone silent.
+      const stallMs = source.stallTimeoutMs;
+      let watchdog: NodeJS.Timeout | undefined;
+      let res: http.IncomingMessage | undefined;
+      const arm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          res?.destroy(Object.assign(new Error(`no data for ${stallMs} ms`), { code: 'ETIMEDOUT' }));
+        }, stallMs);
+      };
+      try {
+        res = await source.open({
+          generation: expected.generation,
+          start: received,
+          signal: options.signal,
+          timeoutMs: stallMs,
+        });
+        const status = res.statusCode ?? 0;
+        if (status === 416 && received > 0) {
+          // Asked past the end: everything is here (the size check below decides).
+          res.resume();
+          break;
+        }
+        if (status !== 200 && status !== 206) throw await responseError(res);
+        if (received > 0 && status === 200) {
+          // The service ignored the Range: start the bytes over.
+          throw Object.assign(new Error('range ignored by the service'), { code: 'ERANGEIGNORED' });
+        }
+        const headers = res.headers;
         const hashes = parseGoogHash(headers['x-goog-hash']);
         expected.crc32c ??= hashes.crc32c;
         expected.md5 ??= hashes.md5;
         if (expected.generation === undefined && typeof headers['x-goog-generation'] === 'string')
           expected.generation = headers['x-goog-generation'];
-        const storedLength = Number(headers['x-goog-stored-content-length']);
+        const storedLength = headers['x-goog-stored-content-length'];
         if (
           expected.size === undefined &&
-          Number.isFinite(storedLength) &&
-          headers['x-goog-stored-content-length'] !== undefined
+          typeof storedLength === 'string' &&
+          Number.isFinite(Number(storedLength))
         )
-          expected.size = storedLength;
-      });
-      const before = received;
-      // The client never reports a connection that closes mid-body (the stream just stops):
-      // a watchdog turns silence into an error so the download continues with a Range request.
-      const stallMs = source.stallTimeoutMs;
-      let watchdog: NodeJS.Timeout | undefined;
-      const arm = () => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => {
-          stream.destroy(Object.assign(new Error(`no data for ${stallMs} ms`), { code: 'ETIMEDOUT' }));
-        }, stallMs);
-      };
-      // Armed once headers arrive: until then the client's own retries and timeouts govern.
-      stream.on('response', arm);
-      try {
+          expected.size = Number(storedLength);
+        arm();
+        const body = res;
         await pipeline(
-          stream,
+          body,
           new Writable({
             write(chunk: Buffer, _encoding, callback) {
               arm();
@@ -156,12 +174,30 @@ export async function downloadOnce(
           }),
           options.signal ? { signal: options.signal } : {},
         );
+        // A body that ended cleanly but short of its declared length was cut off too.
+        if (!body.complete)
+          throw Object.assign(new Error('connection closed mid-body'), { code: 'ECONNRESET' });
       } catch (err) {
         options.signal?.throwIfAborted();
+        if ((err as { code?: unknown }).code === 'ERANGEIGNORED') {
+          throw new LockstepError(
+            formatProblem(
+              source.where,
+              'the service ignored a Range request',
+              undefined,
+              'Use a GCS endpoint or emulator that supports ranged reads.',
+            ),
+          );
+        }
         if (statusOf(err) === 404) throw toGcsError(err, source.where, 'download');
-        if (!isTransient(err) && statusOf(err) !== 416) throw toGcsError(err, source.where, 'download');
-        // Progress resets the failure budget: a flaky link that keeps moving still finishes.
-        failures = received > before ? 0 : failures + 1;
+        if (!isTransient(err)) throw toGcsError(err, source.where, 'download');
+        // Progress resets the failure budget, and a drop after progress resumes at once; a flaky
+        // link that keeps moving still finishes.
+        if (received > before) {
+          failures = 0;
+          continue;
+        }
+        failures++;
         if (failures > source.maxRetries) throw toGcsError(err, source.where, 'download');
         await source.backoff(failures, options.signal);
         continue;

@@ -8,6 +8,7 @@
 import type { Bucket, File, StorageOptions } from '@google-cloud/storage';
 import { parseGsUrl, toGcsError, type GsLocation } from './gcs-errors.ts';
 import { parseEntryPaths, type EntryPath } from '../entry-path.ts';
+import { createStorage } from './gcs-client.ts';
 
 export interface GsOptions {
   /** Storage API endpoint (tests, emulators; `STORAGE_EMULATOR_HOST` also works). */
@@ -40,10 +41,10 @@ export interface GsPrefix {
 export async function openGsPrefix(url: string, options: GsOptions = {}): Promise<GsPrefix> {
   const loc = parseGsUrl(url, options.where);
   const { Storage } = await import('@google-cloud/storage');
-  const storage = new Storage({
-    ...options.storageOptions,
-    ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
-    ...(options.projectId ? { projectId: options.projectId } : {}),
+  const storage = createStorage(Storage, {
+    apiEndpoint: options.apiEndpoint,
+    projectId: options.projectId,
+    storageOptions: options.storageOptions,
   });
   return {
     loc,

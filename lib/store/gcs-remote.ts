@@ -19,9 +19,17 @@ import {
   type File,
   type StorageOptions,
 } from '@google-cloud/storage';
+import { MediaClient, createStorage } from './gcs-client.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
-import { isOid, objectKey, type OpenRemoteOptions, type Remote, type TransferOptions } from './remote.ts';
+import {
+  isOid,
+  objectKey,
+  type OpenRemoteOptions,
+  type Remote,
+  type RemoteObjectInfo,
+  type TransferOptions,
+} from './remote.ts';
 import { parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
 import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
 import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
@@ -61,6 +69,15 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   credentials?: StorageOptions['credentials'];
 }
 
+function hashesOf(metadata: File['metadata']): ObjectHashes {
+  return {
+    size: Number(metadata.size),
+    crc32c: metadata.crc32c,
+    md5: metadata.md5Hash,
+    generation: String(metadata.generation),
+  };
+}
+
 export class GcsRemote implements Remote {
   readonly url: string;
   readonly bucketName: string;
@@ -77,6 +94,7 @@ export class GcsRemote implements Remote {
   private readonly resumableChunkSize: number;
   private readonly stallTimeoutMs: number;
   private readonly sessions?: UploadSessions;
+  private readonly media: MediaClient;
   /** Bounds the requests `put`/`get` have in flight even when callers fan out without a pool. */
   private readonly limit: ReturnType<typeof pLimit>;
 
@@ -100,23 +118,26 @@ export class GcsRemote implements Remote {
     if (options.sessionDir !== false)
       this.sessions = new UploadSessions(options.sessionDir ?? defaultSessionDir());
     this.limit = pLimit(this.concurrency);
-    this.storage = new Storage({
-      ...(options.projectId ? { projectId: options.projectId } : {}),
-      ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
-      ...(options.authClient ? { authClient: options.authClient } : {}),
-      ...(options.useAuthWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-      retryOptions: {
-        autoRetry: true,
-        maxRetries: this.maxRetries,
-        retryDelayMultiplier: 2,
-        // The client's upload retry (async-retry) waits at least 1 s and rejects a smaller cap.
-        maxRetryDelay: Math.max(1, this.maxRetryDelayMs / 1000),
-        totalTimeout: 600,
-        // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
-        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+    this.storage = createStorage(Storage, {
+      apiEndpoint: options.apiEndpoint,
+      projectId: options.projectId,
+      useAuthWithCustomEndpoint: options.useAuthWithCustomEndpoint,
+      storageOptions: {
+        ...(options.authClient ? { authClient: options.authClient } : {}),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+        retryOptions: {
+          autoRetry: true,
+          maxRetries: this.maxRetries,
+          retryDelayMultiplier: 2,
+          // The client's upload retry (async-retry) waits at least 1 s and rejects a smaller cap.
+          maxRetryDelay: Math.max(1, this.maxRetryDelayMs / 1000),
+          totalTimeout: 600,
+          // Content-addressed objects and ifGenerationMatch=0 make every request safe to repeat.
+          idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+        },
       },
     });
+    this.media = new MediaClient(this.storage);
     this.bucket = this.storage.bucket(this.bucketName);
   }
 
@@ -197,9 +218,11 @@ export class GcsRemote implements Remote {
         pool(async () => {
           options.signal?.throwIfAborted();
           try {
-            const [exists] = await this.bucket.file(this.keyOf(oid)).exists();
-            if (exists) found.add(oid);
+            const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
+            found.add(oid);
+            this.noteUpdated(oid, metadata.updated);
           } catch (err) {
+            if (statusOf(err) === 404) return;
             throw toGcsError(err, this.where(oid), 'existence check');
           }
         }),
@@ -234,23 +257,34 @@ export class GcsRemote implements Remote {
   private async listPage(
     query: { startOffset?: string; endOffset?: string; pageToken?: string },
     options: TransferOptions,
-  ): Promise<{ oids: Oid[]; nextPageToken?: string }> {
+  ): Promise<{ oids: Oid[]; infos: RemoteObjectInfo[]; nextPageToken?: string }> {
     options.signal?.throwIfAborted();
     try {
       const [files, next] = await this.bucket.getFiles({
         prefix: this.root + 'sha256/',
         autoPaginate: false,
         maxResults: PAGE_SIZE,
-        fields: 'items(name),nextPageToken',
+        fields: 'items(name,size,updated,generation,metageneration),nextPageToken',
         ...Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
       });
       const oids: Oid[] = [];
+      const infos: RemoteObjectInfo[] = [];
       for (const file of files) {
         const oid = this.oidOf(file.name);
-        if (oid) oids.push(oid);
+        if (!oid) continue;
+        oids.push(oid);
+        // With `fields`, the client hands back the raw resources rather than File objects.
+        const m = ((file as { metadata?: File['metadata'] }).metadata ?? file) as File['metadata'];
+        this.noteUpdated(oid, m.updated);
+        infos.push({
+          oid,
+          size: Number(m.size ?? 0),
+          updated: Date.parse(String(m.updated ?? '')) || 0,
+          version: `${m.generation}:${m.metageneration}`,
+        });
       }
       const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
-      return token ? { oids, nextPageToken: token } : { oids };
+      return token ? { oids, infos, nextPageToken: token } : { oids, infos };
     } catch (err) {
       throw toGcsError(err, `${this.url}/sha256/`, 'list');
     }
@@ -265,6 +299,70 @@ export class GcsRemote implements Remote {
     } while (pageToken);
   }
 
+  /** Last change of objects seen by `has` (for `touch`), bounded to the ids of recent calls. */
+  private readonly seenUpdated = new Map<Oid, number>();
+
+  private noteUpdated(oid: Oid, updated: unknown): void {
+    const t = Date.parse(String(updated ?? ''));
+    if (Number.isFinite(t)) this.seenUpdated.set(oid, t);
+  }
+
+  async *listDetailed(options: TransferOptions = {}): AsyncIterable<RemoteObjectInfo> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listPage({ pageToken }, options);
+      yield* page.infos;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /**
+   * Updates the custom metadata `lockstep-used` of objects whose last change (as `has` saw it)
+   * is older than `olderThanMs`: the metadata change moves `updated` and bumps the
+   * metageneration, so a concurrent `gc --remote` that listed them before keeps them (its delete
+   * is conditional on the metageneration it listed) and one that lists after sees them fresh.
+   */
+  async touch(oids: Oid[], options: TransferOptions & { olderThanMs: number }): Promise<number> {
+    const cutoff = Date.now() - options.olderThanMs;
+    const stale = oids.filter((oid) => (this.seenUpdated.get(oid) ?? 0) < cutoff);
+    const pool = pLimit(this.concurrency);
+    let touched = 0;
+    await Promise.all(
+      stale.map((oid) =>
+        pool(async () => {
+          options.signal?.throwIfAborted();
+          try {
+            await this.bucket
+              .file(this.keyOf(oid))
+              .setMetadata({ metadata: { 'lockstep-used': new Date().toISOString() } });
+            touched++;
+            this.seenUpdated.set(oid, Date.now());
+          } catch (err) {
+            if (statusOf(err) === 404) return; // gone: the push's own check will not see it
+            throw toGcsError(err, this.where(oid), 'mark in use');
+          }
+        }),
+      ),
+    );
+    return touched;
+  }
+
+  async deleteIfUnchanged(oid: Oid, version: string, options: TransferOptions = {}): Promise<boolean> {
+    options.signal?.throwIfAborted();
+    const [generation, metageneration] = version.split(':').map(Number);
+    if (!Number.isFinite(generation) || !Number.isFinite(metageneration)) return false;
+    try {
+      await this.bucket
+        .file(this.keyOf(oid))
+        .delete({ ifGenerationMatch: generation, ifMetagenerationMatch: metageneration });
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 412) return false; // gone, or used since the listing
+      throw toGcsError(err, this.where(oid), 'delete');
+    }
+  }
+
   // ---------------------------------------------------------------- put
 
   /**
@@ -272,11 +370,11 @@ export class GcsRemote implements Remote {
    * refuses damaged bytes, checks the stored object's hashes, and replaces a damaged copy found on
    * the remote (deleting it only at the generation that was checked).
    */
-  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
     return this.limit(() => this.putNow(oid, srcPath, options));
   }
 
-  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<void> {
+  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<boolean> {
     // Small files are read once into memory: hashed and sent from the same bytes.
     const { size } = await fsp.stat(srcPath);
     const data = size < this.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
@@ -305,39 +403,53 @@ export class GcsRemote implements Remote {
           metadata: { sha256: oid },
         },
       };
-      let stored: ObjectHashes;
+      let stored: ObjectHashes | undefined;
+      /** True when this attempt's upload created the object; false when it was already there. */
+      let created = true;
       try {
-        let uploaded: File = file;
-        if (data) await file.save(data, { ...common, resumable: false });
-        else {
+        if (data) {
+          await file.save(data, { ...common, resumable: false });
+          stored = hashesOf(file.metadata);
+        } else {
           // The session URI is saved before any byte is sent, so a later run (after a crash or
           // a kill) continues this upload from the service's offset.
           resumedSession = await this.sessions?.load(sessionKey);
-          let uri = resumedSession;
-          if (!uri) {
-            [uri] = await file.createResumableUpload({
-              metadata: common.metadata,
-              preconditionOpts: common.preconditionOpts,
-            });
-            await this.sessions?.save(sessionKey, uri);
+          if (resumedSession) {
+            // Ask the service before handing a saved session to the client: a finished session
+            // answers 200 (given to the client, it resends into it and never settles), a
+            // forgotten one 404 or 410.
+            const where = await this.media.sessionStatus(resumedSession, local.size);
+            if (where.state !== 'incomplete') {
+              await this.sessions?.forget(sessionKey);
+              resumedSession = undefined;
+              // Finished by an earlier run: the bucket says whether the object is still there.
+              if (where.state === 'finished') {
+                stored = await this.statObject(oid, { missingOk: true });
+                if (stored) created = false;
+              }
+            }
           }
-          [uploaded] = await this.bucket.upload(srcPath, {
-            ...common,
-            destination: file,
-            resumable: true,
-            uri,
-            // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
-            chunkSize: this.resumableChunkSize,
-          });
-          await this.sessions?.forget(sessionKey);
+          if (!stored) {
+            let uri = resumedSession;
+            if (!uri) {
+              [uri] = await file.createResumableUpload({
+                metadata: common.metadata,
+                preconditionOpts: common.preconditionOpts,
+              });
+              await this.sessions?.save(sessionKey, uri);
+            }
+            const [uploaded] = await this.bucket.upload(srcPath, {
+              ...common,
+              destination: file,
+              resumable: true,
+              uri,
+              // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
+              chunkSize: this.resumableChunkSize,
+            });
+            await this.sessions?.forget(sessionKey);
+            stored = hashesOf(uploaded.metadata);
+          }
         }
-        const metadata = uploaded.metadata;
-        stored = {
-          size: Number(metadata.size),
-          crc32c: metadata.crc32c,
-          md5: metadata.md5Hash,
-          generation: String(metadata.generation),
-        };
       } catch (err) {
         const status = statusOf(err);
         if (resumedSession && (status === 404 || status === 410)) {
@@ -348,14 +460,24 @@ export class GcsRemote implements Remote {
           continue;
         }
         if (status === 412) {
-          // Already there (another pusher, or our own earlier attempt whose answer was lost).
+          // The session is spent either way: a retry starts a fresh one.
           await this.sessions?.forget(sessionKey);
-          stored = await this.statObject(oid);
+          // Usually already there (another pusher, or our own earlier attempt whose answer was
+          // lost). Some servers also answer a rejected final chunk with 412: no object, retry.
+          const there = await this.statObject(oid, { missingOk: true });
+          if (!there) {
+            lastProblem =
+              'the upload precondition failed but the bucket holds no such object (a server that rejects damaged uploads with 412)';
+            continue;
+          }
+          stored = there;
+          created = false;
         } else if (
           status === 400 &&
-          /doesn't match calculated|hash mismatch|checksum/i.test(String((err as Error).message))
+          /doesn't match calculated|hash mismatch|checksum|crc32c|md5/i.test(String((err as Error).message))
         ) {
           lastProblem = 'the service received bytes that do not match the declared crc32c/md5';
+          await this.sessions?.forget(sessionKey);
           continue;
         } else {
           throw toGcsError(err, this.where(oid), 'upload');
@@ -366,7 +488,7 @@ export class GcsRemote implements Remote {
         stored.crc32c === local.crc32c &&
         (!stored.md5 || stored.md5 === local.md5)
       )
-        return;
+        return created;
       lastProblem = `the remote copy has crc32c ${stored.crc32c} and size ${stored.size}, expected ${local.crc32c} and ${local.size}`;
       await this.deleteGeneration(oid, stored.generation);
     }
@@ -380,7 +502,9 @@ export class GcsRemote implements Remote {
     );
   }
 
-  private async statObject(oid: Oid): Promise<ObjectHashes> {
+  private async statObject(oid: Oid): Promise<ObjectHashes>;
+  private async statObject(oid: Oid, o: { missingOk: true }): Promise<ObjectHashes | undefined>;
+  private async statObject(oid: Oid, o: { missingOk?: boolean } = {}): Promise<ObjectHashes | undefined> {
     try {
       const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
       return {
@@ -390,6 +514,7 @@ export class GcsRemote implements Remote {
         generation: String(metadata.generation),
       };
     } catch (err) {
+      if (o.missingOk && statusOf(err) === 404) return undefined;
       throw toGcsError(err, this.where(oid), 'metadata read');
     }
   }
@@ -421,8 +546,7 @@ export class GcsRemote implements Remote {
 
   private downloadSource(oid: Oid): DownloadSource {
     return {
-      file: (generation) =>
-        this.bucket.file(this.keyOf(oid), generation ? { generation: Number(generation) } : {}),
+      open: (o) => this.media.open(this.bucketName, this.keyOf(oid), o),
       where: this.where(oid),
       maxRetries: this.maxRetries,
       stallTimeoutMs: this.stallTimeoutMs,

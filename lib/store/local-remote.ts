@@ -7,7 +7,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Oid } from '../types.ts';
-import { isOid, objectKey, type Remote, type TransferOptions } from './remote.ts';
+import { isOid, objectKey, type Remote, type RemoteObjectInfo, type TransferOptions } from './remote.ts';
 
 export class LocalRemote implements Remote {
   readonly url: string;
@@ -32,7 +32,7 @@ export class LocalRemote implements Remote {
     return found;
   }
 
-  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<void> {
+  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted();
     const dest = this.objectPath(oid);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -45,10 +45,21 @@ export class LocalRemote implements Remote {
       await handle.sync();
       await handle.close();
       await fs.promises.chmod(tmp, 0o444);
-      await fs.promises.rename(tmp, dest);
-    } catch (err) {
+      // A hard link never replaces: EEXIST means another pusher stored the object first.
+      try {
+        await fs.promises.link(tmp, dest);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw err;
+        // No hard links on this file system: a rename (same bytes either way).
+        const existed = fs.existsSync(dest);
+        await fs.promises.rename(tmp, dest);
+        return !existed;
+      }
+    } finally {
       await fs.promises.rm(tmp, { force: true });
-      throw err;
     }
   }
 
@@ -73,6 +84,49 @@ export class LocalRemote implements Remote {
         const oid = prefix + rest;
         if (isOid(oid)) yield oid;
       }
+    }
+  }
+
+  async *listDetailed(options: TransferOptions = {}): AsyncIterable<RemoteObjectInfo> {
+    for await (const oid of this.list(options)) {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(this.objectPath(oid));
+      } catch {
+        continue; // deleted meanwhile
+      }
+      yield { oid, size: st.size, updated: st.mtimeMs, version: String(st.mtimeMs) };
+    }
+  }
+
+  async touch(oids: Oid[], options: TransferOptions & { olderThanMs: number }): Promise<number> {
+    const cutoff = Date.now() - options.olderThanMs;
+    let touched = 0;
+    for (const oid of oids) {
+      options.signal?.throwIfAborted();
+      const file = this.objectPath(oid);
+      try {
+        if ((await fs.promises.stat(file)).mtimeMs >= cutoff) continue;
+        const now = new Date();
+        await fs.promises.utimes(file, now, now);
+        touched++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return touched;
+  }
+
+  async deleteIfUnchanged(oid: Oid, version: string, options: TransferOptions = {}): Promise<boolean> {
+    options.signal?.throwIfAborted();
+    const file = this.objectPath(oid);
+    try {
+      if (String((await fs.promises.stat(file)).mtimeMs) !== version) return false;
+      await fs.promises.rm(file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
     }
   }
 }

@@ -9,9 +9,15 @@ import type { Remote } from './remote.ts';
 
 /** URL of the default remote: `LOCKSTEP_REMOTE`, else the configured one; undefined if none. */
 export function defaultRemoteUrl(repo: Repo): string | undefined {
+  return defaultRemoteEntry(repo)?.url;
+}
+
+/** The default remote's URL and endpoint (`LOCKSTEP_REMOTE` overrides the URL only). */
+export function defaultRemoteEntry(repo: Repo): { url: string; endpoint?: string } | undefined {
   const env = process.env.LOCKSTEP_REMOTE;
-  if (env) return env;
   const config = readConfig(repo);
+  const named = config.remote ? config.remotes[config.remote] : undefined;
+  if (env) return { url: env, ...(named?.endpoint ? { endpoint: named.endpoint } : {}) };
   if (!config.remote) return undefined;
   const entry = config.remotes[config.remote];
   if (!entry) {
@@ -24,13 +30,16 @@ export function defaultRemoteUrl(repo: Repo): string | undefined {
       ),
     );
   }
-  return entry.url;
+  return entry;
 }
 
 /** Opens the default remote (relative paths resolve against the repository root), or undefined. */
 export async function defaultRemote(repo: Repo): Promise<Remote | undefined> {
-  const url = defaultRemoteUrl(repo);
-  if (!url) return undefined;
+  const entry = defaultRemoteEntry(repo);
+  if (!entry) return undefined;
   const { openRemote } = await import('./open-remote.ts');
-  return openRemote(url, { baseDir: repo.root });
+  return openRemote(entry.url, {
+    baseDir: repo.root,
+    ...(entry.endpoint ? { apiEndpoint: entry.endpoint } : {}),
+  });
 }

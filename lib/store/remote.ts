@@ -15,8 +15,12 @@ export interface Remote {
   readonly url: string;
   /** Which of `oids` exist on the remote, in as few requests as the backend allows. */
   has(oids: Oid[], options?: TransferOptions): Promise<Set<Oid>>;
-  /** Uploads the file at `srcPath` as object `oid` (the caller has verified the bytes hash to `oid`). */
-  put(oid: Oid, srcPath: string, options?: TransferOptions): Promise<void>;
+  /**
+   * Uploads the file at `srcPath` as object `oid` (the caller has verified the bytes hash to
+   * `oid`). Resolves true when this call stored it, false when the remote already held it (a
+   * concurrent pusher got there first).
+   */
+  put(oid: Oid, srcPath: string, options?: TransferOptions): Promise<boolean>;
   /**
    * Downloads object `oid` to `destPath` (a temporary path chosen by the caller). The caller
    * verifies the sha256 and renames it into the cache; a mismatch is an IntegrityError.
@@ -24,6 +28,26 @@ export interface Remote {
   get(oid: Oid, destPath: string, options?: TransferOptions): Promise<void>;
   /** Every object id on the remote. */
   list(options?: TransferOptions): AsyncIterable<Oid>;
+  /** Every object with its size, last change and version, for retention (`gc --remote`). */
+  listDetailed(options?: TransferOptions): AsyncIterable<RemoteObjectInfo>;
+  /**
+   * Marks objects a push found already there as in use now, when their last change is older
+   * than `olderThanMs`: a concurrent `gc --remote` keeps what a change was made to after it
+   * listed (see deleteIfUnchanged). Returns how many were marked.
+   */
+  touch(oids: Oid[], options: TransferOptions & { olderThanMs: number }): Promise<number>;
+  /** Deletes `oid` only if it is still at `version` (as listed); false when it changed or is gone. */
+  deleteIfUnchanged(oid: Oid, version: string, options?: TransferOptions): Promise<boolean>;
+}
+
+/** One object as a detailed listing reports it. */
+export interface RemoteObjectInfo {
+  oid: Oid;
+  size: number;
+  /** Last change of the object's bytes or metadata (ms since the epoch). */
+  updated: number;
+  /** Opaque: changes whenever the object is replaced or touched. */
+  version: string;
 }
 
 /** Options for opening a remote. */

@@ -26,6 +26,13 @@ async function runPool<T>(items: T[], jobs: number, fn: (item: T) => Promise<voi
   if (failed) throw failed.reason;
 }
 
+/**
+ * A push marks objects it found already on the remote when their last change is older than
+ * this: `gc --remote` deletes only what is unreferenced and unchanged for its grace period
+ * (default 24 h), so a lockfile has grace minus this (23 h) to land after its push.
+ */
+export const TOUCH_AFTER_MS = 3_600_000;
+
 /** Uploads the objects the remote does not have. */
 export async function pushObjects(
   repo: Repo,
@@ -37,25 +44,33 @@ export async function pushObjects(
   const unique = [...new Set(oids)];
   const present = await remote.has(unique, { signal: options.signal });
   const todo = unique.filter((oid) => !present.has(oid));
+  // What is already there is in use again: mark it so a concurrent `gc --remote` keeps it until
+  // the lockfile that references it lands (see remote-gc.ts).
+  if (present.size > 0)
+    await remote.touch([...present], { olderThanMs: TOUCH_AFTER_MS, signal: options.signal });
   const progress =
     options.out && todo.length > 0
       ? createProgress(options.out, `push ${remote.url}`, todo.length, { unit: 'objects' })
       : undefined;
   let bytes = 0;
+  let stored = 0;
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
       // Verify before upload: a corrupt local object must never reach the remote.
       const existed = cache.hasSync(oid);
       if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, existed);
-      await remote.put(oid, cache.objectPath(oid), { signal: options.signal });
-      const { size } = await fs.promises.stat(cache.objectPath(oid));
-      bytes += size;
+      // Another clone pushing at the same time may have stored it first: then it is not ours.
+      if (await remote.put(oid, cache.objectPath(oid), { signal: options.signal })) {
+        stored++;
+        const { size } = await fs.promises.stat(cache.objectPath(oid));
+        bytes += size;
+      }
       progress?.tick(1);
     });
   } finally {
     progress?.stop();
   }
-  return { transferred: todo.length, skipped: unique.length - todo.length, bytes };
+  return { transferred: stored, skipped: unique.length - stored, bytes };
 }
 
 /**

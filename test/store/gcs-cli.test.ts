@@ -23,12 +23,16 @@ afterAll(async () => {
 
 /** Runs the CLI asynchronously (the fake server lives in this process and must keep serving). */
 async function lockstep(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    STORAGE_EMULATOR_HOST: fake.url,
-    NO_COLOR: '1',
-  };
+  return lockstepEnv({ STORAGE_EMULATOR_HOST: fake.url }, ...args);
+}
+
+async function lockstepEnv(
+  extra: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra };
   delete env.LOCKSTEP_REMOTE;
+  if (!extra.STORAGE_EMULATOR_HOST) delete env.STORAGE_EMULATOR_HOST;
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
       cwd: root,
@@ -72,5 +76,29 @@ describe('lockstep push/pull with a gs:// remote', () => {
     expect(pulled).toMatchObject({ code: 0 });
     expect(pulled.stdout + pulled.stderr).toMatch(/pulled 5 objects/);
     expect(fake.requests.every((r) => r.authorization === undefined)).toBe(true);
+  });
+
+  it('the endpoint setting of a remote points the CLI at an emulator without STORAGE_EMULATOR_HOST', async () => {
+    fs.writeFileSync(
+      path.join(root, '.lockstep', 'config.yaml'),
+      `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/via-endpoint\n    endpoint: ${fake.url}\n`,
+    );
+    fake.resetLog();
+    const pushed = await lockstepEnv({}, 'push');
+    expect(pushed).toMatchObject({ code: 0 });
+    expect(pushed.stdout + pushed.stderr).toMatch(/pushed 5 objects .* to gs:\/\/test-bucket\/via-endpoint/);
+    // Every request used the JSON API's real path forms (the fake refuses the others).
+    expect(
+      fake.requests.map((r) => r.path).filter((p) => !/^\/(upload\/|download\/)?storage\/v1\//.test(p)),
+    ).toEqual([]);
+    expect(fake.names(BUCKET).filter((n) => n.startsWith('via-endpoint/'))).toHaveLength(5);
+
+    fs.writeFileSync(
+      path.join(root, '.lockstep', 'config.yaml'),
+      `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/x\n    endpoint: ${fake.url}/storage/v1\n`,
+    );
+    const bad = await lockstepEnv({}, 'push');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/remotes\.shared\.endpoint/);
   });
 });

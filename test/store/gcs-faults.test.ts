@@ -201,9 +201,10 @@ describe('GcsRemote resumable sessions across runs', () => {
     expect(fx.fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
     expect(fx.fake.count('upload-init')).toBe(0);
     const chunks = fx.fake.requests.filter((r) => r.kind === 'upload-chunk');
-    // It asked where the session stood, then sent only the rest.
-    expect(chunks[0].contentRange).toBe('bytes */*');
-    const from = Number(/^bytes (\d+)-/.exec(chunks[1].contentRange ?? '')?.[1]);
+    // It asked where the session stood (lockstep first, then the client), then sent only the rest.
+    expect(chunks[0].contentRange).toBe(`bytes */${size}`);
+    expect(chunks[1].contentRange).toBe('bytes */*');
+    const from = Number(/^bytes (\d+)-/.exec(chunks[2].contentRange ?? '')?.[1]);
     expect(from).toBeGreaterThanOrEqual(2 * CHUNK);
     expect(chunks.reduce((n, r) => n + r.bytesIn, 0)).toBe(size - from);
     expect(fs.readdirSync(sessionDir)).toHaveLength(0);

@@ -22,6 +22,7 @@ export type RequestKind =
   | 'list' // GET bucket object list
   | 'delete'
   | 'signed-get' // GET /<bucket>/<object>?X-Goog-Signature=... (a V4 signed URL)
+  | 'patch' // PATCH object metadata
   | 'other';
 
 export interface RecordedRequest {
@@ -70,6 +71,10 @@ interface StoredObject {
   crc32c: string;
   md5Hash: string;
   created: string;
+  /** Bumped by every metadata update (PATCH), like GCS. */
+  metageneration: number;
+  /** Last data or metadata change. */
+  updated: string;
 }
 
 interface UploadSession {
@@ -80,6 +85,9 @@ interface UploadSession {
   chunks: Buffer[];
   received: number;
   done: boolean;
+  /** The object resource answered when the upload finished: GCS answers every later request on
+   * the session with it (200), even after the object was deleted. */
+  finalized?: Record<string, unknown>;
 }
 
 const MAX_PAGE = 1000;
@@ -168,9 +176,17 @@ export class FakeGcs {
     return this.buckets.get(bucket)?.get(name);
   }
 
-  /** Stores an object directly (test set-up), with correct hashes. */
-  putObject(bucket: string, name: string, data: Buffer): void {
-    this.store(bucket, name, data, {});
+  /** Stores an object directly (test set-up), with correct hashes; `ageMs` back-dates it. */
+  putObject(bucket: string, name: string, data: Buffer, options: { ageMs?: number } = {}): void {
+    const obj = this.store(bucket, name, data, {});
+    if (options.ageMs) obj.created = obj.updated = new Date(Date.now() - options.ageMs).toISOString();
+  }
+
+  /** Back-dates an object's creation and last update (test set-up for retention rules). */
+  age(bucket: string, name: string, ageMs: number): void {
+    const obj = this.object(bucket, name);
+    if (!obj) throw new Error(`fake-gcs: no object ${bucket}/${name}`);
+    obj.created = obj.updated = new Date(Date.now() - ageMs).toISOString();
   }
 
   /** Drops every object, fault and recorded request. */
@@ -223,7 +239,10 @@ export class FakeGcs {
       crc32c: crc32cOf(data),
       md5Hash: md5Of(data),
       created: new Date().toISOString(),
+      metageneration: 1,
+      updated: '',
     };
+    obj.updated = obj.created;
     objects.set(name, obj);
     this.version++;
     return obj;
@@ -236,13 +255,13 @@ export class FakeGcs {
       name: obj.name,
       bucket,
       generation: String(obj.generation),
-      metageneration: '1',
+      metageneration: String(obj.metageneration),
       contentType: obj.contentType,
       size: String(obj.data.length),
       md5Hash: obj.md5Hash,
       crc32c: obj.crc32c,
       timeCreated: obj.created,
-      updated: obj.created,
+      updated: obj.updated,
       ...(obj.metadata ? { metadata: obj.metadata } : {}),
     };
   }
@@ -338,9 +357,10 @@ export class FakeGcs {
     res.on('close', () => (record.status ||= res.headersSent ? res.statusCode : -1));
 
     const upload = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
-    // With STORAGE_EMULATOR_HOST the client drops the /storage/v1 prefix on non-upload paths.
-    const objectPath = /^(?:\/download)?(?:\/storage\/v1)?\/b\/([^/]+)\/o\/(.+)$/.exec(path);
-    const listPath = /^(?:\/storage\/v1)?\/b\/([^/]+)\/o$/.exec(path);
+    // Only the JSON API's own path forms, as GCS and its emulators serve them: a client that
+    // drops `/storage/v1` (the storage client does with STORAGE_EMULATOR_HOST) gets a 404.
+    const objectPath = /^(?:\/download)?\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);
+    const listPath = /^\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
 
     let kind: RequestKind = 'other';
     let bucket = '';
@@ -357,6 +377,7 @@ export class FakeGcs {
       name = decodeURIComponent(objectPath[2]);
       if (method === 'GET') kind = query.alt === 'media' ? 'download' : 'metadata';
       else if (method === 'DELETE') kind = 'delete';
+      else if (method === 'PATCH') kind = 'patch';
     } else if (method === 'GET' && query['X-Goog-Signature'] !== undefined) {
       const m = /^\/([^/]+)\/(.+)$/.exec(path);
       bucket = m ? decodeURIComponent(m[1]) : '';
@@ -398,12 +419,43 @@ export class FakeGcs {
         await this.readBody(req);
         const obj = this.object(bucket, name);
         if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
-        if (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation))
+        if (
+          (query.ifGenerationMatch !== undefined && query.ifGenerationMatch !== String(obj.generation)) ||
+          (query.ifMetagenerationMatch !== undefined &&
+            query.ifMetagenerationMatch !== String(obj.metageneration))
+        )
           return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
         this.buckets.get(bucket)?.delete(name);
         this.version++;
         res.writeHead(204).end();
         return;
+      }
+      case 'patch': {
+        const { body } = await this.readBody(req);
+        const obj = this.object(bucket, name);
+        if (!obj) return this.sendError(res, 404, `No such object: ${bucket}/${name}`);
+        if (
+          query.ifMetagenerationMatch !== undefined &&
+          query.ifMetagenerationMatch !== String(obj.metageneration)
+        )
+          return this.sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+        let patch: Record<string, unknown>;
+        try {
+          patch = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
+        } catch {
+          return this.sendError(res, 400, 'Invalid JSON payload');
+        }
+        if (patch.metadata && typeof patch.metadata === 'object') {
+          const next = { ...(obj.metadata ?? {}) };
+          for (const [k, v] of Object.entries(patch.metadata as Record<string, unknown>)) {
+            if (v === null) delete next[k];
+            else next[k] = String(v);
+          }
+          obj.metadata = next;
+        }
+        obj.metageneration++;
+        obj.updated = new Date().toISOString();
+        return this.sendJson(res, 200, this.resource(bucket, obj));
       }
       case 'list':
         await this.readBody(req);
@@ -514,13 +566,18 @@ export class FakeGcs {
     data: Buffer,
     ifGenerationMatch: string | undefined,
     corrupt: boolean,
-  ): void {
+  ): Record<string, unknown> | undefined {
     const stored = corrupt ? flipByte(data) : data;
     const mismatch = this.declaredHashMismatch(resource, stored);
-    if (mismatch) return this.sendError(res, 400, mismatch);
-    if (!this.precondition(res, bucket, name, ifGenerationMatch)) return;
+    if (mismatch) {
+      this.sendError(res, 400, mismatch);
+      return undefined;
+    }
+    if (!this.precondition(res, bucket, name, ifGenerationMatch)) return undefined;
     const obj = this.store(bucket, name, stored, resource);
-    this.sendJson(res, 200, this.resource(bucket, obj));
+    const answer = this.resource(bucket, obj);
+    this.sendJson(res, 200, answer);
+    return answer;
   }
 
   private async handleMultipart(
@@ -588,6 +645,7 @@ export class FakeGcs {
     const { body, dropped } = await this.readBody(req, fault?.dropAfterBytes);
     record.bytesIn = body.length;
     if (!session) return this.sendError(res, 404, `No such upload session "${query.upload_id}"`);
+    if (session.finalized) return this.sendJson(res, 200, session.finalized);
     // Content-Range: "bytes a-b/total", "bytes a-b/*" or "bytes */total" (a status query).
     // "bytes a-*/*" streams the rest of an upload of unknown size: the request's end finalizes it.
     const range = /^bytes (\*|(\d+)-(\d+|\*))\/(\*|\d+)$/.exec(
@@ -609,7 +667,7 @@ export class FakeGcs {
     if (total !== undefined && session.received >= total && !session.done) {
       const data = Buffer.concat(session.chunks).subarray(0, total);
       session.done = true;
-      this.finishUpload(
+      session.finalized = this.finishUpload(
         res,
         session.bucket,
         session.name,
@@ -618,12 +676,8 @@ export class FakeGcs {
         session.ifGenerationMatch,
         !!fault?.corrupt,
       );
-      if (res.statusCode !== 200) session.done = false;
+      if (!session.finalized) session.done = false;
       return;
-    }
-    if (session.done) {
-      const obj = this.object(session.bucket, session.name);
-      if (obj) return this.sendJson(res, 200, this.resource(session.bucket, obj));
     }
     const headers: Record<string, string> = { 'content-length': '0' };
     if (session.received > 0) headers.range = `bytes=0-${session.received - 1}`;
