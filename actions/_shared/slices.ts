@@ -10,7 +10,7 @@ import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
 import { metricsAt } from '../../lib/pipeline/revisions.ts';
 import { findRepo } from '../../lib/repo.ts';
 import { readEvalMetrics, type EvalMetrics } from '../../lib/slices/shape.ts';
-import { renderSlicesSection, stageKeys } from '../../lib/report/slices.ts';
+import { renderSlicesSection, stageKeys } from '../../lib/slices/table.ts';
 
 /** Markdown of the slices (with `base`'s beside them, labelled `baseLabel`), or undefined. */
 export async function slicesMarkdown(

@@ -10,7 +10,7 @@ import { lockfileMetrics } from './metrics.ts';
 import { formatValue } from './diff.ts';
 import { formatReport, type RunReport, type StageOutcome } from './run.ts';
 import { readEvalMetrics } from '../slices/shape.ts';
-import { renderSliceTable, sliceRows, stageKeys } from '../report/slices.ts';
+import { renderSliceTable, sliceRows, stageKeys } from '../slices/table.ts';
 
 /** Slice, interval and bootstrap keys: shown as the slice table, not one line each. */
 const NESTED_METRIC = /^[^.]+\.(slices|intervals|bootstrap)\./;

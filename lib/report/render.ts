@@ -50,7 +50,7 @@ export interface ReportInput {
   paramsDiff?: string;
   /** Markdown table of the metrics diff with deltas. */
   metricsDiff?: string;
-  /** Markdown of the evaluate slices, worst first (lib/report/slices.ts `renderSlicesSection`). */
+  /** Markdown of the evaluate slices, worst first (lib/slices/table.ts `renderSlicesSection`). */
   slices?: string;
   verdict?: GateVerdict;
   confusion?: Confusion;

@@ -37,6 +37,8 @@ export interface RecordedRequest {
   authorization?: string;
   range?: string;
   contentRange?: string;
+  /** Object name the request is about (uploads: known once the session or body says). */
+  name?: string;
 }
 
 export interface Fault {
@@ -389,6 +391,7 @@ export class FakeGcs {
       kind = 'list';
     }
     record.kind = kind;
+    if (name) record.name = name;
 
     const fault = this.takeFault(kind, name);
     if (fault?.delayMs) await sleep(fault.delayMs);
@@ -603,6 +606,7 @@ export class FakeGcs {
       data = parts[1];
     }
     const name = (resource.name as string | undefined) ?? query.name;
+    if (name) record.name = name;
     if (!name) return this.sendError(res, 400, 'upload without object name');
     this.finishUpload(res, bucket, name, resource, data, query.ifGenerationMatch, !!fault?.corrupt);
   }
@@ -618,6 +622,7 @@ export class FakeGcs {
     record.bytesIn = body.length;
     const resource = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
     const name = (resource.name as string | undefined) ?? query.name;
+    if (name) record.name = name;
     if (!name) return this.sendError(res, 400, 'resumable upload without object name');
     if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
     const id = randomBytes(12).toString('hex');

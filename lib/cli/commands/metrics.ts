@@ -39,7 +39,7 @@ export function register(program: Command, io: CliIO): void {
       render: async (repo, a, b, markdown) => {
         const { metricsAt } = await import('../../pipeline/revisions.ts');
         const { readEvalMetrics } = await import('../../slices/shape.ts');
-        const { renderSliceTable, sliceRows, stageKeys } = await import('../../report/slices.ts');
+        const { renderSliceTable, sliceRows, stageKeys } = await import('../../slices/table.ts');
         const oldM = readEvalMetrics(stageKeys(await metricsAt(repo, a)));
         const newM = readEvalMetrics(stageKeys(await metricsAt(repo, b)));
         const rows = sliceRows(newM, oldM);

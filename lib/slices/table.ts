@@ -3,7 +3,7 @@
  * of every kind, worst first (by the first metric), with its interval, the change against a
  * baseline when one is given, and whether the slice is large enough to be gated.
  */
-import { isGatedSlice, type EvalMetrics, type Interval } from '../slices/shape.ts';
+import { isGatedSlice, type EvalMetrics, type Interval } from './shape.ts';
 
 /** Metrics shown per slice, the first one ordering the rows. */
 export const SLICE_TABLE_METRICS = ['f1_macro', 'accuracy'] as const;

@@ -4,7 +4,7 @@ import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
 import { renderReport } from '../../lib/report/render.ts';
-import { renderSlicesSection, renderSliceTable, sliceRows } from '../../lib/report/slices.ts';
+import { renderSlicesSection, renderSliceTable, sliceRows } from '../../lib/slices/table.ts';
 import { readEvalMetrics } from '../../lib/slices/shape.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 

@@ -1,0 +1,192 @@
+/**
+ * SIGKILL trials of `lockstep push` and `lockstep pull` against the fake GCS server (shared by
+ * test/store/gcs-kill.test.ts, a few trials, and `npm run bench -- faults`, many). Each trial
+ * kills the command at a random point between late start-up and just past a normal run's end,
+ * then checks every object on the remote (push) or in the cache (pull) against its name, runs the
+ * command again to completion and counts objects that were transferred a second time.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { FakeGcs } from './fake-gcs.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/lockstep.mjs', import.meta.url));
+const BUCKET = 'kill-bucket';
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export interface KillFigures {
+  trials: number;
+  /** Trials whose kill landed before the command exited. */
+  killed: number;
+  objectsChecked: number;
+  /** Objects whose bytes do not match their name (must be 0). */
+  badObjects: number;
+  /** Objects finished before the kill and sent again by the next run (must be 0). */
+  transferredTwice: number;
+  /** Next runs that failed (must be 0). */
+  failedReruns: number;
+}
+
+function run(
+  cwd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  killAfterMs?: number,
+): Promise<{ code: number | null; ms: number; stderr: string }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer =
+      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, ms: Date.now() - started, stderr });
+    });
+  });
+}
+
+function git(cwd: string, ...args: string[]): void {
+  execFileSync('git', args, { cwd, stdio: 'ignore' });
+}
+
+/** A repository with `files` tracked files (a few large enough for resumable uploads). */
+async function makeRepo(root: string, files: number, prefix: string, env: NodeJS.ProcessEnv): Promise<void> {
+  fs.mkdirSync(path.join(root, 'data'), { recursive: true });
+  for (let i = 0; i < files; i++) {
+    const size = i % 50 === 0 ? 600_000 : 2_000 + (i % 13) * 500;
+    fs.writeFileSync(path.join(root, 'data', `f${String(i).padStart(4, '0')}.bin`), randomBytes(size));
+  }
+  fs.mkdirSync(path.join(root, '.lockstep'), { recursive: true });
+  fs.writeFileSync(
+    path.join(root, '.lockstep', 'config.yaml'),
+    `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/${prefix}\n`,
+  );
+  git(root, 'init', '-q');
+  const added = await run(root, ['add', 'data'], env);
+  if (added.code !== 0) throw new Error(`add failed: ${added.stderr}`);
+}
+
+/** Oid -> bytes of every object under the prefix of the fake bucket. */
+function remoteObjects(fake: FakeGcs, prefix: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const name of fake.names(BUCKET)) {
+    const m = new RegExp(`^${prefix}/sha256/([0-9a-f]{2})/([0-9a-f]{62})$`).exec(name);
+    if (m) out.set(m[1]! + m[2]!, fake.object(BUCKET, name)!.data);
+  }
+  return out;
+}
+
+function cacheObjects(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const base = path.join(root, '.lockstep', 'cache', 'sha256');
+  if (!fs.existsSync(base)) return out;
+  for (const a of fs.readdirSync(base))
+    for (const b of fs.readdirSync(path.join(base, a))) out.set(a + b, path.join(base, a, b));
+  return out;
+}
+
+const delayWithin = (startupMs: number, fullMs: number) => {
+  const from = Math.floor(startupMs * 0.7);
+  return from + Math.floor(Math.random() * Math.max(1, fullMs + 50 - from));
+};
+
+/** Push trials: a fresh prefix each, killed once, then completed. */
+export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-push-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, STORAGE_EMULATOR_HOST: fake.url, NO_COLOR: '1' };
+  delete env.LOCKSTEP_REMOTE;
+  const f: KillFigures = {
+    trials,
+    killed: 0,
+    objectsChecked: 0,
+    badObjects: 0,
+    transferredTwice: 0,
+    failedReruns: 0,
+  };
+  try {
+    await makeRepo(root, files, 'calibrate', env);
+    const startup = await run(root, ['--help'], env);
+    const calibration = await run(root, ['push'], env);
+    if (calibration.code !== 0) throw new Error(`push failed: ${calibration.stderr}`);
+    for (let t = 0; t < trials; t++) {
+      const prefix = `trial${t}`;
+      const configPath = path.join(root, '.lockstep', 'config.yaml');
+      fs.writeFileSync(
+        configPath,
+        `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/${prefix}\n`,
+      );
+      const killed = await run(root, ['push'], env, delayWithin(startup.ms, calibration.ms));
+      if (killed.code === null) f.killed++;
+      const before = remoteObjects(fake, prefix);
+      for (const [oid, data] of before) {
+        f.objectsChecked++;
+        if (sha(data) !== oid) f.badObjects++;
+      }
+      fake.resetLog();
+      const rerun = await run(root, ['push'], env);
+      if (rerun.code !== 0) f.failedReruns++;
+      for (const r of fake.requests) {
+        if ((r.kind !== 'upload' && r.kind !== 'upload-init') || !r.name) continue;
+        const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
+        if (m && before.has(m[1]! + m[2]!)) f.transferredTwice++;
+      }
+      for (const [oid, data] of remoteObjects(fake, prefix)) if (sha(data) !== oid) f.badObjects++;
+    }
+    return f;
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Pull trials: an emptied cache each, killed once, then completed. */
+export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-pull-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, STORAGE_EMULATOR_HOST: fake.url, NO_COLOR: '1' };
+  delete env.LOCKSTEP_REMOTE;
+  const f: KillFigures = {
+    trials,
+    killed: 0,
+    objectsChecked: 0,
+    badObjects: 0,
+    transferredTwice: 0,
+    failedReruns: 0,
+  };
+  try {
+    await makeRepo(root, files, 'pull', env);
+    const pushed = await run(root, ['push'], env);
+    if (pushed.code !== 0) throw new Error(`push failed: ${pushed.stderr}`);
+    const startup = await run(root, ['--help'], env);
+    const cacheDir = path.join(root, '.lockstep', 'cache');
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    const calibration = await run(root, ['pull'], env);
+    if (calibration.code !== 0) throw new Error(`pull failed: ${calibration.stderr}`);
+    for (let t = 0; t < trials; t++) {
+      fs.rmSync(cacheDir, { recursive: true, force: true });
+      const killed = await run(root, ['pull'], env, delayWithin(startup.ms, calibration.ms));
+      if (killed.code === null) f.killed++;
+      const before = cacheObjects(root);
+      for (const [oid, file] of before) {
+        f.objectsChecked++;
+        if (sha(fs.readFileSync(file)) !== oid) f.badObjects++;
+      }
+      fake.resetLog();
+      const rerun = await run(root, ['pull'], env);
+      if (rerun.code !== 0) f.failedReruns++;
+      for (const r of fake.requests) {
+        if (r.kind !== 'download' || !r.name) continue;
+        const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
+        if (m && before.has(m[1]! + m[2]!)) f.transferredTwice++;
+      }
+      for (const [oid, file] of cacheObjects(root)) if (sha(fs.readFileSync(file)) !== oid) f.badObjects++;
+    }
+    return f;
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
