@@ -302,10 +302,12 @@ describe('lockstep serve log shipping', () => {
   });
 
   /** Starts `lockstep serve` in a repo whose dev policy has `logs: gs://logs-bucket/dev`. */
-  async function spawnServe(args: string[]) {
-    const t = await createTmpRepo({
-      'promotion/dev.yaml': `branch: dev\nendpoint: { kind: local }\nlogs: gs://${BUCKET}/dev\n`,
-    });
+  async function spawnServe(args: string[], existing?: Awaited<ReturnType<typeof createTmpRepo>>) {
+    const t =
+      existing ??
+      (await createTmpRepo({
+        'promotion/dev.yaml': `branch: dev\nendpoint: { kind: local }\nlogs: gs://${BUCKET}/dev\n`,
+      }));
     const child = spawn(process.execPath, [BIN, 'serve', '--env', 'dev', ...args], {
       cwd: t.root,
       env: { ...process.env, STORAGE_EMULATOR_HOST: fake.url, LOCKSTEP_LOG_URI: '' },
@@ -334,8 +336,40 @@ describe('lockstep serve log shipping', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await t.cleanup();
     };
-    return { t, io, post, stop, cleanup, logDir: path.join(t.root, '.lockstep/logs/dev') };
+    const kill = async () => {
+      child.kill('SIGKILL');
+      return exited;
+    };
+    return { t, io, post, stop, kill, cleanup, logDir: path.join(t.root, '.lockstep/logs/dev') };
   }
+
+  it('serve SIGKILLed between shipments loses at most one interval of lines, and its restart ships none twice', async () => {
+    const s = await spawnServe(['--ship-interval', '0.3']);
+    const shipped = () => readLogs(`gs://${BUCKET}/dev`, { apiEndpoint: fake.url });
+    let s2: Awaited<ReturnType<typeof spawnServe>> | undefined;
+    try {
+      for (let i = 0; i < 5; i++) expect((await s.post()).status).toBe(400);
+      await until(async () => (await shipped()).length === 5, 'the first shipment');
+      // Written after that shipment, then the process dies before the next one.
+      for (let i = 0; i < 3; i++) expect((await s.post()).status).toBe(400);
+      await until(() => readPredictionLogs(s.logDir).length === 8, 'the local log lines');
+      await s.kill();
+      const afterKill = (await shipped()).length;
+      const lost = 8 - afterKill;
+      expect(lost).toBeGreaterThanOrEqual(0);
+      expect(lost).toBeLessThanOrEqual(3);
+      s2 = await spawnServe(['--ship-interval', '0.3'], s.t);
+      for (let i = 0; i < 2; i++) expect((await s2.post()).status).toBe(400);
+      expect(await s2.stop()).toBe(0);
+      const all = await shipped();
+      const keys = all.map((e) => JSON.stringify(e));
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(all.length).toBe(afterKill + 2);
+      console.log(`serve SIGKILL: 8 lines logged before the kill, ${lost} not shipped, 0 shipped twice`);
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
 
   it("serve ships to the policy's gs:// logs: every --ship-interval", async () => {
     const s = await spawnServe(['--ship-interval', '0.2']);
