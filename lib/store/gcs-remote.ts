@@ -20,6 +20,7 @@ import {
   type StorageOptions,
 } from '@google-cloud/storage';
 import { MediaClient, createStorage } from './gcs-client.ts';
+import { uploadObject, type UploadTarget } from './gcs-upload.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
 import {
@@ -33,14 +34,7 @@ import {
 import { parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
 import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
 import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
-import {
-  downloadOnce,
-  hashBuffer,
-  hashFile,
-  sleep,
-  type DownloadSource,
-  type ObjectHashes,
-} from './gcs-download.ts';
+import { downloadOnce, sleep, type DownloadSource, type ObjectHashes } from './gcs-download.ts';
 
 export interface GcsRemoteOptions extends OpenRemoteOptions {
   /** Files of at least this many bytes go through resumable uploads (default 8 MiB). */
@@ -67,15 +61,6 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   useAuthWithCustomEndpoint?: boolean;
   /** Service-account key used to sign URLs instead of Application Default Credentials (tests). */
   credentials?: StorageOptions['credentials'];
-}
-
-function hashesOf(metadata: File['metadata']): ObjectHashes {
-  return {
-    size: Number(metadata.size),
-    crc32c: metadata.crc32c,
-    md5: metadata.md5Hash,
-    generation: String(metadata.generation),
-  };
 }
 
 export class GcsRemote implements Remote {
@@ -371,135 +356,25 @@ export class GcsRemote implements Remote {
    * the remote (deleting it only at the generation that was checked).
    */
   put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
-    return this.limit(() => this.putNow(oid, srcPath, options));
+    return this.limit(() => uploadObject(this.uploadTarget, oid, srcPath, options));
   }
 
-  private async putNow(oid: Oid, srcPath: string, options: TransferOptions): Promise<boolean> {
-    // Small files are read once into memory: hashed and sent from the same bytes.
-    const { size } = await fsp.stat(srcPath);
-    const data = size < this.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
-    const local = data ? hashBuffer(data) : await hashFile(srcPath);
-    let lastProblem = '';
-    const sessionKey = {
-      bucket: this.bucketName,
-      name: this.keyOf(oid),
-      size: local.size,
-      crc32c: local.crc32c,
+  /** What the upload path (gcs-upload.ts) needs of this remote. */
+  private get uploadTarget(): UploadTarget {
+    return {
+      bucketName: this.bucketName,
+      bucket: this.bucket,
+      keyOf: (oid) => this.keyOf(oid),
+      where: (oid) => this.where(oid),
+      sessions: this.sessions,
+      media: this.media,
+      resumableThreshold: this.resumableThreshold,
+      resumableChunkSize: this.resumableChunkSize,
+      integrityRetries: this.integrityRetries,
+      backoff: (attempt, signal) => this.backoff(attempt, signal),
+      statObject: (oid, o) => this.statObject(oid, o),
+      deleteGeneration: (oid, generation) => this.deleteGeneration(oid, generation),
     };
-    let staleSessionSeen = false;
-    for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
-      options.signal?.throwIfAborted();
-      if (attempt > 0) await this.backoff(attempt, options.signal);
-      const file = this.bucket.file(this.keyOf(oid));
-      let resumedSession: string | undefined;
-      const common = {
-        // We check the hashes ourselves (declared to the service and compared after).
-        validation: false as const,
-        preconditionOpts: { ifGenerationMatch: 0 },
-        metadata: {
-          contentType: 'application/octet-stream',
-          crc32c: local.crc32c,
-          md5Hash: local.md5,
-          metadata: { sha256: oid },
-        },
-      };
-      let stored: ObjectHashes | undefined;
-      /** True when this attempt's upload created the object; false when it was already there. */
-      let created = true;
-      try {
-        if (data) {
-          await file.save(data, { ...common, resumable: false });
-          stored = hashesOf(file.metadata);
-        } else {
-          // The session URI is saved before any byte is sent, so a later run (after a crash or
-          // a kill) continues this upload from the service's offset.
-          resumedSession = await this.sessions?.load(sessionKey);
-          if (resumedSession) {
-            // Ask the service before handing a saved session to the client: a finished session
-            // answers 200 (given to the client, it resends into it and never settles), a
-            // forgotten one 404 or 410.
-            const where = await this.media.sessionStatus(resumedSession, local.size);
-            if (where.state !== 'incomplete') {
-              await this.sessions?.forget(sessionKey);
-              resumedSession = undefined;
-              // Finished by an earlier run: the bucket says whether the object is still there.
-              if (where.state === 'finished') {
-                stored = await this.statObject(oid, { missingOk: true });
-                if (stored) created = false;
-              }
-            }
-          }
-          if (!stored) {
-            let uri = resumedSession;
-            if (!uri) {
-              [uri] = await file.createResumableUpload({
-                metadata: common.metadata,
-                preconditionOpts: common.preconditionOpts,
-              });
-              await this.sessions?.save(sessionKey, uri);
-            }
-            const [uploaded] = await this.bucket.upload(srcPath, {
-              ...common,
-              destination: file,
-              resumable: true,
-              uri,
-              // Chunked sessions keep the chunk in flight, so a drop resumes from the service's offset.
-              chunkSize: this.resumableChunkSize,
-            });
-            await this.sessions?.forget(sessionKey);
-            stored = hashesOf(uploaded.metadata);
-          }
-        }
-      } catch (err) {
-        const status = statusOf(err);
-        if (resumedSession && (status === 404 || status === 410)) {
-          // The saved session expired or was cancelled: start a fresh one (not a failed attempt).
-          await this.sessions?.forget(sessionKey);
-          if (!staleSessionSeen) attempt--;
-          staleSessionSeen = true;
-          continue;
-        }
-        if (status === 412) {
-          // The session is spent either way: a retry starts a fresh one.
-          await this.sessions?.forget(sessionKey);
-          // Usually already there (another pusher, or our own earlier attempt whose answer was
-          // lost). Some servers also answer a rejected final chunk with 412: no object, retry.
-          const there = await this.statObject(oid, { missingOk: true });
-          if (!there) {
-            lastProblem =
-              'the upload precondition failed but the bucket holds no such object (a server that rejects damaged uploads with 412)';
-            continue;
-          }
-          stored = there;
-          created = false;
-        } else if (
-          status === 400 &&
-          /doesn't match calculated|hash mismatch|checksum|crc32c|md5/i.test(String((err as Error).message))
-        ) {
-          lastProblem = 'the service received bytes that do not match the declared crc32c/md5';
-          await this.sessions?.forget(sessionKey);
-          continue;
-        } else {
-          throw toGcsError(err, this.where(oid), 'upload');
-        }
-      }
-      if (
-        stored.size === local.size &&
-        stored.crc32c === local.crc32c &&
-        (!stored.md5 || stored.md5 === local.md5)
-      )
-        return created;
-      lastProblem = `the remote copy has crc32c ${stored.crc32c} and size ${stored.size}, expected ${local.crc32c} and ${local.size}`;
-      await this.deleteGeneration(oid, stored.generation);
-    }
-    throw new IntegrityError(
-      formatProblem(
-        this.where(oid),
-        'upload could not be verified',
-        lastProblem,
-        'Check the network path to the bucket and push again.',
-      ),
-    );
   }
 
   private async statObject(oid: Oid): Promise<ObjectHashes>;

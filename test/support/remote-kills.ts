@@ -168,7 +168,13 @@ export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120)
     if (calibration.code !== 0) throw new Error(`pull failed: ${calibration.stderr}`);
     for (let t = 0; t < trials; t++) {
       fs.rmSync(cacheDir, { recursive: true, force: true });
-      const killed = await run(root, ['pull'], env, delayWithin(startup.ms, calibration.ms));
+      // A pull reads and compares before it downloads: aim the kills at its second half.
+      const killed = await run(
+        root,
+        ['pull'],
+        env,
+        delayWithin(Math.max(startup.ms, calibration.ms * 0.8), calibration.ms),
+      );
       if (killed.code === null) f.killed++;
       const before = cacheObjects(root);
       for (const [oid, file] of before) {
