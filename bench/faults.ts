@@ -26,6 +26,7 @@ export default async function bench(): Promise<Record<string, number | string>> 
       out[`${name}_damaged_objects`] = f.badObjects;
       out[`${name}_transferred_twice`] = f.transferredTwice;
       out[`${name}_failed_reruns`] = f.failedReruns;
+      if (f.firstFailure) out[`${name}_first_failure`] = f.firstFailure;
     }
     return out;
   } finally {

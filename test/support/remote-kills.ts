@@ -26,8 +26,9 @@ export interface KillFigures {
   badObjects: number;
   /** Objects finished before the kill and sent again by the next run (must be 0). */
   transferredTwice: number;
-  /** Next runs that failed (must be 0). */
+  /** Next runs that failed (must be 0), and the first one's stderr. */
   failedReruns: number;
+  firstFailure?: string;
 }
 
 function run(
@@ -130,7 +131,10 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
       }
       fake.resetLog();
       const rerun = await run(root, ['push'], env);
-      if (rerun.code !== 0) f.failedReruns++;
+      if (rerun.code !== 0) {
+        f.failedReruns++;
+        f.firstFailure ??= rerun.stderr.trim().split('\n').slice(-3).join(' | ');
+      }
       for (const r of fake.requests) {
         if ((r.kind !== 'upload' && r.kind !== 'upload-init') || !r.name) continue;
         const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
@@ -183,7 +187,10 @@ export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120)
       }
       fake.resetLog();
       const rerun = await run(root, ['pull'], env);
-      if (rerun.code !== 0) f.failedReruns++;
+      if (rerun.code !== 0) {
+        f.failedReruns++;
+        f.firstFailure ??= rerun.stderr.trim().split('\n').slice(-3).join(' | ');
+      }
       for (const r of fake.requests) {
         if (r.kind !== 'download' || !r.name) continue;
         const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
