@@ -35,7 +35,7 @@ export interface GateReason {
   slice?: SliceKind;
   /** For change reasons: how significance was judged. */
   method?: ChangeMethod;
-  /** Slices the rule did not gate because they are below their `min_size` (`S09 (4 clips)`). */
+  /** Slices the rule did not gate: below their `min_size` (`S09 (4 clips < 20)`), or without the metric (`S03 (no f1.sad)`). */
   ungated?: string[];
 }
 
@@ -218,15 +218,36 @@ function sliceReasons(
       },
     ];
   }
+  const known = (m: unknown): m is number => typeof m === 'number' && Number.isFinite(m);
+  // A metric no slice and no headline has is a typo (`f1_macr`), not a rule that passes.
+  if (!known(cand.metrics[t.metric]) && !Object.values(all).some((s) => known(s.metrics[t.metric]))) {
+    return [
+      {
+        metric: t.metric,
+        kind: 'value',
+        slice: kind,
+        passed: false,
+        detail: `${label}: missing from the candidate's metrics. Name an evaluate metric (f1_macro, accuracy, f1.<label>, ...).`,
+      },
+    ];
+  }
   const gated: [string, number][] = [];
   const ungated: string[] = [];
+  const undefinedIn: string[] = [];
   for (const [value, s] of Object.entries(all)) {
     const m = s.metrics[t.metric];
     if (!isGatedSlice(s)) ungated.push(`${value} (${s.n} clips < ${s.min_size})`);
-    else if (typeof m === 'number' && Number.isFinite(m)) gated.push([value, m]);
+    else if (known(m)) gated.push([value, m]);
+    else undefinedIn.push(value);
   }
-  const extra = ungated.length ? { ungated } : {};
-  const notGated = ungated.length ? `; not gated (below min_size): ${ungated.join(', ')}` : '';
+  const extra =
+    ungated.length || undefinedIn.length
+      ? { ungated: [...ungated, ...undefinedIn.map((v) => `${v} (no ${t.metric})`)] }
+      : {};
+  // A per-class metric is undefined in a slice without that class: said, not gated.
+  const notGated =
+    (ungated.length ? `; not gated (below min_size): ${ungated.join(', ')}` : '') +
+    (undefinedIn.length ? `; not gated (no ${t.metric} there): ${undefinedIn.join(', ')}` : '');
   if (gated.length === 0) {
     return [
       {
