@@ -194,6 +194,11 @@ function evidenceFor(
   return e;
 }
 
+// Declared by default, the gender slices are still empty when no demographics file or naming
+// convention gives the test speakers a gender: say how to give them one.
+const GENDER_HINT =
+  ', and give the test speakers a gender (a speakers.csv with speaker,gender columns in the data folder)';
+
 const better = (t: Threshold, a: number, b: number): boolean => (t.direction === 'higher' ? a > b : a < b);
 
 /** The rules of a threshold with `slice`: min / max over slices, the best-vs-worst gap, per-slice change. */
@@ -214,7 +219,7 @@ function sliceReasons(
         kind: 'value',
         slice: kind,
         passed: false,
-        detail: `${label}: no ${kind} slices in the candidate's metrics. Declare { kind: ${kind} } in params.yaml evaluate.slices.`,
+        detail: `${label}: no ${kind} slices in the candidate's metrics. Declare { kind: ${kind} } in params.yaml evaluate.slices${kind === 'gender' ? GENDER_HINT : ''}.`,
       },
     ];
   }

@@ -129,6 +129,17 @@ describe('gate slice rules', () => {
     expect(v.reasons[0].ungated).toEqual(['S1 (no f1.sad)']);
   });
 
+  it('a gender rule on speakers nothing gives a gender says how to give them one', () => {
+    const s = syntheticSet(GOOD, 1);
+    const clips = s.clips.map(({ gender: _, ...c }) => c);
+    const metrics = flattenMetrics({ slices: computeSlices(s.predictions, clips, SPECS, BOOT) });
+    const v = evaluateGate({ metrics, thresholds: [{ metric: 'accuracy', slice: 'gender', min: 0.5 }] });
+    expect(v.reasons[0].passed).toBe(false);
+    expect(v.reasons[0].detail).toBe(
+      "accuracy by gender: no gender slices in the candidate's metrics. Declare { kind: gender } in params.yaml evaluate.slices, and give the test speakers a gender (a speakers.csv with speaker,gender columns in the data folder).",
+    );
+  });
+
   it('a rule naming a slice kind evaluate did not compute fails and says how to declare it', () => {
     const v = evaluateGate({
       metrics: flatMetrics(syntheticSet(GOOD, 1)),
