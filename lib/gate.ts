@@ -35,7 +35,7 @@ export interface GateReason {
   slice?: SliceKind;
   /** For change reasons: how significance was judged. */
   method?: ChangeMethod;
-  /** Slices the rule did not gate because they are below their `min_size` (`S09 (4 clips)`). */
+  /** Slices the rule did not gate: below their `min_size` (`S09 (4 clips < 20)`), or without the metric (`S03 (no f1.sad)`). */
   ungated?: string[];
 }
 
@@ -194,6 +194,11 @@ function evidenceFor(
   return e;
 }
 
+// Declared by default, the gender slices are still empty when no demographics file or naming
+// convention gives the test speakers a gender: say how to give them one.
+const GENDER_HINT =
+  ', and give the test speakers a gender (a speakers.csv with speaker,gender columns in the data folder)';
+
 const better = (t: Threshold, a: number, b: number): boolean => (t.direction === 'higher' ? a > b : a < b);
 
 /** The rules of a threshold with `slice`: min / max over slices, the best-vs-worst gap, per-slice change. */
@@ -214,19 +219,40 @@ function sliceReasons(
         kind: 'value',
         slice: kind,
         passed: false,
-        detail: `${label}: no ${kind} slices in the candidate's metrics. Declare { kind: ${kind} } in params.yaml evaluate.slices.`,
+        detail: `${label}: no ${kind} slices in the candidate's metrics. Declare { kind: ${kind} } in params.yaml evaluate.slices${kind === 'gender' ? GENDER_HINT : ''}.`,
+      },
+    ];
+  }
+  const known = (m: unknown): m is number => typeof m === 'number' && Number.isFinite(m);
+  // A metric no slice and no headline has is a typo (`f1_macr`), not a rule that passes.
+  if (!known(cand.metrics[t.metric]) && !Object.values(all).some((s) => known(s.metrics[t.metric]))) {
+    return [
+      {
+        metric: t.metric,
+        kind: 'value',
+        slice: kind,
+        passed: false,
+        detail: `${label}: missing from the candidate's metrics. Name an evaluate metric (f1_macro, accuracy, f1.<label>, ...).`,
       },
     ];
   }
   const gated: [string, number][] = [];
   const ungated: string[] = [];
+  const undefinedIn: string[] = [];
   for (const [value, s] of Object.entries(all)) {
     const m = s.metrics[t.metric];
     if (!isGatedSlice(s)) ungated.push(`${value} (${s.n} clips < ${s.min_size})`);
-    else if (typeof m === 'number' && Number.isFinite(m)) gated.push([value, m]);
+    else if (known(m)) gated.push([value, m]);
+    else undefinedIn.push(value);
   }
-  const extra = ungated.length ? { ungated } : {};
-  const notGated = ungated.length ? `; not gated (below min_size): ${ungated.join(', ')}` : '';
+  const extra =
+    ungated.length || undefinedIn.length
+      ? { ungated: [...ungated, ...undefinedIn.map((v) => `${v} (no ${t.metric})`)] }
+      : {};
+  // A per-class metric is undefined in a slice without that class: said, not gated.
+  const notGated =
+    (ungated.length ? `; not gated (below min_size): ${ungated.join(', ')}` : '') +
+    (undefinedIn.length ? `; not gated (no ${t.metric} there): ${undefinedIn.join(', ')}` : '');
   if (gated.length === 0) {
     return [
       {

@@ -168,9 +168,22 @@ export const evaluateParams = z
         seed: z.number().int().default(0),
       })
       .strict()
+      // A percentile interval from a handful of draws is one or two draws wide at each end (with
+      // 1 resample, a zero-width interval that makes every change look significant): ask for
+      // enough that each tail holds at least one draw beyond the interval.
+      .refine((b) => b.resamples === 0 || b.resamples >= minResamples(b.confidence), {
+        message:
+          'too few resamples for a percentile interval at this confidence; use 0 (no intervals) or at least 2 / (1 - confidence) (40 at 0.95)',
+        path: ['resamples'],
+      })
       .prefault({}),
   })
   .strict();
+
+/** Fewest bootstrap resamples whose percentile interval at `confidence` has a draw beyond each end. */
+export function minResamples(confidence: number): number {
+  return Math.ceil(2 / (1 - confidence) - 1e-9);
+}
 
 /** One gate threshold: a metric, a bound and how it is compared. */
 export const thresholdSchema = z

@@ -26,6 +26,14 @@ describe('params', () => {
     ['trian:\n  epochs: 3\n', /^params\.yaml:1: trian: unknown key "trian"\./],
     ['train: [1, 2\n', /^params\.yaml:\d+: invalid YAML: /],
     ['- 1\n', /^params\.yaml: expected a mapping of sections/],
+    [
+      'evaluate:\n  bootstrap: { resamples: 1 }\n',
+      'params.yaml:2: evaluate.bootstrap.resamples: too few resamples for a percentile interval at this confidence; use 0 (no intervals) or at least 2 / (1 - confidence) (40 at 0.95), got 1. Fix the value.',
+    ],
+    [
+      'evaluate:\n  bootstrap: { resamples: 100, confidence: 0.99 }\n',
+      /^params\.yaml:2: evaluate\.bootstrap\.resamples: too few resamples .* got 100\. Fix the value\.$/,
+    ],
   ])('params parse rejects %j with a one-line error', (text, expected) => {
     let caught: unknown;
     try {
@@ -46,6 +54,11 @@ describe('params', () => {
     expect(p.data.source).toBe('demo');
     t = await createTmpRepo();
     expect(loadParams(t.repo)).toEqual(parseParams(''));
+  });
+
+  it('params bootstrap accepts 0 resamples and the fewest a 95% interval needs', () => {
+    expect(parseParams('evaluate:\n  bootstrap: { resamples: 0 }\n').evaluate.bootstrap.resamples).toBe(0);
+    expect(parseParams('evaluate:\n  bootstrap: { resamples: 40 }\n').evaluate.bootstrap.resamples).toBe(40);
   });
 
   it('params getParam reads dotted keys', () => {

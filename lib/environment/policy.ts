@@ -133,7 +133,9 @@ export const canarySchema = z
       .refine((s) => s[s.length - 1] === 100, 'the last canary step must be 100')
       .refine((s) => s.every((v, i) => v !== 'shadow' || i === 0), 'only the first canary step can be shadow')
       .refine(
-        (s) => s.every((v, i) => i === 0 || s[i - 1] === 'shadow' || (v as number) > (s[i - 1] as number)),
+        // A misplaced `shadow` is the rule above's error alone, not also a decreasing step.
+        (s) =>
+          s.every((v, i) => i === 0 || v === 'shadow' || s[i - 1] === 'shadow' || v > (s[i - 1] as number)),
         'canary steps must increase',
       ),
     analysis: canaryAnalysisSchema.prefault({}),

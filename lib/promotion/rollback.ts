@@ -181,13 +181,24 @@ export async function rollbackLocal(
   const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
   const model = lockfile ? modelOf(lockfile) : undefined;
   const mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
+  const git = simpleGit(repo.root);
   try {
     await advanceBranch(repo.root, plan.branch, plan.head, commit);
   } catch (err) {
     await mirrored?.undo();
+    await git.raw(['branch', '-D', branch]).catch(() => undefined);
+    // The branch moved between the plan and now (a commit, a merged pull request): the rollback
+    // commit's parent is stale, so the branch is left as it is for a fresh plan.
+    const now = (
+      await git.raw(['rev-parse', '-q', '--verify', `refs/heads/${plan.branch}`]).catch(() => '')
+    ).trim();
+    if (now && now !== plan.head)
+      throw new RefusedError(
+        `${plan.env}: branch "${plan.branch}" moved to ${now.slice(0, 8)} since the rollback was planned on ${plan.head.slice(0, 8)}. Run the rollback again.`,
+      );
     throw err;
   }
-  await simpleGit(repo.root).raw(['branch', '-D', branch]);
+  await git.raw(['branch', '-D', branch]);
   await recordDeployment(repo, {
     env: plan.env,
     commit,

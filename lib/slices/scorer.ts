@@ -65,7 +65,8 @@ function weightedAuc(prep: AucPrep, positive: Uint8Array, w: ArrayLike<number>):
 /**
  * A scorer for the clips at `idx` (indices into the predictions): every evaluate metric
  * (`accuracy`, `f1_macro`, `precision_macro`, `recall_macro`, `mcc`, `roc_auc_macro`, and
- * `f1.` / `precision.` / `recall.<label>`) of a weighting of those clips.
+ * `f1.` / `precision.` / `recall.<label>` of each class present in the weighting) of a weighting
+ * of those clips.
  */
 export function createScorer(p: Predictions, idx: Int32Array): Scorer {
   const k = p.labels.length;
@@ -119,7 +120,11 @@ export function createScorer(p: Predictions, idx: Int32Array): Scorer {
       }
       if (count) out.roc_auc_macro = sum / count;
     }
+    // A class with neither clips nor predictions in this weighting (a slice without it, or a
+    // resample that drew none of it) has no per-class scores: recording 0 would fail a slice rule
+    // on `f1.<label>` for a speaker who never recorded that emotion, and pull its interval down.
     p.labels.forEach((label, c) => {
+      if (!present[c]) return;
       out[`f1.${label}`] = s.f1[c];
       out[`precision.${label}`] = s.precision[c];
       out[`recall.${label}`] = s.recall[c];

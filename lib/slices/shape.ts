@@ -122,6 +122,15 @@ export function readEvalMetrics(flat: Record<string, number>): EvalMetrics {
   return out;
 }
 
+/**
+ * True for a flattened interval, slice or bootstrap key (`intervals.f1_macro.lo`,
+ * `slices.speaker.S03.metrics.accuracy`), with or without a stage prefix
+ * (`evaluate.slices....`): the hundreds of keys that listings of headline metrics leave out.
+ */
+export function isSliceOrIntervalKey(key: string): boolean {
+  return NESTED.test(key) || NESTED.test(key.slice(key.indexOf('.') + 1));
+}
+
 /** True when a slice is large enough to gate (`n >= min_size`). */
 export function isGatedSlice(s: Pick<SliceResult, 'n' | 'min_size'>): boolean {
   return s.n >= s.min_size;

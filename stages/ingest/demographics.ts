@@ -12,6 +12,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { ConfigError, formatProblem } from '../../lib/errors.ts';
 import type { LabelResult } from './labels.ts';
 
 export type Gender = 'female' | 'male';
@@ -26,33 +28,81 @@ function normalizeGender(text: string | undefined): Gender | undefined {
   return undefined;
 }
 
-/** Rows of a plain comma-separated file with a header line (no quoted fields, as both files are). */
-function readCsv(file: string): Record<string, string>[] {
-  const lines = fs
-    .readFileSync(file, 'utf8')
-    .split(/\r?\n/)
-    .filter((l) => l.trim() !== '');
-  const header = (lines.shift() ?? '').split(',').map((h) => h.trim().toLowerCase());
-  return lines.map((line) => {
-    const cells = line.split(',');
-    return Object.fromEntries(header.map((h, i) => [h, (cells[i] ?? '').trim()]));
-  });
+/** The columns each demographics file must have: the speaker's id, then its gender. */
+const COLUMNS: Record<(typeof DEMOGRAPHICS_FILES)[number], [string, string]> = {
+  'VideoDemographics.csv': ['actorid', 'sex'],
+  'speakers.csv': ['speaker', 'gender'],
+};
+
+/**
+ * Rows of a CSV file with a header line, keyed by the lower-cased header. Spreadsheet exports are
+ * read as written: a byte-order mark, CRLF line ends, quoted fields, blank lines.
+ */
+function readCsv(file: string, shown: string): { header: string[]; rows: Record<string, string>[] } {
+  let header: string[] = [];
+  try {
+    const rows = parse(fs.readFileSync(file), {
+      bom: true,
+      columns: (names: string[]) => (header = names.map((h) => String(h).trim().toLowerCase())),
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+    }) as Record<string, string>[];
+    return { header, rows };
+  } catch (err) {
+    throw new ConfigError(
+      formatProblem(
+        shown,
+        'is not a readable CSV file',
+        undefined,
+        `Fix it (${(err as Error).message.split('\n')[0]}).`,
+      ),
+    );
+  }
 }
 
 /**
  * Speaker → gender from the demographics files in `rootAbs` (CREMA-D's `VideoDemographics.csv`,
- * a generic `speakers.csv`). Missing files give an empty map; rows without a known gender are
- * left out.
+ * a generic `speakers.csv`; named `<rootName>/<file>` in errors). Missing files give an empty
+ * map; rows without a known gender are left out. A file without its two columns, or giving one
+ * speaker two genders, is refused: it would silently drop or mislabel every gender slice.
  */
-export function readDemographics(rootAbs: string): Map<string, Gender> {
+export function readDemographics(rootAbs: string, rootName = ''): Map<string, Gender> {
   const out = new Map<string, Gender>();
   for (const name of DEMOGRAPHICS_FILES) {
     const file = path.join(rootAbs, name);
     if (!fs.existsSync(file)) continue;
-    for (const row of readCsv(file)) {
-      const speaker = row.actorid ?? row.speaker;
-      const gender = normalizeGender(row.sex ?? row.gender);
-      if (speaker && gender) out.set(speaker, gender);
+    const shown = rootName ? path.posix.join(rootName, name) : name;
+    const [idColumn, genderColumn] = COLUMNS[name];
+    const { header, rows } = readCsv(file, shown);
+    for (const column of [idColumn, genderColumn]) {
+      if (!header.includes(column))
+        throw new ConfigError(
+          formatProblem(
+            shown,
+            `no "${column}" column in the header`,
+            header.join(','),
+            `Name its columns ${COLUMNS[name].join(',')} (one row per speaker).`,
+          ),
+        );
+    }
+    const seen = new Map<string, Gender>();
+    for (const row of rows) {
+      const speaker = row[idColumn];
+      const gender = normalizeGender(row[genderColumn]);
+      if (!speaker || !gender) continue;
+      const before = seen.get(speaker);
+      if (before && before !== gender)
+        throw new ConfigError(
+          formatProblem(
+            shown,
+            `speaker listed as ${before} and as ${gender}`,
+            speaker,
+            'Keep one row per speaker.',
+          ),
+        );
+      seen.set(speaker, gender);
+      out.set(speaker, gender);
     }
   }
   return out;

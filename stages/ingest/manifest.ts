@@ -99,7 +99,7 @@ export async function buildManifest(rootAbs: string, options: BuildOptions): Pro
     );
   }
   const known = new Set<string>(EMOTIONS);
-  const demographics = readDemographics(rootAbs);
+  const demographics = readDemographics(rootAbs, options.rootName);
   const files: Omit<ManifestFile, 'split'>[] = [];
   const skipped: IngestManifest['skipped'] = [];
   for (const rel of rels) {

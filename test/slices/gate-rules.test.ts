@@ -94,6 +94,52 @@ describe('gate slice rules', () => {
     expect(failed.reasons[0].detail).toContain('A05f 0 < min 0.5');
   });
 
+  it('a slice rule on a metric nobody computes (a typo) fails instead of passing', () => {
+    const v = evaluateGate({
+      metrics: flatMetrics(syntheticSet(GOOD, 1)),
+      thresholds: [{ metric: 'f1_macr', slice: 'speaker', min: 0.5, max_gap: 0.1 }],
+    });
+    expect(v.passed).toBe(false);
+    expect(v.reasons).toHaveLength(1);
+    expect(v.reasons[0].detail).toBe(
+      "f1_macr by speaker: missing from the candidate's metrics. Name an evaluate metric (f1_macro, accuracy, f1.<label>, ...).",
+    );
+  });
+
+  it('a per-class slice rule skips, and says so, a speaker who never recorded that class', () => {
+    // S1 recorded only angry clips; S2 both classes; every answer is right.
+    const clips = [
+      ...Array.from({ length: 20 }, (_, i) => ({ path: `S1/${i}.wav`, speaker: 'S1' })),
+      ...Array.from({ length: 20 }, (_, i) => ({ path: `S2/${i}.wav`, speaker: 'S2' })),
+    ];
+    const yTrue = Int32Array.from(clips, (c, i) => (c.speaker === 'S2' && i % 2 ? 1 : 0));
+    const p = { labels: ['angry', 'sad'], yTrue, yPred: yTrue };
+    const metrics = flattenMetrics({
+      ...classificationReport(p.yTrue, p.yPred, p.labels).metrics,
+      intervals: overallIntervals(p, clips, BOOT),
+      bootstrap: BOOT,
+      slices: computeSlices(p, clips, [{ kind: 'speaker', min_size: 20 }], BOOT),
+    });
+    expect(metrics['slices.speaker.S1.metrics.f1.sad']).toBeUndefined();
+    // Resamples that drew S1 only have no sad clip: they leave f1.sad out rather than count 0.
+    expect(metrics['intervals.f1.sad.lo']).toBe(1);
+    const v = evaluateGate({ metrics, thresholds: [{ metric: 'f1.sad', slice: 'speaker', min: 0.9 }] });
+    expect(v.passed).toBe(true);
+    expect(v.reasons[0].detail).toContain('not gated (no f1.sad there): S1');
+    expect(v.reasons[0].ungated).toEqual(['S1 (no f1.sad)']);
+  });
+
+  it('a gender rule on speakers nothing gives a gender says how to give them one', () => {
+    const s = syntheticSet(GOOD, 1);
+    const clips = s.clips.map(({ gender: _, ...c }) => c);
+    const metrics = flattenMetrics({ slices: computeSlices(s.predictions, clips, SPECS, BOOT) });
+    const v = evaluateGate({ metrics, thresholds: [{ metric: 'accuracy', slice: 'gender', min: 0.5 }] });
+    expect(v.reasons[0].passed).toBe(false);
+    expect(v.reasons[0].detail).toBe(
+      "accuracy by gender: no gender slices in the candidate's metrics. Declare { kind: gender } in params.yaml evaluate.slices, and give the test speakers a gender (a speakers.csv with speaker,gender columns in the data folder).",
+    );
+  });
+
   it('a rule naming a slice kind evaluate did not compute fails and says how to declare it', () => {
     const v = evaluateGate({
       metrics: flatMetrics(syntheticSet(GOOD, 1)),

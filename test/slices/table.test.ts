@@ -91,4 +91,33 @@ describe('report slices', () => {
     expect(json.slices.map((r: { slice: string }) => r.slice)).toEqual(['<1.5s', 'S03', 'S08']);
     expect((await run('--no-slices')).stdout).not.toContain('slices');
   });
+
+  it('metrics show lists headline metrics and counts the slice and interval keys it leaves out', async () => {
+    t = await createTmpRepo();
+    const lf = emptyLockfile();
+    lf.stages.evaluate = {
+      code: 'a'.repeat(64),
+      deps: [],
+      params: {},
+      outs: [],
+      metrics: flattenMetrics(file(0.6)),
+    };
+    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    const run = async (...args: string[]) => {
+      const out = memoryOutput();
+      const code = await main(['-C', t!.root, 'metrics', 'show', ...args], out);
+      return { code, lines: out.stdout.join('\n').split('\n') };
+    };
+    const all = Object.keys(flattenMetrics(file(0.6)));
+    const detail = all.filter((k) => /^(slices|intervals|bootstrap)\./.test(k)).length;
+    const shown = await run();
+    expect(shown.code).toBe(0);
+    expect(shown.lines).toEqual([
+      'evaluate.accuracy  0.75',
+      'evaluate.f1_macro  0.7',
+      `(${detail} slice and interval keys not listed: --all lists them, lockstep metrics diff tables the slices)`,
+    ]);
+    expect((await run('--all')).lines).toHaveLength(all.length);
+    expect(Object.keys(JSON.parse((await run('--json')).lines.join('\n')))).toHaveLength(all.length);
+  });
 });

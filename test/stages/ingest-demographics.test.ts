@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../lib/audio/wav.ts';
 import { buildManifest } from '../../stages/ingest/manifest.ts';
-import { conventionGender } from '../../stages/ingest/demographics.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import { conventionGender, readDemographics } from '../../stages/ingest/demographics.ts';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -72,5 +73,49 @@ describe('ingest demographics', () => {
     const cremad = bare.files.filter((f) => f.path.includes('cremad'));
     expect(cremad.map((f) => f.gender)).toEqual([undefined, undefined]);
     expect(new Set(bare.files.map((f) => f.corpus))).toEqual(new Set(['mine']));
+  });
+
+  it.each([
+    ['a byte-order mark and CRLF line ends', '\ufeffspeaker,gender\r\nS01,female\r\nS02,M\r\n'],
+    ['quoted fields', '"speaker","gender"\n"S01","Female"\n"S02","male"\n'],
+    ['blank lines, spaces and a repeated row', 'Speaker , Gender\n\nS01 , f\nS02,male\nS02,male\n'],
+    [
+      'a short row and an unknown gender',
+      'speaker,gender,age\nS01,female,30\nS02,male\nS03,unknown,40\nS04\n',
+    ],
+  ])('readDemographics reads a speakers.csv with %s', (_, text) => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-demographics-'));
+    fs.writeFileSync(path.join(dir, 'speakers.csv'), text);
+    expect(Object.fromEntries(readDemographics(dir, 'data'))).toEqual({ S01: 'female', S02: 'male' });
+  });
+
+  it.each([
+    [
+      'id,sex\nS01,female\n',
+      'data/speakers.csv: no "speaker" column in the header "id,sex". Name its columns speaker,gender (one row per speaker).',
+    ],
+    [
+      'speaker\nS01\n',
+      'data/speakers.csv: no "gender" column in the header "speaker". Name its columns speaker,gender (one row per speaker).',
+    ],
+    [
+      'speaker,gender\nS01,female\nS01,male\n',
+      'data/speakers.csv: speaker listed as female and as male "S01". Keep one row per speaker.',
+    ],
+    ['speaker,gender\n"S01,female\n', /^data\/speakers\.csv: is not a readable CSV file\. Fix it \(.+\)\.$/],
+  ])('readDemographics refuses speakers.csv %j with a one-line error', (text, expected) => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-demographics-'));
+    fs.writeFileSync(path.join(dir, 'speakers.csv'), text);
+    let caught: unknown;
+    try {
+      readDemographics(dir, 'data');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const message = (caught as Error).message;
+    if (typeof expected === 'string') expect(message).toBe(expected);
+    else expect(message).toMatch(expected);
+    expect(message).not.toContain('\n');
   });
 });

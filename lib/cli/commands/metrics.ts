@@ -2,7 +2,8 @@
  * `lockstep metrics diff [a] [b] [--md] [--json] [--changed] [--no-slices]`: metrics recorded in
  * the lockfile at two revisions (default HEAD vs the workspace), with delta and %; then the
  * evaluate slices of `b`, worst first, with intervals and the change against `a`. Slice and
- * interval keys stay out of the first table (they are the second one).
+ * interval keys stay out of the first table (they are the second one), and out of `metrics show`
+ * unless `--all`.
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -14,14 +15,23 @@ export function register(program: Command, io: CliIO): void {
     .command('show')
     .description('metrics of a revision (default the workspace)')
     .argument('[rev]', 'revision, or "workspace"', 'workspace')
-    .option('--json', 'print as JSON')
-    .action(async (rev: string, opts: { json?: boolean }) => {
+    .option('--json', 'print as JSON (every key)')
+    .option('--all', 'list slice and interval keys too')
+    .action(async (rev: string, opts: { json?: boolean; all?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
       const { metricsAt } = await import('../../pipeline/revisions.ts');
       const { formatValue } = await import('../../pipeline/diff.ts');
+      const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
       const m = await metricsAt(findRepo(io.cwd), rev);
-      if (opts.json) io.out(JSON.stringify(m, null, 2));
-      else for (const [k, v] of Object.entries(m)) io.out(`${k}  ${formatValue(v)}`);
+      if (opts.json) return io.out(JSON.stringify(m, null, 2));
+      // Evaluate records hundreds of slice and interval keys; `metrics diff` tables the slices.
+      const hidden = opts.all ? [] : Object.keys(m).filter(isSliceOrIntervalKey);
+      for (const [k, v] of Object.entries(m))
+        if (opts.all || !isSliceOrIntervalKey(k)) io.out(`${k}  ${formatValue(v)}`);
+      if (hidden.length > 0)
+        io.out(
+          `(${hidden.length} slice and interval keys not listed: --all lists them, lockstep metrics diff tables the slices)`,
+        );
     });
   registerDiffCommand(metrics, io, {
     description: 'metrics between two revisions (default HEAD vs workspace), with delta and %',
@@ -31,7 +41,8 @@ export function register(program: Command, io: CliIO): void {
       const { metricsAt } = await import('../../pipeline/revisions.ts');
       const { diffMetrics } = await import('../../pipeline/diff.ts');
       const rows = diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !changed });
-      return rows.filter((r) => !/^[^.]+\.(slices|intervals|bootstrap)\./.test(r.key));
+      const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
+      return rows.filter((r) => !isSliceOrIntervalKey(r.key));
     },
     extra: {
       key: 'slices',

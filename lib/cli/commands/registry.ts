@@ -119,7 +119,14 @@ export function register(program: Command, io: CliIO): void {
           );
       }
       io.out('metrics:');
-      for (const [k, v] of Object.entries(e.metrics)) io.out(`  ${k.padEnd(24)} ${v.toFixed(4)}`);
+      const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
+      const detail = Object.keys(e.metrics).filter(isSliceOrIntervalKey).length;
+      for (const [k, v] of Object.entries(e.metrics))
+        if (!isSliceOrIntervalKey(k)) io.out(`  ${k.padEnd(24)} ${v.toFixed(4)}`);
+      if (detail > 0)
+        io.out(
+          `  (${detail} slice and interval keys: --json, or lockstep metrics show ${e.commit.slice(0, 12)} --all)`,
+        );
       io.out('data:');
       for (const [p, h] of Object.entries(lineage.data)) io.out(`  ${p.padEnd(30)} ${short(h)}`);
     });
