@@ -10,6 +10,7 @@ import type { StageCompute } from '../compute-schema.ts';
 import { readConfig } from '../config.ts';
 import { ConfigError, UsageError, formatProblem } from '../errors.ts';
 import { defaultRemoteUrl } from '../store/remote-config.ts';
+import { IMAGE_ENV, pinnedImage } from '../image-ref.ts';
 
 export interface VertexSettings {
   project: string;
@@ -112,7 +113,13 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
   plan.vertex = {
     project: need('project', env.LOCKSTEP_VERTEX_PROJECT ?? config?.project, 'LOCKSTEP_VERTEX_PROJECT'),
     region: need('region', env.LOCKSTEP_VERTEX_REGION ?? config?.region, 'LOCKSTEP_VERTEX_REGION'),
-    image: need('image', env.LOCKSTEP_IMAGE ?? config?.image, 'LOCKSTEP_IMAGE'),
+    // Jobs run the image by digest, never by a mutable tag (the same rule as a Vertex deploy);
+    // an empty LOCKSTEP_IMAGE (an unset repository variable) falls back to compute.image.
+    image: pinnedImage(
+      need('image', env[IMAGE_ENV]?.trim() || config?.image, IMAGE_ENV),
+      `${CONFIG}: compute.image`,
+      env,
+    ),
     ...((env.LOCKSTEP_SERVICE_ACCOUNT ?? config?.service_account)
       ? { serviceAccount: env.LOCKSTEP_SERVICE_ACCOUNT ?? config?.service_account }
       : {}),

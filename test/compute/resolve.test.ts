@@ -28,8 +28,7 @@ async function resolveWith(config: string, override?: string): Promise<string> {
   }
 }
 
-const VERTEX =
-  'remote: r\nremotes: { r: { url: gs://b/p } }\ncompute:\n  project: p\n  region: us-central1\n  image: img@sha256:ab\n  stages:\n';
+const VERTEX = `remote: r\nremotes: { r: { url: gs://b/p } }\ncompute:\n  project: p\n  region: us-central1\n  image: img@sha256:${'ab'.repeat(32)}\n  stages:\n`;
 
 describe('resolveCompute', () => {
   it.each([
@@ -82,7 +81,7 @@ describe('resolveCompute', () => {
     expect(plan.vertex).toEqual({
       project: 'p',
       region: 'us-central1',
-      image: 'img@sha256:ab',
+      image: `img@sha256:${'ab'.repeat(32)}`,
       remote: 'gs://b/p',
     });
     await t!.cleanup();
@@ -96,6 +95,23 @@ describe('resolveCompute', () => {
     expect(await resolveWith(config, 'gpu')).toMatch(
       /^error: --compute: unknown backend "gpu"\. Use --compute local or --compute vertex\.$/,
     );
+  });
+  it('resolveCompute refuses an image without a digest, from config or LOCKSTEP_IMAGE', async () => {
+    const tagged = VERTEX.replace(/image: .*\n/, 'image: us-docker.pkg.dev/p/r/lockstep:latest\n');
+    const config = `${tagged}    train: { backend: vertex }\n`;
+    expect(await resolveWith(config)).toMatch(
+      /^error: \.lockstep\/config\.yaml: compute\.image: image not pinned by digest "us-docker\.pkg\.dev\/p\/r\/lockstep:latest"\. Use <repository>@sha256:<digest>/,
+    );
+    await t!.cleanup();
+    process.env.LOCKSTEP_IMAGE = 'img:v1';
+    expect(await resolveWith(`${VERTEX}    train: { backend: vertex }\n`)).toMatch(
+      /^error: LOCKSTEP_IMAGE: image not pinned by digest "img:v1"/,
+    );
+    await t!.cleanup();
+    // An empty variable (a repository variable that is not set) leaves compute.image in charge.
+    process.env.LOCKSTEP_IMAGE = '';
+    const plan = JSON.parse(await resolveWith(`${VERTEX}    train: { backend: vertex }\n`));
+    expect(plan.vertex.image).toBe(`img@sha256:${'ab'.repeat(32)}`);
   });
 });
 
