@@ -6,7 +6,7 @@
  */
 import type { Repo } from '../repo.ts';
 import type { StageDef } from '../types.ts';
-import type { StageCompute } from '../compute-schema.ts';
+import { ACCELERATOR_MACHINES, type StageCompute } from '../compute-schema.ts';
 import { readConfig } from '../config.ts';
 import { ConfigError, UsageError, formatProblem } from '../errors.ts';
 import { defaultRemoteUrl } from '../store/remote-config.ts';
@@ -81,6 +81,19 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
           'this stage does not shard',
           String(resolved.replicas),
           'Set replicas: 1 (only stages with a shard/merge, like featurize, split across machines).',
+        ),
+      );
+    }
+    const accel = resolved.accelerator?.type as keyof typeof ACCELERATOR_MACHINES | undefined;
+    const fits = accel ? ACCELERATOR_MACHINES[accel] : undefined;
+    if (fits && !fits.prefixes.some((m) => resolved.machineType.startsWith(m))) {
+      const given = config?.stages[stage.name]?.machine_type;
+      throw new ConfigError(
+        formatProblem(
+          `${CONFIG}: compute.stages.${stage.name}.machine_type`,
+          `accelerator ${accel} does not attach to this machine type${given ? '' : ' (the default)'}`,
+          resolved.machineType,
+          `Set machine_type to a machine type it attaches to (${fits.prefixes.map((m) => m.replace(/-$/, '')).join(', ')}), e.g. ${fits.example}.`,
         ),
       );
     }

@@ -62,6 +62,31 @@ describe('resolveCompute', () => {
       `${VERTEX}    train: { backend: vertex, accelerator: { type: GTX_1080 } }\n`,
       /^error: .*compute\.stages\.train\.accelerator\.type/,
     ],
+    [
+      'an accelerator that does not attach to the default machine type',
+      `${VERTEX}    train: { backend: vertex, accelerator: { type: NVIDIA_TESLA_A100 } }\n`,
+      /^error: \.lockstep\/config\.yaml: compute\.stages\.train\.machine_type: accelerator NVIDIA_TESLA_A100 does not attach to this machine type \(the default\) "n1-standard-4"\. Set machine_type to a machine type it attaches to \(a2-highgpu, a2-megagpu\), e\.g\. a2-highgpu-1g\.$/,
+    ],
+    [
+      'a TPU on an n1 machine',
+      `${VERTEX}    train: { backend: vertex, machine_type: n1-standard-8, accelerator: { type: TPU_V3, count: 8 } }\n`,
+      /^error: .*compute\.stages\.train\.machine_type: accelerator TPU_V3 does not attach to this machine type "n1-standard-8"\. .* e\.g\. cloud-tpu\.$/,
+    ],
+    [
+      'replicas 0',
+      `${VERTEX}    featurize: { backend: vertex, replicas: 0 }\n`,
+      /^error: .*compute\.stages\.featurize\.replicas/,
+    ],
+    [
+      'replicas 1000',
+      `${VERTEX}    featurize: { backend: vertex, replicas: 1000 }\n`,
+      /^error: .*compute\.stages\.featurize\.replicas/,
+    ],
+    [
+      'a negative timeout',
+      `${VERTEX}    train: { backend: vertex, timeout: -5 }\n`,
+      /^error: .*compute\.stages\.train\.timeout/,
+    ],
   ])('resolveCompute rejects %s with one line naming the key', async (_name, config, pattern) => {
     expect(await resolveWith(config)).toMatch(pattern);
   });
