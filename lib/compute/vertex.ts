@@ -205,8 +205,11 @@ export class VertexExecutor implements StageExecutor {
         // (its submitter died) is taken over at the generation read, so only one process wins.
         if (held.job) {
           const [j] = await withRetry(() => client.getCustomJob({ name: held.job! }));
-          // It finished between our look at the remote and now: follow it (at once done).
-          if (jobState(j) === 'JOB_STATE_SUCCEEDED') return { job: j, submitted: false };
+          // It finished between our look at the remote and now: follow it (at once done). A
+          // job that succeeded long ago but whose outputs left the remote since (gc, a deleted
+          // prefix) is a stale claim like a failed one: following it would fail on every run.
+          if (jobState(j) === 'JOB_STATE_SUCCEEDED' && (await this.outputsOnRemote(key, compute.replicas)))
+            return { job: j, submitted: false };
           if (TERMINAL_STATES.has(jobState(j))) take = claim.generation;
         } else if (Date.now() - (held.at ?? 0) > 120_000) take = claim.generation;
       }

@@ -86,4 +86,20 @@ describe('vertex jobs', () => {
     expect(`${ra.err}\n${rb.err}`).toMatch(/reattaching to running job|outputs of this run are on/);
     expect((await lockOf(a)).stages.featurize).toEqual((await lockOf(b)).stages.featurize);
   }, 240_000);
+
+  it('a claim whose job succeeded but whose outputs left the remote is taken over, not followed forever', async () => {
+    process.env.LOCKSTEP_REMOTE = 'gs://bkt/stale';
+    const dir = await repo();
+    const first = await cli(dir, 'repro', 'featurize');
+    expect(first.code, first.err).toBe(0);
+    const before = world.jobs.count('create');
+    // The job's shard pointers are gone (gc of the remote, a deleted prefix); its claim stays.
+    const shards = world.gcs.names('bkt').filter((n) => /^stale\/jobs\/[^/]+\/shards\//.test(n));
+    expect(shards).toHaveLength(2);
+    for (const n of shards) world.gcs.deleteObject('bkt', n);
+    const again = await cli(dir, 'repro', '--force', 'featurize');
+    expect(again.code, again.err).toBe(0);
+    expect(world.jobs.count('create')).toBe(before + 1);
+    expect((await lockOf(dir)).stages.featurize).toBeDefined();
+  }, 240_000);
 });
