@@ -41,7 +41,21 @@ export interface VertexExecutorOptions {
   pollMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits `ms`, or less when `signal` aborts meanwhile: a Ctrl-C during a 10 s poll cancels the
+ * job at once (a user who waits 10 s presses Ctrl-C again, which exits without cancelling).
+ */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** The console page of a job. */
 export function consoleLink(job: string, v: VertexSettings): string {
@@ -346,7 +360,8 @@ export class VertexExecutor implements StageExecutor {
       if (ctx.signal.aborted && !submitted) {
         throw new StageError(stage, `interrupted; job ${name} (started by another process) keeps running`);
       }
-      await sleep(this.pollMs);
+      // Once interrupted, the cancel is followed at a short interval to its end.
+      await sleep(ctx.signal.aborted ? Math.min(this.pollMs, 1000) : this.pollMs, ctx.signal);
     }
     if (state === 'JOB_STATE_SUCCEEDED') return job;
     const link = consoleLink(name, this.vertex);

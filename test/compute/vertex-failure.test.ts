@@ -74,6 +74,36 @@ describe('vertex jobs', () => {
     expect(err).toMatch(/cancelling/);
   }, 240_000);
 
+  it('Ctrl-C cancels at once, not at the next poll of a slow poll interval', async () => {
+    const dir = await repo();
+    // A poll interval far longer than the test may take: the cancel must not wait for it.
+    const env = { LOCKSTEP_REMOTE: 'gs://bkt/cancel-now', LOCKSTEP_VERTEX_POLL_MS: '600000' };
+    const cancels = world.jobs.count('cancel');
+    const running = new Promise<void>((resolve) => (world.jobs.onRunning = () => resolve()));
+    const run = spawnCli(dir, ['repro', 'featurize'], env);
+    await Promise.race([running, run.done]);
+    world.jobs.onRunning = undefined;
+    // Once repro has printed the job's state it is in its poll wait when Ctrl-C arrives.
+    await new Promise<void>((resolve) => {
+      let text = '';
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString();
+        if (!/featurize: \d+ (queued|pending|running)/.test(text)) return;
+        run.child.stderr!.off('data', onData);
+        resolve();
+      };
+      run.child.stderr!.on('data', onData);
+      void run.done.then(() => resolve());
+    });
+    run.child.kill('SIGINT');
+    // Fails by the test timeout when the cancel waits for the poll; the process goes then too.
+    const stop = setTimeout(() => run.child.kill('SIGKILL'), 55_000);
+    const { code, err } = await run.done;
+    clearTimeout(stop);
+    expect(code, err).toBe(130);
+    expect(world.jobs.count('cancel')).toBe(cancels + 1);
+  }, 60_000);
+
   it('two repro processes on the same stage submit one job', async () => {
     process.env.LOCKSTEP_REMOTE = 'gs://bkt/twice';
     const [a, b] = await Promise.all([repo(), repo()]);
