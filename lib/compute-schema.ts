@@ -18,7 +18,7 @@ import { z } from 'zod';
 
 /** Compute Engine machine families Vertex AI custom training accepts, as `<family>-<kind>-<n>`. */
 export const MACHINE_TYPE =
-  /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
+  /^cloud-tpu$|^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
 
 /** AcceleratorType values of the Vertex AI v1 API usable in custom training. */
 export const ACCELERATORS = [
@@ -34,6 +34,27 @@ export const ACCELERATORS = [
   'TPU_V2',
   'TPU_V3',
 ] as const;
+
+/**
+ * Machine types each accelerator attaches to (Vertex AI answers any other pairing with 400
+ * `Accelerator "X" is not supported for machine type "Y"`, after the inputs were pushed).
+ */
+export const ACCELERATOR_MACHINES: Record<
+  (typeof ACCELERATORS)[number],
+  { prefixes: string[]; example: string }
+> = {
+  NVIDIA_TESLA_K80: { prefixes: ['n1-'], example: 'n1-standard-8' },
+  NVIDIA_TESLA_P100: { prefixes: ['n1-'], example: 'n1-standard-8' },
+  NVIDIA_TESLA_V100: { prefixes: ['n1-'], example: 'n1-standard-8' },
+  NVIDIA_TESLA_P4: { prefixes: ['n1-'], example: 'n1-standard-8' },
+  NVIDIA_TESLA_T4: { prefixes: ['n1-'], example: 'n1-standard-8' },
+  NVIDIA_TESLA_A100: { prefixes: ['a2-highgpu-', 'a2-megagpu-'], example: 'a2-highgpu-1g' },
+  NVIDIA_A100_80GB: { prefixes: ['a2-ultragpu-'], example: 'a2-ultragpu-1g' },
+  NVIDIA_L4: { prefixes: ['g2-'], example: 'g2-standard-8' },
+  NVIDIA_H100_80GB: { prefixes: ['a3-highgpu-', 'a3-megagpu-'], example: 'a3-highgpu-8g' },
+  TPU_V2: { prefixes: ['cloud-tpu'], example: 'cloud-tpu' },
+  TPU_V3: { prefixes: ['cloud-tpu'], example: 'cloud-tpu' },
+};
 
 export const stageComputeSchema = z
   .object({

@@ -6,10 +6,11 @@
  */
 import type { Repo } from '../repo.ts';
 import type { StageDef } from '../types.ts';
-import type { StageCompute } from '../compute-schema.ts';
+import { ACCELERATOR_MACHINES, type StageCompute } from '../compute-schema.ts';
 import { readConfig } from '../config.ts';
 import { ConfigError, UsageError, formatProblem } from '../errors.ts';
 import { defaultRemoteUrl } from '../store/remote-config.ts';
+import { IMAGE_ENV, pinnedImage } from '../image-ref.ts';
 
 export interface VertexSettings {
   project: string;
@@ -83,6 +84,19 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
         ),
       );
     }
+    const accel = resolved.accelerator?.type as keyof typeof ACCELERATOR_MACHINES | undefined;
+    const fits = accel ? ACCELERATOR_MACHINES[accel] : undefined;
+    if (fits && !fits.prefixes.some((m) => resolved.machineType.startsWith(m))) {
+      const given = config?.stages[stage.name]?.machine_type;
+      throw new ConfigError(
+        formatProblem(
+          `${CONFIG}: compute.stages.${stage.name}.machine_type`,
+          `accelerator ${accel} does not attach to this machine type${given ? '' : ' (the default)'}`,
+          resolved.machineType,
+          `Set machine_type to a machine type it attaches to (${fits.prefixes.map((m) => m.replace(/-$/, '')).join(', ')}), e.g. ${fits.example}.`,
+        ),
+      );
+    }
     plan.stages.set(stage.name, resolved);
   }
   if (![...plan.stages.values()].some((s) => s.backend === 'vertex')) return plan;
@@ -112,7 +126,13 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
   plan.vertex = {
     project: need('project', env.LOCKSTEP_VERTEX_PROJECT ?? config?.project, 'LOCKSTEP_VERTEX_PROJECT'),
     region: need('region', env.LOCKSTEP_VERTEX_REGION ?? config?.region, 'LOCKSTEP_VERTEX_REGION'),
-    image: need('image', env.LOCKSTEP_IMAGE ?? config?.image, 'LOCKSTEP_IMAGE'),
+    // Jobs run the image by digest, never by a mutable tag (the same rule as a Vertex deploy);
+    // an empty LOCKSTEP_IMAGE (an unset repository variable) falls back to compute.image.
+    image: pinnedImage(
+      need('image', env[IMAGE_ENV]?.trim() || config?.image, IMAGE_ENV),
+      `${CONFIG}: compute.image`,
+      env,
+    ),
     ...((env.LOCKSTEP_SERVICE_ACCOUNT ?? config?.service_account)
       ? { serviceAccount: env.LOCKSTEP_SERVICE_ACCOUNT ?? config?.service_account }
       : {}),

@@ -41,7 +41,21 @@ export interface VertexExecutorOptions {
   pollMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits `ms`, or less when `signal` aborts meanwhile: a Ctrl-C during a 10 s poll cancels the
+ * job at once (a user who waits 10 s presses Ctrl-C again, which exits without cancelling).
+ */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** The console page of a job. */
 export function consoleLink(job: string, v: VertexSettings): string {
@@ -205,8 +219,11 @@ export class VertexExecutor implements StageExecutor {
         // (its submitter died) is taken over at the generation read, so only one process wins.
         if (held.job) {
           const [j] = await withRetry(() => client.getCustomJob({ name: held.job! }));
-          // It finished between our look at the remote and now: follow it (at once done).
-          if (jobState(j) === 'JOB_STATE_SUCCEEDED') return { job: j, submitted: false };
+          // It finished between our look at the remote and now: follow it (at once done). A
+          // job that succeeded long ago but whose outputs left the remote since (gc, a deleted
+          // prefix) is a stale claim like a failed one: following it would fail on every run.
+          if (jobState(j) === 'JOB_STATE_SUCCEEDED' && (await this.outputsOnRemote(key, compute.replicas)))
+            return { job: j, submitted: false };
           if (TERMINAL_STATES.has(jobState(j))) take = claim.generation;
         } else if (Date.now() - (held.at ?? 0) > 120_000) take = claim.generation;
       }
@@ -343,7 +360,8 @@ export class VertexExecutor implements StageExecutor {
       if (ctx.signal.aborted && !submitted) {
         throw new StageError(stage, `interrupted; job ${name} (started by another process) keeps running`);
       }
-      await sleep(this.pollMs);
+      // Once interrupted, the cancel is followed at a short interval to its end.
+      await sleep(ctx.signal.aborted ? Math.min(this.pollMs, 1000) : this.pollMs, ctx.signal);
     }
     if (state === 'JOB_STATE_SUCCEEDED') return job;
     const link = consoleLink(name, this.vertex);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { repoAt } from '../repo.ts';
 import type { ArtifactRef, Shard, StageContext } from '../types.ts';
 import type { Output } from '../output.ts';
-import { ConfigError, StageError, toOneLine } from '../errors.ts';
+import { ConfigError, StageError, UsageError, toOneLine } from '../errors.ts';
 import { openRemote } from '../store/open-remote.ts';
 import { checkoutArtifact, commitArtifact, artifactObjects } from '../store/artifacts.ts';
 import { pushObjects } from '../store/transfer.ts';
@@ -66,6 +66,12 @@ class ChunkLog {
 
 /** Runs the job described at `jobs/<key>/spec.json` on `remote`. */
 export async function runJob(options: RunJobOptions): Promise<void> {
+  // The key names paths on the remote (jobs/<key>/...): anything but a run key could point the
+  // job's logs and errors outside the remote's prefix (../..).
+  if (!/^[0-9a-f]{64}$/.test(options.key))
+    throw new UsageError(
+      `--key: not a run key "${options.key}". Pass the 64-hex run key lockstep repro submitted the job with.`,
+    );
   const env = options.env ?? process.env;
   const imageRoot = options.imageRoot ?? process.cwd();
   const named = await openNamedStore(options.remote, imageRoot);

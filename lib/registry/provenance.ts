@@ -230,10 +230,15 @@ export function provenanceMismatches(
     problems.push(
       `subject[0].digest.sha256: "${subject.digest.sha256}", the lockfile says "${want.subject[0].digest.sha256}"`,
     );
-  const have = new Map(
-    statement.predicate.buildDefinition.resolvedDependencies.map((d) => [d.name, d] as const),
-  );
+  const deps = statement.predicate.buildDefinition.resolvedDependencies;
+  const have = new Map(deps.map((d) => [d.name, d] as const));
   const field = 'predicate.buildDefinition.resolvedDependencies';
+  // A name listed twice would hide a tampered entry behind a matching one (the map keeps the
+  // last), and a reader of the statement cannot tell which one counts.
+  for (const name of have.keys()) {
+    const n = deps.filter((d) => d.name === name).length;
+    if (n > 1) problems.push(`${field}[${name}]: listed ${n} times, expected once`);
+  }
   for (const m of want.materials) {
     const got = have.get(m.name);
     if (!got) {

@@ -28,8 +28,7 @@ async function resolveWith(config: string, override?: string): Promise<string> {
   }
 }
 
-const VERTEX =
-  'remote: r\nremotes: { r: { url: gs://b/p } }\ncompute:\n  project: p\n  region: us-central1\n  image: img@sha256:ab\n  stages:\n';
+const VERTEX = `remote: r\nremotes: { r: { url: gs://b/p } }\ncompute:\n  project: p\n  region: us-central1\n  image: img@sha256:${'ab'.repeat(32)}\n  stages:\n`;
 
 describe('resolveCompute', () => {
   it.each([
@@ -63,6 +62,31 @@ describe('resolveCompute', () => {
       `${VERTEX}    train: { backend: vertex, accelerator: { type: GTX_1080 } }\n`,
       /^error: .*compute\.stages\.train\.accelerator\.type/,
     ],
+    [
+      'an accelerator that does not attach to the default machine type',
+      `${VERTEX}    train: { backend: vertex, accelerator: { type: NVIDIA_TESLA_A100 } }\n`,
+      /^error: \.lockstep\/config\.yaml: compute\.stages\.train\.machine_type: accelerator NVIDIA_TESLA_A100 does not attach to this machine type \(the default\) "n1-standard-4"\. Set machine_type to a machine type it attaches to \(a2-highgpu, a2-megagpu\), e\.g\. a2-highgpu-1g\.$/,
+    ],
+    [
+      'a TPU on an n1 machine',
+      `${VERTEX}    train: { backend: vertex, machine_type: n1-standard-8, accelerator: { type: TPU_V3, count: 8 } }\n`,
+      /^error: .*compute\.stages\.train\.machine_type: accelerator TPU_V3 does not attach to this machine type "n1-standard-8"\. .* e\.g\. cloud-tpu\.$/,
+    ],
+    [
+      'replicas 0',
+      `${VERTEX}    featurize: { backend: vertex, replicas: 0 }\n`,
+      /^error: .*compute\.stages\.featurize\.replicas/,
+    ],
+    [
+      'replicas 1000',
+      `${VERTEX}    featurize: { backend: vertex, replicas: 1000 }\n`,
+      /^error: .*compute\.stages\.featurize\.replicas/,
+    ],
+    [
+      'a negative timeout',
+      `${VERTEX}    train: { backend: vertex, timeout: -5 }\n`,
+      /^error: .*compute\.stages\.train\.timeout/,
+    ],
   ])('resolveCompute rejects %s with one line naming the key', async (_name, config, pattern) => {
     expect(await resolveWith(config)).toMatch(pattern);
   });
@@ -82,7 +106,7 @@ describe('resolveCompute', () => {
     expect(plan.vertex).toEqual({
       project: 'p',
       region: 'us-central1',
-      image: 'img@sha256:ab',
+      image: `img@sha256:${'ab'.repeat(32)}`,
       remote: 'gs://b/p',
     });
     await t!.cleanup();
@@ -96,6 +120,23 @@ describe('resolveCompute', () => {
     expect(await resolveWith(config, 'gpu')).toMatch(
       /^error: --compute: unknown backend "gpu"\. Use --compute local or --compute vertex\.$/,
     );
+  });
+  it('resolveCompute refuses an image without a digest, from config or LOCKSTEP_IMAGE', async () => {
+    const tagged = VERTEX.replace(/image: .*\n/, 'image: us-docker.pkg.dev/p/r/lockstep:latest\n');
+    const config = `${tagged}    train: { backend: vertex }\n`;
+    expect(await resolveWith(config)).toMatch(
+      /^error: \.lockstep\/config\.yaml: compute\.image: image not pinned by digest "us-docker\.pkg\.dev\/p\/r\/lockstep:latest"\. Use <repository>@sha256:<digest>/,
+    );
+    await t!.cleanup();
+    process.env.LOCKSTEP_IMAGE = 'img:v1';
+    expect(await resolveWith(`${VERTEX}    train: { backend: vertex }\n`)).toMatch(
+      /^error: LOCKSTEP_IMAGE: image not pinned by digest "img:v1"/,
+    );
+    await t!.cleanup();
+    // An empty variable (a repository variable that is not set) leaves compute.image in charge.
+    process.env.LOCKSTEP_IMAGE = '';
+    const plan = JSON.parse(await resolveWith(`${VERTEX}    train: { backend: vertex }\n`));
+    expect(plan.vertex.image).toBe(`img@sha256:${'ab'.repeat(32)}`);
   });
 });
 

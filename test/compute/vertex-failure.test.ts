@@ -74,6 +74,36 @@ describe('vertex jobs', () => {
     expect(err).toMatch(/cancelling/);
   }, 240_000);
 
+  it('Ctrl-C cancels at once, not at the next poll of a slow poll interval', async () => {
+    const dir = await repo();
+    // A poll interval far longer than the test may take: the cancel must not wait for it.
+    const env = { LOCKSTEP_REMOTE: 'gs://bkt/cancel-now', LOCKSTEP_VERTEX_POLL_MS: '600000' };
+    const cancels = world.jobs.count('cancel');
+    const running = new Promise<void>((resolve) => (world.jobs.onRunning = () => resolve()));
+    const run = spawnCli(dir, ['repro', 'featurize'], env);
+    await Promise.race([running, run.done]);
+    world.jobs.onRunning = undefined;
+    // Once repro has printed the job's state it is in its poll wait when Ctrl-C arrives.
+    await new Promise<void>((resolve) => {
+      let text = '';
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString();
+        if (!/featurize: \d+ (queued|pending|running)/.test(text)) return;
+        run.child.stderr!.off('data', onData);
+        resolve();
+      };
+      run.child.stderr!.on('data', onData);
+      void run.done.then(() => resolve());
+    });
+    run.child.kill('SIGINT');
+    // Fails by the test timeout when the cancel waits for the 600 s poll; the process goes too.
+    const stop = setTimeout(() => run.child.kill('SIGKILL'), 230_000);
+    const { code, err } = await run.done;
+    clearTimeout(stop);
+    expect(code, err).toBe(130);
+    expect(world.jobs.count('cancel')).toBe(cancels + 1);
+  }, 240_000);
+
   it('two repro processes on the same stage submit one job', async () => {
     process.env.LOCKSTEP_REMOTE = 'gs://bkt/twice';
     const [a, b] = await Promise.all([repo(), repo()]);
@@ -85,5 +115,21 @@ describe('vertex jobs', () => {
     // The one that did not submit followed the other's job (or found its outputs).
     expect(`${ra.err}\n${rb.err}`).toMatch(/reattaching to running job|outputs of this run are on/);
     expect((await lockOf(a)).stages.featurize).toEqual((await lockOf(b)).stages.featurize);
+  }, 240_000);
+
+  it('a claim whose job succeeded but whose outputs left the remote is taken over, not followed forever', async () => {
+    process.env.LOCKSTEP_REMOTE = 'gs://bkt/stale';
+    const dir = await repo();
+    const first = await cli(dir, 'repro', 'featurize');
+    expect(first.code, first.err).toBe(0);
+    const before = world.jobs.count('create');
+    // The job's shard pointers are gone (gc of the remote, a deleted prefix); its claim stays.
+    const shards = world.gcs.names('bkt').filter((n) => /^stale\/jobs\/[^/]+\/shards\//.test(n));
+    expect(shards).toHaveLength(2);
+    for (const n of shards) world.gcs.deleteObject('bkt', n);
+    const again = await cli(dir, 'repro', '--force', 'featurize');
+    expect(again.code, again.err).toBe(0);
+    expect(world.jobs.count('create')).toBe(before + 1);
+    expect((await lockOf(dir)).stages.featurize).toBeDefined();
   }, 240_000);
 });

@@ -156,6 +156,21 @@ describe('provenance', () => {
     expect(res.err.split('\n')).toHaveLength(1);
   });
 
+  it('verify --provenance refuses a huge file or a directory before reading it, in one line', async () => {
+    fs.writeFileSync(statementFile(), '');
+    fs.truncateSync(statementFile(), 17 * 1024 * 1024); // sparse: no 17 MiB written
+    const res = await cli('verify', 'dev', '--provenance', 'provenance.json');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(
+      /^lockstep: provenance\.json: too large for a provenance statement \(17825792 bytes, at most 16777216\)\. Pass the statement/,
+    );
+    fs.mkdirSync(path.join(dir, 'statements'));
+    const d = await cli('verify', 'dev', '--provenance', 'statements');
+    expect(d.code).toBe(1);
+    expect(d.err).toMatch(/^lockstep: statements: (not a regular file|cannot read \(EISDIR\))\./);
+    expect(d.err.split('\n')).toHaveLength(1);
+  });
+
   it('provenanceMismatches is empty for its own statement and an --image is not compared', () => {
     const lock = syntheticLockfile(0);
     const s = buildProvenance('a'.repeat(40), lock, { image: `r@sha256:${'b'.repeat(64)}` });
@@ -163,5 +178,17 @@ describe('provenance', () => {
     expect(() => buildProvenance('a'.repeat(40), lock, { image: 'r:latest' })).toThrow(
       /^--image: not pinned by digest "r:latest"\./,
     );
+  });
+
+  it('provenanceMismatches names a material listed twice, even when one copy matches', () => {
+    const lock = syntheticLockfile(0);
+    const commit = 'a'.repeat(40);
+    const s = buildProvenance(commit, lock);
+    const deps = s.predicate.buildDefinition.resolvedDependencies;
+    // A forged commit placed before the real one, which a verifier reading the first would trust.
+    deps.unshift({ name: 'commit', digest: { gitCommit: 'f'.repeat(40) } });
+    expect(provenanceMismatches(s, commit, lock)).toEqual([
+      'predicate.buildDefinition.resolvedDependencies[commit]: listed 2 times, expected once',
+    ]);
   });
 });

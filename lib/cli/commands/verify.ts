@@ -4,16 +4,36 @@ import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
 import { IntegrityError, LockstepError } from '../../errors.ts';
 
+/** Statements lockstep writes are a few KB; anything far larger is not one. */
+const MAX_STATEMENT_BYTES = 16 * 1024 * 1024;
+
 /** `verify <ref> --provenance <file>`: one line per mismatch, exit 1 when there is any. */
 async function verifyProvenance(io: CliIO, ref: string, file: string, json?: boolean): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
+  const { open } = await import('node:fs/promises');
   const path = await import('node:path');
   const { checkProvenance, parseProvenance } = await import('../../registry/provenance.ts');
-  const text = await readFile(path.resolve(io.cwd, file), 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new LockstepError(
+  const cannotRead = (err: NodeJS.ErrnoException) =>
+    new LockstepError(
       `${file}: cannot read (${err.code ?? err.message}). Pass the statement lockstep provenance wrote.`,
     );
+  const handle = await open(path.resolve(io.cwd, file), 'r').catch((err: NodeJS.ErrnoException) => {
+    throw cannotRead(err);
   });
+  let text: string;
+  try {
+    // A statement is a few kilobytes: a device (/dev/zero), a pipe or a huge file is refused
+    // before it is read, instead of reading until memory runs out.
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_STATEMENT_BYTES)
+      throw new LockstepError(
+        `${file}: ${st.isFile() ? `too large for a provenance statement (${st.size} bytes, at most ${MAX_STATEMENT_BYTES})` : 'not a regular file'}. Pass the statement lockstep provenance wrote.`,
+      );
+    text = await handle.readFile('utf8').catch((err: NodeJS.ErrnoException) => {
+      throw cannotRead(err);
+    });
+  } finally {
+    await handle.close();
+  }
   const repo = findRepo(io.cwd);
   const res = await checkProvenance(repo.root, ref, parseProvenance(text, file));
   if (json) io.out(JSON.stringify({ ...res, ok: res.mismatches.length === 0 }, null, 2));
