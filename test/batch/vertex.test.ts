@@ -102,12 +102,8 @@ beforeAll(async () => {
   );
   await endpoint.ensureModelVersion({ ...ref, dir: true } as never);
   await endpoint.close();
-  for (const prefix of ['local', 'remote']) {
-    for (const f of corpus) {
-      const rel = path.relative(corpusDir, f).split(path.sep).join('/');
-      gcs.putObject('emo-in', `${prefix}/${rel}`, fs.readFileSync(f));
-    }
-  }
+  seed('local');
+  seed('remote');
 }, 180_000);
 
 afterAll(async () => {
@@ -121,6 +117,13 @@ afterAll(async () => {
   t?.cleanup();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
+
+function seed(prefix: string): void {
+  for (const f of corpus) {
+    const rel = path.relative(corpusDir, f).split(path.sep).join('/');
+    gcs.putObject('emo-in', `${prefix}/${rel}`, fs.readFileSync(f));
+  }
+}
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const o = memoryOutput();
@@ -187,6 +190,25 @@ describe('batch-predict --compute vertex', () => {
     expect(again.code, again.err).toBe(0);
     expect(batch.count('create')).toBe(1);
     expect(comparable(text('emo-out', 'remote/results.jsonl'))).toEqual(b);
+
+    // Lost results (a crash after the job finished): the same inputs again reuse the finished
+    // job of the same key instead of creating another.
+    for (const n of gcs.names('emo-out'))
+      if (/^remote\/(results|errors)/.test(n)) gcs.deleteObject('emo-out', n);
+    seed('remote');
+    const resumed = await run(
+      '--input',
+      'gs://emo-in/remote',
+      '--output',
+      'gs://emo-out/remote',
+      '--compute',
+      'vertex',
+    );
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(batch.count('create')).toBe(1);
+    expect(
+      comparable(text('emo-out', 'remote/results.jsonl')).map(({ file, label }) => [file, label]),
+    ).toEqual(b.map(({ file, label }) => [file, label]));
   }, 240_000);
 
   it('an unknown --compute is a usage error before any job', async () => {
