@@ -296,3 +296,346 @@ function labelFilter(filter: string): (job: FakeCustomJob) => boolean {
   });
   return (job) => terms.every(([k, v]) => job.labels[k] === v);
 }
+
+export interface FakeBatchPredictionJob {
+  name: string;
+  displayName: string;
+  model: string;
+  labels: Record<string, string>;
+  inputConfig: Record<string, any>;
+  outputConfig: Record<string, any>;
+  instanceConfig?: Record<string, any>;
+  manualBatchTuningParameters?: { batchSize?: number };
+  state: JobStateName;
+  createTime: string;
+  startTime?: string;
+  endTime?: string;
+  updateTime: string;
+  outputInfo?: { gcsOutputDirectory: string };
+  completionStats?: { successfulCount: string; failedCount: string };
+  error?: { code: number; message: string };
+}
+
+/** The parts of the fake GCS a batch job reads and writes. */
+export interface FakeBatchStorage {
+  object(bucket: string, name: string): { data: Buffer } | undefined;
+  putObject(bucket: string, name: string, data: Buffer): void;
+}
+
+export interface FakeBatchJobsOptions {
+  /** Image URI → working directory; the serving container runs `node bin/lockstep.mjs serve` there. */
+  images: Record<string, string>;
+  storage: FakeBatchStorage;
+  /** Extra environment for the serving container. */
+  env?: Record<string, string>;
+}
+
+function splitGs(uri: string): { bucket: string; name: string } {
+  const m = uri.match(/^gs:\/\/([^/]+)\/?(.*)$/);
+  if (!m) throw new ApiError(400, 'INVALID_ARGUMENT', `not a Cloud Storage URI: ${uri}`);
+  return { bucket: m[1]!, name: m[2]! };
+}
+
+/**
+ * BatchPredictionJobs on the FakeVertex server: create/get/cancel/list are checked against the
+ * protos (CreateBatchPredictionJobRequest: BatchPredictionJob, InputConfig, OutputConfig,
+ * InstanceConfig, BatchDedicatedResources), then executed as Vertex AI does for a custom
+ * container: the model version's image is started (one `lockstep serve` process with
+ * AIP_HTTP_PORT, AIP_PREDICT_ROUTE, AIP_HEALTH_ROUTE and AIP_STORAGE_URI = the version's
+ * artifactUri), the JSON lines instances are posted to the predict route in batches of
+ * `manualBatchTuningParameters.batch_size` (the `instance_config.key_field` taken out of each
+ * instance and returned as `key`), and `prediction.results-*` / `prediction.errors_stats-*` are
+ * written under `<output_uri_prefix>/prediction-<model>-<time>/`. A failed request fails every
+ * instance of its batch, as on Vertex AI.
+ */
+export class FakeBatchJobs {
+  readonly jobs = new Map<string, FakeBatchPredictionJob>();
+  readonly calls: string[] = [];
+  /** Instances per predict request the container received. */
+  readonly requests: number[] = [];
+  private readonly settled = new Map<string, Promise<void>>();
+  private readonly procs = new Map<string, ChildProcess>();
+
+  constructor(
+    private readonly fake: FakeVertex,
+    private readonly options: FakeBatchJobsOptions,
+  ) {
+    fake.use((req) => this.route(req));
+  }
+
+  async idle(): Promise<void> {
+    await Promise.all(this.settled.values());
+  }
+
+  count(kind: 'create' | 'cancel'): number {
+    return this.calls.filter((c) => c.startsWith(kind + ' ')).length;
+  }
+
+  private job(name: string): FakeBatchPredictionJob {
+    const job = this.jobs.get(name);
+    if (!job) throw new ApiError(404, 'NOT_FOUND', `BatchPredictionJob ${name} not found.`);
+    return job;
+  }
+
+  private setState(job: FakeBatchPredictionJob, state: JobStateName): void {
+    job.state = state;
+    job.updateTime = new Date().toISOString();
+    if (state === 'JOB_STATE_RUNNING') job.startTime = job.updateTime;
+    if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(state))
+      job.endTime = job.updateTime;
+  }
+
+  private route(req: FakeRequest): unknown {
+    const { method, path: p, url, body, fake } = req;
+    let m: RegExpMatchArray | null;
+    const base = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/batchPredictionJobs/;
+    if (!base.test(p)) return undefined;
+    if (
+      method === 'POST' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/batchPredictionJobs$/))
+    ) {
+      fake.fault('createBatchPredictionJob');
+      validate('CreateBatchPredictionJobRequest', { parent: m[1], batchPredictionJob: body });
+      return this.create(m[1]!, body);
+    }
+    if (
+      method === 'GET' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/batchPredictionJobs\/[^/:]+)$/))
+    ) {
+      fake.fault('getBatchPredictionJob');
+      validate('GetBatchPredictionJobRequest', { name: m[1] });
+      return this.job(m[1]!);
+    }
+    if (
+      method === 'GET' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/batchPredictionJobs$/))
+    ) {
+      const q = Object.fromEntries(url.searchParams);
+      validate('ListBatchPredictionJobsRequest', {
+        parent: m[1],
+        ...(q.filter ? { filter: q.filter } : {}),
+        ...(q.pageToken ? { pageToken: q.pageToken } : {}),
+      });
+      const match = q.filter ? labelFilter(q.filter) : () => true;
+      return {
+        batchPredictionJobs: [...this.jobs.values()].filter(
+          (j) => j.name.startsWith(m![1] + '/') && match(j as never),
+        ),
+      };
+    }
+    if (
+      method === 'POST' &&
+      (m = p.match(/^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/batchPredictionJobs\/[^/:]+):cancel$/))
+    ) {
+      fake.fault('cancelBatchPredictionJob');
+      validate('CancelBatchPredictionJobRequest', { ...body, name: m[1] });
+      const job = this.job(m[1]!);
+      this.calls.push(`cancel ${job.name}`);
+      if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(job.state))
+        throw new ApiError(
+          400,
+          'FAILED_PRECONDITION',
+          `BatchPredictionJob ${job.name} is already in a final state.`,
+        );
+      this.setState(job, 'JOB_STATE_CANCELLING');
+      const proc = this.procs.get(job.name);
+      if (proc) proc.kill('SIGTERM');
+      else this.setState(job, 'JOB_STATE_CANCELLED');
+      return {};
+    }
+    throw new ApiError(404, 'NOT_FOUND', `fake vertex: no batch route for ${method} ${p}`);
+  }
+
+  private create(parent: string, body: Record<string, any>): FakeBatchPredictionJob {
+    if (!body.displayName) throw new ApiError(400, 'INVALID_ARGUMENT', 'display_name is required');
+    const version = this.fake.findModel(String(body.model ?? ''));
+    if (body.inputConfig?.instancesFormat !== 'jsonl' || !body.inputConfig?.gcsSource?.uris?.length)
+      throw new ApiError(
+        400,
+        'INVALID_ARGUMENT',
+        'input_config: only jsonl from gcs_source is supported here',
+      );
+    if (
+      body.outputConfig?.predictionsFormat !== 'jsonl' ||
+      !body.outputConfig?.gcsDestination?.outputUriPrefix
+    )
+      throw new ApiError(400, 'INVALID_ARGUMENT', 'output_config: jsonl to gcs_destination is required');
+    // Custom-container models need dedicated resources (no automatic resources for batch).
+    if (!MACHINE.test(body.dedicatedResources?.machineSpec?.machineType ?? ''))
+      throw new ApiError(
+        400,
+        'INVALID_ARGUMENT',
+        `dedicated_resources.machine_spec.machine_type: invalid "${body.dedicatedResources?.machineSpec?.machineType}"`,
+      );
+    for (const [k, v] of Object.entries((body.labels ?? {}) as Record<string, string>)) {
+      if (!/^[a-z][a-z0-9_-]{0,62}$/.test(k) || !/^[a-z0-9_-]{0,63}$/.test(v))
+        throw new ApiError(400, 'INVALID_ARGUMENT', `labels: invalid label ${k}=${v}`);
+    }
+    const now = new Date().toISOString();
+    const job: FakeBatchPredictionJob = {
+      name: `${parent}/batchPredictionJobs/${this.fake.newId()}`,
+      displayName: body.displayName,
+      model: body.model,
+      labels: body.labels ?? {},
+      inputConfig: body.inputConfig,
+      outputConfig: body.outputConfig,
+      ...(body.instanceConfig ? { instanceConfig: body.instanceConfig } : {}),
+      ...(body.manualBatchTuningParameters
+        ? { manualBatchTuningParameters: body.manualBatchTuningParameters }
+        : {}),
+      state: 'JOB_STATE_QUEUED',
+      createTime: now,
+      updateTime: now,
+    };
+    this.jobs.set(job.name, job);
+    this.calls.push(`create ${job.name}`);
+    this.settled.set(
+      job.name,
+      this.execute(job, version).catch((err: Error) => {
+        job.error = { code: 13, message: err.message };
+        this.setState(job, 'JOB_STATE_FAILED');
+      }),
+    );
+    return job;
+  }
+
+  private async execute(
+    job: FakeBatchPredictionJob,
+    version: { artifactUri?: string; containerSpec?: Record<string, unknown>; displayName: string },
+  ): Promise<void> {
+    await new Promise((r) => setTimeout(r, 20));
+    if (job.state !== 'JOB_STATE_QUEUED') return;
+    this.setState(job, 'JOB_STATE_PENDING');
+    const spec = (version.containerSpec ?? {}) as {
+      imageUri?: string;
+      predictRoute?: string;
+      healthRoute?: string;
+      env?: { name: string; value: string }[];
+    };
+    const dir = spec.imageUri ? this.options.images[spec.imageUri] : undefined;
+    if (!dir) {
+      job.error = { code: 3, message: `Unable to pull image ${spec.imageUri}` };
+      return this.setState(job, 'JOB_STATE_FAILED');
+    }
+    const predictRoute = spec.predictRoute ?? '/predict';
+    const healthRoute = spec.healthRoute ?? '/health';
+    const port = await freePort();
+    const child = spawn(process.execPath, ['bin/lockstep.mjs', 'serve'], {
+      cwd: dir,
+      env: {
+        ...(process.env as Record<string, string>),
+        ...this.options.env,
+        ...Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value])),
+        AIP_HTTP_PORT: String(port),
+        AIP_PREDICT_ROUTE: predictRoute,
+        AIP_HEALTH_ROUTE: healthRoute,
+        AIP_STORAGE_URI: version.artifactUri ?? '',
+        AIP_MODE: 'BATCH',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.procs.set(job.name, child);
+    let log = '';
+    child.stdout!.on('data', (c: Buffer) => (log += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const origin = `http://127.0.0.1:${port}`;
+    try {
+      // Vertex AI waits for the health route before it sends traffic.
+      await waitHealthy(`${origin}${healthRoute}`, exited, () => log);
+      this.setState(job, 'JOB_STATE_RUNNING');
+      const keyField = job.instanceConfig?.keyField as string | undefined;
+      const instances: Record<string, unknown>[] = [];
+      for (const uri of job.inputConfig.gcsSource.uris as string[]) {
+        const { bucket, name } = splitGs(uri);
+        const obj = this.options.storage.object(bucket, name);
+        if (!obj) throw new Error(`Input ${uri} not found`);
+        for (const line of obj.data.toString('utf8').split('\n').filter(Boolean))
+          instances.push(JSON.parse(line));
+      }
+      const size = Number(job.manualBatchTuningParameters?.batchSize ?? 64);
+      const results: string[] = [];
+      const errors: string[] = [];
+      for (let i = 0; i < instances.length; i += size) {
+        if ((job.state as JobStateName) === 'JOB_STATE_CANCELLING') break;
+        const batch = instances.slice(i, i + size);
+        const keys = batch.map((inst) => (keyField ? inst[keyField] : undefined));
+        const sent = batch.map((inst) => {
+          if (!keyField) return inst;
+          const { [keyField]: _key, ...rest } = inst;
+          return rest;
+        });
+        this.requests.push(sent.length);
+        const res = await fetch(`${origin}${predictRoute}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ instances: sent }),
+        });
+        const answer = (await res.json()) as { predictions?: unknown[]; error?: string };
+        batch.forEach((inst, k) => {
+          const head = keyField ? { key: keys[k] } : { instance: inst };
+          if (res.ok && answer.predictions?.[k] !== undefined)
+            results.push(JSON.stringify({ ...head, prediction: answer.predictions[k] }));
+          else
+            errors.push(
+              JSON.stringify({ ...head, status: `(${res.status}) ${answer.error ?? res.statusText}` }),
+            );
+        });
+      }
+      if ((job.state as JobStateName) === 'JOB_STATE_CANCELLING') {
+        job.error = { code: 1, message: 'CANCELED' };
+        return this.setState(job, 'JOB_STATE_CANCELLED');
+      }
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+      const prefix = String(job.outputConfig.gcsDestination.outputUriPrefix).replace(/\/$/, '');
+      const outDir = `${prefix}/prediction-${version.displayName}-${stamp}`;
+      const { bucket, name } = splitGs(outDir);
+      this.options.storage.putObject(
+        bucket,
+        `${name}/prediction.results-00000-of-00001`,
+        Buffer.from(results.map((l) => l + '\n').join('')),
+      );
+      this.options.storage.putObject(
+        bucket,
+        `${name}/prediction.errors_stats-00000-of-00001`,
+        Buffer.from(errors.map((l) => l + '\n').join('')),
+      );
+      job.outputInfo = { gcsOutputDirectory: outDir };
+      job.completionStats = { successfulCount: String(results.length), failedCount: String(errors.length) };
+      this.setState(job, 'JOB_STATE_SUCCEEDED');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      this.procs.delete(job.name);
+    }
+  }
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls the container's health route (Vertex AI's readiness probe) until it answers 200. */
+async function waitHealthy(url: string, exited: Promise<void>, log: () => string): Promise<void> {
+  let dead = false;
+  void exited.then(() => (dead = true));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (dead) throw new Error(`The serving container exited before it was healthy: ${log().slice(-500)}`);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`The serving container did not become healthy within 60 s: ${log().slice(-500)}`);
+}

@@ -33,6 +33,10 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('-j, --jobs <n>', 'feature worker threads (default: cores)', (v) => Number(v))
     .option('--json', 'print the summary as JSON')
+    .option(
+      '--compute <backend>',
+      "local (default) or vertex: a Vertex AI BatchPredictionJob with the environment's uploaded model version",
+    )
     .action(
       async (opts: {
         env: string;
@@ -41,7 +45,9 @@ export function register(program: Command, io: CliIO): void {
         remove?: boolean;
         jobs?: number;
         json?: boolean;
+        compute?: string;
       }) => {
+        if (opts.compute !== undefined && opts.compute !== 'local') return vertexBatch(opts, io);
         const { resolvePinnedModel } = await import('../../registry/pinned.ts');
         const { batchPredict } = await import('../../../stages/batch/index.ts');
         const { loadModelDir } = await import('../../ml/model.ts');
@@ -92,4 +98,65 @@ export function register(program: Command, io: CliIO): void {
         );
       },
     );
+}
+
+/** `--compute vertex`: the batch as a Vertex AI BatchPredictionJob (stages/batch/vertex.ts). */
+async function vertexBatch(
+  opts: { env: string; input: string; output: string; remove?: boolean; json?: boolean; compute?: string },
+  io: CliIO,
+): Promise<void> {
+  const { UsageError } = await import('../../errors.ts');
+  if (opts.compute !== 'vertex')
+    throw new UsageError(`--compute: expected local or vertex "${opts.compute}". Pass --compute vertex.`);
+  const repo = findRepo(io.cwd);
+  const { readPolicy } = await import('../../environment/policy.ts');
+  const policy = await readPolicy(repo.root, opts.env);
+  const target = policy.endpoint;
+  if (target.kind !== 'vertex') {
+    throw new UsageError(
+      `promotion/${opts.env}.yaml: endpoint.kind: --compute vertex needs a Vertex AI endpoint "${target.kind}". Set endpoint.kind: vertex or drop --compute vertex.`,
+    );
+  }
+  const { resolvePinnedModel } = await import('../../registry/pinned.ts');
+  const pinned = await resolvePinnedModel(repo, opts.env, { out: io });
+  const { uploadedModelVersion } = await import('../../compute/model-version.ts');
+  const modelVersion = await uploadedModelVersion(
+    target,
+    pinned.hash,
+    `promotion/${opts.env}.yaml: endpoint.model`,
+  );
+  const fs = await import('node:fs');
+  const labels = JSON.parse(fs.readFileSync(path.join(pinned.dir, 'labels.json'), 'utf8')) as string[];
+  const { vertexBatchPredict } = await import('../../../stages/batch/vertex.ts');
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let summary;
+  try {
+    summary = await vertexBatchPredict({
+      input: opts.input,
+      output: opts.output,
+      modelVersion,
+      modelHash: pinned.hash,
+      labels,
+      project: target.project,
+      region: target.region,
+      machineType: target.machine_type,
+      onDone: opts.remove ? 'remove' : 'move',
+      out: opts.json ? undefined : io,
+      signal: controller.signal,
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  if (opts.json)
+    return io.out(
+      JSON.stringify({ env: opts.env, model: pinned.hash, source: pinned.source, ...summary }, null, 2),
+    );
+  io.out(
+    `batch ${opts.env} on Vertex AI (model ${pinned.hash.slice(0, 12)}, ${modelVersion}): ${summary.predicted} predicted, ${summary.resumed} resumed, ${summary.failed} failed`,
+  );
+  io.out(`results: ${summary.results}, ${summary.csv}${summary.failed ? `; errors: ${summary.errors}` : ''}`);
 }

@@ -20,6 +20,10 @@ export interface ReproCliOptions {
   pinInputs?: string;
   /** `local` or `vertex`: where every stage computes this run (default: compute: in config). */
   compute?: string;
+  /** `i/N`: compute only shard i of N of the one target stage and write it to the default remote. */
+  shard?: string;
+  /** `N`: compute sharding stages by merging N shards from the default remote. */
+  mergeShards?: string;
 }
 
 /** Loads params and the pipeline, then reproduces. Shared by `repro` and `start`. */
@@ -53,6 +57,32 @@ export async function runRepro(
     executor = new VertexExecutor(repo, computePlan, { pipeline });
   }
   let remote;
+  if (opts.shard !== undefined || opts.mergeShards !== undefined) {
+    const m = await import('../../compute/shard-matrix.ts');
+    const { defaultRemote } = await import('../../store/remote-config.ts');
+    const flag = opts.shard !== undefined ? '--shard' : '--merge-shards';
+    if (opts.shard !== undefined && opts.mergeShards !== undefined)
+      throw new UsageError(
+        '--shard: cannot be combined with --merge-shards "". Run the shards, then the merge.',
+      );
+    const shardRemote = await defaultRemote(repo);
+    if (!shardRemote) {
+      throw new UsageError(
+        `${flag}: no default remote configured "". Shards meet on a remote: add \`remote: <name>\` and \`remotes: {<name>: {url: ...}}\` to .lockstep/config.yaml, or set LOCKSTEP_REMOTE.`,
+      );
+    }
+    if (opts.shard !== undefined) {
+      const shard = m.parseShardFlag(opts.shard);
+      return runOneShard(repo, stages, params, targets, shard, shardRemote, opts, io);
+    }
+    executor = new m.ShardMergeExecutor(
+      repo,
+      shardRemote,
+      m.parseShardCount(opts.mergeShards!),
+      stages,
+      executor,
+    );
+  }
   if (opts.pull) {
     const { defaultRemote } = await import('../../store/remote-config.ts');
     remote = await defaultRemote(repo);
@@ -114,6 +144,80 @@ export async function runRepro(
   return report;
 }
 
+/**
+ * `repro <stage> --shard i/N`: reproduces the stage's upstream as usual, then computes shard i
+ * of N of the stage against the deps as they are now and writes it to the remote. Nothing of the
+ * stage is locked here; `repro --merge-shards N` does that.
+ */
+async function runOneShard(
+  repo: Repo,
+  stages: import('../../types.ts').StageDef[],
+  params: Record<string, unknown>,
+  targets: string[],
+  shard: import('../../types.ts').Shard,
+  remote: import('../../store/remote.ts').Remote,
+  opts: ReproCliOptions,
+  io: Output & { cwd: string },
+): Promise<RunReport> {
+  const { UsageError } = await import('../../errors.ts');
+  const { reproduce, assertRunSucceeded } = await import('../../pipeline/run.ts');
+  const { buildGraph, selectStages } = await import('../../pipeline/graph.ts');
+  const { planRun } = await import('../../pipeline/plan.ts');
+  const { withRepoLock } = await import('../../lock.ts');
+  const { runShardToRemote } = await import('../../compute/shard-matrix.ts');
+  const path = await import('node:path');
+  const stage = targets.length === 1 ? stages.find((s) => s.name === targets[0]) : undefined;
+  if (!stage || opts.dry) {
+    throw new UsageError(
+      `--shard: expects exactly one stage that shards and no --dry "${targets.join(' ')}". Run e.g. lockstep repro featurize --shard 1/4.`,
+    );
+  }
+  if (!stage.shards) throw new UsageError(`--shard: stage "${stage.name}" does not shard. Shard featurize.`);
+  const upstream = selectStages(buildGraph(stages), [stage.name])
+    .map((s) => s.name)
+    .filter((n) => n !== stage.name);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const report = await reproduce(repo, stages, {
+      params,
+      signal: controller.signal,
+      // No upstream: a plan of the stage alone, nothing run.
+      targets: upstream.length ? upstream : [stage.name],
+      force: opts.force,
+      out: io,
+      dry: upstream.length === 0,
+    });
+    assertRunSucceeded(report);
+    await withRepoLock(
+      repo,
+      'repro',
+      async () => {
+        const plan = await planRun(repo, stages, { params, targets: [stage.name], force: true });
+        const check = plan.stages.find((s) => s.name === stage.name)!;
+        const ref = await runShardToRemote(repo, stage, check, shard, remote, {
+          root: repo.root,
+          params,
+          out: io,
+          abs: (rel) => path.join(repo.root, rel),
+          signal: controller.signal,
+          inputs: check.inputs,
+        });
+        io.err(
+          `${stage.name}: shard ${shard.index + 1}/${shard.count} of run ${check.key!.slice(0, 12)} written to ${remote.url} (${ref.hash.slice(0, 12)})`,
+        );
+      },
+      { out: io },
+    );
+    return report;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
 /** Logs a finished run to Vertex AI Experiments; a refusal is one line on stderr, not a failure. */
 async function logPipelineRun(repo: Repo, report: RunReport, io: Output): Promise<void> {
   const { readConfig } = await import('../../config.ts');
@@ -166,6 +270,14 @@ export function register(program: Command, io: CliIO): void {
     .option(
       '--compute <backend>',
       'where every stage computes this run: local or vertex (default: compute: in .lockstep/config.yaml)',
+    )
+    .option(
+      '--shard <i/N>',
+      'compute only shard i of N of the one stage given (featurize) and write it to the default remote',
+    )
+    .option(
+      '--merge-shards <N>',
+      'compute sharding stages by merging the N shards on the default remote (after every --shard i/N)',
     )
     .action(async (targets: string[], opts: ReproCliOptions) => {
       const { findRepo } = await import('../../repo.ts');
