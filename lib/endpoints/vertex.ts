@@ -238,13 +238,22 @@ export class VertexEndpoint implements Endpoint {
 
   /** The version of the parent model holding `hash`, uploading it (once per hash) if needed. */
   async ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
-    const alias = `h-${model.hash.slice(0, 12)}`;
-    try {
-      const [m] = await this.models.getModel({ name: `${this.modelName}@${alias}` });
-      this.checkLogUri(alias, m.containerSpec?.env);
+    // `h-<hash12>` names the version; when another model's hash shares those 12 characters
+    // (its labels say so), this one goes by `h-<full hash>` instead.
+    let alias = `h-${model.hash.slice(0, 12)}`;
+    for (const candidate of [alias, `h-${model.hash}`]) {
+      alias = candidate;
+      let m;
+      try {
+        [m] = await this.models.getModel({ name: `${this.modelName}@${candidate}` });
+      } catch (err) {
+        if (!isNotFound(err)) throw this.wrap('getModel', err);
+        break;
+      }
+      const held = hashFromLabels('lockstep-', (m.labels ?? {}) as Record<string, string>);
+      if (held && held !== model.hash) continue;
+      this.checkLogUri(candidate, m.containerSpec?.env);
       return { name: this.modelName, versionId: m.versionId! };
-    } catch (err) {
-      if (!isNotFound(err)) throw this.wrap('getModel', err);
     }
     let parentExists = true;
     try {

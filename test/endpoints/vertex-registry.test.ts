@@ -290,6 +290,34 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     }
   });
 
+  it('vertex registry a model whose hash shares its first 12 characters with another gets its own version', async () => {
+    const a: ArtifactRef = {
+      path: 'out/model',
+      hash: 'abcdef012345' + '1'.repeat(52),
+      size: 1,
+      nfiles: 1,
+      dir: true,
+    };
+    const b: ArtifactRef = { ...a, hash: 'abcdef012345' + '2'.repeat(52) };
+    const ep = new VertexEndpoint(target('1'), {
+      clientOptions: fake.clientOptions(),
+      stageModel: async (m) => `gs://bucket/serving/${m.hash}`,
+      pollInitialMs: 5,
+    });
+    try {
+      const va = (await ep.ensureModelVersion(a)).versionId;
+      const vb = (await ep.ensureModelVersion(b)).versionId;
+      expect(vb).not.toBe(va);
+      // Uploaded once per hash: asking again finds each model's own version.
+      expect((await ep.ensureModelVersion(a)).versionId).toBe(va);
+      expect((await ep.ensureModelVersion(b)).versionId).toBe(vb);
+      expect(fake.models.get(MODEL)).toHaveLength(2);
+      expect(aliasesOf()[vb]).toContain(`h-${b.hash}`);
+    } finally {
+      await ep.close();
+    }
+  });
+
   it('vertex registry fake rejects what the real API rejects', async () => {
     const a = await commitModel('model a', 0.8);
     const va = await upload(a.model, a.commit);
