@@ -244,6 +244,26 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     expect(fake.models.size).toBe(0);
   });
 
+  it('vertex registry check on environments not served on Vertex AI is a usage error, not agreement', async () => {
+    await expect(checkVertexRegistry(r.repo, { ...opts(), envs: ['prdo'] })).rejects.toThrow(
+      /^--env: not served on Vertex AI "prdo"\. Set endpoint\.kind: vertex/,
+    );
+    for (const env of ['dev', 'staging', 'prod']) {
+      const file = path.join(r.dir, 'promotion', `${env}.yaml`);
+      await writeFile(
+        file,
+        (await readFile(file, 'utf8')).replace(
+          /endpoint: \{ kind: vertex[^\n]*\n/,
+          'endpoint:\n  kind: local\n',
+        ),
+      );
+    }
+    await expect(checkVertexRegistry(r.repo, opts())).rejects.toThrow(
+      /^promotion\/<env>\.yaml: no environment is served on Vertex AI "dev, staging, prod"\./,
+    );
+    expect(fake.models.size).toBe(0);
+  });
+
   it('vertex registry canary completion after a merged promotion moves the alias to the candidate', async () => {
     const a = await commitModel('model a', 0.8);
     await upload(a.model, a.commit);
