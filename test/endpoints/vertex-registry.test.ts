@@ -17,6 +17,8 @@ import type { PredictionLogEntry } from '../../lib/serving/logs.ts';
 import type { ArtifactRef } from '../../lib/types.ts';
 
 const MODEL = 'projects/p/locations/us-central1/models/speech-emotion';
+/** Vertex deploys take only digest-pinned images. */
+const IMAGE = `us-docker.pkg.dev/p/serving/lockstep@sha256:${'ab'.repeat(32)}`;
 const LABELS = ['angry', 'happy', 'sad'];
 const target = (endpoint: string): VertexTarget => ({
   kind: 'vertex',
@@ -27,7 +29,7 @@ const target = (endpoint: string): VertexTarget => ({
   machine_type: 'n1-standard-2',
   min_replicas: 1,
   max_replicas: 1,
-  image: 'us-docker.pkg.dev/p/serving/lockstep:1',
+  image: IMAGE,
 });
 const ENDPOINT_ID: Record<string, string> = { dev: '1', staging: '2', prod: '3' };
 
@@ -40,7 +42,7 @@ async function useVertexPolicies(dir: string): Promise<void> {
     const file = path.join(dir, 'promotion', `${env}.yaml`);
     const text = (await readFile(file, 'utf8')).replace(
       /endpoint:\n {2}kind: local\n/,
-      `endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "${ENDPOINT_ID[env]}", model: speech-emotion, image: "us-docker.pkg.dev/p/serving/lockstep:1" }\n`,
+      `endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "${ENDPOINT_ID[env]}", model: speech-emotion, image: "${IMAGE}" }\n`,
     );
     if (!text.includes('kind: vertex')) throw new Error(`${file}: endpoint not replaced`);
     await writeFile(file, text);
@@ -192,6 +194,12 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     await mirror!.close();
     expect(aliasesOf()).toEqual({ [va]: ['default', ha, 'prod'], [vb]: ['dev', hb, 'staging'] });
     expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+
+    // Promoting again after the rollback: the aliases follow the branch forward once more.
+    await promote('prod');
+    expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
+    expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+    expect(fake.models.get(MODEL)).toHaveLength(2);
     expect(fake.rejected).toEqual([]);
   });
 
