@@ -299,16 +299,18 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
       const split = fake.endpoints.get('projects/p/locations/us-central1/endpoints/1')!.trafficSplit;
       const [stable, canary] = Object.keys(split).sort((x, y) => split[y]! - split[x]!);
       const time = new Date(Date.now() + 1000).toISOString();
-      for (let i = 0; i < 20; i++)
+      // Enough canary requests for the analysis' power to call it (a few hundred each way).
+      for (let i = 0; i < 1500; i++)
         logs.push({
           time,
           env: 'dev',
-          deployedModelId: i < 6 ? canary! : stable!,
+          deployedModelId: i < 500 ? canary! : stable!,
           status: 'ok',
           label: 'happy',
           latencyMs: 3,
         });
-      expect((await run(b.model, b.commit)).action).toBe('complete');
+      const done = await run(b.model, b.commit);
+      expect(done.action, JSON.stringify(done)).toBe('complete');
       const moved = await mirrorEnvironment(r.repo, 'dev', opts());
       expect(moved!.line).toMatch(/^dev: moved dev to .*@2 /);
       expect(aliasesOf()['2']).toContain('dev');
