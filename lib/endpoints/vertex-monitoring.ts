@@ -177,6 +177,13 @@ function wrap(env: string, what: string, err: unknown): LockstepError {
   return new LockstepError(`${KEY(env)}: ${what} failed "${msg}". ${fix}.`, { cause: err });
 }
 
+/** The job needs one objective per deployed model, and the service refuses a job with none. */
+export function noDeployedModel(env: string, endpoint: string): LockstepError {
+  return new LockstepError(
+    `${KEY(env)}: no model is deployed on the endpoint "${endpoint}". Deploy a model to it first (lockstep canary reconcile --env ${env}), then run lockstep endpoint configure --env ${env} again.`,
+  );
+}
+
 export interface ReconcileMonitoringOptions {
   clientOptions?: Record<string, unknown>;
   /** Print the plan only. */
@@ -223,6 +230,7 @@ export async function reconcileMonitoringJob(
         `${KEY(target.env)}: the endpoint already has a monitoring job lockstep did not make "${String(existing.name)}". Delete it (gcloud ai model-monitoring-jobs delete) or remove monitoring.vertex.`,
       );
     }
+    if (policy && target.deployedModelIds.length === 0) throw noDeployedModel(target.env, target.endpoint);
     if (policy && !target.baselineUri)
       throw new LockstepError(
         `${KEY(target.env)}: no skew baseline staged. Set remote: gs://bucket/prefix in the policy so the training statistics can be staged.`,
