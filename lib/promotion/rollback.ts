@@ -180,11 +180,16 @@ export async function rollbackLocal(
   const { branch, commit } = await createRollbackCommit(repo, plan, options.detail);
   const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
   const model = lockfile ? modelOf(lockfile) : undefined;
-  const mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
+  let mirrored: Awaited<ReturnType<BranchMirror['moveTo']>> | undefined;
   try {
+    mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
     await advanceBranch(repo.root, plan.branch, plan.head, commit);
   } catch (err) {
     await mirrored?.undo();
+    // Nothing left behind: the rollback commit's branch goes with the failed move.
+    await simpleGit(repo.root)
+      .raw(['branch', '-D', branch])
+      .catch(() => undefined);
     throw err;
   }
   await simpleGit(repo.root).raw(['branch', '-D', branch]);

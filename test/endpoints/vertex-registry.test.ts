@@ -188,6 +188,18 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
     expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
 
+    // A refused alias move fails the rollback with nothing left behind: no branch, no alias.
+    const prodHead = await headOf('prod');
+    fake.faults.set('mergeVersionAliases', 403);
+    const refused = await EnvironmentMirror.open(r.repo, 'prod', opts());
+    await expect(
+      rollbackLocal(r.repo, await planRollback(r.repo, 'prod'), { mirror: refused }),
+    ).rejects.toThrow(/vertex mergeVersionAliases/);
+    await refused!.close();
+    expect(await headOf('prod')).toBe(prodHead);
+    expect((await r.git.branchLocal()).all.filter((b) => b.startsWith('rollback/'))).toEqual([]);
+    expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
+
     // Rollback: the branch and the aliases go back to model a together.
     const mirror = await EnvironmentMirror.open(r.repo, 'prod', opts());
     await rollbackLocal(r.repo, await planRollback(r.repo, 'prod'), { mirror });
