@@ -90,7 +90,8 @@ export async function configureVertexEndpoint(
     out: options.out,
   });
   try {
-    const name = await endpoint.resolveEndpoint();
+    // configure (above all --dry) never creates the endpoint a deploy would.
+    const name = await endpoint.resolveEndpoint({ create: false });
     const described = await endpoint.describe();
     // Before the first change: a monitoring job cannot be made without a deployed model.
     if (monitoring && described.deployedModels.length === 0) throw noDeployedModel(env, name);

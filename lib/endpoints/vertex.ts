@@ -187,8 +187,11 @@ export class VertexEndpoint implements Endpoint {
     }
   }
 
-  /** The endpoint resource name: the numeric id from the policy, or found / created by display name. */
-  async resolveEndpoint(): Promise<string> {
+  /**
+   * The endpoint resource name: the numeric id from the policy, or found / created by display
+   * name (`create: false`: a missing one is a UsageError instead).
+   */
+  async resolveEndpoint(options: { create?: boolean } = {}): Promise<string> {
     if (this.endpointName) return this.endpointName;
     const e = this.target.endpoint;
     if (e.startsWith('projects/')) this.endpointName = e;
@@ -201,6 +204,10 @@ export class VertexEndpoint implements Endpoint {
         ),
       );
       if (found[0]?.name) this.endpointName = found[0].name;
+      else if (options.create === false)
+        throw new UsageError(
+          `endpoint.endpoint: no Vertex AI endpoint named "${e}" in ${this.parent}. Deploy to it first (lockstep canary reconcile), which creates it.`,
+        );
       else {
         const created = await this.operation<{ name?: string | null }>('createEndpoint', (o) =>
           this.endpoints.createEndpoint({ parent: this.parent, endpoint: { displayName: e } }, o),

@@ -137,6 +137,23 @@ describe('endpoint configure', () => {
     expect(vertex.rejected).toEqual([]);
   });
 
+  it('an endpoint named by a display name that does not exist is not created, even by --dry', async () => {
+    t.write(
+      'promotion/prod.yaml',
+      policy(['  request_logging: { table: "bq://p.logs.requests", sampling_rate: 0.25 }']).replace(
+        'endpoint: "1"',
+        'endpoint: emotion-prod',
+      ),
+    );
+    for (const dry of [true, false]) {
+      const err = await configureVertexEndpoint(t.repo, 'prod', { ...options(), dry }).catch((e: Error) => e);
+      expect((err as Error).message).toMatch(
+        /^endpoint\.endpoint: no Vertex AI endpoint named "emotion-prod" in projects\/p\/locations\/us-central1\. Deploy to it first/,
+      );
+    }
+    expect([...vertex.endpoints.keys()]).toEqual([ENDPOINT]);
+  });
+
   it('a local endpoint or a missing gs:// remote is one line and calls nothing', async () => {
     t.write('promotion/dev.yaml', 'branch: dev\n');
     await expect(configureVertexEndpoint(t.repo, 'dev', options())).rejects.toThrow(
