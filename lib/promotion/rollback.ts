@@ -13,7 +13,7 @@ import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
 import { recordDeployment } from './records.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
-import type { BranchMirror } from './promote.ts';
+import { undoMirror, type BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
 import { addLabels, upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
 
@@ -185,11 +185,13 @@ export async function rollbackLocal(
     mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
     await advanceBranch(repo.root, plan.branch, plan.head, commit);
   } catch (err) {
-    await mirrored?.undo();
+    const stuck = await undoMirror(mirrored);
     // Nothing left behind: the rollback commit's branch goes with the failed move.
     await simpleGit(repo.root)
       .raw(['branch', '-D', branch])
       .catch(() => undefined);
+    if (stuck)
+      throw new LockstepError(`${(err as Error).message.split('\n')[0]}. ${stuck.trim()}`, { cause: err });
     throw err;
   }
   await simpleGit(repo.root).raw(['branch', '-D', branch]);

@@ -182,6 +182,26 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     await expect(promote('prod')).rejects.toThrow(/^promote prod: moving prod to staging failed/);
     expect(await headOf('prod')).toBe(prodBefore);
     expect(aliasesOf()).toEqual({ [va]: ['default', ha, 'prod'], [vb]: ['dev', hb, 'staging'] });
+
+    // ...and when putting them back is refused too, the error says the registry is ahead of git.
+    const inner = await EnvironmentMirror.open(r.repo, 'prod', opts());
+    const refusesUndo = {
+      moveTo: async (model: ArtifactRef, commit: string) => {
+        const moved = await inner!.moveTo(model, commit);
+        fake.faults.set('mergeVersionAliases', 403);
+        return moved;
+      },
+    };
+    const stuck = await promoteLocal(r.repo, await planPromotion(r.repo, 'prod', { local: true }), {
+      mirror: refusesUndo,
+    }).catch((e: Error) => e);
+    await inner!.close();
+    expect((stuck as Error).message).toMatch(
+      /^promote prod: moving prod to staging failed \(.*\)\. The Vertex AI aliases could not be put back \(.*mergeVersionAliases.*\): run lockstep registry check --vertex --fix\. Check the branch/,
+    );
+    expect((stuck as Error).message).not.toContain('\n');
+    expect(await headOf('prod')).toBe(prodBefore);
+    expect((await checkVertexRegistry(r.repo, opts())).drift).toHaveLength(2);
     await rm(path.join(r.dir, '.git', 'refs', 'heads', 'prod.lock'));
 
     await promote('prod');
