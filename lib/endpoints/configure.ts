@@ -14,7 +14,12 @@ import type { Repo } from '../repo.ts';
 import { loadReference } from '../monitoring/reference.ts';
 import { openGsPrefix, type GsOptions } from '../store/gcs-objects.ts';
 import { defaultRemote, defaultRemoteUrl } from '../store/remote-config.ts';
-import { baselineRows, reconcileMonitoringJob, type MonitoringPlan } from './vertex-monitoring.ts';
+import {
+  baselineRows,
+  noDeployedModel,
+  reconcileMonitoringJob,
+  type MonitoringPlan,
+} from './vertex-monitoring.ts';
 import { VertexEndpoint } from './vertex.ts';
 
 export interface ConfigureOptions {
@@ -85,8 +90,11 @@ export async function configureVertexEndpoint(
     out: options.out,
   });
   try {
-    const name = await endpoint.resolveEndpoint();
+    // configure (above all --dry) never creates the endpoint a deploy would.
+    const name = await endpoint.resolveEndpoint({ create: false });
     const described = await endpoint.describe();
+    // Before the first change: a monitoring job cannot be made without a deployed model.
+    if (monitoring && described.deployedModels.length === 0) throw noDeployedModel(env, name);
     const logging = target.request_logging
       ? { table: target.request_logging.table, samplingRate: target.request_logging.sampling_rate }
       : undefined;

@@ -15,6 +15,7 @@ import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import type { ArtifactRef } from '../types.ts';
+import { UsageError } from '../errors.ts';
 import { ENVIRONMENTS, readPolicy } from '../environment/policy.ts';
 import { environmentBranch, revParse } from '../environment/refs.ts';
 import { metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
@@ -270,6 +271,8 @@ export interface RegistryCheck {
   drift: string[];
   /** What `fix` did, one line each. */
   fixed: string[];
+  /** The environments served on Vertex AI that were compared. */
+  checked: string[];
 }
 
 /**
@@ -286,11 +289,14 @@ export async function checkVertexRegistry(
   const fixHint = 'Run lockstep registry check --vertex --fix.';
   const seen = new Map<string, { mirror: EnvironmentMirror; commits: Map<string, string> }>();
   const mirrors: EnvironmentMirror[] = [];
+  const checked: string[] = [];
+  const envs = options.envs ?? [...ENVIRONMENTS];
   try {
-    for (const env of options.envs ?? ENVIRONMENTS) {
+    for (const env of envs) {
       const mirror = await EnvironmentMirror.open(repo, env, options);
       if (!mirror) continue;
       mirrors.push(mirror);
+      checked.push(env);
       const pin = await pinOf(repo, env);
       const model = mirror.registry.modelName;
       const group = seen.get(model) ?? { mirror, commits: new Map<string, string>() };
@@ -331,5 +337,12 @@ export async function checkVertexRegistry(
   } finally {
     await Promise.all(mirrors.map((m) => m.close()));
   }
-  return { drift, fixed };
+  // Nothing compared is not agreement: say so rather than report a registry in line with git.
+  if (checked.length === 0)
+    throw new UsageError(
+      options.envs
+        ? `--env: not served on Vertex AI "${envs.join(', ')}". Set endpoint.kind: vertex in promotion/<env>.yaml, or name an environment that is.`
+        : `promotion/<env>.yaml: no environment is served on Vertex AI "${envs.join(', ')}". Set endpoint.kind: vertex in an environment's policy to mirror it.`,
+    );
+  return { drift, fixed, checked };
 }

@@ -177,6 +177,13 @@ function wrap(env: string, what: string, err: unknown): LockstepError {
   return new LockstepError(`${KEY(env)}: ${what} failed "${msg}". ${fix}.`, { cause: err });
 }
 
+/** The job needs one objective per deployed model, and the service refuses a job with none. */
+export function noDeployedModel(env: string, endpoint: string): LockstepError {
+  return new LockstepError(
+    `${KEY(env)}: no model is deployed on the endpoint "${endpoint}". Deploy a model to it first (lockstep canary reconcile --env ${env}), then run lockstep endpoint configure --env ${env} again.`,
+  );
+}
+
 export interface ReconcileMonitoringOptions {
   clientOptions?: Record<string, unknown>;
   /** Print the plan only. */
@@ -207,6 +214,23 @@ export async function reconcileMonitoringJob(
       throw wrap(target.env, 'listModelDeploymentMonitoringJobs', err);
     }
     const existing = jobs.find((j) => j.endpoint === target.endpoint);
+    // The service allows one job per endpoint; one made by hand (or for another environment
+    // sharing the endpoint) is never updated or deleted from here.
+    const ours =
+      (existing?.labels as Record<string, string> | null | undefined)?.['lockstep-env'] === target.env ||
+      existing?.displayName === `lockstep-${target.env}`;
+    if (existing && !ours) {
+      if (!policy)
+        return {
+          action: 'none',
+          paths: [],
+          reason: `the endpoint's monitoring job "${String(existing.name)}" was not made by lockstep for ${target.env}; left alone`,
+        };
+      throw new LockstepError(
+        `${KEY(target.env)}: the endpoint already has a monitoring job lockstep did not make "${String(existing.name)}". Delete it (gcloud ai model-monitoring-jobs delete) or remove monitoring.vertex.`,
+      );
+    }
+    if (policy && target.deployedModelIds.length === 0) throw noDeployedModel(target.env, target.endpoint);
     if (policy && !target.baselineUri)
       throw new LockstepError(
         `${KEY(target.env)}: no skew baseline staged. Set remote: gs://bucket/prefix in the policy so the training statistics can be staged.`,

@@ -187,8 +187,11 @@ export class VertexEndpoint implements Endpoint {
     }
   }
 
-  /** The endpoint resource name: the numeric id from the policy, or found / created by display name. */
-  async resolveEndpoint(): Promise<string> {
+  /**
+   * The endpoint resource name: the numeric id from the policy, or found / created by display
+   * name (`create: false`: a missing one is a UsageError instead).
+   */
+  async resolveEndpoint(options: { create?: boolean } = {}): Promise<string> {
     if (this.endpointName) return this.endpointName;
     const e = this.target.endpoint;
     if (e.startsWith('projects/')) this.endpointName = e;
@@ -201,6 +204,10 @@ export class VertexEndpoint implements Endpoint {
         ),
       );
       if (found[0]?.name) this.endpointName = found[0].name;
+      else if (options.create === false)
+        throw new UsageError(
+          `endpoint.endpoint: no Vertex AI endpoint named "${e}" in ${this.parent}. Deploy to it first (lockstep canary reconcile), which creates it.`,
+        );
       else {
         const created = await this.operation<{ name?: string | null }>('createEndpoint', (o) =>
           this.endpoints.createEndpoint({ parent: this.parent, endpoint: { displayName: e } }, o),
@@ -238,13 +245,22 @@ export class VertexEndpoint implements Endpoint {
 
   /** The version of the parent model holding `hash`, uploading it (once per hash) if needed. */
   async ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
-    const alias = `h-${model.hash.slice(0, 12)}`;
-    try {
-      const [m] = await this.models.getModel({ name: `${this.modelName}@${alias}` });
-      this.checkLogUri(alias, m.containerSpec?.env);
+    // `h-<hash12>` names the version; when another model's hash shares those 12 characters
+    // (its labels say so), this one goes by `h-<full hash>` instead.
+    let alias = `h-${model.hash.slice(0, 12)}`;
+    for (const candidate of [alias, `h-${model.hash}`]) {
+      alias = candidate;
+      let m;
+      try {
+        [m] = await this.models.getModel({ name: `${this.modelName}@${candidate}` });
+      } catch (err) {
+        if (!isNotFound(err)) throw this.wrap('getModel', err);
+        break;
+      }
+      const held = hashFromLabels('lockstep-', (m.labels ?? {}) as Record<string, string>);
+      if (held && held !== model.hash) continue;
+      this.checkLogUri(candidate, m.containerSpec?.env);
       return { name: this.modelName, versionId: m.versionId! };
-    } catch (err) {
-      if (!isNotFound(err)) throw this.wrap('getModel', err);
     }
     let parentExists = true;
     try {

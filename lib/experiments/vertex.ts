@@ -17,6 +17,7 @@
  * experiment's name, the tune trial's name), so one run per name: writing it again updates it.
  * Without `vertex.experiment` in `.lockstep/config.yaml` nothing is called.
  */
+import { createHash } from 'node:crypto';
 import { v1, helpers, protos } from '@google-cloud/aiplatform';
 import { LockstepError } from '../errors.ts';
 import type { VertexConfig } from '../config.ts';
@@ -50,13 +51,20 @@ const KEY = '.lockstep/config.yaml: vertex';
 const isNotFound = (err: unknown) => [5, 404].includes((err as { code?: number }).code ?? -1);
 const isConflict = (err: unknown) => [6, 409].includes((err as { code?: number }).code ?? -1);
 
-/** A Metadata context id: lower-case letters, digits and `-`, at most 128 characters. */
+/**
+ * A Metadata context id: lower-case letters, digits and `-`, at most 128 characters. A longer
+ * name keeps its head and ends in a hash of the whole, so two long run names (or a run of a
+ * long experiment and the experiment itself) never share a context.
+ */
 export function contextId(name: string): string {
-  const id = name
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  return (id || 'run').slice(0, 128).replace(/-+$/, '');
+  const id =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'run';
+  if (id.length <= 128) return id;
+  const tag = createHash('sha256').update(id).digest('hex').slice(0, 12);
+  return `${id.slice(0, 115).replace(/-+$/, '')}-${tag}`;
 }
 
 /** Params as the SDK logs them: dotted keys, scalar values (lists as their JSON text). */

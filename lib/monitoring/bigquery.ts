@@ -78,7 +78,9 @@ export function entriesOfRow(row: Row, env: string): PredictionLogEntry[] {
       // Tolerate a whole request / response body in one element.
       if (v && typeof v === 'object' && Array.isArray((v as Record<string, unknown>)[key]))
         return (v as Record<string, unknown[]>)[key];
-      return v === undefined ? [] : [v];
+      // An element that is not JSON keeps its place, so later instances stay paired with
+      // their predictions.
+      return [v];
     });
   const instances = flat(row.request_payload, 'instances');
   const predictions = flat(row.response_payload, 'predictions');
@@ -157,15 +159,19 @@ export async function readBigQueryLogs(
   try {
     const [job] = await bq.createQueryJob({ query, params, useLegacySql: false });
     let pageToken: string | undefined;
-    do {
-      const [rows, next] = await job.getQueryResults({
+    for (;;) {
+      const [rows, next, resp] = await job.getQueryResults({
         autoPaginate: false,
         maxResults: options.pageSize ?? 1000,
         ...(pageToken ? { pageToken } : {}),
       });
+      // jobComplete false: the query still runs and the page holds no rows yet. Each call
+      // waits on the service side (timeoutMs, 10 s by default) before answering, so ask again.
+      if ((resp as { jobComplete?: boolean } | undefined)?.jobComplete === false) continue;
       for (const row of rows as Row[]) entries.push(...entriesOfRow(row, options.env ?? ''));
       pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
-    } while (pageToken);
+      if (!pageToken) break;
+    }
   } catch (err) {
     throw bigQueryError(err, url, where);
   }

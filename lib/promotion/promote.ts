@@ -340,6 +340,20 @@ export interface BranchMirror {
 }
 
 /**
+ * Puts a mirror back after the branch move failed. Returns '' when it did (or there was none),
+ * else a sentence for the error: the mirror is now ahead of git and says how to repair it.
+ */
+export async function undoMirror(move: { undo(): Promise<void> } | undefined): Promise<string> {
+  if (!move) return '';
+  try {
+    await move.undo();
+    return '';
+  } catch (err) {
+    return `The Vertex AI aliases could not be put back (${(err as Error).message.split('\n')[0]}): run lockstep registry check --vertex --fix. `;
+  }
+}
+
+/**
  * Moves the target branch in the local repository as the merged pull request would (see
  * lib/promotion/linear.ts), then writes GTO tags and a deployment record. Nothing is merged, so
  * nothing can conflict; a checked-out target branch is fast-forwarded with its working tree.
@@ -359,9 +373,9 @@ export async function promoteLocal(
     if (plan.mode === 'create') await simpleGit(root).raw(['branch', plan.targetBranch, mergeCommit]);
     else await advanceBranch(root, plan.targetBranch, plan.targetCommit, mergeCommit);
   } catch (err) {
-    await mirrored?.undo();
+    const stuck = await undoMirror(mirrored);
     throw new LockstepError(
-      `promote ${plan.env}: moving ${plan.targetBranch} to ${plan.sourceBranch} failed (${(err as Error).message.split('\n')[0]}). Check the branch (git log ${plan.targetBranch}) and run again.`,
+      `promote ${plan.env}: moving ${plan.targetBranch} to ${plan.sourceBranch} failed (${(err as Error).message.split('\n')[0]}). ${stuck}Check the branch (git log ${plan.targetBranch}) and run again.`,
     );
   }
   const tags = await writeGtoTags(root, plan.sourceCommit, plan.env);

@@ -13,7 +13,7 @@ import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
 import { recordDeployment } from './records.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
-import type { BranchMirror } from './promote.ts';
+import { undoMirror, type BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
 import { addLabels, upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
 
@@ -180,13 +180,17 @@ export async function rollbackLocal(
   const { branch, commit } = await createRollbackCommit(repo, plan, options.detail);
   const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
   const model = lockfile ? modelOf(lockfile) : undefined;
-  const mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
   const git = simpleGit(repo.root);
+  let mirrored: Awaited<ReturnType<BranchMirror['moveTo']>> | undefined;
   try {
+    mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;
     await advanceBranch(repo.root, plan.branch, plan.head, commit);
   } catch (err) {
-    await mirrored?.undo();
+    const stuck = await undoMirror(mirrored);
+    // Nothing left behind: the rollback commit's branch goes with the failed move.
     await git.raw(['branch', '-D', branch]).catch(() => undefined);
+    if (stuck)
+      throw new LockstepError(`${(err as Error).message.split('\n')[0]}. ${stuck.trim()}`, { cause: err });
     // The branch moved between the plan and now (a commit, a merged pull request): the rollback
     // commit's parent is stale, so the branch is left as it is for a fresh plan.
     const now = (

@@ -117,6 +117,43 @@ describe('endpoint configure', () => {
     expect(state.monitoringJobs.size).toBe(0);
   });
 
+  it('monitoring an endpoint with no deployed model is one line and changes nothing', async () => {
+    vertex.endpoints.get(ENDPOINT)!.deployedModels.length = 0;
+    t.write(
+      'promotion/prod.yaml',
+      policy([
+        '  request_logging: { table: "bq://p.logs.requests", sampling_rate: 0.25 }',
+        'monitoring: { vertex: { email: [ml@example.com] } }',
+      ]),
+    );
+    const err = await configureVertexEndpoint(t.repo, 'prod', options()).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(
+      /^promotion\/prod\.yaml: monitoring\.vertex: no model is deployed on the endpoint ".*endpoints\/1"\. Deploy a model to it first/,
+    );
+    expect((err as Error).message).not.toContain('\n');
+    const ep = vertex.endpoints.get(ENDPOINT) as unknown as Record<string, unknown>;
+    expect(ep.predictRequestResponseLoggingConfig ?? undefined).toBeUndefined();
+    expect(state.monitoringJobs.size).toBe(0);
+    expect(vertex.rejected).toEqual([]);
+  });
+
+  it('an endpoint named by a display name that does not exist is not created, even by --dry', async () => {
+    t.write(
+      'promotion/prod.yaml',
+      policy(['  request_logging: { table: "bq://p.logs.requests", sampling_rate: 0.25 }']).replace(
+        'endpoint: "1"',
+        'endpoint: emotion-prod',
+      ),
+    );
+    for (const dry of [true, false]) {
+      const err = await configureVertexEndpoint(t.repo, 'prod', { ...options(), dry }).catch((e: Error) => e);
+      expect((err as Error).message).toMatch(
+        /^endpoint\.endpoint: no Vertex AI endpoint named "emotion-prod" in projects\/p\/locations\/us-central1\. Deploy to it first/,
+      );
+    }
+    expect([...vertex.endpoints.keys()]).toEqual([ENDPOINT]);
+  });
+
   it('a local endpoint or a missing gs:// remote is one line and calls nothing', async () => {
     t.write('promotion/dev.yaml', 'branch: dev\n');
     await expect(configureVertexEndpoint(t.repo, 'dev', options())).rejects.toThrow(

@@ -114,6 +114,24 @@ describe('vertex model monitoring job', () => {
     expect(state.monitoringJobs.size).toBe(0);
   });
 
+  it('a monitoring job lockstep did not make is neither deleted nor overwritten', async () => {
+    const opts = { clientOptions: fake.clientOptions(), pollInitialMs: 5 };
+    const name = `${PARENT}/modelDeploymentMonitoringJobs/console-made`;
+    const handMade = { name, displayName: 'my-console-job', endpoint: ENDPOINT, labels: { team: 'ml' } };
+    state.monitoringJobs.set(name, { ...handMade });
+    // No monitoring.vertex in the policy: nothing to remove.
+    const plan = await reconcileMonitoringJob(target(['7']), policyWith('').monitoring?.vertex, opts);
+    expect(plan.action).toBe('none');
+    expect(state.monitoringJobs.get(name)).toEqual(handMade);
+    const policy = policyWith('monitoring: { vertex: { email: [ml@example.com] } }').monitoring?.vertex;
+    const err = await reconcileMonitoringJob(target(['7']), policy, opts).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(
+      /^promotion\/prod\.yaml: monitoring\.vertex: the endpoint already has a monitoring job lockstep did not make ".*console-made"\. Delete it/,
+    );
+    expect((err as Error).message.split('\n')).toHaveLength(1);
+    expect([...state.monitoringJobs.values()]).toEqual([handMade]);
+  });
+
   it('the policy refuses bad monitoring input where it is read', () => {
     expect(() => policyWith('monitoring: { vertex: { email: [not-an-email] } }')).toThrow(
       /monitoring\.vertex\.email/,

@@ -17,6 +17,8 @@ import type { PredictionLogEntry } from '../../lib/serving/logs.ts';
 import type { ArtifactRef } from '../../lib/types.ts';
 
 const MODEL = 'projects/p/locations/us-central1/models/speech-emotion';
+/** Vertex deploys take only digest-pinned images. */
+const IMAGE = `us-docker.pkg.dev/p/serving/lockstep@sha256:${'ab'.repeat(32)}`;
 const LABELS = ['angry', 'happy', 'sad'];
 const target = (endpoint: string): VertexTarget => ({
   kind: 'vertex',
@@ -27,7 +29,7 @@ const target = (endpoint: string): VertexTarget => ({
   machine_type: 'n1-standard-2',
   min_replicas: 1,
   max_replicas: 1,
-  image: 'us-docker.pkg.dev/p/serving/lockstep:1',
+  image: IMAGE,
 });
 const ENDPOINT_ID: Record<string, string> = { dev: '1', staging: '2', prod: '3' };
 
@@ -40,7 +42,7 @@ async function useVertexPolicies(dir: string): Promise<void> {
     const file = path.join(dir, 'promotion', `${env}.yaml`);
     const text = (await readFile(file, 'utf8')).replace(
       /endpoint:\n {2}kind: local\n/,
-      `endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "${ENDPOINT_ID[env]}", model: speech-emotion, image: "us-docker.pkg.dev/p/serving/lockstep:1" }\n`,
+      `endpoint: { kind: vertex, project: p, region: us-central1, endpoint: "${ENDPOINT_ID[env]}", model: speech-emotion, image: "${IMAGE}" }\n`,
     );
     if (!text.includes('kind: vertex')) throw new Error(`${file}: endpoint not replaced`);
     await writeFile(file, text);
@@ -180,11 +182,43 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     await expect(promote('prod')).rejects.toThrow(/^promote prod: moving prod to staging failed/);
     expect(await headOf('prod')).toBe(prodBefore);
     expect(aliasesOf()).toEqual({ [va]: ['default', ha, 'prod'], [vb]: ['dev', hb, 'staging'] });
+
+    // ...and when putting them back is refused too, the error says the registry is ahead of git.
+    const inner = await EnvironmentMirror.open(r.repo, 'prod', opts());
+    const refusesUndo = {
+      moveTo: async (model: ArtifactRef, commit: string) => {
+        const moved = await inner!.moveTo(model, commit);
+        fake.faults.set('mergeVersionAliases', 403);
+        return moved;
+      },
+    };
+    const stuck = await promoteLocal(r.repo, await planPromotion(r.repo, 'prod', { local: true }), {
+      mirror: refusesUndo,
+    }).catch((e: Error) => e);
+    await inner!.close();
+    expect((stuck as Error).message).toMatch(
+      /^promote prod: moving prod to staging failed \(.*\)\. The Vertex AI aliases could not be put back \(.*mergeVersionAliases.*\): run lockstep registry check --vertex --fix\. Check the branch/,
+    );
+    expect((stuck as Error).message).not.toContain('\n');
+    expect(await headOf('prod')).toBe(prodBefore);
+    expect((await checkVertexRegistry(r.repo, opts())).drift).toHaveLength(2);
     await rm(path.join(r.dir, '.git', 'refs', 'heads', 'prod.lock'));
 
     await promote('prod');
     expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
     expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+
+    // A refused alias move fails the rollback with nothing left behind: no branch, no alias.
+    const prodHead = await headOf('prod');
+    fake.faults.set('mergeVersionAliases', 403);
+    const refused = await EnvironmentMirror.open(r.repo, 'prod', opts());
+    await expect(
+      rollbackLocal(r.repo, await planRollback(r.repo, 'prod'), { mirror: refused }),
+    ).rejects.toThrow(/vertex mergeVersionAliases/);
+    await refused!.close();
+    expect(await headOf('prod')).toBe(prodHead);
+    expect((await r.git.branchLocal()).all.filter((b) => b.startsWith('rollback/'))).toEqual([]);
+    expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
 
     // Rollback: the branch and the aliases go back to model a together.
     const mirror = await EnvironmentMirror.open(r.repo, 'prod', opts());
@@ -192,6 +226,12 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     await mirror!.close();
     expect(aliasesOf()).toEqual({ [va]: ['default', ha, 'prod'], [vb]: ['dev', hb, 'staging'] });
     expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+
+    // Promoting again after the rollback: the aliases follow the branch forward once more.
+    await promote('prod');
+    expect(aliasesOf()).toEqual({ [va]: [ha], [vb]: ['default', 'dev', hb, 'prod', 'staging'] });
+    expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+    expect(fake.models.get(MODEL)).toHaveLength(2);
     expect(fake.rejected).toEqual([]);
   });
 
@@ -244,6 +284,26 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
     expect(fake.models.size).toBe(0);
   });
 
+  it('vertex registry check on environments not served on Vertex AI is a usage error, not agreement', async () => {
+    await expect(checkVertexRegistry(r.repo, { ...opts(), envs: ['prdo'] })).rejects.toThrow(
+      /^--env: not served on Vertex AI "prdo"\. Set endpoint\.kind: vertex/,
+    );
+    for (const env of ['dev', 'staging', 'prod']) {
+      const file = path.join(r.dir, 'promotion', `${env}.yaml`);
+      await writeFile(
+        file,
+        (await readFile(file, 'utf8')).replace(
+          /endpoint: \{ kind: vertex[^\n]*\n/,
+          'endpoint:\n  kind: local\n',
+        ),
+      );
+    }
+    await expect(checkVertexRegistry(r.repo, opts())).rejects.toThrow(
+      /^promotion\/<env>\.yaml: no environment is served on Vertex AI "dev, staging, prod"\./,
+    );
+    expect(fake.models.size).toBe(0);
+  });
+
   it('vertex registry canary completion after a merged promotion moves the alias to the candidate', async () => {
     const a = await commitModel('model a', 0.8);
     await upload(a.model, a.commit);
@@ -271,20 +331,50 @@ describe('vertex model registry', { timeout: 240_000 }, () => {
       const split = fake.endpoints.get('projects/p/locations/us-central1/endpoints/1')!.trafficSplit;
       const [stable, canary] = Object.keys(split).sort((x, y) => split[y]! - split[x]!);
       const time = new Date(Date.now() + 1000).toISOString();
-      for (let i = 0; i < 20; i++)
+      // Enough canary requests for the analysis' power to call it (a few hundred each way).
+      for (let i = 0; i < 1500; i++)
         logs.push({
           time,
           env: 'dev',
-          deployedModelId: i < 6 ? canary! : stable!,
+          deployedModelId: i < 500 ? canary! : stable!,
           status: 'ok',
           label: 'happy',
           latencyMs: 3,
         });
-      expect((await run(b.model, b.commit)).action).toBe('complete');
+      const done = await run(b.model, b.commit);
+      expect(done.action, JSON.stringify(done)).toBe('complete');
       const moved = await mirrorEnvironment(r.repo, 'dev', opts());
       expect(moved!.line).toMatch(/^dev: moved dev to .*@2 /);
       expect(aliasesOf()['2']).toContain('dev');
       expect((await checkVertexRegistry(r.repo, opts())).drift).toEqual([]);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('vertex registry a model whose hash shares its first 12 characters with another gets its own version', async () => {
+    const a: ArtifactRef = {
+      path: 'out/model',
+      hash: 'abcdef012345' + '1'.repeat(52),
+      size: 1,
+      nfiles: 1,
+      dir: true,
+    };
+    const b: ArtifactRef = { ...a, hash: 'abcdef012345' + '2'.repeat(52) };
+    const ep = new VertexEndpoint(target('1'), {
+      clientOptions: fake.clientOptions(),
+      stageModel: async (m) => `gs://bucket/serving/${m.hash}`,
+      pollInitialMs: 5,
+    });
+    try {
+      const va = (await ep.ensureModelVersion(a)).versionId;
+      const vb = (await ep.ensureModelVersion(b)).versionId;
+      expect(vb).not.toBe(va);
+      // Uploaded once per hash: asking again finds each model's own version.
+      expect((await ep.ensureModelVersion(a)).versionId).toBe(va);
+      expect((await ep.ensureModelVersion(b)).versionId).toBe(vb);
+      expect(fake.models.get(MODEL)).toHaveLength(2);
+      expect(aliasesOf()[vb]).toContain(`h-${b.hash}`);
     } finally {
       await ep.close();
     }

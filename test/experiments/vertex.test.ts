@@ -69,6 +69,19 @@ describe('vertex experiments', () => {
   it('contextId keeps names the console accepts', () => {
     expect(contextId('Emotion_Exp lr=0.02')).toBe('emotion-exp-lr-0-02');
     expect(contextId('x'.repeat(200))).toHaveLength(128);
+    expect(contextId('x'.repeat(200))).toMatch(/^[a-z0-9][a-z0-9-]{0,127}$/);
+    // Past 128 characters names stay apart: two tune trials of a long study in a 64-character
+    // experiment (the longest the config takes) would otherwise write one run.
+    const exp = 'e'.repeat(64);
+    const logger = experimentLogger({ project: 'p', region: 'us-central1', experiment: exp })!;
+    try {
+      const study = 's'.repeat(60);
+      const ids = [exp, logger.runId(`tune-${study}-001`), logger.runId(`tune-${study}-002`)];
+      expect(new Set(ids).size).toBe(3);
+      for (const id of ids) expect(id).toMatch(/^[a-z0-9][a-z0-9-]{0,127}$/);
+    } finally {
+      void logger.close();
+    }
   });
 
   it('repro and exp run become runs named as exp show names them; offline nothing is called', async () => {

@@ -140,6 +140,46 @@ describe('bigquery request logs', () => {
     expect(entries.map((e) => e.time)).toEqual([...entries.map((e) => e.time)].sort());
   });
 
+  it('waits for a query still running (jobComplete false) instead of reading an empty window', async () => {
+    const table = fake.table('p', 'logs', 'request_response_logging');
+    for (const [i, p] of predictions(5, 1, 0, 5).entries())
+      table.rows.push({
+        deployed_model_id: '7',
+        logging_time: p.time,
+        request_id: String(i),
+        request_payload: [JSON.stringify({ features: p.features })],
+        response_payload: [JSON.stringify({ label: p.label, scores: p.scores })],
+      });
+    fake.pendingPolls = 2;
+    try {
+      const entries = await readBigQueryLogs(TABLE, { pageSize: 2, env: 'dev' });
+      expect(entries).toHaveLength(5);
+      // Two polls while running, then three pages.
+      expect(fake.requests.filter((r) => r.includes('/queries/'))).toHaveLength(5);
+    } finally {
+      fake.pendingPolls = 0;
+    }
+  });
+
+  it('a payload element that is not JSON drops its own pair and keeps the others paired', async () => {
+    const table = fake.table('p', 'logs', 'request_response_logging');
+    table.rows.push({
+      deployed_model_id: '7',
+      logging_time: NOW.toISOString(),
+      request_id: '1',
+      request_payload: ['{"features": [0.1, 0.2', JSON.stringify({ features: [0.3, 0.4] })],
+      response_payload: [
+        JSON.stringify({ label: 'sad', scores: { sad: 0.9 } }),
+        JSON.stringify({ label: 'happy', scores: { happy: 0.9 } }),
+      ],
+    });
+    const entries = await readBigQueryLogs(TABLE, { env: 'dev' });
+    expect(entries.map((e) => [e.label, e.summary])).toEqual([
+      ['sad', undefined],
+      ['happy', [0.3, 0.4]],
+    ]);
+  });
+
   it.each([
     [
       'a missing dataset',

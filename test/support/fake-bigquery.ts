@@ -42,6 +42,8 @@ interface Job {
   fields: FakeField[];
   rows: Json[];
   query: string;
+  /** getQueryResults calls still to answer `jobComplete: false` (the query is running). */
+  pending: number;
 }
 
 class HttpError extends Error {
@@ -68,6 +70,12 @@ export class FakeBigQuery {
   readonly requests: string[] = [];
   /** Method (`jobs.insert`, `jobs.getQueryResults`, ...) -> status to answer once (403 / 404). */
   readonly faults = new Map<string, number>();
+  /**
+   * How many getQueryResults calls a new query job answers with `jobComplete: false` and no rows
+   * before its results are ready, as the real service does for a query still running after the
+   * call's timeoutMs (10 s by default).
+   */
+  pendingPolls = 0;
   private server!: http.Server;
   private nextJob = 1;
   port = 0;
@@ -214,7 +222,7 @@ export class FakeBigQuery {
         return 0;
       });
     const id = `job_${this.nextJob++}`;
-    const job: Job = { id, projectId: project, fields, rows, query };
+    const job: Job = { id, projectId: project, fields, rows, query, pending: this.pendingPolls };
     this.jobs.set(id, job);
     return job;
   }
@@ -244,12 +252,21 @@ export class FakeBigQuery {
       id: `${job.projectId}:US.${job.id}`,
       jobReference: { projectId: job.projectId, jobId: job.id, location: 'US' },
       configuration: { query: { query: job.query, useLegacySql: false }, jobType: 'QUERY' },
-      status: { state: 'DONE' },
+      status: { state: job.pending > 0 ? 'RUNNING' : 'DONE' },
       statistics: { query: { totalBytesProcessed: '0' } },
     };
   }
 
   private results(job: Job, url: URL): Json {
+    if (job.pending > 0) {
+      job.pending--;
+      // Still running: no schema, no rows, no totalRows, no pageToken.
+      return {
+        kind: 'bigquery#getQueryResultsResponse',
+        jobReference: { projectId: job.projectId, jobId: job.id, location: 'US' },
+        jobComplete: false,
+      };
+    }
     const max = Number(url.searchParams.get('maxResults') ?? job.rows.length);
     const token = url.searchParams.get('pageToken');
     const start = token ? Number(Buffer.from(token, 'base64url').toString()) : 0;
@@ -322,7 +339,14 @@ export class FakeBigQuery {
       (m = p.match(/^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/]+)\/data$/))
     ) {
       const table = this.lookup(m[1], m[2], m[3]);
-      const job: Job = { id: '', projectId: m[1], fields: table.schema, rows: table.rows, query: '' };
+      const job: Job = {
+        id: '',
+        projectId: m[1],
+        fields: table.schema,
+        rows: table.rows,
+        query: '',
+        pending: 0,
+      };
       const r = this.results(job, url);
       return { kind: 'bigquery#tableDataList', totalRows: r.totalRows, rows: r.rows, pageToken: r.pageToken };
     }

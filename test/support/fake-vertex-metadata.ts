@@ -205,8 +205,10 @@ function monitoringRoute(state: FakeMetadataState, req: FakeRequest): unknown {
       parent: m[1],
       modelDeploymentMonitoringJob: body,
     });
+    // Required fields; a required repeated field needs at least one element.
     for (const key of ['displayName', 'endpoint', 'modelDeploymentMonitoringObjectiveConfigs'])
-      if (!body[key]) throw new ApiError(400, 'INVALID_ARGUMENT', `${key} is required`);
+      if (!body[key] || (Array.isArray(body[key]) && body[key].length === 0))
+        throw new ApiError(400, 'INVALID_ARGUMENT', `${key} is required`);
     const endpoint = body.endpoint as string;
     if (!fake.endpoints.has(endpoint))
       throw new ApiError(404, 'NOT_FOUND', `Endpoint ${endpoint} not found.`);
@@ -247,6 +249,11 @@ function monitoringRoute(state: FakeMetadataState, req: FakeRequest): unknown {
     const j = job(state, m[1]);
     const paths = mask.split(',').filter(Boolean);
     if (paths.length === 0) throw new ApiError(400, 'INVALID_ARGUMENT', 'update_mask is required');
+    if (
+      paths.includes('model_deployment_monitoring_objective_configs') &&
+      !(body.modelDeploymentMonitoringObjectiveConfigs as unknown[] | undefined)?.length
+    )
+      throw new ApiError(400, 'INVALID_ARGUMENT', 'modelDeploymentMonitoringObjectiveConfigs is required');
     const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
     return fake.operation('ModelDeploymentMonitoringJob', () => {
       for (const path of paths) j[camel(path)] = body[camel(path)];
