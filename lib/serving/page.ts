@@ -4,6 +4,7 @@
  * route, and show the emotion probabilities as a bar chart with the deployed model that answered.
  * Self-contained (no external scripts), so it works offline and inside the serving container.
  */
+import { createHash } from 'node:crypto';
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -110,20 +111,50 @@ $('record').addEventListener('click', async () => {
 });
 `;
 
-/** The page's HTML. */
-export function renderPage(options: { env: string; predictRoute: string }): string {
-  const env = escapeHtml(options.env);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>lockstep · ${env}</title>
-<style>
+const STYLE = `
 body{font:15px/1.4 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.3rem}.controls{display:flex;gap:1rem;align-items:center;flex-wrap:wrap;margin:1rem 0}
 button{padding:.4rem 1rem}#label{font-size:2rem;font-weight:600;margin:.5rem 0 0}#model{color:#666;font-size:.85rem}
 .row{display:grid;grid-template-columns:6rem 1fr 4rem;gap:.5rem;align-items:center;margin:.25rem 0}
 .track{background:#eee;height:1.1rem;border-radius:3px;overflow:hidden}.bar{display:block;height:100%;background:#7a9cc6}
 .top .bar{background:#2b6cb0}.val{text-align:right;font-variant-numeric:tabular-nums}.error{color:#b00020}
-</style></head>
+`;
+
+const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+
+/**
+ * The page's HTML and the Content-Security-Policy it is served with: nothing but its own inline
+ * script and style (allowed by hash), requests to this origin only, no frames, no plugins.
+ */
+export function renderPageWithPolicy(options: { env: string; predictRoute: string }): {
+  html: string;
+  csp: string;
+} {
+  const script = `const PREDICT_ROUTE = ${JSON.stringify(options.predictRoute).replace(/</g, '\\u003c')};${SCRIPT}`;
+  const csp = [
+    "default-src 'none'",
+    `script-src ${sha256(script)}`,
+    `style-src ${sha256(STYLE)}`,
+    "connect-src 'self'",
+    "media-src 'self' blob:",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return { html: renderPage(options, script), csp };
+}
+
+/** The page's HTML. */
+export function renderPage(options: { env: string; predictRoute: string }, script?: string): string {
+  const env = escapeHtml(options.env);
+  const code =
+    script ??
+    `const PREDICT_ROUTE = ${JSON.stringify(options.predictRoute).replace(/</g, '\\u003c')};${SCRIPT}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>lockstep · ${env}</title>
+<style>${STYLE}</style></head>
 <body>
 <h1>Speech emotion · <span id="env">${env}</span></h1>
 <div class="controls">
@@ -134,7 +165,7 @@ button{padding:.4rem 1rem}#label{font-size:2rem;font-weight:600;margin:.5rem 0 0
 <div id="status" role="status">Choose a WAV file or record a few seconds of speech.</div>
 <div id="label" aria-live="polite"></div><div id="model"></div>
 <div id="chart"></div>
-<script>const PREDICT_ROUTE = ${JSON.stringify(options.predictRoute)};${SCRIPT}</script>
+<script>${code}</script>
 </body></html>
 `;
 }

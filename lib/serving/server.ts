@@ -13,7 +13,7 @@ import { Predictor, type PredictLimits } from './predict.ts';
 import type { ModelSource } from './router.ts';
 import { InputAnomalyError } from './checks.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
-import { renderPage } from './page.ts';
+import { renderPageWithPolicy } from './page.ts';
 
 export interface ServerOptions {
   source: ModelSource;
@@ -125,8 +125,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return predictor.predict(req.body);
   };
 
+  const page = renderPageWithPolicy({ env: options.env, predictRoute });
   app.get('/', async (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(renderPage({ env: options.env, predictRoute })),
+    reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', page.csp)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .send(page.html),
   );
 
   app.get(healthRoute.replace(/:/g, '::'), async (_req, reply) => {

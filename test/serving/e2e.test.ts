@@ -303,7 +303,14 @@ describe('serving end to end', () => {
     });
     try {
       const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
-      await page.goto(url + '/');
+      // The page runs under its own restrictive policy: only its hashed inline script and style.
+      const violations: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+      });
+      const res = await page.goto(url + '/');
+      expect(res?.headers()['content-security-policy']).toMatch(/^default-src 'none'; script-src 'sha256-/);
+      expect(res?.headers()['content-security-policy']).not.toMatch(/unsafe-inline|unsafe-eval/);
       await page.setInputFiles('#file', files[2]);
       await page.waitForSelector('#chart .row', { timeout: 20_000 });
       const label = await page.textContent('#label');
@@ -321,6 +328,7 @@ describe('serving end to end', () => {
       await page.click('#record');
       await page.locator('#status', { hasText: /^recording answered/ }).waitFor({ timeout: 20_000 });
       expect(await page.locator('#chart .row').count()).toBe(7);
+      expect(violations).toEqual([]);
     } finally {
       await browser.close();
     }
