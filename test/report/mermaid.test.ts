@@ -52,8 +52,8 @@ function revision(label: string, epochs: number, shift: number) {
       best_epoch: epochs - 1,
     },
     slices: [
-      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.3 + shift },
-      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.8 },
+      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.3 + shift, n: 30, gated: true },
+      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.8, n: 30, gated: true },
     ],
   };
 }
