@@ -130,12 +130,8 @@ export async function collectPlotData(
     `${PATHS.train}/history.json`,
     rev,
   );
-  // Slices: evaluate's own file when it writes one, else whatever metrics.json carries.
-  const slicesNotes: string[] = [];
-  const slicesText = await readAt(repo, r, file('slices.json'), slicesNotes, options);
-  const slices = parseSlices(
-    slicesText === undefined ? raw : parseJson<unknown>(slicesText, file('slices.json'), rev),
-  );
+  // Slices live in metrics.json, in the shape of lib/slices/shape.ts.
+  const slices = parseSlices(raw, `${file('metrics.json')}@${rev}`);
   let monitor: RevisionPlotData['monitor'];
   if (r.env) {
     const rel = path.join('out', 'monitor', r.env, 'report.json');

@@ -1,119 +1,92 @@
 /**
- * Slice metrics as rows (`slice`, `metric`, `value`), from what evaluate records: a `slices` list
- * or map in `metrics.json` or `slices.json`, or flat `slice.<slice>.<metric>` keys. Leaves may be
- * numbers or `{value, ...}` objects (a point estimate with its interval). Anything else is
- * ignored: a revision from before slices existed simply has none.
+ * Slice metrics as rows (`slice`, `metric`, `value`) for the plots and the report's headline,
+ * read from evaluate's `metrics.json` in its one shape (lib/slices/shape.ts): `slices` is slice
+ * kind → slice value → `{n, speakers, min_size, metrics, intervals}`. The lockfile's flattened
+ * form (`slices.speaker.S03.metrics.f1_macro`) reads the same. A revision from before slices
+ * existed simply has none; a `slices` that does not fit the schema is an error naming the file.
  */
+import { LockstepError } from '../errors.ts';
+import { evalMetricsSchema, isGatedSlice, readEvalMetrics, type Interval } from '../slices/shape.ts';
+
+/** Metrics plotted per slice (every evaluate metric is recorded; these are the headline ones). */
+export const SLICE_PLOT_METRICS = ['f1_macro', 'accuracy'] as const;
 
 export interface SliceRow {
   /** `speaker=OAF`, `gender=female`, ... */
   slice: string;
   metric: string;
   value: number;
-  /** Clips in the slice, when recorded. */
-  n?: number;
+  /** Test clips in the slice. */
+  n: number;
+  /** False below the slice's `min_size`: reported, never gated. */
+  gated: boolean;
+  interval?: Interval;
 }
-
-const LIST_NAME_KEYS = ['slice', 'name', 'key', 'id'];
-const POINT_KEYS = ['value', 'point', 'estimate', 'mean'];
-const SIZE_KEYS = new Set(['n', 'size', 'count', 'clips', 'support']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return Boolean(v) && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** A number, or the point estimate of `{value, lo, hi}`-like objects. */
-function pointOf(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return v;
-  if (isRecord(v)) {
-    for (const k of POINT_KEYS) if (typeof v[k] === 'number' && Number.isFinite(v[k])) return v[k] as number;
+/**
+ * Slice rows of a `metrics.json` document (nested `slices`) or a flat lockfile metrics map, for
+ * `metrics` (default {@link SLICE_PLOT_METRICS}), in the file's order.
+ * @throws LockstepError naming `file` when `slices` does not fit lib/slices/shape.ts.
+ */
+export function parseSlices(
+  doc: unknown,
+  file = 'metrics.json',
+  metrics: readonly string[] = SLICE_PLOT_METRICS,
+): SliceRow[] {
+  if (!isRecord(doc)) return [];
+  let slices;
+  if ('slices' in doc) {
+    const parsed = evalMetricsSchema.shape.slices.safeParse(doc.slices);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new LockstepError(
+        `${file}: slices.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}. Re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json.`,
+      );
+    }
+    slices = parsed.data ?? {};
+  } else {
+    const flat: Record<string, number> = {};
+    for (const [k, v] of Object.entries(doc)) if (typeof v === 'number') flat[k] = v;
+    slices = readEvalMetrics(flat).slices;
   }
-  return undefined;
-}
-
-function sliceName(parts: string[]): string {
-  return parts.length === 2 ? `${parts[0]}=${parts[1]}` : parts.join('/');
-}
-
-/** Metrics of one slice object: numeric leaves (or points), size keys kept aside. */
-function metricsOf(obj: Record<string, unknown>): { metrics: [string, number][]; n?: number } {
-  const metrics: [string, number][] = [];
-  let n: number | undefined;
-  const source = isRecord(obj.metrics) ? obj.metrics : obj;
-  for (const [k, v] of Object.entries(source)) {
-    const p = pointOf(v);
-    if (p === undefined) continue;
-    if (SIZE_KEYS.has(k)) n = p;
-    else if (!LIST_NAME_KEYS.includes(k)) metrics.push([k, p]);
-  }
-  if (source !== obj) for (const k of SIZE_KEYS) if (typeof obj[k] === 'number') n = obj[k] as number;
-  return { metrics, n };
-}
-
-function fromList(list: unknown[]): SliceRow[] {
   const rows: SliceRow[] = [];
-  for (const item of list) {
-    if (!isRecord(item)) continue;
-    const nameKey = LIST_NAME_KEYS.find((k) => typeof item[k] === 'string');
-    if (!nameKey) continue;
-    const name = String(item[nameKey]);
-    const kind = typeof item.kind === 'string' ? item.kind : undefined;
-    const slice = kind && !name.includes('=') ? `${kind}=${name}` : name;
-    const { metrics, n } = metricsOf(item);
-    for (const [metric, value] of metrics)
-      rows.push({ slice, metric, value, ...(n === undefined ? {} : { n }) });
-  }
-  return rows;
-}
-
-/** A map `{slice: {metric: v}}` or `{kind: {value: {metric: v}}}`. */
-function fromMap(map: Record<string, unknown>, prefix: string[] = []): SliceRow[] {
-  const rows: SliceRow[] = [];
-  for (const [key, v] of Object.entries(map)) {
-    if (!isRecord(v) || pointOf(v) !== undefined) continue;
-    const leaves = Object.values(isRecord(v.metrics) ? v.metrics : v);
-    if (leaves.some((x) => pointOf(x) !== undefined)) {
-      const { metrics, n } = metricsOf(v);
-      const slice = sliceName([...prefix, key]);
-      for (const [metric, value] of metrics)
-        rows.push({ slice, metric, value, ...(n === undefined ? {} : { n }) });
-    } else if (prefix.length < 3) {
-      rows.push(...fromMap(v, [...prefix, key]));
+  for (const [kind, byValue] of Object.entries(slices)) {
+    for (const [value, s] of Object.entries(byValue ?? {})) {
+      for (const metric of metrics) {
+        const v = s.metrics[metric];
+        if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+        rows.push({
+          slice: `${kind}=${value}`,
+          metric,
+          value: v,
+          n: s.n,
+          gated: isGatedSlice(s),
+          ...(s.intervals[metric] ? { interval: s.intervals[metric] } : {}),
+        });
+      }
     }
   }
   return rows;
 }
 
-/** Slice rows from a metrics or slices document (see the module comment). */
-export function parseSlices(doc: unknown): SliceRow[] {
-  if (Array.isArray(doc)) return fromList(doc);
-  if (!isRecord(doc)) return [];
-  if ('slices' in doc) {
-    const s = doc.slices;
-    if (Array.isArray(s)) return fromList(s);
-    if (isRecord(s)) return fromMap(s);
-  }
-  const flat: SliceRow[] = [];
-  for (const [k, v] of Object.entries(doc)) {
-    const m = /^slices?\.(.+)\.([^.]+)$/.exec(k);
-    const p = pointOf(v);
-    if (m && p !== undefined) flat.push({ slice: m[1]!.replace('.', '='), metric: m[2]!, value: p });
-  }
-  if (flat.length > 0 || 'metrics' in doc || Object.values(doc).every((v) => typeof v === 'number'))
-    return flat;
-  return fromMap(doc);
-}
-
-/** The headline metric a slice is judged by: macro F1 when recorded, else F1, else accuracy. */
+/** The headline metric a slice is judged by: macro F1 when recorded, else accuracy. */
 export function sliceHeadlineMetric(rows: SliceRow[]): string | undefined {
   const have = new Set(rows.map((r) => r.metric));
-  return ['f1_macro', 'f1', 'accuracy'].find((m) => have.has(m)) ?? rows[0]?.metric;
+  return [...SLICE_PLOT_METRICS].find((m) => have.has(m)) ?? rows[0]?.metric;
 }
 
-/** The slice with the lowest headline metric, or undefined without slices. */
-export function worstSlice(rows: SliceRow[]): SliceRow | undefined {
-  const metric = sliceHeadlineMetric(rows);
+/**
+ * The slice with the lowest headline metric among those large enough to gate (as the gate
+ * judges them); among all slices only when none is. Undefined without slices.
+ */
+export function worstSlice(rows: SliceRow[], metric = sliceHeadlineMetric(rows)): SliceRow | undefined {
+  const candidates = rows.filter((r) => r.metric === metric);
+  const pool = candidates.some((r) => r.gated) ? candidates.filter((r) => r.gated) : candidates;
   let worst: SliceRow | undefined;
-  for (const r of rows) if (r.metric === metric && (!worst || r.value < worst.value)) worst = r;
+  for (const r of pool) if (!worst || r.value < worst.value) worst = r;
   return worst;
 }

@@ -57,17 +57,22 @@ function caption(parts: string[]): string {
  * at which epoch it stopped. Undefined when no revision has a history.
  */
 export function learningCurvesChart(revs: ChartRevision[]): string | undefined {
-  const withHistory = revs.filter((r) => r.history?.epochs?.length);
+  // history.json is read from disk: an old or hand-written one may lack accuracy (a NaN would
+  // break the block), so a revision is charted only when every epoch has a finite accuracy.
+  const acc = (p: CurvePoint): number | undefined =>
+    [p.val_acc, p.acc].find((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const withHistory = revs.filter(
+    (r) => r.history?.epochs?.length && r.history.epochs.every((p) => acc(p) !== undefined),
+  );
   if (withHistory.length === 0) return undefined;
   const epochs = Math.max(...withHistory.map((r) => r.history!.epochs.length));
-  const acc = (p: CurvePoint) => p.val_acc ?? p.acc;
   const notes: string[] = [];
   const lines = [
     `x-axis "epoch" [${Array.from({ length: epochs }, (_, i) => String(i + 1)).join(', ')}]`,
     'y-axis "validation accuracy" 0 --> 1',
   ];
   withHistory.forEach((r, i) => {
-    const values = r.history!.epochs.map(acc);
+    const values = r.history!.epochs.map((p) => acc(p)!);
     const n = values.length;
     while (values.length < epochs) values.push(values[n - 1]!);
     lines.push(`line "${mermaidText(r.label)}" [${values.map(num).join(', ')}]`);

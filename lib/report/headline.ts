@@ -64,11 +64,12 @@ export function renderHeadline(c: Comparison): string {
     if (h === undefined && b === undefined) continue;
     rows.push([label, ...(base ? [fmt(b)] : []), fmt(h), ...(base ? [formatDelta(b, h)] : [])]);
   }
-  const hw = worstSlice(c.head.slices ?? []);
-  const bw = worstSlice(base?.slices ?? []);
+  const metric = sliceHeadlineMetric([...(c.head.slices ?? []), ...(base?.slices ?? [])]);
+  const hw = worstSlice(c.head.slices ?? [], metric);
+  const bw = worstSlice(base?.slices ?? [], metric);
   if (hw || bw) {
-    const metric = sliceHeadlineMetric([...(c.head.slices ?? []), ...(base?.slices ?? [])]);
-    const cell = (w: SliceRow | undefined) => (w ? `${fmt(w.value)} (${w.slice})` : '–');
+    const cell = (w: SliceRow | undefined) =>
+      w ? `${fmt(w.value)} (${w.slice}${w.gated ? '' : `, ${w.n} clips, below min_size`})` : '–';
     rows.push([
       `worst slice (${metric})`,
       ...(base ? [cell(bw)] : []),

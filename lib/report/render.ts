@@ -178,13 +178,35 @@ export function renderReport(input: ReportInput): string {
     }
     parts.push('### Plots', lines.join('\n\n'));
   }
-  // The Experiments section is kept whole (its end marker too), so truncation cuts the report only.
-  const tail = input.experiments ? `\n${wrapSection('experiments', input.experiments)}\n` : '';
-  let body = parts.join('\n\n') + '\n';
-  const room = MAX_BODY - tail.length;
-  if (body.length > room) {
-    body =
-      body.slice(0, Math.max(0, room)) + '\n\n_Report truncated; the full report is in the job summary._\n';
+  // The Experiments section is kept whole (its end marker too), cut to whole rows when it alone
+  // would crowd out the report; the report is cut between parts, never inside a Mermaid fence,
+  // a table or a <details>, and the marker and title always stay (the next run finds the comment).
+  const experiments = input.experiments ? fitLines(input.experiments, MAX_BODY / 2) : undefined;
+  const tail = experiments ? `\n${wrapSection('experiments', experiments)}\n` : '';
+  const note = '_Report truncated; the full report is in the job summary._';
+  const room = MAX_BODY - tail.length - note.length - 4;
+  let body = '';
+  for (const [i, part] of parts.entries()) {
+    const next = i === 0 ? part : `${body}\n\n${part}`;
+    if (i > 1 && next.length > room) {
+      body += `\n\n${note}`;
+      break;
+    }
+    body = next;
   }
-  return body + tail;
+  return `${body.slice(0, Math.max(room, 200))}\n${tail}`;
+}
+
+/** `text` cut to whole lines within `max` characters, saying how many lines were left off. */
+function fitLines(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const lines = text.split('\n');
+  let kept = '';
+  let n = 0;
+  for (const line of lines) {
+    if (kept.length + line.length + 1 > max - 80) break;
+    kept += `${line}\n`;
+    n++;
+  }
+  return `${kept}\n_${lines.length - n} more lines left off (GitHub's comment size limit)._`;
 }

@@ -1,8 +1,9 @@
 /**
- * The tuning report: a Markdown table of trials, and Vega-Lite plots of the objective per trial
- * and of each tuned param against the objective.
+ * The tuning report: a Markdown table of trials, and the Vega-Lite plots (templates in
+ * lib/plots/templates.ts) of the objective per trial and of each tuned param against it.
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { tuneObjectiveSpec, tuneParamsSpec, type TrialPoint } from '../plots/templates.ts';
 import type { StudyConfig, StudyResult } from './tuner.ts';
 
 function fmt(v: unknown): string {
@@ -39,58 +40,22 @@ export function renderStudyMarkdown(study: StudyResult, config: StudyConfig): st
   return lines.join('\n') + '\n';
 }
 
-/** Objective per trial (pruned trials marked). */
+/** The study's trials as the plot templates take them. */
+function trialPoints(study: StudyResult): TrialPoint[] {
+  return study.trials.map((t) => ({
+    trial: t.number,
+    value: t.value,
+    status: t.pruned ? 'pruned' : t.number === 0 ? 'baseline' : 'complete',
+    params: t.params,
+  }));
+}
+
+/** Objective per trial (pruned trials marked); the template is in lib/plots/templates.ts. */
 export function objectiveSpec(study: StudyResult, config: StudyConfig): TopLevelSpec {
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `${config.objective} per trial`,
-    width: 420,
-    height: 220,
-    data: {
-      values: study.trials
-        .filter((t) => Number.isFinite(t.value))
-        .map((t) => ({
-          trial: t.number,
-          value: t.value,
-          status: t.pruned ? 'pruned' : t.number === 0 ? 'baseline' : 'complete',
-        })),
-    },
-    mark: { type: 'point', filled: true, size: 80 },
-    encoding: {
-      x: { field: 'trial', type: 'quantitative', title: 'trial' },
-      y: { field: 'value', type: 'quantitative', title: config.objective, scale: { zero: false } },
-      color: { field: 'status', type: 'nominal' },
-    },
-  };
+  return tuneObjectiveSpec(config.objective, trialPoints(study));
 }
 
 /** Each tuned param against the objective, one panel per param. */
 export function paramsSpec(study: StudyResult, config: StudyConfig): TopLevelSpec {
-  const values = study.trials
-    .filter((t) => Number.isFinite(t.value))
-    .flatMap((t) =>
-      Object.keys(config.space).map((k) => ({
-        param: k,
-        x: typeof t.params[k] === 'number' ? t.params[k] : String(t.params[k]),
-        value: t.value,
-        pruned: t.pruned,
-      })),
-    );
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `params against ${config.objective}`,
-    data: { values },
-    facet: { field: 'param', type: 'nominal', columns: 3 },
-    spec: {
-      width: 200,
-      height: 160,
-      mark: { type: 'point', filled: true },
-      encoding: {
-        x: { field: 'x', type: 'quantitative', title: null, scale: { zero: false } },
-        y: { field: 'value', type: 'quantitative', title: config.objective, scale: { zero: false } },
-        color: { field: 'pruned', type: 'nominal' },
-      },
-    },
-    resolve: { scale: { x: 'independent' } },
-  } as TopLevelSpec;
+  return tuneParamsSpec(config.objective, Object.keys(config.space), trialPoints(study));
 }

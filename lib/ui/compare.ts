@@ -7,6 +7,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ExpRow } from '../experiments/show.ts';
 import { UsageError } from '../errors.ts';
+import { experimentMetricsSpec } from '../plots/templates.ts';
 
 export interface Comparison {
   names: string[];
@@ -45,26 +46,14 @@ export function compareExperiments(rows: ExpRow[], names: string[]): Comparison 
   const metricKeys = [...new Set(chosen.flatMap((r) => Object.keys(r.metrics)))].sort();
   const metrics = metricKeys.map((key) => ({ key, values: chosen.map((r) => r.metrics[key]) }));
   const charted = metrics.filter((m) => m.values.some((v) => v !== undefined)).slice(0, 12);
-  const spec: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: 'Metrics by experiment',
-    data: {
-      values: charted.flatMap((m) =>
-        chosen.flatMap((r, i) =>
-          m.values[i] === undefined ? [] : [{ metric: m.key, experiment: r.name, value: m.values[i] }],
-        ),
+  const spec = experimentMetricsSpec(
+    unique,
+    charted.flatMap((m) =>
+      chosen.flatMap((r, i) =>
+        m.values[i] === undefined ? [] : [{ metric: m.key, experiment: r.name, value: m.values[i] }],
       ),
-    },
-    width: Math.max(240, 36 * charted.length * Math.min(chosen.length, 6)),
-    height: 220,
-    mark: 'bar',
-    encoding: {
-      x: { field: 'metric', type: 'nominal', title: null, sort: charted.map((m) => m.key) },
-      xOffset: { field: 'experiment', type: 'nominal', sort: unique },
-      y: { field: 'value', type: 'quantitative' },
-      color: { field: 'experiment', type: 'nominal', sort: unique },
-      tooltip: [{ field: 'experiment' }, { field: 'metric' }, { field: 'value' }],
-    },
-  };
+    ),
+    charted.map((m) => m.key),
+  );
   return { names: unique, commits: chosen.map((r) => r.commit), params, metrics, spec };
 }

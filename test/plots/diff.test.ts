@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { evalMetricsSchema, type EvalMetricsFile } from '../../lib/slices/shape.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {
@@ -30,11 +31,12 @@ async function commitModel(
   f1: number[],
   matrix: number[][],
   losses: number[],
-  slices?: Record<string, Record<string, number>>,
+  slices?: EvalMetricsFile['slices'],
 ) {
   const metrics: Record<string, unknown> = { accuracy: f1[0], f1_macro: f1[1], mcc: f1[2] };
   LABELS.forEach((l, i) => (metrics[`f1.${l}`] = f1[i]));
   if (slices) metrics.slices = slices;
+  evalMetricsSchema.parse(metrics); // the fixture is what evaluate writes
   t!.write('out/eval/metrics.json', JSON.stringify(metrics));
   t!.write('out/eval/confusion.json', JSON.stringify({ labels: LABELS, matrix }));
   t!.write(
@@ -78,8 +80,22 @@ describe('plots diff', () => {
       ],
       [0.8, 0.4, 0.3],
       {
-        'speaker=OAF': { f1_macro: 0.4 },
-        'speaker=YAF': { f1_macro: 0.9 },
+        speaker: {
+          OAF: {
+            n: 30,
+            speakers: 1,
+            min_size: 20,
+            metrics: { f1_macro: 0.4, accuracy: 0.5, mcc: 0.2 },
+            intervals: { f1_macro: { lo: 0.3, hi: 0.5 } },
+          },
+          YAF: {
+            n: 28,
+            speakers: 1,
+            min_size: 20,
+            metrics: { f1_macro: 0.9, accuracy: 0.85 },
+            intervals: {},
+          },
+        },
       },
     );
     // The workspace holds neither commit's files: everything comes from the lockfile + cache.
@@ -124,7 +140,9 @@ describe('plots diff', () => {
     // Slices only where present (b), revision order kept for colours.
     expect(byName.slices.data.values).toEqual([
       { rev: b, slice: 'speaker=OAF', metric: 'f1_macro', value: 0.4 },
+      { rev: b, slice: 'speaker=OAF', metric: 'accuracy', value: 0.5 },
       { rev: b, slice: 'speaker=YAF', metric: 'f1_macro', value: 0.9 },
+      { rev: b, slice: 'speaker=YAF', metric: 'accuracy', value: 0.85 },
     ]);
     expect(res.revisions[0].notes.join('\n')).not.toContain('metrics.json');
   });

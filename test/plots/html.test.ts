@@ -47,8 +47,8 @@ function revision(rev: string, shift: number, env?: string): RevisionPlotData {
       })),
     },
     slices: [
-      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.4 + shift },
-      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.7 + shift },
+      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.4 + shift, n: 30, gated: true },
+      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.7 + shift, n: 30, gated: true },
     ],
     ...(env
       ? {

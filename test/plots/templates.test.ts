@@ -2,8 +2,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { confusionSpec, learningCurvesSpec, perClassF1Spec } from '../../lib/plots/templates.ts';
+import {
+  confusionSpec,
+  experimentMetricsSpec,
+  learningCurvesSpec,
+  perClassF1Spec,
+  tuneObjectiveSpec,
+  tuneParamsSpec,
+} from '../../lib/plots/templates.ts';
 import { renderSpec, writePlot } from '../../lib/plots/render.ts';
+
+const TRIALS = [0, 1, 2].map((trial) => ({
+  trial,
+  value: trial === 2 ? NaN : 0.5 + 0.1 * trial,
+  status: trial === 0 ? 'baseline' : 'complete',
+  params: { lr: 0.001 * (trial + 1), opt: trial ? 'adam' : 'sgd' },
+}));
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -36,6 +50,17 @@ describe('plots', () => {
     },
     { name: 'learning curves', spec: learningCurvesSpec(history), text: 'validation' },
     { name: 'per-class F1', spec: perClassF1Spec(['angry', 'sad'], [0.5, 0.75]), text: 'sad' },
+    { name: 'tune objective', spec: tuneObjectiveSpec('f1_macro', TRIALS), text: 'per trial' },
+    { name: 'tune params', spec: tuneParamsSpec('f1_macro', ['lr', 'opt'], TRIALS), text: 'adam' },
+    {
+      name: 'experiment metrics',
+      spec: experimentMetricsSpec(
+        ['a', 'b'],
+        [{ metric: 'f1_macro', experiment: 'a', value: 0.5 }],
+        ['f1_macro'],
+      ),
+      text: 'Metrics by experiment',
+    },
   ])('renderSpec $name produces valid SVG and PNG', async ({ spec, text }) => {
     const { svg, png } = await renderSpec(spec);
     expect(svg.startsWith('<svg')).toBe(true);
@@ -74,5 +99,20 @@ describe('plots', () => {
     ]);
     expect(Array.from(fs.readFileSync(files[2]).subarray(0, 8))).toEqual(PNG_SIGNATURE);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // One home for plot templates: a Vega-Lite spec is written only in lib/plots/templates.ts.
+  it('plots templates are the only Vega-Lite specs in lib, stages and actions', () => {
+    const root = path.resolve(import.meta.dirname, '../..');
+    const bad: string[] = [];
+    for (const dir of ['lib', 'stages', 'actions']) {
+      for (const f of fs.readdirSync(path.join(root, dir), { recursive: true }) as string[]) {
+        if (!/\.(ts|mts|mjs)$/.test(f) || f.includes('node_modules') || f.includes('dist')) continue;
+        const rel = `${dir}/${f}`;
+        if (rel === 'lib/plots/templates.ts') continue;
+        if (/schema\/vega-lite\//.test(fs.readFileSync(path.join(root, rel), 'utf8'))) bad.push(rel);
+      }
+    }
+    expect(bad).toEqual([]);
   });
 });

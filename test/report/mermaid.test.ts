@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { renderReport, type Comparison } from '../../lib/report/render.ts';
-import { mermaidBlocks } from '../../lib/report/charts.ts';
+import { learningCurvesChart, mermaidBlocks, type ChartRevision } from '../../lib/report/charts.ts';
 import { launchChromium, recordingPage } from '../support/chromium.ts';
 
 let browser: Browser;
@@ -52,8 +52,8 @@ function revision(label: string, epochs: number, shift: number) {
       best_epoch: epochs - 1,
     },
     slices: [
-      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.3 + shift },
-      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.8 },
+      { slice: 'speaker=OAF', metric: 'f1_macro', value: 0.3 + shift, n: 30, gated: true },
+      { slice: 'speaker=YAF', metric: 'f1_macro', value: 0.8, n: 30, gated: true },
     ],
   };
 }
@@ -93,6 +93,20 @@ describe('report mermaid', () => {
     },
     30_000,
   );
+
+  it('report mermaid learning curves leave out a history without accuracy instead of drawing NaN', () => {
+    const lossOnly = {
+      epochs: [1, 2].map((epoch) => ({ epoch, loss: 1 / epoch })),
+    } as unknown as NonNullable<ChartRevision['history']>;
+    const chart = learningCurvesChart([
+      { label: 'old', history: lossOnly },
+      { label: 'head', history: revision('head', 3, 0).history },
+    ]);
+    expect(chart).toBeDefined();
+    expect(chart).not.toContain('NaN');
+    expect(chart!.match(/^\s+line /gm)).toHaveLength(1);
+    expect(learningCurvesChart([{ label: 'old', history: lossOnly }])).toBeUndefined();
+  });
 
   it('report mermaid renderer rejects a broken block (the check can fail)', async () => {
     await expect(renderMermaid('xychart-beta\n    line [1, 2', 'broken')).rejects.toThrow();

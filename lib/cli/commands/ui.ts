@@ -30,7 +30,7 @@ export function register(program: Command, io: CliIO): void {
           throw new UsageError(`--export: writes files "${opts.export}". Drop --host and --port.`);
         const { exportSite } = await import('../../ui/export.ts');
         const path = await import('node:path');
-        const res = await exportSite(repo, path.resolve(io.cwd, opts.export));
+        const res = await exportSite(repo, path.resolve(io.cwd, opts.export), { cwd: io.cwd });
         if (opts.json) return io.out(JSON.stringify(res, null, 2));
         return io.out(
           `exported ${res.files} files (${res.registry} registry entries, ${res.experiments} experiment rows) to ${res.dir}/index.html`,
