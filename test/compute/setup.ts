@@ -124,7 +124,12 @@ export function spawnCli(
   dir: string,
   args: string[],
   env: Record<string, string> = {},
-): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
+): {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; err: string }>;
+  /** Everything printed so far (stdout and stderr). */
+  output: () => string;
+} {
   const child = spawn(process.execPath, [path.join(PROJECT, 'bin/lockstep.mjs'), '-C', dir, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,7 +140,7 @@ export function spawnCli(
   const done = new Promise<{ code: number | null; err: string }>((resolve) =>
     child.on('close', (code) => resolve({ code, err })),
   );
-  return { child, done };
+  return { child, done, output: () => err };
 }
 
 export async function removeRepo(dir: string | undefined): Promise<void> {

@@ -84,16 +84,19 @@ describe('vertex jobs', () => {
     await Promise.race([running, run.done]);
     world.jobs.onRunning = undefined;
     // Once repro has printed the job's state it is in its poll wait when Ctrl-C arrives.
+    // The line may already be out (on either stream) by now: look at everything printed so far.
     await new Promise<void>((resolve) => {
-      let text = '';
-      const onData = (chunk: Buffer) => {
-        text += chunk.toString();
-        if (!/featurize: \d+ (queued|pending|running)/.test(text)) return;
+      const printed = () => /featurize: \d+ (queued|pending|running)/.test(run.output());
+      const onData = () => {
+        if (!printed()) return;
         run.child.stderr!.off('data', onData);
+        run.child.stdout!.off('data', onData);
         resolve();
       };
       run.child.stderr!.on('data', onData);
+      run.child.stdout!.on('data', onData);
       void run.done.then(() => resolve());
+      onData();
     });
     run.child.kill('SIGINT');
     // Fails by the test timeout when the cancel waits for the 600 s poll; the process goes too.
