@@ -64,10 +64,7 @@ async function makeRepo(root: string, files: number, prefix: string, env: NodeJS
     fs.writeFileSync(path.join(root, 'data', `f${String(i).padStart(4, '0')}.bin`), randomBytes(size));
   }
   fs.mkdirSync(path.join(root, '.lockstep'), { recursive: true });
-  fs.writeFileSync(
-    path.join(root, '.lockstep', 'config.yaml'),
-    `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/${prefix}\n`,
-  );
+  fs.writeFileSync(path.join(root, '.lockstep', 'config.yaml'), remoteConfig(prefix));
   git(root, 'init', '-q');
   const added = await run(root, ['add', 'data'], env);
   if (added.code !== 0) throw new Error(`add failed: ${added.stderr}`);
@@ -92,6 +89,34 @@ function cacheObjects(root: string): Map<string, string> {
   return out;
 }
 
+/** The CLI's environment: the fake as the storage endpoint, no remote override. */
+function cliEnv(fake: FakeGcs): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, STORAGE_EMULATOR_HOST: fake.url, NO_COLOR: '1' };
+  delete env.LOCKSTEP_REMOTE;
+  return env;
+}
+
+function noFigures(trials: number): KillFigures {
+  return { trials, killed: 0, objectsChecked: 0, badObjects: 0, transferredTwice: 0, failedReruns: 0 };
+}
+
+function noteRerun(f: KillFigures, rerun: { code: number | null; stderr: string }): void {
+  if (rerun.code === 0) return;
+  f.failedReruns++;
+  f.firstFailure ??= rerun.stderr.trim().split('\n').slice(-3).join(' | ');
+}
+
+/** `.lockstep/config.yaml` naming the fake bucket under `prefix` as the default remote. */
+function remoteConfig(prefix: string): string {
+  return `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/${prefix}\n`;
+}
+
+/** The oid of an object name `<prefix>/sha256/ab/cdef...`, if it is one. */
+function oidOfName(name: string): string | undefined {
+  const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(name);
+  return m ? m[1]! + m[2]! : undefined;
+}
+
 const delayWithin = (startupMs: number, fullMs: number) => {
   const from = Math.floor(startupMs * 0.7);
   return from + Math.floor(Math.random() * Math.max(1, fullMs + 50 - from));
@@ -100,16 +125,8 @@ const delayWithin = (startupMs: number, fullMs: number) => {
 /** Push trials: a fresh prefix each, killed once, then completed. */
 export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-push-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, STORAGE_EMULATOR_HOST: fake.url, NO_COLOR: '1' };
-  delete env.LOCKSTEP_REMOTE;
-  const f: KillFigures = {
-    trials,
-    killed: 0,
-    objectsChecked: 0,
-    badObjects: 0,
-    transferredTwice: 0,
-    failedReruns: 0,
-  };
+  const env = cliEnv(fake);
+  const f = noFigures(trials);
   try {
     await makeRepo(root, files, 'calibrate', env);
     const startup = await run(root, ['--help'], env);
@@ -118,10 +135,7 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
     for (let t = 0; t < trials; t++) {
       const prefix = `trial${t}`;
       const configPath = path.join(root, '.lockstep', 'config.yaml');
-      fs.writeFileSync(
-        configPath,
-        `remote: shared\nremotes:\n  shared:\n    url: gs://${BUCKET}/${prefix}\n`,
-      );
+      fs.writeFileSync(configPath, remoteConfig(prefix));
       const killed = await run(root, ['push'], env, delayWithin(startup.ms, calibration.ms));
       if (killed.code === null) f.killed++;
       const before = remoteObjects(fake, prefix);
@@ -131,14 +145,11 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
       }
       fake.resetLog();
       const rerun = await run(root, ['push'], env);
-      if (rerun.code !== 0) {
-        f.failedReruns++;
-        f.firstFailure ??= rerun.stderr.trim().split('\n').slice(-3).join(' | ');
-      }
+      noteRerun(f, rerun);
       for (const r of fake.requests) {
         if ((r.kind !== 'upload' && r.kind !== 'upload-init') || !r.name) continue;
-        const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
-        if (m && before.has(m[1]! + m[2]!)) f.transferredTwice++;
+        const oid = oidOfName(r.name);
+        if (oid && before.has(oid)) f.transferredTwice++;
       }
       for (const [oid, data] of remoteObjects(fake, prefix)) if (sha(data) !== oid) f.badObjects++;
     }
@@ -151,16 +162,8 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
 /** Pull trials: an emptied cache each, killed once, then completed. */
 export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-pull-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, STORAGE_EMULATOR_HOST: fake.url, NO_COLOR: '1' };
-  delete env.LOCKSTEP_REMOTE;
-  const f: KillFigures = {
-    trials,
-    killed: 0,
-    objectsChecked: 0,
-    badObjects: 0,
-    transferredTwice: 0,
-    failedReruns: 0,
-  };
+  const env = cliEnv(fake);
+  const f = noFigures(trials);
   try {
     await makeRepo(root, files, 'pull', env);
     const pushed = await run(root, ['push'], env);
@@ -187,14 +190,11 @@ export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120)
       }
       fake.resetLog();
       const rerun = await run(root, ['pull'], env);
-      if (rerun.code !== 0) {
-        f.failedReruns++;
-        f.firstFailure ??= rerun.stderr.trim().split('\n').slice(-3).join(' | ');
-      }
+      noteRerun(f, rerun);
       for (const r of fake.requests) {
         if (r.kind !== 'download' || !r.name) continue;
-        const m = /sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/.exec(r.name);
-        if (m && before.has(m[1]! + m[2]!)) f.transferredTwice++;
+        const oid = oidOfName(r.name);
+        if (oid && before.has(oid)) f.transferredTwice++;
       }
       for (const [oid, file] of cacheObjects(root)) if (sha(fs.readFileSync(file)) !== oid) f.badObjects++;
     }
