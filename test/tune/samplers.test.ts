@@ -134,8 +134,9 @@ describe('Parzen', () => {
     it(`draws follow its density for a prior weight of ${priorWeight} (floats, ints, choices)`, () => {
       for (const multivariate of [true, false]) {
         const bins = 20;
-        const p = new Parzen(space, ['u', 'k', 'c'], obs, multivariate, 3, priorWeight);
-        const single = (key: string) => new Parzen(space, [key], obs, multivariate, 3, priorWeight);
+        const p = new Parzen(space, ['u', 'k', 'c'], obs, { multivariate, nDims: 3, priorWeight });
+        const single = (key: string) =>
+          new Parzen(space, [key], obs, { multivariate, nDims: 3, priorWeight });
         const pu = single('u');
         const pk = single('k');
         const pc = single('c');
@@ -169,7 +170,7 @@ describe('Parzen', () => {
   }
 
   it('with no observations, integer end values are about as likely as interior ones', () => {
-    const p = new Parzen({ k: space.k }, ['k'], [], true, 1, 1);
+    const p = new Parzen({ k: space.k }, ['k'], [], { multivariate: true, nDims: 1, priorWeight: 1 });
     const probs = [0, 1, 2, 3, 4].map((v) => Math.exp(p.logPdf(p.encode({ k: v }))));
     expect(Math.min(probs[0], probs[4]) / Math.max(...probs)).toBeGreaterThan(0.85);
   });
