@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../lib/rng.ts';
+import { functions } from '../../bench/tune/functions.ts';
 import {
+  normalMass,
   Parzen,
   randomSampler,
   tpeSampler,
@@ -173,5 +175,76 @@ describe('Parzen', () => {
     const p = new Parzen({ k: space.k }, ['k'], [], { multivariate: true, nDims: 1, priorWeight: 1 });
     const probs = [0, 1, 2, 3, 4].map((v) => Math.exp(p.logPdf(p.encode({ k: v }))));
     expect(Math.min(probs[0], probs[4]) / Math.max(...probs)).toBeGreaterThan(0.85);
+  });
+
+  const cube: SearchSpace = Object.fromEntries(
+    [0, 1, 2, 3, 4, 5].map((i) => [`x${i}`, { type: 'float' as const, low: 0, high: 1, log: false }]),
+  );
+  const centre = Object.fromEntries(Object.keys(cube).map((k) => [k, 0.5]));
+  /** Standard deviation of N(0.5, σ²) truncated to [0, 1]. */
+  const truncatedSd = (sigma: number) => {
+    const a = 0.5 / sigma;
+    const phi = Math.exp(-0.5 * a * a) / Math.sqrt(2 * Math.PI);
+    return sigma * Math.sqrt(1 - (2 * a * phi) / normalMass(-a, a));
+  };
+  const widthCases = [
+    { why: "Scott's rule at one trial, sigma0 0.08, above the floor 1/40", n: 1, trials: 38, sigma: 0.08 },
+    {
+      why: "Scott's rule shrinks as n^(-1/(d+4)) (10 trials, 6 dims)",
+      n: 10,
+      trials: 98,
+      sigma: 0.08 * 10 ** -0.1,
+    },
+    { why: 'the floor 1/(trials + 2) early in a study', n: 1, trials: 2, sigma: 0.25 },
+    {
+      why: "Optuna's floor 1/(kernels + 1) when no trial count is given",
+      n: 1,
+      trials: undefined,
+      sigma: 1 / 3,
+    },
+  ];
+  for (const { why, n, trials, sigma } of widthCases) {
+    it(`multivariate kernel width: ${why}`, () => {
+      const obs = new Array<Assignment>(n).fill(centre);
+      const p = new Parzen(cube, Object.keys(cube), obs, {
+        multivariate: true,
+        nDims: 6,
+        priorWeight: 1e-9,
+        trials,
+      });
+      const rng = createRng(5);
+      const draws = Array.from({ length: 4000 }, () => p.sample(rng)[2]);
+      const mean = draws.reduce((a, b) => a + b, 0) / draws.length;
+      const sd = Math.sqrt(draws.reduce((a, b) => a + (b - mean) ** 2, 0) / (draws.length - 1));
+      expect(sd).toBeGreaterThan(truncatedSd(sigma) * 0.95);
+      expect(sd).toBeLessThan(truncatedSd(sigma) * 1.05);
+    });
+  }
+
+  it('univariate kernels ignore the trial count (Optuna floor, neighbour gaps)', () => {
+    const obs = [{ u: 0.3 }, { u: 0.32 }, { u: 0.9 }];
+    const one = { u: space.u };
+    const a = new Parzen(one, ['u'], obs, { multivariate: false, nDims: 1, priorWeight: 1 });
+    const b = new Parzen(one, ['u'], obs, { multivariate: false, nDims: 1, priorWeight: 1, trials: 60 });
+    for (const u of [0.05, 0.31, 0.6, 0.99]) expect(b.logPdf([u])).toBe(a.logPdf([u]));
+  });
+});
+
+describe('tpeSampler on Hartmann-6 (6 dimensions, 40 trials, seeds apart from the bench seeds)', () => {
+  const fn = functions.hartmann6;
+  const seeds = Array.from({ length: 10 }, (_, i) => 301 + i);
+  const medianRegret = (sampler: Sampler) => {
+    const r = seeds
+      .map((seed) => Math.min(...drive(sampler, fn.space, fn.f, seed, 40).map((h) => h.loss)) - fn.minimum)
+      .sort((a, b) => a - b);
+    return (r[4] + r[5]) / 2;
+  };
+
+  it("the default beats random search and the same sampler with Optuna 3.1's width and floor", () => {
+    const ours = medianRegret(tpeSampler({ startup: 8 }));
+    const optunaConstants = medianRegret(tpeSampler({ startup: 8, sigma0: 0.2, floor: 'optuna' }));
+    const random = medianRegret(randomSampler);
+    expect(ours).toBeLessThan(0.7 * optunaConstants);
+    expect(ours).toBeLessThan(0.5 * random);
   });
 });
