@@ -315,24 +315,24 @@ export function register(program: Command, io: CliIO): void {
         if ([opts.plan, opts.run !== undefined, opts.queue, opts.report].filter(Boolean).length !== 1)
           throw new UsageError('exp comment: pass one of --plan, --run <index>, --queue or --report.');
         if (opts.report) {
-          const { experimentsForHead, renderExperimentsSection } =
+          const { experimentsForHead, publishExperimentsSection, renderExperimentsSection } =
             await import('../../report/experiments.ts');
           const repo = findRepo(io.cwd);
-          const section = renderExperimentsSection(await experimentsForHead(repo), opts.sort);
-          io.out(section);
+          const experiments = await experimentsForHead(repo);
+          io.out(renderExperimentsSection(experiments, opts.sort));
           const raw = process.env.LOCKSTEP_PR_NUMBER ?? '';
           if (raw === '') return;
           const issue = Number(raw);
           if (!Number.isInteger(issue) || issue <= 0)
             throw new UsageError(`LOCKSTEP_PR_NUMBER: not a pull request number "${raw}". Set e.g. 42.`);
           const { githubFromEnv } = await import('../github.ts');
-          const { issueCommentsClient, upsertStickySection } = await import('../../report/sticky.ts');
+          const { issueCommentsClient } = await import('../../report/sticky.ts');
           const gh = (await githubFromEnv(repo.root, true))!;
-          const res = await upsertStickySection(
+          const res = await publishExperimentsSection(
             issueCommentsClient(gh.client),
             { ...gh.slug, issueNumber: issue },
-            'experiments',
-            section,
+            experiments,
+            opts.sort,
           );
           io.err(`${res.action} the Experiments section of the sticky comment ${res.url ?? res.id}`);
           return;
