@@ -12,7 +12,7 @@ import { copyFile, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LockstepError, UsageError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
-import { defaultRemoteUrl } from '../store/remote-config.ts';
+import { readConfig } from '../config.ts';
 
 /** Where every stage of an experiment computes (`--compute`), like `repro --compute`. */
 export type ComputeOverride = 'local' | 'vertex';
@@ -61,12 +61,15 @@ export function experimentEnv(
   cwd = process.cwd(),
 ): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env, ...extra };
-  let remote: string | undefined;
-  try {
-    remote = defaultRemoteUrl(repo);
-  } catch (err) {
-    // A broken remote entry is the pipeline's to report, with its own message.
-    if (!(err instanceof LockstepError)) throw err;
+  let remote = env.LOCKSTEP_REMOTE;
+  if (!remote) {
+    try {
+      const config = readConfig(repo);
+      remote = config.remote ? config.remotes[config.remote]?.url : undefined;
+    } catch (err) {
+      // A broken config is the pipeline's to report, with its own message.
+      if (!(err instanceof LockstepError)) throw err;
+    }
   }
   if (remote && isRelativePath(remote)) out.LOCKSTEP_REMOTE = path.resolve(repo.root, remote);
   const creds = env.GOOGLE_APPLICATION_CREDENTIALS;
