@@ -50,12 +50,24 @@ class ChunkLog {
   add(line: string): void {
     this.lines.push(line);
   }
+  /**
+   * Writes the lines kept so far as the next chunk. A failed upload (a reset connection) must not
+   * fail the job, nor crash it from the timer as an unhandled rejection: its lines go back in
+   * front of the next chunk.
+   */
   flush(): Promise<void> {
     if (this.lines.length === 0) return this.flushing;
-    const text = this.lines.join('\n') + '\n';
+    const lines = this.lines;
     this.lines = [];
-    const name = `${this.prefix}${String(this.seq++).padStart(6, '0')}.txt`;
-    this.flushing = this.flushing.then(() => this.store.write(name, text).then(() => undefined));
+    this.flushing = this.flushing.then(async () => {
+      const name = `${this.prefix}${String(this.seq).padStart(6, '0')}.txt`;
+      try {
+        await this.store.write(name, lines.join('\n') + '\n');
+        this.seq++;
+      } catch {
+        this.lines = [...lines, ...this.lines];
+      }
+    });
     return this.flushing;
   }
   async close(): Promise<void> {

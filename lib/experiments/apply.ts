@@ -6,7 +6,8 @@
  * lockfile are written, so the workspace never pins outputs it does not hold. An output it would
  * replace whose bytes in the workspace exist nowhere else (edited or added by hand, never
  * recorded: not what the workspace lockfile pins, not in the cache) stops it before anything is
- * written, unless `force`.
+ * written, unless `force`. It holds the repository lock throughout, so gc cannot collect an
+ * object between its fetch and its checkout.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { writeFileAtomic } from '../atomic.ts';
 import { checkoutArtifact, hashArtifact, isArtifactCurrent, lockfileArtifacts } from '../store/artifacts.ts';
 import { Cache } from '../store/cache.ts';
 import { LockstepError } from '../errors.ts';
+import { withRepoLock } from '../lock.ts';
 import { readLockfile } from '../lockfile.ts';
 import { ensureArtifacts } from '../store/availability.ts';
 import type { ArtifactRef } from '../types.ts';
@@ -87,12 +89,19 @@ async function unrecordedPaths(repo: Repo, refs: ArtifactRef[]): Promise<string[
   return lost;
 }
 
+export interface ApplyOptions {
+  /** Progress and lock-wait messages. */
+  out?: Output;
+  /** Overwrite workspace outputs whose changes are recorded nowhere (default false). */
+  force?: boolean;
+}
+
 /** Applies experiment `name` to the workspace (see the module comment). */
-export async function applyExperiment(
-  repo: Repo,
-  name: string,
-  options: { out?: Output; force?: boolean } = {},
-): Promise<ApplyResult> {
+export function applyExperiment(repo: Repo, name: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+  return withRepoLock(repo, 'exp apply', () => applyUnlocked(repo, name, options), { out: options.out });
+}
+
+async function applyUnlocked(repo: Repo, name: string, options: ApplyOptions): Promise<ApplyResult> {
   const e = await getExperiment(repo.root, name);
   const LOCKFILE_NAME = path.basename(repo.lockfilePath);
   const lockText = await readFileAtRev(repo.root, e.commit, LOCKFILE_NAME);

@@ -16,6 +16,7 @@ import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { checkExperimentName } from './store.ts';
 import { runExperiment } from './run.ts';
+import { parseComputeOverride, type ComputeOverride } from './workspace.ts';
 
 export type QueueState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -27,6 +28,8 @@ export interface QueueEntry {
   /** params.yaml to run with (the workspace's when queued, overrides applied). */
   paramsText: string;
   pipeline?: string;
+  /** `--compute` given when it was queued (`exp queue start --compute` overrides it). */
+  compute?: ComputeOverride;
   queued: string;
   /** `done` and `failed` are written here; `queued`/`running` follow from the claim file. */
   state: QueueState;
@@ -191,11 +194,20 @@ export function claimNext(repo: Repo, listed: QueueEntry[]): QueueEntry | undefi
   return undefined;
 }
 
-/** Runs queued entries, `jobs` at a time, until none is left (see the module comment). */
-export async function startQueue(
-  repo: Repo,
-  options: { jobs?: number; out?: Output } = {},
-): Promise<QueueRunSummary> {
+export interface StartQueueOptions {
+  /** Experiments at the same time (default 1). */
+  jobs?: number;
+  out?: Output;
+  /** Where every stage of every entry computes (default: the entry's, else the `compute:` config). */
+  compute?: ComputeOverride;
+}
+
+/**
+ * Runs queued entries, `jobs` at a time, until none is left (see the module comment). An entry
+ * whose run fails is marked failed with the one-line reason, and no ref is written for it.
+ */
+export async function startQueue(repo: Repo, options: StartQueueOptions = {}): Promise<QueueRunSummary> {
+  const compute = parseComputeOverride(options.compute);
   const summary: QueueRunSummary = { done: [], failed: [] };
   const next = async (): Promise<QueueEntry | undefined> => claimNext(repo, await listQueue(repo));
   const worker = async (): Promise<void> => {
@@ -210,6 +222,7 @@ export async function startQueue(
           base: entry.base,
           paramsText: entry.paramsText,
           pipeline: entry.pipeline,
+          compute: compute ?? entry.compute,
           out,
           onWorktree: (worktree) =>
             writeFileAtomic(claimPath(repo, entry.name), JSON.stringify({ pid: process.pid, worktree }), {

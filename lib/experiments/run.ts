@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
@@ -21,6 +20,12 @@ import { registerWriter } from '../store/in-flight.ts';
 import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 import { EXPERIMENT_LOG_ENV, logExperimentRun, trainDirOf } from './vertex-record.ts';
+import {
+  experimentEnv,
+  parseComputeOverride,
+  prepareExperimentWorkspace,
+  type ComputeOverride,
+} from './workspace.ts';
 
 /** Parses `-S key=value` flags; values are YAML scalars (`3`, `0.01`, `true`, `mlp`). */
 export function parseOverrides(pairs: string[]): Record<string, unknown> {
@@ -64,6 +69,11 @@ export interface ExpRunOptions {
   paramsText?: string;
   /** Called with the temporary worktree's path before anything runs in it (the queue records it). */
   onWorktree?: (dir: string) => void | Promise<void>;
+  /**
+   * Where every stage computes, as `repro --compute` (default: the workspace's `compute:`
+   * config, which the worktree gets a copy of).
+   */
+  compute?: ComputeOverride;
 }
 
 export interface ExpRunResult extends Experiment {
@@ -74,13 +84,13 @@ export interface ExpRunResult extends Experiment {
 function spawnRepro(
   dir: string,
   args: string[],
+  env: NodeJS.ProcessEnv,
   out?: Output,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(dir, 'bin', 'lockstep.mjs'), ...args], {
       cwd: dir,
-      // The experiment is logged to Vertex AI once, below, under its own name.
-      env: { ...process.env, CI: 'true', [EXPERIMENT_LOG_ENV]: 'off' },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -117,8 +127,30 @@ export async function experimentParams(repo: Repo, overrides: Record<string, unk
   return applyOverrides(await readFile(repo.paramsPath, 'utf8').catch(() => ''), overrides);
 }
 
-/** Runs one experiment (see the module comment). */
+interface ReproReport {
+  ok: boolean;
+  stages: { name: string; status: string }[];
+  failures?: { stage: string; message: string; skipped: string[] }[];
+  refused: unknown[];
+}
+
+/** The run's report from `repro --json` output, or undefined when repro printed none. */
+function parseReport(stdout: string): ReproReport | undefined {
+  try {
+    const report = JSON.parse(stdout) as ReproReport;
+    return Array.isArray(report?.stages) ? report : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs one experiment (see the module comment). Its ref is written only when every stage ran
+ * (or was restored): a failed stage (a Vertex AI job that failed, a crash) records nothing and
+ * throws, so no experiment ever pins a lockfile with stages missing.
+ */
 export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
+  const compute = parseComputeOverride(options.compute);
   const git = simpleGit(repo.root);
   const base = options.base ?? (await headCommit(repo));
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
@@ -132,43 +164,64 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
     await options.onWorktree?.(tmp);
     await git.raw(['worktree', 'add', '--quiet', '--detach', dir, base]);
     const wt = repoAt(dir);
-    await mkdir(wt.stateDir, { recursive: true });
-    await mkdir(repo.cacheDir, { recursive: true });
-    await mkdir(path.join(repo.stateDir, 'runs'), { recursive: true });
-    await symlink(repo.cacheDir, wt.cacheDir, 'dir');
-    await symlink(path.join(repo.stateDir, 'runs'), path.join(wt.stateDir, 'runs'), 'dir');
-    const modules = path.join(repo.root, 'node_modules');
-    if (existsSync(modules)) await symlink(modules, path.join(dir, 'node_modules'), 'dir');
+    await prepareExperimentWorkspace(repo, wt);
     await writeFile(wt.paramsPath, paramsText);
-    const args = ['repro', '--json', ...(options.pipeline ? ['--pipeline', options.pipeline] : [])];
-    options.out?.err(`exp ${name}: running in a worktree of ${base.slice(0, 8)}`);
-    const res = await spawnRepro(dir, args, options.out);
-    let report: { ok: boolean; stages: { name: string; status: string }[]; refused: unknown[] } | undefined;
-    try {
-      report = JSON.parse(res.stdout);
-    } catch {
-      report = undefined;
-    }
+    const args = [
+      'repro',
+      '--json',
+      ...(options.pipeline ? ['--pipeline', options.pipeline] : []),
+      ...(compute ? ['--compute', compute] : []),
+    ];
+    options.out?.err(
+      `exp ${name}: running in a worktree of ${base.slice(0, 8)}${compute ? ` (--compute ${compute})` : ''}`,
+    );
+    // The experiment is logged to Vertex AI once, below, under its own name.
+    const env = experimentEnv(repo, { CI: 'true', [EXPERIMENT_LOG_ENV]: 'off' });
+    const res = await spawnRepro(dir, args, env, options.out);
+    const report = parseReport(res.stdout);
     if (!report) {
       throw new LockstepError(
         `exp ${name}: the pipeline failed (${res.stderr.trim().split('\n').pop() ?? 'no output'}). Fix it, then run the experiment again.`,
       );
     }
-    const lockText = await readFile(wt.lockfilePath, 'utf8');
+    const lockText = await readFile(wt.lockfilePath, 'utf8').catch(() => '');
+    const logRun = async (failed: boolean) => {
+      try {
+        await logExperimentRun(
+          repo,
+          { run: name, paramsText, lockText, trainDir: trainDirOf(dir), failed },
+          { out: options.out },
+        );
+      } catch (err) {
+        // The experiment is kept in git either way; say why the console does not show it.
+        options.out?.err((err as Error).message);
+      }
+    };
+    const failure = report.failures?.[0];
+    const notRun = report.stages.filter((s) => s.status === 'not run').map((s) => s.name);
+    const failedStage = failure?.stage ?? report.stages.find((s) => s.status === 'failed')?.name;
+    if (failedStage !== undefined || notRun.length > 0) {
+      await logRun(true);
+      const what =
+        failedStage !== undefined
+          ? `stage ${failedStage} failed${failure ? ` (${failure.message.split('\n')[0]})` : ''}`
+          : `the run stopped before ${notRun.join(', ')}`;
+      throw new LockstepError(
+        `exp ${name}: ${what}; nothing was recorded. Fix it, then run the experiment again.`,
+      );
+    }
     const lock = parseLockfile(lockText);
     const metrics: Record<string, number> = {};
     for (const [stage, entry] of Object.entries(lock.stages)) {
       for (const [k, v] of Object.entries(entry.metrics ?? {}))
         metrics[stage === 'evaluate' ? k : `${stage}.${k}`] = v;
     }
-    const failed = report.stages.some((s) => s.status === 'failed');
-    const status = failed ? 'failed' : report.refused.length > 0 ? 'gate-failed' : 'ok';
     const meta = {
       name,
       kind: options.kind ?? 'run',
       overrides: options.overrides,
       metrics,
-      status,
+      status: report.refused.length > 0 ? 'gate-failed' : 'ok',
       created: new Date().toISOString(),
     } as const;
     const commit = await writeExperiment(
@@ -177,16 +230,7 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
       { 'params.yaml': paramsText, 'artifacts.lock.yaml': lockText },
       { ...meta },
     );
-    try {
-      await logExperimentRun(
-        repo,
-        { run: name, paramsText, lockText, trainDir: trainDirOf(dir), failed: status === 'failed' },
-        { out: options.out },
-      );
-    } catch (err) {
-      // The experiment is kept in git either way; say why the console does not show it.
-      options.out?.err((err as Error).message);
-    }
+    await logRun(false);
     return {
       ...meta,
       commit,

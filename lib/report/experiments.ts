@@ -9,6 +9,12 @@ import { lockfileAtRev } from '../lockfile.ts';
 import { resolveRev } from '../git.ts';
 import { formatValue } from '../pipeline/diff.ts';
 import { formatDelta } from './headline.ts';
+import {
+  upsertStickySection,
+  type IssueCommentsClient,
+  type StickyResult,
+  type StickyTarget,
+} from './sticky.ts';
 
 export interface ExperimentRow {
   name: string;
@@ -48,8 +54,28 @@ export function sortExperiments(rows: ExperimentRow[], metric = 'f1_macro'): Exp
   });
 }
 
-/** The section's Markdown (heading included). */
-export function renderExperimentsSection(s: ExperimentsSection, metric = 'f1_macro'): string {
+export interface SectionLimits {
+  /** Experiment rows shown at most, best first (default 50). */
+  maxRows?: number;
+  /**
+   * Characters the section may take at most (default 30,000: half of what the sticky comment
+   * keeps under GitHub's 65,536-character limit, the report taking the rest).
+   */
+  maxChars?: number;
+}
+
+export const DEFAULT_SECTION_LIMITS = { maxRows: 50, maxChars: 30_000 } as const;
+
+/**
+ * The section's Markdown (heading included): the best `maxRows` experiments, as many of them as
+ * fit in `maxChars`, then a line saying how many more there are and how to list them all.
+ */
+export function renderExperimentsSection(
+  s: ExperimentsSection,
+  metric = 'f1_macro',
+  limits: SectionLimits = {},
+): string {
+  const { maxRows, maxChars } = { ...DEFAULT_SECTION_LIMITS, ...limits };
   const columns = [metric, ...COLUMNS.filter((c) => c !== metric)];
   const title = `### Experiments (${s.experiments.length}, against the PR head \`${s.head.slice(0, 7)}\`)`;
   if (s.experiments.length === 0) return `${title}\n\n_No experiments from this head yet._`;
@@ -59,7 +85,15 @@ export function renderExperimentsSection(s: ExperimentsSection, metric = 'f1_mac
     `|---:|---|---|${columns.map(() => '---:').join('|')}|---|`,
     `| | **PR head** | | ${columns.map((c) => fmt(s.headMetrics[c])).join(' | ')} | |`,
   ];
-  sortExperiments(s.experiments, metric).forEach((e, i) => {
+  const footer = `<sub>Sorted by ${metric}, best first; Δ against the PR head.</sub>`;
+  const more = (n: number) =>
+    `_${n} more experiment${n === 1 ? '' : 's'} not shown (best ${s.experiments.length - n} of ${s.experiments.length}). All of them: \`npx lockstep exp pull origin && npx lockstep exp show --rev ${s.head.slice(0, 7)} --sort ${metric}\`._`;
+  // Room for everything but the rows, with the longest "more" line.
+  let room = maxChars - title.length - footer.length - more(s.experiments.length).length - 8;
+  room -= lines.reduce((n, l) => n + l.length + 1, 0);
+  let shown = 0;
+  for (const [i, e] of sortExperiments(s.experiments, metric).entries()) {
+    if (i >= maxRows) break;
     const params = Object.entries(e.params)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       .join(', ');
@@ -67,11 +101,14 @@ export function renderExperimentsSection(s: ExperimentsSection, metric = 'f1_mac
       const d = formatDelta(s.headMetrics[c], e.metrics[c]);
       return `${fmt(e.metrics[c])}${d ? ` (${d})` : ''}`;
     });
-    lines.push(
-      `| ${i + 1} | ${escapeCell(e.name)} | ${escapeCell(params) || '–'} | ${cells.join(' | ')} | ${escapeCell(e.status)} |`,
-    );
-  });
-  return `${title}\n\n${lines.join('\n')}\n\n<sub>Sorted by ${metric}, best first; Δ against the PR head.</sub>`;
+    const row = `| ${i + 1} | ${escapeCell(e.name)} | ${escapeCell(params) || '–'} | ${cells.join(' | ')} | ${escapeCell(e.status)} |`;
+    if (row.length + 1 > room) break;
+    room -= row.length + 1;
+    lines.push(row);
+    shown++;
+  }
+  const left = s.experiments.length - shown;
+  return `${title}\n\n${lines.join('\n')}\n\n${left > 0 ? `${more(left)}\n\n` : ''}${footer}`;
 }
 
 /** The experiments recorded on top of `rev` (default HEAD) and that commit's evaluate metrics. */
@@ -83,4 +120,21 @@ export async function experimentsForHead(repo: Repo, rev = 'HEAD'): Promise<Expe
     .filter((e) => e.baseline === head && e.kind === 'run')
     .map((e) => ({ name: e.name, params: e.overrides, metrics: e.metrics, status: e.status }));
   return { head, headMetrics, experiments };
+}
+
+/**
+ * Writes the Experiments section of `s` into the PR's sticky comment, cut to the room the rest
+ * of the comment leaves under GitHub's limit (and to the default limits).
+ */
+export function publishExperimentsSection(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  s: ExperimentsSection,
+  metric = 'f1_macro',
+): Promise<StickyResult> {
+  return upsertStickySection(client, target, 'experiments', (room) =>
+    renderExperimentsSection(s, metric, {
+      maxChars: Math.max(0, Math.min(DEFAULT_SECTION_LIMITS.maxChars, room)),
+    }),
+  );
 }

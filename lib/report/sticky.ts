@@ -106,24 +106,33 @@ export async function upsertStickyComment(
 export const REPORT_PENDING =
   '## lockstep report\n\n_The pipeline report appears here when the PR workflow finishes._';
 
+/** GitHub rejects comment bodies longer than this. */
+export const GITHUB_COMMENT_LIMIT = 65_536;
+
 /**
  * Writes section `name` of the sticky comment (replacing that section only), creating the
- * comment, with a placeholder for the report, when the PR has none yet.
+ * comment, with a placeholder for the report, when the PR has none yet. `body` may be a
+ * function of the characters the section has room for (what GitHub's limit leaves beside the
+ * rest of the comment), so it can cut itself to fit.
  */
 export async function upsertStickySection(
   client: IssueCommentsClient,
   target: StickyTarget,
   name: string,
-  body: string,
+  body: string | ((room: number) => string),
   marker: string = REPORT_MARKER,
 ): Promise<StickyResult> {
   const existing = await findStickyComment(client, target, marker);
+  const current = existing ? (existing.body ?? marker) : `${marker}\n${REPORT_PENDING}`;
+  // The markers and blank lines around the section take under 100 characters.
+  const room = GITHUB_COMMENT_LIMIT - replaceSection(current, name, '').length - 100;
+  const text = typeof body === 'string' ? body : body(room);
   if (existing) {
     const { data } = await client.rest.issues.updateComment({
       owner: target.owner,
       repo: target.repo,
       comment_id: existing.id,
-      body: replaceSection(existing.body ?? marker, name, body),
+      body: replaceSection(current, name, text),
     });
     return { action: 'updated', id: data.id, url: data.html_url };
   }
@@ -131,7 +140,7 @@ export async function upsertStickySection(
     owner: target.owner,
     repo: target.repo,
     issue_number: target.issueNumber,
-    body: replaceSection(`${marker}\n${REPORT_PENDING}`, name, body),
+    body: replaceSection(current, name, text),
   });
   return { action: 'created', id: data.id, url: data.html_url };
 }

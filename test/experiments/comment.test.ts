@@ -113,6 +113,24 @@ describe('lockstep exp comment --plan', () => {
     expect(gh.state.comments.get(7) ?? []).toEqual([]);
   });
 
+  it('exp comment --queue queues the experiments --plan names, with --compute kept on each entry', async () => {
+    const body = '/lockstep exp run -S train.lr=0.01,0.03 --name q';
+    const planned = await plan('maintainer', body);
+    const r = await cliIn(t.root, 'exp', 'comment', '--queue', '--compute', 'vertex');
+    expect(r.code, r.err).toBe(0);
+    const { queued } = JSON.parse(r.out) as { queued: Array<{ name: string; compute?: string }> };
+    expect(queued.map((e) => e.name)).toEqual(planned.experiments.map((e: { name: string }) => e.name));
+    expect(queued.every((e) => e.compute === 'vertex')).toBe(true);
+    const status = JSON.parse((await cliIn(t.root, 'exp', 'queue', 'status', '--json')).out);
+    expect(status.map((e: { name: string; state: string }) => [e.name, e.state])).toEqual([
+      ['q-1', 'queued'],
+      ['q-2', 'queued'],
+    ]);
+    const bad = await cliIn(t.root, 'exp', 'comment', '--queue', '--compute', 'gpu');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--compute: unknown backend "gpu"/);
+  });
+
   it.each([
     ['reader', /needs write access to this repository \(yours: read\)/],
     ['stranger', /needs write access to this repository \(yours: none\)/],

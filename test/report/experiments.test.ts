@@ -8,6 +8,7 @@ import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { writeExperiment } from '../../lib/experiments/store.ts';
 import {
+  publishExperimentsSection,
   renderExperimentsSection,
   sortExperiments,
   type ExperimentRow,
@@ -59,6 +60,38 @@ async function experiment(name: string, lr: number, f1: number | undefined, head
   );
 }
 
+/** The sticky-comment client over the fake GitHub API (the CLI's request-style client). */
+function fakeClient() {
+  return issueCommentsClient({
+    request: async (route, params) => {
+      const [method, tmpl] = route.split(' ');
+      const p = { ...(params as Record<string, unknown>) };
+      const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
+        const v = String(p[k]);
+        delete p[k];
+        return v;
+      });
+      const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
+      const res = await fetch(`${fake.url}${url}${query}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: method === 'GET' ? undefined : JSON.stringify(p),
+      });
+      return { status: res.status, data: await res.json() };
+    },
+  });
+}
+
+/** `n` experiments, exp-0000 worst to exp-<n-1> best by f1_macro. */
+const many = (n: number, params: (i: number) => Record<string, unknown> = (i) => ({ 'train.lr': i / 1e4 })) =>
+  Array.from({ length: n }, (_, i) => ({
+    name: `exp-${String(i).padStart(4, '0')}`,
+    params: params(i),
+    metrics: { f1_macro: i / n },
+    status: 'ok',
+  }));
+const rowsOf = (md: string) => md.split('\n').filter((l) => /^\| \d+ \| exp-/.test(l));
+
 describe('experiments section', () => {
   it('experiments section sorts best first, failed last, with deltas against the head', () => {
     const rows: ExperimentRow[] = [
@@ -104,24 +137,7 @@ describe('experiments section', () => {
     expect(first.stdout).toContain('### Experiments (3, against the PR head');
 
     // 2. The report rewrites the comment: the section survives, still one comment.
-    const client = issueCommentsClient({
-      request: async (route, params) => {
-        const [method, tmpl] = route.split(' ');
-        const p = { ...(params as Record<string, unknown>) };
-        const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
-          const v = String(p[k]);
-          delete p[k];
-          return v;
-        });
-        const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
-        const res = await fetch(`${fake.url}${url}${query}`, {
-          method,
-          headers: { 'content-type': 'application/json' },
-          body: method === 'GET' ? undefined : JSON.stringify(p),
-        });
-        return { status: res.status, data: await res.json() };
-      },
-    });
+    const client = fakeClient();
     const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 7 };
     await upsertStickyComment(client, target, renderReport({ paramsDiff: '_No changes._' }));
     expect(comments()).toHaveLength(1);
@@ -136,6 +152,63 @@ describe('experiments section', () => {
     expect(body).toContain('_No changes._');
     expect(body.match(/<!-- lockstep-section:experiments -->/g)).toHaveLength(1);
     expect(findSection(body, 'experiments')).toContain('| 1 | lr-mid | train.lr=0.003 | 0.8 (+0.2 ▲) |');
+  });
+
+  it('experiments section with 1,000 experiments shows the best 50 and says how many more and how to list them', () => {
+    const md = renderExperimentsSection({
+      head: 'f'.repeat(40),
+      headMetrics: { f1_macro: 0.5 },
+      experiments: many(1_000),
+    });
+    const rows = rowsOf(md);
+    expect(rows).toHaveLength(50);
+    expect(rows[0]).toMatch(/^\| 1 \| exp-0999 \|/);
+    expect(rows[49]).toMatch(/^\| 50 \| exp-0950 \|/);
+    expect(md).toContain(
+      '_950 more experiments not shown (best 50 of 1000). All of them: `npx lockstep exp pull origin && npx lockstep exp show --rev fffffff --sort f1_macro`._',
+    );
+    expect(md.length).toBeLessThanOrEqual(30_000);
+    // Under the caps nothing is left off and no such line is written.
+    expect(
+      renderExperimentsSection({ head: 'f'.repeat(40), headMetrics: {}, experiments: many(50) }),
+    ).not.toMatch(/not shown/);
+  });
+
+  it('experiments section cuts long rows to whole rows within its character cap', () => {
+    const md = renderExperimentsSection(
+      {
+        head: 'f'.repeat(40),
+        headMetrics: {},
+        experiments: many(200, (i) => ({ 'train.lr': i, note: 'x'.repeat(2_000) })),
+      },
+      'f1_macro',
+      { maxRows: 1_000 },
+    );
+    const rows = rowsOf(md);
+    expect(rows.length).toBeGreaterThan(5);
+    expect(rows.length).toBeLessThan(20);
+    expect(rows.every((r) => r.endsWith('| ok |'))).toBe(true);
+    expect(md.length).toBeLessThanOrEqual(30_000);
+    expect(md).toContain(`_${200 - rows.length} more experiments not shown (best ${rows.length} of 200)`);
+  });
+
+  it("experiments section fits the room a long report leaves in the sticky comment under GitHub's limit", async () => {
+    const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 9 };
+    const client = fakeClient();
+    await upsertStickyComment(client, target, renderReport({ notes: ['n'.repeat(50_000)] }));
+    const res = await publishExperimentsSection(client, target, {
+      head: 'f'.repeat(40),
+      headMetrics: {},
+      experiments: many(1_000, (i) => ({ 'train.lr': i, note: 'x'.repeat(500) })),
+    });
+    expect(res.action).toBe('updated');
+    const body = fake.state.comments.get(9)![0]!.body;
+    expect(body.length).toBeLessThan(65_536);
+    expect(body).toContain('n'.repeat(50_000));
+    const section = findSection(body, 'experiments')!;
+    expect(rowsOf(section).length).toBeGreaterThan(0);
+    expect(rowsOf(section).length).toBeLessThan(50);
+    expect(section).toMatch(/\d+ more experiments not shown \(best \d+ of 1000\)/);
   });
 
   it('experiments section replaces a section whose end marker was deleted by hand', () => {

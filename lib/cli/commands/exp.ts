@@ -28,6 +28,10 @@ export function register(program: Command, io: CliIO): void {
     .option('-n, --name <name>', 'experiment name (default: derived from the base commit and overrides)')
     .option('--pipeline <module>', 'pipeline module (default stages/pipeline.ts)')
     .option('--queue', 'record it to run later (exp queue start); comma lists in -S queue the grid product')
+    .option(
+      '--compute <backend>',
+      'where every stage computes: local or vertex (default: compute: in .lockstep/config.yaml)',
+    )
     .option('--json', 'print JSON')
     .action(
       async (opts: {
@@ -35,15 +39,18 @@ export function register(program: Command, io: CliIO): void {
         name?: string;
         pipeline?: string;
         queue?: boolean;
+        compute?: string;
         json?: boolean;
       }) => {
         const { runExperiment, parseOverrides } = await import('../../experiments/run.ts');
+        const { parseComputeOverride } = await import('../../experiments/workspace.ts');
         const repo = findRepo(io.cwd);
         if (opts.queue) {
           const { queueExperiments } = await import('../../experiments/queue-add.ts');
           const queued = await queueExperiments(repo, opts.setParam, {
             name: opts.name,
             pipeline: opts.pipeline,
+            compute: opts.compute,
           });
           if (opts.json) return io.out(JSON.stringify({ queued }, null, 2));
           io.out(`queued ${queued.length} experiment(s): ${queued.map((e) => e.name).join(', ')}`);
@@ -53,6 +60,7 @@ export function register(program: Command, io: CliIO): void {
           overrides: parseOverrides(opts.setParam),
           name: opts.name,
           pipeline: opts.pipeline,
+          compute: parseComputeOverride(opts.compute),
           out: opts.json ? undefined : io,
         });
         if (opts.json) return io.out(JSON.stringify(res, null, 2));
@@ -138,17 +146,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean; force?: boolean }) => {
       const { applyExperiment } = await import('../../experiments/apply.ts');
-      const { withRepoLock } = await import('../../lock.ts');
-      const repo = findRepo(io.cwd);
-      // The lock keeps gc from collecting objects between the fetch and the checkout.
-      const res = await withRepoLock(
-        repo,
-        'exp apply',
-        () => applyExperiment(repo, name, { out: io, force: opts.force }),
-        {
-          out: io,
-        },
-      );
+      const res = await applyExperiment(findRepo(io.cwd), name, { out: io, force: opts.force });
       if (opts.json) return io.out(JSON.stringify(res, null, 2));
       const wrote = res.written.length
         ? `wrote ${res.written.join(', ')}`
@@ -205,11 +203,20 @@ export function register(program: Command, io: CliIO): void {
     .command('start')
     .description('run the queued experiments, N at a time, each in its own worktree')
     .option('-j, --jobs <n>', 'experiments at the same time (default 1)', wrap(parsePositiveInt('--jobs', 1)))
+    .option(
+      '--compute <backend>',
+      "where every stage of every entry computes: local or vertex (default: the entry's --compute, else compute: in .lockstep/config.yaml)",
+    )
     .option('--json', 'print JSON')
-    .action(async (opts: { jobs?: number; json?: boolean }) => {
+    .action(async (opts: { jobs?: number; compute?: string; json?: boolean }) => {
       const { startQueue } = await import('../../experiments/queue.ts');
+      const { parseComputeOverride } = await import('../../experiments/workspace.ts');
       const repo = findRepo(io.cwd);
-      const res = await startQueue(repo, { jobs: opts.jobs, out: opts.json ? undefined : io });
+      const res = await startQueue(repo, {
+        jobs: opts.jobs,
+        compute: parseComputeOverride(opts.compute),
+        out: opts.json ? undefined : io,
+      });
       if (opts.json) io.out(JSON.stringify(res, null, 2));
       else
         io.out(
@@ -288,80 +295,101 @@ export function register(program: Command, io: CliIO): void {
     )
     .option('--plan', "check the author's permission, parse the request, print the experiments as JSON")
     .option('--run <index>', 'run experiment <index> of the request', wrap(parsePositiveInt('--run')))
+    .option('--queue', 'queue every experiment of the request (then: lockstep exp queue start)')
+    .option('--compute <backend>', 'with --run or --queue: where every stage computes, local or vertex')
     .option(
       '--report',
       "print the Experiments section (HEAD's experiments, best first) and write it into the PR's sticky comment (LOCKSTEP_PR_NUMBER)",
     )
     .option('--sort <metric>', 'metric the --report section is sorted by, best first', 'f1_macro')
-    .action(async (opts: { plan?: boolean; run?: number; report?: boolean; sort: string }) => {
-      const { UsageError } = await import('../../errors.ts');
-      if ([opts.plan, opts.run !== undefined, opts.report].filter(Boolean).length !== 1)
-        throw new UsageError('exp comment: pass one of --plan, --run <index> or --report.');
-      if (opts.report) {
-        const { experimentsForHead, renderExperimentsSection } = await import('../../report/experiments.ts');
-        const repo = findRepo(io.cwd);
-        const section = renderExperimentsSection(await experimentsForHead(repo), opts.sort);
-        io.out(section);
-        const raw = process.env.LOCKSTEP_PR_NUMBER ?? '';
-        if (raw === '') return;
-        const issue = Number(raw);
-        if (!Number.isInteger(issue) || issue <= 0)
-          throw new UsageError(`LOCKSTEP_PR_NUMBER: not a pull request number "${raw}". Set e.g. 42.`);
-        const { githubFromEnv } = await import('../github.ts');
-        const { issueCommentsClient, upsertStickySection } = await import('../../report/sticky.ts');
-        const gh = (await githubFromEnv(repo.root, true))!;
-        const res = await upsertStickySection(
-          issueCommentsClient(gh.client),
-          { ...gh.slug, issueNumber: issue },
-          'experiments',
-          section,
-        );
-        io.err(`${res.action} the Experiments section of the sticky comment ${res.url ?? res.id}`);
-        return;
-      }
-      const { parseExpComment } = await import('../exp-comment.ts');
-      const comment = await import('../../experiments/comment.ts');
-      const repo = findRepo(io.cwd);
-      const body = process.env.LOCKSTEP_COMMENT_BODY ?? '';
-      if (opts.run !== undefined) {
-        const parsed = await parseExpComment(body);
-        if (!parsed.ok) throw new UsageError(`LOCKSTEP_COMMENT_BODY: ${parsed.reason}. Fix the comment.`);
-        const planned = await comment.planExperiments(repo, parsed.setParam, parsed.name);
-        const e = planned[opts.run];
-        if (!e) throw new UsageError(`--run ${opts.run}: the request has ${planned.length} experiment(s).`);
-        const { runExperiment } = await import('../../experiments/run.ts');
-        const res = await runExperiment(repo, { overrides: e.overrides, name: e.name, out: io });
-        return io.out(JSON.stringify(res, null, 2));
-      }
-      const { githubFromEnv } = await import('../github.ts');
-      const gh = (await githubFromEnv(repo.root, true))!;
-      const author = process.env.LOCKSTEP_COMMENT_AUTHOR ?? '';
-      const issue = Number(process.env.LOCKSTEP_PR_NUMBER ?? '');
-      const refuse = async (reason: string) => {
-        if (Number.isInteger(issue) && issue > 0)
-          await comment.replyOnPullRequest(
-            gh.client,
-            gh.slug,
-            issue,
-            `@${author}: ${reason}; the command was ignored.`,
+    .action(
+      async (opts: {
+        plan?: boolean;
+        run?: number;
+        queue?: boolean;
+        report?: boolean;
+        sort: string;
+        compute?: string;
+      }) => {
+        const { UsageError } = await import('../../errors.ts');
+        if ([opts.plan, opts.run !== undefined, opts.queue, opts.report].filter(Boolean).length !== 1)
+          throw new UsageError('exp comment: pass one of --plan, --run <index>, --queue or --report.');
+        if (opts.report) {
+          const { experimentsForHead, publishExperimentsSection, renderExperimentsSection } =
+            await import('../../report/experiments.ts');
+          const repo = findRepo(io.cwd);
+          const experiments = await experimentsForHead(repo);
+          io.out(renderExperimentsSection(experiments, opts.sort));
+          const raw = process.env.LOCKSTEP_PR_NUMBER ?? '';
+          if (raw === '') return;
+          const issue = Number(raw);
+          if (!Number.isInteger(issue) || issue <= 0)
+            throw new UsageError(`LOCKSTEP_PR_NUMBER: not a pull request number "${raw}". Set e.g. 42.`);
+          const { githubFromEnv } = await import('../github.ts');
+          const { issueCommentsClient } = await import('../../report/sticky.ts');
+          const gh = (await githubFromEnv(repo.root, true))!;
+          const res = await publishExperimentsSection(
+            issueCommentsClient(gh.client),
+            { ...gh.slug, issueNumber: issue },
+            experiments,
+            opts.sort,
           );
-        io.out(JSON.stringify({ allowed: false, reason, experiments: [] }, null, 2));
-      };
-      const check = author ? await comment.checkCommenter(gh.client, gh.slug, author) : undefined;
-      if (!check?.allowed)
-        return refuse(
-          `\`/lockstep exp run\` needs write access to this repository (yours: ${check?.permission ?? 'unknown'})`,
-        );
-      const parsed = await parseExpComment(body);
-      if (!parsed.ok) return refuse(`could not read the command (${parsed.reason})`);
-      let experiments;
-      try {
-        experiments = await comment.planExperiments(repo, parsed.setParam, parsed.name);
-      } catch (err) {
-        return refuse(`could not plan the experiments (${(err as Error).message})`);
-      }
-      io.out(JSON.stringify({ allowed: true, experiments }, null, 2));
-    });
+          io.err(`${res.action} the Experiments section of the sticky comment ${res.url ?? res.id}`);
+          return;
+        }
+        const { parseExpComment } = await import('../exp-comment.ts');
+        const comment = await import('../../experiments/comment.ts');
+        const repo = findRepo(io.cwd);
+        const body = process.env.LOCKSTEP_COMMENT_BODY ?? '';
+        const { parseComputeOverride } = await import('../../experiments/workspace.ts');
+        const compute = parseComputeOverride(opts.compute);
+        if (opts.queue) {
+          const parsed = await parseExpComment(body);
+          if (!parsed.ok) throw new UsageError(`LOCKSTEP_COMMENT_BODY: ${parsed.reason}. Fix the comment.`);
+          const { queueExperiments } = await import('../../experiments/queue-add.ts');
+          const queued = await queueExperiments(repo, parsed.setParam, { name: parsed.name, compute });
+          return io.out(JSON.stringify({ queued: queued.map(({ paramsText: _, ...e }) => e) }, null, 2));
+        }
+        if (opts.run !== undefined) {
+          const parsed = await parseExpComment(body);
+          if (!parsed.ok) throw new UsageError(`LOCKSTEP_COMMENT_BODY: ${parsed.reason}. Fix the comment.`);
+          const planned = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+          const e = planned[opts.run];
+          if (!e) throw new UsageError(`--run ${opts.run}: the request has ${planned.length} experiment(s).`);
+          const { runExperiment } = await import('../../experiments/run.ts');
+          const res = await runExperiment(repo, { overrides: e.overrides, name: e.name, compute, out: io });
+          return io.out(JSON.stringify(res, null, 2));
+        }
+        const { githubFromEnv } = await import('../github.ts');
+        const gh = (await githubFromEnv(repo.root, true))!;
+        const author = process.env.LOCKSTEP_COMMENT_AUTHOR ?? '';
+        const issue = Number(process.env.LOCKSTEP_PR_NUMBER ?? '');
+        const refuse = async (reason: string) => {
+          if (Number.isInteger(issue) && issue > 0)
+            await comment.replyOnPullRequest(
+              gh.client,
+              gh.slug,
+              issue,
+              `@${author}: ${reason}; the command was ignored.`,
+            );
+          io.out(JSON.stringify({ allowed: false, reason, experiments: [] }, null, 2));
+        };
+        const check = author ? await comment.checkCommenter(gh.client, gh.slug, author) : undefined;
+        if (!check?.allowed)
+          return refuse(
+            `\`/lockstep exp run\` needs write access to this repository (yours: ${check?.permission ?? 'unknown'})`,
+          );
+        const parsed = await parseExpComment(body);
+        if (!parsed.ok) return refuse(`could not read the command (${parsed.reason})`);
+        let experiments;
+        try {
+          experiments = await comment.planExperiments(repo, parsed.setParam, parsed.name);
+        } catch (err) {
+          return refuse(`could not plan the experiments (${(err as Error).message})`);
+        }
+        io.out(JSON.stringify({ allowed: true, experiments }, null, 2));
+      },
+    );
 
   exp
     .command('remove [names...]')
