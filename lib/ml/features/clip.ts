@@ -21,14 +21,22 @@ export interface ClipFeatures {
   nFrames: number;
 }
 
-/** Downmix, replace non-finite samples by 0, resample to `cfg.sample_rate`, truncate to max_seconds. */
+/**
+ * Downmix, replace non-finite samples by 0, resample to `cfg.sample_rate`, truncate to max_seconds.
+ * The result may share memory with `audio` (never written to): read it, do not modify it.
+ */
 export function prepareAudio(cfg: FeaturizeConfig, audio: DecodedAudio): Float32Array {
   const mono = audio.channels.length === 0 ? new Float32Array(0) : downmix(audio.channels);
-  // downmix may return the caller's channel: copy before cleaning so the input is never mutated.
-  const clean = mono === audio.channels[0] ? mono.slice() : mono;
-  for (let i = 0; i < clean.length; i++) if (!Number.isFinite(clean[i])) clean[i] = 0;
+  // downmix may return the caller's channel: it is copied only when it has a sample to clean, so
+  // the input is never mutated and a clean mono clip (every served request) is not copied.
+  let clean = mono;
+  for (let i = 0; i < clean.length; i++) {
+    if (Number.isFinite(clean[i])) continue;
+    if (clean === audio.channels[0]) clean = clean.slice();
+    clean[i] = 0;
+  }
   const limit = maxSamples(cfg);
-  if (audio.sampleRate === cfg.sample_rate) return clean.length > limit ? clean.slice(0, limit) : clean;
+  if (audio.sampleRate === cfg.sample_rate) return clean.length > limit ? clean.subarray(0, limit) : clean;
   return resample(clean, audio.sampleRate, cfg.sample_rate, { maxLength: limit });
 }
 
