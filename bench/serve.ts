@@ -20,6 +20,8 @@
  *   /proc) spent per answered request during the max_rps run; cpu_efficiency = predict_cpu_ms /
  *   that, the same share measured in CPU time, which holds on a loaded machine where
  *   capacity_efficiency measures the scheduler instead.
+ * - wav_*: the same closed loop with the clip sent as a raw `audio/wav` body (no base64, no
+ *   JSON), against the same in-process prediction without base64 (wav_predict_cpu_ms).
  * - single_request_ms: median latency of requests sent one at a time on one connection.
  * - p99_ms_at_60pct / p99_at_60pct_vs_single: p99 at a constant 60% of max_rps, and its ratio
  *   to single_request_ms (target <= 3).
@@ -54,7 +56,7 @@ interface LoadOptions {
   url: string;
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   connections: number;
   duration: number;
   overallRate?: number;
@@ -138,8 +140,9 @@ function percentile(sorted: number[], p: number): number {
 async function predictCpu(
   modelDir: string,
   body: string,
+  wav: Buffer,
   n = 100,
-): Promise<{ predict: number; json: number }> {
+): Promise<{ predict: number; json: number; wav: number }> {
   const model = await loadServingModel(modelDir);
   const parsedBody: unknown = JSON.parse(body);
   const once = () => {
@@ -156,6 +159,12 @@ async function predictCpu(
     if (!checked.audio) throw new Error(`bench clip refused: ${checked.rejection}`);
     return model.predictAudio(checked.audio);
   };
+  // A raw audio/wav body: the same decode, checks and model, without base64.
+  const onceWav = () => {
+    const checked = checkAudioInstance(wav, 'body', checksOf(model), 'reject', decodeRequestWav);
+    if (!checked.audio) throw new Error(`bench clip refused: ${checked.rejection}`);
+    return model.predictAudio(checked.audio);
+  };
   for (let i = 0; i < 50; i++) once();
   const cpuMs = (fn: () => unknown) => {
     let best = Infinity;
@@ -167,7 +176,7 @@ async function predictCpu(
     }
     return best;
   };
-  return { predict: cpuMs(once), json: cpuMs(() => JSON.parse(body)) };
+  return { predict: cpuMs(once), json: cpuMs(() => JSON.parse(body)), wav: cpuMs(onceWav) };
 }
 
 /** Median latency (ms) of `n` requests sent one after another on one keep-alive connection. */
@@ -246,9 +255,10 @@ export default async function serveBench(): Promise<Record<string, number | stri
   });
   const ref = await commitArtifact(repo, 'out/model');
   await new LocalEndpoint(repo, 'dev').deploy(ref, 100);
-  const body = JSON.stringify({ instances: [{ audio: threeSecondClip(files[0]).toString('base64') }] });
+  const wav = threeSecondClip(files[0]);
+  const body = JSON.stringify({ instances: [{ audio: wav.toString('base64') }] });
   const load = [os.loadavg()[0]];
-  const cpu = await predictCpu(path.join(root, 'out', 'model'), body);
+  const cpu = await predictCpu(path.join(root, 'out', 'model'), body, wav);
 
   const bin = path.resolve(import.meta.dirname, '..', 'bin', 'lockstep.mjs');
   const child = spawn(
@@ -295,9 +305,21 @@ export default async function serveBench(): Promise<Record<string, number | stri
     const cpuBefore = treeCpuSeconds(child.pid!);
     const max = await run({ ...predict, connections: 16, duration: seconds });
     const serverCpu = treeCpuSeconds(child.pid!) - cpuBefore;
+    // The same closed loop with the clip as a raw audio/wav body.
+    const cpuBeforeWav = treeCpuSeconds(child.pid!);
+    const maxWav = await run({
+      url: predict.url,
+      method: 'POST',
+      headers: { 'content-type': 'audio/wav' },
+      body: wav,
+      connections: 16,
+      duration: seconds,
+    });
+    const serverCpuWav = treeCpuSeconds(child.pid!) - cpuBeforeWav;
     const steady = await paced(predict.url, body, 150, seconds);
     const errs = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
     const maxRps = (max.requests.total - errs(max)) / seconds;
+    const maxRpsWav = (maxWav.requests.total - errs(maxWav)) / seconds;
     const single = await singleLatency(predict.url, body, 50);
     const at60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
     load.push(os.loadavg()[0]);
@@ -335,6 +357,11 @@ export default async function serveBench(): Promise<Record<string, number | stri
       capacity_efficiency: round2(maxRps / (workers / (cpu.predict / 1000))),
       predict_cpu_ms: round2(cpu.predict),
       json_parse_cpu_ms: round2(cpu.json),
+      wav_capacity_efficiency: round2(maxRpsWav / (workers / (cpu.wav / 1000))),
+      wav_predict_cpu_ms: round2(cpu.wav),
+      wav_max_rps: Math.round(maxRpsWav),
+      wav_server_cpu_ms_per_request: round2((serverCpuWav * 1000) / maxWav.requests.total),
+      wav_cpu_efficiency: round2(cpu.wav / ((serverCpuWav * 1000) / maxWav.requests.total)),
       cpu_floor_rps: Math.round(workers / (cpu.predict / 1000)),
       server_cpu_ms_per_request: round2((serverCpu * 1000) / max.requests.total),
       cpu_efficiency: round2(cpu.predict / ((serverCpu * 1000) / max.requests.total)),
@@ -353,7 +380,7 @@ export default async function serveBench(): Promise<Record<string, number | stri
       p50_ms_at_150rps: round1(percentile(steady.latencies, 50)),
       p99_ms_at_150rps: round1(percentile(steady.latencies, 99)),
       requests_at_150rps: steady.latencies.length,
-      errors: errs(max) + steady.errors + at60.errors,
+      errors: errs(max) + errs(maxWav) + steady.errors + at60.errors,
       max_rps_vs_target: Math.round((maxRps / TARGET_RPS) * 100) / 100,
       p99_vs_target_at_150rps: Math.round((percentile(steady.latencies, 99) / 25) * 100) / 100,
       health_rps: Math.round(health.requests.average),

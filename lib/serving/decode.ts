@@ -8,6 +8,9 @@
 import { decodeWav, readWavHeader, type DecodedAudio } from '../audio/wav.ts';
 import { LockstepError } from '../errors.ts';
 
+/** WAV samples are little-endian; an Int16Array view reads them as such only on such a machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** A clip longer than the server takes, found from its header before any sample is decoded. */
 export class ClipTooLongError extends LockstepError {}
 
@@ -33,8 +36,15 @@ export function decodeRequestWav(bytes: Uint8Array, name: string, maxSeconds = I
     return decodeWav(bytes, name);
   }
   const frames = data.length / (2 * channels);
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const out = Array.from({ length: channels }, () => new Float32Array(frames));
+  if (channels === 1 && LITTLE_ENDIAN && data.byteOffset % 2 === 0) {
+    // Mono, aligned: the data chunk read as Int16 in place (the common served clip).
+    const pcm = new Int16Array(data.buffer, data.byteOffset, frames);
+    const ch = out[0];
+    for (let i = 0; i < frames; i++) ch[i] = pcm[i] / 32768;
+    return { sampleRate: header.sampleRate, channels: out, bitDepth: '16', length: frames };
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   for (let c = 0; c < channels; c++) {
     const ch = out[c];
     for (let i = 0, o = c * 2; i < frames; i++, o += 2 * channels) ch[i] = view.getInt16(o, true) / 32768;

@@ -80,6 +80,8 @@ export class PredictionLog {
   private readonly maxBytes: number;
   private readonly maxFiles: number;
   private file: string | undefined;
+  /** Open append descriptor of `file` (opened on its first append, closed on rotate and close). */
+  private fd: number | undefined;
   private readonly created: string[] = [];
   private bytes = 0;
   private seq = 0;
@@ -115,6 +117,7 @@ export class PredictionLog {
       const msg = `prediction log ${this.dir}: cannot write (${(err as Error).message.split('\n')[0]}). Check disk space and permissions.`;
       if (msg !== this.lastError) process.stderr.write(msg + '\n');
       this.lastError = msg;
+      this.closeFd();
       this.file = undefined;
     }
   }
@@ -124,17 +127,36 @@ export class PredictionLog {
     for (const line of lines) {
       const size = Buffer.byteLength(line);
       if (this.file === undefined || (this.bytes > 0 && this.bytes + size > this.maxBytes)) {
-        if (chunk) fs.appendFileSync(this.file!, chunk);
+        if (chunk) this.appendChunk(chunk);
         chunk = '';
         this.rotate();
       }
       chunk += line;
       this.bytes += size;
     }
-    if (chunk) fs.appendFileSync(this.file!, chunk);
+    if (chunk) this.appendChunk(chunk);
+  }
+
+  /** One write(2) on the open descriptor: no open and close of the file per flush. */
+  private appendChunk(chunk: string): void {
+    this.fd ??= fs.openSync(this.file!, 'a');
+    const bytes = Buffer.from(chunk);
+    for (let off = 0; off < bytes.length;) off += fs.writeSync(this.fd, bytes, off);
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already unusable: nothing more to lose */
+    }
   }
 
   private rotate(): void {
+    this.closeFd();
     fs.mkdirSync(this.dir, { recursive: true });
     this.seq++;
     this.file = path.join(this.dir, `predictions-${stamp(new Date())}-${process.pid}-${this.seq}.jsonl`);
@@ -156,9 +178,10 @@ export class PredictionLog {
     return this.created;
   }
 
-  /** Flushes; the log can still be written afterwards. */
+  /** Flushes and closes the file; the log can still be written afterwards (it reopens it). */
   close(): void {
     this.flush();
+    this.closeFd();
   }
 }
 

@@ -60,6 +60,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
     logger: false,
     return503OnClosing: true,
+    // No regex scan of every JSON body for "__proto__"/"constructor" keys (two passes over a
+    // 100 KB base64 string per request): the predict routes read the body only through
+    // `parseInstances`, which takes `instances` and refuses any instance key but `audio` or
+    // `features`, and nothing merges a body into another object.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
   });
 
   // A raw WAV body is one audio instance: no base64, no JSON parse of a 100 KB string.

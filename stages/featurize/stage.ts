@@ -35,6 +35,7 @@ export function featurizeStage(params: Params): StageDef {
     code: [
       'stages/featurize',
       'lib/ml/features.ts',
+      'lib/ml/features',
       'lib/ml/features-worker.mjs',
       'lib/ml/transform.ts',
       'lib/ml/dataset.ts',

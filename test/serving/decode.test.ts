@@ -33,6 +33,16 @@ describe('request WAV decoding', () => {
     },
   );
 
+  it('request WAV decoding reads 16-bit mono at an odd byte offset (no aligned Int16 view) bit for bit', () => {
+    const bytes = encodeWav([signal(3001, 2)], 16000, '16');
+    const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+    shifted.set(bytes);
+    const fast = decodeRequestWav(shifted, 'x');
+    const ref = decodeWav(bytes, 'x');
+    expect(fast.length).toBe(3001);
+    expect(Buffer.from(fast.channels[0].buffer).equals(Buffer.from(ref.channels[0].buffer))).toBe(true);
+  });
+
   it('request WAV decoding reports malformed files like decodeWav', () => {
     const good = encodeWav([signal(100, 0)], 16000, '16');
     const truncated = Buffer.from(good.subarray(0, good.length - 1));
