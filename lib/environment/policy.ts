@@ -234,6 +234,20 @@ const POLICY_RULES: Rule<Policy>[] = [
 
 /** Parses a policy file's text; every problem at once, each naming the file, line and key. */
 export function parsePolicy(text: string, file: string): Policy {
+  // One command reads each environment's policy several times (its branch, its endpoint, its
+  // gate): the same text parses to the same policy, so it is parsed once per process and each
+  // caller gets its own copy.
+  const key = `${file}\0${text}`;
+  const seen = parsedPolicies.get(key);
+  if (seen) return structuredClone(seen);
+  const policy = parsePolicyText(text, file);
+  parsedPolicies.set(key, policy);
+  return structuredClone(policy);
+}
+
+const parsedPolicies = new Map<string, Policy>();
+
+function parsePolicyText(text: string, file: string): Policy {
   const parsed = parseYamlSource(text, file);
   return validateYaml(
     { ...parsed, value: parsed.value ?? {} },

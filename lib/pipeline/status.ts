@@ -7,6 +7,7 @@ import type { ArtifactRef, Oid, StageDef } from '../types.ts';
 import type { Remote } from '../store/remote.ts';
 import { Cache } from '../store/cache.ts';
 import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
+import { StatusIndex } from '../store/status-index.ts';
 import { readLockfile } from '../lockfile.ts';
 import { LockfileConflictError } from '../errors.ts';
 import { planRun, planToJson } from './plan.ts';
@@ -18,10 +19,21 @@ export interface MissingArtifact {
   objects: number;
 }
 
+/** A tracked data path (`lockstep add`) whose workspace bytes differ from the lockfile. */
+export interface ChangedData {
+  path: string;
+  /** `modified`: other bytes; `missing`: not in the workspace; `unreadable`: cannot be hashed as is. */
+  state: 'modified' | 'missing' | 'unreadable';
+  /** For `unreadable`: the one-line reason. */
+  problem?: string;
+}
+
 export interface StatusReport {
   stages: { name: string; action: string; reason: string }[];
   /** Stages that would run or restore. */
   stale: string[];
+  /** Tracked data whose workspace copy is not what the lockfile pins. */
+  changedData: ChangedData[];
   missingLocal: MissingArtifact[];
   /** Only with a remote. */
   missingRemote?: MissingArtifact[];
@@ -66,18 +78,37 @@ export async function repoStatus(
   }
   const plan = await planRun(repo, stages, { params: options.params, lockfile, cache });
   const json = planToJson(plan);
+  // The status index answers "unchanged" from stats alone, and "every object is cached" from
+  // the cache's directory stamps, so a status with nothing changed reads no manifest.
+  const index = StatusIndex.load(repo);
+  const changedData: ChangedData[] = [];
+  for (const [p, ref] of Object.entries(lockfile.data ?? {})) {
+    const now = await index.workspaceHash(p);
+    if (now.kind === 'present' && now.hash === ref.hash) continue;
+    changedData.push(
+      now.kind === 'present'
+        ? { path: p, state: 'modified' }
+        : now.kind === 'missing'
+          ? { path: p, state: 'missing' }
+          : { path: p, state: 'unreadable', problem: now.problem },
+    );
+  }
   const refs = lockfileArtifacts(lockfile);
-  const perRef = await Promise.all(
-    refs.map(async (ref) => ({ ref, oids: await objectsOf(repo, cache, ref) })),
-  );
   const missingLocal: MissingArtifact[] = [];
-  for (const { ref, oids } of perRef) {
+  const perRef: { ref: ArtifactRef; oids: Oid[] }[] = [];
+  for (const ref of refs) {
+    if (!options.remote && index.isComplete(ref)) continue;
+    const oids = await objectsOf(repo, cache, ref);
+    perRef.push({ ref, oids });
     const absent = oids.filter((o) => !cache.hasSync(o));
     if (absent.length > 0) missingLocal.push({ path: ref.path, hash: ref.hash, objects: absent.length });
+    else index.markComplete(ref);
   }
+  await index.save();
   const report: StatusReport = {
     stages: json.stages,
     stale: json.stages.filter((s) => s.action !== 'skip').map((s) => s.name),
+    changedData,
     missingLocal,
     ...(conflict ? { conflict } : {}),
   };
@@ -109,6 +140,11 @@ export function formatStatus(s: StatusReport): string[] {
     lines.push('stale stages:');
     for (const st of s.stages.filter((x) => x.action !== 'skip'))
       lines.push(`  ${st.name}: ${st.reason} (${st.action})`);
+  }
+  if (s.changedData.length > 0) {
+    lines.push('tracked data changed since the lockfile (lockstep add <path> records it):');
+    for (const c of s.changedData)
+      lines.push(`  ${c.path}: ${c.state === 'unreadable' ? `cannot be hashed (${c.problem})` : c.state}`);
   }
   if (s.missingLocal.length === 0) lines.push('cache: every locked artifact is present');
   else {

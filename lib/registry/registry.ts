@@ -333,10 +333,13 @@ export async function showRegistry(
   return withRegistrySession(
     root,
     async (session) => {
+      // The environments' histories are walked while the ref's own lockfile is read and parsed.
+      const envBlobs = environmentBlobs(session);
+      envBlobs.catch(() => {});
       const { resolved, lockfile, model, blob } = await pinnedAt(session, ref);
       const [info, envs] = await Promise.all([
         simpleGit(root).raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
-        environmentModels(session, new Map([[blob, model.hash]])),
+        environmentModels(session, new Map([[blob, model.hash]]), envBlobs),
       ]);
       const [date, author, subject] = info.trim().split(SEP);
       return {

@@ -1,0 +1,409 @@
+/**
+ * The status index: what `lockstep status` saw last time, so a status with nothing changed only
+ * stats the workspace and compares (as git's index does), without hashing files, reading
+ * directory manifests or checking cached objects one by one. Two JSON files in
+ * `.lockstep/state/`, each written atomically when it changed:
+ *
+ * - `status-files.json`, read only when something differs: repository-relative path →
+ *   `dev:ino:size:mtimeNs:ctimeNs` and the sha256 seen for
+ *   exactly that stat. The ctime is in the key because a write that restores the mtime
+ *   (`touch -r`, `utimes`, an editor preserving times) still moves the ctime, which user space
+ *   cannot set. A file whose mtime or ctime lies within RACY_MS (one second) of when it was
+ *   hashed is not recorded (the same tick could hold a second write), so it is hashed again
+ *   next time, as git re-hashes racily clean index entries.
+ * - `status.json`, `trees`: tracked path → the artifact hash, its file count, and the sha1 of
+ *   every file's path and stat (dev, ino, size, mtime, ctime) in path order, taken before its
+ *   bytes were hashed. When a plain stat walk gives the same signature, nothing was added,
+ *   removed, renamed or written, and the hash is the recorded one. No signature is kept when
+ *   a file was racy or the path holds a symlink (the walk then takes the full path).
+ * - `status.json`, `complete`: artifact hashes whose every object (manifest and files) was in the local cache,
+ *   with a stamp of the cache's fan-out directories (inode and mtime of `sha256/` and each
+ *   `sha256/<2 hex>/`). Adding, deleting or renaming an object changes its directory's mtime, so
+ *   while the stamp is unchanged no object came or went and the answer still holds. A stamp with
+ *   a directory modified within RACY_MS of when it was read is not kept.
+ *
+ * A file the index has no entry for (the first status after `lockstep add`) is looked up in the
+ * hash state (dev, inode, size, mtime_ns), which is what `add` recorded; from then on the ctime
+ * is compared too. A lost or garbled index only costs hashing again.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { ArtifactRef, Oid } from '../types.ts';
+import { writeFileAtomic } from '../atomic.ts';
+import { LockstepError } from '../errors.ts';
+import { MAX_DEPTH } from '../entry-path.ts';
+import { hashFiles } from './hasher.ts';
+import { loadHashState, statKey } from './hash-state.ts';
+import { encodeManifest, sha256Hex } from './manifest.ts';
+import { validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
+
+interface IndexFile {
+  v: 1;
+  /** Tracked path → [artifact hash, file count, stat signature]. */
+  trees: Record<string, [Oid, number, string]>;
+  complete: { stamp: string; hashes: Oid[] };
+}
+
+interface FilesFile {
+  v: 1;
+  files: Record<string, [string, Oid]>;
+}
+
+/** What the workspace holds at a tracked path now. */
+export type WorkspaceState =
+  { kind: 'present'; hash: Oid } | { kind: 'missing' } | { kind: 'unreadable'; problem: string };
+
+/** `dev:ino:size:mtimeNs:ctimeNs` of a bigint stat. */
+export function indexKey(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** Milliseconds as `fs.Stats` gives them (`sec * 1e3 + nsec / 1e6`), from bigint nanoseconds. */
+function msOf(ns: bigint): number {
+  return Number(ns / 1_000_000_000n) * 1e3 + Number(ns % 1_000_000_000n) / 1e6;
+}
+
+/** One file's line of a stat signature, from a plain stat. */
+function statLine(rel: string, st: fs.Stats): string {
+  return `${rel}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`;
+}
+
+/** The same line from a bigint stat (equal to `statLine` of a plain stat of the same file). */
+function statLineBig(rel: string, st: fs.BigIntStats): string {
+  return `${rel}\0${st.dev}:${st.ino}:${st.size}:${msOf(st.mtimeNs)}:${msOf(st.ctimeNs)}\n`;
+}
+
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The stat signature of `abs` by a plain walk (sorted, regular files only), or undefined when
+ * the walk meets anything the full walk treats specially (a symlink, a special file, a name
+ * readdir could not decode, a path deeper than the manifest rules allow).
+ */
+function quickSignature(abs: string, st: fs.Stats): { sig: string; n: number } | undefined {
+  const hash = createHash('sha1');
+  if (st.isFile()) {
+    hash.update(statLine('', st));
+    return { sig: hash.digest('hex'), n: 1 };
+  }
+  let n = 0;
+  const visit = (dir: string, prefix: string, depth: number): boolean => {
+    if (depth > MAX_DEPTH) return false;
+    const names = fs.readdirSync(dir, { withFileTypes: true });
+    names.sort((a, b) => compareCodeUnits(a.name, b.name));
+    // Files and directories are visited in name order, as the full walk's final sort orders
+    // paths only when no name is a prefix of a sibling followed by a byte below "/"; the
+    // signature is compared with itself, so any fixed order works.
+    for (const e of names) {
+      if (e.name.includes('\uFFFD')) return false;
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (!visit(p, `${prefix}${e.name}/`, depth + 1)) return false;
+      } else if (e.isFile()) {
+        hash.update(statLine(prefix + e.name, fs.statSync(p)));
+        n++;
+      } else return false;
+    }
+    return true;
+  };
+  return visit(abs, '', 1) ? { sig: hash.digest('hex'), n } : undefined;
+}
+
+/** The signature `quickSignature` gives for `files` (sorted by path) as stat'ed by the full walk. */
+function signatureOf(files: WalkedFile[], dir: boolean): string {
+  const hash = createHash('sha1');
+  if (!dir) hash.update(statLineBig('', files[0]!.stat!));
+  else {
+    // quickSignature visits names depth-first in sorted order per directory: the same order.
+    const sorted = [...files].sort((a, b) => compareTreeOrder(a.rel, b.rel));
+    for (const f of sorted) hash.update(statLineBig(f.rel, f.stat!));
+  }
+  return hash.digest('hex');
+}
+
+/** Depth-first, names sorted per directory: compare segment by segment. */
+function compareTreeOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const c = compareCodeUnits(x[i]!, y[i]!);
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
+
+/**
+ * How recently before it was hashed (or stamped) a file may have changed and still be recorded.
+ * A second, as git's "same second as the index" rule: on a file system that keeps whole-second
+ * times, a second write within the second of the first leaves mtime and ctime unchanged.
+ */
+export const RACY_MS = 1000;
+
+/** True when `st` was modified (content or inode) within RACY_MS before `atMs`, or after it. */
+function isRacy(st: fs.BigIntStats, atMs: number): boolean {
+  const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return Number(latest / 1_000_000n) > atMs - RACY_MS;
+}
+
+const OID = /^[0-9a-f]{64}$/;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    // Missing or unreadable: status hashes what it must and writes a fresh file.
+    return undefined;
+  }
+}
+
+export interface StatusIndexOptions {
+  /** The clock the racy rule compares file times with (default `Date.now`; tests move it). */
+  now?: () => number;
+}
+
+export class StatusIndex {
+  private readonly repo: Repo;
+  private readonly now: () => number;
+  private readonly file: string;
+  private readonly filesFile: string;
+  private trees: Map<string, [Oid, number, string]>;
+  private complete: { stamp: string; hashes: Set<Oid> };
+  private filesTable: Map<string, [string, Oid]> | undefined;
+  private stamp: string | undefined;
+  private dirty = false;
+  private filesDirty = false;
+
+  private constructor(repo: Repo, options: StatusIndexOptions) {
+    this.repo = repo;
+    this.now = options.now ?? Date.now;
+    this.file = path.join(repo.stateDir, 'state', 'status.json');
+    this.filesFile = path.join(repo.stateDir, 'state', 'status-files.json');
+    const body = readJson(this.file) as IndexFile | undefined;
+    const ok =
+      body?.v === 1 &&
+      isRecord(body.trees) &&
+      isRecord(body.complete) &&
+      typeof body.complete.stamp === 'string' &&
+      Array.isArray(body.complete.hashes);
+    this.trees = new Map(ok ? Object.entries(body.trees) : []);
+    this.complete = ok
+      ? { stamp: body.complete.stamp, hashes: new Set(body.complete.hashes) }
+      : { stamp: '', hashes: new Set() };
+  }
+
+  /** The index of `repo`, read from disk (empty when missing or not the expected shape). */
+  static load(repo: Repo, options: StatusIndexOptions = {}): StatusIndex {
+    return new StatusIndex(repo, options);
+  }
+
+  private get files(): Map<string, [string, Oid]> {
+    if (!this.filesTable) {
+      const body = readJson(this.filesFile) as FilesFile | undefined;
+      this.filesTable = new Map(body?.v === 1 && isRecord(body.files) ? Object.entries(body.files) : []);
+    }
+    return this.filesTable;
+  }
+
+  /**
+   * The artifact hash of what the workspace holds at `rel` now (a file's sha256, or a
+   * directory's manifest hash): from stats alone when its signature is unchanged, else hashing
+   * only the files whose stat differs from their entry.
+   */
+  async workspaceHash(rel: string): Promise<WorkspaceState> {
+    validateRepoPath(this.repo, rel);
+    const abs = path.join(this.repo.root, rel);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(abs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+      throw err;
+    }
+    const tree = this.trees.get(rel);
+    if (tree && (st.isFile() || st.isDirectory())) {
+      const quick = quickSignature(abs, st);
+      if (quick && quick.sig === tree[2] && quick.n === tree[1]) return { kind: 'present', hash: tree[0] };
+    }
+    return this.hashNow(rel, abs);
+  }
+
+  private async hashNow(rel: string, abs: string): Promise<WorkspaceState> {
+    let files: WalkedFile[];
+    let dir: boolean;
+    try {
+      const st = fs.statSync(abs, { bigint: true });
+      dir = st.isDirectory();
+      if (!dir && !st.isFile()) return { kind: 'unreadable', problem: 'not a regular file or directory' };
+      files = dir ? walkFiles(abs, rel, { root: this.repo.root }) : [{ rel: '', abs, stat: st }];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+      if (err instanceof LockstepError) return { kind: 'unreadable', problem: err.message };
+      throw err;
+    }
+    const at = this.now();
+    const full = (f: WalkedFile) => (f.rel === '' ? rel : `${rel}/${f.rel}`);
+    const table = this.files;
+    const oids: Oid[] = new Array(files.length);
+    const state = loadHashState(this.repo);
+    const toHash: number[] = [];
+    let racy = false;
+    files.forEach((f, i) => {
+      const key = indexKey(f.stat!);
+      const hit = table.get(full(f));
+      if (Array.isArray(hit) && hit[0] === key && isRacy(f.stat!, at) === false) {
+        oids[i] = hit[1];
+        return;
+      }
+      // Only a file never seen here trusts the hash state: a known file whose ctime moved is read.
+      const oid = hit === undefined ? state.lookup(full(f), statKey(f.stat!)) : undefined;
+      if (oid !== undefined) {
+        oids[i] = oid;
+        racy = this.record(full(f), f.stat!, oid, at) || racy;
+      } else toHash.push(i);
+    });
+    if (toHash.length > 0) {
+      let results;
+      try {
+        results = await hashFiles(toHash.map((i) => ({ path: files[i]!.abs })));
+      } catch (err) {
+        return { kind: 'unreadable', problem: (err as Error).message };
+      }
+      results.forEach((r, j) => {
+        const f = files[toHash[j]!]!;
+        oids[toHash[j]!] = r.oid;
+        if (r.key === statKey(f.stat!)) {
+          racy = this.record(full(f), f.stat!, r.oid, at) || racy;
+          state.record(full(f), r.key, r.oid, at);
+        } else racy = true; // changed between the walk and the read: answered, not recorded
+      });
+      await state.save();
+    }
+    if (dir) this.prune(rel, new Set(files.map(full)));
+    let hash: Oid;
+    if (!dir) hash = oids[0]!;
+    else {
+      try {
+        const entries = files.map((f, i) => ({ path: f.rel, sha256: oids[i]!, size: Number(f.stat!.size) }));
+        hash = sha256Hex(encodeManifest(entries, rel));
+      } catch (err) {
+        if (err instanceof LockstepError) return { kind: 'unreadable', problem: err.message };
+        throw err;
+      }
+    }
+    const untrusted = racy || files.some((f) => isRacy(f.stat!, at)) || hasLink(abs, dir);
+    if (untrusted) {
+      if (this.trees.delete(rel)) this.dirty = true;
+    } else {
+      this.trees.set(rel, [hash, files.length, signatureOf(files, dir)]);
+      this.dirty = true;
+    }
+    return { kind: 'present', hash };
+  }
+
+  /** Records `oid` for `rel`; returns true when the file is racy (left unrecorded). */
+  private record(rel: string, st: fs.BigIntStats, oid: Oid, atMs: number): boolean {
+    if (isRacy(st, atMs) || !OID.test(oid)) {
+      if (this.files.delete(rel)) this.filesDirty = true;
+      return true;
+    }
+    const key = indexKey(st);
+    const hit = this.files.get(rel);
+    if (hit && hit[0] === key && hit[1] === oid) return false;
+    this.files.set(rel, [key, oid]);
+    this.filesDirty = true;
+    return false;
+  }
+
+  /** Forgets entries under directory `rel` that are not in `present`. */
+  private prune(rel: string, present: Set<string>): void {
+    const prefix = rel + '/';
+    for (const key of this.files.keys()) {
+      if (key.startsWith(prefix) && !present.has(key)) {
+        this.files.delete(key);
+        this.filesDirty = true;
+      }
+    }
+  }
+
+  /**
+   * The stamp of the local cache's fan-out directories now (read once per process), or ''
+   * when one of them changed too recently to be trusted (see the module comment).
+   */
+  private cacheStamp(): string {
+    if (this.stamp !== undefined) return this.stamp;
+    const at = this.now();
+    const objects = path.join(this.repo.cacheDir, 'sha256');
+    const parts: string[] = [];
+    let racy = false;
+    const add = (name: string, abs: string) => {
+      const st = fs.statSync(abs, { bigint: true });
+      if (isRacy(st, at)) racy = true;
+      parts.push(`${name}:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`);
+    };
+    try {
+      add('.', objects);
+      for (const name of fs.readdirSync(objects).sort()) add(name, path.join(objects, name));
+    } catch {
+      racy = true;
+    }
+    this.stamp = racy ? '' : createHash('sha1').update(parts.join('\n')).digest('hex');
+    return this.stamp;
+  }
+
+  /** True when every object of the artifact `ref` was in the cache and no object came or went since. */
+  isComplete(ref: Pick<ArtifactRef, 'hash'>): boolean {
+    const stamp = this.cacheStamp();
+    return stamp !== '' && stamp === this.complete.stamp && this.complete.hashes.has(ref.hash);
+  }
+
+  /** Records that every object of `ref` is in the cache now (kept only under a trusted stamp). */
+  markComplete(ref: Pick<ArtifactRef, 'hash'>): void {
+    const stamp = this.cacheStamp();
+    if (stamp === '') return;
+    if (this.complete.stamp !== stamp) this.complete = { stamp, hashes: new Set() };
+    if (this.complete.hashes.has(ref.hash)) return;
+    this.complete.hashes.add(ref.hash);
+    this.dirty = true;
+  }
+
+  /** Writes what changed (temp + rename, no fsync: a lost index only costs hashing again). */
+  async save(): Promise<void> {
+    try {
+      // The per-file table first: a tree is only ever trusted beside the entries it came from.
+      if (this.filesDirty && this.filesTable) {
+        const body: FilesFile = { v: 1, files: Object.fromEntries(this.filesTable) };
+        await writeFileAtomic(this.filesFile, JSON.stringify(body), { sync: false });
+        this.filesDirty = false;
+      }
+      if (this.dirty) {
+        const body: IndexFile = {
+          v: 1,
+          trees: Object.fromEntries(this.trees),
+          complete: { stamp: this.complete.stamp, hashes: [...this.complete.hashes] },
+        };
+        await writeFileAtomic(this.file, JSON.stringify(body), { sync: false });
+        this.dirty = false;
+      }
+    } catch {
+      // A read-only checkout still answers; it only hashes again next time.
+    }
+  }
+}
+
+/** True when the walk of `abs` would meet a symlink (the quick walk never matches those). */
+function hasLink(abs: string, dir: boolean): boolean {
+  if (!dir) return fs.lstatSync(abs).isSymbolicLink();
+  try {
+    return quickSignature(abs, fs.statSync(abs)) === undefined;
+  } catch {
+    return true;
+  }
+}

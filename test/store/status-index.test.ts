@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { commitArtifact } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { unloadHashState } from '../../lib/store/hash-state.ts';
+import { RACY_MS, StatusIndex } from '../../lib/store/status-index.ts';
+import { makeRepo, rmrf, writeFiles } from './helpers.ts';
+
+const cleanup: string[] = [];
+afterEach(() => cleanup.splice(0).forEach(rmrf));
+
+/** A clock this far ahead of the real one: every file written so far is out of the racy window. */
+const later =
+  (ms = 2 * RACY_MS) =>
+  () =>
+    Date.now() + ms;
+
+function filesTable(root: string): Record<string, [string, string]> {
+  return JSON.parse(fs.readFileSync(path.join(root, '.lockstep/state/status-files.json'), 'utf8')).files;
+}
+
+async function trackedRepo(n = 20) {
+  const repo = makeRepo();
+  cleanup.push(repo.root);
+  writeFiles(repo.root, 'data', n);
+  const ref = await commitArtifact(repo, 'data');
+  unloadHashState(repo);
+  return { repo, ref };
+}
+
+describe('status index', () => {
+  it('status index answers an unchanged directory from stats alone, reading no per-file entry', async () => {
+    const { repo, ref } = await trackedRepo();
+    const first = StatusIndex.load(repo, { now: later() });
+    expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await first.save();
+    // Entries planted with wrong oids are not consulted while the stat signature matches ...
+    const table = filesTable(repo.root);
+    for (const k of Object.keys(table)) table[k]![1] = 'b'.repeat(64);
+    fs.writeFileSync(
+      path.join(repo.root, '.lockstep/state/status-files.json'),
+      JSON.stringify({ v: 1, files: table }),
+    );
+    expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
+      kind: 'present',
+      hash: ref.hash,
+    });
+    // ... and a file added to the directory breaks the signature, so the table is read.
+    fs.writeFileSync(path.join(repo.root, 'data', 'zz-new.bin'), 'x');
+    const after = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+    expect(after.kind).toBe('present');
+    expect(after.kind === 'present' && after.hash).not.toBe(ref.hash);
+  });
+
+  it('status index sees new bytes of the same size with the mtime put back (the ctime moved)', async () => {
+    const { repo, ref } = await trackedRepo();
+    // Whole-millisecond times, so utimes can put the mtime back to the nanosecond.
+    const t = new Date(Date.now() - 60_000);
+    const file = path.join(repo.root, 'data', fs.readdirSync(path.join(repo.root, 'data'))[3]!);
+    fs.utimesSync(file, t, t);
+    const index = StatusIndex.load(repo, { now: later() });
+    expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await index.save();
+    expect(Object.keys(filesTable(repo.root))).toHaveLength(20);
+    const before = fs.statSync(file, { bigint: true });
+    const bytes = fs.readFileSync(file);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    fs.utimesSync(file, t, t);
+    const after = fs.statSync(file, { bigint: true });
+    expect([after.size, after.mtimeNs, after.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
+    for (const clock of [later(), later(10 * RACY_MS)]) {
+      const now = await StatusIndex.load(repo, { now: clock }).workspaceHash('data');
+      expect(now.kind === 'present' && now.hash).not.toBe(ref.hash);
+    }
+    // Putting the old bytes back is clean again.
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
+      kind: 'present',
+      hash: ref.hash,
+    });
+  });
+
+  it('status index does not record files changed within a second of hashing, so they are hashed again', async () => {
+    const { repo, ref } = await trackedRepo(3);
+    // The real clock: every file was written just now.
+    const index = StatusIndex.load(repo);
+    expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await index.save();
+    expect(fs.existsSync(path.join(repo.root, '.lockstep/state/status.json'))).toBe(false);
+    expect(fs.existsSync(path.join(repo.root, '.lockstep/state/status-files.json'))).toBe(false);
+    // One second on, they are settled and recorded.
+    const settled = StatusIndex.load(repo, { now: later(RACY_MS + 50) });
+    expect(await settled.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await settled.save();
+    expect(Object.keys(filesTable(repo.root))).toHaveLength(3);
+  });
+
+  it('status index reports a tracked path that is gone or cannot be tracked', async () => {
+    const { repo } = await trackedRepo(2);
+    fs.rmSync(path.join(repo.root, 'data'), { recursive: true });
+    expect(await StatusIndex.load(repo).workspaceHash('data')).toEqual({ kind: 'missing' });
+    fs.mkdirSync(path.join(repo.root, 'data'));
+    fs.symlinkSync('/etc/hostname', path.join(repo.root, 'data', 'outside'));
+    const bad = await StatusIndex.load(repo).workspaceHash('data');
+    expect(bad.kind).toBe('unreadable');
+  });
+
+  it('status index trusts "every object cached" only while no cache directory changed', async () => {
+    const { repo, ref } = await trackedRepo(5);
+    const stamp = () => StatusIndex.load(repo, { now: later() });
+    const first = stamp();
+    expect(first.isComplete(ref)).toBe(false);
+    first.markComplete(ref);
+    await first.save();
+    expect(stamp().isComplete(ref)).toBe(true);
+    // Deleting one object (its fan-out directory's mtime moves) voids the answer.
+    const cache = new Cache(repo);
+    fs.rmSync(cache.objectPath(ref.hash));
+    expect(stamp().isComplete(ref)).toBe(false);
+    // A stamp whose directories changed within the racy window is not kept.
+    const racy = StatusIndex.load(repo);
+    racy.markComplete(ref);
+    await racy.save();
+    expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
+  });
+});
