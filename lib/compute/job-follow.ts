@@ -107,7 +107,7 @@ export async function followJob(
     });
   };
   const minMs = Math.min(FIRST_POLL_MS, o.pollMs);
-  let job = first;
+  let job: CustomJob;
   for (;;) {
     if (o.signal.aborted && o.owned) await cancel('interrupted');
     job = (await withRetry(() => client.getCustomJob({ name })))[0];
