@@ -55,7 +55,16 @@ class ChunkLog {
     const text = this.lines.join('\n') + '\n';
     this.lines = [];
     const name = `${this.prefix}${String(this.seq++).padStart(6, '0')}.txt`;
-    this.flushing = this.flushing.then(() => this.store.write(name, text).then(() => undefined));
+    // Only if absent: each chunk has its own name, so the write is idempotent and the storage
+    // client retries it on a dropped connection. A chunk that still cannot be written is missing
+    // from the streamed log (the container's own output keeps it); it never fails the job, and
+    // never surfaces as an unhandled rejection from the timer (which would kill the replica).
+    this.flushing = this.flushing.then(() =>
+      this.store.write(name, text, { ifGeneration: '0' }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     return this.flushing;
   }
   async close(): Promise<void> {
