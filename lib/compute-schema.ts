@@ -12,7 +12,11 @@
  *   stages:
  *     featurize: { backend: vertex, replicas: 4 }
  *     train: { backend: vertex, machine_type: n1-standard-8, accelerator: { type: NVIDIA_TESLA_T4, count: 1 }, timeout: 3600 }
+ *   tune: { backend: vertex, machine_type: n1-standard-8 }   # each trial of lockstep tune, one job each
  * ```
+ *
+ * How many trials run at once is the study's budget, `tune.parallel` in params.yaml (or
+ * `lockstep tune --parallel`): on Vertex AI that many CustomJobs run at the same time.
  */
 import { z } from 'zod';
 
@@ -78,6 +82,12 @@ export const stageComputeSchema = z
   })
   .strict();
 
+/**
+ * Where each trial of `lockstep tune` computes: one CustomJob per trial on this machine. Trials
+ * do not shard (no replicas).
+ */
+export const tuneComputeSchema = stageComputeSchema.omit({ replicas: true });
+
 export const computeSchema = z
   .object({
     project: z.string().min(1).optional(),
@@ -86,8 +96,10 @@ export const computeSchema = z
     image: z.string().min(1).optional(),
     service_account: z.string().min(1).optional(),
     stages: z.record(z.string(), stageComputeSchema).default({}),
+    tune: tuneComputeSchema.optional(),
   })
   .strict();
 
 export type StageCompute = z.infer<typeof stageComputeSchema>;
+export type TuneCompute = z.infer<typeof tuneComputeSchema>;
 export type ComputeConfig = z.infer<typeof computeSchema>;

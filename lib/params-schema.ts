@@ -268,13 +268,18 @@ export const tuneParams = z
     /** `tpe` (after a few random trials) or `random`. */
     sampler: z.enum(['tpe', 'random']).default('tpe'),
     seed: z.number().int().default(0),
-    /** Trials at the same time (capped at the core count). */
+    /**
+     * Trials at the same time: worker threads capped at the core count, or this many Vertex AI
+     * CustomJobs at once when `compute.tune.backend` is vertex (.lockstep/config.yaml).
+     */
     parallel: z.number().int().min(1).max(64).default(2),
     pruning: z
       .object({
         enabled: z.boolean().default(true),
         /** Epochs every trial runs before the median pruner may stop it. */
         warmup_epochs: z.number().int().min(0).default(5),
+        /** Trials run to the end before the median pruner may stop any (Optuna's n_startup_trials). */
+        startup_trials: z.number().int().min(1).default(5),
       })
       .strict()
       .prefault({}),

@@ -104,35 +104,68 @@ async function gcsStore(url: string): Promise<NamedStore> {
   const status = (err: unknown) => (err as { code?: number }).code;
   return {
     url,
-    async read(name) {
-      const file = bucket.file(root + name);
-      try {
-        const [meta] = await file.getMetadata();
-        const [buf] = await file.download({ validation: false });
-        return { text: buf.toString('utf8'), generation: String(meta.generation) };
-      } catch (err) {
-        if (status(err) === 404) return undefined;
-        throw err;
-      }
-    },
+    read: (name) => onReset(() => read(name)),
     async write(name, text, options = {}) {
-      try {
-        await bucket.file(root + name).save(text, {
-          resumable: false,
-          contentType: 'application/json',
-          ...(options.ifGeneration !== undefined
-            ? { preconditionOpts: { ifGenerationMatch: Number(options.ifGeneration) } }
-            : {}),
-        });
-        return true;
-      } catch (err) {
-        if (status(err) === 412) return false;
-        throw err;
-      }
+      // A conditional write is not repeated: if the lost answer was a success, the repeat would
+      // answer 412 and the caller would think another process won.
+      if (options.ifGeneration !== undefined) return write(name, text, options);
+      return onReset(() => write(name, text, options));
     },
-    async list(prefix) {
-      const [files] = await bucket.getFiles({ prefix: root + prefix });
-      return files.map((f) => f.name.slice(root.length)).sort();
-    },
+    list: (prefix) => onReset(() => list(prefix)),
   };
+
+  async function read(name: string): Promise<NamedObject | undefined> {
+    const file = bucket.file(root + name);
+    try {
+      const [meta] = await file.getMetadata();
+      const [buf] = await file.download({ validation: false });
+      return { text: buf.toString('utf8'), generation: String(meta.generation) };
+    } catch (err) {
+      if (status(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function write(name: string, text: string, options: { ifGeneration?: string }): Promise<boolean> {
+    try {
+      await bucket.file(root + name).save(text, {
+        resumable: false,
+        contentType: 'application/json',
+        ...(options.ifGeneration !== undefined
+          ? { preconditionOpts: { ifGenerationMatch: Number(options.ifGeneration) } }
+          : {}),
+      });
+      return true;
+    } catch (err) {
+      if (status(err) === 412) return false;
+      throw err;
+    }
+  }
+
+  async function list(prefix: string): Promise<string[]> {
+    const [files] = await bucket.getFiles({ prefix: root + prefix });
+    return files.map((f) => f.name.slice(root.length)).sort();
+  }
+}
+
+/**
+ * Repeats `fn` (up to 3 times) when the connection it reused was closed under it: a keep-alive
+ * connection the server closed while it sat idle between two polls answers the next request
+ * with "socket hang up" (ECONNRESET) or EPIPE, and not every path of the storage client retries
+ * that. Only for idempotent calls.
+ */
+async function onReset<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { code?: unknown; message?: string };
+      const reset =
+        e.code === 'ECONNRESET' ||
+        e.code === 'EPIPE' ||
+        /socket hang up|ECONNRESET|EPIPE/.test(e.message ?? '');
+      if (!reset || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
 }

@@ -6,7 +6,7 @@
  */
 import type { Repo } from '../repo.ts';
 import type { StageDef } from '../types.ts';
-import { ACCELERATOR_MACHINES, type StageCompute } from '../compute-schema.ts';
+import { ACCELERATOR_MACHINES, type ComputeConfig, type StageCompute } from '../compute-schema.ts';
 import { readConfig } from '../config.ts';
 import { ConfigError, UsageError, formatProblem } from '../errors.ts';
 import { defaultRemoteUrl } from '../store/remote-config.ts';
@@ -37,7 +37,10 @@ export interface ComputePlan {
 export const DEFAULT_MACHINE_TYPE = 'n1-standard-4';
 const CONFIG = '.lockstep/config.yaml';
 
-function resolveStage(c: StageCompute | undefined, override?: 'local' | 'vertex'): ResolvedStageCompute {
+function resolveStage(
+  c: (Omit<StageCompute, 'replicas'> & { replicas?: number }) | undefined,
+  override?: 'local' | 'vertex',
+): ResolvedStageCompute {
   return {
     backend: override ?? c?.backend ?? 'local',
     machineType: c?.machine_type ?? DEFAULT_MACHINE_TYPE,
@@ -47,16 +50,36 @@ function resolveStage(c: StageCompute | undefined, override?: 'local' | 'vertex'
   };
 }
 
-/**
- * Resolves where `stages` compute. `override` (`repro --compute`) applies to every stage:
- * `local` runs everything here; `vertex` sends every stage to Vertex AI.
- */
-export function resolveCompute(repo: Repo, stages: StageDef[], override?: string): ComputePlan {
+function checkOverride(override: string | undefined): void {
   if (override !== undefined && override !== 'local' && override !== 'vertex') {
     throw new UsageError(
       `--compute: unknown backend "${override}". Use --compute local or --compute vertex.`,
     );
   }
+}
+
+/** One accelerator/machine pairing check, for `key` (`compute.stages.train`, `compute.tune`). */
+function checkAccelerator(resolved: ResolvedStageCompute, key: string, given: string | undefined): void {
+  const accel = resolved.accelerator?.type as keyof typeof ACCELERATOR_MACHINES | undefined;
+  const fits = accel ? ACCELERATOR_MACHINES[accel] : undefined;
+  if (fits && !fits.prefixes.some((m) => resolved.machineType.startsWith(m))) {
+    throw new ConfigError(
+      formatProblem(
+        `${CONFIG}: ${key}.machine_type`,
+        `accelerator ${accel} does not attach to this machine type${given ? '' : ' (the default)'}`,
+        resolved.machineType,
+        `Set machine_type to a machine type it attaches to (${fits.prefixes.map((m) => m.replace(/-$/, '')).join(', ')}), e.g. ${fits.example}.`,
+      ),
+    );
+  }
+}
+
+/**
+ * Resolves where `stages` compute. `override` (`repro --compute`) applies to every stage:
+ * `local` runs everything here; `vertex` sends every stage to Vertex AI.
+ */
+export function resolveCompute(repo: Repo, stages: StageDef[], override?: string): ComputePlan {
+  checkOverride(override);
   const config = readConfig(repo).compute;
   const names = new Set(stages.map((s) => s.name));
   for (const name of Object.keys(config?.stages ?? {})) {
@@ -84,22 +107,29 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
         ),
       );
     }
-    const accel = resolved.accelerator?.type as keyof typeof ACCELERATOR_MACHINES | undefined;
-    const fits = accel ? ACCELERATOR_MACHINES[accel] : undefined;
-    if (fits && !fits.prefixes.some((m) => resolved.machineType.startsWith(m))) {
-      const given = config?.stages[stage.name]?.machine_type;
-      throw new ConfigError(
-        formatProblem(
-          `${CONFIG}: compute.stages.${stage.name}.machine_type`,
-          `accelerator ${accel} does not attach to this machine type${given ? '' : ' (the default)'}`,
-          resolved.machineType,
-          `Set machine_type to a machine type it attaches to (${fits.prefixes.map((m) => m.replace(/-$/, '')).join(', ')}), e.g. ${fits.example}.`,
-        ),
-      );
-    }
+    checkAccelerator(resolved, `compute.stages.${stage.name}`, config?.stages[stage.name]?.machine_type);
     plan.stages.set(stage.name, resolved);
   }
-  if (![...plan.stages.values()].some((s) => s.backend === 'vertex')) return plan;
+  if ([...plan.stages.values()].some((s) => s.backend === 'vertex'))
+    plan.vertex = resolveVertexSettings(repo, config);
+  return plan;
+}
+
+/** Where each trial of `lockstep tune` computes (`compute.tune`, or `tune --compute`). */
+export function resolveTuneCompute(
+  repo: Repo,
+  override?: string,
+): { compute: ResolvedStageCompute; vertex?: VertexSettings } {
+  checkOverride(override);
+  const config = readConfig(repo).compute;
+  const compute = resolveStage(config?.tune, override as 'local' | 'vertex' | undefined);
+  checkAccelerator(compute, 'compute.tune', config?.tune?.machine_type);
+  if (compute.backend !== 'vertex') return { compute };
+  return { compute, vertex: resolveVertexSettings(repo, config) };
+}
+
+/** Project, region, image, service account and the gs:// remote jobs exchange objects through. */
+function resolveVertexSettings(repo: Repo, config: ComputeConfig | undefined): VertexSettings {
   const env = process.env;
   const need = (key: string, value: string | undefined, variable: string): string => {
     if (value) return value;
@@ -123,7 +153,7 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
       ),
     );
   }
-  plan.vertex = {
+  return {
     project: need('project', env.LOCKSTEP_VERTEX_PROJECT ?? config?.project, 'LOCKSTEP_VERTEX_PROJECT'),
     region: need('region', env.LOCKSTEP_VERTEX_REGION ?? config?.region, 'LOCKSTEP_VERTEX_REGION'),
     // Jobs run the image by digest, never by a mutable tag (the same rule as a Vertex deploy);
@@ -138,5 +168,4 @@ export function resolveCompute(repo: Repo, stages: StageDef[], override?: string
       : {}),
     remote,
   };
-  return plan;
 }

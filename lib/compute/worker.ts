@@ -50,24 +50,21 @@ class ChunkLog {
   add(line: string): void {
     this.lines.push(line);
   }
-  /**
-   * Writes the lines kept so far as the next chunk. A failed upload (a reset connection) must not
-   * fail the job, nor crash it from the timer as an unhandled rejection: its lines go back in
-   * front of the next chunk.
-   */
   flush(): Promise<void> {
     if (this.lines.length === 0) return this.flushing;
-    const lines = this.lines;
+    const text = this.lines.join('\n') + '\n';
     this.lines = [];
-    this.flushing = this.flushing.then(async () => {
-      const name = `${this.prefix}${String(this.seq).padStart(6, '0')}.txt`;
-      try {
-        await this.store.write(name, lines.join('\n') + '\n');
-        this.seq++;
-      } catch {
-        this.lines = [...lines, ...this.lines];
-      }
-    });
+    const name = `${this.prefix}${String(this.seq++).padStart(6, '0')}.txt`;
+    // Only if absent: each chunk has its own name, so the write is idempotent and the storage
+    // client retries it on a dropped connection. A chunk that still cannot be written is missing
+    // from the streamed log (the container's own output keeps it); it never fails the job, and
+    // never surfaces as an unhandled rejection from the timer (which would kill the replica).
+    this.flushing = this.flushing.then(() =>
+      this.store.write(name, text, { ifGeneration: '0' }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     return this.flushing;
   }
   async close(): Promise<void> {

@@ -1,13 +1,15 @@
 /**
  * `lockstep tune`: an Optuna-style study over the `tune.space` of params.yaml. Trial 0 is the
  * current params (the baseline); the others come from the sampler (random, or TPE after a few
- * random trials). Trials run in parallel on worker threads up to the core count, report their
- * per-epoch validation metric, and a median pruner stops clearly worse ones early. The study
- * stops at its trial or minute budget.
+ * random trials). Trials run in parallel (on worker threads up to the core count, or through
+ * another executor such as Vertex AI CustomJobs), report their per-epoch validation metric, and
+ * a median pruner stops clearly worse ones early. The study stops at its trial or minute budget,
+ * or when its signal aborts (no new trial starts; running ones are stopped by their executor).
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { createRng } from '../rng.ts';
+import { LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
 import type { Assignment, SearchSpace } from './space.ts';
@@ -53,10 +55,21 @@ export interface StudyResult {
 /** Completed trials before the median pruner may stop any (Optuna's n_startup_trials). */
 export const PRUNE_STARTUP_TRIALS = 5;
 
-/** Runs one trial somewhere (a worker thread by default; in-process in tests). */
+/** Which trial an executor runs, and the study's signal (stop the trial when it aborts). */
+export interface TrialRun {
+  number: number;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs one trial somewhere (a worker thread by default; in-process in tests; a Vertex AI job).
+ * `onEpoch` answers whether the pruner stops the trial; an executor that cannot stop a trial
+ * at the epoch (a remote job) stops it as soon as it can and reports it pruned at that epoch.
+ */
 export type TrialExecutor = (
   input: Omit<TrialInput, 'onEpoch'>,
   onEpoch: (epoch: number, value: number) => boolean,
+  run: TrialRun,
 ) => Promise<TrialOutcome>;
 
 /** A pool of worker threads running trials; `close()` terminates them. */
@@ -82,10 +95,17 @@ export function workerExecutor(size: number): { run: TrialExecutor; close: () =>
     else idle.push(w);
   };
   return {
-    async run(input, onEpoch) {
+    async run(input, onEpoch, { signal }) {
       const w = await acquire();
       const id = nextId++;
+      let stopped = false;
+      const stop = () => {
+        stopped = true;
+        void w.terminate();
+      };
       try {
+        signal.throwIfAborted();
+        signal.addEventListener('abort', stop, { once: true });
         return await new Promise<TrialOutcome>((resolve, reject) => {
           const onMessage = (m: any) => {
             if (m.id !== id) return;
@@ -101,10 +121,14 @@ export function workerExecutor(size: number): { run: TrialExecutor; close: () =>
           };
           w.on('message', onMessage);
           w.once('error', reject);
+          w.once('exit', () => reject(new Error('interrupted')));
           w.postMessage({ type: 'trial', id, input });
         });
       } finally {
-        release(w);
+        signal.removeEventListener('abort', stop);
+        // A stopped worker is gone: it is never handed out again.
+        if (stopped) all.splice(all.indexOf(w), 1);
+        else release(w);
       }
     },
     async close() {
@@ -125,7 +149,10 @@ function lossOf(config: StudyConfig, value: number): number {
   return config.direction === 'maximize' ? -value : value;
 }
 
-/** Runs the study. `executor` defaults to a worker pool of `config.parallel` threads. */
+/**
+ * Runs the study. `executor` defaults to a worker pool of `config.parallel` threads. An aborted
+ * signal ends it with a LockstepError (exit code 130) once every running trial has stopped.
+ */
 export async function runStudy(options: {
   featuresDir: string;
   train: TrainParams;
@@ -134,11 +161,20 @@ export async function runStudy(options: {
   out?: Output;
   /** Called when each trial finishes (to record it as an experiment). */
   onTrial?: (t: TrialRecord) => Promise<void>;
+  /** Aborting stops the study: no trial starts, running ones stop, none is recorded. */
+  signal?: AbortSignal;
+  /**
+   * Most trials at once whatever `config.parallel` says (default: the core count, since worker
+   * threads share this machine; a remote executor passes config.parallel).
+   */
+  maxParallel?: number;
 }): Promise<StudyResult> {
   const { config } = options;
+  const signal = options.signal ?? new AbortController().signal;
   const started = performance.now();
   const deadline = started + config.minutes * 60_000;
-  const parallel = Math.max(1, Math.min(config.parallel, os.availableParallelism(), config.trials));
+  const cap = options.maxParallel ?? os.availableParallelism();
+  const parallel = Math.max(1, Math.min(config.parallel, cap, config.trials));
   const pool = options.executor ? undefined : workerExecutor(parallel);
   const execute = options.executor ?? pool!.run;
   const sampler: Sampler =
@@ -168,11 +204,14 @@ export async function runStudy(options: {
       const outcome = await execute(
         input,
         (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, value),
+        { number, signal },
       );
       if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, v));
       if (!outcome.pruned) pruner.complete(number);
       record = { number, params, ...outcome, seconds: (performance.now() - t0) / 1000 };
     } catch (err) {
+      // A trial stopped by the interrupt is no result: it is neither recorded nor reported.
+      if (signal.aborted) return;
       record = {
         number,
         params,
@@ -187,11 +226,12 @@ export async function runStudy(options: {
     }
     trials.push(record);
     // A pruned trial's value is its partial result: usable by TPE as "bad", never as the best.
+    // A trial pruned on a remote job has no partial result (its job was cancelled): it counts
+    // as bad as the worst so far.
+    const losses = [lossOf(config, record.value), ...history.map((h) => h.loss)].filter(Number.isFinite);
     history.push({
       params,
-      loss: record.pruned
-        ? Math.max(lossOf(config, record.value), ...history.map((h) => h.loss).filter(Number.isFinite))
-        : lossOf(config, record.value),
+      loss: record.pruned ? (losses.length ? Math.max(...losses) : Infinity) : lossOf(config, record.value),
     });
     options.out?.err(
       `tune: trial ${number}${record.pruned ? ' pruned' : ''}${record.error ? ' failed: ' + record.error : ''} ${config.objective}=${Number.isFinite(record.value) ? record.value.toFixed(4) : '—'} ${JSON.stringify(params)} (${record.seconds.toFixed(1)} s)`,
@@ -209,8 +249,9 @@ export async function runStudy(options: {
     }
     await runOne(0, baselineParams);
     const running = new Set<Promise<void>>();
-    while (launched < config.trials && performance.now() < deadline) {
-      while (running.size < parallel && launched < config.trials && performance.now() < deadline) {
+    const more = () => launched < config.trials && performance.now() < deadline && !signal.aborted;
+    while (more()) {
+      while (running.size < parallel && more()) {
         const number = launched++;
         const params = sampler.suggest(config.space, history, rng);
         const p: Promise<void> = runOne(number, params).finally(() => running.delete(p));
@@ -223,6 +264,12 @@ export async function runStudy(options: {
     await pool?.close();
   }
   trials.sort((a, b) => a.number - b.number);
+  if (signal.aborted) {
+    throw new LockstepError(
+      `tune: interrupted after ${trials.length} finished trial(s); running trials were stopped and params.yaml is unchanged. Run lockstep tune again.`,
+      { exitCode: 130 },
+    );
+  }
   const baseline = trials[0];
   const complete = trials.filter((t) => !t.pruned && !t.error && Number.isFinite(t.value));
   const best = complete.reduce(

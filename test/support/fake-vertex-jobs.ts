@@ -8,6 +8,14 @@
  * AIP_TENSORBOARD_LOG_DIR under the job's base output directory, and the containerSpec env.
  * States go QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED, or CANCELLING → CANCELLED after
  * cancel (replicas get SIGTERM); list pages with pageSize/pageToken and filters on labels.
+ *
+ * What it simulates and what it does not: a job is queued for 20 ms and then pending until its
+ * replicas' processes are spawned (`holdPending` keeps it pending longer, as Vertex AI does while
+ * it waits for machines); it sets startTime when the processes start, as Vertex AI does when the
+ * containers run. It does not simulate machine provisioning or image pulls (minutes on Vertex
+ * AI), so a figure measured against it is lockstep's own cost: the client calls, the transfers,
+ * and the start-up of the `lockstep job` process in each replica, which runs exactly as in the
+ * container.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ApiError, validate, type FakeRequest, type FakeVertex } from './fake-vertex.ts';
@@ -43,7 +51,11 @@ export interface FakeJobsOptions {
   replicaEnv?: (job: FakeCustomJob, replica: string) => Record<string, string> | undefined;
   /** Replica output (default: kept in `FakeJobs.output`). */
   onOutput?: (replica: string, line: string) => void;
+  /** Resolves when the job may leave PENDING (default at once): no machines yet. */
+  holdPending?: (job: FakeCustomJob) => Promise<void>;
 }
+
+const FINAL: JobStateName[] = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 
 const MACHINE =
   /^(n1|n2|n2d|e2|c2|c2d|c3|a2|a3|g2|m1)-(standard|highmem|highcpu|highgpu|ultragpu|megagpu|ultramem|megamem)-\d+g?$/;
@@ -55,6 +67,8 @@ export class FakeJobs {
   readonly output: string[] = [];
   /** Called once per job when it starts running (tests wait on it). */
   onRunning?: (job: FakeCustomJob) => void;
+  /** Most jobs that were in a non-final state at the same time. */
+  maxActive = 0;
   private readonly procs = new Map<string, ChildProcess[]>();
   private readonly settled = new Map<string, Promise<void>>();
 
@@ -84,12 +98,16 @@ export class FakeJobs {
     return job;
   }
 
+  /** Jobs not in a final state now. */
+  active(): number {
+    return [...this.jobs.values()].filter((j) => !FINAL.includes(j.state)).length;
+  }
+
   private setState(job: FakeCustomJob, state: JobStateName): void {
     job.state = state;
     job.updateTime = this.now();
     if (state === 'JOB_STATE_RUNNING') job.startTime = job.updateTime;
-    if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(state))
-      job.endTime = job.updateTime;
+    if (FINAL.includes(state)) job.endTime = job.updateTime;
   }
 
   private route(req: FakeRequest): unknown {
@@ -183,6 +201,7 @@ export class FakeJobs {
       updateTime: now,
     };
     this.jobs.set(name, job);
+    this.maxActive = Math.max(this.maxActive, this.active());
     this.calls.push(`create ${name}`);
     this.settled.set(name, this.execute(job));
     return job;
@@ -192,6 +211,12 @@ export class FakeJobs {
     await new Promise((r) => setTimeout(r, 20));
     if (job.state !== 'JOB_STATE_QUEUED') return;
     this.setState(job, 'JOB_STATE_PENDING');
+    await this.options.holdPending?.(job);
+    // Cancelled while it waited for machines: no replica ever starts.
+    if ((job.state as JobStateName) !== 'JOB_STATE_PENDING') {
+      if ((job.state as JobStateName) === 'JOB_STATE_CANCELLING') this.setState(job, 'JOB_STATE_CANCELLED');
+      return;
+    }
     const pools = job.jobSpec.workerPoolSpecs as Record<string, any>[];
     const id = job.name.split('/').pop()!;
     const cluster: Record<string, string[]> = {};

@@ -1,6 +1,8 @@
 /**
  * `lockstep job run --remote <url> --key <run key>`: the command of a Vertex AI job's replicas
- * (lib/compute/worker.ts). Not meant for people; `lockstep repro` submits it.
+ * (lib/compute/worker.ts); `lockstep job trial --remote <url> --key <trial key>`: one tuning
+ * trial (lib/compute/trial-job.ts). Not meant for people; `lockstep repro` and `lockstep tune`
+ * submit them.
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
@@ -29,5 +31,15 @@ export function register(program: Command, io: CliIO): void {
       } finally {
         process.removeListener('SIGTERM', onTerm);
       }
+    });
+  job
+    .command('trial')
+    .description('run one tuning trial of the spec at <remote>/trials/<key>/ (submitted by lockstep tune)')
+    .requiredOption('--remote <url>', 'the remote holding the trial spec and the featurized data')
+    .requiredOption('--key <key>', 'trial key')
+    .action(async (opts: { remote: string; key: string }) => {
+      const { runTrialJob } = await import('../../compute/trial-job.ts');
+      // A cancelled job's container gets SIGTERM: the trial just stops (its job is cancelled).
+      await runTrialJob({ remote: opts.remote, key: opts.key, out: io, imageRoot: io.cwd });
     });
 }

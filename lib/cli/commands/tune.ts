@@ -19,6 +19,7 @@ interface TuneCliOptions {
   repro?: boolean;
   write?: boolean;
   json?: boolean;
+  compute?: string;
 }
 
 export function register(program: Command, io: CliIO): void {
@@ -36,6 +37,7 @@ export function register(program: Command, io: CliIO): void {
     .option('--no-repro', 'do not run the pipeline up to featurize first')
     .option('--no-write', 'report only; never change params.yaml')
     .option('--json', 'print the study as JSON')
+    .option('--compute <backend>', 'local or vertex: where trials run (default compute.tune.backend)')
     .action(async (opts: TuneCliOptions) => {
       const { loadParams } = await import('../../params.ts');
       const { runStudy } = await import('../../tune/tuner.ts');
@@ -62,6 +64,7 @@ export function register(program: Command, io: CliIO): void {
         parallel: opts.parallel ?? t.parallel,
         prune: t.pruning.enabled,
         warmup_epochs: t.pruning.warmup_epochs,
+        prune_startup_trials: t.pruning.startup_trials,
         cv_folds: opts.folds ?? t.cv_folds,
         space: t.space,
       };
@@ -81,16 +84,41 @@ export function register(program: Command, io: CliIO): void {
         assertRunSucceeded(await runRepro(repo, ['featurize'], {}, io));
       }
       const featuresDir = path.resolve(repo.root, opts.features ?? 'out/features');
+      const { resolveTuneCompute } = await import('../../compute/resolve.ts');
+      const where = resolveTuneCompute(repo, opts.compute);
       const git = simpleGit(repo.root);
       const base = (
         await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
       ).trim();
       const study = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
       const paramsText = await readFile(repo.paramsPath, 'utf8');
+      let executor;
+      if (where.vertex) {
+        const { vertexTrialExecutor } = await import('../../compute/trials.ts');
+        executor = vertexTrialExecutor({
+          repo,
+          vertex: where.vertex,
+          compute: where.compute,
+          study: `tune-${study}`,
+          featuresDir,
+          out: opts.json ? undefined : io,
+        });
+      }
+      // Ctrl-C (or a cancelled workflow's SIGTERM) stops the study: running trials stop (their
+      // jobs are cancelled), params.yaml stays as it is, exit 130. A second Ctrl-C exits at once.
+      const controller = new AbortController();
+      const onSignal = () => {
+        io.err('interrupted: stopping running trials (Ctrl-C again to exit at once)');
+        controller.abort(new Error('interrupted'));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const result = await runStudy({
         featuresDir,
         train: params.train,
         config,
+        signal: controller.signal,
+        ...(executor ? { executor, maxParallel: config.parallel } : {}),
         out: opts.json ? undefined : io,
         onTrial: async (trial) => {
           if (!base) return; // no commit to hang experiments on
@@ -116,6 +144,9 @@ export function register(program: Command, io: CliIO): void {
             },
           );
         },
+      }).finally(() => {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
       });
       const outDir = path.join(repo.root, 'out', 'tune');
       await mkdir(outDir, { recursive: true });

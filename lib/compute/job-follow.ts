@@ -1,0 +1,150 @@
+/**
+ * Following a Vertex AI CustomJob to its end: its state and elapsed time on stderr (and a
+ * progress line every 30 s in CI), a hook on every poll (log lines, a trial's epochs), a cancel
+ * sent at most once (interrupt, timeout, or the hook's own reason such as pruning), and the
+ * stage's `timeout` counted from the job's RUNNING start: time queued for machines (QUEUED,
+ * PENDING) is reported but never counted.
+ *
+ * Polls start at 250 ms and back off to a fifth of the time the job has existed, capped at the
+ * poll interval (10 s by default): a short job is seen ending within a fraction of a second, a
+ * long one costs one request per 10 s, and the lag after a job ends stays under ~20% of its time.
+ */
+import type { Output } from '../output.ts';
+import {
+  jobState,
+  TERMINAL_STATES,
+  withRetry,
+  type CustomJob,
+  type JobServiceClient,
+} from './jobs-client.ts';
+
+/** First poll interval (ms) and the floor of the back-off. */
+export const FIRST_POLL_MS = 250;
+
+export interface FollowJobOptions {
+  /** Head of the status lines (`featurize`, `tune: trial 3`). */
+  label: string;
+  /** Running seconds before the job is cancelled. */
+  timeoutSeconds: number;
+  /** Longest wait between polls in ms. */
+  pollMs: number;
+  /** True when this process created the job: an interrupt then cancels it. */
+  owned: boolean;
+  signal: AbortSignal;
+  out: Output;
+  /** Called after every poll with the job as it is now; may call `cancel`. */
+  onPoll?: (job: CustomJob, cancel: (why: string) => Promise<void>) => Promise<void>;
+}
+
+export interface FollowedJob {
+  job: CustomJob;
+  /** Final state, or the state last seen when an interrupt left a job of another process. */
+  state: string;
+  /** Why this process cancelled the job (`interrupted`, `timed out ...`, a hook's reason). */
+  cancelledFor?: string;
+  timedOut: boolean;
+  /** Seconds from the job's RUNNING start to its end (or now). */
+  runningSeconds: number;
+  /** Seconds from creation to RUNNING (or now, when it never ran). */
+  queuedSeconds: number;
+}
+
+/** Milliseconds since the epoch of a protobuf Timestamp (object or RFC 3339 string). */
+export function timestampMs(t: { seconds?: unknown; nanos?: number | null } | string): number {
+  if (typeof t === 'string') return Date.parse(t);
+  return Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6);
+}
+
+/** Seconds queued and running of `job` as of `now` (ms). */
+export function jobTimes(job: CustomJob, now = Date.now()): { queued: number; running: number } {
+  const created = job.createTime ? timestampMs(job.createTime as never) : now;
+  const started = job.startTime ? timestampMs(job.startTime as never) : undefined;
+  const ended = job.endTime ? timestampMs(job.endTime as never) : now;
+  if (started === undefined) return { queued: Math.max(0, (ended - created) / 1000), running: 0 };
+  return {
+    queued: Math.max(0, (started - created) / 1000),
+    running: Math.max(0, (ended - started) / 1000),
+  };
+}
+
+/**
+ * Waits `ms`, or less when `signal` aborts meanwhile: a Ctrl-C during a 10 s poll cancels the
+ * job at once (a user who waits 10 s presses Ctrl-C again, which exits without cancelling).
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Follows `first` until it reaches a final state (or an interrupt leaves a job it does not own). */
+export async function followJob(
+  client: JobServiceClient,
+  first: CustomJob,
+  o: FollowJobOptions,
+): Promise<FollowedJob> {
+  const name = first.name!;
+  const jobId = name.split('/').pop()!;
+  const since = Date.now();
+  const ci = process.env.CI === 'true';
+  let cancelledFor: string | undefined;
+  let timedOut = false;
+  let lastProgress = 0;
+  let state = '';
+  const cancel = async (why: string): Promise<void> => {
+    if (cancelledFor !== undefined) return;
+    cancelledFor = why;
+    o.out.err(`${o.label}: ${why}: cancelling ${name}`);
+    await withRetry(() => client.cancelCustomJob({ name })).catch((err: { code?: unknown }) => {
+      // It ended between the last poll and the cancel (FAILED_PRECONDITION): nothing to cancel.
+      if (err.code !== 9 && err.code !== 400) throw err;
+    });
+  };
+  const minMs = Math.min(FIRST_POLL_MS, o.pollMs);
+  let job: CustomJob;
+  for (;;) {
+    if (o.signal.aborted && o.owned) await cancel('interrupted');
+    job = (await withRetry(() => client.getCustomJob({ name })))[0];
+    const now = jobState(job);
+    const times = jobTimes(job);
+    if (!timedOut && times.running > o.timeoutSeconds && !TERMINAL_STATES.has(now)) {
+      timedOut = true;
+      await cancel(
+        `timed out after ${times.running.toFixed(0)}s running (queued ${times.queued.toFixed(0)}s)`,
+      );
+    }
+    await o.onPoll?.(job, cancel);
+    const shown = `${o.label}: ${jobId} ${now.replace('JOB_STATE_', '').toLowerCase()}`;
+    const elapsed = ((Date.now() - since) / 1000).toFixed(0);
+    if (now !== state) {
+      state = now;
+      o.out.err(`${shown} (${elapsed} s)`);
+    } else if (ci && Date.now() - lastProgress > 30_000) {
+      lastProgress = Date.now();
+      o.out.err(`${shown}, ${elapsed} s elapsed`);
+    }
+    if (TERMINAL_STATES.has(state)) break;
+    if (o.signal.aborted && !o.owned) break;
+    // Once a cancel is sent, its end is followed at the shortest interval.
+    const wait =
+      cancelledFor !== undefined
+        ? Math.min(o.pollMs, 1000)
+        : Math.min(o.pollMs, Math.max(minMs, (Date.now() - since) / 5));
+    await sleep(wait, cancelledFor !== undefined ? undefined : o.signal);
+  }
+  const times = jobTimes(job);
+  return {
+    job,
+    state,
+    ...(cancelledFor !== undefined ? { cancelledFor } : {}),
+    timedOut,
+    runningSeconds: times.running,
+    queuedSeconds: times.queued,
+  };
+}
