@@ -9,6 +9,7 @@
  * model's answer beside it), exactly as the canary analysis reads them; a timeout is logged as the
  * candidate's error (a hung model is a failing model), a skip only counted.
  */
+import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { DecodedAudio } from '../audio/wav.ts';
 import type { PredictionLog } from './logs.ts';
@@ -76,8 +77,11 @@ interface Reply {
 const workerUrl = new URL('./shadow-worker.mjs', import.meta.url);
 const WARN_EVERY_MS = 10_000;
 
-/** The shadow worker of one serving process. */
-export class ShadowTraffic {
+/**
+ * The shadow worker of one serving process. Emits `started` when the candidate begins a
+ * prediction (its model loaded) and `idle` when nothing is queued or in the worker.
+ */
+export class ShadowTraffic extends EventEmitter {
   private readonly maxQueue: number;
   private readonly timeoutMs: number;
   private readonly loadTimeoutMs: number;
@@ -101,6 +105,7 @@ export class ShadowTraffic {
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: ShadowOptions = {}) {
+    super();
     this.maxQueue = options.maxQueue ?? 64;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.loadTimeoutMs = options.loadTimeoutMs ?? 120_000;
@@ -215,6 +220,7 @@ export class ShadowTraffic {
     if (w !== this.worker || !job || reply.id !== job.id) return;
     if (reply.started) {
       this.arm(this.timeoutMs, job, 'predict');
+      this.emit('started');
       return;
     }
     clearTimeout(this.timer);
@@ -318,6 +324,7 @@ export class ShadowTraffic {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+    this.emit('idle');
   }
 }
 
