@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { startServer } from '../../lib/serving/server.ts';
+import { readAipEnvironment, storageUriSource } from '../../lib/serving/container.ts';
 import { PredictionLog, readPredictionLogs, type PredictionLogEntry } from '../../lib/serving/logs.ts';
 import { staticSource, type ModelSource, type Route } from '../../lib/serving/router.ts';
 import { ShadowTraffic, type ShadowCounts, type ShadowOptions } from '../../lib/serving/shadow.ts';
@@ -68,7 +69,7 @@ async function serve(spec: FixtureSpec, options: ShadowOptions): Promise<void> {
 }
 
 /** Sends `n` requests one after another; returns each one's wall time (ms). */
-async function drive(n: number): Promise<number[]> {
+async function drive(n: number, answeredBy = '1'): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -78,7 +79,7 @@ async function drive(n: number): Promise<number[]> {
       body: JSON.stringify({ instances: [{ audio: WAV }] }),
     });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { deployedModelId: string }).deployedModelId).toBe('1');
+    expect(((await res.json()) as { deployedModelId: string }).deployedModelId).toBe(answeredBy);
     times.push(performance.now() - t0);
   }
   return times;
@@ -158,5 +159,29 @@ describe('shadow traffic', () => {
     app = undefined;
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(shadow.counts()).toMatchObject({ skipped: 1, queued: 0, timedOut: 0 });
+  });
+
+  it('shadow traffic in the serving container mirrors to the model directory LOCKSTEP_SHADOW_STORAGE_URI names', async () => {
+    const stableDir = path.join(tmp, 'stable');
+    const candidateDir = path.join(tmp, 'candidate');
+    writeFixtureModel(stableDir, { tag: 'stable' });
+    writeFixtureModel(candidateDir, { tag: 'candidate', shift: 1 });
+    const aip = readAipEnvironment({ AIP_STORAGE_URI: stableDir, LOCKSTEP_SHADOW_STORAGE_URI: candidateDir });
+    expect(aip.shadowStorageUri).toBe(candidateDir);
+    const source = await storageUriSource(aip.storageUri!, {
+      loader: fixtureLoader,
+      deployedModelId: '5',
+      shadowStorageUri: aip.shadowStorageUri,
+    });
+    shadow = new ShadowTraffic({ warn: () => undefined });
+    ({ app, url } = await startServer({ source, env: 'vertex-1', log, refreshMs: 0, shadow }));
+    await drive(3, '5');
+    await shadow.settled();
+    const { answered, shadows } = entries();
+    expect(answered.map((e) => e.deployedModelId)).toEqual(['5', '5', '5']);
+    expect(shadows.map((e) => [e.deployedModelId, e.status])).toEqual(Array(3).fill(['5-shadow', 'ok']));
+    // The candidate's own answer, with the served one beside it.
+    expect(shadows[0].label).not.toBe(shadows[0].shadow?.label);
+    expect(shadows[0].shadow).toMatchObject({ deployedModelId: '5', label: answered[0].label });
   });
 });
