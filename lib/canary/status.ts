@@ -64,3 +64,8 @@ export function rolledBackStatus(
 export function withMessage(s: CanaryStatus, message: string): CanaryStatus {
   return { ...s, message };
 }
+
+/** One line for people: "progressing, step 2, candidate 1a2b3c4d5e6f (shadow): <message>". */
+export function describeCanaryStatus(s: CanaryStatus): string {
+  return `${s.phase}, step ${s.stepIndex + 1}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}: ${s.message}`;
+}
