@@ -26,9 +26,14 @@
  * - p99_ms_at_60pct / p99_at_60pct_vs_single: p99 at a constant 60% of max_rps, and its ratio
  *   to single_request_ms (target <= 3).
  * - shadow_*: the same server in a canary's shadow step (a second deployed model at 0% that
- *   predicts every answered request after the answer is sent): single_request_ms and p99 at the
- *   same constant rate as p99_ms_at_60pct, and their ratios to the figures without shadow
- *   measured just before (shadow_single_vs_baseline, shadow_p99_at_60pct_vs_baseline).
+ *   predicts every answered request on each serving process's shadow worker thread):
+ *   single_request_ms, p50 and p99 of the answered requests at the same constant rate as
+ *   p99_ms_at_60pct, and their ratios to the figures without shadow measured just before
+ *   (shadow_single_vs_baseline, shadow_p50_at_60pct_vs_baseline, shadow_p99_at_60pct_vs_baseline;
+ *   targets <= 1.1 and <= 1.25 for single and p99).
+ * - slow_shadow_*: the same with a slow candidate (features on 8x the frames, 128 mel bands: several
+ *   times the stable model's CPU per prediction), same ratios. shadow_counts / slow_shadow_counts:
+ *   one serving process's shadow counters from /health (predicted, failed, timed out, skipped).
  * Env: SERVE_BENCH_WORKERS (server processes, default 2), SERVE_BENCH_SECONDS (default 6).
  */
 import fs from 'node:fs';
@@ -229,6 +234,17 @@ function treeCpuSeconds(pid: number): number {
   return total / 100; // USER_HZ
 }
 
+/** One serving process's shadow counters (from /health), as "predicted/failed/timed out/skipped". */
+async function shadowCountsOf(url: string): Promise<string> {
+  const health = (await (await fetch(url + '/health')).json()) as {
+    shadow?: { predicted: number; failed: number; timedOut: number; skipped: number };
+  };
+  const c = health.shadow;
+  return c
+    ? `${c.predicted} predicted, ${c.failed} failed, ${c.timedOut} timed out, ${c.skipped} skipped`
+    : 'none';
+}
+
 function run(opts: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
@@ -350,6 +366,47 @@ export default async function serveBench(): Promise<Record<string, number | stri
     if (!mirrored()) throw new Error('the server did not start mirroring to the shadow model');
     const shadowSingle = await singleLatency(predict.url, body, 50);
     const shadowAt60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
+    const shadowCounts = await shadowCountsOf(url);
+    load.push(os.loadavg()[0]);
+
+    // A slow candidate in the shadow step: features on 8x the frames with 128 mel bands.
+    await makeAudioModel(path.join(root, 'out', 'slow'), files, {
+      epochs: 2,
+      featurize: { ...params.featurize, frame_size: 2048, hop_size: 32, n_mel: 128, n_mfcc: 40 },
+      units: params.train.units,
+      seed: 2,
+      cardParams: params.train,
+      dataHash: 'bench-slow',
+    });
+    const slowRef = await commitArtifact(repo, 'out/slow');
+    await endpoint.writeCanaryStatus(undefined);
+    await endpoint.setTraffic({ '1': 100, [candidate.id]: 0 });
+    await endpoint.undeploy(candidate.id);
+    const slow = await endpoint.deploy(slowRef, 0);
+    await endpoint.writeCanaryStatus({
+      candidateHash: slowRef.hash,
+      candidate: slow.id,
+      stable: '1',
+      stepIndex: 0,
+      phase: 'progressing',
+      stepStartedAt: new Date().toISOString(),
+      message: 'bench: shadow step, slow candidate',
+      shadow: true,
+    });
+    const mirroredSlow = () =>
+      fs
+        .readdirSync(logDir)
+        .some((f) =>
+          fs
+            .readFileSync(path.join(logDir, f), 'utf8')
+            .includes(`"deployedModelId":"${slow.id}","modelVersionId"`),
+        );
+    for (let i = 0; i < 200 && !mirroredSlow(); i++) await singleLatency(predict.url, body, 5);
+    if (!mirroredSlow()) throw new Error('the server did not start mirroring to the slow shadow model');
+    const slowCost = await predictCpu(path.join(root, 'out', 'slow'), body);
+    const slowSingle = await singleLatency(predict.url, body, 50);
+    const slowAt60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
+    const slowCounts = await shadowCountsOf(url);
     load.push(os.loadavg()[0]);
     const round1 = (x: number) => Math.round(x * 10) / 10;
     const round2 = (x: number) => Math.round(x * 100) / 100;
@@ -368,13 +425,32 @@ export default async function serveBench(): Promise<Record<string, number | stri
       single_request_ms: round1(single),
       p99_ms_at_60pct: round1(percentile(at60.latencies, 99)),
       p99_at_60pct_vs_single: round2(percentile(at60.latencies, 99) / single),
+      p50_ms_at_60pct: round1(percentile(at60.latencies, 50)),
       shadow_single_request_ms: round1(shadowSingle),
       shadow_single_vs_baseline: round2(shadowSingle / single),
+      shadow_p50_ms_at_60pct: round1(percentile(shadowAt60.latencies, 50)),
+      shadow_p50_at_60pct_vs_baseline: round2(
+        percentile(shadowAt60.latencies, 50) / percentile(at60.latencies, 50),
+      ),
       shadow_p99_ms_at_60pct: round1(percentile(shadowAt60.latencies, 99)),
       shadow_p99_at_60pct_vs_baseline: round2(
         percentile(shadowAt60.latencies, 99) / percentile(at60.latencies, 99),
       ),
       shadow_errors: shadowAt60.errors,
+      shadow_counts: shadowCounts,
+      slow_candidate_predict_cpu_ms: round2(slowCost.predict),
+      slow_shadow_single_request_ms: round1(slowSingle),
+      slow_shadow_single_vs_baseline: round2(slowSingle / single),
+      slow_shadow_p50_ms_at_60pct: round1(percentile(slowAt60.latencies, 50)),
+      slow_shadow_p50_at_60pct_vs_baseline: round2(
+        percentile(slowAt60.latencies, 50) / percentile(at60.latencies, 50),
+      ),
+      slow_shadow_p99_ms_at_60pct: round1(percentile(slowAt60.latencies, 99)),
+      slow_shadow_p99_at_60pct_vs_baseline: round2(
+        percentile(slowAt60.latencies, 99) / percentile(at60.latencies, 99),
+      ),
+      slow_shadow_errors: slowAt60.errors,
+      slow_shadow_counts: slowCounts,
       rps_at_60pct: Math.round(0.6 * maxRps),
       max_rps: Math.round(maxRps),
       p50_ms_at_150rps: round1(percentile(steady.latencies, 50)),

@@ -7,12 +7,11 @@
 import type { Repo } from '../repo.ts';
 import type { GitHubClient, RepoSlug } from '../promotion/github.ts';
 import type { BranchMirror } from '../promotion/promote.ts';
-import { listOpenPullRequests } from '../promotion/github.ts';
 import {
+  listOpenReverts,
   openRollbackPr,
   planRollback,
   rollbackLocal,
-  ROLLBACK_LABEL,
   type RollbackPlan,
 } from '../promotion/rollback.ts';
 
@@ -40,8 +39,6 @@ export interface OpenRevert {
   head: string;
 }
 
-const MARKER = /<!-- lockstep-rollback env=(\S+) from=([0-9a-f]+) to=([0-9a-f]+) head=([0-9a-f]+) -->/;
-
 /** The open revert pull request into `branch` that takes `failed` off it, if any. */
 export async function findOpenRevert(
   gh: { client: GitHubClient; slug: RepoSlug },
@@ -49,13 +46,8 @@ export async function findOpenRevert(
   branch: string,
   failed: string,
 ): Promise<OpenRevert | undefined> {
-  for (const pr of await listOpenPullRequests(gh.client, gh.slug, branch)) {
-    const m = MARKER.exec(pr.body);
-    if (!m || m[1] !== env || m[2] !== failed) continue;
-    if (!pr.head.startsWith(`rollback/${env}-`) && !pr.labels.includes(ROLLBACK_LABEL)) continue;
-    return { number: pr.number, url: pr.url, from: m[2], to: m[3], head: m[4] };
-  }
-  return undefined;
+  const pr = (await listOpenReverts(gh, env, branch)).find((p) => p.from === failed);
+  return pr && { number: pr.number, url: pr.url, from: pr.from, to: pr.to, head: pr.head };
 }
 
 export interface RevertOptions {
@@ -84,7 +76,8 @@ export async function revertBranch(repo: Repo, env: string, o: RevertOptions): P
       reason: `${env}'s branch pins ${plan.from.model.slice(0, 12)}, not ${o.failed.slice(0, 12)}: nothing to revert`,
     };
   if (o.github) {
-    // One revert pull request: an open one made on the current branch head is left as it is.
+    // One revert pull request per environment: the open one is left as it is when it still says
+    // what to do (same head, same models), and updated otherwise (openRollbackPr), never doubled.
     const open = await findOpenRevert(o.github, env, plan.branch, o.failed);
     if (open && open.head === plan.head && open.to === o.stable)
       return { kind: 'pending', pullRequest: { ...open, created: false } };

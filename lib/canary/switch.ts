@@ -5,7 +5,8 @@
  * reconcile before git catches up (a revert pull request not merged yet) keeps `model` serving
  * instead of canarying the replaced model again. No analysis, no steps.
  */
-import type { CanaryStatus, Endpoint, ModelRef, TrafficSplit } from '../serving/endpoint.ts';
+import type { Endpoint, ModelRef, TrafficSplit } from '../serving/endpoint.ts';
+import { completedStatus, rolledBackStatus } from './status.ts';
 
 export interface SwitchResult {
   /** Deployed model id now serving 100%. */
@@ -50,24 +51,16 @@ export async function switchTraffic(
   );
   await endpoint.setTraffic(split);
   for (const d of now.deployedModels) if (d.id !== target.id) await endpoint.undeploy(d.id);
-  const status: CanaryStatus = replaced
-    ? {
-        candidateHash: replaced.model.hash,
+  const at = options.now ?? new Date();
+  const status = replaced
+    ? rolledBackStatus(replaced.model.hash, {
         candidate: replaced.id,
         stable: target.id,
         stepIndex: 0,
-        phase: 'rolled-back',
-        stepStartedAt: (options.now ?? new Date()).toISOString(),
+        now: at,
         message: reason,
-      }
-    : {
-        candidateHash: model.hash,
-        candidate: target.id,
-        stepIndex: 0,
-        phase: 'completed',
-        stepStartedAt: (options.now ?? new Date()).toISOString(),
-        message: reason,
-      };
+      })
+    : completedStatus(model.hash, { candidate: target.id, stepIndex: 0, now: at, message: reason });
   await endpoint.writeCanaryStatus(status);
   return { serving: target.id, replaced: replaced?.model.hash, plan };
 }

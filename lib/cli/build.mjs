@@ -40,6 +40,7 @@ export const ENTRIES = {
   'hash-worker': 'lib/store/hash-worker.mjs',
   'espeak-worker': 'stages/data/espeak-worker.mjs',
   'trial-worker': 'lib/tune/trial-worker.mjs',
+  'shadow-worker': 'lib/serving/shadow-worker.mjs',
 };
 
 /**

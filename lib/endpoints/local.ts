@@ -147,7 +147,14 @@ export class LocalEndpoint implements Endpoint {
       limits: this.options.limits,
       onErrorAnomaly: this.options.onErrorAnomaly,
     });
-    return predictor.predict({ instances });
+    try {
+      return predictor.predict({ instances });
+    } finally {
+      // A one-shot prediction in a shadow step waits for the candidate's (logged) prediction,
+      // which the worker bounds by its timeouts, then stops the worker.
+      await predictor.shadow.settled();
+      await predictor.shadow.close();
+    }
   }
 
   /** Writes queued prediction log lines now (before a short-lived process exits). */

@@ -73,6 +73,19 @@ export async function upsertPullRequest(
   }
 }
 
+/** Closes a pull request without merging it. */
+export async function closePullRequest(client: GitHubClient, slug: RepoSlug, number: number): Promise<void> {
+  try {
+    await client.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', {
+      ...slug,
+      pull_number: number,
+      state: 'closed',
+    });
+  } catch (err) {
+    explain(err, `pull request #${number}`);
+  }
+}
+
 /** Adds labels to an issue or pull request (GitHub creates a label the repository lacks). */
 export async function addLabels(
   client: GitHubClient,

@@ -15,7 +15,14 @@ import { recordDeployment } from './records.ts';
 import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
 import { undoMirror, type BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
-import { addLabels, upsertPullRequest, type GitHubClient, type RepoSlug } from './github.ts';
+import {
+  addLabels,
+  closePullRequest,
+  listOpenPullRequests,
+  upsertPullRequest,
+  type GitHubClient,
+  type RepoSlug,
+} from './github.ts';
 
 export interface RollbackPlan {
   env: string;
@@ -94,7 +101,48 @@ export function rollbackBody(plan: RollbackPlan, reason?: string, evidence: stri
   return `<!-- lockstep-rollback env=${plan.env} from=${plan.from.model} to=${plan.to.model} head=${plan.head} -->\nRestores the lockfile of \`${plan.to.commit}\` (model \`${plan.to.model}\`) on **${plan.env}**, replacing \`${plan.from.model}\`.\n${reason ? `\nWhy: ${reason}\n` : ''}${shown}\nThe endpoint already serves the restored model; merging this pull request makes the branch pin what serves.\n`;
 }
 
-/** Pushes the rollback branch to `origin` and opens (or updates) its pull request. */
+/** The first line of every revert pull request's body (see rollbackBody). */
+const REVERT_MARKER = /<!-- lockstep-rollback env=(\S+) from=([0-9a-f]+) to=([0-9a-f]+) head=([0-9a-f]+) -->/;
+
+/** An open revert pull request of an environment, as its body's first line describes it. */
+export interface RevertPullRequest {
+  number: number;
+  url: string;
+  /** Its branch (`rollback/<env>-<model12>`). */
+  branch: string;
+  /** The model it takes off the environment's branch. */
+  from: string;
+  /** The model it pins again. */
+  to: string;
+  /** The environment branch head it was made on. */
+  head: string;
+}
+
+/**
+ * The open revert pull requests of `env` into `base`, oldest first: a body that starts with the
+ * marker for `env`, on a `rollback/<env>-` branch or labelled `lockstep:rollback`.
+ */
+export async function listOpenReverts(
+  gh: { client: GitHubClient; slug: RepoSlug },
+  env: string,
+  base: string,
+): Promise<RevertPullRequest[]> {
+  const found: RevertPullRequest[] = [];
+  for (const pr of await listOpenPullRequests(gh.client, gh.slug, base)) {
+    const m = REVERT_MARKER.exec(pr.body);
+    if (!m || m[1] !== env) continue;
+    if (!pr.head.startsWith(`rollback/${env}-`) && !pr.labels.includes(ROLLBACK_LABEL)) continue;
+    found.push({ number: pr.number, url: pr.url, branch: pr.head, from: m[2], to: m[3], head: m[4] });
+  }
+  return found.sort((a, b) => a.number - b.number);
+}
+
+/**
+ * Pushes the rollback commit to `origin` and opens its pull request, or updates the one an
+ * environment already has: there is exactly one open revert pull request per environment, even
+ * when the model to restore changed since it was opened (its branch then gets the new commit,
+ * its title and body the new plan). Any further open ones (left by an older version) are closed.
+ */
 export async function openRollbackPr(
   repo: Repo,
   plan: RollbackPlan,
@@ -106,7 +154,8 @@ export async function openRollbackPr(
   commit: string;
   pullRequest: { number: number; url: string; created: boolean };
 }> {
-  const { branch, commit } = await createRollbackCommit(repo, plan, reason);
+  const [open, ...extra] = await listOpenReverts(gh, plan.env, plan.branch);
+  const { branch, commit } = await createRollbackCommit(repo, plan, reason, open?.branch);
   await simpleGit(repo.root).raw(['push', '--force', 'origin', `${branch}:refs/heads/${branch}`]);
   const pullRequest = await upsertPullRequest(gh.client, gh.slug, {
     head: branch,
@@ -115,20 +164,21 @@ export async function openRollbackPr(
     body: rollbackBody(plan, reason, evidence),
   });
   await addLabels(gh.client, gh.slug, pullRequest.number, [ROLLBACK_LABEL]);
+  for (const pr of extra) await closePullRequest(gh.client, gh.slug, pr.number);
   return { branch, commit, pullRequest };
 }
 
 /**
- * Creates the rollback commit on a new branch `rollback/<env>-<model12>` from the environment
- * head. Returns the branch and commit.
+ * Creates the rollback commit on branch `branch` (default: a new `rollback/<env>-<model12>`) from
+ * the environment head. Returns the branch and commit.
  */
 export async function createRollbackCommit(
   repo: Repo,
   plan: RollbackPlan,
   reason?: string,
+  branch = `rollback/${plan.env}-${plan.to.model.slice(0, 12)}`,
 ): Promise<{ branch: string; commit: string }> {
   const git = simpleGit(repo.root);
-  const branch = `rollback/${plan.env}-${plan.to.model.slice(0, 12)}`;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lockstep-rollback-'));
   try {
     await git.raw(['worktree', 'add', '--quiet', '-B', branch, dir, plan.head]);

@@ -21,6 +21,12 @@ export interface AipEnvironment {
   storageUri?: string;
   deployedModelId?: string;
   endpointId?: string;
+  /**
+   * LOCKSTEP_SHADOW_STORAGE_URI: a candidate's model directory; the container then answers with
+   * the model at `storageUri` and mirrors every request to this one (a shadow step inside the
+   * serving container, logged as shadow predictions).
+   */
+  shadowStorageUri?: string;
 }
 
 /** Reads the AIP_* variables (undefined when unset). */
@@ -36,6 +42,7 @@ export function readAipEnvironment(env: NodeJS.ProcessEnv = process.env): AipEnv
     storageUri: env.AIP_STORAGE_URI || undefined,
     deployedModelId: env.AIP_DEPLOYED_MODEL_ID || undefined,
     endpointId: env.AIP_ENDPOINT_ID || undefined,
+    shadowStorageUri: env.LOCKSTEP_SHADOW_STORAGE_URI || undefined,
   };
 }
 
@@ -58,21 +65,46 @@ async function downloadPrefix(uri: string): Promise<string> {
   return dir;
 }
 
-/** A source serving the one model at `storageUri` (gs:// prefix or local directory). */
+async function modelDirOf(uri: string, where: string): Promise<string> {
+  const dir = uri.startsWith('gs://')
+    ? await downloadPrefix(uri)
+    : path.resolve(uri.replace(/^file:\/\//, ''));
+  if (!fs.existsSync(dir))
+    throw new LockstepError(`${where}: no such directory "${uri}". Point it at the model directory.`);
+  return dir;
+}
+
+export interface StorageUriSourceOptions {
+  loader?: ModelLoader;
+  deployedModelId?: string;
+  /** A candidate's model directory to mirror every request to (LOCKSTEP_SHADOW_STORAGE_URI). */
+  shadowStorageUri?: string;
+}
+
+/**
+ * A source serving the one model at `storageUri` (gs:// prefix or local directory); with
+ * `shadowStorageUri`, the candidate there sees every request in shadow (it answers none).
+ */
 export async function storageUriSource(
   storageUri: string,
-  options: { loader?: ModelLoader; deployedModelId?: string } = {},
+  options: StorageUriSourceOptions = {},
 ): Promise<ModelSource> {
-  const dir = storageUri.startsWith('gs://')
-    ? await downloadPrefix(storageUri)
-    : path.resolve(storageUri.replace(/^file:\/\//, ''));
-  if (!fs.existsSync(dir))
-    throw new LockstepError(
-      `AIP_STORAGE_URI: no such directory "${storageUri}". Point it at the model directory.`,
-    );
+  const dir = await modelDirOf(storageUri, 'AIP_STORAGE_URI');
   const loader = options.loader ?? (await import('./model.ts')).loadServingModel;
+  // The shadow worker loads models by directory: the default loader, or one that names its module.
+  const worker =
+    !options.loader || loader.ref ? { ...(loader.ref ? { loaderRef: loader.ref } : {}) } : undefined;
   const model = await loadWithInputChecks(loader, dir);
-  return staticSource([
-    { deployedModelId: options.deployedModelId ?? '0', modelVersionId: model.id, model, percent: 100 },
-  ]);
+  const id = options.deployedModelId ?? '0';
+  const source = staticSource([{ deployedModelId: id, modelVersionId: model.id, model, percent: 100 }]);
+  if (!options.shadowStorageUri) return source;
+  const candidateDir = await modelDirOf(options.shadowStorageUri, 'LOCKSTEP_SHADOW_STORAGE_URI');
+  const candidateModel = await loadWithInputChecks(loader, candidateDir);
+  const candidate = {
+    deployedModelId: `${id}-shadow`,
+    modelVersionId: candidateModel.id,
+    model: candidateModel,
+    ...(worker ? { modelDir: candidateDir, ...worker } : {}),
+  };
+  return { ...source, mirrorFor: (route) => (route.deployedModelId === id ? candidate : undefined) };
 }

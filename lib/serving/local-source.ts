@@ -90,11 +90,13 @@ export class LocalEndpointSource implements ModelSource {
           out: this.options.out,
         });
         const model = await this.cache.load(dm.model.hash, dir);
+        const worker = this.cache.workerLoader;
         routes.push({
           deployedModelId: dm.id,
           modelVersionId: dm.model.hash,
           model,
           percent: state.trafficSplit[dm.id] ?? 0,
+          ...(worker ? { modelDir: dir, ...(worker.ref ? { loaderRef: worker.ref } : {}) } : {}),
         });
       } catch (err) {
         this.loadErrors.set(dm.id, (err as Error).message);

@@ -9,7 +9,7 @@ import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import type { Output } from '../output.ts';
 import type { ModelRef } from './endpoint.ts';
-import type { ModelLoader, ServingModel } from './model.ts';
+import type { LoaderRef, ModelLoader, ServingModel } from './model.ts';
 import { loadWithInputChecks } from './checks.ts';
 
 /** `.lockstep/models/<hash>` */
@@ -53,10 +53,16 @@ export async function materializeModel(
 export class ModelCache {
   private readonly loaded = new Map<string, Promise<ServingModel>>();
   private readonly loader: ModelLoader;
+  /**
+   * How a worker thread loads these models: `{}` for the default loader, `{ ref }` for a loader
+   * that names its module, undefined for one that cannot be loaded outside this thread.
+   */
+  readonly workerLoader: { ref?: LoaderRef } | undefined;
 
   /** `loader` defaults to `loadServingModel`, imported on first use (it loads TensorFlow.js). */
   constructor(loader?: ModelLoader) {
     this.loader = loader ?? (async (dir) => (await import('./model.ts')).loadServingModel(dir));
+    this.workerLoader = !loader ? {} : loader.ref ? { ref: loader.ref } : undefined;
   }
 
   load(hash: string, dir: string): Promise<ServingModel> {

@@ -33,8 +33,18 @@ export interface ServingModel {
   inputChecks?: InputChecks;
 }
 
+/**
+ * Where a worker thread finds a loader: a module URL and the name of its export. A thread cannot
+ * be handed a function, so a loader that shadow traffic may use carries this as `ref`; the
+ * default loader needs none.
+ */
+export interface LoaderRef {
+  module: string;
+  export: string;
+}
+
 /** Loads the model directory at `dir`. */
-export type ModelLoader = (dir: string) => Promise<ServingModel>;
+export type ModelLoader = ((dir: string) => Promise<ServingModel>) & { ref?: LoaderRef };
 
 /**
  * Default loader: `loadModelDir` from `lib/ml/model.ts`. Raw `features` instances are scaled

@@ -13,6 +13,7 @@ import type { OnErrorAnomaly } from '../validation/clip.ts';
 import { checkAudioInstance, checksOf, InputAnomalyError, type RejectedInstance } from './checks.ts';
 import type { PredictionLog, ShadowPrediction } from './logs.ts';
 import type { ModelSource, Route } from './router.ts';
+import { ShadowTraffic } from './shadow.ts';
 
 /** A request the client must fix: HTTP 400. */
 export class BadRequestError extends LockstepError {
@@ -133,24 +134,23 @@ export interface PredictorOptions {
    */
   onErrorAnomaly?: OnErrorAnomaly;
   /**
-   * Shadow-step instances waiting for the candidate at once before new ones are skipped
-   * (default 64): mirroring must never queue unbounded work behind answered requests.
+   * Where a shadow step's mirrored instances go: a worker thread off the answer path (default: a
+   * `ShadowTraffic` of this predictor's own, started on the first mirrored request).
    */
-  maxShadowBacklog?: number;
+  shadow?: ShadowTraffic;
 }
 
 /** Runs requests against a model source. */
 export class Predictor {
   readonly source: ModelSource;
   private readonly options: PredictorOptions;
-  /** Shadow-step instances queued for the candidate and not yet predicted. */
-  private shadowBacklog = 0;
-  /** Shadow-step instances skipped because the backlog was full. */
-  shadowSkipped = 0;
+  /** The shadow step's candidate predicts here, never on the answer path. */
+  readonly shadow: ShadowTraffic;
 
   constructor(source: ModelSource, options: PredictorOptions) {
     this.source = source;
     this.options = options;
+    this.shadow = options.shadow ?? new ShadowTraffic();
   }
 
   /**
@@ -204,74 +204,20 @@ export class Predictor {
       return { label: pred.label, scores: pred.scores, ...(anomalies ? { anomalies } : {}) };
     });
     const mirror = this.source.mirrorFor?.(route);
-    if (mirror) this.mirror(mirror, route, ready, predictions, prepMs);
-    return { predictions, deployedModelId: route.deployedModelId, modelVersionId: route.modelVersionId };
-  }
-
-  /**
-   * A shadow step: the candidate predicts the answered instances on a later turn of the event
-   * loop, after the response is written, and each prediction is logged as a shadow one with the
-   * stable model's answer beside it. Its latency is the request's preparation (decode and input
-   * checks, shared) plus the candidate's own prediction, measured as the answered one is.
-   */
-  private mirror(
-    candidate: Route,
-    stable: Route,
-    ready: ReadyInstance[],
-    answers: { label: string; scores: Record<string, number> }[],
-    prepMs: number,
-  ): void {
-    const max = this.options.maxShadowBacklog ?? 64;
-    if (this.shadowBacklog + ready.length > max) {
-      this.shadowSkipped += ready.length;
-      return;
+    if (mirror) {
+      // A shadow step: the candidate predicts the same instances on the shadow worker, and each
+      // prediction is logged as a shadow one with the stable model's answer beside it.
+      this.shadow.mirror({
+        env: this.options.env,
+        log: this.options.log,
+        candidate: mirror,
+        stable: route,
+        instances: ready,
+        answers: predictions,
+        prepMs,
+      });
     }
-    this.shadowBacklog += ready.length;
-    setImmediate(() => {
-      try {
-        ready.forEach((p, i) => {
-          const t0 = performance.now();
-          const base = {
-            env: this.options.env,
-            deployedModelId: candidate.deployedModelId,
-            modelVersionId: candidate.modelVersionId,
-            modelId: candidate.model.id,
-            role: 'shadow' as const,
-          };
-          try {
-            const pred =
-              p.kind === 'audio'
-                ? candidate.model.predictAudio(p.audio)
-                : candidate.model.predictFeatures(p.raw);
-            this.options.log?.write({
-              time: new Date().toISOString(),
-              ...base,
-              status: 'ok',
-              label: pred.label,
-              scores: pred.scores,
-              summary: pred.summary,
-              latencyMs: round3((i === 0 ? prepMs : 0) + performance.now() - t0),
-              shadow: {
-                deployedModelId: stable.deployedModelId,
-                modelVersionId: stable.modelVersionId,
-                label: answers[i].label,
-                scores: answers[i].scores,
-              },
-            });
-          } catch (err) {
-            this.options.log?.write({
-              time: new Date().toISOString(),
-              ...base,
-              status: 'error',
-              latencyMs: round3((i === 0 ? prepMs : 0) + performance.now() - t0),
-              error: `deployed model ${candidate.deployedModelId}: shadow prediction failed (${(err as Error).message?.split('\n')[0]}).`,
-            });
-          }
-        });
-      } finally {
-        this.shadowBacklog -= ready.length;
-      }
-    });
+    return { predictions, deployedModelId: route.deployedModelId, modelVersionId: route.modelVersionId };
   }
 
   /**

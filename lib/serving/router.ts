@@ -2,7 +2,7 @@
  * Traffic routing over deployed models: smooth weighted round-robin (the nginx algorithm), so a
  * 10/90 split sends exactly 1 request in 10 to the canary, evenly spread, with no randomness.
  */
-import type { ServingModel } from './model.ts';
+import type { LoaderRef, ServingModel } from './model.ts';
 
 /** Where one request goes. */
 export interface Route {
@@ -10,6 +10,10 @@ export interface Route {
   /** The model artifact hash (Vertex's model version id). */
   modelVersionId: string;
   model: ServingModel;
+  /** The model's directory, so the shadow worker can load it (absent: it is never mirrored to). */
+  modelDir?: string;
+  /** The loader the shadow worker loads `modelDir` with (absent: the default one). */
+  loaderRef?: LoaderRef;
 }
 
 /** Deployed model as the server sees it. */

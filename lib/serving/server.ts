@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PredictionLog } from './logs.ts';
 import { Predictor, type PredictLimits } from './predict.ts';
+import type { ShadowTraffic } from './shadow.ts';
 import type { ModelSource } from './router.ts';
 import { InputAnomalyError } from './checks.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
@@ -37,6 +38,11 @@ export interface ServerOptions {
   onErrorAnomaly?: OnErrorAnomaly;
   /** How often the source re-reads its deployment (ms, default 500; 0 = never). */
   refreshMs?: number;
+  /**
+   * The shadow worker a shadow step's mirrored requests go to (default: one of the server's own,
+   * with ShadowTraffic's defaults). It is stopped with the server.
+   */
+  shadow?: ShadowTraffic;
 }
 
 const VERTEX_PREDICT = /^\/v1\/(?:projects\/[^/]+\/locations\/[^/]+\/)?endpoints\/[^/:]+:predict$/;
@@ -52,6 +58,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     log: options.log,
     limits: options.limits,
     onErrorAnomaly: options.onErrorAnomaly,
+    shadow: options.shadow,
   });
   const token = options.token ? Buffer.from(`Bearer ${options.token}`) : undefined;
   const tokenDigest = token ? createHash('sha256').update(token).digest() : undefined;
@@ -157,6 +164,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         modelVersionId: m.modelVersionId,
         percent: m.percent,
       })),
+      // Mirrored, failed, timed-out and skipped shadow predictions, once a shadow step began.
+      ...(predictor.shadow.used ? { shadow: predictor.shadow.counts() } : {}),
     };
   });
 
@@ -197,6 +206,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   }
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    // At once, even with a candidate stuck in a prediction: shadow work answers no one.
+    await predictor.shadow.close();
     options.log?.flush();
     await options.source.close?.();
   });

@@ -19,6 +19,7 @@ import {
 import { LocalEndpoint } from '../../lib/endpoints/local.ts';
 import { LocalEndpointSource } from '../../lib/serving/local-source.ts';
 import { ModelCache } from '../../lib/serving/model-store.ts';
+import { ShadowTraffic } from '../../lib/serving/shadow.ts';
 import { reconcileCanary, type ReconcileResult } from '../../lib/canary/reconcile.ts';
 import { computeMonitorReport } from '../../lib/monitoring/monitor.ts';
 import type { CanaryStep } from '../../lib/environment/policy.ts';
@@ -49,6 +50,7 @@ let url: string;
 let endpoint: LocalEndpoint;
 let source: LocalEndpointSource;
 let log: PredictionLog;
+let shadow: ShadowTraffic;
 
 beforeEach(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-shadow-'));
@@ -56,7 +58,8 @@ beforeEach(async () => {
   endpoint = new LocalEndpoint(repo, 'prod', { loader: fixtureLoader });
   source = new LocalEndpointSource(repo, 'prod', { cache: new ModelCache(fixtureLoader) });
   log = new PredictionLog(predictionLogDir(tmp, 'prod'));
-  ({ app, url } = await startServer({ source, env: 'prod', log, refreshMs: 0 }));
+  shadow = new ShadowTraffic();
+  ({ app, url } = await startServer({ source, env: 'prod', log, refreshMs: 0, shadow }));
 });
 afterEach(async () => {
   await app.close();
@@ -100,14 +103,12 @@ async function drive(n: number): Promise<{ by: Record<string, number>; labels: s
   return { by, labels };
 }
 
-/** The mirrored predictions run on later turns of the event loop: wait for `n` of them (bounded). */
+/** The mirrored predictions run on the shadow worker: wait until it has done them all. */
 async function shadowEntries(n: number): Promise<PredictionLogEntry[]> {
-  for (let turn = 0; turn < 1000; turn++) {
-    const found = readAll().filter((e) => e.role === 'shadow');
-    if (found.length >= n) return found;
-    await new Promise((r) => setImmediate(r));
-  }
-  throw new Error(`fewer than ${n} shadow predictions were logged`);
+  await shadow.settled();
+  const found = readAll().filter((e) => e.role === 'shadow');
+  expect(found).toHaveLength(n);
+  return found;
 }
 
 async function startShadow(spec: FixtureSpec): Promise<{ stable: ModelRef; candidate: ModelRef }> {

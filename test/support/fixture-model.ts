@@ -44,40 +44,43 @@ function features(samples: Float32Array): Float32Array {
   return Float32Array.of(zc / n, Math.sqrt(sq / n));
 }
 
-/** Loader for fixture model directories. */
-export const fixtureLoader: ModelLoader = async (dir) => {
-  const text = fs.readFileSync(path.join(dir, 'fixture.json'), 'utf8');
-  const spec = JSON.parse(text) as FixtureSpec & { labels: string[] };
-  const labels = spec.labels;
-  const predict = (raw: Float32Array): Prediction => {
-    if (spec.fail) throw new Error('fixture model: failing on purpose');
-    if (spec.delayMs) {
-      const until = performance.now() + spec.delayMs;
-      while (performance.now() < until) {
-        /* busy wait: a slow model */
+/** Loader for fixture model directories (`ref` lets the shadow worker thread load them too). */
+export const fixtureLoader: ModelLoader = Object.assign(
+  async (dir: string) => {
+    const text = fs.readFileSync(path.join(dir, 'fixture.json'), 'utf8');
+    const spec = JSON.parse(text) as FixtureSpec & { labels: string[] };
+    const labels = spec.labels;
+    const predict = (raw: Float32Array): Prediction => {
+      if (spec.fail) throw new Error('fixture model: failing on purpose');
+      if (spec.delayMs) {
+        const until = performance.now() + spec.delayMs;
+        while (performance.now() < until) {
+          /* busy wait: a slow model */
+        }
       }
-    }
-    const center = raw[0] * 70;
-    const logits = labels.map((_, k) => -Math.abs(center - k) * 4);
-    const max = Math.max(...logits);
-    const exp = logits.map((l) => Math.exp(l - max));
-    const sum = exp.reduce((a, b) => a + b, 0);
-    const shift = spec.shift ?? 0;
-    const scores: Record<string, number> = {};
-    labels.forEach((_, k) => (scores[labels[(k + shift) % labels.length]] = exp[k] / sum));
-    let best = labels[0];
-    for (const l of labels) if (scores[l] > scores[best]) best = l;
-    return { label: best, scores, summary: Array.from(raw) };
-  };
-  const model: ServingModel = {
-    id: createHash('sha256').update(text).digest('hex'),
-    labels,
-    featureDim: 2,
-    predictAudio: (audio: DecodedAudio) => predict(features(downmix(audio.channels))),
-    predictFeatures: predict,
-  };
-  return model;
-};
+      const center = raw[0] * 70;
+      const logits = labels.map((_, k) => -Math.abs(center - k) * 4);
+      const max = Math.max(...logits);
+      const exp = logits.map((l) => Math.exp(l - max));
+      const sum = exp.reduce((a, b) => a + b, 0);
+      const shift = spec.shift ?? 0;
+      const scores: Record<string, number> = {};
+      labels.forEach((_, k) => (scores[labels[(k + shift) % labels.length]] = exp[k] / sum));
+      let best = labels[0];
+      for (const l of labels) if (scores[l] > scores[best]) best = l;
+      return { label: best, scores, summary: Array.from(raw) };
+    };
+    const model: ServingModel = {
+      id: createHash('sha256').update(text).digest('hex'),
+      labels,
+      featureDim: 2,
+      predictAudio: (audio: DecodedAudio) => predict(features(downmix(audio.channels))),
+      predictFeatures: predict,
+    };
+    return model;
+  },
+  { ref: { module: import.meta.url, export: 'fixtureLoader' } },
+);
 
 /** A 16-bit mono WAV tone; the fixture model maps frequency f (Hz) at 16 kHz to class round(f / 114). */
 export function toneWav(freq: number, seconds = 0.5, sampleRate = 16000, amplitude = 0.5): Buffer {

@@ -32,10 +32,10 @@ export function register(program: Command, io: CliIO): void {
           `  ${m.id.padEnd(4)} ${m.model.hash.slice(0, 12)}  ${String(d.trafficSplit[m.id] ?? 0).padStart(3)}%  deployed ${m.deployedAt}${commit}`,
         );
       }
-      if (d.canary)
-        io.out(
-          `canary: ${d.canary.phase}, step ${d.canary.stepIndex + 1}, candidate ${d.canary.candidateHash.slice(0, 12)}: ${d.canary.message}`,
-        );
+      if (d.canary) {
+        const { describeCanaryStatus } = await import('../../canary/status.ts');
+        io.out(`canary: ${describeCanaryStatus(d.canary)}`);
+      }
     });
   endpoint
     .command('configure')

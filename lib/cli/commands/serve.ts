@@ -93,7 +93,10 @@ export function register(program: Command, io: CliIO): void {
           const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
           onErrorAnomaly = readOnErrorAnomaly();
           env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
-          source = await storageUriSource(storageUri, { deployedModelId: aip.deployedModelId });
+          source = await storageUriSource(storageUri, {
+            deployedModelId: aip.deployedModelId,
+            shadowStorageUri: aip.shadowStorageUri,
+          });
         } else {
           const { findRepo } = await import('../../repo.ts');
           const { readPolicy } = await import('../../environment/policy.ts');

@@ -1,0 +1,71 @@
+/**
+ * The canary status, built in one place: every status the controller (and the manual switch)
+ * persists with the endpoint is made by one of these functions, so its fields and their meaning
+ * cannot drift between the places that decide a phase.
+ */
+import type { CanaryStatus } from '../serving/endpoint.ts';
+
+/** The time fields start from. */
+type At = { now: Date; message?: string };
+
+/**
+ * `hash` serves 100% (a first deploy, a finished canary, a revert or a manual switch); `stable`
+ * is the model it replaced, when a canary just completed.
+ */
+export function completedStatus(
+  hash: string,
+  o: At & { candidate?: string; stable?: string; stepIndex: number },
+): CanaryStatus {
+  return {
+    candidateHash: hash,
+    ...(o.candidate ? { candidate: o.candidate } : {}),
+    ...(o.stable ? { stable: o.stable } : {}),
+    stepIndex: o.stepIndex,
+    phase: 'completed',
+    stepStartedAt: o.now.toISOString(),
+    message: o.message ?? '',
+  };
+}
+
+/** A canary of `hash` at step `stepIndex` (0: its first step, a shadow one when `shadow`). */
+export function progressingStatus(
+  hash: string,
+  o: At & { candidate?: string; stable?: string; stepIndex: number; shadow?: boolean },
+): CanaryStatus {
+  return {
+    candidateHash: hash,
+    ...(o.candidate ? { candidate: o.candidate } : {}),
+    ...(o.stable ? { stable: o.stable } : {}),
+    stepIndex: o.stepIndex,
+    phase: 'progressing',
+    stepStartedAt: o.now.toISOString(),
+    message: o.message ?? '',
+    ...(o.shadow ? { shadow: true } : {}),
+  };
+}
+
+/** The canary of `hash` failed at `stepIndex`: it is at 0% and `stable` serves. */
+export function rolledBackStatus(
+  hash: string,
+  o: At & { candidate?: string; stable?: string; stepIndex: number },
+): CanaryStatus {
+  return {
+    candidateHash: hash,
+    ...(o.candidate ? { candidate: o.candidate } : {}),
+    ...(o.stable ? { stable: o.stable } : {}),
+    stepIndex: o.stepIndex,
+    phase: 'rolled-back',
+    stepStartedAt: o.now.toISOString(),
+    message: o.message ?? '',
+  };
+}
+
+/** `s` with its human reason replaced (the reason of the latest reconcile). */
+export function withMessage(s: CanaryStatus, message: string): CanaryStatus {
+  return { ...s, message };
+}
+
+/** One line for people: "progressing, step 2, candidate 1a2b3c4d5e6f (shadow): <message>". */
+export function describeCanaryStatus(s: CanaryStatus): string {
+  return `${s.phase}, step ${s.stepIndex + 1}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}: ${s.message}`;
+}

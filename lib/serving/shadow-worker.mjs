@@ -1,0 +1,70 @@
+// Worker thread for shadow traffic (lib/serving/shadow.ts): loads the candidate model of a shadow
+// step by its directory and predicts the instances the stable model answered, so a slow or hung
+// candidate costs this thread, never the one answering requests. It runs at the lowest CPU
+// priority (on Linux a thread's nice value is its own), so it only uses CPU the answered requests
+// leave. From the sources the model code is TypeScript, so the worker registers tsx itself; in
+// the compiled CLI (lib/cli/build.mjs) it is compiled in and LOCKSTEP_COMPILED is true.
+// It talks over its own port (workerData.port), not parentPort: a module a loader imports may
+// listen on parentPort itself (lib/store/hash-worker.mjs does). Protocol, one job at a time:
+//   in  { id, key, dir, loader?: { module, export }, instance: { kind: 'audio', audio } | { kind: 'features', raw } }
+//   out { id, started: true } once the model is loaded and the prediction begins,
+//   out { id, label, scores, summary, ms } or { id, error, ms }.
+import os from 'node:os';
+import { workerData } from 'node:worker_threads';
+
+/** @type {import('node:worker_threads').MessagePort} */
+const port = workerData.port;
+
+try {
+  os.setPriority(19);
+} catch {
+  // Not allowed here (some containers): the thread still keeps the answering thread unblocked.
+}
+if (!globalThis.LOCKSTEP_COMPILED) (await import('tsx/esm/api')).register();
+
+/** Loaded models by key (the model's version id); the last few only. */
+const models = new Map();
+const KEEP = 2;
+
+async function modelFor(key, dir, loader) {
+  let p = models.get(key);
+  if (!p) {
+    const load = loader
+      ? (await import(loader.module))[loader.export]
+      : (await import('./model.ts')).loadServingModel;
+    if (typeof load !== 'function')
+      throw new Error(`loader ${loader.module}#${loader.export} is not a function`);
+    p = load(dir);
+    models.set(key, p);
+    p.catch(() => models.delete(key));
+    while (models.size > KEEP) models.delete(models.keys().next().value);
+  }
+  return p;
+}
+
+const message = (err) => String(err && err.message ? err.message : err).split('\n')[0];
+
+port.on('message', async ({ id, key, dir, loader, instance }) => {
+  let model;
+  try {
+    model = await modelFor(key, dir, loader);
+  } catch (err) {
+    port.postMessage({ id, error: `cannot load the model (${message(err)})`, ms: 0 });
+    return;
+  }
+  port.postMessage({ id, started: true });
+  const t0 = performance.now();
+  try {
+    const p =
+      instance.kind === 'audio' ? model.predictAudio(instance.audio) : model.predictFeatures(instance.raw);
+    port.postMessage({
+      id,
+      label: p.label,
+      scores: p.scores,
+      summary: p.summary,
+      ms: performance.now() - t0,
+    });
+  } catch (err) {
+    port.postMessage({ id, error: message(err), ms: performance.now() - t0 });
+  }
+});

@@ -1,0 +1,187 @@
+/**
+ * Shadow traffic off the answer path: the shadow step's candidate predicts on a worker thread, so
+ * a candidate that hangs, is slow or throws never delays or fails an answered request, a hung
+ * one is cut off and counted, a full queue skips and counts, and stopping the server does not
+ * wait for a busy candidate.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { startServer } from '../../lib/serving/server.ts';
+import { readAipEnvironment, storageUriSource } from '../../lib/serving/container.ts';
+import { PredictionLog, readPredictionLogs, type PredictionLogEntry } from '../../lib/serving/logs.ts';
+import { staticSource, type ModelSource, type Route } from '../../lib/serving/router.ts';
+import { ShadowTraffic, type ShadowCounts, type ShadowOptions } from '../../lib/serving/shadow.ts';
+import {
+  fixtureLoader,
+  freqForClass,
+  toneWav,
+  writeFixtureModel,
+  type FixtureSpec,
+} from '../support/fixture-model.ts';
+
+/** Long enough to count as never returning within any test. */
+const HANG: FixtureSpec = { delayMs: 3_600_000, tag: 'hangs' };
+const WAV = toneWav(freqForClass(2), 0.3).toString('base64');
+
+let tmp: string;
+let app: FastifyInstance | undefined;
+let url: string;
+let log: PredictionLog;
+let shadow: ShadowTraffic;
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-shadow-worker-'));
+  log = new PredictionLog(path.join(tmp, 'logs'));
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function route(id: string, spec: FixtureSpec): Promise<Route> {
+  const dir = path.join(tmp, `model-${id}`);
+  writeFixtureModel(dir, spec);
+  const model = await fixtureLoader(dir);
+  return {
+    deployedModelId: id,
+    modelVersionId: `v${id}`,
+    model,
+    modelDir: dir,
+    loaderRef: fixtureLoader.ref,
+  };
+}
+
+/** Stable model 1 answers everything; candidate 2 (spec) is mirrored every request. */
+async function serve(spec: FixtureSpec, options: ShadowOptions): Promise<void> {
+  const stable = await route('1', { tag: 'stable' });
+  const candidate = await route('2', spec);
+  const source: ModelSource = {
+    ...staticSource([{ ...stable, percent: 100 }]),
+    mirrorFor: (r) => (r.deployedModelId === '1' ? candidate : undefined),
+  };
+  shadow = new ShadowTraffic({ warn: () => undefined, ...options });
+  ({ app, url } = await startServer({ source, env: 'dev', log, refreshMs: 0, shadow }));
+}
+
+/** Sends `n` requests one after another; returns each one's wall time (ms). */
+async function drive(n: number, answeredBy = '1'): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url + '/predict', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [{ audio: WAV }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { deployedModelId: string }).deployedModelId).toBe(answeredBy);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+function entries(): { answered: PredictionLogEntry[]; shadows: PredictionLogEntry[] } {
+  log.flush();
+  const all = readPredictionLogs(log.dir);
+  return {
+    answered: all.filter((e) => e.role === undefined),
+    shadows: all.filter((e) => e.role === 'shadow'),
+  };
+}
+
+async function healthShadow(): Promise<ShadowCounts> {
+  return ((await (await fetch(url + '/health')).json()) as { shadow: ShadowCounts }).shadow;
+}
+
+describe('shadow traffic', () => {
+  it('shadow traffic keeps answering while the candidate hangs: it is cut off, restarted and counted, and a full queue skips', async () => {
+    await serve(HANG, { timeoutMs: 300, maxQueue: 2 });
+    const times = await drive(6);
+    // Answered in far less than the candidate's hang, every one of them.
+    for (const t of times) expect(t).toBeLessThan(2000);
+    await shadow.settled();
+    const c = await healthShadow();
+    expect(c.predicted).toBe(0);
+    expect(c.timedOut).toBeGreaterThanOrEqual(1);
+    expect(c.skipped).toBeGreaterThanOrEqual(1);
+    expect(c.timedOut + c.skipped).toBe(6);
+    // A fresh worker per cut-off one.
+    expect(c.workersStarted).toBe(c.timedOut);
+    const { answered, shadows } = entries();
+    expect(answered.map((e) => [e.status, e.deployedModelId])).toEqual(Array(6).fill(['ok', '1']));
+    // A time-out is the candidate's error, logged as a shadow prediction; a skip is only counted.
+    expect(shadows).toHaveLength(c.timedOut);
+    for (const s of shadows) {
+      expect(s).toMatchObject({ deployedModelId: '2', status: 'error', role: 'shadow' });
+      expect(s.error).toMatch(/shadow prediction timed out \(did not predict within 300 ms\)/);
+    }
+  });
+
+  it('shadow traffic with a slow candidate answers at the stable model pace and logs the slow predictions', async () => {
+    const delay = 400;
+    await serve({ delayMs: delay, tag: 'slow' }, { timeoutMs: 10_000 });
+    const times = await drive(4);
+    for (const t of times) expect(t).toBeLessThan(delay);
+    await shadow.settled();
+    const { shadows } = entries();
+    expect(shadows).toHaveLength(4);
+    for (const s of shadows) {
+      expect(s).toMatchObject({ deployedModelId: '2', status: 'ok', role: 'shadow' });
+      expect(s.shadow).toMatchObject({ deployedModelId: '1' });
+      expect(s.latencyMs).toBeGreaterThanOrEqual(delay);
+    }
+    expect(await healthShadow()).toMatchObject({ predicted: 4, failed: 0, timedOut: 0, skipped: 0 });
+  });
+
+  it('shadow traffic with a candidate that throws answers every request and logs the shadow errors', async () => {
+    await serve({ fail: true }, {});
+    await drive(3);
+    await shadow.settled();
+    const { answered, shadows } = entries();
+    expect(answered.every((e) => e.status === 'ok')).toBe(true);
+    expect(shadows.map((s) => s.status)).toEqual(['error', 'error', 'error']);
+    expect(shadows[0].error).toMatch(/shadow prediction failed \(fixture model: failing on purpose\)/);
+    expect(await healthShadow()).toMatchObject({ predicted: 0, failed: 3, workersStarted: 1 });
+  });
+
+  it('shadow traffic does not hold up server shutdown while the candidate is busy', async () => {
+    await serve(HANG, { timeoutMs: 600_000 });
+    const started = once(shadow, 'started');
+    await drive(1);
+    await started;
+    const t0 = performance.now();
+    await app!.close();
+    app = undefined;
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(shadow.counts()).toMatchObject({ skipped: 1, queued: 0, timedOut: 0 });
+  });
+
+  it('shadow traffic in the serving container mirrors to the model directory LOCKSTEP_SHADOW_STORAGE_URI names', async () => {
+    const stableDir = path.join(tmp, 'stable');
+    const candidateDir = path.join(tmp, 'candidate');
+    writeFixtureModel(stableDir, { tag: 'stable' });
+    writeFixtureModel(candidateDir, { tag: 'candidate', shift: 1 });
+    const aip = readAipEnvironment({ AIP_STORAGE_URI: stableDir, LOCKSTEP_SHADOW_STORAGE_URI: candidateDir });
+    expect(aip.shadowStorageUri).toBe(candidateDir);
+    const source = await storageUriSource(aip.storageUri!, {
+      loader: fixtureLoader,
+      deployedModelId: '5',
+      shadowStorageUri: aip.shadowStorageUri,
+    });
+    shadow = new ShadowTraffic({ warn: () => undefined });
+    ({ app, url } = await startServer({ source, env: 'vertex-1', log, refreshMs: 0, shadow }));
+    await drive(3, '5');
+    await shadow.settled();
+    const { answered, shadows } = entries();
+    expect(answered.map((e) => e.deployedModelId)).toEqual(['5', '5', '5']);
+    expect(shadows.map((e) => [e.deployedModelId, e.status])).toEqual(Array(3).fill(['5-shadow', 'ok']));
+    // The candidate's own answer, with the served one beside it.
+    expect(shadows[0].label).not.toBe(shadows[0].shadow?.label);
+    expect(shadows[0].shadow).toMatchObject({ deployedModelId: '5', label: answered[0].label });
+  });
+});
