@@ -403,7 +403,7 @@ export default async function serveBench(): Promise<Record<string, number | stri
         );
     for (let i = 0; i < 200 && !mirroredSlow(); i++) await singleLatency(predict.url, body, 5);
     if (!mirroredSlow()) throw new Error('the server did not start mirroring to the slow shadow model');
-    const slowCost = await predictCpu(path.join(root, 'out', 'slow'), body);
+    const slowCost = await predictCpu(path.join(root, 'out', 'slow'), body, wav);
     const slowSingle = await singleLatency(predict.url, body, 50);
     const slowAt60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
     const slowCounts = await shadowCountsOf(url);
