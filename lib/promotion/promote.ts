@@ -8,7 +8,8 @@
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
 import { paramsSchema } from '../params-schema.ts';
-import { evaluateGate, type GateVerdict, type Threshold } from '../gate.ts';
+import { evaluateGate, type GateVerdict } from '../gate.ts';
+import type { Threshold } from '../gate-rules.ts';
 import { LockstepError, RefusedError, UsageError } from '../errors.ts';
 import { readFileAtRev } from '../git.ts';
 import type { Repo } from '../repo.ts';

@@ -21,6 +21,8 @@ export function gateStage(params: Params): StageDef {
     code: [
       'stages/gate',
       'lib/gate.ts',
+      'lib/gate-rules.ts',
+      'lib/gate-slices.ts',
       'lib/slices',
       'lib/environment/policy.ts',
       'lib/lockfile.ts',
