@@ -7,19 +7,18 @@
  * the checks a promotion must pass are the named rules of lib/promotion/rules.ts.
  */
 import { simpleGit } from 'simple-git';
-import { parse as parseYaml } from 'yaml';
-import { paramsSchema } from '../params-schema.ts';
+import { paramsAtRev } from '../params.ts';
 import { evaluateGate, type GateVerdict } from '../gate.ts';
 import type { Threshold } from '../gate-rules.ts';
 import { LockstepError, RefusedError, UsageError } from '../errors.ts';
-import { readFileAtRev } from '../git.ts';
 import type { Repo } from '../repo.ts';
 import { defaultRemote } from '../store/remote-config.ts';
 import { openRemote } from '../store/open-remote.ts';
 import type { Remote } from '../store/remote.ts';
 import { lineageOf, type Lineage } from '../registry/lineage.ts';
-import { environmentBranch, revParse } from '../environment/refs.ts';
-import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
+import { environmentBranch } from '../environment/refs.ts';
+import { LOCKFILE, metricsOf, modelOf } from '../registry/registry.ts';
+import { branchHead, readLockfileAt } from '../environment/revision.ts';
 import { writeGtoTags, type GtoTags } from '../registry/gto.ts';
 import type { ArtifactRef } from '../types.ts';
 import type { Check } from './checks.ts';
@@ -71,17 +70,9 @@ export interface PlanOptions {
   local?: boolean;
 }
 
-/** Resolves a branch locally, falling back to its remote-tracking branch. */
-async function branchHead(root: string, branch: string): Promise<string | undefined> {
-  return (
-    (await revParse(root, `refs/heads/${branch}`)) ?? (await revParse(root, `refs/remotes/origin/${branch}`))
-  );
-}
-
 /** Gate thresholds: the target environment's policy, else params.yaml's at the source commit. */
-async function thresholdsFor(root: string, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
-  const text = await readFileAtRev(root, sourceCommit, 'params.yaml');
-  const params = paramsSchema.parse(text ? (parseYaml(text) ?? {}) : {});
+async function thresholdsFor(repo: Repo, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
+  const params = await paramsAtRev(repo, sourceCommit);
   return environmentThresholds(policy.branch, policy, params.gate.thresholds).thresholds;
 }
 
@@ -141,7 +132,7 @@ export async function planPromotion(
       baseline = { commit: targetCommit, model: targetModel.hash, metrics: metricsOf(targetLock).metrics };
     }
   }
-  const thresholds = await thresholdsFor(root, policy, sourceCommit);
+  const thresholds = await thresholdsFor(repo, policy, sourceCommit);
   const gate = evaluateGate({
     metrics,
     thresholds,

@@ -25,6 +25,7 @@ export function gateStage(params: Params): StageDef {
       'lib/gate-slices.ts',
       'lib/slices',
       'lib/environment/policy.ts',
+      'lib/environment/revision.ts',
       'lib/lockfile.ts',
       'lib/git.ts',
     ],
