@@ -12,8 +12,6 @@ export const PATHS = {
   validate: 'out/validate',
   /** validate: the schema and limits a clip is checked against; train copies it into the model. */
   inputSchema: 'out/validate/schema.json',
-  /** validate: the schema inferred once and kept in the repository for review. */
-  schema: 'stages/validate/schema.yaml',
   /** featurize: per-split feature matrices, the transform artifact, training statistics. */
   features: 'out/features',
   /** train: the model directory (model.json, weights.bin, transform.json, labels.json, card.json, schema.json). */

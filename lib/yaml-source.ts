@@ -163,6 +163,26 @@ export function formatProblems(src: YamlSource, problems: Problem[]): string[] {
   return [...new Set(lines.map((l) => l.text))];
 }
 
+/** Every zod issue as a problem (one per unknown key), phrased with `options`. */
+function issueProblems(issues: z.core.$ZodIssue[], value: unknown, options: ValidateOptions): Problem[] {
+  // zod reports all unknown keys of one mapping in one issue: one problem (and line) per key.
+  const split = issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' && issue.keys.length > 1
+      ? issue.keys.map((k) => ({ ...issue, keys: [k] }))
+      : [issue],
+  );
+  return split.map((issue) => {
+    const path = issuePath(issue);
+    const expected = issue.code === 'invalid_type' ? options.expectedAt?.(path) : undefined;
+    let message = describeIssue(issue, value, expected);
+    if (issue.code === 'unrecognized_keys') {
+      const known = options.knownAt?.(issue.path);
+      if (known) message += ` ${known}`;
+    }
+    return { path, message: message + (options.suffix ?? '') };
+  });
+}
+
 /**
  * Validates a parsed YAML source against `schema`, then (when the schema passed) the named `rules`.
  * Throws one ConfigError listing every problem, one line each; returns the parsed value otherwise.
@@ -174,27 +194,57 @@ export function validateYaml<S extends z.ZodType>(
   rules: Rule<z.infer<S>>[] = [],
 ): z.infer<S> {
   const result = schema.safeParse(src.value);
-  let problems: Problem[];
-  if (!result.success) {
-    // zod reports all unknown keys of one mapping in one issue: one problem (and line) per key.
-    const issues = result.error.issues.flatMap((issue) =>
-      issue.code === 'unrecognized_keys' && issue.keys.length > 1
-        ? issue.keys.map((k) => ({ ...issue, keys: [k] }))
-        : [issue],
-    );
-    problems = issues.map((issue) => {
-      const path = issuePath(issue);
-      const expected = issue.code === 'invalid_type' ? options.expectedAt?.(path) : undefined;
-      let message = describeIssue(issue, src.value, expected);
-      if (issue.code === 'unrecognized_keys') {
-        const known = options.knownAt?.(issue.path);
-        if (known) message += ` ${known}`;
-      }
-      return { path, message: message + (options.suffix ?? '') };
-    });
-  } else {
-    problems = rules.flatMap((rule) => rule(result.data));
-  }
+  const problems = result.success
+    ? rules.flatMap((rule) => rule(result.data))
+    : issueProblems(result.error.issues, src.value, options);
   if (problems.length > 0) throw new ConfigProblems(formatProblems(src, problems));
   return (result as { data: z.infer<S> }).data;
+}
+
+export interface CheckValueOptions extends ValidateOptions {
+  /** The file's text (JSON or YAML): gives each problem its line; parsed only when one is found. */
+  text?: string;
+  /** Where `value` sits in the file (`['slices']` when only that part is checked). */
+  at?: readonly PropertyKey[];
+}
+
+/**
+ * A value read from a file (JSON documents, parts of them) against `schema`: the data, or every
+ * problem as `<file>[:<line>]: <key>: <problem>. <fix>` lines in file order, the same lines
+ * validateYaml gives configuration files. Callers pick the error class (a stage's own error).
+ */
+export function checkValue<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  file: string,
+  options: CheckValueOptions = {},
+): { ok: true; data: z.infer<S> } | { ok: false; lines: string[] } {
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: true, data: result.data };
+  const at = options.at ?? [];
+  const problems = issueProblems(result.error.issues, value, options).map((p) => ({
+    path: [...at, ...p.path],
+    message: at.length ? `${at.map(String).join('.')}.${p.message}` : p.message,
+  }));
+  let lineOf: YamlSource['lineOf'] = () => undefined;
+  if (options.text !== undefined) {
+    try {
+      lineOf = parseYamlSource(options.text, file).lineOf;
+    } catch {
+      // Text the YAML parser refuses (JSON it reads differently) still gets its problems, unlined.
+    }
+  }
+  return { ok: false, lines: formatProblems({ file, value, lineOf }, problems) };
+}
+
+/** {@link checkValue} that throws every problem as one ConfigProblems error. */
+export function parseValue<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  file: string,
+  options: CheckValueOptions = {},
+): z.infer<S> {
+  const checked = checkValue(schema, value, file, options);
+  if (!checked.ok) throw new ConfigProblems(checked.lines);
+  return checked.data;
 }

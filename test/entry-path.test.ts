@@ -8,7 +8,7 @@ import { Cache } from '../lib/store/cache.ts';
 import { parseLockfile } from '../lib/lockfile.ts';
 import { ConfigError, UnsafePathError } from '../lib/errors.ts';
 import { downloadPrefix } from '../stages/ingest/gcs.ts';
-import { GcsInput } from '../stages/batch/io.ts';
+import { GcsInput } from '../stages/batch/gcs-io.ts';
 import { FakeGcs } from './support/fake-gcs.ts';
 import { git, listObjects, makeRepo, rmrf, runStoreCli, tempDir, writeTree } from './store/helpers.ts';
 

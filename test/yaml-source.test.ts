@@ -1,12 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { main } from '../lib/cli/main.ts';
 import { readConfig } from '../lib/config.ts';
-import { readPolicy } from '../lib/environment/policy.ts';
 import { ConfigError, ConfigProblems } from '../lib/errors.ts';
 import { memoryOutput } from '../lib/output.ts';
 import { loadParams, parseParams } from '../lib/params.ts';
+import { parsePolicy, readPolicy } from '../lib/environment/policy.ts';
+import { parseLockfile } from '../lib/lockfile.ts';
+import { parseProvenance } from '../lib/registry/provenance.ts';
+import { parsePredictions } from '../lib/slices/predictions.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
@@ -14,6 +18,17 @@ afterEach(async () => {
   await t?.cleanup();
   t = undefined;
 });
+
+/** Reads `text` as a repository's .lockstep/config.yaml (a fresh folder, no local file). */
+function readConfigFrom(text: string) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-config-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'config.yaml'), text);
+    return readConfig({ configPath: path.join(dir, 'config.yaml'), stateDir: dir } as never);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function caught(fn: () => unknown): Error {
   try {
@@ -97,5 +112,68 @@ describe('configuration files (lib/yaml-source.ts)', () => {
       '7',
     ]);
     expect(t.git('status', '--porcelain', '--ignored')).toBe(before);
+  });
+
+  // One formatter for every file kind: each mistake is its own `<file>:<line>: <key>: ...` line.
+  it.each([
+    {
+      kind: 'params.yaml',
+      parse: (text: string) => parseParams(text, 'params.yaml'),
+      text: 'train:\n  epochs: ten\n  lr: 3\ndata:\n  speakrs: 4\n',
+      lines: ['params.yaml:2: train.epochs:', 'params.yaml:3: train.lr:', 'params.yaml:5: data.speakrs:'],
+    },
+    {
+      kind: 'promotion policy',
+      parse: (text: string) => parsePolicy(text, 'promotion/staging.yaml'),
+      text: 'branch: staging\nallow_retrain: maybe\ngate:\n  thresholds: []\nlogz: x\n',
+      lines: [
+        'promotion/staging.yaml:2: allow_retrain:',
+        'promotion/staging.yaml:4: gate.thresholds:',
+        'promotion/staging.yaml:5: logz:',
+      ],
+    },
+    {
+      kind: '.lockstep/config.yaml',
+      parse: (text: string) => readConfigFrom(text),
+      text: 'remote: r\nremotes:\n  r:\n    url: 7\n    endpoint: ftp://x\nbogus: 1\n',
+      lines: [
+        '.lockstep/config.yaml:4: remotes.r.url:',
+        '.lockstep/config.yaml:5: remotes.r.endpoint:',
+        '.lockstep/config.yaml:6: bogus:',
+      ],
+    },
+    {
+      kind: 'lockfile',
+      parse: (text: string) => parseLockfile(text),
+      text: 'schema: 1\ndata: 3\nstages: {}\nextra: true\n',
+      lines: ['artifacts.lock.yaml:2: data:', 'artifacts.lock.yaml:4: extra:'],
+    },
+    {
+      kind: 'predictions.json (a JSON document)',
+      parse: (text: string) => parsePredictions(text, 'out/eval/predictions.json'),
+      text: '{\n  "labels": 3,\n  "clips": "none",\n  "bogus": 1\n}\n',
+      lines: [
+        'out/eval/predictions.json:2: labels:',
+        'out/eval/predictions.json:3: clips:',
+        'out/eval/predictions.json:4: bogus:',
+      ],
+    },
+    {
+      kind: 'provenance statement (a JSON document)',
+      parse: (text: string) => parseProvenance(text, 'provenance.json'),
+      text: '{\n  "_type": "x",\n  "subject": 1,\n  "predicateType": 2\n}\n',
+      lines: [
+        'provenance.json:2: _type:',
+        'provenance.json:3: subject:',
+        'provenance.json:4: predicateType:',
+      ],
+    },
+  ])('$kind with several mistakes reports one line per mistake with its line', ({ parse, text, lines }) => {
+    const err = caught(() => parse(text));
+    expect(err).toBeInstanceOf(ConfigProblems);
+    const got = (err as ConfigProblems).lines;
+    for (const line of got) expect(line).toMatch(/^[^:]+:\d+: [^:]+: .+\. .+\.$/);
+    const heads = got.map((l) => l.split(' ').slice(0, 2).join(' '));
+    for (const head of lines) expect(heads).toContain(head);
   });
 });

@@ -2,6 +2,7 @@
  * Vertex AI label and alias helpers, free of the client library so that commands which only may
  * talk to Vertex AI (promote, rollback, canary on a local endpoint) do not load it.
  */
+import type { CanaryStatus } from '../serving/endpoint.ts';
 
 /** Label values: lower-case letters, digits, `_` and `-`, at most 63 characters. */
 export function labelValue(s: string): string {
@@ -28,4 +29,40 @@ export function hashFromLabels(
 /** The aliases an environment's version carries: its name, and `default` for prod. */
 export function environmentAliases(env: string): string[] {
   return env === 'prod' ? ['prod', 'default'] : [env];
+}
+
+const CANARY = 'lockstep-canary-';
+
+/** True for the labels that carry the canary status (so writing a new status drops the old). */
+export function isCanaryLabel(key: string): boolean {
+  return key.startsWith(CANARY);
+}
+
+/** Canary status as endpoint labels (values: lower-case letters, digits, `-`, at most 63 chars). */
+export function canaryLabels(s: CanaryStatus): Record<string, string> {
+  return {
+    [`${CANARY}phase`]: s.phase,
+    [`${CANARY}step`]: String(s.stepIndex),
+    [`${CANARY}since`]: String(Date.parse(s.stepStartedAt)),
+    ...(s.candidate ? { [`${CANARY}candidate`]: s.candidate } : {}),
+    ...(s.stable ? { [`${CANARY}stable`]: s.stable } : {}),
+    ...hashLabels(CANARY, s.candidateHash),
+  };
+}
+
+/** The canary status an endpoint's labels carry, if any. */
+export function readCanaryLabels(labels: Record<string, string>): CanaryStatus | undefined {
+  const phase = labels[`${CANARY}phase`] as CanaryStatus['phase'] | undefined;
+  const candidateHash = hashFromLabels(CANARY, labels);
+  if (!phase || !candidateHash) return undefined;
+  const stepIndex = Number(labels[`${CANARY}step`] ?? 0);
+  return {
+    candidateHash,
+    ...(labels[`${CANARY}candidate`] ? { candidate: labels[`${CANARY}candidate`] } : {}),
+    ...(labels[`${CANARY}stable`] ? { stable: labels[`${CANARY}stable`] } : {}),
+    stepIndex,
+    phase,
+    stepStartedAt: new Date(Number(labels[`${CANARY}since`] ?? 0)).toISOString(),
+    message: `${phase} at step ${stepIndex + 1}`,
+  };
 }

@@ -9,12 +9,8 @@
  */
 import { v1, helpers } from '@google-cloud/aiplatform';
 import { LockstepError, UsageError } from '../errors.ts';
-import type { Output } from '../output.ts';
 import type { Policy } from '../environment/policy.ts';
-import { LOG_URI_ENV } from '../serving/ship.ts';
-import { ON_ERROR_ANOMALY_ENV } from '../serving/checks.ts';
 import { PATHS } from '../paths.ts';
-import { imageDigestLabels } from '../image-ref.ts';
 import {
   checkSplit,
   splitWithNew,
@@ -27,10 +23,13 @@ import {
   type PredictResponse,
   type TrafficSplit,
 } from '../serving/endpoint.ts';
+import { canaryLabels, isCanaryLabel, readCanaryLabels } from './vertex-labels.ts';
+import { awaitVertexOperation, retryVertexCall, type VertexCallOptions } from './vertex-calls.ts';
+import { ensureModelVersion, modelRefFromLabels, type ModelVersionHost } from './vertex-model-upload.ts';
 
 export type VertexTarget = Extract<Policy['endpoint'], { kind: 'vertex' }>;
 
-export interface VertexEndpointOptions {
+export interface VertexEndpointOptions extends VertexCallOptions {
   /** Extra client options (apiEndpoint, port, protocol, fallback, authClient...). */
   clientOptions?: Record<string, unknown>;
   /**
@@ -53,34 +52,6 @@ export interface VertexEndpointOptions {
    * lib/endpoints/vertex-mirror.ts); without it a version carries only the model's hash and size.
    */
   versionMetadata?: (model: ModelRef) => Promise<{ labels: Record<string, string>; description: string }>;
-  /** Longest wait for one long-running operation (default 30 min: deployments take minutes). */
-  operationTimeoutMs?: number;
-  /** Delay before the first poll of an operation (default 1000 ms). */
-  pollInitialMs?: number;
-  /** Retries of a call the service rejected as unavailable (default 3). */
-  retries?: number;
-  /** First retry delay (default 1000 ms, doubling). */
-  retryDelayMs?: number;
-  out?: Output;
-}
-
-// Status codes safe to retry for calls that start operations (the request was not accepted):
-// gRPC codes, and the HTTP codes the REST transport reports instead.
-const RETRYABLE = new Set([8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */, 429, 503]);
-const isNotFound = (err: unknown) => [5, 404].includes((err as { code?: number }).code ?? -1);
-const CANARY = 'lockstep-canary-';
-
-function hashLabels(prefix: string, hash: string): Record<string, string> {
-  return { [`${prefix}hash-a`]: hash.slice(0, 32), [`${prefix}hash-b`]: hash.slice(32) };
-}
-
-function hashFromLabels(
-  prefix: string,
-  labels: Record<string, string> | null | undefined,
-): string | undefined {
-  const a = labels?.[`${prefix}hash-a`];
-  const b = labels?.[`${prefix}hash-b`];
-  return a && b ? a + b : undefined;
 }
 
 export class VertexEndpoint implements Endpoint {
@@ -120,71 +91,15 @@ export class VertexEndpoint implements Endpoint {
     await Promise.all([this.endpoints.close(), this.models.close(), this.predictions.close()]);
   }
 
-  /** Retries `fn` when the service answered UNAVAILABLE / RESOURCE_EXHAUSTED. */
-  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const retries = this.options.retries ?? 3;
-    let delay = this.options.retryDelayMs ?? 1000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const code = (err as { code?: number }).code;
-        if (attempt >= retries || code === undefined || !RETRYABLE.has(code)) throw this.wrap(what, err);
-        this.options.out?.err(
-          `vertex: ${what}: ${(err as Error).message.split('\n')[0]}; retrying in ${delay} ms`,
-        );
-        await new Promise((r) => setTimeout(r, delay));
-        delay *= 2;
-      }
-    }
+  private retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryVertexCall(this.options, what, fn);
   }
 
-  private wrap(what: string, err: unknown): LockstepError {
-    if (err instanceof LockstepError) return err;
-    const msg = (err as Error).message?.split('\n')[0] ?? String(err);
-    return new LockstepError(
-      `vertex ${what}: ${msg}. Check the endpoint in promotion/<env>.yaml and your Google Cloud permissions.`,
-      { cause: err },
-    );
-  }
-
-  /** Starts a long-running operation and waits for its result, bounded by the timeout. */
-  private async operation<T>(
+  private operation<T>(
     what: string,
     start: (callOptions: Record<string, unknown>) => Promise<unknown>,
   ): Promise<T> {
-    const timeoutMs = this.options.operationTimeoutMs ?? 30 * 60_000;
-    const callOptions = {
-      longrunning: {
-        initialRetryDelayMillis: this.options.pollInitialMs ?? 1000,
-        retryDelayMultiplier: 1.5,
-        maxRetryDelayMillis: 30_000,
-        totalTimeoutMillis: timeoutMs,
-      },
-    };
-    const [op] = (await this.retry(what, () => start(callOptions))) as [
-      { name?: string; promise(): Promise<[T]> },
-    ];
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new LockstepError(
-              `vertex ${what}: operation ${op.name} did not finish within ${Math.round(timeoutMs / 1000)} s. Check it in the console and re-run.`,
-            ),
-          ),
-        timeoutMs,
-      );
-    });
-    try {
-      const [result] = await Promise.race([op.promise(), timeout]);
-      return result;
-    } catch (err) {
-      throw this.wrap(`${what} (operation ${op.name})`, err);
-    } finally {
-      clearTimeout(timer);
-    }
+    return awaitVertexOperation(this.options, what, start);
   }
 
   /**
@@ -229,111 +144,22 @@ export class VertexEndpoint implements Endpoint {
     const key = `${model}@${versionId}`;
     if (this.refs.has(key)) return this.refs.get(key);
     const [m] = await this.retry('getModel', () => this.models.getModel({ name: key }));
-    const labels = (m.labels ?? {}) as Record<string, string>;
-    const hash = hashFromLabels('lockstep-', labels);
-    if (!hash) return undefined;
-    const ref: ModelRef = {
-      path: PATHS.model,
-      hash,
-      size: Number(labels['lockstep-size'] ?? 0),
-      nfiles: Number(labels['lockstep-nfiles'] ?? 0),
-      dir: true,
-    };
+    const ref = modelRefFromLabels((m.labels ?? {}) as Record<string, string>);
+    if (!ref) return undefined;
     this.refs.set(key, ref);
     return ref;
   }
 
   /** The version of the parent model holding `hash`, uploading it (once per hash) if needed. */
-  async ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
-    // `h-<hash12>` names the version; when another model's hash shares those 12 characters
-    // (its labels say so), this one goes by `h-<full hash>` instead.
-    let alias = `h-${model.hash.slice(0, 12)}`;
-    for (const candidate of [alias, `h-${model.hash}`]) {
-      alias = candidate;
-      let m;
-      try {
-        [m] = await this.models.getModel({ name: `${this.modelName}@${candidate}` });
-      } catch (err) {
-        if (!isNotFound(err)) throw this.wrap('getModel', err);
-        break;
-      }
-      const held = hashFromLabels('lockstep-', (m.labels ?? {}) as Record<string, string>);
-      if (held && held !== model.hash) continue;
-      this.checkLogUri(candidate, m.containerSpec?.env);
-      return { name: this.modelName, versionId: m.versionId! };
-    }
-    let parentExists = true;
-    try {
-      await this.models.getModel({ name: this.modelName });
-    } catch (err) {
-      if (!isNotFound(err)) throw this.wrap('getModel', err);
-      parentExists = false;
-    }
-    if (!this.options.stageModel) {
-      throw new UsageError(
-        `vertex: no way to stage model ${model.hash.slice(0, 12)} for upload. Pass stageModel (a gs:// copy of the model directory).`,
-      );
-    }
-    const artifactUri = await this.options.stageModel(model);
-    const meta = await this.options.versionMetadata?.(model);
-    const modelId = this.modelName.split('/').pop()!;
-    const result = await this.operation<{ model?: string | null; modelVersionId?: string | null }>(
-      'uploadModel',
-      (o) =>
-        this.models.uploadModel(
-          {
-            parent: this.parent,
-            ...(parentExists ? { parentModel: this.modelName } : { modelId }),
-            model: {
-              displayName: modelId,
-              versionAliases: [alias],
-              versionDescription:
-                meta?.description ??
-                `lockstep out/model ${model.hash}${model.commit ? ` (commit ${model.commit.slice(0, 12)})` : ''}`,
-              artifactUri,
-              labels: {
-                ...meta?.labels,
-                ...hashLabels('lockstep-', model.hash),
-                'lockstep-size': String(model.size),
-                'lockstep-nfiles': String(model.nfiles),
-                ...imageDigestLabels(this.target.image),
-              },
-              containerSpec: {
-                imageUri: this.target.image,
-                predictRoute: '/predict',
-                healthRoute: '/health',
-                ports: [{ containerPort: 8080 }],
-                ...(this.containerEnv().length ? { env: this.containerEnv() } : {}),
-              },
-            },
-          },
-          o,
-        ),
-    );
-    return { name: result.model ?? this.modelName, versionId: result.modelVersionId! };
-  }
-
-  /** Variables for new model versions' serving containers. */
-  private containerEnv(): { name: string; value: string }[] {
-    const env: { name: string; value: string }[] = [];
-    if (this.options.logUri) env.push({ name: LOG_URI_ENV, value: this.options.logUri });
-    if (this.options.onErrorAnomaly === 'flag') env.push({ name: ON_ERROR_ANOMALY_ENV, value: 'flag' });
-    return env;
-  }
-
-  /**
-   * Container variables are fixed when a version is uploaded: say so when an existing version
-   * (uploaded earlier, or by an environment sharing this parent model) ships logs elsewhere.
-   */
-  private checkLogUri(
-    alias: string,
-    env: { name?: string | null; value?: string | null }[] | null | undefined,
-  ) {
-    const had = env?.find((e) => e.name === LOG_URI_ENV)?.value || undefined;
-    if (had === this.options.logUri) return;
-    this.options.out?.err(
-      `vertex: model version ${alias} of ${this.modelName} was uploaded with ${LOG_URI_ENV}=${had ?? '(unset)'}, so its containers ship logs ${had ? 'there' : 'nowhere'}, not to ${this.options.logUri ?? '(no logs: in the policy)'}. Give this environment its own endpoint.model to get versions with its logs: setting.`,
-    );
+  ensureModelVersion(model: ModelRef): Promise<{ name: string; versionId: string }> {
+    const host: ModelVersionHost = {
+      target: this.target,
+      options: this.options,
+      models: this.models,
+      parent: this.parent,
+      modelName: this.modelName,
+    };
+    return ensureModelVersion(host, model);
   }
 
   async deploy(model: ModelRef, percent: number): Promise<DeployedModel> {
@@ -476,7 +302,7 @@ export class VertexEndpoint implements Endpoint {
   async writeCanaryStatus(status: CanaryStatus | undefined): Promise<void> {
     const ep = await this.getEndpoint();
     const labels = Object.fromEntries(
-      Object.entries((ep.labels ?? {}) as Record<string, string>).filter(([k]) => !k.startsWith(CANARY)),
+      Object.entries((ep.labels ?? {}) as Record<string, string>).filter(([k]) => !isCanaryLabel(k)),
     );
     if (status) Object.assign(labels, canaryLabels(status));
     if (
@@ -495,32 +321,4 @@ export class VertexEndpoint implements Endpoint {
 
 function sortKeys(o: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
-}
-
-/** Canary status as endpoint labels (values: lower-case letters, digits, `-`, at most 63 chars). */
-export function canaryLabels(s: CanaryStatus): Record<string, string> {
-  return {
-    [`${CANARY}phase`]: s.phase,
-    [`${CANARY}step`]: String(s.stepIndex),
-    [`${CANARY}since`]: String(Date.parse(s.stepStartedAt)),
-    ...(s.candidate ? { [`${CANARY}candidate`]: s.candidate } : {}),
-    ...(s.stable ? { [`${CANARY}stable`]: s.stable } : {}),
-    ...hashLabels(CANARY, s.candidateHash),
-  };
-}
-
-export function readCanaryLabels(labels: Record<string, string>): CanaryStatus | undefined {
-  const phase = labels[`${CANARY}phase`] as CanaryStatus['phase'] | undefined;
-  const candidateHash = hashFromLabels(CANARY, labels);
-  if (!phase || !candidateHash) return undefined;
-  const stepIndex = Number(labels[`${CANARY}step`] ?? 0);
-  return {
-    candidateHash,
-    ...(labels[`${CANARY}candidate`] ? { candidate: labels[`${CANARY}candidate`] } : {}),
-    ...(labels[`${CANARY}stable`] ? { stable: labels[`${CANARY}stable`] } : {}),
-    stepIndex,
-    phase,
-    stepStartedAt: new Date(Number(labels[`${CANARY}since`] ?? 0)).toISOString(),
-    message: `${phase} at step ${stepIndex + 1}`,
-  };
 }

@@ -6,16 +6,13 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { RevisionPlotData } from './collect.ts';
+import { confusionSpec, learningCurvesSpec, monitorHistogramsSpec, perClassF1Spec } from './templates.ts';
 import {
   confusionDiffSpec,
-  confusionSpec,
   learningCurvesDiffSpec,
-  learningCurvesSpec,
-  monitorHistogramsSpec,
   perClassF1DiffSpec,
-  perClassF1Spec,
   sliceMetricsSpec,
-} from './templates.ts';
+} from './diff-templates.ts';
 
 export interface NamedPlot {
   /** File stem: `learning_curves`, `confusion`, `per_class_f1`, `slices`, `monitor_<env>`. */

@@ -5,8 +5,8 @@
  * form (`slices.speaker.S03.metrics.f1_macro`) reads the same. A revision from before slices
  * existed simply has none; a `slices` that does not fit the schema is an error naming the file.
  */
-import { LockstepError } from '../errors.ts';
 import { evalMetricsSchema, isGatedSlice, readEvalMetrics, type Interval } from '../slices/shape.ts';
+import { parseValue } from '../yaml-source.ts';
 
 /** Metrics plotted per slice (every evaluate metric is recorded; these are the headline ones). */
 export const SLICE_PLOT_METRICS = ['f1_macro', 'accuracy'] as const;
@@ -40,14 +40,12 @@ export function parseSlices(
   if (!isRecord(doc)) return [];
   let slices;
   if ('slices' in doc) {
-    const parsed = evalMetricsSchema.shape.slices.safeParse(doc.slices);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new LockstepError(
-        `${file}: slices.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}. Re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json.`,
-      );
-    }
-    slices = parsed.data ?? {};
+    slices =
+      parseValue(evalMetricsSchema.shape.slices, doc.slices, file, {
+        at: ['slices'],
+        suffix:
+          ', or re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json',
+      }) ?? {};
   } else {
     const flat: Record<string, number> = {};
     for (const [k, v] of Object.entries(doc)) if (typeof v === 'number') flat[k] = v;

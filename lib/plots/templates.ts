@@ -4,9 +4,11 @@
  * functions, so a plot looks the same wherever it appears. Pure: no I/O, no rendering (see
  * ./render.ts for SVG and PNG, ./html.ts for the offline page).
  *
- * Single-revision templates take one revision's data; the `*Diff` templates take one entry per
- * revision (a commit, branch, environment, experiment or the workspace, labelled by `rev`) and
- * draw them together: overlaid, side by side or grouped.
+ * This file holds the single-revision templates (one revision's data), the monitoring histograms
+ * and the data shapes they share; diff-templates.ts holds the `*Diff` templates, which take one
+ * entry per revision (a commit, branch, environment, experiment or the workspace, labelled by
+ * `rev`) and draw them together; study-templates.ts the tuning study and experiment comparison
+ * plots. The Vega-Lite schema URL is written here only.
  */
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -62,11 +64,13 @@ export interface FeatureHistogram {
   bins: { training: number[]; previous: number[] | null; recent: number[] };
 }
 
-function maxOf(matrix: number[][]): number {
+/** The largest cell of a matrix (0 for an empty one). */
+export function maxOf(matrix: number[][]): number {
   return Math.max(0, ...matrix.flat());
 }
 
-function curveRows(rev: string | undefined, history: CurvePoint[]) {
+/** Learning-curve rows (one per epoch, metric and split), tagged with `rev` when given. */
+export function curveRows(rev: string | undefined, history: CurvePoint[]) {
   const tag = rev === undefined ? {} : { rev };
   return history.flatMap((h) => [
     { ...tag, epoch: h.epoch, metric: 'loss', split: 'train', value: h.loss },
@@ -173,158 +177,6 @@ export function perClassF1Spec(labels: string[], f1: number[]): TopLevelSpec {
 }
 
 /**
- * Learning curves of several revisions overlaid: one colour per revision, solid for train and
- * dashed for validation, loss and accuracy side by side.
- */
-export function learningCurvesDiffSpec(revs: RevisionCurves[]): TopLevelSpec {
-  const values = revs.flatMap((r) => curveRows(r.rev, r.epochs));
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: 'Learning curves by revision',
-    data: { values },
-    facet: { column: { field: 'metric', type: 'nominal', sort: ['loss', 'accuracy'] } },
-    spec: {
-      width: 280,
-      height: 200,
-      mark: { type: 'line', point: false },
-      encoding: {
-        x: { field: 'epoch', type: 'quantitative' },
-        y: { field: 'value', type: 'quantitative' },
-        color: { field: 'rev', type: 'nominal', sort: revs.map((r) => r.rev), title: 'revision' },
-        strokeDash: { field: 'split', type: 'nominal', sort: ['train', 'validation'] },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-  };
-}
-
-/**
- * Confusion matrices side by side, one per revision, then the difference of the last against the
- * first (`last − first`, counts; blue where the last has more, red where it has fewer). Labels
- * are the union of every revision's, in first-seen order.
- */
-export function confusionDiffSpec(revs: RevisionConfusion[]): TopLevelSpec {
-  const labels = [...new Set(revs.flatMap((r) => r.labels))];
-  const cell = (r: ConfusionData, a: string, p: string) =>
-    r.matrix[r.labels.indexOf(a)]?.[r.labels.indexOf(p)] ?? 0;
-  const axis = { sort: labels };
-  const size = { width: 36 * labels.length, height: 36 * labels.length };
-  const panels: object[] = revs.map((r) => {
-    const values = labels.flatMap((a) =>
-      labels.map((p) => ({ actual: a, predicted: p, count: cell(r, a, p) })),
-    );
-    return {
-      title: r.rev,
-      data: { values },
-      ...size,
-      encoding: {
-        x: { field: 'predicted', type: 'nominal', ...axis },
-        y: { field: 'actual', type: 'nominal', ...axis },
-      },
-      layer: [
-        {
-          mark: 'rect',
-          encoding: {
-            color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues' }, legend: null },
-          },
-        },
-        {
-          mark: { type: 'text', fontSize: 10 },
-          encoding: { text: { field: 'count', type: 'quantitative' } },
-        },
-      ],
-    };
-  });
-  if (revs.length >= 2) {
-    const first = revs[0]!;
-    const last = revs[revs.length - 1]!;
-    const values = labels.flatMap((a) =>
-      labels.map((p) => ({ actual: a, predicted: p, delta: cell(last, a, p) - cell(first, a, p) })),
-    );
-    const span = Math.max(1, ...values.map((v) => Math.abs(v.delta)));
-    panels.push({
-      title: `${last.rev} − ${first.rev}`,
-      data: { values },
-      ...size,
-      encoding: {
-        x: { field: 'predicted', type: 'nominal', ...axis },
-        y: { field: 'actual', type: 'nominal', ...axis },
-      },
-      layer: [
-        {
-          mark: 'rect',
-          encoding: {
-            color: {
-              field: 'delta',
-              type: 'quantitative',
-              scale: { scheme: 'redblue', domain: [-span, span] },
-              title: 'difference',
-            },
-          },
-        },
-        {
-          mark: { type: 'text', fontSize: 10 },
-          encoding: { text: { field: 'delta', type: 'quantitative' } },
-        },
-      ],
-    });
-  }
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: 'Confusion matrices (test split)',
-    hconcat: panels,
-    resolve: { scale: { color: 'independent' } },
-  } as TopLevelSpec;
-}
-
-/** Per-class F1 grouped by revision: one group per class, one bar per revision. */
-export function perClassF1DiffSpec(revs: RevisionPerClass[]): TopLevelSpec {
-  const labels = [...new Set(revs.flatMap((r) => Object.keys(r.f1)))];
-  const values = revs.flatMap((r) =>
-    labels.filter((l) => r.f1[l] !== undefined).map((label) => ({ rev: r.rev, label, f1: r.f1[label] })),
-  );
-  const order = revs.map((r) => r.rev);
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: 'F1 per class by revision (test split)',
-    data: { values },
-    width: Math.max(200, 22 * labels.length * Math.max(1, revs.length)),
-    height: 200,
-    mark: 'bar',
-    encoding: {
-      x: { field: 'label', type: 'nominal', sort: labels, title: 'class' },
-      xOffset: { field: 'rev', type: 'nominal', sort: order },
-      y: { field: 'f1', type: 'quantitative', scale: { domain: [0, 1] } },
-      color: { field: 'rev', type: 'nominal', sort: order, title: 'revision' },
-    },
-  };
-}
-
-/** Slice metrics grouped by revision: one panel per metric, one group per slice. */
-export function sliceMetricsSpec(values: SliceValue[], revOrder?: string[]): TopLevelSpec {
-  const order = revOrder ?? [...new Set(values.map((v) => v.rev))];
-  const slices = [...new Set(values.map((v) => v.slice))];
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: 'Slice metrics by revision',
-    data: { values },
-    facet: { row: { field: 'metric', type: 'nominal' } },
-    spec: {
-      width: Math.max(200, 18 * slices.length * Math.max(1, order.length)),
-      height: 160,
-      mark: 'bar',
-      encoding: {
-        x: { field: 'slice', type: 'nominal', sort: slices },
-        xOffset: { field: 'rev', type: 'nominal', sort: order },
-        y: { field: 'value', type: 'quantitative' },
-        color: { field: 'rev', type: 'nominal', sort: order, title: 'revision' },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
-}
-
-/**
  * Training vs serving distributions of the `top` most skewed features of an environment's
  * monitoring report: training, previous window and recent window, as shares per bin.
  */
@@ -358,94 +210,4 @@ export function monitorHistogramsSpec(env: string, features: FeatureHistogram[],
       },
     },
   } as TopLevelSpec;
-}
-
-/** One trial of a tuning study, as its plots need it. */
-export interface TrialPoint {
-  trial: number;
-  /** The objective; non-finite for a failed trial (left out of the plots). */
-  value: number;
-  /** `baseline`, `pruned` or `complete`. */
-  status: string;
-  params: Record<string, unknown>;
-}
-
-/** A tuning study's objective per trial, coloured by status (pruned trials marked). */
-export function tuneObjectiveSpec(objective: string, trials: TrialPoint[]): TopLevelSpec {
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: `${objective} per trial`,
-    width: 420,
-    height: 220,
-    data: {
-      values: trials
-        .filter((t) => Number.isFinite(t.value))
-        .map((t) => ({ trial: t.trial, value: t.value, status: t.status })),
-    },
-    mark: { type: 'point', filled: true, size: 80 },
-    encoding: {
-      x: { field: 'trial', type: 'quantitative', title: 'trial' },
-      y: { field: 'value', type: 'quantitative', title: objective, scale: { zero: false } },
-      color: { field: 'status', type: 'nominal' },
-    },
-  };
-}
-
-/**
- * Each tuned param (`keys`) against the objective, one panel per param: a numeric param on a
- * quantitative axis, a choice (strings, booleans) on a nominal one, so no panel drops its points.
- */
-export function tuneParamsSpec(objective: string, keys: string[], trials: TrialPoint[]): TopLevelSpec {
-  const done = trials.filter((t) => Number.isFinite(t.value));
-  const values = done.flatMap((t) =>
-    keys.map((k) => ({
-      param: k,
-      x: typeof t.params[k] === 'number' ? t.params[k] : String(t.params[k]),
-      value: t.value,
-      pruned: t.status === 'pruned',
-    })),
-  );
-  const numeric = (k: string) => done.every((t) => typeof t.params[k] === 'number');
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: `params against ${objective}`,
-    data: { values },
-    columns: 3,
-    concat: keys.map((k) => ({
-      width: 200,
-      height: 160,
-      transform: [{ filter: { field: 'param', equal: k } }],
-      mark: { type: 'point', filled: true },
-      encoding: {
-        x: numeric(k)
-          ? { field: 'x', type: 'quantitative', title: k, scale: { zero: false } }
-          : { field: 'x', type: 'nominal', title: k },
-        y: { field: 'value', type: 'quantitative', title: objective, scale: { zero: false } },
-        color: { field: 'pruned', type: 'nominal' },
-      },
-    })),
-  } as TopLevelSpec;
-}
-
-/** Metrics grouped by experiment (the dashboard's compare view): one group per metric, in `metrics` order. */
-export function experimentMetricsSpec(
-  experiments: string[],
-  values: { metric: string; experiment: string; value: number }[],
-  metrics: string[],
-): TopLevelSpec {
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: 'Metrics by experiment',
-    data: { values },
-    width: Math.max(240, 36 * metrics.length * Math.min(experiments.length, 6)),
-    height: 220,
-    mark: 'bar',
-    encoding: {
-      x: { field: 'metric', type: 'nominal', title: null, sort: metrics },
-      xOffset: { field: 'experiment', type: 'nominal', sort: experiments },
-      y: { field: 'value', type: 'quantitative' },
-      color: { field: 'experiment', type: 'nominal', sort: experiments },
-      tooltip: [{ field: 'experiment' }, { field: 'metric' }, { field: 'value' }],
-    },
-  };
 }

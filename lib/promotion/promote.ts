@@ -3,32 +3,26 @@
  * branch, dev → staging → prod, only when every check passes. Plan first (`planPromotion`,
  * which never changes anything), then act: `promoteLocal` moves the branch in the local
  * repository (a full rehearsal on one machine); on GitHub the CLI opens or updates the pull
- * request. The branch model (fast-forward, else take upstream's tree) is lib/promotion/linear.ts.
+ * request. The branch model (fast-forward, else take upstream's tree) is lib/promotion/linear.ts;
+ * the checks a promotion must pass are the named rules of lib/promotion/rules.ts.
  */
 import { simpleGit } from 'simple-git';
-import { parse as parseYaml } from 'yaml';
-import { paramsSchema } from '../params-schema.ts';
-import { evaluateGate, type GateVerdict, type Threshold } from '../gate.ts';
+import { paramsAtRev } from '../params.ts';
+import { evaluateGate, type GateVerdict } from '../gate.ts';
+import type { Threshold } from '../gate-rules.ts';
 import { LockstepError, RefusedError, UsageError } from '../errors.ts';
-import { readFileAtRev } from '../git.ts';
 import type { Repo } from '../repo.ts';
 import { defaultRemote } from '../store/remote-config.ts';
 import { openRemote } from '../store/open-remote.ts';
 import type { Remote } from '../store/remote.ts';
-import { Cache } from '../store/cache.ts';
 import { lineageOf, type Lineage } from '../registry/lineage.ts';
-import { environmentBranch, revParse } from '../environment/refs.ts';
-import { LOCKFILE, metricsOf, modelOf, readLockfileAt } from '../registry/registry.ts';
+import { environmentBranch } from '../environment/refs.ts';
+import { LOCKFILE, metricsOf, modelOf } from '../registry/registry.ts';
+import { branchHead, readLockfileAt } from '../environment/revision.ts';
 import { writeGtoTags, type GtoTags } from '../registry/gto.ts';
 import type { ArtifactRef } from '../types.ts';
-import {
-  checkStoredMatchesLockfile,
-  countAhead,
-  isAncestor,
-  objectsOf,
-  pinnedArtifacts,
-  type Check,
-} from './checks.ts';
+import type { Check } from './checks.ts';
+import { runPromotionRules } from './rules.ts';
 import {
   ENVIRONMENTS,
   environmentThresholds,
@@ -38,13 +32,7 @@ import {
   type Policy,
 } from '../environment/policy.ts';
 import { recordDeployment } from './records.ts';
-import {
-  advanceBranch,
-  foreignCommits,
-  promotionMode,
-  takeUpstreamCommit,
-  type PromotionMode,
-} from './linear.ts';
+import { advanceBranch, promotionMode, takeUpstreamCommit, type PromotionMode } from './linear.ts';
 
 export interface PromotionPlan {
   env: EnvironmentName;
@@ -82,17 +70,9 @@ export interface PlanOptions {
   local?: boolean;
 }
 
-/** Resolves a branch locally, falling back to its remote-tracking branch. */
-async function branchHead(root: string, branch: string): Promise<string | undefined> {
-  return (
-    (await revParse(root, `refs/heads/${branch}`)) ?? (await revParse(root, `refs/remotes/origin/${branch}`))
-  );
-}
-
 /** Gate thresholds: the target environment's policy, else params.yaml's at the source commit. */
-async function thresholdsFor(root: string, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
-  const text = await readFileAtRev(root, sourceCommit, 'params.yaml');
-  const params = paramsSchema.parse(text ? (parseYaml(text) ?? {}) : {});
+async function thresholdsFor(repo: Repo, policy: Policy, sourceCommit: string): Promise<Threshold[]> {
+  const params = await paramsAtRev(repo, sourceCommit);
   return environmentThresholds(policy.branch, policy, params.gate.thresholds).thresholds;
 }
 
@@ -100,10 +80,6 @@ async function resolveRemote(repo: Repo, policy: Policy, given?: Remote): Promis
   if (given) return given;
   if (policy.remote) return openRemote(policy.remote);
   return defaultRemote(repo);
-}
-
-function check(name: string, ok: boolean, detail: string): Check {
-  return { name, ok, detail };
 }
 
 /**
@@ -125,17 +101,7 @@ export async function planPromotion(
       `${target}: the first environment is not promoted into; merge a pull request into its branch instead.`,
     );
   }
-  const checks: Check[] = [];
   const from = (options.from ?? previous) as EnvironmentName;
-  checks.push(
-    check(
-      'promotion order',
-      from === previous,
-      from === previous
-        ? `${from} → ${target}`
-        : `skipping an environment: ${target} is promoted only from ${previous}, not ${from}`,
-    ),
-  );
   const root = repo.root;
   const sourceBranch = await environmentBranch(root, from);
   const targetBranch = await environmentBranch(root, target);
@@ -155,55 +121,7 @@ export async function planPromotion(
   }
   const { metrics, gate: recordedGate } = metricsOf(lockfile);
   const targetCommit = await branchHead(root, targetBranch);
-
-  // Dirty or diverged branches.
-  if (options.local) {
-    const status = await simpleGit(root).status();
-    checks.push(
-      check(
-        'clean working tree',
-        status.isClean(),
-        status.isClean()
-          ? 'no uncommitted changes'
-          : `dirty working tree (${status.files.length} changed files); commit or stash them`,
-      ),
-    );
-  }
   const mode = await promotionMode(root, targetCommit, sourceCommit);
-  if (targetCommit && mode === 'take-upstream') {
-    // Rollbacks and earlier promotions are replaced by the source tree; anything else would be lost.
-    const foreign = await foreignCommits(root, targetCommit, sourceCommit);
-    const ahead = await countAhead(root, targetCommit, sourceCommit);
-    checks.push(
-      check(
-        'target not diverged',
-        foreign.length === 0,
-        foreign.length === 0
-          ? `${targetBranch} has ${ahead} rollback or promotion commit(s) not in ${sourceBranch}: ${targetBranch} takes ${sourceBranch}'s tree (no merge back needed)`
-          : `${targetBranch} has ${foreign.length} commit(s) not in ${sourceBranch} that change more than the lockfile (${foreign
-              .slice(0, 3)
-              .map((f) => `${f.commit.slice(0, 8)} "${f.subject}"`)
-              .join(', ')}); bring them into ${sourceBranch} first`,
-      ),
-    );
-  } else if (targetCommit) {
-    checks.push(check('target not diverged', true, `${targetBranch} fast-forwards to ${sourceBranch}`));
-  }
-  for (const branch of [sourceBranch, targetBranch]) {
-    const local = await revParse(root, `refs/heads/${branch}`);
-    const tracking = await revParse(root, `refs/remotes/origin/${branch}`);
-    if (local && tracking && local !== tracking) {
-      const both = !(await isAncestor(root, local, tracking)) && !(await isAncestor(root, tracking, local));
-      if (both)
-        checks.push(
-          check(
-            'branch in sync with origin',
-            false,
-            `${branch} and origin/${branch} have diverged; pull or push first`,
-          ),
-        );
-    }
-  }
 
   // The gate: the source model against the model in the target environment, with its thresholds.
   let baseline: PromotionPlan['baseline'];
@@ -214,69 +132,31 @@ export async function planPromotion(
       baseline = { commit: targetCommit, model: targetModel.hash, metrics: metricsOf(targetLock).metrics };
     }
   }
-  const thresholds = await thresholdsFor(root, policy, sourceCommit);
+  const thresholds = await thresholdsFor(repo, policy, sourceCommit);
   const gate = evaluateGate({
     metrics,
     thresholds,
     baseline: baseline ? { metrics: baseline.metrics } : undefined,
   });
-  checks.push(
-    check(
-      'recorded gate',
-      recordedGate !== 'failed',
-      recordedGate === 'failed'
-        ? `the model failed its gate on ${sourceBranch}`
-        : `gate on ${sourceBranch}: ${recordedGate}`,
-    ),
-  );
-  checks.push(
-    check(
-      `${target} gate`,
-      gate.passed,
-      gate.passed
-        ? `passes ${target}'s ${thresholds.length} thresholds`
-        : `fails ${target}'s gate: ${gate.reasons
-            .filter((r) => !r.passed)
-            .map((r) => r.detail)
-            .join('; ')}`,
-    ),
-  );
-
-  // Artifacts: present where deploys will fetch them, and matching the lockfile.
-  const refs = pinnedArtifacts(lockfile);
   const remote = await resolveRemote(repo, policy, options.remote);
-  try {
-    const oids = await objectsOf(repo, refs, remote);
-    if (remote) {
-      const present = await remote.has(oids);
-      const missing = oids.filter((o) => !present.has(o));
-      checks.push(
-        check(
-          'artifacts in the remote',
-          missing.length === 0,
-          missing.length === 0
-            ? `${oids.length} objects present in ${remote.url}`
-            : `${missing.length} of ${oids.length} objects missing from ${remote.url}; run lockstep push on ${sourceBranch}`,
-        ),
-      );
-    } else {
-      const cache = new Cache(repo);
-      const missing: string[] = [];
-      for (const o of oids) if (!(await cache.has(o))) missing.push(o);
-      checks.push(
-        check(
-          'artifacts stored',
-          missing.length === 0,
-          missing.length === 0
-            ? `${oids.length} objects in the local cache (no remote configured)`
-            : `${missing.length} of ${oids.length} objects missing and no remote configured; configure a remote and run lockstep push`,
-        ),
-      );
-    }
-    checks.push(await checkStoredMatchesLockfile(repo, refs, model, remote));
-  } catch (err) {
-    checks.push(check('artifacts stored', false, (err as Error).message.split('\n')[0]));
-  }
+  const checks = await runPromotionRules({
+    repo,
+    target,
+    from,
+    previous,
+    sourceBranch,
+    targetBranch,
+    sourceCommit,
+    targetCommit,
+    mode,
+    lockfile,
+    model,
+    recordedGate,
+    gate,
+    thresholds,
+    remote,
+    local: options.local ?? false,
+  });
 
   return {
     env: target,

@@ -12,7 +12,8 @@ import { LockstepError, RefusedError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
 import { recordDeployment } from './records.ts';
-import { LOCKFILE, modelOf, readLockfileAt } from '../registry/registry.ts';
+import { LOCKFILE, modelOf } from '../registry/registry.ts';
+import { readLockfileAt } from '../environment/revision.ts';
 import { undoMirror, type BranchMirror } from './promote.ts';
 import { advanceBranch } from './linear.ts';
 import {

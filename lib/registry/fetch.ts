@@ -15,7 +15,8 @@ import type { Remote } from '../store/remote.ts';
 import { pullObjects } from '../store/transfer.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
 import { resolveRef } from '../environment/refs.ts';
-import { LOCKFILE, readLockfileAt } from './registry.ts';
+import { LOCKFILE } from './registry.ts';
+import { readLockfileAt } from '../environment/revision.ts';
 
 export interface FetchOptions {
   /** Where missing objects come from. Without one, everything must already be in the cache. */

@@ -16,6 +16,7 @@ import { withGitReader } from '../git-reader.ts';
 import { readCommittedLockfile } from '../lockfile.ts';
 import { lineageOf } from './lineage.ts';
 import { DEFAULT_LAYOUT, LOCKFILE, type RegistryLayout } from './registry.ts';
+import { parseValue } from '../yaml-source.ts';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const PREDICATE_TYPE = 'https://slsa.dev/provenance/v1';
@@ -188,7 +189,7 @@ export async function provenanceAt(
   });
 }
 
-/** Parses statement text; a bad statement is one line naming the file and the first problem. */
+/** Parses statement text; a bad statement is one line per problem, naming the file and line. */
 export function parseProvenance(text: string, file: string): Provenance {
   let json: unknown;
   try {
@@ -198,14 +199,10 @@ export function parseProvenance(text: string, file: string): Provenance {
       `${file}: not JSON (${(err as Error).message.split('\n')[0]}). Write it with lockstep provenance <ref> --out ${file}.`,
     );
   }
-  const result = provenanceSchema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new ConfigError(
-      `${file}: ${issue.path.join('.') || '(statement)'}: ${issue.message}. Write it with lockstep provenance <ref> --out ${file}.`,
-    );
-  }
-  return result.data;
+  return parseValue(provenanceSchema, json, file, {
+    text,
+    suffix: `, or write it with lockstep provenance <ref> --out ${file}`,
+  });
 }
 
 /**

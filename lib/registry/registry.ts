@@ -78,11 +78,6 @@ export async function withRegistrySession<T>(
   });
 }
 
-/** Reads and parses the lockfile as of `commit`; undefined when that commit has none. */
-export async function readLockfileAt(root: string, commit: string): Promise<Lockfile | undefined> {
-  return withGitReader(root, async (reader) => (await readCommittedLockfile(reader, commit))?.lockfile);
-}
-
 /** What an environment's branch pins now and pinned before. */
 export interface EnvironmentModels {
   branch: string;

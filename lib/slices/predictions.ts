@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../atomic.ts';
 import { ConfigError } from '../errors.ts';
 import type { Predictions } from './scorer.ts';
+import { parseValue } from '../yaml-source.ts';
 
 export const predictionsFileSchema = z
   .object({
@@ -66,14 +67,7 @@ export function parsePredictions(text: string, where: string): PredictionsFile {
   } catch (err) {
     throw new ConfigError(`${where}: not valid JSON (${(err as Error).message}). Re-run the evaluate stage.`);
   }
-  const parsed = predictionsFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `${where}: invalid predictions at "${issue.path.join('.')}" (${issue.message}). Re-run the evaluate stage.`,
-    );
-  }
-  return parsed.data;
+  return parseValue(predictionsFileSchema, json, where, { text, suffix: ', or re-run the evaluate stage' });
 }
 
 /** Reads `predictions.json`. @throws ConfigError when unreadable or malformed. */

@@ -27,11 +27,19 @@ export interface StorageClientOptions {
   storageOptions?: StorageOptions;
 }
 
+/**
+ * `LOCKSTEP_GCS_ENDPOINT`: points every gs:// client of this process at another JSON-API
+ * endpoint (a local fake); the jobs lockstep runs on Vertex AI inherit it from their
+ * environment. The one reader of that variable.
+ */
+export function gcsEndpointOverride(): string | undefined {
+  return process.env.LOCKSTEP_GCS_ENDPOINT || undefined;
+}
+
 /** The endpoint the clients use, and whether it came from STORAGE_EMULATOR_HOST. */
 export function resolveEndpoint(apiEndpoint?: string): { endpoint?: string; emulator: boolean } {
   if (apiEndpoint) return { endpoint: apiEndpoint, emulator: false };
-  // Every gs:// client of this process (and the jobs it runs on Vertex AI) at another endpoint.
-  const own = process.env.LOCKSTEP_GCS_ENDPOINT;
+  const own = gcsEndpointOverride();
   if (own) return { endpoint: own, emulator: false };
   const env = process.env.STORAGE_EMULATOR_HOST;
   return env ? { endpoint: env, emulator: true } : { emulator: false };
@@ -54,7 +62,12 @@ export function createStorage(StorageCtor: typeof Storage, options: StorageClien
     options.useAuthWithCustomEndpoint ?? (endpoint !== undefined && !emulator && !isLoopback(endpoint));
   const config: StorageOptions = {
     ...options.storageOptions,
-    ...(options.projectId ? { projectId: options.projectId } : {}),
+    // A client on the override needs no real project (there is none behind a local fake).
+    ...(options.projectId
+      ? { projectId: options.projectId }
+      : !options.apiEndpoint && gcsEndpointOverride()
+        ? { projectId: 'local' }
+        : {}),
     ...(endpoint ? { apiEndpoint: endpoint } : {}),
     ...(endpoint && auth ? { useAuthWithCustomEndpoint: true } : {}),
   };

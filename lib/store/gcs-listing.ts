@@ -1,10 +1,14 @@
 /**
- * Planning existence checks against a content-addressed bucket. Object ids are sha256 digests, so
- * keys spread uniformly over `sha256/00/...` .. `sha256/ff/...`: one listed page tells how dense
- * the remote is, which lets `has()` pick the cheaper of listing the rest (split into key ranges
- * listed in parallel) or asking per object.
+ * Listing and existence checks against a content-addressed bucket (gcs-remote.ts holds the rest).
+ * Object ids are sha256 digests, so keys spread uniformly over `sha256/00/...` ..
+ * `sha256/ff/...`: one listed page tells how dense the remote is, which lets `has()` pick the
+ * cheaper of listing the rest (split into key ranges listed in parallel) or asking per object.
  */
+import pLimit from 'p-limit';
+import type { Bucket, File } from '@google-cloud/storage';
 import type { Oid } from '../types.ts';
+import { isOid, objectKey, type RemoteObjectInfo, type TransferOptions } from './remote.ts';
+import { statusOf, toGcsError } from './gcs-errors.ts';
 
 /** Objects per list page; GCS never returns more than 1,000 per request. */
 export const PAGE_SIZE = 1000;
@@ -64,4 +68,149 @@ export function planRemaining(
     ranges[r].oids.push(oid);
   }
   return ranges.filter((range) => range.oids.length > 0);
+}
+
+/** What listing and existence checks need of the remote they ask. */
+export interface ListingSource {
+  bucket: Bucket;
+  url: string;
+  /** Object-name prefix ending in '/', or '' for the bucket root. */
+  root: string;
+  concurrency: number;
+  /** `has()` asks per object up to this many ids, and lists above it. */
+  perObjectThreshold: number;
+  keyOf(oid: Oid): string;
+  where(oid?: Oid): string;
+  /** Records an object's last change as a response showed it (for `touch`). */
+  noteUpdated(oid: Oid, updated: unknown): void;
+}
+
+/** One listed page: the oids in it, their details, and the token of the next page if any. */
+export interface ListedPage {
+  oids: Oid[];
+  infos: RemoteObjectInfo[];
+  nextPageToken?: string;
+}
+
+/** The oid an object name under `root` stands for (undefined: not a cache object). */
+export function oidOfName(root: string, name: string): Oid | undefined {
+  if (!name.startsWith(root + 'sha256/')) return undefined;
+  const rest = name.slice(root.length + 'sha256/'.length);
+  const oid = rest.slice(0, 2) + rest.slice(3);
+  return rest[2] === '/' && isOid(oid) ? oid : undefined;
+}
+
+/**
+ * Which of `oids` exist. Few ids: one metadata request each, in parallel. Many: list one page
+ * to learn the remote's density, then either ask per object for the rest or list only the key
+ * ranges that hold wanted ids, in parallel and stopping each range past its last wanted id.
+ */
+export async function hasObjects(
+  src: ListingSource,
+  oids: Oid[],
+  options: TransferOptions,
+): Promise<Set<Oid>> {
+  const wanted = [...new Set(oids)].sort();
+  if (wanted.length === 0) return new Set();
+  if (wanted.length <= src.perObjectThreshold) return askEach(src, wanted, options);
+  const wantedSet = new Set(wanted);
+  const found = new Set<Oid>();
+  const first = await listPage(src, {}, options);
+  for (const oid of first.oids) if (wantedSet.has(oid)) found.add(oid);
+  if (!first.nextPageToken) return found;
+  // A first page of foreign names only says nothing about density: ask per object instead.
+  if (first.oids.length === 0) return askEach(src, wanted, options);
+  const last = first.oids[first.oids.length - 1];
+  const unresolved = wanted.filter((oid) => oid > last);
+  if (unresolved.length === 0) return found;
+  const plan = planRemaining(last, 1, unresolved, src.concurrency);
+  if (plan === 'ask') {
+    for (const oid of await askEach(src, unresolved, options)) found.add(oid);
+    return found;
+  }
+  const pool = pLimit(src.concurrency);
+  await Promise.all(plan.map((range) => pool(() => listRange(src, range, wantedSet, found, options))));
+  return found;
+}
+
+async function askEach(src: ListingSource, oids: Oid[], options: TransferOptions): Promise<Set<Oid>> {
+  const pool = pLimit(src.concurrency);
+  const found = new Set<Oid>();
+  await Promise.all(
+    oids.map((oid) =>
+      pool(async () => {
+        options.signal?.throwIfAborted();
+        try {
+          const [metadata] = await src.bucket.file(src.keyOf(oid)).getMetadata();
+          found.add(oid);
+          src.noteUpdated(oid, metadata.updated);
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          throw toGcsError(err, src.where(oid), 'existence check');
+        }
+      }),
+    ),
+  );
+  return found;
+}
+
+async function listRange(
+  src: ListingSource,
+  range: KeyRange,
+  wanted: Set<Oid>,
+  found: Set<Oid>,
+  options: TransferOptions,
+): Promise<void> {
+  const lastWanted = range.oids[range.oids.length - 1];
+  const query = {
+    startOffset: src.root + objectKey(range.from.padEnd(3, '0')),
+    ...(range.to ? { endOffset: src.root + objectKey(range.to) } : {}),
+  };
+  let pageToken: string | undefined;
+  do {
+    const page = await listPage(src, { ...query, pageToken }, options);
+    for (const oid of page.oids) if (wanted.has(oid)) found.add(oid);
+    const last = page.oids[page.oids.length - 1];
+    // Names come sorted: once past the last wanted id, the rest of the range cannot matter.
+    if (last !== undefined && last >= lastWanted) return;
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+}
+
+/** One list request under `<prefix>/sha256/`, asking only for names and the details listed. */
+export async function listPage(
+  src: ListingSource,
+  query: { startOffset?: string; endOffset?: string; pageToken?: string },
+  options: TransferOptions,
+): Promise<ListedPage> {
+  options.signal?.throwIfAborted();
+  try {
+    const [files, next] = await src.bucket.getFiles({
+      prefix: src.root + 'sha256/',
+      autoPaginate: false,
+      maxResults: PAGE_SIZE,
+      fields: 'items(name,size,updated,generation,metageneration),nextPageToken',
+      ...Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
+    });
+    const oids: Oid[] = [];
+    const infos: RemoteObjectInfo[] = [];
+    for (const file of files) {
+      const oid = oidOfName(src.root, file.name);
+      if (!oid) continue;
+      oids.push(oid);
+      // With `fields`, the client hands back the raw resources rather than File objects.
+      const m = ((file as { metadata?: File['metadata'] }).metadata ?? file) as File['metadata'];
+      src.noteUpdated(oid, m.updated);
+      infos.push({
+        oid,
+        size: Number(m.size ?? 0),
+        updated: Date.parse(String(m.updated ?? '')) || 0,
+        version: `${m.generation}:${m.metageneration}`,
+      });
+    }
+    const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
+    return token ? { oids, infos, nextPageToken: token } : { oids, infos };
+  } catch (err) {
+    throw toGcsError(err, `${src.url}/sha256/`, 'list');
+  }
 }

@@ -12,19 +12,12 @@
  */
 import fsp from 'node:fs/promises';
 import pLimit from 'p-limit';
-import {
-  IdempotencyStrategy,
-  Storage,
-  type Bucket,
-  type File,
-  type StorageOptions,
-} from '@google-cloud/storage';
+import { IdempotencyStrategy, Storage, type Bucket, type StorageOptions } from '@google-cloud/storage';
 import { MediaClient, createStorage } from './gcs-client.ts';
 import { uploadObject, type UploadTarget } from './gcs-upload.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
 import {
-  isOid,
   objectKey,
   type OpenRemoteOptions,
   type Remote,
@@ -32,7 +25,7 @@ import {
   type TransferOptions,
 } from './remote.ts';
 import { parseGsUrl, statusOf, toGcsError } from './gcs-errors.ts';
-import { PAGE_SIZE, planRemaining, type KeyRange } from './gcs-listing.ts';
+import { hasObjects, listPage, type ListingSource } from './gcs-listing.ts';
 import { UploadSessions, defaultSessionDir } from './gcs-sessions.ts';
 import { downloadOnce, sleep, type DownloadSource, type ObjectHashes } from './gcs-download.ts';
 
@@ -151,13 +144,6 @@ export class GcsRemote implements Remote {
     return oid ? `${this.url}/${objectKey(oid)}` : this.url;
   }
 
-  private oidOf(name: string): Oid | undefined {
-    if (!name.startsWith(this.root + 'sha256/')) return undefined;
-    const rest = name.slice(this.root.length + 'sha256/'.length);
-    const oid = rest.slice(0, 2) + rest.slice(3);
-    return rest[2] === '/' && isOid(oid) ? oid : undefined;
-  }
-
   /** Exponential backoff with jitter for our own retry loops (downloads, integrity). */
   private backoff(attempt: number, signal?: AbortSignal): Promise<void> {
     const ms = Math.min(this.maxRetryDelayMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -166,119 +152,32 @@ export class GcsRemote implements Remote {
 
   // ---------------------------------------------------------------- has / list
 
-  /**
-   * Which of `oids` exist. Few ids: one metadata request each, in parallel. Many: list one page
-   * to learn the remote's density, then either ask per object for the rest or list only the key
-   * ranges that hold wanted ids, in parallel and stopping each range past its last wanted id.
-   */
-  async has(oids: Oid[], options: TransferOptions = {}): Promise<Set<Oid>> {
-    const wanted = [...new Set(oids)].sort();
-    if (wanted.length === 0) return new Set();
-    if (wanted.length <= this.perObjectThreshold) return this.askEach(wanted, options);
-    const wantedSet = new Set(wanted);
-    const found = new Set<Oid>();
-    const first = await this.listPage({}, options);
-    for (const oid of first.oids) if (wantedSet.has(oid)) found.add(oid);
-    if (!first.nextPageToken) return found;
-    // A first page of foreign names only says nothing about density: ask per object instead.
-    if (first.oids.length === 0) return this.askEach(wanted, options);
-    const last = first.oids[first.oids.length - 1];
-    const unresolved = wanted.filter((oid) => oid > last);
-    if (unresolved.length === 0) return found;
-    const plan = planRemaining(last, 1, unresolved, this.concurrency);
-    if (plan === 'ask') {
-      for (const oid of await this.askEach(unresolved, options)) found.add(oid);
-      return found;
-    }
-    const pool = pLimit(this.concurrency);
-    await Promise.all(plan.map((range) => pool(() => this.listRange(range, wantedSet, found, options))));
-    return found;
-  }
-
-  private async askEach(oids: Oid[], options: TransferOptions): Promise<Set<Oid>> {
-    const pool = pLimit(this.concurrency);
-    const found = new Set<Oid>();
-    await Promise.all(
-      oids.map((oid) =>
-        pool(async () => {
-          options.signal?.throwIfAborted();
-          try {
-            const [metadata] = await this.bucket.file(this.keyOf(oid)).getMetadata();
-            found.add(oid);
-            this.noteUpdated(oid, metadata.updated);
-          } catch (err) {
-            if (statusOf(err) === 404) return;
-            throw toGcsError(err, this.where(oid), 'existence check');
-          }
-        }),
-      ),
-    );
-    return found;
-  }
-
-  private async listRange(
-    range: KeyRange,
-    wanted: Set<Oid>,
-    found: Set<Oid>,
-    options: TransferOptions,
-  ): Promise<void> {
-    const lastWanted = range.oids[range.oids.length - 1];
-    const query = {
-      startOffset: this.root + objectKey(range.from.padEnd(3, '0')),
-      ...(range.to ? { endOffset: this.root + objectKey(range.to) } : {}),
+  /** What the listing path (gcs-listing.ts) needs of this remote. */
+  private get listingSource(): ListingSource {
+    return {
+      bucket: this.bucket,
+      url: this.url,
+      root: this.root,
+      concurrency: this.concurrency,
+      perObjectThreshold: this.perObjectThreshold,
+      keyOf: (oid) => this.keyOf(oid),
+      where: (oid) => this.where(oid),
+      noteUpdated: (oid, updated) => this.noteUpdated(oid, updated),
     };
-    let pageToken: string | undefined;
-    do {
-      const page = await this.listPage({ ...query, pageToken }, options);
-      for (const oid of page.oids) if (wanted.has(oid)) found.add(oid);
-      const last = page.oids[page.oids.length - 1];
-      // Names come sorted: once past the last wanted id, the rest of the range cannot matter.
-      if (last !== undefined && last >= lastWanted) return;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
   }
 
-  /** One list request under `<prefix>/sha256/`, asking only for names. */
-  private async listPage(
-    query: { startOffset?: string; endOffset?: string; pageToken?: string },
-    options: TransferOptions,
-  ): Promise<{ oids: Oid[]; infos: RemoteObjectInfo[]; nextPageToken?: string }> {
-    options.signal?.throwIfAborted();
-    try {
-      const [files, next] = await this.bucket.getFiles({
-        prefix: this.root + 'sha256/',
-        autoPaginate: false,
-        maxResults: PAGE_SIZE,
-        fields: 'items(name,size,updated,generation,metageneration),nextPageToken',
-        ...Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)),
-      });
-      const oids: Oid[] = [];
-      const infos: RemoteObjectInfo[] = [];
-      for (const file of files) {
-        const oid = this.oidOf(file.name);
-        if (!oid) continue;
-        oids.push(oid);
-        // With `fields`, the client hands back the raw resources rather than File objects.
-        const m = ((file as { metadata?: File['metadata'] }).metadata ?? file) as File['metadata'];
-        this.noteUpdated(oid, m.updated);
-        infos.push({
-          oid,
-          size: Number(m.size ?? 0),
-          updated: Date.parse(String(m.updated ?? '')) || 0,
-          version: `${m.generation}:${m.metageneration}`,
-        });
-      }
-      const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
-      return token ? { oids, infos, nextPageToken: token } : { oids, infos };
-    } catch (err) {
-      throw toGcsError(err, `${this.url}/sha256/`, 'list');
-    }
+  /**
+   * Which of `oids` exist: asked per object, or by listing the key ranges that hold them
+   * (gcs-listing.ts decides which costs fewer requests).
+   */
+  has(oids: Oid[], options: TransferOptions = {}): Promise<Set<Oid>> {
+    return hasObjects(this.listingSource, oids, options);
   }
 
   async *list(options: TransferOptions = {}): AsyncIterable<Oid> {
     let pageToken: string | undefined;
     do {
-      const page = await this.listPage({ pageToken }, options);
+      const page = await listPage(this.listingSource, { pageToken }, options);
       yield* page.oids;
       pageToken = page.nextPageToken;
     } while (pageToken);
@@ -295,7 +194,7 @@ export class GcsRemote implements Remote {
   async *listDetailed(options: TransferOptions = {}): AsyncIterable<RemoteObjectInfo> {
     let pageToken: string | undefined;
     do {
-      const page = await this.listPage({ pageToken }, options);
+      const page = await listPage(this.listingSource, { pageToken }, options);
       yield* page.infos;
       pageToken = page.nextPageToken;
     } while (pageToken);

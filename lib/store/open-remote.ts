@@ -21,14 +21,9 @@ export async function openRemote(url: string, options: OpenRemoteOptionsWithBase
     // Imported on first use, so the GCS client stays out of startup (a literal specifier, so the
     // compiled CLI, lib/cli/build.mjs, bundles it as a lazy chunk).
     const mod = (await import('./gcs-remote.ts')) as GcsRemoteModule;
+    // The client resolves its endpoint (LOCKSTEP_GCS_ENDPOINT included) in gcs-client.ts.
     const { baseDir: _baseDir, ...rest } = options;
-    // LOCKSTEP_GCS_ENDPOINT points every gs:// remote at another JSON-API endpoint (a local
-    // fake); the jobs lockstep runs on Vertex AI inherit it from their environment.
-    const endpoint = process.env.LOCKSTEP_GCS_ENDPOINT;
-    return new mod.GcsRemote(url, {
-      ...(endpoint ? { apiEndpoint: endpoint, projectId: 'local' } : {}),
-      ...rest,
-    });
+    return new mod.GcsRemote(url, rest);
   }
   if (url.startsWith('file://')) return new LocalRemote(fileURLToPath(url));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {

@@ -1,9 +1,9 @@
 /**
  * The tuning report: a Markdown table of trials, and the Vega-Lite plots (templates in
- * lib/plots/templates.ts) of the objective per trial and of each tuned param against it.
+ * lib/plots/study-templates.ts) of the objective per trial and of each tuned param against it.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { tuneObjectiveSpec, tuneParamsSpec, type TrialPoint } from '../plots/templates.ts';
+import { tuneObjectiveSpec, tuneParamsSpec, type TrialPoint } from '../plots/study-templates.ts';
 import type { StudyConfig, StudyResult } from './tuner.ts';
 
 function fmt(v: unknown): string {
@@ -50,7 +50,7 @@ function trialPoints(study: StudyResult): TrialPoint[] {
   }));
 }
 
-/** Objective per trial (pruned trials marked); the template is in lib/plots/templates.ts. */
+/** Objective per trial (pruned trials marked); the template is in lib/plots/study-templates.ts. */
 export function objectiveSpec(study: StudyResult, config: StudyConfig): TopLevelSpec {
   return tuneObjectiveSpec(config.objective, trialPoints(study));
 }

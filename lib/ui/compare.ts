@@ -7,7 +7,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ExpRow } from '../experiments/show.ts';
 import { UsageError } from '../errors.ts';
-import { experimentMetricsSpec } from '../plots/templates.ts';
+import { experimentMetricsSpec } from '../plots/study-templates.ts';
 
 export interface Comparison {
   names: string[];

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ConfigError, formatProblem } from '../errors.ts';
 import { validateParams } from '../params-schema.ts';
 import { writeFileAtomic } from '../atomic.ts';
+import { parseValue } from '../yaml-source.ts';
 
 export const dataSchemaSchema = z
   .object({
@@ -79,13 +80,9 @@ export function defaultInputChecks(why = 'no input schema'): InputChecks {
   };
 }
 
-function parseWith<T>(schema: z.ZodType<T>, raw: unknown, shownAs: string, fix: string): T {
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new ConfigError(
-    formatProblem(`${shownAs}: ${issue.path.join('.') || '(root)'}`, issue.message, undefined, fix),
-  );
+/** `raw` against `schema`: every problem at once, one line each with its line in `text`. */
+function parseWith<T>(schema: z.ZodType<T>, raw: unknown, text: string, shownAs: string, fix: string): T {
+  return parseValue(schema, raw, shownAs, { text, suffix: `, or ${fix.replace(/\.$/, '')}` }) as T;
 }
 
 /** Reads the data schema, or returns undefined when the file does not exist. */
@@ -112,7 +109,7 @@ export async function readDataSchema(file: string, shownAs: string): Promise<Dat
       ),
     );
   }
-  return parseWith(dataSchemaSchema, raw, shownAs, 'Fix the value, or delete the file to infer it again.');
+  return parseWith(dataSchemaSchema, raw, text, shownAs, 'delete the file to infer it again.');
 }
 
 /** Writes the data schema with a header that says where it came from. */
@@ -151,7 +148,7 @@ export function readInputSchema(file: string): InputSchema | undefined {
       formatProblem(file, 'not valid JSON', (err as Error).message.split('\n')[0], 'Re-run the train stage.'),
     );
   }
-  return parseWith(inputSchemaSchema, raw, file, 'Re-run the validate and train stages.');
+  return parseWith(inputSchemaSchema, raw, text, file, 're-run the validate and train stages.');
 }
 
 /**

@@ -24,7 +24,8 @@ import { shouldPredict, unreadableAnomaly, type OnErrorAnomaly } from '../../lib
 import { defaultInputChecks, type InputChecks } from '../../lib/validation/schema.ts';
 import type { GsOptions } from '../../lib/store/gcs-objects.ts';
 import { FeaturePool, type FileResult } from '../featurize/pool.ts';
-import { openBatchIo, type BatchError, type BatchResult } from './io.ts';
+import { openBatchIo } from './io.ts';
+import type { BatchError, BatchResult } from './records.ts';
 
 export {
   csvText,
@@ -34,7 +35,7 @@ export {
   writeCsv,
   type BatchError,
   type BatchResult,
-} from './io.ts';
+} from './records.ts';
 
 export interface BatchOptions {
   /** Input: an absolute folder or a gs:// URL. */

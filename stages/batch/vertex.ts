@@ -23,7 +23,8 @@ import {
 } from '../../lib/compute/jobs-client.ts';
 import { openGsPrefix } from '../../lib/store/gcs-objects.ts';
 import type { PredictionResult } from '../../lib/serving/endpoint.ts';
-import { isGsUrl, openBatchIo, type BatchError, type BatchResult } from './io.ts';
+import { isGsUrl, openBatchIo } from './io.ts';
+import type { BatchError, BatchResult } from './records.ts';
 
 export interface VertexBatchOptions {
   input: string;

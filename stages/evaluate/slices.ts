@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../lib/errors.ts';
 import type { ClipInfo } from '../../lib/slices/compute.ts';
+import { parseValue } from '../../lib/yaml-source.ts';
 
 const manifestSchema = z.looseObject({
   files: z.array(
@@ -41,14 +41,12 @@ export function readTestClips(
 ): TestClip[] {
   let byPath = new Map<string, z.infer<typeof manifestSchema>['files'][number]>();
   if (manifestFile && fs.existsSync(manifestFile)) {
-    const parsed = manifestSchema.safeParse(JSON.parse(fs.readFileSync(manifestFile, 'utf8')));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ConfigError(
-        `${manifestFile}: invalid manifest at "${issue.path.join('.')}" (${issue.message}). Re-run the ingest stage.`,
-      );
-    }
-    byPath = new Map(parsed.data.files.map((f) => [f.path, f]));
+    const text = fs.readFileSync(manifestFile, 'utf8');
+    const manifest = parseValue(manifestSchema, JSON.parse(text), manifestFile, {
+      text,
+      suffix: ', or re-run the ingest stage',
+    });
+    byPath = new Map(manifest.files.map((f) => [f.path, f]));
   }
   return paths.map((p, i) => {
     const f = byPath.get(p);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { StageError } from '../../lib/errors.ts';
+import { checkValue } from '../../lib/yaml-source.ts';
 
 const manifestFileSchema = z.looseObject({
   path: z.string(),
@@ -44,13 +45,9 @@ function readJson(file: string, where: string, fix: string): unknown {
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string, fix: string): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new StageError(
-    'featurize',
-    `${where}: invalid at "${issue.path.join('.') || '<root>'}" (${issue.message}). ${fix}`,
-  );
+  const checked = checkValue(schema, value, where, { suffix: `. ${fix.replace(/\.$/, '')}` });
+  if (checked.ok) return checked.data;
+  throw new StageError('featurize', checked.lines.join('\n'));
 }
 
 /** Reads `out/ingest/manifest.json`; `where` is its repository-relative path for messages. */

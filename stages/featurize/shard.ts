@@ -12,6 +12,7 @@ import { StageError } from '../../lib/errors.ts';
 import type { Shard, StageResult } from '../../lib/types.ts';
 import type { FileResult } from './pool.ts';
 import { computeFileResults, featurizeCandidates, writeFeatures, type FeaturizeRunOptions } from './index.ts';
+import { checkValue } from '../../lib/yaml-source.ts';
 
 const shardFileSchema = z
   .object({
@@ -72,13 +73,12 @@ export async function mergeFeaturizeShards(opts: FeaturizeRunOptions, dirs: stri
   let TF = -1;
   for (const dir of dirs) {
     const where = path.join(dir, 'shard.json');
-    const parsed = shardFileSchema.safeParse(JSON.parse(fs.readFileSync(where, 'utf8')));
-    if (!parsed.success) {
-      throw new StageError(
-        'featurize',
-        `${where}: not a featurize shard (${parsed.error.issues[0]?.message}). Re-run the shard.`,
-      );
-    }
+    const text = fs.readFileSync(where, 'utf8');
+    const parsed = checkValue(shardFileSchema, JSON.parse(text), where, {
+      text,
+      suffix: ', or re-run the shard',
+    });
+    if (!parsed.ok) throw new StageError('featurize', parsed.lines.join('\n'));
     const shard = parsed.data;
     computeSeconds += shard.computeSeconds;
     const ok = shard.files.filter((f) => !('error' in f));

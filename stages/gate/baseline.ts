@@ -7,16 +7,12 @@ import { createHash } from 'node:crypto';
 import type { InputRef, StageInput } from '../../lib/types.ts';
 import type { Baseline } from '../../lib/gate.ts';
 import { canonicalJson } from '../../lib/pipeline/fingerprint.ts';
-import { readFileAtRev, resolveRev, revExists } from '../../lib/git.ts';
-import { parseLockfile } from '../../lib/lockfile.ts';
-import { environmentBranch } from '../../lib/environment/refs.ts';
+import { environmentHead, readLockfileAt } from '../../lib/environment/revision.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { readManifest } from '../../lib/store/artifacts.ts';
 import { repoAt } from '../../lib/repo.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { parsePredictions, type PredictionsFile } from '../../lib/slices/predictions.ts';
-
-const LOCKFILE = 'artifacts.lock.yaml';
 
 /**
  * The deployed model's metrics: the `evaluate` stage metrics of the lockfile at the head of the
@@ -24,19 +20,13 @@ const LOCKFILE = 'artifacts.lock.yaml';
  * Null when the branch, the lockfile or the metrics do not exist.
  */
 export async function resolveBaseline(root: string, env: string): Promise<Baseline | null> {
-  const branch = await environmentBranch(root, env);
-  for (const rev of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
-    if (!(await revExists(root, rev))) continue;
-    return baselineAt(root, env, await resolveRev(root, rev));
-  }
-  return null;
+  const { commit } = await environmentHead(root, env);
+  return commit ? baselineAt(root, env, commit) : null;
 }
 
 /** The evaluate metrics in the lockfile at `commit`, as environment `env`'s baseline (or null). */
 export async function baselineAt(root: string, env: string, commit: string): Promise<Baseline | null> {
-  const text = await readFileAtRev(root, commit, LOCKFILE);
-  if (text === undefined) return null;
-  const metrics = parseLockfile(text, `${commit.slice(0, 8)}:${LOCKFILE}`).stages.evaluate?.metrics;
+  const metrics = (await readLockfileAt(root, commit))?.stages.evaluate?.metrics;
   return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
 }
 
@@ -46,11 +36,8 @@ export async function baselineAt(root: string, env: string, commit: string): Pro
  * local cache: the gate never downloads to decide between a paired and an unpaired comparison.
  */
 export async function baselinePredictionsOid(root: string, commit: string): Promise<string | undefined> {
-  const text = await readFileAtRev(root, commit, LOCKFILE);
-  if (text === undefined) return undefined;
-  const out = parseLockfile(text, `${commit.slice(0, 8)}:${LOCKFILE}`).stages.evaluate?.outs.find(
-    (o) => o.path === PATHS.eval,
-  );
+  const lockfile = await readLockfileAt(root, commit);
+  const out = lockfile?.stages.evaluate?.outs.find((o) => o.path === PATHS.eval);
   if (!out?.dir) return undefined;
   const cache = new Cache(repoAt(root));
   if (!cache.hasSync(out.hash)) return undefined;

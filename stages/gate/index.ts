@@ -21,18 +21,14 @@ import { environmentThresholds, readPolicy } from '../../lib/environment/policy.
 import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { policyFile } from './stage.ts';
-import {
-  evaluateGate,
-  summarizeVerdict,
-  type Baseline,
-  type GateVerdict,
-  type ThresholdInput,
-} from '../../lib/gate.ts';
+import { evaluateGate, summarizeVerdict, type Baseline, type GateVerdict } from '../../lib/gate.ts';
+import type { ThresholdInput } from '../../lib/gate-rules.ts';
 
 export { gateStage, policyFile } from './stage.ts';
 
 export { evaluateGate, summarizeVerdict } from '../../lib/gate.ts';
-export type { Baseline, GateReason, GateVerdict, Threshold, ThresholdInput } from '../../lib/gate.ts';
+export type { Baseline, GateVerdict } from '../../lib/gate.ts';
+export type { GateReason, Threshold, ThresholdInput } from '../../lib/gate-rules.ts';
 
 export { baselineAt, baselineInput, baselinePredictions, resolveBaseline } from './baseline.ts';
 import { baselineAt, baselinePredictions, resolveBaseline } from './baseline.ts';

@@ -21,8 +21,11 @@ export function gateStage(params: Params): StageDef {
     code: [
       'stages/gate',
       'lib/gate.ts',
+      'lib/gate-rules.ts',
+      'lib/gate-slices.ts',
       'lib/slices',
       'lib/environment/policy.ts',
+      'lib/environment/revision.ts',
       'lib/lockfile.ts',
       'lib/git.ts',
     ],

@@ -15,6 +15,7 @@ import type { StageContext } from '../../lib/types.ts';
 import type { IngestManifest } from '../ingest/manifest.ts';
 import { EMOTIONS, type Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { DATA_SCHEMA_FILE } from './stage.ts';
 import { datasetAnomalies, fileAnomalies, sortAnomalies, type Anomaly } from './anomalies.ts';
 import { renderMarkdown, type ValidateReport } from './report.ts';
 import { inferDataSchema, readDataSchema, writeDataSchema } from './schema.ts';
@@ -87,14 +88,14 @@ export async function runValidate(ctx: StageContext): Promise<{ summary: string 
   }
 
   // Schema: the reviewed one in the repository, or inferred now and written for review.
-  const schemaFile = ctx.abs(PATHS.schema);
-  let schema = await readDataSchema(schemaFile, PATHS.schema);
+  const schemaFile = ctx.abs(DATA_SCHEMA_FILE);
+  let schema = await readDataSchema(schemaFile, DATA_SCHEMA_FILE);
   const schemaInferred = schema === undefined;
   if (!schema) {
     schema = inferDataSchema(files, EMOTIONS, { min: p.min_duration_s, max: p.max_duration_s });
     await writeDataSchema(schemaFile, schema);
     ctx.out.err(
-      `validate: ${PATHS.schema} was missing; inferred it from the data and wrote it. Review and commit it.`,
+      `validate: ${DATA_SCHEMA_FILE} was missing; inferred it from the data and wrote it. Review and commit it.`,
     );
   }
 
@@ -143,7 +144,7 @@ export async function runValidate(ctx: StageContext): Promise<{ summary: string 
     path.join(outDir, 'stats.json'),
     JSON.stringify({ version: 1, files, splits }, null, 2) + '\n',
   );
-  await writeFileAtomic(path.join(outDir, 'report.md'), renderMarkdown(report, splits, PATHS.schema));
+  await writeFileAtomic(path.join(outDir, 'report.md'), renderMarkdown(report, splits, DATA_SCHEMA_FILE));
   await writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   await writeInputSchema(path.join(outDir, INPUT_SCHEMA_FILE), {
     version: 1,
@@ -175,6 +176,6 @@ export async function runValidate(ctx: StageContext): Promise<{ summary: string 
     summary:
       `${files.length} files ok, ${warnings} warning${warnings === 1 ? '' : 's'}` +
       (excluded.size ? `, ${excluded.size} excluded` : '') +
-      (schemaInferred ? `, schema inferred into ${PATHS.schema}` : ''),
+      (schemaInferred ? `, schema inferred into ${DATA_SCHEMA_FILE}` : ''),
   };
 }

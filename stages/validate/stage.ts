@@ -7,6 +7,12 @@ import type { Params } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { dataDir, isRemote, STAGING } from '../ingest/stage.ts';
 
+/**
+ * The data schema the stage infers once and keeps in the repository for review (beside the stage
+ * code, so `code` covers it; the core names no stage file).
+ */
+export const DATA_SCHEMA_FILE = 'stages/validate/schema.yaml';
+
 /** Builds the validate stage for these params. */
 export function validateStage(params: Params): StageDef {
   const dir = dataDir(params);

@@ -2,14 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  confusionSpec,
-  experimentMetricsSpec,
-  learningCurvesSpec,
-  perClassF1Spec,
-  tuneObjectiveSpec,
-  tuneParamsSpec,
-} from '../../lib/plots/templates.ts';
+import { confusionSpec, learningCurvesSpec, perClassF1Spec } from '../../lib/plots/templates.ts';
+import { experimentMetricsSpec, tuneObjectiveSpec, tuneParamsSpec } from '../../lib/plots/study-templates.ts';
 import { renderSpec, writePlot } from '../../lib/plots/render.ts';
 
 const TRIALS = [0, 1, 2].map((trial) => ({
@@ -101,7 +95,8 @@ describe('plots', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // One home for plot templates: a Vega-Lite spec is written only in lib/plots/templates.ts.
+  // One home for plot templates: a Vega-Lite spec is written only in lib/plots/*templates.ts, all
+  // of which take the schema URL from lib/plots/templates.ts.
   it('plots templates are the only Vega-Lite specs in lib, stages and actions', () => {
     const root = path.resolve(import.meta.dirname, '../..');
     const bad: string[] = [];

@@ -146,14 +146,19 @@ describe('provenance', () => {
     );
   });
 
-  it('verify --provenance refuses a file that is not a statement, in one line', async () => {
+  it('verify --provenance refuses a file that is not a statement, one line per problem', async () => {
     fs.writeFileSync(statementFile(), JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1' }));
     const res = await cli('verify', 'dev', '--provenance', 'provenance.json');
     expect(res.code).toBe(1);
-    expect(res.err).toMatch(
-      /^lockstep: provenance\.json: _type: .*\. Write it with lockstep provenance <ref> --out provenance\.json\.$/,
-    );
-    expect(res.err.split('\n')).toHaveLength(1);
+    const lines = res.err.split('\n');
+    expect(lines.map((l) => l.match(/^lockstep: provenance\.json:1: ([\w.]+): /)?.[1]).sort()).toEqual([
+      '_type',
+      'predicate',
+      'predicateType',
+      'subject',
+    ]);
+    for (const line of lines)
+      expect(line).toMatch(/write it with lockstep provenance <ref> --out provenance\.json\.$/);
   });
 
   it('verify --provenance refuses a huge file or a directory before reading it, in one line', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateGate, type ThresholdInput } from '../../lib/gate.ts';
+import { evaluateGate } from '../../lib/gate.ts';
+import type { ThresholdInput } from '../../lib/gate-rules.ts';
 import { classificationReport } from '../../lib/ml/metrics.ts';
 import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
 import { computeSlices, overallIntervals } from '../../lib/slices/compute.ts';

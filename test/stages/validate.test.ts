@@ -9,6 +9,7 @@ import { ingestStage } from '../../stages/ingest/index.ts';
 import type { IngestManifest } from '../../stages/ingest/manifest.ts';
 import { paramsSchema } from '../../lib/params-schema.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { DATA_SCHEMA_FILE } from '../../stages/validate/stage.ts';
 import type { ValidateReport } from '../../stages/validate/report.ts';
 import { validateStage } from '../../stages/validate/index.ts';
 import { writeBadAudio, type BadAudioCase } from '../support/bad-audio.ts';
@@ -38,7 +39,7 @@ function ctx(params: unknown, out = memoryOutput()): StageContext {
 }
 const read = (rel: string): string => fs.readFileSync(path.join(root, rel), 'utf8');
 const readReport = (): ValidateReport => JSON.parse(read(`${PATHS.validate}/report.json`));
-const resetSchema = (): void => fs.rmSync(path.join(root, PATHS.schema), { force: true });
+const resetSchema = (): void => fs.rmSync(path.join(root, DATA_SCHEMA_FILE), { force: true });
 const resetManifest = (): void => fs.writeFileSync(path.join(root, PATHS.manifest), pristineManifest);
 
 beforeAll(async () => {
@@ -104,7 +105,7 @@ describe('validate stage', () => {
   it('validate infers the schema when it is missing, writes it and says so', () => {
     expect(failReport.schemaInferred).toBe(true);
     expect(failOut.stderr.join('\n')).toMatch(/schema\.yaml was missing; inferred it/);
-    const yaml = read(PATHS.schema);
+    const yaml = read(DATA_SCHEMA_FILE);
     expect(yaml).toMatch(/^# Data schema/);
     expect(yaml).toMatch(/sample_rates:\n {2}- 16000/);
     expect(failReport.schema.labels).toEqual([
@@ -133,7 +134,7 @@ describe('validate stage', () => {
   });
 
   it('validate checks the files against a reviewed schema', async () => {
-    const schemaFile = path.join(root, PATHS.schema);
+    const schemaFile = path.join(root, DATA_SCHEMA_FILE);
     const original = fs.readFileSync(schemaFile, 'utf8');
     try {
       fs.writeFileSync(
@@ -149,7 +150,13 @@ describe('validate stage', () => {
 
       fs.writeFileSync(schemaFile, 'version: 1\nlabels: []\n');
       await expect(validateStage(p).run(ctx(p))).rejects.toThrow(ConfigError);
-      await expect(validateStage(p).run(ctx(p))).rejects.toThrow(/^stages\/validate\/schema\.yaml: labels: /);
+      // Every problem at once, one line each with its line: the empty list and the missing keys.
+      await expect(validateStage(p).run(ctx(p))).rejects.toThrow(
+        /^stages\/validate\/schema\.yaml:2: labels: /m,
+      );
+      await expect(validateStage(p).run(ctx(p))).rejects.toThrow(
+        /^stages\/validate\/schema\.yaml:1: sample_rates: missing/m,
+      );
     } finally {
       fs.writeFileSync(schemaFile, original);
     }

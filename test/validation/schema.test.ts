@@ -68,9 +68,13 @@ describe('input schema', () => {
     [
       'a bad limit',
       JSON.stringify({ ...SCHEMA, limits: { ...SCHEMA.limits, silence_dbfs: 3 } }),
-      /schema\.json: limits\.silence_dbfs: /,
+      /schema\.json:1: limits\.silence_dbfs: must be <= 0, got 3\. /,
     ],
-    ['an unknown key', JSON.stringify({ ...SCHEMA, extra: 1 }), /schema\.json: \(root\): /],
+    [
+      'an unknown key',
+      JSON.stringify({ ...SCHEMA, extra: 1 }),
+      /schema\.json:1: extra: unknown key "extra"\. /,
+    ],
   ])('readInputChecks refuses a schema.json with %s instead of serving unchecked', (_name, text, message) => {
     fs.writeFileSync(path.join(dir, 'schema.json'), text);
     expect(() => readInputChecks(dir)).toThrow(message);

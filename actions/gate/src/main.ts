@@ -8,12 +8,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as core from '@actions/core';
-import { readFileAtRev, resolveRev } from '../../../lib/git.ts';
-import { parseLockfile } from '../../../lib/lockfile.ts';
+import { resolveRev } from '../../../lib/git.ts';
 import { loadParams } from '../../../lib/params.ts';
 import { findRepo } from '../../../lib/repo.ts';
 import { renderVerdict } from '../../../lib/report/render.ts';
 import {
+  baselineAt,
   evaluateGate,
   resolveBaseline,
   resolveThresholds,
@@ -33,13 +33,7 @@ import { envInput, workingDirectory } from '../../_shared/inputs.ts';
 async function baselineFor(root: string, env: string, rev: string): Promise<Baseline | null> {
   if (!rev) return resolveBaseline(root, env);
   if (/^0+$/.test(rev)) return null;
-  const commit = await resolveRev(root, rev);
-  const text = await readFileAtRev(root, commit, 'artifacts.lock.yaml');
-  const metrics =
-    text === undefined
-      ? undefined
-      : parseLockfile(text, `${rev}:artifacts.lock.yaml`).stages.evaluate?.metrics;
-  return metrics && Object.keys(metrics).length ? { env, commit, metrics } : null;
+  return baselineAt(root, env, await resolveRev(root, rev));
 }
 
 async function gateForEnvironment(): Promise<void> {
