@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Repo } from '../repo.ts';
 import { readConfig, type CacheLink } from '../config.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
+import { tempPathFor } from '../atomic.ts';
 
 /** What DVC defaults to: a clone when the file system can, else a copy. */
 export const DEFAULT_CACHE_TYPES: readonly CacheLink[] = ['reflink', 'copy'];
@@ -23,9 +24,10 @@ export function readCacheTypes(repo: Repo): CacheLink[] {
 /** True when `link` works from `fromDir` into `toDir` (tried on a scratch file, then removed). */
 function isLinkSupported(link: CacheLink, fromDir: string, toDir: string): boolean {
   if (link === 'copy') return true;
-  const tag = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  const src = path.join(fromDir, `probe-${tag}`);
-  const dest = path.join(toDir, `${process.pid}-probe-${tag}`);
+  // Temp names the sweeps know: a kill mid-probe leaves files `lockstep gc` and the next
+  // atomic write in `fromDir` clear away.
+  const src = tempPathFor(path.join(fromDir, 'cache-type-probe'), fromDir);
+  const dest = path.join(toDir, `${process.pid}-probe-${randomBytes(8).toString('hex')}`);
   fs.mkdirSync(fromDir, { recursive: true });
   fs.mkdirSync(toDir, { recursive: true });
   fs.writeFileSync(src, 'probe');
