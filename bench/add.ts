@@ -5,6 +5,8 @@
  *
  * - `<shape>.add_vs_cp_sync`: median add seconds / median cp+sync seconds (target <= 1.25).
  * - `<shape>.add_seconds`, `<shape>.cp_sync_seconds`: the medians of RUNS spawned runs each.
+ * - `<shape>.hardlink_vs_cp_sync`, `<shape>.hardlink_seconds`: the same `add` with
+ *   `cache: {type: hardlink}` in `.lockstep/config.yaml` (nothing copied; the bytes are hashed).
  *
  * The two contenders alternate, and before each timed run the previous run's output is deleted
  * and the file system synced (untimed), so neither pays for the other's write-back. The sources
@@ -53,9 +55,13 @@ function timed(cmd: string, args: string[], cwd: string): number {
   return seconds;
 }
 
-function resetAdd(repo: string): void {
+function resetAdd(repo: string, config?: string): void {
   for (const p of ['.lockstep', 'artifacts.lock.yaml', '.gitignore'])
     fs.rmSync(path.join(repo, p), { recursive: true, force: true });
+  if (config) {
+    fs.mkdirSync(path.join(repo, '.lockstep'));
+    fs.writeFileSync(path.join(repo, '.lockstep', 'config.yaml'), config);
+  }
 }
 
 async function measure(files: number): Promise<Record<string, number>> {
@@ -65,6 +71,8 @@ async function measure(files: number): Promise<Record<string, number>> {
     makeData(path.join(repo, 'data'), files);
     const add: number[] = [];
     const cp: number[] = [];
+    const hardlink: number[] = [];
+    const lockstep = [path.join(ROOT, 'bin/lockstep.mjs'), 'add', 'data'];
     for (let run = 0; run < RUNS; run++) {
       fs.rmSync(path.join(repo, 'copy'), { recursive: true, force: true });
       resetAdd(repo);
@@ -72,7 +80,10 @@ async function measure(files: number): Promise<Record<string, number>> {
       cp.push(timed('sh', ['-c', 'cp -a data copy && sync'], repo));
       fs.rmSync(path.join(repo, 'copy'), { recursive: true, force: true });
       execFileSync('sync');
-      add.push(timed(process.execPath, [path.join(ROOT, 'bin/lockstep.mjs'), 'add', 'data'], repo));
+      add.push(timed(process.execPath, lockstep, repo));
+      resetAdd(repo, 'cache:\n  type: hardlink\n');
+      execFileSync('sync');
+      hardlink.push(timed(process.execPath, lockstep, repo));
     }
     const lock = fs.readFileSync(path.join(repo, 'artifacts.lock.yaml'), 'utf8');
     if (!lock.includes(`nfiles: ${files}`)) throw new Error(`add recorded the wrong file count:\n${lock}`);
@@ -82,6 +93,8 @@ async function measure(files: number): Promise<Record<string, number>> {
       cp_sync_seconds: Number(median(cp).toFixed(2)),
       add_seconds_min: Number(Math.min(...add).toFixed(2)),
       cp_sync_seconds_min: Number(Math.min(...cp).toFixed(2)),
+      hardlink_vs_cp_sync: Number((median(hardlink) / median(cp)).toFixed(2)),
+      hardlink_seconds: Number(median(hardlink).toFixed(2)),
     };
   } finally {
     fs.rmSync(repo, { recursive: true, force: true });

@@ -28,6 +28,21 @@ export const vertexConfigSchema = z
 
 export type VertexConfig = z.infer<typeof vertexConfigSchema>;
 
+/** How `lockstep add` puts a file's bytes into the cache (DVC's `cache.type`). */
+export const cacheLinkSchema = z.enum(['reflink', 'hardlink', 'copy']);
+export type CacheLink = z.infer<typeof cacheLinkSchema>;
+
+export const cacheConfigSchema = z
+  .object({
+    /**
+     * Ways to try, in order, the first the file system supports winning (default
+     * `[reflink, copy]`). `hardlink` makes the workspace file and the cache object one read-only
+     * file: nothing is copied, and an edit in place would change the object.
+     */
+    type: z.union([cacheLinkSchema, z.array(cacheLinkSchema).min(1)]).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Name of the default remote (a key of `remotes`). */
@@ -52,6 +67,8 @@ export const configSchema = z
     vertex: vertexConfigSchema.optional(),
     /** Where stages compute (lib/compute-schema.ts); not part of any stage's identity. */
     compute: computeSchema.optional(),
+    /** The local cache. */
+    cache: cacheConfigSchema.optional(),
   })
   .strict();
 
@@ -79,6 +96,7 @@ export function readConfig(repo: Repo): Config {
     remote: local.remote ?? committed.remote,
     remotes: { ...committed.remotes, ...local.remotes },
     ...(local.vertex || committed.vertex ? { vertex: local.vertex ?? committed.vertex } : {}),
+    ...(local.cache || committed.cache ? { cache: { ...committed.cache, ...local.cache } } : {}),
     ...(committed.compute || local.compute
       ? {
           compute: {

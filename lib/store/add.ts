@@ -2,7 +2,8 @@
  * `lockstep add`: hash paths into the cache, record them under `data:` in the lockfile and
  * git-ignore them. Objects first, lockfile second, `.gitignore` last, each write atomic, so a
  * crash at any point leaves a valid cache and either the old or the new lockfile; a failure
- * removes the objects this run created and leaves the lockfile untouched.
+ * removes the objects this run created and leaves the lockfile untouched. `cache.type` in the
+ * config chooses how bytes enter the cache (cache-type.ts).
  */
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
 import { commitArtifact } from './artifacts.ts';
 import { toRepoPath } from './paths.ts';
+import { chooseCacheLink, readCacheTypes } from './cache-type.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
 
@@ -46,10 +48,11 @@ export async function addPaths(
     }
   }
   const cache = new Cache(repo, { out: options.out });
+  const link = chooseCacheLink(repo, readCacheTypes(repo), path.dirname(cache.tempPath()));
   const refs: ArtifactRef[] = [];
   try {
     for (const rel of rels)
-      refs.push(await commitArtifact(repo, rel, { cache, out: options.out, signal: options.signal }));
+      refs.push(await commitArtifact(repo, rel, { cache, link, out: options.out, signal: options.signal }));
   } catch (err) {
     // Leave the cache as it was: drop only the objects this run created.
     for (const oid of cache.inserted) fs.rmSync(cache.objectPath(oid), { force: true });

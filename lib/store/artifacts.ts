@@ -11,8 +11,8 @@ import type { ArtifactRef, Lockfile, ManifestEntry, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
-import { Cache } from './cache.ts';
-import { hashFiles, HashTaskError, type HashTask } from './hasher.ts';
+import { Cache, fsyncFile } from './cache.ts';
+import { hashFiles, HashTaskError, type HashOneResult, type HashTask } from './hasher.ts';
 import { loadHashState, statKey } from './hash-state.ts';
 import {
   decodeManifest,
@@ -24,6 +24,7 @@ import { targetInside } from '../entry-path.ts';
 import { symlinkLoop, validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
 import { takeWriteFault } from './fault.ts';
 import { tempPathFor } from '../atomic.ts';
+import type { CacheLink } from '../config.ts';
 
 export interface HashOptions {
   /** Progress and warnings (stderr). */
@@ -31,7 +32,12 @@ export interface HashOptions {
   signal?: AbortSignal;
   /** Cache to insert into (commitArtifact); default: a cache on `repo`. */
   cache?: Cache;
+  /** How new objects get their bytes (commitArtifact; default `copy`, see cache-type.ts). */
+  link?: CacheLink;
 }
+
+/** New objects of at least this many bytes are fsynced as soon as they are written. */
+const SYNC_AT_ONCE_BYTES = 16 << 20;
 
 interface Scan {
   rel: string;
@@ -136,8 +142,8 @@ async function resolveEntries(
             dest: cache.tempPath(),
             objects: cache.objectsDir,
             mode: 0o444,
-            fsyncLarge: true,
             fault: takeWriteFault(),
+            ...(options.link && options.link !== 'copy' ? { link: options.link } : {}),
           }
         : { path: f.abs },
     );
@@ -146,6 +152,12 @@ async function resolveEntries(
   });
   if (tasks.length > 0) {
     const hashedAt = Date.now();
+    // A large temp is fsynced on the thread pool as soon as it is written, so its write-back
+    // overlaps the hashing of the files after it; small ones are left to one sync at the end.
+    const syncing = new Map<number, Promise<void>>();
+    const onResult = (j: number, r: HashOneResult) => {
+      if (cache && !r.existed && r.size >= SYNC_AT_ONCE_BYTES) syncing.set(j, fsyncFile(tasks[j]!.dest!));
+    };
     let results;
     try {
       results = await hashFiles(tasks, {
@@ -153,18 +165,19 @@ async function resolveEntries(
         signal: options.signal,
         sizes: scan.files.every((f) => f.stat) ? sizes : undefined,
         label: tasks.length >= 200 ? `hashing ${scan.rel}` : undefined,
+        onResult,
       });
+      await Promise.all(syncing.values());
     } catch (err) {
+      await Promise.allSettled(syncing.values());
       for (const t of tasks) if (t.dest) fs.rmSync(t.dest, { force: true });
       await state.save();
       throw hashError(scan, err);
     }
-    // Small temps are written unsynced (large ones were fsynced as written); adoptTemps syncs
-    // the rest in one go before renaming any into place.
     if (cache)
-      cache.adoptTemps(
+      await cache.adoptTemps(
         results.flatMap((r, j) =>
-          r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid, synced: r.synced === true }],
+          r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid, synced: syncing.has(j) }],
         ),
       );
     results.forEach((r, j) => {

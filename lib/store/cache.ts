@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { Oid } from '../types.ts';
@@ -55,23 +55,43 @@ export function ensureStateIgnored(repo: Repo): void {
   fs.renameSync(tmp, file);
 }
 
+/** fsyncs one file through the thread pool (the calling thread keeps working meanwhile). */
+export async function fsyncFile(file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** At most this many fsyncs or renames in flight at once (the thread pool has four threads). */
+const IO_CONCURRENCY = 8;
+
+/** Runs `fn` over `items` with at most IO_CONCURRENCY calls in flight; rejects on the first failure. */
+async function eachLimited<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(IO_CONCURRENCY, items.length) }, lane));
+}
+
 /**
- * Makes `files` durable: one fsync each for a few, else a single `sync -f` (syncfs(2) of the
- * filesystem holding them), falling back to fsync each when that command is unavailable.
+ * Makes `files` durable: one fsync each (in parallel) for a few, else a single `sync -f`
+ * (syncfs(2) of the file system holding them, one journal commit instead of thousands), falling
+ * back to fsync each when that command is unavailable.
  */
-export function syncFiles(files: string[]): void {
+export async function syncFiles(files: string[]): Promise<void> {
   if (files.length > 8) {
-    const r = spawnSync('sync', ['-f', files[0]!], { stdio: 'ignore' });
-    if (r.status === 0) return;
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn('sync', ['-f', files[0]!], { stdio: 'ignore' });
+      child.on('error', () => resolve(null));
+      child.on('exit', (c) => resolve(c));
+    });
+    if (code === 0) return;
   }
-  for (const file of files) {
-    const fd = fs.openSync(file, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
+  await eachLimited(files, fsyncFile);
 }
 
 export class Cache {
@@ -144,12 +164,13 @@ export class Cache {
   }
 
   /**
-   * Adopts many temp files at once: temps whose object already exists are dropped, the unsynced
-   * rest are made durable together (one filesystem sync instead of one fsync per object, which
-   * dominates when thousands of small files are added), and only then is any renamed into place,
-   * so an object name never points at bytes a crash could still lose.
+   * Adopts many temp files at once: temps whose object already exists are dropped, the rest not
+   * yet `synced` are made durable together (one file system sync instead of one fsync per object,
+   * which dominates when thousands of small files are added), and only then is any renamed into
+   * place, so an object name never points at bytes a crash could still lose. The renames run a
+   * few at a time on the thread pool.
    */
-  adoptTemps(items: Array<{ tmp: string; oid: Oid; synced?: boolean }>): void {
+  async adoptTemps(items: Array<{ tmp: string; oid: Oid; synced?: boolean }>): Promise<void> {
     const fresh: Array<{ tmp: string; oid: Oid; synced?: boolean }> = [];
     const claimed = new Set<Oid>();
     for (const item of items) {
@@ -161,8 +182,12 @@ export class Cache {
       }
     }
     if (fresh.length === 0) return;
-    syncFiles(fresh.filter((f) => !f.synced).map((f) => f.tmp));
-    for (const { tmp, oid } of fresh) this.adoptTemp(tmp, oid);
+    await syncFiles(fresh.filter((f) => !f.synced).map((f) => f.tmp));
+    for (const { oid } of fresh) this.ensureDir(path.dirname(this.objectPath(oid)));
+    await eachLimited(fresh, async ({ tmp, oid }) => {
+      await fs.promises.rename(tmp, this.objectPath(oid));
+      this.inserted.push(oid);
+    });
   }
 
   /** Hashes and inserts a file (copy; `move: true` renames it in). Returns its oid and size. */

@@ -4,13 +4,13 @@ export interface HashTask {
   path: string;
   /** When set, the bytes are also written here (created exclusively). */
   dest?: string;
+  /**
+   * How `dest` gets the bytes: copied as they are hashed (default); `reflink`, a copy-on-write
+   * clone that is then hashed; `hardlink`, a second name for the source after it is hashed.
+   */
+  link?: 'reflink' | 'hardlink';
   /** fsync `dest` before closing it. */
   fsync?: boolean;
-  /**
-   * fsync `dest` before closing it when it holds at least 16 MiB: a big file's write-back then
-   * overlaps the hashing of the next file, while small ones are left to one batched sync.
-   */
-  fsyncLarge?: boolean;
   /** Mode `dest` is created with (default 0o644). */
   mode?: number;
   /** Object directory (`<cache>/sha256`): a small file whose object exists there is not copied. */
@@ -27,7 +27,7 @@ export interface HashOneResult {
   destKey?: string;
   /** True when `dest` was not written because the object already existed in `objects`. */
   existed?: boolean;
-  /** True when `dest` was fsynced (`fsync`, or `fsyncLarge` and a large file). */
+  /** True when `dest` was fsynced (`fsync`). */
   synced?: boolean;
 }
 export function hashOne(task: HashTask): HashOneResult;

@@ -1,7 +1,7 @@
 /**
  * Hash-and-copy worker. Plain JS so worker_threads can load it without a TypeScript loader; the
  * main thread imports the same `hashOne` for small jobs. One pass over the bytes: they are hashed
- * and, when `dest` is given, written to `dest` (created exclusively, fsynced, mode applied) so a
+ * and, when `dest` is given, written to `dest` (created exclusively, mode applied, fsynced when asked) so a
  * cache insert never reads a file twice. A file whose size or mtime differs between the fstat
  * before and after reading is reported as changed, and a failed write leaves no `dest` behind.
  */
@@ -17,8 +17,6 @@ const CHUNK = 1 << 20;
  * as much system time (1 GiB: 1.3-1.6 s against 0.4 s) and took twice as long.
  */
 const STREAM_CHUNK = 256 << 10;
-/** `fsyncLarge` syncs files of at least this size as they are written. */
-const LARGE = 16 << 20;
 let buffer;
 
 function statKey(st) {
@@ -26,11 +24,12 @@ function statKey(st) {
 }
 
 /**
- * @param {{path: string, dest?: string, fsync?: boolean, fsyncLarge?: boolean, mode?: number, fault?: boolean}} task
+ * @param {{path: string, dest?: string, link?: 'reflink' | 'hardlink', fsync?: boolean, mode?: number, objects?: string, fault?: boolean}} task
  * @returns {{oid: string, size: number, key: string, destKey?: string, synced?: boolean}}
  */
 export function hashOne(task) {
   buffer ??= Buffer.allocUnsafe(CHUNK);
+  if (task.dest && task.link) return linkOne(task);
   const fd = fs.openSync(task.path, 'r');
   let out;
   try {
@@ -93,7 +92,7 @@ export function hashOne(task) {
     let destKey;
     let synced;
     if (out !== undefined) {
-      synced = Boolean(task.fsync || (task.fsyncLarge && size >= LARGE));
+      synced = Boolean(task.fsync);
       if (synced) fs.fsyncSync(out);
       destKey = statKey(fs.fstatSync(out, { bigint: true }));
       fs.closeSync(out);
@@ -109,6 +108,90 @@ export function hashOne(task) {
     throw err;
   } finally {
     if (out !== undefined) fs.closeSync(out);
+    fs.closeSync(fd);
+  }
+}
+
+function changed() {
+  const err = new Error('file changed while it was hashed');
+  err.code = 'ECHANGED';
+  return err;
+}
+
+/** sha256 and byte count of an open file, read from its start. */
+function hashFd(fd) {
+  const hash = createHash('sha256');
+  let size = 0;
+  for (let pos = 0; ;) {
+    const n = fs.readSync(fd, buffer, 0, STREAM_CHUNK, pos);
+    if (n === 0) break;
+    hash.update(buffer.subarray(0, n));
+    size += n;
+    pos += n;
+  }
+  return { oid: hash.digest('hex'), size };
+}
+
+/**
+ * `dest` shares the source's bytes instead of holding a copy. `hardlink`: the source is hashed,
+ * then linked to `dest` (the same inode, so the workspace file turns read-only too), and the link
+ * must still be the inode that was hashed. `reflink`: the source is cloned to `dest` (a
+ * copy-on-write copy, FICLONE) and `dest` is hashed, so its name always matches its own bytes.
+ * Either way a source whose size or mtime moved while it was read is reported as changed.
+ */
+function linkOne(task) {
+  const fd = fs.openSync(task.path, 'r');
+  let made = false;
+  try {
+    const before = fs.fstatSync(fd, { bigint: true });
+    if (!before.isFile()) {
+      const err = new Error(`not a regular file`);
+      err.code = 'ENOTFILE';
+      throw err;
+    }
+    let result;
+    if (task.link === 'hardlink') {
+      result = hashFd(fd);
+      const mid = fs.fstatSync(fd, { bigint: true });
+      if (mid.size !== before.size || mid.mtimeNs !== before.mtimeNs) throw changed();
+      if (task.objects && fs.existsSync(`${task.objects}/${result.oid.slice(0, 2)}/${result.oid.slice(2)}`))
+        return { ...result, key: statKey(before), existed: true };
+      fs.linkSync(task.path, task.dest);
+      made = true;
+      fs.chmodSync(task.dest, task.mode ?? 0o444);
+    } else {
+      fs.copyFileSync(task.path, task.dest, fs.constants.COPYFILE_FICLONE_FORCE);
+      made = true;
+      fs.chmodSync(task.dest, task.mode ?? 0o444);
+      const out = fs.openSync(task.dest, 'r');
+      try {
+        result = hashFd(out);
+      } finally {
+        fs.closeSync(out);
+      }
+    }
+    const after = fs.fstatSync(fd, { bigint: true });
+    const linked = fs.statSync(task.dest, { bigint: true });
+    if (
+      after.size !== before.size ||
+      after.mtimeNs !== before.mtimeNs ||
+      BigInt(result.size) !== after.size ||
+      (task.link === 'hardlink' && linked.ino !== before.ino)
+    )
+      throw changed();
+    if (task.fsync) {
+      const out = fs.openSync(task.dest, 'r');
+      try {
+        fs.fsyncSync(out);
+      } finally {
+        fs.closeSync(out);
+      }
+    }
+    return { ...result, key: statKey(before), destKey: statKey(linked), synced: Boolean(task.fsync) };
+  } catch (err) {
+    if (made) fs.rmSync(task.dest, { force: true });
+    throw err;
+  } finally {
     fs.closeSync(fd);
   }
 }

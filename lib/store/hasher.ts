@@ -32,6 +32,11 @@ export interface HashFilesOptions {
   label?: string;
   /** Expected bytes per task (from a prior stat), used for batching and progress. */
   sizes?: number[];
+  /**
+   * Called with each result as soon as it is in (before the whole job has finished), e.g. to
+   * start making a written file durable while the next ones are hashed.
+   */
+  onResult?: (index: number, result: HashOneResult) => void;
 }
 
 const INLINE_BYTES = 8 << 20;
@@ -42,11 +47,11 @@ let pool: Worker[] | undefined;
 /** Settles when the pooled job in progress (if any) has finished. */
 let poolTurn: Promise<void> = Promise.resolve();
 
-/** Worker threads besides the main thread, which hashes too: one fewer than the cores. */
+/** Worker threads: one per core (at most 8); the main thread only hands out work. */
 function workerCount(): number {
   const env = Number(process.env.LOCKSTEP_HASH_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
-  return Math.max(1, Math.min(os.availableParallelism() - 1, 7));
+  return Math.max(1, Math.min(os.availableParallelism(), 8));
 }
 
 /**
@@ -89,14 +94,14 @@ export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {
       : undefined;
   try {
     const workers = tasks.length >= 4 && total >= INLINE_BYTES ? getPool() : undefined;
-    if (!workers) return runInline(tasks, options.signal, progress);
+    if (!workers) return runInline(tasks, options.signal, progress, options.onResult);
     // One pooled job at a time: replies carry no job id, so concurrent jobs would mix them up.
     const previous = poolTurn;
     let release!: () => void;
     poolTurn = new Promise<void>((r) => (release = r));
     await previous;
     try {
-      return await runPooled(workers, tasks, sizes, options.signal, progress);
+      return await runPooled(workers, tasks, sizes, options.signal, progress, options.onResult);
     } finally {
       release();
     }
@@ -118,6 +123,7 @@ function runInline(
   tasks: HashTask[],
   signal: AbortSignal | undefined,
   progress: { tick(n: number): void } | undefined,
+  onResult: ((index: number, result: HashOneResult) => void) | undefined,
 ): HashOneResult[] {
   const results: HashOneResult[] = [];
   for (const task of tasks) {
@@ -128,15 +134,19 @@ function runInline(
       const e = err as NodeJS.ErrnoException;
       throw new HashTaskError(task, e.code ?? 'EUNKNOWN', e.message);
     }
+    onResult?.(results.length - 1, results[results.length - 1]!);
     progress?.tick(1);
   }
   return results;
 }
 
 /**
- * Hashes on the worker threads and on this thread at once: the main thread starts at once (a
- * worker may take a while to boot on a loaded machine) and yields between batches so worker
- * replies are handled promptly. Each worker keeps two batches queued so it never waits on us.
+ * Hashes on the worker threads while this thread only hands out work, so a worker's reply is
+ * handled at once (were this thread hashing a 256 MiB file, a worker done with its own would sit
+ * idle until then) and callers can start I/O (fsyncs) as results arrive. A worker keeps a second
+ * batch queued only while the bytes queued to it are small: with small files that hides the
+ * message round trip; with big ones a second queued file would be one the other worker could
+ * have taken.
  */
 async function runPooled(
   workers: Worker[],
@@ -144,11 +154,12 @@ async function runPooled(
   sizes: number[],
   signal: AbortSignal | undefined,
   progress: { tick(n: number): void } | undefined,
+  onResult: ((index: number, result: HashOneResult) => void) | undefined,
 ): Promise<HashOneResult[]> {
   const results: HashOneResult[] = new Array(tasks.length);
   let next = 0;
   let failure: unknown;
-  const takeBatch = (): [number, number] | undefined => {
+  const takeBatch = (): [number, number, number] | undefined => {
     if (failure === undefined && signal?.aborted) failure = signal.reason;
     if (failure !== undefined || next >= tasks.length) return undefined;
     const start = next;
@@ -157,60 +168,57 @@ async function runPooled(
       bytes += sizes[next] ?? 0;
       next++;
     }
-    return [start, next];
+    return [start, next, bytes];
   };
-  const workersDone = workers.map(
-    (w) =>
-      new Promise<void>((resolve) => {
-        const queued: Array<[number, number]> = [];
-        const finish = () => {
-          w.off('message', onMessage);
-          w.off('error', onError);
-          w.unref();
-          resolve();
-        };
-        const pump = () => {
-          while (queued.length < 2) {
-            const batch = takeBatch();
-            if (!batch) break;
-            queued.push(batch);
-            w.postMessage(tasks.slice(batch[0], batch[1]));
-          }
-          if (queued.length === 0) finish();
-        };
-        const onMessage = (replies: Array<HashOneResult & { error?: { code: string; message: string } }>) => {
-          const [start, end] = queued.shift()!;
-          replies.forEach((r, i) => {
-            if (r.error) failure ??= new HashTaskError(tasks[start + i]!, r.error.code, r.error.message);
-            else results[start + i] = r;
-          });
-          progress?.tick(end - start);
+  await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          const queued: Array<[number, number, number]> = [];
+          let queuedBytes = 0;
+          const finish = () => {
+            w.off('message', onMessage);
+            w.off('error', onError);
+            w.unref();
+            resolve();
+          };
+          const pump = () => {
+            while (queued.length < 2 && (queued.length === 0 || queuedBytes < BATCH_BYTES)) {
+              const batch = takeBatch();
+              if (!batch) break;
+              queued.push(batch);
+              queuedBytes += batch[2];
+              w.postMessage(tasks.slice(batch[0], batch[1]));
+            }
+            if (queued.length === 0) finish();
+          };
+          const onMessage = (
+            replies: Array<HashOneResult & { error?: { code: string; message: string } }>,
+          ) => {
+            const [start, end, bytes] = queued.shift()!;
+            queuedBytes -= bytes;
+            replies.forEach((r, i) => {
+              if (r.error) failure ??= new HashTaskError(tasks[start + i]!, r.error.code, r.error.message);
+              else {
+                results[start + i] = r;
+                onResult?.(start + i, r);
+              }
+            });
+            progress?.tick(end - start);
+            pump();
+          };
+          const onError = (err: unknown) => {
+            failure ??= err;
+            pool = undefined;
+            finish();
+          };
+          w.on('message', onMessage);
+          w.on('error', onError);
+          w.ref();
           pump();
-        };
-        const onError = (err: unknown) => {
-          failure ??= err;
-          pool = undefined;
-          finish();
-        };
-        w.on('message', onMessage);
-        w.on('error', onError);
-        w.ref();
-        pump();
-      }),
+        }),
+    ),
   );
-  for (let batch = takeBatch(); batch; batch = takeBatch()) {
-    for (let i = batch[0]; i < batch[1] && failure === undefined; i++) {
-      try {
-        results[i] = hashOne(tasks[i]!);
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        failure ??= new HashTaskError(tasks[i]!, e.code ?? 'EUNKNOWN', e.message);
-      }
-    }
-    progress?.tick(batch[1] - batch[0]);
-    await new Promise((r) => setImmediate(r));
-  }
-  await Promise.all(workersDone);
   if (failure !== undefined) throw failure;
   return results;
 }

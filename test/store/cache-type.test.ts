@@ -1,0 +1,103 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { addPaths } from '../../lib/store/add.ts';
+import { readCacheTypes } from '../../lib/store/cache-type.ts';
+import { closeHashPool } from '../../lib/store/hasher.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { readLockfile } from '../../lib/lockfile.ts';
+import { makeRepo, listObjects, rmrf, runStoreCli, writeTree } from './helpers.ts';
+
+const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+const cleanup: string[] = [];
+afterEach(async () => {
+  cleanup.splice(0).forEach(rmrf);
+  await closeHashPool();
+});
+
+/** Whether this machine's temp file system can clone files (btrfs, XFS: yes; ext4: no). */
+function canReflink(dir: string): boolean {
+  const src = path.join(dir, 'reflink-probe');
+  fs.writeFileSync(src, 'x');
+  try {
+    fs.copyFileSync(src, `${src}.2`, fs.constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(src, { force: true });
+    fs.rmSync(`${src}.2`, { force: true });
+  }
+}
+
+/** A repo with `cache.type` set and data/ holding small files and one large enough for the workers. */
+function repoWithCacheType(type: unknown) {
+  const repo = makeRepo({ git: true });
+  cleanup.push(repo.root);
+  if (type !== undefined)
+    writeTree(repo.root, { '.lockstep/config.yaml': `cache:\n  type: ${JSON.stringify(type)}\n` });
+  const files: Record<string, Buffer> = {
+    'data/a.bin': randomBytes(1000),
+    'data/b/c.bin': randomBytes(3000),
+    'data/big.bin': randomBytes((9 << 20) + 7),
+    'data/d.bin': randomBytes(10),
+  };
+  writeTree(repo.root, files);
+  return { repo, files };
+}
+
+describe('cache.type', () => {
+  it.each([
+    [undefined, ['reflink', 'copy']],
+    ['hardlink', ['hardlink']],
+    [
+      ['hardlink', 'copy', 'hardlink'],
+      ['hardlink', 'copy'],
+    ],
+  ])('readCacheTypes reads cache.type %j as %j', (type, expected) => {
+    const { repo } = repoWithCacheType(type);
+    expect(readCacheTypes(repo)).toEqual(expected);
+  });
+
+  it('add refuses an unknown cache.type, naming the key', async () => {
+    const { repo } = repoWithCacheType('symlinks');
+    const r = await runStoreCli(repo.root, 'add', 'data');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\.lockstep\/config\.yaml.*cache\.type/);
+    expect(fs.existsSync(path.join(repo.root, 'artifacts.lock.yaml'))).toBe(false);
+  });
+
+  it.each([['copy'], ['hardlink'], [['reflink', 'copy']]])(
+    'add with cache.type %j records the same hashes and leaves verified objects',
+    async (type) => {
+      const { repo, files } = repoWithCacheType(type);
+      const [ref] = await addPaths(repo, ['data']);
+      const cache = new Cache(repo);
+      for (const [rel, bytes] of Object.entries(files)) {
+        const object = cache.objectPath(sha(bytes));
+        expect(sha(fs.readFileSync(object)), rel).toBe(sha(bytes));
+        expect(fs.statSync(object).mode & 0o777).toBe(0o444);
+        const shared = fs.statSync(object).ino === fs.statSync(path.join(repo.root, rel)).ino;
+        expect(shared, `${rel} shares the object's inode`).toBe(type === 'hardlink');
+      }
+      expect(listObjects(repo.cacheDir)).toHaveLength(Object.keys(files).length + 1);
+      expect(readLockfile(repo).data.data!.hash).toBe(ref!.hash);
+      expect(fs.readdirSync(path.join(repo.cacheDir, 'tmp'))).toEqual([]);
+    },
+  );
+
+  it('add with cache.type reflink alone clones where the file system can, and says so where not', async () => {
+    const { repo, files } = repoWithCacheType('reflink');
+    if (canReflink(repo.root)) {
+      await addPaths(repo, ['data']);
+      const object = new Cache(repo).objectPath(sha(files['data/big.bin']!));
+      expect(sha(fs.readFileSync(object))).toBe(sha(files['data/big.bin']!));
+    } else {
+      const r = await runStoreCli(repo.root, 'add', 'data');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('.lockstep/config.yaml: no cache.type this file system supports "reflink"');
+      expect(listObjects(repo.cacheDir)).toEqual([]);
+    }
+  });
+});
