@@ -11,7 +11,10 @@
  *   reading the history at all). `*_above_help` is a command's median minus the start-up's.
  * - `list_cold`: `registry list` with no `.lockstep/lockfile-cache.json` (a fresh clone, CI);
  *   `list_warm`: again with the cache; `list_limit`: `registry list --limit 20`, cold.
- * - `show_cold` / `show_warm`: `registry show HEAD~(0.7 N)`; `lineage`: `lineage HEAD~(0.7 N)`.
+ * - `show_cold` / `show_warm`: `registry show HEAD~(0.7 N)` (the environments that run the model
+ *   now: reads that lockfile and each environment head's); `show_history_cold` / `_warm`: the
+ *   same with `--history` (also walks each environment's history for earlier deploys);
+ *   `lineage`: `lineage HEAD~(0.7 N)`. `*_vs_help` is a command's median over `--help`'s.
  * - `history_cold` / `history_warm`: `history staging` (N/10 deploys).
  * - `get_cold` / `get_warm`: `registry get <commit> --out <fresh dir>`, where the commit is a child
  *   of HEAD~(0.7 N) (outside every branch, so the other figures see the same history) whose
@@ -157,6 +160,9 @@ export default async function registryBench(): Promise<Record<string, number | s
         time('show_warm', () => lockstep(cli, dir, 'registry', 'show', back));
         time('lineage', () => lockstep(cli, dir, 'lineage', back));
         cold();
+        time('show_history_cold', () => lockstep(cli, dir, 'registry', 'show', back, '--history'));
+        time('show_history_warm', () => lockstep(cli, dir, 'registry', 'show', back, '--history'));
+        cold();
         time('get_cold', () => lockstep(cli, dir, 'registry', 'get', getCommit, '--out', outDir('cold')));
         time('get_warm', () => lockstep(cli, dir, 'registry', 'get', getCommit, '--out', outDir('warm')));
         cold();
@@ -172,7 +178,10 @@ export default async function registryBench(): Promise<Record<string, number | s
       for (const [name, xs] of Object.entries(times)) {
         const m = median(xs);
         figures[`${name}_seconds_${n}`] = round3(m);
-        if (name !== 'help') figures[`${name}_above_help_seconds_${n}`] = round3(m - help);
+        if (name !== 'help') {
+          figures[`${name}_above_help_seconds_${n}`] = round3(m - help);
+          figures[`${name}_vs_help_${n}`] = round3(m / help);
+        }
       }
       figures[`list_warm_vs_git_log_${n}`] = round3(median(times.list_warm!) / median(times.git_log!));
       if (times.old_list)

@@ -136,6 +136,12 @@ export interface LoadOptions {
    * go stale on `git fetch --unshallow`. Blob summaries are kept either way.
    */
   links?: boolean;
+  /**
+   * Read and write `.lockstep/lockfile-cache.json` (default true). False for commands that read
+   * a handful of lockfiles: parsing those costs less than loading a cache that grows with the
+   * history, so their cost stays independent of it. Entries then live for the one command.
+   */
+  persist?: boolean;
 }
 
 type Tables = Pick<CacheFile, 'lockfiles' | 'chains'>;
@@ -187,14 +193,16 @@ export class LockfileCache {
   readonly layout: RegistryLayout;
   /** Whether first-parent links are read and kept (see {@link LoadOptions.links}). */
   private readonly links: boolean;
+  private readonly persist: boolean;
 
   private constructor(stateDir: string, layout: RegistryLayout, options: LoadOptions) {
     this.file = path.join(stateDir, CACHE_FILE);
     this.tmpDir = path.join(stateDir, 'tmp');
     this.layout = layout;
-    this.links = options.links ?? true;
+    this.persist = options.persist ?? true;
+    this.links = (options.links ?? true) && this.persist;
     this.key = cacheKey(layout);
-    this.tables = readCacheFile(this.file, this.key);
+    this.tables = this.persist ? readCacheFile(this.file, this.key) : { lockfiles: {}, chains: {} };
   }
 
   /** Loads the cache of the repository whose state directory is `stateDir` (`.lockstep/`). */
@@ -237,9 +245,9 @@ export class LockfileCache {
     this.addedLinks.set(commit, link);
   }
 
-  /** Writes new entries, merged with whatever the file holds now. A no-op when nothing was added. */
+  /** Writes new entries, merged with whatever the file holds now. A no-op when nothing was added, or without `persist`. */
   async save(): Promise<void> {
-    if (this.added.size === 0 && this.addedLinks.size === 0) return;
+    if (!this.persist || (this.added.size === 0 && this.addedLinks.size === 0)) return;
     const now = readCacheFile(this.file, this.key);
     const lockfiles: Record<string, unknown> = { ...now.lockfiles };
     for (const [blob, summary] of this.added) lockfiles[blob] = summary;

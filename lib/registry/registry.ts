@@ -6,7 +6,9 @@
  *
  * Cost: a listing streams the lockfile's history once (`git log --raw`: commit and blob id) and
  * reads the blobs it has not seen before through one `git cat-file --batch`; reading one entry
- * reads one lockfile.
+ * reads its lockfile and the lockfile at each environment's branch head, whatever the history
+ * length. Where a model was deployed before is a walk of each environment's history, so `show`
+ * does it only when asked (`history: true`).
  */
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
@@ -22,6 +24,7 @@ import {
   metricsOf,
   modelOf,
   summarizeBlobs,
+  summarizeLockfile,
   type GateState,
   type LockfileSummary,
   type RegistryLayout,
@@ -68,10 +71,12 @@ export async function withRegistrySession<T>(
   root: string,
   fn: (session: RegistrySession) => Promise<T>,
   layout: RegistryLayout = DEFAULT_LAYOUT,
+  { persist = true }: { persist?: boolean } = {},
 ): Promise<T> {
   return withGitReader(root, async (reader) => {
-    const links = !(await isShallowRepository(root));
-    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links });
+    // Links are only kept in the file: without it, whether the clone is shallow does not matter.
+    const links = persist && !(await isShallowRepository(root));
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links, persist });
     const result = await fn({ root, reader, cache, layout });
     await cache.save();
     return result;
@@ -127,10 +132,16 @@ async function firstParentBlobsUncached(session: RegistrySession, head: string):
   return blobs;
 }
 
-/** Each environment's branch, head commit, and the lockfile blobs of its first-parent history. */
-async function environmentBlobs(
-  session: RegistrySession,
-): Promise<{ env: string; branch: string; head?: string; headBlob?: string; blobs: string[] }[]> {
+/** An environment's branch, its head commit and the lockfile blob there (as of now). */
+interface EnvironmentHead {
+  env: string;
+  branch: string;
+  head?: string;
+  headBlob?: string;
+}
+
+/** Each environment's branch head and lockfile blob: a few object reads, whatever the history. */
+async function environmentHeads(session: RegistrySession): Promise<EnvironmentHead[]> {
   const { root, reader } = session;
   return Promise.all(
     ENVIRONMENTS.map(async (env) => {
@@ -138,13 +149,22 @@ async function environmentBlobs(
       const head =
         (await reader.revParse(`refs/heads/${branch}`)) ??
         (await reader.revParse(`refs/remotes/origin/${branch}`));
-      if (!head) return { env, branch, blobs: [] };
-      const [headBlob, blobs] = await Promise.all([
-        reader.fileAt(head, LOCKFILE).then((b) => b?.oid),
-        firstParentBlobs(session, head),
-      ]);
-      return { env, branch, head, headBlob, blobs };
+      if (!head) return { env, branch };
+      return { env, branch, head, headBlob: (await reader.fileAt(head, LOCKFILE))?.oid };
     }),
+  );
+}
+
+/** Each environment's branch, head commit, and the lockfile blobs of its first-parent history. */
+async function environmentBlobs(
+  session: RegistrySession,
+  heads: Promise<EnvironmentHead[]> = environmentHeads(session),
+): Promise<(EnvironmentHead & { blobs: string[] })[]> {
+  return Promise.all(
+    (await heads).map(async (e) => ({
+      ...e,
+      blobs: e.head ? await firstParentBlobs(session, e.head) : [],
+    })),
   );
 }
 
@@ -272,6 +292,22 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
 export interface ShownEntry extends RegistryEntry {
   resolved: ResolvedRef;
   lockfile: Lockfile;
+  /**
+   * Whether `environments` includes where the model was deployed before (`past`). Without it,
+   * only the environments whose branch head pins the model now are listed.
+   */
+  history: boolean;
+}
+
+export interface ShowOptions {
+  /**
+   * Also work out which environments pinned the model earlier in their branch's first-parent
+   * history (default false). That walks each environment's lockfile history (cached in
+   * `.lockstep/` by commit), so its cost grows with the history; without it `show` reads the
+   * ref's lockfile and each environment head's, whatever the history length.
+   */
+  history?: boolean;
+  layout?: RegistryLayout;
 }
 
 /** The model pinned at a resolved ref, with the lockfile; errors name the ref and the fix. */
@@ -311,30 +347,41 @@ export async function modelAtRef(
       return { resolved, commit: resolved.commit, model };
     },
     layout,
+    { persist: false },
   );
 }
 
 const SEP = '\x1f';
 
 /**
- * The registry entry at `ref` (commit, branch, tag or environment).
+ * The registry entry at `ref` (commit, branch, tag or environment), with the environments whose
+ * branch head pins its model, and with `history` those that pinned it before.
  * @throws LockstepError when the ref has no lockfile or the lockfile pins no model.
  */
 export async function showRegistry(
   root: string,
   ref: string,
-  layout: RegistryLayout = DEFAULT_LAYOUT,
+  { history = false, layout = DEFAULT_LAYOUT }: ShowOptions = {},
 ): Promise<ShownEntry> {
   return withRegistrySession(
     root,
     async (session) => {
-      // The environments' histories are walked while the ref's own lockfile is read and parsed.
-      const envBlobs = environmentBlobs(session);
-      envBlobs.catch(() => {});
+      // The environments' heads (and with `history` their histories) are read while the ref's
+      // own lockfile is read and parsed.
+      const heads = environmentHeads(session);
+      const walked = history ? environmentBlobs(session, heads) : undefined;
+      heads.catch(() => {});
+      walked?.catch(() => {});
       const { resolved, lockfile, model, blob } = await pinnedAt(session, ref);
-      const [info, envs] = await Promise.all([
+      // Already parsed: an environment head holding the same blob is not parsed again.
+      session.cache.set(blob, summarizeLockfile(lockfile, layout));
+      const [info, environments] = await Promise.all([
         simpleGit(root).raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
-        environmentModels(session, new Map([[blob, model.hash]]), envBlobs),
+        walked
+          ? environmentModels(session, new Map([[blob, model.hash]]), walked).then((envs) =>
+              presenceOf(model.hash, envs),
+            )
+          : heads.then((h) => currentPresence(session, h, model.hash)),
       ]);
       const [date, author, subject] = info.trim().split(SEP);
       return {
@@ -344,11 +391,27 @@ export async function showRegistry(
         subject: subject!,
         model,
         ...metricsOf(lockfile, layout),
-        environments: presenceOf(model.hash, envs),
+        environments,
         resolved,
         lockfile,
+        history,
       };
     },
     layout,
+    // Without the history walk only a few lockfiles are read: the cache file would cost more.
+    { persist: history },
   );
+}
+
+/** The environments whose branch head pins `hash` now. */
+async function currentPresence(
+  session: RegistrySession,
+  heads: EnvironmentHead[],
+  hash: string,
+): Promise<EnvironmentPresence[]> {
+  const blobs = heads.flatMap((e) => (e.headBlob ? [e.headBlob] : []));
+  const summaries = await summarizeBlobs(session.reader, session.cache, blobs);
+  return heads
+    .filter((e) => e.headBlob && summaries.get(e.headBlob)?.model?.hash === hash)
+    .map((e) => ({ env: e.env, state: 'current' as const }));
 }

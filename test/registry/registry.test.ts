@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -191,7 +191,7 @@ describe('registry at scale', () => {
     // First-parent chain links that loop back are not followed.
     const loop = Object.fromEntries(Object.keys(file.chains).map((c) => [c, [blob, h.dev[N - 1]]]));
     fs.writeFileSync(cacheFile(), JSON.stringify({ ...file, chains: loop }));
-    expect((await showRegistry(dir, 'staging')).environments).toEqual([
+    expect((await showRegistry(dir, 'staging', { history: true })).environments).toEqual([
       { env: 'dev', state: 'past' },
       { env: 'staging', state: 'current' },
     ]);
@@ -230,7 +230,22 @@ describe('registry at scale', () => {
     const shown = await showRegistry(dir, back);
     expect(shown.commit).toBe(h.dev[9]);
     expect(shown.model.hash).toBe(modelHash(9));
-    expect(shown.environments).toEqual([
+    // Where the model is now: the environments whose branch head pins it, no history walked.
+    expect(shown.history).toBe(false);
+    expect(shown.environments).toEqual([{ env: 'prod', state: 'current' }]);
+    // Nothing was cached: what it read does not grow with the history.
+    expect(fs.existsSync(cacheFile())).toBe(false);
+    expect((await modelAtRef(dir, 'staging')).model.hash).toBe(modelHash(14));
+    const lineage = await lineageAt(dir, 'prod');
+    expect(lineage.model).toBe(modelHash(9));
+    expect(lineage.commit).toBe(h.prod[0]!.commit);
+    expect(fs.existsSync(cacheFile())).toBe(false);
+    await expect(showRegistry(dir, h.root)).rejects.toThrow(/artifacts\.lock\.yaml does not exist at/);
+
+    // With --history, also where it was deployed before.
+    const past = await showRegistry(dir, back, { history: true });
+    expect(past.history).toBe(true);
+    expect(past.environments).toEqual([
       { env: 'dev', state: 'past' },
       { env: 'staging', state: 'past' },
       { env: 'prod', state: 'current' },
@@ -246,11 +261,67 @@ describe('registry at scale', () => {
           s.model?.hash === modelHash(14),
       ),
     ).toBe(true);
-    expect((await modelAtRef(dir, 'staging')).model.hash).toBe(modelHash(14));
-    const lineage = await lineageAt(dir, 'prod');
-    expect(lineage.model).toBe(modelHash(9));
-    expect(lineage.commit).toBe(h.prod[0]!.commit);
-    await expect(showRegistry(dir, h.root)).rejects.toThrow(/artifacts\.lock\.yaml does not exist at/);
+  });
+
+  it('registry show runs no history walk; show --history does', async () => {
+    // A git on PATH that logs each command, then runs the real one.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-git-'));
+    const log = path.join(bin, 'calls.log');
+    const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(
+      path.join(bin, 'git'),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const calls = (...args: string[]): string[] => {
+      fs.rmSync(log, { force: true });
+      const res = spawnSync(process.execPath, [path.join(PROJECT, 'bin', 'lockstep.mjs'), ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+      });
+      // `get` of a synthetic model (no bytes anywhere) fails once it has read the lockfile.
+      expect(res.status, res.stderr).toBe(args[1] === 'get' ? 1 : 0);
+      return fs.readFileSync(log, 'utf8').trim().split('\n');
+    };
+    const walks = (lines: string[]) => lines.filter((l) => /(^| )(log|rev-list) /.test(l));
+    try {
+      const back = `HEAD~${N - 10}`;
+      const plain = calls('registry', 'show', back);
+      expect(walks(plain)).toEqual([]);
+      expect(walks(calls('registry', 'get', back, '--out', path.join(bin, 'never')))).toEqual([]);
+      expect(walks(calls('lineage', back))).toEqual([]);
+      // The same command with --history walks the environments' histories: the check can fail.
+      expect(walks(calls('registry', 'show', back, '--history')).length).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('registry show never serves a stale answer: a rewritten environment branch is read as it is now', async () => {
+    const m14 = h.dev[14]!;
+    expect((await showRegistry(dir, m14)).environments).toEqual([{ env: 'staging', state: 'current' }]);
+    expect((await showRegistry(dir, m14, { history: true })).environments).toEqual([
+      { env: 'dev', state: 'past' },
+      { env: 'staging', state: 'current' },
+    ]);
+    // staging is moved back to its second deploy (model 9): model 14 was never deployed there.
+    git('branch', '-f', 'staging', h.staging[1]!.commit);
+    expect((await showRegistry(dir, m14)).environments).toEqual([]);
+    expect((await showRegistry(dir, m14, { history: true })).environments).toEqual([
+      { env: 'dev', state: 'past' },
+    ]);
+    expect((await showRegistry(dir, h.dev[9]!)).environments).toEqual([
+      { env: 'staging', state: 'current' },
+      { env: 'prod', state: 'current' },
+    ]);
+    const out = await cli('registry', 'show', h.dev[9]!);
+    expect(out.out).toMatch(
+      /environments: staging \(current\), prod \(current\); earlier deploys: --history, or lockstep history <env>/,
+    );
+    expect((await cli('registry', 'show', h.dev[9]!, '--history')).out).toMatch(
+      /environments: dev \(past\), staging \(current\), prod \(current\)\n/,
+    );
   });
 
   it('history lists each deploy of the branch, newest first, from the branch history alone', async () => {

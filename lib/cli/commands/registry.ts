@@ -73,14 +73,15 @@ export function register(program: Command, io: CliIO): void {
     .command('show <ref>')
     .description('show the entry at a commit, branch, tag or environment (dev, staging, prod)')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: { json?: boolean }) => {
+    .option('--history', 'also list the environments that deployed the model before (walks their history)')
+    .action(async (ref: string, opts: { json?: boolean; history?: boolean }) => {
       const { showRegistry } = await import('../../registry/registry.ts');
       const { lineageOf } = await import('../../registry/lineage.ts');
       const { servingModel } = await import('../../canary/serving.ts');
       const { readDeployments } = await import('../../promotion/records.ts');
       const { ENVIRONMENTS } = await import('../../environment/policy.ts');
       const repo = findRepo(io.cwd);
-      const e = await showRegistry(repo.root, ref);
+      const e = await showRegistry(repo.root, ref, { history: opts.history });
       const lineage = lineageOf(e.commit, e.lockfile);
       // What serves each environment, and every recorded event of this model (canary steps,
       // holds, completions, rollbacks, with their reasons).
@@ -100,7 +101,12 @@ export function register(program: Command, io: CliIO): void {
       io.out(`date:         ${e.date}  ${e.author}: ${e.subject}`);
       io.out(`model:        ${e.model.hash} (${e.model.nfiles} files, ${e.model.size} bytes)`);
       io.out(`gate:         ${e.gate}`);
-      io.out(`environments: ${e.environments.map((p) => `${p.env} (${p.state})`).join(', ') || 'none'}`);
+      const where = e.environments.map((p) => `${p.env} (${p.state})`).join(', ');
+      io.out(
+        e.history
+          ? `environments: ${where || 'none, now or before'}`
+          : `environments: ${where || 'none now'}; earlier deploys: --history, or lockstep history <env>`,
+      );
       const servingHere = Object.entries(serving).filter(([, m]) => m === e.model.hash);
       io.out(
         `serving:      ${servingHere.map(([env]) => env).join(', ') || 'nowhere'}${
