@@ -126,4 +126,59 @@ describe('status index', () => {
     await racy.save();
     expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
   });
+  it('status index does not take the hash state for a file edited after add with its mtime put back', async () => {
+    const repo = makeRepo();
+    cleanup.push(repo.root);
+    writeFiles(repo.root, 'data', 3);
+    // Whole-millisecond times, so utimes can put the mtime back to the nanosecond.
+    const t = new Date(Date.now() - 60_000);
+    const dir = path.join(repo.root, 'data');
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), t, t);
+    const ref = await commitArtifact(repo, 'data');
+    unloadHashState(repo);
+    // No status ran since add: the only record of the file is the hash state (no ctime in it).
+    const file = path.join(dir, fs.readdirSync(dir)[1]!);
+    const bytes = fs.readFileSync(file);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    fs.utimesSync(file, t, t);
+    const index = StatusIndex.load(repo, { now: later() });
+    const now = await index.workspaceHash('data');
+    expect(now.kind).toBe('present');
+    expect(now.kind === 'present' && now.hash).not.toBe(ref.hash);
+    await index.save();
+    // Nor is the wrong answer recorded for later.
+    const again = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+    expect(again.kind === 'present' && again.hash).not.toBe(ref.hash);
+  });
+
+  it('status index drops garbled entries of its files instead of answering or throwing with them', async () => {
+    const { repo, ref } = await trackedRepo(3);
+    const first = StatusIndex.load(repo, { now: later() });
+    await first.workspaceHash('data');
+    first.markComplete(ref);
+    await first.save();
+    const stateDir = path.join(repo.root, '.lockstep/state');
+    const table = filesTable(repo.root);
+    const keys = Object.keys(table);
+    const bad: unknown[] = [{ x: 1 }, 7, '../../../etc/passwd'];
+    const hostile = Object.fromEntries(keys.map((k, i) => [k, [table[k]![0], bad[i % bad.length]]]));
+    hostile['../outside'] = ['x', 'c'.repeat(64)];
+    fs.writeFileSync(path.join(stateDir, 'status-files.json'), JSON.stringify({ v: 1, files: hostile }));
+    const trees = [
+      { data: 'not an entry' },
+      { data: [ref.hash.slice(1), 3, 'a'.repeat(40)] },
+      { data: [{}, 3, null] },
+      { data: null, __proto__: [1] },
+    ];
+    for (const t of trees) {
+      const body = JSON.stringify({ v: 1, trees: t, complete: { stamp: 'x', hashes: [5, null] } });
+      for (const text of [body, body.slice(0, 17), '', '\u0000', 'null', '[]']) {
+        fs.writeFileSync(path.join(stateDir, 'status.json'), text);
+        const index = StatusIndex.load(repo, { now: later() });
+        expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+        expect(index.isComplete(ref)).toBe(false);
+      }
+    }
+  });
 });
