@@ -243,7 +243,14 @@ export class StatusIndex {
    * only the files whose stat differs from their entry.
    */
   async workspaceHash(rel: string): Promise<WorkspaceState> {
-    validateRepoPath(this.repo, rel);
+    try {
+      validateRepoPath(this.repo, rel);
+    } catch (err) {
+      // A tracked path swapped for a symlink that leads out is reported, as one that leads
+      // out from inside the directory is; the rest of the status still answers.
+      if (err instanceof LockstepError) return { kind: 'unreadable', problem: err.message };
+      throw err;
+    }
     const abs = path.join(this.repo.root, rel);
     let st: fs.Stats;
     try {

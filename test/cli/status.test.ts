@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
@@ -66,5 +67,25 @@ describe('cli status without a writable state directory', () => {
     t.write('corpus/a.txt', 'ALPHA');
     expect((await status()).changedData).toEqual([{ path: 'corpus', state: 'modified' }]);
     expect(fs.readFileSync(state, 'utf8')).toBe('');
+  });
+});
+
+describe('cli status with tracked data behind a symlink', () => {
+  it('cli status reports a tracked directory swapped for a symlink that leads out, and goes on', async () => {
+    t = await createPipelineRepo();
+    t.write('corpus/a.txt', 'alpha');
+    expect((await cli('add', 'corpus')).code).toBe(0);
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-outside-'));
+    try {
+      fs.cpSync(path.join(t.root, 'corpus'), outside, { recursive: true, preserveTimestamps: true });
+      fs.rmSync(path.join(t.root, 'corpus'), { recursive: true });
+      fs.symlinkSync(outside, path.join(t.root, 'corpus'));
+      const s = await status();
+      expect(s.changedData).toHaveLength(1);
+      expect(s.changedData[0]).toMatchObject({ path: 'corpus', state: 'unreadable' });
+      expect(s.missingLocal).toEqual([]);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
