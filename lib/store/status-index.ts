@@ -162,7 +162,7 @@ function isTreeEntry(v: unknown): v is [Oid, number, string] {
     v.length === 3 &&
     isOid(v[0]) &&
     Number.isSafeInteger(v[1]) &&
-    (v[1] as number) >= 1 &&
+    (v[1] as number) >= 0 &&
     typeof v[2] === 'string' &&
     /^[0-9a-f]{40}$/.test(v[2])
   );

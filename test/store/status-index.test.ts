@@ -5,7 +5,8 @@ import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { unloadHashState } from '../../lib/store/hash-state.ts';
 import { RACY_MS, StatusIndex } from '../../lib/store/status-index.ts';
-import { makeRepo, rmrf, writeFiles } from './helpers.ts';
+import { repoAt } from '../../lib/repo.ts';
+import { makeRepo, rmrf, tempDir, writeFiles } from './helpers.ts';
 
 const cleanup: string[] = [];
 afterEach(() => cleanup.splice(0).forEach(rmrf));
@@ -180,5 +181,41 @@ describe('status index', () => {
         expect(index.isComplete(ref)).toBe(false);
       }
     }
+  });
+  it('status index does not trust a copy that kept sizes and mtimes, nor a file renamed over another', async () => {
+    const { repo, ref } = await trackedRepo(3);
+    const dir = path.join(repo.root, 'data');
+    // Whole-millisecond times, so utimes can put them on another file to the nanosecond.
+    const t = new Date(Date.now() - 60_000);
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), t, t);
+    const first = StatusIndex.load(repo, { now: later() });
+    expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await first.save();
+    const victim = path.join(dir, fs.readdirSync(dir)[0]!);
+    const was = fs.statSync(victim);
+    // Other bytes, same size and mtime, moved into place: only the inode (and ctime) differ.
+    const spare = path.join(repo.root, 'spare');
+    const bytes = fs.readFileSync(victim);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(spare, bytes);
+    fs.utimesSync(spare, was.atime, was.mtime);
+    fs.renameSync(spare, victim);
+    const swapped = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+    expect(swapped.kind === 'present' && swapped.hash).not.toBe(ref.hash);
+    // A copy of the whole repository (index included) with times preserved and one file edited.
+    const copy = tempDir();
+    cleanup.push(copy);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(victim, bytes);
+    const index = StatusIndex.load(repo, { now: later() });
+    expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await index.save();
+    fs.cpSync(repo.root, copy, { recursive: true, preserveTimestamps: true });
+    const copied = path.join(copy, 'data', path.basename(victim));
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(copied, bytes);
+    fs.utimesSync(copied, fs.statSync(victim).atime, fs.statSync(victim).mtime);
+    const other = await StatusIndex.load(repoAt(copy), { now: later() }).workspaceHash('data');
+    expect(other.kind === 'present' && other.hash).not.toBe(ref.hash);
   });
 });
