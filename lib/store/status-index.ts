@@ -143,6 +143,17 @@ function compareTreeOrder(a: string, b: string): number {
  */
 export const RACY_MS = 1000;
 
+/**
+ * True when `add`'s hash state (dev, inode, size, mtime; no ctime, a 100 ms racy window) may
+ * answer for a file status has no entry for: its ctime equals its mtime, as after a plain write
+ * (a write with the mtime put back, or a copy that kept it, leaves the ctime later), and its times
+ * are not whole seconds (on a file system with whole-second times, a second write within the
+ * second after add hashed would leave the stat unchanged).
+ */
+export function trustsHashState(st: Pick<fs.BigIntStats, 'mtimeNs' | 'ctimeNs'>): boolean {
+  return st.ctimeNs === st.mtimeNs && st.mtimeNs % 1_000_000_000n !== 0n;
+}
+
 /** True when `st` was modified (content or inode) within RACY_MS before `atMs`, or after it. */
 function isRacy(st: fs.BigIntStats, atMs: number): boolean {
   const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
@@ -298,7 +309,7 @@ export class StatusIndex {
       // mtime: the hash state keeps no ctime, and a write whose mtime was put back (`touch -d`,
       // `utimes`) or a copy that kept the mtime (`cp -a`) leaves the ctime later than the mtime,
       // whereas a plain write sets both to the same instant. A known file whose ctime moved is read.
-      const trustState = hit === undefined && f.stat!.ctimeNs === f.stat!.mtimeNs;
+      const trustState = hit === undefined && trustsHashState(f.stat!);
       const looked = trustState ? state.lookup(full(f), statKey(f.stat!)) : undefined;
       const oid = isOid(looked) ? looked : undefined;
       if (oid !== undefined) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { unloadHashState } from '../../lib/store/hash-state.ts';
-import { RACY_MS, StatusIndex } from '../../lib/store/status-index.ts';
+import { RACY_MS, StatusIndex, trustsHashState } from '../../lib/store/status-index.ts';
 import { repoAt } from '../../lib/repo.ts';
 import { makeRepo, rmrf, tempDir, writeFiles } from './helpers.ts';
 
@@ -217,5 +217,18 @@ describe('status index', () => {
     fs.utimesSync(copied, fs.statSync(victim).atime, fs.statSync(victim).mtime);
     const other = await StatusIndex.load(repoAt(copy), { now: later() }).workspaceHash('data');
     expect(other.kind === 'present' && other.hash).not.toBe(ref.hash);
+  });
+
+  it.each([
+    ['a plain write (ctime = mtime)', 1_700_000_000_123_456_789n, 1_700_000_000_123_456_789n, true],
+    ['the mtime put back (ctime later)', 1_700_000_000_123_456_789n, 1_700_000_090_000_000_001n, false],
+    [
+      'whole-second times (a coarse file system)',
+      1_700_000_000_000_000_000n,
+      1_700_000_000_000_000_000n,
+      false,
+    ],
+  ])("status index takes add's hash state after %s: %s", (_what, mtimeNs, ctimeNs, trusted) => {
+    expect(trustsHashState({ mtimeNs, ctimeNs })).toBe(trusted);
   });
 });
