@@ -93,13 +93,20 @@ export class HashState {
     return this.files.size;
   }
 
-  /** Writes the state if it changed (temp + rename). */
+  /**
+   * Writes the state if it changed (temp + rename). A state that cannot be written (a read-only
+   * `.lockstep/state`) is not an error: the command still answers, and hashes again next time.
+   */
   async save(): Promise<void> {
     if (!this.dirty) return;
     const body: StateFile = { v: 1, files: Object.fromEntries(this.files) };
-    // No fsync: after a power loss a lost or torn state only costs re-hashing.
-    await writeFileAtomic(this.file, JSON.stringify(body), { sync: false });
-    this.dirty = false;
+    try {
+      // No fsync: after a power loss a lost or torn state only costs re-hashing.
+      await writeFileAtomic(this.file, JSON.stringify(body), { sync: false });
+      this.dirty = false;
+    } catch {
+      // Left dirty: a later save in this process tries again.
+    }
   }
 }
 

@@ -143,6 +143,17 @@ function compareTreeOrder(a: string, b: string): number {
  */
 export const RACY_MS = 1000;
 
+/**
+ * True when `add`'s hash state (dev, inode, size, mtime; no ctime, a 100 ms racy window) may
+ * answer for a file status has no entry for: its ctime equals its mtime, as after a plain write
+ * (a write with the mtime put back, or a copy that kept it, leaves the ctime later), and its times
+ * are not whole seconds (on a file system with whole-second times, a second write within the
+ * second after add hashed would leave the stat unchanged).
+ */
+export function trustsHashState(st: Pick<fs.BigIntStats, 'mtimeNs' | 'ctimeNs'>): boolean {
+  return st.ctimeNs === st.mtimeNs && st.mtimeNs % 1_000_000_000n !== 0n;
+}
+
 /** True when `st` was modified (content or inode) within RACY_MS before `atMs`, or after it. */
 function isRacy(st: fs.BigIntStats, atMs: number): boolean {
   const latest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
@@ -150,6 +161,28 @@ function isRacy(st: fs.BigIntStats, atMs: number): boolean {
 }
 
 const OID = /^[0-9a-f]{64}$/;
+
+function isOid(v: unknown): v is Oid {
+  return typeof v === 'string' && OID.test(v);
+}
+
+/** `[artifact hash, file count, sha1 signature]`, as `hashNow` writes it. */
+function isTreeEntry(v: unknown): v is [Oid, number, string] {
+  return (
+    Array.isArray(v) &&
+    v.length === 3 &&
+    isOid(v[0]) &&
+    Number.isSafeInteger(v[1]) &&
+    (v[1] as number) >= 0 &&
+    typeof v[2] === 'string' &&
+    /^[0-9a-f]{40}$/.test(v[2])
+  );
+}
+
+/** `[indexKey, sha256]`, as `record` writes it. */
+function isFileEntry(v: unknown): v is [string, Oid] {
+  return Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && isOid(v[1]);
+}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
@@ -193,9 +226,11 @@ export class StatusIndex {
       isRecord(body.complete) &&
       typeof body.complete.stamp === 'string' &&
       Array.isArray(body.complete.hashes);
-    this.trees = new Map(ok ? Object.entries(body.trees) : []);
+    // Entry by entry: a hand-edited or garbled entry is dropped (and so hashed again), never
+    // returned as a hash and never a reason to throw.
+    this.trees = new Map(ok ? Object.entries(body.trees).filter(([, t]) => isTreeEntry(t)) : []);
     this.complete = ok
-      ? { stamp: body.complete.stamp, hashes: new Set(body.complete.hashes) }
+      ? { stamp: body.complete.stamp, hashes: new Set(body.complete.hashes.filter(isOid)) }
       : { stamp: '', hashes: new Set() };
   }
 
@@ -207,7 +242,8 @@ export class StatusIndex {
   private get files(): Map<string, [string, Oid]> {
     if (!this.filesTable) {
       const body = readJson(this.filesFile) as FilesFile | undefined;
-      this.filesTable = new Map(body?.v === 1 && isRecord(body.files) ? Object.entries(body.files) : []);
+      const entries = body?.v === 1 && isRecord(body.files) ? Object.entries(body.files) : [];
+      this.filesTable = new Map(entries.filter(([, e]) => isFileEntry(e)));
     }
     return this.filesTable;
   }
@@ -218,7 +254,14 @@ export class StatusIndex {
    * only the files whose stat differs from their entry.
    */
   async workspaceHash(rel: string): Promise<WorkspaceState> {
-    validateRepoPath(this.repo, rel);
+    try {
+      validateRepoPath(this.repo, rel);
+    } catch (err) {
+      // A tracked path swapped for a symlink that leads out is reported, as one that leads
+      // out from inside the directory is; the rest of the status still answers.
+      if (err instanceof LockstepError) return { kind: 'unreadable', problem: err.message };
+      throw err;
+    }
     const abs = path.join(this.repo.root, rel);
     let st: fs.Stats;
     try {
@@ -262,8 +305,13 @@ export class StatusIndex {
         oids[i] = hit[1];
         return;
       }
-      // Only a file never seen here trusts the hash state: a known file whose ctime moved is read.
-      const oid = hit === undefined ? state.lookup(full(f), statKey(f.stat!)) : undefined;
+      // Only a file never seen here trusts the hash state, and only while its ctime equals its
+      // mtime: the hash state keeps no ctime, and a write whose mtime was put back (`touch -d`,
+      // `utimes`) or a copy that kept the mtime (`cp -a`) leaves the ctime later than the mtime,
+      // whereas a plain write sets both to the same instant. A known file whose ctime moved is read.
+      const trustState = hit === undefined && trustsHashState(f.stat!);
+      const looked = trustState ? state.lookup(full(f), statKey(f.stat!)) : undefined;
+      const oid = isOid(looked) ? looked : undefined;
       if (oid !== undefined) {
         oids[i] = oid;
         racy = this.record(full(f), f.stat!, oid, at) || racy;

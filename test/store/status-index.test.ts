@@ -4,8 +4,9 @@ import path from 'node:path';
 import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { unloadHashState } from '../../lib/store/hash-state.ts';
-import { RACY_MS, StatusIndex } from '../../lib/store/status-index.ts';
-import { makeRepo, rmrf, writeFiles } from './helpers.ts';
+import { RACY_MS, StatusIndex, trustsHashState } from '../../lib/store/status-index.ts';
+import { repoAt } from '../../lib/repo.ts';
+import { makeRepo, rmrf, tempDir, writeFiles } from './helpers.ts';
 
 const cleanup: string[] = [];
 afterEach(() => cleanup.splice(0).forEach(rmrf));
@@ -125,5 +126,109 @@ describe('status index', () => {
     racy.markComplete(ref);
     await racy.save();
     expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
+  });
+  it('status index does not take the hash state for a file edited after add with its mtime put back', async () => {
+    const repo = makeRepo();
+    cleanup.push(repo.root);
+    writeFiles(repo.root, 'data', 3);
+    // Whole-millisecond times, so utimes can put the mtime back to the nanosecond.
+    const t = new Date(Date.now() - 60_000);
+    const dir = path.join(repo.root, 'data');
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), t, t);
+    const ref = await commitArtifact(repo, 'data');
+    unloadHashState(repo);
+    // No status ran since add: the only record of the file is the hash state (no ctime in it).
+    const file = path.join(dir, fs.readdirSync(dir)[1]!);
+    const bytes = fs.readFileSync(file);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    fs.utimesSync(file, t, t);
+    const index = StatusIndex.load(repo, { now: later() });
+    const now = await index.workspaceHash('data');
+    expect(now.kind).toBe('present');
+    expect(now.kind === 'present' && now.hash).not.toBe(ref.hash);
+    await index.save();
+    // Nor is the wrong answer recorded for later.
+    const again = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+    expect(again.kind === 'present' && again.hash).not.toBe(ref.hash);
+  });
+
+  it('status index drops garbled entries of its files instead of answering or throwing with them', async () => {
+    const { repo, ref } = await trackedRepo(3);
+    const first = StatusIndex.load(repo, { now: later() });
+    await first.workspaceHash('data');
+    first.markComplete(ref);
+    await first.save();
+    const stateDir = path.join(repo.root, '.lockstep/state');
+    const table = filesTable(repo.root);
+    const keys = Object.keys(table);
+    const bad: unknown[] = [{ x: 1 }, 7, '../../../etc/passwd'];
+    const hostile = Object.fromEntries(keys.map((k, i) => [k, [table[k]![0], bad[i % bad.length]]]));
+    hostile['../outside'] = ['x', 'c'.repeat(64)];
+    fs.writeFileSync(path.join(stateDir, 'status-files.json'), JSON.stringify({ v: 1, files: hostile }));
+    const trees = [
+      { data: 'not an entry' },
+      { data: [ref.hash.slice(1), 3, 'a'.repeat(40)] },
+      { data: [{}, 3, null] },
+      { data: null, __proto__: [1] },
+    ];
+    for (const t of trees) {
+      const body = JSON.stringify({ v: 1, trees: t, complete: { stamp: 'x', hashes: [5, null] } });
+      for (const text of [body, body.slice(0, 17), '', '\u0000', 'null', '[]']) {
+        fs.writeFileSync(path.join(stateDir, 'status.json'), text);
+        const index = StatusIndex.load(repo, { now: later() });
+        expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+        expect(index.isComplete(ref)).toBe(false);
+      }
+    }
+  });
+  it('status index does not trust a copy that kept sizes and mtimes, nor a file renamed over another', async () => {
+    const { repo, ref } = await trackedRepo(3);
+    const dir = path.join(repo.root, 'data');
+    // Whole-millisecond times, so utimes can put them on another file to the nanosecond.
+    const t = new Date(Date.now() - 60_000);
+    for (const f of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, f), t, t);
+    const first = StatusIndex.load(repo, { now: later() });
+    expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await first.save();
+    const victim = path.join(dir, fs.readdirSync(dir)[0]!);
+    const was = fs.statSync(victim);
+    // Other bytes, same size and mtime, moved into place: only the inode (and ctime) differ.
+    const spare = path.join(repo.root, 'spare');
+    const bytes = fs.readFileSync(victim);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(spare, bytes);
+    fs.utimesSync(spare, was.atime, was.mtime);
+    fs.renameSync(spare, victim);
+    const swapped = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+    expect(swapped.kind === 'present' && swapped.hash).not.toBe(ref.hash);
+    // A copy of the whole repository (index included) with times preserved and one file edited.
+    const copy = tempDir();
+    cleanup.push(copy);
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(victim, bytes);
+    const index = StatusIndex.load(repo, { now: later() });
+    expect(await index.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+    await index.save();
+    fs.cpSync(repo.root, copy, { recursive: true, preserveTimestamps: true });
+    const copied = path.join(copy, 'data', path.basename(victim));
+    bytes[0] = bytes[0]! ^ 0xff;
+    fs.writeFileSync(copied, bytes);
+    fs.utimesSync(copied, fs.statSync(victim).atime, fs.statSync(victim).mtime);
+    const other = await StatusIndex.load(repoAt(copy), { now: later() }).workspaceHash('data');
+    expect(other.kind === 'present' && other.hash).not.toBe(ref.hash);
+  });
+
+  it.each([
+    ['a plain write (ctime = mtime)', 1_700_000_000_123_456_789n, 1_700_000_000_123_456_789n, true],
+    ['the mtime put back (ctime later)', 1_700_000_000_123_456_789n, 1_700_000_090_000_000_001n, false],
+    [
+      'whole-second times (a coarse file system)',
+      1_700_000_000_000_000_000n,
+      1_700_000_000_000_000_000n,
+      false,
+    ],
+  ])("status index takes add's hash state after %s: %s", (_what, mtimeNs, ctimeNs, trusted) => {
+    expect(trustsHashState({ mtimeNs, ctimeNs })).toBe(trusted);
   });
 });
