@@ -29,7 +29,9 @@ function span(d: NumericDimension): [number, number] {
 export function toUnit(d: NumericDimension, v: number): number {
   const [lo, hi] = span(d);
   if (hi === lo) return 0.5;
-  return ((d.log ? Math.log(v) : v) - lo) / (hi - lo);
+  const x = d.log ? Math.log(v) : v;
+  // A range wider than the largest double (-1e308 to 1e308) is scaled by halves.
+  return Number.isFinite(hi - lo) ? (x - lo) / (hi - lo) : (x / 2 - lo / 2) / (hi / 2 - lo / 2);
 }
 
 /**
@@ -38,7 +40,7 @@ export function toUnit(d: NumericDimension, v: number): number {
  */
 export function fromUnit(d: NumericDimension, u: number): number {
   const [lo, hi] = span(d);
-  const x = lo + u * (hi - lo);
+  const x = Number.isFinite(hi - lo) ? lo + u * (hi - lo) : lo * (1 - u) + hi * u;
   const raw = d.log ? Math.exp(x) : x;
   const v = d.type === 'int' ? Math.round(raw) : raw;
   return Math.min(d.high, Math.max(d.low, v));
