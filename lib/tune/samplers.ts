@@ -20,7 +20,15 @@
  */
 import { LockstepError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
-import { fromUnit, toUnit, unitCell, type Assignment, type Dimension, type SearchSpace } from './space.ts';
+import {
+  assignmentKey,
+  fromUnit,
+  toUnit,
+  unitCell,
+  type Assignment,
+  type Dimension,
+  type SearchSpace,
+} from './space.ts';
 
 export interface CompletedTrial {
   params: Assignment;
@@ -303,11 +311,6 @@ export function fitsSpace(space: SearchSpace, params: Assignment): boolean {
   );
 }
 
-/** One string per distinct assignment of `space`'s keys, to spot a repeated proposal. */
-function assignmentKey(space: SearchSpace, params: Assignment): string {
-  return JSON.stringify(Object.keys(space).map((k) => params[k]));
-}
-
 /** Redraws a repeated proposal up to this many times (TPE first, then at random). */
 const REDRAWS = 4;
 const RANDOM_REDRAWS = 100;
@@ -339,8 +342,9 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
   return {
     name: o.multivariate ? 'tpe' : 'tpe-univariate',
     suggest(space, history, rng) {
-      // Every assignment already run (failed and pruned ones too): training is seeded, so
-      // running one again repeats its result and wastes the trial. Only a space with nothing
+      // Every assignment already run (failed and pruned ones too; a caller passes running
+      // trials with a NaN loss): training is seeded, so running one again repeats its result
+      // and wastes the trial. Only a space with nothing
       // left untried (ints and choices only) gets a repeat.
       const seen = new Set(history.map((t) => assignmentKey(space, t.params)));
       const isNew = (a: Assignment) => !seen.has(assignmentKey(space, a));

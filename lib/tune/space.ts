@@ -54,6 +54,31 @@ export function unitCell(d: NumericDimension, v: number): [number, number] {
   return [Math.max(0, f(v - 0.5)), Math.min(1, f(v + 0.5))];
 }
 
+/** One string per distinct assignment of `space`'s keys, to spot a repeated one. */
+export function assignmentKey(space: SearchSpace, a: Assignment): string {
+  return JSON.stringify(Object.keys(space).map((k) => a[k]));
+}
+
+/** Whether `a` is one of the space's own assignments: in range, whole ints, listed choices. */
+export function containsAssignment(space: SearchSpace, a: Assignment): boolean {
+  return Object.entries(space).every(([key, d]) => {
+    const v = a[key];
+    if (d.type === 'choice') return d.values.includes(v);
+    return typeof v === 'number' && v >= d.low && v <= d.high && (d.type === 'float' || Number.isInteger(v));
+  });
+}
+
+/** How many distinct assignments the space holds: Infinity with any float range wider than a point. */
+export function assignmentCount(space: SearchSpace): number {
+  let n = 1;
+  for (const d of Object.values(space)) {
+    if (d.type === 'choice') n *= new Set(d.values).size;
+    else if (d.type === 'int') n *= Math.floor(d.high) - Math.ceil(d.low) + 1;
+    else if (d.high > d.low) return Infinity;
+  }
+  return n;
+}
+
 /** Checks the space for impossible ranges; returns a one-line problem or undefined. */
 export function spaceProblem(space: SearchSpace): string | undefined {
   for (const [key, d] of Object.entries(space)) {

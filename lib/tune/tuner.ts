@@ -10,7 +10,13 @@ import { Worker } from 'node:worker_threads';
 import { createRng } from '../rng.ts';
 import type { Output } from '../output.ts';
 import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
-import type { Assignment, SearchSpace } from './space.ts';
+import {
+  assignmentCount,
+  assignmentKey,
+  containsAssignment,
+  type Assignment,
+  type SearchSpace,
+} from './space.ts';
 import type { ObjectiveMetric, TrainParams, TrialInput, TrialOutcome } from './trial.ts';
 
 export interface StudyConfig {
@@ -151,6 +157,8 @@ export async function runStudy(options: {
   const pruner = new MedianPruner(config.warmup_epochs, config.prune_startup_trials ?? PRUNE_STARTUP_TRIALS);
   const trials: TrialRecord[] = [];
   const history: CompletedTrial[] = [];
+  // Running trials, passed to the sampler with a NaN loss so it does not propose them again.
+  const pending = new Map<number, Assignment>();
   // Trial 0 (the baseline) is launched first, on its own.
   let launched = 1;
 
@@ -186,6 +194,7 @@ export async function runStudy(options: {
       };
     }
     trials.push(record);
+    pending.delete(number);
     // A pruned trial's value is its partial result: usable by TPE as "bad", never as the best.
     history.push({
       params,
@@ -208,17 +217,32 @@ export async function runStudy(options: {
       ];
     }
     await runOne(0, baselineParams);
+    // A space of ints and choices only runs out: the study stops once each assignment has run
+    // (training is seeded, so a repeat only repeats its result).
+    const total = assignmentCount(config.space);
+    const tried = new Set<string>();
+    if (containsAssignment(config.space, baselineParams))
+      tried.add(assignmentKey(config.space, baselineParams));
+    const more = () => launched < config.trials && performance.now() < deadline && tried.size < total;
     const running = new Set<Promise<void>>();
-    while (launched < config.trials && performance.now() < deadline) {
-      while (running.size < parallel && launched < config.trials && performance.now() < deadline) {
+    while (more()) {
+      while (running.size < parallel && more()) {
         const number = launched++;
-        const params = sampler.suggest(config.space, history, rng);
+        const inFlight = [...pending.values()].map((p) => ({ params: p, loss: NaN }));
+        const params = sampler.suggest(config.space, [...history, ...inFlight], rng);
+        pending.set(number, params);
+        tried.add(assignmentKey(config.space, params));
         const p: Promise<void> = runOne(number, params).finally(() => running.delete(p));
         running.add(p);
       }
       await Promise.race(running);
     }
     await Promise.all(running);
+    if (tried.size >= total && launched < config.trials) {
+      options.out?.err(
+        `tune: every one of the ${total} assignments of tune.space has run; stopping after ${launched} of ${config.trials} trials`,
+      );
+    }
   } finally {
     await pool?.close();
   }

@@ -205,6 +205,30 @@ describe('runStudy', () => {
     expect(threads.trials.map((t) => t.value)).toEqual(local.trials.map((t) => t.value));
   });
 
+  for (const parallel of [1, 2]) {
+    it(`runStudy (parallel ${parallel}) runs each assignment of a small discrete space once, then stops`, async () => {
+      const study = await runStudy({
+        featuresDir: path.join(dir, 'features'),
+        train: { ...base, epochs: 2 },
+        config: config({
+          trials: 12,
+          parallel,
+          // 4 × 1 assignments; the baseline (units 8) is one of them.
+          space: {
+            'train.units': { type: 'int', low: 8, high: 11, log: false },
+            'train.arch': { type: 'choice', values: ['mlp'] },
+          },
+        }),
+        executor: inProcess,
+      });
+      const keys = study.trials.map((t) => JSON.stringify(t.params));
+      expect(new Set(keys).size, keys.join(' ')).toBe(keys.length);
+      expect(study.trials.map((t) => Number(t.params['train.units'])).sort((a, b) => a - b)).toEqual([
+        8, 9, 10, 11,
+      ]);
+    });
+  }
+
   it('runTrial scores speaker-grouped k-fold cross-validation', async () => {
     const out = await runTrial({
       featuresDir: path.join(dir, 'features'),
