@@ -288,6 +288,54 @@ describe('lockstep tune', () => {
   });
 });
 
+describe('lockstep tune on a space the train params cannot take', () => {
+  const cases = [
+    {
+      why: 'a range reaching a negative lr',
+      line: 'train.lr: { type: float, low: -1, high: 0.01 }',
+      bad: /tune\.space\.train\.lr: low "-1"/,
+    },
+    {
+      why: 'a choice the params do not allow',
+      line: 'train.arch: { type: choice, values: [mlp, nope] }',
+      bad: /tune\.space\.train\.arch: choice "nope"/,
+    },
+    {
+      why: 'a key train has not got',
+      line: 'train.foo: { type: float, low: 0.1, high: 0.2 }',
+      bad: /tune\.space\.train\.foo: low "0\.1"/,
+    },
+  ];
+  for (const { why, line, bad } of cases) {
+    it(`lockstep tune rejects ${why} before training any trial (usage error)`, async () => {
+      const t = await createTmpRepo({
+        'params.yaml': [
+          'train:',
+          '  epochs: 2',
+          '  backend: cpu',
+          'tune:',
+          '  budget: { trials: 3, minutes: 2 }',
+          '  parallel: 1',
+          '  space:',
+          `    ${line}`,
+          '',
+        ].join('\n'),
+      });
+      try {
+        writeFeatureFixture(path.join(t.root, 'out', 'features'), { separation: 1.2, seed: 4 });
+        const o = memoryOutput();
+        const code = await main(['-C', t.root, 'tune', '--no-repro'], o);
+        expect(code).toBe(2);
+        expect(o.stderr.join('\n')).toMatch(bad);
+        expect(o.stderr.filter((l) => l.startsWith('tune: trial'))).toEqual([]);
+        expect(fs.existsSync(path.join(t.root, 'out', 'tune'))).toBe(false);
+      } finally {
+        await t.cleanup();
+      }
+    });
+  }
+});
+
 describe('lockstep tune and gc', () => {
   it('lockstep tune (3 trials) then gc then exp apply of the best trial restores its artifacts and sets only its params', async () => {
     const text = [
