@@ -21,7 +21,7 @@
 import { LockstepError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
 import {
-  assignmentKey,
+  assignmentCount,
   fromUnit,
   toUnit,
   unitCell,
@@ -344,10 +344,10 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
     suggest(space, history, rng) {
       // Every assignment already run (failed and pruned ones too; a caller passes running
       // trials with a NaN loss): training is seeded, so running one again repeats its result
-      // and wastes the trial. Only a space with nothing
-      // left untried (ints and choices only) gets a repeat.
-      const seen = new Set(history.map((t) => assignmentKey(space, t.params)));
-      const isNew = (a: Assignment) => !seen.has(assignmentKey(space, a));
+      // and wastes the trial. Only a space with nothing left untried (ints and choices only)
+      // gets a repeat.
+      const keys = Object.keys(space);
+      const isNew = (a: Assignment) => !history.some((t) => keys.every((k) => t.params[k] === a[k]));
       const done = history.filter((t) => Number.isFinite(t.loss) && fitsSpace(space, t.params));
       let proposal: Assignment | undefined;
       if (done.length >= o.startup) {
@@ -376,6 +376,9 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
     const keys = Object.keys(space);
     const groups = o.multivariate ? [keys] : keys.map((k) => [k]);
     const out: Assignment = {};
+    // Candidates are screened for repeats one by one only where repeats are likely (no float
+    // range) and a candidate is a whole assignment; the caller checks the final proposal.
+    const screen = groups.length === 1 && assignmentCount(space) < Infinity;
     const parzen: ParzenOptions = {
       multivariate: o.multivariate,
       nDims: keys.length,
@@ -393,7 +396,7 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
         const x = l.sample(rng);
         const score = l.logPdf(x) - g.logPdf(x);
         let fresh = true;
-        if (groups.length === 1) {
+        if (screen) {
           l.decode(x, out);
           fresh = isNew(out);
         }
