@@ -155,6 +155,9 @@ export async function runStudy(options: {
   // Optuna's default of 5 completed trials before any pruning: on the demo model's curves it
   // keeps the eventual best trial 42% of the time against 26% with 2 (bench/tune-prune.ts).
   const pruner = new MedianPruner(config.warmup_epochs, config.prune_startup_trials ?? PRUNE_STARTUP_TRIALS);
+  // A trial's curve is lower-is-better in the metric's own direction; a study told to go the
+  // other way (minimize accuracy) must prune by its own direction, as the sampler ranks by it.
+  const orient = (config.objective === 'val_loss') === (config.direction === 'minimize') ? 1 : -1;
   const trials: TrialRecord[] = [];
   const history: CompletedTrial[] = [];
   // Running trials, passed to the sampler with a NaN loss so it does not propose them again.
@@ -175,9 +178,9 @@ export async function runStudy(options: {
       // The baseline (trial 0) is never pruned: it is what every other trial is compared with.
       const outcome = await execute(
         input,
-        (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, value),
+        (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, orient * value),
       );
-      if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, v));
+      if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, orient * v));
       if (!outcome.pruned) pruner.complete(number);
       record = { number, params, ...outcome, seconds: (performance.now() - t0) / 1000 };
     } catch (err) {

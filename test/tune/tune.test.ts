@@ -188,6 +188,26 @@ describe('runStudy', () => {
     expect(study.improved).toBe(false);
   });
 
+  it('runStudy prunes by the study direction, not the metric own one (minimizing accuracy prunes no low-accuracy trial)', async () => {
+    const good = { ...base, lr: 0.02, units: 32 };
+    const study = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: good,
+      config: config({
+        trials: 4,
+        direction: 'minimize',
+        prune: true,
+        prune_startup_trials: 1,
+        sampler: 'random',
+        space: { 'train.lr': { type: 'float', low: 1e-7, high: 2e-7, log: true } },
+      }),
+      executor: inProcess,
+    });
+    // Every tiny-lr trial scores below the baseline's accuracy: better for this study.
+    expect(study.trials.filter((t) => t.pruned)).toEqual([]);
+    expect(study.best.number).not.toBe(0);
+  });
+
   it('runStudy runs trials in parallel on worker threads with the same results as in-process', async () => {
     const c = config({ trials: 3, sampler: 'random' });
     const threads = await runStudy({
