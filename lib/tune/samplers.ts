@@ -18,8 +18,17 @@
  * With the floor tied to how much the study has seen, γ is Optuna's own min(⌈0.1·n⌉, 25).
  * Everything is seeded: the same trials and rng state give the same suggestion.
  */
+import { LockstepError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
-import { fromUnit, toUnit, unitCell, type Assignment, type Dimension, type SearchSpace } from './space.ts';
+import {
+  assignmentCount,
+  fromUnit,
+  toUnit,
+  unitCell,
+  type Assignment,
+  type Dimension,
+  type SearchSpace,
+} from './space.ts';
 
 export interface CompletedTrial {
   params: Assignment;
@@ -170,7 +179,10 @@ export class Parzen {
           }),
         };
       }
-      const mus = obs.map((o) => toUnit(d, Number(o[key])));
+      // A value outside the range (the baseline's current params, or a trial from a narrower
+      // space) sits on the nearest bound: a kernel centred far outside keeps almost no mass
+      // inside, and every draw from it would fall back to the same bound value.
+      const mus = obs.map((o) => Math.min(1, Math.max(0, toUnit(d, Number(o[key])))));
       let sig: number[];
       if (multivariate) {
         sig = mus.map(() => sigma0 * Math.pow(Math.max(n, 1), -1 / (nDims + 4)));
@@ -286,6 +298,34 @@ export const defaultGamma = (n: number): number => Math.min(Math.ceil(0.1 * n), 
 /** The univariate default, min(⌈0.2·n⌉, 25). */
 export const univariateGamma = (n: number): number => Math.min(Math.ceil(0.2 * n), 25);
 
+/**
+ * Whether a trial's params can inform the sampler: every dimension present, numbers finite
+ * (out-of-range values count; they sit on the nearest bound), choices among those listed. A
+ * trial from before the space changed may miss a key or hold a dropped choice.
+ */
+export function fitsSpace(space: SearchSpace, params: Assignment): boolean {
+  return Object.entries(space).every(([key, d]) =>
+    d.type === 'choice'
+      ? d.values.includes(params[key])
+      : typeof params[key] === 'number' && Number.isFinite(params[key]),
+  );
+}
+
+/** Redraws a repeated proposal up to this many times (TPE first, then at random). */
+const REDRAWS = 4;
+const RANDOM_REDRAWS = 100;
+
+function checkTpeOptions(o: TpeOptions): void {
+  const bad = (key: string, value: number, want: string) =>
+    new LockstepError(`tpeSampler: ${key} must be ${want}, got "${value}". Pass a valid ${key}.`);
+  if (!(Number.isInteger(o.candidates) && o.candidates >= 1))
+    throw bad('candidates', o.candidates, 'an integer >= 1');
+  if (!(Number.isFinite(o.priorWeight) && o.priorWeight > 0))
+    throw bad('priorWeight', o.priorWeight, 'a number > 0');
+  if (!(Number.isInteger(o.startup) && o.startup >= 0)) throw bad('startup', o.startup, 'an integer >= 0');
+  if (!(Number.isFinite(o.sigma0) && o.sigma0 > 0)) throw bad('sigma0', o.sigma0, 'a number > 0');
+}
+
 export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
   const multivariate = options.multivariate ?? true;
   const o: TpeOptions = {
@@ -298,45 +338,79 @@ export function tpeSampler(options: Partial<TpeOptions> = {}): Sampler {
     floor: 'trials',
     ...options,
   };
+  checkTpeOptions(o);
   return {
     name: o.multivariate ? 'tpe' : 'tpe-univariate',
     suggest(space, history, rng) {
-      const done = history.filter((t) => Number.isFinite(t.loss));
-      if (done.length < o.startup) return randomSampler.suggest(space, history, rng);
-      // Stable sort: ties keep trial order. Each side keeps trial order for its weights.
-      const ranked = done.map((t, i) => ({ t, i })).sort((a, b) => a.t.loss - b.t.loss || a.i - b.i);
-      const nGood = Math.max(1, Math.min(done.length, o.gamma(done.length)));
-      const byOrder = (xs: typeof ranked) => xs.sort((a, b) => a.i - b.i).map((x) => x.t.params);
-      const good = byOrder(ranked.slice(0, nGood));
-      const bad = byOrder(ranked.slice(nGood));
+      // Every assignment already run (failed and pruned ones too; a caller passes running
+      // trials with a NaN loss): training is seeded, so running one again repeats its result
+      // and wastes the trial. Only a space with nothing left untried (ints and choices only)
+      // gets a repeat.
       const keys = Object.keys(space);
-      const groups = o.multivariate ? [keys] : keys.map((k) => [k]);
-      const out: Assignment = {};
-      const parzen: ParzenOptions = {
-        multivariate: o.multivariate,
-        nDims: keys.length,
-        priorWeight: o.priorWeight,
-        sigma0: o.sigma0,
-        trials: o.floor === 'trials' ? done.length : undefined,
-      };
-      for (const group of groups) {
-        const l = new Parzen(space, group, good, parzen);
-        const g = new Parzen(space, group, bad, parzen);
-        let best: number[] = [];
-        let bestScore = -Infinity;
-        for (let c = 0; c < o.candidates; c++) {
-          const x = l.sample(rng);
-          const score = l.logPdf(x) - g.logPdf(x);
-          if (score > bestScore) {
-            bestScore = score;
-            best = x;
-          }
-        }
-        l.decode(best, out);
+      const isNew = (a: Assignment) => !history.some((t) => keys.every((k) => t.params[k] === a[k]));
+      const done = history.filter((t) => Number.isFinite(t.loss) && fitsSpace(space, t.params));
+      let proposal: Assignment | undefined;
+      if (done.length >= o.startup) {
+        for (let i = 0; i <= REDRAWS && (!proposal || !isNew(proposal)); i++)
+          proposal = propose(space, done, rng, isNew);
       }
-      return out;
+      for (let i = 0; i < RANDOM_REDRAWS && (!proposal || !isNew(proposal)); i++)
+        proposal = randomSampler.suggest(space, history, rng);
+      return proposal!;
     },
   };
+
+  /** One TPE proposal; in one group (multivariate), the best-scoring candidate not yet run. */
+  function propose(
+    space: SearchSpace,
+    done: CompletedTrial[],
+    rng: Rng,
+    isNew: (a: Assignment) => boolean,
+  ): Assignment {
+    // Stable sort: ties keep trial order. Each side keeps trial order for its weights.
+    const ranked = done.map((t, i) => ({ t, i })).sort((a, b) => a.t.loss - b.t.loss || a.i - b.i);
+    const nGood = Math.max(1, Math.min(done.length, o.gamma(done.length)));
+    const byOrder = (xs: typeof ranked) => xs.sort((a, b) => a.i - b.i).map((x) => x.t.params);
+    const good = byOrder(ranked.slice(0, nGood));
+    const bad = byOrder(ranked.slice(nGood));
+    const keys = Object.keys(space);
+    const groups = o.multivariate ? [keys] : keys.map((k) => [k]);
+    const out: Assignment = {};
+    // Candidates are screened for repeats one by one only where repeats are likely (no float
+    // range) and a candidate is a whole assignment; the caller checks the final proposal.
+    const screen = groups.length === 1 && assignmentCount(space) < Infinity;
+    const parzen: ParzenOptions = {
+      multivariate: o.multivariate,
+      nDims: keys.length,
+      priorWeight: o.priorWeight,
+      sigma0: o.sigma0,
+      trials: o.floor === 'trials' ? done.length : undefined,
+    };
+    for (const group of groups) {
+      const l = new Parzen(space, group, good, parzen);
+      const g = new Parzen(space, group, bad, parzen);
+      let best: number[] | undefined;
+      let bestScore = -Infinity;
+      let bestIsNew = false;
+      for (let c = 0; c < o.candidates; c++) {
+        const x = l.sample(rng);
+        const score = l.logPdf(x) - g.logPdf(x);
+        let fresh = true;
+        if (screen) {
+          l.decode(x, out);
+          fresh = isNew(out);
+        }
+        // A new candidate beats any repeat; among equals, the higher score (NaN never wins).
+        if (!best || (fresh && !bestIsNew) || (fresh === bestIsNew && score > bestScore)) {
+          best = x;
+          bestScore = Number.isNaN(score) ? -Infinity : score;
+          bestIsNew = fresh;
+        }
+      }
+      l.decode(best!, out);
+    }
+    return out;
+  }
 }
 
 /**

@@ -29,7 +29,9 @@ function span(d: NumericDimension): [number, number] {
 export function toUnit(d: NumericDimension, v: number): number {
   const [lo, hi] = span(d);
   if (hi === lo) return 0.5;
-  return ((d.log ? Math.log(v) : v) - lo) / (hi - lo);
+  const x = d.log ? Math.log(v) : v;
+  // A range wider than the largest double (-1e308 to 1e308) is scaled by halves.
+  return Number.isFinite(hi - lo) ? (x - lo) / (hi - lo) : (x / 2 - lo / 2) / (hi / 2 - lo / 2);
 }
 
 /**
@@ -38,7 +40,7 @@ export function toUnit(d: NumericDimension, v: number): number {
  */
 export function fromUnit(d: NumericDimension, u: number): number {
   const [lo, hi] = span(d);
-  const x = lo + u * (hi - lo);
+  const x = Number.isFinite(hi - lo) ? lo + u * (hi - lo) : lo * (1 - u) + hi * u;
   const raw = d.log ? Math.exp(x) : x;
   const v = d.type === 'int' ? Math.round(raw) : raw;
   return Math.min(d.high, Math.max(d.low, v));
@@ -50,6 +52,31 @@ export function unitCell(d: NumericDimension, v: number): [number, number] {
   if (hi === lo) return [0, 1];
   const f = (x: number) => ((d.log ? Math.log(x) : x) - lo) / (hi - lo);
   return [Math.max(0, f(v - 0.5)), Math.min(1, f(v + 0.5))];
+}
+
+/** One string per distinct assignment of `space`'s keys, to spot a repeated one. */
+export function assignmentKey(space: SearchSpace, a: Assignment): string {
+  return JSON.stringify(Object.keys(space).map((k) => a[k]));
+}
+
+/** Whether `a` is one of the space's own assignments: in range, whole ints, listed choices. */
+export function containsAssignment(space: SearchSpace, a: Assignment): boolean {
+  return Object.entries(space).every(([key, d]) => {
+    const v = a[key];
+    if (d.type === 'choice') return d.values.includes(v);
+    return typeof v === 'number' && v >= d.low && v <= d.high && (d.type === 'float' || Number.isInteger(v));
+  });
+}
+
+/** How many distinct assignments the space holds: Infinity with any float range wider than a point. */
+export function assignmentCount(space: SearchSpace): number {
+  let n = 1;
+  for (const d of Object.values(space)) {
+    if (d.type === 'choice') n *= new Set(d.values).size;
+    else if (d.type === 'int') n *= Math.floor(d.high) - Math.ceil(d.low) + 1;
+    else if (d.high > d.low) return Infinity;
+  }
+  return n;
 }
 
 /** Checks the space for impossible ranges; returns a one-line problem or undefined. */

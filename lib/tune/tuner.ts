@@ -12,7 +12,13 @@ import { createRng } from '../rng.ts';
 import { LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
-import type { Assignment, SearchSpace } from './space.ts';
+import {
+  assignmentCount,
+  assignmentKey,
+  containsAssignment,
+  type Assignment,
+  type SearchSpace,
+} from './space.ts';
 import type { ObjectiveMetric, TrainParams, TrialInput, TrialOutcome } from './trial.ts';
 
 export interface StudyConfig {
@@ -185,8 +191,13 @@ export async function runStudy(options: {
   // Optuna's default of 5 completed trials before any pruning: on the demo model's curves it
   // keeps the eventual best trial 42% of the time against 26% with 2 (bench/tune-prune.ts).
   const pruner = new MedianPruner(config.warmup_epochs, config.prune_startup_trials ?? PRUNE_STARTUP_TRIALS);
+  // A trial's curve is lower-is-better in the metric's own direction; a study told to go the
+  // other way (minimize accuracy) must prune by its own direction, as the sampler ranks by it.
+  const orient = (config.objective === 'val_loss') === (config.direction === 'minimize') ? 1 : -1;
   const trials: TrialRecord[] = [];
   const history: CompletedTrial[] = [];
+  // Running trials, passed to the sampler with a NaN loss so it does not propose them again.
+  const pending = new Map<number, Assignment>();
   // Trial 0 (the baseline) is launched first, on its own.
   let launched = 1;
 
@@ -203,10 +214,10 @@ export async function runStudy(options: {
       // The baseline (trial 0) is never pruned: it is what every other trial is compared with.
       const outcome = await execute(
         input,
-        (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, value),
+        (epoch, value) => config.prune && number > 0 && pruner.report(number, epoch, orient * value),
         { number, signal },
       );
-      if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, v));
+      if (number === 0) outcome.curve.forEach((v, i) => pruner.report(0, i + 1, orient * v));
       if (!outcome.pruned) pruner.complete(number);
       record = { number, params, ...outcome, seconds: (performance.now() - t0) / 1000 };
     } catch (err) {
@@ -225,6 +236,7 @@ export async function runStudy(options: {
       };
     }
     trials.push(record);
+    pending.delete(number);
     // A pruned trial's value is its partial result: usable by TPE as "bad", never as the best.
     // A trial pruned on a remote job has no partial result (its job was cancelled): it counts
     // as bad as the worst so far.
@@ -248,18 +260,33 @@ export async function runStudy(options: {
       ];
     }
     await runOne(0, baselineParams);
+    // A space of ints and choices only runs out: the study stops once each assignment has run
+    // (training is seeded, so a repeat only repeats its result).
+    const total = assignmentCount(config.space);
+    const tried = new Set<string>();
+    if (containsAssignment(config.space, baselineParams))
+      tried.add(assignmentKey(config.space, baselineParams));
+    const more = () =>
+      launched < config.trials && performance.now() < deadline && tried.size < total && !signal.aborted;
     const running = new Set<Promise<void>>();
-    const more = () => launched < config.trials && performance.now() < deadline && !signal.aborted;
     while (more()) {
       while (running.size < parallel && more()) {
         const number = launched++;
-        const params = sampler.suggest(config.space, history, rng);
+        const inFlight = [...pending.values()].map((p) => ({ params: p, loss: NaN }));
+        const params = sampler.suggest(config.space, [...history, ...inFlight], rng);
+        pending.set(number, params);
+        tried.add(assignmentKey(config.space, params));
         const p: Promise<void> = runOne(number, params).finally(() => running.delete(p));
         running.add(p);
       }
       await Promise.race(running);
     }
     await Promise.all(running);
+    if (tried.size >= total && launched < config.trials) {
+      options.out?.err(
+        `tune: every one of the ${total} assignments of tune.space has run; stopping after ${launched} of ${config.trials} trials`,
+      );
+    }
   } finally {
     await pool?.close();
   }

@@ -248,3 +248,99 @@ describe('tpeSampler on Hartmann-6 (6 dimensions, 40 trials, seeds apart from th
     expect(ours).toBeLessThan(0.5 * random);
   });
 });
+
+describe('tpeSampler on a hostile history and degenerate spaces', () => {
+  const space: SearchSpace = {
+    lr: { type: 'float', low: 0.005, high: 0.05, log: true },
+    units: { type: 'int', low: 16, high: 256, log: true },
+    arch: { type: 'choice', values: ['mlp', 'gru'] },
+  };
+  /** Proposes `n` trials after `pre`, each worse than the one before (so `pre` stays best). */
+  const proposals = (sampler: Sampler, sp: SearchSpace, pre: CompletedTrial[], n: number, seed = 1) => {
+    const rng = createRng(seed);
+    const history = [...pre];
+    for (let i = 0; i < n; i++) history.push({ params: sampler.suggest(sp, history, rng), loss: i });
+    return history.slice(pre.length).map((h) => h.params);
+  };
+  const inSpace = (sp: SearchSpace, p: Assignment) =>
+    Object.entries(sp).every(([k, d]) =>
+      d.type === 'choice'
+        ? d.values.includes(p[k])
+        : typeof p[k] === 'number' && p[k] >= d.low && p[k] <= d.high,
+    );
+
+  const stale: { why: string; params: Assignment }[] = [
+    { why: 'a key missing (the space grew since)', params: { lr: 0.01, arch: 'mlp' } },
+    { why: 'a number given as text', params: { lr: 'fast', units: 32, arch: 'mlp' } },
+    { why: 'a choice no longer listed', params: { lr: 0.01, units: 32, arch: 'cnn1d' } },
+  ];
+  for (const multivariate of [true, false]) {
+    for (const { why, params } of stale) {
+      it(`${multivariate ? 'multivariate' : 'univariate'}: a best trial with ${why} never yields a proposal outside the space`, () => {
+        const got = proposals(tpeSampler({ startup: 3, multivariate }), space, [{ params, loss: -1 }], 12);
+        for (const p of got) expect(inSpace(space, p), JSON.stringify(p)).toBe(true);
+      });
+    }
+  }
+
+  it('a best trial outside the range (a baseline of current params) does not pin proposals to one bound value', () => {
+    const baseline = { params: { lr: 0.00005, units: 8, arch: 'mlp' }, loss: -1 };
+    const got = proposals(tpeSampler({ startup: 3 }), space, [baseline], 20);
+    for (const p of got) expect(inSpace(space, p), JSON.stringify(p)).toBe(true);
+    expect(new Set(got.map((p) => p.lr)).size).toBe(got.length);
+  });
+
+  it('proposes no assignment twice while the space still holds untried ones (startup and TPE)', () => {
+    const small: SearchSpace = {
+      k: { type: 'int', low: 1, high: 3, log: false },
+      c: { type: 'choice', values: ['a', 'b'] },
+      one: { type: 'choice', values: ['only'] },
+      fixed: { type: 'int', low: 4, high: 4, log: false },
+    };
+    for (let seed = 1; seed <= 5; seed++) {
+      const got = proposals(tpeSampler({ startup: 3 }), small, [], 6, seed).map((p) => JSON.stringify(p));
+      expect(new Set(got).size, got.join(' ')).toBe(6);
+    }
+    const discrete: SearchSpace = {
+      units: { type: 'int', low: 16, high: 256, log: true },
+      arch: { type: 'choice', values: ['mlp', 'cnn1d', 'gru'] },
+      batch: { type: 'choice', values: [16, 32, 64] },
+    };
+    let duplicates = 0;
+    for (let seed = 1; seed <= 5; seed++) {
+      const got = proposals(tpeSampler({ startup: 8 }), discrete, [], 40, seed).map((p) => JSON.stringify(p));
+      duplicates += got.length - new Set(got).size;
+    }
+    expect(duplicates).toBe(0);
+  });
+
+  it('keeps proposing valid values once every assignment has been tried', () => {
+    const tiny: SearchSpace = { k: { type: 'int', low: 1, high: 2, log: false } };
+    const got = proposals(tpeSampler({ startup: 1 }), tiny, [], 6);
+    expect(new Set(got.map((p) => p.k))).toEqual(new Set([1, 2]));
+  });
+
+  const badOptions = [
+    { candidates: 0 },
+    { candidates: 1.5 },
+    { priorWeight: 0 },
+    { priorWeight: Number.NaN },
+    { startup: -1 },
+  ];
+  for (const options of badOptions) {
+    const [[key, value]] = Object.entries(options);
+    it(`tpeSampler rejects ${key} ${value} instead of proposing NaN`, () => {
+      expect(() => tpeSampler(options)).toThrow(/tpeSampler/);
+    });
+  }
+
+  it('a range as wide as doubles allow maps to and from the unit interval without overflow', () => {
+    const wide = { type: 'float' as const, low: -1e308, high: 1e308, log: false };
+    expect(toUnit(wide, 0)).toBeCloseTo(0.5, 12);
+    expect(fromUnit(wide, 0.5)).toBe(0);
+    expect(fromUnit(wide, 0.25)).toBeCloseTo(-5e307, -300);
+    const got = proposals(tpeSampler({ startup: 3 }), { x: wide }, [], 12);
+    expect(new Set(got.map((p) => p.x)).size).toBe(12);
+    for (const p of got) expect(Number.isFinite(p.x)).toBe(true);
+  });
+});

@@ -188,6 +188,26 @@ describe('runStudy', () => {
     expect(study.improved).toBe(false);
   });
 
+  it('runStudy prunes by the study direction, not the metric own one (minimizing accuracy prunes no low-accuracy trial)', async () => {
+    const good = { ...base, lr: 0.02, units: 32 };
+    const study = await runStudy({
+      featuresDir: path.join(dir, 'features'),
+      train: good,
+      config: config({
+        trials: 4,
+        direction: 'minimize',
+        prune: true,
+        prune_startup_trials: 1,
+        sampler: 'random',
+        space: { 'train.lr': { type: 'float', low: 1e-7, high: 2e-7, log: true } },
+      }),
+      executor: inProcess,
+    });
+    // Every tiny-lr trial scores below the baseline's accuracy: better for this study.
+    expect(study.trials.filter((t) => t.pruned)).toEqual([]);
+    expect(study.best.number).not.toBe(0);
+  });
+
   it('runStudy runs trials in parallel on worker threads with the same results as in-process', async () => {
     const c = config({ trials: 3, sampler: 'random' });
     const threads = await runStudy({
@@ -204,6 +224,30 @@ describe('runStudy', () => {
     expect(threads.trials.map((t) => t.params)).toEqual(local.trials.map((t) => t.params));
     expect(threads.trials.map((t) => t.value)).toEqual(local.trials.map((t) => t.value));
   });
+
+  for (const parallel of [1, 2]) {
+    it(`runStudy (parallel ${parallel}) runs each assignment of a small discrete space once, then stops`, async () => {
+      const study = await runStudy({
+        featuresDir: path.join(dir, 'features'),
+        train: { ...base, epochs: 2 },
+        config: config({
+          trials: 12,
+          parallel,
+          // 4 × 1 assignments; the baseline (units 8) is one of them.
+          space: {
+            'train.units': { type: 'int', low: 8, high: 11, log: false },
+            'train.arch': { type: 'choice', values: ['mlp'] },
+          },
+        }),
+        executor: inProcess,
+      });
+      const keys = study.trials.map((t) => JSON.stringify(t.params));
+      expect(new Set(keys).size, keys.join(' ')).toBe(keys.length);
+      expect(study.trials.map((t) => Number(t.params['train.units'])).sort((a, b) => a - b)).toEqual([
+        8, 9, 10, 11,
+      ]);
+    });
+  }
 
   it('runTrial scores speaker-grouped k-fold cross-validation', async () => {
     const out = await runTrial({
@@ -262,6 +306,54 @@ describe('lockstep tune', () => {
       await t.cleanup();
     }
   });
+});
+
+describe('lockstep tune on a space the train params cannot take', () => {
+  const cases = [
+    {
+      why: 'a range reaching a negative lr',
+      line: 'train.lr: { type: float, low: -1, high: 0.01 }',
+      bad: /tune\.space\.train\.lr: low "-1"/,
+    },
+    {
+      why: 'a choice the params do not allow',
+      line: 'train.arch: { type: choice, values: [mlp, nope] }',
+      bad: /tune\.space\.train\.arch: choice "nope"/,
+    },
+    {
+      why: 'a key train has not got',
+      line: 'train.foo: { type: float, low: 0.1, high: 0.2 }',
+      bad: /tune\.space\.train\.foo: low "0\.1"/,
+    },
+  ];
+  for (const { why, line, bad } of cases) {
+    it(`lockstep tune rejects ${why} before training any trial (usage error)`, async () => {
+      const t = await createTmpRepo({
+        'params.yaml': [
+          'train:',
+          '  epochs: 2',
+          '  backend: cpu',
+          'tune:',
+          '  budget: { trials: 3, minutes: 2 }',
+          '  parallel: 1',
+          '  space:',
+          `    ${line}`,
+          '',
+        ].join('\n'),
+      });
+      try {
+        writeFeatureFixture(path.join(t.root, 'out', 'features'), { separation: 1.2, seed: 4 });
+        const o = memoryOutput();
+        const code = await main(['-C', t.root, 'tune', '--no-repro'], o);
+        expect(code).toBe(2);
+        expect(o.stderr.join('\n')).toMatch(bad);
+        expect(o.stderr.filter((l) => l.startsWith('tune: trial'))).toEqual([]);
+        expect(fs.existsSync(path.join(t.root, 'out', 'tune'))).toBe(false);
+      } finally {
+        await t.cleanup();
+      }
+    });
+  }
 });
 
 describe('lockstep tune and gc', () => {

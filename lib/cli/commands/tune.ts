@@ -78,6 +78,33 @@ export function register(program: Command, io: CliIO): void {
           `params.yaml: tune.space.${outside}: only train.* params can be tuned. Use lockstep exp run for others.`,
         );
       }
+      const paramsText = await readFile(repo.paramsPath, 'utf8');
+      // Every value the space can propose must be a valid train param, or the study dies at
+      // the first trial that draws one (after training it). Both ends of a range and every
+      // choice are checked, so no trial is run for a space params.yaml cannot hold.
+      for (const [key, d] of Object.entries(config.space)) {
+        const values: [string, unknown][] =
+          d.type === 'choice'
+            ? d.values.map((v) => ['choice', v])
+            : [
+                ['low', d.low],
+                ['high', d.high],
+              ];
+        for (const [what, v] of values) {
+          try {
+            applyOverrides(paramsText, { [key]: v });
+          } catch (err) {
+            if (!(err instanceof LockstepError)) throw err;
+            const reason = err.message
+              .replace(/^.*?:\d+: /, '')
+              .replace(/ Fix the value\.$/, '')
+              .replace(/\.$/, '');
+            throw new UsageError(
+              `params.yaml: tune.space.${key}: ${what} "${String(v)}" is not valid (${reason}). Fix tune.space.`,
+            );
+          }
+        }
+      }
       if (opts.repro !== false) {
         const { runRepro } = await import('./repro.ts');
         const { assertRunSucceeded } = await import('../../pipeline/run.ts');
@@ -91,7 +118,6 @@ export function register(program: Command, io: CliIO): void {
         await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
       ).trim();
       const study = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-      const paramsText = await readFile(repo.paramsPath, 'utf8');
       let executor;
       if (where.vertex) {
         const { vertexTrialExecutor } = await import('../../compute/trials.ts');
