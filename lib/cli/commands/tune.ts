@@ -176,7 +176,10 @@ export function register(program: Command, io: CliIO): void {
       await writePlot(path.join(outDir, 'plots'), 'objective', objectiveSpec(result, config));
       await writePlot(path.join(outDir, 'plots'), 'params', paramsSpec(result, config));
       let diff = '';
-      if (result.improved && opts.write !== false) {
+      // params.yaml edited while the study ran (by hand, or by another tune that finished
+      // first) is not overwritten with this study's params applied to the old text.
+      const changed = result.improved && (await readFile(repo.paramsPath, 'utf8')) !== paramsText;
+      if (result.improved && opts.write !== false && !changed) {
         const next = applyOverrides(paramsText, result.best.params);
         diff = renderDiffTable(diffParams(parseParams(paramsText), parseParams(next)), {
           labels: ['current', `trial ${result.best.number}`],
@@ -186,10 +189,26 @@ export function register(program: Command, io: CliIO): void {
         await writeFileAtomic(repo.paramsPath, next, { tmpDir: repo.tmpDir });
       }
       if (opts.json) {
-        io.out(JSON.stringify({ study, config, ...result, paramsUpdated: Boolean(diff) }, null, 2));
+        io.out(
+          JSON.stringify(
+            {
+              study,
+              config,
+              ...result,
+              paramsUpdated: Boolean(diff),
+              ...(changed ? { paramsChanged: true } : {}),
+            },
+            null,
+            2,
+          ),
+        );
       } else {
         io.out(markdown);
         if (diff) io.out(`params.yaml updated with trial ${result.best.number}:\n${diff}`);
+        else if (result.improved && opts.write !== false)
+          io.out(
+            `params.yaml changed while tuning: left as it is. Trial ${result.best.number} was better than the params the study started from: ${JSON.stringify(result.best.params)}.`,
+          );
         else if (result.improved) io.out('--no-write: params.yaml left unchanged.');
         io.out(`report: ${path.relative(io.cwd, outDir)}/report.md, plots/objective.*, plots/params.*`);
       }
