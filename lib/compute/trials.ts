@@ -41,7 +41,7 @@ export interface VertexTrialsOptions {
   repo: Repo;
   vertex: VertexSettings;
   compute: ResolvedStageCompute;
-  /** The study's id (`tune-<stamp>`), a label of every trial job. */
+  /** The study's id (`tune-<stamp>-<random>`), a label of every trial job. */
   study: string;
   /** Featurized data the trials train on (absolute path inside the repository). */
   featuresDir: string;

@@ -114,3 +114,35 @@ it('a garbage epoch fails its trial and cancels its job once; a failed job is ne
   expect(study.paramsChanged).toBe(true);
   expect(fs.readFileSync(paramsPath, 'utf8')).toBe(text + '# edited while tuning\n');
 }, 240_000);
+
+it('two tunes started at once on the same repo get trial jobs of their own (no shared trial keys)', async () => {
+  process.env.LOCKSTEP_REMOTE = 'gs://bkt/twice';
+  const dir = await createComputeRepo('compute:\n  tune: { backend: vertex, machine_type: n1-standard-8 }\n');
+  repos.push(dir);
+  fs.writeFileSync(
+    path.join(dir, 'params.yaml'),
+    [
+      'train: { arch: mlp, epochs: 2, batch_size: 16, lr: 0.01, units: 8, patience: 0, seed: 1, backend: cpu }',
+      'tune:',
+      '  objective: { metric: val_accuracy, direction: maximize }',
+      '  space:',
+      '    train.lr: { type: float, low: 0.005, high: 0.05 }',
+      '',
+    ].join('\n'),
+  );
+  writeFeatureFixture(path.join(dir, 'out', 'features'), { separation: 1.2, seed: 4 });
+  const before = world.jobs.jobs.size;
+  // The same second, the same baseline trial: only the study tells the two apart.
+  const [a, b] = await Promise.all([
+    cli(dir, 'tune', '--no-repro', '--json', '--trials', '1'),
+    cli(dir, 'tune', '--no-repro', '--json', '--trials', '1'),
+  ]);
+  await world.jobs.idle();
+  expect(a.code, a.err).toBe(0);
+  expect(b.code, b.err).toBe(0);
+  const jobs = [...world.jobs.jobs.values()].slice(before);
+  expect(jobs).toHaveLength(2);
+  expect(new Set(jobs.map(keyOf)).size).toBe(2);
+  expect(new Set(jobs.map((j) => j.labels['lockstep-study'])).size).toBe(2);
+  expect(jobs.every((j) => j.state === 'JOB_STATE_SUCCEEDED')).toBe(true);
+}, 120_000);

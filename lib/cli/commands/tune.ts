@@ -5,6 +5,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
@@ -116,7 +117,9 @@ export function register(program: Command, io: CliIO): void {
           repo,
           vertex: where.vertex,
           compute: where.compute,
-          study: `tune-${study}`,
+          // Two studies started in the same second on one repo (two tunes, two workflow runs)
+          // would otherwise share trial keys, each reading the other's epochs and outcomes.
+          study: `tune-${study}-${randomBytes(4).toString('hex')}`,
           featuresDir,
           out: opts.json ? undefined : io,
         });
