@@ -26,15 +26,18 @@ export const trialSpecSchema = z
   })
   .strict();
 
-export const trialEpochSchema = z.object({ epoch: z.number().int().min(1), value: z.number() }).strict();
+/** A metric value: a number, or NaN (a diverged model's val_loss), which JSON carries as null. */
+const metricValue = z.union([z.number(), z.nan()]);
+
+export const trialEpochSchema = z.object({ epoch: z.number().int().min(1), value: metricValue }).strict();
 
 export const trialOutcomeSchema = z
   .object({
-    value: z.number(),
-    metrics: z.record(z.string(), z.number()),
+    value: metricValue,
+    metrics: z.record(z.string(), metricValue),
     pruned: z.boolean(),
     epochs: z.number().int().min(0),
-    curve: z.array(z.number()),
+    curve: z.array(metricValue),
   })
   .strict();
 

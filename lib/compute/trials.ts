@@ -18,6 +18,7 @@ import { commitArtifact, artifactObjects } from '../store/artifacts.ts';
 import { Cache } from '../store/cache.ts';
 import { openRemote } from '../store/open-remote.ts';
 import { pushObjects } from '../store/transfer.ts';
+import { toOneLine } from '../errors.ts';
 import { codeFingerprint } from '../pipeline/fingerprint.ts';
 import type { TrialExecutor } from '../tune/tuner.ts';
 import type { TrialOutcome } from '../tune/trial.ts';
@@ -40,7 +41,7 @@ export interface VertexTrialsOptions {
   repo: Repo;
   vertex: VertexSettings;
   compute: ResolvedStageCompute;
-  /** The study's id (`tune-<stamp>`), a label of every trial job. */
+  /** The study's id (`tune-<stamp>-<random>`), a label of every trial job. */
   study: string;
   /** Featurized data the trials train on (absolute path inside the repository). */
   featuresDir: string;
@@ -105,6 +106,7 @@ export function vertexTrialExecutor(o: VertexTrialsOptions): TrialExecutor {
     });
     const curve: number[] = [];
     let prunedAt: number | undefined;
+    let unreadable: string | undefined;
     const end = await followJob(client, job, {
       label,
       timeoutSeconds: o.compute.timeoutSeconds,
@@ -113,23 +115,38 @@ export function vertexTrialExecutor(o: VertexTrialsOptions): TrialExecutor {
       signal: run.signal,
       out,
       onPoll: async (_job, cancel) => {
-        if (prunedAt !== undefined) return;
-        const names = await named.list(trialPaths.epochs(key));
-        // Epochs are asked about in order, each once, as a local trial asks after each epoch.
-        for (const name of names.slice(curve.length)) {
-          const text = (await named.read(name))?.text;
-          if (text === undefined) break;
-          const { epoch, value } = trialEpochSchema.parse(decodeNumbers(text));
-          if (epoch !== curve.length + 1) break;
-          curve.push(value);
-          if (onEpoch(epoch, value)) {
-            prunedAt = epoch;
-            await cancel(`pruned at epoch ${epoch}`);
-            return;
+        if (prunedAt !== undefined || unreadable !== undefined) return;
+        let name = '';
+        try {
+          const names = await named.list(trialPaths.epochs(key));
+          // Epochs are asked about in order, each once, as a local trial asks after each epoch.
+          for (name of names.slice(curve.length)) {
+            const text = (await named.read(name))?.text;
+            if (text === undefined) break;
+            const parsed = trialEpochSchema.safeParse(decodeNumbers(text));
+            if (!parsed.success)
+              throw new Error(
+                parsed.error.issues.map((i) => `${i.path.join('.') || 'epoch'}: ${i.message}`).join('; '),
+              );
+            const { epoch, value } = parsed.data;
+            if (epoch !== curve.length + 1) break;
+            curve.push(value);
+            if (onEpoch(epoch, value)) {
+              prunedAt = epoch;
+              await cancel(`pruned at epoch ${epoch}`);
+              return;
+            }
           }
+        } catch (err) {
+          // An epoch that cannot be read or is not one fails the trial; its job is cancelled,
+          // not left running with nobody following it.
+          unreadable = `${o.vertex.remote}/${name || trialPaths.epochs(key)}: not a trial epoch (${toOneLine(err).slice(0, 200)})`;
+          await cancel('unreadable epoch');
         }
       },
     });
+    if (unreadable !== undefined && prunedAt === undefined)
+      throw new Error(`${unreadable}. ${consoleLink(job.name!, o.vertex)}`);
     const link = consoleLink(job.name!, o.vertex);
     if (prunedAt !== undefined) {
       const pruned: TrialOutcome = { value: NaN, metrics: {}, pruned: true, epochs: prunedAt, curve };

@@ -57,6 +57,51 @@ function jobsSince(before: number): FakeCustomJob[] {
 const cancelsOf = (job: FakeCustomJob) => world.jobs.calls.filter((c) => c === `cancel ${job.name}`).length;
 
 describe('lockstep tune on vertex', () => {
+  it('refuses a bad --parallel, --trials or --minutes, a bad compute.tune machine type and a trial key that is a path, in one line before any job or featurize', async () => {
+    const text = tuneParams(
+      'arch: mlp\nepochs: 2\nbatch_size: 16\nlr: 0.01\nunits: 8\npatience: 0\nseed: 1\nbackend: cpu',
+      [
+        'budget: { trials: 2, minutes: 10 }',
+        'space:',
+        '  train.lr: { type: float, low: 0.005, high: 0.05 }',
+      ].join('\n'),
+    );
+    const dir = await tuneRepo(text);
+    const before = world.jobs.jobs.size;
+    for (const [flag, value] of [
+      ['--parallel', '0'],
+      ['--parallel', '-1'],
+      ['--parallel', 'abc'],
+      ['--parallel', '2.5'],
+      ['--parallel', '1000'],
+      ['--trials', '0'],
+      ['--trials', 'x'],
+      ['--minutes', '-5'],
+      ['--folds', '1.5'],
+    ]) {
+      const r = await cli(dir, 'tune', '--no-repro', flag, value);
+      expect(r.code, `${flag} ${value}: ${r.err}`).toBe(2);
+      expect(r.err.trim().split('\n'), `${flag} ${value}`).toHaveLength(1);
+      expect(r.err).toContain(`${flag} "${value}"`);
+    }
+    fs.writeFileSync(
+      path.join(dir, '.lockstep/config.yaml'),
+      'compute:\n  tune: { backend: vertex, machine_type: n1-superfast-8 }\n',
+    );
+    fs.rmSync(path.join(dir, 'out'), { recursive: true, force: true });
+    const bad = await cli(dir, 'tune');
+    expect(bad.code, bad.err).toBe(1);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/compute\.tune\.machine_type: unknown machine type/);
+    // Nothing ran: no featurize before the refusal, no job.
+    expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
+    const trial = await cli(dir, 'job', 'trial', '--remote', 'gs://bkt/keys', '--key', '../../jobs/x');
+    expect(trial.code).toBe(2);
+    expect(trial.err).toMatch(/--key: not a trial key/);
+    expect(world.jobs.jobs.size).toBe(before);
+    expect(fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8')).toBe(text);
+  }, 60_000);
+
   it('runs 4 trials as CustomJobs, at most 2 at once, cancels each pruned trial job once, and leaves params.yaml when no trial is better', async () => {
     process.env.LOCKSTEP_REMOTE = 'gs://bkt/prune';
     const text = tuneParams(

@@ -5,16 +5,17 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 import { findRepo } from '../../repo.ts';
 
 interface TuneCliOptions {
-  trials?: number;
-  minutes?: number;
+  trials?: string;
+  minutes?: string;
   sampler?: 'tpe' | 'random';
-  parallel?: number;
-  folds?: number;
+  parallel?: string;
+  folds?: string;
   features?: string;
   repro?: boolean;
   write?: boolean;
@@ -26,13 +27,11 @@ export function register(program: Command, io: CliIO): void {
   program
     .command('tune')
     .description('tune the tune.space params (TPE or random sampler, median pruning, parallel trials)')
-    .option('--trials <n>', 'trial budget (default tune.budget.trials)', (v) => Number(v))
-    .option('--minutes <m>', 'time budget (default tune.budget.minutes)', (v) => Number(v))
+    .option('--trials <n>', 'trial budget (default tune.budget.trials)')
+    .option('--minutes <m>', 'time budget (default tune.budget.minutes)')
     .option('--sampler <name>', 'tpe or random (default tune.sampler)')
-    .option('--parallel <n>', 'trials at the same time (default tune.parallel)', (v) => Number(v))
-    .option('--folds <k>', 'speaker-grouped k-fold cross-validation (default tune.cv_folds)', (v) =>
-      Number(v),
-    )
+    .option('--parallel <n>', 'trials at the same time (default tune.parallel)')
+    .option('--folds <k>', 'speaker-grouped k-fold cross-validation (default tune.cv_folds)')
     .option('--features <dir>', 'featurized data to tune on (default out/features)')
     .option('--no-repro', 'do not run the pipeline up to featurize first')
     .option('--no-write', 'report only; never change params.yaml')
@@ -51,21 +50,39 @@ export function register(program: Command, io: CliIO): void {
       const { parseParams } = await import('../../params.ts');
       const { UsageError, LockstepError } = await import('../../errors.ts');
       const { simpleGit } = await import('simple-git');
+      // A bad number on the command line is refused before anything runs (a NaN --parallel
+      // would start no trial and wait forever; 0 or 2.5 would silently mean something else).
+      const whole = (flag: string, raw: string | undefined, min: number, max = Infinity) => {
+        if (raw === undefined) return undefined;
+        const n = Number(raw);
+        if (raw.trim() !== '' && Number.isInteger(n) && n >= min && n <= max) return n;
+        throw new UsageError(
+          `${flag} "${raw}": not a whole number from ${min}${max < Infinity ? ` to ${max}` : ''}. Pass e.g. ${flag} ${Math.max(min, 2)}.`,
+        );
+      };
+      const cliParallel = whole('--parallel', opts.parallel, 1, 64);
+      const cliTrials = whole('--trials', opts.trials, 1);
+      const cliFolds = whole('--folds', opts.folds, 0, 20);
+      const cliMinutes = opts.minutes === undefined ? undefined : Number(opts.minutes);
+      if (cliMinutes !== undefined && !(cliMinutes > 0 && Number.isFinite(cliMinutes)))
+        throw new UsageError(
+          `--minutes "${opts.minutes}": not a positive number of minutes. Pass e.g. --minutes 30.`,
+        );
       const repo = findRepo(io.cwd);
       const params = loadParams(repo);
       const t = params.tune;
       const config = {
         objective: t.objective.metric,
         direction: t.objective.direction,
-        trials: opts.trials ?? t.budget.trials,
-        minutes: opts.minutes ?? t.budget.minutes,
+        trials: cliTrials ?? t.budget.trials,
+        minutes: cliMinutes ?? t.budget.minutes,
         sampler: (opts.sampler ?? t.sampler) as 'tpe' | 'random',
         seed: t.seed,
-        parallel: opts.parallel ?? t.parallel,
+        parallel: cliParallel ?? t.parallel,
         prune: t.pruning.enabled,
         warmup_epochs: t.pruning.warmup_epochs,
         prune_startup_trials: t.pruning.startup_trials,
-        cv_folds: opts.folds ?? t.cv_folds,
+        cv_folds: cliFolds ?? t.cv_folds,
         space: t.space,
       };
       if (!['tpe', 'random'].includes(config.sampler))
@@ -105,14 +122,15 @@ export function register(program: Command, io: CliIO): void {
           }
         }
       }
+      // Where trials run is checked (machine type, image, remote) before featurize or any job.
+      const { resolveTuneCompute } = await import('../../compute/resolve.ts');
+      const where = resolveTuneCompute(repo, opts.compute);
       if (opts.repro !== false) {
         const { runRepro } = await import('./repro.ts');
         const { assertRunSucceeded } = await import('../../pipeline/run.ts');
         assertRunSucceeded(await runRepro(repo, ['featurize'], {}, io));
       }
       const featuresDir = path.resolve(repo.root, opts.features ?? 'out/features');
-      const { resolveTuneCompute } = await import('../../compute/resolve.ts');
-      const where = resolveTuneCompute(repo, opts.compute);
       const git = simpleGit(repo.root);
       const base = (
         await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
@@ -125,7 +143,9 @@ export function register(program: Command, io: CliIO): void {
           repo,
           vertex: where.vertex,
           compute: where.compute,
-          study: `tune-${study}`,
+          // Two studies started in the same second on one repo (two tunes, two workflow runs)
+          // would otherwise share trial keys, each reading the other's epochs and outcomes.
+          study: `tune-${study}-${randomBytes(4).toString('hex')}`,
           featuresDir,
           out: opts.json ? undefined : io,
         });
@@ -185,7 +205,10 @@ export function register(program: Command, io: CliIO): void {
       await writePlot(path.join(outDir, 'plots'), 'objective', objectiveSpec(result, config));
       await writePlot(path.join(outDir, 'plots'), 'params', paramsSpec(result, config));
       let diff = '';
-      if (result.improved && opts.write !== false) {
+      // params.yaml edited while the study ran (by hand, or by another tune that finished
+      // first) is not overwritten with this study's params applied to the old text.
+      const changed = result.improved && (await readFile(repo.paramsPath, 'utf8')) !== paramsText;
+      if (result.improved && opts.write !== false && !changed) {
         const next = applyOverrides(paramsText, result.best.params);
         diff = renderDiffTable(diffParams(parseParams(paramsText), parseParams(next)), {
           labels: ['current', `trial ${result.best.number}`],
@@ -195,10 +218,26 @@ export function register(program: Command, io: CliIO): void {
         await writeFileAtomic(repo.paramsPath, next, { tmpDir: repo.tmpDir });
       }
       if (opts.json) {
-        io.out(JSON.stringify({ study, config, ...result, paramsUpdated: Boolean(diff) }, null, 2));
+        io.out(
+          JSON.stringify(
+            {
+              study,
+              config,
+              ...result,
+              paramsUpdated: Boolean(diff),
+              ...(changed ? { paramsChanged: true } : {}),
+            },
+            null,
+            2,
+          ),
+        );
       } else {
         io.out(markdown);
         if (diff) io.out(`params.yaml updated with trial ${result.best.number}:\n${diff}`);
+        else if (result.improved && opts.write !== false)
+          io.out(
+            `params.yaml changed while tuning: left as it is. Trial ${result.best.number} was better than the params the study started from: ${JSON.stringify(result.best.params)}.`,
+          );
         else if (result.improved) io.out('--no-write: params.yaml left unchanged.');
         io.out(`report: ${path.relative(io.cwd, outDir)}/report.md, plots/objective.*, plots/params.*`);
       }
