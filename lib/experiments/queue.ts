@@ -16,7 +16,7 @@ import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { checkExperimentName } from './store.ts';
 import { runExperiment } from './run.ts';
-import { parseComputeOverride, type ComputeOverride } from './workspace.ts';
+import { checkGoogleCredentials, parseComputeOverride, type ComputeOverride } from './workspace.ts';
 
 export type QueueState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -208,6 +208,9 @@ export interface StartQueueOptions {
  */
 export async function startQueue(repo: Repo, options: StartQueueOptions = {}): Promise<QueueRunSummary> {
   const compute = parseComputeOverride(options.compute);
+  // Before any entry is claimed: a missing key file would fail every one of them.
+  const waiting = (await listQueue(repo)).filter((e) => e.state === 'queued');
+  for (const c of new Set(waiting.map((e) => compute ?? e.compute))) checkGoogleCredentials(repo, c);
   const summary: QueueRunSummary = { done: [], failed: [] };
   const next = async (): Promise<QueueEntry | undefined> => claimNext(repo, await listQueue(repo));
   const worker = async (): Promise<void> => {

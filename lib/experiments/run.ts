@@ -21,6 +21,7 @@ import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 import { EXPERIMENT_LOG_ENV, logExperimentRun, trainDirOf } from './vertex-record.ts';
 import {
+  checkGoogleCredentials,
   experimentEnv,
   parseComputeOverride,
   prepareExperimentWorkspace,
@@ -151,6 +152,7 @@ function parseReport(stdout: string): ReproReport | undefined {
  */
 export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
   const compute = parseComputeOverride(options.compute);
+  checkGoogleCredentials(repo, compute);
   const git = simpleGit(repo.root);
   const base = options.base ?? (await headCommit(repo));
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
