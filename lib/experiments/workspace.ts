@@ -8,7 +8,7 @@
  * (a local-directory remote, a credentials file) made absolute.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LockstepError, UsageError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
@@ -31,6 +31,11 @@ export const CONFIG_FILES = ['config.yaml', 'config.local.yaml'];
  * configuration there (see the module comment).
  */
 export async function prepareExperimentWorkspace(repo: Repo, wt: Repo): Promise<void> {
+  // A `.lockstep` the base commit holds as a symlink would have the links and copies below
+  // written through it (into the workspace's own state, or wherever it points): the worktree
+  // gets a directory of its own instead.
+  const state = await lstat(wt.stateDir).catch(() => undefined);
+  if (state?.isSymbolicLink()) await unlink(wt.stateDir);
   await mkdir(wt.stateDir, { recursive: true });
   await mkdir(repo.cacheDir, { recursive: true });
   await mkdir(path.join(repo.stateDir, 'runs'), { recursive: true });
