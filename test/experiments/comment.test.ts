@@ -134,6 +134,17 @@ describe('lockstep exp comment --plan', () => {
     expect(bad.err).toMatch(/--compute: unknown backend "gpu"/);
   });
 
+  it.each([['--plan'], ['--report']])(
+    'exp comment %s --compute is a usage error (it only applies to --run and --queue), nothing runs',
+    async (mode) => {
+      const before = gh.requests.length;
+      const r = await cliIn(t.root, 'exp', 'comment', mode, '--compute', 'vertex');
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/--compute: only with --run or --queue/);
+      expect(gh.requests.length).toBe(before);
+    },
+  );
+
   it.each([
     ['reader', /needs write access to this repository \(yours: read\)/],
     ['stranger', /needs write access to this repository \(yours: none\)/],
