@@ -83,3 +83,10 @@ export function toOneLine(err: unknown): string {
   if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
   return String(err).split('\n')[0] ?? 'unknown error';
 }
+
+/** Stopped by a signal (Ctrl-C, a cancelled workflow): exit code 130 (SIGINT) or 143 (SIGTERM). */
+export class InterruptedError extends LockstepError {
+  constructor(message: string, signal: NodeJS.Signals) {
+    super(message, { exitCode: signal === 'SIGTERM' ? 143 : 130 });
+  }
+}

@@ -10,13 +10,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
-import { LockstepError } from '../errors.ts';
+import { InterruptedError, LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { checkExperimentName } from './store.ts';
 import { runExperiment } from './run.ts';
-import { parseComputeOverride, type ComputeOverride } from './workspace.ts';
+import { checkGoogleCredentials, parseComputeOverride, type ComputeOverride } from './workspace.ts';
 
 export type QueueState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -208,8 +208,15 @@ export interface StartQueueOptions {
  */
 export async function startQueue(repo: Repo, options: StartQueueOptions = {}): Promise<QueueRunSummary> {
   const compute = parseComputeOverride(options.compute);
+  // Before any entry is claimed: a missing key file would fail every one of them.
+  const waiting = (await listQueue(repo)).filter((e) => e.state === 'queued');
+  for (const c of new Set(waiting.map((e) => compute ?? e.compute))) checkGoogleCredentials(repo, c);
   const summary: QueueRunSummary = { done: [], failed: [] };
-  const next = async (): Promise<QueueEntry | undefined> => claimNext(repo, await listQueue(repo));
+  // Set when a run was interrupted (the signal reached every running worker's child): no worker
+  // claims another entry, and the interrupted entries go back to the queue.
+  let interrupted: InterruptedError | undefined;
+  const next = async (): Promise<QueueEntry | undefined> =>
+    interrupted ? undefined : claimNext(repo, await listQueue(repo));
   const worker = async (): Promise<void> => {
     for (let e = await next(); e; e = await next()) {
       const entry = e;
@@ -237,6 +244,12 @@ export async function startQueue(repo: Repo, options: StartQueueOptions = {}): P
         };
         summary.done.push(entry.name);
       } catch (err) {
+        if (err instanceof InterruptedError) {
+          interrupted ??= err;
+          out.err(err.message);
+          fs.rmSync(claimPath(repo, entry.name), { force: true });
+          continue;
+        }
         const message = (err as Error).message.split('\n')[0] ?? String(err);
         out.err(`failed: ${message}`);
         done = { ...entry, state: 'failed', finished: new Date().toISOString(), error: message };
@@ -250,6 +263,12 @@ export async function startQueue(repo: Repo, options: StartQueueOptions = {}): P
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, () => worker()));
+  if (interrupted) {
+    throw new InterruptedError(
+      `exp queue: interrupted; the running experiments were stopped (their jobs cancelled) and are queued again. Run lockstep exp queue start to go on.`,
+      interrupted.exitCode === 143 ? 'SIGTERM' : 'SIGINT',
+    );
+  }
   return summary;
 }
 

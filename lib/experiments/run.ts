@@ -4,14 +4,14 @@
  * stage upstream of the change is restored instead of re-run, and an experiment identical to an
  * earlier one (or to a branch's run) re-runs nothing. The result is kept as `refs/exps/<name>`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parseDocument } from 'yaml';
-import { LockstepError, UsageError } from '../errors.ts';
+import { InterruptedError, LockstepError, UsageError } from '../errors.ts';
 import { parseLockfile } from '../lockfile.ts';
 import { parseParams } from '../params.ts';
 import type { Output } from '../output.ts';
@@ -21,6 +21,7 @@ import { setParamsValues } from './params-edit.ts';
 import { checkExperimentName, writeExperiment, type Experiment } from './store.ts';
 import { EXPERIMENT_LOG_ENV, logExperimentRun, trainDirOf } from './vertex-record.ts';
 import {
+  checkGoogleCredentials,
   experimentEnv,
   parseComputeOverride,
   prepareExperimentWorkspace,
@@ -81,18 +82,57 @@ export interface ExpRunResult extends Experiment {
   stages: Record<string, string>;
 }
 
+interface Running {
+  child: ChildProcess;
+  interrupted?: NodeJS.Signals;
+}
+/** The repro children running now (a queue runs several): one signal listener serves them all. */
+const running = new Set<Running>();
+function onSignal(signal: NodeJS.Signals): void {
+  for (const r of running) {
+    r.interrupted ??= signal;
+    r.child.kill(signal);
+  }
+}
+function watchSignals(r: Running): void {
+  if (running.size === 0) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  running.add(r);
+}
+function unwatchSignals(r: Running): void {
+  running.delete(r);
+  if (running.size === 0) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Runs `lockstep <args>` in the worktree. A SIGINT or SIGTERM this process gets meanwhile is
+ * passed on to the child and waited for (`interrupted`): repro then cancels the Vertex AI jobs
+ * it submitted and stops, where Node's default would exit here and leave the child and its
+ * jobs running, unowned.
+ */
 function spawnRepro(
   dir: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   out?: Output,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+): Promise<{ code: number; stdout: string; stderr: string; interrupted?: NodeJS.Signals }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(dir, 'bin', 'lockstep.mjs'), ...args], {
       cwd: dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches it once, passed on from here
+      // (twice, repro would take the second as "exit at once" and leave its jobs running).
+      detached: true,
     });
+    const entry = { child, interrupted: undefined as NodeJS.Signals | undefined };
+    watchSignals(entry);
+    const unlisten = () => unwatchSignals(entry);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -100,8 +140,14 @@ function spawnRepro(
       stderr += d.toString();
       out?.err(d.toString().trimEnd());
     });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on('error', (err) => {
+      unlisten();
+      reject(err);
+    });
+    child.on('close', (code) => {
+      unlisten();
+      resolve({ code: code ?? 1, stdout, stderr, interrupted: entry.interrupted });
+    });
   });
 }
 
@@ -151,6 +197,7 @@ function parseReport(stdout: string): ReproReport | undefined {
  */
 export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
   const compute = parseComputeOverride(options.compute);
+  checkGoogleCredentials(repo, compute);
   const git = simpleGit(repo.root);
   const base = options.base ?? (await headCommit(repo));
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
@@ -178,6 +225,12 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
     // The experiment is logged to Vertex AI once, below, under its own name.
     const env = experimentEnv(repo, { CI: 'true', [EXPERIMENT_LOG_ENV]: 'off' });
     const res = await spawnRepro(dir, args, env, options.out);
+    if (res.interrupted) {
+      throw new InterruptedError(
+        `exp ${name}: interrupted (${res.interrupted}): its stages stopped and their Vertex AI jobs were cancelled; nothing was recorded. Run it again.`,
+        res.interrupted,
+      );
+    }
     const report = parseReport(res.stdout);
     if (!report) {
       throw new LockstepError(

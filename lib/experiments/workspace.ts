@@ -8,7 +8,7 @@
  * (a local-directory remote, a credentials file) made absolute.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { LockstepError, UsageError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
@@ -31,6 +31,11 @@ export const CONFIG_FILES = ['config.yaml', 'config.local.yaml'];
  * configuration there (see the module comment).
  */
 export async function prepareExperimentWorkspace(repo: Repo, wt: Repo): Promise<void> {
+  // A `.lockstep` the base commit holds as a symlink would have the links and copies below
+  // written through it (into the workspace's own state, or wherever it points): the worktree
+  // gets a directory of its own instead.
+  const state = await lstat(wt.stateDir).catch(() => undefined);
+  if (state?.isSymbolicLink()) await unlink(wt.stateDir);
   await mkdir(wt.stateDir, { recursive: true });
   await mkdir(repo.cacheDir, { recursive: true });
   await mkdir(path.join(repo.stateDir, 'runs'), { recursive: true });
@@ -47,6 +52,40 @@ export async function prepareExperimentWorkspace(repo: Repo, wt: Repo): Promise<
 }
 
 const isRelativePath = (url: string) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !path.isAbsolute(url);
+
+/**
+ * Refuses, in one line and before anything runs, an experiment that would use Google (a stage on
+ * Vertex AI, by `compute` or the `compute:` config, or a gs:// remote) while
+ * `GOOGLE_APPLICATION_CREDENTIALS` names a file that does not exist (relative to `cwd`, where
+ * the caller set it): otherwise every stage, and every queued entry, fails later with the auth
+ * library's error. An experiment that computes here with a local remote is not held up by it.
+ */
+export function checkGoogleCredentials(
+  repo: Repo,
+  compute: ComputeOverride | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): void {
+  const creds = env.GOOGLE_APPLICATION_CREDENTIALS;
+  if (!creds) return;
+  let remote = env.LOCKSTEP_REMOTE;
+  let vertex = compute === 'vertex';
+  try {
+    const config = readConfig(repo);
+    remote ||= config.remote ? config.remotes[config.remote]?.url : undefined;
+    if (compute === undefined)
+      vertex = Object.values(config.compute?.stages ?? {}).some((s) => s.backend === 'vertex');
+  } catch (err) {
+    // A broken config is the pipeline's to report, with its own message.
+    if (!(err instanceof LockstepError)) throw err;
+  }
+  if (!vertex && !remote?.startsWith('gs://')) return;
+  const file = path.resolve(cwd, creds);
+  if (!existsSync(file))
+    throw new LockstepError(
+      `GOOGLE_APPLICATION_CREDENTIALS: no such file "${file}". Point it at a service account key file, or unset it to use Application Default Credentials.`,
+    );
+}
 
 /**
  * The environment an experiment's pipeline runs with: `env` with a relative default remote

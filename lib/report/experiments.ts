@@ -35,8 +35,19 @@ export interface ExperimentsSection {
 /** Metric columns, the sort metric first. */
 const COLUMNS = ['f1_macro', 'accuracy', 'mcc'];
 
+/**
+ * `text` safe in one table cell of the comment: `<` and `>` as entities, so a value can neither
+ * open HTML (`<details>`) nor end the section early (a `<!-- /lockstep-section:... -->` marker).
+ */
 function escapeCell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').replace(/`/g, "'");
+  return text
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, ' ')
+    .replace(/`/g, "'")
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 function fmt(v: number | undefined): string {
@@ -91,6 +102,8 @@ export function renderExperimentsSection(
   // Room for everything but the rows, with the longest "more" line.
   let room = maxChars - title.length - footer.length - more(s.experiments.length).length - 8;
   room -= lines.reduce((n, l) => n + l.length + 1, 0);
+  // Not even the table's header fits: the count and the command that lists them.
+  if (room <= 0) return `${title}\n\n${more(s.experiments.length)}`;
   let shown = 0;
   for (const [i, e] of sortExperiments(s.experiments, metric).entries()) {
     if (i >= maxRows) break;

@@ -10,6 +10,7 @@ import type { GateVerdict } from '../gate.ts';
 import { perClassF1Of } from '../plots/build.ts';
 import { learningCurvesChart, perClassF1Chart, type ChartRevision } from './charts.ts';
 import { renderHeadline, renderPerClass, type Comparison, type ReportRevision } from './headline.ts';
+import { commentChars, fitBlocks } from './fit.ts';
 import { wrapSection } from './sections.ts';
 
 export type { Comparison, ReportRevision };
@@ -19,6 +20,14 @@ export const REPORT_MARKER = '<!-- lockstep-report -->';
 
 /** GitHub rejects comment bodies above 65536 characters; keep a margin for the footer. */
 const MAX_BODY = 60_000;
+
+export interface RenderOptions {
+  /**
+   * Characters the report may take at most, counted as GitHub counts (default 60,000; the
+   * sticky comment passes the room its other sections leave, see ./sticky.ts).
+   */
+  maxChars?: number;
+}
 
 /** `out/eval/confusion.json`: rows are true labels, columns predicted labels. */
 export interface Confusion {
@@ -121,7 +130,8 @@ function headline(input: ReportInput): string {
  * Renders the whole report, starting with {@link REPORT_MARKER}. Sections whose input is missing
  * say so instead of disappearing, so a reader knows what was not computed.
  */
-export function renderReport(input: ReportInput): string {
+export function renderReport(input: ReportInput, options: RenderOptions = {}): string {
+  const maxBody = Math.min(MAX_BODY, options.maxChars ?? MAX_BODY);
   const parts: string[] = [REPORT_MARKER, `## lockstep report: ${headline(input)}`];
   const meta: string[] = [];
   if (input.commit) meta.push(`commit \`${input.commit.slice(0, 7)}\``);
@@ -131,9 +141,13 @@ export function renderReport(input: ReportInput): string {
 
   const c = input.comparison;
   if (c) parts.push(renderHeadline(c));
-  parts.push('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._');
+  // A heading and its body are one part: a cut keeps or drops both.
+  const titled = (title: string, ...body: string[]) => [title, ...body].join('\n\n');
+  parts.push(
+    titled('### Gate verdict', input.verdict ? renderVerdict(input.verdict) : '_The gate did not run._'),
+  );
   if (input.notes?.length) {
-    parts.push('### Skipped in this run', input.notes.map((n) => `- ${n}`).join('\n'));
+    parts.push(titled('### Skipped in this run', input.notes.map((n) => `- ${n}`).join('\n')));
   }
   if (c) {
     const revs: ChartRevision[] = [...(c.base ? [c.base] : []), c.head].map((r) => ({
@@ -142,19 +156,21 @@ export function renderReport(input: ReportInput): string {
       f1: perClassF1Of(r.metrics),
     }));
     const charts = [learningCurvesChart(revs), perClassF1Chart(revs)].filter((x) => x !== undefined);
-    if (charts.length) parts.push('### Charts', ...charts);
+    if (charts.length) parts.push(titled('### Charts', ...charts));
   }
-  if (input.slices) parts.push('### Slices (test split, worst first)', input.slices);
+  if (input.slices) parts.push(titled('### Slices (test split, worst first)', input.slices));
   parts.push(
-    '### Confusion matrix (test split)',
-    input.confusion ? renderConfusion(input.confusion) : '_No confusion matrix (evaluate did not run)._',
+    titled(
+      '### Confusion matrix (test split)',
+      input.confusion ? renderConfusion(input.confusion) : '_No confusion matrix (evaluate did not run)._',
+    ),
   );
   const perClass = c ? renderPerClass(c) : undefined;
   if (perClass) parts.push(details('Per-class metrics', perClass));
   parts.push(
     details('All metrics against the base', input.metricsDiff?.trim() || '_Metrics diff not available._'),
   );
-  parts.push('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._');
+  parts.push(titled('### Params diff', input.paramsDiff?.trim() || '_Params diff not available._'));
   if (input.stages?.length) {
     parts.push(
       details(
@@ -176,25 +192,21 @@ export function renderReport(input: ReportInput): string {
         `Signed links (they expire): ${input.plotLinks.map((l) => `[${escapeCell(l.name)}](${l.url})`).join(' · ')}`,
       );
     }
-    parts.push('### Plots', lines.join('\n\n'));
+    parts.push(titled('### Plots', lines.join('\n\n')));
   }
   // The Experiments section is kept whole (its end marker too), cut to whole rows when it alone
   // would crowd out the report; the report is cut between parts, never inside a Mermaid fence,
   // a table or a <details>, and the marker and title always stay (the next run finds the comment).
-  const experiments = input.experiments ? fitLines(input.experiments, MAX_BODY / 2) : undefined;
+  const experiments = input.experiments ? fitLines(input.experiments, maxBody / 2) : undefined;
   const tail = experiments ? `\n${wrapSection('experiments', experiments)}\n` : '';
-  const note = '_Report truncated; the full report is in the job summary._';
-  const room = MAX_BODY - tail.length - note.length - 4;
-  let body = '';
-  for (const [i, part] of parts.entries()) {
-    const next = i === 0 ? part : `${body}\n\n${part}`;
-    if (i > 1 && next.length > room) {
-      body += `\n\n${note}`;
-      break;
-    }
-    body = next;
-  }
-  return `${body.slice(0, Math.max(room, 200))}\n${tail}`;
+  const body = fitBlocks(
+    parts,
+    maxBody - commentChars(tail) - 1,
+    (list) =>
+      `_Report truncated (GitHub's comment size limit): left off: ${list}. The full report is in the job summary._`,
+    2,
+  );
+  return `${body}\n${tail}`;
 }
 
 /** `text` cut to whole lines within `max` characters, saying how many lines were left off. */

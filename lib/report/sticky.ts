@@ -4,7 +4,10 @@
  * never imports `@actions/*` (the action entry builds it with `getOctokit`).
  */
 import { REPORT_MARKER } from './render.ts';
-import { carrySections, replaceSection } from './sections.ts';
+import { commentChars, fitComment, GITHUB_COMMENT_LIMIT } from './fit.ts';
+import { carrySections, findSection, replaceSection, sectionNames } from './sections.ts';
+
+export { GITHUB_COMMENT_LIMIT };
 
 interface CommentLike {
   id: number;
@@ -70,26 +73,43 @@ export async function findStickyComment(
   return undefined;
 }
 
+/** A comment body, or a function of the characters it has room for (so it can cut itself). */
+export type FittingBody = string | ((room: number) => string);
+
+/** Characters of margin for the newlines and markers joining the parts of the comment. */
+const JOIN_MARGIN = 100;
+
 /**
  * Creates the sticky comment, or updates it when one with `marker` exists. `body` must contain
  * the marker (it is prepended when missing), so the next run finds it again. Sections another
  * workflow keeps in the comment (./sections.ts, e.g. Experiments) and `body` lacks are carried
- * over, so the comment stays single and nothing another writer put there is lost.
+ * over, so the comment stays single and nothing another writer put there is lost. The whole
+ * comment always fits GitHub's limit: a function `body` gets the room the carried sections
+ * leave; whatever still does not fit is cut in whole parts (./fit.ts).
  */
 export async function upsertStickyComment(
   client: IssueCommentsClient,
   target: StickyTarget,
-  body: string,
+  body: FittingBody,
   marker: string = REPORT_MARKER,
 ): Promise<StickyResult> {
-  const text = body.includes(marker) ? body : `${marker}\n${body}`;
   const existing = await findStickyComment(client, target, marker);
+  const previous = existing?.body ?? '';
+  const carried = sectionNames(previous).reduce(
+    (n, name) => n + commentChars(findSection(previous, name) ?? ''),
+    0,
+  );
+  const rendered =
+    typeof body === 'string'
+      ? body
+      : body(GITHUB_COMMENT_LIMIT - carried - commentChars(marker) - JOIN_MARGIN);
+  const text = rendered.includes(marker) ? rendered : `${marker}\n${rendered}`;
   if (existing) {
     const { data } = await client.rest.issues.updateComment({
       owner: target.owner,
       repo: target.repo,
       comment_id: existing.id,
-      body: carrySections(existing.body ?? '', text),
+      body: fitComment(carrySections(previous, text), { keepSections: true }),
     });
     return { action: 'updated', id: data.id, url: data.html_url };
   }
@@ -97,7 +117,7 @@ export async function upsertStickyComment(
     owner: target.owner,
     repo: target.repo,
     issue_number: target.issueNumber,
-    body: text,
+    body: fitComment(text, { keepSections: true }),
   });
   return { action: 'created', id: data.id, url: data.html_url };
 }
@@ -105,9 +125,6 @@ export async function upsertStickyComment(
 /** What the comment says before the PR workflow's report has been written into it. */
 export const REPORT_PENDING =
   '## lockstep report\n\n_The pipeline report appears here when the PR workflow finishes._';
-
-/** GitHub rejects comment bodies longer than this. */
-export const GITHUB_COMMENT_LIMIT = 65_536;
 
 /**
  * Writes section `name` of the sticky comment (replacing that section only), creating the
@@ -119,20 +136,20 @@ export async function upsertStickySection(
   client: IssueCommentsClient,
   target: StickyTarget,
   name: string,
-  body: string | ((room: number) => string),
+  body: FittingBody,
   marker: string = REPORT_MARKER,
 ): Promise<StickyResult> {
   const existing = await findStickyComment(client, target, marker);
   const current = existing ? (existing.body ?? marker) : `${marker}\n${REPORT_PENDING}`;
   // The markers and blank lines around the section take under 100 characters.
-  const room = GITHUB_COMMENT_LIMIT - replaceSection(current, name, '').length - 100;
+  const room = GITHUB_COMMENT_LIMIT - commentChars(replaceSection(current, name, '')) - JOIN_MARGIN;
   const text = typeof body === 'string' ? body : body(room);
   if (existing) {
     const { data } = await client.rest.issues.updateComment({
       owner: target.owner,
       repo: target.repo,
       comment_id: existing.id,
-      body: replaceSection(current, name, text),
+      body: fitSection(current, name, text),
     });
     return { action: 'updated', id: data.id, url: data.html_url };
   }
@@ -140,9 +157,21 @@ export async function upsertStickySection(
     owner: target.owner,
     repo: target.repo,
     issue_number: target.issueNumber,
-    body: replaceSection(current, name, text),
+    body: fitSection(current, name, text),
   });
   return { action: 'created', id: data.id, url: data.html_url };
+}
+
+/**
+ * `current` with section `name` set to `text`, within GitHub's limit: when the rest of the
+ * comment leaves no room for `text`, the section says so in one line instead (and when even that
+ * does not fit, the rest is cut in whole parts, see ./fit.ts).
+ */
+function fitSection(current: string, name: string, text: string): string {
+  const whole = replaceSection(current, name, text);
+  if (commentChars(whole) <= GITHUB_COMMENT_LIMIT) return whole;
+  const note = `_This section did not fit beside the rest of the comment (GitHub's ${GITHUB_COMMENT_LIMIT}-character limit)._`;
+  return fitComment(replaceSection(current, name, note));
 }
 
 /** The part of an Octokit client the CLI holds (`request(route, params)`). */

@@ -68,4 +68,20 @@ describe('exp apply over unrecorded workspace changes', () => {
     expect(again.code, again.err).toBe(0);
     expect(again.out).toBe('applied lr-02: params and lockfile already match; restored 0 outputs');
   });
+
+  it('an experiment whose artifacts are in neither the cache nor a remote is refused in one line, nothing changed', async () => {
+    const { rel, file } = replacedPath();
+    const before = fs.readFileSync(file);
+    const params = t.read('params.yaml');
+    const lock = t.read('artifacts.lock.yaml');
+    fs.rmSync(path.join(t.root, '.lockstep', 'cache'), { recursive: true, force: true });
+    const r = await cli('exp', 'apply', 'lr-02');
+    expect(r.code).toBe(1);
+    const line = r.err.trim().split('\n').pop()!;
+    expect(line).toMatch(/^lockstep: exp apply lr-02: .*nothing was changed\.$/);
+    expect(line).toContain(rel);
+    expect(t.read('params.yaml')).toBe(params);
+    expect(t.read('artifacts.lock.yaml')).toBe(lock);
+    expect(fs.readFileSync(file)).toEqual(before);
+  });
 });

@@ -31,6 +31,9 @@ describe('parseExpComment', () => {
     ['/lockstep exp run -S train.lr=0.01 ; touch /tmp/x', /unexpected|too many|excess/i],
     ['/lockstep exp run -S train.lr=0.01 --pipeline evil.ts', /"pipeline" cannot be set from a comment/],
     ['/lockstep exp run -S train.lr=0.01 --queue', /"queue" cannot be set from a comment/],
+    // Where the experiments compute is the workflow's choice (LOCKSTEP_EXP_COMPUTE), not the commenter's.
+    ['/lockstep exp run --compute vertex -S train.lr=0.01', /"compute" cannot be set from a comment/],
+    ['/lockstep exp run -S train.lr=0.01 --compute=local --compute vertex', /"compute" cannot be set/],
     ['/lockstep exp run --rm-rf', /unknown option/],
     ['/lockstep promote prod', /only "\/lockstep exp run"/],
     ['/lockstep exp run', /no -S/],
@@ -130,6 +133,17 @@ describe('lockstep exp comment --plan', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--compute: unknown backend "gpu"/);
   });
+
+  it.each([['--plan'], ['--report']])(
+    'exp comment %s --compute is a usage error (it only applies to --run and --queue), nothing runs',
+    async (mode) => {
+      const before = gh.requests.length;
+      const r = await cliIn(t.root, 'exp', 'comment', mode, '--compute', 'vertex');
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/--compute: only with --run or --queue/);
+      expect(gh.requests.length).toBe(before);
+    },
+  );
 
   it.each([
     ['reader', /needs write access to this repository \(yours: read\)/],

@@ -10,7 +10,14 @@ import type { Lockfile } from '../../lib/types.ts';
 import { repoAt } from '../../lib/repo.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { lockfileArtifacts } from '../../lib/store/artifacts.ts';
-import { cli, createComputeRepo, removeRepo, startWorld, type ComputeWorld } from '../compute/setup.ts';
+import {
+  cli,
+  createComputeRepo,
+  removeRepo,
+  spawnCli,
+  startWorld,
+  type ComputeWorld,
+} from '../compute/setup.ts';
 
 const CONFIG = 'compute:\n  stages:\n    featurize: { backend: vertex }\n    train: { backend: vertex }\n';
 
@@ -148,4 +155,31 @@ describe('experiments on vertex', () => {
     expect(JSON.parse(again.out).status).toBe('ok');
     expect(lockOf(dir, 'broken').stages.gate).toBeDefined();
   }, 400_000);
+
+  it('exp queue start stopped by SIGTERM mid-job cancels the job and leaves the entry queued, with no ref and no worktree', async () => {
+    process.env.LOCKSTEP_REMOTE = 'gs://bkt/stopped';
+    const dir = await repo();
+    const queued = await cli(dir, 'exp', 'run', '--queue', '-S', 'train.epochs=2', '--name', 'stopped');
+    expect(queued.code, queued.err).toBe(0);
+    const cancels = world.jobs.count('cancel');
+    const running = new Promise<void>((resolve) => (world.jobs.onRunning = () => resolve()));
+    const run = spawnCli(dir, ['exp', 'queue', 'start']);
+    await Promise.race([running, run.done]);
+    world.jobs.onRunning = undefined;
+    // A cancelled workflow (or `kill`) sends SIGTERM to the queue process only, not its children.
+    run.child.kill('SIGTERM');
+    const { code, err } = await run.done;
+    expect(code, err).toBe(143);
+    expect(err).toMatch(/exp queue: interrupted; .* queued again/);
+    expect(world.jobs.count('cancel')).toBe(cancels + 1);
+    await world.jobs.idle();
+    expect([...world.jobs.jobs.values()].at(-1)!.state).toBe('JOB_STATE_CANCELLED');
+    const status = JSON.parse((await cli(dir, 'exp', 'queue', 'status', '--json')).out) as Array<{
+      name: string;
+      state: string;
+    }>;
+    expect(status.map((e) => [e.name, e.state])).toEqual([['stopped', 'queued']]);
+    expect(git(dir, 'for-each-ref', 'refs/exps/')).toBe('');
+    expect(git(dir, 'worktree', 'list').split('\n')).toHaveLength(1);
+  }, 240_000);
 });

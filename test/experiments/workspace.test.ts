@@ -25,6 +25,22 @@ afterEach(() => {
 });
 
 describe('experiment workspace', () => {
+  it('experiment workspace replaces a .lockstep the base commit holds as a symlink instead of writing through it', async () => {
+    const repo = repoAt(tmp());
+    const wt = repoAt(tmp());
+    fs.mkdirSync(repo.stateDir, { recursive: true });
+    fs.writeFileSync(repo.configPath, 'remote: here\n');
+    // A committed symlink (here absolute, to the workspace's own state) checked out in the worktree.
+    fs.symlinkSync(repo.stateDir, wt.stateDir, 'dir');
+    await prepareExperimentWorkspace(repo, wt);
+    expect(fs.lstatSync(wt.stateDir).isDirectory()).toBe(true);
+    expect(fs.readFileSync(wt.configPath, 'utf8')).toBe('remote: here\n');
+    expect(fs.realpathSync(wt.cacheDir)).toBe(fs.realpathSync(repo.cacheDir));
+    // The workspace's state has no link into itself.
+    expect(fs.lstatSync(repo.cacheDir).isSymbolicLink()).toBe(false);
+    expect(fs.lstatSync(path.join(repo.stateDir, 'runs')).isSymbolicLink()).toBe(false);
+  });
+
   it('experiment workspace shares cache and run-cache and gets the workspace config files that exist', async () => {
     const repo = repoAt(tmp());
     const wt = repoAt(tmp());

@@ -115,6 +115,26 @@ function paged<T>(items: T[], ctx: RouteContext, path: string): RouteReply {
   return { status: 200, body, headers };
 }
 
+/** GitHub's comment body limit, in characters (code points, as GitHub counts them). */
+const COMMENT_LIMIT = 65_536;
+const isTooLong = (body: unknown) => [...String(body ?? '')].length > COMMENT_LIMIT;
+function tooLong(): RouteReply {
+  return {
+    status: 422,
+    body: {
+      message: 'Validation Failed',
+      errors: [
+        {
+          resource: 'IssueComment',
+          code: 'custom',
+          field: 'body',
+          message: `body is too long (maximum is ${COMMENT_LIMIT} characters)`,
+        },
+      ],
+    },
+  };
+}
+
 function commentsOf(state: FakeState, issue: number): FakeComment[] {
   let list = state.comments.get(issue);
   if (!list) state.comments.set(issue, (list = []));
@@ -162,6 +182,7 @@ export function defaultRoutes(): Route[] {
       method: 'POST',
       path: '/repos/:owner/:repo/issues/:number/comments',
       handle: ({ state, params, body, url }) => {
+        if (isTooLong(body?.body)) return tooLong();
         const id = state.nextId++;
         const comment: FakeComment = {
           id,
@@ -181,6 +202,7 @@ export function defaultRoutes(): Route[] {
       handle: ({ state, params, body }) => {
         const c = findComment(state, num(params.id));
         if (!c) return notFound();
+        if (isTooLong(body?.body)) return tooLong();
         c.body = String(body?.body ?? '');
         c.updated_at = now();
         return { status: 200, body: c };

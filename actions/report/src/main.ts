@@ -75,7 +75,7 @@ export async function run(): Promise<void> {
         notes.push(`plot links: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    const body = renderReport({
+    const input = {
       commit: pr ? (context.payload.pull_request as { head?: { sha?: string } }).head?.sha : context.sha,
       base: pr?.base?.ref ?? (base || undefined),
       runUrl,
@@ -91,7 +91,8 @@ export async function run(): Promise<void> {
       notes,
       comparison,
       plotLinks,
-    });
+    };
+    const body = renderReport(input);
 
     let mode = 'summary-only';
     if (prNumber === undefined) {
@@ -99,7 +100,10 @@ export async function run(): Promise<void> {
     } else {
       const octokit = github.getOctokit(core.getInput('github-token', { required: true }));
       try {
-        const res = await upsertStickyComment(octokit, { owner, repo, issueNumber: prNumber }, body);
+        const res = await upsertStickyComment(octokit, { owner, repo, issueNumber: prNumber }, (room) =>
+          // The comment holds the Experiments section too: the report gets the room it leaves.
+          renderReport(input, { maxChars: room }),
+        );
         mode = res.action;
         core.setOutput('comment-id', String(res.id));
         core.setOutput('comment-url', res.url ?? '');

@@ -314,6 +314,10 @@ export function register(program: Command, io: CliIO): void {
         const { UsageError } = await import('../../errors.ts');
         if ([opts.plan, opts.run !== undefined, opts.queue, opts.report].filter(Boolean).length !== 1)
           throw new UsageError('exp comment: pass one of --plan, --run <index>, --queue or --report.');
+        if (opts.compute !== undefined && (opts.plan || opts.report))
+          throw new UsageError(
+            `--compute: only with --run or --queue "${opts.compute}". Drop it, or pass it to exp comment --run / --queue.`,
+          );
         if (opts.report) {
           const { experimentsForHead, publishExperimentsSection, renderExperimentsSection } =
             await import('../../report/experiments.ts');
