@@ -185,3 +185,48 @@ describe('shadow traffic', () => {
     expect(shadows[0].shadow).toMatchObject({ deployedModelId: '5', label: answered[0].label });
   });
 });
+
+describe('shadow traffic on a starved CPU and with a candidate that keeps hanging', () => {
+  it('shadow traffic does not count a thread that got no CPU as a timed-out candidate: the 2 s budget is CPU time', async () => {
+    // Blocked without using CPU for 3x the budget: what a nice-19 thread on a loaded machine sees.
+    await serve({ sleepMs: 600 }, { timeoutMs: 200 });
+    await drive(2);
+    await shadow.settled();
+    expect(await healthShadow()).toMatchObject({ predicted: 2, failed: 0, timedOut: 0, workersStarted: 1 });
+    expect(entries().shadows.map((s) => s.status)).toEqual(['ok', 'ok']);
+  });
+
+  it('shadow traffic gives up on a thread starved beyond the wall-clock cap without logging it as the candidate error', async () => {
+    await serve({ sleepMs: Infinity }, { timeoutMs: 100, starvedAfterMs: 400, backoffMs: 60_000 });
+    const cut = once(shadow, 'cutoff');
+    await drive(1);
+    await cut;
+    await shadow.settled();
+    expect(await healthShadow()).toMatchObject({ predicted: 0, failed: 0, timedOut: 0, starved: 1 });
+    expect(entries().shadows).toEqual([]);
+  });
+
+  it('shadow traffic backs off after a cut-off worker: a candidate that keeps hanging does not restart the worker per instance', async () => {
+    await serve(HANG, { timeoutMs: 100, backoffMs: 60_000 });
+    const cut = once(shadow, 'cutoff');
+    await drive(5);
+    await cut;
+    // While backing off, new instances are skipped and counted, and no worker starts.
+    await drive(5);
+    await shadow.settled();
+    const c = await healthShadow();
+    expect(c).toMatchObject({ timedOut: 1, workersStarted: 1, skipped: 9, queued: 0 });
+    expect(entries().shadows).toHaveLength(1);
+  });
+
+  it('shadow traffic starts a fresh worker once the back-off is over', async () => {
+    await serve(HANG, { timeoutMs: 100, backoffMs: 50 });
+    await drive(1);
+    await once(shadow, 'cutoff');
+    await once(shadow, 'resumed');
+    await drive(1);
+    await once(shadow, 'cutoff');
+    const c = await healthShadow();
+    expect(c).toMatchObject({ timedOut: 2, workersStarted: 2 });
+  });
+});
