@@ -70,6 +70,11 @@ port.on('message', async ({ id, key, dir, loader, instance }) => {
   port.postMessage({ id, started: true, ...threadCpu() });
   const t0 = performance.now();
   try {
+    // The answer path checked the length against the stable model; the candidate may take another.
+    if (instance.kind === 'features' && instance.raw.length !== model.featureDim)
+      throw new Error(
+        `wrong shape "${instance.raw.length}". The candidate expects ${model.featureDim} raw summary features`,
+      );
     const p =
       instance.kind === 'audio' ? model.predictAudio(instance.audio) : model.predictFeatures(instance.raw);
     port.postMessage({

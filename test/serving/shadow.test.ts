@@ -229,4 +229,51 @@ describe('shadow traffic on a starved CPU and with a candidate that keeps hangin
     const c = await healthShadow();
     expect(c).toMatchObject({ timedOut: 2, workersStarted: 2 });
   });
+
+  it('shadow traffic refuses a features instance whose length the candidate does not take, as the answer path does', async () => {
+    await serve({ featureDim: 3 }, {});
+    const res = await fetch(url + '/predict', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [{ features: [0.03, 0.1] }] }),
+    });
+    expect(res.status).toBe(200);
+    await shadow.settled();
+    const { shadows } = entries();
+    expect(shadows.map((s) => s.status)).toEqual(['error']);
+    expect(shadows[0].error).toMatch(/wrong shape "2"\. The candidate expects 3 raw summary features/);
+  });
+
+  it('shadow traffic follows a candidate that changes mid-step on one worker thread, each prediction logged under its own candidate', async () => {
+    const stable = await route('1', { tag: 'stable' });
+    const candidates = await Promise.all(
+      [2, 3, 4, 5, 6, 7, 8, 9].map((k) => route(String(k), { tag: `c${k}` })),
+    );
+    shadow = new ShadowTraffic({ warn: () => undefined });
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const candidate of candidates) {
+          shadow.mirror({
+            env: 'dev',
+            log,
+            candidate,
+            stable,
+            instances: [{ kind: 'features', raw: Float32Array.of(0.03, 0.1) }],
+            answers: [{ label: 'fear', scores: {} }],
+            prepMs: 0,
+          });
+          await shadow.settled();
+        }
+      }
+      expect(shadow.counts()).toMatchObject({ predicted: 24, failed: 0, workersStarted: 1, queued: 0 });
+      const ids = entries().shadows.map((e) => [e.deployedModelId, e.modelVersionId]);
+      expect(ids).toEqual(
+        Array(3)
+          .fill(candidates.map((c) => [c.deployedModelId, c.modelVersionId]))
+          .flat(),
+      );
+    } finally {
+      await shadow.close();
+    }
+  });
 });

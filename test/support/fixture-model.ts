@@ -28,6 +28,8 @@ export interface FixtureSpec {
    * starves does); Infinity blocks for good.
    */
   sleepMs?: number;
+  /** Length of the raw feature vector it expects (default 2; it reads only the first value). */
+  featureDim?: number;
   /** Distinguishes otherwise equal models (changes the id). */
   tag?: string;
 }
@@ -84,7 +86,7 @@ export const fixtureLoader: ModelLoader = Object.assign(
     const model: ServingModel = {
       id: createHash('sha256').update(text).digest('hex'),
       labels,
-      featureDim: 2,
+      featureDim: spec.featureDim ?? 2,
       predictAudio: (audio: DecodedAudio) => predict(features(downmix(audio.channels))),
       predictFeatures: predict,
     };
