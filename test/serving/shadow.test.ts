@@ -100,7 +100,9 @@ async function healthShadow(): Promise<ShadowCounts> {
 
 describe('shadow traffic', () => {
   it('shadow traffic keeps answering while the candidate hangs: it is cut off, restarted and counted, and a full queue skips', async () => {
-    await serve(HANG, { timeoutMs: 300, maxQueue: 2 });
+    // The busy-looping candidate runs on a nice-19 thread: on a loaded machine its 300 ms of CPU
+    // may take many seconds of wall time, which must not make it count as starved here.
+    await serve(HANG, { timeoutMs: 300, maxQueue: 2, starvedAfterMs: 600_000 });
     const times = await drive(6);
     // Answered in far less than the candidate's hang, every one of them.
     for (const t of times) expect(t).toBeLessThan(2000);
@@ -207,7 +209,7 @@ describe('shadow traffic on a starved CPU and with a candidate that keeps hangin
   });
 
   it('shadow traffic backs off after a cut-off worker: a candidate that keeps hanging does not restart the worker per instance', async () => {
-    await serve(HANG, { timeoutMs: 100, backoffMs: 60_000 });
+    await serve(HANG, { timeoutMs: 100, backoffMs: 60_000, starvedAfterMs: 600_000 });
     const cut = once(shadow, 'cutoff');
     await drive(5);
     await cut;
@@ -220,7 +222,7 @@ describe('shadow traffic on a starved CPU and with a candidate that keeps hangin
   });
 
   it('shadow traffic starts a fresh worker once the back-off is over', async () => {
-    await serve(HANG, { timeoutMs: 100, backoffMs: 50 });
+    await serve(HANG, { timeoutMs: 100, backoffMs: 50, starvedAfterMs: 600_000 });
     await drive(1);
     await once(shadow, 'cutoff');
     await once(shadow, 'resumed');
