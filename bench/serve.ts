@@ -237,7 +237,7 @@ function treeCpuSeconds(pid: number): number {
 /** One serving process's shadow counters (from /health), as "predicted/failed/timed out/skipped". */
 async function shadowCountsOf(url: string): Promise<string> {
   const health = (await (await fetch(url + '/health')).json()) as {
-    shadow?: { predicted: number; failed: number; timedOut: number; skipped: number };
+    shadow?: { predicted: number; failed: number; timedOut: number; starved?: number; skipped: number };
   };
   const c = health.shadow;
   return c

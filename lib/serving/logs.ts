@@ -3,7 +3,11 @@
  * rotated by size, read back by the canary controller and the monitoring stage. Each process
  * writes its own file (the name carries the start time and pid) so a server and a CLI `predict`
  * never interleave lines; lines are batched and appended on the next tick so the hot path does
- * no I/O, and `flush()` makes them visible immediately.
+ * no I/O, and `flush()` makes them visible immediately. A process killed with SIGKILL loses at
+ * most the lines queued since the last tick (those of the requests answered in the same event
+ * loop turn; written lines are in the page cache, not fsynced). The file stays open between
+ * flushes; each flush checks that its path still names the open file and starts a new one if
+ * it was deleted or moved.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -82,6 +86,8 @@ export class PredictionLog {
   private file: string | undefined;
   /** Open append descriptor of `file` (opened on its first append, closed on rotate and close). */
   private fd: number | undefined;
+  /** Device and inode of the file `fd` has open, to notice it deleted or moved under us. */
+  private ino: { dev: number; ino: number } | undefined;
   private readonly created: string[] = [];
   private bytes = 0;
   private seq = 0;
@@ -123,6 +129,13 @@ export class PredictionLog {
   }
 
   private append(lines: string[]): void {
+    // The file was deleted or moved since it was opened (the directory removed by hand, an
+    // external rotation, another process's retention on the same directory): lines written to
+    // the open descriptor would reach no reader, so start a new file. One stat per flush.
+    if (this.fd !== undefined && !this.stillOurs()) {
+      this.closeFd();
+      this.file = undefined;
+    }
     let chunk = '';
     for (const line of lines) {
       const size = Buffer.byteLength(line);
@@ -139,9 +152,18 @@ export class PredictionLog {
 
   /** One write(2) on the open descriptor: no open and close of the file per flush. */
   private appendChunk(chunk: string): void {
-    this.fd ??= fs.openSync(this.file!, 'a');
+    if (this.fd === undefined) {
+      this.fd = fs.openSync(this.file!, 'a');
+      const st = fs.fstatSync(this.fd);
+      this.ino = { dev: st.dev, ino: st.ino };
+    }
     const bytes = Buffer.from(chunk);
     for (let off = 0; off < bytes.length;) off += fs.writeSync(this.fd, bytes, off);
+  }
+
+  private stillOurs(): boolean {
+    const st = fs.statSync(this.file!, { throwIfNoEntry: false });
+    return st !== undefined && st.ino === this.ino?.ino && st.dev === this.ino.dev;
   }
 
   private closeFd(): void {

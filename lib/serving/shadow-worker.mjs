@@ -7,8 +7,10 @@
 // It talks over its own port (workerData.port), not parentPort: a module a loader imports may
 // listen on parentPort itself (lib/store/hash-worker.mjs does). Protocol, one job at a time:
 //   in  { id, key, dir, loader?: { module, export }, instance: { kind: 'audio', audio } | { kind: 'features', raw } }
-//   out { id, started: true } once the model is loaded and the prediction begins,
+//   out { id, started: true, tid?, cpuMs? } once the model is loaded and the prediction begins
+//       (tid and cpuMs: this thread's id and CPU time on Linux, so the budget is CPU time),
 //   out { id, label, scores, summary, ms } or { id, error, ms }.
+import fs from 'node:fs';
 import os from 'node:os';
 import { workerData } from 'node:worker_threads';
 
@@ -42,6 +44,19 @@ async function modelFor(key, dir, loader) {
   return p;
 }
 
+/** This thread's id and CPU time (ms) from /proc (Linux), or {} where it cannot be read. */
+function threadCpu() {
+  try {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    const tid = Number(stat.slice(0, stat.indexOf(' ')));
+    return Number.isFinite(ticks) && Number.isInteger(tid) ? { tid, cpuMs: ticks * 10 } : {};
+  } catch {
+    return {};
+  }
+}
+
 const message = (err) => String(err && err.message ? err.message : err).split('\n')[0];
 
 port.on('message', async ({ id, key, dir, loader, instance }) => {
@@ -52,9 +67,14 @@ port.on('message', async ({ id, key, dir, loader, instance }) => {
     port.postMessage({ id, error: `cannot load the model (${message(err)})`, ms: 0 });
     return;
   }
-  port.postMessage({ id, started: true });
+  port.postMessage({ id, started: true, ...threadCpu() });
   const t0 = performance.now();
   try {
+    // The answer path checked the length against the stable model; the candidate may take another.
+    if (instance.kind === 'features' && instance.raw.length !== model.featureDim)
+      throw new Error(
+        `wrong shape "${instance.raw.length}". The candidate expects ${model.featureDim} raw summary features`,
+      );
     const p =
       instance.kind === 'audio' ? model.predictAudio(instance.audio) : model.predictFeatures(instance.raw);
     port.postMessage({

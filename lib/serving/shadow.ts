@@ -8,8 +8,17 @@
  * limit. Each candidate prediction is logged as a shadow entry (`role: 'shadow'`, the stable
  * model's answer beside it), exactly as the canary analysis reads them; a timeout is logged as the
  * candidate's error (a hung model is a failing model), a skip only counted.
+ *
+ * The budget is the worker thread's own CPU time where Linux tells it (/proc/self/task/<tid>):
+ * a nice-19 thread on a loaded machine may get no CPU for seconds, and a candidate is not to
+ * blame for that. A thread still short of its budget after `starvedAfterMs` of wall time is cut
+ * off as starved: counted, not logged as the candidate's error. After any cut-off the next worker
+ * starts only after a back-off (doubling per consecutive cut-off, reset by a good prediction),
+ * and instances arriving meanwhile are skipped, so a candidate that keeps hanging does not reload
+ * TensorFlow.js on a fresh thread per instance.
  */
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { DecodedAudio } from '../audio/wav.ts';
 import type { PredictionLog } from './logs.ts';
@@ -22,6 +31,12 @@ export interface ShadowOptions {
   timeoutMs?: number;
   /** Longest the worker may take to start and load a model (ms, default 120 000). */
   loadTimeoutMs?: number;
+  /** Wall time after which a prediction still short of `timeoutMs` of CPU is cut off as starved (ms, default 10 x timeoutMs). */
+  starvedAfterMs?: number;
+  /** Wait after a cut-off worker before a fresh one starts (ms, default 1000; doubles per consecutive cut-off). */
+  backoffMs?: number;
+  /** Longest back-off (ms, default 60 000). */
+  maxBackoffMs?: number;
   /** Where warnings go (skips, timeouts, restarts; at most one line per 10 s). Default: stderr. */
   warn?: (line: string) => void;
 }
@@ -34,7 +49,9 @@ export interface ShadowCounts {
   failed: number;
   /** Predictions cut off after `timeoutMs` (the worker was restarted), logged as `error`. */
   timedOut: number;
-  /** Instances never sent to the candidate: the queue was full, the route has no model directory, or the server stopped. */
+  /** Predictions cut off because the thread got too little CPU for too long (restarted, not logged). */
+  starved: number;
+  /** Instances never sent to the candidate: the queue was full, the route has no model directory, the worker was backing off after a cut-off, or the server stopped. */
   skipped: number;
   /** Worker threads started (the first one included). */
   workersStarted: number;
@@ -62,11 +79,17 @@ interface Job {
   id: number;
   req: MirrorRequest;
   index: number;
+  /** When the prediction began: wall clock, and the worker thread's CPU time if readable. */
+  wall0?: number;
+  cpu0?: number;
 }
 
 interface Reply {
   id?: number;
   started?: boolean;
+  /** With `started`: the worker's thread id and CPU time (ms), on Linux. */
+  tid?: number;
+  cpuMs?: number;
   label?: string;
   scores?: Record<string, number>;
   summary?: number[];
@@ -85,11 +108,15 @@ export class ShadowTraffic extends EventEmitter {
   private readonly maxQueue: number;
   private readonly timeoutMs: number;
   private readonly loadTimeoutMs: number;
+  private readonly starvedAfterMs: number;
+  private readonly backoffMs: number;
+  private readonly maxBackoffMs: number;
   private readonly warnLine: (line: string) => void;
   private readonly counts_: Omit<ShadowCounts, 'queued'> = {
     predicted: 0,
     failed: 0,
     timedOut: 0,
+    starved: 0,
     skipped: 0,
     workersStarted: 0,
   };
@@ -99,6 +126,11 @@ export class ShadowTraffic extends EventEmitter {
   private port: MessagePort | undefined;
   private current: Job | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The current worker's thread id, once it told it. */
+  private tid: number | undefined;
+  /** Consecutive cut-offs, and the back-off timer while one runs. */
+  private cutoffs = 0;
+  private backoff: NodeJS.Timeout | undefined;
   private nextId = 0;
   private closed = false;
   private lastWarn = -Infinity;
@@ -109,6 +141,9 @@ export class ShadowTraffic extends EventEmitter {
     this.maxQueue = options.maxQueue ?? 64;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.loadTimeoutMs = options.loadTimeoutMs ?? 120_000;
+    this.starvedAfterMs = options.starvedAfterMs ?? 10 * this.timeoutMs;
+    this.backoffMs = options.backoffMs ?? 1000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.warnLine = options.warn ?? ((line) => process.stderr.write(line + '\n'));
   }
 
@@ -129,13 +164,20 @@ export class ShadowTraffic extends EventEmitter {
    */
   mirror(req: MirrorRequest): void {
     const n = req.instances.length;
-    if (this.closed || req.candidate.modelDir === undefined || this.counts().queued + n > this.maxQueue) {
+    if (
+      this.closed ||
+      this.backoff ||
+      req.candidate.modelDir === undefined ||
+      this.counts().queued + n > this.maxQueue
+    ) {
       this.counts_.skipped += n;
       const why = this.closed
         ? 'the server is stopping'
-        : req.candidate.modelDir === undefined
-          ? `deployed model ${req.candidate.deployedModelId} has no model directory to load in the shadow worker`
-          : `the queue is full (${this.maxQueue} instances)`;
+        : this.backoff
+          ? `the worker is backing off after ${this.cutoffs} cut-off prediction(s) in a row`
+          : req.candidate.modelDir === undefined
+            ? `deployed model ${req.candidate.deployedModelId} has no model directory to load in the shadow worker`
+            : `the queue is full (${this.maxQueue} instances)`;
       this.warn(why);
       return;
     }
@@ -156,6 +198,8 @@ export class ShadowTraffic extends EventEmitter {
     this.queue.length = 0;
     this.current = undefined;
     clearTimeout(this.timer);
+    clearTimeout(this.backoff);
+    this.backoff = undefined;
     const w = this.worker;
     this.worker = undefined;
     this.port?.close();
@@ -165,7 +209,7 @@ export class ShadowTraffic extends EventEmitter {
   }
 
   private pump(): void {
-    if (this.closed || this.current || this.queue.length === 0) {
+    if (this.closed || this.backoff || this.current || this.queue.length === 0) {
       if (!this.current && this.queue.length === 0) {
         // Idle: nothing of ours keeps the process alive.
         this.port?.unref();
@@ -195,6 +239,7 @@ export class ShadowTraffic extends EventEmitter {
     const { port1, port2 } = new MessageChannel();
     const w = new Worker(workerUrl, { workerData: { port: port2 }, transferList: [port2] });
     this.counts_.workersStarted++;
+    this.tid = undefined;
     // A shadow worker must never keep a short-lived process (`lockstep predict`) alive.
     w.unref();
     port1.on('message', (reply: Reply) => this.onReply(w, reply));
@@ -219,7 +264,10 @@ export class ShadowTraffic extends EventEmitter {
     const job = this.current;
     if (w !== this.worker || !job || reply.id !== job.id) return;
     if (reply.started) {
-      this.arm(this.timeoutMs, job, 'predict');
+      if (reply.tid !== undefined) this.tid = reply.tid;
+      job.wall0 = performance.now();
+      job.cpu0 = reply.cpuMs;
+      this.armPredict(job, this.timeoutMs);
       this.emit('started');
       return;
     }
@@ -229,10 +277,40 @@ export class ShadowTraffic extends EventEmitter {
       this.counts_.failed++;
       this.logError(job, `shadow prediction failed (${reply.error})`, reply.ms ?? 0);
     } else {
+      this.cutoffs = 0;
       this.counts_.predicted++;
       this.logOk(job, reply);
     }
     this.pump();
+  }
+
+  private armPredict(job: Job, ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onPredictDeadline(job), Math.max(10, ms));
+    this.timer.unref();
+  }
+
+  /**
+   * The prediction's wall-clock deadline passed: a timeout if the thread used its CPU budget (or
+   * its CPU time cannot be read), starved if it had too little CPU for too long, else wait on.
+   */
+  private onPredictDeadline(job: Job): void {
+    if (this.current !== job) return;
+    const cpu = this.tid !== undefined && job.cpu0 !== undefined ? threadCpuMs(this.tid) : undefined;
+    if (cpu === undefined) return this.onTimeout(job, this.timeoutMs, 'predict');
+    const used = cpu - job.cpu0!;
+    if (used >= this.timeoutMs) return this.onTimeout(job, this.timeoutMs, 'predict');
+    const waited = performance.now() - job.wall0!;
+    if (waited >= this.starvedAfterMs) {
+      this.counts_.starved++;
+      this.current = undefined;
+      this.warn(
+        `the worker got ${Math.round(used)} ms of CPU in ${Math.round(waited)} ms (the machine is too busy); the prediction was dropped, not counted against deployed model ${job.req.candidate.deployedModelId}`,
+      );
+      this.restart();
+      return;
+    }
+    this.armPredict(job, Math.min(this.timeoutMs - used, this.starvedAfterMs - waited));
   }
 
   private onTimeout(job: Job, ms: number, what: string): void {
@@ -255,14 +333,36 @@ export class ShadowTraffic extends EventEmitter {
       this.logError(job, `shadow prediction failed (${why})`, 0);
     }
     this.warn(why);
-    this.pump();
+    // A worker that dies (out of memory on a huge model, a crash) is backed off like a hung one.
+    this.backOff();
   }
 
-  /** Terminates the worker (it may be stuck in a loop) and carries on with a fresh one. */
+  /** Terminates the worker (it may be stuck in a loop) and carries on with a fresh one after a back-off. */
   private restart(): void {
     const w = this.worker;
     this.worker = undefined;
     void w?.terminate();
+    this.backOff();
+  }
+
+  /**
+   * Skips what is queued (it would wait the back-off behind a candidate known to hang) and
+   * starts no worker until the back-off is over.
+   */
+  private backOff(): void {
+    if (this.closed) return;
+    this.cutoffs++;
+    this.counts_.skipped += this.queue.length;
+    this.queue.length = 0;
+    const ms = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (this.cutoffs - 1));
+    clearTimeout(this.backoff);
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined;
+      this.emit('resumed');
+      this.pump();
+    }, ms);
+    this.backoff.unref();
+    this.emit('cutoff');
     this.pump();
   }
 
@@ -325,6 +425,22 @@ export class ShadowTraffic extends EventEmitter {
     this.idleWaiters = [];
     for (const w of waiters) w();
     this.emit('idle');
+  }
+}
+
+/** CPU ticks per second in /proc stat files (USER_HZ, 100 on every Linux build in use). */
+const TICKS_PER_S = 100;
+
+/** CPU time (ms) thread `tid` of this process has used, or undefined where /proc cannot tell. */
+function threadCpuMs(tid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / TICKS_PER_S : undefined;
+  } catch {
+    return undefined;
   }
 }
 

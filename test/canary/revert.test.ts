@@ -8,7 +8,7 @@ import { LocalEndpoint } from '../../lib/endpoints/local.ts';
 import { reconcileCanary } from '../../lib/canary/reconcile.ts';
 import { findOpenRevert, revertBranch } from '../../lib/canary/revert.ts';
 import { rollbackBody, ROLLBACK_LABEL } from '../../lib/promotion/rollback.ts';
-import { addLabels, upsertPullRequest } from '../../lib/promotion/github.ts';
+import { addLabels, closePullRequest, upsertPullRequest } from '../../lib/promotion/github.ts';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
 import { commitFixtureModel, fixtureLoader } from '../support/fixture-model.ts';
 import { GOOD, makeRegistryRepo } from '../promotion/fixture.ts';
@@ -156,6 +156,16 @@ describe('canary revert', () => {
       await revert(v2.model.hash);
       expect(openReverts().map((p) => p.number)).toEqual([pr.number]);
       expect(openReverts()[0].body).toContain(`to=${v2.model.hash}`);
+
+      // Closed by a human, not merged: the next rollback opens a new one (the closed one stays closed).
+      await closePullRequest(github.client, github.slug, pr.number);
+      expect(openReverts()).toHaveLength(0);
+      const again = await revert(v2.model.hash);
+      expect(again).toMatchObject({ kind: 'pull-request', pullRequest: { created: true } });
+      expect(openReverts()).toHaveLength(1);
+      expect(openReverts()[0].number).not.toBe(pr.number);
+      expect(openReverts()[0].body).toContain(`to=${v2.model.hash}`);
+      expect(gh.state.pulls.find((p) => p.number === pr.number)?.state).toBe('closed');
     } finally {
       fs.rmSync(origin, { recursive: true, force: true });
       await r.cleanup();

@@ -169,6 +169,74 @@ describe('serving server', () => {
     );
   });
 
+  it('server refuses __proto__ and constructor keys in instances and ignores them at the top level, polluting nothing', async () => {
+    const url = await serve({ source: await fixtureSource() });
+    const audio = wav64(freqForClass(3));
+    const raw = (text: string) => post(url + '/predict', text);
+    // An own "__proto__" key is not "instances": the body has the wrong shape.
+    const top = await raw(`{"__proto__": {"instances": [{"audio": "${audio}"}]}}`);
+    expect(top.status).toBe(400);
+    expect(top.body.error).toMatch(/^body: expected \{"instances"/);
+    for (const key of ['__proto__', 'constructor']) {
+      const res = await raw(`{"instances": [{"${key}": {"audio": "${audio}"}}]}`);
+      expect(res.status, key).toBe(400);
+      expect(res.body.error).toMatch(
+        new RegExp(`^instances\\[0\\]: expected exactly one of "audio" or "features", got \\["${key}"\\]`),
+      );
+      const both = await raw(`{"instances": [{"audio": "${audio}", "${key}": {"polluted": true}}]}`);
+      expect(both.status, key).toBe(400);
+    }
+    // Extra top-level keys are not read: answered, and nothing reached Object.prototype.
+    const extra = await raw(
+      `{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "instances": [{"audio": "${audio}"}]}`,
+    );
+    expect(extra.status).toBe(200);
+    expect(extra.body.predictions.map((p: any) => p.label)).toEqual([FIXTURE_LABELS[3]]);
+    expect(({} as any).polluted).toBeUndefined();
+    expect((await fetch(url + '/health')).status).toBe(200);
+  });
+
+  it('server answers odd raw WAV bodies with a reason, never a 5xx: 8-bit, stereo, truncated header, JSON sent as audio/wav', async () => {
+    const url = await serve({ source: await fixtureSource() });
+    const send = async (body: Buffer | string, type = 'audio/wav') => {
+      const res = await fetch(url + '/predict', { method: 'POST', headers: { 'content-type': type }, body });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const good = toneWav(freqForClass(2), 0.5);
+    // 8-bit PCM and stereo are WAV files too: decoded and answered.
+    const eight = Buffer.from(good);
+    eight.writeUInt16LE(8, 34); // bitsPerSample
+    eight.writeUInt16LE(1, 32); // blockAlign
+    eight.writeUInt32LE(16000, 28); // byteRate
+    // The same bytes read as two channels: half as long, so from a 1 s clip.
+    const stereo = Buffer.from(toneWav(freqForClass(2), 1));
+    stereo.writeUInt16LE(2, 22); // channels
+    stereo.writeUInt16LE(4, 32);
+    stereo.writeUInt32LE(64000, 28);
+    for (const [name, body] of [
+      ['8-bit', eight],
+      ['stereo', stereo],
+    ] as const) {
+      const res = await send(body);
+      expect(res.status, name).toBe(200);
+      expect(res.body.predictions, name).toHaveLength(1);
+    }
+    for (const [name, body] of [
+      ['truncated header', good.subarray(0, 30)],
+      ['header only', good.subarray(0, 44)],
+      ['JSON as audio/wav', JSON.stringify({ instances: [{ audio: wav64(440) }] })],
+    ] as const) {
+      const res = await send(body);
+      expect(res.status, name).toBe(400);
+      expect(res.body.error, name).toMatch(/^body: /);
+    }
+    // A WAV sent as JSON is a JSON syntax error, said so.
+    const asJson = await send(good, 'application/json');
+    expect(asJson.status).toBe(400);
+    expect(asJson.body.error).toMatch(/^body: not JSON/);
+    expect((await fetch(url + '/health')).status).toBe(200);
+  });
+
   it('server enforces the body-size limit with 413', async () => {
     const url = await serve({ source: await fixtureSource(), bodyLimit: 10_000 });
     const res = await post(url + '/predict', { instances: [{ audio: wav64(440, 1) }] });

@@ -100,7 +100,9 @@ async function healthShadow(): Promise<ShadowCounts> {
 
 describe('shadow traffic', () => {
   it('shadow traffic keeps answering while the candidate hangs: it is cut off, restarted and counted, and a full queue skips', async () => {
-    await serve(HANG, { timeoutMs: 300, maxQueue: 2 });
+    // The busy-looping candidate runs on a nice-19 thread: on a loaded machine its 300 ms of CPU
+    // may take many seconds of wall time, which must not make it count as starved here.
+    await serve(HANG, { timeoutMs: 300, maxQueue: 2, starvedAfterMs: 600_000 });
     const times = await drive(6);
     // Answered in far less than the candidate's hang, every one of them.
     for (const t of times) expect(t).toBeLessThan(2000);
@@ -183,5 +185,97 @@ describe('shadow traffic', () => {
     // The candidate's own answer, with the served one beside it.
     expect(shadows[0].label).not.toBe(shadows[0].shadow?.label);
     expect(shadows[0].shadow).toMatchObject({ deployedModelId: '5', label: answered[0].label });
+  });
+});
+
+describe('shadow traffic on a starved CPU and with a candidate that keeps hanging', () => {
+  it('shadow traffic does not count a thread that got no CPU as a timed-out candidate: the 2 s budget is CPU time', async () => {
+    // Blocked without using CPU for 3x the budget: what a nice-19 thread on a loaded machine sees.
+    await serve({ sleepMs: 600 }, { timeoutMs: 200 });
+    await drive(2);
+    await shadow.settled();
+    expect(await healthShadow()).toMatchObject({ predicted: 2, failed: 0, timedOut: 0, workersStarted: 1 });
+    expect(entries().shadows.map((s) => s.status)).toEqual(['ok', 'ok']);
+  });
+
+  it('shadow traffic gives up on a thread starved beyond the wall-clock cap without logging it as the candidate error', async () => {
+    await serve({ sleepMs: Infinity }, { timeoutMs: 100, starvedAfterMs: 400, backoffMs: 60_000 });
+    const cut = once(shadow, 'cutoff');
+    await drive(1);
+    await cut;
+    await shadow.settled();
+    expect(await healthShadow()).toMatchObject({ predicted: 0, failed: 0, timedOut: 0, starved: 1 });
+    expect(entries().shadows).toEqual([]);
+  });
+
+  it('shadow traffic backs off after a cut-off worker: a candidate that keeps hanging does not restart the worker per instance', async () => {
+    await serve(HANG, { timeoutMs: 100, backoffMs: 60_000, starvedAfterMs: 600_000 });
+    const cut = once(shadow, 'cutoff');
+    await drive(5);
+    await cut;
+    // While backing off, new instances are skipped and counted, and no worker starts.
+    await drive(5);
+    await shadow.settled();
+    const c = await healthShadow();
+    expect(c).toMatchObject({ timedOut: 1, workersStarted: 1, skipped: 9, queued: 0 });
+    expect(entries().shadows).toHaveLength(1);
+  });
+
+  it('shadow traffic starts a fresh worker once the back-off is over', async () => {
+    await serve(HANG, { timeoutMs: 100, backoffMs: 50, starvedAfterMs: 600_000 });
+    await drive(1);
+    await once(shadow, 'cutoff');
+    await once(shadow, 'resumed');
+    await drive(1);
+    await once(shadow, 'cutoff');
+    const c = await healthShadow();
+    expect(c).toMatchObject({ timedOut: 2, workersStarted: 2 });
+  });
+
+  it('shadow traffic refuses a features instance whose length the candidate does not take, as the answer path does', async () => {
+    await serve({ featureDim: 3 }, {});
+    const res = await fetch(url + '/predict', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [{ features: [0.03, 0.1] }] }),
+    });
+    expect(res.status).toBe(200);
+    await shadow.settled();
+    const { shadows } = entries();
+    expect(shadows.map((s) => s.status)).toEqual(['error']);
+    expect(shadows[0].error).toMatch(/wrong shape "2"\. The candidate expects 3 raw summary features/);
+  });
+
+  it('shadow traffic follows a candidate that changes mid-step on one worker thread, each prediction logged under its own candidate', async () => {
+    const stable = await route('1', { tag: 'stable' });
+    const candidates = await Promise.all(
+      [2, 3, 4, 5, 6, 7, 8, 9].map((k) => route(String(k), { tag: `c${k}` })),
+    );
+    shadow = new ShadowTraffic({ warn: () => undefined });
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const candidate of candidates) {
+          shadow.mirror({
+            env: 'dev',
+            log,
+            candidate,
+            stable,
+            instances: [{ kind: 'features', raw: Float32Array.of(0.03, 0.1) }],
+            answers: [{ label: 'fear', scores: {} }],
+            prepMs: 0,
+          });
+          await shadow.settled();
+        }
+      }
+      expect(shadow.counts()).toMatchObject({ predicted: 24, failed: 0, workersStarted: 1, queued: 0 });
+      const ids = entries().shadows.map((e) => [e.deployedModelId, e.modelVersionId]);
+      expect(ids).toEqual(
+        Array(3)
+          .fill(candidates.map((c) => [c.deployedModelId, c.modelVersionId]))
+          .flat(),
+      );
+    } finally {
+      await shadow.close();
+    }
   });
 });

@@ -23,6 +23,13 @@ export interface FixtureSpec {
   fail?: boolean;
   /** Busy-wait this long per prediction. */
   delayMs?: number;
+  /**
+   * Block the thread this long per prediction without using CPU (as a thread the scheduler
+   * starves does); Infinity blocks for good.
+   */
+  sleepMs?: number;
+  /** Length of the raw feature vector it expects (default 2; it reads only the first value). */
+  featureDim?: number;
   /** Distinguishes otherwise equal models (changes the id). */
   tag?: string;
 }
@@ -30,7 +37,8 @@ export interface FixtureSpec {
 /** Writes a fixture model directory. */
 export function writeFixtureModel(dir: string, spec: FixtureSpec = {}): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'fixture.json'), JSON.stringify({ labels: FIXTURE_LABELS, ...spec }));
+  const json = { labels: FIXTURE_LABELS, ...spec, ...(spec.sleepMs === Infinity ? { sleepMs: -1 } : {}) };
+  fs.writeFileSync(path.join(dir, 'fixture.json'), JSON.stringify(json));
 }
 
 function features(samples: Float32Array): Float32Array {
@@ -58,6 +66,11 @@ export const fixtureLoader: ModelLoader = Object.assign(
           /* busy wait: a slow model */
         }
       }
+      if (spec.sleepMs) {
+        // JSON has no Infinity: a negative value stands for it.
+        const ms = spec.sleepMs < 0 ? Infinity : spec.sleepMs;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      }
       const center = raw[0] * 70;
       const logits = labels.map((_, k) => -Math.abs(center - k) * 4);
       const max = Math.max(...logits);
@@ -73,7 +86,7 @@ export const fixtureLoader: ModelLoader = Object.assign(
     const model: ServingModel = {
       id: createHash('sha256').update(text).digest('hex'),
       labels,
-      featureDim: 2,
+      featureDim: spec.featureDim ?? 2,
       predictAudio: (audio: DecodedAudio) => predict(features(downmix(audio.channels))),
       predictFeatures: predict,
     };
