@@ -203,9 +203,7 @@ export function writeCachedAnswer(
   answer: CachedAnswer,
   before: Record<string, string>,
 ): void {
-  const roots = fixedRoots(repo, pipelineFile);
-  for (const s of stages)
-    for (const p of [...s.code, ...s.deps, ...s.outs]) roots.push([path.join(repo.root, p), true]);
+  const roots = allRoots(repo, pipelineFile, stages);
   const { sigs, newestNs } = signatures(roots);
   // Anything that changed while the answer was computed: the answer may mix old and new.
   for (const k of Object.keys(before)) if (sigs[k] !== before[k]) return;
@@ -220,9 +218,24 @@ export function writeCachedAnswer(
   }
 }
 
-/** Signatures of the fixed inputs, taken before computing an answer (see writeCachedAnswer). */
-export function signaturesBefore(repo: Repo, pipelineFile: string | undefined): Record<string, string> {
-  return signatures(fixedRoots(repo, pipelineFile)).sigs;
+function allRoots(repo: Repo, pipelineFile: string | undefined, stages: StageDef[]): Root[] {
+  const roots = fixedRoots(repo, pipelineFile);
+  for (const s of stages)
+    for (const p of [...s.code, ...s.deps, ...s.outs]) roots.push([path.join(repo.root, p), true]);
+  return roots;
+}
+
+/**
+ * Signatures taken before computing an answer (see writeCachedAnswer): the fixed inputs, and
+ * with `stages` their code, deps and outs too. Signatures already in `into` are kept.
+ */
+export function signaturesBefore(
+  repo: Repo,
+  pipelineFile: string | undefined,
+  stages: StageDef[] = [],
+  into: Record<string, string> = {},
+): Record<string, string> {
+  return { ...signatures(allRoots(repo, pipelineFile, stages)).sigs, ...into };
 }
 
 /**

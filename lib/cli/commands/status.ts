@@ -30,7 +30,8 @@ export function register(program: Command, io: CliIO): void {
         const status = cached && (await answers.statusFromAnswer(repo, cached));
         if (status) return print(status);
       }
-      const before = answers?.signaturesBefore(repo, pipelineFile);
+      // Taken ahead of reading each input: an input that changes while status reads it is not cached.
+      let before = answers?.signaturesBefore(repo, pipelineFile);
       const { loadParams } = await import('../../params.ts');
       const { loadPipeline } = await import('../../pipeline/load.ts');
       const { repoStatus } = await import('../../pipeline/status.ts');
@@ -48,6 +49,7 @@ export function register(program: Command, io: CliIO): void {
         }
       }
       const stages = factory(params);
+      if (answers) before = answers.signaturesBefore(repo, pipelineFile, stages, before);
       let answer;
       const status = await repoStatus(repo, stages, { params, remote, onAnswer: (a) => (answer = a) });
       print(status);
