@@ -4,6 +4,8 @@
  */
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Oid, StageDef } from '../types.ts';
+import { changedDataOf, type MissingArtifact, type StatusReport } from './status-report.ts';
+import type { CachedAnswer } from './status-cache.ts';
 import type { Remote } from '../store/remote.ts';
 import { Cache } from '../store/cache.ts';
 import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
@@ -11,39 +13,6 @@ import { StatusIndex } from '../store/status-index.ts';
 import { readLockfile } from '../lockfile.ts';
 import { LockfileConflictError } from '../errors.ts';
 import { planRun, planToJson } from './plan.ts';
-
-export interface MissingArtifact {
-  path: string;
-  hash: Oid;
-  /** Objects absent (a directory whose manifest is absent counts its manifest only). */
-  objects: number;
-}
-
-/** A tracked data path (`lockstep add`) whose workspace bytes differ from the lockfile. */
-export interface ChangedData {
-  path: string;
-  /** `modified`: other bytes; `missing`: not in the workspace; `unreadable`: cannot be hashed as is. */
-  state: 'modified' | 'missing' | 'unreadable';
-  /** For `unreadable`: the one-line reason. */
-  problem?: string;
-}
-
-export interface StatusReport {
-  stages: { name: string; action: string; reason: string }[];
-  /** Stages that would run or restore. */
-  stale: string[];
-  /** Tracked data whose workspace copy is not what the lockfile pins. */
-  changedData: ChangedData[];
-  missingLocal: MissingArtifact[];
-  /** Only with a remote. */
-  missingRemote?: MissingArtifact[];
-  remote?: string;
-  /**
-   * The lockfile holds git conflict markers: the one-line error, and the stages the per-stage
-   * merge (`lockstep lock resolve`) leaves stale. The plan above is made against that merge.
-   */
-  conflict?: { message: string; stale: { stage: string; reason: string }[]; data: string[] };
-}
 
 async function objectsOf(repo: Repo, cache: Cache, ref: ArtifactRef): Promise<Oid[]> {
   try {
@@ -57,7 +26,12 @@ async function objectsOf(repo: Repo, cache: Cache, ref: ArtifactRef): Promise<Oi
 export async function repoStatus(
   repo: Repo,
   stages: StageDef[],
-  options: { params: Record<string, any>; remote?: Remote },
+  options: {
+    params: Record<string, any>;
+    remote?: Remote;
+    /** Receives what status-cache.ts keeps of the answer (not called with a remote or a conflict). */
+    onAnswer?: (answer: CachedAnswer) => void;
+  },
 ): Promise<StatusReport> {
   const cache = new Cache(repo);
   let lockfile;
@@ -81,18 +55,7 @@ export async function repoStatus(
   // The status index answers "unchanged" from stats alone, and "every object is cached" from
   // the cache's directory stamps, so a status with nothing changed reads no manifest.
   const index = StatusIndex.load(repo);
-  const changedData: ChangedData[] = [];
-  for (const [p, ref] of Object.entries(lockfile.data ?? {})) {
-    const now = await index.workspaceHash(p);
-    if (now.kind === 'present' && now.hash === ref.hash) continue;
-    changedData.push(
-      now.kind === 'present'
-        ? { path: p, state: 'modified' }
-        : now.kind === 'missing'
-          ? { path: p, state: 'missing' }
-          : { path: p, state: 'unreadable', problem: now.problem },
-    );
-  }
+  const changedData = await changedDataOf(index, Object.entries(lockfile.data ?? {}));
   const refs = lockfileArtifacts(lockfile);
   const missingLocal: MissingArtifact[] = [];
   const perRef: { ref: ArtifactRef; oids: Oid[] }[] = [];
@@ -112,6 +75,13 @@ export async function repoStatus(
     missingLocal,
     ...(conflict ? { conflict } : {}),
   };
+  if (!options.remote && !conflict)
+    options.onAnswer?.({
+      stages: report.stages,
+      stale: report.stale,
+      data: Object.entries(lockfile.data ?? {}).map(([p, ref]) => [p, ref.hash]),
+      refs,
+    });
   if (options.remote) {
     const all = [...new Set(perRef.flatMap((p) => p.oids))];
     const present = await options.remote.has(all);
@@ -127,37 +97,4 @@ export async function repoStatus(
   return report;
 }
 
-/** Human lines for a status report. */
-export function formatStatus(s: StatusReport): string[] {
-  const lines: string[] = [];
-  if (s.conflict) {
-    lines.push(s.conflict.message);
-    for (const p of s.conflict.data)
-      lines.push(`  data ${p}: changed on both sides; run "npx lockstep add ${p}" after choosing its bytes`);
-  }
-  if (s.stale.length === 0) lines.push('pipeline: up to date');
-  else {
-    lines.push('stale stages:');
-    for (const st of s.stages.filter((x) => x.action !== 'skip'))
-      lines.push(`  ${st.name}: ${st.reason} (${st.action})`);
-  }
-  if (s.changedData.length > 0) {
-    lines.push('tracked data changed since the lockfile (lockstep add <path> records it):');
-    for (const c of s.changedData)
-      lines.push(`  ${c.path}: ${c.state === 'unreadable' ? `cannot be hashed (${c.problem})` : c.state}`);
-  }
-  if (s.missingLocal.length === 0) lines.push('cache: every locked artifact is present');
-  else {
-    lines.push('missing from the local cache (lockstep pull):');
-    for (const m of s.missingLocal) lines.push(`  ${m.path} ${m.hash.slice(0, 12)} (${m.objects} objects)`);
-  }
-  if (s.missingRemote) {
-    if (s.missingRemote.length === 0) lines.push(`remote ${s.remote}: every locked artifact is present`);
-    else {
-      lines.push(`missing on remote ${s.remote} (lockstep push):`);
-      for (const m of s.missingRemote)
-        lines.push(`  ${m.path} ${m.hash.slice(0, 12)} (${m.objects} objects)`);
-    }
-  }
-  return lines;
-}
+export { formatStatus, type ChangedData, type MissingArtifact, type StatusReport } from './status-report.ts';

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
 import { repoAt } from '../../lib/repo.ts';
@@ -87,5 +89,100 @@ describe('cli status with tracked data behind a symlink', () => {
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }
+  });
+});
+
+const BASELINE_PIPELINE = fileURLToPath(new URL('./fixtures/baseline-pipeline.ts', import.meta.url));
+
+describe('cli status answered from its cache', () => {
+  const answerFile = () => path.join(t!.root, '.lockstep/state/status-answer.json');
+
+  async function plainStatus(): Promise<string> {
+    const r = await cli('status', '--pipeline', BASELINE_PIPELINE);
+    expect(r.code, r.stderr.join('\n')).toBe(0);
+    return r.stdout;
+  }
+
+  /**
+   * Waits out the racy window, lets status write its cache, and marks the cached answer so a
+   * status that takes it shows the mark: then the cache is known to be used while valid.
+   */
+  async function cacheAndMark(): Promise<void> {
+    await new Promise((res) => setTimeout(res, 1100));
+    fs.rmSync(answerFile(), { force: true });
+    await plainStatus();
+    const body = JSON.parse(fs.readFileSync(answerFile(), 'utf8'));
+    body.stages[0].reason = 'MARK';
+    body.stale = [body.stages[0].name];
+    body.stages[0].action = 'run';
+    fs.writeFileSync(answerFile(), JSON.stringify(body));
+    expect(await plainStatus()).toContain('MARK');
+  }
+
+  /** Status after a change: what the cache path answers equals what a status without it does. */
+  async function afterChange(): Promise<string> {
+    const cached = await plainStatus();
+    fs.rmSync(answerFile(), { force: true });
+    const uncached = await plainStatus();
+    expect(cached).not.toContain('MARK');
+    expect(cached).toBe(uncached);
+    return cached;
+  }
+
+  it('cli status changes with params.yaml (size and mtime put back), a code file, the baseline branch and a checked-out lockfile', async () => {
+    t = await createPipelineRepo();
+    expect((await cli('repro', '--pipeline', BASELINE_PIPELINE)).code).toBe(0);
+    t.commit('lock v1');
+    t.write('code/train.txt', 'train v2\n');
+    expect((await cli('repro', '--pipeline', BASELINE_PIPELINE)).code).toBe(0);
+    t.commit('lock v2');
+    const upToDate = await plainStatus();
+    expect(upToDate).toContain('pipeline: up to date');
+
+    // params.yaml with the same size and mtime: only its ctime (and bytes) tell.
+    await cacheAndMark();
+    const params = path.join(t.root, 'params.yaml');
+    const st = fs.statSync(params, { bigint: true });
+    fs.writeFileSync(params, fs.readFileSync(params, 'utf8').replace('seed: 1', 'seed: 2'));
+    // To the nanosecond (utimes through Node rounds), with touch from coreutils.
+    const ns = String(st.mtimeNs % 1_000_000_000n).padStart(9, '0');
+    execFileSync('touch', ['-m', '-d', `@${st.mtimeNs / 1_000_000_000n}.${ns}`, params]);
+    const now = fs.statSync(params, { bigint: true });
+    expect([now.size, now.mtimeNs, now.ino]).toEqual([st.size, st.mtimeNs, st.ino]);
+    expect(await afterChange()).toContain('params data.seed changed');
+    fs.writeFileSync(params, fs.readFileSync(params, 'utf8').replace('seed: 2', 'seed: 1'));
+
+    await cacheAndMark();
+    t.write('code/evaluate.txt', 'evaluate v2\n');
+    expect(await afterChange()).toContain('evaluate: code changed');
+    t.write('code/evaluate.txt', 'evaluate v1\n');
+
+    // The gate's baseline is a declared input read from branch dev.
+    await cacheAndMark();
+    t.git('branch', '-f', 'dev', 'HEAD~1');
+    expect(await afterChange()).toContain('baseline dev@');
+
+    t.git('branch', '-D', 'dev');
+    expect(await afterChange()).toBe(upToDate);
+    await cacheAndMark();
+    t.git('checkout', 'HEAD~1', '--', 'artifacts.lock.yaml');
+    expect(await afterChange()).toContain('train: code changed');
+  });
+
+  it('cli status ignores a corrupt cache file', async () => {
+    t = await createPipelineRepo();
+    expect((await cli('repro', '--pipeline', BASELINE_PIPELINE)).code).toBe(0);
+    const good = await plainStatus();
+    for (const junk of ['', '{"v":1', '{"v":1,"key":"x","roots":[],"sigs":{}}', 'null', '[1,2]']) {
+      fs.mkdirSync(path.dirname(answerFile()), { recursive: true });
+      fs.writeFileSync(answerFile(), junk);
+      expect(await plainStatus()).toBe(good);
+    }
+    // A cache of the right shape whose stages are garbled is not taken either.
+    await cacheAndMark();
+    const body = JSON.parse(fs.readFileSync(answerFile(), 'utf8'));
+    body.stages = [{ name: 1 }];
+    fs.writeFileSync(answerFile(), JSON.stringify(body));
+    expect(await plainStatus()).toBe(good);
   });
 });

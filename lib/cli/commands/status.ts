@@ -1,7 +1,10 @@
 /**
  * `lockstep status [--json] [--remote]`: stale stages and why (the plan, nothing runs), plus
- * locked artifacts missing from the local cache (and the remote with `--remote`).
+ * locked artifacts missing from the local cache (and the remote with `--remote`). Without
+ * `--remote`, an answer whose inputs are all unchanged since the last status is taken from
+ * .lockstep/state/status-answer.json (lib/pipeline/status-cache.ts) without loading the planner.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
 
@@ -14,11 +17,25 @@ export function register(program: Command, io: CliIO): void {
     .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
     .action(async (opts: { json?: boolean; remote?: boolean; pipeline?: string }) => {
       const { findRepo } = await import('../../repo.ts');
+      const { formatStatus } = await import('../../pipeline/status-report.ts');
+      const repo = findRepo(io.cwd);
+      const pipelineFile = opts.pipeline === undefined ? undefined : path.resolve(io.cwd, opts.pipeline);
+      const print = (status: object & Parameters<typeof formatStatus>[0]): void => {
+        if (opts.json) io.out(JSON.stringify(status, null, 2));
+        else for (const line of formatStatus(status)) io.out(line);
+      };
+      const answers = opts.remote ? undefined : await import('../../pipeline/status-cache.ts');
+      if (answers) {
+        const cached = answers.readCachedAnswer(repo, pipelineFile);
+        const status = cached && (await answers.statusFromAnswer(repo, cached));
+        if (status) return print(status);
+      }
+      // Taken ahead of reading each input: an input that changes while status reads it is not cached.
+      let before = answers?.signaturesBefore(repo, pipelineFile);
       const { loadParams } = await import('../../params.ts');
       const { loadPipeline } = await import('../../pipeline/load.ts');
-      const { repoStatus, formatStatus } = await import('../../pipeline/status.ts');
+      const { repoStatus } = await import('../../pipeline/status.ts');
       const { LockstepError } = await import('../../errors.ts');
-      const repo = findRepo(io.cwd);
       const params = loadParams(repo);
       const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
       let remote;
@@ -31,8 +48,11 @@ export function register(program: Command, io: CliIO): void {
           );
         }
       }
-      const status = await repoStatus(repo, factory(params), { params, remote });
-      if (opts.json) io.out(JSON.stringify(status, null, 2));
-      else for (const line of formatStatus(status)) io.out(line);
+      const stages = factory(params);
+      if (answers) before = answers.signaturesBefore(repo, pipelineFile, stages, before);
+      let answer;
+      const status = await repoStatus(repo, stages, { params, remote, onAnswer: (a) => (answer = a) });
+      print(status);
+      if (answers && before && answer) answers.writeCachedAnswer(repo, pipelineFile, stages, answer, before);
     });
 }
