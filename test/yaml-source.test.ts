@@ -125,7 +125,7 @@ describe('configuration files (lib/yaml-source.ts)', () => {
 
   it('lockstep with many mistakes in params.yaml prints every one as file:line, exits 1 and writes nothing', async () => {
     t = await createTmpRepo({
-      'params.yaml': 'train:\n  epochz: 3\n  lr: fast\n  foo: 1\ngate:\n  bogus: true\nbogus2: 2\n',
+      'params.yaml': 'train:\n  epochz: 3\n  lr: fast\n  foo: 1\n  foo: 2\ngate:\n  bogus: true\nbogus2: 2\n',
     });
     const before = t.git('status', '--porcelain', '--ignored');
     const o = memoryOutput();
@@ -136,8 +136,9 @@ describe('configuration files (lib/yaml-source.ts)', () => {
       '2',
       '3',
       '4',
-      '6',
+      '5',
       '7',
+      '8',
     ]);
     expect(t.git('status', '--porcelain', '--ignored')).toBe(before);
   });
