@@ -6,7 +6,7 @@
  * line each, in file order) instead of the first.
  */
 import fs from 'node:fs';
-import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigProblems } from './errors.ts';
 
@@ -16,6 +16,8 @@ export interface YamlSource {
   value: unknown;
   /** 1-based line of the node at `path` (or of its nearest existing parent); undefined if unknown. */
   lineOf(path: readonly PropertyKey[]): number | undefined;
+  /** Problems found while parsing that do not stop the schema check (duplicate keys). */
+  problems?: Problem[];
 }
 
 /**
@@ -39,7 +41,9 @@ export function readConfigText(abs: string, shown: string): string | undefined {
 /** Parses YAML text; a syntax error becomes a one-line ConfigError with `file:line:`. */
 export function parseYamlSource(text: string, file: string, fix = 'Fix the YAML syntax.'): YamlSource {
   const lineCounter = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // The yaml package's own duplicate-key check is quadratic in a mapping's size (a 5 MB file took
+  // minutes) and stops at the first one: duplicateKeys finds them all in one pass instead.
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = lineCounter.linePos(first.pos[0]).line;
@@ -73,7 +77,38 @@ export function parseYamlSource(text: string, file: string, fix = 'Fix the YAML 
       );
     throw err;
   }
-  return { file, value, lineOf };
+  return { file, value, lineOf, problems: duplicateKeys(doc, lineCounter) };
+}
+
+/** Every key that repeats a key of its own mapping, at the line of the repetition. */
+function duplicateKeys(doc: Document, lineCounter: LineCounter): Problem[] {
+  const problems: Problem[] = [];
+  const lineAt = (node: unknown): number | undefined =>
+    isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  const walk = (node: unknown, path: PropertyKey[]): void => {
+    if (isMap(node)) {
+      const seen = new Map<string, unknown>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, pair.key);
+        else {
+          const firstLine = lineAt(first);
+          problems.push({
+            path: [...path, key],
+            line: lineAt(pair.key),
+            message: `${[...path, key].map(String).join('.')}: duplicate key "${key}"${firstLine ? ` (first on line ${firstLine})` : ''}. Keep one of them`,
+          });
+        }
+        walk(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    }
+  };
+  walk(doc.contents, []);
+  return problems;
 }
 
 /** Describes a value for an error message: JSON for scalars, the type name otherwise. */
@@ -135,6 +170,8 @@ export function issuePath(issue: z.core.$ZodIssue): PropertyKey[] {
 /** One problem found in a file: where (a key path) and `<key>: <problem>. <fix>` (no file). */
 export interface Problem {
   path: readonly PropertyKey[];
+  /** The line when the path alone does not give it (the second of two equal keys). */
+  line?: number;
   message: string;
 }
 
@@ -153,7 +190,7 @@ export interface ValidateOptions {
 /** Formats problems as `<file>:<line>: <message>.` lines, in file order, without duplicates. */
 export function formatProblems(src: YamlSource, problems: Problem[]): string[] {
   const lines = problems.map((p) => {
-    const line = src.lineOf(p.path);
+    const line = p.line ?? src.lineOf(p.path);
     return {
       line: line ?? 0,
       text: `${src.file}${line ? `:${line}` : ''}: ${p.message.replace(/\.$/, '')}.`,
@@ -194,9 +231,12 @@ export function validateYaml<S extends z.ZodType>(
   rules: Rule<z.infer<S>>[] = [],
 ): z.infer<S> {
   const result = schema.safeParse(src.value);
-  const problems = result.success
-    ? rules.flatMap((rule) => rule(result.data))
-    : issueProblems(result.error.issues, src.value, options);
+  const problems = [
+    ...(src.problems ?? []),
+    ...(result.success
+      ? rules.flatMap((rule) => rule(result.data))
+      : issueProblems(result.error.issues, src.value, options)),
+  ];
   if (problems.length > 0) throw new ConfigProblems(formatProblems(src, problems));
   return (result as { data: z.infer<S> }).data;
 }

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type { v1, protos } from '@google-cloud/aiplatform';
+import { UsageError } from '../errors.ts';
 
 export type JobServiceClient = InstanceType<typeof v1.JobServiceClient>;
 export type CustomJob = protos.google.cloud.aiplatform.v1.ICustomJob;
@@ -36,10 +37,34 @@ function jobStateName(n: number): string | undefined {
   return jobStateNames[n];
 }
 
+/**
+ * `LOCKSTEP_VERTEX_ENDPOINT` (`http://127.0.0.1:PORT`): every Vertex AI client of this process
+ * talks to that server instead of Google's. The one reader of that variable.
+ */
+export function vertexEndpointOverride(): string | undefined {
+  return process.env.LOCKSTEP_VERTEX_ENDPOINT || undefined;
+}
+
+/**
+ * How long to wait between polls of a Vertex AI job, in ms: `LOCKSTEP_VERTEX_POLL_MS`, else 10 s.
+ * The one reader of that variable; anything but a positive number is a usage error (NaN would
+ * make every wait zero, a busy loop against the API).
+ */
+export function vertexPollMs(): number {
+  const raw = process.env.LOCKSTEP_VERTEX_POLL_MS;
+  if (raw === undefined) return 10_000;
+  const ms = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(ms) || ms <= 0)
+    throw new UsageError(
+      `LOCKSTEP_VERTEX_POLL_MS: expected a positive number of milliseconds, got "${raw}". Set it to e.g. 10000, or unset it.`,
+    );
+  return ms;
+}
+
 /** A client for `region`, or for `LOCKSTEP_VERTEX_ENDPOINT` when set. */
 export function jobServiceClient(region: string): JobServiceClient {
   const { JobServiceClient } = jobServiceModule();
-  const local = process.env.LOCKSTEP_VERTEX_ENDPOINT;
+  const local = vertexEndpointOverride();
   if (local) {
     const u = new URL(local);
     return new JobServiceClient({

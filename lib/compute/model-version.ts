@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { v1 } from '@google-cloud/aiplatform';
 import { UsageError } from '../errors.ts';
+import { vertexEndpointOverride } from './jobs-client.ts';
 
 export interface VertexModelTarget {
   project: string;
@@ -40,7 +41,7 @@ export async function uploadedModelVersion(
 
 /** REST fallback; with LOCKSTEP_VERTEX_ENDPOINT a local server and a placeholder token. */
 function clientOptions(region: string): ConstructorParameters<typeof v1.ModelServiceClient>[0] {
-  const local = process.env.LOCKSTEP_VERTEX_ENDPOINT;
+  const local = vertexEndpointOverride();
   if (!local) return { apiEndpoint: `${region}-aiplatform.googleapis.com`, fallback: true };
   const u = new URL(local);
   const gaxRequire = createRequire(createRequire(import.meta.url).resolve('google-gax'));

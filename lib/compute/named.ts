@@ -98,9 +98,8 @@ async function gcsStore(url: string): Promise<NamedStore> {
   const location = parseGsUrl(url);
   const root = location.prefix ? `${location.prefix}/` : '';
   const { createStorage } = await import('../store/gcs-client.ts');
-  const bucket = createStorage(Storage, {
-    ...(process.env.LOCKSTEP_GCS_ENDPOINT ? { projectId: 'local' } : {}),
-  }).bucket(location.bucket);
+  // createStorage itself gives a client on LOCKSTEP_GCS_ENDPOINT its placeholder project.
+  const bucket = createStorage(Storage).bucket(location.bucket);
   const status = (err: unknown) => (err as { code?: number }).code;
   return {
     url,

@@ -24,7 +24,7 @@ import type { TrialExecutor } from '../tune/tuner.ts';
 import type { TrialOutcome } from '../tune/trial.ts';
 import { openNamedStore, type NamedStore } from './named.ts';
 import type { ResolvedStageCompute, VertexSettings } from './resolve.ts';
-import { jobServiceClient, type JobServiceClient } from './jobs-client.ts';
+import { jobServiceClient, vertexPollMs, type JobServiceClient } from './jobs-client.ts';
 import { consoleLink, labelValue, submitCustomJob } from './job-submit.ts';
 import { followJob } from './job-follow.ts';
 import {
@@ -55,7 +55,7 @@ const quiet: Output = { isTTY: false, out: () => undefined, err: () => undefined
 /** A TrialExecutor running each trial as one CustomJob. */
 export function vertexTrialExecutor(o: VertexTrialsOptions): TrialExecutor {
   const out = o.out ?? quiet;
-  const pollMs = o.pollMs ?? Number(process.env.LOCKSTEP_VERTEX_POLL_MS ?? 10_000);
+  const pollMs = o.pollMs ?? vertexPollMs();
   let ready: Promise<{ client: JobServiceClient; named: NamedStore; features: ArtifactRef; code: string }>;
   const prepare = () =>
     (ready ??= (async () => {

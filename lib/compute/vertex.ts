@@ -24,7 +24,7 @@ import { Cache } from '../store/cache.ts';
 import { openNamedStore, type NamedStore } from './named.ts';
 import { jobPaths, jobResultSchema, type JobSpec } from './spec.ts';
 import type { ComputePlan, ResolvedStageCompute, VertexSettings } from './resolve.ts';
-import { jobServiceClient, type CustomJob, type JobServiceClient } from './jobs-client.ts';
+import { jobServiceClient, vertexPollMs, type CustomJob, type JobServiceClient } from './jobs-client.ts';
 import { consoleLink, labelValue, submitCustomJob } from './job-submit.ts';
 import { followJob, jobTimes } from './job-follow.ts';
 import { attachOrSubmit, keyLabel } from './job-claim.ts';
@@ -50,7 +50,7 @@ export class VertexExecutor implements StageExecutor {
     private readonly plan: ComputePlan,
     private readonly options: VertexExecutorOptions = {},
   ) {
-    this.pollMs = options.pollMs ?? Number(process.env.LOCKSTEP_VERTEX_POLL_MS ?? 10_000);
+    this.pollMs = options.pollMs ?? vertexPollMs();
   }
 
   handles(stage: string): boolean {

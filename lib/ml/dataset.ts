@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { parseValue } from '../yaml-source.ts';
 
 export const FEATURES_INDEX_VERSION = 1;
 
@@ -61,23 +62,18 @@ export function splitFiles(split: string): { summary: string; frames: string } {
 /** Reads and validates `<dir>/index.json`. @throws ConfigError when missing or malformed. */
 export function readFeaturesIndex(dir: string): FeaturesIndex {
   const file = path.join(dir, 'index.json');
+  let text: string;
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
+    json = JSON.parse(text);
   } catch (err) {
     throw new ConfigError(
       `${file}: cannot read features index (${(err as Error).message.split('\n')[0]}). Run the featurize stage first.`,
       { cause: err },
     );
   }
-  const parsed = featuresIndexSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `${file}: invalid features index at "${issue.path.join('.') || '<root>'}" (${issue.message}). Re-run the featurize stage.`,
-    );
-  }
-  return parsed.data;
+  return parseValue(featuresIndexSchema, json, file, { text, suffix: ', or re-run the featurize stage' });
 }
 
 /** Reads a little-endian float32 file, checking it holds exactly `count` values. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { DecodedAudio } from '../audio/wav.ts';
 import { ConfigError } from '../errors.ts';
+import { parseValue } from '../yaml-source.ts';
 import type { FeaturizeConfig } from './features.ts';
 import { featurizeAudio, frameCount, frameFeatureNames, summaryFeatureNames } from './features.ts';
 
@@ -179,16 +180,13 @@ export function transformAudio(
   };
 }
 
-/** Validates a parsed transform object; `where` names the file in errors. */
-export function parseTransform(value: unknown, where = 'transform.json'): Transform {
-  const parsed = transformSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `${where}: invalid transform at "${issue.path.join('.') || '<root>'}" (${issue.message}). Re-run the featurize stage.`,
-    );
-  }
-  const t = parsed.data as Transform;
+/** Validates a parsed transform object; `where` names the file in errors, `text` gives their lines. */
+export function parseTransform(value: unknown, where = 'transform.json', text?: string): Transform {
+  // Every schema problem, one line each (with its line when the file's text is given).
+  const t = parseValue(transformSchema, value, where, {
+    text,
+    suffix: ', or re-run the featurize stage',
+  }) as Transform;
   const D = t.featureNames.length;
   const F = t.frameMean.length;
   if (t.mean.length !== D || t.std.length !== D || t.frameStd.length !== F) {
@@ -223,7 +221,7 @@ export function readTransform(file: string): Transform {
   } catch (err) {
     throw new ConfigError(`${file}: not valid JSON. Re-run the featurize stage.`, { cause: err });
   }
-  return parseTransform(json, file);
+  return parseTransform(json, file, text);
 }
 
 /** Writes `transform.json` atomically (temp file + rename). */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic } from '../atomic.ts';
+import { parseValue } from '../yaml-source.ts';
 
 const modelRefSchema = z
   .object({
@@ -82,21 +83,18 @@ export function readEndpointState(file: string, env: string): EndpointState {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyEndpointState(env);
     throw err;
   }
+  const reset = 'delete the file to reset the local endpoint (it redeploys on the next reconcile)';
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch {
-    raw = undefined;
-  }
-  const result = endpointStateSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error?.issues[0];
-    const key = issue ? issue.path.join('.') || '(top level)' : '(json)';
+  } catch (err) {
     throw new ConfigError(
-      `${file}: ${key}: ${issue?.message ?? 'not JSON'}. Delete the file to reset the local endpoint (it redeploys on the next reconcile).`,
+      `${file}: not JSON. Delete the file to reset the local endpoint (it redeploys on the next reconcile).`,
+      { cause: err },
     );
   }
-  return result.data;
+  // Every problem of a hand-edited file at once, each with its line.
+  return parseValue(endpointStateSchema, raw, file, { text, suffix: `, or ${reset}` });
 }
 
 /** Writes the state atomically. */

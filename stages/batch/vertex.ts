@@ -21,6 +21,7 @@ import {
   withRetry,
   type BatchPredictionJob,
 } from '../../lib/compute/jobs-client.ts';
+import { vertexPollMs } from '../../lib/compute/jobs-client.ts';
 import { openGsPrefix } from '../../lib/store/gcs-objects.ts';
 import type { PredictionResult } from '../../lib/serving/endpoint.ts';
 import { isGsUrl, openBatchIo } from './io.ts';
@@ -238,7 +239,7 @@ async function runJob(
       out?.err(`batch: submitted ${job.name} (model ${options.modelVersion})`);
     }
     const name = job.name!;
-    const pollMs = options.pollMs ?? Number(process.env.LOCKSTEP_VERTEX_POLL_MS ?? 10_000);
+    const pollMs = options.pollMs ?? vertexPollMs();
     let state = '';
     let cancelled = false;
     for (;;) {

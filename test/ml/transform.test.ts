@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DecodedAudio } from '../../lib/audio/wav.ts';
-import { ConfigError } from '../../lib/errors.ts';
+import { ConfigError, ConfigProblems } from '../../lib/errors.ts';
 import type { FeaturizeConfig } from '../../lib/ml/features.ts';
 import { featurizeAudio, frameCount, frameFeatureNames, summaryFeatureNames } from '../../lib/ml/features.ts';
 import {
@@ -144,13 +144,42 @@ describe('readTransform', () => {
   it.each([
     ['missing file', null, /cannot read transform/],
     ['bad JSON', '{', /not valid JSON/],
-    ['wrong version', { version: 2 }, /invalid transform at "version"/],
+    ['wrong version', { version: 2 }, /^.*bad-wrong-version\.json:1: version: expected one of 1, got 2\./],
   ])('readTransform rejects a %s with a one-line ConfigError', (_n, content, re) => {
     const file = path.join(tmp, `bad-${_n.replace(/ /g, '-')}.json`);
     if (content !== null)
       fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
     expect(() => readTransform(file)).toThrow(ConfigError);
     expect(() => readTransform(file)).toThrow(re);
+  });
+
+  it('readTransform reports every schema problem of a transform file, each with its line', () => {
+    const { t } = fitted();
+    const file = path.join(tmp, 'two-mistakes.json');
+    fs.writeFileSync(file, JSON.stringify({ ...t, version: 2, mean: 'none' }, null, 2));
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    const lineOf = (key: string) => lines.findIndex((l) => l.startsWith(`  "${key}"`)) + 1;
+    let err: unknown;
+    try {
+      readTransform(file);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigProblems);
+    expect((err as ConfigProblems).lines).toEqual(
+      [
+        [
+          lineOf('version'),
+          `${file}:${lineOf('version')}: version: expected one of 1, got 2. Fix the value, or re-run the featurize stage.`,
+        ],
+        [
+          lineOf('mean'),
+          `${file}:${lineOf('mean')}: mean: expected array, got "none". Fix the value, or re-run the featurize stage.`,
+        ],
+      ]
+        .sort((a, b) => (a[0] as number) - (b[0] as number))
+        .map((x) => x[1]),
+    );
   });
 
   it('readTransform rejects scalers that do not match the featurize config', () => {
