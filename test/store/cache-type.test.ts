@@ -101,3 +101,20 @@ describe('cache.type', () => {
     }
   });
 });
+
+describe('cache.type errors', () => {
+  it.each([['symlink'], [[]], [['copy', 'symlink']], ['']])(
+    'cache.type %j fails in one line naming the key, the allowed values and no unrelated fix',
+    async (type) => {
+      const { repo } = repoWithCacheType(type);
+      const r = await runStoreCli(repo.root, 'add', 'data');
+      expect(r.code).toBe(1);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^lockstep: \.lockstep\/config\.yaml:2: cache\.type: /);
+      expect(lines[0]).toContain('expected reflink, hardlink or copy');
+      expect(lines[0]).not.toContain('remotes');
+      expect(listObjects(repo.cacheDir)).toEqual([]);
+    },
+  );
+});
