@@ -51,8 +51,18 @@ export async function addPaths(
   const link = chooseCacheLink(repo, readCacheTypes(repo), path.dirname(cache.tempPath()));
   const refs: ArtifactRef[] = [];
   try {
-    for (const rel of rels)
-      refs.push(await commitArtifact(repo, rel, { cache, link, out: options.out, signal: options.signal }));
+    for (const rel of rels) {
+      const prior = lock.data[rel];
+      refs.push(
+        await commitArtifact(repo, rel, {
+          cache,
+          link,
+          out: options.out,
+          signal: options.signal,
+          ...(prior ? { previous: { ...prior, path: rel } } : {}),
+        }),
+      );
+    }
   } catch (err) {
     // Leave the cache as it was: drop only the objects this run created.
     for (const oid of cache.inserted) fs.rmSync(cache.objectPath(oid), { force: true });

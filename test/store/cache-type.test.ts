@@ -118,3 +118,48 @@ describe('cache.type errors', () => {
     },
   );
 });
+
+describe('cache.type hardlink and edits in place', () => {
+  it.each([['data'], ['data/a.bin']])(
+    're-adding %s after an in-place edit quarantines the rewritten object and says so',
+    async (target) => {
+      const { repo, files } = repoWithCacheType('hardlink');
+      const first = await runStoreCli(repo.root, 'add', target);
+      expect(first.code, first.stderr).toBe(0);
+      const file = path.join(repo.root, 'data/a.bin');
+      const oldOid = sha(files['data/a.bin']!);
+      const cache = new Cache(repo);
+      expect(fs.statSync(file).ino).toBe(fs.statSync(cache.objectPath(oldOid)).ino);
+      // What an editor that writes in place does: the shared inode changes under the old name.
+      fs.chmodSync(file, 0o644);
+      fs.appendFileSync(file, 'edited');
+      const again = await runStoreCli(repo.root, 'add', target);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toContain(`data/a.bin: was edited in place while hard-linked`);
+      expect(fs.existsSync(cache.objectPath(oldOid))).toBe(false);
+      for (const [oid, p] of listObjects(repo.cacheDir)) expect(sha(fs.readFileSync(p)), oid).toBe(oid);
+      expect(fs.readdirSync(path.join(repo.stateDir, 'quarantine'))).toHaveLength(1);
+    },
+  );
+});
+
+describe('cache.type hardlink and push', () => {
+  it('push refuses an object a hard-linked file rewrote in place, and the remote never gets it', async () => {
+    const { repo, files } = repoWithCacheType('hardlink');
+    const remote = fs.mkdtempSync(path.join(path.dirname(repo.root), 'lockstep-remote-'));
+    cleanup.push(remote);
+    writeTree(repo.root, {
+      '.lockstep/config.yaml': `cache:\n  type: hardlink\nremote: r\nremotes:\n  r:\n    url: ${remote}\n`,
+    });
+    expect((await runStoreCli(repo.root, 'add', 'data')).code).toBe(0);
+    const file = path.join(repo.root, 'data/d.bin');
+    fs.chmodSync(file, 0o644);
+    fs.writeFileSync(file, 'rewritten in place');
+    const r = await runStoreCli(repo.root, 'push');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cache object is corrupt (quarantined)');
+    const oid = sha(files['data/d.bin']!);
+    expect(listObjects(remote).map(([o]) => o)).not.toContain(oid);
+    for (const [o, p] of listObjects(remote)) expect(sha(fs.readFileSync(p)), o).toBe(o);
+  });
+});
