@@ -97,6 +97,15 @@ function warnIfGitTracked(repo: Repo, rels: string[], out: Output | undefined): 
   }
 }
 
+/**
+ * `rel` as a .gitignore pattern matching only that path: glob characters and a backslash are
+ * escaped (a file named `[ab]*` must not ignore `a`, nor stay unignored itself), and so are
+ * trailing spaces, which git would otherwise strip.
+ */
+export function gitignoreLiteral(rel: string): string {
+  return rel.replace(/[\\*?[]/g, '\\$&').replace(/ +$/, (spaces) => spaces.replace(/ /g, '\\ '));
+}
+
 /** Appends `/<rel>` lines to the root `.gitignore` for paths not already listed. */
 export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
   const file = path.join(repo.root, '.gitignore');
@@ -107,7 +116,9 @@ export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const lines = new Set(text.split('\n').map((l) => l.trim()));
-  const added = rels.map((r) => `/${r}`).filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
+  const added = rels
+    .map((r) => `/${gitignoreLiteral(r)}`)
+    .filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
   if (added.length === 0) return;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
   await writeFileAtomic(file, `${text}${sep}${added.join('\n')}\n`, { tmpDir: repo.tmpDir });
