@@ -48,7 +48,11 @@ export async function addPaths(
     }
   }
   const cache = new Cache(repo, { out: options.out });
-  const link = chooseCacheLink(repo, readCacheTypes(repo), path.dirname(cache.tempPath()));
+  const types = readCacheTypes(repo);
+  const link = chooseCacheLink(repo, types, path.dirname(cache.tempPath()));
+  // A file the chosen link cannot reach (a mount inside the workspace) falls through to copy
+  // when the list allows it, as the probe's choice would have.
+  const linkFallback = types.slice(types.indexOf(link) + 1).includes('copy');
   const refs: ArtifactRef[] = [];
   try {
     for (const rel of rels) {
@@ -57,6 +61,7 @@ export async function addPaths(
         await commitArtifact(repo, rel, {
           cache,
           link,
+          linkFallback,
           out: options.out,
           signal: options.signal,
           ...(prior ? { previous: { ...prior, path: rel } } : {}),

@@ -34,6 +34,8 @@ export interface HashOptions {
   cache?: Cache;
   /** How new objects get their bytes (commitArtifact; default `copy`, see cache-type.ts). */
   link?: CacheLink;
+  /** With `link`: a file it cannot be made for (another file system) is copied instead. */
+  linkFallback?: boolean;
   /** What the path was last recorded as (commitArtifact): finds objects edited in place. */
   previous?: ArtifactRef;
 }
@@ -101,6 +103,16 @@ function hashError(scan: Scan, err: unknown): unknown {
       ),
     );
   }
+  if (err.code === 'EXDEV') {
+    return new LockstepError(
+      formatProblem(
+        shown,
+        'cannot link it into the cache from another file system (cache.type)',
+        shown,
+        'Add copy to cache.type in .lockstep/config.yaml (e.g. [hardlink, copy]).',
+      ),
+    );
+  }
   if (err.code === 'ENOSPC') {
     return new LockstepError(
       formatProblem(
@@ -145,7 +157,9 @@ async function resolveEntries(
             objects: cache.objectsDir,
             mode: 0o444,
             fault: takeWriteFault(),
-            ...(options.link && options.link !== 'copy' ? { link: options.link } : {}),
+            ...(options.link && options.link !== 'copy'
+              ? { link: options.link, fallbackCopy: options.linkFallback ?? false }
+              : {}),
           }
         : { path: f.abs },
     );

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { addPaths } from '../../lib/store/add.ts';
 import { readCacheTypes } from '../../lib/store/cache-type.ts';
 import { closeHashPool } from '../../lib/store/hasher.ts';
+import { hashOne } from '../../lib/store/hash-worker.mjs';
 import { Cache } from '../../lib/store/cache.ts';
 import { readLockfile } from '../../lib/lockfile.ts';
 import { makeRepo, listObjects, rmrf, runStoreCli, writeTree } from './helpers.ts';
@@ -162,4 +164,47 @@ describe('cache.type hardlink and push', () => {
     expect(listObjects(remote).map(([o]) => o)).not.toContain(oid);
     for (const [o, p] of listObjects(remote)) expect(sha(fs.readFileSync(p)), o).toBe(o);
   });
+});
+
+/** A directory on another file system than the temp dir (tmpfs /dev/shm), if there is one. */
+function otherFileSystemDir(): string | undefined {
+  try {
+    if (fs.statSync('/dev/shm').dev === fs.statSync(os.tmpdir()).dev) return undefined;
+    return fs.mkdtempSync('/dev/shm/lockstep-xdev-');
+  } catch {
+    return undefined;
+  }
+}
+
+describe('cache.type across file systems', () => {
+  const probe = otherFileSystemDir();
+  if (probe) fs.rmSync(probe, { recursive: true });
+  it.skipIf(!probe).each([['hardlink'], ['reflink']] as const)(
+    'a %s the file system refuses (EXDEV) is copied with fallbackCopy, an error without',
+    (link) => {
+      const other = otherFileSystemDir()!;
+      cleanup.push(other);
+      const src = path.join(other, `src-${link}`);
+      const bytes = randomBytes(5000);
+      fs.writeFileSync(src, bytes);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-xdev-dest-'));
+      cleanup.push(dir);
+      const objects = path.join(dir, 'sha256');
+      expect(() => hashOne({ path: src, dest: path.join(dir, 'a'), link, objects, mode: 0o444 })).toThrow(
+        /EXDEV|not supported|Invalid/,
+      );
+      expect(fs.existsSync(path.join(dir, 'a'))).toBe(false);
+      const r = hashOne({
+        path: src,
+        dest: path.join(dir, 'b'),
+        link,
+        fallbackCopy: true,
+        objects,
+        mode: 0o444,
+      });
+      expect(r.oid).toBe(sha(bytes));
+      expect(sha(fs.readFileSync(path.join(dir, 'b')))).toBe(sha(bytes));
+      expect(fs.statSync(path.join(dir, 'b')).ino).not.toBe(fs.statSync(src).ino);
+    },
+  );
 });
