@@ -14,7 +14,7 @@ import type { Output } from '../output.ts';
 import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
 import { commitArtifact } from './artifacts.ts';
-import { toRepoPath } from './paths.ts';
+import { toRepoPath, validateRepoPath } from './paths.ts';
 import { chooseCacheLink, readCacheTypes } from './cache-type.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
@@ -45,6 +45,20 @@ export async function addPaths(
           'Stage outputs are tracked by lockstep repro; add source data only.',
         ),
       );
+    }
+  }
+  // Every path must exist before any is committed: a typo in the last one would otherwise fail
+  // after the first ones were linked (with cache.type hardlink, made read-only) and rolled back.
+  for (const rel of rels) {
+    validateRepoPath(repo, rel);
+    try {
+      fs.statSync(path.join(repo.root, rel));
+    } catch (err) {
+      // Other failures (a symlink loop) get their own message when the path is scanned.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new LockstepError(
+          formatProblem(rel, 'path does not exist', rel, 'Create it or check the spelling.'),
+        );
     }
   }
   const cache = new Cache(repo, { out: options.out });

@@ -208,3 +208,15 @@ describe('cache.type across file systems', () => {
     },
   );
 });
+
+describe('cache.type hardlink and a failed add', () => {
+  it('add of a path that does not exist beside real data fails before any file is linked or made read-only', async () => {
+    const { repo } = repoWithCacheType('hardlink');
+    const r = await runStoreCli(repo.root, 'add', 'data', 'nope');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('nope: path does not exist');
+    expect(fs.statSync(path.join(repo.root, 'data/a.bin')).mode & 0o222).not.toBe(0);
+    expect(fs.statSync(path.join(repo.root, 'data/a.bin')).nlink).toBe(1);
+    expect(listObjects(repo.cacheDir)).toEqual([]);
+  });
+});
