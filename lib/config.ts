@@ -47,7 +47,10 @@ export const cacheConfigSchema = z
       .union(
         [
           cacheLinkSchema,
-          z.array(cacheLinkSchema).refine((types) => types.length > 0, { error: CACHE_TYPE_HINT }),
+          z
+            .array(cacheLinkSchema)
+            .refine((types) => types.length > 0, { error: CACHE_TYPE_HINT })
+            .meta({ minItems: 1 }),
         ],
         { error: CACHE_TYPE_HINT },
       )
