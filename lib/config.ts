@@ -30,6 +30,10 @@ export type VertexConfig = z.infer<typeof vertexConfigSchema>;
 
 /** How `lockstep add` puts a file's bytes into the cache (DVC's `cache.type`). */
 export const cacheLinkSchema = z.enum(['reflink', 'hardlink', 'copy']);
+
+/** What a bad `cache.type` is told (symlink, DVC's fourth type, is the likely mistake). */
+const CACHE_TYPE_HINT =
+  'expected reflink, hardlink or copy, or a non-empty list of them (symlink is not supported: use hardlink)';
 export type CacheLink = z.infer<typeof cacheLinkSchema>;
 
 export const cacheConfigSchema = z
@@ -39,7 +43,18 @@ export const cacheConfigSchema = z
      * `[reflink, copy]`). `hardlink` makes the workspace file and the cache object one read-only
      * file: nothing is copied, and an edit in place would change the object.
      */
-    type: z.union([cacheLinkSchema, z.array(cacheLinkSchema).min(1)]).optional(),
+    type: z
+      .union(
+        [
+          cacheLinkSchema,
+          z
+            .array(cacheLinkSchema)
+            .refine((types) => types.length > 0, { error: CACHE_TYPE_HINT })
+            .meta({ minItems: 1 }),
+        ],
+        { error: CACHE_TYPE_HINT },
+      )
+      .optional(),
   })
   .strict();
 
@@ -84,7 +99,9 @@ function readOne(file: string, shown: string): Config {
   if (text === undefined) return { remotes: {} };
   const parsed = parseYamlSource(text, shown);
   return validateYaml({ ...parsed, value: parsed.value ?? {} }, configSchema, {
-    suffix: ' (expected `remote: <name>` and `remotes: {<name>: {url: ...}}`)',
+    // A cache.type problem carries its own fix; the remotes hint would only mislead there.
+    suffixAt: (at) =>
+      at[0] === 'cache' ? '' : ' (expected `remote: <name>` and `remotes: {<name>: {url: ...}}`)',
   });
 }
 

@@ -181,6 +181,8 @@ export type Rule<T> = (value: T) => Problem[];
 export interface ValidateOptions {
   /** Appended to each schema problem (`Fix the value` is already there): e.g. `, or restore the file from git`. */
   suffix?: string;
+  /** A suffix that depends on where the problem is (wins over `suffix`). */
+  suffixAt?: (path: readonly PropertyKey[]) => string;
   /** Phrases the expected type at a path (`integer` rather than `number`). */
   expectedAt?: (path: readonly PropertyKey[]) => string | undefined;
   /** Extra text for an unknown key at a path (`(known: arch, epochs, ...)`). */
@@ -216,7 +218,7 @@ function issueProblems(issues: z.core.$ZodIssue[], value: unknown, options: Vali
       const known = options.knownAt?.(issue.path);
       if (known) message += ` ${known}`;
     }
-    return { path, message: message + (options.suffix ?? '') };
+    return { path, message: message + (options.suffixAt?.(path) ?? options.suffix ?? '') };
   });
 }
 

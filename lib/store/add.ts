@@ -14,7 +14,7 @@ import type { Output } from '../output.ts';
 import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
 import { commitArtifact } from './artifacts.ts';
-import { toRepoPath } from './paths.ts';
+import { toRepoPath, validateRepoPath } from './paths.ts';
 import { chooseCacheLink, readCacheTypes } from './cache-type.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
@@ -47,12 +47,41 @@ export async function addPaths(
       );
     }
   }
+  // Every path must exist before any is committed: a typo in the last one would otherwise fail
+  // after the first ones were linked (with cache.type hardlink, made read-only) and rolled back.
+  for (const rel of rels) {
+    validateRepoPath(repo, rel);
+    try {
+      fs.statSync(path.join(repo.root, rel));
+    } catch (err) {
+      // Other failures (a symlink loop) get their own message when the path is scanned.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new LockstepError(
+          formatProblem(rel, 'path does not exist', rel, 'Create it or check the spelling.'),
+        );
+    }
+  }
   const cache = new Cache(repo, { out: options.out });
-  const link = chooseCacheLink(repo, readCacheTypes(repo), path.dirname(cache.tempPath()));
+  const types = readCacheTypes(repo);
+  const link = chooseCacheLink(repo, types, path.dirname(cache.tempPath()));
+  // A file the chosen link cannot reach (a mount inside the workspace) falls through to copy
+  // when the list allows it, as the probe's choice would have.
+  const linkFallback = types.slice(types.indexOf(link) + 1).includes('copy');
   const refs: ArtifactRef[] = [];
   try {
-    for (const rel of rels)
-      refs.push(await commitArtifact(repo, rel, { cache, link, out: options.out, signal: options.signal }));
+    for (const rel of rels) {
+      const prior = lock.data[rel];
+      refs.push(
+        await commitArtifact(repo, rel, {
+          cache,
+          link,
+          linkFallback,
+          out: options.out,
+          signal: options.signal,
+          ...(prior ? { previous: { ...prior, path: rel } } : {}),
+        }),
+      );
+    }
   } catch (err) {
     // Leave the cache as it was: drop only the objects this run created.
     for (const oid of cache.inserted) fs.rmSync(cache.objectPath(oid), { force: true });
@@ -87,6 +116,15 @@ function warnIfGitTracked(repo: Repo, rels: string[], out: Output | undefined): 
   }
 }
 
+/**
+ * `rel` as a .gitignore pattern matching only that path: glob characters and a backslash are
+ * escaped (a file named `[ab]*` must not ignore `a`, nor stay unignored itself), and so are
+ * trailing spaces, which git would otherwise strip.
+ */
+export function gitignoreLiteral(rel: string): string {
+  return rel.replace(/[\\*?[]/g, '\\$&').replace(/ +$/, (spaces) => spaces.replace(/ /g, '\\ '));
+}
+
 /** Appends `/<rel>` lines to the root `.gitignore` for paths not already listed. */
 export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
   const file = path.join(repo.root, '.gitignore');
@@ -97,7 +135,9 @@ export async function ignorePaths(repo: Repo, rels: string[]): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const lines = new Set(text.split('\n').map((l) => l.trim()));
-  const added = rels.map((r) => `/${r}`).filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
+  const added = rels
+    .map((r) => `/${gitignoreLiteral(r)}`)
+    .filter((l) => !lines.has(l) && !lines.has(l.slice(1)));
   if (added.length === 0) return;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
   await writeFileAtomic(file, `${text}${sep}${added.join('\n')}\n`, { tmpDir: repo.tmpDir });

@@ -34,6 +34,10 @@ export interface HashOptions {
   cache?: Cache;
   /** How new objects get their bytes (commitArtifact; default `copy`, see cache-type.ts). */
   link?: CacheLink;
+  /** With `link`: a file it cannot be made for (another file system) is copied instead. */
+  linkFallback?: boolean;
+  /** What the path was last recorded as (commitArtifact): finds objects edited in place. */
+  previous?: ArtifactRef;
 }
 
 /** New objects of at least this many bytes are fsynced as soon as they are written. */
@@ -99,6 +103,16 @@ function hashError(scan: Scan, err: unknown): unknown {
       ),
     );
   }
+  if (err.code === 'EXDEV') {
+    return new LockstepError(
+      formatProblem(
+        shown,
+        'cannot link it into the cache from another file system (cache.type)',
+        shown,
+        'Add copy to cache.type in .lockstep/config.yaml (e.g. [hardlink, copy]).',
+      ),
+    );
+  }
   if (err.code === 'ENOSPC') {
     return new LockstepError(
       formatProblem(
@@ -143,7 +157,9 @@ async function resolveEntries(
             objects: cache.objectsDir,
             mode: 0o444,
             fault: takeWriteFault(),
-            ...(options.link && options.link !== 'copy' ? { link: options.link } : {}),
+            ...(options.link && options.link !== 'copy'
+              ? { link: options.link, fallbackCopy: options.linkFallback ?? false }
+              : {}),
           }
         : { path: f.abs },
     );
@@ -180,6 +196,7 @@ async function resolveEntries(
           r.existed ? [] : [{ tmp: tasks[j]!.dest!, oid: r.oid, synced: syncing.has(j) }],
         ),
       );
+    if (cache) await quarantineEditedLinks(cache, scan, taskIndex, results, options);
     results.forEach((r, j) => {
       const i = taskIndex[j]!;
       const f = scan.files[i]!;
@@ -190,6 +207,59 @@ async function resolveEntries(
   if (scan.dir) state.prune(scan.rel, new Set(scan.files.map((f) => stateRel(scan, f))));
   await state.save();
   return entries;
+}
+
+/**
+ * With `cache.type: hardlink` a workspace file and its object are one inode, so a file edited in
+ * place (chmod +w, then written) silently rewrote the object under its old name. A re-hashed file
+ * whose previous object (from the lockfile or the hash state) is still that same inode but now
+ * hashes differently proves it: the object is quarantined, so nothing (checkout, push, gc's
+ * accounting) trusts it any longer, and the user is told once per file.
+ */
+async function quarantineEditedLinks(
+  cache: Cache,
+  scan: Scan,
+  taskIndex: number[],
+  results: HashOneResult[],
+  options: HashOptions,
+): Promise<void> {
+  const state = loadHashState(cache.repo);
+  let fromLock: Map<string, Oid> | undefined;
+  if (options.previous && Boolean(options.previous.dir) === scan.dir) {
+    if (!scan.dir) fromLock = new Map([['', options.previous.hash]]);
+    else if (cache.hasSync(options.previous.hash)) {
+      try {
+        const m = await readManifest(cache, options.previous);
+        fromLock = new Map(m.entries.map((e) => [e.path, e.sha256]));
+      } catch {
+        // An unreadable old manifest only means there is nothing to compare against.
+      }
+    }
+  }
+  for (const [j, r] of results.entries()) {
+    const f = scan.files[taskIndex[j]!]!;
+    const rel = stateRel(scan, f);
+    for (const prev of new Set([fromLock?.get(f.rel), state.previous(rel)])) {
+      if (prev === undefined || prev === r.oid) continue;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(cache.objectPath(prev));
+      } catch {
+        continue;
+      }
+      const [dev, ino] = r.key.split(':');
+      if (String(st.dev) !== dev || String(st.ino) !== ino) continue;
+      options.out?.err(
+        formatProblem(
+          rel,
+          'was edited in place while hard-linked to its cache object (cache.type hardlink), so that object no longer holds its version',
+          prev,
+          'Run lockstep pull to restore it from a remote that has it; replace such files (write a new file and rename it over) instead of editing them.',
+        ),
+      );
+      await cache.quarantine(prev);
+    }
+  }
 }
 
 function toRef(scan: Scan, entries: ManifestEntry[]): { ref: ArtifactRef; manifest?: Buffer } {

@@ -44,6 +44,11 @@ export class HashState {
     return hit && hit[0] === key ? hit[1] : undefined;
   }
 
+  /** The oid last recorded for `rel`, whatever its stat key. */
+  previous(rel: string): Oid | undefined {
+    return this.files.get(rel)?.[1];
+  }
+
   /**
    * Records `oid` for `rel` at stat `key`, unless the file's mtime is within RACY_MS of
    * `hashedAtMs` (when its bytes were read): file timestamps come from a coarse clock, so a write

@@ -9,6 +9,8 @@ export interface HashTask {
    * clone that is then hashed; `hardlink`, a second name for the source after it is hashed.
    */
   link?: 'reflink' | 'hardlink';
+  /** When `link` cannot be made for this file (another file system), copy it instead. */
+  fallbackCopy?: boolean;
   /** fsync `dest` before closing it. */
   fsync?: boolean;
   /** Mode `dest` is created with (default 0o644). */

@@ -133,6 +133,12 @@ function hashFd(fd) {
 }
 
 /**
+ * Why a link or clone of one file can fail where the probe next to the cache succeeded: the file
+ * sits on another file system (a mount inside the workspace), or one that cannot link or clone.
+ */
+const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL', 'ENOSYS', 'EMLINK']);
+
+/**
  * `dest` shares the source's bytes instead of holding a copy. `hardlink`: the source is hashed,
  * then linked to `dest` (the same inode, so the workspace file turns read-only too), and the link
  * must still be the inode that was hashed. `reflink`: the source is cloned to `dest` (a
@@ -156,11 +162,22 @@ function linkOne(task) {
       if (mid.size !== before.size || mid.mtimeNs !== before.mtimeNs) throw changed();
       if (task.objects && fs.existsSync(`${task.objects}/${result.oid.slice(0, 2)}/${result.oid.slice(2)}`))
         return { ...result, key: statKey(before), existed: true };
-      fs.linkSync(task.path, task.dest);
+      try {
+        fs.linkSync(task.path, task.dest);
+      } catch (err) {
+        if (!task.fallbackCopy || !LINK_REFUSED.has(err.code)) throw err;
+        return hashOne({ ...task, link: undefined });
+      }
       made = true;
       fs.chmodSync(task.dest, task.mode ?? 0o444);
     } else {
-      fs.copyFileSync(task.path, task.dest, fs.constants.COPYFILE_FICLONE_FORCE);
+      try {
+        fs.copyFileSync(task.path, task.dest, fs.constants.COPYFILE_FICLONE_FORCE);
+      } catch (err) {
+        if (!task.fallbackCopy || !LINK_REFUSED.has(err.code)) throw err;
+        fs.rmSync(task.dest, { force: true });
+        return hashOne({ ...task, link: undefined });
+      }
       made = true;
       fs.chmodSync(task.dest, task.mode ?? 0o444);
       const out = fs.openSync(task.dest, 'r');

@@ -167,3 +167,15 @@ describe('store commands', () => {
     expect(r.stderr).toMatch(/no remote configured/);
   });
 });
+
+describe('add and .gitignore', () => {
+  it('ignores exactly a path whose name holds glob characters or trailing spaces, nothing beside it', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    writeTree(repo.root, { 'e/[ab]*': 'x', 'e/a': 'keep', 'e/tail ': 'y', 'e/tail': 'keep too' });
+    const r = await runStoreCli(repo.root, 'add', 'e/[ab]*', 'e/tail ');
+    expect(r.code, r.stderr).toBe(0);
+    const untracked = git(repo.root, 'status', '--porcelain', '-uall', '--', 'e');
+    expect(untracked.split('\n').filter(Boolean).sort()).toEqual(['?? e/a', '?? e/tail']);
+  });
+});
