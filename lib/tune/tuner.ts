@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { createRng } from '../rng.ts';
 import { LockstepError } from '../errors.ts';
 import type { Output } from '../output.ts';
-import { MedianPruner, randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
+import { MedianPruner } from './pruner.ts';
+import { randomSampler, tpeSampler, type CompletedTrial, type Sampler } from './samplers.ts';
 import {
   assignmentCount,
   assignmentKey,

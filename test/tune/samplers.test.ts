@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../lib/rng.ts';
 import { functions } from '../../bench/tune/functions.ts';
-import {
-  normalMass,
-  Parzen,
-  randomSampler,
-  tpeSampler,
-  type CompletedTrial,
-  type Sampler,
-} from '../../lib/tune/samplers.ts';
+import { normalMass, Parzen } from '../../lib/tune/parzen.ts';
+import { randomSampler, tpeSampler, type CompletedTrial, type Sampler } from '../../lib/tune/samplers.ts';
 import { fromUnit, toUnit, type Assignment, type SearchSpace } from '../../lib/tune/space.ts';
 
 /** Pearson's chi-square statistic of observed counts against expected probabilities. */
