@@ -16,13 +16,20 @@
  * starts only after a back-off (doubling per consecutive cut-off, reset by a good prediction),
  * and instances arriving meanwhile are skipped, so a candidate that keeps hanging does not reload
  * TensorFlow.js on a fresh thread per instance.
+ *
+ * This file holds the worker, its queue, deadlines and back-off; shadow-log.ts the messages and
+ * the log entries they become.
  */
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import type { DecodedAudio } from '../audio/wav.ts';
-import type { PredictionLog } from './logs.ts';
-import type { Route } from './router.ts';
+import {
+  logShadowError,
+  logShadowOk,
+  threadCpuMs,
+  type Job,
+  type MirrorRequest,
+  type Reply,
+} from './shadow-log.ts';
 
 export interface ShadowOptions {
   /** Instances waiting for or in the worker at once before new ones are skipped (default 64). */
@@ -57,44 +64,6 @@ export interface ShadowCounts {
   workersStarted: number;
   /** Instances waiting or in the worker now. */
   queued: number;
-}
-
-/** One instance as the answered request saw it. */
-export type ShadowInstance = { kind: 'audio'; audio: DecodedAudio } | { kind: 'features'; raw: Float32Array };
-
-/** A request the stable model answered, to mirror to the candidate. */
-export interface MirrorRequest {
-  env: string;
-  log?: PredictionLog;
-  candidate: Route;
-  stable: Route;
-  instances: ShadowInstance[];
-  /** The stable model's answers, index for index. */
-  answers: { label: string; scores: Record<string, number> }[];
-  /** Decode and input checks of the request (shared by both models), added to the first instance's latency. */
-  prepMs: number;
-}
-
-interface Job {
-  id: number;
-  req: MirrorRequest;
-  index: number;
-  /** When the prediction began: wall clock, and the worker thread's CPU time if readable. */
-  wall0?: number;
-  cpu0?: number;
-}
-
-interface Reply {
-  id?: number;
-  started?: boolean;
-  /** With `started`: the worker's thread id and CPU time (ms), on Linux. */
-  tid?: number;
-  cpuMs?: number;
-  label?: string;
-  scores?: Record<string, number>;
-  summary?: number[];
-  error?: string;
-  ms?: number;
 }
 
 const workerUrl = new URL('./shadow-worker.mjs', import.meta.url);
@@ -275,11 +244,11 @@ export class ShadowTraffic extends EventEmitter {
     this.current = undefined;
     if (reply.error !== undefined) {
       this.counts_.failed++;
-      this.logError(job, `shadow prediction failed (${reply.error})`, reply.ms ?? 0);
+      logShadowError(job, `shadow prediction failed (${reply.error})`, reply.ms ?? 0);
     } else {
       this.cutoffs = 0;
       this.counts_.predicted++;
-      this.logOk(job, reply);
+      logShadowOk(job, reply);
     }
     this.pump();
   }
@@ -317,7 +286,7 @@ export class ShadowTraffic extends EventEmitter {
     if (this.current !== job) return;
     this.counts_.timedOut++;
     this.current = undefined;
-    this.logError(job, `shadow prediction timed out (did not ${what} within ${ms} ms)`, ms);
+    logShadowError(job, `shadow prediction timed out (did not ${what} within ${ms} ms)`, ms);
     this.warn(`deployed model ${job.req.candidate.deployedModelId} did not ${what} within ${ms} ms`);
     this.restart();
   }
@@ -330,7 +299,7 @@ export class ShadowTraffic extends EventEmitter {
     clearTimeout(this.timer);
     if (job) {
       this.counts_.failed++;
-      this.logError(job, `shadow prediction failed (${why})`, 0);
+      logShadowError(job, `shadow prediction failed (${why})`, 0);
     }
     this.warn(why);
     // A worker that dies (out of memory on a huge model, a crash) is backed off like a hung one.
@@ -366,50 +335,6 @@ export class ShadowTraffic extends EventEmitter {
     this.pump();
   }
 
-  private base(job: Job) {
-    const c = job.req.candidate;
-    return {
-      time: new Date().toISOString(),
-      env: job.req.env,
-      deployedModelId: c.deployedModelId,
-      modelVersionId: c.modelVersionId,
-      modelId: c.model.id,
-      role: 'shadow' as const,
-    };
-  }
-
-  /** The request's shared preparation counts once, on its first instance (as for the answered one). */
-  private latency(job: Job, ms: number): number {
-    return round3((job.index === 0 ? job.req.prepMs : 0) + ms);
-  }
-
-  private logOk(job: Job, reply: Reply): void {
-    const { stable, answers } = job.req;
-    job.req.log?.write({
-      ...this.base(job),
-      status: 'ok',
-      label: reply.label,
-      scores: reply.scores,
-      summary: reply.summary,
-      latencyMs: this.latency(job, reply.ms ?? 0),
-      shadow: {
-        deployedModelId: stable.deployedModelId,
-        modelVersionId: stable.modelVersionId,
-        label: answers[job.index].label,
-        scores: answers[job.index].scores,
-      },
-    });
-  }
-
-  private logError(job: Job, what: string, ms: number): void {
-    job.req.log?.write({
-      ...this.base(job),
-      status: 'error',
-      latencyMs: this.latency(job, ms),
-      error: `deployed model ${job.req.candidate.deployedModelId}: ${what}.`,
-    });
-  }
-
   private warn(why: string): void {
     const now = performance.now();
     if (now - this.lastWarn < WARN_EVERY_MS) return;
@@ -426,24 +351,4 @@ export class ShadowTraffic extends EventEmitter {
     for (const w of waiters) w();
     this.emit('idle');
   }
-}
-
-/** CPU ticks per second in /proc stat files (USER_HZ, 100 on every Linux build in use). */
-const TICKS_PER_S = 100;
-
-/** CPU time (ms) thread `tid` of this process has used, or undefined where /proc cannot tell. */
-function threadCpuMs(tid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / TICKS_PER_S : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
