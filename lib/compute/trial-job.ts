@@ -13,7 +13,7 @@ import { repoAt } from '../repo.ts';
 import type { Output } from '../output.ts';
 import { ConfigError, UsageError, toOneLine } from '../errors.ts';
 import { openRemote } from '../store/open-remote.ts';
-import { checkoutArtifact } from '../store/artifacts.ts';
+import { checkoutArtifact } from '../store/checkout.ts';
 import { codeFingerprint } from '../pipeline/fingerprint.ts';
 import { runTrial, type TrainParams } from '../tune/trial.ts';
 import { openNamedStore } from './named.ts';

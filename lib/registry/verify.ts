@@ -14,7 +14,7 @@ import { LockstepError } from '../errors.ts';
 import { readLockfile, serializeLockfile } from '../lockfile.ts';
 import { repoAt, type Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
-import { checkoutArtifact } from '../store/artifacts.ts';
+import { checkoutArtifact } from '../store/checkout.ts';
 import { ensureArtifacts } from '../store/availability.ts';
 import { defaultRemote } from '../store/remote-config.ts';
 import { resolveRef } from '../environment/refs.ts';

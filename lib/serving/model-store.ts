@@ -31,7 +31,7 @@ export async function materializeModel(
   const modelsRoot = path.dirname(dir);
   const madeRoot = !fs.existsSync(modelsRoot);
   fs.mkdirSync(modelsRoot, { recursive: true });
-  const { checkoutArtifact } = await import('../store/artifacts.ts');
+  const { checkoutArtifact } = await import('../store/checkout.ts');
   // Check out relative to `.lockstep/models` (tracked paths may not live under .lockstep), with
   // the repository's cache and hash state.
   const modelsRepo: Repo = { ...repo, root: modelsRoot };

@@ -8,13 +8,8 @@ import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { readLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
-import {
-  artifactObjects,
-  checkoutArtifact,
-  isArtifactCurrent,
-  lockfileArtifacts,
-  readManifest,
-} from './artifacts.ts';
+import { artifactObjects, isArtifactCurrent, lockfileArtifacts, readManifest } from './artifacts.ts';
+import { checkoutArtifact } from './checkout.ts';
 import { pullObjects, pushObjects } from './transfer.ts';
 import { ConfigError, IntegrityError, formatProblem } from '../errors.ts';
 import { defaultRemote } from './remote-config.ts';

@@ -6,11 +6,11 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import {
   artifactObjects,
-  checkoutArtifact,
   commitArtifact,
   hashArtifact,
   isArtifactCurrent,
 } from '../../lib/store/artifacts.ts';
+import { checkoutArtifact } from '../../lib/store/checkout.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { LocalRemote } from '../../lib/store/local-remote.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';

@@ -1,0 +1,133 @@
+/**
+ * Checkout: rebuilds a tracked path from verified cache objects (pulling missing ones from a
+ * remote) in a temp sibling and renames it in, so a failure leaves the old contents in place.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../repo.ts';
+import type { ArtifactRef, ManifestEntry } from '../types.ts';
+import type { Output } from '../output.ts';
+import type { Remote } from './remote.ts';
+import { tempPathFor } from '../atomic.ts';
+import { targetInside } from '../entry-path.ts';
+import { isArtifactCurrent, readManifest } from './artifacts.ts';
+import { Cache } from './cache.ts';
+import { hashFiles, HashTaskError } from './hasher.ts';
+import { loadHashState } from './hash-state.ts';
+import { validateRepoPath } from './paths.ts';
+
+/**
+ * Materializes `ref` at `ref.path` from the cache (pulling missing objects from `remote`),
+ * replacing what is there atomically (build in a temp dir next to it, then rename). Files are
+ * copies, writable. Every object is verified as it is copied out.
+ */
+export async function checkoutArtifact(
+  repo: Repo,
+  ref: ArtifactRef,
+  options: { remote?: Remote; out?: Output } = {},
+): Promise<void> {
+  validateRepoPath(repo, ref.path);
+  if (await isArtifactCurrent(repo, ref)) return;
+  const cache = new Cache(repo, { remote: options.remote, out: options.out });
+  // Reading the manifest validates every entry path, before anything is fetched or written.
+  const manifest = ref.dir ? await readManifest(cache, ref) : undefined;
+  const entries: ManifestEntry[] = manifest
+    ? manifest.entries
+    : [{ path: '', sha256: ref.hash, size: ref.size }];
+  const missing = [...new Set(entries.map((e) => e.sha256))].filter((oid) => !cache.hasSync(oid));
+  if (missing.length > 0) {
+    if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
+    const { pullObjects } = await import('./transfer.ts');
+    const pulled = await pullObjects(repo, options.remote, missing, { out: options.out });
+    if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, false);
+  }
+  const abs = path.join(repo.root, ref.path);
+  const parent = path.dirname(abs);
+  await fs.promises.mkdir(parent, { recursive: true });
+  const build = ref.dir
+    ? await fs.promises.mkdtemp(path.join(parent, `.${path.basename(abs)}.lockstep-`))
+    : tempPathFor(abs);
+  // `build` is fresh (mkdtemp) and only ever receives directories and regular files, so no
+  // symlink can sit on the way to a target; targetInside re-checks each join regardless.
+  const targets = manifest ? manifest.entries.map((e) => targetInside(build, e.path, ref.path)) : [build];
+  try {
+    if (ref.dir) {
+      await fs.promises.chmod(build, 0o755);
+      for (const dir of new Set(targets.map((t) => path.dirname(t)))) fs.mkdirSync(dir, { recursive: true });
+    }
+    const destKeys = await copyOutVerified(cache, entries, targets, ref.path, options.out);
+    // Files written within RACY_MS of now are left unrecorded and re-hashed on the next check.
+    const writtenAt = Date.now();
+    await swapInto(build, abs);
+    const state = loadHashState(repo);
+    state.forget(ref.path);
+    entries.forEach((e, i) =>
+      state.record(e.path ? `${ref.path}/${e.path}` : ref.path, destKeys[i]!, e.sha256, writtenAt),
+    );
+    await state.save();
+  } catch (err) {
+    await fs.promises.rm(build, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Copies objects to `targets`, verifying each; corrupt objects are quarantined and re-fetched once. */
+async function copyOutVerified(
+  cache: Cache,
+  entries: ManifestEntry[],
+  targets: string[],
+  where: string,
+  out: Output | undefined,
+): Promise<string[]> {
+  const keys: string[] = new Array(entries.length);
+  let pending = entries.map((_, i) => i);
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const tasks = pending.map((i) => ({
+      path: cache.objectPath(entries[i]!.sha256),
+      dest: targets[i]!,
+      mode: 0o644,
+    }));
+    let results;
+    try {
+      results = await hashFiles(tasks, {
+        out,
+        sizes: pending.map((i) => entries[i]!.size),
+        label: tasks.length >= 200 ? `checkout ${where}` : undefined,
+      });
+    } catch (err) {
+      if (err instanceof HashTaskError && err.code === 'ENOENT')
+        throw cache.missingError(path.basename(err.task.path), where, false);
+      throw err;
+    }
+    const bad: number[] = [];
+    results.forEach((r, j) => {
+      const i = pending[j]!;
+      if (r.oid === entries[i]!.sha256) keys[i] = r.destKey!;
+      else bad.push(i);
+    });
+    const badOids = [...new Set(bad.map((i) => entries[i]!.sha256))];
+    for (const oid of badOids) await cache.quarantine(oid);
+    for (const i of bad) fs.rmSync(targets[i]!, { force: true });
+    if (bad.length === 0) break;
+    if (!cache.remote || attempt > 0) throw cache.missingError(badOids[0]!, where, true);
+    for (const oid of badOids) await cache.download(cache.remote, oid);
+    pending = bad;
+  }
+  return keys;
+}
+
+/** Renames `build` onto `abs`, moving whatever is there aside first and deleting it after. */
+async function swapInto(build: string, abs: string): Promise<void> {
+  let trash: string | undefined;
+  try {
+    const st = await fs.promises.lstat(abs);
+    if (st.isDirectory()) {
+      trash = `${tempPathFor(abs)}.old`;
+      await fs.promises.rename(abs, trash);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await fs.promises.rename(build, abs);
+  if (trash) await fs.promises.rm(trash, { recursive: true, force: true });
+}
