@@ -5,7 +5,8 @@
  */
 import type { Repo } from '../repo.ts';
 import { environmentBranch } from '../environment/refs.ts';
-import { LOCKFILE, withRegistrySession } from '../registry/registry.ts';
+import { withRegistrySession } from '../registry/environments.ts';
+import { LOCKFILE } from '../registry/registry.ts';
 import { summarizeBlobs } from '../registry/lockfile-cache.ts';
 import { fileHistory, type FileChange } from '../git-log.ts';
 import { listRefs } from '../git.ts';
