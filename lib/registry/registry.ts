@@ -138,6 +138,8 @@ interface EnvironmentHead {
   branch: string;
   head?: string;
   headBlob?: string;
+  /** Why the environment could not be read (its policy file does not parse). */
+  error?: Error;
 }
 
 /** Each environment's branch head and lockfile blob: a few object reads, whatever the history. */
@@ -145,7 +147,13 @@ async function environmentHeads(session: RegistrySession): Promise<EnvironmentHe
   const { root, reader } = session;
   return Promise.all(
     ENVIRONMENTS.map(async (env) => {
-      const branch = await environmentBranch(root, env);
+      let branch: string;
+      try {
+        branch = await environmentBranch(root, env);
+      } catch (err) {
+        if (!(err instanceof LockstepError)) throw err;
+        return { env, branch: env, error: err };
+      }
       const head =
         (await reader.revParse(`refs/heads/${branch}`)) ??
         (await reader.revParse(`refs/remotes/origin/${branch}`));
@@ -281,6 +289,8 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
         await flush();
       }
       const pinned = new Map(entries.map((e) => [e.blob, e.model.hash]));
+      const unreadable = (await envBlobs).find((e) => e.error);
+      if (unreadable) throw unreadable.error;
       const envs = await environmentModels(session, pinned, envBlobs);
       return entries.map(({ blob: _blob, ...e }) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
     },
@@ -297,6 +307,11 @@ export interface ShownEntry extends RegistryEntry {
    * only the environments whose branch head pins the model now are listed.
    */
   history: boolean;
+  /**
+   * Environments that could not be read (a policy file or the lockfile at the branch head does
+   * not parse), each as `<env>: <problem>`: whether the model runs there is unknown.
+   */
+  problems: string[];
 }
 
 export interface ShowOptions {
@@ -383,6 +398,7 @@ export async function showRegistry(
             )
           : heads.then((h) => currentPresence(session, h, model.hash)),
       ]);
+      const problems = await headProblems(session, await heads);
       const [date, author, subject] = info.trim().split(SEP);
       return {
         commit: resolved.commit,
@@ -395,6 +411,7 @@ export async function showRegistry(
         resolved,
         lockfile,
         history,
+        problems,
       };
     },
     layout,
@@ -414,4 +431,14 @@ async function currentPresence(
   return heads
     .filter((e) => e.headBlob && summaries.get(e.headBlob)?.model?.hash === hash)
     .map((e) => ({ env: e.env, state: 'current' as const }));
+}
+
+/** `<env>: <problem>` for each environment whose policy or head lockfile does not parse. */
+async function headProblems(session: RegistrySession, heads: EnvironmentHead[]): Promise<string[]> {
+  const blobs = heads.flatMap((e) => (e.headBlob ? [e.headBlob] : []));
+  const summaries = await summarizeBlobs(session.reader, session.cache, blobs);
+  return heads.flatMap((e) => {
+    const why = e.error?.message ?? (e.headBlob ? summaries.get(e.headBlob)?.invalid : undefined);
+    return why ? [`${e.env}: ${why}`] : [];
+  });
 }

@@ -107,6 +107,7 @@ export function register(program: Command, io: CliIO): void {
           ? `environments: ${where || 'none, now or before'}`
           : `environments: ${where || 'none now'}; earlier deploys: --history, or lockstep history <env>`,
       );
+      for (const problem of e.problems) io.out(`unreadable:   ${problem}`);
       const servingHere = Object.entries(serving).filter(([, m]) => m === e.model.hash);
       io.out(
         `serving:      ${servingHere.map(([env]) => env).join(', ') || 'nowhere'}${
