@@ -30,7 +30,7 @@ import {
   type RegistryLayout,
 } from './lockfile-cache.ts';
 import { environmentBranch, resolveRef, type ResolvedRef } from '../environment/refs.ts';
-import { isShallowRepository } from '../git.ts';
+import { hasReplaceRefs, isShallowRepository } from '../git.ts';
 
 export { DEFAULT_LAYOUT, metricsOf, modelOf, type RegistryLayout } from './lockfile-cache.ts';
 
@@ -75,8 +75,16 @@ export async function withRegistrySession<T>(
 ): Promise<T> {
   return withGitReader(root, async (reader) => {
     // Links are only kept in the file: without it, whether the clone is shallow does not matter.
-    const links = persist && !(await isShallowRepository(root));
-    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links, persist });
+    // With replacement objects an id no longer fixes its content (the cache's premise), so the
+    // file is neither read nor written: entries live for this command only.
+    const [shallow, replaced] = persist
+      ? await Promise.all([isShallowRepository(root), hasReplaceRefs(root)])
+      : [false, false];
+    const keep = persist && !replaced;
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, {
+      links: keep && !shallow,
+      persist: keep,
+    });
     const result = await fn({ root, reader, cache, layout });
     await cache.save();
     return result;
