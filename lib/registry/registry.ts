@@ -61,6 +61,8 @@ export interface RegistrySession {
   reader: GitReader;
   cache: LockfileCache;
   layout: RegistryLayout;
+  /** The clone is shallow (only known for sessions that persist the cache): history walks stop early. */
+  shallow: boolean;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function withRegistrySession<T>(
       links: keep && !shallow,
       persist: keep,
     });
-    const result = await fn({ root, reader, cache, layout });
+    const result = await fn({ root, reader, cache, layout, shallow });
     await cache.save();
     return result;
   });
@@ -320,6 +322,11 @@ export interface ShownEntry extends RegistryEntry {
    * not parse), each as `<env>: <problem>`: whether the model runs there is unknown.
    */
   problems: string[];
+  /**
+   * With `history` in a shallow clone: the walk stopped at the shallow boundary, so deploys
+   * before it are not in `environments`.
+   */
+  shallow: boolean;
 }
 
 export interface ShowOptions {
@@ -420,6 +427,7 @@ export async function showRegistry(
         lockfile,
         history,
         problems,
+        shallow: history && session.shallow,
       };
     },
     layout,
