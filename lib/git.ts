@@ -147,6 +147,20 @@ export async function isDirty(root: string): Promise<boolean> {
   return text.trim().length > 0;
 }
 
+/**
+ * True when the repository has replacement objects (`git replace`, under `refs/replace/` or
+ * `$GIT_REPLACE_REF_BASE`): git then reads another object's content under an object id, so
+ * what an id holds is no longer fixed by the id.
+ */
+export async function hasReplaceRefs(root: string): Promise<boolean> {
+  const base = process.env.GIT_REPLACE_REF_BASE || 'refs/replace/';
+  try {
+    return (await git(root).raw(['for-each-ref', '--count=1', '--format=%(refname)', base])).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** True in a shallow clone (history cut at a boundary, `git fetch --unshallow` extends it). */
 export async function isShallowRepository(root: string): Promise<boolean> {
   try {

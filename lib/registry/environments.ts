@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { fileHistory } from '../git-log.ts';
 import { GitReader, withGitReader } from '../git-reader.ts';
-import { isShallowRepository } from '../git.ts';
+import { hasReplaceRefs, isShallowRepository } from '../git.ts';
+import { LockstepError } from '../errors.ts';
 import { LOCKFILE_NAME } from '../lockfile.ts';
 import { ENVIRONMENTS } from '../environment/policy.ts';
 import { environmentBranch } from '../environment/refs.ts';
@@ -25,6 +26,8 @@ export interface RegistrySession {
   reader: GitReader;
   cache: LockfileCache;
   layout: RegistryLayout;
+  /** The clone is shallow (only known for sessions that persist the cache): history walks stop early. */
+  shallow: boolean;
 }
 
 /**
@@ -39,9 +42,17 @@ export async function withRegistrySession<T>(
 ): Promise<T> {
   return withGitReader(root, async (reader) => {
     // Links are only kept in the file: without it, whether the clone is shallow does not matter.
-    const links = persist && !(await isShallowRepository(root));
-    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, { links, persist });
-    const result = await fn({ root, reader, cache, layout });
+    // With replacement objects an id no longer fixes its content (the cache's premise), so the
+    // file is neither read nor written: entries live for this command only.
+    const [shallow, replaced] = persist
+      ? await Promise.all([isShallowRepository(root), hasReplaceRefs(root)])
+      : [false, false];
+    const keep = persist && !replaced;
+    const cache = LockfileCache.load(path.join(root, '.lockstep'), layout, {
+      links: keep && !shallow,
+      persist: keep,
+    });
+    const result = await fn({ root, reader, cache, layout, shallow });
     await cache.save();
     return result;
   });
@@ -102,6 +113,8 @@ export interface EnvironmentHead {
   branch: string;
   head?: string;
   headBlob?: string;
+  /** Why the environment could not be read (its policy file does not parse). */
+  error?: Error;
 }
 
 /** Each environment's branch head and lockfile blob: a few object reads, whatever the history. */
@@ -109,7 +122,13 @@ export async function environmentHeads(session: RegistrySession): Promise<Enviro
   const { root, reader } = session;
   return Promise.all(
     ENVIRONMENTS.map(async (env) => {
-      const branch = await environmentBranch(root, env);
+      let branch: string;
+      try {
+        branch = await environmentBranch(root, env);
+      } catch (err) {
+        if (!(err instanceof LockstepError)) throw err;
+        return { env, branch: env, error: err };
+      }
       const head =
         (await reader.revParse(`refs/heads/${branch}`)) ??
         (await reader.revParse(`refs/remotes/origin/${branch}`));

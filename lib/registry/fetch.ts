@@ -68,6 +68,18 @@ async function checkDestinationFree(dest: string): Promise<void> {
   );
 }
 
+/** Removes `from` and its parents up to and including `top`, each only while it is empty. */
+async function removeEmptyUpTo(from: string, top: string): Promise<void> {
+  for (let at = path.resolve(from); ; at = path.dirname(at)) {
+    try {
+      await rmdir(at);
+    } catch {
+      return; // not empty (something else wrote there meanwhile) or already gone
+    }
+    if (at === path.resolve(top) || at === path.dirname(at)) return;
+  }
+}
+
 /** Puts the finished temp tree in place of `dest`, which is absent or an empty directory. */
 async function moveIntoPlace(tmp: string, dest: string): Promise<void> {
   try {
@@ -96,13 +108,17 @@ export async function fetchArtifact(
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   // A directory's manifest (and so every entry path) is checked before anything is created.
   const manifest = ref.dir ? await readManifest(repo, ref, options) : undefined;
-  await mkdir(path.dirname(dest), { recursive: true });
+  // The first folder this creates (if any): removed again when the fetch fails, so a missing
+  // object leaves no empty parents of --out behind.
+  const created = await mkdir(path.dirname(dest), { recursive: true });
+  let done = false;
   try {
     if (!manifest) {
       await ensureLocal(repo, [ref.hash], options.remote);
       const bytes = await cache.readBytes(ref.hash);
       await writeFile(tmp, bytes, { flag: 'wx' });
       await moveIntoPlace(tmp, dest);
+      done = true;
       return { files: 1, bytes: bytes.length };
     }
     await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
@@ -122,9 +138,11 @@ export async function fetchArtifact(
       );
     }
     await moveIntoPlace(tmp, dest);
+    done = true;
     return { files: manifest.entries.length, bytes };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    if (!done && created) await removeEmptyUpTo(path.dirname(dest), created);
   }
 }
 

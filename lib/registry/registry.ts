@@ -34,6 +34,7 @@ import {
   environmentModels,
   presenceOf,
   withRegistrySession,
+  type EnvironmentHead,
   type EnvironmentPresence,
   type RegistrySession,
 } from './environments.ts';
@@ -118,6 +119,8 @@ export async function listRegistry(root: string, options: ListOptions = {}): Pro
         await flush();
       }
       const pinned = new Map(entries.map((e) => [e.blob, e.model.hash]));
+      const unreadable = (await envBlobs).find((e) => e.error);
+      if (unreadable) throw unreadable.error;
       const envs = await environmentModels(session, pinned, envBlobs);
       return entries.map(({ blob: _blob, ...e }) => ({ ...e, environments: presenceOf(e.model.hash, envs) }));
     },
@@ -134,6 +137,16 @@ export interface ShownEntry extends RegistryEntry {
    * only the environments whose branch head pins the model now are listed.
    */
   history: boolean;
+  /**
+   * Environments that could not be read (a policy file or the lockfile at the branch head does
+   * not parse), each as `<env>: <problem>`: whether the model runs there is unknown.
+   */
+  problems: string[];
+  /**
+   * With `history` in a shallow clone: the walk stopped at the shallow boundary, so deploys
+   * before it are not in `environments`.
+   */
+  shallow: boolean;
 }
 
 export interface ShowOptions {
@@ -220,6 +233,7 @@ export async function showRegistry(
             )
           : heads.then((h) => currentPresence(session, h, model.hash)),
       ]);
+      const problems = await headProblems(session, await heads);
       const [date, author, subject] = info.trim().split(SEP);
       return {
         commit: resolved.commit,
@@ -232,10 +246,22 @@ export async function showRegistry(
         resolved,
         lockfile,
         history,
+        problems,
+        shallow: history && session.shallow,
       };
     },
     layout,
     // Without the history walk only a few lockfiles are read: the cache file would cost more.
     { persist: history },
   );
+}
+
+/** `<env>: <problem>` for each environment whose policy or head lockfile does not parse. */
+async function headProblems(session: RegistrySession, heads: EnvironmentHead[]): Promise<string[]> {
+  const blobs = heads.flatMap((e) => (e.headBlob ? [e.headBlob] : []));
+  const summaries = await summarizeBlobs(session.reader, session.cache, blobs);
+  return heads.flatMap((e) => {
+    const why = e.error?.message ?? (e.headBlob ? summaries.get(e.headBlob)?.invalid : undefined);
+    return why ? [`${e.env}: ${why}`] : [];
+  });
 }

@@ -104,9 +104,12 @@ export function register(program: Command, io: CliIO): void {
       const where = e.environments.map((p) => `${p.env} (${p.state})`).join(', ');
       io.out(
         e.history
-          ? `environments: ${where || 'none, now or before'}`
+          ? e.shallow
+            ? `environments: ${where || 'none now'}; earlier deploys: only those after the shallow clone's boundary were read (git fetch --unshallow for all)`
+            : `environments: ${where || 'none, now or before'}`
           : `environments: ${where || 'none now'}; earlier deploys: --history, or lockstep history <env>`,
       );
+      for (const problem of e.problems) io.out(`unreadable:   ${problem}`);
       const servingHere = Object.entries(serving).filter(([, m]) => m === e.model.hash);
       io.out(
         `serving:      ${servingHere.map(([env]) => env).join(', ') || 'nowhere'}${
