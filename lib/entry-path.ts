@@ -15,12 +15,9 @@ import { UnsafePathError, formatProblem } from './errors.ts';
 /** A relative path that passed `entryPathProblem`. */
 export type EntryPath = string & z.$brand<'EntryPath'>;
 
-/** Longest accepted path, in UTF-8 bytes (well under PATH_MAX, leaving room for the repository). */
-export const MAX_PATH_BYTES = 1024;
-/** Longest accepted segment, in UTF-8 bytes (NAME_MAX on common filesystems). */
-export const MAX_SEGMENT_BYTES = 255;
-/** Deepest accepted nesting, in segments. */
-export const MAX_DEPTH = 64;
+import { MAX_DEPTH, MAX_PATH_BYTES, MAX_SEGMENT_BYTES } from './entry-limits.ts';
+
+export { MAX_DEPTH, MAX_PATH_BYTES, MAX_SEGMENT_BYTES };
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

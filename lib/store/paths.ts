@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import { UsageError, LockstepError, formatProblem } from '../errors.ts';
-import { MAX_DEPTH } from '../entry-path.ts';
+import { MAX_DEPTH } from '../entry-limits.ts';
 
 /** Normalises a user-given path (absolute, or relative to `cwd`) to a repository-relative POSIX path. */
 export function toRepoPath(repo: Repo, input: string, cwd: string = repo.root): string {

@@ -34,9 +34,7 @@ import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Oid } from '../types.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { LockstepError } from '../errors.ts';
-import { hashFiles } from './hasher.ts';
 import { loadHashState, statKey } from './hash-state.ts';
-import { encodeManifest, sha256Hex } from './manifest.ts';
 import { validateRepoPath, walkFiles, type WalkedFile } from './paths.ts';
 import { hasLink, quickSignature, signatureOf } from './status-signature.ts';
 
@@ -245,6 +243,8 @@ export class StatusIndex {
     if (toHash.length > 0) {
       let results;
       try {
+        // Loaded only when something must be hashed: a no-op status answers from stats alone.
+        const { hashFiles } = await import('./hasher.ts');
         results = await hashFiles(toHash.map((i) => ({ path: files[i]!.abs })));
       } catch (err) {
         return { kind: 'unreadable', problem: (err as Error).message };
@@ -263,6 +263,7 @@ export class StatusIndex {
     let hash: Oid;
     if (!dir) hash = oids[0]!;
     else {
+      const { encodeManifest, sha256Hex } = await import('./manifest.ts');
       try {
         const entries = files.map((f, i) => ({ path: f.rel, sha256: oids[i]!, size: Number(f.stat!.size) }));
         hash = sha256Hex(encodeManifest(entries, rel));

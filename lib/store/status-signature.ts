@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAX_DEPTH } from '../entry-path.ts';
+import { MAX_DEPTH } from '../entry-limits.ts';
 import type { WalkedFile } from './paths.ts';
 
 /** Milliseconds as `fs.Stats` gives them (`sec * 1e3 + nsec / 1e6`), from bigint nanoseconds. */
