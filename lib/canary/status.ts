@@ -8,56 +8,42 @@ import type { CanaryStatus } from '../serving/endpoint.ts';
 /** The time fields start from. */
 type At = { now: Date; message?: string };
 
-/**
- * `hash` serves 100% (a first deploy, a finished canary, a revert or a manual switch); `stable`
- * is the model it replaced, when a canary just completed.
- */
-export function completedStatus(
-  hash: string,
-  o: At & { candidate?: string; stable?: string; stepIndex: number },
-): CanaryStatus {
-  return {
-    candidateHash: hash,
-    ...(o.candidate ? { candidate: o.candidate } : {}),
-    ...(o.stable ? { stable: o.stable } : {}),
-    stepIndex: o.stepIndex,
-    phase: 'completed',
-    stepStartedAt: o.now.toISOString(),
-    message: o.message ?? '',
-  };
-}
+type StatusFields = At & { candidate?: string; stable?: string; stepIndex: number };
 
-/** A canary of `hash` at step `stepIndex` (0: its first step, a shadow one when `shadow`). */
-export function progressingStatus(
+/** The one shape of a status; the field order is fixed (reconcile compares statuses as JSON). */
+function statusOf(
+  phase: CanaryStatus['phase'],
   hash: string,
-  o: At & { candidate?: string; stable?: string; stepIndex: number; shadow?: boolean },
+  o: StatusFields & { shadow?: boolean },
 ): CanaryStatus {
   return {
     candidateHash: hash,
     ...(o.candidate ? { candidate: o.candidate } : {}),
     ...(o.stable ? { stable: o.stable } : {}),
     stepIndex: o.stepIndex,
-    phase: 'progressing',
+    phase,
     stepStartedAt: o.now.toISOString(),
     message: o.message ?? '',
     ...(o.shadow ? { shadow: true } : {}),
   };
 }
 
+/**
+ * `hash` serves 100% (a first deploy, a finished canary, a revert or a manual switch); `stable`
+ * is the model it replaced, when a canary just completed.
+ */
+export function completedStatus(hash: string, o: StatusFields): CanaryStatus {
+  return statusOf('completed', hash, o);
+}
+
+/** A canary of `hash` at step `stepIndex` (0: its first step, a shadow one when `shadow`). */
+export function progressingStatus(hash: string, o: StatusFields & { shadow?: boolean }): CanaryStatus {
+  return statusOf('progressing', hash, o);
+}
+
 /** The canary of `hash` failed at `stepIndex`: it is at 0% and `stable` serves. */
-export function rolledBackStatus(
-  hash: string,
-  o: At & { candidate?: string; stable?: string; stepIndex: number },
-): CanaryStatus {
-  return {
-    candidateHash: hash,
-    ...(o.candidate ? { candidate: o.candidate } : {}),
-    ...(o.stable ? { stable: o.stable } : {}),
-    stepIndex: o.stepIndex,
-    phase: 'rolled-back',
-    stepStartedAt: o.now.toISOString(),
-    message: o.message ?? '',
-  };
+export function rolledBackStatus(hash: string, o: StatusFields): CanaryStatus {
+  return statusOf('rolled-back', hash, o);
 }
 
 /** `s` with its human reason replaced (the reason of the latest reconcile). */
