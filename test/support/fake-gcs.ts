@@ -120,6 +120,7 @@ export class FakeGcs {
   readonly requests: RecordedRequest[] = [];
   private faults: (Fault & { seen: number; applied: number })[] = [];
   private sessions = new Map<string, UploadSession>();
+  private storeListeners = new Set<(bucket: string, name: string) => void>();
   private generation = 1_700_000_000_000_000;
   private server: http.Server;
   private sockets = new Set<import('node:net').Socket>();
@@ -247,7 +248,14 @@ export class FakeGcs {
     obj.updated = obj.created;
     objects.set(name, obj);
     this.version++;
+    for (const listener of this.storeListeners) listener(bucket, name);
     return obj;
+  }
+
+  /** Calls `listener` after each object is stored; returns the function that stops it. */
+  onStore(listener: (bucket: string, name: string) => void): () => void {
+    this.storeListeners.add(listener);
+    return () => this.storeListeners.delete(listener);
   }
 
   private resource(bucket: string, obj: StoredObject): Record<string, unknown> {

@@ -31,22 +31,28 @@ export interface KillFigures {
   firstFailure?: string;
 }
 
+/**
+ * Runs the CLI; `kill` is either a delay in ms or a function that gets the kill switch and
+ * returns its own clean-up (an event-driven kill).
+ */
 function run(
   cwd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  killAfterMs?: number,
+  kill?: number | ((killNow: () => void) => () => void),
 ): Promise<{ code: number | null; ms: number; stderr: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer =
-      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    const killNow = () => child.kill('SIGKILL');
+    const timer = typeof kill === 'number' ? setTimeout(killNow, kill) : undefined;
+    const stop = typeof kill === 'function' ? kill(killNow) : undefined;
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
+      stop?.();
       resolve({ code, ms: Date.now() - started, stderr });
     });
   });
@@ -136,7 +142,19 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
       const prefix = `trial${t}`;
       const configPath = path.join(root, '.lockstep', 'config.yaml');
       fs.writeFileSync(configPath, remoteConfig(prefix));
-      const killed = await run(root, ['push'], env, delayWithin(startup.ms, calibration.ms));
+      // Timed kills land anywhere, so on a slow machine every one may come before the first
+      // upload; the last trial is killed on an event instead: once a few objects are stored.
+      const onEvent = t === trials - 1 && f.objectsChecked === 0;
+      const after = 1 + Math.floor(Math.random() * Math.max(1, files / 4));
+      const kill = onEvent
+        ? (killNow: () => void) => {
+            let stored = 0;
+            return fake.onStore((bucket, name) => {
+              if (bucket === BUCKET && name.startsWith(`${prefix}/`) && ++stored === after) killNow();
+            });
+          }
+        : delayWithin(startup.ms, calibration.ms);
+      const killed = await run(root, ['push'], env, kill);
       if (killed.code === null) f.killed++;
       const before = remoteObjects(fake, prefix);
       for (const [oid, data] of before) {
