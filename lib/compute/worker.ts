@@ -31,6 +31,8 @@ export interface RunJobOptions {
   out: Output;
   /** Image working directory holding the code (default: cwd). */
   imageRoot?: string;
+  /** The pipeline module loaded when the job spec names none (an absolute path in the image). */
+  defaultPipeline: string;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }
@@ -128,7 +130,11 @@ async function runInScratch(
   }
   const spec = jobSpecSchema.parse(JSON.parse(specText.text));
   const image = repoAt(options.imageRoot);
-  const factory = await loadPipeline(image, spec.pipeline, options.imageRoot);
+  const factory = await loadPipeline({
+    named: spec.pipeline,
+    cwd: options.imageRoot,
+    fallback: options.defaultPipeline,
+  });
   const stage = factory(spec.params).find((s) => s.name === spec.stage);
   if (!stage)
     throw new ConfigError(

@@ -1,11 +1,11 @@
 /**
- * Finding the pipeline: a module exporting `pipeline(params): StageDef[]`. By default the
- * repository's `stages/pipeline.ts`; tests and users may pass another with `--pipeline`.
+ * Loading the pipeline: a module exporting `pipeline(params): StageDef[]`, the one named with
+ * `--pipeline`, else the default the caller hands in. The core does not know where a repository
+ * keeps its stage set; the CLI's default is lib/cli/pipeline-module.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
-import type { Repo } from '../repo.ts';
+import { pathToFileURL } from 'node:url';
 import type { StageDef } from '../types.ts';
 import { ConfigError } from '../errors.ts';
 
@@ -16,26 +16,13 @@ declare global {
 
 export type PipelineFactory = (params: any) => StageDef[];
 
-// lockstep's own pipeline module and package root. In the compiled CLI (lib/cli/build.mjs) the
-// first points at the compiled copy of stages/pipeline.ts, the second still at the sources.
-const OWN_PIPELINE = new URL('../../stages/pipeline.ts', import.meta.url);
-const OWN_ROOT = new URL('../../', import.meta.url);
-
-function isSameFile(a: string, b: string): boolean {
-  try {
-    return fs.realpathSync(a) === fs.realpathSync(b);
-  } catch {
-    return false;
-  }
-}
-
-/** The module path used when none is given: `<root>/stages/pipeline.ts`, else lockstep's own. */
-export function defaultPipelinePath(repo: Repo): string {
-  const local = path.join(repo.root, 'stages', 'pipeline.ts');
-  // lockstep's own repository runs its own (possibly compiled) pipeline; any other its file.
-  const own = path.join(fileURLToPath(OWN_ROOT), 'stages', 'pipeline.ts');
-  if (fs.existsSync(local) && !isSameFile(local, own)) return local;
-  return fileURLToPath(OWN_PIPELINE);
+/** Which pipeline module to load. */
+export interface PipelineModule {
+  /** The module the user named (`--pipeline`); a relative path resolves against `cwd`. */
+  named?: string;
+  cwd: string;
+  /** The module loaded when none is named (an absolute path). */
+  fallback: string;
 }
 
 let tsLoader: Promise<void> | undefined;
@@ -58,16 +45,12 @@ function ensureTypeScriptLoader(file: string): Promise<void> {
   return tsLoader;
 }
 
-/** Imports the pipeline module (relative paths resolve against `cwd`) and returns its factory. */
-export async function loadPipeline(
-  repo: Repo,
-  modulePath?: string,
-  cwd = repo.root,
-): Promise<PipelineFactory> {
-  const file = modulePath ? path.resolve(cwd, modulePath) : defaultPipelinePath(repo);
+/** Imports the pipeline module (`named`, else `fallback`) and returns its factory. */
+export async function loadPipeline({ named, cwd, fallback }: PipelineModule): Promise<PipelineFactory> {
+  const file = named ? path.resolve(cwd, named) : fallback;
   if (!fs.existsSync(file)) {
     throw new ConfigError(
-      `${modulePath ?? file}: pipeline module not found. Pass a module exporting pipeline(params).`,
+      `${named ?? file}: pipeline module not found. Pass a module exporting pipeline(params).`,
     );
   }
   await ensureTypeScriptLoader(file);
@@ -75,7 +58,7 @@ export async function loadPipeline(
   const factory = (mod.pipeline ?? mod.default) as PipelineFactory | undefined;
   if (typeof factory !== 'function') {
     throw new ConfigError(
-      `${modulePath ?? file}: does not export pipeline(params). Export a function returning StageDef[].`,
+      `${named ?? file}: does not export pipeline(params). Export a function returning StageDef[].`,
     );
   }
   return factory;

@@ -21,6 +21,15 @@ import { changedDataOf, type StatusReport } from './status-report.ts';
 
 const RACY_MS = 1000n;
 
+/**
+ * The pipeline an answer is for: the module named with `--pipeline` (part of the key; undefined
+ * for the default) and the directories holding pipeline code (walked deep).
+ */
+export interface StatusPipeline {
+  file: string | undefined;
+  dirs: string[];
+}
+
 /** A path walked for the key: `deep` expands directories, otherwise the entry alone. */
 type Root = [path: string, deep: boolean];
 
@@ -119,18 +128,17 @@ function gitDirs(root: string): { git: string; common: string } | undefined {
 }
 
 /** Paths whose signatures decide the answer apart from the stages' own paths. */
-function fixedRoots(repo: Repo, pipelineFile: string | undefined): Root[] {
+function fixedRoots(repo: Repo, pipeline: StatusPipeline): Root[] {
   const roots: Root[] = [
     [repo.paramsPath, false],
     [path.join(repo.root, 'params.schema.json'), false],
     [repo.lockfilePath, false],
     [repo.configPath, false],
     [path.join(repo.root, 'promotion'), true],
-    [path.join(repo.root, 'stages'), true],
+    ...pipeline.dirs.map((d): Root => [d, true]),
     [path.join(repo.stateDir, 'runs'), true],
     [path.join(repo.cacheDir, 'sha256'), false],
   ];
-  if (pipelineFile) roots.push([path.dirname(path.resolve(repo.root, pipelineFile)), true]);
   try {
     for (const d of fs.readdirSync(path.join(repo.cacheDir, 'sha256')).sort())
       roots.push([path.join(repo.cacheDir, 'sha256', d), false]);
@@ -175,14 +183,14 @@ function isAnswer(v: unknown): v is CacheFile {
  * The cached answer when every signature it was computed from is unchanged, else undefined (a
  * missing, garbled or foreign cache file is a miss).
  */
-export function readCachedAnswer(repo: Repo, pipelineFile: string | undefined): CachedAnswer | undefined {
+export function readCachedAnswer(repo: Repo, pipeline: StatusPipeline): CachedAnswer | undefined {
   let body: unknown;
   try {
     body = JSON.parse(fs.readFileSync(cacheFile(repo), 'utf8'));
   } catch {
     return undefined;
   }
-  if (!isAnswer(body) || body.key !== baseKey(pipelineFile)) return undefined;
+  if (!isAnswer(body) || body.key !== baseKey(pipeline.file)) return undefined;
   const { sigs } = signatures(body.roots);
   const stored = Object.keys(body.sigs);
   if (stored.length !== Object.keys(sigs).length) return undefined;
@@ -198,18 +206,18 @@ export function readCachedAnswer(repo: Repo, pipelineFile: string | undefined): 
  */
 export function writeCachedAnswer(
   repo: Repo,
-  pipelineFile: string | undefined,
+  pipeline: StatusPipeline,
   stages: StageDef[],
   answer: CachedAnswer,
   before: Record<string, string>,
 ): void {
-  const roots = allRoots(repo, pipelineFile, stages);
+  const roots = allRoots(repo, pipeline, stages);
   const { sigs, newestNs } = signatures(roots);
   // Anything that changed while the answer was computed: the answer may mix old and new.
   for (const k of Object.keys(before)) if (sigs[k] !== before[k]) return;
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   if (newestNs > nowNs - RACY_MS * 1_000_000n) return;
-  const body: CacheFile = { v: 1, key: baseKey(pipelineFile), roots, sigs, ...answer };
+  const body: CacheFile = { v: 1, key: baseKey(pipeline.file), roots, sigs, ...answer };
   try {
     fs.mkdirSync(path.dirname(cacheFile(repo)), { recursive: true });
     writeFileAtomicSync(cacheFile(repo), JSON.stringify(body));
@@ -218,8 +226,8 @@ export function writeCachedAnswer(
   }
 }
 
-function allRoots(repo: Repo, pipelineFile: string | undefined, stages: StageDef[]): Root[] {
-  const roots = fixedRoots(repo, pipelineFile);
+function allRoots(repo: Repo, pipeline: StatusPipeline, stages: StageDef[]): Root[] {
+  const roots = fixedRoots(repo, pipeline);
   for (const s of stages)
     for (const p of [...s.code, ...s.deps, ...s.outs]) roots.push([path.join(repo.root, p), true]);
   return roots;
@@ -231,11 +239,11 @@ function allRoots(repo: Repo, pipelineFile: string | undefined, stages: StageDef
  */
 export function signaturesBefore(
   repo: Repo,
-  pipelineFile: string | undefined,
+  pipeline: StatusPipeline,
   stages: StageDef[] = [],
   into: Record<string, string> = {},
 ): Record<string, string> {
-  return { ...signatures(allRoots(repo, pipelineFile, stages)).sigs, ...into };
+  return { ...signatures(allRoots(repo, pipeline, stages)).sigs, ...into };
 }
 
 /**

@@ -21,7 +21,15 @@ describe('runJob', () => {
     async (key) => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-worker-'));
       const remote = path.join(dir, 'store');
-      await expect(runJob({ remote, key, out: memoryOutput(), imageRoot: dir })).rejects.toThrow(
+      await expect(
+        runJob({
+          remote,
+          key,
+          out: memoryOutput(),
+          imageRoot: dir,
+          defaultPipeline: path.join(dir, 'pipeline.mjs'),
+        }),
+      ).rejects.toThrow(
         /^--key: not a run key ".*"\. Pass the 64-hex run key lockstep repro submitted the job with\.$/,
       );
       expect(fs.readdirSync(dir)).toEqual([]);

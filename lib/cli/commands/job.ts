@@ -16,6 +16,8 @@ export function register(program: Command, io: CliIO): void {
     .requiredOption('--key <key>', 'run key of the stage execution')
     .action(async (opts: { remote: string; key: string }) => {
       const { runJob } = await import('../../compute/worker.ts');
+      const { repoAt } = await import('../../repo.ts');
+      const { defaultPipelinePath } = await import('../pipeline-module.ts');
       const controller = new AbortController();
       // Vertex AI stops a cancelled job's containers with SIGTERM.
       const onTerm = () => controller.abort(new Error('cancelled'));
@@ -26,6 +28,7 @@ export function register(program: Command, io: CliIO): void {
           key: opts.key,
           out: io,
           imageRoot: io.cwd,
+          defaultPipeline: defaultPipelinePath(repoAt(io.cwd)),
           signal: controller.signal,
         });
       } finally {

@@ -35,6 +35,7 @@ export async function runRepro(
 ): Promise<RunReport> {
   const { loadParams } = await import('../../params.ts');
   const { loadPipeline } = await import('../../pipeline/load.ts');
+  const { defaultPipelinePath } = await import('../pipeline-module.ts');
   const { reproduce } = await import('../../pipeline/run.ts');
   const { UsageError } = await import('../../errors.ts');
   const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
@@ -42,7 +43,11 @@ export async function runRepro(
     throw new UsageError(`--jobs: expected a positive integer "${opts.jobs}". Pass e.g. --jobs 2.`);
   }
   const params = loadParams(repo);
-  const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+  const factory = await loadPipeline({
+    named: opts.pipeline,
+    cwd: io.cwd,
+    fallback: defaultPipelinePath(repo),
+  });
   const stages = factory(params);
   // Where stages compute is checked before anything runs (a bad machine type, a missing image).
   const { resolveCompute } = await import('../../compute/resolve.ts');

@@ -19,25 +19,35 @@ export function register(program: Command, io: CliIO): void {
       const { findRepo } = await import('../../repo.ts');
       const { formatStatus } = await import('../../pipeline/status-report.ts');
       const repo = findRepo(io.cwd);
+      const { STAGES_DIR, defaultPipelinePath } = await import('../pipeline-module.ts');
       const pipelineFile = opts.pipeline === undefined ? undefined : path.resolve(io.cwd, opts.pipeline);
+      // The default pipeline's directory, and the named module's: a new stage file there changes the plan.
+      const pipeline = {
+        file: pipelineFile,
+        dirs: [path.join(repo.root, STAGES_DIR), ...(pipelineFile ? [path.dirname(pipelineFile)] : [])],
+      };
       const print = (status: object & Parameters<typeof formatStatus>[0]): void => {
         if (opts.json) io.out(JSON.stringify(status, null, 2));
         else for (const line of formatStatus(status)) io.out(line);
       };
       const answers = opts.remote ? undefined : await import('../../pipeline/status-cache.ts');
       if (answers) {
-        const cached = answers.readCachedAnswer(repo, pipelineFile);
+        const cached = answers.readCachedAnswer(repo, pipeline);
         const status = cached && (await answers.statusFromAnswer(repo, cached));
         if (status) return print(status);
       }
       // Taken ahead of reading each input: an input that changes while status reads it is not cached.
-      let before = answers?.signaturesBefore(repo, pipelineFile);
+      let before = answers?.signaturesBefore(repo, pipeline);
       const { loadParams } = await import('../../params.ts');
       const { loadPipeline } = await import('../../pipeline/load.ts');
       const { repoStatus } = await import('../../pipeline/status.ts');
       const { LockstepError } = await import('../../errors.ts');
       const params = loadParams(repo);
-      const factory = await loadPipeline(repo, opts.pipeline, io.cwd);
+      const factory = await loadPipeline({
+        named: opts.pipeline,
+        cwd: io.cwd,
+        fallback: defaultPipelinePath(repo),
+      });
       let remote;
       if (opts.remote) {
         const { defaultRemote } = await import('../../store/remote-config.ts');
@@ -49,10 +59,10 @@ export function register(program: Command, io: CliIO): void {
         }
       }
       const stages = factory(params);
-      if (answers) before = answers.signaturesBefore(repo, pipelineFile, stages, before);
+      if (answers) before = answers.signaturesBefore(repo, pipeline, stages, before);
       let answer;
       const status = await repoStatus(repo, stages, { params, remote, onAnswer: (a) => (answer = a) });
       print(status);
-      if (answers && before && answer) answers.writeCachedAnswer(repo, pipelineFile, stages, answer, before);
+      if (answers && before && answer) answers.writeCachedAnswer(repo, pipeline, stages, answer, before);
     });
 }
