@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
 import type { ModelRef } from '../serving/endpoint.ts';
-import { modelOf } from '../registry/lockfile-cache.ts';
+import { modelOf } from '../environment/model.ts';
 import { PATHS } from '../paths.ts';
 import { environmentBranch, revParse } from '../environment/refs.ts';
 

@@ -4,7 +4,8 @@
  */
 import type { Lockfile } from '../types.ts';
 import { resolveRef } from '../environment/refs.ts';
-import { LOCKFILE, modelOf, DEFAULT_LAYOUT, type RegistryLayout } from './registry.ts';
+import { LOCKFILE, DEFAULT_LAYOUT, type RegistryLayout } from './registry.ts';
+import { modelOf } from '../environment/model.ts';
 import { LockstepError } from '../errors.ts';
 import { withGitReader } from '../git-reader.ts';
 import { readCommittedLockfile } from '../lockfile.ts';
@@ -55,7 +56,14 @@ export function lineageOf(
     for (const out of entry.outs) if (/manifest/.test(out.path)) data[out.path] = out.hash;
   }
   const sortedParams = Object.fromEntries(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1)));
-  return { commit, model: modelOf(lockfile, layout)?.hash, data, params: sortedParams, code, edges };
+  return {
+    commit,
+    model: modelOf(lockfile, layout.modelPath)?.hash,
+    data,
+    params: sortedParams,
+    code,
+    edges,
+  };
 }
 
 /** Lineage at a commit, branch, tag or environment: reads that one lockfile, whatever the history. */

@@ -13,6 +13,7 @@ import { LOCKFILE_NAME, LOCKFILE_SCHEMA, parseLockfileQuick } from '../lockfile.
 import { writeFileAtomic } from '../atomic.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
 import { PATHS } from '../paths.ts';
+import { modelOf } from '../environment/model.ts';
 
 /** Which stage outputs make "the model" and "its metrics". Defaults match `lib/paths.ts`. */
 export interface RegistryLayout {
@@ -42,18 +43,6 @@ export interface LockfileSummary {
   invalid?: string;
 }
 
-/** The model artifact a lockfile pins, if any. */
-export function modelOf(
-  lockfile: Lockfile,
-  layout: RegistryLayout = DEFAULT_LAYOUT,
-): ArtifactRef | undefined {
-  for (const entry of Object.values(lockfile.stages)) {
-    const out = entry.outs.find((o) => o.path === layout.modelPath);
-    if (out) return out;
-  }
-  return undefined;
-}
-
 /** The headline metrics and gate verdict a lockfile records. */
 export function metricsOf(
   lockfile: Lockfile,
@@ -70,7 +59,7 @@ export function summarizeLockfile(
   lockfile: Lockfile,
   layout: RegistryLayout = DEFAULT_LAYOUT,
 ): LockfileSummary {
-  const model = modelOf(lockfile, layout);
+  const model = modelOf(lockfile, layout.modelPath);
   return { ...(model ? { model } : {}), ...metricsOf(lockfile, layout) };
 }
 

@@ -10,7 +10,8 @@ import type { Repo } from '../repo.ts';
 import { defaultRemote } from '../store/remote-config.ts';
 import { materializeModel } from '../serving/model-store.ts';
 import { environmentBranch, revParse } from '../environment/refs.ts';
-import { LOCKFILE, modelOf } from './registry.ts';
+import { LOCKFILE } from './registry.ts';
+import { modelOf } from '../environment/model.ts';
 import { readLockfileAt } from '../environment/revision.ts';
 
 export interface PinnedModel {

@@ -8,12 +8,13 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { LockEntry, Lockfile } from '../types.ts';
+import type { Lockfile } from '../types.ts';
 import { canonicalJson } from '../pipeline/fingerprint.ts';
 import { ConfigError, LockstepError } from '../errors.ts';
 import { resolveRef } from '../environment/refs.ts';
 import { withGitReader } from '../git-reader.ts';
 import { readCommittedLockfile } from '../lockfile.ts';
+import { modelProducerOf } from '../environment/model.ts';
 import { lineageOf } from './lineage.ts';
 import { DEFAULT_LAYOUT, LOCKFILE, type RegistryLayout } from './registry.ts';
 import { parseValue } from '../yaml-source.ts';
@@ -88,11 +89,6 @@ export interface ProvenanceOptions {
 
 const sha256Of = (value: unknown) => createHash('sha256').update(canonicalJson(value)).digest('hex');
 
-/** The stage whose outs hold the model, and its lock entry. */
-function producerOf(lockfile: Lockfile, layout: RegistryLayout): [string, LockEntry] | undefined {
-  return Object.entries(lockfile.stages).find(([, e]) => e.outs.some((o) => o.path === layout.modelPath));
-}
-
 /**
  * The materials of the model at `commit`, in a fixed order: commit, data (by path), params, the
  * producing stage's lock entry. The part of a statement `checkProvenance` compares.
@@ -104,7 +100,7 @@ export function materialsOf(
 ): { subject: Provenance['subject']; materials: ResourceDescriptor[] } {
   const layout = options.layout ?? DEFAULT_LAYOUT;
   const lineage = lineageOf(commit, lockfile, layout);
-  const producer = producerOf(lockfile, layout);
+  const producer = modelProducerOf(lockfile, layout.modelPath);
   if (!producer || !lineage.model)
     throw new LockstepError(
       `${LOCKFILE}: no stage produces ${layout.modelPath} at ${commit.slice(0, 8)}. Choose a commit that trained a model.`,

@@ -19,7 +19,6 @@ import type { ArtifactRef, Lockfile } from '../types.ts';
 import {
   DEFAULT_LAYOUT,
   metricsOf,
-  modelOf,
   summarizeBlobs,
   summarizeLockfile,
   type GateState,
@@ -27,6 +26,7 @@ import {
   type RegistryLayout,
 } from './lockfile-cache.ts';
 import { resolveRef, type ResolvedRef } from '../environment/refs.ts';
+import { modelOf } from '../environment/model.ts';
 import {
   currentPresence,
   environmentBlobs,
@@ -39,7 +39,7 @@ import {
   type RegistrySession,
 } from './environments.ts';
 
-export { DEFAULT_LAYOUT, metricsOf, modelOf, type RegistryLayout } from './lockfile-cache.ts';
+export { DEFAULT_LAYOUT, metricsOf, type RegistryLayout } from './lockfile-cache.ts';
 
 export const LOCKFILE = LOCKFILE_NAME;
 
@@ -172,7 +172,7 @@ async function pinnedAt(
       `${ref}: ${LOCKFILE} does not exist at ${resolved.commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
     );
   }
-  const model = modelOf(committed.lockfile, session.layout);
+  const model = modelOf(committed.lockfile, session.layout.modelPath);
   if (!model) {
     throw new LockstepError(
       `${ref}: ${LOCKFILE} at ${resolved.commit.slice(0, 8)} pins no model (${session.layout.modelPath}). Run lockstep repro and commit the lockfile.`,

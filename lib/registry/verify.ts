@@ -18,7 +18,8 @@ import { checkoutArtifact } from '../store/checkout.ts';
 import { ensureArtifacts } from '../store/availability.ts';
 import { defaultRemote } from '../store/remote-config.ts';
 import { resolveRef } from '../environment/refs.ts';
-import { LOCKFILE, modelOf } from './registry.ts';
+import { LOCKFILE } from './registry.ts';
+import { modelOf } from '../environment/model.ts';
 import { readLockfileAt } from '../environment/revision.ts';
 
 export interface OutputComparison {
