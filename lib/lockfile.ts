@@ -290,24 +290,29 @@ export interface CommittedLockfile {
   commit: string;
   /** Git blob id of the file; the same bytes always have the same id. */
   blob: string;
+  /** The file's text, as committed. */
+  text: string;
   lockfile: Lockfile;
 }
 
 /**
  * The lockfile at git revision `rev`, read from git objects through `reader` (no checkout):
  * the one reader of "the lockfile at a revision". Undefined when that commit has no lockfile;
- * an unknown revision is a LockstepError, a malformed lockfile a ConfigError naming `file@rev:line`.
+ * an unknown revision is a LockstepError, a malformed lockfile a ConfigError naming `file@rev:line`
+ * (or `label:line`: `label` is how errors name the file, default `artifacts.lock.yaml@<rev>`).
  */
 export async function readCommittedLockfile(
   reader: GitReader,
   rev: string,
+  options: { label?: string } = {},
 ): Promise<CommittedLockfile | undefined> {
   const commit = await reader.resolve(rev);
   const blob = await reader.fileAt(commit, LOCKFILE_NAME);
   if (!blob) return undefined;
   const at = rev === commit ? commit.slice(0, 8) : rev;
-  const lockfile = parseLockfileQuick(blob.content.toString('utf8'), `${LOCKFILE_NAME}@${at}`);
-  return { commit, blob: blob.oid, lockfile };
+  const text = blob.content.toString('utf8');
+  const lockfile = parseLockfileQuick(text, options.label ?? `${LOCKFILE_NAME}@${at}`);
+  return { commit, blob: blob.oid, text, lockfile };
 }
 
 /**

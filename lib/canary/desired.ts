@@ -4,8 +4,7 @@
  * branch (`promotion/<env>.yaml` `branch:`, else `origin/<branch>`), whatever is checked out;
  * `ref` names another revision; `workingTree` reads the working tree's lockfile instead.
  */
-import { readFileAtRev, resolveRev } from '../git.ts';
-import { parseLockfile, readLockfile } from '../lockfile.ts';
+import { readLockfile } from '../lockfile.ts';
 import { ConfigError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import type { Lockfile } from '../types.ts';
@@ -13,6 +12,7 @@ import type { ModelRef } from '../serving/endpoint.ts';
 import { modelOf } from '../environment/model.ts';
 import { PATHS } from '../paths.ts';
 import { environmentBranch, revParse } from '../environment/refs.ts';
+import { readCommittedLockfileAt } from '../environment/revision.ts';
 
 export interface DesiredOptions {
   /** Environment whose branch pins the model (the default source). */
@@ -55,15 +55,15 @@ export async function readDesiredModel(repo: Repo, options: DesiredOptions = {})
     options.ref ??
     (options.env && !options.workingTree ? await environmentRevision(repo, options.env) : undefined);
   if (ref) {
-    commit = await resolveRev(repo.root, ref);
     const shown = ref.replace(/^refs\/(heads|remotes)\//, '');
     where = `artifacts.lock.yaml@${shown}`;
-    const text = await readFileAtRev(repo.root, commit, 'artifacts.lock.yaml');
-    if (text === undefined)
+    const committed = await readCommittedLockfileAt(repo.root, ref, { label: where });
+    if (!committed)
       throw new ConfigError(
         `${where}: missing. Run the pipeline (lockstep repro) and commit the lockfile on ${shown}.`,
       );
-    lockfile = parseLockfile(text, where);
+    commit = committed.commit;
+    lockfile = committed.lockfile;
   } else {
     lockfile = readLockfile(repo);
   }

@@ -4,13 +4,25 @@
  * canary and monitoring; parsing is lib/lockfile.ts's reader of committed lockfiles.
  */
 import { withGitReader } from '../git-reader.ts';
-import { readCommittedLockfile } from '../lockfile.ts';
+import { readCommittedLockfile, type CommittedLockfile } from '../lockfile.ts';
 import type { Lockfile } from '../types.ts';
 import { environmentBranch, revParse } from './refs.ts';
 
+/**
+ * The lockfile as committed at `rev` (its commit, text and parsed content); undefined when that
+ * commit has none. `label` names the file in errors (default `artifacts.lock.yaml@<rev>`).
+ */
+export async function readCommittedLockfileAt(
+  root: string,
+  rev: string,
+  options: { label?: string } = {},
+): Promise<CommittedLockfile | undefined> {
+  return withGitReader(root, (reader) => readCommittedLockfile(reader, rev, options));
+}
+
 /** Reads and parses the lockfile as of `rev`; undefined when that commit has none. */
 export async function readLockfileAt(root: string, rev: string): Promise<Lockfile | undefined> {
-  return withGitReader(root, async (reader) => (await readCommittedLockfile(reader, rev))?.lockfile);
+  return (await readCommittedLockfileAt(root, rev))?.lockfile;
 }
 
 /**

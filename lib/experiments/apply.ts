@@ -10,11 +10,11 @@
  * object between its fetch and its checkout.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { defaultRemote } from '../store/remote-config.ts';
 import { readFileAtRev } from '../git.ts';
-import { parseLockfile } from '../lockfile.ts';
+import { LOCKFILE_NAME, readLockfile } from '../lockfile.ts';
+import { readCommittedLockfileAt } from '../environment/revision.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
@@ -23,7 +23,6 @@ import { checkoutArtifact } from '../store/checkout.ts';
 import { Cache } from '../store/cache.ts';
 import { LockstepError } from '../errors.ts';
 import { withRepoLock } from '../lock.ts';
-import { readLockfile } from '../lockfile.ts';
 import { ensureArtifacts } from '../store/availability.ts';
 import type { ArtifactRef } from '../types.ts';
 import { changedParamValues, deleteParamsKeys, setParamsValues } from './params-edit.ts';
@@ -104,10 +103,10 @@ export function applyExperiment(repo: Repo, name: string, options: ApplyOptions 
 
 async function applyUnlocked(repo: Repo, name: string, options: ApplyOptions): Promise<ApplyResult> {
   const e = await getExperiment(repo.root, name);
-  const LOCKFILE_NAME = path.basename(repo.lockfilePath);
-  const lockText = await readFileAtRev(repo.root, e.commit, LOCKFILE_NAME);
+  const committed = await readCommittedLockfileAt(repo.root, e.commit, { label: `${name}:${LOCKFILE_NAME}` });
+  const lockText = committed?.text;
+  const lock = committed?.lockfile;
   const paramsText = await readFileAtRev(repo.root, e.commit, 'params.yaml');
-  const lock = lockText === undefined ? undefined : parseLockfile(lockText, `${name}:${LOCKFILE_NAME}`);
   const refs = lock ? uniqueByPath(lockfileArtifacts(lock)) : [];
   const remote = await defaultRemote(repo);
   const { downloaded } = await ensureArtifacts(repo, refs, {

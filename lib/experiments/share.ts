@@ -13,8 +13,7 @@ import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { writeFileAtomic } from '../atomic.ts';
 import { IntegrityError, LockstepError } from '../errors.ts';
-import { readFileAtRev } from '../git.ts';
-import { parseLockfile } from '../lockfile.ts';
+import { readCommittedLockfileAt } from '../environment/revision.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
@@ -49,9 +48,11 @@ export interface ShareSummary {
 
 /** The artifacts an experiment's lockfile pins (none when it has no lockfile). */
 async function experimentArtifacts(repo: Repo, e: Experiment): Promise<ArtifactRef[]> {
-  const text = await readFileAtRev(repo.root, e.commit, 'artifacts.lock.yaml');
-  if (text === undefined) return [];
-  const refs = lockfileArtifacts(parseLockfile(text, `${e.name}:artifacts.lock.yaml`));
+  const committed = await readCommittedLockfileAt(repo.root, e.commit, {
+    label: `${e.name}:artifacts.lock.yaml`,
+  });
+  if (!committed) return [];
+  const refs = lockfileArtifacts(committed.lockfile);
   return [...new Map(refs.map((r) => [`${r.path}\0${r.hash}`, r])).values()];
 }
 

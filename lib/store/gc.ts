@@ -10,8 +10,8 @@ import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Lockfile, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
-import { parseLockfile, readLockfile } from '../lockfile.ts';
-import { readFileAtRev } from '../git.ts';
+import { LOCKFILE_NAME, readCommittedLockfile, readLockfile } from '../lockfile.ts';
+import { withGitReader } from '../git-reader.ts';
 import { listGcRoots, ROOT_KINDS, type GcRoot, type RootKind, type RootOptions } from './gc-roots.ts';
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
@@ -82,7 +82,6 @@ export async function referencedObjects(
   droppedExperiments: string[];
 }> {
   const { roots, droppedExperiments } = await listGcRoots(repo, options);
-  const lockRel = path.relative(repo.root, repo.lockfilePath).split(path.sep).join('/');
   const cache = new Cache(repo);
   // Many roots share a commit and most lockfiles share most artifacts: read each commit's
   // lockfile and each manifest once.
@@ -111,19 +110,22 @@ export async function referencedObjects(
     return oids;
   };
   const byKind = new Map<RootKind, Set<Oid>>();
-  for (const root of roots) {
-    let oids: Oid[];
-    if (!root.commit) oids = await objectsOf(readLockfile(repo));
-    else if (perCommit.has(root.commit)) oids = perCommit.get(root.commit)!;
-    else {
-      const text = await readFileAtRev(repo.root, root.commit, lockRel);
-      oids = text === undefined ? [] : await objectsOf(parseLockfile(text, `${root.name}:${lockRel}`));
-      perCommit.set(root.commit, oids);
+  await withGitReader(repo.root, async (reader) => {
+    for (const root of roots) {
+      let oids: Oid[];
+      if (!root.commit) oids = await objectsOf(readLockfile(repo));
+      else if (perCommit.has(root.commit)) oids = perCommit.get(root.commit)!;
+      else {
+        const label = `${root.name}:${LOCKFILE_NAME}`;
+        const committed = await readCommittedLockfile(reader, root.commit, { label });
+        oids = committed ? await objectsOf(committed.lockfile) : [];
+        perCommit.set(root.commit, oids);
+      }
+      const set = byKind.get(root.kind) ?? new Set<Oid>();
+      for (const oid of oids) set.add(oid);
+      byKind.set(root.kind, set);
     }
-    const set = byKind.get(root.kind) ?? new Set<Oid>();
-    for (const oid of oids) set.add(oid);
-    byKind.set(root.kind, set);
-  }
+  });
   const all = new Set<Oid>();
   for (const set of byKind.values()) for (const oid of set) all.add(oid);
   return { oids: all, roots, byKind, droppedExperiments };

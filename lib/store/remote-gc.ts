@@ -17,8 +17,9 @@ import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Lockfile, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import { LockstepError, formatProblem } from '../errors.ts';
-import { parseLockfile, readLockfile } from '../lockfile.ts';
-import { readFileAtRev, recentCommits, revExists } from '../git.ts';
+import { LOCKFILE_NAME, readCommittedLockfile, readLockfile } from '../lockfile.ts';
+import { recentCommits, revExists } from '../git.ts';
+import { withGitReader } from '../git-reader.ts';
 import { ENVIRONMENTS } from '../environment/policy.ts';
 import { environmentBranch } from '../environment/refs.ts';
 import { simpleGit } from 'simple-git';
@@ -146,12 +147,14 @@ export async function collectRemoteGarbage(
 ): Promise<RemoteGcPlan> {
   const started = Date.now();
   const { roots, commits } = await remoteRoots(repo, options);
-  const lockRel = path.relative(repo.root, repo.lockfilePath).split(path.sep).join('/');
   const locks: Lockfile[] = [readLockfile(repo)];
-  for (const commit of commits) {
-    const text = await readFileAtRev(repo.root, commit, lockRel);
-    if (text !== undefined) locks.push(parseLockfile(text, `${commit.slice(0, 12)}:${lockRel}`));
-  }
+  await withGitReader(repo.root, async (reader) => {
+    for (const commit of commits) {
+      const label = `${commit.slice(0, 12)}:${LOCKFILE_NAME}`;
+      const committed = await readCommittedLockfile(reader, commit, { label });
+      if (committed) locks.push(committed.lockfile);
+    }
+  });
   const keep = new Set<Oid>();
   const dirs = new Map<Oid, ArtifactRef>();
   for (const lock of locks) {
