@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { ROOT, sourcesUnder } from './sources.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"]+)\1/g;
 
 interface Import {
@@ -16,21 +16,6 @@ interface Import {
   spec: string;
   /** Repository-relative target of a relative specifier. */
   target?: string;
-}
-
-/** Source files under `root/dir`, repository-relative, without node_modules. */
-function sourcesUnder(root: string, dir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const child = `${rel}/${e.name}`;
-      if (e.isDirectory()) {
-        if (e.name !== 'node_modules' && e.name !== 'dist') walk(child);
-      } else if (/\.(ts|mts|mjs)$/.test(e.name)) out.push(child);
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 function importsOf(dir: string, root = ROOT): Import[] {
