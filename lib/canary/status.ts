@@ -4,6 +4,7 @@
  * cannot drift between the places that decide a phase.
  */
 import type { CanaryStatus } from '../serving/endpoint.ts';
+import type { CanaryStep } from '../environment/policy.ts';
 
 /** The time fields start from. */
 type At = { now: Date; message?: string };
@@ -51,7 +52,15 @@ export function withMessage(s: CanaryStatus, message: string): CanaryStatus {
   return { ...s, message };
 }
 
-/** One line for people: "progressing, step 2, candidate 1a2b3c4d5e6f (shadow): <message>". */
-export function describeCanaryStatus(s: CanaryStatus): string {
-  return `${s.phase}, step ${s.stepIndex + 1}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}: ${s.message}`;
+/**
+ * One line for people: "progressing, step 2, candidate 1a2b3c4d5e6f (shadow): <message>". Given
+ * the policy's `steps`, the step is placed among them and dated: "progressing, step 2 of 4
+ * (10 → 25 → 50 → 100%), candidate 1a2b3c4d5e6f since 2026-12-01T10:00:00.000Z: <message>".
+ */
+export function describeCanaryStatus(s: CanaryStatus, steps?: readonly CanaryStep[]): string {
+  const step = steps
+    ? `step ${s.stepIndex + 1} of ${steps.length} (${steps.join(' → ')}%)`
+    : `step ${s.stepIndex + 1}`;
+  const since = steps ? ` since ${s.stepStartedAt}` : '';
+  return `${s.phase}, ${step}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}${since}: ${s.message}`;
 }

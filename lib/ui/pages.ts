@@ -5,6 +5,7 @@
 import type { ExpRow } from '../experiments/show.ts';
 import { shapeTable } from '../experiments/show.ts';
 import { monitorPlotSpec } from '../monitoring/monitor.ts';
+import { describeCanaryStatus } from '../canary/status.ts';
 import type { TopLevelSpec } from 'vega-lite';
 import type { Dashboard, LineageView } from './data.ts';
 import { esc, lineageHref, num, renderPage, shortHash, table, type Page } from './html.ts';
@@ -83,7 +84,7 @@ export function environmentsPage(d: Dashboard): Page {
         : '<p>No model pinned on this branch.</p>') +
       splitTable(v) +
       (canary
-        ? `<p class="canary">Canary ${esc(canary.phase)}: step ${esc(canary.stepIndex + 1)} of ${esc(steps.length)} (${esc(steps.join(' → '))}%), candidate ${shortHash(canary.candidateHash)} since ${esc(canary.stepStartedAt)}: ${esc(canary.message)}</p>`
+        ? `<p class="canary">Canary ${esc(describeCanaryStatus(canary, steps))}</p>`
         : `<p class="muted">No canary in progress. Steps: ${esc(steps.join(' → '))}%</p>`) +
       (canaryRecords.length
         ? `<h3>Last canary reasons</h3>${table(
