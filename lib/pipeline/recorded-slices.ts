@@ -6,6 +6,8 @@
  * thousand. A lockfile written before that carries them flattened
  * (`slices.speaker.S03.metrics.accuracy`); they are then read from the lockfile as they are.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { LockstepError } from '../errors.ts';
 import { PATHS } from '../paths.ts';
 import type { Repo } from '../repo.ts';
@@ -30,6 +32,26 @@ export interface RecordedOptions {
   remote?: Remote;
   /** How errors name the revision (`HEAD`, `dev@1a2b3c4d`); default `the lockfile`. */
   label?: string;
+}
+
+/**
+ * The verified bytes of object `oid`: straight from the local cache when it holds them intact
+ * (no Cache instance: that loads the hashing pool and progress bars a read command never needs),
+ * else through a Cache with `remote`, which downloads, verifies and heals.
+ * @throws IntegrityError (a LockstepError) naming `where` when neither has it.
+ */
+async function readObject(
+  repo: Repo,
+  oid: string,
+  where: string,
+  remote: Remote | undefined,
+): Promise<Buffer> {
+  const { objectKey } = await import('../store/remote.ts');
+  const { sha256Hex } = await import('../store/manifest.ts');
+  const bytes = await readFile(path.join(repo.cacheDir, objectKey(oid))).catch(() => undefined);
+  if (bytes && sha256Hex(bytes) === oid) return bytes;
+  const { Cache } = await import('../store/cache.ts');
+  return new Cache(repo, { remote }).readBytes(oid, { path: where });
 }
 
 /** True when flat metrics carry slice keys (a lockfile from before slices left it). */
@@ -74,18 +96,21 @@ export async function recordedEvalMetrics(
   if (!entry || !out || hasFlatSlices(entry.metrics)) return recorded;
   const rel = `${PATHS.eval}/${FILE}`;
   const at = options.label ?? 'the lockfile';
-  const { Cache } = await import('../store/cache.ts');
-  const { readManifest } = await import('../store/artifacts.ts');
-  const cache = new Cache(repo, { remote: options.remote });
   let text: string;
   try {
     let oid = out.hash;
     if (out.dir) {
-      const file = (await readManifest(cache, out)).entries.find((e) => e.path === FILE);
+      const { decodeManifest } = await import('../store/manifest.ts');
+      const manifest = decodeManifest(
+        await readObject(repo, out.hash, out.path, options.remote),
+        out.hash,
+        out.path,
+      );
+      const file = manifest.entries.find((e) => e.path === FILE);
       if (!file) return recorded; // an evaluate that wrote no metrics file records no slices
       oid = file.sha256;
     }
-    text = (await cache.readBytes(oid, { path: rel })).toString('utf8');
+    text = (await readObject(repo, oid, rel, options.remote)).toString('utf8');
   } catch (err) {
     if (!(err instanceof LockstepError)) throw err;
     recorded.missing = `slices of ${at}: ${err.message.split('\n')[0]}`;
