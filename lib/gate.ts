@@ -24,8 +24,16 @@ export interface Baseline {
   env?: string;
   /** Commit of the environment branch head whose lockfile gave the metrics. */
   commit?: string;
-  /** Flat metrics (the lockfile's form: `f1_macro`, `intervals.f1_macro.lo`, `slices.speaker.S03.n`, ...). */
+  /**
+   * Flat metrics (`f1_macro`, `intervals.f1_macro.lo`, `slices.speaker.S03.n`, ...): the
+   * lockfile's headline metrics, with the slices of the evaluate out when they were read.
+   */
   metrics: Record<string, number>;
+  /**
+   * The evaluate out holding the baseline's slices, when its lockfile leaves them out (the
+   * lockfile's metrics then hold no `slices.` keys until they are read from it).
+   */
+  slicesOut?: string;
 }
 
 export interface GateVerdict {

@@ -55,7 +55,10 @@ export const lockEntrySchema = z
     /** Dotted params key → value read. */
     params: z.record(z.string(), z.unknown()).default({}),
     outs: z.array(artifactRefSchema).default([]),
-    /** Flattened numeric metrics. */
+    /**
+     * Flattened numeric metrics, without the stage's `outOnlyMetrics` (evaluate's slices stay in
+     * its out). Lockfiles written before that hold them too, and parse the same.
+     */
     metrics: z.record(z.string(), z.number()).optional(),
     /** Declared non-file inputs (a gate's baseline) as resolved for the run. */
     inputs: z.record(z.string(), inputRefSchema).optional(),

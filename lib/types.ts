@@ -124,6 +124,12 @@ export interface StageDef {
   outs: string[];
   /** Repository-relative JSON files (also listed in outs) whose numbers are recorded as metrics. */
   metrics?: string[];
+  /**
+   * Top-level keys of the metrics files kept in the out only, never in the lockfile (evaluate's
+   * `slices`: a thousand numbers that every lockfile read would otherwise parse). Readers get them
+   * from the out by hash (lib/pipeline/recorded-slices.ts).
+   */
+  outOnlyMetrics?: string[];
   /** Inputs that are not files (a gate's baseline): resolved at plan time, locked, part of the key. */
   inputs?: StageInput[];
   run(ctx: StageContext): Promise<StageResult | void>;

@@ -1,16 +1,18 @@
 /**
  * The slice section of the PR report and the job summary: the evaluate slices in the working
  * tree (`out/eval/metrics.json`), worst first, with the base revision's slices beside them when
- * its lockfile has them. Undefined when evaluate has not written slices.
+ * they can be read (from its evaluate out by hash: the cache, else the configured remote).
+ * Undefined when evaluate has not written slices.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { PATHS } from '../../lib/paths.ts';
 import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
-import { metricsAt } from '../../lib/pipeline/revisions.ts';
+import { evalMetricsAt } from '../../lib/pipeline/revisions.ts';
 import { findRepo } from '../../lib/repo.ts';
 import { readEvalMetrics, type EvalMetrics } from '../../lib/slices/shape.ts';
-import { renderSlicesSection, stageKeys } from '../../lib/slices/table.ts';
+import { defaultRemote } from '../../lib/store/remote-config.ts';
+import { renderSlicesSection } from '../../lib/slices/table.ts';
 
 /** Markdown of the slices (with `base`'s beside them, labelled `baseLabel`), or undefined. */
 export async function slicesMarkdown(
@@ -25,9 +27,11 @@ export async function slicesMarkdown(
   let baseline: EvalMetrics | undefined;
   if (base) {
     try {
-      baseline = readEvalMetrics(stageKeys(await metricsAt(findRepo(cwd), base)));
+      const repo = findRepo(cwd);
+      const recorded = await evalMetricsAt(repo, base, { remote: await defaultRemote(repo) });
+      baseline = recorded.missing ? undefined : recorded;
     } catch {
-      // No lockfile at the base (a first PR): the table shows the candidate only.
+      // No lockfile at the base (a first PR), or no remote to read it from: the candidate only.
       baseline = undefined;
     }
   }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
 import { readFilesAtRevs } from '../git.ts';
-import { parseLockfile } from '../lockfile.ts';
+import { parseLockfileQuick } from '../lockfile.ts';
 import { flattenParams } from '../pipeline/diff.ts';
 import { listExperiments } from './store.ts';
 import { originOf, type ExperimentOrigin } from './origins.ts';
@@ -29,7 +29,8 @@ export interface ExpRow {
 function metricsFromLock(text: string | undefined): Record<string, number> {
   if (!text) return {};
   try {
-    const lock = parseLockfile(text);
+    // Lockfiles read from history: the quick parser (same result, the exact error by fallback).
+    const lock = parseLockfileQuick(text);
     const out: Record<string, number> = {};
     for (const [stage, entry] of Object.entries(lock.stages)) {
       for (const [k, v] of Object.entries(entry.metrics ?? {}))

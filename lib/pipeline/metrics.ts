@@ -48,6 +48,20 @@ export function readMetricsFiles(root: string, files: string[], stage: string): 
   return metrics;
 }
 
+/**
+ * The metrics a lock entry records: `metrics` without the keys under the stage's `outOnlyMetrics`
+ * (`slices` drops `slices.speaker.S03.n` and the rest), which stay in the out only. Also applied
+ * to metrics restored from a run-cache entry or lock entry written by an earlier version.
+ */
+export function lockedMetrics(
+  metrics: Record<string, number> | undefined,
+  outOnly: readonly string[] | undefined,
+): Record<string, number> | undefined {
+  if (!metrics || !outOnly?.length) return metrics;
+  const dropped = (k: string) => outOnly.some((top) => k === top || k.startsWith(`${top}.`));
+  return Object.fromEntries(Object.entries(metrics).filter(([k]) => !dropped(k)));
+}
+
 /** Every stage's metrics from a lockfile as `<stage>.<metric>` → value. */
 export function lockfileMetrics(lf: Pick<Lockfile, 'stages'>): Record<string, number> {
   const all: Record<string, number> = {};

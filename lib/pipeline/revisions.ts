@@ -10,6 +10,9 @@ import { readFileAtRev } from '../git.ts';
 import { loadParams, paramsAtRev, type Params } from '../params.ts';
 import { lockfileAtRev, readLockfile } from '../lockfile.ts';
 import { lockfileMetrics } from './metrics.ts';
+import { recordedEvalMetrics, type RecordedEvalMetrics } from './recorded-slices.ts';
+import type { Remote } from '../store/remote.ts';
+import type { Lockfile } from '../types.ts';
 
 /** The name used for the working tree. */
 export const WORKSPACE = 'workspace';
@@ -44,8 +47,25 @@ export async function paramsAt(
   }
 }
 
+/** The lockfile at `rev` (read from git objects), or the workspace's for undefined or `workspace`. */
+export async function lockfileAtRevision(repo: Repo, rev: string | undefined): Promise<Lockfile> {
+  return rev === undefined || rev === WORKSPACE ? readLockfile(repo) : lockfileAtRev(repo, rev);
+}
+
 /** Every stage's metrics (`<stage>.<metric>`) from the lockfile at `rev` or in the workspace. */
 export async function metricsAt(repo: Repo, rev: string | undefined): Promise<Record<string, number>> {
-  const lf = rev === undefined || rev === WORKSPACE ? readLockfile(repo) : await lockfileAtRev(repo, rev);
-  return lockfileMetrics(lf);
+  return lockfileMetrics(await lockfileAtRevision(repo, rev));
+}
+
+/**
+ * Evaluate's metrics at `rev` or in the workspace, slices included: the lockfile's headline
+ * metrics and the slices from the evaluate out, by hash (lib/pipeline/recorded-slices.ts).
+ */
+export async function evalMetricsAt(
+  repo: Repo,
+  rev: string | undefined,
+  options: { remote?: Remote } = {},
+): Promise<RecordedEvalMetrics> {
+  const label = rev === undefined ? WORKSPACE : /^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 8) : rev;
+  return recordedEvalMetrics(repo, await lockfileAtRevision(repo, rev), { ...options, label });
 }

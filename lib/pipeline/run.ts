@@ -29,7 +29,7 @@ import { readLockfile, writeLockfile } from '../lockfile.ts';
 import { withRepoLock, type RepoLockOptions } from '../lock.ts';
 import { checkStage, planRun, type Plan, type StageCheck } from './plan.ts';
 import { dependentsOf } from './graph.ts';
-import { readMetricsFiles } from './metrics.ts';
+import { lockedMetrics, readMetricsFiles } from './metrics.ts';
 import { codeFingerprint, runKey } from './fingerprint.ts';
 import { readRunEntry, writeRunEntry } from './run-cache.ts';
 import { writeRunRecord } from './run-record.ts';
@@ -250,7 +250,7 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
       fix: 'Pull them (lockstep pull) or re-run the stage with lockstep repro --force.',
     });
     for (const ref of check.restore!.outs) await checkoutArtifact(repo, ref, { out: o.out, remote });
-    const metrics = check.restore!.metrics;
+    const metrics = lockedMetrics(check.restore!.metrics, stage.outOnlyMetrics);
     await o.saveEntry(name, {
       code: check.code,
       deps: check.deps!,
@@ -309,7 +309,9 @@ async function act(repo: Repo, stage: StageDef, check: StageCheck, o: ActOptions
   }
   const outs: ArtifactRef[] = [];
   for (const rel of stage.outs) outs.push(await commitArtifact(repo, rel, { cache: o.cache, out: o.out }));
-  const metrics = stage.metrics?.length ? readMetricsFiles(repo.root, stage.metrics, name) : undefined;
+  const metrics = stage.metrics?.length
+    ? lockedMetrics(readMetricsFiles(repo.root, stage.metrics, name), stage.outOnlyMetrics)
+    : undefined;
   // Order matters for crash safety: objects are in the cache before the run-cache entry and the
   // lock entry that point at them are written.
   const summary = result && result.summary ? result.summary : undefined;

@@ -9,8 +9,8 @@ import { readLockfile } from '../lockfile.ts';
 import { lockfileMetrics } from './metrics.ts';
 import { formatValue } from './diff.ts';
 import { formatReport, type RunReport, type StageOutcome } from './run.ts';
-import { readEvalMetrics } from '../slices/shape.ts';
-import { renderSliceTable, sliceRows, stageKeys } from '../slices/table.ts';
+import { renderSliceTable, sliceRows, type SliceRow } from '../slices/table.ts';
+import { recordedEvalMetrics } from './recorded-slices.ts';
 
 /** Slice, interval and bootstrap keys: shown as the slice table, not one line each. */
 const NESTED_METRIC = /^[^.]+\.(slices|intervals|bootstrap)\./;
@@ -22,6 +22,8 @@ export interface RunSummary {
   ok: boolean;
   stages: StageOutcome[];
   metrics: Record<string, number>;
+  /** Evaluate's slices, worst first (from its out: the lockfile records headline metrics only). */
+  slices: SliceRow[];
   /** The verdict of the gate (the stage named `gate`, or any stage that said no). */
   gate?: { stage: string; passed: boolean; summary: string };
   plots: string[];
@@ -42,17 +44,20 @@ function listPlots(repo: Repo): string[] {
 }
 
 /** Gathers the summary of a finished run. */
-export function summarizeRun(repo: Repo, report: RunReport): RunSummary {
+export async function summarizeRun(repo: Repo, report: RunReport): Promise<RunSummary> {
   const refused = report.stages.find((s) => s.refused);
   const gateStage = refused ?? report.stages.find((s) => s.name === 'gate');
   const gate =
     gateStage && gateStage.status !== 'failed' && gateStage.status !== 'not run'
       ? { stage: gateStage.name, passed: !gateStage.refused, summary: gateStage.summary ?? gateStage.reason }
       : undefined;
+  const lockfile = readLockfile(repo);
+  const evaluate = await recordedEvalMetrics(repo, lockfile, { label: 'workspace' });
   return {
     ok: report.ok,
     stages: report.stages,
-    metrics: lockfileMetrics(readLockfile(repo)),
+    metrics: lockfileMetrics(lockfile),
+    slices: sliceRows(evaluate),
     ...(gate ? { gate } : {}),
     plots: listPlots(repo),
     failures: report.failures,
@@ -72,11 +77,10 @@ export function formatSummary(s: RunSummary): string[] {
     };
     lines.push('metrics:', ...keys.map((k) => `  ${k.padEnd(width)}  ${formatValue(s.metrics[k])}${ci(k)}`));
   }
-  const slices = sliceRows(readEvalMetrics(stageKeys(s.metrics)));
-  if (slices.length > 0) {
+  if (s.slices.length > 0) {
     lines.push(
       'slices (worst first):',
-      ...renderSliceTable(slices)
+      ...renderSliceTable(s.slices)
         .split('\n')
         .map((l) => `  ${l}`),
     );

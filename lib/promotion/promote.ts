@@ -21,7 +21,7 @@ import { LOCKFILE, metricsOf } from '../registry/registry.ts';
 import { modelOf } from '../environment/model.ts';
 import { branchHead, readLockfileAt } from '../environment/revision.ts';
 import { writeGtoTags, type GtoTags } from '../registry/gto.ts';
-import type { ArtifactRef } from '../types.ts';
+import type { ArtifactRef, Lockfile } from '../types.ts';
 import type { Check } from './checks.ts';
 import { runPromotionRules } from './rules.ts';
 import {
@@ -126,20 +126,33 @@ export async function planPromotion(
 
   // The gate: the source model against the model in the target environment, with its thresholds.
   let baseline: PromotionPlan['baseline'];
+  const targetLock = targetCommit ? await readLockfileAt(root, targetCommit) : undefined;
   if (targetCommit) {
-    const targetLock = await readLockfileAt(root, targetCommit);
     const targetModel = targetLock ? modelOf(targetLock) : undefined;
     if (targetLock && targetModel) {
       baseline = { commit: targetCommit, model: targetModel.hash, metrics: metricsOf(targetLock).metrics };
     }
   }
   const thresholds = await thresholdsFor(repo, policy, sourceCommit);
-  const gate = evaluateGate({
-    metrics,
-    thresholds,
-    baseline: baseline ? { metrics: baseline.metrics } : undefined,
-  });
   const remote = await resolveRemote(repo, policy, options.remote);
+  // Slice rules judge the slices, which the lockfile leaves in the evaluate out.
+  const sliced = thresholds.some((t) => t.slice !== undefined);
+  const withSlices = async (lf: Lockfile, m: Record<string, number>, at: string) =>
+    sliced ? { ...m, ...(await slicesOf(repo, lf, at, remote)) } : m;
+  const gate = evaluateGate({
+    metrics: await withSlices(lockfile, metrics, `${from}@${sourceCommit.slice(0, 8)}`),
+    thresholds,
+    baseline:
+      baseline && targetLock
+        ? {
+            metrics: await withSlices(
+              targetLock,
+              baseline.metrics,
+              `${target}@${baseline.commit.slice(0, 8)}`,
+            ),
+          }
+        : undefined,
+  });
   const checks = await runPromotionRules({
     repo,
     target,
@@ -177,6 +190,28 @@ export async function planPromotion(
     upToDate: targetCommit !== undefined && (await sameTree(root, targetCommit, sourceCommit)),
     remote: remote?.url,
   };
+}
+
+/**
+ * The evaluate slices `lockfile` records, flat (`slices.speaker.S03.n`, ...), from its evaluate
+ * out (cache, else `remote`) or, for a lockfile from before they left it, from its metrics.
+ * @throws RefusedError when neither the cache nor the remote has them.
+ */
+async function slicesOf(
+  repo: Repo,
+  lockfile: Lockfile,
+  at: string,
+  remote: Remote | undefined,
+): Promise<Record<string, number>> {
+  const { recordedEvalMetrics } = await import('../pipeline/recorded-slices.ts');
+  const { flattenMetrics } = await import('../pipeline/metrics.ts');
+  const recorded = await recordedEvalMetrics(repo, lockfile, { remote, label: at });
+  if (recorded.missing) {
+    throw new RefusedError(
+      `${at}: a slice threshold needs the evaluate slices, which are in neither the cache nor the remote (${recorded.missing}). Push them (lockstep push) from the machine that ran the pipeline.`,
+    );
+  }
+  return flattenMetrics({ slices: recorded.slices });
 }
 
 /** True when commits `a` and `b` have the same tree. */

@@ -16,9 +16,11 @@
  * }
  * ```
  *
- * The lockfile records metrics flattened to dotted keys (`slices.speaker.S03.metrics.accuracy`,
- * `intervals.f1_macro.lo`); {@link readEvalMetrics} reads either form back into one type, so the
- * gate judges a candidate's file and a baseline's lockfile the same way.
+ * Flattened to dotted keys (`slices.speaker.S03.metrics.accuracy`, `intervals.f1_macro.lo`) the
+ * file reads the same as nested: {@link readEvalMetrics} reads the flat form back into one type,
+ * so the gate judges a candidate's file and a baseline the same way. The lockfile records the
+ * flat keys without `slices` (lib/pipeline/recorded-slices.ts reads those from the out); a
+ * lockfile from before that carries them too.
  */
 import { z } from 'zod';
 import { SLICE_KINDS, type SliceKind } from '../params-schema.ts';

@@ -17,6 +17,9 @@ export function evaluateStage(_params: Params): StageDef {
     params: ['evaluate.slices', 'evaluate.bootstrap'],
     outs: [PATHS.eval],
     metrics: [`${PATHS.eval}/metrics.json`],
+    // The headline metrics and their intervals go to the lockfile; the per-slice figures stay in
+    // metrics.json, read from the out by hash where they are shown or gated.
+    outOnlyMetrics: ['slices'],
     run: async (ctx) => (await import('./index.ts')).runEvaluateStage(ctx),
   };
 }

@@ -13,6 +13,7 @@ import { readManifest } from '../../lib/store/artifacts.ts';
 import { repoAt } from '../../lib/repo.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { parsePredictions, type PredictionsFile } from '../../lib/slices/predictions.ts';
+import { slicesSource } from '../../lib/pipeline/recorded-slices.ts';
 
 /**
  * The deployed model's metrics: the `evaluate` stage metrics of the lockfile at the head of the
@@ -24,10 +25,17 @@ export async function resolveBaseline(root: string, env: string): Promise<Baseli
   return commit ? baselineAt(root, env, commit) : null;
 }
 
-/** The evaluate metrics in the lockfile at `commit`, as environment `env`'s baseline (or null). */
+/**
+ * The evaluate metrics in the lockfile at `commit`, as environment `env`'s baseline (or null).
+ * The lockfile's metrics only, and where its slices are (`slicesOut`): the gate's body reads
+ * those (withBaselineSlices) when a slice threshold needs them.
+ */
 export async function baselineAt(root: string, env: string, commit: string): Promise<Baseline | null> {
-  const metrics = (await readLockfileAt(root, commit))?.stages.evaluate?.metrics;
-  return metrics && Object.keys(metrics).length > 0 ? { env, commit, metrics } : null;
+  const lockfile = await readLockfileAt(root, commit);
+  const metrics = lockfile?.stages.evaluate?.metrics;
+  if (!lockfile || !metrics || Object.keys(metrics).length === 0) return null;
+  const slices = slicesSource(lockfile);
+  return { env, commit, metrics, ...(slices ? { slicesOut: slices.out } : {}) };
 }
 
 /**
@@ -68,7 +76,13 @@ async function baselineRef(root: string, env: string, baseline: Baseline | null)
     : null;
   const hash = createHash('sha256')
     .update(
-      canonicalJson({ env, metrics: baseline?.metrics ?? null, ...(predictions ? { predictions } : {}) }),
+      canonicalJson({
+        env,
+        metrics: baseline?.metrics ?? null,
+        ...(predictions ? { predictions } : {}),
+        // The slices live in the evaluate out (not in the lockfile's metrics): its hash names them.
+        ...(baseline?.slicesOut ? { slices: baseline.slicesOut } : {}),
+      }),
     )
     .digest('hex');
   if (!baseline?.commit) return { hash, label: `${env} (none)` };

@@ -47,6 +47,37 @@ export async function resolveThresholds(
   return environmentThresholds(env, policy, params.thresholds);
 }
 
+/**
+ * `baseline` with its slices when a slice threshold compares against them (`slice` with a
+ * `tolerance`) and its lockfile leaves them in the evaluate out: read by hash from the local
+ * cache, else from the configured remote.
+ * @throws ConfigError when neither has them: a slice change must not pass unchecked.
+ */
+export async function withBaselineSlices(
+  root: string,
+  baseline: Baseline | null,
+  thresholds: ThresholdInput[],
+): Promise<Baseline | null> {
+  if (!baseline?.slicesOut || !baseline.commit) return baseline;
+  if (!thresholds.some((t) => t.slice !== undefined && t.tolerance !== undefined)) return baseline;
+  const { repoAt } = await import('../../lib/repo.ts');
+  const { readLockfileAt } = await import('../../lib/environment/revision.ts');
+  const { defaultRemote } = await import('../../lib/store/remote-config.ts');
+  const { recordedEvalMetrics } = await import('../../lib/pipeline/recorded-slices.ts');
+  const repo = repoAt(root);
+  const lockfile = await readLockfileAt(root, baseline.commit);
+  const label = `${baseline.env ?? 'baseline'}@${baseline.commit.slice(0, 8)}`;
+  const recorded = lockfile
+    ? await recordedEvalMetrics(repo, lockfile, { remote: await defaultRemote(repo), label })
+    : undefined;
+  if (!recorded || recorded.missing) {
+    throw new ConfigError(
+      `${PATHS.eval}/metrics.json@${label}: the baseline's slices are in neither the cache nor a remote (${recorded?.missing ?? 'no lockfile'}). Push them from the machine that ran it (lockstep push), or configure the remote that has them.`,
+    );
+  }
+  return { ...baseline, metrics: { ...baseline.metrics, ...flattenMetrics({ slices: recorded.slices }) } };
+}
+
 /** Runs the gate for a repository: reads metrics, thresholds and baseline; writes the verdict. */
 export async function runGate(options: {
   root: string;
@@ -82,8 +113,11 @@ export async function runGate(options: {
     options.thresholdsFrom === 'params'
       ? { thresholds: options.params.thresholds, source: 'params.yaml gate.thresholds' }
       : await resolveThresholds(options.root, env, options.params);
-  const baseline =
-    options.baseline !== undefined ? options.baseline : await resolveBaseline(options.root, env);
+  const baseline = await withBaselineSlices(
+    options.root,
+    options.baseline !== undefined ? options.baseline : await resolveBaseline(options.root, env),
+    thresholds,
+  );
   const predictionsPath =
     options.predictionsPath ?? path.join(path.dirname(options.metricsPath), 'predictions.json');
   const baselinePreds = baseline?.commit

@@ -153,6 +153,44 @@ describe('promote --local', () => {
     expect(plan.gate.reasons.some((x) => !x.passed && x.kind === 'change')).toBe(true);
   });
 
+  it('promote judges a slice rule on the slices in the evaluate out, from the remote when the cache lacks them', async () => {
+    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
+    const text = await readFile(policy, 'utf8');
+    await writeFile(
+      policy,
+      text.replace(
+        '  thresholds:\n',
+        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
+      ),
+    );
+    await r.git.add('.');
+    await r.git.commit('staging: every speaker at 0.5 or better');
+    const speaker = (f1: number) => ({
+      n: 30,
+      speakers: 1,
+      min_size: 20,
+      metrics: { f1_macro: f1 },
+      intervals: {},
+    });
+    const v1 = await r.commitModel({
+      content: 'v1',
+      metrics: GOOD,
+      evalExtra: { slices: { speaker: { S03: speaker(0.4), S08: speaker(0.9) } } },
+    });
+    // The lockfile holds the headline metrics only; the slices are in out/eval/metrics.json.
+    expect(await readFile(path.join(r.dir, 'artifacts.lock.yaml'), 'utf8')).not.toMatch(/S03/);
+    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
+    const { Cache } = await import('../../lib/store/cache.ts');
+    const metricsOut = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
+    await rm(new Cache(r.repo).objectPath(metricsOut.hash));
+
+    const plan = await planPromotion(r.repo, 'staging', { local: true });
+    const rule = plan.gate.reasons.find((x) => x.slice === 'speaker');
+    expect(rule).toMatchObject({ passed: false });
+    expect(rule!.detail).toMatch(/S03 0\.4/);
+    expect(plan.ok).toBe(false);
+  });
+
   it('promote refuses a model whose own gate failed', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD, gatePassed: 0 });
     const res = await cli('promote', 'staging', '--local');

@@ -1,12 +1,15 @@
+import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
 import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
 import { memoryOutput } from '../../lib/output.ts';
-import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
+import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
 import { renderReport } from '../../lib/report/render.ts';
 import { renderSlicesSection, renderSliceTable, sliceRows } from '../../lib/slices/table.ts';
 import { readEvalMetrics } from '../../lib/slices/shape.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { commitArtifact } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
 
 const slice = (n: number, f1: number, lo: number, hi: number) => ({
   n,
@@ -90,6 +93,48 @@ describe('report slices', () => {
     const json = JSON.parse((await run('--json')).stdout);
     expect(json.slices.map((r: { slice: string }) => r.slice)).toEqual(['<1.5s', 'S03', 'S08']);
     expect((await run('--no-slices')).stdout).not.toContain('slices');
+  });
+
+  it('metrics diff reads the slices from the evaluate out of each revision whose lockfile leaves them out', async () => {
+    t = await createTmpRepo();
+    // As the runner records evaluate now: the file in the out, its headline in the lockfile.
+    const record = async (s03: number) => {
+      t!.write('out/eval/metrics.json', JSON.stringify(file(s03)));
+      const out = await commitArtifact(t!.repo, 'out/eval');
+      const lf = emptyLockfile();
+      lf.stages.evaluate = {
+        code: 'a'.repeat(64),
+        deps: [],
+        params: {},
+        outs: [out],
+        metrics: lockedMetrics(flattenMetrics(file(s03)), ['slices']),
+      };
+      t!.write('artifacts.lock.yaml', serializeLockfile(lf));
+      return out;
+    };
+    const baseOut = await record(0.6);
+    expect(t.read('artifacts.lock.yaml')).not.toMatch(/slices/);
+    t.commit('base');
+    await record(0.5);
+    const run = async (...args: string[]) => {
+      const out = memoryOutput();
+      const code = await main(['-C', t!.root, 'metrics', 'diff', ...args], out);
+      return { code, stdout: out.stdout.join('\n') };
+    };
+    const text = await run('--changed');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/slices \(worst first\):\nkind\s+slice\s+clips\s+f1_macro\s+Δ vs HEAD/);
+    expect(text.stdout).toMatch(/speaker\s+S03\s+35\s+0\.500 \[0\.400, 0\.600\]\s+−0\.100/);
+    const json = JSON.parse((await run('--json')).stdout);
+    expect(json.slices.map((r: { slice: string }) => r.slice)).toEqual(['<1.5s', 'S03', 'S08']);
+
+    // The base's out gone from the cache: its column is empty and the output says why.
+    fs.rmSync(new Cache(t.repo).objectPath(baseOut.hash));
+    const partial = await run();
+    expect(partial.code).toBe(0);
+    expect(partial.stdout).toMatch(/speaker\s+S03\s+35\s+0\.500 \[0\.400, 0\.600\]/);
+    expect(partial.stdout).not.toContain('Δ vs HEAD');
+    expect(partial.stdout).toMatch(/\(slices of HEAD: .*\)/);
   });
 
   it('metrics show lists headline metrics and counts the slice and interval keys it leaves out', async () => {

@@ -16,6 +16,9 @@ import { paramsSchema } from '../../lib/params-schema.ts';
 import { environmentThresholds, parsePolicy } from '../../lib/environment/policy.ts';
 import { PATHS } from '../../lib/paths.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { commitArtifact } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { ConfigError } from '../../lib/errors.ts';
 
 const base = { env: 'prod', commit: 'c0ffee', metrics: { f1_macro: 0.8, latency: 100 } };
 
@@ -231,6 +234,74 @@ describe('gate', () => {
       const again = await runGateStage(params);
       expect(again.verdict.passed).toBe(true);
       expect(again.result).toEqual({ summary: expect.stringMatching(/^gate passed/) });
+    });
+
+    it('gateStage compares slices with a baseline whose lockfile leaves them in its evaluate out', async () => {
+      const sliceOf = (f1: number) => ({
+        n: 40,
+        speakers: 1,
+        min_size: 20,
+        metrics: { f1_macro: f1 },
+        intervals: { f1_macro: { lo: f1 - 0.04, hi: f1 + 0.04 } },
+      });
+      const evalFile = (s03: number) => ({
+        f1_macro: 0.8,
+        slices: { speaker: { S03: sliceOf(s03), S08: sliceOf(0.8) } },
+      });
+      t = await createTmpRepo({ 'README.md': 'x\n' });
+      t.git('checkout', '-q', '-b', 'prod');
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify(evalFile(0.8)));
+      const out = await commitArtifact(t.repo, PATHS.eval);
+      const lf = emptyLockfile();
+      // As the runner writes it now: headline metrics only, the slices in the out.
+      lf.stages.evaluate = {
+        code: 'a'.repeat(64),
+        deps: [],
+        params: {},
+        outs: [out],
+        metrics: { f1_macro: 0.8 },
+      };
+      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      const prodHead = t.commit('deploy model to prod');
+      t.git('checkout', '-q', 'main');
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify(evalFile(0.5)));
+
+      const params = paramsSchema.parse({
+        gate: {
+          baseline_env: 'prod',
+          thresholds: [{ metric: 'f1_macro', slice: 'speaker', tolerance: 0.02 }],
+        },
+      });
+      expect(await resolveBaseline(t.root, 'prod')).toEqual({
+        env: 'prod',
+        commit: prodHead,
+        metrics: { f1_macro: 0.8 },
+        slicesOut: out.hash,
+      });
+      const { verdict, ctx } = await runGateStage(params);
+      const change = verdict.reasons.find((r: { kind: string }) => r.kind === 'change');
+      expect(change).toMatchObject({ slice: 'speaker', passed: false });
+      expect(change.detail).toMatch(/S03/);
+      expect(change.detail).not.toMatch(/S08/);
+      expect(verdict.baseline.metrics['slices.speaker.S03.metrics.f1_macro']).toBe(0.8);
+
+      // The slices' out is part of the baseline's identity, read from the lockfile alone.
+      const other = lf.stages.evaluate.outs[0]!;
+      lf.stages.evaluate.outs = [{ ...other, hash: 'd'.repeat(64) }];
+      t.git('checkout', '-q', 'prod');
+      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      t.commit('another evaluate out, same headline metrics');
+      t.git('checkout', '-q', 'main');
+      const moved = await resolveStageInputs(t.root, gateStage(params));
+      expect(moved.baseline!.hash).not.toBe(ctx.inputs.baseline!.hash);
+      t.git('branch', '-q', '-f', 'prod', prodHead);
+
+      // Neither the cache nor a remote has them: the gate says so instead of passing unchecked.
+      fs.rmSync(new Cache(t.repo).objectPath(out.hash));
+      await expect(runGateStage(params)).rejects.toThrow(ConfigError);
+      await expect(runGateStage(params)).rejects.toThrow(
+        /baseline's slices are in neither the cache nor a remote/,
+      );
     });
 
     it('gateStage prefers the promotion policy thresholds and uses value thresholds only without a branch', async () => {

@@ -17,6 +17,7 @@ import {
   evaluateGate,
   resolveBaseline,
   resolveThresholds,
+  withBaselineSlices,
   type Baseline,
 } from '../../../stages/gate/index.ts';
 import { PATHS } from '../../../lib/paths.ts';
@@ -51,7 +52,11 @@ async function gateForEnvironment(): Promise<void> {
       );
     }
     const { thresholds, source } = await resolveThresholds(repo.root, env, params.gate);
-    const baseline = await baselineFor(repo.root, env, core.getInput('baseline-rev'));
+    const baseline = await withBaselineSlices(
+      repo.root,
+      await baselineFor(repo.root, env, core.getInput('baseline-rev')),
+      thresholds,
+    );
     const verdict = evaluateGate({ metrics, thresholds, baseline });
     await mkdir(path.join(repo.root, PATHS.gate), { recursive: true });
     await writeFile(

@@ -1,7 +1,8 @@
 /**
  * `lockstep metrics diff [a] [b] [--md] [--json] [--changed] [--no-slices]`: metrics recorded in
  * the lockfile at two revisions (default HEAD vs the workspace), with delta and %; then the
- * evaluate slices of `b`, worst first, with intervals and the change against `a`. Slice and
+ * evaluate slices of `b` (read from its evaluate out by hash), worst first, with intervals and the
+ * change against `a`. Slice and
  * interval keys stay out of the first table (they are the second one), and out of `metrics show`
  * unless `--all`.
  */
@@ -48,16 +49,17 @@ export function register(program: Command, io: CliIO): void {
       key: 'slices',
       help: 'leave out the slice table',
       render: async (repo, a, b, markdown) => {
-        const { metricsAt } = await import('../../pipeline/revisions.ts');
-        const { readEvalMetrics } = await import('../../slices/shape.ts');
-        const { renderSliceTable, sliceRows, stageKeys } = await import('../../slices/table.ts');
-        const oldM = readEvalMetrics(stageKeys(await metricsAt(repo, a)));
-        const newM = readEvalMetrics(stageKeys(await metricsAt(repo, b)));
+        const { evalMetricsAt } = await import('../../pipeline/revisions.ts');
+        const { renderSliceTable, sliceRows } = await import('../../slices/table.ts');
+        // From each revision's evaluate out, by hash: the lockfile records headline metrics only.
+        const [oldM, newM] = await Promise.all([evalMetricsAt(repo, a), evalMetricsAt(repo, b)]);
         const rows = sliceRows(newM, oldM);
-        if (rows.length === 0) return { text: '', json: [] };
+        const missing = [newM.missing, oldM.missing].filter(Boolean).map((m) => `(${m})`);
+        if (rows.length === 0) return { text: missing.join('\n'), json: [] };
         const title = markdown ? '**Slices (worst first)**' : 'slices (worst first):';
         const short = /^[0-9a-f]{40,64}$/.test(a) ? a.slice(0, 10) : a;
-        return { text: `${title}\n${renderSliceTable(rows, { markdown, baseLabel: short })}`, json: rows };
+        const table = `${title}\n${renderSliceTable(rows, { markdown, baseLabel: short })}`;
+        return { text: [table, ...missing].join('\n'), json: rows };
       },
     },
   });

@@ -29,7 +29,7 @@ export function register(program: Command, io: CliIO): void {
         { pipeline: opts.pipeline, force: opts.force, pull: opts.pull },
         io,
       );
-      const summary = summarizeRun(repo, report);
+      const summary = await summarizeRun(repo, report);
       if (opts.json) io.out(JSON.stringify(summary, null, 2));
       else for (const line of formatSummary(summary)) io.out(line);
       assertRunSucceeded(report);

@@ -1,0 +1,135 @@
+/**
+ * Evaluate's metrics as a revision recorded them: the headline metrics and intervals from the
+ * lockfile, the per-slice figures from `out/eval/metrics.json` inside the evaluate out, read by
+ * hash from the local cache (or a remote). The lockfile leaves the slices out (the stage's
+ * `outOnlyMetrics`) so that every command reading lockfiles parses a few dozen numbers, not a
+ * thousand. A lockfile written before that carries them flattened
+ * (`slices.speaker.S03.metrics.accuracy`); they are then read from the lockfile as they are.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LockstepError } from '../errors.ts';
+import { PATHS } from '../paths.ts';
+import type { Repo } from '../repo.ts';
+import type { EvalMetrics } from '../slices/shape.ts';
+import type { Remote } from '../store/remote.ts';
+import type { ArtifactRef, Lockfile } from '../types.ts';
+
+/** The stage and the file the slices come from. */
+const STAGE = 'evaluate';
+const FILE = 'metrics.json';
+
+export interface RecordedEvalMetrics extends EvalMetrics {
+  /**
+   * Set when the lockfile points at slices that could not be read (the out is in neither the
+   * cache nor the remote): the one-line reason. `slices` is then empty.
+   */
+  missing?: string;
+}
+
+export interface RecordedOptions {
+  /** Where objects missing from the cache come from (default: the local cache only). */
+  remote?: Remote;
+  /** How errors name the revision (`HEAD`, `dev@1a2b3c4d`); default `the lockfile`. */
+  label?: string;
+}
+
+/**
+ * The verified bytes of object `oid`: straight from the local cache when it holds them intact
+ * (no Cache instance: that loads the hashing pool and progress bars a read command never needs),
+ * else through a Cache with `remote`, which downloads, verifies and heals.
+ * @throws IntegrityError (a LockstepError) naming `where` when neither has it.
+ */
+async function readObject(
+  repo: Repo,
+  oid: string,
+  where: string,
+  remote: Remote | undefined,
+): Promise<Buffer> {
+  const { objectKey } = await import('../store/remote.ts');
+  const { sha256Hex } = await import('../store/manifest.ts');
+  const bytes = await readFile(path.join(repo.cacheDir, objectKey(oid))).catch(() => undefined);
+  if (bytes && sha256Hex(bytes) === oid) return bytes;
+  const { Cache } = await import('../store/cache.ts');
+  return new Cache(repo, { remote }).readBytes(oid, { path: where });
+}
+
+/** True when flat metrics carry slice keys (a lockfile from before slices left it). */
+export function hasFlatSlices(metrics: Record<string, number> | undefined): boolean {
+  for (const k in metrics ?? {}) if (k.startsWith('slices.')) return true;
+  return false;
+}
+
+/**
+ * The object id of evaluate's `metrics.json` inside the evaluate out `lockfile` pins, when the
+ * lockfile's metrics do not carry the slices themselves; undefined otherwise. Reads only the
+ * lockfile: a plan can name the slices' content without reading the store.
+ */
+export function slicesSource(lockfile: Lockfile): { out: string; file: string } | undefined {
+  const entry = lockfile.stages[STAGE];
+  if (!entry || hasFlatSlices(entry.metrics)) return undefined;
+  const out = metricsOut(entry.outs);
+  return out ? { out: out.hash, file: `${PATHS.eval}/${FILE}` } : undefined;
+}
+
+/** The out holding evaluate's metrics file: the `out/eval` directory, or the file itself. */
+function metricsOut(outs: ArtifactRef[]): ArtifactRef | undefined {
+  return outs.find((o) => (o.path === PATHS.eval && o.dir) || o.path === `${PATHS.eval}/${FILE}`);
+}
+
+/**
+ * Evaluate's metrics recorded by `lockfile` (see the module comment). A lockfile without an
+ * evaluate entry gives empty metrics; slices that cannot be read give `missing`, never a throw,
+ * so a listing still shows the headline metrics. A metrics.json whose `slices` does not fit
+ * lib/slices/shape.ts is a LockstepError naming the file.
+ */
+export async function recordedEvalMetrics(
+  repo: Repo,
+  lockfile: Lockfile,
+  options: RecordedOptions = {},
+): Promise<RecordedEvalMetrics> {
+  // Loaded here, not at the top: the gate's declaration imports slicesSource at plan time.
+  const { evalMetricsSchema, readEvalMetrics } = await import('../slices/shape.ts');
+  const entry = lockfile.stages[STAGE];
+  const recorded: RecordedEvalMetrics = readEvalMetrics(entry?.metrics ?? {});
+  const out = entry && metricsOut(entry.outs);
+  if (!entry || !out || hasFlatSlices(entry.metrics)) return recorded;
+  const rel = `${PATHS.eval}/${FILE}`;
+  const at = options.label ?? 'the lockfile';
+  let text: string;
+  try {
+    let oid = out.hash;
+    if (out.dir) {
+      const { decodeManifest } = await import('../store/manifest.ts');
+      const manifest = decodeManifest(
+        await readObject(repo, out.hash, out.path, options.remote),
+        out.hash,
+        out.path,
+      );
+      const file = manifest.entries.find((e) => e.path === FILE);
+      if (!file) return recorded; // an evaluate that wrote no metrics file records no slices
+      oid = file.sha256;
+    }
+    text = (await readObject(repo, oid, rel, options.remote)).toString('utf8');
+  } catch (err) {
+    if (!(err instanceof LockstepError)) throw err;
+    recorded.missing = `slices of ${at}: ${err.message.split('\n')[0]}`;
+    return recorded;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new LockstepError(`${rel}@${at}: not valid JSON. Re-run evaluate (lockstep repro evaluate).`);
+  }
+  const slices = (doc as { slices?: unknown } | null)?.slices;
+  if (slices === undefined) return recorded;
+  const { parseValue } = await import('../yaml-source.ts');
+  recorded.slices =
+    parseValue(evalMetricsSchema.shape.slices, slices, `${rel}@${at}`, {
+      at: ['slices'],
+      suffix:
+        ', or re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json',
+    }) ?? {};
+  return recorded;
+}

@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { emptyLockfile, readLockfile, serializeLockfile } from '../../lib/lockfile.ts';
+import { memoryOutput } from '../../lib/output.ts';
+import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
+import { recordedEvalMetrics, slicesSource } from '../../lib/pipeline/recorded-slices.ts';
+import { reproduce } from '../../lib/pipeline/run.ts';
+import { artifactObjects } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { openRemote } from '../../lib/store/open-remote.ts';
+import { objectKey } from '../../lib/store/remote.ts';
+import { pushObjects } from '../../lib/store/transfer.ts';
+import type { StageDef } from '../../lib/types.ts';
+import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+
+let t: TmpRepo | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const slice = (n: number, f1: number) => ({
+  n,
+  speakers: 1,
+  min_size: 20,
+  metrics: { f1_macro: f1, accuracy: f1 + 0.05 },
+  intervals: { f1_macro: { lo: f1 - 0.1, hi: f1 + 0.1 } },
+});
+
+/** evaluate's metrics.json: headline, intervals, bootstrap and slices; `lr` moves the numbers. */
+const metricsFile = (lr: number) => ({
+  accuracy: 0.75 + lr,
+  f1_macro: 0.7 + lr,
+  intervals: { f1_macro: { lo: 0.6, hi: 0.8 } },
+  bootstrap: { resamples: 400, confidence: 0.95, seed: 0 },
+  slices: { speaker: { S03: slice(35, 0.5 + lr), S08: slice(35, 0.8) } },
+});
+
+/** A one-stage pipeline writing out/eval like the evaluate stage; `outOnly` as evaluate declares it. */
+function pipeline(outOnly: boolean): StageDef[] {
+  return [
+    {
+      name: 'evaluate',
+      description: 'writes evaluate-shaped metrics',
+      code: ['code/evaluate.txt'],
+      deps: [],
+      params: ['train.lr'],
+      outs: ['out/eval'],
+      metrics: ['out/eval/metrics.json'],
+      ...(outOnly ? { outOnlyMetrics: ['slices'] } : {}),
+      async run(ctx) {
+        fs.mkdirSync(ctx.abs('out/eval'), { recursive: true });
+        fs.appendFileSync(ctx.abs('runs.log'), 'evaluate\n');
+        const lr = (ctx.params as { train: { lr: number } }).train.lr;
+        fs.writeFileSync(ctx.abs('out/eval/metrics.json'), JSON.stringify(metricsFile(lr)));
+        fs.writeFileSync(ctx.abs('out/eval/confusion.json'), '{}');
+      },
+    },
+  ];
+}
+
+async function repro(lr: number, outOnly = true) {
+  t!.write('params.yaml', `train:\n  lr: ${lr}\n`);
+  const params = { train: { lr } } as never;
+  const report = await reproduce(t!.repo, pipeline(outOnly), { params, out: memoryOutput() });
+  expect(report.ok).toBe(true);
+  return report;
+}
+
+const sliceKeys = (m: Record<string, number> | undefined) =>
+  Object.keys(m ?? {}).filter((k) => k.startsWith('slices.'));
+
+describe('recorded slices', () => {
+  it('lockedMetrics drops the keys under an out-only top-level key and nothing else', () => {
+    const flat = flattenMetrics(metricsFile(0));
+    const locked = lockedMetrics(flat, ['slices'])!;
+    expect(sliceKeys(locked)).toEqual([]);
+    expect(locked).toEqual({
+      accuracy: 0.75,
+      f1_macro: 0.7,
+      'intervals.f1_macro.lo': 0.6,
+      'intervals.f1_macro.hi': 0.8,
+      'bootstrap.resamples': 400,
+      'bootstrap.confidence': 0.95,
+      'bootstrap.seed': 0,
+    });
+    expect(lockedMetrics(flat, undefined)).toBe(flat);
+    expect(lockedMetrics({ slicesx: 1, slices: 2 }, ['slices'])).toEqual({ slicesx: 1 });
+  });
+
+  it('the runner locks the headline metrics; the slices are read from the out by hash', async () => {
+    t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+    await repro(0.01);
+    const lf = readLockfile(t.repo);
+    const entry = lf.stages.evaluate!;
+    expect(sliceKeys(entry.metrics)).toEqual([]);
+    expect(entry.metrics).toMatchObject({ accuracy: 0.76, f1_macro: 0.71, 'intervals.f1_macro.lo': 0.6 });
+    expect(t.read('artifacts.lock.yaml')).not.toMatch(/slices/);
+    expect(slicesSource(lf)).toEqual({ out: entry.outs[0]!.hash, file: 'out/eval/metrics.json' });
+
+    // The workspace copy is not what is read: the object the lockfile pins is.
+    fs.rmSync(path.join(t.root, 'out'), { recursive: true });
+    const recorded = await recordedEvalMetrics(t.repo, lf);
+    expect(recorded.missing).toBeUndefined();
+    expect(recorded.metrics).toMatchObject({ accuracy: 0.76, f1_macro: 0.71 });
+    expect(recorded.intervals.f1_macro).toEqual({ lo: 0.6, hi: 0.8 });
+    expect(recorded.confidence).toBe(0.95);
+    expect(recorded.slices).toEqual(metricsFile(0.01).slices);
+  });
+
+  it('slices missing from the cache are named, and a remote that has them serves them', async () => {
+    t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+    await repro(0.01);
+    const lf = readLockfile(t.repo);
+    const out = lf.stages.evaluate!.outs[0]!;
+    const remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-slices-remote-'));
+    dirs.push(remoteDir);
+    const remote = await openRemote(remoteDir);
+    const oids = await artifactObjects(t.repo, out);
+    await pushObjects(t.repo, remote, oids);
+    const cache = new Cache(t.repo);
+    for (const oid of oids) fs.rmSync(cache.objectPath(oid));
+
+    const missing = await recordedEvalMetrics(t.repo, lf, { label: 'HEAD' });
+    expect(missing.slices).toEqual({});
+    expect(missing.metrics.f1_macro).toBe(0.71);
+    expect(missing.missing).toMatch(/^slices of HEAD: .*out\/eval/);
+
+    const fetched = await recordedEvalMetrics(t.repo, lf, { remote, label: 'HEAD' });
+    expect(fetched.missing).toBeUndefined();
+    expect(fetched.slices).toEqual(metricsFile(0.01).slices);
+    // Only what the slices need came over: the manifest and metrics.json, not confusion.json.
+    expect(oids.filter((o) => cache.hasSync(o))).toHaveLength(2);
+    expect(fs.existsSync(path.join(remoteDir, objectKey(oids[0]!)))).toBe(true);
+  });
+
+  it('a lockfile with flattened slices (written before they left it) is read as it is', async () => {
+    t = await createTmpRepo();
+    const lf = emptyLockfile();
+    lf.stages.evaluate = {
+      code: 'a'.repeat(64),
+      deps: [],
+      params: {},
+      // The out is in no cache: the lockfile's own keys are the slices.
+      outs: [{ path: 'out/eval', hash: 'b'.repeat(64), size: 10, nfiles: 2, dir: true }],
+      metrics: flattenMetrics(metricsFile(0.02)),
+    };
+    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    const old = readLockfile(t.repo);
+    expect(sliceKeys(old.stages.evaluate!.metrics).length).toBeGreaterThan(10);
+    expect(slicesSource(old)).toBeUndefined();
+    const recorded = await recordedEvalMetrics(t.repo, old);
+    expect(recorded.missing).toBeUndefined();
+    expect(recorded.slices).toEqual(metricsFile(0.02).slices);
+  });
+
+  it('a run-cache entry from before (slices in its metrics) restores without them into the lockfile', async () => {
+    t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+    const runs = () => t!.read('runs.log').split('\n').filter(Boolean).length;
+    await repro(0.01, false); // as an earlier version ran it: slices locked, and in the run-cache
+    expect(sliceKeys(readLockfile(t.repo).stages.evaluate!.metrics).length).toBeGreaterThan(10);
+    await repro(0.02);
+    expect(sliceKeys(readLockfile(t.repo).stages.evaluate!.metrics)).toEqual([]);
+    const back = await repro(0.01);
+    expect(back.stages[0]!.status).toBe('restored');
+    expect(runs()).toBe(2);
+    const entry = readLockfile(t.repo).stages.evaluate!;
+    expect(sliceKeys(entry.metrics)).toEqual([]);
+    expect(entry.metrics!.f1_macro).toBe(0.71);
+    expect((await recordedEvalMetrics(t.repo, readLockfile(t.repo))).slices).toEqual(
+      metricsFile(0.01).slices,
+    );
+  });
+});
