@@ -23,10 +23,13 @@ afterEach(async () => {
   t = undefined;
 });
 
-/** Starts a process holding the lock; resolves with its pid once it has it. */
+/**
+ * Starts a process holding the lock until `releaseLock()` or for at most `ms`; resolves with its
+ * pid once it has it.
+ */
 function holdLock(root: string, command: string, ms: number): Promise<number> {
   holder = spawn(process.execPath, ['--import', 'tsx', HOLDER, root, command, String(ms)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const child = holder;
   return new Promise((resolve, reject) => {
@@ -40,16 +43,36 @@ function holdLock(root: string, command: string, ms: number): Promise<number> {
   });
 }
 
+/** Tells the holder to release the lock now. */
+function releaseLock(): void {
+  holder!.stdin!.end('release\n');
+}
+
 describe('repository lock', () => {
   it('lock makes a concurrent repro wait, naming the holder, then run', async () => {
     t = await createPipelineRepo();
-    const pid = await holdLock(t.root, 'push', 1200);
-    const out = memoryOutput();
-    const started = Date.now();
+    // Held until the repro says it is waiting (a timed hold may end before a slow start-up
+    // reaches the lock, and then nothing waits).
+    const pid = await holdLock(t.root, 'push', 60_000);
+    const mem = memoryOutput();
+    let released = false;
+    let ranWhileHeld = false;
+    const out = {
+      ...mem,
+      err: (line: string) => {
+        mem.err(line);
+        if (/^\w+: running/.test(line) && !released) ranWhileHeld = true;
+        if (line.includes(`waiting for lockstep pid ${pid} (push)`) && !released) {
+          released = true;
+          releaseLock();
+        }
+      },
+    };
     const code = await main(['-C', t.root, 'repro', '--pipeline', FIXTURE_PIPELINE], out);
-    expect(code).toBe(0);
-    expect(Date.now() - started).toBeGreaterThan(500);
-    expect(out.stderr).toContain(`waiting for lockstep pid ${pid} (push)`);
+    expect(code, mem.stderr.join('\n')).toBe(0);
+    expect(released, mem.stderr.join('\n')).toBe(true);
+    expect(ranWhileHeld).toBe(false);
+    expect(mem.stderr.some((l) => /^\w+: running/.test(l))).toBe(true);
     expect(fs.existsSync(lockPath(t.repo))).toBe(false);
   });
 

@@ -75,7 +75,10 @@ function reconcile(desired: ModelRef): Promise<ReconcileResult> {
 
 /** Sends `n` real HTTP predictions (after the server picked up the latest endpoint state). */
 async function drive(n: number): Promise<Record<string, number>> {
-  await new Promise((r) => setTimeout(r, 5));
+  // The source re-reads the state file when its mtime, size or inode changed. An atomic rewrite
+  // of the same size can reuse the freed inode, and file times tick with the kernel's coarse
+  // clock (up to 10 ms at HZ=100): this wait keeps each reconcile's write a tick after the last.
+  await new Promise((r) => setTimeout(r, 20));
   await source.refresh();
   const byModel: Record<string, number> = {};
   for (let i = 0; i < n; i++) {

@@ -20,30 +20,54 @@ import { createPipelineRepo, FIXTURE_PIPELINE } from './helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.mjs', import.meta.url));
 const TRIALS = 20;
+/** The fixture's pause before each file a stage writes (LOCKSTEP_TEST_SLOW_MS). */
+const SLOW_MS = 15;
 
 let t: TmpRepo | undefined;
 afterAll(async () => {
   await t?.cleanup();
 });
 
-/** Runs repro; with `killAfterMs`, SIGKILLs it then. Resolves with exit code (null if killed) and time. */
+/** When to SIGKILL a repro: `after` ms past its `line`-th stage line on stderr (0: past spawn). */
+interface KillPoint {
+  line: number;
+  after: number;
+}
+
+/** A stage starting, as repro prints it: `train: running (...)`, `prepare: restoring outs (...)`. */
+const STAGE_LINE = /^\w+: (running|restoring)/;
+
+/**
+ * Runs repro; with `kill`, SIGKILLs it at that point. Resolves with exit code (null if killed),
+ * time and stderr. Kills are placed by the run's own progress, not by a clock calibrated on an
+ * earlier run: on a machine whose load changes, a timed kill lands after the run has exited.
+ */
 function repro(
   root: string,
-  killAfterMs?: number,
-): Promise<{ code: number | null; ms: number; stderr: string }> {
+  kill?: KillPoint,
+): Promise<{ code: number | null; ms: number; firstLineMs?: number; stderr: string }> {
   const started = Date.now();
   const child = spawn(process.execPath, [BIN, 'repro', '--pipeline', FIXTURE_PIPELINE], {
     cwd: root,
-    env: { ...process.env, LOCKSTEP_TEST_SLOW_MS: '15', LOCKSTEP_LOCK_TIMEOUT_MS: '20000' },
+    env: { ...process.env, LOCKSTEP_TEST_SLOW_MS: String(SLOW_MS), LOCKSTEP_LOCK_TIMEOUT_MS: '20000' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => (timer ??= setTimeout(() => child.kill('SIGKILL'), kill!.after));
+  if (kill?.line === 0) arm();
+  let firstLineMs: number | undefined;
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    // Lines may arrive split or together: count the stage lines in what came so far.
+    const seen = stderr.split('\n').filter((l) => STAGE_LINE.test(l)).length;
+    if (seen > 0) firstLineMs ??= Date.now() - started;
+    if (kill && kill.line > 0 && seen >= kill.line) arm();
+  });
   return new Promise((resolve) => {
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, ms: Date.now() - started, stderr });
+      resolve({ code, ms: Date.now() - started, firstLineMs, stderr });
     });
   });
 }
@@ -85,11 +109,13 @@ describe('crash safety', () => {
       t = await createPipelineRepo(paramsFor(0));
       const full = await repro(t.root);
       expect(full.code, full.stderr).toBe(0);
-      // Trials change params, so only part of the pipeline runs: time such a run and kill within it
-      // (relative to the full run, a fast machine finishes most trials before the kill).
+      // Trials change params, so train, evaluate and gate run each time (prepare runs, or is
+      // restored from the run-cache): each prints at least these three stage lines.
       t.write('params.yaml', paramsFor(TRIALS + 1));
       const partial = await repro(t.root);
       expect(partial.code, partial.stderr).toBe(0);
+      expect(partial.firstLineMs, partial.stderr).toBeDefined();
+      const firstLineMs = partial.firstLineMs!;
       const seed = Number(process.env.LOCKSTEP_CRASH_SEED ?? Date.now() % 100_000);
       const random = rng(seed);
       const cache = new Cache(t.repo);
@@ -97,10 +123,14 @@ describe('crash safety', () => {
       for (let i = 1; i <= TRIALS; i++) {
         const before: Lockfile = parseLockfile(t.read('artifacts.lock.yaml'));
         t.write('params.yaml', paramsFor(i));
-        const delay = Math.round(partial.ms * (0.15 + 0.75 * random()));
-        const r = await repro(t.root, delay);
+        // Line 0: during start-up, planning and hashing (before any stage line); line n: within
+        // two of the fixture's pauses after the n-th stage started, so the stage is mid-write
+        // or its outs and lockfile entry are being saved.
+        const line = Math.floor(random() * 4);
+        const delay = Math.round(line === 0 ? firstLineMs * random() : 2 * SLOW_MS * random());
+        const r = await repro(t.root, { line, after: delay });
         if (r.code === null) killedMidway++;
-        const where = `seed ${seed}, trial ${i}, killed after ${delay} ms`;
+        const where = `seed ${seed}, trial ${i}, killed ${delay} ms after stage line ${line}`;
         expect(verifyCacheObjects(t.repo.cacheDir), where).toBeGreaterThan(0);
         const after = parseLockfile(t.read('artifacts.lock.yaml'), 'artifacts.lock.yaml');
         const lr = 0.01 + 0.0001 * i;
@@ -117,6 +147,7 @@ describe('crash safety', () => {
           where,
         ).toEqual([]);
       }
+      console.log(`repro crash trials (seed ${seed}): ${killedMidway} of ${TRIALS} killed before exit`);
       expect(killedMidway).toBeGreaterThanOrEqual(TRIALS / 2);
       // The next run completes, from whatever state the last kill left.
       const last = await repro(t.root);

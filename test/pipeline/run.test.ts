@@ -136,6 +136,16 @@ describe('runner', () => {
     const { loadParams } = await import('../../lib/params.ts');
     let running = 0;
     let peak = 0;
+    let started = 0;
+    let jobsNow = 1;
+    // Each stage also stays running until as many run at once as the bound allows (or all four
+    // have started), bounded at 10 s: a slow start of the next stage cannot outlast its sleep.
+    const parallelEnough = async () => {
+      const deadline = Date.now() + 10_000;
+      while (running < jobsNow && started < 4 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    };
     // Four independent stages and one that depends on all of them.
     const stages = ['a', 'b', 'c', 'd'].map((name) => ({
       name,
@@ -146,8 +156,11 @@ describe('runner', () => {
       outs: [`out/${name}.txt`],
       async run(ctx: { abs(rel: string): string }) {
         running++;
+        started++;
         peak = Math.max(peak, running);
+        // Held a while in any case, so that a runner starting more than the bound is seen.
         await new Promise((r) => setTimeout(r, 60));
+        await parallelEnough();
         fs.writeFileSync(ctx.abs(`out/${name}.txt`), name);
         running--;
       },
@@ -173,6 +186,8 @@ describe('runner', () => {
       [3, 3],
     ] as const) {
       peak = 0;
+      started = 0;
+      jobsNow = jobs;
       const report = await reproduce(t.repo, [...stages, join], {
         params,
         out: memoryOutput(),

@@ -48,17 +48,19 @@ async function health(): Promise<{ deployedModels?: { id: string; percent: numbe
   return (await (await fetch(url + '/health')).json()) as never;
 }
 
-/** Waits (bounded) until the server's view matches. */
-async function until(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+/** Waits until the server's view matches: polls up to a 30 s deadline, not a count of polls. */
+async function until(check: () => Promise<boolean>, what = 'the endpoint state'): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('server did not pick up the endpoint state');
+  throw new Error(`server did not pick up ${what} within 30 s`);
 }
 
 async function drive(n: number): Promise<Record<string, number>> {
   const by: Record<string, number> = {};
+  const before = loggedLines();
   for (let i = 0; i < n; i++) {
     const res = await fetch(url + '/predict', {
       method: 'POST',
@@ -70,7 +72,15 @@ async function drive(n: number): Promise<Record<string, number>> {
     const body = (await res.json()) as { deployedModelId: string };
     by[body.deployedModelId] = (by[body.deployedModelId] ?? 0) + 1;
   }
+  // The server appends a request's log line just after it answers, in its own process: wait
+  // until all of them are on disk, or a reconcile that follows may read one line short.
+  await until(async () => loggedLines() >= before + n, `the log lines of ${n} predictions`);
   return by;
+}
+
+/** Prediction log lines of the dev environment on disk (the server's and the CLI's). */
+function loggedLines(): number {
+  return readPredictionLogs(predictionLogDir(t.root, 'dev')).length;
 }
 
 beforeAll(async () => {
@@ -323,7 +333,7 @@ describe('serving end to end', () => {
 
       // Recording: Chromium's fake microphone (a beep) → MediaRecorder → Web Audio → WAV in the page.
       await page.click('#record');
-      await page.locator('#record', { hasText: 'Stop' }).waitFor({ timeout: 10_000 });
+      await page.locator('#record', { hasText: 'Stop' }).waitFor({ timeout: 20_000 });
       await page.waitForTimeout(1200);
       await page.click('#record');
       await page.locator('#status', { hasText: /^recording answered/ }).waitFor({ timeout: 20_000 });
@@ -332,5 +342,5 @@ describe('serving end to end', () => {
     } finally {
       await browser.close();
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -375,8 +375,9 @@ describe('serving server', () => {
     );
     const t0 = Date.now();
     await stopServer(app!, { drainMs: 5000 });
-    // An idle keep-alive connection does not hold the stop up.
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // An idle keep-alive connection does not hold the stop up: the stop takes well under the
+    // drain time it would otherwise wait out (half of it: room for a loaded machine).
+    expect(Date.now() - t0).toBeLessThan(2500);
     agent.destroy();
 
     const url2 = await serve({ source: await fixtureSource() });

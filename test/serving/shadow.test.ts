@@ -125,7 +125,9 @@ describe('shadow traffic', () => {
   });
 
   it('shadow traffic with a slow candidate answers at the stable model pace and logs the slow predictions', async () => {
-    const delay = 400;
+    // Far above a stable answer's time under CI load (about 100 ms with the load average at 14,
+    // against 400 ms here before), so an answer that waits for the candidate is what fails.
+    const delay = 1200;
     await serve({ delayMs: delay, tag: 'slow' }, { timeoutMs: 10_000 });
     const times = await drive(4);
     for (const t of times) expect(t).toBeLessThan(delay);

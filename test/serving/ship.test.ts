@@ -77,13 +77,37 @@ function shipper(log: PredictionLog, extra: LogShipperOptions = {}): LogShipper 
   });
 }
 
-/** Waits (bounded) for `check`. */
+/**
+ * Waits for `check`, polling every 25 ms for at most 20 s: a deadline, not a count of polls, as
+ * `lockstep serve` alone takes a second or more to start on a loaded machine.
+ */
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** `promise`, or a failure naming `what` if it has not settled after `ms`. */
+async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A hold for a fake GCS answer, released by the test. */
+function hold(): { until: Promise<void>; release: () => void } {
+  let release = () => {};
+  const until = new Promise<void>((resolve) => (release = resolve));
+  return { until, release };
 }
 
 describe('log shipper', () => {
@@ -215,12 +239,16 @@ describe('log shipper', () => {
     const s = shipper(log);
     await predict(url, 1);
     log.flush();
-    fake.inject({ kind: 'upload', delayMs: 800 });
+    // The upload is held until the predictions are answered: they must not wait for it.
+    const upload = hold();
+    fake.inject({ kind: 'upload', holdUntil: upload.until });
     const pass = s.tick();
     expect(s.tick()).toBe(pass); // a tick during a pass joins it
-    const t0 = Date.now();
-    await predict(url, 5);
-    expect(Date.now() - t0).toBeLessThan(500);
+    let passDone = false;
+    void pass.finally(() => (passDone = true));
+    await within(10_000, predict(url, 5), 'predictions during a held upload');
+    expect(passDone).toBe(false);
+    upload.release();
     expect((await pass).uploaded).toHaveLength(1);
     expect(fake.count('upload')).toBe(1);
   });
@@ -230,10 +258,11 @@ describe('log shipper', () => {
     const warnings: string[] = [];
     const s = shipper(log, { stopTimeoutMs: 200, warn: (l) => warnings.push(l) });
     log.write({ time: new Date().toISOString(), env: 'dev', status: 'ok', latencyMs: 1 });
-    fake.inject({ kind: 'upload', delayMs: 3000 });
-    const t0 = Date.now();
-    const res = await s.stop();
-    expect(Date.now() - t0).toBeLessThan(1500);
+    // The upload hangs until the test is done with it, far past the stop's 0.2 s.
+    const upload = hold();
+    fake.inject({ kind: 'upload', holdUntil: upload.until });
+    const res = await within(5000, s.stop(), 'stop during a hanging upload');
+    upload.release();
     expect(res.failed).toMatch(/final upload did not finish within 0.2 s/);
     expect(warnings).toEqual([res.failed]);
   });

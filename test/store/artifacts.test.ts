@@ -310,7 +310,9 @@ describe('artifacts bad input', () => {
     fs.writeFileSync(file, Buffer.alloc(64 << 20, 7));
     const writer = spawn(process.execPath, [
       '-e',
-      `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(file)},'r+');let i=0;for(;;){fs.writeSync(fd,'x',(i++%1000)*65536)}`,
+      // Stops by itself after 2 minutes: a busy loop orphaned by a dead test worker must not
+      // spin for the rest of the CI run.
+      `const fs=require('fs');const fd=fs.openSync(${JSON.stringify(file)},'r+');const end=Date.now()+120000;let i=0;while(Date.now()<end){fs.writeSync(fd,'x',(i++%1000)*65536)}`,
     ]);
     try {
       // Wait until the writer is running (node start-up is slow on a loaded machine).

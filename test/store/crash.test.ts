@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeManifest } from '../../lib/store/manifest.ts';
 import { readLockfile } from '../../lib/lockfile.ts';
 import { Cache } from '../../lib/store/cache.ts';
+import { createRng } from '../../lib/rng.ts';
 import { makeRepo, listObjects, rmrf, runStoreCli } from './helpers.ts';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -62,26 +63,31 @@ describe('crash safety', () => {
       expect(readLockfile(repo).data.data!.hash).toBe(expected);
       const verified = new Set<string>();
       let killed = 0;
+      // Seeded, so a failing sequence of kill points can be replayed (LOCKSTEP_CRASH_SEED).
+      const given = process.env.LOCKSTEP_CRASH_SEED;
+      const seed = given ? Number(given) : Date.now() % 100_000;
+      const rng = createRng(seed);
       for (let t = 1; t <= TRIALS; t++) {
         const previous = expected;
         expected = writeVersion(repo.root, t);
         // From late start-up to just past a normal run's end, so most kills land mid-add.
         const from = Math.floor(startup.ms * 0.7);
-        const delay = from + Math.floor(Math.random() * Math.max(1, calibration.ms + 50 - from));
+        const delay = from + Math.floor(rng.next() * Math.max(1, calibration.ms + 50 - from));
+        const where = `seed ${seed}, trial ${t}, killed after ${delay} ms`;
         if ((await runCli(repo.root, ['add', 'data'], delay)).code === null) killed++;
 
         // Objects are immutable once in place, so each trial checks the ones it has not seen.
         for (const [oid, p] of listObjects(repo.cacheDir)) {
           if (verified.has(oid)) continue;
-          expect(sha(fs.readFileSync(p)), `object ${oid}`).toBe(oid);
+          expect(sha(fs.readFileSync(p)), `${where}: object ${oid}`).toBe(oid);
           verified.add(oid);
         }
-        expect([previous, expected]).toContain(readLockfile(repo).data.data!.hash);
+        expect([previous, expected], where).toContain(readLockfile(repo).data.data!.hash);
 
         // The next run (clearing the killed process's repository lock) completes and leaves
         // every object of the new version in the cache.
         const next = await runStoreCli(repo.root, 'add', 'data', '--json');
-        expect(next.code, next.stderr).toBe(0);
+        expect(next.code, `${where}: ${next.stderr}`).toBe(0);
         expect(JSON.parse(next.stdout)[0].hash).toBe(expected);
         expect(readLockfile(repo).data.data!.hash).toBe(expected);
         const cache = new Cache(repo);
@@ -91,7 +97,7 @@ describe('crash safety', () => {
         expect(manifest.entries).toHaveLength(FILES);
         for (const e of manifest.entries) expect(cache.hasSync(e.sha256)).toBe(true);
       }
-      expect(killed).toBeGreaterThan(0);
+      expect(killed, `seed ${seed}`).toBeGreaterThan(0);
     },
   );
 });

@@ -22,7 +22,7 @@ describe('push and pull killed with SIGKILL', () => {
     { timeout: 240_000 },
     async () => {
       const f = await pushKillTrials(fake, 3, 60);
-      expect(f.objectsChecked).toBeGreaterThan(0);
+      expect(f.objectsChecked, `kill seed ${f.seed}`).toBeGreaterThan(0);
       expect(f).toMatchObject({ badObjects: 0, transferredTwice: 0, failedReruns: 0 });
     },
   );
@@ -32,6 +32,7 @@ describe('push and pull killed with SIGKILL', () => {
     { timeout: 240_000 },
     async () => {
       const f = await pullKillTrials(fake, 3, 60);
+      expect(f.objectsChecked, `kill seed ${f.seed}`).toBeGreaterThan(0);
       expect(f).toMatchObject({ badObjects: 0, transferredTwice: 0, failedReruns: 0 });
     },
   );

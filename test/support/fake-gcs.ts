@@ -62,6 +62,8 @@ export interface Fault {
   message?: string;
   /** Wait this long before answering. */
   delayMs?: number;
+  /** Answer only once this settles: a hold the test releases when it has seen what it waits for. */
+  holdUntil?: Promise<unknown>;
 }
 
 interface StoredObject {
@@ -403,6 +405,7 @@ export class FakeGcs {
 
     const fault = this.takeFault(kind, name);
     if (fault?.delayMs) await sleep(fault.delayMs);
+    if (fault?.holdUntil) await fault.holdUntil.catch(() => undefined);
     if (fault?.status) {
       // Drain the body so the client sees the status rather than a reset.
       const { body } = await this.readBody(req);

@@ -1,9 +1,10 @@
 /**
  * SIGKILL trials of `lockstep push` and `lockstep pull` against the fake GCS server (shared by
  * test/store/gcs-kill.test.ts, a few trials, and `npm run bench -- faults`, many). Each trial
- * kills the command at a random point between late start-up and just past a normal run's end,
- * then checks every object on the remote (push) or in the cache (pull) against its name, runs the
- * command again to completion and counts objects that were transferred a second time.
+ * kills the command at a random point (seeded: LOCKSTEP_KILL_SEED replays one) between late
+ * start-up and just past a normal run's end, then checks every object on the remote (push) or in
+ * the cache (pull) against its name, runs the command again to completion and counts objects
+ * that were transferred a second time.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { createRng, type Rng } from '../../lib/rng.ts';
 import type { FakeGcs } from './fake-gcs.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/lockstep.mjs', import.meta.url));
@@ -18,6 +20,8 @@ const BUCKET = 'kill-bucket';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export interface KillFigures {
+  /** Seed of the kill points (LOCKSTEP_KILL_SEED replays a sequence). */
+  seed: number;
   trials: number;
   /** Trials whose kill landed before the command exited. */
   killed: number;
@@ -102,8 +106,15 @@ function cliEnv(fake: FakeGcs): NodeJS.ProcessEnv {
   return env;
 }
 
-function noFigures(trials: number): KillFigures {
-  return { trials, killed: 0, objectsChecked: 0, badObjects: 0, transferredTwice: 0, failedReruns: 0 };
+/** The kill points' generator: LOCKSTEP_KILL_SEED if set, else a fresh seed (reported). */
+function killRng(): { seed: number; rng: Rng } {
+  const given = process.env.LOCKSTEP_KILL_SEED;
+  const seed = given ? Number(given) : Date.now() % 1_000_000;
+  return { seed, rng: createRng(seed) };
+}
+
+function noFigures(seed: number, trials: number): KillFigures {
+  return { seed, trials, killed: 0, objectsChecked: 0, badObjects: 0, transferredTwice: 0, failedReruns: 0 };
 }
 
 function noteRerun(f: KillFigures, rerun: { code: number | null; stderr: string }): void {
@@ -123,16 +134,30 @@ function oidOfName(name: string): string | undefined {
   return m ? m[1]! + m[2]! : undefined;
 }
 
-const delayWithin = (startupMs: number, fullMs: number) => {
+const delayWithin = (rng: Rng, startupMs: number, fullMs: number) => {
   const from = Math.floor(startupMs * 0.7);
-  return from + Math.floor(Math.random() * Math.max(1, fullMs + 50 - from));
+  return from + Math.floor(rng.next() * Math.max(1, fullMs + 50 - from));
 };
+
+/** A kill on the `count`-th call of the listener `subscribe` registers (see `run`). */
+function killOnEvent(
+  subscribe: (listener: () => void) => () => void,
+  count: number,
+): (killNow: () => void) => () => void {
+  return (killNow) => {
+    let seen = 0;
+    return subscribe(() => {
+      if (++seen === count) killNow();
+    });
+  };
+}
 
 /** Push trials: a fresh prefix each, killed once, then completed. */
 export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-push-'));
   const env = cliEnv(fake);
-  const f = noFigures(trials);
+  const { seed, rng } = killRng();
+  const f = noFigures(seed, trials);
   try {
     await makeRepo(root, files, 'calibrate', env);
     const startup = await run(root, ['--help'], env);
@@ -145,15 +170,16 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
       // Timed kills land anywhere, so on a slow machine every one may come before the first
       // upload; the last trial is killed on an event instead: once a few objects are stored.
       const onEvent = t === trials - 1 && f.objectsChecked === 0;
-      const after = 1 + Math.floor(Math.random() * Math.max(1, files / 4));
+      const after = 1 + Math.floor(rng.next() * Math.max(1, files / 4));
       const kill = onEvent
-        ? (killNow: () => void) => {
-            let stored = 0;
-            return fake.onStore((bucket, name) => {
-              if (bucket === BUCKET && name.startsWith(`${prefix}/`) && ++stored === after) killNow();
-            });
-          }
-        : delayWithin(startup.ms, calibration.ms);
+        ? killOnEvent(
+            (listener) =>
+              fake.onStore((bucket, name) => {
+                if (bucket === BUCKET && name.startsWith(`${prefix}/`)) listener();
+              }),
+            after,
+          )
+        : delayWithin(rng, startup.ms, calibration.ms);
       const killed = await run(root, ['push'], env, kill);
       if (killed.code === null) f.killed++;
       const before = remoteObjects(fake, prefix);
@@ -181,7 +207,8 @@ export async function pushKillTrials(fake: FakeGcs, trials: number, files = 120)
 export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120): Promise<KillFigures> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-kill-pull-'));
   const env = cliEnv(fake);
-  const f = noFigures(trials);
+  const { seed, rng } = killRng();
+  const f = noFigures(seed, trials);
   try {
     await makeRepo(root, files, 'pull', env);
     const pushed = await run(root, ['push'], env);
@@ -193,13 +220,20 @@ export async function pullKillTrials(fake: FakeGcs, trials: number, files = 120)
     if (calibration.code !== 0) throw new Error(`pull failed: ${calibration.stderr}`);
     for (let t = 0; t < trials; t++) {
       fs.rmSync(cacheDir, { recursive: true, force: true });
-      // A pull reads and compares before it downloads: aim the kills at its second half.
-      const killed = await run(
-        root,
-        ['pull'],
-        env,
-        delayWithin(Math.max(startup.ms, calibration.ms * 0.8), calibration.ms),
-      );
+      // A pull reads and compares before it downloads: aim the kills at its second half. As for
+      // push, the last trial is killed on an event if no earlier one left objects to check: once
+      // a few objects are in the cache (watched every few ms; the cache is where they land).
+      const onEvent = t === trials - 1 && f.objectsChecked === 0;
+      const after = 1 + Math.floor(rng.next() * Math.max(1, files / 4));
+      const kill = onEvent
+        ? (killNow: () => void) => {
+            const watch = setInterval(() => {
+              if (cacheObjects(root).size >= after) killNow();
+            }, 5);
+            return () => clearInterval(watch);
+          }
+        : delayWithin(rng, Math.max(startup.ms, calibration.ms * 0.8), calibration.ms);
+      const killed = await run(root, ['pull'], env, kill);
       if (killed.code === null) f.killed++;
       const before = cacheObjects(root);
       for (const [oid, file] of before) {
