@@ -13,7 +13,7 @@
  *   start-up, pushing inputs, the replica's `lockstep job run` process, polling, pulling).
  * - hashes_equal: every run locked the same out/features hash as the local runs.
  *
- * Polling runs with its defaults (from 250 ms backing off to 10 s), as a user gets it: the time
+ * Polling runs with its defaults (250 ms for 10 s, then backing off to 10 s), as a user gets it: the time
  * between a job's end and repro seeing it is part of the figure. The fake adds no machine
  * provisioning or image pull (test/support/fake-vertex-jobs.ts), so the figure is our own cost.
  * BENCH_VERTEX_SPEAKERS / BENCH_VERTEX_WORDS size the corpus, BENCH_VERTEX_REPLICAS (e.g. `1`)
@@ -159,7 +159,7 @@ export default async function (): Promise<Record<string, number | string | boole
     figures.jobs_created = jobs.count('create');
     figures.runs_each = RUNS;
     figures.corpus = `demo source, ${SPEAKERS} speakers x ${WORDS} word(s)`;
-    figures.poll = 'default (250 ms backing off to 10 s)';
+    figures.poll = 'default (250 ms for 10 s, then backing off to 10 s)';
     figures.load_average_1m = Number(median(load).toFixed(1));
     return figures;
   } finally {
