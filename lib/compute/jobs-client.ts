@@ -4,9 +4,11 @@
  * (503 UNAVAILABLE) are retried with exponential backoff; anything else surfaces at once.
  * `LOCKSTEP_VERTEX_ENDPOINT` (`http://127.0.0.1:PORT`) points the client at a local server.
  */
-import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import Module, { createRequire } from 'node:module';
 import type { v1, protos } from '@google-cloud/aiplatform';
 import { UsageError } from '../errors.ts';
+import { serviceProtos, type ProtoNode } from './service-protos.ts';
 
 export type JobServiceClient = InstanceType<typeof v1.JobServiceClient>;
 export type CustomJob = protos.google.cloud.aiplatform.v1.ICustomJob;
@@ -14,13 +16,40 @@ export type BatchPredictionJob = protos.google.cloud.aiplatform.v1.IBatchPredict
 
 const require = createRequire(import.meta.url);
 
+const CLIENT_MODULE = '@google-cloud/aiplatform/build/src/v1/job_service_client.js';
+const PROTOS_MODULE = '@google-cloud/aiplatform/build/protos/protos.json';
+
+let jobProtos: ProtoNode | undefined;
+
 /**
- * The JobService client module alone. The package's index loads every service of v1 and v1beta1
- * and the 16 MB static protos module: 3.5-4 s of start-up on a loaded 2-core machine, against
- * 0.8 s for this client with its JSON protos (`npm run bench -- vertex`).
+ * The JobService client module alone, holding the protos of JobService alone. The package's
+ * index loads every service of v1 and v1beta1 and the 16 MB static protos module (3.5-4 s of
+ * start-up on a loaded 2-core machine); the client module alone still resolves all 3,335 types
+ * of the JSON bundle it requires when a client is constructed (about 1 s). So the bundle is
+ * handed to it cut to the 116 types JobService reaches (lib/compute/service-protos.ts): the
+ * client's `require` of the bundle finds the cut one in the module cache, which is put back
+ * right after, so any other client of the package still loads the whole bundle.
  */
 function jobServiceModule(): { JobServiceClient: typeof v1.JobServiceClient } {
-  return require('@google-cloud/aiplatform/build/src/v1/job_service_client.js');
+  const clientPath = require.resolve(CLIENT_MODULE);
+  const protosPath = require.resolve(PROTOS_MODULE);
+  if (!require.cache[clientPath]) {
+    const previous = require.cache[protosPath];
+    const bundle = (previous?.exports ?? JSON.parse(fs.readFileSync(protosPath, 'utf8'))) as ProtoNode;
+    jobProtos = serviceProtos(bundle, 'google.cloud.aiplatform.v1.JobService', 'google.cloud.aiplatform');
+    const cut = new Module(protosPath);
+    cut.filename = protosPath;
+    cut.exports = jobProtos;
+    cut.loaded = true;
+    require.cache[protosPath] = cut;
+    try {
+      return require(clientPath);
+    } finally {
+      if (previous) require.cache[protosPath] = previous;
+      else delete require.cache[protosPath];
+    }
+  }
+  return require(clientPath);
 }
 
 let jobStateNames: string[] | undefined;
@@ -28,9 +57,9 @@ let jobStateNames: string[] | undefined;
 /** JobState enum names by number, from the protos the client itself loads. */
 function jobStateName(n: number): string | undefined {
   if (!jobStateNames) {
-    const json = require('@google-cloud/aiplatform/build/protos/protos.json');
-    const values = json.nested.google.nested.cloud.nested.aiplatform.nested.v1.nested.JobState
-      .values as Record<string, number>;
+    const json = (jobProtos ?? require(PROTOS_MODULE)) as ProtoNode;
+    const v1 = json.nested!.google!.nested!.cloud!.nested!.aiplatform!.nested!.v1!;
+    const values = v1.nested!.JobState!.values!;
     jobStateNames = [];
     for (const [k, v] of Object.entries(values)) jobStateNames[v] = k;
   }

@@ -4,8 +4,9 @@
  * key, no job runs; otherwise the deps' objects that the remote lacks are pushed, the job spec is
  * written, and the one live job of this key is found (reattach) or created under a claim written
  * with an if-absent precondition, so two repro processes never submit two jobs. The job is
- * followed (state, elapsed time, its log lines, a progress line in CI) until it ends; then the
- * outputs (or each shard, merged here) are pulled, verified and checked out. Interrupt and
+ * followed (state, elapsed time, its log lines, a progress line in CI) until it ends, its outputs'
+ * objects pulled into the cache as soon as it has written them (output-prefetch.ts); then the
+ * outputs (or each shard, merged here) are verified and checked out. Interrupt and
  * timeout cancel the job (once); quota and transient API errors are retried.
  */
 import fs from 'node:fs';
@@ -30,6 +31,7 @@ import { consoleLink, labelValue, submitCustomJob } from './job-submit.ts';
 import { followJob, jobTimes } from './job-follow.ts';
 import { attachOrSubmit, keyLabel } from './job-claim.ts';
 import { LogFollower } from './job-logs.ts';
+import { OutputPrefetch } from './output-prefetch.ts';
 
 export { consoleLink } from './job-submit.ts';
 
@@ -191,11 +193,17 @@ export class VertexExecutor implements StageExecutor {
     compute: ResolvedStageCompute,
     ctx: StageContext,
   ): Promise<CustomJob> {
-    const { client, named } = await this.open();
+    const { client, named, remote } = await this.open();
     const name = first.name!;
     const jobId = name.split('/').pop()!;
     const logs = new LogFollower(named, jobPaths.logs(key, jobId), (replica, line) =>
       ctx.out.err(`${stage} [${replica}] ${line}`),
+    );
+    const prefetch = new OutputPrefetch(
+      this.repo,
+      remote,
+      () => this.remoteRefs(key, compute.replicas),
+      ctx.signal,
     );
     const end = await followJob(client, first, {
       label: stage,
@@ -204,8 +212,13 @@ export class VertexExecutor implements StageExecutor {
       owned: submitted,
       signal: ctx.signal,
       out: ctx.out,
-      onPoll: () => logs.poll().catch(() => undefined),
+      onPoll: async () => {
+        await logs.poll().catch(() => undefined);
+        await prefetch.poll();
+      },
     });
+    // The checkout (materialize) takes what the prefetch pulled and never races it.
+    await prefetch.settled();
     if (end.state === 'JOB_STATE_SUCCEEDED') return end.job;
     const link = consoleLink(name, this.vertex);
     if (ctx.signal.aborted && !submitted)
