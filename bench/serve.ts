@@ -1,13 +1,13 @@
 /**
  * Serving benchmark: `lockstep serve` (a child process, as in production) answering Vertex AI
  * style requests with a 3 s 16 kHz WAV clip, features computed server-side with the default
- * featurize params and the default MLP, loaded through the local endpoint by hash. Load comes
- * from autocannon in this process.
+ * featurize params and the default MLP, loaded through the local endpoint by hash. Closed-loop
+ * load comes from autocannon in this process; constant-rate load from a fresh process of its own.
  *
  * - max_rps: 2xx responses per second with 16 connections (closed loop).
  * - p50_ms_at_150rps / p99_ms_at_150rps: latency at a constant 150 requests per second (open
- *   loop, paced here; see `paced`), p99_vs_target_at_150rps = p99 / 25 ms (lower is better).
- * - generator_lag_p99_ms_at_150rps / _at_60pct: p99 of how late this process sent each paced
+ *   loop, from a fresh process; see `paced`), p99_vs_target_at_150rps = p99 / 25 ms (lower is better).
+ * - generator_lag_p99_ms_at_150rps / _at_60pct: p99 of how late the load process sent each paced
  *   request against its schedule; that lag is inside the latency figures, so a tail it explains
  *   is the load generator's (its own GC, other processes' CPU), not the server's.
  * - errors: non-2xx + socket errors + timeouts over both runs.
@@ -92,10 +92,9 @@ function threeSecondClip(file: string): Buffer {
 }
 
 /**
- * Open-loop load at a constant arrival rate: request i is sent at t0 + i/rps over keep-alive
- * connections, and its latency counts from that scheduled time, so queueing is included
- * (no coordinated omission). autocannon's own rate limit releases each second's budget in one
- * burst at the start of the second, which measures burst queueing rather than latency at a rate.
+ * Open-loop load at a constant arrival rate from a fresh process (bench/support/paced-load.mjs:
+ * request i at t0 + i/rps, latency from its scheduled time, so queueing counts). This process
+ * holds a trained model and its heap; generating load here let its pauses count as latency.
  */
 async function paced(
   url: string,
@@ -103,42 +102,27 @@ async function paced(
   rps: number,
   seconds: number,
 ): Promise<{ latencies: number[]; lags: number[]; errors: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const total = Math.round(rps * seconds);
-  const latencies: number[] = [];
-  // How late this process sent each request against its schedule: a stall of the load generator
-  // itself (its GC, or the CPU taken by other processes) counts as latency, so it is reported.
-  const lags: number[] = [];
-  let errors = 0;
-  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
-  const send = (scheduled: number) =>
-    new Promise<void>((resolve) => {
-      lags.push(performance.now() - scheduled);
-      const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (res.statusCode !== 200) errors++;
-          latencies.push(performance.now() - scheduled);
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(body);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-serve-paced-'));
+  try {
+    const bodyFile = path.join(dir, 'body.json');
+    fs.writeFileSync(bodyFile, body);
+    const script = path.join(import.meta.dirname, 'support', 'paced-load.mjs');
+    const child = spawn(
+      process.execPath,
+      [script, url, bodyFile, 'application/json', String(rps), String(seconds)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
     });
-  const pending: Promise<void>[] = [];
-  const t0 = performance.now() + 20;
-  for (let i = 0; i < total; i++) {
-    const at = t0 + (i * 1000) / rps;
-    const wait = at - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(send(at));
+    if (code !== 0) throw new Error(`paced load at ${rps} req/s exited with ${code}`);
+    return JSON.parse(out) as { latencies: number[]; lags: number[]; errors: number };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  await Promise.all(pending);
-  agent.destroy();
-  return { latencies: latencies.sort((a, b) => a - b), lags: lags.sort((a, b) => a - b), errors };
 }
 
 function percentile(sorted: number[], p: number): number {
