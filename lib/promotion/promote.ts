@@ -208,7 +208,7 @@ async function slicesOf(
   const recorded = await recordedEvalMetrics(repo, lockfile, { remote, label: at });
   if (recorded.missing) {
     throw new RefusedError(
-      `${at}: a slice threshold needs the evaluate slices, which are in neither the cache nor the remote (${recorded.missing}). Push them (lockstep push) from the machine that ran the pipeline.`,
+      `${recorded.missing} A slice threshold needs the evaluate slices of ${at}: if they are in neither the cache nor the remote, push them (lockstep push) from the machine that ran the pipeline.`,
     );
   }
   return flattenMetrics({ slices: recorded.slices });

@@ -134,7 +134,7 @@ describe('report slices', () => {
     expect(partial.code).toBe(0);
     expect(partial.stdout).toMatch(/speaker\s+S03\s+35\s+0\.500 \[0\.400, 0\.600\]/);
     expect(partial.stdout).not.toContain('Δ vs HEAD');
-    expect(partial.stdout).toMatch(/\(slices of HEAD: .*\)/);
+    expect(partial.stdout).toMatch(/\(out\/eval@HEAD: object is missing from the cache .*\)/);
   });
 
   it('metrics show lists headline metrics and counts the slice and interval keys it leaves out', async () => {
