@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LockstepError } from '../errors.ts';
+import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
 import { PATHS } from '../paths.ts';
 import type { Repo } from '../repo.ts';
 import type { EvalMetrics } from '../slices/shape.ts';
@@ -51,7 +51,25 @@ async function readObject(
   const bytes = await readFile(path.join(repo.cacheDir, objectKey(oid))).catch(() => undefined);
   if (bytes && sha256Hex(bytes) === oid) return bytes;
   const { Cache } = await import('../store/cache.ts');
-  return new Cache(repo, { remote }).readBytes(oid, { path: where });
+  try {
+    return await new Cache(repo, { remote }).readBytes(oid, { path: where });
+  } catch (err) {
+    // A remote without the object may answer with its own error (a local directory: ENOENT):
+    // said as what it means, with the fix, rather than as the file system's words.
+    if (err instanceof LockstepError || !remote) throw err;
+    const held = await remote.has([oid]).catch(() => undefined);
+    if (held && !held.has(oid)) {
+      throw new IntegrityError(
+        formatProblem(
+          where,
+          `object is in neither the cache nor the remote ${remote.url}`,
+          oid,
+          'Push it from the machine that ran the pipeline (lockstep push), or configure the remote that has it.',
+        ),
+      );
+    }
+    throw err;
+  }
 }
 
 /** True when flat metrics carry slice keys (a lockfile from before slices left it). */
@@ -127,7 +145,9 @@ export async function recordedEvalMetrics(
     const errno = typeof (err as NodeJS.ErrnoException).code === 'string';
     if (!(err instanceof LockstepError || err instanceof SlicesUnreadable || errno)) throw err;
     const line = (err as Error).message.split('\n')[0]!;
-    recorded.missing = errno ? `${where}: ${line}. ${rerun}` : line;
+    recorded.missing = errno
+      ? `${where}: cannot be read (${line}). Run lockstep pull, or ${rerun[0]!.toLowerCase()}${rerun.slice(1)}`
+      : line;
     recorded.slices = {};
   }
   return recorded;

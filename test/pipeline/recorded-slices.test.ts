@@ -132,6 +132,17 @@ describe('recorded slices', () => {
     expect(missing.metrics.f1_macro).toBe(0.71);
     expect(missing.missing).toMatch(/^out\/eval@HEAD: object is missing from the cache .*lockstep pull/);
 
+    // A remote without them: said as such, not as the file system's ENOENT.
+    const emptyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-slices-empty-'));
+    dirs.push(emptyDir);
+    const empty = await recordedEvalMetrics(t.repo, lf, {
+      remote: await openRemote(emptyDir),
+      label: 'HEAD',
+    });
+    expect(empty.missing).toMatch(
+      /^out\/eval@HEAD: object is in neither the cache nor the remote file:\S+ "[0-9a-f]{64}"\. Push it .*lockstep push/,
+    );
+
     const fetched = await recordedEvalMetrics(t.repo, lf, { remote, label: 'HEAD' });
     expect(fetched.missing).toBeUndefined();
     expect(fetched.slices).toEqual(metricsFile(0.01).slices);
