@@ -136,9 +136,11 @@ export async function planPromotion(
   const thresholds = await thresholdsFor(repo, policy, sourceCommit);
   const remote = await resolveRemote(repo, policy, options.remote);
   // Slice rules judge the slices, which the lockfile leaves in the evaluate out.
+  // The baseline's only for a per-slice change (a `tolerance`): a `min` over slices reads none.
   const sliced = thresholds.some((t) => t.slice !== undefined);
-  const withSlices = async (lf: Lockfile, m: Record<string, number>, at: string) =>
-    sliced ? { ...m, ...(await slicesOf(repo, lf, at, remote)) } : m;
+  const slicedChange = thresholds.some((t) => t.slice !== undefined && t.tolerance !== undefined);
+  const withSlices = async (lf: Lockfile, m: Record<string, number>, at: string, needed = sliced) =>
+    needed ? { ...m, ...(await slicesOf(repo, lf, at, remote)) } : m;
   const gate = evaluateGate({
     metrics: await withSlices(lockfile, metrics, `${from}@${sourceCommit.slice(0, 8)}`),
     thresholds,
@@ -149,6 +151,7 @@ export async function planPromotion(
               targetLock,
               baseline.metrics,
               `${target}@${baseline.commit.slice(0, 8)}`,
+              slicedChange,
             ),
           }
         : undefined,
