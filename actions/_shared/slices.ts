@@ -25,15 +25,19 @@ export async function slicesMarkdown(
   const candidate = readEvalMetrics(flattenMetrics(JSON.parse(fs.readFileSync(file, 'utf8'))));
   if (Object.keys(candidate.slices).length === 0) return undefined;
   let baseline: EvalMetrics | undefined;
+  let note: string | undefined;
   if (base) {
     try {
       const repo = findRepo(cwd);
       const recorded = await evalMetricsAt(repo, base, { remote: await defaultRemote(repo) });
       baseline = recorded.missing ? undefined : recorded;
+      // Said under the table: a missing base column is otherwise read as "nothing changed".
+      if (recorded.missing) note = `_Base slices not compared: ${recorded.missing}_`;
     } catch {
       // No lockfile at the base (a first PR), or no remote to read it from: the candidate only.
       baseline = undefined;
     }
   }
-  return renderSlicesSection(candidate, baseline, baseLabel ?? base?.slice(0, 7));
+  const section = renderSlicesSection(candidate, baseline, baseLabel ?? base?.slice(0, 7));
+  return note ? `${section}\n\n${note}` : section;
 }

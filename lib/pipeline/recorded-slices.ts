@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LockstepError } from '../errors.ts';
+import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
 import { PATHS } from '../paths.ts';
 import type { Repo } from '../repo.ts';
 import type { EvalMetrics } from '../slices/shape.ts';
@@ -51,7 +51,25 @@ async function readObject(
   const bytes = await readFile(path.join(repo.cacheDir, objectKey(oid))).catch(() => undefined);
   if (bytes && sha256Hex(bytes) === oid) return bytes;
   const { Cache } = await import('../store/cache.ts');
-  return new Cache(repo, { remote }).readBytes(oid, { path: where });
+  try {
+    return await new Cache(repo, { remote }).readBytes(oid, { path: where });
+  } catch (err) {
+    // A remote without the object may answer with its own error (a local directory: ENOENT):
+    // said as what it means, with the fix, rather than as the file system's words.
+    if (err instanceof LockstepError || !remote) throw err;
+    const held = await remote.has([oid]).catch(() => undefined);
+    if (held && !held.has(oid)) {
+      throw new IntegrityError(
+        formatProblem(
+          where,
+          `object is in neither the cache nor the remote ${remote.url}`,
+          oid,
+          'Push it from the machine that ran the pipeline (lockstep push), or configure the remote that has it.',
+        ),
+      );
+    }
+    throw err;
+  }
 }
 
 /** True when flat metrics carry slice keys (a lockfile from before slices left it). */
@@ -77,11 +95,16 @@ function metricsOut(outs: ArtifactRef[]): ArtifactRef | undefined {
   return outs.find((o) => (o.path === PATHS.eval && o.dir) || o.path === `${PATHS.eval}/${FILE}`);
 }
 
+/** A reason the slices could not be read: `missing`, one line naming the file and the fix. */
+class SlicesUnreadable extends Error {}
+
 /**
  * Evaluate's metrics recorded by `lockfile` (see the module comment). A lockfile without an
- * evaluate entry gives empty metrics; slices that cannot be read give `missing`, never a throw,
- * so a listing still shows the headline metrics. A metrics.json whose `slices` does not fit
- * lib/slices/shape.ts is a LockstepError naming the file.
+ * evaluate entry gives empty metrics. Slices that cannot be read give `missing`, never a throw,
+ * so a listing still shows the headline metrics and a gate refuses with the reason: an out in
+ * neither the cache nor the remote, a corrupt object, an out with no metrics.json file in it,
+ * a metrics.json that is not JSON, has no `slices` or whose slices do not fit
+ * lib/slices/shape.ts.
  */
 export async function recordedEvalMetrics(
   repo: Repo,
@@ -95,41 +118,64 @@ export async function recordedEvalMetrics(
   const out = entry && metricsOut(entry.outs);
   if (!entry || !out || hasFlatSlices(entry.metrics)) return recorded;
   const rel = `${PATHS.eval}/${FILE}`;
-  const at = options.label ?? 'the lockfile';
-  let text: string;
+  const where = `${rel}@${options.label ?? 'the lockfile'}`;
+  const rerun = 'Re-run evaluate (lockstep repro evaluate --force) and commit the lockfile.';
   try {
-    let oid = out.hash;
-    if (out.dir) {
-      const { decodeManifest } = await import('../store/manifest.ts');
-      const manifest = decodeManifest(
-        await readObject(repo, out.hash, out.path, options.remote),
-        out.hash,
-        out.path,
-      );
-      const file = manifest.entries.find((e) => e.path === FILE);
-      if (!file) return recorded; // an evaluate that wrote no metrics file records no slices
-      oid = file.sha256;
+    const text = (await readMetricsText(repo, out, where, rerun, options.remote)).toString('utf8');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      throw new SlicesUnreadable(`${where}: not valid JSON (${(err as Error).message}). ${rerun}`);
     }
-    text = (await readObject(repo, oid, rel, options.remote)).toString('utf8');
+    const slices =
+      doc !== null && typeof doc === 'object' && !Array.isArray(doc)
+        ? (doc as { slices?: unknown }).slices
+        : undefined;
+    // Evaluate always writes `slices`: without it there is nothing a slice rule could judge.
+    if (slices === undefined) throw new SlicesUnreadable(`${where}: has no "slices" key. ${rerun}`);
+    const { parseValue } = await import('../yaml-source.ts');
+    recorded.slices =
+      parseValue(evalMetricsSchema.shape.slices, slices, where, {
+        at: ['slices'],
+        suffix:
+          ', or re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json',
+      }) ?? {};
   } catch (err) {
-    if (!(err instanceof LockstepError)) throw err;
-    recorded.missing = `slices of ${at}: ${err.message.split('\n')[0]}`;
-    return recorded;
+    const errno = typeof (err as NodeJS.ErrnoException).code === 'string';
+    if (!(err instanceof LockstepError || err instanceof SlicesUnreadable || errno)) throw err;
+    const line = (err as Error).message.split('\n')[0]!;
+    recorded.missing = errno
+      ? `${where}: cannot be read (${line}). Run lockstep pull, or ${rerun[0]!.toLowerCase()}${rerun.slice(1)}`
+      : line;
+    recorded.slices = {};
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new LockstepError(`${rel}@${at}: not valid JSON. Re-run evaluate (lockstep repro evaluate).`);
-  }
-  const slices = (doc as { slices?: unknown } | null)?.slices;
-  if (slices === undefined) return recorded;
-  const { parseValue } = await import('../yaml-source.ts');
-  recorded.slices =
-    parseValue(evalMetricsSchema.shape.slices, slices, `${rel}@${at}`, {
-      at: ['slices'],
-      suffix:
-        ', or re-run evaluate (lockstep repro evaluate); the shape is in lib/slices/eval-metrics.schema.json',
-    }) ?? {};
   return recorded;
+}
+
+/** The bytes of metrics.json in evaluate out `out` (the out/eval directory, or the file itself). */
+async function readMetricsText(
+  repo: Repo,
+  out: ArtifactRef,
+  where: string,
+  rerun: string,
+  remote: Remote | undefined,
+): Promise<Buffer> {
+  if (!out.dir) return readObject(repo, out.hash, where, remote);
+  // A directory out at the file's own path holds no metrics.json file to read.
+  if (out.path !== PATHS.eval) throw new SlicesUnreadable(`${where}: is a directory in the out. ${rerun}`);
+  const { decodeManifest } = await import('../store/manifest.ts');
+  const manifest = decodeManifest(
+    await readObject(repo, out.hash, where.replace(`${PATHS.eval}/${FILE}@`, `${out.path}@`), remote),
+    out.hash,
+    out.path,
+  );
+  const file = manifest.entries.find((e) => e.path === FILE);
+  if (!file) {
+    const under = manifest.entries.some((e) => e.path.startsWith(`${FILE}/`));
+    throw new SlicesUnreadable(
+      `${where}: ${under ? 'is a directory' : 'is not'} in the evaluate out. ${rerun}`,
+    );
+  }
+  return readObject(repo, file.sha256, where, remote);
 }

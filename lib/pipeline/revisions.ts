@@ -9,8 +9,8 @@ import { ConfigError } from '../errors.ts';
 import { readFileAtRev } from '../git.ts';
 import { loadParams, paramsAtRev, type Params } from '../params.ts';
 import { lockfileAtRev, readLockfile } from '../lockfile.ts';
-import { lockfileMetrics } from './metrics.ts';
-import { recordedEvalMetrics, type RecordedEvalMetrics } from './recorded-slices.ts';
+import { flattenMetrics, lockfileMetrics } from './metrics.ts';
+import { recordedEvalMetrics, slicesSource, type RecordedEvalMetrics } from './recorded-slices.ts';
 import type { Remote } from '../store/remote.ts';
 import type { Lockfile } from '../types.ts';
 
@@ -66,6 +66,33 @@ export async function evalMetricsAt(
   rev: string | undefined,
   options: { remote?: Remote } = {},
 ): Promise<RecordedEvalMetrics> {
-  const label = rev === undefined ? WORKSPACE : /^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 8) : rev;
-  return recordedEvalMetrics(repo, await lockfileAtRevision(repo, rev), { ...options, label });
+  return recordedEvalMetrics(repo, await lockfileAtRevision(repo, rev), { ...options, label: labelOf(rev) });
+}
+
+/** How errors name `rev`: `workspace`, a short commit, or the name given. */
+function labelOf(rev: string | undefined): string {
+  return rev === undefined ? WORKSPACE : /^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 8) : rev;
+}
+
+/**
+ * Every stage's metrics at `rev` with evaluate's slices (`evaluate.slices.speaker.S03.n`, ...),
+ * as lockfiles carried them before the slices left them: read from the evaluate out by hash in
+ * the local cache when the lockfile leaves them out. `missing` is the one-line reason when they
+ * could not be read (the metrics are then the lockfile's alone).
+ */
+export async function recordedMetricsAt(
+  repo: Repo,
+  rev: string | undefined,
+): Promise<{ metrics: Record<string, number>; missing?: string }> {
+  const lf = await lockfileAtRevision(repo, rev);
+  const entry = lf.stages.evaluate;
+  if (!entry || !slicesSource(lf)) return { metrics: lockfileMetrics(lf) };
+  const recorded = await recordedEvalMetrics(repo, lf, { label: labelOf(rev) });
+  // In the evaluate entry's place, so the keys come in the order the lockfile had them.
+  const evaluate = {
+    ...entry,
+    metrics: { ...entry.metrics, ...flattenMetrics({ slices: recorded.slices }) },
+  };
+  const metrics = lockfileMetrics({ stages: { ...lf.stages, evaluate } });
+  return recorded.missing ? { metrics, missing: recorded.missing } : { metrics };
 }

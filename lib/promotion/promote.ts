@@ -136,9 +136,11 @@ export async function planPromotion(
   const thresholds = await thresholdsFor(repo, policy, sourceCommit);
   const remote = await resolveRemote(repo, policy, options.remote);
   // Slice rules judge the slices, which the lockfile leaves in the evaluate out.
+  // The baseline's only for a per-slice change (a `tolerance`): a `min` over slices reads none.
   const sliced = thresholds.some((t) => t.slice !== undefined);
-  const withSlices = async (lf: Lockfile, m: Record<string, number>, at: string) =>
-    sliced ? { ...m, ...(await slicesOf(repo, lf, at, remote)) } : m;
+  const slicedChange = thresholds.some((t) => t.slice !== undefined && t.tolerance !== undefined);
+  const withSlices = async (lf: Lockfile, m: Record<string, number>, at: string, needed = sliced) =>
+    needed ? { ...m, ...(await slicesOf(repo, lf, at, remote)) } : m;
   const gate = evaluateGate({
     metrics: await withSlices(lockfile, metrics, `${from}@${sourceCommit.slice(0, 8)}`),
     thresholds,
@@ -149,6 +151,7 @@ export async function planPromotion(
               targetLock,
               baseline.metrics,
               `${target}@${baseline.commit.slice(0, 8)}`,
+              slicedChange,
             ),
           }
         : undefined,
@@ -208,7 +211,7 @@ async function slicesOf(
   const recorded = await recordedEvalMetrics(repo, lockfile, { remote, label: at });
   if (recorded.missing) {
     throw new RefusedError(
-      `${at}: a slice threshold needs the evaluate slices, which are in neither the cache nor the remote (${recorded.missing}). Push them (lockstep push) from the machine that ran the pipeline.`,
+      `${recorded.missing} A slice threshold needs the evaluate slices of ${at}: if they are in neither the cache nor the remote, push them (lockstep push) from the machine that ran the pipeline.`,
     );
   }
   return flattenMetrics({ slices: recorded.slices });

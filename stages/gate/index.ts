@@ -72,7 +72,9 @@ export async function withBaselineSlices(
     : undefined;
   if (!recorded || recorded.missing) {
     throw new ConfigError(
-      `${PATHS.eval}/metrics.json@${label}: the baseline's slices are in neither the cache nor a remote (${recorded?.missing ?? 'no lockfile'}). Push them from the machine that ran it (lockstep push), or configure the remote that has them.`,
+      recorded?.missing
+        ? `${recorded.missing} A slice change rule needs the baseline's slices: if they are in neither the cache nor a remote, push them from the machine that ran it (lockstep push), or configure the remote that has them.`
+        : `${PATHS.eval}/metrics.json@${label}: the baseline's slices are in neither the cache nor a remote (no lockfile). Push them from the machine that ran it (lockstep push), or configure the remote that has them.`,
     );
   }
   return { ...baseline, metrics: { ...baseline.metrics, ...flattenMetrics({ slices: recorded.slices }) } };

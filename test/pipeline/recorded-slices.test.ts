@@ -7,12 +7,14 @@ import { memoryOutput } from '../../lib/output.ts';
 import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
 import { recordedEvalMetrics, slicesSource } from '../../lib/pipeline/recorded-slices.ts';
 import { reproduce } from '../../lib/pipeline/run.ts';
-import { artifactObjects } from '../../lib/store/artifacts.ts';
+import { artifactObjects, commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
+import type { GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
 import { openRemote } from '../../lib/store/open-remote.ts';
 import { objectKey } from '../../lib/store/remote.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';
-import type { StageDef } from '../../lib/types.ts';
+import type { Lockfile, StageDef } from '../../lib/types.ts';
+import { FakeGcs } from '../support/fake-gcs.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
@@ -128,7 +130,18 @@ describe('recorded slices', () => {
     const missing = await recordedEvalMetrics(t.repo, lf, { label: 'HEAD' });
     expect(missing.slices).toEqual({});
     expect(missing.metrics.f1_macro).toBe(0.71);
-    expect(missing.missing).toMatch(/^slices of HEAD: .*out\/eval/);
+    expect(missing.missing).toMatch(/^out\/eval@HEAD: object is missing from the cache .*lockstep pull/);
+
+    // A remote without them: said as such, not as the file system's ENOENT.
+    const emptyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-slices-empty-'));
+    dirs.push(emptyDir);
+    const empty = await recordedEvalMetrics(t.repo, lf, {
+      remote: await openRemote(emptyDir),
+      label: 'HEAD',
+    });
+    expect(empty.missing).toMatch(
+      /^out\/eval@HEAD: object is in neither the cache nor the remote file:\S+ "[0-9a-f]{64}"\. Push it .*lockstep push/,
+    );
 
     const fetched = await recordedEvalMetrics(t.repo, lf, { remote, label: 'HEAD' });
     expect(fetched.missing).toBeUndefined();
@@ -174,5 +187,101 @@ describe('recorded slices', () => {
     expect((await recordedEvalMetrics(t.repo, readLockfile(t.repo))).slices).toEqual(
       metricsFile(0.01).slices,
     );
+  });
+  /** The lockfile after the evaluate out is re-recorded with out/eval/metrics.json replaced by `write`. */
+  async function damagedOut(write: (file: string) => void): Promise<Lockfile> {
+    const lf = readLockfile(t!.repo);
+    const file = path.join(t!.root, 'out/eval/metrics.json');
+    fs.rmSync(file, { recursive: true, force: true });
+    write(file);
+    lf.stages.evaluate!.outs = [await commitArtifact(t!.repo, 'out/eval')];
+    return lf;
+  }
+
+  it.each([
+    ['not JSON', (f: string) => fs.writeFileSync(f, '{"slices": {'), /not valid JSON/],
+    ['without slices', (f: string) => fs.writeFileSync(f, '{"f1_macro": 0.7}'), /has no "slices" key/],
+    ['JSON null', (f: string) => fs.writeFileSync(f, 'null'), /has no "slices" key/],
+    [
+      'slices of another shape',
+      (f: string) => fs.writeFileSync(f, '{"slices": {"speaker": {"S03": {"n": "many"}}}}'),
+      /slices/,
+    ],
+    [
+      'a directory',
+      (f: string) => {
+        fs.mkdirSync(f);
+        fs.writeFileSync(path.join(f, 'x.json'), '{}');
+      },
+      /is a directory in the evaluate out/,
+    ],
+    ['gone from the out', () => undefined, /is not in the evaluate out/],
+  ])(
+    'a metrics.json %s gives missing naming file@rev and the fix, not a throw',
+    async (_, write, problem) => {
+      t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+      await repro(0.01);
+      const recorded = await recordedEvalMetrics(t.repo, await damagedOut(write), { label: 'HEAD' });
+      expect(recorded.slices).toEqual({});
+      expect(recorded.metrics.f1_macro).toBe(0.71);
+      expect(recorded.missing).toMatch(/^out\/eval\/metrics\.json@HEAD: /);
+      expect(recorded.missing).toMatch(problem);
+      expect(recorded.missing).toMatch(/lockstep repro evaluate/);
+      expect(recorded.missing).not.toContain('\n');
+    },
+  );
+
+  it('an out recorded at the metrics file path as a directory gives missing', async () => {
+    t = await createTmpRepo();
+    const lf = emptyLockfile();
+    lf.stages.evaluate = {
+      code: 'a'.repeat(64),
+      deps: [],
+      params: {},
+      outs: [{ path: 'out/eval/metrics.json', hash: 'b'.repeat(64), size: 10, nfiles: 1, dir: true }],
+      metrics: { f1_macro: 0.7 },
+    };
+    const recorded = await recordedEvalMetrics(t.repo, lf, { label: 'dev@1a2b3c4d' });
+    expect(recorded.missing).toMatch(/^out\/eval\/metrics\.json@dev@1a2b3c4d: is a directory in the out\. /);
+  });
+
+  it('a corrupt cache object with no remote is quarantined and named, with the pull fix', async () => {
+    t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+    await repro(0.01);
+    const lf = readLockfile(t.repo);
+    const file = (await artifactObjects(t.repo, lf.stages.evaluate!.outs[0]!)).slice(1);
+    const cache = new Cache(t.repo);
+    for (const oid of file) {
+      const p = cache.objectPath(oid);
+      fs.chmodSync(p, 0o644);
+      fs.writeFileSync(p, 'changed bytes');
+    }
+    const recorded = await recordedEvalMetrics(t.repo, lf, { label: 'HEAD' });
+    expect(recorded.missing).toMatch(
+      /^out\/eval\/metrics\.json@HEAD: cache object is corrupt \(quarantined\) .*lockstep pull/,
+    );
+    expect(recorded.slices).toEqual({});
+  });
+
+  it('an unreachable remote gives missing, not a throw', async () => {
+    t = await createTmpRepo({ 'code/evaluate.txt': 'v1\n' });
+    await repro(0.01);
+    const lf = readLockfile(t.repo);
+    const cache = new Cache(t.repo);
+    for (const oid of await artifactObjects(t.repo, lf.stages.evaluate!.outs[0]!))
+      fs.rmSync(cache.objectPath(oid));
+    const fake = await FakeGcs.start();
+    const gcs: GcsRemoteOptions = {
+      apiEndpoint: fake.url,
+      projectId: 'p',
+      maxRetryDelay: 0.02,
+      stallTimeout: 0.5,
+    };
+    const remote = await openRemote('gs://bucket-a/store', gcs);
+    await fake.close();
+    const recorded = await recordedEvalMetrics(t.repo, lf, { remote, label: 'HEAD' });
+    expect(recorded.missing).toMatch(/^\S+: /);
+    expect(recorded.missing).not.toContain('\n');
+    expect(recorded.slices).toEqual({});
   });
 });

@@ -191,6 +191,73 @@ describe('promote --local', () => {
     expect(plan.ok).toBe(false);
   });
 
+  it('promote refuses, naming the file, a slice rule whose slices neither the cache nor the remote has', async () => {
+    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
+    const text = await readFile(policy, 'utf8');
+    await writeFile(
+      policy,
+      text.replace(
+        '  thresholds:\n',
+        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
+      ),
+    );
+    await r.git.add('.');
+    await r.git.commit('staging: every speaker at 0.5 or better');
+    const speaker = { n: 30, speakers: 1, min_size: 20, metrics: { f1_macro: 0.9 }, intervals: {} };
+    const v1 = await r.commitModel({
+      content: 'v1',
+      metrics: GOOD,
+      evalExtra: { slices: { speaker: { S03: speaker, S08: speaker } } },
+      push: false,
+    });
+    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
+    const { Cache } = await import('../../lib/store/cache.ts');
+    const metricsOut = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
+    await rm(new Cache(r.repo).objectPath(metricsOut.hash));
+
+    await expect(planPromotion(r.repo, 'staging', { local: true })).rejects.toThrow(
+      /^out\/eval\S*@\S+@[0-9a-f]{8}: object is in neither the cache nor the remote file:\S+ "[0-9a-f]{64}"\. Push it .*A slice threshold needs the evaluate slices of /,
+    );
+    const res = await cli('promote', 'staging', '--local');
+    expect(res.code).toBe(1);
+    expect(res.err).toMatch(/A slice threshold needs the evaluate slices/);
+    expect(res.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('promote reads no baseline slices for a slice min: a target out gone from the store does not refuse it', async () => {
+    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
+    const text = await readFile(policy, 'utf8');
+    await writeFile(
+      policy,
+      text.replace(
+        '  thresholds:\n',
+        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
+      ),
+    );
+    await r.git.add('.');
+    await r.git.commit('staging: every speaker at 0.5 or better');
+    const speaker = { n: 30, speakers: 1, min_size: 20, metrics: { f1_macro: 0.9 }, intervals: {} };
+    const evalExtra = { slices: { speaker: { S03: speaker, S08: speaker } } };
+    const v1 = await r.commitModel({ content: 'v1', metrics: GOOD, evalExtra });
+    expect((await cli('promote', 'staging', '--local')).code).toBe(0);
+    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
+    const { Cache } = await import('../../lib/store/cache.ts');
+    const { objectKey } = await import('../../lib/store/remote.ts');
+    const deployed = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
+    await rm(new Cache(r.repo).objectPath(deployed.hash));
+    await rm(path.join(r.remoteDir, objectKey(deployed.hash)));
+
+    await r.git.checkout('dev');
+    await r.commitModel({
+      content: 'v2',
+      metrics: { accuracy: 0.85, f1_macro: 0.84, mcc: 0.8 },
+      evalExtra: { slices: { speaker: { S03: { ...speaker, metrics: { f1_macro: 0.8 } }, S08: speaker } } },
+    });
+    const plan = await planPromotion(r.repo, 'staging', { local: true });
+    expect(plan.baseline?.commit).toBe(v1.commit);
+    expect(plan.gate.reasons.find((x) => x.slice === 'speaker')).toMatchObject({ passed: true });
+  });
+
   it('promote refuses a model whose own gate failed', async () => {
     await r.commitModel({ content: 'v1', metrics: GOOD, gatePassed: 0 });
     const res = await cli('promote', 'staging', '--local');

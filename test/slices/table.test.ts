@@ -134,7 +134,7 @@ describe('report slices', () => {
     expect(partial.code).toBe(0);
     expect(partial.stdout).toMatch(/speaker\s+S03\s+35\s+0\.500 \[0\.400, 0\.600\]/);
     expect(partial.stdout).not.toContain('Δ vs HEAD');
-    expect(partial.stdout).toMatch(/\(slices of HEAD: .*\)/);
+    expect(partial.stdout).toMatch(/\(out\/eval@HEAD: object is missing from the cache .*\)/);
   });
 
   it('metrics show lists headline metrics and counts the slice and interval keys it leaves out', async () => {
@@ -164,5 +164,45 @@ describe('report slices', () => {
     ]);
     expect((await run('--all')).lines).toHaveLength(all.length);
     expect(Object.keys(JSON.parse((await run('--json')).lines.join('\n')))).toHaveLength(all.length);
+  });
+  it('metrics show --all and --json list the slices from the evaluate out as an older lockfile had them', async () => {
+    t = await createTmpRepo();
+    t.write('out/eval/metrics.json', JSON.stringify(file(0.6)));
+    const out = await commitArtifact(t.repo, 'out/eval');
+    const lf = emptyLockfile();
+    lf.stages.evaluate = {
+      code: 'a'.repeat(64),
+      deps: [],
+      params: {},
+      outs: [out],
+      metrics: lockedMetrics(flattenMetrics(file(0.6)), ['slices']),
+    };
+    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    t.commit('new-style lockfile');
+    const run = async (...args: string[]) => {
+      const io = memoryOutput();
+      const code = await main(['-C', t!.root, 'metrics', 'show', ...args], io);
+      return { code, stdout: io.stdout.join('\n'), stderr: io.stderr.join('\n') };
+    };
+    const every = Object.fromEntries(
+      Object.entries(flattenMetrics(file(0.6))).map(([k, v]) => [`evaluate.${k}`, v]),
+    );
+    for (const rev of ['workspace', 'HEAD']) {
+      expect(JSON.parse((await run(rev, '--json')).stdout)).toEqual(every);
+      const all = await run(rev, '--all');
+      expect(all.stdout.split('\n')).toHaveLength(Object.keys(every).length);
+      expect(all.stdout).toContain('evaluate.slices.speaker.S03.metrics.f1_macro  0.6');
+    }
+    // The default listing reads no out: the lockfile's headline keys only.
+    expect((await run()).stdout).not.toContain('evaluate.slices.');
+
+    // The out gone from the cache: the lockfile's keys, and a note on stderr saying why.
+    fs.rmSync(new Cache(t.repo).objectPath(out.hash));
+    const partial = await run('HEAD', '--json');
+    expect(partial.code).toBe(0);
+    expect(Object.keys(JSON.parse(partial.stdout)).some((k) => k.includes('slices'))).toBe(false);
+    expect(partial.stderr).toMatch(
+      /^\(out\/eval@HEAD: object is missing from the cache .*lockstep pull.*\)$/,
+    );
   });
 });

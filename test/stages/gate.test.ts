@@ -300,7 +300,39 @@ describe('gate', () => {
       fs.rmSync(new Cache(t.repo).objectPath(out.hash));
       await expect(runGateStage(params)).rejects.toThrow(ConfigError);
       await expect(runGateStage(params)).rejects.toThrow(
-        /baseline's slices are in neither the cache nor a remote/,
+        /^out\/eval@\S+@[0-9a-f]{8}: object is missing from the cache .*A slice change rule needs the baseline's slices/,
+      );
+    });
+
+    it('gateStage refuses, not passes, when the baseline out holds no readable slices', async () => {
+      t = await createTmpRepo({ 'README.md': 'x\n' });
+      t.git('checkout', '-q', '-b', 'prod');
+      // An evaluate out whose metrics.json lost its slices: nothing a slice change could be judged on.
+      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ f1_macro: 0.8 }));
+      const lf = emptyLockfile();
+      lf.stages.evaluate = {
+        code: 'a'.repeat(64),
+        deps: [],
+        params: {},
+        outs: [await commitArtifact(t.repo, PATHS.eval)],
+        metrics: { f1_macro: 0.8 },
+      };
+      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      t.commit('deploy model to prod');
+      t.git('checkout', '-q', 'main');
+      const slice = { n: 40, speakers: 1, min_size: 20, metrics: { f1_macro: 0.5 }, intervals: {} };
+      t.write(
+        `${PATHS.eval}/metrics.json`,
+        JSON.stringify({ f1_macro: 0.8, slices: { speaker: { S03: slice, S08: slice } } }),
+      );
+      const params = paramsSchema.parse({
+        gate: {
+          baseline_env: 'prod',
+          thresholds: [{ metric: 'f1_macro', slice: 'speaker', tolerance: 0.02 }],
+        },
+      });
+      await expect(runGateStage(params)).rejects.toThrow(
+        /^out\/eval\/metrics\.json@prod@[0-9a-f]{8}: has no "slices" key\. .*slice change rule/,
       );
     });
 

@@ -16,14 +16,24 @@ export function register(program: Command, io: CliIO): void {
     .command('show')
     .description('metrics of a revision (default the workspace)')
     .argument('[rev]', 'revision, or "workspace"', 'workspace')
-    .option('--json', 'print as JSON (every key)')
-    .option('--all', 'list slice and interval keys too')
+    .option('--json', 'print as JSON (every key, evaluate slices from its out)')
+    .option('--all', 'list slice and interval keys too (evaluate slices from its out)')
     .action(async (rev: string, opts: { json?: boolean; all?: boolean }) => {
       const { findRepo } = await import('../../repo.ts');
-      const { metricsAt } = await import('../../pipeline/revisions.ts');
+      const { metricsAt, recordedMetricsAt } = await import('../../pipeline/revisions.ts');
       const { formatValue } = await import('../../pipeline/diff.ts');
       const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
-      const m = await metricsAt(findRepo(io.cwd), rev);
+      const repo = findRepo(io.cwd);
+      let m: Record<string, number>;
+      if (opts.json || opts.all) {
+        // Every key, evaluate's slices included: they are read from its out when the lockfile
+        // leaves them out, so scripts reading `evaluate.slices.*` see them as before.
+        const recorded = await recordedMetricsAt(repo, rev);
+        if (recorded.missing) io.err(`(${recorded.missing})`);
+        m = recorded.metrics;
+      } else {
+        m = await metricsAt(repo, rev);
+      }
       if (opts.json) return io.out(JSON.stringify(m, null, 2));
       // Evaluate records hundreds of slice and interval keys; `metrics diff` tables the slices.
       const hidden = opts.all ? [] : Object.keys(m).filter(isSliceOrIntervalKey);
