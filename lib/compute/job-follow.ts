@@ -9,7 +9,11 @@
  * fifth of the time followed, capped at the poll interval (10 s by default): a job of a few
  * seconds is seen ending within a quarter of a second (at a fifth of its time, a 3 s job waited
  * 0.6 s for its last poll), a long one costs one request per 10 s, and the lag after a job ends
- * stays under ~20% of its time.
+ * stays under ~20% of its time. The brisk polls of the jobs a process follows at once share one
+ * rate (tune's parallel trials, stages on Vertex AI side by side): N jobs poll every N x 250 ms
+ * each, 4 requests a second in all, well within Vertex AI's per-region quota of read requests.
+ * A quota or transient error on a poll (429, 503) ends the brisk polls of that job: it is then
+ * polled at least a second apart.
  */
 import type { Output } from '../output.ts';
 import {
@@ -25,6 +29,12 @@ export const FIRST_POLL_MS = 250;
 
 /** How long (ms) polls stay at FIRST_POLL_MS before they back off. */
 export const BRISK_POLL_MS = 10_000;
+
+/** Shortest wait (ms) between polls of a job once a poll of it was refused (429, 503). */
+export const THROTTLED_POLL_MS = 1000;
+
+/** Jobs this process follows now: their brisk polls share one rate. */
+let following = 0;
 
 export interface FollowJobOptions {
   /** Head of the status lines (`featurize`, `tune: trial 3`). */
@@ -112,37 +122,53 @@ export async function followJob(
     });
   };
   const minMs = Math.min(FIRST_POLL_MS, o.pollMs);
+  let throttled = false;
   let job: CustomJob;
-  for (;;) {
-    if (o.signal.aborted && o.owned) await cancel('interrupted');
-    job = (await withRetry(() => client.getCustomJob({ name })))[0];
-    const now = jobState(job);
-    const times = jobTimes(job);
-    if (!timedOut && times.running > o.timeoutSeconds && !TERMINAL_STATES.has(now)) {
-      timedOut = true;
-      await cancel(
-        `timed out after ${times.running.toFixed(0)}s running (queued ${times.queued.toFixed(0)}s)`,
-      );
+  following++;
+  try {
+    for (;;) {
+      if (o.signal.aborted && o.owned) await cancel('interrupted');
+      job = (
+        await withRetry(() => client.getCustomJob({ name }), {
+          onRetry: () => {
+            throttled = true;
+          },
+        })
+      )[0];
+      const now = jobState(job);
+      const times = jobTimes(job);
+      if (!timedOut && times.running > o.timeoutSeconds && !TERMINAL_STATES.has(now)) {
+        timedOut = true;
+        await cancel(
+          `timed out after ${times.running.toFixed(0)}s running (queued ${times.queued.toFixed(0)}s)`,
+        );
+      }
+      await o.onPoll?.(job, cancel);
+      const shown = `${o.label}: ${jobId} ${now.replace('JOB_STATE_', '').toLowerCase()}`;
+      const elapsed = ((Date.now() - since) / 1000).toFixed(0);
+      if (now !== state) {
+        state = now;
+        o.out.err(`${shown} (${elapsed} s)`);
+      } else if (ci && Date.now() - lastProgress > 30_000) {
+        lastProgress = Date.now();
+        o.out.err(`${shown}, ${elapsed} s elapsed`);
+      }
+      if (TERMINAL_STATES.has(state)) break;
+      if (o.signal.aborted && !o.owned) break;
+      // Once a cancel is sent, its end is followed at the shortest interval.
+      const followed = Date.now() - since;
+      const floor = throttled ? Math.max(minMs, THROTTLED_POLL_MS) : minMs;
+      const wait =
+        cancelledFor !== undefined
+          ? Math.min(o.pollMs, 1000)
+          : Math.min(
+              o.pollMs,
+              followed < BRISK_POLL_MS && !throttled ? minMs * following : Math.max(floor, followed / 5),
+            );
+      await sleep(wait, cancelledFor !== undefined ? undefined : o.signal);
     }
-    await o.onPoll?.(job, cancel);
-    const shown = `${o.label}: ${jobId} ${now.replace('JOB_STATE_', '').toLowerCase()}`;
-    const elapsed = ((Date.now() - since) / 1000).toFixed(0);
-    if (now !== state) {
-      state = now;
-      o.out.err(`${shown} (${elapsed} s)`);
-    } else if (ci && Date.now() - lastProgress > 30_000) {
-      lastProgress = Date.now();
-      o.out.err(`${shown}, ${elapsed} s elapsed`);
-    }
-    if (TERMINAL_STATES.has(state)) break;
-    if (o.signal.aborted && !o.owned) break;
-    // Once a cancel is sent, its end is followed at the shortest interval.
-    const followed = Date.now() - since;
-    const wait =
-      cancelledFor !== undefined
-        ? Math.min(o.pollMs, 1000)
-        : Math.min(o.pollMs, followed < BRISK_POLL_MS ? minMs : Math.max(minMs, followed / 5));
-    await sleep(wait, cancelledFor !== undefined ? undefined : o.signal);
+  } finally {
+    following--;
   }
   const times = jobTimes(job);
   return {

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import type { v1, protos } from '@google-cloud/aiplatform';
+import type protobufjs from 'protobufjs';
 import { UsageError } from '../errors.ts';
 import { serviceProtos, type ProtoNode } from './service-protos.ts';
 
@@ -18,6 +19,10 @@ const require = createRequire(import.meta.url);
 
 const CLIENT_MODULE = '@google-cloud/aiplatform/build/src/v1/job_service_client.js';
 const PROTOS_MODULE = '@google-cloud/aiplatform/build/protos/protos.json';
+/** google-gax's google.rpc types (Status and the error details: ErrorInfo, RetryInfo, ...), from its build/src. */
+const STATUS_PROTOS = '../protos/status.json';
+
+const gaxRequire = createRequire(require.resolve('google-gax'));
 
 let jobProtos: ProtoNode | undefined;
 
@@ -36,7 +41,9 @@ function jobServiceModule(): { JobServiceClient: typeof v1.JobServiceClient } {
   if (!require.cache[clientPath]) {
     const previous = require.cache[protosPath];
     const bundle = (previous?.exports ?? JSON.parse(fs.readFileSync(protosPath, 'utf8'))) as ProtoNode;
-    jobProtos = serviceProtos(bundle, 'google.cloud.aiplatform.v1.JobService', 'google.cloud.aiplatform');
+    jobProtos = withErrorDetails(
+      serviceProtos(bundle, 'google.cloud.aiplatform.v1.JobService', 'google.cloud.aiplatform'),
+    );
     const cut = new Module(protosPath);
     cut.filename = protosPath;
     cut.exports = jobProtos;
@@ -50,6 +57,54 @@ function jobServiceModule(): { JobServiceClient: typeof v1.JobServiceClient } {
     }
   }
   return require(clientPath);
+}
+
+/**
+ * `bundle` with google-gax's google.rpc error details beside its google.rpc.Status: a job's
+ * `error` (a Status) packs them in `details` as google.protobuf.Any, whose type must be in the
+ * client's protos for the response to decode at all (the package's own bundle has Status only,
+ * so a failed job with an ErrorInfo made getCustomJob throw instead of returning the job).
+ */
+function withErrorDetails(bundle: ProtoNode): ProtoNode {
+  const rpc = (gaxRequire(STATUS_PROTOS) as ProtoNode).nested!.google!.nested!.rpc!;
+  const google = bundle.nested!.google!;
+  const own = google.nested!.rpc;
+  const merged: ProtoNode = { ...rpc, ...own, nested: { ...rpc.nested, ...own?.nested } };
+  return {
+    ...bundle,
+    nested: { ...bundle.nested, google: { ...google, nested: { ...google.nested, rpc: merged } } },
+  };
+}
+
+let wholeRoot: protobufjs.Root | undefined;
+
+/**
+ * Makes `root` (the cut protos a client holds) find any type of the package's whole bundle when
+ * asked by name: a google.protobuf.Any (in a Status' details, an operation's metadata) may pack
+ * a type of the package that JobService's fields never reach, and an Any whose type is not
+ * found fails the whole response. The whole bundle is loaded then, once, and only then.
+ */
+function lookUpWhole(root: protobufjs.Root): void {
+  const marked = root as protobufjs.Root & { lockstepWhole?: true };
+  if (marked.lockstepWhole) return;
+  marked.lockstepWhole = true;
+  const own = root.lookupType.bind(root);
+  root.lookupType = (path: string | string[]) => {
+    try {
+      return own(path);
+    } catch (err) {
+      if (!wholeRoot) {
+        const protobuf = gaxRequire('protobufjs') as typeof protobufjs;
+        const bundle = JSON.parse(fs.readFileSync(require.resolve(PROTOS_MODULE), 'utf8')) as ProtoNode;
+        wholeRoot = protobuf.Root.fromJSON(withErrorDetails(bundle) as protobufjs.INamespace);
+      }
+      try {
+        return wholeRoot.lookupType(path);
+      } catch {
+        throw err;
+      }
+    }
+  };
 }
 
 let jobStateNames: string[] | undefined;
@@ -92,6 +147,12 @@ export function vertexPollMs(): number {
 
 /** A client for `region`, or for `LOCKSTEP_VERTEX_ENDPOINT` when set. */
 export function jobServiceClient(region: string): JobServiceClient {
+  const client = newJobServiceClient(region);
+  lookUpWhole((client as unknown as { _protos: protobufjs.Root })._protos);
+  return client;
+}
+
+function newJobServiceClient(region: string): JobServiceClient {
   const { JobServiceClient } = jobServiceModule();
   const local = vertexEndpointOverride();
   if (local) {
@@ -109,7 +170,6 @@ export function jobServiceClient(region: string): JobServiceClient {
 
 /** A local endpoint takes no credentials; google-gax still wants an auth client with a token. */
 function placeholderAuth(): unknown {
-  const gaxRequire = createRequire(createRequire(import.meta.url).resolve('google-gax'));
   const { OAuth2Client } = gaxRequire('google-auth-library');
   const client = new OAuth2Client();
   client.setCredentials({ access_token: 'local', expiry_date: Date.now() + 24 * 3_600_000 });

@@ -21,6 +21,8 @@ export class OutputPrefetch {
    * listening for the abort, retries included) run beside the follow's own listeners, and a
    * signal with more than 10 listeners prints a leak warning to the user's terminal. */
   private readonly pullSignal: AbortSignal;
+  private readonly pullController: AbortController;
+  private stopped = false;
 
   /**
    * @param refs the outputs' refs once the job has written all of them, else undefined
@@ -35,18 +37,30 @@ export class OutputPrefetch {
     const controller = new AbortController();
     setMaxListeners(100, controller.signal);
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    this.pullController = controller;
     this.pullSignal = controller.signal;
   }
 
   /** Looks for the pointers (until found) and starts the pull when they are all there. */
   async poll(): Promise<void> {
-    if (this.pulling || this.signal.aborted) return;
+    if (this.pulling || this.stopped || this.signal.aborted) return;
     const refs = await this.refs().catch(() => undefined);
     if (refs && !this.pulling) this.pulling = this.pull(refs).catch(() => undefined);
   }
 
   /** Resolves when a started pull has finished (or failed). */
   async settled(): Promise<void> {
+    await this.pulling;
+  }
+
+  /**
+   * Stops a started pull (the job failed, was cancelled, or its follow threw) and resolves when
+   * it has stopped: the failure is reported without waiting for outputs no one will check out,
+   * and no download is left running (or half-written in the cache's temp files) after it.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pullController.abort(new Error('the job did not succeed'));
     await this.pulling;
   }
 

@@ -216,10 +216,17 @@ export class VertexExecutor implements StageExecutor {
         await logs.poll().catch(() => undefined);
         await prefetch.poll();
       },
+    }).catch(async (err: unknown) => {
+      await prefetch.stop();
+      throw err;
     });
-    // The checkout (materialize) takes what the prefetch pulled and never races it.
-    await prefetch.settled();
-    if (end.state === 'JOB_STATE_SUCCEEDED') return end.job;
+    // The checkout (materialize) takes what the prefetch pulled and never races it; a job that
+    // did not succeed stops the prefetch instead of waiting for all of its outputs.
+    if (end.state === 'JOB_STATE_SUCCEEDED') {
+      await prefetch.settled();
+      return end.job;
+    }
+    await prefetch.stop();
     const link = consoleLink(name, this.vertex);
     if (ctx.signal.aborted && !submitted)
       throw new StageError(stage, `interrupted; job ${name} (started by another process) keeps running`);

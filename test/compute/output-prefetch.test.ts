@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ArtifactRef } from '../../lib/types.ts';
+import type { ArtifactRef, Oid } from '../../lib/types.ts';
 import { artifactObjects, commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { LocalRemote } from '../../lib/store/local-remote.ts';
+import type { TransferOptions } from '../../lib/store/remote.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';
 import { objectKey } from '../../lib/store/remote.ts';
 import { OutputPrefetch } from '../../lib/compute/output-prefetch.ts';
@@ -92,5 +93,44 @@ describe('OutputPrefetch', () => {
     await prefetch.poll();
     await prefetch.settled();
     expect(new Cache(follower.repo).hasSync(ref.hash)).toBe(false);
+  });
+
+  it('stop() ends a pull that is under way (the job failed): nothing more enters the cache, no temp file stays', async () => {
+    const { ref, remote: local, follower } = await jobOutputs();
+    // A remote whose downloads of the entries take until they are aborted (a slow bucket).
+    let started!: () => void;
+    const downloading = new Promise<void>((r) => (started = r));
+    class Slow extends LocalRemote {
+      override async get(oid: Oid, dest: string, options: TransferOptions = {}): Promise<void> {
+        if (oid === ref.hash) return super.get(oid, dest, options);
+        const signal = options.signal!;
+        await fs.promises.writeFile(dest, 'partial'); // a body partly received
+        started();
+        await new Promise((_, reject) => {
+          if (signal.aborted) reject(signal.reason as Error);
+          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+        });
+      }
+    }
+    const remote = new Slow(local.root);
+    const prefetch = new OutputPrefetch(
+      follower.repo,
+      remote,
+      async () => [ref],
+      new AbortController().signal,
+    );
+    await prefetch.poll();
+    await downloading;
+    await prefetch.stop();
+    const cache = new Cache(follower.repo);
+    const entries = (await artifactObjects(follower.repo, ref, { cache })).filter((o) => o !== ref.hash);
+    expect(entries).toHaveLength(2);
+    for (const oid of entries) expect(cache.hasSync(oid)).toBe(false);
+    const tmp = path.join(cache.root, 'tmp');
+    expect(fs.existsSync(tmp) ? fs.readdirSync(tmp) : []).toEqual([]);
+    // A stopped prefetch starts nothing again.
+    await prefetch.poll();
+    await prefetch.settled();
+    for (const oid of entries) expect(cache.hasSync(oid)).toBe(false);
   });
 });
