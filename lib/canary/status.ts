@@ -58,9 +58,12 @@ export function withMessage(s: CanaryStatus, message: string): CanaryStatus {
  * (10 → 25 → 50 → 100%), candidate 1a2b3c4d5e6f since 2026-12-01T10:00:00.000Z: <message>".
  */
 export function describeCanaryStatus(s: CanaryStatus, steps?: readonly CanaryStep[]): string {
-  const step = steps
-    ? `step ${s.stepIndex + 1} of ${steps.length} (${steps.join(' → ')}%)`
-    : `step ${s.stepIndex + 1}`;
+  // A policy edited during a canary may have fewer steps than the one the canary started under.
+  const step = !steps
+    ? `step ${s.stepIndex + 1}`
+    : s.stepIndex < steps.length
+      ? `step ${s.stepIndex + 1} of ${steps.length} (${steps.join(' → ')}%)`
+      : `step ${s.stepIndex + 1} (the policy now has ${steps.length}: ${steps.join(' → ')}%)`;
   const since = steps ? ` since ${s.stepStartedAt}` : '';
   return `${s.phase}, ${step}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}${since}: ${s.message}`;
 }

@@ -28,6 +28,12 @@ describe('canary status', () => {
       [10, 25, 50, 100] as const,
       'rolled-back, step 3 of 4 (10 → 25 → 50 → 100%), candidate abababababab since 2026-12-01T10:00:00.000Z: error rate up',
     ],
+    [
+      'a step past the steps of a policy edited since',
+      progressingStatus(hash, { now, stepIndex: 3, message: 'healthy' }),
+      [50, 100] as const,
+      'progressing, step 4 (the policy now has 2: 50 → 100%), candidate abababababab since 2026-12-01T10:00:00.000Z: healthy',
+    ],
   ])('canary status describes %s in one line', (_name, status, steps, line) => {
     expect(describeCanaryStatus(status, steps)).toBe(line);
   });
