@@ -95,19 +95,19 @@ export function emptyLockfile(): Lockfile {
  * Parses lockfile text. Malformed YAML, an unknown schema version or a field of the wrong shape
  * is a one-line ConfigError naming `file:line` and the key. Empty text is an empty lockfile.
  */
-export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockfile {
+export function parseLockfile(text: string, file = 'artifacts.lock.yaml', repair?: string): Lockfile {
   const marker = conflictMarkerLine(text);
   if (marker !== undefined) {
     throw new LockfileConflictError(
-      `${file}:${marker}: unresolved merge conflict (git conflict markers). Run "npx lockstep lock resolve" to merge it stage by stage, then "npx lockstep repro" to recompute what became stale.`,
+      `${file}:${marker}: unresolved merge conflict (git conflict markers). ${repair ?? 'Run "npx lockstep lock resolve" to merge it stage by stage, then "npx lockstep repro" to recompute what became stale.'}`,
     );
   }
-  const src = parseYamlSource(text, file, 'Fix the syntax, or restore the file from git.');
+  const src = parseYamlSource(text, file, repair ?? 'Fix the syntax, or restore the file from git.');
   const raw = src.value;
   if (raw === null || raw === undefined) return emptyLockfile();
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(
-      `${file}:1: expected a mapping with schema, data and stages, got ${showValue(raw)}. Restore the file from git.`,
+      `${file}:1: expected a mapping with schema, data and stages, got ${showValue(raw)}. ${repair ?? 'Restore the file from git.'}`,
     );
   }
   const version = (raw as Record<string, unknown>).schema;
@@ -115,14 +115,15 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml'): Lockf
     const line = src.lineOf(['schema']) ?? 1;
     if (version === undefined) {
       throw new ConfigError(
-        `${file}:${line}: schema: missing (expected ${LOCKFILE_SCHEMA}). Add "schema: 1".`,
+        `${file}:${line}: schema: missing (expected ${LOCKFILE_SCHEMA}). ${repair ?? 'Add "schema: 1".'}`,
       );
     }
     throw new ConfigError(
       `${file}:${line}: schema: unknown schema version ${showValue(version)}. This lockstep reads version ${LOCKFILE_SCHEMA}; upgrade lockstep.`,
     );
   }
-  return validateYaml(src, lockfileSchema, { suffix: ', or restore the file from git' }) as Lockfile;
+  const suffix = repair ? `. ${repair.replace(/\.$/, '')}` : ', or restore the file from git';
+  return validateYaml(src, lockfileSchema, { suffix }) as Lockfile;
 }
 
 /** A plain scalar resolved by YAML 1.2 core rules when it matches `test`. */
@@ -169,7 +170,7 @@ const ALIAS = /(?:^|[\s[{,])\*/m;
  * does not accept (conflict markers, a bad value, another schema version) goes through
  * `parseLockfile`, which gives the lockfile or the exact one-line error.
  */
-export function parseLockfileQuick(text: string, file = 'artifacts.lock.yaml'): Lockfile {
+export function parseLockfileQuick(text: string, file = 'artifacts.lock.yaml', repair?: string): Lockfile {
   // Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml
   // would hand the expansion (shared, but exponential to walk) to the schema and the caller.
   if (conflictMarkerLine(text) === undefined && !ALIAS.test(text)) {
@@ -184,7 +185,7 @@ export function parseLockfileQuick(text: string, file = 'artifacts.lock.yaml'): 
       if (quick.success) return quick.data as Lockfile;
     }
   }
-  return parseLockfile(text, file);
+  return parseLockfile(text, file, repair);
 }
 
 /** The 1-based line of the first git conflict marker in `text`, if any. */
@@ -288,6 +289,12 @@ export async function writeLockfile(repo: Repo, lf: Lockfile): Promise<void> {
   await writeFileAtomic(repo.lockfilePath, text, { tmpDir: repo.tmpDir });
 }
 
+/** How readCommittedLockfile names the file in errors and what fix they end with. */
+export interface CommittedLockfileOptions {
+  label?: string;
+  repair?: string;
+}
+
 /** A lockfile as committed: the commit, the blob holding it, and its parsed content. */
 export interface CommittedLockfile {
   commit: string;
@@ -303,18 +310,20 @@ export interface CommittedLockfile {
  * the one reader of "the lockfile at a revision". Undefined when that commit has no lockfile;
  * an unknown revision is a LockstepError, a malformed lockfile a ConfigError naming `file@rev:line`
  * (or `label:line`: `label` is how errors name the file, default `artifacts.lock.yaml@<rev>`).
+ * `repair` is the fix such an error ends with in place of editing the file: a commit cannot be
+ * edited, so it says what the caller's user can do (remove the experiment, drop the ref).
  */
 export async function readCommittedLockfile(
   reader: GitReader,
   rev: string,
-  options: { label?: string } = {},
+  options: CommittedLockfileOptions = {},
 ): Promise<CommittedLockfile | undefined> {
   const commit = await reader.resolve(rev);
   const blob = await reader.fileAt(commit, LOCKFILE_NAME);
   if (!blob) return undefined;
   const at = rev === commit ? commit.slice(0, 8) : rev;
   const text = blob.content.toString('utf8');
-  const lockfile = parseLockfileQuick(text, options.label ?? `${LOCKFILE_NAME}@${at}`);
+  const lockfile = parseLockfileQuick(text, options.label ?? `${LOCKFILE_NAME}@${at}`, options.repair);
   return { commit, blob: blob.oid, text, lockfile };
 }
 

@@ -55,12 +55,20 @@ export function withMessage(s: CanaryStatus, message: string): CanaryStatus {
 /**
  * One line for people: "progressing, step 2, candidate 1a2b3c4d5e6f (shadow): <message>". Given
  * the policy's `steps`, the step is placed among them and dated: "progressing, step 2 of 4
- * (10 → 25 → 50 → 100%), candidate 1a2b3c4d5e6f since 2026-12-01T10:00:00.000Z: <message>".
+ * (10 → 25 → 50 → 100%), candidate 1a2b3c4d5e6f since 2026-12-01T10:00:00.000Z: <message>"; a
+ * completed one "completed, serving 100%, candidate …". Without a message, no trailing colon.
  */
 export function describeCanaryStatus(s: CanaryStatus, steps?: readonly CanaryStep[]): string {
-  const step = steps
-    ? `step ${s.stepIndex + 1} of ${steps.length} (${steps.join(' → ')}%)`
-    : `step ${s.stepIndex + 1}`;
+  // A completed canary serves 100% whatever its step index says (a manual switch completes at 0);
+  // a policy edited during a canary may have fewer steps than the one the canary started under.
+  const step = !steps
+    ? `step ${s.stepIndex + 1}`
+    : s.phase === 'completed'
+      ? 'serving 100%'
+      : s.stepIndex < steps.length
+        ? `step ${s.stepIndex + 1} of ${steps.length} (${steps.join(' → ')}%)`
+        : `step ${s.stepIndex + 1} (the policy now has ${steps.length}: ${steps.join(' → ')}%)`;
   const since = steps ? ` since ${s.stepStartedAt}` : '';
-  return `${s.phase}, ${step}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}${since}: ${s.message}`;
+  const message = s.message ? `: ${s.message}` : '';
+  return `${s.phase}, ${step}, candidate ${s.candidateHash.slice(0, 12)}${s.shadow ? ' (shadow)' : ''}${since}${message}`;
 }

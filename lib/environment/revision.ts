@@ -4,18 +4,19 @@
  * canary and monitoring; parsing is lib/lockfile.ts's reader of committed lockfiles.
  */
 import { withGitReader } from '../git-reader.ts';
-import { readCommittedLockfile, type CommittedLockfile } from '../lockfile.ts';
+import { readCommittedLockfile, type CommittedLockfile, type CommittedLockfileOptions } from '../lockfile.ts';
 import type { Lockfile } from '../types.ts';
 import { environmentBranch, revParse } from './refs.ts';
 
 /**
  * The lockfile as committed at `rev` (its commit, text and parsed content); undefined when that
- * commit has none. `label` names the file in errors (default `artifacts.lock.yaml@<rev>`).
+ * commit has none. `label` names the file in errors (default `artifacts.lock.yaml@<rev>`), `repair`
+ * is the fix they end with.
  */
 export async function readCommittedLockfileAt(
   root: string,
   rev: string,
-  options: { label?: string } = {},
+  options: CommittedLockfileOptions = {},
 ): Promise<CommittedLockfile | undefined> {
   return withGitReader(root, (reader) => readCommittedLockfile(reader, rev, options));
 }

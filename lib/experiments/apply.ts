@@ -15,6 +15,7 @@ import { defaultRemote } from '../store/remote-config.ts';
 import { readFileAtRev } from '../git.ts';
 import { LOCKFILE_NAME, readLockfile } from '../lockfile.ts';
 import { readCommittedLockfileAt } from '../environment/revision.ts';
+import { experimentLockfileLabels } from './store.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
@@ -103,7 +104,7 @@ export function applyExperiment(repo: Repo, name: string, options: ApplyOptions 
 
 async function applyUnlocked(repo: Repo, name: string, options: ApplyOptions): Promise<ApplyResult> {
   const e = await getExperiment(repo.root, name);
-  const committed = await readCommittedLockfileAt(repo.root, e.commit, { label: `${name}:${LOCKFILE_NAME}` });
+  const committed = await readCommittedLockfileAt(repo.root, e.commit, experimentLockfileLabels(name));
   const lockText = committed?.text;
   const lock = committed?.lockfile;
   const paramsText = await readFileAtRev(repo.root, e.commit, 'params.yaml');

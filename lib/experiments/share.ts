@@ -22,7 +22,7 @@ import { Cache } from '../store/cache.ts';
 import { resolveRemote } from '../store/sync.ts';
 import { pushObjects } from '../store/transfer.ts';
 import type { ArtifactRef } from '../types.ts';
-import { EXP_REF_PREFIX, listExperiments, type Experiment } from './store.ts';
+import { EXP_REF_PREFIX, experimentLockfileLabels, listExperiments, type Experiment } from './store.ts';
 import { readOrigins, writeOrigins } from './origins.ts';
 
 export interface ShareOptions {
@@ -48,9 +48,7 @@ export interface ShareSummary {
 
 /** The artifacts an experiment's lockfile pins (none when it has no lockfile). */
 async function experimentArtifacts(repo: Repo, e: Experiment): Promise<ArtifactRef[]> {
-  const committed = await readCommittedLockfileAt(repo.root, e.commit, {
-    label: `${e.name}:artifacts.lock.yaml`,
-  });
+  const committed = await readCommittedLockfileAt(repo.root, e.commit, experimentLockfileLabels(e.name));
   if (!committed) return [];
   const refs = lockfileArtifacts(committed.lockfile);
   return [...new Map(refs.map((r) => [`${r.path}\0${r.hash}`, r])).values()];

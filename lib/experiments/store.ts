@@ -102,6 +102,17 @@ function git(root: string, args: string[], env: NodeJS.ProcessEnv, input?: strin
   });
 }
 
+/**
+ * How errors name an experiment's committed lockfile (`artifacts.lock.yaml@refs/exps/<name>`, which
+ * `git show` takes after a colon) and the fix they end with: the commit cannot be edited.
+ */
+export function experimentLockfileLabels(name: string): { label: string; repair: string } {
+  return {
+    label: `artifacts.lock.yaml@${EXP_REF_PREFIX}${name}`,
+    repair: `The experiment's commit cannot be edited: remove it (lockstep exp remove ${name}) and run it again.`,
+  };
+}
+
 /** Every experiment, newest first: one `for-each-ref` carries every ref's metadata. */
 export async function listExperiments(root: string): Promise<Experiment[]> {
   const git = simpleGit(root);

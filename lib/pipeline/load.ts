@@ -45,6 +45,31 @@ function ensureTypeScriptLoader(file: string): Promise<void> {
   return tsLoader;
 }
 
+// What Node 20.19+ throws when tsx hands a TypeScript module outside any package.json (or one
+// whose imports Node takes for CommonJS) back to require(), which then finds it mid-import.
+const REQUIRE_ESM_CODES = new Set([
+  'ERR_REQUIRE_CYCLE_MODULE',
+  'ERR_REQUIRE_ESM',
+  'ERR_REQUIRE_ASYNC_MODULE',
+]);
+
+/**
+ * Imports `file`. A TypeScript module that the global loader cannot import as ESM (a pipeline in a
+ * directory without a package.json, or one without "type": "module" that repro loads after its own
+ * CommonJS dependencies) is imported again through tsx's tsImport, which loads it as ESM.
+ */
+async function importModule(file: string): Promise<unknown> {
+  const url = pathToFileURL(file).href;
+  try {
+    return await import(url);
+  } catch (err) {
+    if (!/\.[cm]?ts$/.test(file) || !REQUIRE_ESM_CODES.has((err as NodeJS.ErrnoException).code ?? ''))
+      throw err;
+    const { tsImport } = await import('tsx/esm/api');
+    return tsImport(url, import.meta.url);
+  }
+}
+
 /** Imports the pipeline module (`named`, else `fallback`) and returns its factory. */
 export async function loadPipeline({ named, cwd, fallback }: PipelineModule): Promise<PipelineFactory> {
   const file = named ? path.resolve(cwd, named) : fallback;
@@ -54,7 +79,7 @@ export async function loadPipeline({ named, cwd, fallback }: PipelineModule): Pr
     );
   }
   await ensureTypeScriptLoader(file);
-  const mod = (await import(pathToFileURL(file).href)) as { pipeline?: unknown; default?: unknown };
+  const mod = (await importModule(file)) as { pipeline?: unknown; default?: unknown };
   const factory = (mod.pipeline ?? mod.default) as PipelineFactory | undefined;
   if (typeof factory !== 'function') {
     throw new ConfigError(

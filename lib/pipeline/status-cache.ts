@@ -69,6 +69,8 @@ function baseKey(pipeline: string | undefined): string {
   return JSON.stringify([import.meta.url, st, pipeline ?? '', env]);
 }
 
+const SKIPPED_NAMES = new Set(['node_modules', '.git', '.lockstep']);
+
 function sigOf(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
 }
@@ -93,7 +95,11 @@ function walk(abs: string, deep: boolean, out: Record<string, string>, newest: {
     return;
   }
   for (const name of names.sort()) {
-    if (name === 'node_modules') continue;
+    // Git's and lockstep's own directories: the refs, runs and cache that decide the answer are
+    // roots of their own, and the rest changes with every command (this cache file among it). A
+    // directory root holding them (a --pipeline module at the repository root, a stage reading
+    // `.`) would otherwise never give a cached answer.
+    if (SKIPPED_NAMES.has(name)) continue;
     walk(path.join(abs, name), true, out, newest);
   }
 }

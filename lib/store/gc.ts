@@ -10,7 +10,12 @@ import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, Lockfile, Oid } from '../types.ts';
 import type { Output } from '../output.ts';
-import { LOCKFILE_NAME, readCommittedLockfile, readLockfile } from '../lockfile.ts';
+import {
+  LOCKFILE_NAME,
+  readCommittedLockfile,
+  readLockfile,
+  type CommittedLockfileOptions,
+} from '../lockfile.ts';
 import { withGitReader } from '../git-reader.ts';
 import { listGcRoots, ROOT_KINDS, type GcRoot, type RootKind, type RootOptions } from './gc-roots.ts';
 import { Cache } from './cache.ts';
@@ -71,6 +76,21 @@ export interface RootKindSummary {
   only: number;
 }
 
+/**
+ * How errors name the lockfile a root keeps (`<root>:artifacts.lock.yaml`) and what to do about a
+ * malformed one: gc stops rather than guess what it pins, and a commit cannot be edited.
+ */
+function rootLockfileLabels(root: GcRoot): CommittedLockfileOptions {
+  const label = `${root.name}:${LOCKFILE_NAME}`;
+  const repair: Record<Exclude<RootKind, 'workspace'>, string> = {
+    branch: `Commit a repaired ${LOCKFILE_NAME} on branch ${root.name}, or delete the branch.`,
+    tag: `Delete the tag (git tag -d ${root.name}) or move it to a commit whose lockfile parses.`,
+    commit: `Commit a repaired ${LOCKFILE_NAME} on top, or pass a smaller --keep-last.`,
+    experiment: `Remove the experiment (lockstep exp remove ${root.name}), or pass --no-experiments.`,
+  };
+  return { label, repair: root.kind === 'workspace' ? undefined : repair[root.kind] };
+}
+
 /** Oids referenced by the lockfiles of the roots, per kind, and the roots themselves. */
 export async function referencedObjects(
   repo: Repo,
@@ -116,8 +136,7 @@ export async function referencedObjects(
       if (!root.commit) oids = await objectsOf(readLockfile(repo));
       else if (perCommit.has(root.commit)) oids = perCommit.get(root.commit)!;
       else {
-        const label = `${root.name}:${LOCKFILE_NAME}`;
-        const committed = await readCommittedLockfile(reader, root.commit, { label });
+        const committed = await readCommittedLockfile(reader, root.commit, rootLockfileLabels(root));
         oids = committed ? await objectsOf(committed.lockfile) : [];
         perCommit.set(root.commit, oids);
       }

@@ -151,7 +151,8 @@ export async function collectRemoteGarbage(
   await withGitReader(repo.root, async (reader) => {
     for (const commit of commits) {
       const label = `${commit.slice(0, 12)}:${LOCKFILE_NAME}`;
-      const committed = await readCommittedLockfile(reader, commit, { label });
+      const repair = `Commit a repaired ${LOCKFILE_NAME} on the branch that holds ${commit.slice(0, 12)}, or delete the ref that keeps it.`;
+      const committed = await readCommittedLockfile(reader, commit, { label, repair });
       if (committed) locks.push(committed.lockfile);
     }
   });

@@ -169,6 +169,26 @@ describe('cli status answered from its cache', () => {
     expect(await afterChange()).toContain('train: code changed');
   });
 
+  it('cli status answers from its cache with a --pipeline module at the repository root, and notices that module change', async () => {
+    t = await createPipelineRepo();
+    t.write('pipeline.ts', `export { pipeline } from ${JSON.stringify(BASELINE_PIPELINE)};\n`);
+    const atRoot = () => cli('status', '--pipeline', 'pipeline.ts');
+    expect((await cli('repro', '--pipeline', 'pipeline.ts')).code).toBe(0);
+    t.commit('lock');
+    await new Promise((res) => setTimeout(res, 1100));
+    expect((await atRoot()).code).toBe(0);
+    const body = JSON.parse(fs.readFileSync(answerFile(), 'utf8'));
+    body.stages[0].reason = 'MARK';
+    body.stale = [body.stages[0].name];
+    body.stages[0].action = 'run';
+    fs.writeFileSync(answerFile(), JSON.stringify(body));
+    expect((await atRoot()).stdout).toContain('MARK');
+    t.write('pipeline.ts', `// edited\nexport { pipeline } from ${JSON.stringify(BASELINE_PIPELINE)};\n`);
+    const after = await atRoot();
+    expect(after.code).toBe(0);
+    expect(after.stdout).not.toContain('MARK');
+  });
+
   it('cli status ignores a corrupt cache file', async () => {
     t = await createPipelineRepo();
     expect((await cli('repro', '--pipeline', BASELINE_PIPELINE)).code).toBe(0);

@@ -2,6 +2,7 @@ import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { collectGarbage } from '../../lib/store/gc.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { makeRepo, writeTree, listObjects, git, rmrf, runStoreCli } from './helpers.ts';
@@ -53,6 +54,52 @@ describe('gc', () => {
     expect(has(v3) && has(v4) && has(sha('shared'))).toBe(true);
     expect(has(sha('uncommitted'))).toBe(false);
     for (const [oid, p] of listObjects(repo.cacheDir)) expect(sha(fs.readFileSync(p))).toBe(oid);
+  });
+
+  it('gc stops on a malformed committed lockfile a root keeps, with one line naming the root and a fix that fits it; a root without a lockfile keeps nothing', async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    const v1 = await commitVersion(repo.root, '1');
+    // A commit without a lockfile, kept by a branch: nothing to keep, nothing to fail on.
+    git(repo.root, 'checkout', '-q', '-b', 'no-lock');
+    git(repo.root, 'rm', '-q', 'artifacts.lock.yaml');
+    git(repo.root, 'commit', '-qm', 'no lockfile');
+    git(repo.root, 'checkout', '-q', '-');
+    const v2 = await commitVersion(repo.root, '2');
+    const ok = await run(repo.root, 'gc', '--keep-last', '1', '--dry');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`would delete ${v1}`);
+    expect(ok.stdout).not.toContain(v2);
+
+    // Commits with conflict markers and with broken YAML, each kept by a tag or an experiment.
+    const gitIn = (input: string, ...args: string[]) =>
+      execFileSync('git', args, { cwd: repo.root, input, encoding: 'utf8' }).trim();
+    const broken = (text: string) => {
+      const blob = gitIn(text, 'hash-object', '-w', '--stdin');
+      const tree = gitIn(`100644 blob ${blob}\tartifacts.lock.yaml\n`, 'mktree');
+      return git(repo.root, 'commit-tree', tree, '-m', 'broken').trim();
+    };
+    const conflicted = broken('schema: 1\n<<<<<<< HEAD\ndata: {}\n=======\n>>>>>>> topic\n');
+    const garbled = broken('schema: 1\nstages: {\n');
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['tag', 'bad-tag', conflicted],
+        /^lockstep: bad-tag:artifacts\.lock\.yaml:2: unresolved merge conflict \(git conflict markers\)\. Delete the tag \(git tag -d bad-tag\) or move it to a commit whose lockfile parses\.$/,
+      ],
+      [
+        ['update-ref', 'refs/exps/bad-exp', garbled],
+        /^lockstep: bad-exp:artifacts\.lock\.yaml:3: invalid YAML: .*\. Remove the experiment \(lockstep exp remove bad-exp\), or pass --no-experiments\.$/,
+      ],
+    ];
+    for (const [[cmd, ...args], line] of cases) {
+      git(repo.root, cmd!, ...args);
+      const r = await run(repo.root, 'gc', '--keep-last', '1');
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(line);
+      expect(new Cache(repo).hasSync(v1)).toBe(true);
+      git(repo.root, ...(cmd === 'tag' ? ['tag', '-d', args[0]!] : ['update-ref', '-d', args[0]!]));
+    }
   });
 
   it('gc drops run-cache entries whose outputs it collects and keeps the others', async () => {

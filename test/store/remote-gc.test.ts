@@ -92,6 +92,26 @@ describe('gc --remote', () => {
     expect(present(expOnly)).toBe(false);
   });
 
+  it('a malformed lockfile a root keeps stops the collection with one line naming the commit and a fix, and deletes nothing', async () => {
+    const t = await createTmpRepo();
+    repos.push(t);
+    const old = remoteObject(30 * DAY);
+    commitLock(t, [], 'nothing pinned');
+    t.write('artifacts.lock.yaml', 'schema: 1\nstages: {\n');
+    const bad = t.commit('a broken lockfile, kept by a tag');
+    t.git('tag', 'broken');
+    t.git('reset', '-q', '--hard', 'HEAD~1');
+    const remote = remoteOn(fx.fake);
+    const err = await collectRemoteGarbage(t.repo, remote, { keepLast: 2, apply: true }).catch(
+      (e: Error) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(
+      `${bad.slice(0, 12)}:artifacts.lock.yaml:3: invalid YAML: Flow map in block collection must be sufficiently indented and end with a }. Commit a repaired artifacts.lock.yaml on the branch that holds ${bad.slice(0, 12)}, or delete the ref that keeps it.`,
+    );
+    expect(present(old)).toBe(true);
+  });
+
   it('a push running while gc deletes keeps every object it relies on, new or already there', async () => {
     const t = await createTmpRepo();
     repos.push(t);
