@@ -1,7 +1,9 @@
 /**
  * The Vertex AI JobService client (REST fallback, Application Default Credentials), with the
  * retry lockstep wants around each call: quota (429 RESOURCE_EXHAUSTED) and unavailability
- * (503 UNAVAILABLE) are retried with exponential backoff; anything else surfaces at once.
+ * (503 UNAVAILABLE) are retried with exponential backoff; anything else surfaces at once (a
+ * caller may widen that: job creation also retries deadlines and dropped connections, after
+ * looking the job up, see job-submit.ts).
  * `LOCKSTEP_VERTEX_ENDPOINT` (`http://127.0.0.1:PORT`) points the client at a local server.
  */
 import fs from 'node:fs';
@@ -197,9 +199,42 @@ export function isRetryable(err: unknown): boolean {
   return code === 8 || code === 14 || code === 429 || code === 503;
 }
 
+/** Connection errors after which the request may have reached the server (node and gaxios codes). */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
+
+/**
+ * True when a failed call may still have taken effect: 503 UNAVAILABLE and 504 / gRPC 4
+ * DEADLINE_EXCEEDED can come from the front end after the backend acted, and a connection that
+ * dropped mid-request may have delivered it. Quota (429 RESOURCE_EXHAUSTED) and 4xx answers are
+ * refusals before anything was done.
+ */
+export function mayHaveActed(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === 14 || code === 503 || code === 4 || code === 504) return true;
+  return typeof code === 'string' && DROPPED.has(code);
+}
+
+/**
+ * One line for an API error: the REST fallback's errors carry the whole JSON answer as their
+ * message (`{"error":{"code":503,"message":...,"status":"UNAVAILABLE"}}`); that becomes
+ * `503 UNAVAILABLE: <message>`. Any other error gives its message's first line.
+ */
+export function apiErrorLine(err: unknown): string {
+  const text = String((err as Error)?.message ?? err);
+  try {
+    const e = (JSON.parse(text) as { error?: { code?: number; status?: string; message?: string } }).error;
+    if (e?.message) return [e.code, e.status].filter(Boolean).join(' ') + ': ' + e.message.split('\n')[0];
+  } catch {
+    // not a JSON answer
+  }
+  return text.split('\n')[0]!;
+}
+
 export interface RetryOptions {
   /** Attempts in all (default 6). */
   attempts?: number;
+  /** Which errors are retried (default `isRetryable`: quota and unavailability). */
+  retryable?: (err: unknown) => boolean;
   /** First wait in ms, doubled each time (default 1000; LOCKSTEP_VERTEX_RETRY_MS overrides). */
   baseMs?: number;
   signal?: AbortSignal;
@@ -210,11 +245,12 @@ export interface RetryOptions {
 export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const attempts = options.attempts ?? 6;
   const base = options.baseMs ?? Number(process.env.LOCKSTEP_VERTEX_RETRY_MS ?? 1000);
+  const retryable = options.retryable ?? isRetryable;
   for (let i = 1; ; i++) {
     try {
       return await fn();
     } catch (err) {
-      if (i >= attempts || !isRetryable(err) || options.signal?.aborted) throw err;
+      if (i >= attempts || !retryable(err) || options.signal?.aborted) throw err;
       const wait = Math.round(base * 2 ** (i - 1) * (0.75 + Math.random() * 0.5));
       options.onRetry?.(err, wait);
       await new Promise((r) => setTimeout(r, wait));

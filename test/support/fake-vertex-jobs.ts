@@ -117,6 +117,7 @@ export class FakeJobs {
       fake.fault('createCustomJob');
       validate('CreateCustomJobRequest', { parent: m[1], customJob: body });
       const job = this.create(m[1], body, fake);
+      fake.lateFault('createCustomJob');
       return job;
     }
     if (
@@ -312,14 +313,25 @@ export class FakeJobs {
   }
 }
 
-/** `labels.k="v" AND labels.k2="v2"` (the subset of the list filter syntax lockstep sends). */
-function labelFilter(filter: string): (job: FakeCustomJob) => boolean {
-  const terms = filter.split(/\s+AND\s+/).map((t) => {
-    const m = t.trim().match(/^labels\.([a-z0-9_-]+)\s*=\s*"([^"]*)"$/);
-    if (!m) throw new ApiError(400, 'INVALID_ARGUMENT', `Unsupported filter: ${filter}`);
-    return [m[1]!, m[2]!] as const;
-  });
-  return (job) => terms.every(([k, v]) => job.labels[k] === v);
+/**
+ * The label terms of the documented list filter, joined by AND: `labels.k="v"` or `labels.k=v`
+ * (equality) and `labels.k:*` (the key exists). Anything else (other fields, OR, NOT, a term
+ * that does not parse) is answered 400 INVALID_ARGUMENT, as the real API answers a filter it
+ * cannot parse, so a client sending a filter this fake does not understand fails here too.
+ */
+export function labelFilter(filter: string): (job: { labels: Record<string, string> }) => boolean {
+  const terms = filter
+    .trim()
+    .split(/\s+AND\s+/)
+    .map((t) => {
+      const m = t
+        .trim()
+        .match(/^labels\.([a-z][a-z0-9_-]{0,62})\s*(?:=\s*(?:"([^"]*)"|([^\s"()]+))|:\s*\*)$/);
+      if (!m) throw new ApiError(400, 'INVALID_ARGUMENT', `Invalid filter: ${filter}`);
+      return { key: m[1]!, value: m[2] ?? m[3] };
+    });
+  return (job) =>
+    terms.every(({ key, value }) => (value === undefined ? key in job.labels : job.labels[key] === value));
 }
 
 export interface FakeBatchPredictionJob {
@@ -444,7 +456,7 @@ export class FakeBatchJobs {
       const match = q.filter ? labelFilter(q.filter) : () => true;
       return {
         batchPredictionJobs: [...this.jobs.values()].filter(
-          (j) => j.name.startsWith(m![1] + '/') && match(j as never),
+          (j) => j.name.startsWith(m![1] + '/') && match(j),
         ),
       };
     }

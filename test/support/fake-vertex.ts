@@ -143,6 +143,22 @@ export class ApiError extends Error {
   }
 }
 
+/** The google.rpc status name the real API answers with an HTTP status. */
+function statusOf(code: number): string {
+  const names: Record<number, string> = {
+    400: 'INVALID_ARGUMENT',
+    403: 'PERMISSION_DENIED',
+    404: 'NOT_FOUND',
+    429: 'RESOURCE_EXHAUSTED',
+    503: 'UNAVAILABLE',
+    504: 'DEADLINE_EXCEEDED',
+  };
+  return names[code] ?? 'INTERNAL';
+}
+
+/** Thrown by a route to drop the connection without an answer (the client sees a reset). */
+export class DroppedConnection extends Error {}
+
 /** Checks a request against its proto message, then converts and verifies it. */
 export function validate(typeName: string, request: Record<string, unknown>): void {
   const type = root.lookupType(V1 + typeName);
@@ -225,6 +241,12 @@ export class FakeVertex {
   readonly rejected: string[] = [];
   /** Method name (`deployModel`, ...) -> HTTP status to answer once. */
   readonly faults = new Map<string, number>();
+  /**
+   * Method name -> HTTP status to answer once AFTER the method acted (the job is created, the
+   * answer is an error), or `'reset'` to drop the connection instead of answering: the real
+   * service can do both (a 503 or a deadline from the front end after the backend acted).
+   */
+  readonly lateFaults = new Map<string, number | 'reset'>();
   private readonly ops = new Map<string, Operation>();
   private nextId = 100;
   private server!: http.Server;
@@ -245,6 +267,7 @@ export class FakeVertex {
           const out = this.handle(req.method!, req.url!, body);
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(out));
         } catch (err) {
+          if (err instanceof DroppedConnection) return void req.socket.destroy();
           const e = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', (err as Error).message);
           if (e.code === 400) this.rejected.push(`${req.method} ${req.url}: ${e.message}`);
           res
@@ -299,9 +322,17 @@ export class FakeVertex {
     const code = this.faults.get(method);
     if (code) {
       this.faults.delete(method);
-      const status = { 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 503: 'UNAVAILABLE' }[code] ?? 'INTERNAL';
-      throw new ApiError(code, status, `injected fault in ${method}`);
+      throw new ApiError(code, statusOf(code), `injected fault in ${method}`);
     }
+  }
+
+  /** Throws the late fault injected for `method` (call it after the method acted), once. */
+  lateFault(method: string): void {
+    const code = this.lateFaults.get(method);
+    if (code === undefined) return;
+    this.lateFaults.delete(method);
+    if (code === 'reset') throw new DroppedConnection(`injected reset after ${method}`);
+    throw new ApiError(code, statusOf(code), `injected fault after ${method} acted`);
   }
 
   /** Starts a long-running operation whose response (of `responseType`) is `result()`. */
