@@ -23,6 +23,30 @@ async function tags(): Promise<string[]> {
   return (await r.git.raw(['tag', '--list'])).split('\n').filter(Boolean).sort();
 }
 
+/** Adds a per-speaker `f1_macro >= 0.5` slice rule to staging's policy, committed. */
+async function requireSpeakerF1AtLeastHalf(): Promise<void> {
+  const policy = path.join(r.dir, 'promotion', 'staging.yaml');
+  const text = await readFile(policy, 'utf8');
+  await writeFile(
+    policy,
+    text.replace('  thresholds:\n', '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n'),
+  );
+  await r.git.add('.');
+  await r.git.commit('staging: every speaker at 0.5 or better');
+}
+
+/** The evaluate out (out/eval/metrics.json) the lockfile at `commit` pins. */
+async function evaluateOut(commit: string): Promise<{ hash: string }> {
+  const { readLockfileAt } = await import('../../lib/environment/revision.ts');
+  return (await readLockfileAt(r.dir, commit))!.stages.evaluate!.outs[0]!;
+}
+
+/** Removes an object from the local cache (the remote keeps whatever it has). */
+async function dropFromCache(out: { hash: string }): Promise<void> {
+  const { Cache } = await import('../../lib/store/cache.ts');
+  await rm(new Cache(r.repo).objectPath(out.hash));
+}
+
 beforeEach(async () => {
   r = await makeRegistryRepo();
 });
@@ -154,17 +178,7 @@ describe('promote --local', () => {
   });
 
   it('promote judges a slice rule on the slices in the evaluate out, from the remote when the cache lacks them', async () => {
-    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
-    const text = await readFile(policy, 'utf8');
-    await writeFile(
-      policy,
-      text.replace(
-        '  thresholds:\n',
-        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
-      ),
-    );
-    await r.git.add('.');
-    await r.git.commit('staging: every speaker at 0.5 or better');
+    await requireSpeakerF1AtLeastHalf();
     const speaker = (f1: number) => ({
       n: 30,
       speakers: 1,
@@ -179,10 +193,7 @@ describe('promote --local', () => {
     });
     // The lockfile holds the headline metrics only; the slices are in out/eval/metrics.json.
     expect(await readFile(path.join(r.dir, 'artifacts.lock.yaml'), 'utf8')).not.toMatch(/S03/);
-    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
-    const { Cache } = await import('../../lib/store/cache.ts');
-    const metricsOut = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
-    await rm(new Cache(r.repo).objectPath(metricsOut.hash));
+    await dropFromCache(await evaluateOut(v1.commit));
 
     const plan = await planPromotion(r.repo, 'staging', { local: true });
     const rule = plan.gate.reasons.find((x) => x.slice === 'speaker');
@@ -192,17 +203,7 @@ describe('promote --local', () => {
   });
 
   it('promote refuses, naming the file, a slice rule whose slices neither the cache nor the remote has', async () => {
-    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
-    const text = await readFile(policy, 'utf8');
-    await writeFile(
-      policy,
-      text.replace(
-        '  thresholds:\n',
-        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
-      ),
-    );
-    await r.git.add('.');
-    await r.git.commit('staging: every speaker at 0.5 or better');
+    await requireSpeakerF1AtLeastHalf();
     const speaker = { n: 30, speakers: 1, min_size: 20, metrics: { f1_macro: 0.9 }, intervals: {} };
     const v1 = await r.commitModel({
       content: 'v1',
@@ -210,10 +211,7 @@ describe('promote --local', () => {
       evalExtra: { slices: { speaker: { S03: speaker, S08: speaker } } },
       push: false,
     });
-    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
-    const { Cache } = await import('../../lib/store/cache.ts');
-    const metricsOut = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
-    await rm(new Cache(r.repo).objectPath(metricsOut.hash));
+    await dropFromCache(await evaluateOut(v1.commit));
 
     await expect(planPromotion(r.repo, 'staging', { local: true })).rejects.toThrow(
       /^out\/eval\S*@\S+@[0-9a-f]{8}: object is in neither the cache nor the remote file:\S+ "[0-9a-f]{64}"\. Push it .*A slice threshold needs the evaluate slices of /,
@@ -225,26 +223,14 @@ describe('promote --local', () => {
   });
 
   it('promote reads no baseline slices for a slice min: a target out gone from the store does not refuse it', async () => {
-    const policy = path.join(r.dir, 'promotion', 'staging.yaml');
-    const text = await readFile(policy, 'utf8');
-    await writeFile(
-      policy,
-      text.replace(
-        '  thresholds:\n',
-        '  thresholds:\n    - { metric: f1_macro, slice: speaker, min: 0.5 }\n',
-      ),
-    );
-    await r.git.add('.');
-    await r.git.commit('staging: every speaker at 0.5 or better');
+    await requireSpeakerF1AtLeastHalf();
     const speaker = { n: 30, speakers: 1, min_size: 20, metrics: { f1_macro: 0.9 }, intervals: {} };
     const evalExtra = { slices: { speaker: { S03: speaker, S08: speaker } } };
     const v1 = await r.commitModel({ content: 'v1', metrics: GOOD, evalExtra });
     expect((await cli('promote', 'staging', '--local')).code).toBe(0);
-    const { readLockfileAt } = await import('../../lib/environment/revision.ts');
-    const { Cache } = await import('../../lib/store/cache.ts');
     const { objectKey } = await import('../../lib/store/remote.ts');
-    const deployed = (await readLockfileAt(r.dir, v1.commit))!.stages.evaluate!.outs[0]!;
-    await rm(new Cache(r.repo).objectPath(deployed.hash));
+    const deployed = await evaluateOut(v1.commit);
+    await dropFromCache(deployed);
     await rm(path.join(r.remoteDir, objectKey(deployed.hash)));
 
     await r.git.checkout('dev');
