@@ -6,8 +6,6 @@
  * thousand. A lockfile written before that carries them flattened
  * (`slices.speaker.S03.metrics.accuracy`); they are then read from the lockfile as they are.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { IntegrityError, LockstepError, formatProblem } from '../errors.ts';
 import { PATHS } from '../paths.ts';
 import type { Repo } from '../repo.ts';
@@ -35,9 +33,8 @@ export interface RecordedOptions {
 }
 
 /**
- * The verified bytes of object `oid`: straight from the local cache when it holds them intact
- * (no Cache instance: that loads the hashing pool and progress bars a read command never needs),
- * else through a Cache with `remote`, which downloads, verifies and heals.
+ * The verified bytes of object `oid`, from the local cache or, through it, from `remote` (which
+ * downloads, verifies and heals).
  * @throws IntegrityError (a LockstepError) naming `where` when neither has it.
  */
 async function readObject(
@@ -46,10 +43,6 @@ async function readObject(
   where: string,
   remote: Remote | undefined,
 ): Promise<Buffer> {
-  const { objectKey } = await import('../store/remote.ts');
-  const { sha256Hex } = await import('../store/manifest.ts');
-  const bytes = await readFile(path.join(repo.cacheDir, objectKey(oid))).catch(() => undefined);
-  if (bytes && sha256Hex(bytes) === oid) return bytes;
   const { Cache } = await import('../store/cache.ts');
   try {
     return await new Cache(repo, { remote }).readBytes(oid, { path: where });

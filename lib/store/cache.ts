@@ -14,7 +14,6 @@ import type { Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import { objectKey, type Remote, type TransferOptions } from './remote.ts';
-import { hashFiles, HashTaskError } from './hasher.ts';
 import { takeWriteFault } from './fault.ts';
 import { sha256Hex } from './manifest.ts';
 
@@ -192,6 +191,8 @@ export class Cache {
 
   /** Hashes and inserts a file (copy; `move: true` renames it in). Returns its oid and size. */
   async insertFile(src: string, options: { move?: boolean } = {}): Promise<{ oid: Oid; size: number }> {
+    // Loaded here: the hashing pool and its progress bar are for writes, not for reading objects.
+    const { hashFiles, HashTaskError } = await import('./hasher.ts');
     if (options.move) {
       const [r] = await hashFiles([{ path: src }]);
       if (await this.has(r!.oid)) {
