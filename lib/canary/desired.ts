@@ -70,7 +70,7 @@ export async function readDesiredModel(repo: Repo, options: DesiredOptions = {})
   const model = pinnedModel(lockfile);
   if (!model)
     throw new ConfigError(
-      `${where}: stages.train.outs: no "${PATHS.model}" entry. Run lockstep repro to train and pin a model.`,
+      `${where}: no stage's outs pin "${PATHS.model}". Run lockstep repro to train and pin a model.`,
     );
   return commit ? { ...model, commit } : model;
 }

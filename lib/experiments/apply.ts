@@ -40,6 +40,8 @@ export interface ApplyResult {
   params: string[];
   /** Objects downloaded from the remote. */
   downloaded: number;
+  /** False when the experiment's commit has no lockfile (its run did not finish): only params apply. */
+  lockfile: boolean;
 }
 
 /** One ref per path (the lockfile may list a path twice only if it is malformed; last wins). */
@@ -151,5 +153,13 @@ async function applyUnlocked(repo: Repo, name: string, options: ApplyOptions): P
       written.push(LOCKFILE_NAME);
     }
   }
-  return { name, commit: e.commit, written, restored, params: keys, downloaded };
+  return {
+    name,
+    commit: e.commit,
+    written,
+    restored,
+    params: keys,
+    downloaded,
+    lockfile: lockText !== undefined,
+  };
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseLockfile } from '../../lib/lockfile.ts';
@@ -67,6 +68,40 @@ describe('exp apply over unrecorded workspace changes', () => {
     const again = await cli('exp', 'apply', 'lr-02');
     expect(again.code, again.err).toBe(0);
     expect(again.out).toBe('applied lr-02: params and lockfile already match; restored 0 outputs');
+  });
+
+  it('an experiment whose commit has no lockfile applies its params and says no outputs are pinned', async () => {
+    const index = path.join(t.root, '.git', 'index.unpinned');
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: t.root,
+        encoding: 'utf8',
+        input: '',
+        env: { ...process.env, GIT_INDEX_FILE: index },
+      }).trim();
+    // The experiment's commit without its lockfile: a run that ended before writing one.
+    git('read-tree', 'refs/exps/lr-02');
+    git('update-index', '--force-remove', 'artifacts.lock.yaml');
+    const tree = git('write-tree');
+    const message = git('log', '-1', '--format=%B', 'refs/exps/lr-02');
+    const parent = git('rev-parse', 'refs/exps/lr-02^');
+    const commit = execFileSync('git', ['commit-tree', tree, '-p', parent, '-F', '-'], {
+      cwd: t.root,
+      encoding: 'utf8',
+      input: message,
+    }).trim();
+    git('update-ref', 'refs/exps/unpinned', commit);
+    const lock = t.read('artifacts.lock.yaml');
+
+    const r = await cli('exp', 'apply', 'unpinned');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('applied unpinned: wrote params.yaml');
+    expect(r.out).toContain(`its commit ${commit.slice(0, 8)} has no artifacts.lock.yaml`);
+    expect(r.out).not.toContain('lockfile already match');
+    expect(t.read('params.yaml')).toContain('lr: 0.02');
+    expect(t.read('artifacts.lock.yaml')).toBe(lock);
+    const json = JSON.parse((await cli('exp', 'apply', 'unpinned', '--json')).out);
+    expect(json.lockfile).toBe(false);
   });
 
   it('an experiment whose artifacts are in neither the cache nor a remote is refused in one line, nothing changed', async () => {

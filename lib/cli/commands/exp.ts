@@ -151,10 +151,15 @@ export function register(program: Command, io: CliIO): void {
       if (opts.json) return io.out(JSON.stringify(res, null, 2));
       const wrote = res.written.length
         ? `wrote ${res.written.join(', ')}`
-        : 'params and lockfile already match';
+        : res.lockfile
+          ? 'params and lockfile already match'
+          : 'params already match';
+      const unpinned = res.lockfile
+        ? ''
+        : `; its commit ${res.commit.slice(0, 8)} has no artifacts.lock.yaml (the run did not finish), so no outputs are pinned: re-run it (lockstep exp run) to get them`;
       const keys = res.params.length ? ` (params: ${res.params.join(', ')})` : '';
       io.out(
-        `applied ${name}: ${wrote}${keys}; restored ${res.restored.length} outputs${res.restored.length ? ` (${res.restored.join(', ')})` : ''}`,
+        `applied ${name}: ${wrote}${keys}; restored ${res.restored.length} outputs${res.restored.length ? ` (${res.restored.join(', ')})` : ''}${unpinned}`,
       );
     });
 
