@@ -116,7 +116,11 @@ describe('crash safety', () => {
       expect(partial.code, partial.stderr).toBe(0);
       expect(partial.firstLineMs, partial.stderr).toBeDefined();
       const firstLineMs = partial.firstLineMs!;
-      const seed = Number(process.env.LOCKSTEP_CRASH_SEED ?? Date.now() % 100_000);
+      // Seeded, so a failing sequence of kill points can be replayed (LOCKSTEP_CRASH_SEED); set
+      // but empty counts as unset.
+      const given = process.env.LOCKSTEP_CRASH_SEED;
+      const seed = given ? Number(given) : Date.now() % 100_000;
+      expect(Number.isInteger(seed), `LOCKSTEP_CRASH_SEED=${given}: not an integer`).toBe(true);
       const random = rng(seed);
       const cache = new Cache(t.repo);
       let killedMidway = 0;

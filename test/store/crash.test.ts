@@ -66,6 +66,7 @@ describe('crash safety', () => {
       // Seeded, so a failing sequence of kill points can be replayed (LOCKSTEP_CRASH_SEED).
       const given = process.env.LOCKSTEP_CRASH_SEED;
       const seed = given ? Number(given) : Date.now() % 100_000;
+      expect(Number.isInteger(seed), `LOCKSTEP_CRASH_SEED=${given}: not an integer`).toBe(true);
       const rng = createRng(seed);
       for (let t = 1; t <= TRIALS; t++) {
         const previous = expected;
