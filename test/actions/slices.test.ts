@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { slicesMarkdown } from '../../actions/_shared/slices.ts';
-import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
-import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
-import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
+import { recordEvaluate } from '../support/evaluate-lock.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
 const slice = (f1: number) => ({
@@ -29,18 +27,7 @@ afterEach(async () => {
 describe('PR report slices', () => {
   it('slicesMarkdown compares with the base out, and says why when the base out cannot be read', async () => {
     t = await createTmpRepo();
-    t.write('out/eval/metrics.json', JSON.stringify(file(0.6)));
-    const out = await commitArtifact(t.repo, 'out/eval');
-    const lf = emptyLockfile();
-    // As the runner records evaluate: the headline in the lockfile, the slices in the out.
-    lf.stages.evaluate = {
-      code: 'a'.repeat(64),
-      deps: [],
-      params: {},
-      outs: [out],
-      metrics: lockedMetrics(flattenMetrics(file(0.6)), ['slices']),
-    };
-    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    const out = await recordEvaluate(t, file(0.6));
     t.commit('base');
     t.write('out/eval/metrics.json', JSON.stringify(file(0.5)));
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { emptyLockfile, readLockfile, serializeLockfile } from '../../lib/lockfile.ts';
+import { emptyLockfile, readLockfile } from '../../lib/lockfile.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
 import { recordedEvalMetrics, slicesSource } from '../../lib/pipeline/recorded-slices.ts';
@@ -15,6 +15,7 @@ import { objectKey } from '../../lib/store/remote.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';
 import type { Lockfile, StageDef } from '../../lib/types.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
+import { evaluateEntry, flattenedEvaluateLockfile } from '../support/evaluate-lock.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
@@ -153,16 +154,9 @@ describe('recorded slices', () => {
 
   it('a lockfile with flattened slices (written before they left it) is read as it is', async () => {
     t = await createTmpRepo();
-    const lf = emptyLockfile();
-    lf.stages.evaluate = {
-      code: 'a'.repeat(64),
-      deps: [],
-      params: {},
-      // The out is in no cache: the lockfile's own keys are the slices.
-      outs: [{ path: 'out/eval', hash: 'b'.repeat(64), size: 10, nfiles: 2, dir: true }],
-      metrics: flattenMetrics(metricsFile(0.02)),
-    };
-    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    // The out is in no cache: the lockfile's own keys are the slices.
+    const out = { path: 'out/eval', hash: 'b'.repeat(64), size: 10, nfiles: 2, dir: true };
+    t.write('artifacts.lock.yaml', flattenedEvaluateLockfile(metricsFile(0.02), [out]));
     const old = readLockfile(t.repo);
     expect(sliceKeys(old.stages.evaluate!.metrics).length).toBeGreaterThan(10);
     expect(slicesSource(old)).toBeUndefined();
@@ -234,13 +228,8 @@ describe('recorded slices', () => {
   it('an out recorded at the metrics file path as a directory gives missing', async () => {
     t = await createTmpRepo();
     const lf = emptyLockfile();
-    lf.stages.evaluate = {
-      code: 'a'.repeat(64),
-      deps: [],
-      params: {},
-      outs: [{ path: 'out/eval/metrics.json', hash: 'b'.repeat(64), size: 10, nfiles: 1, dir: true }],
-      metrics: { f1_macro: 0.7 },
-    };
+    const out = { path: 'out/eval/metrics.json', hash: 'b'.repeat(64), size: 10, nfiles: 1, dir: true };
+    lf.stages.evaluate = evaluateEntry([out], { f1_macro: 0.7 });
     const recorded = await recordedEvalMetrics(t.repo, lf, { label: 'dev@1a2b3c4d' });
     expect(recorded.missing).toMatch(/^out\/eval\/metrics\.json@dev@1a2b3c4d: is a directory in the out\. /);
   });

@@ -1,14 +1,13 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/main.ts';
-import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
 import { memoryOutput } from '../../lib/output.ts';
-import { flattenMetrics, lockedMetrics } from '../../lib/pipeline/metrics.ts';
+import { flattenMetrics } from '../../lib/pipeline/metrics.ts';
 import { renderReport } from '../../lib/report/render.ts';
 import { renderSlicesSection, renderSliceTable, sliceRows } from '../../lib/slices/table.ts';
 import { readEvalMetrics } from '../../lib/slices/shape.ts';
+import { flattenedEvaluateLockfile, recordEvaluate } from '../support/evaluate-lock.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
-import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 
 const slice = (n: number, f1: number, lo: number, hi: number) => ({
@@ -66,17 +65,7 @@ describe('report slices', () => {
 
   it('metrics diff keeps slice keys out of the metric table and shows the slice table, worst first', async () => {
     t = await createTmpRepo();
-    const lock = (s03: number) => {
-      const lf = emptyLockfile();
-      lf.stages.evaluate = {
-        code: 'a'.repeat(64),
-        deps: [],
-        params: {},
-        outs: [],
-        metrics: flattenMetrics(file(s03)),
-      };
-      return serializeLockfile(lf);
-    };
+    const lock = (s03: number) => flattenedEvaluateLockfile(file(s03));
     t.write('artifacts.lock.yaml', lock(0.6));
     t.commit('base');
     t.write('artifacts.lock.yaml', lock(0.5));
@@ -98,24 +87,10 @@ describe('report slices', () => {
   it('metrics diff reads the slices from the evaluate out of each revision whose lockfile leaves them out', async () => {
     t = await createTmpRepo();
     // As the runner records evaluate now: the file in the out, its headline in the lockfile.
-    const record = async (s03: number) => {
-      t!.write('out/eval/metrics.json', JSON.stringify(file(s03)));
-      const out = await commitArtifact(t!.repo, 'out/eval');
-      const lf = emptyLockfile();
-      lf.stages.evaluate = {
-        code: 'a'.repeat(64),
-        deps: [],
-        params: {},
-        outs: [out],
-        metrics: lockedMetrics(flattenMetrics(file(s03)), ['slices']),
-      };
-      t!.write('artifacts.lock.yaml', serializeLockfile(lf));
-      return out;
-    };
-    const baseOut = await record(0.6);
+    const baseOut = await recordEvaluate(t, file(0.6));
     expect(t.read('artifacts.lock.yaml')).not.toMatch(/slices/);
     t.commit('base');
-    await record(0.5);
+    await recordEvaluate(t, file(0.5));
     const run = async (...args: string[]) => {
       const out = memoryOutput();
       const code = await main(['-C', t!.root, 'metrics', 'diff', ...args], out);
@@ -139,15 +114,7 @@ describe('report slices', () => {
 
   it('metrics show lists headline metrics and counts the slice and interval keys it leaves out', async () => {
     t = await createTmpRepo();
-    const lf = emptyLockfile();
-    lf.stages.evaluate = {
-      code: 'a'.repeat(64),
-      deps: [],
-      params: {},
-      outs: [],
-      metrics: flattenMetrics(file(0.6)),
-    };
-    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    t.write('artifacts.lock.yaml', flattenedEvaluateLockfile(file(0.6)));
     const run = async (...args: string[]) => {
       const out = memoryOutput();
       const code = await main(['-C', t!.root, 'metrics', 'show', ...args], out);
@@ -167,17 +134,7 @@ describe('report slices', () => {
   });
   it('metrics show --all and --json list the slices from the evaluate out as an older lockfile had them', async () => {
     t = await createTmpRepo();
-    t.write('out/eval/metrics.json', JSON.stringify(file(0.6)));
-    const out = await commitArtifact(t.repo, 'out/eval');
-    const lf = emptyLockfile();
-    lf.stages.evaluate = {
-      code: 'a'.repeat(64),
-      deps: [],
-      params: {},
-      outs: [out],
-      metrics: lockedMetrics(flattenMetrics(file(0.6)), ['slices']),
-    };
-    t.write('artifacts.lock.yaml', serializeLockfile(lf));
+    const out = await recordEvaluate(t, file(0.6));
     t.commit('new-style lockfile');
     const run = async (...args: string[]) => {
       const io = memoryOutput();

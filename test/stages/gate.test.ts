@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { emptyLockfile, serializeLockfile } from '../../lib/lockfile.ts';
 import { resolveStageInputs } from '../../lib/pipeline/plan.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import {
@@ -15,8 +14,8 @@ import {
 import { paramsSchema } from '../../lib/params-schema.ts';
 import { environmentThresholds, parsePolicy } from '../../lib/environment/policy.ts';
 import { PATHS } from '../../lib/paths.ts';
+import { evaluateEntry, evaluateLockfile, recordEvaluate } from '../support/evaluate-lock.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
-import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { ConfigError } from '../../lib/errors.ts';
 
@@ -167,11 +166,8 @@ describe('gate', () => {
       t = undefined;
     });
 
-    const lockfileWith = (metrics: Record<string, number>): string => {
-      const lf = emptyLockfile();
-      lf.stages.evaluate = { code: 'a'.repeat(64), deps: [], params: {}, outs: [], metrics };
-      return serializeLockfile(lf);
-    };
+    const lockfileWith = (metrics: Record<string, number>): string =>
+      evaluateLockfile(evaluateEntry([], metrics));
 
     async function runGateStage(params: ReturnType<typeof paramsSchema.parse>) {
       const root = t!.root;
@@ -250,18 +246,9 @@ describe('gate', () => {
       });
       t = await createTmpRepo({ 'README.md': 'x\n' });
       t.git('checkout', '-q', '-b', 'prod');
-      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify(evalFile(0.8)));
-      const out = await commitArtifact(t.repo, PATHS.eval);
-      const lf = emptyLockfile();
       // As the runner writes it now: headline metrics only, the slices in the out.
-      lf.stages.evaluate = {
-        code: 'a'.repeat(64),
-        deps: [],
-        params: {},
-        outs: [out],
-        metrics: { f1_macro: 0.8 },
-      };
-      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      const out = await recordEvaluate(t, evalFile(0.8));
+      expect(t.read('artifacts.lock.yaml')).not.toContain('slices');
       const prodHead = t.commit('deploy model to prod');
       t.git('checkout', '-q', 'main');
       t.write(`${PATHS.eval}/metrics.json`, JSON.stringify(evalFile(0.5)));
@@ -286,10 +273,11 @@ describe('gate', () => {
       expect(verdict.baseline.metrics['slices.speaker.S03.metrics.f1_macro']).toBe(0.8);
 
       // The slices' out is part of the baseline's identity, read from the lockfile alone.
-      const other = lf.stages.evaluate.outs[0]!;
-      lf.stages.evaluate.outs = [{ ...other, hash: 'd'.repeat(64) }];
       t.git('checkout', '-q', 'prod');
-      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      t.write(
+        'artifacts.lock.yaml',
+        evaluateLockfile(evaluateEntry([{ ...out, hash: 'd'.repeat(64) }], { f1_macro: 0.8 })),
+      );
       t.commit('another evaluate out, same headline metrics');
       t.git('checkout', '-q', 'main');
       const moved = await resolveStageInputs(t.root, gateStage(params));
@@ -308,16 +296,7 @@ describe('gate', () => {
       t = await createTmpRepo({ 'README.md': 'x\n' });
       t.git('checkout', '-q', '-b', 'prod');
       // An evaluate out whose metrics.json lost its slices: nothing a slice change could be judged on.
-      t.write(`${PATHS.eval}/metrics.json`, JSON.stringify({ f1_macro: 0.8 }));
-      const lf = emptyLockfile();
-      lf.stages.evaluate = {
-        code: 'a'.repeat(64),
-        deps: [],
-        params: {},
-        outs: [await commitArtifact(t.repo, PATHS.eval)],
-        metrics: { f1_macro: 0.8 },
-      };
-      t.write('artifacts.lock.yaml', serializeLockfile(lf));
+      await recordEvaluate(t, { f1_macro: 0.8 });
       t.commit('deploy model to prod');
       t.git('checkout', '-q', 'main');
       const slice = { n: 40, speakers: 1, min_size: 20, metrics: { f1_macro: 0.5 }, intervals: {} };
