@@ -1,34 +1,25 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
 import { serializeLockfile } from '../../lib/lockfile.ts';
-import { memoryOutput } from '../../lib/output.ts';
 import { environmentHistory } from '../../lib/promotion/history.ts';
 import { lineageAt } from '../../lib/registry/lineage.ts';
 import { listRegistry, modelAtRef, showRegistry, type RegistryEntry } from '../../lib/registry/registry.ts';
 import { repoAt } from '../../lib/repo.ts';
-import {
-  buildModelHistory,
-  modelHash,
-  syntheticLockfile,
-  type ModelHistory,
-} from '../support/model-history.ts';
+import { modelHash, syntheticLockfile } from '../support/model-history.ts';
+import { useModelHistory } from '../support/model-history-repo.ts';
 
 const PROJECT = path.resolve(import.meta.dirname, '../..');
 const N = 30;
 
-let dir: string;
-let h: ModelHistory;
-
-function git(...args: string[]): string {
-  return execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
-}
+// staging deploys models 4, 9, 14; prod deploys 9.
+const repo = useModelHistory('lockstep-registry-scale-', { commits: N, stagingEvery: 5, prodEvery: 2 });
+const { git, cli } = repo;
 
 function cacheFile(): string {
-  return path.join(dir, '.lockstep', 'lockfile-cache.json');
+  return path.join(repo.dir, '.lockstep', 'lockfile-cache.json');
 }
 
 function cached(): {
@@ -40,34 +31,19 @@ function cached(): {
 
 /** Commits a lockfile pinning synthetic model `i` of `seed` on the checked-out branch. */
 function commitModel(i: number, seed: string): string {
-  fs.writeFileSync(path.join(dir, 'artifacts.lock.yaml'), serializeLockfile(syntheticLockfile(i, seed)));
+  fs.writeFileSync(path.join(repo.dir, 'artifacts.lock.yaml'), serializeLockfile(syntheticLockfile(i, seed)));
   git('commit', '-q', '-am', `model ${seed} ${i}`);
   return git('rev-parse', 'HEAD');
-}
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = memoryOutput();
-  const code = await main(['-C', dir, ...args], o);
-  return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
 }
 
 const models = (entries: RegistryEntry[]) => entries.map((e) => e.model.hash);
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => to - 1 - k);
 
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-scale-'));
-  // staging deploys models 4, 9, 14; prod deploys 9.
-  h = buildModelHistory(dir, { commits: N, stagingEvery: 5, prodEvery: 2 });
-});
-afterEach(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
 describe('registry at scale', () => {
   it('registry list gives every model commit newest first, with where each model ran', async () => {
-    const entries = await listRegistry(dir);
+    const entries = await listRegistry(repo.dir);
     expect(models(entries)).toEqual(range(0, N).map((i) => modelHash(i)));
-    expect(entries[0]!.commit).toBe(h.dev[N - 1]);
+    expect(entries[0]!.commit).toBe(repo.history.dev[N - 1]);
     expect(entries[0]!.metrics.accuracy).toBeCloseTo(0.7 + (((N - 1) * 37) % 200) / 1000);
     const where = (i: number) => entries.find((e) => e.model.hash === modelHash(i))!.environments;
     expect(where(N - 1)).toEqual([{ env: 'dev', state: 'current' }]);
@@ -84,11 +60,13 @@ describe('registry at scale', () => {
     // The same answer from the cache it just wrote.
     expect(Object.keys(cached().lockfiles)).toHaveLength(N);
     // Each lockfile change on an environment's first-parent line is linked to the one before.
-    expect(Object.keys(cached().chains)).toHaveLength(N + h.staging.length + h.prod.length);
-    expect(await listRegistry(dir)).toEqual(entries);
+    expect(Object.keys(cached().chains)).toHaveLength(
+      N + repo.history.staging.length + repo.history.prod.length,
+    );
+    expect(await listRegistry(repo.dir)).toEqual(entries);
     // A new commit joins the cached chain: the rest of the branch is not walked again.
     const next = commitModel(0, 'next');
-    const again = await listRegistry(dir);
+    const again = await listRegistry(repo.dir);
     expect(again[0]!.commit).toBe(next);
     expect(again.find((e) => e.model.hash === modelHash(N - 1))!.environments).toEqual([
       { env: 'dev', state: 'past' },
@@ -96,11 +74,13 @@ describe('registry at scale', () => {
   });
 
   it('registry list --limit and --since take the newest entries', async () => {
-    expect(models(await listRegistry(dir, { limit: 5 }))).toEqual(range(N - 5, N).map((i) => modelHash(i)));
-    expect(await listRegistry(dir, { limit: 0 })).toEqual([]);
-    const after = git('log', '-1', '--format=%cI', h.dev[19]!);
+    expect(models(await listRegistry(repo.dir, { limit: 5 }))).toEqual(
+      range(N - 5, N).map((i) => modelHash(i)),
+    );
+    expect(await listRegistry(repo.dir, { limit: 0 })).toEqual([]);
+    const after = git('log', '-1', '--format=%cI', repo.history.dev[19]!);
     const since = new Date(Date.parse(after) + 30_000).toISOString();
-    expect(models(await listRegistry(dir, { since }))).toEqual(range(20, N).map((i) => modelHash(i)));
+    expect(models(await listRegistry(repo.dir, { since }))).toEqual(range(20, N).map((i) => modelHash(i)));
     const limited = await cli('registry', 'list', '--limit', '3', '--json');
     expect(limited.code).toBe(0);
     expect(JSON.parse(limited.out)).toHaveLength(3);
@@ -123,11 +103,11 @@ describe('registry at scale', () => {
   });
 
   it('registry cache never serves a stale answer: a rewritten branch is listed as it is now', async () => {
-    await listRegistry(dir);
-    git('reset', '-q', '--hard', h.dev[N - 4]!);
+    await listRegistry(repo.dir);
+    git('reset', '-q', '--hard', repo.history.dev[N - 4]!);
     const a = commitModel(1, 'rewritten');
     const b = commitModel(2, 'rewritten');
-    const entries = await listRegistry(dir);
+    const entries = await listRegistry(repo.dir);
     expect(models(entries).slice(0, 3)).toEqual([
       modelHash(2, 'rewritten'),
       modelHash(1, 'rewritten'),
@@ -138,18 +118,18 @@ describe('registry at scale', () => {
     expect(entries[0]!.environments).toEqual([{ env: 'dev', state: 'current' }]);
     // Amending in place (same commit message, other content) is read afresh too.
     fs.writeFileSync(
-      path.join(dir, 'artifacts.lock.yaml'),
+      path.join(repo.dir, 'artifacts.lock.yaml'),
       serializeLockfile(syntheticLockfile(3, 'amended')),
     );
     git('commit', '-q', '--amend', '-a', '--no-edit');
-    expect((await listRegistry(dir))[0]!.model.hash).toBe(modelHash(3, 'amended'));
-    expect((await showRegistry(dir, 'dev')).environments).toEqual([{ env: 'dev', state: 'current' }]);
+    expect((await listRegistry(repo.dir))[0]!.model.hash).toBe(modelHash(3, 'amended'));
+    expect((await showRegistry(repo.dir, 'dev')).environments).toEqual([{ env: 'dev', state: 'current' }]);
   });
 
   it('registry cache never serves a stale answer after a shallow clone is deepened', async () => {
     const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-registry-shallow-'));
     try {
-      execFileSync('git', ['clone', '-q', '--depth', '3', '--no-single-branch', `file://${dir}`, clone]);
+      execFileSync('git', ['clone', '-q', '--depth', '3', '--no-single-branch', `file://${repo.dir}`, clone]);
       const shallow = await listRegistry(clone);
       // Only what the shallow history holds: no older dev model is known there.
       expect(shallow.find((e) => e.model.hash === modelHash(0))).toBeUndefined();
@@ -168,8 +148,8 @@ describe('registry at scale', () => {
   });
 
   it('registry cache is used when present and ignored when garbled', async () => {
-    await listRegistry(dir);
-    const blob = git('rev-parse', `${h.dev[N - 1]}:artifacts.lock.yaml`);
+    await listRegistry(repo.dir);
+    const blob = git('rev-parse', `${repo.history.dev[N - 1]}:artifacts.lock.yaml`);
     const file = cached();
     // A planted entry is believed (the cache is really consulted) ...
     const planted = {
@@ -180,23 +160,25 @@ describe('registry at scale', () => {
       cacheFile(),
       JSON.stringify({ ...file, lockfiles: { ...file.lockfiles, [blob]: planted } }),
     );
-    expect((await listRegistry(dir, { limit: 1 }))[0]!.model.hash).toBe('f'.repeat(64));
+    expect((await listRegistry(repo.dir, { limit: 1 }))[0]!.model.hash).toBe('f'.repeat(64));
     // ... an entry of the wrong shape is not, and neither is a garbled file.
     const wrong = { ...planted, model: { ...planted.model, hash: 'not-a-hash' } };
     fs.writeFileSync(
       cacheFile(),
       JSON.stringify({ ...file, lockfiles: { ...file.lockfiles, [blob]: wrong } }),
     );
-    expect((await listRegistry(dir, { limit: 1 }))[0]!.model.hash).toBe(modelHash(N - 1));
+    expect((await listRegistry(repo.dir, { limit: 1 }))[0]!.model.hash).toBe(modelHash(N - 1));
     // First-parent chain links that loop back are not followed.
-    const loop = Object.fromEntries(Object.keys(file.chains).map((c) => [c, [blob, h.dev[N - 1]]]));
+    const loop = Object.fromEntries(
+      Object.keys(file.chains).map((c) => [c, [blob, repo.history.dev[N - 1]]]),
+    );
     fs.writeFileSync(cacheFile(), JSON.stringify({ ...file, chains: loop }));
-    expect((await showRegistry(dir, 'staging', { history: true })).environments).toEqual([
+    expect((await showRegistry(repo.dir, 'staging', { history: true })).environments).toEqual([
       { env: 'dev', state: 'past' },
       { env: 'staging', state: 'current' },
     ]);
     fs.writeFileSync(cacheFile(), '{"format": 1, "lockfiles": {');
-    expect(models(await listRegistry(dir))).toEqual(range(0, N).map((i) => modelHash(i)));
+    expect(models(await listRegistry(repo.dir))).toEqual(range(0, N).map((i) => modelHash(i)));
     expect(Object.keys(cached().lockfiles)).toHaveLength(N);
   });
 
@@ -207,7 +189,7 @@ describe('registry at scale', () => {
           process.execPath,
           [path.join(PROJECT, 'bin', 'lockstep.mjs'), 'registry', 'list', '--json'],
           {
-            cwd: dir,
+            cwd: repo.dir,
             stdio: ['ignore', 'pipe', 'inherit'],
           },
         );
@@ -222,28 +204,30 @@ describe('registry at scale', () => {
       expect(models(JSON.parse(r.out))).toEqual(range(0, N).map((i) => modelHash(i)));
     }
     expect(Object.keys(cached().lockfiles)).toHaveLength(N);
-    expect(fs.readdirSync(path.join(dir, '.lockstep', 'tmp'))).toEqual([]);
+    expect(fs.readdirSync(path.join(repo.dir, '.lockstep', 'tmp'))).toEqual([]);
   });
 
   it('registry show, get and lineage read the one lockfile of their ref', async () => {
     const back = `HEAD~${N - 10}`;
-    const shown = await showRegistry(dir, back);
-    expect(shown.commit).toBe(h.dev[9]);
+    const shown = await showRegistry(repo.dir, back);
+    expect(shown.commit).toBe(repo.history.dev[9]);
     expect(shown.model.hash).toBe(modelHash(9));
     // Where the model is now: the environments whose branch head pins it, no history walked.
     expect(shown.history).toBe(false);
     expect(shown.environments).toEqual([{ env: 'prod', state: 'current' }]);
     // Nothing was cached: what it read does not grow with the history.
     expect(fs.existsSync(cacheFile())).toBe(false);
-    expect((await modelAtRef(dir, 'staging')).model.hash).toBe(modelHash(14));
-    const lineage = await lineageAt(dir, 'prod');
+    expect((await modelAtRef(repo.dir, 'staging')).model.hash).toBe(modelHash(14));
+    const lineage = await lineageAt(repo.dir, 'prod');
     expect(lineage.model).toBe(modelHash(9));
-    expect(lineage.commit).toBe(h.prod[0]!.commit);
+    expect(lineage.commit).toBe(repo.history.prod[0]!.commit);
     expect(fs.existsSync(cacheFile())).toBe(false);
-    await expect(showRegistry(dir, h.root)).rejects.toThrow(/artifacts\.lock\.yaml does not exist at/);
+    await expect(showRegistry(repo.dir, repo.history.root)).rejects.toThrow(
+      /artifacts\.lock\.yaml does not exist at/,
+    );
 
     // With --history, also where it was deployed before.
-    const past = await showRegistry(dir, back, { history: true });
+    const past = await showRegistry(repo.dir, back, { history: true });
     expect(past.history).toBe(true);
     expect(past.environments).toEqual([
       { env: 'dev', state: 'past' },
@@ -276,7 +260,7 @@ describe('registry at scale', () => {
     const calls = (...args: string[]): string[] => {
       fs.rmSync(log, { force: true });
       const res = spawnSync(process.execPath, [path.join(PROJECT, 'bin', 'lockstep.mjs'), ...args], {
-        cwd: dir,
+        cwd: repo.dir,
         encoding: 'utf8',
         env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` },
       });
@@ -299,49 +283,51 @@ describe('registry at scale', () => {
   });
 
   it('registry show never serves a stale answer: a rewritten environment branch is read as it is now', async () => {
-    const m14 = h.dev[14]!;
-    expect((await showRegistry(dir, m14)).environments).toEqual([{ env: 'staging', state: 'current' }]);
-    expect((await showRegistry(dir, m14, { history: true })).environments).toEqual([
+    const m14 = repo.history.dev[14]!;
+    expect((await showRegistry(repo.dir, m14)).environments).toEqual([{ env: 'staging', state: 'current' }]);
+    expect((await showRegistry(repo.dir, m14, { history: true })).environments).toEqual([
       { env: 'dev', state: 'past' },
       { env: 'staging', state: 'current' },
     ]);
     // staging is moved back to its second deploy (model 9): model 14 was never deployed there.
-    git('branch', '-f', 'staging', h.staging[1]!.commit);
-    expect((await showRegistry(dir, m14)).environments).toEqual([]);
-    expect((await showRegistry(dir, m14, { history: true })).environments).toEqual([
+    git('branch', '-f', 'staging', repo.history.staging[1]!.commit);
+    expect((await showRegistry(repo.dir, m14)).environments).toEqual([]);
+    expect((await showRegistry(repo.dir, m14, { history: true })).environments).toEqual([
       { env: 'dev', state: 'past' },
     ]);
-    expect((await showRegistry(dir, h.dev[9]!)).environments).toEqual([
+    expect((await showRegistry(repo.dir, repo.history.dev[9]!)).environments).toEqual([
       { env: 'staging', state: 'current' },
       { env: 'prod', state: 'current' },
     ]);
-    const out = await cli('registry', 'show', h.dev[9]!);
+    const out = await cli('registry', 'show', repo.history.dev[9]!);
     expect(out.out).toMatch(
       /environments: staging \(current\), prod \(current\); earlier deploys: --history, or lockstep history <env>/,
     );
-    expect((await cli('registry', 'show', h.dev[9]!, '--history')).out).toMatch(
+    expect((await cli('registry', 'show', repo.history.dev[9]!, '--history')).out).toMatch(
       /environments: dev \(past\), staging \(current\), prod \(current\)\n/,
     );
   });
 
   it('history lists each deploy of the branch, newest first, from the branch history alone', async () => {
-    execFileSync('git', ['tag', 'speech-emotion#staging#1', h.staging[0]!.commit], { cwd: dir });
-    const history = await environmentHistory(repoAt(dir), 'staging');
+    execFileSync('git', ['tag', 'speech-emotion#staging#1', repo.history.staging[0]!.commit], {
+      cwd: repo.dir,
+    });
+    const history = await environmentHistory(repoAt(repo.dir), 'staging');
     expect(history.changes.map((c) => c.model)).toEqual([14, 9, 4].map((i) => modelHash(i)));
-    expect(history.changes.map((c) => c.commit)).toEqual(h.staging.map((s) => s.commit).reverse());
+    expect(history.changes.map((c) => c.commit)).toEqual(repo.history.staging.map((s) => s.commit).reverse());
     expect(history.changes.map((c) => c.current)).toEqual([true, false, false]);
     expect(history.changes[2]!.tags).toEqual(['speech-emotion#staging#1']);
     expect(history.changes[0]!.metrics.f1_macro).toBeCloseTo(0.7 + ((14 * 37) % 200) / 1000 - 0.01);
   });
 
   it('registry skips a committed lockfile that does not parse; show on it names the problem', async () => {
-    fs.writeFileSync(path.join(dir, 'artifacts.lock.yaml'), '<<<<<<< HEAD\nschema: 1\n=======\n');
+    fs.writeFileSync(path.join(repo.dir, 'artifacts.lock.yaml'), '<<<<<<< HEAD\nschema: 1\n=======\n');
     git('commit', '-q', '-am', 'broken merge');
     const broken = git('rev-parse', 'HEAD');
     commitModel(0, 'after');
-    const entries = await listRegistry(dir);
+    const entries = await listRegistry(repo.dir);
     expect(entries.map((e) => e.commit)).not.toContain(broken);
     expect(models(entries).slice(0, 2)).toEqual([modelHash(0, 'after'), modelHash(N - 1)]);
-    await expect(showRegistry(dir, broken)).rejects.toThrow(/artifacts\.lock\.yaml@[0-9a-f]{8}:\d+: /);
+    await expect(showRegistry(repo.dir, broken)).rejects.toThrow(/artifacts\.lock\.yaml@[0-9a-f]{8}:\d+: /);
   });
 });

@@ -2,44 +2,23 @@
  * `registry show` when an environment cannot be read (its policy file or the lockfile at its
  * branch head is corrupt): it still answers for the others and names the problem.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.ts';
-import { memoryOutput } from '../../lib/output.ts';
 import { showRegistry } from '../../lib/registry/registry.ts';
-import { buildModelHistory } from '../support/model-history.ts';
+import { useModelHistory } from '../support/model-history-repo.ts';
 
-let dir: string;
-
-function git(...args: string[]): string {
-  return execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
-}
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = memoryOutput();
-  const code = await main(['-C', dir, ...args], o);
-  return { code, out: o.stdout.join('\n'), err: o.stderr.join('\n') };
-}
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-show-problems-'));
-  buildModelHistory(dir, { commits: 8, stagingEvery: 2, prodEvery: 2 });
-});
-afterEach(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const repo = useModelHistory('lockstep-show-problems-', { commits: 8, stagingEvery: 2, prodEvery: 2 });
+const { git, cli } = repo;
 
 describe('registry show with an unreadable environment', () => {
   it('names a corrupt lockfile at an environment head and still answers for the others', async () => {
     git('checkout', '-q', 'staging');
-    fs.writeFileSync(path.join(dir, 'artifacts.lock.yaml'), 'schema: 1\nstages: [oops\n');
+    fs.writeFileSync(path.join(repo.dir, 'artifacts.lock.yaml'), 'schema: 1\nstages: [oops\n');
     git('commit', '-qam', 'break the lockfile');
     git('checkout', '-q', '--detach', 'prod');
     for (const history of [false, true]) {
-      const e = await showRegistry(dir, 'prod', { history });
+      const e = await showRegistry(repo.dir, 'prod', { history });
       expect(e.environments).toContainEqual({ env: 'prod', state: 'current' });
       expect(e.problems).toEqual([
         expect.stringMatching(/^staging: artifacts\.lock\.yaml@[0-9a-f]{8}:3: invalid YAML/),
@@ -52,9 +31,9 @@ describe('registry show with an unreadable environment', () => {
   });
 
   it('names a corrupt environment policy and still answers for the others', async () => {
-    fs.writeFileSync(path.join(dir, 'promotion', 'staging.yaml'), 'branch: [\n');
+    fs.writeFileSync(path.join(repo.dir, 'promotion', 'staging.yaml'), 'branch: [\n');
     for (const history of [false, true]) {
-      const e = await showRegistry(dir, 'prod', { history });
+      const e = await showRegistry(repo.dir, 'prod', { history });
       expect(e.environments).toContainEqual({ env: 'prod', state: 'current' });
       expect(e.problems).toEqual([
         expect.stringMatching(/^staging: promotion\/staging\.yaml:2: invalid YAML/),
@@ -66,6 +45,6 @@ describe('registry show with an unreadable environment', () => {
   });
 
   it('lists no problem when every environment reads', async () => {
-    expect((await showRegistry(dir, 'prod')).problems).toEqual([]);
+    expect((await showRegistry(repo.dir, 'prod')).problems).toEqual([]);
   });
 });
