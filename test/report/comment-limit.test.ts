@@ -19,7 +19,7 @@ import {
   upsertStickyComment,
   type IssueCommentsClient,
 } from '../../lib/report/sticky.ts';
-import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
+import { fakeRequestClient, startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
 
 const LIMIT = 65_536;
 let fake: FakeGitHub;
@@ -31,28 +31,8 @@ afterAll(async () => {
 });
 afterEach(() => fake.reset());
 
-function fakeClient(): IssueCommentsClient {
-  return issueCommentsClient({
-    request: async (route, params) => {
-      const [method, tmpl] = route.split(' ');
-      const p = { ...(params as Record<string, unknown>) };
-      const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
-        const v = String(p[k]);
-        delete p[k];
-        return v;
-      });
-      const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
-      const res = await fetch(`${fake.url}${url}${query}`, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        body: method === 'GET' ? undefined : JSON.stringify(p),
-      });
-      const data = await res.json();
-      if (res.status >= 400) throw Object.assign(new Error(JSON.stringify(data)), { status: res.status });
-      return { status: res.status, data };
-    },
-  });
-}
+/** The sticky-comment client over the fake GitHub API (the CLI's request-style client). */
+const fakeClient = (): IssueCommentsClient => issueCommentsClient(fakeRequestClient(fake));
 
 const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 5 };
 const body = () => fake.state.comments.get(5)![0]!.body;

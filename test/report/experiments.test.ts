@@ -15,8 +15,12 @@ import {
 } from '../../lib/report/experiments.ts';
 import { renderReport, REPORT_MARKER } from '../../lib/report/render.ts';
 import { findSection, replaceSection } from '../../lib/report/sections.ts';
-import { issueCommentsClient, upsertStickyComment } from '../../lib/report/sticky.ts';
-import { startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
+import {
+  issueCommentsClient,
+  upsertStickyComment,
+  type IssueCommentsClient,
+} from '../../lib/report/sticky.ts';
+import { fakeRequestClient, startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 
 let fake: FakeGitHub;
@@ -61,26 +65,7 @@ async function experiment(name: string, lr: number, f1: number | undefined, head
 }
 
 /** The sticky-comment client over the fake GitHub API (the CLI's request-style client). */
-function fakeClient() {
-  return issueCommentsClient({
-    request: async (route, params) => {
-      const [method, tmpl] = route.split(' ');
-      const p = { ...(params as Record<string, unknown>) };
-      const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
-        const v = String(p[k]);
-        delete p[k];
-        return v;
-      });
-      const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
-      const res = await fetch(`${fake.url}${url}${query}`, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        body: method === 'GET' ? undefined : JSON.stringify(p),
-      });
-      return { status: res.status, data: await res.json() };
-    },
-  });
-}
+const fakeClient = (): IssueCommentsClient => issueCommentsClient(fakeRequestClient(fake));
 
 /** `n` experiments, exp-0000 worst to exp-<n-1> best by f1_macro. */
 const many = (n: number, params: (i: number) => Record<string, unknown> = (i) => ({ 'train.lr': i / 1e4 })) =>

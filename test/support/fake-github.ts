@@ -491,3 +491,33 @@ export async function startFakeGitHub(
       }),
   };
 }
+
+/**
+ * A `request(route, params)` client over the fake (the shape of the Octokit client the CLI
+ * holds): path parameters fill the route, the rest go in the query (GET) or the JSON body, and
+ * an answer of 400 or more throws with its `status`, as Octokit's RequestError does.
+ */
+export function fakeRequestClient(fake: FakeGitHub): {
+  request(route: string, params?: Record<string, unknown>): Promise<{ status: number; data: any }>;
+} {
+  return {
+    async request(route, params) {
+      const [method, tmpl] = route.split(' ');
+      const p = { ...params };
+      const url = tmpl!.replace(/\{(\w+)\}/g, (_, k: string) => {
+        const v = String(p[k]);
+        delete p[k];
+        return v;
+      });
+      const query = method === 'GET' ? `?${new URLSearchParams(p as Record<string, string>)}` : '';
+      const res = await fetch(`${fake.url}${url}${query}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: method === 'GET' ? undefined : JSON.stringify(p),
+      });
+      const data = await res.json();
+      if (res.status >= 400) throw Object.assign(new Error(JSON.stringify(data)), { status: res.status });
+      return { status: res.status, data };
+    },
+  };
+}
