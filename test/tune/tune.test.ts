@@ -390,6 +390,8 @@ describe('lockstep tune and gc', () => {
       expect(tuned.code, tuned.err).toBe(0);
       const study = JSON.parse(tuned.out);
       expect(study.trials).toHaveLength(3);
+      // Start time and a random part: two studies started in the same second name different experiments.
+      expect(study.study).toMatch(/^\d{14}-[0-9a-f]{8}$/);
       expect(t.read('params.yaml')).toBe(text);
       const gc = await cli('gc', '--json');
       expect(gc.code, gc.err).toBe(0);

@@ -135,7 +135,11 @@ export function register(program: Command, io: CliIO): void {
       const base = (
         await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
       ).trim();
-      const study = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+      // The study's id names its trials' experiments (tune-<study>-NNN) and, on Vertex AI, its
+      // jobs' keys. Two studies started in the same second on one repo (two tunes, two workflow
+      // runs) would otherwise share them: each overwriting the other's experiments, each reading
+      // the other's epochs and outcomes.
+      const study = `${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
       let executor;
       if (where.vertex) {
         const { vertexTrialExecutor } = await import('../../compute/trials.ts');
@@ -143,9 +147,7 @@ export function register(program: Command, io: CliIO): void {
           repo,
           vertex: where.vertex,
           compute: where.compute,
-          // Two studies started in the same second on one repo (two tunes, two workflow runs)
-          // would otherwise share trial keys, each reading the other's epochs and outcomes.
-          study: `tune-${study}-${randomBytes(4).toString('hex')}`,
+          study: `tune-${study}`,
           featuresDir,
           out: opts.json ? undefined : io,
         });
