@@ -31,28 +31,32 @@ async function trackedRepo(n = 20) {
 }
 
 describe('status index', () => {
-  it('status index answers an unchanged directory from stats alone, reading no per-file entry', async () => {
-    const { repo, ref } = await trackedRepo();
-    const first = StatusIndex.load(repo, { now: later() });
-    expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
-    await first.save();
-    // Entries planted with wrong oids are not consulted while the stat signature matches ...
-    const table = filesTable(repo.root);
-    for (const k of Object.keys(table)) table[k]![1] = 'b'.repeat(64);
-    fs.writeFileSync(
-      path.join(repo.root, '.lockstep/state/status-files.json'),
-      JSON.stringify({ v: 1, files: table }),
-    );
-    expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
-      kind: 'present',
-      hash: ref.hash,
-    });
-    // ... and a file added to the directory breaks the signature, so the table is read.
-    fs.writeFileSync(path.join(repo.root, 'data', 'zz-new.bin'), 'x');
-    const after = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
-    expect(after.kind).toBe('present');
-    expect(after.kind === 'present' && after.hash).not.toBe(ref.hash);
-  });
+  // 1,100 files: the signature is hashed in blocks of 1,024, and the added file is in the last one.
+  it.each([20, 1100])(
+    'status index answers an unchanged directory of %i files from stats alone, reading no per-file entry',
+    async (n) => {
+      const { repo, ref } = await trackedRepo(n);
+      const first = StatusIndex.load(repo, { now: later() });
+      expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+      await first.save();
+      // Entries planted with wrong oids are not consulted while the stat signature matches ...
+      const table = filesTable(repo.root);
+      for (const k of Object.keys(table)) table[k]![1] = 'b'.repeat(64);
+      fs.writeFileSync(
+        path.join(repo.root, '.lockstep/state/status-files.json'),
+        JSON.stringify({ v: 1, files: table }),
+      );
+      expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
+        kind: 'present',
+        hash: ref.hash,
+      });
+      // ... and a file added to the directory breaks the signature, so the table is read.
+      fs.writeFileSync(path.join(repo.root, 'data', 'zz-new.bin'), 'x');
+      const after = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+      expect(after.kind).toBe('present');
+      expect(after.kind === 'present' && after.hash).not.toBe(ref.hash);
+    },
+  );
 
   it('status index sees new bytes of the same size with the mtime put back (the ctime moved)', async () => {
     const { repo, ref } = await trackedRepo();
