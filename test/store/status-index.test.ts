@@ -113,24 +113,34 @@ describe('status index', () => {
     expect(bad.kind).toBe('unreadable');
   });
 
-  it('status index trusts "every object cached" only while no cache directory changed', async () => {
-    const { repo, ref } = await trackedRepo(5);
-    const stamp = () => StatusIndex.load(repo, { now: later() });
-    const first = stamp();
-    expect(first.isComplete(ref)).toBe(false);
-    first.markComplete(ref);
-    await first.save();
-    expect(stamp().isComplete(ref)).toBe(true);
-    // Deleting one object (its fan-out directory's mtime moves) voids the answer.
-    const cache = new Cache(repo);
-    fs.rmSync(cache.objectPath(ref.hash));
-    expect(stamp().isComplete(ref)).toBe(false);
-    // A stamp whose directories changed within the racy window is not kept.
-    const racy = StatusIndex.load(repo);
-    racy.markComplete(ref);
-    await racy.save();
-    expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
-  });
+  // With `seen`, the stamp takes the cache directories' lstats taken just before (as status does
+  // after checking its answer cache) instead of stat'ing them: the same answers.
+  it.each([false, true])(
+    'status index trusts "every object cached" only while no cache directory changed (seen: %s)',
+    async (withSeen) => {
+      const { repo, ref } = await trackedRepo(5);
+      const seen = () => {
+        const objects = path.join(repo.cacheDir, 'sha256');
+        const dirs = [objects, ...fs.readdirSync(objects).map((d) => path.join(objects, d))];
+        return new Map(dirs.map((d) => [d, fs.lstatSync(d, { bigint: true })]));
+      };
+      const stamp = () => StatusIndex.load(repo, { now: later(), seen: withSeen ? seen() : undefined });
+      const first = stamp();
+      expect(first.isComplete(ref)).toBe(false);
+      first.markComplete(ref);
+      await first.save();
+      expect(stamp().isComplete(ref)).toBe(true);
+      // Deleting one object (its fan-out directory's mtime moves) voids the answer.
+      const cache = new Cache(repo);
+      fs.rmSync(cache.objectPath(ref.hash));
+      expect(stamp().isComplete(ref)).toBe(false);
+      // A stamp whose directories changed within the racy window is not kept.
+      const racy = StatusIndex.load(repo);
+      racy.markComplete(ref);
+      await racy.save();
+      expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
+    },
+  );
   it('status index does not take the hash state for a file edited after add with its mtime put back', async () => {
     const repo = makeRepo();
     cleanup.push(repo.root);
