@@ -34,12 +34,19 @@ function freshBuild() {
   // The serving image holds the build and no sources; a checkout holds them all, so there a
   // source file that is gone (deleted, or renamed away) makes the build stale.
   const sources = fs.existsSync(path.join(root, 'lib/cli/main.ts'));
+  // Every command starts with these few hundred stats: the paths are joined by hand (they are
+  // the relative POSIX paths the build wrote; path.join would normalize each again) and a missing
+  // file is told by the result, not by an exception.
+  const prefix = root + path.sep;
   for (const rel in files) {
     if (!isStat(files[rel])) return undefined;
     let st;
     try {
-      st = fs.statSync(path.join(root, rel));
+      st = fs.statSync(prefix + rel, { throwIfNoEntry: false });
     } catch {
+      st = undefined;
+    }
+    if (st === undefined) {
       if (sources) return undefined;
       continue;
     }

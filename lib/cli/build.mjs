@@ -13,8 +13,8 @@
  * - `<build>/main.mjs` (the CLI, exporting `main(argv)`), `<build>/pipeline.mjs` (stages/pipeline.ts)
  *   and one file per worker thread script, plus the chunks esbuild splits out. Splitting keeps
  *   every lazy `import()` lazy: a command's heavy packages load only when that command runs.
- * - `<build>/inputs.json`: every source file compiled in, with its mtime and size, which the
- *   launcher stats to tell a fresh build from a stale one.
+ * - `<build>/inputs.json`: every source file compiled in and this script, with their mtime and
+ *   size, which the launcher stats to tell a fresh build from a stale one.
  * - `current`: the name of the newest build, replaced atomically (temp file + rename) once the
  *   build is complete. A process that is running keeps lazily loading chunks from its own build
  *   directory, so the last few builds are kept rather than overwritten, and an older one is
@@ -60,6 +60,27 @@ function externalsPlugin() {
         const parts = args.path.split('/');
         const name = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
         return INLINE.has(name) ? undefined : { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * commander requires `node:child_process` when it loads, for executable subcommands, which this
+ * CLI never declares; loading it (and net, dgram and the streams it pulls in) costs every command
+ * several milliseconds. The inlined copy requires it when a subcommand would be spawned instead.
+ * A commander whose source no longer has that line is inlined as it is.
+ */
+function lazyChildProcessPlugin() {
+  const eager = "const childProcess = require('node:child_process');";
+  const lazy = "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };";
+  return {
+    name: 'lazy-child-process',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+        const source = await fs.promises.readFile(args.path, 'utf8');
+        if (!source.includes(eager)) return undefined;
+        return { contents: source.replace(eager, lazy), loader: 'js' };
       });
     },
   };
@@ -145,7 +166,7 @@ export async function buildCli(options = {}) {
       sourcemap: 'linked',
       metafile: true,
       logLevel: options.quiet ? 'silent' : 'warning',
-      plugins: [externalsPlugin(), assetUrlPlugin(root, outdir)],
+      plugins: [externalsPlugin(), lazyChildProcessPlugin(), assetUrlPlugin(root, outdir)],
     })
     .catch((err) => {
       fs.rmSync(outdir, { recursive: true, force: true });
@@ -167,7 +188,9 @@ export async function buildCli(options = {}) {
     }
   }
   const files = {};
-  for (const input of Object.keys(result.metafile.inputs)) {
+  // This script too: an edit to how the CLI is compiled makes the build stale like a source edit.
+  const self = path.join(root, 'lib', 'cli', 'build.mjs');
+  for (const input of [...Object.keys(result.metafile.inputs), ...(fs.existsSync(self) ? [self] : [])]) {
     const abs = path.resolve(root, input);
     if (abs.includes(`${path.sep}node_modules${path.sep}`)) continue;
     const st = fs.statSync(abs);

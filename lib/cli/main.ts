@@ -45,9 +45,35 @@ export interface CliIO extends Output {
 }
 
 type Registrar = (program: Command, io: CliIO) => void;
+type CommandName = (typeof COMMANDS)[number];
 
-/** Builds the commander program with every command registered. */
-export async function buildProgram(io: CliIO): Promise<Command> {
+/** Root options taking a value, as `buildProgram` declares them. */
+const VALUE_OPTIONS = new Set(['-C', '--cwd']);
+
+/**
+ * The command `argv` runs when that is plain to see: its first word after root options that
+ * take a value (`-C <dir>`, `--cwd=<dir>`) names a command of COMMANDS. Undefined for anything
+ * else (no command, `help`, an unknown word, `--help` or `--` ahead of the command), which needs
+ * the whole command table for its help or suggestion.
+ */
+export function invokedCommand(argv: readonly string[]): CommandName | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (VALUE_OPTIONS.has(arg)) i++;
+    else if (arg.startsWith('--cwd=') || (arg.startsWith('-C') && !arg.startsWith('--'))) continue;
+    else if (arg.startsWith('-')) return undefined;
+    else return (COMMANDS as readonly string[]).includes(arg) ? (arg as CommandName) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Builds the commander program. With `argv`, a run whose command is plain to see
+ * (invokedCommand) registers that command alone: loading the other command modules would cost
+ * every command tens of milliseconds, and a subcommand's parsing, help and errors do not depend
+ * on its siblings. Otherwise every command is registered.
+ */
+export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise<Command> {
   const program = new Command('lockstep')
     .description(
       'GitOps for one production ML system: versioned artifacts, cached pipeline, promotion, canaries.',
@@ -63,8 +89,11 @@ export async function buildProgram(io: CliIO): Promise<Command> {
     const dir = root.opts().cwd as string | undefined;
     if (dir) io.cwd = dir;
   });
+  const only = argv && invokedCommand(argv);
   const modules = await Promise.all(
-    COMMANDS.map(async (name) => (await import(`./commands/${name}.ts`)) as { register: Registrar }),
+    (only ? [only] : COMMANDS).map(
+      async (name) => (await import(`./commands/${name}.ts`)) as { register: Registrar },
+    ),
   );
   for (const mod of modules) mod.register(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
@@ -78,7 +107,7 @@ export async function buildProgram(io: CliIO): Promise<Command> {
 export async function main(argv: string[], output: Output = processOutput): Promise<number> {
   const io: CliIO = { ...output, cwd: process.cwd() };
   try {
-    const program = await buildProgram(io);
+    const program = await buildProgram(io, argv);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {

@@ -75,7 +75,16 @@ function sigOf(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
 }
 
-function walk(abs: string, deep: boolean, out: Record<string, string>, newest: { ns: bigint }): void {
+/** Every lstat a walk took, by path (see CachedAnswerRead). */
+type Seen = Map<string, fs.BigIntStats>;
+
+function walk(
+  abs: string,
+  deep: boolean,
+  out: Record<string, string>,
+  newest: { ns: bigint },
+  seen?: Seen,
+): void {
   let st: fs.BigIntStats;
   try {
     st = fs.lstatSync(abs, { bigint: true });
@@ -84,6 +93,7 @@ function walk(abs: string, deep: boolean, out: Record<string, string>, newest: {
     return;
   }
   out[abs] = sigOf(st);
+  seen?.set(abs, st);
   if (st.mtimeNs > newest.ns) newest.ns = st.mtimeNs;
   if (st.ctimeNs > newest.ns) newest.ns = st.ctimeNs;
   if (!deep || !st.isDirectory()) return;
@@ -100,14 +110,14 @@ function walk(abs: string, deep: boolean, out: Record<string, string>, newest: {
     // directory root holding them (a --pipeline module at the repository root, a stage reading
     // `.`) would otherwise never give a cached answer.
     if (SKIPPED_NAMES.has(name)) continue;
-    walk(path.join(abs, name), true, out, newest);
+    walk(path.join(abs, name), true, out, newest, seen);
   }
 }
 
-function signatures(roots: Root[]): { sigs: Record<string, string>; newestNs: bigint } {
+function signatures(roots: Root[], seen?: Seen): { sigs: Record<string, string>; newestNs: bigint } {
   const sigs: Record<string, string> = {};
   const newest = { ns: 0n };
-  for (const [p, deep] of roots) walk(p, deep, sigs, newest);
+  for (const [p, deep] of roots) walk(p, deep, sigs, newest, seen);
   return { sigs, newestNs: newest.ns };
 }
 
@@ -186,10 +196,19 @@ function isAnswer(v: unknown): v is CacheFile {
 }
 
 /**
+ * A cached answer as read, with the lstats its signatures were checked with: among them the
+ * cache's fan-out directories, which the status index stamps next (statusFromAnswer), so they
+ * are not stat'ed twice.
+ */
+export interface CachedAnswerRead extends CachedAnswer {
+  seen: ReadonlyMap<string, fs.BigIntStats>;
+}
+
+/**
  * The cached answer when every signature it was computed from is unchanged, else undefined (a
  * missing, garbled or foreign cache file is a miss).
  */
-export function readCachedAnswer(repo: Repo, pipeline: StatusPipeline): CachedAnswer | undefined {
+export function readCachedAnswer(repo: Repo, pipeline: StatusPipeline): CachedAnswerRead | undefined {
   let body: unknown;
   try {
     body = JSON.parse(fs.readFileSync(cacheFile(repo), 'utf8'));
@@ -197,11 +216,12 @@ export function readCachedAnswer(repo: Repo, pipeline: StatusPipeline): CachedAn
     return undefined;
   }
   if (!isAnswer(body) || body.key !== baseKey(pipeline.file)) return undefined;
-  const { sigs } = signatures(body.roots);
+  const seen: Seen = new Map();
+  const { sigs } = signatures(body.roots, seen);
   const stored = Object.keys(body.sigs);
   if (stored.length !== Object.keys(sigs).length) return undefined;
   for (const k of stored) if (sigs[k] !== body.sigs[k]) return undefined;
-  return { stages: body.stages, stale: body.stale, data: body.data, refs: body.refs };
+  return { stages: body.stages, stale: body.stale, data: body.data, refs: body.refs, seen };
 }
 
 /**
@@ -257,8 +277,11 @@ export function signaturesBefore(
  * objects checked now through the status index. Undefined when an object is not known to be
  * cached (the full status says which are missing).
  */
-export async function statusFromAnswer(repo: Repo, answer: CachedAnswer): Promise<StatusReport | undefined> {
-  const index = StatusIndex.load(repo);
+export async function statusFromAnswer(
+  repo: Repo,
+  answer: CachedAnswer & { seen?: ReadonlyMap<string, fs.BigIntStats> },
+): Promise<StatusReport | undefined> {
+  const index = StatusIndex.load(repo, { seen: answer.seen });
   if (!answer.refs.every((ref) => index.isComplete(ref))) return undefined;
   const changedData = await changedDataOf(
     index,

@@ -123,11 +123,18 @@ function readJson(file: string): unknown {
 export interface StatusIndexOptions {
   /** The clock the racy rule compares file times with (default `Date.now`; tests move it). */
   now?: () => number;
+  /**
+   * lstats taken moments ago in this process, by absolute path (the status answer cache's check
+   * takes one of every cache fan-out directory): the cache stamp uses a directory's instead of
+   * stat'ing it again. Default none.
+   */
+  seen?: ReadonlyMap<string, fs.BigIntStats>;
 }
 
 export class StatusIndex {
   private readonly repo: Repo;
   private readonly now: () => number;
+  private readonly seen: ReadonlyMap<string, fs.BigIntStats> | undefined;
   private readonly file: string;
   private readonly filesFile: string;
   private trees: Map<string, [Oid, number, string]>;
@@ -140,6 +147,7 @@ export class StatusIndex {
   private constructor(repo: Repo, options: StatusIndexOptions) {
     this.repo = repo;
     this.now = options.now ?? Date.now;
+    this.seen = options.seen;
     this.file = path.join(repo.stateDir, 'state', 'status.json');
     this.filesFile = path.join(repo.stateDir, 'state', 'status-files.json');
     const body = readJson(this.file) as IndexFile | undefined;
@@ -318,7 +326,9 @@ export class StatusIndex {
     const parts: string[] = [];
     let racy = false;
     const add = (name: string, abs: string) => {
-      const st = fs.statSync(abs, { bigint: true });
+      // An lstat of a directory is its stat (a symlink's is not: that one is stat'ed).
+      const known = this.seen?.get(abs);
+      const st = known?.isDirectory() ? known : fs.statSync(abs, { bigint: true });
       if (isRacy(st, at)) racy = true;
       parts.push(`${name}:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`);
     };

@@ -8,6 +8,10 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DENY = path.join(ROOT, 'test/support/deny-imports.mjs');
+/** Prints the built-in modules the process loaded, when it exits. */
+const LIST_BUILTINS = `data:text/javascript,${encodeURIComponent(
+  "process.on('exit', () => process.stderr.write(process.moduleLoadList.join('\\n')));",
+)}`;
 const ML = '^(@tensorflow/|meyda|vega|@google-cloud/|fastify|espeak-ng|@resvg/)';
 
 interface Result {
@@ -47,6 +51,11 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
     expect(status.code).toBe(0);
     const stages = (JSON.parse(status.stdout) as { stages: { name: string }[] }).stages.map((s) => s.name);
     expect(stages).toEqual(expect.arrayContaining(['ingest', 'featurize', 'train', 'evaluate', 'gate']));
+    // Nor node:child_process, which the inlined commander only needs for executable subcommands.
+    const builtins = await node(['--import', LIST_BUILTINS, bin, '--help']);
+    expect(builtins.code).toBe(0);
+    expect(builtins.stderr).toContain('NativeModule fs');
+    expect(builtins.stderr).not.toContain('NativeModule child_process');
     // The same hook does stop a command that needs the libraries, so the check above can fail.
     const denied = await node(
       ['--import', DENY, '-e', "await import('@tensorflow/tfjs')", '--input-type=module'],
@@ -149,6 +158,14 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       };
       await buildCli({ root: pkg, quiet: true });
       expect(fs.existsSync(path.join(pkg, 'dist/cli', used))).toBe(false);
+    });
+
+    it('an edit to lib/cli/build.mjs makes the build stale, as a source edit does', async () => {
+      expect((await help()).code).toBe(0);
+      const build = current();
+      fs.appendFileSync(path.join(pkg, 'lib/cli/build.mjs'), '// compiled differently now\n');
+      expect((await help()).code).toBe(0);
+      expect(current()).not.toBe(build);
     });
 
     it('a source file deleted since the build makes the build stale', async () => {

@@ -31,28 +31,32 @@ async function trackedRepo(n = 20) {
 }
 
 describe('status index', () => {
-  it('status index answers an unchanged directory from stats alone, reading no per-file entry', async () => {
-    const { repo, ref } = await trackedRepo();
-    const first = StatusIndex.load(repo, { now: later() });
-    expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
-    await first.save();
-    // Entries planted with wrong oids are not consulted while the stat signature matches ...
-    const table = filesTable(repo.root);
-    for (const k of Object.keys(table)) table[k]![1] = 'b'.repeat(64);
-    fs.writeFileSync(
-      path.join(repo.root, '.lockstep/state/status-files.json'),
-      JSON.stringify({ v: 1, files: table }),
-    );
-    expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
-      kind: 'present',
-      hash: ref.hash,
-    });
-    // ... and a file added to the directory breaks the signature, so the table is read.
-    fs.writeFileSync(path.join(repo.root, 'data', 'zz-new.bin'), 'x');
-    const after = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
-    expect(after.kind).toBe('present');
-    expect(after.kind === 'present' && after.hash).not.toBe(ref.hash);
-  });
+  // 1,100 files: the signature is hashed in blocks of 1,024, and the added file is in the last one.
+  it.each([20, 1100])(
+    'status index answers an unchanged directory of %i files from stats alone, reading no per-file entry',
+    async (n) => {
+      const { repo, ref } = await trackedRepo(n);
+      const first = StatusIndex.load(repo, { now: later() });
+      expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+      await first.save();
+      // Entries planted with wrong oids are not consulted while the stat signature matches ...
+      const table = filesTable(repo.root);
+      for (const k of Object.keys(table)) table[k]![1] = 'b'.repeat(64);
+      fs.writeFileSync(
+        path.join(repo.root, '.lockstep/state/status-files.json'),
+        JSON.stringify({ v: 1, files: table }),
+      );
+      expect(await StatusIndex.load(repo, { now: later() }).workspaceHash('data')).toEqual({
+        kind: 'present',
+        hash: ref.hash,
+      });
+      // ... and a file added to the directory breaks the signature, so the table is read.
+      fs.writeFileSync(path.join(repo.root, 'data', 'zz-new.bin'), 'x');
+      const after = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+      expect(after.kind).toBe('present');
+      expect(after.kind === 'present' && after.hash).not.toBe(ref.hash);
+    },
+  );
 
   it('status index sees new bytes of the same size with the mtime put back (the ctime moved)', async () => {
     const { repo, ref } = await trackedRepo();
@@ -109,24 +113,34 @@ describe('status index', () => {
     expect(bad.kind).toBe('unreadable');
   });
 
-  it('status index trusts "every object cached" only while no cache directory changed', async () => {
-    const { repo, ref } = await trackedRepo(5);
-    const stamp = () => StatusIndex.load(repo, { now: later() });
-    const first = stamp();
-    expect(first.isComplete(ref)).toBe(false);
-    first.markComplete(ref);
-    await first.save();
-    expect(stamp().isComplete(ref)).toBe(true);
-    // Deleting one object (its fan-out directory's mtime moves) voids the answer.
-    const cache = new Cache(repo);
-    fs.rmSync(cache.objectPath(ref.hash));
-    expect(stamp().isComplete(ref)).toBe(false);
-    // A stamp whose directories changed within the racy window is not kept.
-    const racy = StatusIndex.load(repo);
-    racy.markComplete(ref);
-    await racy.save();
-    expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
-  });
+  // With `seen`, the stamp takes the cache directories' lstats taken just before (as status does
+  // after checking its answer cache) instead of stat'ing them: the same answers.
+  it.each([false, true])(
+    'status index trusts "every object cached" only while no cache directory changed (seen: %s)',
+    async (withSeen) => {
+      const { repo, ref } = await trackedRepo(5);
+      const seen = () => {
+        const objects = path.join(repo.cacheDir, 'sha256');
+        const dirs = [objects, ...fs.readdirSync(objects).map((d) => path.join(objects, d))];
+        return new Map(dirs.map((d) => [d, fs.lstatSync(d, { bigint: true })]));
+      };
+      const stamp = () => StatusIndex.load(repo, { now: later(), seen: withSeen ? seen() : undefined });
+      const first = stamp();
+      expect(first.isComplete(ref)).toBe(false);
+      first.markComplete(ref);
+      await first.save();
+      expect(stamp().isComplete(ref)).toBe(true);
+      // Deleting one object (its fan-out directory's mtime moves) voids the answer.
+      const cache = new Cache(repo);
+      fs.rmSync(cache.objectPath(ref.hash));
+      expect(stamp().isComplete(ref)).toBe(false);
+      // A stamp whose directories changed within the racy window is not kept.
+      const racy = StatusIndex.load(repo);
+      racy.markComplete(ref);
+      await racy.save();
+      expect(StatusIndex.load(repo, { now: later() }).isComplete(ref)).toBe(false);
+    },
+  );
   it('status index does not take the hash state for a file edited after add with its mtime put back', async () => {
     const repo = makeRepo();
     cleanup.push(repo.root);

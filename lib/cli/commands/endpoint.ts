@@ -14,8 +14,10 @@ export function register(program: Command, io: CliIO): void {
     .option('-e, --env <env>', 'environment', 'dev')
     .option('--json', 'print as JSON')
     .action(async (opts: { env: string; json?: boolean }) => {
-      const { findRepo } = await import('../../repo.ts');
-      const { openEndpoint } = await import('../../endpoints/open.ts');
+      const [{ findRepo }, { openEndpoint }] = await Promise.all([
+        import('../../repo.ts'),
+        import('../../endpoints/open.ts'),
+      ]);
       const repo = findRepo(io.cwd);
       const { endpoint: ep } = await openEndpoint(repo, opts.env, { out: io, log: false });
       const d = await ep.describe();

@@ -103,11 +103,14 @@ export function register(program: Command, io: CliIO): void {
         rev: string[];
         json?: boolean;
       }) => {
-        const { collectRows, shapeTable } = await import('../../experiments/show.ts');
-        const { readOrigins } = await import('../../experiments/origins.ts');
-        const { resolveRev } = await import('../../git.ts');
-        const { renderTable } = await import('../../table.ts');
-        const path = await import('node:path');
+        const [{ collectRows, shapeTable }, { readOrigins }, { resolveRev }, { renderTable }, path] =
+          await Promise.all([
+            import('../../experiments/show.ts'),
+            import('../../experiments/origins.ts'),
+            import('../../git.ts'),
+            import('../../table.ts'),
+            import('node:path'),
+          ]);
         const repo = findRepo(io.cwd);
         const revs = opts.rev.length
           ? await Promise.all(opts.rev.map((r) => resolveRev(repo.root, r)))

@@ -19,10 +19,13 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print as JSON (every key, evaluate slices from its out)')
     .option('--all', 'list slice and interval keys too (evaluate slices from its out)')
     .action(async (rev: string, opts: { json?: boolean; all?: boolean }) => {
-      const { findRepo } = await import('../../repo.ts');
-      const { metricsAt, recordedMetricsAt } = await import('../../pipeline/revisions.ts');
-      const { formatValue } = await import('../../pipeline/diff.ts');
-      const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
+      const [{ findRepo }, { metricsAt, recordedMetricsAt }, { formatValue }, { isSliceOrIntervalKey }] =
+        await Promise.all([
+          import('../../repo.ts'),
+          import('../../pipeline/revisions.ts'),
+          import('../../pipeline/diff.ts'),
+          import('../../slices/shape.ts'),
+        ]);
       const repo = findRepo(io.cwd);
       let m: Record<string, number>;
       if (opts.json || opts.all) {
@@ -49,18 +52,22 @@ export function register(program: Command, io: CliIO): void {
     keyHeader: 'metric',
     flag: { name: 'changed', help: 'list changed metrics only' },
     rows: async (repo, a, b, changed) => {
-      const { metricsAt } = await import('../../pipeline/revisions.ts');
-      const { diffMetrics } = await import('../../pipeline/diff.ts');
+      const [{ metricsAt }, { diffMetrics }, { isSliceOrIntervalKey }] = await Promise.all([
+        import('../../pipeline/revisions.ts'),
+        import('../../pipeline/diff.ts'),
+        import('../../slices/shape.ts'),
+      ]);
       const rows = diffMetrics(await metricsAt(repo, a), await metricsAt(repo, b), { all: !changed });
-      const { isSliceOrIntervalKey } = await import('../../slices/shape.ts');
       return rows.filter((r) => !isSliceOrIntervalKey(r.key));
     },
     extra: {
       key: 'slices',
       help: 'leave out the slice table',
       render: async (repo, a, b, markdown) => {
-        const { evalMetricsAt } = await import('../../pipeline/revisions.ts');
-        const { renderSliceTable, sliceRows } = await import('../../slices/table.ts');
+        const [{ evalMetricsAt }, { renderSliceTable, sliceRows }] = await Promise.all([
+          import('../../pipeline/revisions.ts'),
+          import('../../slices/table.ts'),
+        ]);
         // From each revision's evaluate out, by hash: the lockfile records headline metrics only.
         const [oldM, newM] = await Promise.all([evalMetricsAt(repo, a), evalMetricsAt(repo, b)]);
         const rows = sliceRows(newM, oldM);

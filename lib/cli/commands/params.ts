@@ -13,8 +13,10 @@ export function register(program: Command, io: CliIO): void {
     keyHeader: 'param',
     flag: { name: 'all', help: 'list unchanged params too' },
     rows: async (repo, a, b, all) => {
-      const { paramsAt } = await import('../../pipeline/revisions.ts');
-      const { diffParams } = await import('../../pipeline/diff.ts');
+      const [{ paramsAt }, { diffParams }] = await Promise.all([
+        import('../../pipeline/revisions.ts'),
+        import('../../pipeline/diff.ts'),
+      ]);
       return diffParams(await paramsAt(repo, a), await paramsAt(repo, b), { all });
     },
   });

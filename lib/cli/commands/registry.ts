@@ -39,8 +39,10 @@ export function register(program: Command, io: CliIO): void {
     .option('-n, --limit <n>', 'at most n entries (the newest)')
     .option('--since <date>', 'only commits newer than <date>: 2026-01-31, or "2 weeks ago"')
     .action(async (opts: { json?: boolean; limit?: string; since?: string }) => {
-      const { listRegistry } = await import('../../registry/registry.ts');
-      const { renderTable } = await import('../../table.ts');
+      const [{ listRegistry }, { renderTable }] = await Promise.all([
+        import('../../registry/registry.ts'),
+        import('../../table.ts'),
+      ]);
       const repo = findRepo(io.cwd);
       const since = opts.since === undefined ? undefined : parseSince('--since', opts.since).toISOString();
       const entries = await listRegistry(repo.root, {
@@ -75,11 +77,14 @@ export function register(program: Command, io: CliIO): void {
     .option('--json', 'print JSON')
     .option('--history', 'also list the environments that deployed the model before (walks their history)')
     .action(async (ref: string, opts: { json?: boolean; history?: boolean }) => {
-      const { showRegistry } = await import('../../registry/registry.ts');
-      const { lineageOf } = await import('../../registry/lineage.ts');
-      const { servingModel } = await import('../../canary/serving.ts');
-      const { readDeployments } = await import('../../promotion/records.ts');
-      const { ENVIRONMENTS } = await import('../../environment/policy.ts');
+      const [{ showRegistry }, { lineageOf }, { servingModel }, { readDeployments }, { ENVIRONMENTS }] =
+        await Promise.all([
+          import('../../registry/registry.ts'),
+          import('../../registry/lineage.ts'),
+          import('../../canary/serving.ts'),
+          import('../../promotion/records.ts'),
+          import('../../environment/policy.ts'),
+        ]);
       const repo = findRepo(io.cwd);
       const e = await showRegistry(repo.root, ref, { history: opts.history });
       const lineage = lineageOf(e.commit, e.lockfile);

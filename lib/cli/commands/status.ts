@@ -16,10 +16,16 @@ export function register(program: Command, io: CliIO): void {
     .option('--remote', 'also check the default remote')
     .option('--pipeline <module>', 'module exporting pipeline(params) (default stages/pipeline.ts)')
     .action(async (opts: { json?: boolean; remote?: boolean; pipeline?: string }) => {
-      const { findRepo } = await import('../../repo.ts');
-      const { formatStatus } = await import('../../pipeline/status-report.ts');
+      // Together, not one after another: each import waits on file reads in the thread pool,
+      // which on a busy machine costs a no-op status more than the work it imports.
+      const [{ findRepo }, { formatStatus }, { STAGES_DIR, defaultPipelinePath }, answers] =
+        await Promise.all([
+          import('../../repo.ts'),
+          import('../../pipeline/status-report.ts'),
+          import('../pipeline-module.ts'),
+          opts.remote ? undefined : import('../../pipeline/status-cache.ts'),
+        ]);
       const repo = findRepo(io.cwd);
-      const { STAGES_DIR, defaultPipelinePath } = await import('../pipeline-module.ts');
       const pipelineFile = opts.pipeline === undefined ? undefined : path.resolve(io.cwd, opts.pipeline);
       // The default pipeline's directory, and the named module's: a new stage file there changes the plan.
       const pipeline = {
@@ -30,7 +36,6 @@ export function register(program: Command, io: CliIO): void {
         if (opts.json) io.out(JSON.stringify(status, null, 2));
         else for (const line of formatStatus(status)) io.out(line);
       };
-      const answers = opts.remote ? undefined : await import('../../pipeline/status-cache.ts');
       if (answers) {
         const cached = answers.readCachedAnswer(repo, pipeline);
         const status = cached && (await answers.statusFromAnswer(repo, cached));
