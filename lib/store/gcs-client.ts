@@ -14,6 +14,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { randomBytes } from 'node:crypto';
 import type { Storage, StorageOptions } from '@google-cloud/storage';
 
 export interface StorageClientOptions {
@@ -150,6 +151,65 @@ export class MediaClient {
       req.on('error', reject);
       req.end();
     });
+  }
+
+  /**
+   * Uploads `data` as object `name` in one multipart request (the JSON API's
+   * `uploadType=multipart`: the object resource, then the bytes), with `ifGenerationMatch` when
+   * given. Resolves with the stored object's resource; rejects with the service's status as
+   * `code` (412 when the precondition failed, 400 when the declared hashes do not match the
+   * bytes) or with the connection's error. One attempt: the caller retries. The storage client's
+   * own `file.save` does the same request through several layers of streams and retry wrappers,
+   * about 3 ms of CPU per object here against well under 1 ms this way, which for the hundreds of
+   * small objects of a stage's inputs was most of pushing them.
+   */
+  async uploadMultipart(
+    bucket: string,
+    name: string,
+    data: Buffer,
+    resource: Record<string, unknown>,
+    options: { ifGenerationMatch?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Record<string, unknown>> {
+    const url = new URL(`upload/storage/v1/b/${encodeURIComponent(bucket)}/o`, this.base);
+    url.searchParams.set('uploadType', 'multipart');
+    url.searchParams.set('name', name);
+    if (options.ifGenerationMatch !== undefined)
+      url.searchParams.set('ifGenerationMatch', String(options.ifGenerationMatch));
+    const boundary = `lockstep-${randomBytes(12).toString('hex')}`;
+    const contentType = String(resource.contentType ?? 'application/octet-stream');
+    const head = Buffer.from(
+      `--${boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n` +
+        `${JSON.stringify({ ...resource, name })}\r\n` +
+        `--${boundary}\r\ncontent-type: ${contentType}\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const headers: Record<string, string> = {
+      ...(await this.headers(url.toString())),
+      'content-type': `multipart/related; boundary=${boundary}`,
+      'content-length': String(head.length + data.length + tail.length),
+      'accept-encoding': 'identity',
+    };
+    const lib = url.protocol === 'http:' ? http : https;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = lib.request(url, { method: 'POST', headers, agent: this.agent, signal: options.signal });
+      // Silence this long (sending, or waiting for the answer) fails the request (a transient error).
+      req.setTimeout(options.timeoutMs ?? 60_000, () =>
+        req.destroy(Object.assign(new Error('no response'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('response', (r) => {
+        req.setTimeout(0);
+        resolve(r);
+      });
+      req.on('error', reject);
+      req.write(head);
+      req.write(data);
+      req.end(tail);
+    });
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw await responseError(res);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
   }
 
   /**

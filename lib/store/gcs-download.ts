@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { CRC32C } from '@google-cloud/storage';
 import { LockstepError, formatProblem } from '../errors.ts';
 import type { TransferOptions } from './remote.ts';
 import { isTransient, statusOf, toGcsError } from './gcs-errors.ts';
+import { Crc32c } from './crc32c.ts';
 import { responseError } from './gcs-client.ts';
 
 /** What the service reports about a stored object. */
@@ -24,14 +24,14 @@ export interface ObjectHashes {
 
 /** crc32c and md5 (base64, as GCS reports them) and size of bytes in memory. */
 export function hashBuffer(data: Buffer): { size: number; crc32c: string; md5: string } {
-  const crc = new CRC32C();
+  const crc = new Crc32c();
   crc.update(data);
   return { size: data.length, crc32c: crc.toString(), md5: createHash('md5').update(data).digest('base64') };
 }
 
 /** crc32c and md5 (base64, as GCS reports them) and size of a local file, in one read. */
 export async function hashFile(filePath: string): Promise<{ size: number; crc32c: string; md5: string }> {
-  const crc = new CRC32C();
+  const crc = new Crc32c();
   const md5 = createHash('md5');
   let size = 0;
   for await (const chunk of fs.createReadStream(filePath, { highWaterMark: 1 << 20 })) {
@@ -103,7 +103,7 @@ export async function downloadOnce(
   destPath: string,
   options: TransferOptions,
 ): Promise<{ ok: true } | { ok: false; problem: string }> {
-  const crc = new CRC32C();
+  const crc = new Crc32c();
   const md5 = createHash('md5');
   const expected: ObjectHashes = {};
   let received = 0;

@@ -269,6 +269,7 @@ export class GcsRemote implements Remote {
       media: this.media,
       resumableThreshold: this.resumableThreshold,
       resumableChunkSize: this.resumableChunkSize,
+      maxRetries: this.maxRetries,
       integrityRetries: this.integrityRetries,
       backoff: (attempt, signal) => this.backoff(attempt, signal),
       statObject: (oid, o) => this.statObject(oid, o),

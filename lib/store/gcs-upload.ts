@@ -1,6 +1,6 @@
 /**
  * Uploads to the GCS remote (gcs-remote.ts holds the rest). Small files go in one multipart
- * request from the bytes that were hashed; large ones through a resumable session saved before
+ * request from the bytes that were hashed (sent by MediaClient, retried here); large ones through a resumable session saved before
  * any byte is sent, so a later run continues it. Every upload declares crc32c and md5 and carries
  * `ifGenerationMatch=0`; the stored object's hashes are compared after, and a damaged copy is
  * replaced. A saved session is asked where it stands before the client gets it: a finished one
@@ -11,7 +11,7 @@ import type { Bucket, File } from '@google-cloud/storage';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
 import type { TransferOptions } from './remote.ts';
-import { statusOf, toGcsError } from './gcs-errors.ts';
+import { isTransient, statusOf, toGcsError } from './gcs-errors.ts';
 import type { UploadSessions } from './gcs-sessions.ts';
 import type { MediaClient } from './gcs-client.ts';
 import { hashBuffer, hashFile, type ObjectHashes } from './gcs-download.ts';
@@ -26,10 +26,37 @@ export interface UploadTarget {
   media: MediaClient;
   resumableThreshold: number;
   resumableChunkSize: number;
+  /** Retries of a small file's upload on 429, 5xx and dropped connections. */
+  maxRetries: number;
   integrityRetries: number;
   backoff(attempt: number, signal?: AbortSignal): Promise<void>;
   statObject(oid: Oid, o: { missingOk: true }): Promise<ObjectHashes | undefined>;
   deleteGeneration(oid: Oid, generation?: string): Promise<void>;
+}
+
+/**
+ * One multipart upload of a small file, repeated on 429, 5xx and dropped connections (as the
+ * client's own retries did): `ifGenerationMatch=0` makes a repeat safe, a success whose answer
+ * was lost answers 412, which the caller resolves by looking at the stored object.
+ */
+async function sendSmall(
+  ctx: UploadTarget,
+  oid: Oid,
+  data: Buffer,
+  metadata: Record<string, unknown>,
+  signal: AbortSignal | undefined,
+): Promise<File['metadata']> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await ctx.media.uploadMultipart(ctx.bucketName, ctx.keyOf(oid), data, metadata, {
+        ifGenerationMatch: 0,
+        signal,
+      })) as File['metadata'];
+    } catch (err) {
+      if (signal?.aborted || attempt >= ctx.maxRetries || !isTransient(err)) throw err;
+      await ctx.backoff(attempt + 1, signal);
+    }
+  }
 }
 
 function hashesOf(metadata: File['metadata']): ObjectHashes {
@@ -81,8 +108,7 @@ export async function uploadObject(
     let created = true;
     try {
       if (data) {
-        await file.save(data, { ...common, resumable: false });
-        stored = hashesOf(file.metadata);
+        stored = hashesOf(await sendSmall(ctx, oid, data, common.metadata, options.signal));
       } else {
         // The session URI is saved before any byte is sent, so a later run (after a crash or
         // a kill) continues this upload from the service's offset.

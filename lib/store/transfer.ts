@@ -73,6 +73,9 @@ export async function pushObjects(
   return { transferred: stored, skipped: unique.length - stored, bytes };
 }
 
+/** Downloaded objects made durable and named together (a crash loses at most one batch's transfer). */
+const ADOPT_BATCH = 256;
+
 /**
  * Downloads the objects the cache does not have. Objects the remote lacks are returned in
  * `missing`; an object whose bytes do not match its name is an IntegrityError (nothing enters
@@ -95,14 +98,35 @@ export async function pullObjects(
       ? createProgress(options.out, `pull ${remote.url}`, todo.length, { unit: 'objects' })
       : undefined;
   let bytes = 0;
+  // Verified downloads wait as temps and enter the cache in batches: one sync makes a batch
+  // durable before any of its objects gets its name (adoptTemps), instead of one fsync each.
+  let pending: Array<{ tmp: string; oid: Oid; synced?: boolean }> = [];
+  const adopt = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    try {
+      await cache.adoptTemps(batch);
+    } catch (err) {
+      await Promise.all(batch.map((b) => fs.promises.rm(b.tmp, { force: true })));
+      throw err;
+    }
+  };
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
-      const size = await cache.download(remote, oid, { signal: options.signal });
+      const { tmp, size } = await cache.downloadTemp(remote, oid, { signal: options.signal });
+      pending.push({ tmp, oid });
       bytes += size;
       progress?.tick(1);
+      if (pending.length >= ADOPT_BATCH) await adopt();
     });
+  } catch (err) {
+    // What was fetched enters the cache even when another download failed: a retry pulls only
+    // the rest. The download's failure is the one reported.
+    await adopt().catch(() => undefined);
+    throw err;
   } finally {
     progress?.stop();
   }
+  await adopt();
   return { transferred: todo.length, skipped: unique.length - absent.length, bytes, missing };
 }

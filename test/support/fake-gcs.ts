@@ -11,7 +11,7 @@
 import http from 'node:http';
 import { createHash, createVerify, randomBytes, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { CRC32C } from '@google-cloud/storage';
+import { crc32cBase64 } from '../../lib/store/crc32c.ts';
 
 export type RequestKind =
   | 'upload' // POST uploadType=multipart|media
@@ -96,10 +96,9 @@ interface UploadSession {
 
 const MAX_PAGE = 1000;
 
+/** The object's crc32c as GCS computes it (test/store/crc32c.test.ts checks it against the client library's). */
 export function crc32cOf(data: Buffer): string {
-  const crc = new CRC32C();
-  crc.update(data);
-  return crc.toString();
+  return crc32cBase64(data);
 }
 
 export function md5Of(data: Buffer): string {
