@@ -18,7 +18,12 @@
  *   WAV decode, features, model; the request's JSON.parse is reported apart as json_parse_cpu_ms),
  *   the same model loaded the way the server loads it.
  * - capacity_efficiency: max_rps / (server_workers / predict_cpu_seconds), the share of the CPU
- *   floor the server reaches (target >= 0.85). The load generator shares the machine's cores.
+ *   floor the server reaches (target >= 0.85). The load generator shares the machine's cores:
+ *   generator_cores_at_max is the CPU autocannon (this process) used during the max_rps run, in
+ *   cores, generator_cpu_ms_per_request the same per request, and
+ *   capacity_efficiency_net_of_generator the same share against the cores the generator left
+ *   (min(server_workers, cores - generator_cores_at_max) / predict_cpu_seconds).
+ * - predict_backend: the tfjs backend predict_cpu_ms was measured on, picked as the server picks it.
  * - server_cpu_ms_per_request: CPU time the server processes (primary and workers, from
  *   /proc) spent per answered request during the max_rps run; cpu_efficiency = predict_cpu_ms /
  *   that, the same share measured in CPU time, which holds on a loaded machine where
@@ -56,6 +61,7 @@ import { loadServingModel } from '../lib/serving/model.ts';
 import { parseInstances } from '../lib/serving/predict.ts';
 import { checkAudioInstance, checksOf } from '../lib/serving/checks.ts';
 import { decodeRequestWav } from '../lib/serving/decode.ts';
+import { initBackend } from '../lib/ml/backend.ts';
 
 const TARGET_RPS = 300;
 
@@ -131,14 +137,17 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * CPU milliseconds per prediction of `body` in this process, the model loaded as the server
- * loads it: the least of 5 rounds of `n` predictions after a warm-up (JIT, tf kernels).
+ * loads it: the least of 5 rounds of `n` predictions after a warm-up (JIT, tf kernels). The
+ * backend is picked as a fresh server process picks it (`auto`: tfjs-node, then wasm, then cpu);
+ * training in this process left tfjs on the cpu backend, which is not the one the server runs.
  */
 async function predictCpu(
   modelDir: string,
   body: string,
   wav: Buffer,
   n = 100,
-): Promise<{ predict: number; json: number; wav: number }> {
+): Promise<{ predict: number; json: number; wav: number; backend: string }> {
+  const backend = (await initBackend('auto')).name;
   const model = await loadServingModel(modelDir);
   const parsedBody: unknown = JSON.parse(body);
   const once = () => {
@@ -172,7 +181,7 @@ async function predictCpu(
     }
     return best;
   };
-  return { predict: cpuMs(once), json: cpuMs(() => JSON.parse(body)), wav: cpuMs(onceWav) };
+  return { predict: cpuMs(once), json: cpuMs(() => JSON.parse(body)), wav: cpuMs(onceWav), backend };
 }
 
 /** Median latency (ms) of `n` requests sent one after another on one keep-alive connection. */
@@ -310,8 +319,12 @@ export default async function serveBench(): Promise<Record<string, number | stri
     await run({ ...predict, connections: 8, duration: 2 }); // warm-up (JIT, caches)
     const health = await run({ url: url + '/health', connections: 16, duration: Math.max(2, seconds / 2) });
     const cpuBefore = treeCpuSeconds(child.pid!);
+    // autocannon runs in this process, on the same cores as the server: its CPU is measured apart.
+    const generatorBefore = process.cpuUsage();
     const max = await run({ ...predict, connections: 16, duration: seconds });
     const serverCpu = treeCpuSeconds(child.pid!) - cpuBefore;
+    const generator = process.cpuUsage(generatorBefore);
+    const generatorCores = (generator.user + generator.system) / 1e6 / seconds;
     // The same closed loop with the clip as a raw audio/wav body.
     const cpuBeforeWav = treeCpuSeconds(child.pid!);
     const maxWav = await run({
@@ -403,6 +416,14 @@ export default async function serveBench(): Promise<Record<string, number | stri
     const round2 = (x: number) => Math.round(x * 100) / 100;
     return {
       capacity_efficiency: round2(maxRps / (workers / (cpu.predict / 1000))),
+      capacity_efficiency_net_of_generator: round2(
+        maxRps /
+          (Math.max(0.1, Math.min(workers, os.availableParallelism() - generatorCores)) /
+            (cpu.predict / 1000)),
+      ),
+      generator_cores_at_max: round2(generatorCores),
+      generator_cpu_ms_per_request: round2((generator.user + generator.system) / 1000 / max.requests.total),
+      predict_backend: cpu.backend,
       predict_cpu_ms: round2(cpu.predict),
       json_parse_cpu_ms: round2(cpu.json),
       wav_capacity_efficiency: round2(maxRpsWav / (workers / (cpu.wav / 1000))),
