@@ -33,3 +33,5 @@ export interface HashOneResult {
   synced?: boolean;
 }
 export function hashOne(task: HashTask): HashOneResult;
+/** `hashOne`, with a large copy written straight to the disk (O_DIRECT) while it is hashed. */
+export function hashOneAsync(task: HashTask): Promise<HashOneResult>;

@@ -1,9 +1,10 @@
 /**
  * Hash-and-copy worker. Plain JS so worker_threads can load it without a TypeScript loader; the
- * main thread imports the same `hashOne` for small jobs. One pass over the bytes: they are hashed
- * and, when `dest` is given, written to `dest` (created exclusively, mode applied, fsynced when asked) so a
- * cache insert never reads a file twice. A file whose size or mtime differs between the fstat
- * before and after reading is reported as changed, and a failed write leaves no `dest` behind.
+ * main thread imports the same `hashOneAsync` for small jobs. One pass over the bytes: they are
+ * hashed and, when `dest` is given, written to `dest` (created exclusively, mode applied, fsynced
+ * when asked) so a cache insert never reads a file twice. A file whose size or mtime differs
+ * between the fstat before and after reading is reported as changed, and a failed write leaves no
+ * `dest` behind.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,6 +18,13 @@ const CHUNK = 1 << 20;
  * as much system time (1 GiB: 1.3-1.6 s against 0.4 s) and took twice as long.
  */
 const STREAM_CHUNK = 256 << 10;
+/**
+ * While a large `dest` is written, each time this many more bytes are in the page cache they are
+ * handed to the disk (`hashOneAsync`), so its write-back runs while the rest is read and hashed
+ * rather than all of it after the copy: adding 1 GiB in 4 files otherwise ended with 0.1-0.2 s
+ * of fsyncs of the last two (256 MiB each), with both cores idle.
+ */
+const FLUSH_BYTES = 32 << 20;
 let buffer;
 
 function statKey(st) {
@@ -28,6 +36,69 @@ function statKey(st) {
  * @returns {{oid: string, size: number, key: string, destKey?: string, synced?: boolean}}
  */
 export function hashOne(task) {
+  const steps = copyAndHash(task);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * `hashOne`, with the written part of a large `dest` flushed to the disk as the copy goes on: an
+ * fdatasync on the thread pool each FLUSH_BYTES, one at a time (skipped while the previous one
+ * runs), on a descriptor of its own so the copy closing or removing `dest` never races it. The
+ * result waits for the flush in flight, and a failed flush fails the task (removing `dest`):
+ * the write error it saw would not be reported again to a later fsync on another descriptor.
+ */
+export async function hashOneAsync(task) {
+  const steps = copyAndHash(task);
+  let fd;
+  let flushing;
+  let flushError;
+  let result;
+  try {
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) {
+        result = step.value;
+        break;
+      }
+      // Lets a finished flush's callback run first, so the next flush is not skipped for nothing.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (flushing) continue;
+      fd ??= fs.openSync(task.dest, 'r');
+      flushing = new Promise((resolve) =>
+        fs.fdatasync(fd, (err) => {
+          flushError ??= err ?? undefined;
+          flushing = undefined;
+          resolve();
+        }),
+      );
+    }
+  } catch (err) {
+    // A failure outside the copy still unwinds it (its catch closes and removes `dest`).
+    try {
+      steps.throw(err);
+    } catch {
+      // The same error, rethrown below.
+    }
+    throw err;
+  } finally {
+    await flushing;
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  if (flushError) {
+    fs.rmSync(task.dest, { force: true });
+    throw flushError;
+  }
+  return result;
+}
+
+/**
+ * The copy `hashOne` makes, yielding each time FLUSH_BYTES more were written to `dest`. The
+ * shared `buffer` holds nothing across a yield (the next read refills it), so copies suspended
+ * at once on one thread do not disturb each other.
+ */
+function* copyAndHash(task) {
   buffer ??= Buffer.allocUnsafe(CHUNK);
   if (task.dest && task.link) return linkOne(task);
   const fd = fs.openSync(task.path, 'r');
@@ -59,6 +130,7 @@ export function hashOne(task) {
       }
     }
     if (task.dest) out = fs.openSync(task.dest, 'wx', task.mode ?? 0o644);
+    let unflushed = 0;
     for (;;) {
       const n = first >= 0 ? first : fs.readSync(fd, buffer, 0, STREAM_CHUNK, null);
       first = -1;
@@ -75,6 +147,11 @@ export function hashOne(task) {
         }
         let off = 0;
         while (off < n) off += fs.writeSync(out, chunk, off, n - off);
+        unflushed += n;
+        if (unflushed >= FLUSH_BYTES) {
+          unflushed = 0;
+          yield;
+        }
       }
       size += n;
     }
@@ -214,14 +291,19 @@ function linkOne(task) {
 }
 
 if (parentPort) {
+  // Batches run one after another (a second one can arrive while the first awaits a flush).
+  let turn = Promise.resolve();
   parentPort.on('message', (batch) => {
-    const results = batch.map((task) => {
-      try {
-        return hashOne(task);
-      } catch (err) {
-        return { error: { code: err.code ?? 'EUNKNOWN', message: err.message } };
+    turn = turn.then(async () => {
+      const results = [];
+      for (const task of batch) {
+        try {
+          results.push(await hashOneAsync(task));
+        } catch (err) {
+          results.push({ error: { code: err.code ?? 'EUNKNOWN', message: err.message } });
+        }
       }
+      parentPort.postMessage(results);
     });
-    parentPort.postMessage(results);
   });
 }

@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { hashOne, type HashTask, type HashOneResult } from './hash-worker.mjs';
+import { hashOneAsync, type HashTask, type HashOneResult } from './hash-worker.mjs';
 import type { Output } from '../output.ts';
-import { createProgress } from '../progress.ts';
 
 export type { HashTask, HashOneResult };
 
@@ -88,13 +87,15 @@ export async function hashFiles(tasks: HashTask[], options: HashFilesOptions = {
   const known = options.sizes ?? (tasks.length < 64 ? tasks.map((t) => sizeOf(t.path)) : undefined);
   const sizes = known ?? tasks.map(() => 0);
   const total = known ? sizes.reduce((a, b) => a + b, 0) : INLINE_BYTES;
+  // Loaded only when shown: the progress bar library costs a large job nothing, and a few big
+  // files (no bar) should not wait for it before their hashing starts.
   const progress =
     options.label && options.out && tasks.length > 0
-      ? createProgress(options.out, options.label, tasks.length)
+      ? (await import('../progress.ts')).createProgress(options.out, options.label, tasks.length)
       : undefined;
   try {
     const workers = tasks.length >= 4 && total >= INLINE_BYTES ? getPool() : undefined;
-    if (!workers) return runInline(tasks, options.signal, progress, options.onResult);
+    if (!workers) return await runInline(tasks, options.signal, progress, options.onResult);
     // One pooled job at a time: replies carry no job id, so concurrent jobs would mix them up.
     const previous = poolTurn;
     let release!: () => void;
@@ -119,17 +120,17 @@ function sizeOf(file: string): number {
   }
 }
 
-function runInline(
+async function runInline(
   tasks: HashTask[],
   signal: AbortSignal | undefined,
   progress: { tick(n: number): void } | undefined,
   onResult: ((index: number, result: HashOneResult) => void) | undefined,
-): HashOneResult[] {
+): Promise<HashOneResult[]> {
   const results: HashOneResult[] = [];
   for (const task of tasks) {
     signal?.throwIfAborted();
     try {
-      results.push(hashOne(task));
+      results.push(await hashOneAsync(task));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new HashTaskError(task, e.code ?? 'EUNKNOWN', e.message);

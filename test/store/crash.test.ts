@@ -2,7 +2,7 @@ import { describe, expect, it, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { encodeManifest } from '../../lib/store/manifest.ts';
 import { readLockfile } from '../../lib/lockfile.ts';
@@ -49,7 +49,27 @@ function runCli(
 }
 
 const repo = makeRepo({ git: true });
-afterAll(() => rmrf(repo.root));
+const bigRepo = makeRepo({ git: true });
+afterAll(() => {
+  rmrf(repo.root);
+  rmrf(bigRepo.root);
+});
+
+/** Writes version `v` of big/: two 40 MiB files (each flushed to the disk while copied). */
+function writeBigVersion(root: string, v: number): void {
+  const block = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 2; i++) {
+    const abs = path.join(root, 'big', `f${i}.bin`);
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    const fd = fs.openSync(abs, 'w');
+    for (let mib = 0; mib < 40; mib++) {
+      randomFillSync(block, 0, 64);
+      block.write(`version ${v} file ${i} MiB ${mib}`, 64);
+      fs.writeSync(fd, block);
+    }
+    fs.closeSync(fd);
+  }
+}
 
 describe('crash safety', () => {
   it(
@@ -97,6 +117,37 @@ describe('crash safety', () => {
         };
         expect(manifest.entries).toHaveLength(FILES);
         for (const e of manifest.entries) expect(cache.hasSync(e.sha256)).toBe(true);
+      }
+      expect(killed, `seed ${seed}`).toBeGreaterThan(0);
+    },
+  );
+
+  it(
+    'add of large files killed with SIGKILL mid-copy leaves only objects that match their names',
+    { timeout: 60_000 },
+    async () => {
+      writeBigVersion(bigRepo.root, 0);
+      const startup = await runCli(bigRepo.root, ['--help']);
+      const calibration = await runCli(bigRepo.root, ['add', 'big']);
+      expect(calibration.code).toBe(0);
+      const given = process.env.LOCKSTEP_CRASH_SEED;
+      const seed = given ? Number(given) : Date.now() % 100_000;
+      const rng = createRng(seed);
+      let killed = 0;
+      for (let t = 1; t <= 4; t++) {
+        const previous = readLockfile(bigRepo).data.big!.hash;
+        writeBigVersion(bigRepo.root, t);
+        const from = startup.ms;
+        const delay = from + Math.floor(rng.next() * Math.max(1, calibration.ms - from));
+        const where = `seed ${seed}, trial ${t}, killed after ${delay} ms`;
+        if ((await runCli(bigRepo.root, ['add', 'big'], delay)).code === null) killed++;
+        for (const [oid, p] of listObjects(bigRepo.cacheDir)) {
+          expect(sha(fs.readFileSync(p)), `${where}: object ${oid}`).toBe(oid);
+        }
+        const now = readLockfile(bigRepo).data.big!.hash;
+        const next = await runStoreCli(bigRepo.root, 'add', 'big', '--json');
+        expect(next.code, `${where}: ${next.stderr}`).toBe(0);
+        expect([previous, JSON.parse(next.stdout)[0].hash], where).toContain(now);
       }
       expect(killed, `seed ${seed}`).toBeGreaterThan(0);
     },

@@ -1,14 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { hashOne } from '../../lib/store/hash-worker.mjs';
+import { hashOne, hashOneAsync } from '../../lib/store/hash-worker.mjs';
 import { closeHashPool, hashFiles } from '../../lib/store/hasher.ts';
 import { rmrf, tempDir } from './helpers.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const cleanup: string[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   cleanup.splice(0).forEach(rmrf);
   await closeHashPool();
 });
@@ -63,5 +64,54 @@ describe('hasher', () => {
     const results = await hashFiles(tasks, { onResult: (i, r) => seen.set(i, r.oid) });
     expect([...seen.keys()].sort((a, b) => a - b)).toEqual(tasks.map((_, i) => i));
     expect(results.map((r, i) => seen.get(i) === r.oid)).toEqual(tasks.map(() => true));
+  });
+
+  it('hashOneAsync flushes a large copy to the disk while it writes it, and waits for the flush', async () => {
+    const dir = tempDir();
+    cleanup.push(dir);
+    const src = path.join(dir, 'src');
+    const data = randomBytes((40 << 20) + 777);
+    fs.writeFileSync(src, data);
+    const dest = path.join(dir, 'dest');
+    let written = 0;
+    const writeSync = fs.writeSync;
+    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+      const n = writeSync(fd, buf, off, len);
+      written += n;
+      return n;
+    }) as typeof fs.writeSync);
+    const fdatasync = fs.fdatasync;
+    const flushedAt: number[] = [];
+    let inFlight = 0;
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((fd: number, cb: (err: Error | null) => void) => {
+      flushedAt.push(written);
+      inFlight++;
+      fdatasync(fd, (err) => {
+        inFlight--;
+        cb(err);
+      });
+    }) as typeof fs.fdatasync);
+    const r = await hashOneAsync({ path: src, dest, mode: 0o444 });
+    expect(inFlight).toBe(0);
+    expect(r.oid).toBe(sha(data));
+    expect(sha(fs.readFileSync(dest))).toBe(r.oid);
+    // Flushes start part-way through the copy, not only once it is complete.
+    expect(flushedAt.length).toBeGreaterThan(0);
+    expect(flushedAt[0]).toBeLessThan(data.length);
+  });
+
+  it('hashOneAsync fails the copy and removes dest when a flush reports a write error', async () => {
+    const dir = tempDir();
+    cleanup.push(dir);
+    const src = path.join(dir, 'src');
+    fs.writeFileSync(src, randomBytes(40 << 20));
+    const dest = path.join(dir, 'dest');
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: Error | null) => void) => {
+      const err: NodeJS.ErrnoException = new Error('EIO: i/o error, fdatasync');
+      err.code = 'EIO';
+      setImmediate(() => cb(err));
+    }) as typeof fs.fdatasync);
+    await expect(hashOneAsync({ path: src, dest, mode: 0o444 })).rejects.toMatchObject({ code: 'EIO' });
+    expect(fs.existsSync(dest)).toBe(false);
   });
 });
