@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry for `npx lockstep`. Runs the compiled CLI (dist/cli/, built by lib/cli/build.mjs during
 // `npm ci` through the `prepare` script) when it is fresh: every source file compiled into it
-// still has the mtime and size recorded at build time. After an edit it recompiles first (a
+// still has the mtime, size and ctime recorded at build time. After an edit it recompiles first (a
 // second or less), and when it cannot (no esbuild, a read-only checkout, a syntax error) it runs
 // the TypeScript sources through tsx, so the CLI never runs code older than its sources.
 // LOCKSTEP_FROM_SOURCE=1 always runs the sources through tsx.
@@ -12,9 +12,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist', 'cli');
 
-/** True when `entry` is a `[mtimeMs, size]` pair as lib/cli/build.mjs records it. */
+/**
+ * True when `entry` is a `[mtimeMs, size, ctimeMs]` triple as lib/cli/build.mjs records it (a
+ * build recorded without the ctime is stale: it cannot tell an edit whose mtime was put back).
+ */
 function isStat(entry) {
-  return Array.isArray(entry) && entry.length === 2 && entry.every((n) => typeof n === 'number');
+  return Array.isArray(entry) && entry.length === 3 && entry.every((n) => typeof n === 'number');
 }
 
 /**
@@ -50,7 +53,8 @@ function freshBuild() {
       if (sources) return undefined;
       continue;
     }
-    if (st.mtimeMs !== files[rel][0] || st.size !== files[rel][1]) return undefined;
+    const [mtimeMs, size, ctimeMs] = files[rel];
+    if (st.mtimeMs !== mtimeMs || st.size !== size || st.ctimeMs !== ctimeMs) return undefined;
   }
   return dir;
 }

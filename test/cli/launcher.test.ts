@@ -168,6 +168,26 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       expect(current()).not.toBe(build);
     });
 
+    it('an edit that keeps the size and puts the mtime back (touch -r, cp -p) makes the build stale', async () => {
+      const main = path.join(pkg, 'lib/cli/main.ts');
+      // A whole-second mtime, so utimes can put back exactly what the build recorded.
+      const mtime = 1_700_000_000;
+      fs.utimesSync(main, mtime, mtime);
+      expect((await help()).code).toBe(0);
+      const build = current();
+      const size = fs.statSync(main).size;
+      const source = fs.readFileSync(main, 'utf8');
+      // The description as the earlier tests left it, with its first letter changed.
+      const was = /\.description\(\s*'([^']*)'/.exec(source)![1]!;
+      const now = (was.startsWith('X') ? 'Y' : 'X') + was.slice(1);
+      fs.writeFileSync(main, source.replace(`'${was}'`, `'${now}'`));
+      fs.utimesSync(main, mtime, mtime);
+      expect(fs.statSync(main)).toMatchObject({ size, mtimeMs: mtime * 1000 });
+      const res = await help();
+      expect(res.stdout).toContain(now.slice(0, 12));
+      expect(current()).not.toBe(build);
+    });
+
     it('a source file deleted since the build makes the build stale', async () => {
       expect((await help()).code).toBe(0);
       const build = current();
