@@ -27,13 +27,20 @@ function isStat(entry) {
 function freshBuild() {
   let dir;
   let files;
+  let outputs;
+  let present;
   try {
     dir = path.join(dist, fs.readFileSync(path.join(dist, 'current'), 'utf8').trim());
-    files = JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf8')).files;
+    ({ files, outputs } = JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf8')));
+    present = new Set(fs.readdirSync(dir));
   } catch {
     return undefined;
   }
   if (files === null || typeof files !== 'object' || !isStat(files['lib/cli/main.ts'])) return undefined;
+  // A module of the build gone (a chunk deleted, a partial copy) would fail the command that
+  // imports it, mid-run: rebuild instead.
+  if (!Array.isArray(outputs) || !outputs.includes('main.mjs')) return undefined;
+  for (const name of outputs) if (typeof name !== 'string' || !present.has(name)) return undefined;
   // The serving image holds the build and no sources; a checkout holds them all, so there a
   // source file that is gone (deleted, or renamed away) makes the build stale.
   const sources = fs.existsSync(path.join(root, 'lib/cli/main.ts'));

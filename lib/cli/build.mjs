@@ -14,7 +14,8 @@
  *   and one file per worker thread script, plus the chunks esbuild splits out. Splitting keeps
  *   every lazy `import()` lazy: a command's heavy packages load only when that command runs.
  * - `<build>/inputs.json`: every source file compiled in and this script, with their mtime, size
- *   and ctime, which the launcher stats to tell a fresh build from a stale one.
+ *   and ctime, which the launcher stats to tell a fresh build from a stale one, and `outputs`,
+ *   the build's modules, which it checks are all still there.
  * - `current`: the name of the newest build, replaced atomically (temp file + rename) once the
  *   build is complete. A process that is running keeps lazily loading chunks from its own build
  *   directory, so the last few builds are kept rather than overwritten, and an older one is
@@ -200,7 +201,10 @@ export async function buildCli(options = {}) {
     files[posix(path.relative(root, abs))] =
       st.mtimeMs >= started || st.ctimeMs >= started ? [-1, -1, -1] : [st.mtimeMs, st.size, st.ctimeMs];
   }
-  fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files }) + '\n');
+  // The modules the build holds: a chunk deleted since (a partial copy, a hand clean-up) would
+  // fail the command that imports it, so the launcher rebuilds instead (one readdir).
+  const outputs = fs.readdirSync(outdir).filter((n) => n.endsWith('.mjs'));
+  fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files, outputs }) + '\n');
   claimBuild(outdir);
   const tmp = path.join(dist, `current.${process.pid}.tmp`);
   fs.writeFileSync(tmp, name + '\n');

@@ -112,13 +112,21 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       expect(third.stdout).toContain('edited twice');
     });
 
-    it('a damaged build (a truncated main.mjs, an empty or malformed inputs.json) is rebuilt, never run', async () => {
+    it('a damaged build (a truncated main.mjs, a deleted chunk, an empty or malformed inputs.json) is rebuilt, never run', async () => {
       fs.rmSync(path.join(pkg, 'dist'), { recursive: true, force: true });
       editDescription('before damage');
       expect((await help()).stdout).toContain('before damage');
       const damage = [
         (dir: string) => fs.writeFileSync(path.join(dir, 'main.mjs'), 'export const main = (\n'),
         (dir: string) => fs.rmSync(path.join(dir, 'main.mjs')),
+        // A chunk main.mjs imports only when a command runs (here the status command's module).
+        (dir: string) =>
+          fs.rmSync(
+            path.join(
+              dir,
+              fs.readdirSync(dir).find((n) => /^status-\w+\.mjs$/.test(n))!,
+            ),
+          ),
         (dir: string) => fs.writeFileSync(path.join(dir, 'inputs.json'), '{}\n'),
         (dir: string) =>
           fs.writeFileSync(path.join(dir, 'inputs.json'), '{"files":{"lib/cli/main.ts":null}}\n'),
