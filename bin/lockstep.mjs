@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry for `npx lockstep`. Runs the compiled CLI (dist/cli/, built by lib/cli/build.mjs during
 // `npm ci` through the `prepare` script) when it is fresh: every source file compiled into it
-// still has the mtime and size recorded at build time. After an edit it recompiles first (a
+// still has the mtime, size and ctime recorded at build time. After an edit it recompiles first (a
 // second or less), and when it cannot (no esbuild, a read-only checkout, a syntax error) it runs
 // the TypeScript sources through tsx, so the CLI never runs code older than its sources.
 // LOCKSTEP_FROM_SOURCE=1 always runs the sources through tsx.
@@ -12,9 +12,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist', 'cli');
 
-/** True when `entry` is a `[mtimeMs, size]` pair as lib/cli/build.mjs records it. */
+/**
+ * True when `entry` is a `[mtimeMs, size, ctimeMs]` triple as lib/cli/build.mjs records it (a
+ * build recorded without the ctime is stale: it cannot tell an edit whose mtime was put back).
+ */
 function isStat(entry) {
-  return Array.isArray(entry) && entry.length === 2 && entry.every((n) => typeof n === 'number');
+  return Array.isArray(entry) && entry.length === 3 && entry.every((n) => typeof n === 'number');
 }
 
 /**
@@ -24,13 +27,20 @@ function isStat(entry) {
 function freshBuild() {
   let dir;
   let files;
+  let outputs;
+  let present;
   try {
     dir = path.join(dist, fs.readFileSync(path.join(dist, 'current'), 'utf8').trim());
-    files = JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf8')).files;
+    ({ files, outputs } = JSON.parse(fs.readFileSync(path.join(dir, 'inputs.json'), 'utf8')));
+    present = new Set(fs.readdirSync(dir));
   } catch {
     return undefined;
   }
   if (files === null || typeof files !== 'object' || !isStat(files['lib/cli/main.ts'])) return undefined;
+  // A module of the build gone (a chunk deleted, a partial copy) would fail the command that
+  // imports it, mid-run: rebuild instead.
+  if (!Array.isArray(outputs) || !outputs.includes('main.mjs')) return undefined;
+  for (const name of outputs) if (typeof name !== 'string' || !present.has(name)) return undefined;
   // The serving image holds the build and no sources; a checkout holds them all, so there a
   // source file that is gone (deleted, or renamed away) makes the build stale.
   const sources = fs.existsSync(path.join(root, 'lib/cli/main.ts'));
@@ -50,7 +60,8 @@ function freshBuild() {
       if (sources) return undefined;
       continue;
     }
-    if (st.mtimeMs !== files[rel][0] || st.size !== files[rel][1]) return undefined;
+    const [mtimeMs, size, ctimeMs] = files[rel];
+    if (st.mtimeMs !== mtimeMs || st.size !== size || st.ctimeMs !== ctimeMs) return undefined;
   }
   return dir;
 }

@@ -13,8 +13,9 @@
  * - `<build>/main.mjs` (the CLI, exporting `main(argv)`), `<build>/pipeline.mjs` (stages/pipeline.ts)
  *   and one file per worker thread script, plus the chunks esbuild splits out. Splitting keeps
  *   every lazy `import()` lazy: a command's heavy packages load only when that command runs.
- * - `<build>/inputs.json`: every source file compiled in and this script, with their mtime and
- *   size, which the launcher stats to tell a fresh build from a stale one.
+ * - `<build>/inputs.json`: every source file compiled in and this script, with their mtime, size
+ *   and ctime, which the launcher stats to tell a fresh build from a stale one, and `outputs`,
+ *   the build's modules, which it checks are all still there.
  * - `current`: the name of the newest build, replaced atomically (temp file + rename) once the
  *   build is complete. A process that is running keeps lazily loading chunks from its own build
  *   directory, so the last few builds are kept rather than overwritten, and an older one is
@@ -195,10 +196,15 @@ export async function buildCli(options = {}) {
     if (abs.includes(`${path.sep}node_modules${path.sep}`)) continue;
     const st = fs.statSync(abs);
     // Edited while the build was reading it: the output may hold the older text, so record
-    // an impossible stat and let the next start rebuild.
-    files[posix(path.relative(root, abs))] = st.mtimeMs >= started ? [-1, -1] : [st.mtimeMs, st.size];
+    // an impossible stat and let the next start rebuild. The ctime is recorded because a write
+    // that keeps the size and puts the mtime back (`touch -r`, `cp -p`) still moves it.
+    files[posix(path.relative(root, abs))] =
+      st.mtimeMs >= started || st.ctimeMs >= started ? [-1, -1, -1] : [st.mtimeMs, st.size, st.ctimeMs];
   }
-  fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files }) + '\n');
+  // The modules the build holds: a chunk deleted since (a partial copy, a hand clean-up) would
+  // fail the command that imports it, so the launcher rebuilds instead (one readdir).
+  const outputs = fs.readdirSync(outdir).filter((n) => n.endsWith('.mjs'));
+  fs.writeFileSync(path.join(outdir, 'inputs.json'), JSON.stringify({ files, outputs }) + '\n');
   claimBuild(outdir);
   const tmp = path.join(dist, `current.${process.pid}.tmp`);
   fs.writeFileSync(tmp, name + '\n');

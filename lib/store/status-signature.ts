@@ -66,8 +66,8 @@ class SignatureHash {
 /**
  * The stat signature of `abs` by a plain walk (sorted, regular files only), or undefined when
  * the walk meets anything the full walk treats specially (a symlink, a special file, a name
- * readdir could not decode, a path deeper than the manifest rules allow) or a file that is gone
- * by the time it is stat'ed.
+ * readdir could not decode, a path deeper than the manifest rules allow) or a file or directory
+ * that is gone (or no longer a directory) by the time it is stat'ed or listed.
  */
 export function quickSignature(abs: string, st: fs.Stats): { sig: string; n: number } | undefined {
   const sig = new SignatureHash();
@@ -77,7 +77,16 @@ export function quickSignature(abs: string, st: fs.Stats): { sig: string; n: num
   }
   const visit = (dir: string, prefix: string, depth: number): boolean => {
     if (depth > MAX_DEPTH) return false;
-    const names = fs.readdirSync(dir, { withFileTypes: true });
+    let names: fs.Dirent[];
+    try {
+      names = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      // A directory removed, or replaced by a file, since its parent was listed: the full walk
+      // sees what is there now.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw err;
+    }
     names.sort((a, b) => compareCodeUnits(a.name, b.name));
     // Files and directories are visited in name order, as the full walk's final sort orders
     // paths only when no name is a prefix of a sibling followed by a byte below "/"; the

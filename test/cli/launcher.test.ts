@@ -112,13 +112,21 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       expect(third.stdout).toContain('edited twice');
     });
 
-    it('a damaged build (a truncated main.mjs, an empty or malformed inputs.json) is rebuilt, never run', async () => {
+    it('a damaged build (a truncated main.mjs, a deleted chunk, an empty or malformed inputs.json) is rebuilt, never run', async () => {
       fs.rmSync(path.join(pkg, 'dist'), { recursive: true, force: true });
       editDescription('before damage');
       expect((await help()).stdout).toContain('before damage');
       const damage = [
         (dir: string) => fs.writeFileSync(path.join(dir, 'main.mjs'), 'export const main = (\n'),
         (dir: string) => fs.rmSync(path.join(dir, 'main.mjs')),
+        // A chunk main.mjs imports only when a command runs (here the status command's module).
+        (dir: string) =>
+          fs.rmSync(
+            path.join(
+              dir,
+              fs.readdirSync(dir).find((n) => /^status-\w+\.mjs$/.test(n))!,
+            ),
+          ),
         (dir: string) => fs.writeFileSync(path.join(dir, 'inputs.json'), '{}\n'),
         (dir: string) =>
           fs.writeFileSync(path.join(dir, 'inputs.json'), '{"files":{"lib/cli/main.ts":null}}\n'),
@@ -165,6 +173,26 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
       const build = current();
       fs.appendFileSync(path.join(pkg, 'lib/cli/build.mjs'), '// compiled differently now\n');
       expect((await help()).code).toBe(0);
+      expect(current()).not.toBe(build);
+    });
+
+    it('an edit that keeps the size and puts the mtime back (touch -r, cp -p) makes the build stale', async () => {
+      const main = path.join(pkg, 'lib/cli/main.ts');
+      // A whole-second mtime, so utimes can put back exactly what the build recorded.
+      const mtime = 1_700_000_000;
+      fs.utimesSync(main, mtime, mtime);
+      expect((await help()).code).toBe(0);
+      const build = current();
+      const size = fs.statSync(main).size;
+      const source = fs.readFileSync(main, 'utf8');
+      // The description as the earlier tests left it, with its first letter changed.
+      const was = /\.description\(\s*'([^']*)'/.exec(source)![1]!;
+      const now = (was.startsWith('X') ? 'Y' : 'X') + was.slice(1);
+      fs.writeFileSync(main, source.replace(`'${was}'`, `'${now}'`));
+      fs.utimesSync(main, mtime, mtime);
+      expect(fs.statSync(main)).toMatchObject({ size, mtimeMs: mtime * 1000 });
+      const res = await help();
+      expect(res.stdout).toContain(now.slice(0, 12));
       expect(current()).not.toBe(build);
     });
 

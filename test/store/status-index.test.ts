@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { commitArtifact } from '../../lib/store/artifacts.ts';
@@ -6,7 +6,7 @@ import { Cache } from '../../lib/store/cache.ts';
 import { unloadHashState } from '../../lib/store/hash-state.ts';
 import { RACY_MS, StatusIndex, trustsHashState } from '../../lib/store/status-index.ts';
 import { repoAt } from '../../lib/repo.ts';
-import { makeRepo, rmrf, tempDir, writeFiles } from './helpers.ts';
+import { makeRepo, rmrf, tempDir, writeFiles, writeTree } from './helpers.ts';
 
 const cleanup: string[] = [];
 afterEach(() => cleanup.splice(0).forEach(rmrf));
@@ -232,6 +232,47 @@ describe('status index', () => {
     const other = await StatusIndex.load(repoAt(copy), { now: later() }).workspaceHash('data');
     expect(other.kind === 'present' && other.hash).not.toBe(ref.hash);
   });
+
+  it.each([
+    ['removed', (abs: string) => fs.rmSync(abs, { recursive: true })],
+    [
+      'replaced by a file',
+      (abs: string) => (fs.rmSync(abs, { recursive: true }), fs.writeFileSync(abs, 'x')),
+    ],
+  ])(
+    'status index answers for a tracked directory whose subdirectory is %s mid-walk',
+    async (_what, swap) => {
+      const repo = makeRepo();
+      cleanup.push(repo.root);
+      writeTree(repo.root, { 'data/a.txt': 'a', 'data/sub/b.txt': 'b' });
+      const ref = await commitArtifact(repo, 'data');
+      unloadHashState(repo);
+      const first = StatusIndex.load(repo, { now: later() });
+      expect(await first.workspaceHash('data')).toEqual({ kind: 'present', hash: ref.hash });
+      await first.save();
+      const readdir = fs.readdirSync;
+      const top = path.join(repo.root, 'data');
+      let swapped = false;
+      // Another process changes data/sub right after the quick walk listed data/.
+      const spy = vi.spyOn(fs, 'readdirSync').mockImplementation(((...args: Parameters<typeof readdir>) => {
+        const listed = readdir(...args);
+        if (!swapped && args[0] === top) {
+          swapped = true;
+          swap(path.join(top, 'sub'));
+        }
+        return listed;
+      }) as typeof readdir);
+      let now;
+      try {
+        now = await StatusIndex.load(repo, { now: later() }).workspaceHash('data');
+      } finally {
+        spy.mockRestore();
+      }
+      expect(swapped).toBe(true);
+      expect(now.kind).toBe('present');
+      expect(now.kind === 'present' && now.hash).not.toBe(ref.hash);
+    },
+  );
 
   it.each([
     ['a plain write (ctime = mtime)', 1_700_000_000_123_456_789n, 1_700_000_000_123_456_789n, true],
