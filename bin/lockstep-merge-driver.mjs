@@ -15,11 +15,14 @@ const CACHE = path.join(ROOT, 'node_modules', '.cache', 'lockstep');
 const BUNDLE = path.join(CACHE, 'merge-driver.mjs');
 const INPUTS = path.join(CACHE, 'merge-driver.inputs.json');
 
-/** [path, size, mtimeMs] of a file, or undefined when it is gone. */
+/**
+ * [path, size, mtimeMs, ctimeMs] of a file, or undefined when it is gone. The ctime catches an
+ * edit that kept the size and put the mtime back (`touch -r`, `cp -p`, editors that keep times).
+ */
 function stamp(file) {
   try {
     const st = fs.statSync(file);
-    return [file, st.size, st.mtimeMs];
+    return [file, st.size, st.mtimeMs, st.ctimeMs];
   } catch {
     return undefined;
   }
@@ -32,9 +35,10 @@ function isBundleFresh() {
     return (
       fs.existsSync(BUNDLE) &&
       inputs.length > 0 &&
-      inputs.every(([file, size, mtime]) => {
+      inputs.every(([file, size, mtime, ctime]) => {
+        // A record written before ctimes were kept (three fields) counts as stale: one rebuild.
         const now = stamp(file);
-        return now !== undefined && now[1] === size && now[2] === mtime;
+        return now !== undefined && now[1] === size && now[2] === mtime && now[3] === ctime;
       })
     );
   } catch {
