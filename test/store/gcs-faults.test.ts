@@ -29,6 +29,17 @@ describe('GcsRemote upload faults', () => {
     expect(fx.fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
   });
 
+  it('GcsRemote put of a small file whose answer goes silent after its headers retries and finds the object stored', async () => {
+    const remote = remoteOn(fx.fake, { stallTimeout: 0.3 });
+    const data = randomBlob(4000);
+    const { file, oid } = writeBlob(fx.dir, data);
+    fx.fake.inject({ kind: 'upload', stallAnswer: true });
+    // Stored by the first attempt, whose answer never finished: not this call's object any more.
+    expect(await remote.put(oid, file)).toBe(false);
+    expect(statuses('upload')).toEqual([200, 412]);
+    expect(fx.fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+  });
+
   it('GcsRemote put resumes a resumable upload dropped mid-way without resending everything', async () => {
     const remote = remoteOn(fx.fake, { resumableThreshold: 64 * 1024 });
     const size = 2 * 1024 * 1024;
