@@ -192,14 +192,13 @@ export class MediaClient {
     const lib = url.protocol === 'http:' ? http : https;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = lib.request(url, { method: 'POST', headers, agent: this.agent, signal: options.signal });
-      // Silence this long (sending, or waiting for the answer) fails the request (a transient error).
+      // Silence this long (sending, waiting for the answer or reading it) fails the request (a
+      // transient error): the timer stays on until the answer's body has been read, so a server
+      // that sends headers and then nothing cannot hang the upload.
       req.setTimeout(options.timeoutMs ?? 60_000, () =>
         req.destroy(Object.assign(new Error('no response'), { code: 'ETIMEDOUT' })),
       );
-      req.on('response', (r) => {
-        req.setTimeout(0);
-        resolve(r);
-      });
+      req.on('response', resolve);
       req.on('error', reject);
       req.write(head);
       req.write(data);

@@ -109,10 +109,27 @@ export async function downloadOnce(
   let received = 0;
   let failures = 0;
   const out = fs.createWriteStream(destPath, { flags: 'w' });
+  // A local write error (a full disk, a read-only directory) ends the download at once, as one
+  // line naming the file: it is not the service's fault, and retrying cannot help.
+  let outError: Error | undefined;
   const outDone = new Promise<void>((resolve, reject) => {
     out.on('finish', resolve);
-    out.on('error', reject);
+    out.on('error', (err) => {
+      outError = err;
+      reject(err);
+    });
   });
+  // Observed now (so a write error is never an unhandled rejection), awaited at the end.
+  outDone.catch(() => undefined);
+  const writeFailed = (err: Error) =>
+    new LockstepError(
+      formatProblem(
+        destPath,
+        `cannot write the download of ${source.where}`,
+        err.message,
+        'Free disk space (lockstep gc) or make the directory writable, then run the command again.',
+      ),
+    );
   try {
     for (;;) {
       options.signal?.throwIfAborted();
@@ -169,8 +186,16 @@ export async function downloadOnce(
               crc.update(chunk);
               md5.update(chunk);
               received += chunk.length;
-              if (out.write(chunk)) callback();
-              else out.once('drain', () => callback());
+              if (outError) return callback(outError);
+              if (out.write(chunk)) return callback();
+              // A stream that fails never drains: its error ends the wait too.
+              const done = (err?: Error) => {
+                out.off('drain', done);
+                out.off('error', done);
+                callback(err);
+              };
+              out.once('drain', done);
+              out.once('error', done);
             },
           }),
           options.signal ? { signal: options.signal } : {},
@@ -180,6 +205,7 @@ export async function downloadOnce(
           throw Object.assign(new Error('connection closed mid-body'), { code: 'ECONNRESET' });
       } catch (err) {
         options.signal?.throwIfAborted();
+        if (outError) throw writeFailed(outError);
         if ((err as { code?: unknown }).code === 'ERANGEIGNORED') {
           throw new LockstepError(
             formatProblem(
@@ -217,7 +243,9 @@ export async function downloadOnce(
     }
   } finally {
     out.end();
-    await outDone;
+    await outDone.catch((err: Error) => {
+      throw writeFailed(err);
+    });
   }
   if (expected.crc32c === undefined && expected.md5 === undefined) {
     const stat = await source.stat();

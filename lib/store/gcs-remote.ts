@@ -41,7 +41,8 @@ export interface GcsRemoteOptions extends OpenRemoteOptions {
   /** Chunk size of resumable uploads, a multiple of 256 KiB (default 8 MiB). Each chunk is held in
    * memory so a dropped connection resends only from the service's offset. */
   resumableChunkSize?: number;
-  /** A download that receives nothing for this long is dropped and continued (default 60 s). */
+  /** A download (or a small file's upload) whose connection is silent this long is dropped and
+   * continued or retried (default 60 s). */
   stallTimeout?: number;
   /** Where resumable-upload session URIs are kept between runs (default: a per-user directory
    * under the system temp dir); `false` disables resuming across runs. */
@@ -270,6 +271,7 @@ export class GcsRemote implements Remote {
       resumableThreshold: this.resumableThreshold,
       resumableChunkSize: this.resumableChunkSize,
       maxRetries: this.maxRetries,
+      stallTimeoutMs: this.stallTimeoutMs,
       integrityRetries: this.integrityRetries,
       backoff: (attempt, signal) => this.backoff(attempt, signal),
       statObject: (oid, o) => this.statObject(oid, o),

@@ -28,6 +28,8 @@ export interface UploadTarget {
   resumableChunkSize: number;
   /** Retries of a small file's upload on 429, 5xx and dropped connections. */
   maxRetries: number;
+  /** A small file's upload whose connection is silent this long is dropped and retried. */
+  stallTimeoutMs: number;
   integrityRetries: number;
   backoff(attempt: number, signal?: AbortSignal): Promise<void>;
   statObject(oid: Oid, o: { missingOk: true }): Promise<ObjectHashes | undefined>;
@@ -51,6 +53,7 @@ async function sendSmall(
       return (await ctx.media.uploadMultipart(ctx.bucketName, ctx.keyOf(oid), data, metadata, {
         ifGenerationMatch: 0,
         signal,
+        timeoutMs: ctx.stallTimeoutMs,
       })) as File['metadata'];
     } catch (err) {
       if (signal?.aborted || attempt >= ctx.maxRetries || !isTransient(err)) throw err;

@@ -9,7 +9,7 @@ import type { Repo } from '../repo.ts';
 import type { Oid } from '../types.ts';
 import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
-import { Cache } from './cache.ts';
+import { Cache, fsyncFile } from './cache.ts';
 import { createProgress } from '../progress.ts';
 
 export interface TransferOptionsJobs {
@@ -75,11 +75,19 @@ export async function pushObjects(
 
 /** Downloaded objects made durable and named together (a crash loses at most one batch's transfer). */
 const ADOPT_BATCH = 256;
+/** A batch is also made durable once its temps hold this many bytes, so a kill loses little transfer. */
+const ADOPT_BATCH_BYTES = 32 << 20;
+/**
+ * A download of at least this many bytes is fsynced and named on its own as soon as it is
+ * verified: its fsync costs little next to its transfer, and waiting for a batch would let a
+ * kill throw away minutes of download (and leave the temp to `gc`'s stale-temp sweep).
+ */
+const SYNC_AT_ONCE_BYTES = 16 << 20;
 
 /**
  * Downloads the objects the cache does not have. Objects the remote lacks are returned in
- * `missing`; an object whose bytes do not match its name is an IntegrityError (nothing enters
- * the cache).
+ * `missing`; an object whose bytes do not match its name is an IntegrityError (that object never
+ * enters the cache; the verified others do).
  */
 export async function pullObjects(
   repo: Repo,
@@ -101,9 +109,11 @@ export async function pullObjects(
   // Verified downloads wait as temps and enter the cache in batches: one sync makes a batch
   // durable before any of its objects gets its name (adoptTemps), instead of one fsync each.
   let pending: Array<{ tmp: string; oid: Oid; synced?: boolean }> = [];
+  let pendingBytes = 0;
   const adopt = async (): Promise<void> => {
     const batch = pending;
     pending = [];
+    pendingBytes = 0;
     try {
       await cache.adoptTemps(batch);
     } catch (err) {
@@ -114,10 +124,21 @@ export async function pullObjects(
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
       const { tmp, size } = await cache.downloadTemp(remote, oid, { signal: options.signal });
-      pending.push({ tmp, oid });
       bytes += size;
+      if (size >= SYNC_AT_ONCE_BYTES) {
+        try {
+          await fsyncFile(tmp);
+          await cache.adoptTemps([{ tmp, oid, synced: true }]);
+        } catch (err) {
+          await fs.promises.rm(tmp, { force: true });
+          throw err;
+        }
+      } else {
+        pending.push({ tmp, oid });
+        pendingBytes += size;
+      }
       progress?.tick(1);
-      if (pending.length >= ADOPT_BATCH) await adopt();
+      if (pending.length >= ADOPT_BATCH || pendingBytes >= ADOPT_BATCH_BYTES) await adopt();
     });
   } catch (err) {
     // What was fetched enters the cache even when another download failed: a retry pulls only

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { IntegrityError, LockstepError } from '../../lib/errors.ts';
 import { BUCKET, keyOf, randomBlob, remoteOn, seed, writeBlob, useGcsFixture } from './gcs-helpers.ts';
 
@@ -26,6 +27,17 @@ describe('GcsRemote upload faults', () => {
     fx.fake.inject({ kind: 'upload', dropAfterBytes: 20_000 });
     await remote.put(oid, file);
     expect(fx.fake.count('upload')).toBe(2);
+    expect(fx.fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
+  });
+
+  it('GcsRemote put of a small file whose answer goes silent after its headers retries and finds the object stored', async () => {
+    const remote = remoteOn(fx.fake, { stallTimeout: 0.3 });
+    const data = randomBlob(4000);
+    const { file, oid } = writeBlob(fx.dir, data);
+    fx.fake.inject({ kind: 'upload', stallAnswer: true });
+    // Stored by the first attempt, whose answer never finished: not this call's object any more.
+    expect(await remote.put(oid, file)).toBe(false);
+    expect(statuses('upload')).toEqual([200, 412]);
     expect(fx.fake.object(BUCKET, keyOf(oid))?.data.equals(data)).toBe(true);
   });
 
@@ -149,6 +161,45 @@ describe('GcsRemote download faults', () => {
       /download fails its checksum "crc32c .*, expected .*"\. The remote copy may be damaged/,
     );
     expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  it('GcsRemote get into a full disk fails at once with one line naming the file', async () => {
+    // A long stall timeout: the failure must come from the write error, not from a watchdog.
+    const remote = remoteOn(fx.fake, { stallTimeout: 60 });
+    const data = randomBlob(300_000);
+    const { oid } = writeBlob(fx.dir, data);
+    fx.fake.putObject(BUCKET, keyOf(oid), data);
+    const dest = path.join(fx.dir, 'out');
+    const realCreate = fs.createWriteStream;
+    // What a full file system does to a write stream: the first write fails and the stream dies.
+    const full = () =>
+      new Writable({
+        highWaterMark: 16 * 1024,
+        write(_chunk, _encoding, callback) {
+          setImmediate(() =>
+            callback(
+              Object.assign(new Error('ENOSPC: no space left on device, write'), {
+                code: 'ENOSPC',
+                syscall: 'write',
+              }),
+            ),
+          );
+        },
+      }) as unknown as fs.WriteStream;
+    const spy = vi
+      .spyOn(fs, 'createWriteStream')
+      .mockImplementation(((file: fs.PathLike, options?: object) =>
+        file === dest ? full() : realCreate(file, options as never)) as typeof fs.createWriteStream);
+    try {
+      const err = await remote.get(oid, dest).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LockstepError);
+      expect(String((err as Error).message)).toMatch(
+        /^.*out: cannot write the download of gs:\/\/.*ENOSPC.*Free disk space \(lockstep gc\)/,
+      );
+      expect(String((err as Error).message)).not.toContain('\n');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('GcsRemote get of a missing object is an IntegrityError naming it', async () => {

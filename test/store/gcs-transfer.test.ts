@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { IntegrityError, LockstepError } from '../../lib/errors.ts';
@@ -8,7 +8,7 @@ import { pullObjects, pushObjects } from '../../lib/store/transfer.ts';
 import type { GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
 import type { Remote } from '../../lib/store/remote.ts';
 import { repoAt, type Repo } from '../../lib/repo.ts';
-import { BUCKET, keyOf, randomBlob, tempDir } from './gcs-helpers.ts';
+import { BUCKET, keyOf, randomBlob, sha256, tempDir } from './gcs-helpers.ts';
 
 let fake: FakeGcs;
 const cleanup: string[] = [];
@@ -115,6 +115,42 @@ describe('GcsRemote through pushObjects/pullObjects', () => {
     expect(resumed.missing).toEqual([]);
     expect(fake.count('download')).toBe(resumed.transferred);
     for (const oid of oids) expect(await cache.verify(oid)).toBe(true);
+  });
+
+  it('a pull names large downloads, and batches past 32 MiB, while other downloads still run', async () => {
+    // What a kill of the pull would lose is what is not named yet: large objects must not wait
+    // for a batch of 256 to fill (or for the slowest download) before they enter the cache.
+    const put = (data: Buffer): string => {
+      const oid = sha256(data);
+      fake.putObject(BUCKET, keyOf(oid), data);
+      return oid;
+    };
+    const large = put(randomBlob(16 << 20));
+    const medium = [put(randomBlob(11 << 20)), put(randomBlob(11 << 20)), put(randomBlob(11 << 20))];
+    const slow = put(randomBlob(100));
+    let release!: () => void;
+    fake.inject({
+      kind: 'download',
+      nameIncludes: slow.slice(2),
+      holdUntil: new Promise<void>((resolve) => (release = resolve)),
+    });
+    const repo = freshRepo();
+    const cache = new Cache(repo);
+    // The held download must not time out and retry while the test looks at the cache.
+    const pulling = pullObjects(repo, await open({ stallTimeout: 60 }), [large, ...medium, slow]);
+    try {
+      await vi.waitFor(() => expect([large, ...medium].filter((o) => !cache.hasSync(o))).toEqual([]), {
+        timeout: 10_000,
+        interval: 10,
+      });
+      expect(cache.hasSync(slow)).toBe(false);
+    } finally {
+      release();
+      await pulling.catch(() => undefined);
+    }
+    await pulling;
+    for (const oid of [large, ...medium, slow]) expect(await cache.verify(oid)).toBe(true);
+    expect(fs.readdirSync(`${repo.cacheDir}/tmp`)).toEqual([]);
   });
 
   it('pullObjects refuses an object rotten on the remote', async () => {

@@ -58,6 +58,9 @@ export interface Fault {
   corrupt?: boolean;
   /** Downloads: send only this many bytes, with a matching Content-Length (a short, clean body). */
   truncateTo?: number;
+  /** Multipart uploads: store the object, send the answer's headers and its first bytes, then
+   * nothing more (a connection that goes silent after the service has done the work). */
+  stallAnswer?: boolean;
   /** Error message in the JSON body of a `status` answer (default "injected <status>"). */
   message?: string;
   /** Wait this long before answering. */
@@ -618,6 +621,13 @@ export class FakeGcs {
     const name = (resource.name as string | undefined) ?? query.name;
     if (name) record.name = name;
     if (!name) return this.sendError(res, 400, 'upload without object name');
+    if (fault?.stallAnswer) {
+      // The answer's headers and first bytes go out; the rest never does.
+      res.end = ((chunk: string) => {
+        res.write(chunk.slice(0, 10));
+        return res;
+      }) as http.ServerResponse['end'];
+    }
     this.finishUpload(res, bucket, name, resource, data, query.ifGenerationMatch, !!fault?.corrupt);
   }
 
