@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { UsageError } from '../../errors.ts';
+import { LockstepError, UsageError } from '../../errors.ts';
 
 function intOption(name: string) {
   return (v: string) => {
@@ -57,6 +57,11 @@ export function register(program: Command, io: CliIO): void {
       'seconds between log uploads (default 30)',
       secondsOption('--ship-interval'),
     )
+    .option(
+      '--stop-timeout <seconds>',
+      'with --workers: seconds workers get to drain and ship logs after SIGTERM before they are killed (default 30)',
+      secondsOption('--stop-timeout'),
+    )
     .action(
       async (opts: {
         env: string;
@@ -68,13 +73,14 @@ export function register(program: Command, io: CliIO): void {
         workers?: number;
         shipLogs?: string;
         shipInterval?: number;
+        stopTimeout?: number;
       }) => {
         const cluster = (await import('node:cluster')).default;
         const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
         // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
         resolveShipTarget({ flag: opts.shipLogs });
         if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
-          await superviseWorkers(opts.workers!, io);
+          await superviseWorkers(opts.workers!, (opts.stopTimeout ?? 30) * 1000, io);
           return;
         }
         const path = await import('node:path');
@@ -155,8 +161,17 @@ export function register(program: Command, io: CliIO): void {
         if (cluster.isWorker) {
           // The primary prints the address once for all workers.
           process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
-          await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+          // SIGTERM from the primary, or SIGINT from a terminal's Ctrl-C (sent to the whole
+          // process group): the first one drains and ships the logs. Later ones are ignored, not
+          // fatal: the primary decides when to stop at once, and kills this process then.
+          await new Promise<void>((resolve) => {
+            process.on('SIGTERM', () => resolve());
+            process.on('SIGINT', () => resolve());
+          });
           await shutdown();
+          // A cluster worker's channel to the primary keeps its event loop alive for good: close
+          // it, or the process never exits and the primary waits for it until it is killed.
+          cluster.worker?.disconnect();
           return;
         }
         const models = source.models();
@@ -180,51 +195,110 @@ export function register(program: Command, io: CliIO): void {
     );
 }
 
+/** What a worker process told the primary once it was listening. */
+interface WorkerReady {
+  url: string;
+  predictRoute: string;
+  env: string;
+}
+
+type StopSignal = 'SIGINT' | 'SIGTERM';
+const SIGNAL_EXIT: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
+
 /**
  * Forks `n` server processes running the same command line; they share one listening port (the
- * cluster module hands connections to them in turn). Stops them on SIGINT/SIGTERM.
+ * cluster module hands connections to them in turn). On SIGINT/SIGTERM (even while they start)
+ * each worker drains its requests and ships its logs; a worker still running `stopMs` later is
+ * killed, and so are all of them on a second signal (exit 130/143), so the primary always exits.
  */
-async function superviseWorkers(n: number, io: CliIO): Promise<void> {
+async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<void> {
   const cluster = (await import('node:cluster')).default;
-  const workers = Array.from({ length: n }, () => cluster.fork());
-  let stopping = false;
-  const ready = await Promise.race([
-    Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<{ url: string; predictRoute: string; env: string }>((resolve) =>
-            w.once('message', resolve),
-          ),
-      ),
-    ),
-    new Promise<never>((_, reject) =>
-      workers.forEach((w) =>
-        w.once(
-          'exit',
-          (code) =>
-            !stopping &&
-            reject(
-              new UsageError(
-                `serve: a worker exited with code ${code} while starting. Run without --workers to see why.`,
-              ),
-            ),
-        ),
-      ),
-    ),
-  ]);
-  const { url, predictRoute, env } = ready[0];
-  io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${predictRoute}) with ${n} worker processes`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-  stopping = true;
-  await Promise.all(
-    workers.map(
+  let signalled: StopSignal | undefined;
+  let onFirst!: () => void;
+  let onSecond!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (onFirst = resolve));
+  const atOnce = new Promise<void>((resolve) => (onSecond = resolve));
+  let again: StopSignal | undefined;
+  const onSignal = (sig: StopSignal) => {
+    if (signalled === undefined) {
+      signalled = sig;
+      onFirst();
+    } else {
+      again ??= sig;
+      onSecond();
+    }
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  // Before the first fork: a signal while workers start must stop them too (a primary that is
+  // PID 1 in a container would otherwise ignore it).
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  try {
+    const workers = Array.from({ length: n }, () => cluster.fork());
+    // Listened for at once: a worker that dies before the primary gets to wait for it is no
+    // worker to wait for later.
+    const exits = workers.map(
       (w) =>
-        new Promise((resolve) =>
-          w.isDead() ? resolve(undefined) : (w.once('exit', resolve), w.kill('SIGTERM')),
+        new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+          w.once('exit', (code: number | null, signal: string | null) => resolve({ code, signal })),
         ),
-    ),
-  );
+    );
+    const started = await Promise.race([
+      Promise.all(workers.map((w) => new Promise<WorkerReady>((resolve) => w.once('message', resolve)))),
+      stopRequested.then(() => undefined),
+      Promise.race(exits).then(({ code, signal }) => {
+        if (signalled) return undefined;
+        throw new UsageError(
+          `serve: a worker exited with ${signal ?? `code ${code}`} while starting. Run without --workers to see why.`,
+        );
+      }),
+    ]);
+    if (started && !signalled) {
+      const { url, predictRoute, env } = started[0];
+      io.out(
+        `serving ${env} on ${url} (page ${url}/, predict ${url}${predictRoute}) with ${n} worker processes`,
+      );
+      exits.forEach((e, i) =>
+        e.then(({ code, signal }) => {
+          if (signalled) return;
+          const left = workers.filter((w) => !w.isDead()).length;
+          io.err(
+            `serve: worker process ${workers[i].process.pid} exited with ${signal ?? `code ${code}`}; ${left} of ${n} still serving.`,
+          );
+        }),
+      );
+      const allGone = Promise.all(exits);
+      await Promise.race([stopRequested, allGone]);
+      if (!signalled)
+        throw new LockstepError(
+          'serve: every worker process exited, nothing is serving. Run without --workers to see why.',
+        );
+    }
+    // Every worker is told once, whatever the primary was told: SIGTERM drains and ships logs.
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, stopMs, 'late')));
+    const outcome = await Promise.race([
+      Promise.all(exits).then(() => 'stopped' as const),
+      late,
+      atOnce.then(() => 'again' as const),
+    ]);
+    clearTimeout(timer);
+    if (outcome === 'stopped') return;
+    const stuck = workers.filter((w) => !w.isDead());
+    for (const w of stuck) w.process.kill('SIGKILL');
+    await Promise.all(exits);
+    if (outcome === 'again')
+      throw new LockstepError(
+        `serve: stopped at once on a second ${again}: ${stuck.length} worker process(es) killed, their requests in flight cut and their last log lines maybe not shipped.`,
+        { exitCode: SIGNAL_EXIT[again!] },
+      );
+    throw new LockstepError(
+      `serve: ${stuck.length} worker process(es) still running ${stopMs / 1000} s after ${signalled}, killed; their last log lines may not be shipped. Raise --stop-timeout if draining needs longer.`,
+    );
+  } finally {
+    process.removeListener('SIGTERM', onTerm);
+    process.removeListener('SIGINT', onInt);
+  }
 }
