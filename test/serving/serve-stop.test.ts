@@ -272,6 +272,26 @@ describe('lockstep serve --workers 2 stops promptly', () => {
     expect((await shipped()).length).toBe(4);
   }, 60_000);
 
+  it('a worker that cannot start (its port taken): the primary exits 2 with the reason, no worker left', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const s = spawnServe(['--port', String(port)]);
+      await until(() => s.workers().length === 2 || s.child.exitCode !== null, 'the workers to be forked');
+      const workers = s.workers();
+      expect(await within(PROMPT_MS * 2, s.exited, 'serve to give up')).toEqual({ code: 2, signal: null });
+      expect(s.io.stderr).toMatch(/EADDRINUSE/);
+      expect(s.io.stderr).toMatch(
+        /^lockstep: serve: a worker exited with code 1 while starting\. Run without --workers to see why\.$/m,
+      );
+      expect(workers).toHaveLength(2);
+      expect(workers.filter(alive)).toEqual([]);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
   it('a worker that does not stop is killed after --stop-timeout: exit 1 with one line', async () => {
     const s = spawnServe(['--stop-timeout', '1']);
     await s.started();

@@ -62,137 +62,151 @@ export function register(program: Command, io: CliIO): void {
       'with --workers: seconds workers get to drain and ship logs after SIGTERM before they are killed (default 30)',
       secondsOption('--stop-timeout'),
     )
-    .action(
-      async (opts: {
-        env: string;
-        host?: string;
-        port?: number;
-        token?: string;
-        maxInFlight?: number;
-        modelDir?: string;
-        workers?: number;
-        shipLogs?: string;
-        shipInterval?: number;
-        stopTimeout?: number;
-      }) => {
-        const cluster = (await import('node:cluster')).default;
-        const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
-        // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
-        resolveShipTarget({ flag: opts.shipLogs });
-        if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
-          await superviseWorkers(opts.workers!, (opts.stopTimeout ?? 30) * 1000, io);
-          return;
-        }
-        const path = await import('node:path');
-        const { startServer, stopServer } = await import('../../serving/server.ts');
-        const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
-        const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
-        const aip = readAipEnvironment();
-        const storageUri = opts.modelDir ?? aip.storageUri;
-        let root = io.cwd;
-        let source;
-        let env = opts.env;
-        let port = opts.port ?? aip.httpPort;
-        let policyLogs: string | undefined;
-        let onErrorAnomaly;
-        if (storageUri) {
-          const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
-          onErrorAnomaly = readOnErrorAnomaly();
-          env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
-          source = await storageUriSource(storageUri, {
-            deployedModelId: aip.deployedModelId,
-            shadowStorageUri: aip.shadowStorageUri,
-          });
-        } else {
-          const { findRepo } = await import('../../repo.ts');
-          const { readPolicy } = await import('../../environment/policy.ts');
-          const { LocalEndpointSource } = await import('../../serving/local-source.ts');
-          const { defaultRemote } = await import('../../store/remote-config.ts');
-          const repo = findRepo(io.cwd);
-          root = repo.root;
-          // The serving image (AIP_HTTP_PORT set, no promotion policies): the platform forgot the
-          // model, so say that rather than asking for a promotion/<env>.yaml it never has.
-          const fs = await import('node:fs');
-          if (aip.httpPort !== undefined && !fs.existsSync(path.join(repo.root, 'promotion', `${env}.yaml`)))
-            throw new UsageError(
-              'AIP_STORAGE_URI: not set. Set it to the model directory (gs://<bucket>/<prefix> or a local path), or pass --model-dir.',
-            );
-          const policy = await readPolicy(repo.root, env);
-          if (policy.endpoint.kind !== 'local') {
-            throw new UsageError(
-              `promotion/${env}.yaml: endpoint.kind is "${policy.endpoint.kind}"; Vertex AI serves it with this container. Run lockstep serve for a local environment, or set AIP_STORAGE_URI.`,
-            );
-          }
-          port ??= policy.endpoint.port;
-          policyLogs = policy.logs;
-          onErrorAnomaly = policy.serving.on_error_anomaly;
-          const remote = await defaultRemote(repo).catch(() => undefined);
-          source = new LocalEndpointSource(repo, env, { remote, out: io });
-        }
-        const shipTo = resolveShipTarget({
-          flag: opts.shipLogs,
-          policyLogs,
-          policyFile: `promotion/${env}.yaml`,
-        });
-        const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
-        const shipper = shipTo
-          ? new LogShipper(log, shipTo.url, {
-              where: shipTo.where,
-              intervalMs: opts.shipInterval === undefined ? undefined : opts.shipInterval * 1000,
-            })
-          : undefined;
-        const { app, url } = await startServer({
-          source,
-          env,
-          log,
-          token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
-          maxInFlight: opts.maxInFlight,
-          onErrorAnomaly,
-          predictRoute: aip.predictRoute,
-          healthRoute: aip.healthRoute,
-          host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
-          port: port ?? 0,
-        });
-        shipper?.start();
-        const shutdown = async () => {
-          await stopServer(app);
-          await shipper?.stop();
-        };
-        if (cluster.isWorker) {
-          // The primary prints the address once for all workers.
-          process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
-          // SIGTERM from the primary, or SIGINT from a terminal's Ctrl-C (sent to the whole
-          // process group): the first one drains and ships the logs. Later ones are ignored, not
-          // fatal: the primary decides when to stop at once, and kills this process then.
-          await new Promise<void>((resolve) => {
-            process.on('SIGTERM', () => resolve());
-            process.on('SIGINT', () => resolve());
-          });
-          await shutdown();
-          // A cluster worker's channel to the primary keeps its event loop alive for good: close
-          // it, or the process never exits and the primary waits for it until it is killed.
+    .action(async (opts: ServeOptions) => {
+      const cluster = (await import('node:cluster')).default;
+      const { resolveShipTarget } = await import('../../serving/ship.ts');
+      // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
+      resolveShipTarget({ flag: opts.shipLogs });
+      if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
+        await superviseWorkers(opts.workers!, (opts.stopTimeout ?? 30) * 1000, io);
+        return;
+      }
+      if (cluster.isWorker) {
+        // However this process ends (stopped, or failing to start: a port in use, a model that
+        // does not load), its channel to the primary would keep it alive for good, and the
+        // primary waiting for its exit: close the channel.
+        try {
+          await serveProcess(opts, io);
+        } finally {
           cluster.worker?.disconnect();
-          return;
         }
-        const models = source.models();
-        io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
-        io.err(
-          models.length
-            ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
-            : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
-        );
-        for (const m of models)
-          io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
-        if (shipper)
-          io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-        await shutdown();
-      },
-    );
+        return;
+      }
+      await serveProcess(opts, io);
+    });
+}
+
+interface ServeOptions {
+  env: string;
+  host?: string;
+  port?: number;
+  token?: string;
+  maxInFlight?: number;
+  modelDir?: string;
+  workers?: number;
+  shipLogs?: string;
+  shipInterval?: number;
+  stopTimeout?: number;
+}
+
+/** One serving process: alone, or one of the primary's workers. */
+async function serveProcess(opts: ServeOptions, io: CliIO): Promise<void> {
+  const cluster = (await import('node:cluster')).default;
+  const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
+  const path = await import('node:path');
+  const { startServer, stopServer } = await import('../../serving/server.ts');
+  const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
+  const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
+  const aip = readAipEnvironment();
+  const storageUri = opts.modelDir ?? aip.storageUri;
+  let root = io.cwd;
+  let source;
+  let env = opts.env;
+  let port = opts.port ?? aip.httpPort;
+  let policyLogs: string | undefined;
+  let onErrorAnomaly;
+  if (storageUri) {
+    const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
+    onErrorAnomaly = readOnErrorAnomaly();
+    env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
+    source = await storageUriSource(storageUri, {
+      deployedModelId: aip.deployedModelId,
+      shadowStorageUri: aip.shadowStorageUri,
+    });
+  } else {
+    const { findRepo } = await import('../../repo.ts');
+    const { readPolicy } = await import('../../environment/policy.ts');
+    const { LocalEndpointSource } = await import('../../serving/local-source.ts');
+    const { defaultRemote } = await import('../../store/remote-config.ts');
+    const repo = findRepo(io.cwd);
+    root = repo.root;
+    // The serving image (AIP_HTTP_PORT set, no promotion policies): the platform forgot the
+    // model, so say that rather than asking for a promotion/<env>.yaml it never has.
+    const fs = await import('node:fs');
+    if (aip.httpPort !== undefined && !fs.existsSync(path.join(repo.root, 'promotion', `${env}.yaml`)))
+      throw new UsageError(
+        'AIP_STORAGE_URI: not set. Set it to the model directory (gs://<bucket>/<prefix> or a local path), or pass --model-dir.',
+      );
+    const policy = await readPolicy(repo.root, env);
+    if (policy.endpoint.kind !== 'local') {
+      throw new UsageError(
+        `promotion/${env}.yaml: endpoint.kind is "${policy.endpoint.kind}"; Vertex AI serves it with this container. Run lockstep serve for a local environment, or set AIP_STORAGE_URI.`,
+      );
+    }
+    port ??= policy.endpoint.port;
+    policyLogs = policy.logs;
+    onErrorAnomaly = policy.serving.on_error_anomaly;
+    const remote = await defaultRemote(repo).catch(() => undefined);
+    source = new LocalEndpointSource(repo, env, { remote, out: io });
+  }
+  const shipTo = resolveShipTarget({
+    flag: opts.shipLogs,
+    policyLogs,
+    policyFile: `promotion/${env}.yaml`,
+  });
+  const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
+  const shipper = shipTo
+    ? new LogShipper(log, shipTo.url, {
+        where: shipTo.where,
+        intervalMs: opts.shipInterval === undefined ? undefined : opts.shipInterval * 1000,
+      })
+    : undefined;
+  const { app, url } = await startServer({
+    source,
+    env,
+    log,
+    token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
+    maxInFlight: opts.maxInFlight,
+    onErrorAnomaly,
+    predictRoute: aip.predictRoute,
+    healthRoute: aip.healthRoute,
+    host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
+    port: port ?? 0,
+  });
+  shipper?.start();
+  const shutdown = async () => {
+    await stopServer(app);
+    await shipper?.stop();
+  };
+  if (cluster.isWorker) {
+    // The primary prints the address once for all workers.
+    process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
+    // SIGTERM from the primary, or SIGINT from a terminal's Ctrl-C (sent to the whole
+    // process group): the first one drains and ships the logs. Later ones are ignored, not
+    // fatal: the primary decides when to stop at once, and kills this process then.
+    await new Promise<void>((resolve) => {
+      process.on('SIGTERM', () => resolve());
+      process.on('SIGINT', () => resolve());
+    });
+    await shutdown();
+    return;
+  }
+  const models = source.models();
+  io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
+  io.err(
+    models.length
+      ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
+      : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
+  );
+  for (const m of models)
+    io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
+  if (shipper) io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await shutdown();
 }
 
 /** What a worker process told the primary once it was listening. */
