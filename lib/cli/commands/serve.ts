@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import type { CliIO } from '../main.ts';
-import { UsageError } from '../../errors.ts';
+import { LockstepError, UsageError } from '../../errors.ts';
 
 function intOption(name: string) {
   return (v: string) => {
@@ -57,174 +57,262 @@ export function register(program: Command, io: CliIO): void {
       'seconds between log uploads (default 30)',
       secondsOption('--ship-interval'),
     )
-    .action(
-      async (opts: {
-        env: string;
-        host?: string;
-        port?: number;
-        token?: string;
-        maxInFlight?: number;
-        modelDir?: string;
-        workers?: number;
-        shipLogs?: string;
-        shipInterval?: number;
-      }) => {
-        const cluster = (await import('node:cluster')).default;
-        const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
-        // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
-        resolveShipTarget({ flag: opts.shipLogs });
-        if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
-          await superviseWorkers(opts.workers!, io);
-          return;
+    .option(
+      '--stop-timeout <seconds>',
+      'with --workers: seconds workers get to drain and ship logs after SIGTERM before they are killed (default 30)',
+      secondsOption('--stop-timeout'),
+    )
+    .action(async (opts: ServeOptions) => {
+      const cluster = (await import('node:cluster')).default;
+      const { resolveShipTarget } = await import('../../serving/ship.ts');
+      // A malformed --ship-logs / $LOCKSTEP_LOG_URI fails before any model is loaded.
+      resolveShipTarget({ flag: opts.shipLogs });
+      if ((opts.workers ?? 1) > 1 && cluster.isPrimary) {
+        await superviseWorkers(opts.workers!, (opts.stopTimeout ?? 30) * 1000, io);
+        return;
+      }
+      if (cluster.isWorker) {
+        // However this process ends (stopped, or failing to start: a port in use, a model that
+        // does not load), its channel to the primary would keep it alive for good, and the
+        // primary waiting for its exit: close the channel.
+        try {
+          await serveProcess(opts, io);
+        } finally {
+          cluster.worker?.disconnect();
         }
-        const path = await import('node:path');
-        const { startServer, stopServer } = await import('../../serving/server.ts');
-        const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
-        const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
-        const aip = readAipEnvironment();
-        const storageUri = opts.modelDir ?? aip.storageUri;
-        let root = io.cwd;
-        let source;
-        let env = opts.env;
-        let port = opts.port ?? aip.httpPort;
-        let policyLogs: string | undefined;
-        let onErrorAnomaly;
-        if (storageUri) {
-          const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
-          onErrorAnomaly = readOnErrorAnomaly();
-          env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
-          source = await storageUriSource(storageUri, {
-            deployedModelId: aip.deployedModelId,
-            shadowStorageUri: aip.shadowStorageUri,
-          });
-        } else {
-          const { findRepo } = await import('../../repo.ts');
-          const { readPolicy } = await import('../../environment/policy.ts');
-          const { LocalEndpointSource } = await import('../../serving/local-source.ts');
-          const { defaultRemote } = await import('../../store/remote-config.ts');
-          const repo = findRepo(io.cwd);
-          root = repo.root;
-          // The serving image (AIP_HTTP_PORT set, no promotion policies): the platform forgot the
-          // model, so say that rather than asking for a promotion/<env>.yaml it never has.
-          const fs = await import('node:fs');
-          if (aip.httpPort !== undefined && !fs.existsSync(path.join(repo.root, 'promotion', `${env}.yaml`)))
-            throw new UsageError(
-              'AIP_STORAGE_URI: not set. Set it to the model directory (gs://<bucket>/<prefix> or a local path), or pass --model-dir.',
-            );
-          const policy = await readPolicy(repo.root, env);
-          if (policy.endpoint.kind !== 'local') {
-            throw new UsageError(
-              `promotion/${env}.yaml: endpoint.kind is "${policy.endpoint.kind}"; Vertex AI serves it with this container. Run lockstep serve for a local environment, or set AIP_STORAGE_URI.`,
-            );
-          }
-          port ??= policy.endpoint.port;
-          policyLogs = policy.logs;
-          onErrorAnomaly = policy.serving.on_error_anomaly;
-          const remote = await defaultRemote(repo).catch(() => undefined);
-          source = new LocalEndpointSource(repo, env, { remote, out: io });
-        }
-        const shipTo = resolveShipTarget({
-          flag: opts.shipLogs,
-          policyLogs,
-          policyFile: `promotion/${env}.yaml`,
-        });
-        const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
-        const shipper = shipTo
-          ? new LogShipper(log, shipTo.url, {
-              where: shipTo.where,
-              intervalMs: opts.shipInterval === undefined ? undefined : opts.shipInterval * 1000,
-            })
-          : undefined;
-        const { app, url } = await startServer({
-          source,
-          env,
-          log,
-          token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
-          maxInFlight: opts.maxInFlight,
-          onErrorAnomaly,
-          predictRoute: aip.predictRoute,
-          healthRoute: aip.healthRoute,
-          host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
-          port: port ?? 0,
-        });
-        shipper?.start();
-        const shutdown = async () => {
-          await stopServer(app);
-          await shipper?.stop();
-        };
-        if (cluster.isWorker) {
-          // The primary prints the address once for all workers.
-          process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
-          await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
-          await shutdown();
-          return;
-        }
-        const models = source.models();
-        io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
-        io.err(
-          models.length
-            ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
-            : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
-        );
-        for (const m of models)
-          io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
-        if (shipper)
-          io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-        await shutdown();
-      },
-    );
+        return;
+      }
+      await serveProcess(opts, io);
+    });
 }
+
+interface ServeOptions {
+  env: string;
+  host?: string;
+  port?: number;
+  token?: string;
+  maxInFlight?: number;
+  modelDir?: string;
+  workers?: number;
+  shipLogs?: string;
+  shipInterval?: number;
+  stopTimeout?: number;
+}
+
+/** One serving process: alone, or one of the primary's workers. */
+async function serveProcess(opts: ServeOptions, io: CliIO): Promise<void> {
+  const cluster = (await import('node:cluster')).default;
+  const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
+  const path = await import('node:path');
+  const { startServer, stopServer } = await import('../../serving/server.ts');
+  const { readAipEnvironment, storageUriSource } = await import('../../serving/container.ts');
+  const { PredictionLog, predictionLogDir } = await import('../../serving/logs.ts');
+  const aip = readAipEnvironment();
+  const storageUri = opts.modelDir ?? aip.storageUri;
+  let root = io.cwd;
+  let source;
+  let env = opts.env;
+  let port = opts.port ?? aip.httpPort;
+  let policyLogs: string | undefined;
+  let onErrorAnomaly;
+  if (storageUri) {
+    const { readOnErrorAnomaly } = await import('../../serving/checks.ts');
+    onErrorAnomaly = readOnErrorAnomaly();
+    env = aip.endpointId ? `vertex-${aip.endpointId}` : opts.env;
+    source = await storageUriSource(storageUri, {
+      deployedModelId: aip.deployedModelId,
+      shadowStorageUri: aip.shadowStorageUri,
+    });
+  } else {
+    const { findRepo } = await import('../../repo.ts');
+    const { readPolicy } = await import('../../environment/policy.ts');
+    const { LocalEndpointSource } = await import('../../serving/local-source.ts');
+    const { defaultRemote } = await import('../../store/remote-config.ts');
+    const repo = findRepo(io.cwd);
+    root = repo.root;
+    // The serving image (AIP_HTTP_PORT set, no promotion policies): the platform forgot the
+    // model, so say that rather than asking for a promotion/<env>.yaml it never has.
+    const fs = await import('node:fs');
+    if (aip.httpPort !== undefined && !fs.existsSync(path.join(repo.root, 'promotion', `${env}.yaml`)))
+      throw new UsageError(
+        'AIP_STORAGE_URI: not set. Set it to the model directory (gs://<bucket>/<prefix> or a local path), or pass --model-dir.',
+      );
+    const policy = await readPolicy(repo.root, env);
+    if (policy.endpoint.kind !== 'local') {
+      throw new UsageError(
+        `promotion/${env}.yaml: endpoint.kind is "${policy.endpoint.kind}"; Vertex AI serves it with this container. Run lockstep serve for a local environment, or set AIP_STORAGE_URI.`,
+      );
+    }
+    port ??= policy.endpoint.port;
+    policyLogs = policy.logs;
+    onErrorAnomaly = policy.serving.on_error_anomaly;
+    const remote = await defaultRemote(repo).catch(() => undefined);
+    source = new LocalEndpointSource(repo, env, { remote, out: io });
+  }
+  const shipTo = resolveShipTarget({
+    flag: opts.shipLogs,
+    policyLogs,
+    policyFile: `promotion/${env}.yaml`,
+  });
+  const log = new PredictionLog(predictionLogDir(path.resolve(root), env));
+  const shipper = shipTo
+    ? new LogShipper(log, shipTo.url, {
+        where: shipTo.where,
+        intervalMs: opts.shipInterval === undefined ? undefined : opts.shipInterval * 1000,
+      })
+    : undefined;
+  const { app, url } = await startServer({
+    source,
+    env,
+    log,
+    token: opts.token ?? process.env.LOCKSTEP_SERVE_TOKEN,
+    maxInFlight: opts.maxInFlight,
+    onErrorAnomaly,
+    predictRoute: aip.predictRoute,
+    healthRoute: aip.healthRoute,
+    host: opts.host ?? (aip.httpPort ? '0.0.0.0' : '127.0.0.1'),
+    port: port ?? 0,
+  });
+  shipper?.start();
+  const shutdown = async () => {
+    await stopServer(app);
+    await shipper?.stop();
+  };
+  if (cluster.isWorker) {
+    // The primary prints the address once for all workers.
+    process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
+    // SIGTERM from the primary, or SIGINT from a terminal's Ctrl-C (sent to the whole
+    // process group): the first one drains and ships the logs. Later ones are ignored, not
+    // fatal: the primary decides when to stop at once, and kills this process then.
+    await new Promise<void>((resolve) => {
+      process.on('SIGTERM', () => resolve());
+      process.on('SIGINT', () => resolve());
+    });
+    await shutdown();
+    return;
+  }
+  const models = source.models();
+  io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${aip.predictRoute ?? '/predict'})`);
+  io.err(
+    models.length
+      ? `deployed: ${models.map((m) => `${m.deployedModelId} ${m.modelVersionId.slice(0, 12)} ${m.percent}%`).join(', ')}`
+      : `nothing deployed yet on ${env}: run lockstep canary reconcile --env ${env}`,
+  );
+  for (const m of models)
+    io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
+  if (shipper) io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await shutdown();
+}
+
+/** What a worker process told the primary once it was listening. */
+interface WorkerReady {
+  url: string;
+  predictRoute: string;
+  env: string;
+}
+
+type StopSignal = 'SIGINT' | 'SIGTERM';
+const SIGNAL_EXIT: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
  * Forks `n` server processes running the same command line; they share one listening port (the
- * cluster module hands connections to them in turn). Stops them on SIGINT/SIGTERM.
+ * cluster module hands connections to them in turn). On SIGINT/SIGTERM (even while they start)
+ * each worker drains its requests and ships its logs; a worker still running `stopMs` later is
+ * killed, and so are all of them on a second signal (exit 130/143), so the primary always exits.
  */
-async function superviseWorkers(n: number, io: CliIO): Promise<void> {
+async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<void> {
   const cluster = (await import('node:cluster')).default;
-  const workers = Array.from({ length: n }, () => cluster.fork());
-  let stopping = false;
-  const ready = await Promise.race([
-    Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<{ url: string; predictRoute: string; env: string }>((resolve) =>
-            w.once('message', resolve),
-          ),
-      ),
-    ),
-    new Promise<never>((_, reject) =>
-      workers.forEach((w) =>
-        w.once(
-          'exit',
-          (code) =>
-            !stopping &&
-            reject(
-              new UsageError(
-                `serve: a worker exited with code ${code} while starting. Run without --workers to see why.`,
-              ),
-            ),
-        ),
-      ),
-    ),
-  ]);
-  const { url, predictRoute, env } = ready[0];
-  io.out(`serving ${env} on ${url} (page ${url}/, predict ${url}${predictRoute}) with ${n} worker processes`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-  stopping = true;
-  await Promise.all(
-    workers.map(
+  let signalled: StopSignal | undefined;
+  let onFirst!: () => void;
+  let onSecond!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (onFirst = resolve));
+  const atOnce = new Promise<void>((resolve) => (onSecond = resolve));
+  let again: StopSignal | undefined;
+  const onSignal = (sig: StopSignal) => {
+    if (signalled === undefined) {
+      signalled = sig;
+      onFirst();
+    } else {
+      again ??= sig;
+      onSecond();
+    }
+  };
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  // Before the first fork: a signal while workers start must stop them too (a primary that is
+  // PID 1 in a container would otherwise ignore it).
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  try {
+    const workers = Array.from({ length: n }, () => cluster.fork());
+    // Listened for at once: a worker that dies before the primary gets to wait for it is no
+    // worker to wait for later.
+    const exits = workers.map(
       (w) =>
-        new Promise((resolve) =>
-          w.isDead() ? resolve(undefined) : (w.once('exit', resolve), w.kill('SIGTERM')),
+        new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+          w.once('exit', (code: number | null, signal: string | null) => resolve({ code, signal })),
         ),
-    ),
-  );
+    );
+    const started = await Promise.race([
+      Promise.all(workers.map((w) => new Promise<WorkerReady>((resolve) => w.once('message', resolve)))),
+      stopRequested.then(() => undefined),
+      Promise.race(exits).then(({ code, signal }) => {
+        if (signalled) return undefined;
+        throw new UsageError(
+          `serve: a worker exited with ${signal ?? `code ${code}`} while starting. Run without --workers to see why.`,
+        );
+      }),
+    ]);
+    if (started && !signalled) {
+      const { url, predictRoute, env } = started[0];
+      io.out(
+        `serving ${env} on ${url} (page ${url}/, predict ${url}${predictRoute}) with ${n} worker processes`,
+      );
+      exits.forEach((e, i) =>
+        e.then(({ code, signal }) => {
+          if (signalled) return;
+          const left = workers.filter((w) => !w.isDead()).length;
+          io.err(
+            `serve: worker process ${workers[i].process.pid} exited with ${signal ?? `code ${code}`}; ${left} of ${n} still serving.`,
+          );
+        }),
+      );
+      const allGone = Promise.all(exits);
+      await Promise.race([stopRequested, allGone]);
+      if (!signalled)
+        throw new LockstepError(
+          'serve: every worker process exited, nothing is serving. Run without --workers to see why.',
+        );
+    }
+    // Every worker is told once, whatever the primary was told: SIGTERM drains and ships logs.
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, stopMs, 'late')));
+    const outcome = await Promise.race([
+      Promise.all(exits).then(() => 'stopped' as const),
+      late,
+      atOnce.then(() => 'again' as const),
+    ]);
+    clearTimeout(timer);
+    if (outcome === 'stopped') return;
+    const stuck = workers.filter((w) => !w.isDead());
+    for (const w of stuck) w.process.kill('SIGKILL');
+    await Promise.all(exits);
+    if (outcome === 'again')
+      throw new LockstepError(
+        `serve: stopped at once on a second ${again}: ${stuck.length} worker process(es) killed, their requests in flight cut and their last log lines maybe not shipped.`,
+        { exitCode: SIGNAL_EXIT[again!] },
+      );
+    throw new LockstepError(
+      `serve: ${stuck.length} worker process(es) still running ${stopMs / 1000} s after ${signalled}, killed; their last log lines may not be shipped. Raise --stop-timeout if draining needs longer.`,
+    );
+  } finally {
+    process.removeListener('SIGTERM', onTerm);
+    process.removeListener('SIGINT', onInt);
+  }
 }

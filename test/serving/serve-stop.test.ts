@@ -1,0 +1,310 @@
+/**
+ * Stopping `lockstep serve --workers 2` (a cluster primary and its worker processes, spawned as a
+ * user or a container runs it): whatever state it is in when the signal comes (requests in flight,
+ * idle keep-alive connections, workers still starting, a worker that crashed, a second signal, a
+ * stuck worker), the primary exits within a bound, with its workers gone and their logs shipped.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readLogs } from '../../lib/monitoring/logs.ts';
+import { FakeGcs } from '../support/fake-gcs.ts';
+import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+
+const BIN = path.resolve('bin/lockstep.mjs');
+const BUCKET = 'stop-bucket';
+/** Longest a stop may take here: nothing in these tests needs the 10 s drain or the 15 s upload limit. */
+const PROMPT_MS = 8_000;
+
+let fake: FakeGcs;
+let t: TmpRepo;
+const spawned: ChildProcess[] = [];
+
+beforeEach(async () => {
+  fake = await FakeGcs.start();
+  t = await createTmpRepo({
+    'promotion/dev.yaml': `branch: dev\nendpoint: { kind: local }\nlogs: gs://${BUCKET}/dev\n`,
+  });
+});
+afterEach(async () => {
+  for (const c of spawned.splice(0)) {
+    childPids(c.pid!);
+    if (c.exitCode === null && c.signalCode === null) killQuietly(c.pid!, 'SIGKILL');
+  }
+  for (const pid of seenWorkers) killQuietly(pid, 'SIGKILL');
+  seenWorkers.clear();
+  await fake.close();
+  await t.cleanup();
+});
+
+function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Every worker pid seen, killed after each test whatever became of its primary. */
+const seenWorkers = new Set<number>();
+
+/**
+ * Pids of the worker processes of a primary: its children running the CLI (not, say, the
+ * build a stale dist/ starts).
+ */
+function childPids(pid: number): number[] {
+  let pids: number[];
+  try {
+    pids = fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  const workers = pids.filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(BIN);
+    } catch {
+      return false;
+    }
+  });
+  workers.forEach((p) => seenWorkers.add(p));
+  return workers;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** `promise`, or a failure naming `what` if it has not settled after `ms`. */
+async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Spawns `lockstep serve --workers 2` in the test repo (its own process group, as a shell job). */
+function spawnServe(args: string[] = []) {
+  const child = spawn(process.execPath, [BIN, 'serve', '--env', 'dev', '--workers', '2', ...args], {
+    cwd: t.root,
+    env: { ...process.env, STORAGE_EMULATOR_HOST: fake.url, LOCKSTEP_LOG_URI: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  spawned.push(child);
+  const io = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d) => (io.stdout += d));
+  child.stderr!.on('data', (d) => (io.stderr += d));
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const started = async () => {
+    await until(() => / on http:\/\/\S+ /.test(io.stdout) || child.exitCode !== null, 'serve to start');
+    const base = / on (http:\/\/\S+) /.exec(io.stdout)?.[1];
+    if (!base) throw new Error(`serve did not start: ${io.stderr}`);
+    return { base, port: Number(new URL(base).port) };
+  };
+  return { child, io, exited, started, workers: () => childPids(child.pid!) };
+}
+
+/** An invalid prediction (400, logged as `invalid`): one log line per request, no model needed. */
+async function postInvalid(base: string): Promise<number> {
+  const res = await fetch(`${base}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ instances: [] }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Opens a connection and sends all of a predict request but the end of its body. */
+async function halfSent(
+  port: number,
+): Promise<{ socket: net.Socket; response: Promise<string>; finish: () => void }> {
+  const body = JSON.stringify({ instances: [] });
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(
+    `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+  );
+  let text = '';
+  socket.on('data', (d) => (text += d));
+  const response = new Promise<string>((resolve) => socket.once('close', () => resolve(text)));
+  return { socket, response, finish: () => socket.end(body.slice(5)) };
+}
+
+/** Connections to the port are refused (every worker stopped listening). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(true));
+  });
+}
+
+const shipped = () => readLogs(`gs://${BUCKET}/dev`, { apiEndpoint: fake.url });
+
+describe('lockstep serve --workers 2 stops promptly', () => {
+  it('SIGTERM with idle keep-alive connections and a request in flight: the request is answered, logs shipped, exit 0', async () => {
+    const s = spawnServe();
+    const { base, port } = await s.started();
+    for (let i = 0; i < 6; i++) expect(await postInvalid(base)).toBe(400);
+    // Idle keep-alive connections, spread over both workers.
+    const idle: net.Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', () => undefined);
+      c.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((r) => c.once('data', r));
+      idle.push(c);
+    }
+    const inFlight = await halfSent(port);
+    const workers = s.workers();
+    expect(workers).toHaveLength(2);
+    s.child.kill('SIGTERM');
+    // Both workers stopped accepting; the one holding the request still waits for its body.
+    await until(() => refused(port), 'the port to close');
+    inFlight.finish();
+    expect(await within(PROMPT_MS, inFlight.response, 'the in-flight response')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after SIGTERM')).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(workers.filter(alive)).toEqual([]);
+    // Every answered request was logged and shipped by the worker that answered it.
+    expect((await shipped()).length).toBe(7);
+    idle.forEach((c) => c.destroy());
+  }, 60_000);
+
+  it('SIGTERM while the workers are still starting: exit 0, no worker left', async () => {
+    const s = spawnServe();
+    await until(() => s.workers().length === 2, 'the workers to be forked');
+    const workers = s.workers();
+    expect(s.io.stdout).not.toMatch(/ on http/);
+    s.child.kill('SIGTERM');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after SIGTERM')).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(workers.filter(alive)).toEqual([]);
+  }, 60_000);
+
+  it('a second SIGTERM while draining stops at once with 143 and one line, no worker left', async () => {
+    const s = spawnServe();
+    const { port } = await s.started();
+    // Held open for the whole test: without the second signal the drain would last 10 s.
+    const inFlight = await halfSent(port);
+    const workers = s.workers();
+    s.child.kill('SIGTERM');
+    await until(() => refused(port), 'the port to close');
+    s.child.kill('SIGTERM');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after two SIGTERMs')).toEqual({
+      code: 143,
+      signal: null,
+    });
+    expect(s.io.stderr).toMatch(/^lockstep: serve: stopped at once on a second SIGTERM: [^\n]*\n$/m);
+    expect(workers.filter(alive)).toEqual([]);
+    inFlight.socket.destroy();
+  }, 60_000);
+
+  it('a worker that crashed earlier: the other keeps serving, SIGTERM still exits 0', async () => {
+    const s = spawnServe();
+    const { base } = await s.started();
+    const [first, second] = s.workers();
+    process.kill(first, 'SIGKILL');
+    await until(
+      () => /exited with SIGKILL; 1 of 2 still serving/.test(s.io.stderr),
+      'the crash to be reported',
+    );
+    for (let i = 0; i < 3; i++) expect(await postInvalid(base)).toBe(400);
+    s.child.kill('SIGTERM');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after SIGTERM')).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(alive(second)).toBe(false);
+    expect((await shipped()).length).toBe(3);
+  }, 60_000);
+
+  it('Ctrl-C (SIGINT to the whole process group): workers drain and ship, exit 0', async () => {
+    const s = spawnServe();
+    const { base } = await s.started();
+    for (let i = 0; i < 4; i++) expect(await postInvalid(base)).toBe(400);
+    const workers = s.workers();
+    process.kill(-s.child.pid!, 'SIGINT');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after SIGINT')).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(workers.filter(alive)).toEqual([]);
+    expect((await shipped()).length).toBe(4);
+  }, 60_000);
+
+  it('a worker that cannot start (its port taken): the primary exits 2 with the reason, no worker left', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const s = spawnServe(['--port', String(port)]);
+      await until(() => s.workers().length === 2 || s.child.exitCode !== null, 'the workers to be forked');
+      const workers = s.workers();
+      expect(await within(PROMPT_MS * 2, s.exited, 'serve to give up')).toEqual({ code: 2, signal: null });
+      expect(s.io.stderr).toMatch(/EADDRINUSE/);
+      expect(s.io.stderr).toMatch(
+        /^lockstep: serve: a worker exited with code 1 while starting\. Run without --workers to see why\.$/m,
+      );
+      expect(workers).toHaveLength(2);
+      expect(workers.filter(alive)).toEqual([]);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
+  it('a worker that does not stop is killed after --stop-timeout: exit 1 with one line', async () => {
+    const s = spawnServe(['--stop-timeout', '1']);
+    await s.started();
+    const [stuck, other] = s.workers();
+    process.kill(stuck, 'SIGSTOP');
+    s.child.kill('SIGTERM');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit with a stuck worker')).toEqual({
+      code: 1,
+      signal: null,
+    });
+    expect(s.io.stderr).toMatch(
+      /^lockstep: serve: 1 worker process\(es\) still running 1 s after SIGTERM, killed; [^\n]*--stop-timeout[^\n]*$/m,
+    );
+    expect([stuck, other].filter(alive)).toEqual([]);
+  }, 60_000);
+});
