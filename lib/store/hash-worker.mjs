@@ -26,6 +26,12 @@ const STREAM_CHUNK = 256 << 10;
  */
 const FLUSH_BYTES = 32 << 20;
 let buffer;
+/**
+ * Opens a source for reading without waiting: a FIFO put where a regular file was scanned would
+ * otherwise block the open until some process writes to it (the add hung for good), whereas now
+ * its fstat refuses it as ENOTFILE. O_NONBLOCK changes nothing for reading a regular file.
+ */
+const OPEN_SOURCE = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
 function statKey(st) {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
@@ -101,7 +107,7 @@ export async function hashOneAsync(task) {
 function* copyAndHash(task) {
   buffer ??= Buffer.allocUnsafe(CHUNK);
   if (task.dest && task.link) return linkOne(task);
-  const fd = fs.openSync(task.path, 'r');
+  const fd = fs.openSync(task.path, OPEN_SOURCE);
   let out;
   try {
     const before = fs.fstatSync(fd, { bigint: true });
@@ -223,7 +229,7 @@ const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL
  * Either way a source whose size or mtime moved while it was read is reported as changed.
  */
 function linkOne(task) {
-  const fd = fs.openSync(task.path, 'r');
+  const fd = fs.openSync(task.path, OPEN_SOURCE);
   let made = false;
   try {
     const before = fs.fstatSync(fd, { bigint: true });
