@@ -70,6 +70,9 @@ export async function hashOneAsync(task) {
       }
       // Lets a finished flush's callback run first, so the next flush is not skipped for nothing.
       await new Promise((resolve) => setImmediate(resolve));
+      // A failed flush already dooms the task: stop copying rather than write the rest of a
+      // large file to a disk that reported an error (ENOSPC on a thin or network volume, EIO).
+      if (flushError) throw flushError;
       if (flushing) continue;
       fd ??= fs.openSync(task.dest, 'r');
       flushing = new Promise((resolve) =>

@@ -116,6 +116,31 @@ describe('hasher', () => {
     await expect(hashOneAsync({ path: src, dest, mode: 0o444 })).rejects.toMatchObject({ code: 'EIO' });
     expect(fs.existsSync(dest)).toBe(false);
   });
+
+  it('hashOneAsync stops copying at the next flush point once a flush has failed', async () => {
+    const dir = tempDir();
+    cleanup.push(dir);
+    const src = path.join(dir, 'src');
+    const size = 160 << 20;
+    fs.writeFileSync(src, Buffer.alloc(size, 7));
+    const dest = path.join(dir, 'dest');
+    let written = 0;
+    const writeSync = fs.writeSync;
+    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+      const n = writeSync(fd, buf, off, len);
+      written += n;
+      return n;
+    }) as typeof fs.writeSync);
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: Error | null) => void) => {
+      const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, fdatasync');
+      err.code = 'ENOSPC';
+      setImmediate(() => cb(err));
+    }) as typeof fs.fdatasync);
+    await expect(hashOneAsync({ path: src, dest, mode: 0o444 })).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(fs.existsSync(dest)).toBe(false);
+    // The first flush (at 32 MiB) fails; the copy ends by the next flush point, not at 160 MiB.
+    expect(written).toBeLessThanOrEqual(64 << 20);
+  });
 });
 
 describe('hasher against special files', () => {
