@@ -33,6 +33,23 @@ let buffer;
  */
 const OPEN_SOURCE = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
+/**
+ * Runs `fn`, a write to the copy in the cache, marking its failure as one of writing (`writing`
+ * on the error), so an EIO or EDQUOT there is not reported as the source being unreadable.
+ */
+function writing(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    throw markWriting(err);
+  }
+}
+
+function markWriting(err) {
+  if (err && typeof err === 'object') err.writing = true;
+  return err;
+}
+
 function statKey(st) {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
 }
@@ -74,10 +91,10 @@ export async function hashOneAsync(task) {
       // large file to a disk that reported an error (ENOSPC on a thin or network volume, EIO).
       if (flushError) throw flushError;
       if (flushing) continue;
-      fd ??= fs.openSync(task.dest, 'r');
+      fd ??= writing(() => fs.openSync(task.dest, 'r'));
       flushing = new Promise((resolve) =>
         fs.fdatasync(fd, (err) => {
-          flushError ??= err ?? undefined;
+          flushError ??= err ? markWriting(err) : undefined;
           flushing = undefined;
           resolve();
         }),
@@ -138,7 +155,7 @@ function* copyAndHash(task) {
         }
       }
     }
-    if (task.dest) out = fs.openSync(task.dest, 'wx', task.mode ?? 0o644);
+    if (task.dest) out = writing(() => fs.openSync(task.dest, 'wx', task.mode ?? 0o644));
     let unflushed = 0;
     for (;;) {
       const n = first >= 0 ? first : fs.readSync(fd, buffer, 0, STREAM_CHUNK, null);
@@ -155,7 +172,7 @@ function* copyAndHash(task) {
           throw err;
         }
         let off = 0;
-        while (off < n) off += fs.writeSync(out, chunk, off, n - off);
+        while (off < n) off += writing(() => fs.writeSync(out, chunk, off, n - off));
         unflushed += n;
         if (unflushed >= FLUSH_BYTES) {
           unflushed = 0;
@@ -179,7 +196,7 @@ function* copyAndHash(task) {
     let synced;
     if (out !== undefined) {
       synced = Boolean(task.fsync);
-      if (synced) fs.fsyncSync(out);
+      if (synced) writing(() => fs.fsyncSync(out));
       destKey = statKey(fs.fstatSync(out, { bigint: true }));
       fs.closeSync(out);
       out = undefined;
@@ -285,7 +302,7 @@ function linkOne(task) {
     if (task.fsync) {
       const out = fs.openSync(task.dest, 'r');
       try {
-        fs.fsyncSync(out);
+        writing(() => fs.fsyncSync(out));
       } finally {
         fs.closeSync(out);
       }
@@ -309,7 +326,9 @@ if (parentPort) {
         try {
           results.push(await hashOneAsync(task));
         } catch (err) {
-          results.push({ error: { code: err.code ?? 'EUNKNOWN', message: err.message } });
+          results.push({
+            error: { code: err.code ?? 'EUNKNOWN', message: err.message, writing: Boolean(err.writing) },
+          });
         }
       }
       parentPort.postMessage(results);
