@@ -121,3 +121,29 @@ export function sweepTempFiles(dir: string): number {
   }
   return removed;
 }
+
+/** Cache temp names (`Cache.tempPath`, the cache.type probe): the writer's pid, then hex. */
+const CACHE_TEMP_NAME = /^(\d+)-(?:probe-)?[0-9a-f]{16}$/;
+
+/**
+ * Removes the cache temp files in `dir` (`.lockstep/cache/tmp`) whose writer process is gone: an
+ * add interrupted by Ctrl-C or a kill mid-copy leaves its partial copies there, as large as the
+ * files being added, which otherwise only `lockstep gc` cleared and only an hour later. Returns
+ * how many were removed.
+ */
+export function sweepCacheTemps(dir: string): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = CACHE_TEMP_NAME.exec(name);
+    if (!m || isProcessAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}

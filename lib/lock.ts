@@ -13,7 +13,7 @@ import type { Repo } from './repo.ts';
 import type { Output } from './output.ts';
 import { LockedError } from './errors.ts';
 import { isProcessAlive } from './process.ts';
-import { sweepTempFiles, tempPathFor } from './atomic.ts';
+import { sweepCacheTemps, sweepTempFiles, tempPathFor } from './atomic.ts';
 
 export interface LockInfo {
   pid: number;
@@ -175,6 +175,7 @@ export async function withRepoLock<T>(
   held.set(key, 1);
   // Holding the lock, clear temp files of writers killed between write and rename.
   sweepTempFiles(repo.tmpDir);
+  sweepCacheTemps(path.join(repo.cacheDir, 'tmp'));
   try {
     return await fn();
   } finally {

@@ -110,13 +110,24 @@ function hashError(scan: Scan, err: unknown): unknown {
       ),
     );
   }
-  if (err.code === 'ENOSPC') {
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
     return new LockstepError(
       formatProblem(
         '.lockstep/cache',
-        'no space left on device while writing',
+        err.code === 'ENOSPC' ? 'no space left on device while writing' : 'disk quota exceeded while writing',
         shown,
         'Free disk space (lockstep gc) and retry.',
+      ),
+    );
+  }
+  if (err.writing) {
+    // The file was read; copying it into the cache failed (an I/O error on the cache's disk).
+    return new LockstepError(
+      formatProblem(
+        '.lockstep/cache',
+        `cannot write the cache copy (${err.code})`,
+        shown,
+        'Check the disk holding .lockstep/cache and retry.',
       ),
     );
   }

@@ -26,6 +26,29 @@ const STREAM_CHUNK = 256 << 10;
  */
 const FLUSH_BYTES = 32 << 20;
 let buffer;
+/**
+ * Opens a source for reading without waiting: a FIFO put where a regular file was scanned would
+ * otherwise block the open until some process writes to it (the add hung for good), whereas now
+ * its fstat refuses it as ENOTFILE. O_NONBLOCK changes nothing for reading a regular file.
+ */
+const OPEN_SOURCE = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+
+/**
+ * Runs `fn`, a write to the copy in the cache, marking its failure as one of writing (`writing`
+ * on the error), so an EIO or EDQUOT there is not reported as the source being unreadable.
+ */
+function writing(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    throw markWriting(err);
+  }
+}
+
+function markWriting(err) {
+  if (err && typeof err === 'object') err.writing = true;
+  return err;
+}
 
 function statKey(st) {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
@@ -64,11 +87,14 @@ export async function hashOneAsync(task) {
       }
       // Lets a finished flush's callback run first, so the next flush is not skipped for nothing.
       await new Promise((resolve) => setImmediate(resolve));
+      // A failed flush already dooms the task: stop copying rather than write the rest of a
+      // large file to a disk that reported an error (ENOSPC on a thin or network volume, EIO).
+      if (flushError) throw flushError;
       if (flushing) continue;
-      fd ??= fs.openSync(task.dest, 'r');
+      fd ??= writing(() => fs.openSync(task.dest, 'r'));
       flushing = new Promise((resolve) =>
         fs.fdatasync(fd, (err) => {
-          flushError ??= err ?? undefined;
+          flushError ??= err ? markWriting(err) : undefined;
           flushing = undefined;
           resolve();
         }),
@@ -101,7 +127,7 @@ export async function hashOneAsync(task) {
 function* copyAndHash(task) {
   buffer ??= Buffer.allocUnsafe(CHUNK);
   if (task.dest && task.link) return linkOne(task);
-  const fd = fs.openSync(task.path, 'r');
+  const fd = fs.openSync(task.path, OPEN_SOURCE);
   let out;
   try {
     const before = fs.fstatSync(fd, { bigint: true });
@@ -129,7 +155,7 @@ function* copyAndHash(task) {
         }
       }
     }
-    if (task.dest) out = fs.openSync(task.dest, 'wx', task.mode ?? 0o644);
+    if (task.dest) out = writing(() => fs.openSync(task.dest, 'wx', task.mode ?? 0o644));
     let unflushed = 0;
     for (;;) {
       const n = first >= 0 ? first : fs.readSync(fd, buffer, 0, STREAM_CHUNK, null);
@@ -146,7 +172,7 @@ function* copyAndHash(task) {
           throw err;
         }
         let off = 0;
-        while (off < n) off += fs.writeSync(out, chunk, off, n - off);
+        while (off < n) off += writing(() => fs.writeSync(out, chunk, off, n - off));
         unflushed += n;
         if (unflushed >= FLUSH_BYTES) {
           unflushed = 0;
@@ -170,7 +196,7 @@ function* copyAndHash(task) {
     let synced;
     if (out !== undefined) {
       synced = Boolean(task.fsync);
-      if (synced) fs.fsyncSync(out);
+      if (synced) writing(() => fs.fsyncSync(out));
       destKey = statKey(fs.fstatSync(out, { bigint: true }));
       fs.closeSync(out);
       out = undefined;
@@ -223,7 +249,7 @@ const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL
  * Either way a source whose size or mtime moved while it was read is reported as changed.
  */
 function linkOne(task) {
-  const fd = fs.openSync(task.path, 'r');
+  const fd = fs.openSync(task.path, OPEN_SOURCE);
   let made = false;
   try {
     const before = fs.fstatSync(fd, { bigint: true });
@@ -276,7 +302,7 @@ function linkOne(task) {
     if (task.fsync) {
       const out = fs.openSync(task.dest, 'r');
       try {
-        fs.fsyncSync(out);
+        writing(() => fs.fsyncSync(out));
       } finally {
         fs.closeSync(out);
       }
@@ -300,7 +326,9 @@ if (parentPort) {
         try {
           results.push(await hashOneAsync(task));
         } catch (err) {
-          results.push({ error: { code: err.code ?? 'EUNKNOWN', message: err.message } });
+          results.push({
+            error: { code: err.code ?? 'EUNKNOWN', message: err.message, writing: Boolean(err.writing) },
+          });
         }
       }
       parentPort.postMessage(results);

@@ -13,14 +13,19 @@ import type { Output } from '../output.ts';
 
 export type { HashTask, HashOneResult };
 
-/** A per-file failure reported by a worker: `code` is an errno name or ECHANGED / ENOTFILE. */
+/**
+ * A per-file failure reported by a worker: `code` is an errno name or ECHANGED / ENOTFILE;
+ * `writing` when it came from writing the copy in the cache rather than reading the file.
+ */
 export class HashTaskError extends Error {
   readonly code: string;
   readonly task: HashTask;
-  constructor(task: HashTask, code: string, message: string) {
+  readonly writing: boolean;
+  constructor(task: HashTask, code: string, message: string, writing = false) {
     super(message);
     this.code = code;
     this.task = task;
+    this.writing = writing;
   }
 }
 
@@ -132,8 +137,8 @@ async function runInline(
     try {
       results.push(await hashOneAsync(task));
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new HashTaskError(task, e.code ?? 'EUNKNOWN', e.message);
+      const e = err as NodeJS.ErrnoException & { writing?: boolean };
+      throw new HashTaskError(task, e.code ?? 'EUNKNOWN', e.message, Boolean(e.writing));
     }
     onResult?.(results.length - 1, results[results.length - 1]!);
     progress?.tick(1);
@@ -194,12 +199,18 @@ async function runPooled(
             if (queued.length === 0) finish();
           };
           const onMessage = (
-            replies: Array<HashOneResult & { error?: { code: string; message: string } }>,
+            replies: Array<HashOneResult & { error?: { code: string; message: string; writing?: boolean } }>,
           ) => {
             const [start, end, bytes] = queued.shift()!;
             queuedBytes -= bytes;
             replies.forEach((r, i) => {
-              if (r.error) failure ??= new HashTaskError(tasks[start + i]!, r.error.code, r.error.message);
+              if (r.error)
+                failure ??= new HashTaskError(
+                  tasks[start + i]!,
+                  r.error.code,
+                  r.error.message,
+                  Boolean(r.error.writing),
+                );
               else {
                 results[start + i] = r;
                 onResult?.(start + i, r);

@@ -349,6 +349,27 @@ describe('artifacts bad input', () => {
     expect(listObjects(repo.cacheDir)).toHaveLength(13);
   });
 
+  it('commitArtifact names the cache, not the file, when flushing the copy into the cache fails', async () => {
+    const repo = fresh();
+    writeTree(repo.root, { 'd/big.bin': Buffer.alloc(40 << 20, 3), 'd/small.txt': 'x' });
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: Error | null) => void) => {
+      const err: NodeJS.ErrnoException = new Error('EIO: i/o error, fdatasync');
+      err.code = 'EIO';
+      setImmediate(() => cb(err));
+    }) as typeof fs.fdatasync);
+    try {
+      const err = await commitArtifact(repo, 'd').catch((e) => e);
+      expect(err.message).toBe(
+        '.lockstep/cache: cannot write the cache copy (EIO) "d/big.bin". Check the disk holding .lockstep/cache and retry.',
+      );
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(listObjects(repo.cacheDir)).toEqual([]);
+    expect(fs.readdirSync(path.join(repo.cacheDir, 'tmp'))).toEqual([]);
+    expect((await commitArtifact(repo, 'd')).nfiles).toBe(2);
+  });
+
   it('commitArtifact on a full disk fails in one line and leaves only complete objects', async () => {
     const repo = fresh();
     writeFiles(repo.root, 'd', 10);

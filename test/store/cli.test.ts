@@ -2,6 +2,7 @@ import { describe, expect, it, afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { resetWriteFaults } from '../../lib/store/fault.ts';
 import { makeRepo, tempDir, writeFiles, writeTree, listObjects, git, rmrf, runStoreCli } from './helpers.ts';
 
@@ -118,6 +119,23 @@ describe('store commands', () => {
     delete process.env.LOCKSTEP_FAULT;
     resetWriteFaults();
     expect((await run(repo.root, 'add', 'data')).code).toBe(0);
+  });
+
+  it("add clears the partial cache copies a killed add left behind, and no live writer's", async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    writeTree(repo.root, { 'a.txt': 'a' });
+    const dead = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString(),
+    );
+    const tmp = path.join(repo.cacheDir, 'tmp');
+    fs.mkdirSync(tmp, { recursive: true });
+    // As Ctrl-C or a kill mid-copy leaves them: named by the writer's pid, as large as the file.
+    const left = [`${dead}-0123456789abcdef`, `${dead}-probe-0123456789abcdef`];
+    const live = `${process.pid}-fedcba9876543210`;
+    for (const name of [...left, live, 'notes']) fs.writeFileSync(path.join(tmp, name), 'partial');
+    expect((await run(repo.root, 'add', 'a.txt')).code).toBe(0);
+    expect(fs.readdirSync(tmp).sort()).toEqual([live, 'notes'].sort());
   });
 
   it('push refuses a corrupt cache object: quarantined, not uploaded', async () => {

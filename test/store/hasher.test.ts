@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { hashOne, hashOneAsync } from '../../lib/store/hash-worker.mjs';
@@ -114,4 +116,61 @@ describe('hasher', () => {
     await expect(hashOneAsync({ path: src, dest, mode: 0o444 })).rejects.toMatchObject({ code: 'EIO' });
     expect(fs.existsSync(dest)).toBe(false);
   });
+
+  it('hashOneAsync stops copying at the next flush point once a flush has failed', async () => {
+    const dir = tempDir();
+    cleanup.push(dir);
+    const src = path.join(dir, 'src');
+    const size = 160 << 20;
+    fs.writeFileSync(src, Buffer.alloc(size, 7));
+    const dest = path.join(dir, 'dest');
+    let written = 0;
+    const writeSync = fs.writeSync;
+    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+      const n = writeSync(fd, buf, off, len);
+      written += n;
+      return n;
+    }) as typeof fs.writeSync);
+    vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: Error | null) => void) => {
+      const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, fdatasync');
+      err.code = 'ENOSPC';
+      setImmediate(() => cb(err));
+    }) as typeof fs.fdatasync);
+    await expect(hashOneAsync({ path: src, dest, mode: 0o444 })).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(fs.existsSync(dest)).toBe(false);
+    // The first flush (at 32 MiB) fails; the copy ends by the next flush point, not at 160 MiB.
+    expect(written).toBeLessThanOrEqual(64 << 20);
+  });
+});
+
+describe('hasher against special files', () => {
+  // A file the scan saw as regular can be replaced by a FIFO before it is hashed: opening one
+  // for reading waits for a writer, so the add hung for good instead of refusing the file. Run in
+  // a child so a hang fails the test instead of blocking this thread.
+  it.each(['hashOne', 'hashOneAsync', 'hardlink', 'reflink'])(
+    '%s refuses a FIFO at once instead of waiting for a writer',
+    (how) => {
+      const dir = tempDir();
+      cleanup.push(dir);
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const worker = fileURLToPath(new URL('../../lib/store/hash-worker.mjs', import.meta.url));
+      const task =
+        how === 'hardlink' || how === 'reflink'
+          ? { path: fifo, dest: path.join(dir, 'dest'), link: how }
+          : { path: fifo, dest: path.join(dir, 'dest') };
+      const call = how === 'hashOneAsync' ? 'hashOneAsync' : 'hashOne';
+      const script = `import(${JSON.stringify(pathToFileURL(worker).href)}).then(async (m) => {
+        try { await m.${call}(${JSON.stringify(task)}); console.log('ok'); }
+        catch (e) { console.log(e.code); }
+      });`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 4_000,
+      });
+      expect(r.signal, 'the child hung opening the FIFO').toBeNull();
+      expect(r.stdout.trim()).toBe('ENOTFILE');
+      expect(fs.existsSync(path.join(dir, 'dest'))).toBe(false);
+    },
+  );
 });
