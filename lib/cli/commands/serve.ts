@@ -76,14 +76,53 @@ export function register(program: Command, io: CliIO): void {
         // does not load), its channel to the primary would keep it alive for good, and the
         // primary waiting for its exit: close the channel.
         try {
-          await serveProcess(opts, io);
+          await serveProcess(opts, io, undefined);
         } finally {
           cluster.worker?.disconnect();
         }
         return;
       }
-      await serveProcess(opts, io);
+      // Alone: the stop signals are handled from here on, before the model loads. As PID 1 in a
+      // container a signal with no handler is ignored, so a SIGTERM during start-up would wait
+      // for the platform's SIGKILL; it now stops the server as soon as it is up. A second
+      // signal exits at once.
+      const stop = stopSignals(io);
+      try {
+        await serveProcess(opts, io, stop.requested);
+      } finally {
+        stop.dispose();
+      }
     });
+}
+
+/**
+ * The first SIGTERM or SIGINT resolves `requested`; a second one exits at once (143 or 130),
+ * in one line, whatever the process is waiting on.
+ */
+function stopSignals(io: CliIO): { requested: Promise<void>; dispose(): void } {
+  let first: StopSignal | undefined;
+  let resolve!: () => void;
+  const requested = new Promise<void>((r) => (resolve = r));
+  const on = (sig: StopSignal) => {
+    if (first === undefined) {
+      first = sig;
+      resolve();
+      return;
+    }
+    io.err(`${sig} again: exiting at once (prediction logs not shipped yet stay in .lockstep/logs/).`);
+    process.exit(SIGNAL_EXIT[sig]);
+  };
+  const onTerm = () => on('SIGTERM');
+  const onInt = () => on('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  return {
+    requested,
+    dispose() {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+    },
+  };
 }
 
 interface ServeOptions {
@@ -99,8 +138,12 @@ interface ServeOptions {
   stopTimeout?: number;
 }
 
-/** One serving process: alone, or one of the primary's workers. */
-async function serveProcess(opts: ServeOptions, io: CliIO): Promise<void> {
+/** One serving process: alone (`stopRequested` settles on the first stop signal) or one of the primary's workers. */
+async function serveProcess(
+  opts: ServeOptions,
+  io: CliIO,
+  stopRequested: Promise<void> | undefined,
+): Promise<void> {
   const cluster = (await import('node:cluster')).default;
   const { LogShipper, resolveShipTarget } = await import('../../serving/ship.ts');
   const path = await import('node:path');
@@ -201,11 +244,7 @@ async function serveProcess(opts: ServeOptions, io: CliIO): Promise<void> {
   for (const m of models)
     io.err(`input checks of ${m.deployedModelId}: ${m.model.inputChecks?.source ?? 'defaults'}`);
   if (shipper) io.err(`shipping prediction logs to ${shipper.url}/ every ${shipper.intervalMs / 1000} s`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopRequested;
   await shutdown();
 }
 
