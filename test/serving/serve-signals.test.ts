@@ -124,13 +124,18 @@ describe('lockstep serve alone stops on a signal whenever it comes', () => {
     const s = serve();
     await until(() => / on http:\/\/\S+ /.test(s.io.stdout) || s.child.exitCode !== null, 'serve to start');
     const port = Number(new URL(/ on (http:\/\/\S+) /.exec(s.io.stdout)![1]!).port);
-    // A request whose body never ends holds the drain open.
+    // A request whose body never ends holds the drain open. The server's "100 Continue" says it
+    // has the request (a connection whose request it has not read yet would count as idle).
     const socket = net.connect(port, '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
     socket.write(
-      'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+      'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n',
     );
+    await until(() => answer.startsWith('HTTP/1.1 100 Continue'), 'the server to take the request');
+    socket.write('{');
     s.child.kill('SIGTERM');
     // Draining: the listener is closed while the request is still open.
     await untilAsync(() => refused(port), 'the port to close');

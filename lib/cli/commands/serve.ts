@@ -86,12 +86,9 @@ export function register(program: Command, io: CliIO): void {
       // container a signal with no handler is ignored, so a SIGTERM during start-up would wait
       // for the platform's SIGKILL; it now stops the server as soon as it is up. A second
       // signal exits at once.
-      const stop = stopSignals(io);
-      try {
-        await serveProcess(opts, io, stop.requested);
-      } finally {
-        stop.dispose();
-      }
+      // The handlers stay until the process exits: a second signal while it finishes (logs
+      // shipping, the drain) still exits at once; they keep nothing alive.
+      await serveProcess(opts, io, stopSignals(io));
     });
 }
 
@@ -99,7 +96,7 @@ export function register(program: Command, io: CliIO): void {
  * The first SIGTERM or SIGINT resolves `requested`; a second one exits at once (143 or 130),
  * in one line, whatever the process is waiting on.
  */
-function stopSignals(io: CliIO): { requested: Promise<void>; dispose(): void } {
+function stopSignals(io: CliIO): Promise<void> {
   let first: StopSignal | undefined;
   let resolve!: () => void;
   const requested = new Promise<void>((r) => (resolve = r));
@@ -112,17 +109,9 @@ function stopSignals(io: CliIO): { requested: Promise<void>; dispose(): void } {
     io.err(`${sig} again: exiting at once (prediction logs not shipped yet stay in .lockstep/logs/).`);
     process.exit(SIGNAL_EXIT[sig]);
   };
-  const onTerm = () => on('SIGTERM');
-  const onInt = () => on('SIGINT');
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
-  return {
-    requested,
-    dispose() {
-      process.removeListener('SIGTERM', onTerm);
-      process.removeListener('SIGINT', onInt);
-    },
-  };
+  process.on('SIGTERM', () => on('SIGTERM'));
+  process.on('SIGINT', () => on('SIGINT'));
+  return requested;
 }
 
 interface ServeOptions {
