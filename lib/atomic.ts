@@ -103,9 +103,10 @@ export function writeFileAtomicSync(
 
 /**
  * Removes the temp files in `dir` whose writer process is gone (killed between write and rename).
- * Only names made by `tempPathFor` are touched. Returns how many were removed.
+ * Only names `pattern` matches (default: those made by `tempPathFor`), whose first group is the
+ * writer's pid, are touched. Returns how many were removed.
  */
-export function sweepTempFiles(dir: string): number {
+export function sweepTempFiles(dir: string, pattern: RegExp = TEMP_NAME): number {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -114,7 +115,7 @@ export function sweepTempFiles(dir: string): number {
   }
   let removed = 0;
   for (const name of names) {
-    const m = TEMP_NAME.exec(name);
+    const m = pattern.exec(name);
     if (!m || isProcessAlive(Number(m[1]))) continue;
     fs.rmSync(path.join(dir, name), { force: true });
     removed++;
@@ -132,18 +133,5 @@ const CACHE_TEMP_NAME = /^(\d+)-(?:probe-)?[0-9a-f]{16}$/;
  * how many were removed.
  */
 export function sweepCacheTemps(dir: string): number {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    const m = CACHE_TEMP_NAME.exec(name);
-    if (!m || isProcessAlive(Number(m[1]))) continue;
-    fs.rmSync(path.join(dir, name), { force: true });
-    removed++;
-  }
-  return removed;
+  return sweepTempFiles(dir, CACHE_TEMP_NAME);
 }

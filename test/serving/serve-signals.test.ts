@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeAudioModel } from '../support/audio-model.ts';
 import { makeTinyCorpus } from '../support/corpus.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
+import { until, within } from '../support/wait.ts';
 
 const BIN = path.resolve('bin/lockstep.mjs');
 /** Longest a stop may take here: nothing in these tests needs the 10 s drain. */
@@ -45,22 +46,6 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function untilAsync(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Connections to the port are refused (the server stopped listening). */
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -68,18 +53,6 @@ function refused(port: number): Promise<boolean> {
     c.once('connect', () => (c.destroy(), resolve(false)));
     c.once('error', () => resolve(true));
   });
-}
-
-async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** `lockstep serve` of the model in the fake bucket, as the container runs it (one process). */
@@ -111,7 +84,7 @@ describe('lockstep serve alone stops on a signal whenever it comes', () => {
     const before = gcs.count('list');
     const s = serve();
     // The model's listing is held: the process is in its start-up, past the CLI's loading.
-    await until(() => gcs.count('list') > before || s.child.exitCode !== null, 'the model listing');
+    await until(() => gcs.count('list') > before || s.child.exitCode !== null, 'the model listing', 30_000);
     // The signal lands while the listing is held (before, with no handler yet, it killed the
     // process there); the load then finishes.
     s.child.kill('SIGTERM');
@@ -122,7 +95,11 @@ describe('lockstep serve alone stops on a signal whenever it comes', () => {
 
   it('a second SIGTERM during the drain exits at once with 143 and one line', async () => {
     const s = serve();
-    await until(() => / on http:\/\/\S+ /.test(s.io.stdout) || s.child.exitCode !== null, 'serve to start');
+    await until(
+      () => / on http:\/\/\S+ /.test(s.io.stdout) || s.child.exitCode !== null,
+      'serve to start',
+      30_000,
+    );
     const port = Number(new URL(/ on (http:\/\/\S+) /.exec(s.io.stdout)![1]!).port);
     // A request whose body never ends holds the drain open. The server's "100 Continue" says it
     // has the request (a connection whose request it has not read yet would count as idle).
@@ -134,11 +111,11 @@ describe('lockstep serve alone stops on a signal whenever it comes', () => {
     socket.write(
       'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n',
     );
-    await until(() => answer.startsWith('HTTP/1.1 100 Continue'), 'the server to take the request');
+    await until(() => answer.startsWith('HTTP/1.1 100 Continue'), 'the server to take the request', 30_000);
     socket.write('{');
     s.child.kill('SIGTERM');
     // Draining: the listener is closed while the request is still open.
-    await untilAsync(() => refused(port), 'the port to close');
+    await until(() => refused(port), 'the port to close', 30_000);
     s.child.kill('SIGTERM');
     const exit = await within(PROMPT_MS, s.exited, 'serve to exit on a second SIGTERM');
     socket.destroy();

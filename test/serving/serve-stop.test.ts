@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readLogs } from '../../lib/monitoring/logs.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
+import { until, within } from '../support/wait.ts';
 
 const BIN = path.resolve('bin/lockstep.mjs');
 const BUCKET = 'stop-bucket';
@@ -83,28 +84,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** `promise`, or a failure naming `what` if it has not settled after `ms`. */
-async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -26,6 +26,7 @@ import { memoryOutput } from '../../lib/output.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { createTmpRepo } from '../support/tmp-repo.ts';
 import { fixtureLoader, freqForClass, toneWav, writeFixtureModel } from '../support/fixture-model.ts';
+import { until, within } from '../support/wait.ts';
 
 const BUCKET = 'logs-bucket';
 const BIN = path.resolve('bin/lockstep.mjs');
@@ -75,32 +76,6 @@ function shipper(log: PredictionLog, extra: LogShipperOptions = {}): LogShipper 
     intervalMs: 0,
     ...extra,
   });
-}
-
-/**
- * Waits for `check`, polling every 25 ms for at most 20 s: a deadline, not a count of polls, as
- * `lockstep serve` alone takes a second or more to start on a loaded machine.
- */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** `promise`, or a failure naming `what` if it has not settled after `ms`. */
-async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A hold for a fake GCS answer, released by the test. */
