@@ -87,6 +87,25 @@ function lazyChildProcessPlugin() {
   };
 }
 
+/**
+ * zod's `locales` namespace re-exports every language's error messages (some 400 KB, half the
+ * compiled zod), which `import { z } from 'zod'` keeps although no source uses `z.locales`: zod
+ * sets English itself (classic/schemas.js imports locales/en.js directly). The inlined copy's
+ * namespace holds English alone, so a command parses that much less code when it loads zod.
+ * A source that names another locale fails the build (see buildCli) instead of getting undefined.
+ */
+function zodEnglishOnlyPlugin() {
+  return {
+    name: 'zod-english-only',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+        contents: 'export { default as en } from "./en.js";\n',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** Builds kept besides the newest (running processes may still load chunks from them). */
 const KEEP = 3;
 const ASSET = /new URL\(\s*(['"])(\.{1,2}\/[^'"]*)\1\s*,\s*import\.meta\.url\s*\)/g;
@@ -167,7 +186,12 @@ export async function buildCli(options = {}) {
       sourcemap: 'linked',
       metafile: true,
       logLevel: options.quiet ? 'silent' : 'warning',
-      plugins: [externalsPlugin(), lazyChildProcessPlugin(), assetUrlPlugin(root, outdir)],
+      plugins: [
+        externalsPlugin(),
+        lazyChildProcessPlugin(),
+        zodEnglishOnlyPlugin(),
+        assetUrlPlugin(root, outdir),
+      ],
     })
     .catch((err) => {
       fs.rmSync(outdir, { recursive: true, force: true });
@@ -185,6 +209,19 @@ export async function buildCli(options = {}) {
       fs.rmSync(outdir, { recursive: true, force: true });
       throw new Error(
         `${posix(path.relative(root, out))}: a reference to a source file survived compilation ${line.match(unresolved)[0]}. Import it with a literal specifier so esbuild bundles it.`,
+      );
+    }
+  }
+  // The inlined zod holds the English locale alone (zodEnglishOnlyPlugin).
+  for (const out of Object.keys(result.metafile.outputs)) {
+    if (!out.endsWith('.mjs')) continue;
+    const other = [...fs.readFileSync(path.resolve(root, out), 'utf8').matchAll(/\.locales\.(\w+)/g)].find(
+      (m) => m[1] !== 'en',
+    );
+    if (other) {
+      fs.rmSync(outdir, { recursive: true, force: true });
+      throw new Error(
+        `${posix(path.relative(root, out))}: uses zod's locale "${other[1]}", which the compiled CLI leaves out. Drop zodEnglishOnlyPlugin in lib/cli/build.mjs to compile every locale in.`,
       );
     }
   }
