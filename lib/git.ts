@@ -1,13 +1,51 @@
 /**
  * Reading git history without touching the working tree: files at a revision straight from the
  * object database (one `git cat-file --batch` per call, see git-reader.ts), refs, recent commits,
- * HEAD and dirtiness. Built on simple-git.
+ * HEAD and dirtiness. Each read is one `git` process (gitRaw).
  */
-import { simpleGit, type SimpleGit } from 'simple-git';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { withGitReader } from './git-reader.ts';
 
-function git(root: string): SimpleGit {
-  return simpleGit({ baseDir: root, trimmed: false });
+/**
+ * A git command that failed: what it printed (stdout, then stderr), as simple-git's `GitError`
+ * words it, so a read moved off simple-git fails with the same message.
+ */
+export class GitCommandError extends Error {
+  override name = 'GitError';
+}
+
+/**
+ * Runs `git <args>` in `root` and resolves with its standard output, untrimmed: `simpleGit(root)
+ * .raw(args)` without loading simple-git and its dependencies (tens of milliseconds of module
+ * loading for a command that reads a ref). Same contract: the command fails only when git exits
+ * non-zero and wrote to stderr (`rev-parse --verify --quiet` of nothing is an empty answer), with
+ * stdout and stderr as the message.
+ */
+export function gitRaw(root: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'ENOENT' && !existsSync(root)
+          ? new GitCommandError(`${root}: directory does not exist. Run lockstep inside a git repository.`)
+          : e,
+      ),
+    );
+    child.on('close', (code) => {
+      if (code && err.length > 0)
+        reject(new GitCommandError(Buffer.concat([...out, ...err]).toString('utf8')));
+      else resolve(Buffer.concat(out).toString('utf8'));
+    });
+  });
+}
+
+function git(root: string): { raw(args: string[]): Promise<string> } {
+  return { raw: (args) => gitRaw(root, args) };
 }
 
 /** A branch or tag and the commit it points at (annotated tags are peeled). */

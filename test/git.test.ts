@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { currentBranch, currentCommit, isDirty, listRefs, readFileAtRev, recentCommits } from '../lib/git.ts';
+import { simpleGit } from 'simple-git';
+import {
+  currentBranch,
+  currentCommit,
+  gitRaw,
+  isDirty,
+  listRefs,
+  readFileAtRev,
+  recentCommits,
+} from '../lib/git.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 
 let t: TmpRepo | undefined;
@@ -52,5 +61,31 @@ describe('git', () => {
     expect(await isDirty(t.root)).toBe(false);
     t.write('new.txt', 'x');
     expect(await isDirty(t.root)).toBe(true);
+  });
+
+  it('gitRaw answers and fails where simple-git raw does, with the same message', async () => {
+    t = await createTmpRepo({ 'a.txt': 'a\n' });
+    const cases = [
+      ['rev-parse', 'HEAD'],
+      // Exits 1 and prints nothing: an empty answer, not a failure.
+      ['rev-parse', '--verify', '--quiet', 'nope^{commit}'],
+      // Exits 128 with `fatal:` on stderr.
+      ['rev-parse', '--verify', 'nope^{commit}'],
+      ['cat-file', '-p', 'HEAD:missing.txt'],
+      ['for-each-ref', '--format=%(refname)', 'refs/heads'],
+    ];
+    for (const args of cases) {
+      const ours = await gitRaw(t.root, args).then(
+        (out) => ({ out }),
+        (err: Error) => ({ err: err.message }),
+      );
+      const theirs = await simpleGit({ baseDir: t.root, trimmed: false })
+        .raw(args)
+        .then(
+          (out) => ({ out }),
+          (err: Error) => ({ err: err.message }),
+        );
+      expect(ours, args.join(' ')).toEqual(theirs);
+    }
   });
 });

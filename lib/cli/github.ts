@@ -4,8 +4,8 @@
  * installation token or a PAT), the API from GITHUB_API_URL, the repository from
  * GITHUB_REPOSITORY or the `origin` remote. This file is CLI glue, like an action entry.
  */
-import { simpleGit } from 'simple-git';
 import { UsageError } from '../errors.ts';
+import { gitRaw } from '../git.ts';
 import { parseRepoSlug, type GitHubClient, type RepoSlug } from '../promotion/github.ts';
 
 export interface GitHubContext {
@@ -29,8 +29,7 @@ export async function githubFromEnv(root: string, required: boolean): Promise<Gi
   }
   let slug = process.env.GITHUB_REPOSITORY ? parseRepoSlug(process.env.GITHUB_REPOSITORY) : undefined;
   if (!slug) {
-    const url = await simpleGit(root)
-      .raw(['remote', 'get-url', 'origin'])
+    const url = await gitRaw(root, ['remote', 'get-url', 'origin'])
       .then((s) => s.trim())
       .catch(() => '');
     slug = url ? parseRepoSlug(url) : undefined;

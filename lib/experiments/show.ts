@@ -4,9 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
-import { readFilesAtRevs } from '../git.ts';
+import { gitRaw, readFilesAtRevs } from '../git.ts';
 import { parseLockfileQuick } from '../lockfile.ts';
 import { flattenParams } from '../pipeline/diff.ts';
 import { listExperiments } from './store.ts';
@@ -87,10 +86,11 @@ function readParamsCache(file: string | undefined): ParamsCache {
  * base's) is parsed once, so a thousand experiments cost a few processes, not thousands.
  */
 export async function collectRows(root: string, options: CollectOptions = {}): Promise<ExpRow[]> {
-  const git = simpleGit(root);
-  const head = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  const head = (
+    await gitRaw(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
+  ).trim();
   const branches = (
-    await git.raw(['for-each-ref', '--format=%(refname:short)%00%(objectname)', 'refs/heads/'])
+    await gitRaw(root, ['for-each-ref', '--format=%(refname:short)%00%(objectname)', 'refs/heads/'])
   )
     .split('\n')
     .filter(Boolean)

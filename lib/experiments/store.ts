@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
+import { gitRaw } from '../git.ts';
 import { EXPERIMENT_REFS } from '../store/gc-roots.ts';
 
 /** Experiments' ref namespace; gc keeps what they pin. */
@@ -115,8 +115,7 @@ export function experimentLockfileLabels(name: string): { label: string; repair:
 
 /** Every experiment, newest first: one `for-each-ref` carries every ref's metadata. */
 export async function listExperiments(root: string): Promise<Experiment[]> {
-  const git = simpleGit(root);
-  const out = await git.raw([
+  const out = await gitRaw(root, [
     'for-each-ref',
     '--sort=-committerdate',
     '--format=%(refname)%00%(objectname)%00%(parent)%00%(contents:body)%1e',
@@ -150,14 +149,13 @@ export async function getExperiment(root: string, name: string): Promise<Experim
 
 /** Deletes experiments' refs; returns the names removed. */
 export async function removeExperiments(root: string, names: string[]): Promise<string[]> {
-  const git = simpleGit(root);
   const all = await listExperiments(root);
   const removed: string[] = [];
   for (const name of names) {
     if (!all.some((e) => e.name === name)) {
       throw new LockstepError(`experiment "${name}": not found. List them with lockstep exp show.`);
     }
-    await git.raw(['update-ref', '-d', `${EXP_REF_PREFIX}${name}`]);
+    await gitRaw(root, ['update-ref', '-d', `${EXP_REF_PREFIX}${name}`]);
     removed.push(name);
   }
   return removed;

@@ -11,9 +11,9 @@
  * does it only when asked (`history: true`). Sessions and the environments' histories are read
  * in environments.ts.
  */
-import { simpleGit } from 'simple-git';
 import { LockstepError } from '../errors.ts';
 import { fileHistory, type FileChange } from '../git-log.ts';
+import { gitRaw } from '../git.ts';
 import { LOCKFILE_NAME, readCommittedLockfile } from '../lockfile.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
 import {
@@ -226,7 +226,7 @@ export async function showRegistry(
       // Already parsed: an environment head holding the same blob is not parsed again.
       session.cache.set(blob, summarizeLockfile(lockfile, layout));
       const [info, environments] = await Promise.all([
-        simpleGit(root).raw(['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
+        gitRaw(root, ['show', '-s', `--format=%cI${SEP}%an${SEP}%s`, resolved.commit]),
         walked
           ? environmentModels(session, new Map([[blob, model.hash]]), walked).then((envs) =>
               presenceOf(model.hash, envs),

@@ -7,9 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
 import type { Repo } from '../repo.ts';
-import { currentCommit, listRefs, recentCommits } from '../git.ts';
+import { currentCommit, gitRaw, listRefs, recentCommits } from '../git.ts';
 
 /** Where experiments live as git refs (the experiments module writes them). */
 export const EXPERIMENT_REFS = 'refs/exps/';
@@ -46,7 +45,7 @@ export interface RootSet {
 
 /** Every experiment ref with its commit and commit time (ms). */
 async function experimentRefs(root: string): Promise<Array<{ name: string; commit: string; time: number }>> {
-  const text = await simpleGit(root).raw([
+  const text = await gitRaw(root, [
     'for-each-ref',
     '--format=%(refname)%00%(objectname)%00%(committerdate:unix)',
     EXPERIMENT_REFS,
