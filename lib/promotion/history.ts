@@ -53,24 +53,32 @@ export async function environmentHistory(
   options: { github?: { client: GitHubClient; slug: RepoSlug } } = {},
 ): Promise<EnvironmentHistory> {
   const root = repo.root;
-  const branch = await environmentBranch(root, env);
   // Git is read once: the branch's first-parent lockfile history (commits and blob ids), the
-  // blobs not parsed before (one cat-file process), and the tags (one for-each-ref).
+  // blobs not parsed before (one cat-file process), and the tags (one for-each-ref). The tags
+  // and the session's own git checks run while the policy parses, and the head's lockfile is
+  // looked up while the history streams: each git process waited on in turn is a start-up.
+  const tags = tagsByCommit(root);
+  tags.catch(() => {});
+  const branchOf = environmentBranch(root, env);
+  branchOf.catch(() => {});
   const changes = await withRegistrySession(root, async ({ reader, cache }) => {
+    const branch = await branchOf;
     const head =
       (await reader.revParse(`refs/heads/${branch}`)) ??
       (await reader.revParse(`refs/remotes/origin/${branch}`));
     if (!head) {
       throw new LockstepError(`${env}: branch "${branch}" does not exist. Nothing was deployed there yet.`);
     }
+    const headFile = reader.fileAt(head, LOCKFILE);
+    headFile.catch(() => {});
     const rows: FileChange[] = [];
     for await (const c of fileHistory(root, LOCKFILE, { revs: [head], firstParent: true, reader }))
       rows.push(c);
-    const headBlob = (await reader.fileAt(head, LOCKFILE))?.oid;
+    const headBlob = (await headFile)?.oid;
     const blobs = rows.flatMap((r) => (r.blob ? [r.blob] : []));
     const [summaries, tagsAt] = await Promise.all([
       summarizeBlobs(reader, cache, headBlob ? [...blobs, headBlob] : blobs),
-      tagsByCommit(root),
+      tags,
     ]);
     const changes: HistoryEntry[] = [];
     // Oldest first, so "the model changed" is judged against the previous point.
@@ -101,5 +109,5 @@ export async function environmentHistory(
     return changes;
   });
   const github = options.github ? await listDeployments(options.github.client, options.github.slug, env) : [];
-  return { env, branch, changes, records: await readDeployments(repo, env), github };
+  return { env, branch: await branchOf, changes, records: await readDeployments(repo, env), github };
 }
