@@ -4,7 +4,7 @@
  * difference when both models' predictions are there, else by interval overlap or the point.
  */
 import type { z } from 'zod';
-import { thresholdSchema, type SliceKind } from './params-schema.ts';
+import { thresholdSchema, type SliceKind } from './threshold-schema.ts';
 import { describeChange, judgeChange, type ChangeEvidence, type ChangeMethod } from './slices/change.ts';
 import type { EvalMetrics, Interval } from './slices/shape.ts';
 import { pairedDifferenceIntervals, type BootstrapOptions } from './slices/bootstrap.ts';

@@ -4,7 +4,7 @@
  * environment). Deploy and promotion reuse it with their own thresholds. The rules themselves
  * are in gate-rules.ts (value and change) and gate-slices.ts (per slice).
  */
-import { thresholdSchema } from './params-schema.ts';
+import { thresholdSchema } from './threshold-schema.ts';
 import { readEvalMetrics } from './slices/shape.ts';
 import type { BootstrapOptions } from './slices/bootstrap.ts';
 import { pairPredictions, type PredictionsFile } from './slices/predictions.ts';

@@ -4,6 +4,9 @@
  * Each stage owns its section; keep defaults here so a missing key means "the default".
  */
 import { z } from 'zod';
+import { SLICE_KINDS, thresholdSchema } from './threshold-schema.ts';
+
+export { SLICE_KINDS, thresholdSchema, type SliceKind } from './threshold-schema.ts';
 
 /** One dimension of `tune.space`: a float or int range (optionally log-scaled) or a list of choices. */
 export const dimensionSchema = z.discriminatedUnion('type', [
@@ -116,14 +119,6 @@ export const trainParams = z
   })
   .strict();
 
-/**
- * What evaluate can slice the test split by: the speaker, what the dataset conventions say about
- * the speaker (gender; the corpus whose naming convention labelled the file), the clip duration
- * (in `bins`), and the source file's sample rate and sample format.
- */
-export const SLICE_KINDS = ['speaker', 'gender', 'corpus', 'duration', 'sample_rate', 'format'] as const;
-export type SliceKind = (typeof SLICE_KINDS)[number];
-
 /** One `evaluate.slices` entry. */
 export const sliceSpecSchema = z
   .object({
@@ -184,37 +179,6 @@ export const evaluateParams = z
 export function minResamples(confidence: number): number {
   return Math.ceil(2 / (1 - confidence) - 1e-9);
 }
-
-/** One gate threshold: a metric, a bound and how it is compared. */
-export const thresholdSchema = z
-  .object({
-    metric: z.string(),
-    /**
-     * Apply the rule to every slice of this kind (`evaluate.slices`) instead of the whole test
-     * split: `min` / `max` bound the worst slice, `tolerance` bounds each slice's regression
-     * against the baseline's same slice. Slices below their `min_size` are reported, not gated.
-     */
-    slice: z.enum(SLICE_KINDS).optional(),
-    /** With `slice`: the largest allowed gap between the best and the worst slice. */
-    max_gap: z.number().min(0).optional(),
-    /** `higher` means larger is better. */
-    direction: z.enum(['higher', 'lower']).default('higher'),
-    /** Value threshold: the metric must be at least (or at most) this. */
-    min: z.number().optional(),
-    max: z.number().optional(),
-    /**
-     * Change threshold against the baseline model: allowed regression. Judged on the confidence
-     * interval of the change: it fails only when the whole interval lies beyond the tolerance.
-     */
-    tolerance: z.number().min(0).optional(),
-    /** Whether `tolerance` is absolute or relative to the baseline value. */
-    tolerance_kind: z.enum(['absolute', 'relative']).default('absolute'),
-  })
-  .strict()
-  .refine((t) => t.max_gap === undefined || t.slice !== undefined, {
-    message: 'max_gap needs slice (the kind whose best and worst slices are compared)',
-    path: ['max_gap'],
-  });
 
 export const gateParams = z
   .object({

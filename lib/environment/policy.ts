@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { thresholdSchema } from '../params-schema.ts';
+import { thresholdSchema } from '../threshold-schema.ts';
 import { ConfigError } from '../errors.ts';
 import { parseYamlSource, readConfigText, validateYaml, type Rule } from '../yaml-source.ts';
 
