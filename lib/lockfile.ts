@@ -5,7 +5,6 @@
  * order carries no meaning) so diffs are stable; writes are atomic (temp + fsync + rename).
  */
 import fs from 'node:fs';
-import { FAILSAFE_SCHEMA, Type, load as loadYaml } from 'js-yaml';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import type { Repo } from './repo.ts';
@@ -14,7 +13,7 @@ import type { ArtifactRef, LockEntry, Lockfile } from './types.ts';
 import { ConfigError, LockfileConflictError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { safePathSchema } from './entry-path.ts';
-import { parseYamlSource, showValue, validateYaml } from './yaml-source.ts';
+import { parseYamlSource, quickYamlValue, showValue, validateYaml } from './yaml-source.ts';
 
 /** Where the lockfile lives, repository-relative. */
 export const LOCKFILE_NAME = 'artifacts.lock.yaml';
@@ -126,43 +125,6 @@ export function parseLockfile(text: string, file = 'artifacts.lock.yaml', repair
   return validateYaml(src, lockfileSchema, { suffix }) as Lockfile;
 }
 
-/** A plain scalar resolved by YAML 1.2 core rules when it matches `test`. */
-function coreScalar(tag: string, test: RegExp, construct: (s: string) => unknown): Type {
-  return new Type(`tag:yaml.org,2002:${tag}`, {
-    kind: 'scalar',
-    resolve: (data: unknown) => typeof data === 'string' && test.test(data),
-    construct: (data: string) => construct(data),
-  });
-}
-
-/**
- * The YAML 1.2 core schema exactly as the `yaml` package reads it. js-yaml's CORE_SCHEMA also
- * takes `0b101`, `1_000` and `+0x1f` as numbers, which `parseLockfile` reads as strings (and
- * rejects as sizes or metrics): the fast path must not accept what the full parser refuses.
- */
-const CORE_1_2 = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    coreScalar('null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
-    coreScalar('bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => /^[Tt]/.test(s)),
-    coreScalar('int', /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$/, (s) =>
-      s.startsWith('0o')
-        ? parseInt(s.slice(2), 8)
-        : s.startsWith('0x')
-          ? parseInt(s.slice(2), 16)
-          : Number(s),
-    ),
-    coreScalar(
-      'float',
-      /^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
-      (s) =>
-        /nan$/i.test(s) ? NaN : /inf$/i.test(s) ? (s.startsWith('-') ? -Infinity : Infinity) : Number(s),
-    ),
-  ],
-});
-
-/** Text that may hold a YAML alias (`*name` after a space, a line start or a flow indicator). */
-const ALIAS = /(?:^|[\s[{,])\*/m;
-
 /**
  * `parseLockfile` for lockfiles read from history, which are many and almost always well-formed:
  * the value is first built with js-yaml (several times faster than the \`yaml\` document parser
@@ -171,15 +133,8 @@ const ALIAS = /(?:^|[\s[{,])\*/m;
  * `parseLockfile`, which gives the lockfile or the exact one-line error.
  */
 export function parseLockfileQuick(text: string, file = 'artifacts.lock.yaml', repair?: string): Lockfile {
-  // Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml
-  // would hand the expansion (shared, but exponential to walk) to the schema and the caller.
-  if (conflictMarkerLine(text) === undefined && !ALIAS.test(text)) {
-    let raw: unknown;
-    try {
-      raw = loadYaml(text, { schema: CORE_1_2 });
-    } catch {
-      raw = undefined;
-    }
+  if (conflictMarkerLine(text) === undefined) {
+    const raw = quickYamlValue(text)?.value;
     if (raw && typeof raw === 'object' && (raw as Record<string, unknown>).schema === LOCKFILE_SCHEMA) {
       const quick = lockfileSchema.safeParse(raw);
       if (quick.success) return quick.data as Lockfile;

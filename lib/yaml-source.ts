@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document } from 'yaml';
+import { FAILSAFE_SCHEMA, Type, load as loadYaml } from 'js-yaml';
 import type { z } from 'zod';
 import { ConfigError, ConfigProblems } from './errors.ts';
 
@@ -289,4 +290,59 @@ export function parseValue<S extends z.ZodType>(
   const checked = checkValue(schema, value, file, options);
   if (!checked.ok) throw new ConfigProblems(checked.lines);
   return checked.data;
+}
+
+/** A plain scalar resolved by YAML 1.2 core rules when it matches `test`. */
+function coreScalar(tag: string, test: RegExp, construct: (s: string) => unknown): Type {
+  return new Type(`tag:yaml.org,2002:${tag}`, {
+    kind: 'scalar',
+    resolve: (data: unknown) => typeof data === 'string' && test.test(data),
+    construct: (data: string) => construct(data),
+  });
+}
+
+/**
+ * The YAML 1.2 core schema exactly as the `yaml` package reads it. js-yaml's CORE_SCHEMA also
+ * takes `0b101`, `1_000` and `+0x1f` as numbers, which `parseYamlSource` reads as strings (and
+ * a schema rejects as numbers): the fast path must not accept what the full parser refuses.
+ */
+const CORE_1_2 = FAILSAFE_SCHEMA.extend({
+  implicit: [
+    coreScalar('null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
+    coreScalar('bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => /^[Tt]/.test(s)),
+    coreScalar('int', /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$/, (s) =>
+      s.startsWith('0o')
+        ? parseInt(s.slice(2), 8)
+        : s.startsWith('0x')
+          ? parseInt(s.slice(2), 16)
+          : Number(s),
+    ),
+    coreScalar(
+      'float',
+      /^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
+      (s) =>
+        /nan$/i.test(s) ? NaN : /inf$/i.test(s) ? (s.startsWith('-') ? -Infinity : Infinity) : Number(s),
+    ),
+  ],
+});
+
+/** Text that may hold a YAML alias (`*name` after a space, a line start or a flow indicator). */
+const ALIAS = /(?:^|[\s[{,])\*/m;
+
+/**
+ * The value of YAML `text` built with js-yaml (several times faster than the `yaml` document
+ * parser, which parseYamlSource needs to point errors at lines), for files that are almost always
+ * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text or the text
+ * holds an alias. The caller checks the value with its schema and takes the full way
+ * (parseYamlSource and validateYaml) for anything not accepted, which gives the exact error.
+ * Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml would
+ * hand the expansion (shared, but exponential to walk) to the schema and the caller.
+ */
+export function quickYamlValue(text: string): { value: unknown } | undefined {
+  if (ALIAS.test(text)) return undefined;
+  try {
+    return { value: loadYaml(text, { schema: CORE_1_2 }) };
+  } catch {
+    return undefined;
+  }
 }

@@ -103,6 +103,29 @@ describe('configuration files (lib/yaml-source.ts)', () => {
     );
   });
 
+  it('a policy reads as the yaml package reads it, where js-yaml would read it otherwise', () => {
+    // js-yaml's core schema takes 1_000 and 0b11 as numbers and yes as a string like YAML 1.2;
+    // the yaml package reads the first two as strings, which the schema refuses at their line.
+    expect(() => parsePolicy('branch: dev\nendpoint:\n  kind: local\n  port: 1_000\n', 'p.yaml')).toThrow(
+      /^p\.yaml:4: endpoint\.port: expected number, got "1_000"/,
+    );
+    expect(() => parsePolicy('branch: dev\nendpoint:\n  kind: local\n  port: 0b11\n', 'p.yaml')).toThrow(
+      /^p\.yaml:4: endpoint\.port: expected number/,
+    );
+    expect(parsePolicy('branch: dev\nendpoint:\n  kind: local\n  port: 0x10\n', 'p.yaml').endpoint).toEqual({
+      kind: 'local',
+      port: 16,
+    });
+    expect(parsePolicy('branch: yes\n', 'p.yaml').branch).toBe('yes');
+    // A rule's problem (not a schema one) is still reported at its line.
+    expect(() =>
+      parsePolicy(
+        'branch: dev\nendpoint:\n  kind: local\nmonitoring:\n  vertex:\n    email: [a@example.com]\n',
+        'p.yaml',
+      ),
+    ).toThrow(/^p\.yaml:5: monitoring\.vertex: needs a Vertex AI endpoint/);
+  });
+
   it('a policy that is a scalar names the top level rather than an empty key', async () => {
     t = await createTmpRepo({ 'promotion/dev.yaml': '42\n' });
     await expect(readPolicy(t.root, 'dev')).rejects.toThrow(

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { thresholdSchema } from '../threshold-schema.ts';
 import { ConfigError } from '../errors.ts';
-import { parseYamlSource, readConfigText, validateYaml, type Rule } from '../yaml-source.ts';
+import { parseYamlSource, quickYamlValue, readConfigText, validateYaml, type Rule } from '../yaml-source.ts';
 
 /** The fixed promotion order. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -248,6 +248,13 @@ export function parsePolicy(text: string, file: string): Policy {
 const parsedPolicies = new Map<string, Policy>();
 
 function parsePolicyText(text: string, file: string): Policy {
+  // A well-formed policy (nearly always) is built with js-yaml; anything it, the schema or a rule
+  // does not accept goes the full way below, which words the error with the file's lines.
+  const quick = quickYamlValue(text);
+  if (quick) {
+    const result = policySchema.safeParse(quick.value ?? {});
+    if (result.success && POLICY_RULES.every((rule) => rule(result.data).length === 0)) return result.data;
+  }
   const parsed = parseYamlSource(text, file);
   return validateYaml(
     { ...parsed, value: parsed.value ?? {} },
