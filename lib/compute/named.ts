@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseGsUrl } from '../store/gcs-errors.ts';
+import { parseGsUrl, statusOf } from '../store/gcs-errors.ts';
 
 export interface NamedObject {
   text: string;
@@ -97,9 +97,12 @@ async function gcsStore(url: string): Promise<NamedStore> {
   const { Storage } = await import('@google-cloud/storage');
   const location = parseGsUrl(url);
   const root = location.prefix ? `${location.prefix}/` : '';
-  const { createStorage } = await import('../store/gcs-client.ts');
+  const { createStorage, MediaClient } = await import('../store/gcs-client.ts');
+  const { isTransient } = await import('../store/gcs-errors.ts');
   // createStorage itself gives a client on LOCKSTEP_GCS_ENDPOINT its placeholder project.
-  const bucket = createStorage(Storage).bucket(location.bucket);
+  const storage = createStorage(Storage);
+  const bucket = storage.bucket(location.bucket);
+  const media = new MediaClient(storage);
   const status = (err: unknown) => (err as { code?: number }).code;
   return {
     url,
@@ -113,16 +116,37 @@ async function gcsStore(url: string): Promise<NamedStore> {
     list: (prefix) => onReset(() => list(prefix)),
   };
 
+  /**
+   * One media GET: the bytes and, in `x-goog-generation`, the generation they are of (a metadata
+   * read and then a download took two requests, and could pair one generation's number with
+   * the next one's text). 429 and 5xx answers are retried with backoff, as the client's own
+   * calls were; a dropped connection is onReset's.
+   */
   async function read(name: string): Promise<NamedObject | undefined> {
-    const file = bucket.file(root + name);
-    try {
-      const [meta] = await file.getMetadata();
-      const [buf] = await file.download({ validation: false });
-      return { text: buf.toString('utf8'), generation: String(meta.generation) };
-    } catch (err) {
-      if (status(err) === 404) return undefined;
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await readOnce(name);
+      } catch (err) {
+        if (attempt >= 6 || statusOf(err) === undefined || !isTransient(err)) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * (0.5 + Math.random() / 2)));
+      }
     }
+  }
+
+  async function readOnce(name: string): Promise<NamedObject | undefined> {
+    const res = await media.open(location.bucket, root + name, { timeoutMs: 60_000 });
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (res.statusCode === 404) return undefined;
+    const generation = res.headers['x-goog-generation'];
+    if (res.statusCode !== 200 || typeof generation !== 'string') {
+      const message = text.slice(0, 300).replace(/\s+/g, ' ');
+      throw Object.assign(new Error(`${url}/${name}: read answered ${res.statusCode}: ${message}`), {
+        code: res.statusCode,
+      });
+    }
+    return { text, generation };
   }
 
   async function write(name: string, text: string, options: { ifGeneration?: string }): Promise<boolean> {

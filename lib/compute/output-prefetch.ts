@@ -48,6 +48,11 @@ export class OutputPrefetch {
     if (refs && !this.pulling) this.pulling = this.pull(refs).catch(() => undefined);
   }
 
+  /** True once every pointer was found (the job has written its outputs) and the pull started. */
+  get started(): boolean {
+    return this.pulling !== undefined;
+  }
+
   /** Resolves when a started pull has finished (or failed). */
   async settled(): Promise<void> {
     await this.pulling;

@@ -26,7 +26,14 @@ import { Cache } from '../store/cache.ts';
 import { openNamedStore, type NamedStore } from './named.ts';
 import { jobPaths, jobResultSchema, type JobSpec } from './spec.ts';
 import type { ComputePlan, ResolvedStageCompute, VertexSettings } from './resolve.ts';
-import { jobServiceClient, vertexPollMs, type CustomJob, type JobServiceClient } from './jobs-client.ts';
+import {
+  jobServiceClient,
+  jobState,
+  TERMINAL_STATES,
+  vertexPollMs,
+  type CustomJob,
+  type JobServiceClient,
+} from './jobs-client.ts';
 import { consoleLink, labelValue, submitCustomJob } from './job-submit.ts';
 import { followJob, jobTimes } from './job-follow.ts';
 import { attachOrSubmit, keyLabel } from './job-claim.ts';
@@ -41,6 +48,9 @@ export interface VertexExecutorOptions {
   /** Poll interval in ms (default 10 s; LOCKSTEP_VERTEX_POLL_MS overrides). */
   pollMs?: number;
 }
+
+/** Shortest time (ms) between two listings of a job's log chunks (written about once a second). */
+const LOG_POLL_MS = 1000;
 
 export class VertexExecutor implements StageExecutor {
   private client?: JobServiceClient;
@@ -205,6 +215,7 @@ export class VertexExecutor implements StageExecutor {
       () => this.remoteRefs(key, compute.replicas),
       ctx.signal,
     );
+    let logsAt = 0;
     const end = await followJob(client, first, {
       label: stage,
       timeoutSeconds: compute.timeoutSeconds,
@@ -212,10 +223,14 @@ export class VertexExecutor implements StageExecutor {
       owned: submitted,
       signal: ctx.signal,
       out: ctx.out,
-      onPoll: async () => {
-        await logs.poll().catch(() => undefined);
-        await prefetch.poll();
+      onPoll: async (job) => {
+        // The replicas write a log chunk about once a second: listing them more often than that
+        // finds nothing new. The last poll (the job ended) reads whatever is left.
+        const readLogs = TERMINAL_STATES.has(jobState(job)) || Date.now() - logsAt >= LOG_POLL_MS;
+        if (readLogs) logsAt = Date.now();
+        await Promise.all([readLogs ? logs.poll().catch(() => undefined) : undefined, prefetch.poll()]);
       },
+      ending: () => prefetch.started,
     }).catch(async (err: unknown) => {
       await prefetch.stop();
       throw err;

@@ -5,12 +5,14 @@
  * stage (or this replica's shard, from CLUSTER_SPEC), commits and pushes its outputs and writes
  * `result.json` (or the shard pointer). Its log lines go to the remote in small chunks as it runs,
  * so the repro that follows the job streams them; a failure also leaves `errors/<replica>.txt`.
+ * The scratch workspace is removed at the end, except in a Vertex AI container (whose disk goes
+ * with it).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoAt } from '../repo.ts';
-import type { ArtifactRef, Shard, StageContext } from '../types.ts';
+import type { ArtifactRef, Shard, StageContext, StageDef } from '../types.ts';
 import type { Output } from '../output.ts';
 import { ConfigError, StageError, UsageError, toOneLine } from '../errors.ts';
 import { openRemote } from '../store/open-remote.ts';
@@ -102,6 +104,11 @@ export async function runJob(options: RunJobOptions): Promise<void> {
     },
   };
   const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lockstep-job-'));
+  // A Vertex AI replica (CLOUD_ML_JOB_ID set) leaves its scratch workspace to the container,
+  // whose disk is thrown away with it: deleting hundreds of files first would only delay the
+  // exit the service waits for before it reports the job's state. Run anywhere else, the job
+  // removes it.
+  const ownsScratch = env.CLOUD_ML_JOB_ID === undefined;
   try {
     await runInScratch({ ...options, out, imageRoot }, named, scratch, replica);
   } catch (err) {
@@ -111,7 +118,7 @@ export async function runJob(options: RunJobOptions): Promise<void> {
     throw err;
   } finally {
     await log.close().catch(() => undefined);
-    await fs.promises.rm(scratch, { recursive: true, force: true });
+    if (ownsScratch) await fs.promises.rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -130,26 +137,42 @@ async function runInScratch(
   }
   const spec = jobSpecSchema.parse(JSON.parse(specText.text));
   const image = repoAt(options.imageRoot);
-  const factory = await loadPipeline({
-    named: spec.pipeline,
-    cwd: options.imageRoot,
-    fallback: options.defaultPipeline,
-  });
-  const stage = factory(spec.params).find((s) => s.name === spec.stage);
-  if (!stage)
-    throw new ConfigError(
-      `job: the image's pipeline has no stage "${spec.stage}". Rebuild the image from this commit.`,
-    );
-  const code = codeFingerprint(image, stage);
-  if (code !== spec.code) {
-    throw new ConfigError(
-      `image: code of stage ${spec.stage} differs from the repository's "${code.slice(0, 12)} != ${spec.code.slice(0, 12)}". Rebuild and push the image from this commit.`,
-    );
-  }
   const repo = repoAt(scratch);
   const remote = await openRemote(options.remote, { baseDir: options.imageRoot });
+  // The deps are checked out (into the scratch workspace, where nothing runs yet) while the
+  // image's pipeline loads and its code is compared with the spec's: the two wait on different
+  // things (the remote; compiling the stages' modules). A code mismatch is still the error
+  // reported, once the checkout is stopped.
+  const stopCheckout = new AbortController();
+  const checkout = (async () => {
+    for (const dep of spec.deps) await checkoutArtifact(repo, dep, { remote, signal: stopCheckout.signal });
+  })();
+  checkout.catch(() => undefined);
+  let stage: StageDef | undefined;
+  try {
+    const factory = await loadPipeline({
+      named: spec.pipeline,
+      cwd: options.imageRoot,
+      fallback: options.defaultPipeline,
+    });
+    stage = factory(spec.params).find((s) => s.name === spec.stage);
+    if (!stage)
+      throw new ConfigError(
+        `job: the image's pipeline has no stage "${spec.stage}". Rebuild the image from this commit.`,
+      );
+    const code = codeFingerprint(image, stage);
+    if (code !== spec.code) {
+      throw new ConfigError(
+        `image: code of stage ${spec.stage} differs from the repository's "${code.slice(0, 12)} != ${spec.code.slice(0, 12)}". Rebuild and push the image from this commit.`,
+      );
+    }
+  } catch (err) {
+    stopCheckout.abort(err);
+    await checkout.catch(() => undefined);
+    throw err;
+  }
   out.err(`${spec.stage}: ${replica.name}: checking out ${spec.deps.length} dep(s)`);
-  for (const dep of spec.deps) await checkoutArtifact(repo, dep, { remote });
+  await checkout;
   const ctx: StageContext = {
     root: scratch,
     params: spec.params,

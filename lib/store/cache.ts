@@ -354,6 +354,23 @@ export class Cache {
   }
 
   /** True when the object exists and matches its name (quarantines it when it does not). */
+  /**
+   * The bytes of `oid` when they hash to it (one read, for a caller that needs them: a push
+   * sends them); undefined when the object is missing or corrupt (then quarantined).
+   */
+  async readVerified(oid: Oid): Promise<Buffer | undefined> {
+    let data: Buffer;
+    try {
+      data = await fs.promises.readFile(this.objectPath(oid));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (createHash('sha256').update(data).digest('hex') === oid) return data;
+    await this.quarantine(oid);
+    return undefined;
+  }
+
   async verify(oid: Oid): Promise<boolean> {
     try {
       const { oid: actual } = await hashFileAsync(this.objectPath(oid));

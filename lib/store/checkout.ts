@@ -19,12 +19,12 @@ import { validateRepoPath } from './paths.ts';
 /**
  * Materializes `ref` at `ref.path` from the cache (pulling missing objects from `remote`),
  * replacing what is there atomically (build in a temp dir next to it, then rename). Files are
- * copies, writable. Every object is verified as it is copied out.
+ * copies, writable. Every object is verified as it is copied out. `signal` stops the pull.
  */
 export async function checkoutArtifact(
   repo: Repo,
   ref: ArtifactRef,
-  options: { remote?: Remote; out?: Output } = {},
+  options: { remote?: Remote; out?: Output; signal?: AbortSignal } = {},
 ): Promise<void> {
   validateRepoPath(repo, ref.path);
   if (await isArtifactCurrent(repo, ref)) return;
@@ -38,7 +38,10 @@ export async function checkoutArtifact(
   if (missing.length > 0) {
     if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
     const { pullObjects } = await import('./transfer.ts');
-    const pulled = await pullObjects(repo, options.remote, missing, { out: options.out });
+    const pulled = await pullObjects(repo, options.remote, missing, {
+      out: options.out,
+      signal: options.signal,
+    });
     if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, false);
   }
   const abs = path.join(repo.root, ref.path);

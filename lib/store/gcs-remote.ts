@@ -20,6 +20,7 @@ import type { Oid } from '../types.ts';
 import {
   objectKey,
   type OpenRemoteOptions,
+  type PutOptions,
   type Remote,
   type RemoteObjectInfo,
   type TransferOptions,
@@ -255,7 +256,7 @@ export class GcsRemote implements Remote {
    * refuses damaged bytes, checks the stored object's hashes, and replaces a damaged copy found on
    * the remote (deleting it only at the generation that was checked).
    */
-  put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
+  put(oid: Oid, srcPath: string, options: PutOptions = {}): Promise<boolean> {
     return this.limit(() => uploadObject(this.uploadTarget, oid, srcPath, options));
   }
 

@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import type { Bucket, File } from '@google-cloud/storage';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import type { Oid } from '../types.ts';
-import type { TransferOptions } from './remote.ts';
+import type { PutOptions } from './remote.ts';
 import { isTransient, statusOf, toGcsError } from './gcs-errors.ts';
 import type { UploadSessions } from './gcs-sessions.ts';
 import type { MediaClient } from './gcs-client.ts';
@@ -76,11 +76,12 @@ export async function uploadObject(
   ctx: UploadTarget,
   oid: Oid,
   srcPath: string,
-  options: TransferOptions,
+  options: PutOptions,
 ): Promise<boolean> {
-  // Small files are read once into memory: hashed and sent from the same bytes.
-  const { size } = await fsp.stat(srcPath);
-  const data = size < ctx.resumableThreshold ? await fsp.readFile(srcPath) : undefined;
+  // Small files are read once into memory (or come read and verified by the caller): hashed and
+  // sent from the same bytes.
+  const size = options.data ? options.data.length : (await fsp.stat(srcPath)).size;
+  const data = size < ctx.resumableThreshold ? (options.data ?? (await fsp.readFile(srcPath))) : undefined;
   const local = data ? hashBuffer(data) : await hashFile(srcPath);
   let lastProblem = '';
   const sessionKey = {

@@ -10,6 +10,14 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
+export interface PutOptions extends TransferOptions {
+  /**
+   * The file's bytes, read and verified by the caller: an implementation may send these instead
+   * of reading the file again (a small object is then read once for both).
+   */
+  data?: Buffer;
+}
+
 export interface Remote {
   /** The URL it was opened from (`file:///abs/dir`, `gs://bucket/prefix`). Never holds credentials. */
   readonly url: string;
@@ -20,7 +28,7 @@ export interface Remote {
    * `oid`). Resolves true when this call stored it, false when the remote already held it (a
    * concurrent pusher got there first).
    */
-  put(oid: Oid, srcPath: string, options?: TransferOptions): Promise<boolean>;
+  put(oid: Oid, srcPath: string, options?: PutOptions): Promise<boolean>;
   /**
    * Downloads object `oid` to `destPath` (a temporary path chosen by the caller). The caller
    * verifies the sha256 and renames it into the cache; a mismatch is an IntegrityError.

@@ -33,6 +33,9 @@ async function runPool<T>(items: T[], jobs: number, fn: (item: T) => Promise<voi
  */
 export const TOUCH_AFTER_MS = 3_600_000;
 
+/** Objects up to this size are read into memory once, verified and sent from the same bytes. */
+const IN_MEMORY_PUSH_BYTES = 4 << 20;
+
 /** Uploads the objects the remote does not have. */
 export async function pushObjects(
   repo: Repo,
@@ -56,14 +59,22 @@ export async function pushObjects(
   let stored = 0;
   try {
     await runPool(todo, options.jobs ?? 8, async (oid) => {
-      // Verify before upload: a corrupt local object must never reach the remote.
-      const existed = cache.hasSync(oid);
-      if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, existed);
+      // Verify before upload: a corrupt local object must never reach the remote. A small one is
+      // verified in memory and those very bytes are sent.
+      const file = cache.objectPath(oid);
+      const size = await fs.promises.stat(file).then(
+        (st) => st.size,
+        () => undefined,
+      );
+      let data: Buffer | undefined;
+      if (size !== undefined && size <= IN_MEMORY_PUSH_BYTES) {
+        data = await cache.readVerified(oid);
+        if (!data) throw cache.missingError(oid, undefined, true);
+      } else if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, size !== undefined);
       // Another clone pushing at the same time may have stored it first: then it is not ours.
-      if (await remote.put(oid, cache.objectPath(oid), { signal: options.signal })) {
+      if (await remote.put(oid, file, { signal: options.signal, ...(data ? { data } : {}) })) {
         stored++;
-        const { size } = await fs.promises.stat(cache.objectPath(oid));
-        bytes += size;
+        bytes += data ? data.length : (await fs.promises.stat(file)).size;
       }
       progress?.tick(1);
     });

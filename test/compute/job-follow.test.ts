@@ -7,7 +7,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryOutput } from '../../lib/output.ts';
 import { jobServiceClient, type JobServiceClient } from '../../lib/compute/jobs-client.ts';
-import { followJob, FIRST_POLL_MS, THROTTLED_POLL_MS } from '../../lib/compute/job-follow.ts';
+import {
+  followJob,
+  ENDING_POLL_MS,
+  ENDING_POLLS,
+  FIRST_POLL_MS,
+  THROTTLED_POLL_MS,
+} from '../../lib/compute/job-follow.ts';
 
 const PARENT = 'projects/p/locations/us-central1/customJobs';
 /** Per job id: the times of its gets, whether it has ended, how many gets to refuse with 429. */
@@ -62,7 +68,7 @@ async function until(test: () => boolean): Promise<void> {
   while (!test()) await new Promise<void>((r) => waiters.push(r));
 }
 
-function follow(id: string) {
+function follow(id: string, ending?: () => boolean) {
   return followJob(
     client,
     { name: `${PARENT}/${id}` },
@@ -73,6 +79,7 @@ function follow(id: string) {
       owned: false,
       signal: new AbortController().signal,
       out: memoryOutput(),
+      ...(ending ? { ending } : {}),
     },
   );
 }
@@ -82,7 +89,7 @@ describe('followJob polling', () => {
     const ids = Array.from({ length: 8 }, (_, i) => `many${i}`);
     for (const id of ids) jobs.set(id, { gets: [], done: false, refuse: 0 });
     const all = () => ids.flatMap((id) => jobs.get(id)!.gets).sort((a, b) => a - b);
-    const followed = ids.map(follow);
+    const followed = ids.map((id) => follow(id));
     // Every job's first poll, then 8 more polls in all.
     await until(() => all().length >= ids.length + 8);
     const gets = all();
@@ -106,5 +113,25 @@ describe('followJob polling', () => {
     expect(j.gets[1]! - j.gets[0]!).toBeLessThan(THROTTLED_POLL_MS);
     // After the refused poll, the next waits at least THROTTLED_POLL_MS (less timer slack).
     expect(j.gets[3]! - j.gets[2]!).toBeGreaterThanOrEqual(THROTTLED_POLL_MS - 20);
+  }, 30_000);
+
+  it('once the outputs are written, the next polls come quicker, for a bounded count', async () => {
+    const j = { gets: [] as number[], done: false, refuse: 0 };
+    jobs.set('ending', j);
+    let written = false;
+    const followed = follow('ending', () => written);
+    await until(() => j.gets.length >= 2);
+    written = true;
+    const from = j.gets.length;
+    await until(() => j.gets.length >= from + ENDING_POLLS + 2);
+    j.done = true;
+    await followed;
+    const gaps = j.gets.slice(1).map((t, i) => t - j.gets[i]!);
+    // Before: the brisk rate. Then ENDING_POLLS quick ones (timer slack aside), then brisk again.
+    expect(gaps[0]!).toBeGreaterThanOrEqual(FIRST_POLL_MS - 20);
+    const quick = gaps.slice(from, from + ENDING_POLLS - 1);
+    expect(Math.max(...quick)).toBeLessThan(FIRST_POLL_MS - 50);
+    expect(quick.reduce((a, b) => a + b, 0) / quick.length).toBeGreaterThanOrEqual(ENDING_POLL_MS - 20);
+    expect(gaps[from + ENDING_POLLS]!).toBeGreaterThanOrEqual(FIRST_POLL_MS - 20);
   }, 30_000);
 });

@@ -49,6 +49,8 @@ describe('repro on vertex', () => {
     ).toEqual([1, 2]);
     // Each replica's log lines reached the repro that followed the job.
     expect(there.err).toMatch(/featurize \[workerpool1-1\] .*shard 3\/3/);
+    // Its last line too, written as the replica exits: read by the poll that saw the job end.
+    expect(there.err).toMatch(/train \[workerpool0-0\] train: outputs written \([0-9a-f]{12}/);
     expect(there.out).toMatch(/machine-hours n1-standard-8: /);
 
     const a = await lockOf(local);

@@ -1,6 +1,9 @@
 /**
  * The job side (`lockstep job run`) refuses a key that is not a run key before it touches the
- * remote: the key names paths under the remote's prefix, so `../..` would write outside it.
+ * remote: the key names paths under the remote's prefix, so `../..` would write outside it. An
+ * image whose stage code differs from the spec's fails with that error even though the deps'
+ * checkout had started beside the pipeline's load, and leaves no scratch workspace behind,
+ * unless it runs as a Vertex AI replica (whose container disk goes with it).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
@@ -8,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runJob } from '../../lib/compute/worker.ts';
 import { memoryOutput } from '../../lib/output.ts';
+import { jobPaths } from '../../lib/compute/spec.ts';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -35,4 +39,62 @@ describe('runJob', () => {
       expect(fs.readdirSync(dir)).toEqual([]);
     },
   );
+
+  /** A remote holding a spec whose stage code cannot match the image's; the dep's object is absent. */
+  function mismatchedJob(): { remote: string; key: string; image: string } {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-worker-'));
+    const image = path.join(dir, 'image');
+    fs.mkdirSync(path.join(image, 'stages'), { recursive: true });
+    fs.writeFileSync(path.join(image, 'stages/s.mjs'), 'export const x = 1;\n');
+    fs.writeFileSync(
+      path.join(image, 'pipeline.mjs'),
+      "export function pipeline() { return [{ name: 's', deps: ['data/in'], outs: ['out/s'], code: ['stages/s.mjs'], params: [], run() {} }]; }\n",
+    );
+    const remote = path.join(dir, 'store');
+    const key = 'c'.repeat(64);
+    const spec = {
+      stage: 's',
+      key,
+      code: 'd'.repeat(64),
+      deps: [{ path: 'data/in', hash: 'e'.repeat(64), size: 3, nfiles: 1 }],
+      params: {},
+      inputs: {},
+      shards: 1,
+    };
+    fs.mkdirSync(path.dirname(path.join(remote, jobPaths.spec(key))), { recursive: true });
+    fs.writeFileSync(path.join(remote, jobPaths.spec(key)), JSON.stringify(spec) + '\n');
+    return { remote, key, image };
+  }
+
+  it.each([
+    ['run anywhere, it removes its scratch workspace', undefined, 0],
+    ['as a Vertex AI replica, it leaves it to the container', 'job-1', 1],
+  ])('a code mismatch is the error reported; %s', async (_what, jobId, left) => {
+    const { remote, key, image } = mismatchedJob();
+    const tmp = path.join(dir!, 'tmp');
+    fs.mkdirSync(tmp);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await expect(
+        runJob({
+          remote,
+          key,
+          out: memoryOutput(),
+          imageRoot: image,
+          defaultPipeline: path.join(image, 'pipeline.mjs'),
+          env: jobId ? { CLOUD_ML_JOB_ID: jobId } : {},
+        }),
+      ).rejects.toThrow(
+        /^image: code of stage s differs from the repository's "[0-9a-f]{12} != dddddddddddd"/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    expect(fs.readdirSync(tmp).filter((n) => n.startsWith('lockstep-job-'))).toHaveLength(left);
+    expect(fs.readFileSync(path.join(remote, jobPaths.error(key, 'workerpool0-0')), 'utf8')).toMatch(
+      /^image: code of stage s differs/,
+    );
+  });
 });

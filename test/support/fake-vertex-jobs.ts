@@ -9,6 +9,10 @@
  * States go QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED, or CANCELLING → CANCELLED after
  * cancel (replicas get SIGTERM); list pages with pageSize/pageToken and filters on labels.
  *
+ * Each replica's container has its own disk: TMPDIR points into a directory made for the
+ * replica, thrown away once the job's final state is set (a real container's scratch disk goes
+ * with it, after the service has seen it exit), so the job does not clean up before it exits.
+ *
  * What it simulates and what it does not: a job is queued for 20 ms and then pending until its
  * replicas' processes are spawned (`holdPending` keeps it pending longer, as Vertex AI does while
  * it waits for machines); it sets startTime when the processes start, as Vertex AI does when the
@@ -18,6 +22,9 @@
  * container.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ApiError, validate, type FakeRequest, type FakeVertex } from './fake-vertex.ts';
 
 type JobStateName =
@@ -209,6 +216,17 @@ export class FakeJobs {
   }
 
   private async execute(job: FakeCustomJob): Promise<void> {
+    const disks: string[] = [];
+    try {
+      await this.run(job, disks);
+    } finally {
+      // The containers' disks go once the service has reported the final state.
+      await Promise.all(disks.map((d) => fs.promises.rm(d, { recursive: true, force: true })));
+    }
+  }
+
+  /** Runs the job's replicas to its final state; `disks` gets each replica's scratch disk. */
+  private async run(job: FakeCustomJob, disks: string[]): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
     if (job.state !== 'JOB_STATE_QUEUED') return;
     this.setState(job, 'JOB_STATE_PENDING');
@@ -247,9 +265,12 @@ export class FakeJobs {
       for (let r = 0; r < Number(pool.replicaCount); r++) {
         const task = { type: `workerpool${i}`, index: r };
         const replica = `workerpool${i}-${r}`;
+        const disk = fs.mkdtempSync(path.join(os.tmpdir(), `fake-vertex-${replica}-`));
+        disks.push(disk);
         const env: Record<string, string> = {
           ...(process.env as Record<string, string>),
           ...this.options.env,
+          TMPDIR: disk,
           CLOUD_ML_JOB_ID: id,
           CLUSTER_SPEC: JSON.stringify({ cluster, environment: 'cloud', task }),
           TF_CONFIG: JSON.stringify({
