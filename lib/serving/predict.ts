@@ -7,6 +7,7 @@
  */
 import type { DecodedAudio } from '../audio/wav.ts';
 import { ClipTooLongError, decodeRequestWav } from './decode.ts';
+import { Base64Audio, HEAD } from './json-body.ts';
 import { LockstepError } from '../errors.ts';
 import type { InputAnomaly, PredictResponse } from './endpoint.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
@@ -54,7 +55,8 @@ const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 
 /**
  * Validates the request body's shape (audio is decoded and checked later, against the model
- * that answers); every problem is a BadRequestError naming the instance.
+ * that answers); every problem is a BadRequestError naming the instance. An `audio` is a base64
+ * string, or the Base64Audio the server's JSON parser made of one (./json-body.ts).
  */
 export function parseInstances(body: unknown, limits: PredictLimits = {}): ParsedInstance[] {
   const maxInstances = limits.maxInstances ?? 32;
@@ -102,15 +104,17 @@ export function parseInstances(body: unknown, limits: PredictLimits = {}): Parse
       return { kind: 'features', raw: Float32Array.from(f as number[]) };
     }
     const a = o.audio;
+    // A body the server read from its bytes holds each string's head and its decoded bytes.
+    const head = a instanceof Base64Audio ? a.head : a;
     // An empty string is an empty file: the input checks report it as validate does.
-    if (typeof a !== 'string') {
+    if (typeof head !== 'string') {
       throw new BadRequestError(`${where}.audio: not a string. Send a base64-encoded WAV file.`);
     }
     // Cheap check on the head only: Buffer.from ignores invalid characters silently.
-    if (!BASE64.test(a.slice(0, 64))) {
+    if (!BASE64.test(head.slice(0, HEAD))) {
       throw new BadRequestError(`${where}.audio: not base64. Send a base64-encoded WAV file.`);
     }
-    return { kind: 'audio', bytes: Buffer.from(a, 'base64') };
+    return { kind: 'audio', bytes: a instanceof Base64Audio ? a.bytes : Buffer.from(head, 'base64') };
   });
 }
 

@@ -15,6 +15,7 @@ import type { ModelSource } from './router.ts';
 import { InputAnomalyError } from './checks.ts';
 import type { OnErrorAnomaly } from '../validation/clip.ts';
 import { renderPageWithPolicy } from './page.ts';
+import { readPlainAudioBody } from './json-body.ts';
 
 export interface ServerOptions {
   source: ModelSource;
@@ -75,6 +76,15 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     onConstructorPoisoning: 'ignore',
   });
 
+  // The usual body, {"instances": [{"audio": "<base64>"}]}, is read from its bytes (json-body.ts);
+  // any other JSON body goes to fastify's own parser, as a string of the whole body as before,
+  // so its errors and results are fastify's.
+  const parseJson = app.getDefaultJsonParser('ignore', 'ignore');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    const plain = readPlainAudioBody(body);
+    if (plain) done(null, plain);
+    else void parseJson(req, body.toString('utf8'), done);
+  });
   // A raw WAV body is one audio instance: no base64, no JSON parse of a 100 KB string.
   app.addContentTypeParser(
     ['audio/wav', 'audio/wave', 'audio/x-wav'],

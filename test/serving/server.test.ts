@@ -237,6 +237,56 @@ describe('serving server', () => {
     expect((await fetch(url + '/health')).status).toBe(200);
   });
 
+  it('server answers a JSON body read from its bytes as it answers the same body spelled otherwise', async () => {
+    const url = await serve({ source: await fixtureSource(), limits: { maxAudioSeconds: 2 } });
+    const a = wav64(freqForClass(1));
+    const b = wav64(freqForClass(6));
+    // Escapes and extra keys make the parser read the body as a whole string (JSON.parse).
+    const escaped = (s: string) => s.replaceAll('/', '\\/').replace('A', '\\u0041');
+    const pairs: [string, string, string][] = [
+      [
+        'two clips',
+        `{"instances":[{"audio":"${a}"},{"audio":"${b}"}]}`,
+        `{"instances":[{"audio":"${escaped(a)}"},{"audio":"${escaped(b)}"}],"parameters":{}}`,
+      ],
+      [
+        'whitespace',
+        ` {\n "instances" : [ { "audio" : "${a}" } ]\n}\n`,
+        `{"instances":[{"audio":"${escaped(a)}"}]}`,
+      ],
+      ['url-safe base64', '{"instances":[{"audio":"-_-_"}]}', '{"instances":[{"audio":"-_-\\u005f"}]}'],
+      ['not a WAV', '{"instances":[{"audio":"QUJD"}]}', '{"instances":[{"audio":"\\u0051UJD"}]}'],
+      [
+        'too long',
+        `{"instances":[{"audio":"${wav64(440, 3)}"}]}`,
+        `{"instances":[{"audio":"${escaped(wav64(440, 3))}"}]}`,
+      ],
+      [
+        'too many instances',
+        `{"instances":[${Array(33).fill('{"audio":"QUJD"}').join(',')}]}`,
+        `{"instances":[${Array(33).fill('{"audio":"\\u0051UJD"}').join(',')}]}`,
+      ],
+    ];
+    for (const [name, plain, spelled] of pairs) {
+      const [x, y] = [await post(url + '/predict', plain), await post(url + '/predict', spelled)];
+      expect(x.status, name).toBe(y.status);
+      expect(x.body, name).toStrictEqual(y.body);
+    }
+    expect((await post(url + '/predict', pairs[0][1])).body.predictions.map((p: any) => p.label)).toEqual([
+      FIXTURE_LABELS[1],
+      FIXTURE_LABELS[6],
+    ]);
+    // A raw control character in the string is not JSON, whichever way the body is read.
+    for (const body of [
+      `{"instances":[{"audio":"QU\nJD"}]}`,
+      `{"instances":[{"audio":"${a.slice(0, 8)}\t${a.slice(8)}"}]}`,
+    ]) {
+      const res = await post(url + '/predict', body);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatch(/^body: not JSON \(/);
+    }
+  });
+
   it('server enforces the body-size limit with 413', async () => {
     const url = await serve({ source: await fixtureSource(), bodyLimit: 10_000 });
     const res = await post(url + '/predict', { instances: [{ audio: wav64(440, 1) }] });
