@@ -353,7 +353,6 @@ export class Cache {
     }
   }
 
-  /** True when the object exists and matches its name (quarantines it when it does not). */
   /**
    * The bytes of `oid` when they hash to it (one read, for a caller that needs them: a push
    * sends them); undefined when the object is missing or corrupt (then quarantined).
@@ -371,6 +370,7 @@ export class Cache {
     return undefined;
   }
 
+  /** True when the object exists and matches its name (quarantines it when it does not). */
   async verify(oid: Oid): Promise<boolean> {
     try {
       const { oid: actual } = await hashFileAsync(this.objectPath(oid));

@@ -7,7 +7,14 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Oid } from '../types.ts';
-import { isOid, objectKey, type Remote, type RemoteObjectInfo, type TransferOptions } from './remote.ts';
+import {
+  isOid,
+  objectKey,
+  type PutOptions,
+  type Remote,
+  type RemoteObjectInfo,
+  type TransferOptions,
+} from './remote.ts';
 
 export class LocalRemote implements Remote {
   readonly url: string;
@@ -32,7 +39,11 @@ export class LocalRemote implements Remote {
     return found;
   }
 
-  async put(oid: Oid, srcPath: string, options: TransferOptions = {}): Promise<boolean> {
+  /**
+   * Stores `srcPath` as `oid`; with `options.data` (the bytes the caller read and verified), those
+   * bytes, so a file changed on disk after its check never reaches the remote.
+   */
+  async put(oid: Oid, srcPath: string, options: PutOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted();
     const dest = this.objectPath(oid);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
@@ -40,7 +51,8 @@ export class LocalRemote implements Remote {
     await fs.promises.mkdir(tmpDir, { recursive: true });
     const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
-      await fs.promises.copyFile(srcPath, tmp);
+      if (options.data) await fs.promises.writeFile(tmp, options.data, { flag: 'wx' });
+      else await fs.promises.copyFile(srcPath, tmp);
       const handle = await fs.promises.open(tmp, 'r');
       await handle.sync();
       await handle.close();

@@ -37,6 +37,21 @@ describe('LocalRemote', () => {
     expect(fs.readdirSync(path.join(dir, 'remote', 'tmp'))).toEqual([]);
   });
 
+  it('put stores the verified bytes it is given, not the file as it is now', async () => {
+    const dir = tempDir();
+    cleanup.push(dir);
+    const remote = new LocalRemote(path.join(dir, 'remote'));
+    const src = path.join(dir, 'src');
+    // The object as verified, then changed on disk before the upload reads it.
+    const good = Buffer.from('verified');
+    fs.writeFileSync(src, 'changed after the check');
+    expect(await remote.put(sha('verified'), src, { data: good })).toBe(true);
+    const dest = path.join(dir, 'got');
+    await remote.get(sha('verified'), dest);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('verified');
+    expect(fs.readdirSync(path.join(dir, 'remote', 'tmp'))).toEqual([]);
+  });
+
   it('openRemote accepts file URLs and paths and rejects unknown schemes', async () => {
     const dir = tempDir();
     cleanup.push(dir);
