@@ -139,13 +139,19 @@ async function gcsStore(url: string): Promise<NamedStore> {
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     if (res.statusCode === 404) return undefined;
-    const generation = res.headers['x-goog-generation'];
-    if (res.statusCode !== 200 || typeof generation !== 'string') {
+    if (res.statusCode !== 200) {
       const message = text.slice(0, 300).replace(/\s+/g, ' ');
       throw Object.assign(new Error(`${url}/${name}: read answered ${res.statusCode}: ${message}`), {
         code: res.statusCode,
       });
     }
+    const generation = res.headers['x-goog-generation'];
+    // Without it a conditional write could not hold to the text read: refused, and the object's
+    // text (a job spec, a result) is not put in the message.
+    if (typeof generation !== 'string')
+      throw new Error(
+        `${url}/${name}: the read answered without an x-goog-generation header. Read through an endpoint (LOCKSTEP_GCS_ENDPOINT, STORAGE_EMULATOR_HOST) that passes it on.`,
+      );
     return { text, generation };
   }
 

@@ -44,4 +44,22 @@ describe('named store on gs://', () => {
     expect((await named.read('jobs/k/spec.json'))?.text).toBe('spec\n');
     expect(gcs.requests.map((r) => r.status)).toEqual([503, 503, 200]);
   });
+
+  it('a read answered without x-goog-generation fails in one line naming it, without the text', async () => {
+    const named = await openNamedStore('gs://named/prefix');
+    await named.write('jobs/g/job.json', '{"secret":"spec"}');
+    gcs.inject({ kind: 'download', nameIncludes: 'jobs/g/job.json', noGeneration: true });
+    gcs.resetLog();
+    const err = await named.read('jobs/g/job.json').then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(
+      /jobs\/g\/job\.json: the read answered without an x-goog-generation header\./,
+    );
+    expect(err?.message).not.toContain('secret');
+    expect(err?.message).not.toContain('\n');
+    // Not a transient answer: no retry.
+    expect(gcs.requests.map((r) => r.kind)).toEqual(['download']);
+  });
 });

@@ -63,6 +63,8 @@ export interface Fault {
   stallAnswer?: boolean;
   /** Error message in the JSON body of a `status` answer (default "injected <status>"). */
   message?: string;
+  /** Downloads: answer without the x-goog-generation header (a proxy that drops it). */
+  noGeneration?: boolean;
   /** Wait this long before answering. */
   delayMs?: number;
   /** Answer only once this settles: a hold the test releases when it has seen what it waits for. */
@@ -732,6 +734,7 @@ export class FakeGcs {
       'x-goog-stored-content-length': String(obj.data.length),
       'accept-ranges': 'bytes',
     };
+    if (fault?.noGeneration) delete headers['x-goog-generation'];
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
       const start = Number(range[1]);
