@@ -103,12 +103,15 @@ export async function runJob(options: RunJobOptions): Promise<void> {
       log.add(line);
     },
   };
-  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'lockstep-job-'));
+  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   // A Vertex AI replica (CLOUD_ML_JOB_ID set) leaves its scratch workspace to the container,
   // whose disk is thrown away with it: deleting hundreds of files first would only delay the
   // exit the service waits for before it reports the job's state. Run anywhere else, the job
-  // removes it.
+  // removes it. Should CLOUD_ML_JOB_ID be set where the disk stays (a shell on a laptop), the
+  // workspaces of earlier jobs, whose processes are gone, are removed while this one runs, so
+  // at most one is left behind instead of one per job.
   const ownsScratch = env.CLOUD_ML_JOB_ID === undefined;
+  const swept = ownsScratch ? undefined : sweepLeftScratch(path.dirname(scratch));
   try {
     await runInScratch({ ...options, out, imageRoot }, named, scratch, replica);
   } catch (err) {
@@ -119,6 +122,33 @@ export async function runJob(options: RunJobOptions): Promise<void> {
   } finally {
     await log.close().catch(() => undefined);
     if (ownsScratch) await fs.promises.rm(scratch, { recursive: true, force: true });
+    await swept;
+  }
+}
+
+/** Scratch workspaces are `<tmpdir>/lockstep-job-<pid>-<random>`. */
+const SCRATCH_PREFIX = 'lockstep-job-';
+
+/** Removes the scratch workspaces in `tmp` of job processes that are gone (never throws). */
+async function sweepLeftScratch(tmp: string): Promise<void> {
+  const names = await fs.promises.readdir(tmp).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (name) => {
+      const m = /^lockstep-job-(\d+)-[^/]+$/.exec(name);
+      if (!m || processAlive(Number(m[1]))) return;
+      await fs.promises.rm(path.join(tmp, name), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: a process of another user holds that pid.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

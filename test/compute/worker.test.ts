@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { runJob } from '../../lib/compute/worker.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { jobPaths } from '../../lib/compute/spec.ts';
@@ -96,5 +97,40 @@ describe('runJob', () => {
     expect(fs.readFileSync(path.join(remote, jobPaths.error(key, 'workerpool0-0')), 'utf8')).toMatch(
       /^image: code of stage s differs/,
     );
+  });
+
+  it('with CLOUD_ML_JOB_ID set where the disk stays, the workspaces of jobs that are gone are removed', async () => {
+    const { remote, key, image } = mismatchedJob();
+    const tmp = path.join(dir!, 'tmp');
+    // Left by an earlier job whose process exited, and one of a job still running.
+    const gonePid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const gone = path.join(tmp, `lockstep-job-${gonePid}-abc123`);
+    const running = path.join(tmp, `lockstep-job-${process.pid}-def456`);
+    for (const d of [gone, running]) {
+      fs.mkdirSync(path.join(d, 'data'), { recursive: true });
+      fs.writeFileSync(path.join(d, 'data', 'in'), 'big');
+    }
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await expect(
+        runJob({
+          remote,
+          key,
+          out: memoryOutput(),
+          imageRoot: image,
+          defaultPipeline: path.join(image, 'pipeline.mjs'),
+          env: { CLOUD_ML_JOB_ID: 'job-1' },
+        }),
+      ).rejects.toThrow(/^image: code of stage s differs/);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    const left = fs.readdirSync(tmp).filter((n) => n.startsWith('lockstep-job-'));
+    expect(left).not.toContain(path.basename(gone));
+    expect(left).toContain(path.basename(running));
+    // The running one and this job's own.
+    expect(left).toHaveLength(2);
   });
 });
