@@ -330,19 +330,49 @@ const CORE_1_2 = FAILSAFE_SCHEMA.extend({
 const ALIAS = /(?:^|[\s[{,])\*/m;
 
 /**
+ * Text the two parsers may read differently, which goes the full way: a tag (`!!float 0` is 0 to
+ * js-yaml, the string "0" to the yaml package), a directive (`%YAML 1.1` makes `on` a boolean to
+ * the yaml package alone), an explicit `?` key or a flow collection as a key (js-yaml names the key
+ * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), and a line past 1024 characters (the longest
+ * implicit key the yaml package accepts).
+ */
+const DIVERGENT = /(?:^|[\s[{,])[!?]|^%|[\]}][ \t]*:/m;
+
+/** Whether a line of `text` is longer than `max` characters (one pass: a regex retries each column). */
+function hasLongLine(text: string, max: number): boolean {
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf('\n', start);
+    if ((end < 0 ? text.length : end) - start > max) return true;
+    if (end < 0) return false;
+    start = end + 1;
+  }
+}
+
+/** Whether a mapping anywhere in `value` has the key "null": js-yaml's name for a null key, "" to the yaml package. */
+function hasNullKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasNullKey);
+  if (value === null || typeof value !== 'object') return false;
+  if (Object.hasOwn(value, 'null')) return true;
+  return Object.values(value).some(hasNullKey);
+}
+
+/**
  * The value of YAML `text` built with js-yaml (several times faster than the `yaml` document
  * parser, which parseYamlSource needs to point errors at lines), for files that are almost always
- * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text or the text
- * holds an alias. The caller checks the value with its schema and takes the full way
+ * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text, the text
+ * holds an alias or something the two parsers read differently (DIVERGENT, a long line, a null key). The caller checks the value with its schema and takes the full way
  * (parseYamlSource and validateYaml) for anything not accepted, which gives the exact error.
  * Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml would
  * hand the expansion (shared, but exponential to walk) to the schema and the caller.
  */
 export function quickYamlValue(text: string): { value: unknown } | undefined {
-  if (ALIAS.test(text)) return undefined;
+  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongLine(text, 1024)) return undefined;
+  let value: unknown;
   try {
-    return { value: loadYaml(text, { schema: CORE_1_2 }) };
+    value = loadYaml(text, { schema: CORE_1_2 });
   } catch {
     return undefined;
   }
+  return hasNullKey(value) ? undefined : { value };
 }

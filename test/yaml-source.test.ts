@@ -126,6 +126,28 @@ describe('configuration files (lib/yaml-source.ts)', () => {
     ).toThrow(/^p\.yaml:5: monitoring\.vertex: needs a Vertex AI endpoint/);
   });
 
+  it('a policy js-yaml would accept differently (tags, directives, null or collection keys, long keys) reads as the yaml package reads it', () => {
+    const rates = (key: string) =>
+      parsePolicy(`branch: dev\nserving:\n  anomaly_rates:\n    ${key}: 0.1\n`, 'p.yaml').serving
+        .anomaly_rates;
+    expect(rates('~')).toEqual({ '': 0.1 });
+    expect(rates('null')).toEqual({ '': 0.1 });
+    expect(rates('[a, b]')).toEqual({ '[ a, b ]': 0.1 });
+    expect(rates('{a: 1}')).toEqual({ '{ a: 1 }': 0.1 });
+    expect(rates('? clipped\n    ')).toEqual({ clipped: 0.1 });
+    // The yaml package reads `!!float 0` as the string "0" (no dot), js-yaml as the number 0.
+    expect(() => parsePolicy('branch: dev\nserving:\n  max_anomaly_rate: !!float 0\n', 'p.yaml')).toThrow(
+      /^p\.yaml:3: serving\.max_anomaly_rate: expected number, got "0"/,
+    );
+    // Under %YAML 1.1 `on` is a boolean; js-yaml keeps the 1.2 schema and would read a string.
+    expect(() => parsePolicy('%YAML 1.1\n---\nbranch: dev\nremote: on\n', 'p.yaml')).toThrow(
+      /^p\.yaml:4: remote: expected string/,
+    );
+    expect(() =>
+      parsePolicy(`branch: dev\nserving:\n  anomaly_rates:\n    ${'k'.repeat(1100)}: 0.1\n`, 'p.yaml'),
+    ).toThrow(/^p\.yaml:4: invalid YAML: The : indicator must be at most 1024 chars/);
+  });
+
   it('a policy that is a scalar names the top level rather than an empty key', async () => {
     t = await createTmpRepo({ 'promotion/dev.yaml': '42\n' });
     await expect(readPolicy(t.root, 'dev')).rejects.toThrow(
