@@ -333,20 +333,25 @@ const ALIAS = /(?:^|[\s[{,])\*/m;
  * Text the two parsers may read differently, which goes the full way: a tag (`!!float 0` is 0 to
  * js-yaml, the string "0" to the yaml package), a directive (`%YAML 1.1` makes `on` a boolean to
  * the yaml package alone), an explicit `?` key or a flow collection as a key (js-yaml names the key
- * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), and a line past 1024 characters (the longest
- * implicit key the yaml package accepts).
+ * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), and a key that may be past 1024 characters (the
+ * longest implicit key the yaml package accepts).
  */
 const DIVERGENT = /(?:^|[\s[{,])[!?]|^%|[\]}][ \t]*:/m;
 
-/** Whether a line of `text` is longer than `max` characters (one pass: a regex retries each column). */
-function hasLongLine(text: string, max: number): boolean {
-  let start = 0;
-  for (;;) {
-    const end = text.indexOf('\n', start);
-    if ((end < 0 ? text.length : end) - start > max) return true;
-    if (end < 0) return false;
-    start = end + 1;
+/**
+ * Whether a `:` of `text` comes more than `max` characters after the line's start or the `:`
+ * before it on its line: where an implicit key longer than the yaml package accepts could end (a
+ * long value with no `:` after it is fine). One pass: a regex would retry from each column.
+ */
+function hasLongKey(text: string, max: number): boolean {
+  let from = 0;
+  let nl = text.indexOf('\n');
+  for (let i = text.indexOf(':'); i >= 0; i = text.indexOf(':', i + 1)) {
+    for (; nl >= 0 && nl < i; nl = text.indexOf('\n', nl + 1)) from = nl + 1;
+    if (i - from > max) return true;
+    from = i;
   }
+  return false;
 }
 
 /** Whether a mapping anywhere in `value` has the key "null": js-yaml's name for a null key, "" to the yaml package. */
@@ -361,13 +366,13 @@ function hasNullKey(value: unknown): boolean {
  * The value of YAML `text` built with js-yaml (several times faster than the `yaml` document
  * parser, which parseYamlSource needs to point errors at lines), for files that are almost always
  * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text, the text
- * holds an alias or something the two parsers read differently (DIVERGENT, a long line, a null key). The caller checks the value with its schema and takes the full way
+ * holds an alias or something the two parsers read differently (DIVERGENT, a long key, a null key). The caller checks the value with its schema and takes the full way
  * (parseYamlSource and validateYaml) for anything not accepted, which gives the exact error.
  * Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml would
  * hand the expansion (shared, but exponential to walk) to the schema and the caller.
  */
 export function quickYamlValue(text: string): { value: unknown } | undefined {
-  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongLine(text, 1024)) return undefined;
+  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongKey(text, 1000)) return undefined;
   let value: unknown;
   try {
     value = loadYaml(text, { schema: CORE_1_2 });

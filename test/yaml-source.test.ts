@@ -9,6 +9,7 @@ import { memoryOutput } from '../lib/output.ts';
 import { loadParams, parseParams } from '../lib/params.ts';
 import { parsePolicy, readPolicy } from '../lib/environment/policy.ts';
 import { parseLockfile } from '../lib/lockfile.ts';
+import { quickYamlValue } from '../lib/yaml-source.ts';
 import { parseProvenance } from '../lib/registry/provenance.ts';
 import { parsePredictions } from '../lib/slices/predictions.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
@@ -146,6 +147,12 @@ describe('configuration files (lib/yaml-source.ts)', () => {
     expect(() =>
       parsePolicy(`branch: dev\nserving:\n  anomaly_rates:\n    ${'k'.repeat(1100)}: 0.1\n`, 'p.yaml'),
     ).toThrow(/^p\.yaml:4: invalid YAML: The : indicator must be at most 1024 chars/);
+    // A long value is no long key: js-yaml still reads it (a lockfile's long command line).
+    expect(quickYamlValue(`branch: ${'v'.repeat(5000)}\nremote: x\n`)?.value).toEqual({
+      branch: 'v'.repeat(5000),
+      remote: 'x',
+    });
+    expect(quickYamlValue(`a: 1\n${'k'.repeat(1100)}: 2\n`)).toBeUndefined();
   });
 
   it('a policy that is a scalar names the top level rather than an empty key', async () => {
