@@ -333,10 +333,29 @@ const ALIAS = /(?:^|[\s[{,])\*/m;
  * Text the two parsers may read differently, which goes the full way: a tag (`!!float 0` is 0 to
  * js-yaml, the string "0" to the yaml package), a directive (`%YAML 1.1` makes `on` a boolean to
  * the yaml package alone), an explicit `?` key or a flow collection as a key (js-yaml names the key
- * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), and a key that may be past 1024 characters (the
- * longest implicit key the yaml package accepts).
+ * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), a key that may be past 1024 characters (the
+ * longest implicit key the yaml package accepts), a carriage return alone (a line break to js-yaml,
+ * text to the yaml package) and `---` or `...` run into text (`---#x` starts a document for
+ * js-yaml, a key or an error to the yaml package), and a comment run into a closing bracket or quote (a
+ * comment to js-yaml, an error to the yaml package).
  */
-const DIVERGENT = /(?:^|[\s[{,])[!?]|^%|[\]}][ \t]*:/m;
+const DIVERGENT = /(?:^|[\s[{,])[!?]|^%|[\]}][ \t]*:|\r(?!\n)|^(?:---|\.\.\.)[^\s]|[\]}"']#/m;
+
+/**
+ * Whether a flow collection (`[...]`, `{...}`) may go on past its line: js-yaml reads its next
+ * lines at any indentation, the yaml package refuses those not indented past the parent key.
+ * Brackets in strings and comments count too, which only sends such a file the full way.
+ */
+function hasMultilineFlow(text: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) depth++;
+    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x0a && depth !== 0) return true;
+  }
+  return depth !== 0;
+}
 
 /**
  * Whether a `:` of `text` comes more than `max` characters after the line's start or the `:`
@@ -366,13 +385,15 @@ function hasNullKey(value: unknown): boolean {
  * The value of YAML `text` built with js-yaml (several times faster than the `yaml` document
  * parser, which parseYamlSource needs to point errors at lines), for files that are almost always
  * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text, the text
- * holds an alias or something the two parsers read differently (DIVERGENT, a long key, a null key). The caller checks the value with its schema and takes the full way
+ * holds an alias or something the two parsers read differently (DIVERGENT, a long key, a flow
+ * collection over several lines, a null key). The caller checks the value with its schema and takes the full way
  * (parseYamlSource and validateYaml) for anything not accepted, which gives the exact error.
  * Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml would
  * hand the expansion (shared, but exponential to walk) to the schema and the caller.
  */
 export function quickYamlValue(text: string): { value: unknown } | undefined {
-  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongKey(text, 1000)) return undefined;
+  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongKey(text, 1000) || hasMultilineFlow(text))
+    return undefined;
   let value: unknown;
   try {
     value = loadYaml(text, { schema: CORE_1_2 });

@@ -155,6 +155,24 @@ describe('configuration files (lib/yaml-source.ts)', () => {
     expect(quickYamlValue(`a: 1\n${'k'.repeat(1100)}: 2\n`)).toBeUndefined();
   });
 
+  it('a policy js-yaml would read but the yaml package refuses or reads otherwise is what the yaml package says', () => {
+    // A carriage return alone is a line break to js-yaml, text to the yaml package.
+    expect(() => parsePolicy('branch: dev\rremote: x\n', 'p.yaml')).toThrow(/^p\.yaml:1: /);
+    // `---#` is a document start and a comment to js-yaml, a key or an error to the yaml package.
+    expect(() => parsePolicy('---# policy\nbranch: dev\n', 'p.yaml')).toThrow(/^p\.yaml:1: invalid YAML: /);
+    // A comment run into a closing bracket, and a flow collection's next line not indented.
+    expect(() => parsePolicy('branch: dev\ncanary:\n  steps: [10, 100]#\n', 'p.yaml')).toThrow(
+      /^p\.yaml:3: invalid YAML: Comments must be separated/,
+    );
+    expect(() => parsePolicy('branch: dev\ncanary:\n  steps: [10,\n100]\n', 'p.yaml')).toThrow(
+      /^p\.yaml:\d+: invalid YAML: Flow sequence in block collection must be sufficiently indented/,
+    );
+    // Indented enough, both read the same list.
+    expect(parsePolicy('branch: dev\ncanary:\n  steps: [10,\n    100]\n', 'p.yaml').canary.steps).toEqual([
+      10, 100,
+    ]);
+  });
+
   it('a policy that is a scalar names the top level rather than an empty key', async () => {
     t = await createTmpRepo({ 'promotion/dev.yaml': '42\n' });
     await expect(readPolicy(t.root, 'dev')).rejects.toThrow(
