@@ -335,11 +335,14 @@ const ALIAS = /(?:^|[\s[{,])\*/m;
  * the yaml package alone), an explicit `?` key or a flow collection as a key (js-yaml names the key
  * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), a key that may be past 1024 characters (the
  * longest implicit key the yaml package accepts), a carriage return alone (a line break to js-yaml,
- * text to the yaml package) and `---` or `...` run into text (`---#x` starts a document for
+ * text to the yaml package) and `---` or `...` run into text or followed by a node (`---#x` starts a document for
  * js-yaml, a key or an error to the yaml package), and a comment run into a closing bracket or quote (a
- * comment to js-yaml, an error to the yaml package).
+ * comment to js-yaml, an error to the yaml package). Where js-yaml is lenient with malformed text
+ * the yaml package refuses, an anchor, a tab in indentation, a block scalar's indentation digit and
+ * a line with an odd number of `"` (a string over several lines) go the full way too.
  */
-const DIVERGENT = /(?:^|[\s[{,])[!?]|^%|[\]}][ \t]*:|\r(?!\n)|^(?:---|\.\.\.)[^\s]|[\]}"']#/m;
+const DIVERGENT =
+  /(?:^|[\s[{,])[!?&]|^%|[\]}][ \t]*:|\r(?!\n)|^(?:---|\.\.\.)(?:[^\s]|[ \t]+[^\s#])|[\]}"']#|^ *\t|[|>][+-]?[1-9]|^[^"\n]*"(?:[^"\n]*"[^"\n]*")*[^"\n]*$/m;
 
 /**
  * Whether a flow collection (`[...]`, `{...}`) may go on past its line: js-yaml reads its next

@@ -167,6 +167,12 @@ describe('configuration files (lib/yaml-source.ts)', () => {
     expect(() => parsePolicy('branch: dev\ncanary:\n  steps: [10,\n100]\n', 'p.yaml')).toThrow(
       /^p\.yaml:\d+: invalid YAML: Flow sequence in block collection must be sufficiently indented/,
     );
+    // Lenient js-yaml: two anchors on a node, a tab as indentation, a string over lines under a key.
+    expect(() => parsePolicy('branch: &a &b dev\n', 'p.yaml')).toThrow(/^p\.yaml:1: invalid YAML: /);
+    expect(() => parsePolicy('branch: dev\ncanary:\n\tsteps: [100]\n', 'p.yaml')).toThrow(/^p\.yaml:3: /);
+    expect(() => parsePolicy('branch: "dev\nx"\n', 'p.yaml')).toThrow(
+      /^p\.yaml:1: invalid YAML: Missing closing "quote/,
+    );
     // Indented enough, both read the same list.
     expect(parsePolicy('branch: dev\ncanary:\n  steps: [10,\n    100]\n', 'p.yaml').canary.steps).toEqual([
       10, 100,
