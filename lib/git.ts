@@ -20,7 +20,8 @@ export class GitCommandError extends Error {
  * .raw(args)` without loading simple-git and its dependencies (tens of milliseconds of module
  * loading for a command that reads a ref). Same contract: the command fails only when git exits
  * non-zero and wrote to stderr (`rev-parse --verify --quiet` of nothing is an empty answer), with
- * stdout and stderr as the message.
+ * stdout and stderr as the message. A git killed by a signal fails too (simple-git took its cut
+ * output as the answer).
  */
 export function gitRaw(root: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -36,8 +37,16 @@ export function gitRaw(root: string, args: readonly string[]): Promise<string> {
           : e,
       ),
     );
-    child.on('close', (code) => {
-      if (code && err.length > 0)
+    child.on('close', (code, signal) => {
+      // Killed by a signal (the OOM killer, a stray kill): what it printed may be cut anywhere, and
+      // a cut list of refs or commits must not read as the whole answer.
+      if (signal)
+        reject(
+          new GitCommandError(
+            `git ${args[0] ?? ''}: killed by ${signal} before it finished. Run the command again.`,
+          ),
+        );
+      else if (code && err.length > 0)
         reject(new GitCommandError(Buffer.concat([...out, ...err]).toString('utf8')));
       else resolve(Buffer.concat(out).toString('utf8'));
     });

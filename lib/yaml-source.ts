@@ -330,19 +330,78 @@ const CORE_1_2 = FAILSAFE_SCHEMA.extend({
 const ALIAS = /(?:^|[\s[{,])\*/m;
 
 /**
+ * Text the two parsers may read differently, which goes the full way: a tag (`!!float 0` is 0 to
+ * js-yaml, the string "0" to the yaml package), a directive (`%YAML 1.1` makes `on` a boolean to
+ * the yaml package alone), an explicit `?` key or a flow collection as a key (js-yaml names the key
+ * `a,b` for `[a, b]`, the yaml package `[ a, b ]`), a key that may be past 1024 characters (the
+ * longest implicit key the yaml package accepts), a carriage return alone (a line break to js-yaml,
+ * text to the yaml package) and `---` or `...` run into text or followed by a node (`---#x` starts a document for
+ * js-yaml, a key or an error to the yaml package), and a comment run into a closing bracket or quote (a
+ * comment to js-yaml, an error to the yaml package). Where js-yaml is lenient with malformed text
+ * the yaml package refuses, an anchor, a tab in indentation, a block scalar's indentation digit and
+ * a line with an odd number of `"` (a string over several lines) go the full way too.
+ */
+const DIVERGENT =
+  /(?:^|[\s[{,])[!?&]|^%|[\]}][ \t]*:|\r(?!\n)|^(?:---|\.\.\.)(?:[^\s]|[ \t]+[^\s#])|[\]}"']#|^ *\t|[|>][+-]?[1-9]|^[^"\n]*"(?:[^"\n]*"[^"\n]*")*[^"\n]*$/m;
+
+/**
+ * Whether a flow collection (`[...]`, `{...}`) may go on past its line: js-yaml reads its next
+ * lines at any indentation, the yaml package refuses those not indented past the parent key.
+ * Brackets in strings and comments count too, which only sends such a file the full way.
+ */
+function hasMultilineFlow(text: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) depth++;
+    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x0a && depth !== 0) return true;
+  }
+  return depth !== 0;
+}
+
+/**
+ * Whether a `:` of `text` comes more than `max` characters after the line's start or the `:`
+ * before it on its line: where an implicit key longer than the yaml package accepts could end (a
+ * long value with no `:` after it is fine). One pass: a regex would retry from each column.
+ */
+function hasLongKey(text: string, max: number): boolean {
+  let from = 0;
+  let nl = text.indexOf('\n');
+  for (let i = text.indexOf(':'); i >= 0; i = text.indexOf(':', i + 1)) {
+    for (; nl >= 0 && nl < i; nl = text.indexOf('\n', nl + 1)) from = nl + 1;
+    if (i - from > max) return true;
+    from = i;
+  }
+  return false;
+}
+
+/** Whether a mapping anywhere in `value` has the key "null": js-yaml's name for a null key, "" to the yaml package. */
+function hasNullKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasNullKey);
+  if (value === null || typeof value !== 'object') return false;
+  if (Object.hasOwn(value, 'null')) return true;
+  return Object.values(value).some(hasNullKey);
+}
+
+/**
  * The value of YAML `text` built with js-yaml (several times faster than the `yaml` document
  * parser, which parseYamlSource needs to point errors at lines), for files that are almost always
- * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text or the text
- * holds an alias. The caller checks the value with its schema and takes the full way
+ * well-formed and read often: `{ value }`, or undefined when js-yaml refuses the text, the text
+ * holds an alias or something the two parsers read differently (DIVERGENT, a long key, a flow
+ * collection over several lines, a null key). The caller checks the value with its schema and takes the full way
  * (parseYamlSource and validateYaml) for anything not accepted, which gives the exact error.
  * Aliases go the full way: it refuses documents whose aliases expand too far, where js-yaml would
  * hand the expansion (shared, but exponential to walk) to the schema and the caller.
  */
 export function quickYamlValue(text: string): { value: unknown } | undefined {
-  if (ALIAS.test(text)) return undefined;
+  if (ALIAS.test(text) || DIVERGENT.test(text) || hasLongKey(text, 1000) || hasMultilineFlow(text))
+    return undefined;
+  let value: unknown;
   try {
-    return { value: loadYaml(text, { schema: CORE_1_2 }) };
+    value = loadYaml(text, { schema: CORE_1_2 });
   } catch {
     return undefined;
   }
+  return hasNullKey(value) ? undefined : { value };
 }

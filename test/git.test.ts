@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import {
   currentBranch,
@@ -61,6 +64,29 @@ describe('git', () => {
     expect(await isDirty(t.root)).toBe(false);
     t.write('new.txt', 'x');
     expect(await isDirty(t.root)).toBe(true);
+  });
+
+  it('a git killed by a signal fails the read instead of answering with what it printed so far', async () => {
+    t = await createTmpRepo({ 'a.txt': 'a\n' });
+    // A git that prints one ref of a longer list and dies (as under the OOM killer).
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-git-'));
+    fs.writeFileSync(
+      path.join(bin, 'git'),
+      "#!/bin/sh\nprintf 'refs/heads/a\\t%040d\\t\\n' 0\nkill -9 $$\n",
+      {
+        mode: 0o755,
+      },
+    );
+    const saved = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
+    try {
+      await expect(listRefs(t.root)).rejects.toThrow(
+        /^git for-each-ref: killed by SIGKILL before it finished/,
+      );
+    } finally {
+      process.env.PATH = saved;
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('gitRaw answers and fails where simple-git raw does, with the same message', async () => {

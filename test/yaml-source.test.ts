@@ -9,6 +9,7 @@ import { memoryOutput } from '../lib/output.ts';
 import { loadParams, parseParams } from '../lib/params.ts';
 import { parsePolicy, readPolicy } from '../lib/environment/policy.ts';
 import { parseLockfile } from '../lib/lockfile.ts';
+import { quickYamlValue } from '../lib/yaml-source.ts';
 import { parseProvenance } from '../lib/registry/provenance.ts';
 import { parsePredictions } from '../lib/slices/predictions.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
@@ -124,6 +125,58 @@ describe('configuration files (lib/yaml-source.ts)', () => {
         'p.yaml',
       ),
     ).toThrow(/^p\.yaml:5: monitoring\.vertex: needs a Vertex AI endpoint/);
+  });
+
+  it('a policy js-yaml would accept differently (tags, directives, null or collection keys, long keys) reads as the yaml package reads it', () => {
+    const rates = (key: string) =>
+      parsePolicy(`branch: dev\nserving:\n  anomaly_rates:\n    ${key}: 0.1\n`, 'p.yaml').serving
+        .anomaly_rates;
+    expect(rates('~')).toEqual({ '': 0.1 });
+    expect(rates('null')).toEqual({ '': 0.1 });
+    expect(rates('[a, b]')).toEqual({ '[ a, b ]': 0.1 });
+    expect(rates('{a: 1}')).toEqual({ '{ a: 1 }': 0.1 });
+    expect(rates('? clipped\n    ')).toEqual({ clipped: 0.1 });
+    // The yaml package reads `!!float 0` as the string "0" (no dot), js-yaml as the number 0.
+    expect(() => parsePolicy('branch: dev\nserving:\n  max_anomaly_rate: !!float 0\n', 'p.yaml')).toThrow(
+      /^p\.yaml:3: serving\.max_anomaly_rate: expected number, got "0"/,
+    );
+    // Under %YAML 1.1 `on` is a boolean; js-yaml keeps the 1.2 schema and would read a string.
+    expect(() => parsePolicy('%YAML 1.1\n---\nbranch: dev\nremote: on\n', 'p.yaml')).toThrow(
+      /^p\.yaml:4: remote: expected string/,
+    );
+    expect(() =>
+      parsePolicy(`branch: dev\nserving:\n  anomaly_rates:\n    ${'k'.repeat(1100)}: 0.1\n`, 'p.yaml'),
+    ).toThrow(/^p\.yaml:4: invalid YAML: The : indicator must be at most 1024 chars/);
+    // A long value is no long key: js-yaml still reads it (a lockfile's long command line).
+    expect(quickYamlValue(`branch: ${'v'.repeat(5000)}\nremote: x\n`)?.value).toEqual({
+      branch: 'v'.repeat(5000),
+      remote: 'x',
+    });
+    expect(quickYamlValue(`a: 1\n${'k'.repeat(1100)}: 2\n`)).toBeUndefined();
+  });
+
+  it('a policy js-yaml would read but the yaml package refuses or reads otherwise is what the yaml package says', () => {
+    // A carriage return alone is a line break to js-yaml, text to the yaml package.
+    expect(() => parsePolicy('branch: dev\rremote: x\n', 'p.yaml')).toThrow(/^p\.yaml:1: /);
+    // `---#` is a document start and a comment to js-yaml, a key or an error to the yaml package.
+    expect(() => parsePolicy('---# policy\nbranch: dev\n', 'p.yaml')).toThrow(/^p\.yaml:1: invalid YAML: /);
+    // A comment run into a closing bracket, and a flow collection's next line not indented.
+    expect(() => parsePolicy('branch: dev\ncanary:\n  steps: [10, 100]#\n', 'p.yaml')).toThrow(
+      /^p\.yaml:3: invalid YAML: Comments must be separated/,
+    );
+    expect(() => parsePolicy('branch: dev\ncanary:\n  steps: [10,\n100]\n', 'p.yaml')).toThrow(
+      /^p\.yaml:\d+: invalid YAML: Flow sequence in block collection must be sufficiently indented/,
+    );
+    // Lenient js-yaml: two anchors on a node, a tab as indentation, a string over lines under a key.
+    expect(() => parsePolicy('branch: &a &b dev\n', 'p.yaml')).toThrow(/^p\.yaml:1: invalid YAML: /);
+    expect(() => parsePolicy('branch: dev\ncanary:\n\tsteps: [100]\n', 'p.yaml')).toThrow(/^p\.yaml:3: /);
+    expect(() => parsePolicy('branch: "dev\nx"\n', 'p.yaml')).toThrow(
+      /^p\.yaml:1: invalid YAML: Missing closing "quote/,
+    );
+    // Indented enough, both read the same list.
+    expect(parsePolicy('branch: dev\ncanary:\n  steps: [10,\n    100]\n', 'p.yaml').canary.steps).toEqual([
+      10, 100,
+    ]);
   });
 
   it('a policy that is a scalar names the top level rather than an empty key', async () => {
