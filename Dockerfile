@@ -56,4 +56,5 @@ USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.AIP_HTTP_PORT + process.env.AIP_HEALTH_ROUTE).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "bin/lockstep.mjs", "serve"]
+# A fixed young generation (lib/serving/young-generation.ts): fewer collection pauses per request.
+CMD ["node", "--min-semi-space-size=16", "bin/lockstep.mjs", "serve"]

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readLogs } from '../../lib/monitoring/logs.ts';
+import { YOUNG_GENERATION_FLAG } from '../../lib/serving/young-generation.ts';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 import { until, within } from '../support/wait.ts';
@@ -222,6 +223,10 @@ describe('lockstep serve --workers 2 stops promptly', () => {
     const s = spawnServe();
     const { base } = await s.started();
     const [first, second] = s.workers();
+    // Each worker runs with the server's fixed young generation (lib/serving/young-generation.ts).
+    for (const pid of [first, second]) {
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(YOUNG_GENERATION_FLAG);
+    }
     process.kill(first, 'SIGKILL');
     await until(
       () => /exited with SIGKILL; 1 of 2 still serving/.test(s.io.stderr),

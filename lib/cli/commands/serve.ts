@@ -277,6 +277,8 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   try {
+    const { serverExecArgv } = await import('../../serving/young-generation.ts');
+    cluster.setupPrimary({ execArgv: serverExecArgv(process.execArgv) });
     const workers = Array.from({ length: n }, () => cluster.fork());
     // Listened for at once: a worker that dies before the primary gets to wait for it is no
     // worker to wait for later.
