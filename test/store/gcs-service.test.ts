@@ -148,3 +148,39 @@ describe('two clones pushing at once', () => {
     expect(fx.fake.names(BUCKET)).toHaveLength(40);
   });
 });
+
+describe('the fake GCS errors', () => {
+  it('answers errors with the reason GCS gives for the status (400 invalid, 429 rateLimitExceeded, 503 backendError)', async () => {
+    fx.fake.putObject(BUCKET, 'r/x', Buffer.from('x'));
+    const meta = `${fx.fake.url}/storage/v1/b/${BUCKET}/o/${encodeURIComponent('r/x')}`;
+    const reasonOf = async (res: Response) =>
+      ((await res.json()) as { error: { code: number; errors: { reason: string }[] } }).error;
+    for (const [status, reason] of [
+      [429, 'rateLimitExceeded'],
+      [503, 'backendError'],
+      [403, 'forbidden'],
+    ] as const) {
+      fx.fake.inject({ kind: 'metadata', status });
+      const res = await fetch(meta);
+      expect(res.status).toBe(status);
+      expect(await reasonOf(res)).toMatchObject({ code: status, errors: [{ reason }] });
+    }
+    expect(await reasonOf(await fetch(`${meta}x`))).toMatchObject({
+      code: 404,
+      errors: [{ reason: 'notFound' }],
+    });
+    // A declared hash the bytes do not match: 400, reason invalid (not a backend error to retry).
+    const boundary = 'b0undary';
+    const body = [
+      `--${boundary}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify({ name: 'r/y', md5Hash: 'AAAAAAAAAAAAAAAAAAAAAA==' })}`,
+      `\r\n--${boundary}\r\ncontent-type: application/octet-stream\r\n\r\nhello\r\n--${boundary}--`,
+    ].join('');
+    const res = await fetch(`${fx.fake.url}/upload/storage/v1/b/${BUCKET}/o?uploadType=multipart`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/related; boundary=${boundary}` },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(await reasonOf(res)).toMatchObject({ code: 400, errors: [{ reason: 'invalid' }] });
+  });
+});

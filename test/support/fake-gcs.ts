@@ -120,6 +120,21 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * The `errors[].reason` Cloud Storage's JSON API gives with each status (its documented HTTP
+ * status and error codes): a 400 is `invalid`, not a backend error; 5xx are `backendError`.
+ */
+const GCS_ERROR_REASONS: Record<number, string> = {
+  400: 'invalid',
+  401: 'required',
+  403: 'forbidden',
+  404: 'notFound',
+  409: 'conflict',
+  412: 'conditionNotMet',
+  429: 'rateLimitExceeded',
+  503: 'backendError',
+};
+
 export class FakeGcs {
   /** `bucket -> name -> object`; change it only through the methods (they keep the list index). */
   private readonly buckets = new Map<string, Map<string, StoredObject>>();
@@ -311,7 +326,7 @@ export class FakeGcs {
   }
 
   private sendError(res: http.ServerResponse, status: number, message: string): void {
-    const reason = status === 412 ? 'conditionNotMet' : status === 404 ? 'notFound' : 'backendError';
+    const reason = GCS_ERROR_REASONS[status] ?? (status >= 500 ? 'backendError' : 'invalid');
     this.sendJson(res, status, { error: { code: status, message, errors: [{ message, reason }] } });
   }
 
