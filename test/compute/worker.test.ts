@@ -67,6 +67,34 @@ describe('runJob', () => {
     return { remote, key, image };
   }
 
+  /** Runs the job with TMPDIR at `tmp` (restored after) and returns the error it failed with. */
+  async function failedRun(
+    tmp: string,
+    remote: string,
+    key: string,
+    image: string,
+    env: Record<string, string>,
+  ): Promise<Error> {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await runJob({
+        remote,
+        key,
+        out: memoryOutput(),
+        imageRoot: image,
+        defaultPipeline: path.join(image, 'pipeline.mjs'),
+        env,
+      });
+    } catch (err) {
+      return err as Error;
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    throw new Error('the job ran although its code differs');
+  }
+
   it.each([
     ['run anywhere, it removes its scratch workspace', undefined, 0],
     ['as a Vertex AI replica, it leaves it to the container', 'job-1', 1],
@@ -74,25 +102,9 @@ describe('runJob', () => {
     const { remote, key, image } = mismatchedJob();
     const tmp = path.join(dir!, 'tmp');
     fs.mkdirSync(tmp);
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
-    try {
-      await expect(
-        runJob({
-          remote,
-          key,
-          out: memoryOutput(),
-          imageRoot: image,
-          defaultPipeline: path.join(image, 'pipeline.mjs'),
-          env: jobId ? { CLOUD_ML_JOB_ID: jobId } : {},
-        }),
-      ).rejects.toThrow(
-        /^image: code of stage s differs from the repository's "[0-9a-f]{12} != dddddddddddd"/,
-      );
-    } finally {
-      if (saved === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = saved;
-    }
+    expect(
+      (await failedRun(tmp, remote, key, image, jobId ? { CLOUD_ML_JOB_ID: jobId } : {})).message,
+    ).toMatch(/^image: code of stage s differs from the repository's "[0-9a-f]{12} != dddddddddddd"/);
     expect(fs.readdirSync(tmp).filter((n) => n.startsWith('lockstep-job-'))).toHaveLength(left);
     expect(fs.readFileSync(path.join(remote, jobPaths.error(key, 'workerpool0-0')), 'utf8')).toMatch(
       /^image: code of stage s differs/,
@@ -110,23 +122,9 @@ describe('runJob', () => {
       fs.mkdirSync(path.join(d, 'data'), { recursive: true });
       fs.writeFileSync(path.join(d, 'data', 'in'), 'big');
     }
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
-    try {
-      await expect(
-        runJob({
-          remote,
-          key,
-          out: memoryOutput(),
-          imageRoot: image,
-          defaultPipeline: path.join(image, 'pipeline.mjs'),
-          env: { CLOUD_ML_JOB_ID: 'job-1' },
-        }),
-      ).rejects.toThrow(/^image: code of stage s differs/);
-    } finally {
-      if (saved === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = saved;
-    }
+    expect((await failedRun(tmp, remote, key, image, { CLOUD_ML_JOB_ID: 'job-1' })).message).toMatch(
+      /^image: code of stage s differs/,
+    );
     const left = fs.readdirSync(tmp).filter((n) => n.startsWith('lockstep-job-'));
     expect(left).not.toContain(path.basename(gone));
     expect(left).toContain(path.basename(running));
