@@ -78,8 +78,32 @@ export function escapeControl(s: string): string {
   );
 }
 
+/** What every command says when it needs git and none is on PATH. */
+export const GIT_NOT_FOUND =
+  'git: not found on PATH. Install git (apt-get install git, brew install git) or add its directory to PATH, then run the command again.';
+
+/** No `git` to run: not installed, or not on this process's PATH. */
+export class GitNotFoundError extends LockstepError {
+  constructor(options: { cause?: unknown } = {}) {
+    super(GIT_NOT_FOUND, options);
+  }
+}
+
+/**
+ * True for the error Node gives when it cannot start `git` (`spawn git ENOENT`), as thrown or as
+ * simple-git words it. The same error comes for a working directory that does not exist: callers
+ * that know the directory check it first.
+ */
+export function isGitNotFound(err: unknown): boolean {
+  if (err instanceof GitNotFoundError) return true;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code === 'ENOENT' && (e.syscall === 'spawn git' || e.path === 'git')) return true;
+  return err instanceof Error && !(err instanceof LockstepError) && /\bspawn git ENOENT\b/.test(err.message);
+}
+
 /** Turns any thrown value into a single line (no stack) for the CLI. */
 export function toOneLine(err: unknown): string {
+  if (isGitNotFound(err)) return GIT_NOT_FOUND;
   if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
   return String(err).split('\n')[0] ?? 'unknown error';
 }

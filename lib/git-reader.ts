@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { LockstepError, formatProblem } from './errors.ts';
+import { existsSync } from 'node:fs';
+import { GitNotFoundError, LockstepError, formatProblem, isGitNotFound } from './errors.ts';
 
 /** An object read from the object database. */
 export interface GitObject {
@@ -65,10 +66,13 @@ export class GitReader {
   }
 
   private fail(err: Error): void {
-    this.failed = new LockstepError(
-      `${this.root}: cannot read git objects (${err.message}). Run lockstep inside a git repository with git installed.`,
-      { cause: err },
-    );
+    this.failed =
+      isGitNotFound(err) && existsSync(this.root)
+        ? new GitNotFoundError({ cause: err })
+        : new LockstepError(
+            `${this.root}: cannot read git objects (${err.message}). Run lockstep inside a git repository with git installed.`,
+            { cause: err },
+          );
     for (const p of this.pending.splice(0)) p.reject(this.failed);
   }
 
@@ -143,7 +147,10 @@ export class GitReader {
 
   /** The commit `rev` resolves to; a LockstepError naming the revision when it names none. */
   async resolve(rev: string): Promise<string> {
-    const commit = await this.revParse(rev).catch(() => undefined);
+    const commit = await this.revParse(rev).catch((err: unknown) => {
+      if (err instanceof GitNotFoundError) throw err;
+      return undefined;
+    });
     if (commit) return commit;
     throw new LockstepError(
       formatProblem('git', 'unknown revision', rev, 'Use a branch, tag or commit that exists (git log).'),

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { withGitReader } from './git-reader.ts';
+import { GitNotFoundError, isGitNotFound } from './errors.ts';
 
 /**
  * A git command that failed: what it printed (stdout, then stderr), as simple-git's `GitError`
@@ -34,7 +35,9 @@ export function gitRaw(root: string, args: readonly string[]): Promise<string> {
       reject(
         e.code === 'ENOENT' && !existsSync(root)
           ? new GitCommandError(`${root}: directory does not exist. Run lockstep inside a git repository.`)
-          : e,
+          : isGitNotFound(e)
+            ? new GitNotFoundError({ cause: e })
+            : e,
       ),
     );
     child.on('close', (code, signal) => {
@@ -82,8 +85,9 @@ export interface CommitInfo {
 export async function revParse(root: string, rev: string): Promise<string | undefined> {
   try {
     return await withGitReader(root, (reader) => reader.revParse(rev));
-  } catch {
-    // Not a repository (or no git): nothing resolves.
+  } catch (err) {
+    // Not a repository: nothing resolves. No git at all is said as such, not as an unknown revision.
+    if (err instanceof GitNotFoundError) throw err;
     return undefined;
   }
 }

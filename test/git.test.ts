@@ -3,10 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
+import { spawnSync } from 'node:child_process';
+import { GIT_NOT_FOUND, GitNotFoundError } from '../lib/errors.ts';
 import {
   currentBranch,
   currentCommit,
   gitRaw,
+  resolveRev,
+  revParse,
   isDirty,
   listRefs,
   readFileAtRev,
@@ -112,6 +116,60 @@ describe('git', () => {
           (err: Error) => ({ err: err.message }),
         );
       expect(ours, args.join(' ')).toEqual(theirs);
+    }
+  });
+});
+
+describe('git not on PATH', () => {
+  /** Runs `fn` with PATH naming only an empty directory, so no `git` can be found. */
+  async function withoutGit<T>(fn: () => Promise<T>): Promise<T> {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-nogit-'));
+    const saved = process.env.PATH;
+    process.env.PATH = empty;
+    try {
+      return await fn();
+    } finally {
+      process.env.PATH = saved;
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  }
+
+  it('says git is missing and how to install it, instead of spawn ENOENT or an unknown revision', async () => {
+    t = await createTmpRepo({ 'a.txt': 'one\n' });
+    const root = t.root;
+    await withoutGit(async () => {
+      await expect(gitRaw(root, ['rev-parse', 'HEAD'])).rejects.toBeInstanceOf(GitNotFoundError);
+      await expect(revParse(root, 'HEAD')).rejects.toThrow(GIT_NOT_FOUND);
+      await expect(resolveRev(root, 'HEAD')).rejects.toThrow(GIT_NOT_FOUND);
+      await expect(readFileAtRev(root, 'HEAD', 'a.txt')).rejects.toThrow(GIT_NOT_FOUND);
+      // A directory that is gone is still said as such, not as a missing git.
+      await expect(gitRaw(path.join(root, 'gone'), ['status'])).rejects.toThrow(/directory does not exist/);
+    });
+  });
+
+  it('every command that needs git prints the one line and fails', async () => {
+    t = await createTmpRepo({ 'a.txt': 'one\n' });
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-nogit-'));
+    try {
+      for (const args of [
+        ['exp', 'show'],
+        ['registry', 'list'],
+        ['params', 'diff'],
+      ]) {
+        const r = spawnSync(
+          process.execPath,
+          [path.resolve(import.meta.dirname, '../bin/lockstep.mjs'), ...args],
+          {
+            cwd: t.root,
+            encoding: 'utf8',
+            env: { ...process.env, PATH: empty, CI: 'true' },
+          },
+        );
+        expect(r.stderr.trim(), args.join(' ')).toBe(`lockstep: ${GIT_NOT_FOUND}`);
+        expect(r.status, args.join(' ')).toBe(1);
+      }
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
     }
   });
 });
