@@ -32,6 +32,7 @@ export interface IssueCommentsClient {
       updateComment(p: { owner: string; repo: string; comment_id: number; body: string }): Promise<{
         data: CommentLike;
       }>;
+      deleteComment(p: { owner: string; repo: string; comment_id: number }): Promise<unknown>;
     };
   };
 }
@@ -52,12 +53,23 @@ export interface StickyResult {
 /** Pages scanned at most (100 comments each) before giving up and creating a new comment. */
 const MAX_PAGES = 50;
 
-/** Finds the first comment on the PR whose body contains `marker`. */
+/** Finds the first (oldest) comment on the PR whose body contains `marker`. */
 export async function findStickyComment(
   client: IssueCommentsClient,
   target: StickyTarget,
   marker: string = REPORT_MARKER,
 ): Promise<CommentLike | undefined> {
+  return (await markedComments(client, target, marker, { first: true }))[0];
+}
+
+/** The PR's comments whose body contains `marker`, oldest first (only the first with `first`). */
+async function markedComments(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  options: { first?: boolean } = {},
+): Promise<CommentLike[]> {
+  const found: CommentLike[] = [];
   for (let page = 1; page <= MAX_PAGES; page++) {
     const { data } = await client.rest.issues.listComments({
       owner: target.owner,
@@ -66,11 +78,48 @@ export async function findStickyComment(
       per_page: 100,
       page,
     });
-    const hit = data.find((c) => typeof c.body === 'string' && c.body.includes(marker));
-    if (hit) return hit;
-    if (data.length < 100) return undefined;
+    for (const c of data) {
+      if (typeof c.body !== 'string' || !c.body.includes(marker)) continue;
+      found.push(c);
+      if (options.first) return found;
+    }
+    if (data.length < 100) break;
   }
-  return undefined;
+  return found;
+}
+
+/**
+ * Writes the sticky comment: `compose` turns the comment's current body (undefined when the PR
+ * has none) into the new one. Two writers that both find no comment (the PR workflow's report
+ * and an `exp` run sharing its experiments, at the same moment) both create one: each creator
+ * then lists the marked comments, and all but the creator of the oldest delete theirs and write
+ * into the oldest instead, composed from its body, so both writers' parts end in one comment.
+ */
+async function writeSticky(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  compose: (current: string | undefined) => string,
+): Promise<StickyResult> {
+  const repo = { owner: target.owner, repo: target.repo };
+  let existing = await findStickyComment(client, target, marker);
+  if (!existing) {
+    const { data: made } = await client.rest.issues.createComment({
+      ...repo,
+      issue_number: target.issueNumber,
+      body: compose(undefined),
+    });
+    const oldest = (await markedComments(client, target, marker))[0];
+    if (!oldest || oldest.id === made.id) return { action: 'created', id: made.id, url: made.html_url };
+    await client.rest.issues.deleteComment({ ...repo, comment_id: made.id });
+    existing = oldest;
+  }
+  const { data } = await client.rest.issues.updateComment({
+    ...repo,
+    comment_id: existing.id,
+    body: compose(existing.body ?? marker),
+  });
+  return { action: 'updated', id: data.id, url: data.html_url };
 }
 
 /** A comment body, or a function of the characters it has room for (so it can cut itself). */
@@ -93,33 +142,19 @@ export async function upsertStickyComment(
   body: FittingBody,
   marker: string = REPORT_MARKER,
 ): Promise<StickyResult> {
-  const existing = await findStickyComment(client, target, marker);
-  const previous = existing?.body ?? '';
-  const carried = sectionNames(previous).reduce(
-    (n, name) => n + commentChars(findSection(previous, name) ?? ''),
-    0,
-  );
-  const rendered =
-    typeof body === 'string'
-      ? body
-      : body(GITHUB_COMMENT_LIMIT - carried - commentChars(marker) - JOIN_MARGIN);
-  const text = rendered.includes(marker) ? rendered : `${marker}\n${rendered}`;
-  if (existing) {
-    const { data } = await client.rest.issues.updateComment({
-      owner: target.owner,
-      repo: target.repo,
-      comment_id: existing.id,
-      body: fitComment(carrySections(previous, text), { keepSections: true }),
-    });
-    return { action: 'updated', id: data.id, url: data.html_url };
-  }
-  const { data } = await client.rest.issues.createComment({
-    owner: target.owner,
-    repo: target.repo,
-    issue_number: target.issueNumber,
-    body: fitComment(text, { keepSections: true }),
+  return writeSticky(client, target, marker, (current) => {
+    const previous = current ?? '';
+    const carried = sectionNames(previous).reduce(
+      (n, name) => n + commentChars(findSection(previous, name) ?? ''),
+      0,
+    );
+    const rendered =
+      typeof body === 'string'
+        ? body
+        : body(GITHUB_COMMENT_LIMIT - carried - commentChars(marker) - JOIN_MARGIN);
+    const text = rendered.includes(marker) ? rendered : `${marker}\n${rendered}`;
+    return fitComment(current === undefined ? text : carrySections(previous, text), { keepSections: true });
   });
-  return { action: 'created', id: data.id, url: data.html_url };
 }
 
 /** What the comment says before the PR workflow's report has been written into it. */
@@ -139,27 +174,12 @@ export async function upsertStickySection(
   body: FittingBody,
   marker: string = REPORT_MARKER,
 ): Promise<StickyResult> {
-  const existing = await findStickyComment(client, target, marker);
-  const current = existing ? (existing.body ?? marker) : `${marker}\n${REPORT_PENDING}`;
-  // The markers and blank lines around the section take under 100 characters.
-  const room = GITHUB_COMMENT_LIMIT - commentChars(replaceSection(current, name, '')) - JOIN_MARGIN;
-  const text = typeof body === 'string' ? body : body(room);
-  if (existing) {
-    const { data } = await client.rest.issues.updateComment({
-      owner: target.owner,
-      repo: target.repo,
-      comment_id: existing.id,
-      body: fitSection(current, name, text),
-    });
-    return { action: 'updated', id: data.id, url: data.html_url };
-  }
-  const { data } = await client.rest.issues.createComment({
-    owner: target.owner,
-    repo: target.repo,
-    issue_number: target.issueNumber,
-    body: fitSection(current, name, text),
+  return writeSticky(client, target, marker, (existing) => {
+    const current = existing ?? `${marker}\n${REPORT_PENDING}`;
+    // The markers and blank lines around the section take under 100 characters.
+    const room = GITHUB_COMMENT_LIMIT - commentChars(replaceSection(current, name, '')) - JOIN_MARGIN;
+    return fitSection(current, name, typeof body === 'string' ? body : body(room));
   });
-  return { action: 'created', id: data.id, url: data.html_url };
 }
 
 /**
@@ -187,6 +207,7 @@ export function issueCommentsClient(client: RequestClient): IssueCommentsClient 
         listComments: (p) => client.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', p),
         createComment: (p) => client.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', p),
         updateComment: (p) => client.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', p),
+        deleteComment: (p) => client.request('DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}', p),
       },
     },
   };

@@ -18,6 +18,7 @@ import { findSection, replaceSection } from '../../lib/report/sections.ts';
 import {
   issueCommentsClient,
   upsertStickyComment,
+  upsertStickySection,
   type IssueCommentsClient,
 } from '../../lib/report/sticky.ts';
 import { fakeRequestClient, startFakeGitHub, type FakeGitHub } from '../support/fake-github.ts';
@@ -137,6 +138,53 @@ describe('experiments section', () => {
     expect(body).toContain('_No changes._');
     expect(body.match(/<!-- lockstep-section:experiments -->/g)).toHaveLength(1);
     expect(findSection(body, 'experiments')).toContain('| 1 | lr-mid | train.lr=0.003 | 0.8 (+0.2 ▲) |');
+  });
+
+  it('two writers that both find no sticky comment end with one comment holding both parts', async () => {
+    const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 9 };
+    // Each writer's first list of comments is answered, then held until the other's is too: both
+    // see a PR without the comment and both create one, in whichever order the server takes them.
+    for (let round = 0; round < 6; round++) {
+      fake.reset();
+      let arrived = 0;
+      let release!: () => void;
+      const bothListed = new Promise<void>((resolve) => (release = resolve));
+      const gated = (): IssueCommentsClient => {
+        const c = fakeClient();
+        let first = true;
+        return {
+          rest: {
+            issues: {
+              ...c.rest.issues,
+              listComments: async (p) => {
+                const r = await c.rest.issues.listComments(p);
+                if (first) {
+                  first = false;
+                  if (++arrived === 2) release();
+                  await bothListed;
+                }
+                return r;
+              },
+            },
+          },
+        };
+      };
+      const report = upsertStickyComment(gated(), target, renderReport({ paramsDiff: '_No changes._' }));
+      const section = upsertStickySection(gated(), target, 'experiments', `EXPERIMENTS TABLE ${round}`);
+      const results = await Promise.all([report, section]);
+      const comments = fake.state.comments.get(9) ?? [];
+      expect(comments, `round ${round}`).toHaveLength(1);
+      const body = comments[0]!.body;
+      expect(body.startsWith(REPORT_MARKER)).toBe(true);
+      expect(body).toContain('_No changes._');
+      expect(findSection(body, 'experiments')).toContain(`EXPERIMENTS TABLE ${round}`);
+      expect(body.match(new RegExp(REPORT_MARKER.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'))).toHaveLength(
+        1,
+      );
+      // Both writers report the comment that stays.
+      expect(results.map((r) => r.id)).toEqual([comments[0]!.id, comments[0]!.id]);
+      expect(results.map((r) => r.action).sort()).toEqual(['created', 'updated']);
+    }
   });
 
   it('experiments section with 1,000 experiments shows the best 50 and says how many more and how to list them', () => {

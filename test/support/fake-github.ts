@@ -209,6 +209,20 @@ export function defaultRoutes(): Route[] {
       },
     },
     {
+      method: 'DELETE',
+      path: '/repos/:owner/:repo/issues/comments/:id',
+      handle: ({ state, params }) => {
+        for (const list of state.comments.values()) {
+          const i = list.findIndex((x) => x.id === num(params.id));
+          if (i >= 0) {
+            list.splice(i, 1);
+            return { status: 204 };
+          }
+        }
+        return notFound();
+      },
+    },
+    {
       method: 'GET',
       path: '/repos/:owner/:repo/pulls',
       handle: (ctx) => {
@@ -515,7 +529,9 @@ export function fakeRequestClient(fake: FakeGitHub): {
         headers: { 'content-type': 'application/json' },
         body: method === 'GET' ? undefined : JSON.stringify(p),
       });
-      const data = await res.json();
+      // 204 No Content (a delete) has no body to parse, as Octokit gives `data` undefined then.
+      const text = await res.text();
+      const data = text ? JSON.parse(text) : undefined;
       if (res.status >= 400) throw Object.assign(new Error(JSON.stringify(data)), { status: res.status });
       return { status: res.status, data };
     },
