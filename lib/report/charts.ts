@@ -28,6 +28,32 @@ export function mermaidText(text: string, max = 40): string {
   return (clean.length > max ? `${clean.slice(0, max - 1)}…` : clean) || '-';
 }
 
+/**
+ * {@link mermaidText} of each of `texts`, all distinct, so no two series (or x-axis categories)
+ * of a chart read the same: texts that shorten alike keep their ends instead of their middles
+ * (`feature/retrain-with-…-experiment-1`, `…-experiment-2`); any still alike, or alike from the
+ * start, are numbered (`main (2)`).
+ */
+export function distinctTexts(texts: string[], max = 40): string[] {
+  const full = texts.map((t) => mermaidText(t, Number.MAX_SAFE_INTEGER));
+  const short = full.map((t) => mermaidText(t, max));
+  const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
+  const middle = (t: string) => {
+    if (t.length <= max) return t;
+    const tail = Math.min(Math.floor((max - 1) / 2), 16);
+    return `${t.slice(0, max - 1 - tail).trimEnd()}…${t.slice(-tail).trimStart()}`;
+  };
+  const ends = short.map((t, i) => (count(short, t) > 1 ? middle(full[i]!) : t));
+  const seen = new Map<string, number>();
+  return ends.map((t) => {
+    const n = (seen.get(t) ?? 0) + 1;
+    seen.set(t, n);
+    if (n === 1) return t;
+    const suffix = ` (${n})`;
+    return `${t.length + suffix.length > max ? `${t.slice(0, max - suffix.length - 1)}…` : t}${suffix}`;
+  });
+}
+
 function num(x: number): string {
   return String(Math.round(x * 1e4) / 1e4);
 }
@@ -67,6 +93,7 @@ export function learningCurvesChart(revs: ChartRevision[]): string | undefined {
   if (withHistory.length === 0) return undefined;
   const epochs = Math.max(...withHistory.map((r) => r.history!.epochs.length));
   const notes: string[] = [];
+  const names = distinctTexts(withHistory.map((r) => r.label));
   const lines = [
     `x-axis "epoch" [${Array.from({ length: epochs }, (_, i) => String(i + 1)).join(', ')}]`,
     'y-axis "validation accuracy" 0 --> 1',
@@ -75,10 +102,10 @@ export function learningCurvesChart(revs: ChartRevision[]): string | undefined {
     const values = r.history!.epochs.map((p) => acc(p)!);
     const n = values.length;
     while (values.length < epochs) values.push(values[n - 1]!);
-    lines.push(`line "${mermaidText(r.label)}" [${values.map(num).join(', ')}]`);
+    lines.push(`line "${names[i]}" [${values.map(num).join(', ')}]`);
     const stop = n < epochs ? `, stopped at epoch ${n}` : '';
     const best = r.history!.best_epoch === undefined ? '' : `, best epoch ${r.history!.best_epoch}`;
-    notes.push(`${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${mermaidText(r.label)}${best}${stop}`);
+    notes.push(`${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${names[i]}${best}${stop}`);
   });
   return `${block('Learning curves: validation accuracy per epoch', lines, withHistory.length)}\n${caption(notes)}`;
 }
@@ -91,17 +118,18 @@ export function perClassF1Chart(revs: ChartRevision[]): string | undefined {
   const withF1 = revs.filter((r) => r.f1 && Object.keys(r.f1).length > 0);
   if (withF1.length === 0) return undefined;
   const labels = [...new Set(withF1.flatMap((r) => Object.keys(r.f1!)))];
+  const names = distinctTexts(withF1.map((r) => r.label));
   const lines = [
-    `x-axis [${labels.map((l) => `"${mermaidText(l, 24)}"`).join(', ')}]`,
+    `x-axis [${distinctTexts(labels, 24)
+      .map((l) => `"${l}"`)
+      .join(', ')}]`,
     'y-axis "F1" 0 --> 1',
   ];
   const notes: string[] = [];
   withF1.forEach((r, i) => {
     const kind = i === 0 && withF1.length > 1 ? 'bar' : 'line';
-    lines.push(`${kind} "${mermaidText(r.label)}" [${labels.map((l) => num(r.f1![l] ?? 0)).join(', ')}]`);
-    notes.push(
-      `${COLOUR_NAMES[i % COLOUR_NAMES.length]} ${kind === 'bar' ? 'bars' : 'line'}: ${mermaidText(r.label)}`,
-    );
+    lines.push(`${kind} "${names[i]}" [${labels.map((l) => num(r.f1![l] ?? 0)).join(', ')}]`);
+    notes.push(`${COLOUR_NAMES[i % COLOUR_NAMES.length]} ${kind === 'bar' ? 'bars' : 'line'}: ${names[i]}`);
   });
   return `${block('F1 per class (test split)', lines, withF1.length)}\n${caption(notes)}`;
 }

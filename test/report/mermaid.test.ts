@@ -7,7 +7,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { renderReport, type Comparison } from '../../lib/report/render.ts';
-import { learningCurvesChart, mermaidBlocks, type ChartRevision } from '../../lib/report/charts.ts';
+import {
+  distinctTexts,
+  learningCurvesChart,
+  mermaidBlocks,
+  perClassF1Chart,
+  type ChartRevision,
+} from '../../lib/report/charts.ts';
 import { launchChromium, recordingPage } from '../support/chromium.ts';
 
 let browser: Browser;
@@ -106,6 +112,31 @@ describe('report mermaid', () => {
     expect(chart).not.toContain('NaN');
     expect(chart!.match(/^\s+line /gm)).toHaveLength(1);
     expect(learningCurvesChart([{ label: 'old', history: lossOnly }])).toBeUndefined();
+  });
+
+  it('report mermaid legend names stay distinct when long names shorten alike or names repeat', async () => {
+    const a = 'feature/retrain-with-augmented-speakers-experiment-1';
+    const b = 'feature/retrain-with-augmented-speakers-experiment-2';
+    expect(distinctTexts([a, b])).toEqual([
+      'feature/retrain-with-au…ers-experiment-1',
+      'feature/retrain-with-au…ers-experiment-2',
+    ]);
+    expect(distinctTexts(['main', 'main', 'other'])).toEqual(['main', 'main (2)', 'other']);
+    expect(distinctTexts(['x'.repeat(60), 'x'.repeat(60)]).every((t) => t.length <= 40)).toBe(true);
+    const revs: ChartRevision[] = [a, b].map((label, i) => ({
+      label,
+      history: { epochs: [{ epoch: 1, loss: 1, acc: 0.5 + i / 10, val_loss: null, val_acc: null }] },
+      f1: { 'class-with-a-long-name-alpha': 0.5, 'class-with-a-long-name-omega': 0.6 },
+    }));
+    for (const [i, block] of [learningCurvesChart(revs)!, perClassF1Chart(revs)!].entries()) {
+      const body = mermaidBlocks(block)[0]!;
+      const series = [...body.matchAll(/^ {4}(?:line|bar) "([^"]*)"/gm)].map((m) => m[1]);
+      expect(new Set(series).size, body).toBe(2);
+      const svg = await renderMermaid(body, `distinct${i}`);
+      expect(svg).not.toMatch(/Syntax error/i);
+    }
+    const axis = /x-axis \[(.*)\]/.exec(mermaidBlocks(perClassF1Chart(revs)!)[0]!)![1]!;
+    expect(new Set(axis.split('", "')).size).toBe(2);
   });
 
   it('report mermaid renderer rejects a broken block (the check can fail)', async () => {
