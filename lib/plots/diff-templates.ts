@@ -14,6 +14,29 @@ import {
 } from './templates.ts';
 
 /**
+ * The colour encoding of the revisions: Vega's 10 categorical colours for up to 10, tableau20 for
+ * up to 20, and beyond that a sequential scheme sampled once per revision (in their order), so no
+ * two revisions share a colour however many are compared.
+ */
+export function revisionColour(order: string[]): {
+  field: 'rev';
+  type: 'nominal';
+  sort: string[];
+  title: string;
+  scale?: { scheme: string };
+} {
+  const n = new Set(order).size;
+  const scheme = n <= 10 ? undefined : n <= 20 ? 'tableau20' : 'viridis';
+  return {
+    field: 'rev',
+    type: 'nominal',
+    sort: order,
+    title: 'revision',
+    ...(scheme ? { scale: { scheme } } : {}),
+  };
+}
+
+/**
  * Learning curves of several revisions overlaid: one colour per revision, solid for train and
  * dashed for validation, loss and accuracy side by side.
  */
@@ -31,7 +54,7 @@ export function learningCurvesDiffSpec(revs: RevisionCurves[]): TopLevelSpec {
       encoding: {
         x: { field: 'epoch', type: 'quantitative' },
         y: { field: 'value', type: 'quantitative' },
-        color: { field: 'rev', type: 'nominal', sort: revs.map((r) => r.rev), title: 'revision' },
+        color: revisionColour(revs.map((r) => r.rev)),
         strokeDash: { field: 'split', type: 'nominal', sort: ['train', 'validation'] },
       },
     },
@@ -136,7 +159,7 @@ export function perClassF1DiffSpec(revs: RevisionPerClass[]): TopLevelSpec {
       x: { field: 'label', type: 'nominal', sort: labels, title: 'class' },
       xOffset: { field: 'rev', type: 'nominal', sort: order },
       y: { field: 'f1', type: 'quantitative', scale: { domain: [0, 1] } },
-      color: { field: 'rev', type: 'nominal', sort: order, title: 'revision' },
+      color: revisionColour(order),
     },
   };
 }
@@ -158,7 +181,7 @@ export function sliceMetricsSpec(values: SliceValue[], revOrder?: string[]): Top
         x: { field: 'slice', type: 'nominal', sort: slices },
         xOffset: { field: 'rev', type: 'nominal', sort: order },
         y: { field: 'value', type: 'quantitative' },
-        color: { field: 'rev', type: 'nominal', sort: order, title: 'revision' },
+        color: revisionColour(order),
       },
     },
     resolve: { scale: { y: 'independent' } },

@@ -10,6 +10,8 @@ import { main } from '../../lib/cli/main.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { createTmpRepo, type TmpRepo } from '../support/tmp-repo.ts';
 import { evalMetricsSchema, type EvalMetricsFile } from '../../lib/slices/shape.ts';
+import { learningCurvesDiffSpec } from '../../lib/plots/diff-templates.ts';
+import { renderSpec } from '../../lib/plots/render.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {
@@ -181,6 +183,28 @@ describe('plots diff', () => {
     const svg = fs.readFileSync(path.join(t.root, 'plots-out', 'per_class_f1.svg'), 'utf8');
     expect(svg).toContain(a);
     expect(svg).toContain('HEAD');
+  });
+
+  it('plots diff gives every revision its own colour, past the 10 of the default scheme', async () => {
+    for (const n of [3, 15, 30]) {
+      const revs = Array.from({ length: n }, (_, i) => ({
+        rev: `rev-${i}`,
+        epochs: [1, 2].map((epoch) => ({
+          epoch,
+          loss: 1 / (epoch + i),
+          acc: 0.5,
+          val_loss: null,
+          val_acc: null,
+        })),
+      }));
+      const { svg } = await renderSpec(learningCurvesDiffSpec(revs));
+      // One line per revision and panel (loss, accuracy), each stroked with its revision's colour.
+      const strokes = [
+        ...svg.matchAll(/<path[^>]*aria-roledescription="line mark"[^>]*stroke="([^"]+)"/g),
+      ].map((m) => m[1]);
+      expect(strokes.length, `${n} revisions`).toBeGreaterThanOrEqual(n);
+      expect(new Set(strokes).size, `${n} revisions`).toBe(n);
+    }
   });
 
   it('plots diff names a revision that is nothing', async () => {
