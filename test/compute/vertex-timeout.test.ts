@@ -1,9 +1,15 @@
 /**
  * A stage's `timeout` counts the job's running time (from its startTime), never the time it
- * waits for machines: the fake holds featurize's job PENDING for longer than the timeout.
+ * waits for machines: the fake holds featurize's job PENDING for longer than the timeout, and
+ * its replica, once running, never finishes on its own (a tiny featurize can take less than the
+ * 1 s timeout), so only the timeout's cancel can end it.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, createComputeRepo, removeRepo, startWorld, type ComputeWorld } from './setup.ts';
+
+const NEVER_FINISH = pathToFileURL(path.resolve(import.meta.dirname, '../support/never-finish.mjs')).href;
 
 /** Longer than the timeout of 1 s. */
 const PENDING_MS = 3000;
@@ -19,6 +25,9 @@ beforeAll(async () => {
       await new Promise((r) => setTimeout(r, PENDING_MS));
       heldFor = Date.now() - t0;
     },
+    replicaEnv: () => ({
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, `--import=${NEVER_FINISH}`].filter(Boolean).join(' '),
+    }),
   });
 }, 30_000);
 
