@@ -45,12 +45,22 @@ export function distinctTexts(texts: string[], max = 40): string[] {
   };
   const ends = short.map((t, i) => (count(short, t) > 1 ? middle(full[i]!) : t));
   const seen = new Map<string, number>();
-  return ends.map((t) => {
-    const n = (seen.get(t) ?? 0) + 1;
-    seen.set(t, n);
-    if (n === 1) return t;
-    const suffix = ` (${n})`;
-    return `${t.length + suffix.length > max ? `${t.slice(0, max - suffix.length - 1)}…` : t}${suffix}`;
+  const used = new Set<string>();
+  return ends.map((t, i) => {
+    // a name is kept as it is when it is the first of its kind and no other name is numbered into it
+    if (!seen.has(t) && !used.has(t)) {
+      seen.set(t, 1);
+      used.add(t);
+      return t;
+    }
+    for (let n = (seen.get(t) ?? 1) + 1; ; n++) {
+      const suffix = ` (${n})`;
+      const named = `${t.length + suffix.length > max ? `${t.slice(0, max - suffix.length - 1)}…` : t}${suffix}`;
+      if (used.has(named) || ends.indexOf(named) > i) continue;
+      seen.set(t, n);
+      used.add(named);
+      return named;
+    }
   });
 }
 

@@ -159,3 +159,12 @@ describe('report mermaid', () => {
     expect(body).toContain('<details><summary>All metrics against the base</summary>\n\n| m | 1 |');
   });
 });
+
+describe('distinctTexts numbering', () => {
+  it('never numbers a name into one that is already there', async () => {
+    const { distinctTexts } = await import('../../lib/report/charts.ts');
+    const out = distinctTexts(['a', 'a', 'a (2)']);
+    expect(new Set(out).size).toBe(3);
+    expect(out[2]).toBe('a (2)');
+  });
+});
