@@ -25,7 +25,9 @@ export function mermaidText(text: string, max = 40): string {
     .replace(/[^\p{L}\p{N} ._:=/+(),-]/gu, ' ')
     .replace(/\s+/g, ' ')
     .trim();
-  return (clean.length > max ? `${clean.slice(0, max - 1)}…` : clean) || '-';
+  // Cut by code point, not UTF-16 unit: a letter outside the BMP (𠀀, 𝒜) is never halved.
+  const points = Array.from(clean);
+  return (points.length > max ? `${points.slice(0, max - 1).join('')}…` : clean) || '-';
 }
 
 /**
@@ -39,9 +41,11 @@ export function distinctTexts(texts: string[], max = 40): string[] {
   const short = full.map((t) => mermaidText(t, max));
   const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
   const middle = (t: string) => {
-    if (t.length <= max) return t;
+    const points = Array.from(t);
+    if (points.length <= max) return t;
     const tail = Math.min(Math.floor((max - 1) / 2), 16);
-    return `${t.slice(0, max - 1 - tail).trimEnd()}…${t.slice(-tail).trimStart()}`;
+    const head = points.slice(0, max - 1 - tail).join('');
+    return `${head.trimEnd()}…${points.slice(-tail).join('').trimStart()}`;
   };
   const ends = short.map((t, i) => (count(short, t) > 1 ? middle(full[i]!) : t));
   const seen = new Map<string, number>();

@@ -168,3 +168,19 @@ describe('distinctTexts numbering', () => {
     expect(out[2]).toBe('a (2)');
   });
 });
+
+describe('chart names outside the BMP', () => {
+  it('are shortened by code point, never leaving half a surrogate pair', async () => {
+    const { distinctTexts, mermaidText } = await import('../../lib/report/charts.ts');
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const name = 'run-' + '𠀀'.repeat(60);
+    for (let max = 3; max <= 45; max++) {
+      const short = mermaidText(name, max);
+      expect(lone.test(short), short).toBe(false);
+      expect(Array.from(short).length).toBeLessThanOrEqual(max);
+    }
+    const out = distinctTexts([name + '-1', name + '-2'], 24);
+    expect(new Set(out).size).toBe(2);
+    for (const t of out) expect(lone.test(t), t).toBe(false);
+  });
+});
