@@ -25,9 +25,16 @@ export function mermaidText(text: string, max = 40): string {
     .replace(/[^\p{L}\p{N} ._:=/+(),-]/gu, ' ')
     .replace(/\s+/g, ' ')
     .trim();
-  // Cut by code point, not UTF-16 unit: a letter outside the BMP (𠀀, 𝒜) is never halved.
-  const points = Array.from(clean);
-  return (points.length > max ? `${points.slice(0, max - 1).join('')}…` : clean) || '-';
+  return cut(clean, max) || '-';
+}
+
+/**
+ * `text` in at most `max` characters, the last an ellipsis when anything was cut. Counted and cut
+ * by code point, not UTF-16 unit: a letter outside the BMP (𠀀, 𝒜) is never halved.
+ */
+function cut(text: string, max: number): string {
+  const points = Array.from(text);
+  return points.length > max ? `${points.slice(0, max - 1).join('')}…` : text;
 }
 
 /**
@@ -59,8 +66,8 @@ export function distinctTexts(texts: string[], max = 40): string[] {
     }
     for (let n = (seen.get(t) ?? 1) + 1; ; n++) {
       const suffix = ` (${n})`;
-      const named = `${t.length + suffix.length > max ? `${t.slice(0, max - suffix.length - 1)}…` : t}${suffix}`;
-      if (used.has(named) || ends.indexOf(named) > i) continue;
+      const named = `${cut(t, max - suffix.length)}${suffix}`;
+      if (used.has(named) || ends.includes(named, i + 1)) continue;
       seen.set(t, n);
       used.add(named);
       return named;

@@ -182,5 +182,12 @@ describe('chart names outside the BMP', () => {
     const out = distinctTexts([name + '-1', name + '-2'], 24);
     expect(new Set(out).size).toBe(2);
     for (const t of out) expect(lone.test(t), t).toBe(false);
+    // Names alike even by their ends are numbered, and the numbered ones are cut the same way.
+    const numbered = distinctTexts([name, name, name], 24);
+    expect(new Set(numbered).size).toBe(3);
+    for (const t of numbered) {
+      expect(lone.test(t), t).toBe(false);
+      expect(Array.from(t).length).toBeLessThanOrEqual(24);
+    }
   });
 });
