@@ -358,28 +358,39 @@ export class Cache {
    * sends them); undefined when the object is missing or corrupt (then quarantined).
    */
   async readVerified(oid: Oid): Promise<Buffer | undefined> {
+    const data = await this.readChecked(oid);
+    return typeof data === 'string' ? undefined : data;
+  }
+
+  /** `readVerified`, saying which way it failed: `missing`, or `corrupt` (then quarantined). */
+  async readChecked(oid: Oid): Promise<Buffer | 'missing' | 'corrupt'> {
     let data: Buffer;
     try {
       data = await fs.promises.readFile(this.objectPath(oid));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
       throw err;
     }
     if (createHash('sha256').update(data).digest('hex') === oid) return data;
     await this.quarantine(oid);
-    return undefined;
+    return 'corrupt';
   }
 
   /** True when the object exists and matches its name (quarantines it when it does not). */
   async verify(oid: Oid): Promise<boolean> {
+    return (await this.check(oid)) === 'ok';
+  }
+
+  /** `verify`, saying which way it failed: `missing`, or `corrupt` (then quarantined). */
+  async check(oid: Oid): Promise<'ok' | 'missing' | 'corrupt'> {
     try {
       const { oid: actual } = await hashFileAsync(this.objectPath(oid));
-      if (actual === oid) return true;
+      if (actual === oid) return 'ok';
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
       throw err;
     }
     await this.quarantine(oid);
-    return false;
+    return 'corrupt';
   }
 }

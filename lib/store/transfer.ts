@@ -66,11 +66,17 @@ export async function pushObjects(
         (st) => st.size,
         () => undefined,
       );
+      // Which way it failed is read at the failure: an object deleted after the stat (a `gc` in
+      // another clone of the same cache) is missing, not corrupt.
       let data: Buffer | undefined;
       if (size !== undefined && size <= IN_MEMORY_PUSH_BYTES) {
-        data = await cache.readVerified(oid);
-        if (!data) throw cache.missingError(oid, undefined, true);
-      } else if (!(await cache.verify(oid))) throw cache.missingError(oid, undefined, size !== undefined);
+        const read = await cache.readChecked(oid);
+        if (typeof read === 'string') throw cache.missingError(oid, undefined, read === 'corrupt');
+        data = read;
+      } else {
+        const state = size === undefined ? 'missing' : await cache.check(oid);
+        if (state !== 'ok') throw cache.missingError(oid, undefined, state === 'corrupt');
+      }
       // Another clone pushing at the same time may have stored it first: then it is not ours.
       if (await remote.put(oid, file, { signal: options.signal, ...(data ? { data } : {}) })) {
         stored++;

@@ -191,6 +191,50 @@ describe('artifacts', () => {
   });
 });
 
+describe('push of an object that changes under it', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each([
+    ['small (verified in memory)', 'alpha'],
+    ['large (verified from the file)', 'x'.repeat((4 << 20) + 1)],
+  ])(
+    'an object deleted after push looked at it is reported missing, not corrupt: %s',
+    async (_how, content) => {
+      const repo = fresh();
+      const remoteDir = tempDir();
+      cleanup.push(remoteDir);
+      writeTree(repo.root, { 'a.bin': content });
+      const ref = await commitArtifact(repo, 'a.bin');
+      const objPath = new Cache(repo).objectPath(ref.hash);
+      // Another process (a `gc` in a clone sharing the cache) deletes it right after the stat.
+      const stat = fs.promises.stat;
+      vi.spyOn(fs.promises, 'stat').mockImplementation(async (p, opts) => {
+        const st = await stat(p, opts as never);
+        if (p === objPath) fs.rmSync(objPath, { force: true });
+        return st as never;
+      });
+      const err = await pushObjects(repo, new LocalRemote(remoteDir), [ref.hash]).catch((e) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect(err.message).toMatch(/object is missing from the cache/);
+      expect(fs.existsSync(path.join(repo.stateDir, 'quarantine'))).toBe(false);
+    },
+  );
+
+  it('a corrupt object is still reported corrupt and quarantined', async () => {
+    const repo = fresh();
+    const remoteDir = tempDir();
+    cleanup.push(remoteDir);
+    writeTree(repo.root, { 'a.bin': 'alpha' });
+    const ref = await commitArtifact(repo, 'a.bin');
+    const objPath = new Cache(repo).objectPath(ref.hash);
+    fs.chmodSync(objPath, 0o644);
+    fs.writeFileSync(objPath, 'rotted');
+    const err = await pushObjects(repo, new LocalRemote(remoteDir), [ref.hash]).catch((e) => e);
+    expect(err.message).toMatch(/corrupt \(quarantined\)/);
+    expect(fs.readdirSync(path.join(repo.stateDir, 'quarantine'))).toHaveLength(1);
+  });
+});
+
 describe('artifacts bad input', () => {
   it.each([['../outside'], ['d/../../x'], ['/etc/passwd'], ['.lockstep/cache']])(
     'hashArtifact rejects the path %s as outside the repository',
