@@ -31,6 +31,9 @@
  * - wav_*: the same closed loop with the clip sent as a raw `audio/wav` body (no base64, no
  *   JSON), against the same in-process prediction without base64 (wav_predict_cpu_ms).
  * - single_request_ms: median latency of requests sent one at a time on one connection.
+ * - server_cpu_ms_per_request_one_at_a_time: the server's CPU per request over those 200 requests,
+ *   with a core to spare: its gap to predict_cpu_ms is the HTTP path's own cost, and its gap to
+ *   server_cpu_ms_per_request what running on both busy cores (and queueing) adds.
  * - p99_ms_at_60pct / p99_at_60pct_vs_single: p99 at a constant 60% of max_rps, and its ratio
  *   to single_request_ms (target <= 3).
  * - shadow_*: the same server in a canary's shadow step (a second deployed model at 0% that
@@ -340,7 +343,11 @@ export default async function serveBench(): Promise<Record<string, number | stri
     const errs = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
     const maxRps = (max.requests.total - errs(max)) / seconds;
     const maxRpsWav = (maxWav.requests.total - errs(maxWav)) / seconds;
-    const single = await singleLatency(predict.url, body, 50);
+    // One request at a time: the server's CPU per request with a core to spare, against the
+    // closed loop's with both cores busy (and the generator on them too).
+    const cpuBeforeSingle = treeCpuSeconds(child.pid!);
+    const single = await singleLatency(predict.url, body, 200);
+    const serverCpuSingle = treeCpuSeconds(child.pid!) - cpuBeforeSingle;
     const at60 = await paced(predict.url, body, Math.max(1, Math.round(0.6 * maxRps)), seconds);
     load.push(os.loadavg()[0]);
 
@@ -435,6 +442,7 @@ export default async function serveBench(): Promise<Record<string, number | stri
       server_cpu_ms_per_request: round2((serverCpu * 1000) / max.requests.total),
       cpu_efficiency: round2(cpu.predict / ((serverCpu * 1000) / max.requests.total)),
       single_request_ms: round1(single),
+      server_cpu_ms_per_request_one_at_a_time: round2((serverCpuSingle * 1000) / 200),
       p99_ms_at_60pct: round1(percentile(at60.latencies, 99)),
       p99_at_60pct_vs_single: round2(percentile(at60.latencies, 99) / single),
       p50_ms_at_60pct: round1(percentile(at60.latencies, 50)),
