@@ -276,6 +276,28 @@ describe('lockstep serve --workers 2 stops promptly', () => {
     }
   }, 60_000);
 
+  it('a worker that dies while it drains: exit 1 with one line naming it, no worker left', async () => {
+    const s = spawnServe();
+    await s.started();
+    const [dying, other] = s.workers();
+    // Held still so it cannot drain before it is killed; the other stops as usual.
+    process.kill(dying, 'SIGSTOP');
+    s.child.kill('SIGTERM');
+    await until(() => !alive(other), 'the other worker to stop');
+    process.kill(dying, 'SIGKILL');
+    expect(await within(PROMPT_MS, s.exited, 'serve to exit after a worker died stopping')).toEqual({
+      code: 1,
+      signal: null,
+    });
+    expect(s.io.stderr).toMatch(
+      new RegExp(
+        `^lockstep: serve: worker process ${dying} exited with SIGKILL while stopping after SIGTERM; [^\\n]*$`,
+        'm',
+      ),
+    );
+    expect([dying, other].filter(alive)).toEqual([]);
+  }, 60_000);
+
   it('a worker that does not stop is killed after --stop-timeout: exit 1 with one line', async () => {
     const s = spawnServe(['--stop-timeout', '1']);
     await s.started();

@@ -280,6 +280,9 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
     const { serverExecArgv } = await import('../../serving/young-generation.ts');
     cluster.setupPrimary({ execArgv: serverExecArgv(process.execArgv) });
     const workers = Array.from({ length: n }, () => cluster.fork());
+    // Workers that said they were listening: only those have requests and logs to lose.
+    const ready = new Set<number>();
+    workers.forEach((w, i) => w.once('message', () => ready.add(i)));
     // Listened for at once: a worker that dies before the primary gets to wait for it is no
     // worker to wait for later.
     const exits = workers.map(
@@ -320,6 +323,7 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
         );
     }
     // Every worker is told once, whatever the primary was told: SIGTERM drains and ships logs.
+    const stopping = workers.map((w, i) => i).filter((i) => !workers[i]!.isDead() && ready.has(i));
     for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, stopMs, 'late')));
@@ -329,7 +333,24 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
       atOnce.then(() => 'again' as const),
     ]);
     clearTimeout(timer);
-    if (outcome === 'stopped') return;
+    if (outcome === 'stopped') {
+      // A worker that crashed or was killed while it drained did not stop cleanly: its requests
+      // in flight and last log lines may be lost, which a supervisor must hear from the exit code.
+      const ends = await Promise.all(exits);
+      const failed = stopping.filter((i) => ends[i]!.code !== 0 || ends[i]!.signal !== null);
+      if (failed.length > 0)
+        throw new LockstepError(
+          `serve: ${failed
+            .map(
+              (i) =>
+                `worker process ${workers[i]!.process.pid} exited with ${ends[i]!.signal ?? `code ${ends[i]!.code}`}`,
+            )
+            .join(
+              ', ',
+            )} while stopping after ${signalled ?? 'the stop'}; its requests in flight and last log lines may be lost. Run without --workers to see why.`,
+        );
+      return;
+    }
     const stuck = workers.filter((w) => !w.isDead());
     for (const w of stuck) w.process.kill('SIGKILL');
     await Promise.all(exits);
