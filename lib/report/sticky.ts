@@ -6,6 +6,7 @@
 import { REPORT_MARKER } from './render.ts';
 import { commentChars, fitComment, GITHUB_COMMENT_LIMIT } from './fit.ts';
 import { carrySections, findSection, replaceSection, sectionNames } from './sections.ts';
+import { LockstepError } from '../errors.ts';
 
 export { GITHUB_COMMENT_LIMIT };
 
@@ -25,7 +26,7 @@ export interface IssueCommentsClient {
         issue_number: number;
         per_page?: number;
         page?: number;
-      }): Promise<{ data: CommentLike[] }>;
+      }): Promise<{ data: CommentLike[]; headers?: { link?: string } }>;
       createComment(p: { owner: string; repo: string; issue_number: number; body: string }): Promise<{
         data: CommentLike;
       }>;
@@ -50,8 +51,11 @@ export interface StickyResult {
   url?: string;
 }
 
-/** Pages scanned at most (100 comments each) before giving up and creating a new comment. */
-const MAX_PAGES = 50;
+/** Comments per page: GitHub's most. */
+const PER_PAGE = 100;
+
+/** Pages read at most (100,000 comments) before giving up with an error, never a duplicate. */
+const MAX_PAGES = 1_000;
 
 /** Finds the first (oldest) comment on the PR whose body contains `marker`. */
 export async function findStickyComment(
@@ -62,7 +66,10 @@ export async function findStickyComment(
   return (await markedComments(client, target, marker, { first: true }))[0];
 }
 
-/** The PR's comments whose body contains `marker`, oldest first (only the first with `first`). */
+/**
+ * The PR's comments whose body contains `marker`, oldest first (only the first with `first`),
+ * read page by page as GitHub's `link` header leads (rel="next" until the last page).
+ */
 async function markedComments(
   client: IssueCommentsClient,
   target: StickyTarget,
@@ -70,22 +77,40 @@ async function markedComments(
   options: { first?: boolean } = {},
 ): Promise<CommentLike[]> {
   const found: CommentLike[] = [];
-  for (let page = 1; page <= MAX_PAGES; page++) {
-    const { data } = await client.rest.issues.listComments({
+  let page: number | undefined = 1;
+  for (let pages = 1; page !== undefined; pages++) {
+    if (pages > MAX_PAGES) {
+      throw new LockstepError(
+        `PR #${target.issueNumber} comments: more than ${MAX_PAGES * PER_PAGE} comments, read without finding all that carry ${marker}. Delete old comments from the pull request and run again.`,
+      );
+    }
+    const res = await client.rest.issues.listComments({
       owner: target.owner,
       repo: target.repo,
       issue_number: target.issueNumber,
-      per_page: 100,
+      per_page: PER_PAGE,
       page,
     });
-    for (const c of data) {
+    for (const c of res.data) {
       if (typeof c.body !== 'string' || !c.body.includes(marker)) continue;
       found.push(c);
       if (options.first) return found;
     }
-    if (data.length < 100) break;
+    page = nextPage(res, page);
   }
   return found;
+}
+
+/**
+ * The page after `page`: the one GitHub's `link` header names rel="next", none when it names no
+ * next page (the last page). A client that gives no headers: the next page while pages come full.
+ */
+function nextPage(res: { data: unknown[]; headers?: { link?: string } }, page: number): number | undefined {
+  if (!res.headers) return res.data.length >= PER_PAGE ? page + 1 : undefined;
+  const next = /<([^>]+)>\s*;\s*rel="next"/.exec(res.headers.link ?? '')?.[1];
+  if (next === undefined) return undefined;
+  const n = Number(new URL(next, 'https://api.github.com').searchParams.get('page'));
+  return Number.isInteger(n) && n > page ? n : page + 1;
 }
 
 /**
@@ -196,7 +221,10 @@ function fitSection(current: string, name: string, text: string): string {
 
 /** The part of an Octokit client the CLI holds (`request(route, params)`). */
 export interface RequestClient {
-  request(route: string, params?: Record<string, unknown>): Promise<{ status: number; data: any }>;
+  request(
+    route: string,
+    params?: Record<string, unknown>,
+  ): Promise<{ status: number; headers?: { link?: string }; data: any }>;
 }
 
 /** {@link IssueCommentsClient} over a `request`-style client (the CLI's GitHub client). */
