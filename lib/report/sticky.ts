@@ -6,6 +6,7 @@
 import { REPORT_MARKER } from './render.ts';
 import { commentChars, fitComment, GITHUB_COMMENT_LIMIT } from './fit.ts';
 import { carrySections, findSection, replaceSection, sectionNames } from './sections.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LockstepError } from '../errors.ts';
 
 export { GITHUB_COMMENT_LIMIT };
@@ -113,12 +114,66 @@ function nextPage(res: { data: unknown[]; headers?: { link?: string } }, page: n
   return Number.isInteger(n) && n > page ? n : page + 1;
 }
 
+/** Reads and writes of the comment at most, when GitHub answers 404 (deleted meanwhile). */
+const ATTEMPTS = 3;
+
+/** How long a creator waits for older creators to write into the oldest comment (ms). */
+const SETTLE_MS = 20_000;
+
+/**
+ * An error of the sticky comment's write, one line naming the fix. `status` is GitHub's answer
+ * (404: the comment kept disappearing).
+ */
+export class StickyCommentError extends LockstepError {
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, cause?: unknown) {
+    super(message, { cause });
+    this.status = status;
+  }
+}
+
+const statusOf = (err: unknown) => (err as { status?: unknown } | null)?.status;
+
+/** `call`'s answer, or undefined when GitHub answers 404 (the comment is gone). */
+async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The marked comments once no creator older than `mine` is still writing: each creator that is
+ * not the oldest writes into the oldest and then deletes its own, so while a comment between the
+ * oldest and `mine` is listed, its writer has not written yet. Waiting for those makes the writes
+ * into the oldest one at a time, each composed from a body holding every earlier one. A creator
+ * that died before deleting its comment is waited for {@link SETTLE_MS} at most.
+ */
+async function settle(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  mine: number,
+): Promise<CommentLike[]> {
+  const since = Date.now();
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    const marked = await markedComments(client, target, marker);
+    if (marked.findIndex((c) => c.id === mine) <= 1 || Date.now() - since >= SETTLE_MS) return marked;
+    await sleep(delay);
+  }
+}
+
 /**
  * Writes the sticky comment: `compose` turns the comment's current body (undefined when the PR
- * has none) into the new one. Two writers that both find no comment (the PR workflow's report
- * and an `exp` run sharing its experiments, at the same moment) both create one: each creator
- * then lists the marked comments, and all but the creator of the oldest delete theirs and write
- * into the oldest instead, composed from its body, so both writers' parts end in one comment.
+ * has none) into the new one. Writers that all find no comment (the PR workflow's report and
+ * `exp` runs sharing its experiments, at the same moment) all create one: each creator then
+ * lists the marked comments, and all but the creator of the oldest write into the oldest,
+ * composed from its body, one after the other (see {@link settle}), and then delete their own,
+ * so every writer's part ends in one comment. A comment deleted between reading and writing it
+ * (GitHub answers 404) is read again and written, {@link ATTEMPTS} times at most; a 404 on
+ * deleting our own duplicate means it is gone already.
  */
 async function writeSticky(
   client: IssueCommentsClient,
@@ -126,25 +181,55 @@ async function writeSticky(
   marker: string,
   compose: (current: string | undefined) => string,
 ): Promise<StickyResult> {
+  return writeAttempts(client, target, marker, compose, `PR #${target.issueNumber} comment`);
+}
+
+async function writeAttempts(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  compose: (current: string | undefined) => string,
+  where: string,
+): Promise<StickyResult> {
   const repo = { owner: target.owner, repo: target.repo };
-  let existing = await findStickyComment(client, target, marker);
-  if (!existing) {
-    const { data: made } = await client.rest.issues.createComment({
-      ...repo,
-      issue_number: target.issueNumber,
-      body: compose(undefined),
-    });
-    const oldest = (await markedComments(client, target, marker))[0];
-    if (!oldest || oldest.id === made.id) return { action: 'created', id: made.id, url: made.html_url };
-    await client.rest.issues.deleteComment({ ...repo, comment_id: made.id });
-    existing = oldest;
+  const update = (c: CommentLike) =>
+    unlessGone(
+      client.rest.issues.updateComment({ ...repo, comment_id: c.id, body: compose(c.body ?? marker) }),
+    );
+  /** The comment this writer created and has not deleted. */
+  let mine: CommentLike | undefined;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    if (!mine) {
+      const existing = await findStickyComment(client, target, marker);
+      if (existing) {
+        const updated = await update(existing);
+        if (updated) return { action: 'updated', id: updated.data.id, url: updated.data.html_url };
+        continue;
+      }
+      ({ data: mine } = await client.rest.issues.createComment({
+        ...repo,
+        issue_number: target.issueNumber,
+        body: compose(undefined),
+      }));
+    }
+    const marked = await settle(client, target, marker, mine.id);
+    if (!marked.some((c) => c.id === mine!.id)) {
+      // Someone deleted ours: start over.
+      mine = undefined;
+      continue;
+    }
+    const oldest = marked[0]!;
+    if (oldest.id === mine.id) return { action: 'created', id: mine.id, url: mine.html_url };
+    const updated = await update(oldest);
+    // The oldest was deleted: ours may be the oldest now.
+    if (!updated) continue;
+    await unlessGone(client.rest.issues.deleteComment({ ...repo, comment_id: mine.id }));
+    return { action: 'updated', id: updated.data.id, url: updated.data.html_url };
   }
-  const { data } = await client.rest.issues.updateComment({
-    ...repo,
-    comment_id: existing.id,
-    body: compose(existing.body ?? marker),
-  });
-  return { action: 'updated', id: data.id, url: data.html_url };
+  throw new StickyCommentError(
+    `${where}: GitHub answered 404 for the comment ${ATTEMPTS} times in a row (deleted each time between reading and writing it). Run again; if it repeats, find what deletes the comments carrying ${marker} on the pull request.`,
+    404,
+  );
 }
 
 /** A comment body, or a function of the characters it has room for (so it can cut itself). */

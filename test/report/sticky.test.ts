@@ -1,7 +1,9 @@
 /**
  * The sticky comment writer against the fake GitHub API through the real Octokit client (as the
  * report action holds it, and as the CLI's request-style client over it): the marked comment is
- * found past GitHub's 100-comment pages by following the `link` header.
+ * found past GitHub's 100-comment pages by following the `link` header; a comment deleted between
+ * reading and writing it (404) is read again and written, a few times at most; writers racing to
+ * create the comment end in one holding every part.
  */
 import { getOctokit } from '@actions/github';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -81,4 +83,172 @@ describe('sticky comment pages', () => {
     // Pages 1-3 before creating, pages 1-3 again to see which marked comment is the oldest.
     expect(lists().map((r) => r.query.get('page'))).toEqual(['1', '2', '3', '1', '2', '3']);
   });
+});
+
+/** A client over Octokit whose `issues` calls `hook` may replace (the real call is `real`). */
+function hooked(
+  hooks: Partial<{
+    [K in keyof IssueCommentsClient['rest']['issues']]: (
+      real: IssueCommentsClient['rest']['issues'][K],
+      ...args: Parameters<IssueCommentsClient['rest']['issues'][K]>
+    ) => ReturnType<IssueCommentsClient['rest']['issues'][K]>;
+  }>,
+): IssueCommentsClient {
+  const real: IssueCommentsClient['rest']['issues'] = octokit().rest.issues;
+  const issues = { ...real };
+  for (const [name, hook] of Object.entries(hooks)) {
+    const call = real[name as keyof typeof real] as (...a: unknown[]) => Promise<unknown>;
+    (issues as Record<string, unknown>)[name] = (...args: unknown[]) =>
+      (hook as (...a: unknown[]) => Promise<unknown>)(call, ...args);
+  }
+  return { rest: { issues } };
+}
+
+/** Takes comment `id` off the PR, as a person deleting it on github.com does. */
+function deleteByHand(id: number): void {
+  const list = comments();
+  const i = list.findIndex((c) => c.id === id);
+  if (i >= 0) list.splice(i, 1);
+}
+
+const writes = (method: string) =>
+  fake.requests.filter((r) => r.method === method && r.path.includes('/comments'));
+
+describe('sticky comment deleted while written', () => {
+  it('sticky comment deleted between our list and our update (404): read again and written into one new comment', async () => {
+    const [old] = seed([`${REPORT_MARKER}\nold report`]);
+    let once = true;
+    const client = hooked({
+      updateComment: (real, p) => {
+        if (once) deleteByHand(old!.id);
+        once = false;
+        return real(p);
+      },
+    });
+    const res = await upsertStickyComment(client, target, renderReport({ paramsDiff: '_New diff._' }));
+    expect(res.action).toBe('created');
+    expect(marked()).toHaveLength(1);
+    expect(marked()[0]!.id).toBe(res.id);
+    expect(marked()[0]!.body).toContain('_New diff._');
+    expect(writes('PATCH').map((r) => r.status)).toEqual([404]);
+  });
+
+  it('sticky comment: our own duplicate already deleted by someone else (404 on delete) is fine', async () => {
+    const clients = racing(2, (p) =>
+      hooked({
+        ...p,
+        deleteComment: (real, args) => {
+          deleteByHand(args.comment_id);
+          return real(args);
+        },
+      }),
+    );
+    const results = await Promise.all([
+      upsertStickyComment(clients[0]!, target, renderReport({ paramsDiff: '_No changes._' })),
+      upsertStickySection(clients[1]!, target, 'experiments', 'EXPERIMENTS'),
+    ]);
+    expect(marked()).toHaveLength(1);
+    expect(marked()[0]!.body).toContain('_No changes._');
+    expect(findSection(marked()[0]!.body, 'experiments')).toContain('EXPERIMENTS');
+    expect(results.map((r) => r.id)).toEqual([marked()[0]!.id, marked()[0]!.id]);
+    expect(writes('DELETE').map((r) => r.status)).toEqual([404]);
+  });
+
+  it('sticky comment answering 404 on every update is tried 3 times, then fails with one line', async () => {
+    seed([`${REPORT_MARKER}\nold report`]);
+    fake.routes.unshift({
+      method: 'PATCH',
+      path: '/repos/:owner/:repo/issues/comments/:id',
+      handle: () => ({
+        status: 404,
+        body: {
+          message: 'Not Found',
+          documentation_url: 'https://docs.github.com/rest/issues/comments#update-an-issue-comment',
+          status: '404',
+        },
+      }),
+    });
+    try {
+      const err = await upsertStickySection(octokit(), target, 'experiments', 'E').catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^PR #12 comment: GitHub answered 404 .*3 times/);
+      expect((err as Error).message).not.toContain('\n');
+      expect(writes('PATCH')).toHaveLength(3);
+      expect(writes('POST')).toHaveLength(0);
+    } finally {
+      fake.routes.shift();
+    }
+  });
+});
+
+/**
+ * `n` clients racing to create the comment: each one's first list is answered, then held until
+ * every writer's is (all see a PR without the comment); each one's next list waits until every
+ * writer has created its comment (all see all of them, none yet deleted). `wrap` may hook a
+ * client's calls further.
+ */
+function racing(
+  n: number,
+  wrap: (hooks: Parameters<typeof hooked>[0]) => IssueCommentsClient = hooked,
+): IssueCommentsClient[] {
+  let listed = 0;
+  let created = 0;
+  let allListed!: () => void;
+  let allCreated!: () => void;
+  const listedGate = new Promise<void>((resolve) => (allListed = resolve));
+  const createdGate = new Promise<void>((resolve) => (allCreated = resolve));
+  return Array.from({ length: n }, () => {
+    let lists = 0;
+    return wrap({
+      listComments: async (real, p) => {
+        lists++;
+        if (lists === 2) await createdGate;
+        const r = await real(p);
+        if (lists === 1) {
+          if (++listed === n) allListed();
+          await listedGate;
+        }
+        return r;
+      },
+      createComment: async (real, p) => {
+        const r = await real(p);
+        if (++created === n) allCreated();
+        return r;
+      },
+    });
+  });
+}
+
+describe('sticky comment racing writers', () => {
+  it.each([3, 4])(
+    'sticky comment: %i writers that all find no comment end in one comment holding every part, round after round',
+    async (n) => {
+      const sections = ['experiments', 'sweeps', 'notes'].slice(0, n - 1);
+      for (let round = 0; round < 5; round++) {
+        fake.reset();
+        const clients = racing(n);
+        const writers = [
+          () => upsertStickyComment(clients[0]!, target, renderReport({ paramsDiff: `_Report ${round}._` })),
+          ...sections.map(
+            (name, i) => () =>
+              upsertStickySection(clients[i + 1]!, target, name, `${name.toUpperCase()} ${round}`),
+          ),
+        ];
+        // Each round another writer starts first.
+        const order = writers.map((_, i) => writers[(i + round) % writers.length]!);
+        const results = await Promise.all(order.map((w) => w()));
+        expect(marked(), `round ${round}`).toHaveLength(1);
+        const body = marked()[0]!.body;
+        expect(body.startsWith(REPORT_MARKER), `round ${round}`).toBe(true);
+        expect(body.split(REPORT_MARKER), `round ${round}`).toHaveLength(2);
+        expect(body, `round ${round}`).toContain(`_Report ${round}._`);
+        for (const name of sections)
+          expect(findSection(body, name), `round ${round}: ${name}`).toContain(
+            `${name.toUpperCase()} ${round}`,
+          );
+        expect(results.map((r) => r.id)).toEqual(results.map(() => marked()[0]!.id));
+        expect(results.filter((r) => r.action === 'created')).toHaveLength(1);
+      }
+    },
+  );
 });
