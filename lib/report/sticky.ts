@@ -7,7 +7,7 @@ import { REPORT_MARKER } from './render.ts';
 import { commentChars, fitComment, GITHUB_COMMENT_LIMIT } from './fit.ts';
 import { carrySections, findSection, replaceSection, sectionNames } from './sections.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LockstepError } from '../errors.ts';
+import { formatProblem, LockstepError } from '../errors.ts';
 
 export { GITHUB_COMMENT_LIMIT };
 
@@ -122,7 +122,7 @@ const SETTLE_MS = 20_000;
 
 /**
  * An error of the sticky comment's write, one line naming the fix. `status` is GitHub's answer
- * (404: the comment kept disappearing).
+ * (403: the token cannot write, see {@link isPermissionDenied}).
  */
 export class StickyCommentError extends LockstepError {
   readonly status: number | undefined;
@@ -166,6 +166,35 @@ async function settle(
 }
 
 /**
+ * `err` as one line naming the fix when it is GitHub refusing the token (403), else unchanged.
+ * A 403 is never retried: the token will not gain the permission.
+ */
+function explain(err: unknown, where: string): unknown {
+  if (err instanceof LockstepError || statusOf(err) !== 403) return err;
+  const response = (err as { response?: { headers?: Record<string, unknown>; data?: unknown } }).response;
+  const data = response?.data as { message?: unknown } | undefined;
+  const said = typeof data?.message === 'string' ? data.message : undefined;
+  const problem = 'GitHub answered 403';
+  if (/rate limit/i.test(said ?? '') || String(response?.headers?.['x-ratelimit-remaining']) === '0') {
+    return new StickyCommentError(
+      formatProblem(where, `${problem} (rate limit)`, said, 'Wait until the limit resets and run again.'),
+      403,
+      err,
+    );
+  }
+  return new StickyCommentError(
+    formatProblem(
+      where,
+      `${problem} (the token cannot write comments on the pull request)`,
+      said,
+      "Grant pull-requests: write in the workflow's permissions: (a PR from a fork only gets a read-only token: write the comment from a workflow_run workflow instead).",
+    ),
+    403,
+    err,
+  );
+}
+
+/**
  * Writes the sticky comment: `compose` turns the comment's current body (undefined when the PR
  * has none) into the new one. Writers that all find no comment (the PR workflow's report and
  * `exp` runs sharing its experiments, at the same moment) all create one: each creator then
@@ -181,7 +210,12 @@ async function writeSticky(
   marker: string,
   compose: (current: string | undefined) => string,
 ): Promise<StickyResult> {
-  return writeAttempts(client, target, marker, compose, `PR #${target.issueNumber} comment`);
+  const where = `PR #${target.issueNumber} comment`;
+  try {
+    return await writeAttempts(client, target, marker, compose, where);
+  } catch (err) {
+    throw explain(err, where);
+  }
 }
 
 async function writeAttempts(

@@ -3,13 +3,15 @@
  * report action holds it, and as the CLI's request-style client over it): the marked comment is
  * found past GitHub's 100-comment pages by following the `link` header; a comment deleted between
  * reading and writing it (404) is read again and written, a few times at most; writers racing to
- * create the comment end in one holding every part.
+ * create the comment end in one holding every part; a token that cannot write (403) stops at once
+ * with one line that says how to grant the permission.
  */
 import { getOctokit } from '@actions/github';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_MARKER, renderReport } from '../../lib/report/render.ts';
 import { findSection } from '../../lib/report/sections.ts';
 import {
+  isPermissionDenied,
   issueCommentsClient,
   upsertStickyComment,
   upsertStickySection,
@@ -249,6 +251,40 @@ describe('sticky comment racing writers', () => {
         expect(results.map((r) => r.id)).toEqual(results.map(() => marked()[0]!.id));
         expect(results.filter((r) => r.action === 'created')).toHaveLength(1);
       }
+    },
+  );
+});
+
+describe('sticky comment without write permission', () => {
+  const fix = /pull-requests: write.*permissions:/;
+
+  it('sticky comment: a read-only token (403) on creating fails at once with one line naming the fix', async () => {
+    fake.state.readOnly = true;
+    const err = await upsertStickySection(octokit(), target, 'experiments', 'E').catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const message = (err as Error).message;
+    expect(message).toMatch(/^PR #12 comment: GitHub answered 403 /);
+    expect(message).toContain('Resource not accessible by integration');
+    expect(message).toMatch(fix);
+    expect(message).not.toContain('\n');
+    expect(isPermissionDenied(err)).toBe(true);
+    expect(writes('POST').map((r) => r.status)).toEqual([403]);
+    expect(fake.requests.filter((r) => r.method !== 'GET')).toHaveLength(1);
+  });
+
+  it.each(CLIENTS)(
+    'sticky comment (%s): a read-only token (403) on updating fails at once with one line naming the fix',
+    async (_, client) => {
+      seed([`${REPORT_MARKER}\nold report`]);
+      fake.state.readOnly = true;
+      const err = await upsertStickyComment(client(), target, 'new report').catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/^PR #12 comment: GitHub answered 403 /);
+      expect((err as Error).message).toMatch(fix);
+      expect(isPermissionDenied(err)).toBe(true);
+      expect(fake.requests.filter((r) => r.method !== 'GET').map((r) => [r.method, r.status])).toEqual([
+        ['PATCH', 403],
+      ]);
+      expect(marked()[0]!.body).toContain('old report');
     },
   );
 });
