@@ -6,6 +6,8 @@
 import { REPORT_MARKER } from './render.ts';
 import { commentChars, fitComment, GITHUB_COMMENT_LIMIT } from './fit.ts';
 import { carrySections, findSection, replaceSection, sectionNames } from './sections.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatProblem, LockstepError } from '../errors.ts';
 
 export { GITHUB_COMMENT_LIMIT };
 
@@ -25,7 +27,7 @@ export interface IssueCommentsClient {
         issue_number: number;
         per_page?: number;
         page?: number;
-      }): Promise<{ data: CommentLike[] }>;
+      }): Promise<{ data: CommentLike[]; headers?: { link?: string } }>;
       createComment(p: { owner: string; repo: string; issue_number: number; body: string }): Promise<{
         data: CommentLike;
       }>;
@@ -50,8 +52,11 @@ export interface StickyResult {
   url?: string;
 }
 
-/** Pages scanned at most (100 comments each) before giving up and creating a new comment. */
-const MAX_PAGES = 50;
+/** Comments per page: GitHub's most. */
+const PER_PAGE = 100;
+
+/** Pages read at most (100,000 comments) before giving up with an error, never a duplicate. */
+const MAX_PAGES = 1_000;
 
 /** Finds the first (oldest) comment on the PR whose body contains `marker`. */
 export async function findStickyComment(
@@ -62,7 +67,10 @@ export async function findStickyComment(
   return (await markedComments(client, target, marker, { first: true }))[0];
 }
 
-/** The PR's comments whose body contains `marker`, oldest first (only the first with `first`). */
+/**
+ * The PR's comments whose body contains `marker`, oldest first (only the first with `first`),
+ * read page by page as GitHub's `link` header leads (rel="next" until the last page).
+ */
 async function markedComments(
   client: IssueCommentsClient,
   target: StickyTarget,
@@ -70,30 +78,131 @@ async function markedComments(
   options: { first?: boolean } = {},
 ): Promise<CommentLike[]> {
   const found: CommentLike[] = [];
-  for (let page = 1; page <= MAX_PAGES; page++) {
-    const { data } = await client.rest.issues.listComments({
+  let page: number | undefined = 1;
+  for (let pages = 1; page !== undefined; pages++) {
+    if (pages > MAX_PAGES) {
+      throw new LockstepError(
+        `PR #${target.issueNumber} comments: more than ${MAX_PAGES * PER_PAGE} comments, read without finding all that carry ${marker}. Delete old comments from the pull request and run again.`,
+      );
+    }
+    const res = await client.rest.issues.listComments({
       owner: target.owner,
       repo: target.repo,
       issue_number: target.issueNumber,
-      per_page: 100,
+      per_page: PER_PAGE,
       page,
     });
-    for (const c of data) {
+    for (const c of res.data) {
       if (typeof c.body !== 'string' || !c.body.includes(marker)) continue;
       found.push(c);
       if (options.first) return found;
     }
-    if (data.length < 100) break;
+    page = nextPage(res, page);
   }
   return found;
 }
 
 /**
+ * The page after `page`: the one GitHub's `link` header names rel="next", none when it names no
+ * next page (the last page). A client that gives no headers: the next page while pages come full.
+ */
+function nextPage(res: { data: unknown[]; headers?: { link?: string } }, page: number): number | undefined {
+  if (!res.headers) return res.data.length >= PER_PAGE ? page + 1 : undefined;
+  const next = /<([^>]+)>\s*;\s*rel="next"/.exec(res.headers.link ?? '')?.[1];
+  if (next === undefined) return undefined;
+  const n = Number(new URL(next, 'https://api.github.com').searchParams.get('page'));
+  return Number.isInteger(n) && n > page ? n : page + 1;
+}
+
+/** Reads and writes of the comment at most, when GitHub answers 404 (deleted meanwhile). */
+const ATTEMPTS = 3;
+
+/** How long a creator waits for older creators to write into the oldest comment (ms). */
+const SETTLE_MS = 20_000;
+
+/**
+ * An error of the sticky comment's write, one line naming the fix. `status` is GitHub's answer
+ * (403: the token cannot write, see {@link isPermissionDenied}).
+ */
+export class StickyCommentError extends LockstepError {
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, cause?: unknown) {
+    super(message, { cause });
+    this.status = status;
+  }
+}
+
+const statusOf = (err: unknown) => (err as { status?: unknown } | null)?.status;
+
+/** `call`'s answer, or undefined when GitHub answers 404 (the comment is gone). */
+async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The marked comments once no creator older than `mine` is still writing: each creator that is
+ * not the oldest writes into the oldest and then deletes its own, so while a comment between the
+ * oldest and `mine` is listed, its writer has not written yet. Waiting for those makes the writes
+ * into the oldest one at a time, each composed from a body holding every earlier one. A creator
+ * that died before deleting its comment is waited for {@link SETTLE_MS} at most.
+ */
+async function settle(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  mine: number,
+): Promise<CommentLike[]> {
+  const since = Date.now();
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    const marked = await markedComments(client, target, marker);
+    if (marked.findIndex((c) => c.id === mine) <= 1 || Date.now() - since >= SETTLE_MS) return marked;
+    await sleep(delay);
+  }
+}
+
+/**
+ * `err` as one line naming the fix when it is GitHub refusing the token (403), else unchanged.
+ * A 403 is never retried: the token will not gain the permission.
+ */
+function explain(err: unknown, where: string): unknown {
+  if (err instanceof LockstepError || statusOf(err) !== 403) return err;
+  const response = (err as { response?: { headers?: Record<string, unknown>; data?: unknown } }).response;
+  const data = response?.data as { message?: unknown } | undefined;
+  const said = typeof data?.message === 'string' ? data.message : undefined;
+  const problem = 'GitHub answered 403';
+  if (/rate limit/i.test(said ?? '') || String(response?.headers?.['x-ratelimit-remaining']) === '0') {
+    return new StickyCommentError(
+      formatProblem(where, `${problem} (rate limit)`, said, 'Wait until the limit resets and run again.'),
+      403,
+      err,
+    );
+  }
+  return new StickyCommentError(
+    formatProblem(
+      where,
+      `${problem} (the token cannot write comments on the pull request)`,
+      said,
+      "Grant pull-requests: write in the workflow's permissions: (a PR from a fork only gets a read-only token: write the comment from a workflow_run workflow instead).",
+    ),
+    403,
+    err,
+  );
+}
+
+/**
  * Writes the sticky comment: `compose` turns the comment's current body (undefined when the PR
- * has none) into the new one. Two writers that both find no comment (the PR workflow's report
- * and an `exp` run sharing its experiments, at the same moment) both create one: each creator
- * then lists the marked comments, and all but the creator of the oldest delete theirs and write
- * into the oldest instead, composed from its body, so both writers' parts end in one comment.
+ * has none) into the new one. Writers that all find no comment (the PR workflow's report and
+ * `exp` runs sharing its experiments, at the same moment) all create one: each creator then
+ * lists the marked comments, and all but the creator of the oldest write into the oldest,
+ * composed from its body, one after the other (see {@link settle}), and then delete their own,
+ * so every writer's part ends in one comment. A comment deleted between reading and writing it
+ * (GitHub answers 404) is read again and written, {@link ATTEMPTS} times at most; a 404 on
+ * deleting our own duplicate means it is gone already.
  */
 async function writeSticky(
   client: IssueCommentsClient,
@@ -101,25 +210,60 @@ async function writeSticky(
   marker: string,
   compose: (current: string | undefined) => string,
 ): Promise<StickyResult> {
-  const repo = { owner: target.owner, repo: target.repo };
-  let existing = await findStickyComment(client, target, marker);
-  if (!existing) {
-    const { data: made } = await client.rest.issues.createComment({
-      ...repo,
-      issue_number: target.issueNumber,
-      body: compose(undefined),
-    });
-    const oldest = (await markedComments(client, target, marker))[0];
-    if (!oldest || oldest.id === made.id) return { action: 'created', id: made.id, url: made.html_url };
-    await client.rest.issues.deleteComment({ ...repo, comment_id: made.id });
-    existing = oldest;
+  const where = `PR #${target.issueNumber} comment`;
+  try {
+    return await writeAttempts(client, target, marker, compose, where);
+  } catch (err) {
+    throw explain(err, where);
   }
-  const { data } = await client.rest.issues.updateComment({
-    ...repo,
-    comment_id: existing.id,
-    body: compose(existing.body ?? marker),
-  });
-  return { action: 'updated', id: data.id, url: data.html_url };
+}
+
+async function writeAttempts(
+  client: IssueCommentsClient,
+  target: StickyTarget,
+  marker: string,
+  compose: (current: string | undefined) => string,
+  where: string,
+): Promise<StickyResult> {
+  const repo = { owner: target.owner, repo: target.repo };
+  const update = (c: CommentLike) =>
+    unlessGone(
+      client.rest.issues.updateComment({ ...repo, comment_id: c.id, body: compose(c.body ?? marker) }),
+    );
+  /** The comment this writer created and has not deleted. */
+  let mine: CommentLike | undefined;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    if (!mine) {
+      const existing = await findStickyComment(client, target, marker);
+      if (existing) {
+        const updated = await update(existing);
+        if (updated) return { action: 'updated', id: updated.data.id, url: updated.data.html_url };
+        continue;
+      }
+      ({ data: mine } = await client.rest.issues.createComment({
+        ...repo,
+        issue_number: target.issueNumber,
+        body: compose(undefined),
+      }));
+    }
+    const marked = await settle(client, target, marker, mine.id);
+    if (!marked.some((c) => c.id === mine!.id)) {
+      // Someone deleted ours: start over.
+      mine = undefined;
+      continue;
+    }
+    const oldest = marked[0]!;
+    if (oldest.id === mine.id) return { action: 'created', id: mine.id, url: mine.html_url };
+    const updated = await update(oldest);
+    // The oldest was deleted: ours may be the oldest now.
+    if (!updated) continue;
+    await unlessGone(client.rest.issues.deleteComment({ ...repo, comment_id: mine.id }));
+    return { action: 'updated', id: updated.data.id, url: updated.data.html_url };
+  }
+  throw new StickyCommentError(
+    `${where}: GitHub answered 404 for the comment ${ATTEMPTS} times in a row (deleted each time between reading and writing it). Run again; if it repeats, find what deletes the comments carrying ${marker} on the pull request.`,
+    404,
+  );
 }
 
 /** A comment body, or a function of the characters it has room for (so it can cut itself). */
@@ -196,7 +340,10 @@ function fitSection(current: string, name: string, text: string): string {
 
 /** The part of an Octokit client the CLI holds (`request(route, params)`). */
 export interface RequestClient {
-  request(route: string, params?: Record<string, unknown>): Promise<{ status: number; data: any }>;
+  request(
+    route: string,
+    params?: Record<string, unknown>,
+  ): Promise<{ status: number; headers?: { link?: string }; data: any }>;
 }
 
 /** {@link IssueCommentsClient} over a `request`-style client (the CLI's GitHub client). */

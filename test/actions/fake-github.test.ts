@@ -61,6 +61,86 @@ describe('fake GitHub', () => {
     expect(all.map((c) => c.body)).toEqual(Array.from({ length: 105 }, (_, i) => `c${i}`));
   });
 
+  it('fake GitHub pages like GitHub: 30 by default, at most 100, a link header with prev/next/last/first', async () => {
+    for (let i = 0; i < 250; i++)
+      await octokit.rest.issues.createComment({ ...repo, issue_number: 6, body: `c${i}` });
+    const path = `${fake.url}/repos/Codertocat/Hello-World/issues/6/comments`;
+    const first = await octokit.rest.issues.listComments({ ...repo, issue_number: 6 });
+    expect(first.data).toHaveLength(30);
+    expect(first.headers.link).toBe(
+      `<${path}?per_page=30&page=2>; rel="next", <${path}?per_page=30&page=9>; rel="last"`,
+    );
+    const big = await octokit.rest.issues.listComments({ ...repo, issue_number: 6, per_page: 500 });
+    expect(big.data).toHaveLength(100);
+    expect(big.headers.link).toBe(
+      `<${path}?per_page=100&page=2>; rel="next", <${path}?per_page=100&page=3>; rel="last"`,
+    );
+    const middle = await octokit.rest.issues.listComments({
+      ...repo,
+      issue_number: 6,
+      per_page: 100,
+      page: 2,
+    });
+    expect(middle.data.map((c) => c.body)).toEqual(Array.from({ length: 100 }, (_, i) => `c${100 + i}`));
+    expect(middle.headers.link).toBe(
+      [
+        `<${path}?per_page=100&page=1>; rel="prev"`,
+        `<${path}?per_page=100&page=3>; rel="next"`,
+        `<${path}?per_page=100&page=3>; rel="last"`,
+        `<${path}?per_page=100&page=1>; rel="first"`,
+      ].join(', '),
+    );
+    const last = await octokit.rest.issues.listComments({ ...repo, issue_number: 6, per_page: 100, page: 3 });
+    expect(last.data).toHaveLength(50);
+    expect(last.headers.link).toBe(
+      `<${path}?per_page=100&page=2>; rel="prev", <${path}?per_page=100&page=1>; rel="first"`,
+    );
+    // One page: no link header at all.
+    await octokit.rest.issues.createComment({ ...repo, issue_number: 8, body: 'only' });
+    expect(
+      (await octokit.rest.issues.listComments({ ...repo, issue_number: 8 })).headers.link,
+    ).toBeUndefined();
+    // Other query parameters stay in the links, as GitHub keeps them.
+    for (const n of [1, 2, 3])
+      fake.state.pulls.push({
+        number: 900 + n,
+        title: `p${n}`,
+        body: '',
+        state: 'closed',
+        head: { ref: `h${n}`, sha: '' },
+        base: { ref: 'main', sha: '' },
+        html_url: '',
+        merged: false,
+        labels: [],
+      });
+    const pulls = await octokit.rest.pulls.list({ ...repo, state: 'closed', per_page: 1 });
+    const pullsPath = `${fake.url}/repos/Codertocat/Hello-World/pulls`;
+    expect(pulls.data.map((p) => p.number)).toEqual([901]);
+    expect(pulls.headers.link).toBe(
+      `<${pullsPath}?state=closed&per_page=1&page=2>; rel="next", <${pullsPath}?state=closed&per_page=1&page=3>; rel="last"`,
+    );
+  });
+
+  it("fake GitHub answers a missing comment 404 with GitHub's body, and a delete 204", async () => {
+    const { data } = await octokit.rest.issues.createComment({ ...repo, issue_number: 10, body: 'x' });
+    const del = await octokit.rest.issues.deleteComment({ ...repo, comment_id: data.id });
+    expect(del.status).toBe(204);
+    for (const call of [
+      () => octokit.rest.issues.updateComment({ ...repo, comment_id: data.id, body: 'y' }),
+      () => octokit.rest.issues.deleteComment({ ...repo, comment_id: data.id }),
+    ]) {
+      const err = await call().then(
+        () => undefined,
+        (e: unknown) => e as { status: number; response: { data: unknown } },
+      );
+      expect(err?.status).toBe(404);
+      expect(err?.response.data).toMatchObject({
+        message: 'Not Found',
+        documentation_url: expect.stringMatching(/^https:\/\/docs\.github\.com\/rest\/issues\/comments#/),
+      });
+    }
+  });
+
   it('fake GitHub records deployments and their statuses', async () => {
     const { data } = await octokit.rest.repos.createDeployment({
       ...repo,

@@ -140,6 +140,27 @@ describe('experiments section', () => {
     expect(findSection(body, 'experiments')).toContain('| 1 | lr-mid | train.lr=0.003 | 0.8 (+0.2 ▲) |');
   });
 
+  it("exp comment --report with a token that cannot write (403) fails with one line naming the workflow's permissions", async () => {
+    t = await createTmpRepo({ 'artifacts.lock.yaml': LOCK(0.6) });
+    await experiment('lr-small', 0.001, 0.55, t.git('rev-parse', 'HEAD'));
+    Object.assign(process.env, {
+      GITHUB_TOKEN: 't',
+      GITHUB_API_URL: fake.url,
+      GITHUB_REPOSITORY: 'Codertocat/Hello-World',
+      LOCKSTEP_PR_NUMBER: '7',
+    });
+    fake.state.readOnly = true;
+    const r = await cli('exp', 'comment', '--report');
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([
+      'lockstep: PR #7 comment: GitHub answered 403 (the token cannot write comments on the pull request) "Resource not accessible by integration". Grant pull-requests: write in the workflow\'s permissions: (a PR from a fork only gets a read-only token: write the comment from a workflow_run workflow instead).',
+    ]);
+    // Tried once, not again.
+    expect(fake.requests.filter((q) => q.method !== 'GET').map((q) => [q.method, q.status])).toEqual([
+      ['POST', 403],
+    ]);
+  });
+
   it('two writers that both find no sticky comment end with one comment holding both parts', async () => {
     const target = { owner: 'Codertocat', repo: 'Hello-World', issueNumber: 9 };
     // Each writer's first list of comments is answered, then held until the other's is too: both

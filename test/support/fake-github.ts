@@ -100,19 +100,36 @@ export interface FakeGitHub {
 }
 
 const now = () => new Date().toISOString();
-const notFound = (): RouteReply => ({ status: 404, body: { message: 'Not Found' } });
+/** GitHub's 404 body: `{"message":"Not Found","documentation_url":...,"status":"404"}`. */
+const notFound = (doc = 'https://docs.github.com/rest'): RouteReply => ({
+  status: 404,
+  body: { message: 'Not Found', documentation_url: doc, status: '404' },
+});
+const COMMENT_DOCS = 'https://docs.github.com/rest/issues/comments';
 const num = (s: string | undefined) => Number.parseInt(s ?? '', 10);
 
-/** Slices a list the way GitHub pages (`per_page`, `page`), with a `link` header for the next page. */
+/**
+ * Slices a list the way GitHub pages (`per_page` default 30, at most 100; `page` from 1), with
+ * GitHub's `link` header: `prev`, `next`, `last` and `first` as they apply, each URL keeping the
+ * request's other query parameters. A list that fits one page gets no `link` header.
+ */
 function paged<T>(items: T[], ctx: RouteContext, path: string): RouteReply {
-  const perPage = Math.min(100, num(ctx.query.get('per_page') ?? '30') || 30);
-  const page = Math.max(1, num(ctx.query.get('page') ?? '1') || 1);
+  const asked = num(ctx.query.get('per_page') ?? '');
+  const perPage = asked > 0 ? Math.min(100, asked) : 30;
+  const page = Math.max(1, num(ctx.query.get('page') ?? '') || 1);
   const body = items.slice((page - 1) * perPage, page * perPage);
-  const headers: Record<string, string> = {};
-  if (page * perPage < items.length) {
-    headers.link = `<${ctx.url}${path}?per_page=${perPage}&page=${page + 1}>; rel="next"`;
-  }
-  return { status: 200, body, headers };
+  const last = Math.max(1, Math.ceil(items.length / perPage));
+  const at = (n: number) => {
+    const q = new URLSearchParams(ctx.query);
+    q.set('per_page', String(perPage));
+    q.set('page', String(n));
+    return `<${ctx.url}${path}?${q}>`;
+  };
+  const links: string[] = [];
+  if (page > 1) links.push(`${at(Math.min(page - 1, last))}; rel="prev"`);
+  if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
+  if (page > 1) links.push(`${at(1)}; rel="first"`);
+  return { status: 200, body, headers: links.length ? { link: links.join(', ') } : {} };
 }
 
 /** GitHub's comment body limit, in characters (code points, as GitHub counts them). */
@@ -201,7 +218,7 @@ export function defaultRoutes(): Route[] {
       path: '/repos/:owner/:repo/issues/comments/:id',
       handle: ({ state, params, body }) => {
         const c = findComment(state, num(params.id));
-        if (!c) return notFound();
+        if (!c) return notFound(`${COMMENT_DOCS}#update-an-issue-comment`);
         if (isTooLong(body?.body)) return tooLong();
         c.body = String(body?.body ?? '');
         c.updated_at = now();
@@ -219,7 +236,7 @@ export function defaultRoutes(): Route[] {
             return { status: 204 };
           }
         }
-        return notFound();
+        return notFound(`${COMMENT_DOCS}#delete-an-issue-comment`);
       },
     },
     {
@@ -483,7 +500,10 @@ export async function startFakeGitHub(
         }
         return;
       }
-      reply({ status: 404, body: { message: `Not Found: no fake route for ${method} ${parsed.pathname}` } });
+      reply({
+        status: 404,
+        body: { message: `Not Found: no fake route for ${method} ${parsed.pathname}`, status: '404' },
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -508,11 +528,15 @@ export async function startFakeGitHub(
 
 /**
  * A `request(route, params)` client over the fake (the shape of the Octokit client the CLI
- * holds): path parameters fill the route, the rest go in the query (GET) or the JSON body, and
- * an answer of 400 or more throws with its `status`, as Octokit's RequestError does.
+ * holds): path parameters fill the route, the rest go in the query (GET) or the JSON body; the
+ * answer carries its headers (lower-case names, `link` among them), and an answer of 400 or more
+ * throws with its `status` and `response`, as Octokit's RequestError does.
  */
 export function fakeRequestClient(fake: FakeGitHub): {
-  request(route: string, params?: Record<string, unknown>): Promise<{ status: number; data: any }>;
+  request(
+    route: string,
+    params?: Record<string, unknown>,
+  ): Promise<{ status: number; headers: Record<string, string>; data: any }>;
 } {
   return {
     async request(route, params) {
@@ -532,8 +556,13 @@ export function fakeRequestClient(fake: FakeGitHub): {
       // 204 No Content (a delete) has no body to parse, as Octokit gives `data` undefined then.
       const text = await res.text();
       const data = text ? JSON.parse(text) : undefined;
-      if (res.status >= 400) throw Object.assign(new Error(JSON.stringify(data)), { status: res.status });
-      return { status: res.status, data };
+      const headers = Object.fromEntries(res.headers);
+      if (res.status >= 400)
+        throw Object.assign(new Error(JSON.stringify(data)), {
+          status: res.status,
+          response: { status: res.status, headers, data },
+        });
+      return { status: res.status, headers, data };
     },
   };
 }
