@@ -56,6 +56,14 @@ export function gitRaw(root: string, args: readonly string[]): Promise<string> {
   });
 }
 
+/**
+ * Fails with GitNotFoundError when no git can be started: for a command to check before it
+ * writes anything, when a later step needs git and the ones before it would not fail without.
+ */
+export async function requireGit(root: string): Promise<void> {
+  await gitRaw(root, ['--version']);
+}
+
 function git(root: string): { raw(args: string[]): Promise<string> } {
   return { raw: (args) => gitRaw(root, args) };
 }

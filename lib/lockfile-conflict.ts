@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { Repo } from './repo.ts';
 import type { Lockfile } from './types.ts';
 import { ConfigError, LockfileConflictError } from './errors.ts';
+import { requireGit } from './git.ts';
 import { conflictMarkerLine, emptyLockfile, parseLockfile, writeLockfile } from './lockfile.ts';
 import { mergeLockfiles, type LockfileMerge } from './lockfile-merge.ts';
 
@@ -125,6 +126,8 @@ export interface ResolveResult extends LockfileMerge {
  * and stages it (`git add`) unless tracked data changed on both sides.
  */
 export async function resolveLockfileConflict(repo: Repo): Promise<ResolveResult> {
+  // Without git the sides in the index cannot be read nor the merge staged: nothing is written.
+  await requireGit(repo.root);
   const merge = await mergeConflictedLockfile(repo);
   if (!merge) {
     // Still unmerged in git's index without both sides: deleted on one side, changed on the other.

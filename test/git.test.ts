@@ -17,6 +17,9 @@ import {
   recentCommits,
 } from '../lib/git.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
+import { serializeLockfile } from '../lib/lockfile.ts';
+import { cliIn, createExperimentRepo, PIPE } from './experiments/helpers.ts';
+import { GOOD, makeRegistryRepo } from './promotion/fixture.ts';
 
 let t: TmpRepo | undefined;
 afterEach(async () => {
@@ -173,3 +176,142 @@ describe('git not on PATH', () => {
     }
   });
 });
+
+/**
+ * Runs the CLI as a user would, in `root`, with a PATH that finds node but no git (a directory
+ * holding a link to this node).
+ */
+function lockstepWithoutGit(root: string, args: string[], env: Record<string, string> = {}) {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-nogit-'));
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [path.resolve(import.meta.dirname, '../bin/lockstep.mjs'), ...args],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: bin, CI: 'true', ...env },
+      },
+    );
+    return { status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() };
+  } finally {
+    fs.rmSync(bin, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Checks the one line and exit 1 for `args` without git, and that `state()` did not change (soft:
+ * every command of a test is run and reported).
+ */
+function expectGitNotFound(root: string, args: string[], state: () => unknown, env?: Record<string, string>) {
+  const before = state();
+  const r = lockstepWithoutGit(root, args, env);
+  expect.soft({ stderr: r.stderr, status: r.status }, args.join(' ')).toEqual({
+    stderr: `lockstep: ${GIT_NOT_FOUND}`,
+    status: 1,
+  });
+  expect.soft(state(), `${args.join(' ')} changed nothing`).toEqual(before);
+}
+
+describe('git not on PATH: commands that run git through simple-git or a worktree', () => {
+  it('exp run, exp run --queue, exp comment, exp pull and exp queue start say git is missing and record nothing', async () => {
+    t = await createExperimentRepo('train:\n  lr: 0.01\n  epochs: 3\ndata:\n  seed: 1\n');
+    const root = t.root;
+    expect(
+      (await cliIn(root, 'exp', 'run', '-S', 'train.lr=0.03', '--name', 'q-1', '--queue', ...PIPE)).code,
+    ).toBe(0);
+    const queueDir = path.join(t.repo.stateDir, 'queue');
+    const state = () => ({
+      refs: t!.git('for-each-ref'),
+      worktrees: t!.git('worktree', 'list', '--porcelain'),
+      status: t!.git('status', '--porcelain'),
+      queue: fs.readdirSync(queueDir, { recursive: true }).sort(),
+      entry: fs.readFileSync(path.join(queueDir, 'q-1.json'), 'utf8'),
+    });
+    const body = { LOCKSTEP_COMMENT_BODY: '/lockstep exp run -S train.lr=0.05' };
+    // Before: "HEAD: no commit yet", as if the repository had no commit.
+    expectGitNotFound(root, ['exp', 'run', '-S', 'train.lr=0.05', '--name', 'lr-05', ...PIPE], state);
+    expectGitNotFound(
+      root,
+      ['exp', 'run', '--queue', '-S', 'train.lr=0.06', '--name', 'q-2', ...PIPE],
+      state,
+    );
+    expectGitNotFound(root, ['exp', 'comment', '--run', '0'], state, body);
+    expectGitNotFound(root, ['exp', 'comment', '--queue'], state, body);
+    // Before: "git ls-remote failed (Error: spawn git ENOENT). Check the remote's name or URL".
+    expectGitNotFound(root, ['exp', 'pull', 'origin'], state);
+    // Before: the entry was marked failed with "Error: spawn git ENOENT" and the stack printed.
+    expectGitNotFound(root, ['exp', 'queue', 'start'], state);
+    expect(JSON.parse(state().entry).state).toBe('queued');
+  });
+
+  it('lock resolve says git is missing and leaves the conflicted lockfile as it was', async () => {
+    const lockfile = (c: string) =>
+      serializeLockfile({
+        schema: 1,
+        data: {},
+        stages: { train: { code: c.repeat(64), deps: [], params: {}, outs: [] } },
+      });
+    t = await createTmpRepo({ 'artifacts.lock.yaml': lockfile('a') });
+    t.git('checkout', '-q', '-b', 'other');
+    t.write('artifacts.lock.yaml', lockfile('b'));
+    t.commit('other');
+    t.git('checkout', '-q', 'main');
+    t.write('artifacts.lock.yaml', lockfile('c'));
+    t.commit('main');
+    expect(spawnSync('git', ['merge', '-q', 'other'], { cwd: t.root }).status).not.toBe(0);
+    // Before: the merged lockfile was written, then `git add` failed: resolved but not staged.
+    expectGitNotFound(t.root, ['lock', 'resolve'], () => [
+      t!.read('artifacts.lock.yaml'),
+      t!.git('status', '--porcelain'),
+    ]);
+  });
+
+  it('tune says git is missing before it runs a trial or writes a report', async () => {
+    t = await createTmpRepo({
+      'params.yaml': fs.readFileSync(path.resolve(import.meta.dirname, '../params.yaml'), 'utf8'),
+    });
+    // Before: the study ran (its trials recorded nowhere) and wrote out/tune/.
+    expectGitNotFound(t.root, ['tune', '--no-repro', '--trials', '1'], () => [
+      t!.exists('out/tune'),
+      t!.read('params.yaml'),
+      t!.git('for-each-ref'),
+    ]);
+  });
+
+  it('promote, rollback, registry tag, exp apply and exp remove say git is missing and move no branch or tag', async () => {
+    const r = await makeRegistryRepo();
+    try {
+      await r.commitModel({ content: 'v1', metrics: GOOD });
+      for (const env of ['staging', 'prod'])
+        expect((await cliIn(r.dir, 'promote', env, '--local')).code).toBe(0);
+      await r.git.checkout('dev');
+      await r.commitModel({ content: 'v2', metrics: { accuracy: 0.85, f1_macro: 0.84, mcc: 0.8 } });
+      for (const env of ['staging', 'prod'])
+        expect((await cliIn(r.dir, 'promote', env, '--local')).code).toBe(0);
+      await r.git.checkout('dev');
+      await r.commitModel({ content: 'v3', metrics: { accuracy: 0.86, f1_macro: 0.85, mcc: 0.81 } });
+      const state = () =>
+        execGit(r.dir, 'for-each-ref') +
+        execGit(r.dir, 'status', '--porcelain') +
+        execGit(r.dir, 'rev-parse', 'HEAD');
+      for (const args of [
+        ['promote', 'staging', '--local'],
+        ['promote', 'staging'],
+        ['rollback', 'prod', '--local'],
+        ['rollback', 'prod'],
+        ['registry', 'tag', 'staging'],
+        ['exp', 'apply', 'none'],
+        ['exp', 'remove', 'none'],
+      ])
+        expectGitNotFound(r.dir, args, state, { GITHUB_TOKEN: 'token', GITHUB_REPOSITORY: 'o/r' });
+    } finally {
+      await r.cleanup();
+    }
+  });
+});
+
+function execGit(root: string, ...args: string[]): string {
+  return spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout;
+}

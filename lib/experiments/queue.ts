@@ -9,8 +9,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
-import { InterruptedError, LockstepError } from '../errors.ts';
+import { gitClient } from '../git-client.ts';
+import { GitNotFoundError, InterruptedError, LockstepError, isGitNotFound } from '../errors.ts';
+import { requireGit } from '../git.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
 import { writeFileAtomic } from '../atomic.ts';
@@ -74,7 +75,7 @@ function readClaim(repo: Repo, name: string): Claim | undefined {
 /** Drops a claim whose worker is gone, and the worktree it left behind. */
 async function releaseStale(repo: Repo, name: string, claim: Claim): Promise<void> {
   if (claim.worktree) {
-    const git = simpleGit(repo.root);
+    const git = gitClient(repo.root);
     await git.raw(['worktree', 'remove', '--force', path.join(claim.worktree, 'wt')]).catch(() => undefined);
     fs.rmSync(claim.worktree, { recursive: true, force: true });
     await git.raw(['worktree', 'prune']).catch(() => undefined);
@@ -211,12 +212,15 @@ export async function startQueue(repo: Repo, options: StartQueueOptions = {}): P
   // Before any entry is claimed: a missing key file would fail every one of them.
   const waiting = (await listQueue(repo)).filter((e) => e.state === 'queued');
   for (const c of new Set(waiting.map((e) => compute ?? e.compute))) checkGoogleCredentials(repo, c);
+  // Nor can any run without git (each is a worktree and a ref): say so once, leave them queued.
+  if (waiting.length > 0) await requireGit(repo.root);
   const summary: QueueRunSummary = { done: [], failed: [] };
-  // Set when a run was interrupted (the signal reached every running worker's child): no worker
-  // claims another entry, and the interrupted entries go back to the queue.
+  // Set when a run was interrupted (the signal reached every running worker's child), or found
+  // git gone: no worker claims another entry, and the stopped entries go back to the queue.
   let interrupted: InterruptedError | undefined;
+  let gitMissing: unknown;
   const next = async (): Promise<QueueEntry | undefined> =>
-    interrupted ? undefined : claimNext(repo, await listQueue(repo));
+    interrupted || gitMissing ? undefined : claimNext(repo, await listQueue(repo));
   const worker = async (): Promise<void> => {
     for (let e = await next(); e; e = await next()) {
       const entry = e;
@@ -250,6 +254,11 @@ export async function startQueue(repo: Repo, options: StartQueueOptions = {}): P
           fs.rmSync(claimPath(repo, entry.name), { force: true });
           continue;
         }
+        if (isGitNotFound(err)) {
+          gitMissing ??= err;
+          fs.rmSync(claimPath(repo, entry.name), { force: true });
+          continue;
+        }
         const message = (err as Error).message.split('\n')[0] ?? String(err);
         out.err(`failed: ${message}`);
         done = { ...entry, state: 'failed', finished: new Date().toISOString(), error: message };
@@ -263,6 +272,7 @@ export async function startQueue(repo: Repo, options: StartQueueOptions = {}): P
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, () => worker()));
+  if (gitMissing) throw new GitNotFoundError({ cause: gitMissing });
   if (interrupted) {
     throw new InterruptedError(
       `exp queue: interrupted; the running experiments were stopped (their jobs cancelled) and are queued again. Run lockstep exp queue start to go on.`,

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { gitClient, unlessGitMissing } from '../git-client.ts';
 import { parseDocument } from 'yaml';
 import { InterruptedError, LockstepError, UsageError } from '../errors.ts';
 import { parseLockfile } from '../lockfile.ts';
@@ -160,10 +160,12 @@ export function defaultExperimentName(base: string, overrides: Record<string, un
   return `exp-${h.slice(0, 8)}`;
 }
 
-/** HEAD's commit; a LockstepError before the first commit. */
+/** HEAD's commit; a LockstepError before the first commit (or without git: GIT_NOT_FOUND). */
 export async function headCommit(repo: Repo): Promise<string> {
-  const git = simpleGit(repo.root);
-  const base = (await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')).trim();
+  const git = gitClient(repo.root);
+  const base = (
+    await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(unlessGitMissing(''))
+  ).trim();
   if (!base) throw new LockstepError('HEAD: no commit yet. Commit the pipeline before running experiments.');
   return base;
 }
@@ -198,7 +200,7 @@ function parseReport(stdout: string): ReproReport | undefined {
 export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise<ExpRunResult> {
   const compute = parseComputeOverride(options.compute);
   checkGoogleCredentials(repo, compute);
-  const git = simpleGit(repo.root);
+  const git = gitClient(repo.root);
   const base = options.base ?? (await headCommit(repo));
   const name = checkExperimentName(options.name ?? defaultExperimentName(base, options.overrides));
   // The workspace's params (committed or not) are the starting point, as with `dvc exp run`.

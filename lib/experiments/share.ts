@@ -10,9 +10,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import { writeFileAtomic } from '../atomic.ts';
-import { IntegrityError, LockstepError } from '../errors.ts';
+import { IntegrityError, LockstepError, isGitNotFound } from '../errors.ts';
 import { readCommittedLockfileAt } from '../environment/revision.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
@@ -222,8 +222,10 @@ export async function pullExperiments(
 
 async function gitOrThrow(repo: Repo, args: string[], what: string): Promise<string> {
   try {
-    return await simpleGit(repo.root).raw(args);
+    return await gitClient(repo.root).raw(args);
   } catch (err) {
+    // No git to run is said as such, not as a remote that cannot be reached.
+    if (isGitNotFound(err)) throw err;
     const first = (err as Error).message.trim().split('\n')[0];
     throw new LockstepError(
       `${what}: git ${args[0]} failed (${first}). Check the remote's name or URL and your access.`,

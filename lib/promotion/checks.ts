@@ -2,7 +2,7 @@
  * The checks a promotion must pass, each returning a refusal reason or nothing. Ordered
  * cheapest first; `planPromotion` runs them all so the user sees every reason at once.
  */
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import type { Repo } from '../repo.ts';
 import { Cache } from '../store/cache.ts';
 import type { Remote } from '../store/remote.ts';
@@ -20,17 +20,17 @@ export interface Check {
 export async function isAncestor(root: string, ancestor: string, descendant: string): Promise<boolean> {
   // `merge-base --is-ancestor` answers only by exit code, which simple-git does not surface
   // reliably; the merge base of the two equals `ancestor` exactly when it is one.
-  const base = await simpleGit(root)
+  const base = await gitClient(root)
     .raw(['merge-base', ancestor, descendant])
     .then((s) => s.trim())
     .catch(() => '');
-  const full = (await simpleGit(root).raw(['rev-parse', ancestor])).trim();
+  const full = (await gitClient(root).raw(['rev-parse', ancestor])).trim();
   return base !== '' && base === full;
 }
 
 /** Commits in `a` that are not in `b`. */
 export async function countAhead(root: string, a: string, b: string): Promise<number> {
-  const out = await simpleGit(root).raw(['rev-list', '--count', `${b}..${a}`]);
+  const out = await gitClient(root).raw(['rev-list', '--count', `${b}..${a}`]);
   return Number(out.trim());
 }
 

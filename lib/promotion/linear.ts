@@ -9,7 +9,7 @@
  * lockfile and params.yaml, and promotion commits that took upstream's tree), and a promotion
  * replaces both.
  */
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import { LOCKFILE } from '../registry/registry.ts';
 import { isAncestor } from './checks.ts';
 
@@ -41,7 +41,7 @@ export async function promotionMode(
  * request whose tree is its second parent's. A promotion would drop them, so it refuses instead.
  */
 export async function foreignCommits(root: string, target: string, source: string): Promise<ForeignCommit[]> {
-  const git = simpleGit(root);
+  const git = gitClient(root);
   const rows = (
     await git.raw(['rev-list', '--format=%H %T %P%x1f%s', '--no-commit-header', target, `^${source}`])
   )
@@ -77,7 +77,7 @@ export async function takeUpstreamCommit(
   source: string,
   message: string,
 ): Promise<string> {
-  const git = simpleGit(root);
+  const git = gitClient(root);
   const out = await git.raw(['commit-tree', `${source}^{tree}`, '-p', target, '-p', source, '-m', message]);
   return out.trim();
 }
@@ -92,7 +92,7 @@ export async function advanceBranch(
   from: string | undefined,
   to: string,
 ): Promise<void> {
-  const git = simpleGit(root);
+  const git = gitClient(root);
   const current = (await git.raw(['rev-parse', '--abbrev-ref', 'HEAD']).catch(() => '')).trim();
   if (current === branch) {
     await git.raw(['merge', '--ff-only', '--quiet', to]);

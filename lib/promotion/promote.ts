@@ -6,7 +6,7 @@
  * request. The branch model (fast-forward, else take upstream's tree) is lib/promotion/linear.ts;
  * the checks a promotion must pass are the named rules of lib/promotion/rules.ts.
  */
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import { paramsAtRev } from '../params.ts';
 import { evaluateGate, type GateVerdict } from '../gate.ts';
 import type { Threshold } from '../gate-rules.ts';
@@ -220,7 +220,7 @@ async function slicesOf(
 /** True when commits `a` and `b` have the same tree. */
 async function sameTree(root: string, a: string, b: string): Promise<boolean> {
   if (a === b) return true;
-  const trees = await simpleGit(root).raw(['rev-parse', `${a}^{tree}`, `${b}^{tree}`]);
+  const trees = await gitClient(root).raw(['rev-parse', `${a}^{tree}`, `${b}^{tree}`]);
   const [ta, tb] = trees.trim().split('\n');
   return ta !== undefined && ta === tb;
 }
@@ -289,7 +289,7 @@ export async function promoteLocal(
   const mirrored = await options.mirror?.moveTo(plan.model, plan.sourceCommit);
   try {
     mergeCommit = await promotionCommit(repo, plan);
-    if (plan.mode === 'create') await simpleGit(root).raw(['branch', plan.targetBranch, mergeCommit]);
+    if (plan.mode === 'create') await gitClient(root).raw(['branch', plan.targetBranch, mergeCommit]);
     else await advanceBranch(root, plan.targetBranch, plan.targetCommit, mergeCommit);
   } catch (err) {
     const stuck = await undoMirror(mirrored);

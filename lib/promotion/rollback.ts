@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import { LockstepError, RefusedError } from '../errors.ts';
 import type { Repo } from '../repo.ts';
 import { environmentHistory } from './history.ts';
@@ -65,7 +65,7 @@ export async function planRollback(repo: Repo, env: string, to?: string): Promis
           : `${env}: every earlier model was rolled back from. Pass --to <commit|model> to choose one (lockstep history ${env}).`,
     );
   }
-  const head = (await simpleGit(repo.root).raw(['rev-parse', history.branch])).trim();
+  const head = (await gitClient(repo.root).raw(['rev-parse', history.branch])).trim();
   return {
     env,
     branch: history.branch,
@@ -158,7 +158,7 @@ export async function openRollbackPr(
 }> {
   const [open, ...extra] = await listOpenReverts(gh, plan.env, plan.branch);
   const { branch, commit } = await createRollbackCommit(repo, plan, reason, open?.branch);
-  await simpleGit(repo.root).raw(['push', '--force', 'origin', `${branch}:refs/heads/${branch}`]);
+  await gitClient(repo.root).raw(['push', '--force', 'origin', `${branch}:refs/heads/${branch}`]);
   const pullRequest = await upsertPullRequest(gh.client, gh.slug, {
     head: branch,
     base: plan.branch,
@@ -180,11 +180,11 @@ export async function createRollbackCommit(
   reason?: string,
   branch = `rollback/${plan.env}-${plan.to.model.slice(0, 12)}`,
 ): Promise<{ branch: string; commit: string }> {
-  const git = simpleGit(repo.root);
+  const git = gitClient(repo.root);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'lockstep-rollback-'));
   try {
     await git.raw(['worktree', 'add', '--quiet', '-B', branch, dir, plan.head]);
-    const wt = simpleGit(dir);
+    const wt = gitClient(dir);
     const files = [LOCKFILE, 'params.yaml'];
     for (const f of files) {
       const exists = await wt.raw(['ls-tree', '--name-only', plan.to.commit, f]).then((s) => s.trim() !== '');
@@ -232,7 +232,7 @@ export async function rollbackLocal(
   const { branch, commit } = await createRollbackCommit(repo, plan, options.detail);
   const lockfile = options.mirror ? await readLockfileAt(repo.root, commit) : undefined;
   const model = lockfile ? modelOf(lockfile) : undefined;
-  const git = simpleGit(repo.root);
+  const git = gitClient(repo.root);
   let mirrored: Awaited<ReturnType<BranchMirror['moveTo']>> | undefined;
   try {
     mirrored = model ? await options.mirror!.moveTo(model, plan.to.commit) : undefined;

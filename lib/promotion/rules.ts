@@ -4,7 +4,7 @@
  * checks. The plan's checks are their union, in this order; a rule that does not apply (a clean
  * tree outside a local rehearsal, the divergence of a target that does not exist) returns none.
  */
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import type { GateVerdict } from '../gate.ts';
 import type { Threshold } from '../gate-rules.ts';
 import { revParse } from '../environment/refs.ts';
@@ -75,7 +75,7 @@ export function promotionOrderRule(ctx: PromotionContext): Check[] {
 /** A local rehearsal refuses a dirty working tree (it would not be what the branch holds). */
 export async function cleanWorkingTreeRule(ctx: PromotionContext): Promise<Check[]> {
   if (!ctx.local) return [];
-  const status = await simpleGit(ctx.repo.root).status();
+  const status = await gitClient(ctx.repo.root).status();
   return [
     check(
       'clean working tree',

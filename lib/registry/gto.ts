@@ -3,7 +3,7 @@
  * `<name>@v<semver>` registers a version on a commit, `<name>#<env>#<n>` assigns it to an
  * environment (the n-th assignment of that environment). Both are annotated tags.
  */
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 
 /** The artifact name used in tags. */
 export const MODEL_NAME = 'speech-emotion';
@@ -32,7 +32,7 @@ export async function versionOf(
   commit: string,
   name = MODEL_NAME,
 ): Promise<string | undefined> {
-  const tags = (await simpleGit(root).raw(['tag', '--points-at', commit, '--list', `${name}@v*`]))
+  const tags = (await gitClient(root).raw(['tag', '--points-at', commit, '--list', `${name}@v*`]))
     .split('\n')
     .filter(Boolean);
   const versions = tags.map((t) => t.slice(name.length + 1)).filter((v) => parseSemver(v));
@@ -42,7 +42,7 @@ export async function versionOf(
 
 /** The next minor version after every existing `<name>@v*` tag (v0.1.0 first). */
 export async function nextVersion(root: string, name = MODEL_NAME): Promise<string> {
-  const tags = (await simpleGit(root).raw(['tag', '--list', `${name}@v*`])).split('\n').filter(Boolean);
+  const tags = (await gitClient(root).raw(['tag', '--list', `${name}@v*`])).split('\n').filter(Boolean);
   let best: [number, number, number] = [0, 0, 0];
   for (const t of tags) {
     const v = parseSemver(t.slice(name.length + 1));
@@ -61,7 +61,7 @@ export async function writeGtoTags(
   env: string,
   name = MODEL_NAME,
 ): Promise<GtoTags> {
-  const git = simpleGit(root);
+  const git = gitClient(root);
   let version = await versionOf(root, commit, name);
   let registered = false;
   if (!version) {

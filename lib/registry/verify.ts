@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import { LockstepError } from '../errors.ts';
 import { readLockfile, serializeLockfile } from '../lockfile.ts';
 import { repoAt, type Repo } from '../repo.ts';
@@ -79,7 +79,7 @@ export async function verifyRef(repo: Repo, ref: string, options: VerifyOptions 
     throw new LockstepError(
       `${ref}: no ${LOCKFILE} at ${commit.slice(0, 8)}. Choose a commit that ran the pipeline.`,
     );
-  const git = simpleGit(repo.root);
+  const git = gitClient(repo.root);
   const base = await mkdtemp(path.join(os.tmpdir(), 'lockstep-verify-'));
   const dir = path.join(base, 'wt');
   try {

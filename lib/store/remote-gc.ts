@@ -22,7 +22,7 @@ import { recentCommits, revExists } from '../git.ts';
 import { withGitReader } from '../git-reader.ts';
 import { ENVIRONMENTS } from '../environment/policy.ts';
 import { environmentBranch } from '../environment/refs.ts';
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import type { Remote, RemoteObjectInfo } from './remote.ts';
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
@@ -74,7 +74,7 @@ export interface RemoteGcPlan {
 }
 
 async function refsUnder(root: string, prefix: string): Promise<Array<{ name: string; commit: string }>> {
-  const text = await simpleGit(root).raw([
+  const text = await gitClient(root).raw([
     'for-each-ref',
     '--format=%(refname)%00%(objectname)%00%(*objectname)',
     prefix,
@@ -91,7 +91,7 @@ async function refsUnder(root: string, prefix: string): Promise<Array<{ name: st
 async function defaultBranchOf(root: string, given?: string): Promise<string | undefined> {
   if (given) return given;
   try {
-    const head = (await simpleGit(root).raw(['symbolic-ref', '-q', 'refs/remotes/origin/HEAD'])).trim();
+    const head = (await gitClient(root).raw(['symbolic-ref', '-q', 'refs/remotes/origin/HEAD'])).trim();
     if (head) return head.replace(/^refs\/remotes\//, '');
   } catch {
     /* no origin/HEAD */

@@ -5,7 +5,7 @@
  */
 import { statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { gitClient } from '../git-client.ts';
 import type { Repo } from '../repo.ts';
 import { UsageError } from '../errors.ts';
 import { readDashboard, readLineages, type Dashboard, type LineageView } from './data.ts';
@@ -63,7 +63,7 @@ export class Site {
 
   /** A cheap fingerprint of everything the dashboard reads: every ref, and the local records. */
   private async stamp(): Promise<string> {
-    const refs = await simpleGit(this.repo.root).raw(['for-each-ref', '--format=%(refname) %(objectname)']);
+    const refs = await gitClient(this.repo.root).raw(['for-each-ref', '--format=%(refname) %(objectname)']);
     return `${refs}\n${localStamp(this.repo)}`;
   }
 

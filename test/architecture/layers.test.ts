@@ -123,6 +123,11 @@ describe('layers', () => {
     expect(show(bad)).toEqual([]);
   });
 
+  it('layers: only lib/git-client.ts imports simple-git (a missing git fails there in one line)', () => {
+    const bad = importsOf('lib').filter((i) => i.spec === 'simple-git' && i.file !== 'lib/git-client.ts');
+    expect(show(bad)).toEqual([]);
+  });
+
   it('layers: no two folders (or root modules) of lib/ import each other, directly or around a cycle', () => {
     expect(libCycles()).toEqual([]);
   });

@@ -310,6 +310,9 @@ export function register(program: Command, io: CliIO): void {
         try {
           experiments = await comment.planExperiments(repo, parsed.setParam, parsed.name);
         } catch (err) {
+          // The runner has no git: the workflow fails, the commenter is not told it was refused.
+          const { isGitNotFound } = await import('../../errors.ts');
+          if (isGitNotFound(err)) throw err;
           return refuse(`could not plan the experiments (${(err as Error).message})`);
         }
         io.out(JSON.stringify({ allowed: true, experiments }, null, 2));

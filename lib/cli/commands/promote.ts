@@ -76,10 +76,10 @@ export function register(program: Command, io: CliIO): void {
         // pull request can never conflict and the source branch needs no merge back.
         let head = plan.sourceBranch;
         if (plan.mode === 'take-upstream') {
-          const { simpleGit } = await import('simple-git');
+          const { gitClient } = await import('../../git-client.ts');
           head = `promote/${plan.env}`;
           const commit = await promotionCommit(repo, plan);
-          await simpleGit(repo.root).raw(['push', '--force', 'origin', `${commit}:refs/heads/${head}`]);
+          await gitClient(repo.root).raw(['push', '--force', 'origin', `${commit}:refs/heads/${head}`]);
         }
         const pr = await upsertPullRequest(gh.client, gh.slug, {
           head,

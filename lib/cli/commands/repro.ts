@@ -229,9 +229,9 @@ async function logPipelineRun(repo: Repo, report: RunReport, io: Output): Promis
   if (!readConfig(repo).vertex?.experiment) return;
   const { readFile } = await import('node:fs/promises');
   const { logExperimentRun, commitRunName, trainDirOf } = await import('../../experiments/vertex-record.ts');
-  const { simpleGit } = await import('simple-git');
+  const { gitClient } = await import('../../git-client.ts');
   const head = (
-    await simpleGit(repo.root)
+    await gitClient(repo.root)
       .raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])
       .catch(() => '')
   ).trim();

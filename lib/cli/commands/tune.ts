@@ -49,7 +49,7 @@ export function register(program: Command, io: CliIO): void {
       const { diffParams, renderDiffTable } = await import('../../pipeline/diff.ts');
       const { parseParams } = await import('../../params.ts');
       const { UsageError, LockstepError } = await import('../../errors.ts');
-      const { simpleGit } = await import('simple-git');
+      const { gitClient, unlessGitMissing } = await import('../../git-client.ts');
       // A bad number on the command line is refused before anything runs (a NaN --parallel
       // would start no trial and wait forever; 0 or 2.5 would silently mean something else).
       const whole = (flag: string, raw: string | undefined, min: number, max = Infinity) => {
@@ -125,16 +125,19 @@ export function register(program: Command, io: CliIO): void {
       // Where trials run is checked (machine type, image, remote) before featurize or any job.
       const { resolveTuneCompute } = await import('../../compute/resolve.ts');
       const where = resolveTuneCompute(repo, opts.compute);
+      // The commit trials are recorded on (none before the first commit), read before featurize
+      // runs: without git the study stops here, not after featurizing.
+      const base = (
+        await gitClient(repo.root)
+          .raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])
+          .catch(unlessGitMissing(''))
+      ).trim();
       if (opts.repro !== false) {
         const { runRepro } = await import('./repro.ts');
         const { assertRunSucceeded } = await import('../../pipeline/run.ts');
         assertRunSucceeded(await runRepro(repo, ['featurize'], {}, io));
       }
       const featuresDir = path.resolve(repo.root, opts.features ?? 'out/features');
-      const git = simpleGit(repo.root);
-      const base = (
-        await git.raw(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']).catch(() => '')
-      ).trim();
       // The study's id names its trials' experiments (tune-<study>-NNN) and, on Vertex AI, its
       // jobs' keys. Two studies started in the same second on one repo (two tunes, two workflow
       // runs) would otherwise share them: each overwriting the other's experiments, each reading
