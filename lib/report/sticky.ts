@@ -93,13 +93,21 @@ async function markedComments(
       page,
     });
     for (const c of res.data) {
-      if (typeof c.body !== 'string' || !c.body.includes(marker)) continue;
+      if (!isSticky(c, marker)) continue;
       found.push(c);
       if (options.first) return found;
     }
     page = nextPage(res, page);
   }
   return found;
+}
+
+/**
+ * True for a comment this module wrote: its body starts with `marker` (every body it writes
+ * does). A person's comment that only quotes the marker (asking what it is, say) is not one.
+ */
+function isSticky(c: CommentLike, marker: string): boolean {
+  return typeof c.body === 'string' && c.body.trimStart().startsWith(marker);
 }
 
 /**
@@ -126,9 +134,12 @@ const SETTLE_MS = 20_000;
  */
 export class StickyCommentError extends LockstepError {
   readonly status: number | undefined;
-  constructor(message: string, status?: number, cause?: unknown) {
+  /** GitHub's rate limit (a 403 or 429): not a token without the permission. */
+  readonly rateLimited: boolean;
+  constructor(message: string, status?: number, cause?: unknown, rateLimited = false) {
     super(message, { cause });
     this.status = status;
+    this.rateLimited = rateLimited;
   }
 }
 
@@ -157,28 +168,91 @@ async function settle(
   marker: string,
   mine: number,
 ): Promise<CommentLike[]> {
-  const since = Date.now();
+  let since = Date.now();
   for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
     const marked = await markedComments(client, target, marker);
-    if (marked.findIndex((c) => c.id === mine) <= 1 || Date.now() - since >= SETTLE_MS) return marked;
+    const at = marked.findIndex((c) => c.id === mine);
+    if (at <= 1) return marked;
+    if (Date.now() - since >= SETTLE_MS) {
+      // Still there after the wait: their writers died between creating and deleting them (a
+      // killed job). Deleting them keeps the comment single and the writes one at a time: the
+      // creators waiting behind them still wait for each other, not all write at once.
+      for (const c of marked.slice(1, at))
+        await unlessGone(
+          client.rest.issues.deleteComment({ owner: target.owner, repo: target.repo, comment_id: c.id }),
+        );
+      since = Date.now();
+      delay = 50;
+      continue;
+    }
     await sleep(delay);
   }
 }
 
+/** What GitHub said in an error answer: its JSON `message`, else the first line of its body. */
+function saidBy(err: unknown): string | undefined {
+  const data = (err as { response?: { data?: unknown } }).response?.data;
+  const message = (data as { message?: unknown } | undefined)?.message;
+  if (typeof message === 'string') return message;
+  if (typeof data === 'string')
+    return (
+      data
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 200) || undefined
+    );
+  return undefined;
+}
+
+/** True when `err` is GitHub's rate limit (a 429, or a 403 saying so or with no requests left). */
+function isRateLimited(err: unknown): boolean {
+  if (err instanceof StickyCommentError) return err.rateLimited;
+  const status = statusOf(err);
+  if (status === 429) return true;
+  if (status !== 403) return false;
+  const headers = (err as { response?: { headers?: Record<string, unknown> } }).response?.headers;
+  return /rate limit/i.test(saidBy(err) ?? '') || String(headers?.['x-ratelimit-remaining']) === '0';
+}
+
 /**
- * `err` as one line naming the fix when it is GitHub refusing the token (403), else unchanged.
- * A 403 is never retried: the token will not gain the permission.
+ * `err` as one line naming the fix when it is GitHub's answer (an error with a `status`), else
+ * unchanged. A 403 is never retried: the token will not gain the permission.
  */
 function explain(err: unknown, where: string): unknown {
-  if (err instanceof LockstepError || statusOf(err) !== 403) return err;
-  const response = (err as { response?: { headers?: Record<string, unknown>; data?: unknown } }).response;
-  const data = response?.data as { message?: unknown } | undefined;
-  const said = typeof data?.message === 'string' ? data.message : undefined;
-  const problem = 'GitHub answered 403';
-  if (/rate limit/i.test(said ?? '') || String(response?.headers?.['x-ratelimit-remaining']) === '0') {
+  const status = statusOf(err);
+  if (err instanceof LockstepError || typeof status !== 'number') return err;
+  const said = saidBy(err);
+  const problem = `GitHub answered ${status}`;
+  if (isRateLimited(err)) {
     return new StickyCommentError(
       formatProblem(where, `${problem} (rate limit)`, said, 'Wait until the limit resets and run again.'),
-      403,
+      status,
+      err,
+      true,
+    );
+  }
+  if (status === 401) {
+    return new StickyCommentError(
+      formatProblem(
+        where,
+        `${problem} (the token is not valid)`,
+        said,
+        "Pass the workflow's GITHUB_TOKEN (or a token that has not expired) as github-token.",
+      ),
+      status,
+      err,
+    );
+  }
+  if (status !== 403) {
+    return new StickyCommentError(
+      formatProblem(
+        where,
+        problem,
+        said,
+        status >= 500 ? 'GitHub could not answer: run again.' : 'See what GitHub said and run again.',
+      ),
+      status,
       err,
     );
   }
@@ -296,7 +370,7 @@ export async function upsertStickyComment(
       typeof body === 'string'
         ? body
         : body(GITHUB_COMMENT_LIMIT - carried - commentChars(marker) - JOIN_MARGIN);
-    const text = rendered.includes(marker) ? rendered : `${marker}\n${rendered}`;
+    const text = rendered.trimStart().startsWith(marker) ? rendered : `${marker}\n${rendered}`;
     return fitComment(current === undefined ? text : carrySections(previous, text), { keepSections: true });
   });
 }
@@ -365,6 +439,5 @@ export function issueCommentsClient(client: RequestClient): IssueCommentsClient 
  * "Resource not accessible by integration").
  */
 export function isPermissionDenied(err: unknown): boolean {
-  const status = (err as { status?: unknown } | null)?.status;
-  return status === 403;
+  return statusOf(err) === 403 && !isRateLimited(err);
 }

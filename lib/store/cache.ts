@@ -291,7 +291,14 @@ export class Cache {
     const dir = path.join(this.repo.stateDir, 'quarantine');
     await fs.promises.mkdir(dir, { recursive: true });
     const dest = path.join(dir, `${oid}.${Date.now()}`);
-    await fs.promises.rename(this.objectPath(oid), dest);
+    try {
+      await fs.promises.rename(this.objectPath(oid), dest);
+    } catch (err) {
+      // Another process sharing the cache (its own push or gc) moved it first: it is gone here
+      // all the same.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dest;
+      throw err;
+    }
     this.out?.err(
       formatProblem(
         objectKey(oid),
@@ -364,14 +371,17 @@ export class Cache {
 
   /** `readVerified`, saying which way it failed: `missing`, or `corrupt` (then quarantined). */
   async readChecked(oid: Oid): Promise<Buffer | 'missing' | 'corrupt'> {
-    let data: Buffer;
+    let data: Buffer | undefined;
     try {
       data = await fs.promises.readFile(this.objectPath(oid));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'missing';
+      // Something that is not a file where the object should be: no object, quarantined.
+      if (code !== 'EISDIR') throw err;
+      data = undefined;
     }
-    if (createHash('sha256').update(data).digest('hex') === oid) return data;
+    if (data && createHash('sha256').update(data).digest('hex') === oid) return data;
     await this.quarantine(oid);
     return 'corrupt';
   }
@@ -387,8 +397,9 @@ export class Cache {
       const { oid: actual } = await hashFileAsync(this.objectPath(oid));
       if (actual === oid) return 'ok';
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'missing';
+      if (code !== 'EISDIR') throw err;
     }
     await this.quarantine(oid);
     return 'corrupt';

@@ -78,9 +78,20 @@ export async function pushObjects(
         if (state !== 'ok') throw cache.missingError(oid, undefined, state === 'corrupt');
       }
       // Another clone pushing at the same time may have stored it first: then it is not ours.
-      if (await remote.put(oid, file, { signal: options.signal, ...(data ? { data } : {}) })) {
+      let put: boolean;
+      try {
+        put = await remote.put(oid, file, { signal: options.signal, ...(data ? { data } : {}) });
+      } catch (err) {
+        // Deleted after it was verified and before it was read to be sent (a large object is
+        // sent from the file): missing, as above.
+        if (!data && (err as NodeJS.ErrnoException).code === 'ENOENT' && !fs.existsSync(file))
+          throw cache.missingError(oid, undefined, false);
+        throw err;
+      }
+      if (put) {
         stored++;
-        bytes += data ? data.length : (await fs.promises.stat(file)).size;
+        // The size seen before: the file may be gone by now (a gc once the remote has it).
+        bytes += data ? data.length : size!;
       }
       progress?.tick(1);
     });

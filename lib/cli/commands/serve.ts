@@ -300,7 +300,14 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
           `serve: a worker exited with ${signal ?? `code ${code}`} while starting. Run without --workers to see why.`,
         );
       }),
-    ]);
+    ]).catch(async (err: unknown) => {
+      // The others would keep starting and serving, and their channels keep this process
+      // alive: it would never exit. SIGTERM: one still starting ends at once, a listening one
+      // drains.
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGTERM');
+      await Promise.all(exits);
+      throw err;
+    });
     if (started && !signalled) {
       const { url, predictRoute, env } = started[0];
       io.out(
