@@ -354,7 +354,7 @@ async function superviseWorkers(n: number, stopMs: number, io: CliIO): Promise<v
             )
             .join(
               ', ',
-            )} while stopping after ${signalled ?? 'the stop'}; its requests in flight and last log lines may be lost. Run without --workers to see why.`,
+            )} while stopping after ${signalled ?? 'the stop'}; ${failed.length === 1 ? 'its' : 'their'} requests in flight and last log lines may be lost. Run without --workers to see why.`,
         );
       return;
     }
