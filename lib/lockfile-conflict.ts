@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Repo } from './repo.ts';
 import type { Lockfile } from './types.ts';
-import { ConfigError, LockfileConflictError } from './errors.ts';
+import { ConfigError, GitNotFoundError, LockfileConflictError, isGitNotFound } from './errors.ts';
 import { requireGit } from './git.ts';
 import { conflictMarkerLine, emptyLockfile, parseLockfile, writeLockfile } from './lockfile.ts';
 import { mergeLockfiles, type LockfileMerge } from './lockfile-merge.ts';
@@ -62,7 +62,11 @@ async function indexStage(root: string, stage: 1 | 2 | 3): Promise<string | unde
       maxBuffer: 256 * 1024 * 1024,
     });
     return stdout;
-  } catch {
+  } catch (err) {
+    // A git that exited non-zero answered: no such stage. One that did not start (gone since
+    // requireGit, or not executable) answered nothing, and the markers must not be taken instead.
+    if (typeof (err as NodeJS.ErrnoException).code === 'string')
+      throw isGitNotFound(err) && fs.existsSync(root) ? new GitNotFoundError({ cause: err }) : err;
     return undefined;
   }
 }
@@ -142,10 +146,18 @@ export async function resolveLockfileConflict(repo: Repo): Promise<ResolveResult
     }
     return { lockfile: emptyLockfile(), dropped: [], dataConflicts: [], resolved: false, staged: false };
   }
+  const conflicted = fs.readFileSync(repo.lockfilePath);
   await writeLockfile(repo, merge.lockfile);
   let staged = false;
   if (merge.dataConflicts.length === 0) {
-    await run('git', ['add', '--', `./${LOCKFILE}`], { cwd: repo.root });
+    try {
+      await run('git', ['add', '--', `./${LOCKFILE}`], { cwd: repo.root });
+    } catch (err) {
+      // Not staged (git gone since the sides were read, the index locked): the conflicted file is
+      // put back, so the command left nothing half done and can simply be run again.
+      fs.writeFileSync(repo.lockfilePath, conflicted);
+      throw err;
+    }
     staged = true;
   }
   return {

@@ -1,0 +1,139 @@
+/**
+ * A git that is there but cannot run, or that disappears while a command runs, and a working
+ * directory removed under simple-git: each ends in one line that names what is wrong, and a
+ * command that stops part-way leaves nothing half-written.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { GIT_NOT_FOUND } from '../lib/errors.ts';
+import { serializeLockfile } from '../lib/lockfile.ts';
+import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
+import { cliIn, createExperimentRepo } from './experiments/helpers.ts';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/lockstep.mjs');
+const REAL_GIT = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+
+let t: TmpRepo | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * A PATH directory holding node and a `git` script: `script` runs before the real git is exec'd
+ * with the same arguments ($D is this directory; the script may remove $D/git to make git vanish).
+ */
+function pathWithGit(script: string | undefined): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-brokengit-'));
+  dirs.push(dir);
+  fs.symlinkSync(process.execPath, path.join(dir, 'node'));
+  if (script !== undefined)
+    fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\nD=${dir}\n${script}\nexec ${REAL_GIT} "$@"\n`, {
+      mode: 0o755,
+    });
+  return dir;
+}
+
+function lockstep(root: string, args: string[], bin: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, PATH: bin, CI: 'true', ...env },
+  });
+  return { status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() };
+}
+
+function conflictedLockfileRepo(): Promise<TmpRepo> {
+  const lockfile = (c: string) =>
+    serializeLockfile({
+      schema: 1,
+      data: {},
+      stages: { train: { code: c.repeat(64), deps: [], params: {}, outs: [] } },
+    });
+  return createTmpRepo({ 'artifacts.lock.yaml': lockfile('a') }).then((repo) => {
+    repo.git('checkout', '-q', '-b', 'other');
+    repo.write('artifacts.lock.yaml', lockfile('b'));
+    repo.commit('other');
+    repo.git('checkout', '-q', 'main');
+    repo.write('artifacts.lock.yaml', lockfile('c'));
+    repo.commit('main');
+    expect(spawnSync('git', ['merge', '-q', 'other'], { cwd: repo.root }).status).not.toBe(0);
+    return repo;
+  });
+}
+
+describe('lock resolve when git disappears while it runs', () => {
+  for (const [when, script] of [
+    ['right after the check that git runs', 'if [ "$1" = --version ]; then /bin/rm -f "$D/git"; fi'],
+    [
+      'after the three sides were read from the index',
+      'if [ "$1" = show ]; then /bin/mkdir "$D/s1" 2>/dev/null || /bin/mkdir "$D/s2" 2>/dev/null || /bin/rm -f "$D/git"; fi',
+    ],
+  ] as const) {
+    it(`${when}: says git is missing and leaves the conflicted lockfile and the index as they were`, async () => {
+      t = await conflictedLockfileRepo();
+      const state = () => [t!.read('artifacts.lock.yaml'), t!.git('status', '--porcelain')];
+      const before = state();
+      const bin = pathWithGit(script);
+      const r = lockstep(t.root, ['lock', 'resolve'], bin);
+      expect(fs.existsSync(path.join(bin, 'git')), 'git vanished').toBe(false);
+      expect({ stderr: r.stderr, status: r.status }).toEqual({
+        stderr: `lockstep: ${GIT_NOT_FOUND}`,
+        status: 1,
+      });
+      expect(state()).toEqual(before);
+    });
+  }
+});
+
+describe('exp queue start when git disappears during a run', () => {
+  it('stops, and every entry (the running one too) is queued again, none failed or lost', async () => {
+    t = await createExperimentRepo('train:\n  lr: 0.01\n  epochs: 3\ndata:\n  seed: 1\n');
+    const root = t.root;
+    // A pipeline whose train stage removes git when it runs with lr 0.03 (the first entry).
+    t.write(
+      'pipe/drop.ts',
+      [
+        "import fs from 'node:fs';",
+        "import { pipeline as base } from './pipeline.ts';",
+        'export function pipeline(params: any) {',
+        '  return base(params).map((s: any) =>',
+        "    s.name === 'train'",
+        '      ? { ...s, async run(ctx: any) { if (params.train.lr === 0.03 && process.env.DROP_GIT) fs.rmSync(process.env.DROP_GIT, { force: true }); return s.run(ctx); } }',
+        '      : s,',
+        '  );',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    t.commit('drop pipeline');
+    const pipe = ['--pipeline', 'pipe/drop.ts'];
+    for (const [name, lr] of [
+      ['q-1', '0.03'],
+      ['q-2', '0.04'],
+      ['q-3', '0.05'],
+    ] as const)
+      expect(
+        (await cliIn(root, 'exp', 'run', '-S', `train.lr=${lr}`, '--name', name, '--queue', ...pipe)).code,
+      ).toBe(0);
+    const bin = pathWithGit('');
+    const r = lockstep(root, ['exp', 'queue', 'start'], bin, { DROP_GIT: path.join(bin, 'git') });
+    expect(fs.existsSync(path.join(bin, 'git')), 'git vanished').toBe(false);
+    const queueDir = path.join(t.repo.stateDir, 'queue');
+    const states = Object.fromEntries(
+      ['q-1', 'q-2', 'q-3'].map((n) => [
+        n,
+        (JSON.parse(fs.readFileSync(path.join(queueDir, `${n}.json`), 'utf8')) as { state: string }).state,
+      ]),
+    );
+    expect(states).toEqual({ 'q-1': 'queued', 'q-2': 'queued', 'q-3': 'queued' });
+    expect(r.stderr.split('\n').at(-1)).toBe(`lockstep: ${GIT_NOT_FOUND}`);
+    expect(r.status).toBe(1);
+    expect(t.git('for-each-ref', 'refs/exps')).toBe('');
+  }, 120_000);
+});
