@@ -82,11 +82,24 @@ export function escapeControl(s: string): string {
 export const GIT_NOT_FOUND =
   'git: not found on PATH. Install git (apt-get install git, brew install git) or add its directory to PATH, then run the command again.';
 
+/** A `git` on PATH that is not executable (and no other git after it): EACCES. */
+export const GIT_NOT_EXECUTABLE =
+  'git: the git found on PATH cannot be run (permission denied). Make it executable (chmod +x), or install git (apt-get install git, brew install git), then run the command again.';
+
 /** No `git` to run: not installed, or not on this process's PATH. */
 export class GitNotFoundError extends LockstepError {
   constructor(options: { cause?: unknown } = {}) {
-    super(GIT_NOT_FOUND, options);
+    super(gitNotStartedMessage(options.cause), options);
   }
+}
+
+/** The one line for a git that could not be started: none on PATH, or one that is not executable. */
+function gitNotStartedMessage(cause: unknown): string {
+  if (cause instanceof GitNotFoundError) return cause.message;
+  const e = cause as NodeJS.ErrnoException | undefined;
+  const eacces =
+    e?.code === 'EACCES' || (cause instanceof Error && /\bspawn git EACCES\b/.test(cause.message));
+  return eacces ? GIT_NOT_EXECUTABLE : GIT_NOT_FOUND;
 }
 
 /**
@@ -97,13 +110,18 @@ export class GitNotFoundError extends LockstepError {
 export function isGitNotFound(err: unknown): boolean {
   if (err instanceof GitNotFoundError) return true;
   const e = err as NodeJS.ErrnoException | undefined;
-  if (e?.code === 'ENOENT' && (e.syscall === 'spawn git' || e.path === 'git')) return true;
-  return err instanceof Error && !(err instanceof LockstepError) && /\bspawn git ENOENT\b/.test(err.message);
+  if ((e?.code === 'ENOENT' || e?.code === 'EACCES') && (e.syscall === 'spawn git' || e.path === 'git'))
+    return true;
+  return (
+    err instanceof Error &&
+    !(err instanceof LockstepError) &&
+    /\bspawn git (?:ENOENT|EACCES)\b/.test(err.message)
+  );
 }
 
 /** Turns any thrown value into a single line (no stack) for the CLI. */
 export function toOneLine(err: unknown): string {
-  if (isGitNotFound(err)) return GIT_NOT_FOUND;
+  if (isGitNotFound(err)) return gitNotStartedMessage(err);
   if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
   return String(err).split('\n')[0] ?? 'unknown error';
 }

@@ -8,26 +8,33 @@
  */
 import { existsSync } from 'node:fs';
 import { GitError, simpleGit, type SimpleGit } from 'simple-git';
-import { GIT_NOT_FOUND, isGitNotFound } from './errors.ts';
+import { GIT_NOT_EXECUTABLE, GIT_NOT_FOUND, isGitNotFound } from './errors.ts';
 
 /**
  * What simple-git keeps of a git that did not start: the spawn error's stack in place of stderr
  * (`Error: spawn git ENOENT\n    at ...`).
  */
-const SPAWN_FAILED = /^Error: spawn git ENOENT\b/;
+const SPAWN_FAILED = /^Error: spawn git (ENOENT|EACCES)\b/;
 
 /** A simple-git client for the repository (or worktree) at `root`. */
 export function gitClient(root: string): SimpleGit {
   return simpleGit({
     baseDir: root,
     errors(error, result) {
-      // The same ENOENT comes for a working directory removed since: that is not a missing git.
-      if (!SPAWN_FAILED.test(Buffer.concat(result.stdErr).toString('utf8')) || !existsSync(root))
-        return error;
+      const spawn = SPAWN_FAILED.exec(Buffer.concat(result.stdErr).toString('utf8'));
+      if (!spawn) return error;
+      // The same ENOENT comes for a working directory removed since: that is not a missing git,
+      // and is said as gitRaw says it (the spawn error's text would read as a missing git).
+      if (!existsSync(root))
+        return new GitError(
+          undefined,
+          `${root}: directory does not exist. Run lockstep inside a git repository.`,
+        );
       // simple-git wraps any error that is not its own GitError, so the missing git is one, with
       // the fields of Node's spawn error (isGitNotFound reads them).
-      return Object.assign(new GitError(undefined, GIT_NOT_FOUND), {
-        code: 'ENOENT',
+      const code = spawn[1]!;
+      return Object.assign(new GitError(undefined, code === 'EACCES' ? GIT_NOT_EXECUTABLE : GIT_NOT_FOUND), {
+        code,
         syscall: 'spawn git',
         path: 'git',
       });

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { GIT_NOT_FOUND } from '../lib/errors.ts';
+import { GIT_NOT_EXECUTABLE, GIT_NOT_FOUND, toOneLine } from '../lib/errors.ts';
+import { gitClient } from '../lib/git-client.ts';
 import { serializeLockfile } from '../lib/lockfile.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 import { cliIn, createExperimentRepo } from './experiments/helpers.ts';
@@ -136,4 +137,40 @@ describe('exp queue start when git disappears during a run', () => {
     expect(r.status).toBe(1);
     expect(t.git('for-each-ref', 'refs/exps')).toBe('');
   }, 120_000);
+});
+
+describe('a working directory removed under a simple-git command', () => {
+  it('is said as a directory that does not exist, not as a missing git', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-gone-'));
+    const git = gitClient(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const err = await git.raw(['status']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeDefined();
+    expect(toOneLine(err)).not.toBe(GIT_NOT_FOUND);
+    expect(toOneLine(err)).toBe(`${dir}: directory does not exist. Run lockstep inside a git repository.`);
+  });
+});
+
+describe('a git on PATH that cannot be executed', () => {
+  it('exp run and exp show say so in one line naming the fix, not "no commit yet" or spawn EACCES', async () => {
+    t = await createTmpRepo({ 'a.txt': 'a\n' });
+    const bin = pathWithGit(undefined);
+    fs.writeFileSync(path.join(bin, 'git'), 'not a program\n', { mode: 0o644 });
+    const refs = t.git('for-each-ref');
+    for (const args of [
+      ['exp', 'run', '--name', 'x'],
+      ['exp', 'show'],
+      ['lock', 'resolve'],
+    ]) {
+      const r = lockstep(t.root, args, bin);
+      expect.soft({ stderr: r.stderr, status: r.status }, args.join(' ')).toEqual({
+        stderr: `lockstep: ${GIT_NOT_EXECUTABLE}`,
+        status: 1,
+      });
+    }
+    expect(t.git('for-each-ref')).toBe(refs);
+  });
 });
