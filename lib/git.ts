@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { withGitReader } from './git-reader.ts';
-import { GitNotFoundError, isGitNotFound } from './errors.ts';
+import { GitNotFoundError, LockstepError, isGitNotFound } from './errors.ts';
 
 /**
  * A git command that failed: what it printed (stdout, then stderr), as simple-git's `GitError`
@@ -61,7 +61,15 @@ export function gitRaw(root: string, args: readonly string[]): Promise<string> {
  * writes anything, when a later step needs git and the ones before it would not fail without.
  */
 export async function requireGit(root: string): Promise<void> {
-  await gitRaw(root, ['--version']);
+  // A git that starts but is not git (a shim whose target is gone exits 127 saying nothing, a
+  // stray script) would have every later command "answer" with nothing: no worktree, no stage.
+  const version = await gitRaw(root, ['--version']);
+  if (!/^git version \S/.test(version)) {
+    const said = version.trim().split('\n')[0]?.slice(0, 80);
+    throw new LockstepError(
+      `git: the git on PATH does not work ('git --version' answered ${said ? `"${said}"` : 'nothing'}). Put a working git first on PATH (which git shows it), then run the command again.`,
+    );
+  }
 }
 
 function git(root: string): { raw(args: string[]): Promise<string> } {

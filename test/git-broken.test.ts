@@ -174,3 +174,58 @@ describe('a git on PATH that cannot be executed', () => {
     expect(t.git('for-each-ref')).toBe(refs);
   });
 });
+
+describe('a git on PATH that starts but does not work', () => {
+  const broken = [
+    ['exits 127 and prints nothing', 'exit 127'],
+    ['prints something else and exits 0', 'echo garbage'],
+  ] as const;
+
+  it('exp queue start says so before it claims an entry, and every entry stays queued', async () => {
+    t = await createExperimentRepo('train:\n  lr: 0.01\n  epochs: 3\ndata:\n  seed: 1\n');
+    for (const name of ['q-1', 'q-2'])
+      expect(
+        (
+          await cliIn(
+            t.root,
+            'exp',
+            'run',
+            '-S',
+            'train.lr=0.02',
+            '--name',
+            name,
+            '--queue',
+            '--pipeline',
+            'pipe/pipeline.ts',
+          )
+        ).code,
+      ).toBe(0);
+    const queueDir = path.join(t.repo.stateDir, 'queue');
+    const entries = () =>
+      ['q-1', 'q-2'].map((n) => fs.readFileSync(path.join(queueDir, `${n}.json`), 'utf8'));
+    const before = entries();
+    for (const [what, script] of broken) {
+      const bin = pathWithGit(`${script}\n`);
+      const r = lockstep(t.root, ['exp', 'queue', 'start'], bin);
+      expect.soft({ stderr: r.stderr, status: r.status }, what).toEqual({
+        stderr: expect.stringMatching(/^lockstep: git: the git on PATH does not work \(.*\)\. .*PATH.*$/),
+        status: 1,
+      });
+      expect.soft(entries(), what).toEqual(before);
+    }
+  }, 120_000);
+
+  it('lock resolve says so and leaves the conflicted lockfile as it was', async () => {
+    t = await conflictedLockfileRepo();
+    const state = () => [t!.read('artifacts.lock.yaml'), t!.git('status', '--porcelain')];
+    const before = state();
+    for (const [what, script] of broken) {
+      const r = lockstep(t.root, ['lock', 'resolve'], pathWithGit(`${script}\n`));
+      expect.soft({ stderr: r.stderr, status: r.status }, what).toEqual({
+        stderr: expect.stringMatching(/^lockstep: git: the git on PATH does not work \(.*\)\. .*PATH.*$/),
+        status: 1,
+      });
+      expect.soft(state(), what).toEqual(before);
+    }
+  });
+});
