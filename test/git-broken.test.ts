@@ -10,9 +10,9 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { GIT_NOT_EXECUTABLE, GIT_NOT_FOUND, toOneLine } from '../lib/errors.ts';
 import { gitClient } from '../lib/git-client.ts';
-import { serializeLockfile } from '../lib/lockfile.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
 import { cliIn, createExperimentRepo } from './experiments/helpers.ts';
+import { conflictedLockfileRepo } from './support/conflicted-lockfile.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/lockstep.mjs');
 const REAL_GIT = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
@@ -47,25 +47,6 @@ function lockstep(root: string, args: string[], bin: string, env: Record<string,
     env: { ...process.env, PATH: bin, CI: 'true', ...env },
   });
   return { status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() };
-}
-
-function conflictedLockfileRepo(): Promise<TmpRepo> {
-  const lockfile = (c: string) =>
-    serializeLockfile({
-      schema: 1,
-      data: {},
-      stages: { train: { code: c.repeat(64), deps: [], params: {}, outs: [] } },
-    });
-  return createTmpRepo({ 'artifacts.lock.yaml': lockfile('a') }).then((repo) => {
-    repo.git('checkout', '-q', '-b', 'other');
-    repo.write('artifacts.lock.yaml', lockfile('b'));
-    repo.commit('other');
-    repo.git('checkout', '-q', 'main');
-    repo.write('artifacts.lock.yaml', lockfile('c'));
-    repo.commit('main');
-    expect(spawnSync('git', ['merge', '-q', 'other'], { cwd: repo.root }).status).not.toBe(0);
-    return repo;
-  });
 }
 
 describe('lock resolve when git disappears while it runs', () => {

@@ -17,8 +17,8 @@ import {
   recentCommits,
 } from '../lib/git.ts';
 import { createTmpRepo, type TmpRepo } from './support/tmp-repo.ts';
-import { serializeLockfile } from '../lib/lockfile.ts';
 import { cliIn, createExperimentRepo, PIPE } from './experiments/helpers.ts';
+import { conflictedLockfileRepo } from './support/conflicted-lockfile.ts';
 import { GOOD, makeRegistryRepo } from './promotion/fixture.ts';
 
 let t: TmpRepo | undefined;
@@ -247,20 +247,7 @@ describe('git not on PATH: commands that run git through simple-git or a worktre
   });
 
   it('lock resolve says git is missing and leaves the conflicted lockfile as it was', async () => {
-    const lockfile = (c: string) =>
-      serializeLockfile({
-        schema: 1,
-        data: {},
-        stages: { train: { code: c.repeat(64), deps: [], params: {}, outs: [] } },
-      });
-    t = await createTmpRepo({ 'artifacts.lock.yaml': lockfile('a') });
-    t.git('checkout', '-q', '-b', 'other');
-    t.write('artifacts.lock.yaml', lockfile('b'));
-    t.commit('other');
-    t.git('checkout', '-q', 'main');
-    t.write('artifacts.lock.yaml', lockfile('c'));
-    t.commit('main');
-    expect(spawnSync('git', ['merge', '-q', 'other'], { cwd: t.root }).status).not.toBe(0);
+    t = await conflictedLockfileRepo();
     // Before: the merged lockfile was written, then `git add` failed: resolved but not staged.
     expectGitNotFound(t.root, ['lock', 'resolve'], () => [
       t!.read('artifacts.lock.yaml'),
