@@ -362,14 +362,8 @@ export class Cache {
 
   /**
    * The bytes of `oid` when they hash to it (one read, for a caller that needs them: a push
-   * sends them); undefined when the object is missing or corrupt (then quarantined).
+   * sends them); else which way it failed: `missing`, or `corrupt` (then quarantined).
    */
-  async readVerified(oid: Oid): Promise<Buffer | undefined> {
-    const data = await this.readChecked(oid);
-    return typeof data === 'string' ? undefined : data;
-  }
-
-  /** `readVerified`, saying which way it failed: `missing`, or `corrupt` (then quarantined). */
   async readChecked(oid: Oid): Promise<Buffer | 'missing' | 'corrupt'> {
     let data: Buffer | undefined;
     try {
