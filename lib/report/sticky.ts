@@ -174,13 +174,17 @@ async function settle(
     const at = marked.findIndex((c) => c.id === mine);
     if (at <= 1) return marked;
     if (Date.now() - since >= SETTLE_MS) {
-      // Still there after the wait: their writers died between creating and deleting them (a
-      // killed job). Deleting them keeps the comment single and the writes one at a time: the
-      // creators waiting behind them still wait for each other, not all write at once.
-      for (const c of marked.slice(1, at))
-        await unlessGone(
-          client.rest.issues.deleteComment({ owner: target.owner, repo: target.repo, comment_id: c.id }),
-        );
+      // The next-oldest creator waits for nobody, so its comment still there after the wait
+      // means its writer died between creating and deleting it (a killed job). Only that one is
+      // deleted: the creators between it and `mine` are alive and waiting like this one, and
+      // deleting theirs would let two write into the oldest at once.
+      await unlessGone(
+        client.rest.issues.deleteComment({
+          owner: target.owner,
+          repo: target.repo,
+          comment_id: marked[1]!.id,
+        }),
+      );
       since = Date.now();
       delay = 50;
       continue;
