@@ -10,6 +10,7 @@
  * `ifGenerationMatch=0`, so every retry is safe; a 412 means the object is already there). Large
  * files use resumable uploads; an interrupted download continues with a Range request.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import fsp from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { IdempotencyStrategy, Storage, type Bucket, type StorageOptions } from '@google-cloud/storage';
@@ -257,6 +258,7 @@ export class GcsRemote implements Remote {
    * the remote (deleting it only at the generation that was checked).
    */
   put(oid: Oid, srcPath: string, options: PutOptions = {}): Promise<boolean> {
+    this.allowListeners(options.signal);
     return this.limit(() => uploadObject(this.uploadTarget, oid, srcPath, options));
   }
 
@@ -319,6 +321,7 @@ export class GcsRemote implements Remote {
    * holds bytes of this object; the caller checks the sha256 and renames it.
    */
   get(oid: Oid, destPath: string, options: TransferOptions = {}): Promise<void> {
+    this.allowListeners(options.signal);
     return this.limit(() => this.getNow(oid, destPath, options));
   }
 
@@ -331,6 +334,19 @@ export class GcsRemote implements Remote {
       backoff: (attempt, signal) => this.backoff(attempt, signal),
       stat: () => this.statObject(oid),
     };
+  }
+
+  /**
+   * Each request in flight holds up to two abort listeners on the caller's signal (the request's
+   * and its body stream's), and up to `concurrency` requests run at once: Node's default limit
+   * of 10 listeners per signal would print a MaxListenersExceededWarning into the user's (or a
+   * Vertex AI job's) log for what is no leak.
+   */
+  private allowListeners(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    const need = 2 * this.concurrency + 10;
+    const now = getMaxListeners(signal);
+    if (now !== 0 && now < need) setMaxListeners(need, signal);
   }
 
   private async getNow(oid: Oid, destPath: string, options: TransferOptions): Promise<void> {

@@ -162,4 +162,29 @@ describe('GcsRemote through pushObjects/pullObjects', () => {
     await expect(pullObjects(other, remote, oids)).rejects.toThrow(IntegrityError);
     expect(new Cache(other).hasSync(oids[1])).toBe(false);
   });
+
+  it('a push and a pull with as many transfers in flight as the remote allows print no listener warning', async () => {
+    // Each request in flight holds abort listeners on the caller's signal; 16 of them at once
+    // (the remote's concurrency) went past Node's default of 10 and printed a
+    // MaxListenersExceededWarning into the job's log, the way a Vertex AI replica's did.
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const { repo, oids } = await filledRepo(48);
+      const remote = await open();
+      const signal = new AbortController().signal;
+      fake.inject({ kind: 'upload', delayMs: 40, times: Infinity });
+      await pushObjects(repo, remote, oids, { signal, jobs: 16 });
+      fake.clearFaults();
+      fake.inject({ kind: 'download', delayMs: 40, times: Infinity });
+      // The same signal again, as one repro passes to every transfer of its stages.
+      const pulled = await pullObjects(freshRepo(), remote, oids, { signal, jobs: 16 });
+      expect(pulled.transferred).toBe(48);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
