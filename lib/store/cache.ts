@@ -35,6 +35,36 @@ export async function hashFileAsync(file: string): Promise<{ oid: Oid; size: num
   return { oid: hash.digest('hex'), size };
 }
 
+/**
+ * Downloads `oid` from `remote` to `dest` (overwritten) and checks its sha256; a mismatch, or a
+ * failed download, removes `dest`. A mismatch throws IntegrityError naming the remote object.
+ */
+export async function downloadVerified(
+  remote: Remote,
+  oid: Oid,
+  dest: string,
+  options: TransferOptions = {},
+): Promise<{ size: number }> {
+  try {
+    await remote.get(oid, dest, options);
+    const { oid: actual, size } = await hashFileAsync(dest);
+    if (actual !== oid) {
+      throw new IntegrityError(
+        formatProblem(
+          `${remote.url}/${objectKey(oid)}`,
+          'remote object does not match its sha256',
+          actual,
+          'The remote copy is corrupt: delete it there and push again from a good cache.',
+        ),
+      );
+    }
+    return { size };
+  } catch (err) {
+    await fs.promises.rm(dest, { force: true });
+    throw err;
+  }
+}
+
 function enospc(): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error('no space left on device (injected by LOCKSTEP_FAULT)');
   err.code = 'ENOSPC';
@@ -339,25 +369,14 @@ export class Cache {
     options: TransferOptions = {},
   ): Promise<{ tmp: string; size: number }> {
     const tmp = this.tempPath();
+    const { size } = await downloadVerified(remote, oid, tmp, options);
     try {
-      await remote.get(oid, tmp, options);
-      const { oid: actual, size } = await hashFileAsync(tmp);
-      if (actual !== oid) {
-        throw new IntegrityError(
-          formatProblem(
-            `${remote.url}/${objectKey(oid)}`,
-            'remote object does not match its sha256',
-            actual,
-            'The remote copy is corrupt: delete it there and push again from a good cache.',
-          ),
-        );
-      }
       await fs.promises.chmod(tmp, 0o444);
-      return { tmp, size };
     } catch (err) {
       await fs.promises.rm(tmp, { force: true });
       throw err;
     }
+    return { tmp, size };
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef, ManifestEntry } from '../types.ts';
 import type { Output } from '../output.ts';
@@ -11,20 +12,28 @@ import type { Remote } from './remote.ts';
 import { tempPathFor } from '../atomic.ts';
 import { targetInside } from '../entry-path.ts';
 import { isArtifactCurrent, readManifest } from './artifacts.ts';
-import { Cache } from './cache.ts';
+import { Cache, downloadVerified } from './cache.ts';
+import { statKey } from './hash-state.ts';
 import { hashFiles, HashTaskError } from './hasher.ts';
 import { loadHashState } from './hash-state.ts';
+import { createProgress } from '../progress.ts';
 import { validateRepoPath } from './paths.ts';
 
 /**
  * Materializes `ref` at `ref.path` from the cache (pulling missing objects from `remote`),
  * replacing what is there atomically (build in a temp dir next to it, then rename). Files are
  * copies, writable. Every object is verified as it is copied out. `signal` stops the pull.
+ *
+ * `direct`: objects the cache lacks are downloaded straight to their place in the checkout and
+ * verified there, and are not kept in the cache. For a scratch workspace used once and thrown
+ * away (a Vertex AI job's inputs): each byte is written once and hashed once, where a pull into
+ * the cache and a copy out of it write it twice and hash it twice, and no fsync is spent on a
+ * disk that goes with the job.
  */
 export async function checkoutArtifact(
   repo: Repo,
   ref: ArtifactRef,
-  options: { remote?: Remote; out?: Output; signal?: AbortSignal } = {},
+  options: { remote?: Remote; out?: Output; signal?: AbortSignal; direct?: boolean } = {},
 ): Promise<void> {
   validateRepoPath(repo, ref.path);
   if (await isArtifactCurrent(repo, ref)) return;
@@ -35,7 +44,13 @@ export async function checkoutArtifact(
     ? manifest.entries
     : [{ path: '', sha256: ref.hash, size: ref.size }];
   const missing = [...new Set(entries.map((e) => e.sha256))].filter((oid) => !cache.hasSync(oid));
-  if (missing.length > 0) {
+  const direct = options.direct === true && missing.length > 0;
+  if (direct) {
+    if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
+    const available = await options.remote.has(missing, { signal: options.signal });
+    const absent = missing.find((oid) => !available.has(oid));
+    if (absent) throw cache.missingError(absent, ref.path, false);
+  } else if (missing.length > 0) {
     if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
     const { pullObjects } = await import('./transfer.ts');
     const pulled = await pullObjects(repo, options.remote, missing, {
@@ -58,7 +73,9 @@ export async function checkoutArtifact(
       await fs.promises.chmod(build, 0o755);
       for (const dir of new Set(targets.map((t) => path.dirname(t)))) fs.mkdirSync(dir, { recursive: true });
     }
-    const destKeys = await copyOutVerified(cache, entries, targets, ref.path, options.out);
+    const destKeys = direct
+      ? await checkoutDirect(cache, options.remote!, entries, targets, new Set(missing), ref.path, options)
+      : await copyOutVerified(cache, entries, targets, ref.path, options.out);
     // Files written within RACY_MS of now are left unrecorded and re-hashed on the next check.
     const writtenAt = Date.now();
     await swapInto(build, abs);
@@ -72,6 +89,67 @@ export async function checkoutArtifact(
     await fs.promises.rm(build, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The `direct` checkout: entries whose object is in `fetch` are downloaded to their target and
+ * verified there (an object named by several entries is downloaded once and copied); the others
+ * are copied out of the cache as usual. Returns each target's stat key.
+ */
+async function checkoutDirect(
+  cache: Cache,
+  remote: Remote,
+  entries: ManifestEntry[],
+  targets: string[],
+  fetch: Set<string>,
+  where: string,
+  options: { out?: Output; signal?: AbortSignal },
+): Promise<string[]> {
+  const keys: string[] = new Array(entries.length);
+  const cached = entries.map((_, i) => i).filter((i) => !fetch.has(entries[i]!.sha256));
+  const copied = await copyOutVerified(
+    cache,
+    cached.map((i) => entries[i]!),
+    cached.map((i) => targets[i]!),
+    where,
+    options.out,
+  );
+  cached.forEach((i, j) => (keys[i] = copied[j]!));
+  const byOid = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    if (fetch.has(e.sha256)) byOid.set(e.sha256, [...(byOid.get(e.sha256) ?? []), i]);
+  });
+  const progress =
+    options.out && byOid.size >= 200
+      ? createProgress(options.out, `checkout ${where}`, byOid.size, { unit: 'objects' })
+      : undefined;
+  const keyOf = async (file: string) => statKey(await fs.promises.stat(file, { bigint: true }));
+  // The remote bounds its own requests in flight; this only keeps the queue of waiting ones short.
+  const limit = pLimit(32);
+  try {
+    const settled = await Promise.allSettled(
+      [...byOid].map(([oid, at]) =>
+        limit(async () => {
+          options.signal?.throwIfAborted();
+          const first = targets[at[0]!]!;
+          await downloadVerified(remote, oid, first, { signal: options.signal });
+          await fs.promises.chmod(first, 0o644);
+          keys[at[0]!] = await keyOf(first);
+          for (const i of at.slice(1)) {
+            await fs.promises.copyFile(first, targets[i]!);
+            await fs.promises.chmod(targets[i]!, 0o644);
+            keys[i] = await keyOf(targets[i]!);
+          }
+          progress?.tick(1);
+        }),
+      ),
+    );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    progress?.stop();
+  }
+  return keys;
 }
 
 /** Copies objects to `targets`, verifying each; corrupt objects are quarantined and re-fetched once. */
