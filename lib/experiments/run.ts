@@ -120,7 +120,13 @@ function spawnRepro(
   args: string[],
   env: NodeJS.ProcessEnv,
   out?: Output,
-): Promise<{ code: number; stdout: string; stderr: string; interrupted?: NodeJS.Signals }> {
+): Promise<{
+  code: number;
+  signal?: NodeJS.Signals;
+  stdout: string;
+  stderr: string;
+  interrupted?: NodeJS.Signals;
+}> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(dir, 'bin', 'lockstep.mjs'), ...args], {
       cwd: dir,
@@ -144,11 +150,35 @@ function spawnRepro(
       unlisten();
       reject(err);
     });
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       unlisten();
-      resolve({ code: code ?? 1, stdout, stderr, interrupted: entry.interrupted });
+      resolve({
+        code: code ?? 1,
+        ...(signal ? { signal } : {}),
+        stdout,
+        stderr,
+        interrupted: entry.interrupted,
+      });
     });
   });
+}
+
+/**
+ * One line saying why a `repro` child failed: the error of a crash (Node prints the source line,
+ * a caret, the error, its stack and `Node.js v20...` last, so the last line says nothing), else
+ * its last line of output; the signal that killed it comes first, and the exit code stands in
+ * for no output.
+ */
+export function failureReason(res: { code: number; signal?: NodeJS.Signals; stderr: string }): string {
+  const lines = res.stderr
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && !/^Node\.js v\d/.test(l));
+  const error = lines.findLast((l) => /^(?:[A-Z][\w$]*)?Error(?: \[[^\]]+\])?: /.test(l));
+  const last =
+    error ?? lines.findLast((l) => !/^\s+at /.test(l) && !/^\s*[\^~]+$/.test(l) && !/^[{}]/.test(l));
+  if (res.signal) return `killed by ${res.signal}${last ? `; its last line: ${last.trim()}` : ', no output'}`;
+  return last ? last.trim() : `exit code ${res.code}, no output`;
 }
 
 /** A stable default name: the same base and overrides give the same name (re-runs replace it). */
@@ -236,7 +266,7 @@ export async function runExperiment(repo: Repo, options: ExpRunOptions): Promise
     const report = parseReport(res.stdout);
     if (!report) {
       throw new LockstepError(
-        `exp ${name}: the pipeline failed (${res.stderr.trim().split('\n').pop() ?? 'no output'}). Fix it, then run the experiment again.`,
+        `exp ${name}: the pipeline failed (${failureReason(res)}). Fix it, then run the experiment again.`,
       );
     }
     const lockText = await readFile(wt.lockfilePath, 'utf8').catch(() => '');
