@@ -196,6 +196,26 @@ describe('a git on PATH that starts but does not work', () => {
     }
   }, 120_000);
 
+  it('a read command that fails on what such a git answers blames that git, not a revision or a parse', async () => {
+    t = await createExperimentRepo('train:\n  lr: 0.01\n  epochs: 3\ndata:\n  seed: 1\n');
+    // Before: "Cannot read properties of undefined (reading 'split')" from exp show, "git:
+    // unknown revision "HEAD"" from params diff, "cannot read its history (git log exited with
+    // code 127)" from registry list.
+    const cases = [
+      ['exits 127 and prints nothing', 'exit 127', ['params', 'diff'], 'nothing'],
+      ['exits 127 and prints nothing', 'exit 127', ['registry', 'list'], 'nothing'],
+      ['prints something else and exits 0', 'echo garbage', ['exp', 'show'], '"garbage"'],
+      ['prints something else and exits 0', 'echo garbage', ['params', 'diff'], '"garbage"'],
+    ] as const;
+    for (const [what, script, args, said] of cases) {
+      const r = lockstep(t.root, [...args], pathWithGit(`${script}\n`));
+      expect.soft({ stderr: r.stderr, status: r.status }, `${args.join(' ')}: git ${what}`).toEqual({
+        stderr: `lockstep: git: the git on PATH does not work ('git --version' answered ${said}). Put a working git first on PATH (which git shows it), then run the command again.`,
+        status: 1,
+      });
+    }
+  }, 120_000);
+
   it('lock resolve says so and leaves the conflicted lockfile as it was', async () => {
     t = await conflictedLockfileRepo();
     const state = () => [t!.read('artifacts.lock.yaml'), t!.git('status', '--porcelain')];

@@ -101,6 +101,31 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
 }
 
 /**
+ * A command that failed inside git's answers (an internal error from parsing them, or an error
+ * that names git) while the git on PATH starts but does not work (a shim whose target is gone
+ * exits 127 saying nothing; a stray script prints something else) failed because of that git:
+ * its own message ("unknown revision HEAD", "Cannot read properties of undefined") would send the
+ * user the wrong way. Checked only once a command has failed, so no command pays for it.
+ */
+async function brokenGitInstead(err: unknown): Promise<LockstepError | undefined> {
+  if (err instanceof ConfigProblems) return undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof LockstepError && !/\bgit\b/i.test(message)) return undefined;
+  if (/git: not found on PATH|the git on PATH/.test(message)) return undefined;
+  const { requireGit } = await import('../git.ts');
+  const cwd = process.cwd();
+  try {
+    await requireGit(cwd);
+    return undefined;
+  } catch (broken) {
+    // No git at all is its own error (GIT_NOT_FOUND), raised where git was needed.
+    if (broken instanceof LockstepError && /the git on PATH does not work/.test(broken.message))
+      return broken;
+    return undefined;
+  }
+}
+
+/**
  * Runs the CLI and returns the exit code: 0 ok, 1 failure, 2 usage.
  * Errors are printed as one line; `LOCKSTEP_DEBUG=1` adds the stack.
  */
@@ -110,12 +135,13 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     const program = await buildProgram(io, argv);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
-  } catch (err) {
-    if (err instanceof CommanderError) {
+  } catch (caught) {
+    if (caught instanceof CommanderError) {
       // --help and --version surface as "errors" with exit code 0.
-      if (err.exitCode === 0) return 0;
+      if (caught.exitCode === 0) return 0;
       return 2;
     }
+    const err = (await brokenGitInstead(caught)) ?? caught;
     // A configuration file with several problems reports all of them, one line each.
     const lines = err instanceof ConfigProblems ? err.lines : [toOneLine(err)];
     for (const line of lines) io.err(`lockstep: ${line}`);
