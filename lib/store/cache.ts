@@ -386,7 +386,10 @@ export class Cache {
   async readChecked(oid: Oid): Promise<Buffer | 'missing' | 'corrupt'> {
     let data: Buffer | undefined;
     try {
-      data = await fs.promises.readFile(this.objectPath(oid));
+      // Read in one call on this thread: objects read this way are small (push reads those up
+      // to 4 MiB), and a promise read is four trips through the thread pool (open, fstat, read,
+      // close), a quarter of a small object's push CPU.
+      data = fs.readFileSync(this.objectPath(oid));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return 'missing';

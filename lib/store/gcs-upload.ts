@@ -94,7 +94,6 @@ export async function uploadObject(
   for (let attempt = 0; attempt <= ctx.integrityRetries; attempt++) {
     options.signal?.throwIfAborted();
     if (attempt > 0) await ctx.backoff(attempt, options.signal);
-    const file = ctx.bucket.file(ctx.keyOf(oid));
     let resumedSession: string | undefined;
     const common = {
       // We check the hashes ourselves (declared to the service and compared after).
@@ -133,6 +132,9 @@ export async function uploadObject(
           }
         }
         if (!stored) {
+          // The client's File (tens of bound methods) only where the client uploads: a small
+          // object goes through MediaClient, and making one per object cost CPU on every push.
+          const file = ctx.bucket.file(ctx.keyOf(oid));
           let uri = resumedSession;
           if (!uri) {
             [uri] = await file.createResumableUpload({

@@ -62,10 +62,14 @@ export async function pushObjects(
       // Verify before upload: a corrupt local object must never reach the remote. A small one is
       // verified in memory and those very bytes are sent.
       const file = cache.objectPath(oid);
-      const size = await fs.promises.stat(file).then(
-        (st) => st.size,
-        () => undefined,
-      );
+      // Synchronous, as the read below: a stat is one call, where a promise is a trip through
+      // the thread pool. Any failure is read as "not there": the read or check says which.
+      let size: number | undefined;
+      try {
+        size = fs.statSync(file, { throwIfNoEntry: false })?.size;
+      } catch {
+        size = undefined;
+      }
       // Which way it failed is read at the failure: an object deleted after the stat (a `gc` in
       // another clone of the same cache) is missing, not corrupt.
       let data: Buffer | undefined;

@@ -207,12 +207,12 @@ describe('push of an object that changes under it', () => {
       const ref = await commitArtifact(repo, 'a.bin');
       const objPath = new Cache(repo).objectPath(ref.hash);
       // Another process (a `gc` in a clone sharing the cache) deletes it right after the stat.
-      const stat = fs.promises.stat;
-      vi.spyOn(fs.promises, 'stat').mockImplementation(async (p, opts) => {
-        const st = await stat(p, opts as never);
+      const stat = fs.statSync;
+      vi.spyOn(fs, 'statSync').mockImplementation(((p: fs.PathLike, opts?: fs.StatSyncOptions) => {
+        const st = stat(p, opts);
         if (p === objPath) fs.rmSync(objPath, { force: true });
-        return st as never;
-      });
+        return st;
+      }) as typeof fs.statSync);
       const err = await pushObjects(repo, new LocalRemote(remoteDir), [ref.hash]).catch((e) => e);
       expect(err).toBeInstanceOf(IntegrityError);
       expect(err.message).toMatch(/object is missing from the cache/);
