@@ -46,8 +46,8 @@ export async function downloadVerified(
   options: TransferOptions = {},
 ): Promise<{ size: number }> {
   try {
-    await remote.get(oid, dest, options);
-    const { oid: actual, size } = await hashFileAsync(dest);
+    const got = await remote.get(oid, dest, options);
+    const { oid: actual, size } = got ? { oid: got.sha256, size: got.size } : await hashFileAsync(dest);
     if (actual !== oid) {
       throw new IntegrityError(
         formatProblem(

@@ -102,9 +102,12 @@ export async function downloadOnce(
   source: DownloadSource,
   destPath: string,
   options: TransferOptions,
-): Promise<{ ok: true } | { ok: false; problem: string }> {
+): Promise<{ ok: true; sha256: string; size: number } | { ok: false; problem: string }> {
   const crc = new Crc32c();
   const md5 = createHash('md5');
+  // The bytes arrive in order (a resumed transfer asks from the byte it has), so the sha256 is
+  // that of the file as written: the caller checks it without reading the file back.
+  const sha256 = createHash('sha256');
   const expected: ObjectHashes = {};
   let received = 0;
   let failures = 0;
@@ -185,6 +188,7 @@ export async function downloadOnce(
               arm();
               crc.update(chunk);
               md5.update(chunk);
+              sha256.update(chunk);
               received += chunk.length;
               if (outError) return callback(outError);
               if (out.write(chunk)) return callback();
@@ -268,5 +272,5 @@ export async function downloadOnce(
         'Check the bucket is a GCS bucket or emulator that stores object hashes.',
       ),
     );
-  return { ok: true };
+  return { ok: true, sha256: sha256.digest('hex'), size: received };
 }

@@ -23,6 +23,7 @@ import {
   type OpenRemoteOptions,
   type PutOptions,
   type Remote,
+  type DownloadedBytes,
   type RemoteObjectInfo,
   type TransferOptions,
 } from './remote.ts';
@@ -320,7 +321,7 @@ export class GcsRemote implements Remote {
    * (up to `integrityRetries` times) and then fails with an IntegrityError. `destPath` only ever
    * holds bytes of this object; the caller checks the sha256 and renames it.
    */
-  get(oid: Oid, destPath: string, options: TransferOptions = {}): Promise<void> {
+  get(oid: Oid, destPath: string, options: TransferOptions = {}): Promise<DownloadedBytes> {
     this.allowListeners(options.signal);
     return this.limit(() => this.getNow(oid, destPath, options));
   }
@@ -349,12 +350,12 @@ export class GcsRemote implements Remote {
     if (now !== 0 && now < need) setMaxListeners(need, signal);
   }
 
-  private async getNow(oid: Oid, destPath: string, options: TransferOptions): Promise<void> {
+  private async getNow(oid: Oid, destPath: string, options: TransferOptions): Promise<DownloadedBytes> {
     let problem = '';
     for (let attempt = 0; attempt <= this.integrityRetries; attempt++) {
       if (attempt > 0) await this.backoff(attempt, options.signal);
       const result = await downloadOnce(this.downloadSource(oid), destPath, options);
-      if (result.ok) return;
+      if (result.ok) return { sha256: result.sha256, size: result.size };
       problem = result.problem;
     }
     await fsp.rm(destPath, { force: true });

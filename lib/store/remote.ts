@@ -6,6 +6,12 @@
  */
 import type { Oid } from '../types.ts';
 
+/** What a download wrote: the sha256 (hex) and length of the bytes, hashed as they arrived. */
+export interface DownloadedBytes {
+  sha256: string;
+  size: number;
+}
+
 export interface TransferOptions {
   signal?: AbortSignal;
 }
@@ -31,9 +37,11 @@ export interface Remote {
   put(oid: Oid, srcPath: string, options?: PutOptions): Promise<boolean>;
   /**
    * Downloads object `oid` to `destPath` (a temporary path chosen by the caller). The caller
-   * verifies the sha256 and renames it into the cache; a mismatch is an IntegrityError.
+   * verifies the sha256 and renames it into the cache; a mismatch is an IntegrityError. A
+   * remote that hashed the bytes as it wrote them returns their sha256 and count, so the caller
+   * need not read the file again.
    */
-  get(oid: Oid, destPath: string, options?: TransferOptions): Promise<void>;
+  get(oid: Oid, destPath: string, options?: TransferOptions): Promise<DownloadedBytes | void>;
   /** Every object id on the remote. */
   list(options?: TransferOptions): AsyncIterable<Oid>;
   /** Every object with its size, last change and version, for retention (`gc --remote`). */
