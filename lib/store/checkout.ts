@@ -117,7 +117,10 @@ async function checkoutDirect(
   cached.forEach((i, j) => (keys[i] = copied[j]!));
   const byOid = new Map<string, number[]>();
   entries.forEach((e, i) => {
-    if (fetch.has(e.sha256)) byOid.set(e.sha256, [...(byOid.get(e.sha256) ?? []), i]);
+    if (!fetch.has(e.sha256)) return;
+    const at = byOid.get(e.sha256);
+    if (at) at.push(i);
+    else byOid.set(e.sha256, [i]);
   });
   const progress =
     options.out && byOid.size >= 200
@@ -126,6 +129,8 @@ async function checkoutDirect(
   const keyOf = async (file: string) => statKey(await fs.promises.stat(file, { bigint: true }));
   // The remote bounds its own requests in flight; this only keeps the queue of waiting ones short.
   const limit = pLimit(32);
+  // The copies of an object named by many entries (empty files, say) run side by side too.
+  const copies = pLimit(16);
   try {
     const settled = await Promise.allSettled(
       [...byOid].map(([oid, at]) =>
@@ -135,11 +140,19 @@ async function checkoutDirect(
           await downloadVerified(remote, oid, first, { signal: options.signal });
           await fs.promises.chmod(first, 0o644);
           keys[at[0]!] = await keyOf(first);
-          for (const i of at.slice(1)) {
-            await fs.promises.copyFile(first, targets[i]!);
-            await fs.promises.chmod(targets[i]!, 0o644);
-            keys[i] = await keyOf(targets[i]!);
-          }
+          // Settled, all of them, before a failure is passed on: the build dir is removed then.
+          const copied = await Promise.allSettled(
+            at.slice(1).map((i) =>
+              copies(async () => {
+                options.signal?.throwIfAborted();
+                await fs.promises.copyFile(first, targets[i]!);
+                await fs.promises.chmod(targets[i]!, 0o644);
+                keys[i] = await keyOf(targets[i]!);
+              }),
+            ),
+          );
+          const bad = copied.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (bad) throw bad.reason;
           progress?.tick(1);
         }),
       ),
