@@ -108,10 +108,10 @@ async function gcsStore(url: string): Promise<NamedStore> {
     url,
     read: (name) => onReset(() => read(name)),
     async write(name, text, options = {}) {
-      // A conditional write is not repeated: if the lost answer was a success, the repeat would
-      // answer 412 and the caller would think another process won.
-      if (options.ifGeneration !== undefined) return write(name, text, options);
-      return onReset(() => write(name, text, options));
+      if (options.ifGeneration !== undefined) return conditionalWrite(name, text, options);
+      // An unconditional write is repeated on 429 and 5xx too, as a read is: one 503 on a job's
+      // spec failed the stage.
+      return onReset(() => transient(() => write(name, text, options)));
     },
     list: (prefix) => onReset(() => list(prefix)),
   };
@@ -122,10 +122,37 @@ async function gcsStore(url: string): Promise<NamedStore> {
    * the next one's text). 429 and 5xx answers are retried with backoff, as the client's own
    * calls were; a dropped connection is onReset's.
    */
-  async function read(name: string): Promise<NamedObject | undefined> {
+  function read(name: string): Promise<NamedObject | undefined> {
+    return transient(() => readOnce(name));
+  }
+
+  /**
+   * A conditional write (a claim) repeated on 429 and 5xx. A 5xx may come after the service
+   * stored the object, and the repeat would then answer 412 as if another process had won: so
+   * before each repeat the object is read, and holding exactly this text (a claim names its
+   * process and time) means the write took.
+   */
+  async function conditionalWrite(
+    name: string,
+    text: string,
+    options: { ifGeneration?: string },
+  ): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await readOnce(name);
+        return await write(name, text, options);
+      } catch (err) {
+        if (attempt >= 6 || statusOf(err) === undefined || !isTransient(err)) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * (0.5 + Math.random() / 2)));
+        if ((await read(name))?.text === text) return true;
+      }
+    }
+  }
+
+  /** `fn`, repeated with backoff (up to 6 times) while it fails with a 429 or 5xx answer. */
+  async function transient<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
       } catch (err) {
         if (attempt >= 6 || statusOf(err) === undefined || !isTransient(err)) throw err;
         await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * (0.5 + Math.random() / 2)));
