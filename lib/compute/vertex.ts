@@ -182,7 +182,13 @@ export class VertexExecutor implements StageExecutor {
     compute: ResolvedStageCompute,
     ctx: StageContext,
   ): Promise<CustomJob> {
-    const { client } = await this.open();
+    const { client, named } = await this.open();
+    if (ctx.signal.aborted) {
+      // Ctrl-C while the claim was taken: no job is created only to be cancelled, and the claim,
+      // which names none, is left stale at once so the next run need not wait it out.
+      await named.write(jobPaths.claim(key), JSON.stringify({ at: 0 })).catch(() => undefined);
+      ctx.signal.throwIfAborted();
+    }
     return submitCustomJob(client, this.vertex, {
       label: stage,
       displayName: `lockstep-${stage}-${key.slice(0, 12)}`,
