@@ -163,22 +163,75 @@ function spawnRepro(
   });
 }
 
+/** Longest reason kept: the line goes into a message and into the queue entry's file. */
+const MAX_REASON_CHARS = 300;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
+
 /**
- * One line saying why a `repro` child failed: the error of a crash (Node prints the source line,
- * a caret, the error, its stack and `Node.js v20...` last, so the last line says nothing), else
- * its last line of output; the signal that killed it comes first, and the exit code stands in
- * for no output.
+ * One line saying why a `repro` child failed. A Node crash (its report ends `Node.js v20...`, so
+ * the last line says nothing) gives the value it threw: an error's first lines up to its stack,
+ * a thrown string or object as Node printed it (on one line), the reason of an unhandled
+ * rejection. Otherwise the child's own error line (`lockstep: ...`), else its last line of
+ * output; a stage's earlier log line that happens to start with "Error:" is not the failure.
+ * The signal that killed it comes first, and the exit code stands in for no output. Colours,
+ * carriage returns and a line too long to read are taken out.
  */
 export function failureReason(res: { code: number; signal?: NodeJS.Signals; stderr: string }): string {
-  const lines = res.stderr
+  const raw = res.stderr
+    .replace(ANSI, '')
     .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l.trim() !== '' && !/^Node\.js v\d/.test(l));
-  const error = lines.findLast((l) => /^(?:[A-Z][\w$]*)?Error(?: \[[^\]]+\])?: /.test(l));
-  const last =
-    error ?? lines.findLast((l) => !/^\s+at /.test(l) && !/^\s*[\^~]+$/.test(l) && !/^[{}]/.test(l));
-  if (res.signal) return `killed by ${res.signal}${last ? `; its last line: ${last.trim()}` : ', no output'}`;
-  return last ? last.trim() : `exit code ${res.code}, no output`;
+    // A progress line redrawn with carriage returns shows what came after the last one.
+    .map((l) => l.replace(/\r+$/, ''))
+    .map((l) => l.slice(l.lastIndexOf('\r') + 1).trimEnd());
+  const isTrailer = (l: string) => /^Node\.js v\d/.test(l) || /^\(Use `node --trace-/.test(l);
+  const crashed = raw.some((l) => /^Node\.js v\d/.test(l));
+  const lines = raw.filter((l) => l.trim() !== '' && !isTrailer(l));
+  let last: string | undefined;
+  if (crashed) last = thrownValue(raw);
+  if (last === undefined) {
+    const error = crashed
+      ? lines.findLast((l) => /^(?:[A-Z][\w$]*)?Error(?: \[[^\]]+\])?: /.test(l))
+      : res.signal
+        ? undefined
+        : lines.findLast((l) => l.startsWith('lockstep: '));
+    last = error ?? lines.findLast((l) => !/^\s+at /.test(l) && !/^\s*[\^~]+$/.test(l) && !/^[{}]/.test(l));
+  }
+  const line = last === undefined ? undefined : cut(last.trim());
+  if (res.signal) return `killed by ${res.signal}${line ? `; its last line: ${line}` : ', no output'}`;
+  return line || `exit code ${res.code}, no output`;
+}
+
+function cut(line: string): string {
+  return line.length > MAX_REASON_CHARS ? `${line.slice(0, MAX_REASON_CHARS - 1)}\u2026` : line;
+}
+
+/**
+ * What a Node crash report says was thrown: after its `<file>:<line>`, source line and caret, up
+ * to the stack (an error) or to the report's end (a string, an object), on one line.
+ */
+function thrownValue(raw: string[]): string | undefined {
+  let caret = -1;
+  for (let i = 0; i < raw.length; i++) {
+    if (!/^\s*\^+$/.test(raw[i]!)) continue;
+    const before = raw.slice(0, i).filter((l) => l.trim() !== '');
+    if (before.length >= 2 && /:\d+$/.test(before.at(-2)!)) caret = i;
+  }
+  if (caret < 0) return undefined;
+  const block: string[] = [];
+  for (const l of raw.slice(caret + 1)) {
+    if (/^Node\.js v\d/.test(l) || /^\(Use `node --trace-/.test(l)) break;
+    block.push(l);
+  }
+  while (block.length > 0 && block[0]!.trim() === '') block.shift();
+  const stack = block.findIndex((l) => /^\s+at /.test(l));
+  const value = (stack >= 0 ? block.slice(0, stack) : block)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .join(' ');
+  if (value === '') return undefined;
+  const rejected = /^UnhandledPromiseRejection: .*The promise rejected with the reason "(.*)"\.$/.exec(value);
+  return rejected ? `unhandled rejection: ${rejected[1]}` : value;
 }
 
 /** A stable default name: the same base and overrides give the same name (re-runs replace it). */
