@@ -24,22 +24,44 @@ export class GitCommandError extends Error {
  * stdout and stderr as the message. A git killed by a signal fails too (simple-git took its cut
  * output as the answer).
  */
-export function gitRaw(root: string, args: readonly string[]): Promise<string> {
+export function gitRaw(
+  root: string,
+  args: readonly string[],
+  options: { timeoutMs?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    // A git that never answers (only for a caller that set a bound): killed, and its pipes let
+    // go, so neither it nor a child it left holding them keeps this process open.
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            child.kill('SIGKILL');
+            child.stdout.destroy();
+            child.stderr.destroy();
+            child.unref();
+            reject(
+              new GitCommandError(
+                `git ${args[0] ?? ''}: no answer in ${options.timeoutMs} ms. Run the command again.`,
+              ),
+            );
+          }, options.timeoutMs);
+    child.on('close', () => clearTimeout(timer));
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (e: NodeJS.ErrnoException) =>
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       reject(
         e.code === 'ENOENT' && !existsSync(root)
           ? new GitCommandError(`${root}: directory does not exist. Run lockstep inside a git repository.`)
           : isGitNotFound(e)
             ? new GitNotFoundError({ cause: e })
             : e,
-      ),
-    );
+      );
+    });
     child.on('close', (code, signal) => {
       // Killed by a signal (the OOM killer, a stray kill): what it printed may be cut anywhere, and
       // a cut list of refs or commits must not read as the whole answer.
@@ -60,10 +82,10 @@ export function gitRaw(root: string, args: readonly string[]): Promise<string> {
  * Fails with GitNotFoundError when no git can be started: for a command to check before it
  * writes anything, when a later step needs git and the ones before it would not fail without.
  */
-export async function requireGit(root: string): Promise<void> {
+export async function requireGit(root: string, options: { timeoutMs?: number } = {}): Promise<void> {
   // A git that starts but is not git (a shim whose target is gone exits 127 saying nothing, a
   // stray script) would have every later command "answer" with nothing: no worktree, no stage.
-  const version = await gitRaw(root, ['--version']);
+  const version = await gitRaw(root, ['--version'], options);
   if (!/^git version \S/.test(version)) {
     const said = version.trim().split('\n')[0]?.slice(0, 80);
     throw new LockstepError(

@@ -100,6 +100,9 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
   return program;
 }
 
+/** How long the check of git after a failed command waits for `git --version`. */
+const GIT_CHECK_TIMEOUT_MS = 5_000;
+
 /**
  * A command that failed inside git's answers (an internal error from parsing them, or an error
  * that names git) while the git on PATH starts but does not work (a shim whose target is gone
@@ -107,15 +110,25 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
  * its own message ("unknown revision HEAD", "Cannot read properties of undefined") would send the
  * user the wrong way. Checked only once a command has failed, so no command pays for it.
  */
-async function brokenGitInstead(err: unknown): Promise<LockstepError | undefined> {
+async function brokenGitInstead(err: unknown, cwd: string): Promise<LockstepError | undefined> {
   if (err instanceof ConfigProblems) return undefined;
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof LockstepError && !/\bgit\b/i.test(message)) return undefined;
+  if (err instanceof LockstepError) {
+    // A usage error (exit 2) or a stop by a signal is not git's doing, and neither is a message
+    // that only names a path called git (~/git/proj, .git).
+    if (err.exitCode !== 1 || !/(?<![\w./\\-])git(?![\w/\\-])/i.test(message)) return undefined;
+  } else if (err instanceof Error) {
+    // A system error (ENOTDIR, EACCES, ENOSPC of a file this command touched) or an abort names
+    // what failed: it is not a parse of what git answered.
+    const { syscall } = err as NodeJS.ErrnoException;
+    if ((syscall !== undefined && !syscall.startsWith('spawn')) || err.name === 'AbortError')
+      return undefined;
+  }
   if (/git: not found on PATH|the git on PATH/.test(message)) return undefined;
   const { requireGit } = await import('../git.ts');
-  const cwd = process.cwd();
   try {
-    await requireGit(cwd);
+    // Bounded: a git that never answers must not hold a failed command open.
+    await requireGit(cwd, { timeoutMs: GIT_CHECK_TIMEOUT_MS });
     return undefined;
   } catch (broken) {
     // No git at all is its own error (GIT_NOT_FOUND), raised where git was needed.
@@ -141,7 +154,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
       if (caught.exitCode === 0) return 0;
       return 2;
     }
-    const err = (await brokenGitInstead(caught)) ?? caught;
+    const err = (await brokenGitInstead(caught, io.cwd)) ?? caught;
     // A configuration file with several problems reports all of them, one line each.
     const lines = err instanceof ConfigProblems ? err.lines : [toOneLine(err)];
     for (const line of lines) io.err(`lockstep: ${line}`);
