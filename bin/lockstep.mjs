@@ -9,6 +9,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+// A shell whose directory was deleted (or moved away) under it: every path the CLI resolves
+// needs the current directory, and Node would end with a stack of its own (uv_cwd).
+try {
+  process.cwd();
+} catch {
+  console.error(
+    'lockstep: the current directory no longer exists (it was deleted or moved). cd into the repository again, then run the command.',
+  );
+  process.exit(1);
+}
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist', 'cli');
 

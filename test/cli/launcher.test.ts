@@ -218,6 +218,33 @@ describe('lockstep launcher (bin/lockstep.mjs)', () => {
     });
   });
 
+  it('run from a directory that was deleted under the shell, it fails in one line', async () => {
+    const gone = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-gone-'));
+    // The shell enters the directory, which is then removed: the CLI starts with no cwd.
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          'cd "$1" && rmdir "$1" && exec "$2" "$3" status',
+          'sh',
+          gone,
+          process.execPath,
+          path.join(ROOT, 'bin/lockstep.mjs'),
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let err = '';
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.on('close', (c) => resolve({ code: c, stderr: err }));
+    });
+    expect(fs.existsSync(gone)).toBe(false);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      'lockstep: the current directory no longer exists (it was deleted or moved). cd into the repository again, then run the command.\n',
+    );
+  });
+
   it('without tsx and without a usable build (npm ci --omit=dev, then an edit) it fails in one line', async () => {
     const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-launcher-prod-'));
     try {
