@@ -210,18 +210,30 @@ async function copyOutVerified(
   return keys;
 }
 
-/** Renames `build` onto `abs`, moving whatever is there aside first and deleting it after. */
+/**
+ * Renames `build` onto `abs`, moving whatever is there aside first and deleting it after. A file
+ * replaced by a file is renamed over; a directory there, or a file where a directory goes (a
+ * path that was a single file and is now a directory artifact), is moved aside, since a rename
+ * cannot replace one kind with the other.
+ */
 async function swapInto(build: string, abs: string): Promise<void> {
   let trash: string | undefined;
   try {
     const st = await fs.promises.lstat(abs);
-    if (st.isDirectory()) {
+    const buildIsDir = (await fs.promises.lstat(build)).isDirectory();
+    if (st.isDirectory() || buildIsDir) {
       trash = `${tempPathFor(abs)}.old`;
       await fs.promises.rename(abs, trash);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await fs.promises.rename(build, abs);
+  try {
+    await fs.promises.rename(build, abs);
+  } catch (err) {
+    // What was there goes back: a failed checkout leaves the old contents in place.
+    if (trash) await fs.promises.rename(trash, abs).catch(() => undefined);
+    throw err;
+  }
   if (trash) await fs.promises.rm(trash, { recursive: true, force: true });
 }
