@@ -11,14 +11,14 @@ import type { Browser } from 'playwright-core';
 import { buildPlots } from '../../lib/plots/build.ts';
 import type { RevisionPlotData } from '../../lib/plots/collect.ts';
 import { renderPlotsHtml } from '../../lib/plots/html.ts';
-import { launchChromium, recordingPage } from '../support/chromium.ts';
+import { closeChromium, launchChromium, recordingPage } from '../support/chromium.ts';
 
 let browser: Browser;
 beforeAll(async () => {
   browser = await launchChromium();
 });
 afterAll(async () => {
-  await browser?.close();
+  await closeChromium(browser);
 });
 
 const LABELS = ['angry', 'happy', 'sad'];

@@ -14,7 +14,7 @@ import {
   perClassF1Chart,
   type ChartRevision,
 } from '../../lib/report/charts.ts';
-import { launchChromium, recordingPage } from '../support/chromium.ts';
+import { closeChromium, launchChromium, recordingPage } from '../support/chromium.ts';
 
 let browser: Browser;
 let page: Page;
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await page.evaluate(() => (globalThis as any).mermaid.initialize({ startOnLoad: false }));
 }, 60_000);
 afterAll(async () => {
-  await browser?.close();
+  await closeChromium(browser);
 });
 
 /** Renders one block; resolves the SVG text, rejects with Mermaid's parse or render error. */

@@ -21,6 +21,24 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/**
+ * Closes `browser`, waiting at most `ms`: a Chromium that does not answer its close under a
+ * loaded machine failed a whole test file on its afterAll hook's 60 s timeout after every test
+ * had passed. Past the bound the browser is left to exit with this process (it is tied to it
+ * by its pipe), and the hook goes on with the rest of its clean-up.
+ */
+export async function closeChromium(browser: Browser | undefined, ms = 20_000): Promise<void> {
+  if (!browser) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    browser.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** A new page that records requests and errors; with `allow`, any other URL is aborted. */
 export async function recordingPage(
   browser: Browser,

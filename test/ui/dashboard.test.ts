@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { buildUiRepo, HOSTILE, type UiRepo } from '../support/ui-repo.ts';
+import { closeChromium } from '../support/chromium.ts';
 import { startUiServer } from '../../lib/ui/server.ts';
 import { repoAt } from '../../lib/repo.ts';
 
@@ -37,7 +38,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await closeChromium(browser);
   await stop?.();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
