@@ -11,13 +11,37 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // A shell whose directory was deleted (or moved away) under it: every path the CLI resolves
 // needs the current directory, and Node would end with a stack of its own (uv_cwd).
+// `-C <absolute dir>` (or `--cwd=`) ahead of the command names a directory that does not need
+// the current one: the CLI starts there instead.
 try {
   process.cwd();
 } catch {
-  console.error(
-    'lockstep: the current directory no longer exists (it was deleted or moved). cd into the repository again, then run the command.',
-  );
-  process.exit(1);
+  if (!chdirToAbsoluteRootCwd(process.argv.slice(2))) {
+    console.error(
+      'lockstep: the current directory no longer exists (it was deleted or moved). cd into the repository again, then run the command.',
+    );
+    process.exit(1);
+  }
+}
+
+/** Enters the absolute directory of the root `-C`/`--cwd` option, if any; true when it did. */
+function chdirToAbsoluteRootCwd(argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    let dir;
+    if (arg === '-C' || arg === '--cwd') dir = argv[i + 1];
+    else if (arg.startsWith('--cwd=')) dir = arg.slice('--cwd='.length);
+    else if (arg.startsWith('-C') && !arg.startsWith('--')) dir = arg.slice(2);
+    else return false;
+    if (!dir || !path.isAbsolute(dir)) return false;
+    try {
+      process.chdir(dir);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
