@@ -117,7 +117,13 @@ export function sweepTempFiles(dir: string, pattern: RegExp = TEMP_NAME): number
   for (const name of names) {
     const m = pattern.exec(name);
     if (!m || isProcessAlive(Number(m[1]))) continue;
-    fs.rmSync(path.join(dir, name), { force: true });
+    // A directory too: what a checkout killed mid-swap had moved aside. One that cannot be
+    // removed (a read-only directory inside it) is left rather than failing the command.
+    try {
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    } catch {
+      continue;
+    }
     removed++;
   }
   return removed;

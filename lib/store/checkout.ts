@@ -78,7 +78,7 @@ export async function checkoutArtifact(
       : await copyOutVerified(cache, entries, targets, ref.path, options.out);
     // Files written within RACY_MS of now are left unrecorded and re-hashed on the next check.
     const writtenAt = Date.now();
-    await swapInto(build, abs);
+    await swapInto(build, abs, repo.tmpDir);
     const state = loadHashState(repo);
     state.forget(ref.path);
     entries.forEach((e, i) =>
@@ -216,15 +216,12 @@ async function copyOutVerified(
  * path that was a single file and is now a directory artifact), is moved aside, since a rename
  * cannot replace one kind with the other.
  */
-async function swapInto(build: string, abs: string): Promise<void> {
+async function swapInto(build: string, abs: string, tmpDir: string): Promise<void> {
   let trash: string | undefined;
   try {
     const st = await fs.promises.lstat(abs);
     const buildIsDir = (await fs.promises.lstat(build)).isDirectory();
-    if (st.isDirectory() || buildIsDir) {
-      trash = `${tempPathFor(abs)}.old`;
-      await fs.promises.rename(abs, trash);
-    }
+    if (st.isDirectory() || buildIsDir) trash = await moveAside(abs, tmpDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -235,5 +232,50 @@ async function swapInto(build: string, abs: string): Promise<void> {
     if (trash) await fs.promises.rename(trash, abs).catch(() => undefined);
     throw err;
   }
-  if (trash) await fs.promises.rm(trash, { recursive: true, force: true });
+  if (trash) await removeTrash(trash);
+}
+
+/**
+ * Deletes what `swapInto` moved aside. The checkout is in place by then, so a failure here does
+ * not fail it: a read-only directory (whose entries cannot be unlinked) is made writable and the
+ * removal retried; what still cannot be removed is left, and in `.lockstep/tmp` the sweep retries.
+ */
+async function removeTrash(trash: string): Promise<void> {
+  try {
+    await fs.promises.rm(trash, { recursive: true, force: true });
+    return;
+  } catch {
+    // Made writable below.
+  }
+  const writable = async (dir: string): Promise<void> => {
+    await fs.promises.chmod(dir, 0o700).catch(() => undefined);
+    const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await writable(path.join(dir, e.name));
+  };
+  if ((await fs.promises.lstat(trash).catch(() => undefined))?.isDirectory()) await writable(trash);
+  await fs.promises.rm(trash, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/**
+ * Moves `abs` aside into `tmpDir` (`.lockstep/tmp/`, under a `tempPathFor` name carrying this
+ * pid), so a process killed before it deletes it leaves nothing in the work tree (where `git
+ * status` and an `add` of the parent would pick it up) and the next command holding the repo lock
+ * sweeps it. Where that rename fails (another filesystem than `.lockstep`, a read-only directory)
+ * it is moved aside next to itself, as before.
+ */
+async function moveAside(abs: string, tmpDir: string): Promise<string> {
+  await fs.promises.mkdir(tmpDir, { recursive: true });
+  const trash = tempPathFor(abs, tmpDir);
+  try {
+    await fs.promises.rename(abs, trash);
+    return trash;
+  } catch (err) {
+    // EXDEV: another filesystem. EACCES/EPERM: a directory moved to another parent needs write
+    // permission on itself (for its `..`), which a read-only directory lacks; next to itself it
+    // does not.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
+  }
+  const sibling = `${tempPathFor(abs)}.old`;
+  await fs.promises.rename(abs, sibling);
+  return sibling;
 }
