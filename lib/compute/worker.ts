@@ -152,54 +152,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** How long a replica waits for its job spec by default (LOCKSTEP_JOB_SPEC_WAIT_SECONDS). */
-const SPEC_WAIT_SECONDS = 1800;
-
-/**
- * The job spec, once it is on the remote. `lockstep repro` creates the job first and uploads the
- * stage's inputs and then the spec while Vertex AI provisions the machines, so a replica may
- * start before the spec is there: it waits for it (polling at 0.2 s, backing off to 5 s), and
- * says so in the log after 10 s. A spec still missing after the wait means the process that
- * submitted the job stopped before uploading it.
- */
-async function waitForSpec(
-  named: NamedStore,
-  options: RunJobOptions,
-  replica: string,
-): Promise<{ text: string }> {
-  const env = options.env ?? process.env;
-  const raw = env.LOCKSTEP_JOB_SPEC_WAIT_SECONDS;
-  const waitSeconds = raw === undefined || raw === '' ? SPEC_WAIT_SECONDS : Number(raw);
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
-    throw new ConfigError(
-      `LOCKSTEP_JOB_SPEC_WAIT_SECONDS: "${raw}" is not a number of seconds. Set it to 0 or more, or unset it for ${SPEC_WAIT_SECONDS}.`,
-    );
-  const where = `${options.remote}/${jobPaths.spec(options.key)}`;
-  const started = Date.now();
-  let delay = 200;
-  let said = false;
-  for (;;) {
-    const spec = await named.read(jobPaths.spec(options.key));
-    if (spec) return spec;
-    const waited = (Date.now() - started) / 1000;
-    if (waited >= waitSeconds)
-      throw new ConfigError(
-        `${where}: job spec not found after ${waited.toFixed(0)} s. The lockstep repro that submitted this job stopped before uploading its inputs: run lockstep repro again.`,
-      );
-    if (!said && waited >= 10) {
-      said = true;
-      options.out.err(
-        `${replica}: waiting for the job spec at ${where} (its inputs are still being uploaded)`,
-      );
-    }
-    options.signal?.throwIfAborted();
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(delay, Math.max(0, waitSeconds * 1000 - waited * 1000))),
-    );
-    delay = Math.min(5000, delay * 1.5);
-  }
-}
-
 async function runInScratch(
   options: RunJobOptions & { imageRoot: string },
   named: NamedStore,
@@ -207,7 +159,12 @@ async function runInScratch(
   replica: { name: string; index: number },
 ): Promise<void> {
   const { key, out } = options;
-  const specText = await waitForSpec(named, options, replica.name);
+  const specText = await named.read(jobPaths.spec(key));
+  if (!specText) {
+    throw new ConfigError(
+      `${options.remote}/${jobPaths.spec(key)}: job spec not found. Submit the job with lockstep repro.`,
+    );
+  }
   const spec = jobSpecSchema.parse(JSON.parse(specText.text));
   const image = repoAt(options.imageRoot);
   const repo = repoAt(scratch);
