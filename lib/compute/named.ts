@@ -132,20 +132,17 @@ async function gcsStore(url: string): Promise<NamedStore> {
    * before each repeat the object is read, and holding exactly this text (a claim names its
    * process and time) means the write took.
    */
-  async function conditionalWrite(
+  function conditionalWrite(
     name: string,
     text: string,
     options: { ifGeneration?: string },
   ): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await write(name, text, options);
-      } catch (err) {
-        if (attempt >= 6 || statusOf(err) === undefined || !isTransient(err)) throw err;
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * (0.5 + Math.random() / 2)));
-        if ((await read(name))?.text === text) return true;
-      }
-    }
+    let tried = false;
+    return transient(async () => {
+      if (tried && (await read(name))?.text === text) return true;
+      tried = true;
+      return write(name, text, options);
+    });
   }
 
   /** `fn`, repeated with backoff (up to 6 times) while it fails with a 429 or 5xx answer. */
