@@ -184,8 +184,7 @@ export function failureReason(res: { code: number; signal?: NodeJS.Signals; stde
     // A progress line redrawn with carriage returns shows what came after the last one.
     .map((l) => l.replace(/\r+$/, ''))
     .map((l) => l.slice(l.lastIndexOf('\r') + 1).trimEnd());
-  const isTrailer = (l: string) => /^Node\.js v\d/.test(l) || /^\(Use `node --trace-/.test(l);
-  const crashed = raw.some((l) => /^Node\.js v\d/.test(l));
+  const crashed = raw.some((l) => NODE_VERSION_LINE.test(l));
   const lines = raw.filter((l) => l.trim() !== '' && !isTrailer(l));
   let last: string | undefined;
   if (crashed) last = thrownValue(raw);
@@ -200,6 +199,14 @@ export function failureReason(res: { code: number; signal?: NodeJS.Signals; stde
   const line = last === undefined ? undefined : cut(last.trim());
   if (res.signal) return `killed by ${res.signal}${line ? `; its last line: ${line}` : ', no output'}`;
   return line || `exit code ${res.code}, no output`;
+}
+
+/** The closing line of a Node crash report. */
+const NODE_VERSION_LINE = /^Node\.js v\d/;
+
+/** A line Node adds after what was thrown: its version, or its hint about --trace flags. */
+function isTrailer(line: string): boolean {
+  return NODE_VERSION_LINE.test(line) || /^\(Use `node --trace-/.test(line);
 }
 
 function cut(line: string): string {
@@ -220,7 +227,7 @@ function thrownValue(raw: string[]): string | undefined {
   if (caret < 0) return undefined;
   const block: string[] = [];
   for (const l of raw.slice(caret + 1)) {
-    if (/^Node\.js v\d/.test(l) || /^\(Use `node --trace-/.test(l)) break;
+    if (isTrailer(l)) break;
     block.push(l);
   }
   while (block.length > 0 && block[0]!.trim() === '') block.shift();

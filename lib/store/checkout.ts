@@ -13,9 +13,8 @@ import { tempPathFor } from '../atomic.ts';
 import { targetInside } from '../entry-path.ts';
 import { isArtifactCurrent, readManifest } from './artifacts.ts';
 import { Cache, downloadVerified } from './cache.ts';
-import { statKey } from './hash-state.ts';
 import { hashFiles, HashTaskError } from './hasher.ts';
-import { loadHashState } from './hash-state.ts';
+import { loadHashState, statKey } from './hash-state.ts';
 import { createProgress } from '../progress.ts';
 import { validateRepoPath } from './paths.ts';
 
