@@ -3,58 +3,32 @@
  * one placeholder): the object is downloaded once and copied to the other entries, and those
  * copies are not done one after another (20 000 empty files took ~9x a checkout through the cache).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FakeGcs } from '../support/fake-gcs.ts';
-import { repoAt, type Repo } from '../../lib/repo.ts';
-import { Cache } from '../../lib/store/cache.ts';
-import { artifactObjects, commitArtifact, isArtifactCurrent } from '../../lib/store/artifacts.ts';
+import { isArtifactCurrent } from '../../lib/store/artifacts.ts';
 import { checkoutArtifact } from '../../lib/store/checkout.ts';
-import { pushObjects } from '../../lib/store/transfer.ts';
-import { remoteOn, tempDir } from './gcs-helpers.ts';
+import { pushedArtifact, remoteOn, repoIn, useGcsFixture } from './gcs-helpers.ts';
 
-let fake: FakeGcs;
-const cleanup: string[] = [];
-beforeAll(async () => {
-  fake = await FakeGcs.start();
-});
-afterAll(async () => {
-  await fake.close();
-});
-afterEach(() => {
-  for (const d of cleanup.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function freshRepo(): Repo {
-  const root = tempDir();
-  cleanup.push(root);
-  return repoAt(root);
-}
+const fx = useGcsFixture();
+const freshRepo = () => repoIn(fx.dir);
 
 describe('direct checkout of many entries with the same bytes', () => {
   it('takes about as long as a checkout through the cache', async () => {
-    const src = freshRepo();
-    for (let i = 0; i < 20_000; i++) {
-      const abs = path.join(src.root, 'data/in', `d${i % 100}`, `f${i}`);
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
-      fs.writeFileSync(abs, '');
-    }
-    fs.writeFileSync(path.join(src.root, 'data/in/other'), 'o');
-    const cache = new Cache(src);
-    const ref = await commitArtifact(src, 'data/in', { cache });
-    await pushObjects(src, remoteOn(fake), await artifactObjects(src, ref, { cache }));
+    const files: Record<string, string> = { other: 'o' };
+    for (let i = 0; i < 20_000; i++) files[`d${i % 100}/f${i}`] = '';
+    const ref = await pushedArtifact(fx.fake, fx.dir, 'data/in', files);
 
     // Once to warm up (the hash workers, the fake's first requests), then timed.
-    await checkoutArtifact(freshRepo(), ref, { remote: remoteOn(fake) });
+    await checkoutArtifact(freshRepo(), ref, { remote: remoteOn(fx.fake) });
     const viaCache = freshRepo();
     let t = Date.now();
-    await checkoutArtifact(viaCache, ref, { remote: remoteOn(fake) });
+    await checkoutArtifact(viaCache, ref, { remote: remoteOn(fx.fake) });
     const cachedMs = Date.now() - t;
 
     const direct = freshRepo();
     t = Date.now();
-    await checkoutArtifact(direct, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(direct, ref, { remote: remoteOn(fx.fake), direct: true });
     const directMs = Date.now() - t;
     expect(await isArtifactCurrent(direct, ref)).toBe(true);
     expect(fs.readFileSync(path.join(direct.root, 'data/in/d7/f19907'), 'utf8')).toBe('');
@@ -64,15 +38,9 @@ describe('direct checkout of many entries with the same bytes', () => {
   }, 120_000);
 
   it('stopped while it copies, it leaves nothing next to the target', async () => {
-    const src = freshRepo();
-    for (let i = 0; i < 5000; i++) {
-      const abs = path.join(src.root, 'data/in', `d${i % 50}`, `f${i}`);
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
-      fs.writeFileSync(abs, 'same\n');
-    }
-    const cache = new Cache(src);
-    const ref = await commitArtifact(src, 'data/in', { cache });
-    await pushObjects(src, remoteOn(fake), await artifactObjects(src, ref, { cache }));
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 5000; i++) files[`d${i % 50}/f${i}`] = 'same\n';
+    const ref = await pushedArtifact(fx.fake, fx.dir, 'data/in', files);
     const repo = freshRepo();
     const stop = new AbortController();
     const data = path.join(repo.root, 'data');
@@ -88,7 +56,7 @@ describe('direct checkout of many entries with the same bytes', () => {
     }, 1);
     try {
       await expect(
-        checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true, signal: stop.signal }),
+        checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true, signal: stop.signal }),
       ).rejects.toThrow(/stopped/);
     } finally {
       clearInterval(watch);

@@ -4,58 +4,23 @@
  * a checkout stopped halfway (nothing is left next to the target), and many downloads on one
  * signal (no listener warning).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FakeGcs } from '../support/fake-gcs.ts';
-import { repoAt, type Repo } from '../../lib/repo.ts';
-import { Cache } from '../../lib/store/cache.ts';
-import { artifactObjects, commitArtifact, isArtifactCurrent } from '../../lib/store/artifacts.ts';
+import { isArtifactCurrent } from '../../lib/store/artifacts.ts';
 import { checkoutArtifact } from '../../lib/store/checkout.ts';
-import { pushObjects } from '../../lib/store/transfer.ts';
-import { remoteOn, tempDir } from './gcs-helpers.ts';
+import { pushedArtifact, remoteOn, repoIn, useGcsFixture } from './gcs-helpers.ts';
 
-let fake: FakeGcs;
-const cleanup: string[] = [];
-beforeAll(async () => {
-  fake = await FakeGcs.start();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(() => fake.reset());
-afterEach(() => {
-  for (const d of cleanup.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const fx = useGcsFixture();
+const pushed = (rel: string, files: Record<string, string> | string) =>
+  pushedArtifact(fx.fake, fx.dir, rel, files);
+const freshRepo = () => repoIn(fx.dir);
 
-function freshRepo(): Repo {
-  const r = tempDir();
-  cleanup.push(r);
-  return repoAt(r);
-}
-
-async function pushed(rel: string, files: Record<string, string> | string) {
-  const repo = freshRepo();
-  if (typeof files === 'string') {
-    fs.mkdirSync(path.dirname(path.join(repo.root, rel)), { recursive: true });
-    fs.writeFileSync(path.join(repo.root, rel), files);
-  } else
-    for (const [f, t] of Object.entries(files)) {
-      const abs = path.join(repo.root, rel, f);
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
-      fs.writeFileSync(abs, t);
-    }
-  const cache = new Cache(repo);
-  const ref = await commitArtifact(repo, rel, { cache });
-  await pushObjects(repo, remoteOn(fake), await artifactObjects(repo, ref, { cache }));
-  return ref;
-}
-
-describe('brk3 direct', () => {
+describe('direct checkout of the shapes data comes in', () => {
   it('a single-file dep is downloaded into place', async () => {
     const ref = await pushed('data/one.bin', 'hello one\n');
     const repo = freshRepo();
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     expect(fs.readFileSync(path.join(repo.root, 'data/one.bin'), 'utf8')).toBe('hello one\n');
     expect(fs.readdirSync(path.join(repo.root, 'data'))).toEqual(['one.bin']);
     expect(await isArtifactCurrent(repo, ref)).toBe(true);
@@ -66,7 +31,7 @@ describe('brk3 direct', () => {
     const repo = freshRepo();
     fs.mkdirSync(path.join(repo.root, 'data'));
     fs.writeFileSync(path.join(repo.root, 'data/one.bin'), 'old');
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     expect(fs.readFileSync(path.join(repo.root, 'data/one.bin'), 'utf8')).toBe('hello one\n');
   });
 
@@ -74,7 +39,7 @@ describe('brk3 direct', () => {
     const files: Record<string, string> = { e1: '', e2: '', 'sub/e3': '', x: 'x' };
     const ref = await pushed('data/in', files);
     const repo = freshRepo();
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     for (const [f, t] of Object.entries(files))
       expect(fs.readFileSync(path.join(repo.root, 'data/in', f), 'utf8')).toBe(t);
     expect(await isArtifactCurrent(repo, ref)).toBe(true);
@@ -83,16 +48,16 @@ describe('brk3 direct', () => {
   it('a download dropped mid-body resumes and the checkout completes', async () => {
     const ref = await pushed('data/in', { big: 'y'.repeat(300_000), small: 'z' });
     const repo = freshRepo();
-    fake.inject({ kind: 'download', dropAfterBytes: 1000, times: 2, nameIncludes: 'sha256/' });
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    fx.fake.inject({ kind: 'download', dropAfterBytes: 1000, times: 2, nameIncludes: 'sha256/' });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     expect(fs.readFileSync(path.join(repo.root, 'data/in/big'), 'utf8')).toBe('y'.repeat(300_000));
   });
 
   it('a corrupt download is fetched again, or fails and leaves nothing', async () => {
     const ref = await pushed('data/in', { big: 'y'.repeat(300_000), small: 'z' });
     const repo = freshRepo();
-    fake.inject({ kind: 'download', corrupt: true, times: Infinity, nameIncludes: 'sha256/' });
-    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true })).rejects.toThrow();
+    fx.fake.inject({ kind: 'download', corrupt: true, times: Infinity, nameIncludes: 'sha256/' });
+    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true })).rejects.toThrow();
     const left = fs.existsSync(path.join(repo.root, 'data'))
       ? fs.readdirSync(path.join(repo.root, 'data'))
       : [];
@@ -105,8 +70,8 @@ describe('brk3 direct', () => {
     const ref = await pushed('data/in', files);
     const repo = freshRepo();
     const ac = new AbortController();
-    fake.inject({ kind: 'download', delayMs: 100, times: Infinity, nameIncludes: 'sha256/' });
-    const p = checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true, signal: ac.signal });
+    fx.fake.inject({ kind: 'download', delayMs: 100, times: Infinity, nameIncludes: 'sha256/' });
+    const p = checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true, signal: ac.signal });
     setTimeout(() => ac.abort(new Error('stop')), 400);
     await expect(p).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 500));
@@ -126,8 +91,8 @@ describe('brk3 direct', () => {
       const ref = await pushed('data/in', files);
       const repo = freshRepo();
       const signal = new AbortController().signal;
-      fake.inject({ kind: 'download', delayMs: 40, times: Infinity });
-      await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true, signal });
+      fx.fake.inject({ kind: 'download', delayMs: 40, times: Infinity });
+      await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true, signal });
       await new Promise((r) => setImmediate(r));
       expect(warnings).toEqual([]);
     } finally {

@@ -4,57 +4,29 @@
  * not kept in the cache; what the cache has is copied out as usual. A remote object whose bytes
  * are not its name, or one the remote lacks, fails the checkout and leaves the old contents.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FakeGcs } from '../support/fake-gcs.ts';
-import { repoAt, type Repo } from '../../lib/repo.ts';
+import type { Repo } from '../../lib/repo.ts';
 import { Cache } from '../../lib/store/cache.ts';
-import { artifactObjects, commitArtifact } from '../../lib/store/artifacts.ts';
 import { checkoutArtifact } from '../../lib/store/checkout.ts';
-import { pushObjects } from '../../lib/store/transfer.ts';
 import type { ArtifactRef } from '../../lib/types.ts';
-import { BUCKET, keyOf, remoteOn, sha256, tempDir } from './gcs-helpers.ts';
+import { BUCKET, keyOf, pushedArtifact, remoteOn, repoIn, sha256, useGcsFixture } from './gcs-helpers.ts';
 
-let fake: FakeGcs;
-const cleanup: string[] = [];
+const fx = useGcsFixture();
+const freshRepo = () => repoIn(fx.dir);
 
-beforeAll(async () => {
-  fake = await FakeGcs.start();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(() => fake.reset());
-afterEach(() => {
-  for (const dir of cleanup.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function freshRepo(): Repo {
-  const root = tempDir();
-  cleanup.push(root);
-  return repoAt(root);
-}
+const FILES: Record<string, string> = {
+  'a.txt': 'alpha\n',
+  'sub/b.txt': 'beta\n',
+  'sub/deep/c.bin': 'x'.repeat(70_000),
+  'twin-1.txt': 'same bytes\n',
+  'twin-2.txt': 'same bytes\n',
+};
 
 /** A directory artifact (with two files of the same bytes) committed and pushed from its own repo. */
 async function pushedDir(): Promise<{ ref: ArtifactRef; files: Record<string, string> }> {
-  const repo = freshRepo();
-  const files: Record<string, string> = {
-    'a.txt': 'alpha\n',
-    'sub/b.txt': 'beta\n',
-    'sub/deep/c.bin': 'x'.repeat(70_000),
-    'twin-1.txt': 'same bytes\n',
-    'twin-2.txt': 'same bytes\n',
-  };
-  for (const [rel, text] of Object.entries(files)) {
-    const abs = path.join(repo.root, 'data/in', rel);
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, text);
-  }
-  const cache = new Cache(repo);
-  const ref = await commitArtifact(repo, 'data/in', { cache });
-  await pushObjects(repo, remoteOn(fake), await artifactObjects(repo, ref, { cache }));
-  return { ref, files };
+  return { ref: await pushedArtifact(fx.fake, fx.dir, 'data/in', FILES), files: FILES };
 }
 
 function read(repo: Repo, rel: string): string {
@@ -71,18 +43,18 @@ describe('direct checkout', () => {
   it('downloads the files straight into place, verified, and keeps only the manifest in the cache', async () => {
     const { ref, files } = await pushedDir();
     const repo = freshRepo();
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     for (const [rel, text] of Object.entries(files)) expect(read(repo, `data/in/${rel}`)).toBe(text);
     expect(fs.statSync(path.join(repo.root, 'data/in/a.txt')).mode & 0o777).toBe(0o644);
     // The manifest object only; the four distinct file objects were not copied into the cache.
     expect(cachedObjects(repo)).toBe(1);
     // The same bytes named twice are fetched once.
-    const downloads = fake.requests.filter((r) => r.kind === 'download').length;
+    const downloads = fx.fake.requests.filter((r) => r.kind === 'download').length;
     expect(downloads).toBe(1 + 4);
     // What was checked out is current: a second checkout does nothing.
-    fake.resetLog();
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
-    expect(fake.count('download')).toBe(0);
+    fx.fake.resetLog();
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
+    expect(fx.fake.count('download')).toBe(0);
   });
 
   it('copies from the cache what it has and downloads only the rest', async () => {
@@ -90,9 +62,9 @@ describe('direct checkout', () => {
     const repo = freshRepo();
     const cache = new Cache(repo);
     await cache.insertBytes(Buffer.from(files['a.txt']!));
-    await checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true });
+    await checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true });
     for (const [rel, text] of Object.entries(files)) expect(read(repo, `data/in/${rel}`)).toBe(text);
-    expect(fake.count('download')).toBe(1 + 3);
+    expect(fx.fake.count('download')).toBe(1 + 3);
   });
 
   it('a remote object whose bytes are not its name fails with the remote named; the old contents stay', async () => {
@@ -102,8 +74,8 @@ describe('direct checkout', () => {
     fs.writeFileSync(path.join(repo.root, 'data/in/old.txt'), 'before\n');
     // Stored whole with its own crc32c and md5, so only the sha256 check can tell.
     const oid = sha256('beta\n');
-    fake.putObject(BUCKET, keyOf(oid), Buffer.from('not beta\n'));
-    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true })).rejects.toThrow(
+    fx.fake.putObject(BUCKET, keyOf(oid), Buffer.from('not beta\n'));
+    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true })).rejects.toThrow(
       /sha256\/.*: remote object does not match its sha256/,
     );
     expect(fs.readdirSync(path.join(repo.root, 'data'))).toEqual(['in']);
@@ -114,8 +86,8 @@ describe('direct checkout', () => {
     const { ref } = await pushedDir();
     const repo = freshRepo();
     const oid = sha256('alpha\n');
-    fake.deleteObject(BUCKET, keyOf(oid));
-    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fake), direct: true })).rejects.toThrow(
+    fx.fake.deleteObject(BUCKET, keyOf(oid));
+    await expect(checkoutArtifact(repo, ref, { remote: remoteOn(fx.fake), direct: true })).rejects.toThrow(
       new RegExp(`data/in: object is missing from the cache.*${oid}`),
     );
     expect(fs.existsSync(path.join(repo.root, 'data'))).toBe(false);

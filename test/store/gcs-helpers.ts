@@ -7,6 +7,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { FakeGcs } from '../support/fake-gcs.ts';
 import { GcsRemote, type GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
 import { objectKey } from '../../lib/store/remote.ts';
+import { repoAt, type Repo } from '../../lib/repo.ts';
+import { Cache } from '../../lib/store/cache.ts';
+import { artifactObjects, commitArtifact } from '../../lib/store/artifacts.ts';
+import { pushObjects } from '../../lib/store/transfer.ts';
+import type { ArtifactRef } from '../../lib/types.ts';
 
 export const BUCKET = 'test-bucket';
 export const PREFIX = 'team/store';
@@ -93,4 +98,32 @@ export function useGcsFixture(): { readonly fake: FakeGcs; readonly dir: string 
       return dir!;
     },
   };
+}
+
+/** A new, empty repository under `parent` (a fixture's per-test directory). */
+export function repoIn(parent: string): Repo {
+  return repoAt(fs.mkdtempSync(path.join(parent, 'repo-')));
+}
+
+/**
+ * Writes `files` at `rel` in a new repository under `parent` (a string: `rel` is one file of that
+ * text), commits it and pushes its objects to `fake`'s remote; returns its ref.
+ */
+export async function pushedArtifact(
+  fake: FakeGcs,
+  parent: string,
+  rel: string,
+  files: Record<string, string> | string,
+): Promise<ArtifactRef> {
+  const repo = repoIn(parent);
+  const write = (abs: string, text: string) => {
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(abs, text);
+  };
+  if (typeof files === 'string') write(path.join(repo.root, rel), files);
+  else for (const [f, text] of Object.entries(files)) write(path.join(repo.root, rel, f), text);
+  const cache = new Cache(repo);
+  const ref = await commitArtifact(repo, rel, { cache });
+  await pushObjects(repo, remoteOn(fake), await artifactObjects(repo, ref, { cache }));
+  return ref;
 }
