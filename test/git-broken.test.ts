@@ -40,13 +40,21 @@ function pathWithGit(script: string | undefined): string {
   return dir;
 }
 
-function lockstep(root: string, args: string[], bin: string, env: Record<string, string> = {}) {
+function lockstep(
+  root: string,
+  args: string[],
+  bin: string,
+  env: Record<string, string> = {},
+  timeout?: number,
+) {
+  const started = Date.now();
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: root,
     encoding: 'utf8',
     env: { ...process.env, PATH: bin, CI: 'true', ...env },
+    ...(timeout ? { timeout, killSignal: 'SIGKILL' as const } : {}),
   });
-  return { status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim() };
+  return { status: r.status, stderr: r.stderr.trim(), stdout: r.stdout.trim(), ms: Date.now() - started };
 }
 
 describe('lock resolve when git disappears while it runs', () => {
@@ -229,4 +237,58 @@ describe('a git on PATH that starts but does not work', () => {
       expect.soft(state(), what).toEqual(before);
     }
   });
+});
+
+/**
+ * A broken git on PATH while a command fails for a reason of its own: the command's own error,
+ * and its exit code, are what the user sees, and the CLI does not wait forever on the git check.
+ */
+describe('a command that fails on its own while the git on PATH is broken', () => {
+  it('add (which needs no git) of a path through a file says ENOTDIR, not that git is broken', async () => {
+    t = await createTmpRepo({ 'f.txt': 'hi\n' });
+    const good = lockstep(t.root, ['add', 'f.txt/x'], pathWithGit(''));
+    const broken = lockstep(t.root, ['add', 'f.txt/x'], pathWithGit('exit 127'));
+    expect(good.stderr).toMatch(/ENOTDIR/);
+    expect({ stderr: broken.stderr, status: broken.status }).toEqual({
+      stderr: good.stderr,
+      status: good.status,
+    });
+  }, 60_000);
+
+  it('add .git is a usage error (exit 2) whatever git is on PATH', async () => {
+    t = await createTmpRepo({ 'f.txt': 'hi\n' });
+    const good = lockstep(t.root, ['add', '.git'], pathWithGit(''));
+    const broken = lockstep(t.root, ['add', '.git'], pathWithGit('exit 127'));
+    expect(good.status).toBe(2);
+    expect({ stderr: broken.stderr, status: broken.status }).toEqual({
+      stderr: good.stderr,
+      status: good.status,
+    });
+  }, 60_000);
+
+  it('add of a missing file in a repository kept under ~/git/ names the file', async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-githome-'));
+    dirs.push(parent);
+    fs.mkdirSync(path.join(parent, 'git', 'proj'), { recursive: true });
+    t = await createTmpRepo({ 'f.txt': 'hi\n' });
+    const root = path.join(parent, 'git', 'proj');
+    fs.cpSync(t.root, root, { recursive: true });
+    const missing = path.join(root, 'data', 'missing.bin');
+    const good = lockstep(root, ['-C', root, 'add', missing], pathWithGit(''));
+    const broken = lockstep(root, ['-C', root, 'add', missing], pathWithGit('exit 127'));
+    expect(good.status).not.toBe(0);
+    expect({ stderr: broken.stderr, status: broken.status }).toEqual({
+      stderr: good.stderr,
+      status: good.status,
+    });
+  }, 60_000);
+
+  it('a git that never answers --version does not hold the failed command open', async () => {
+    t = await createTmpRepo({ 'params.yaml': 'train:\n  lr: 0.1\n' });
+    const hang = pathWithGit('if [ "$1" = --version ]; then exec /bin/sleep 600; fi');
+    const r = lockstep(t.root, ['params', 'diff', 'no-such-rev'], hang, {}, 30_000);
+    expect(r.status, `exited after ${r.ms} ms`).toBe(1);
+    expect(r.stderr).toMatch(/no-such-rev/);
+    expect(r.ms).toBeLessThan(15_000);
+  }, 60_000);
 });
