@@ -42,15 +42,25 @@ async function readObject(
   oid: string,
   where: string,
   remote: Remote | undefined,
+  manifest?: string,
 ): Promise<Buffer> {
   const { Cache } = await import('../store/cache.ts');
   try {
-    return await new Cache(repo, { remote }).readBytes(oid, { path: where });
+    return await new Cache(repo, { remote }).readBytes(oid, {
+      path: where,
+      ...(manifest ? { manifest } : {}),
+    });
   } catch (err) {
     // A remote without the object may answer with its own error (a local directory: ENOENT):
     // said as what it means, with the fix, rather than as the file system's words.
     if (err instanceof LockstepError || !remote) throw err;
-    const held = await remote.has([oid]).catch(() => undefined);
+    const held = await (
+      manifest
+        ? import('../store/packs.ts').then(async ({ remoteHolds }) =>
+            remoteHolds(new Cache(repo), remote, [manifest, oid]),
+          )
+        : remote.has([oid])
+    ).catch(() => undefined);
     if (held && !held.has(oid)) {
       throw new IntegrityError(
         formatProblem(
@@ -170,5 +180,5 @@ async function readMetricsText(
       `${where}: ${under ? 'is a directory' : 'is not'} in the evaluate out. ${rerun}`,
     );
   }
-  return readObject(repo, file.sha256, where, remote);
+  return readObject(repo, file.sha256, where, remote, out.hash);
 }

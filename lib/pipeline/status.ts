@@ -84,7 +84,9 @@ export async function repoStatus(
     });
   if (options.remote) {
     const all = [...new Set(perRef.flatMap((p) => p.oids))];
-    const present = await options.remote.has(all);
+    // Loose or in a pack of its directory (packs.ts).
+    const { remoteHolds } = await import('../store/packs.ts');
+    const present = await remoteHolds(cache, options.remote, all);
     report.remote = options.remote.url;
     report.missingRemote = perRef
       .map(({ ref, oids }) => ({

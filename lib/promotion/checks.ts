@@ -87,7 +87,7 @@ export async function checkStoredMatchesLockfile(
       }
       if (ref.hash === model.hash) {
         for (const e of manifest.entries) {
-          const bytes = await cache.readBytes(e.sha256);
+          const bytes = await cache.readBytes(e.sha256, { manifest: ref.hash });
           if (bytes.length !== e.size)
             throw new Error(`${ref.path}/${e.path}: size ${bytes.length}, manifest says ${e.size}`);
         }

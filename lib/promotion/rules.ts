@@ -13,6 +13,7 @@ import type { GateState } from '../registry/lockfile-cache.ts';
 import type { Repo } from '../repo.ts';
 import type { Remote } from '../store/remote.ts';
 import { Cache } from '../store/cache.ts';
+import { remoteHolds } from '../store/packs.ts';
 import type { ArtifactRef, Lockfile } from '../types.ts';
 import {
   checkStoredMatchesLockfile,
@@ -176,7 +177,8 @@ export async function artifactsStoredRule(ctx: PromotionContext): Promise<Check[
     const checks: Check[] = [];
     const oids = await objectsOf(repo, refs, remote);
     if (remote) {
-      const present = await remote.has(oids);
+      // Loose or in a pack of its directory (packs.ts).
+      const present = await remoteHolds(new Cache(repo), remote, oids);
       const missing = oids.filter((o) => !present.has(o));
       checks.push(
         check(

@@ -121,11 +121,12 @@ export async function fetchArtifact(
       done = true;
       return { files: 1, bytes: bytes.length };
     }
-    await ensureLocal(repo, [...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
+    // With the manifest: its files come from packs where the remote has them (packs.ts).
+    await ensureLocal(repo, [ref.hash, ...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
     let bytes = 0;
     await mkdir(tmp); // fails when something already sits there: the tree below is ours alone
     for (const entry of manifest.entries) {
-      const data = await cache.readBytes(entry.sha256);
+      const data = await cache.readBytes(entry.sha256, { manifest: ref.hash });
       // tmp is new and holds only what this loop writes; 'wx' never follows a link or overwrites.
       const file = targetInside(tmp, entry.path, ref.path);
       await mkdir(path.dirname(file), { recursive: true });
@@ -187,6 +188,6 @@ export async function openArtifact(
       `${relPath}: not in ${ref.path} at ${rev}. List it with lockstep registry show ${rev}.`,
     );
   }
-  await ensureLocal(repo, [entry.sha256], options.remote);
-  return cache.readBytes(entry.sha256);
+  await ensureLocal(repo, [ref.hash, entry.sha256], options.remote);
+  return cache.readBytes(entry.sha256, { manifest: ref.hash });
 }

@@ -44,7 +44,8 @@ export async function fetchArtifacts(
   const pull = async (oids: Oid[]): Promise<void> => {
     const absent = [...new Set(oids)].filter((oid) => !cache.hasSync(oid));
     if (!remote || absent.length === 0) return;
-    downloaded += (await pullObjects(repo, remote, absent, { out: options.out, signal: options.signal }))
+    // All of them: the manifests among them say which files come from packs (packs.ts).
+    downloaded += (await pullObjects(repo, remote, oids, { out: options.out, signal: options.signal }))
       .transferred;
   };
   await pull(refs.map((r) => r.hash));

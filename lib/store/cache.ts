@@ -286,9 +286,10 @@ export class Cache {
 
   /**
    * Verified read; a corrupt object is quarantined and re-fetched from the remote if any, else
-   * IntegrityError. `options.path` names the artifact in errors.
+   * IntegrityError. `options.path` names the artifact in errors; `options.manifest`, the cached
+   * manifest of the directory the object is a file of, lets it come from that directory's pack.
    */
-  async readBytes(oid: Oid, options: { path?: string } = {}): Promise<Buffer> {
+  async readBytes(oid: Oid, options: { path?: string; manifest?: Oid } = {}): Promise<Buffer> {
     for (let attempt = 0; ; attempt++) {
       let bytes: Buffer | undefined;
       try {
@@ -299,8 +300,34 @@ export class Cache {
       if (bytes && sha256Hex(bytes) === oid) return bytes;
       if (bytes) await this.quarantine(oid);
       if (!this.remote || attempt > 0) throw this.missingError(oid, options.path, bytes !== undefined);
-      await this.download(this.remote, oid);
+      if (!(options.manifest && (await this.downloadPacked(this.remote, oid, options.manifest))))
+        await this.download(this.remote, oid);
     }
+  }
+
+  /**
+   * Fetches `oid` from the pack of directory `manifest` that holds it (packs.ts), when the
+   * remote has one; false when it has none (the caller fetches it loose).
+   */
+  private async downloadPacked(remote: Remote, oid: Oid, manifest: Oid): Promise<boolean> {
+    const { cachedManifestEntries, fetchPack, packGroups } = await import('./packs.ts');
+    const entries = cachedManifestEntries(this, manifest);
+    const groups = entries ? packGroups(entries).filter((g) => g.members.some((m) => m.oid === oid)) : [];
+    if (groups.length === 0) return false;
+    const present = await remote.has(groups.map((g) => g.id));
+    const group = groups.find((g) => present.has(g.id));
+    if (!group) return false;
+    const data = (await fetchPack(remote, group, this.tempPath())).get(oid)!;
+    const tmp = this.tempPath();
+    try {
+      fs.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
+      await fsyncFile(tmp);
+      this.adoptTemp(tmp, oid);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    return true;
   }
 
   /** The error for an object that is missing (or was corrupt) with no remote to heal it. */

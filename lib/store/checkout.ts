@@ -17,6 +17,14 @@ import { hashFiles, HashTaskError } from './hasher.ts';
 import { loadHashState, statKey } from './hash-state.ts';
 import { createProgress } from '../progress.ts';
 import { validateRepoPath } from './paths.ts';
+import {
+  fetchPack,
+  packGroups,
+  packsToFetch,
+  planOfGroups,
+  remoteHoldings,
+  type PackGroup,
+} from './packs.ts';
 
 /**
  * Materializes `ref` at `ref.path` from the cache (pulling missing objects from `remote`),
@@ -44,20 +52,35 @@ export async function checkoutArtifact(
     : [{ path: '', sha256: ref.hash, size: ref.size }];
   const missing = [...new Set(entries.map((e) => e.sha256))].filter((oid) => !cache.hasSync(oid));
   const direct = options.direct === true && missing.length > 0;
+  let packs: PackGroup[] = [];
   if (direct) {
     if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
-    const available = await options.remote.has(missing, { signal: options.signal });
-    const absent = missing.find((oid) => !available.has(oid));
+    const plan = planOfGroups(manifest ? packGroups(manifest.entries) : []);
+    const holdings = await remoteHoldings(options.remote, missing, plan, { signal: options.signal });
+    const absent = missing.find((oid) => !holdings.held.has(oid));
     if (absent) throw cache.missingError(absent, ref.path, false);
+    packs = packsToFetch(plan, holdings.packs, missing);
   } else if (missing.length > 0) {
     if (!options.remote) throw cache.missingError(missing[0]!, ref.path, false);
     const { pullObjects } = await import('./transfer.ts');
-    const pulled = await pullObjects(repo, options.remote, missing, {
+    // With its manifest, a directory's files come from its packs (packs.ts).
+    const pulled = await pullObjects(repo, options.remote, ref.dir ? [ref.hash, ...missing] : missing, {
       out: options.out,
       signal: options.signal,
     });
     if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, false);
   }
+  // Corrupt cached files are fetched again, from packs where the remote has them.
+  const remote = options.remote;
+  const refetch = remote
+    ? async (oids: string[]): Promise<void> => {
+        const { pullObjects } = await import('./transfer.ts');
+        const pulled = await pullObjects(repo, remote, ref.dir ? [ref.hash, ...oids] : oids, {
+          signal: options.signal,
+        });
+        if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, true);
+      }
+    : undefined;
   const abs = path.join(repo.root, ref.path);
   const parent = path.dirname(abs);
   await fs.promises.mkdir(parent, { recursive: true });
@@ -73,8 +96,12 @@ export async function checkoutArtifact(
       for (const dir of new Set(targets.map((t) => path.dirname(t)))) fs.mkdirSync(dir, { recursive: true });
     }
     const destKeys = direct
-      ? await checkoutDirect(cache, options.remote!, entries, targets, new Set(missing), ref.path, options)
-      : await copyOutVerified(cache, entries, targets, ref.path, options.out);
+      ? await checkoutDirect(cache, options.remote!, entries, targets, new Set(missing), ref.path, {
+          ...options,
+          refetch,
+          packs,
+        })
+      : await copyOutVerified(cache, entries, targets, ref.path, options.out, refetch);
     // Files written within RACY_MS of now are left unrecorded and re-hashed on the next check.
     const writtenAt = Date.now();
     await swapInto(build, abs, repo.tmpDir);
@@ -92,8 +119,9 @@ export async function checkoutArtifact(
 
 /**
  * The `direct` checkout: entries whose object is in `fetch` are downloaded to their target and
- * verified there (an object named by several entries is downloaded once and copied); the others
- * are copied out of the cache as usual. Returns each target's stat key.
+ * verified there (an object named by several entries is downloaded once and copied), those in
+ * `packs` a pack at a time; the others are copied out of the cache as usual. Returns each
+ * target's stat key.
  */
 async function checkoutDirect(
   cache: Cache,
@@ -102,7 +130,12 @@ async function checkoutDirect(
   targets: string[],
   fetch: Set<string>,
   where: string,
-  options: { out?: Output; signal?: AbortSignal },
+  options: {
+    out?: Output;
+    signal?: AbortSignal;
+    refetch?: (oids: string[]) => Promise<void>;
+    packs: PackGroup[];
+  },
 ): Promise<string[]> {
   const keys: string[] = new Array(entries.length);
   const cached = entries.map((_, i) => i).filter((i) => !fetch.has(entries[i]!.sha256));
@@ -112,6 +145,7 @@ async function checkoutDirect(
     cached.map((i) => targets[i]!),
     where,
     options.out,
+    options.refetch,
   );
   cached.forEach((i, j) => (keys[i] = copied[j]!));
   const byOid = new Map<string, number[]>();
@@ -130,32 +164,60 @@ async function checkoutDirect(
   const limit = pLimit(32);
   // The copies of an object named by many entries (empty files, say) run side by side too.
   const copies = pLimit(16);
-  try {
-    const settled = await Promise.allSettled(
-      [...byOid].map(([oid, at]) =>
-        limit(async () => {
+  /** Objects written (or being written) to their first target. */
+  const placed = new Set<string>();
+  /** Writes object `oid` to its first target with `write`, then copies it to the others. */
+  const place = async (oid: string, write: (first: string) => Promise<void>): Promise<void> => {
+    const at = byOid.get(oid)!;
+    placed.add(oid);
+    const first = targets[at[0]!]!;
+    await write(first);
+    await fs.promises.chmod(first, 0o644);
+    keys[at[0]!] = await keyOf(first);
+    // Settled, all of them, before a failure is passed on: the build dir is removed then.
+    const done = await Promise.allSettled(
+      at.slice(1).map((i) =>
+        copies(async () => {
           options.signal?.throwIfAborted();
-          const first = targets[at[0]!]!;
-          await downloadVerified(remote, oid, first, { signal: options.signal });
-          await fs.promises.chmod(first, 0o644);
-          keys[at[0]!] = await keyOf(first);
-          // Settled, all of them, before a failure is passed on: the build dir is removed then.
-          const copied = await Promise.allSettled(
-            at.slice(1).map((i) =>
-              copies(async () => {
-                options.signal?.throwIfAborted();
-                await fs.promises.copyFile(first, targets[i]!);
-                await fs.promises.chmod(targets[i]!, 0o644);
-                keys[i] = await keyOf(targets[i]!);
-              }),
-            ),
-          );
-          const bad = copied.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (bad) throw bad.reason;
-          progress?.tick(1);
+          await fs.promises.copyFile(first, targets[i]!);
+          await fs.promises.chmod(targets[i]!, 0o644);
+          keys[i] = await keyOf(targets[i]!);
         }),
       ),
     );
+    const bad = done.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (bad) throw bad.reason;
+    progress?.tick(1);
+  };
+  const inPacks = new Set(options.packs.flatMap((g) => g.members.map((m) => m.oid)));
+  try {
+    const settled = await Promise.allSettled([
+      // A pack's members are verified as it is split, then written where they go.
+      ...options.packs.map((group) =>
+        limit(async () => {
+          options.signal?.throwIfAborted();
+          const members = await fetchPack(remote, group, cache.tempPath(), { signal: options.signal });
+          const writes: Promise<void>[] = [];
+          for (const [oid, data] of members) {
+            if (!byOid.has(oid) || placed.has(oid)) continue;
+            writes.push(place(oid, (first) => fs.promises.writeFile(first, data, { flag: 'wx' })));
+          }
+          const done = await Promise.allSettled(writes);
+          const bad = done.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (bad) throw bad.reason;
+        }),
+      ),
+      ...[...byOid.keys()]
+        .filter((oid) => !inPacks.has(oid))
+        .map((oid) =>
+          limit(async () => {
+            options.signal?.throwIfAborted();
+            await place(oid, async (first) => {
+              await downloadVerified(remote, oid, first, { signal: options.signal });
+            });
+          }),
+        ),
+    ]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   } finally {
@@ -164,13 +226,17 @@ async function checkoutDirect(
   return keys;
 }
 
-/** Copies objects to `targets`, verifying each; corrupt objects are quarantined and re-fetched once. */
+/**
+ * Copies objects to `targets`, verifying each; corrupt objects are quarantined and re-fetched
+ * once (by `refetch`, else loose from the cache's remote).
+ */
 async function copyOutVerified(
   cache: Cache,
   entries: ManifestEntry[],
   targets: string[],
   where: string,
   out: Output | undefined,
+  refetch?: (oids: string[]) => Promise<void>,
 ): Promise<string[]> {
   const keys: string[] = new Array(entries.length);
   let pending = entries.map((_, i) => i);
@@ -203,7 +269,8 @@ async function copyOutVerified(
     for (const i of bad) fs.rmSync(targets[i]!, { force: true });
     if (bad.length === 0) break;
     if (!cache.remote || attempt > 0) throw cache.missingError(badOids[0]!, where, true);
-    for (const oid of badOids) await cache.download(cache.remote, oid);
+    if (refetch) await refetch(badOids);
+    else for (const oid of badOids) await cache.download(cache.remote, oid);
     pending = bad;
   }
   return keys;

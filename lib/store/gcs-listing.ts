@@ -92,12 +92,16 @@ export interface ListedPage {
   nextPageToken?: string;
 }
 
-/** The oid an object name under `root` stands for (undefined: not a cache object). */
-export function oidOfName(root: string, name: string): Oid | undefined {
-  if (!name.startsWith(root + 'sha256/')) return undefined;
-  const rest = name.slice(root.length + 'sha256/'.length);
-  const oid = rest.slice(0, 2) + rest.slice(3);
-  return rest[2] === '/' && isOid(oid) ? oid : undefined;
+/** The two key spaces: objects (`sha256/`) and packs of small files (`packs/`, packs.ts). */
+export type KeySpace = 'sha256' | 'packs';
+
+/** The oid (or pack id) an object name under `root` stands for (undefined: neither). */
+export function oidOfName(root: string, name: string, space: KeySpace = 'sha256'): Oid | undefined {
+  if (!name.startsWith(`${root}${space}/`)) return undefined;
+  const rest = name.slice(root.length + space.length + 1);
+  const hex = rest.slice(0, 2) + rest.slice(3);
+  if (rest[2] !== '/' || !isOid(hex)) return undefined;
+  return space === 'packs' ? `pack-${hex}` : hex;
 }
 
 /**
@@ -110,7 +114,17 @@ export async function hasObjects(
   oids: Oid[],
   options: TransferOptions,
 ): Promise<Set<Oid>> {
-  const wanted = [...new Set(oids)].sort();
+  // Packs are few (one per dozens of files): asked for one by one.
+  const packs = [...new Set(oids.filter((oid) => oid.startsWith('pack-')))];
+  const wanted = [...new Set(oids.filter((oid) => !oid.startsWith('pack-')))].sort();
+  if (packs.length > 0) {
+    const [inPacks, rest] = await Promise.all([
+      askEach(src, packs, options),
+      hasObjects(src, wanted, options),
+    ]);
+    for (const id of inPacks) rest.add(id);
+    return rest;
+  }
   if (wanted.length === 0) return new Set();
   if (wanted.length <= src.perObjectThreshold) return askEach(src, wanted, options);
   const wantedSet = new Set(wanted);
@@ -177,16 +191,17 @@ async function listRange(
   } while (pageToken);
 }
 
-/** One list request under `<prefix>/sha256/`, asking only for names and the details listed. */
+/** One list request under `<prefix>/sha256/` (or `packs/`), asking only for names and the details listed. */
 export async function listPage(
   src: ListingSource,
   query: { startOffset?: string; endOffset?: string; pageToken?: string },
   options: TransferOptions,
+  space: KeySpace = 'sha256',
 ): Promise<ListedPage> {
   options.signal?.throwIfAborted();
   try {
     const [files, next] = await src.bucket.getFiles({
-      prefix: src.root + 'sha256/',
+      prefix: `${src.root}${space}/`,
       autoPaginate: false,
       maxResults: PAGE_SIZE,
       fields: 'items(name,size,updated,generation,metageneration),nextPageToken',
@@ -195,7 +210,7 @@ export async function listPage(
     const oids: Oid[] = [];
     const infos: RemoteObjectInfo[] = [];
     for (const file of files) {
-      const oid = oidOfName(src.root, file.name);
+      const oid = oidOfName(src.root, file.name, space);
       if (!oid) continue;
       oids.push(oid);
       // With `fields`, the client hands back the raw resources rather than File objects.
@@ -211,6 +226,6 @@ export async function listPage(
     const token = (next as { pageToken?: string } | null | undefined)?.pageToken;
     return token ? { oids, infos, nextPageToken: token } : { oids, infos };
   } catch (err) {
-    throw toGcsError(err, `${src.url}/sha256/`, 'list');
+    throw toGcsError(err, `${src.url}/${space}/`, 'list');
   }
 }

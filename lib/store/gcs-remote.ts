@@ -179,12 +179,7 @@ export class GcsRemote implements Remote {
   }
 
   async *list(options: TransferOptions = {}): AsyncIterable<Oid> {
-    let pageToken: string | undefined;
-    do {
-      const page = await listPage(this.listingSource, { pageToken }, options);
-      yield* page.oids;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
+    for await (const info of this.listDetailed(options)) yield info.oid;
   }
 
   /** Last change of objects seen by `has` (for `touch`), bounded to the ids of recent calls. */
@@ -196,12 +191,14 @@ export class GcsRemote implements Remote {
   }
 
   async *listDetailed(options: TransferOptions = {}): AsyncIterable<RemoteObjectInfo> {
-    let pageToken: string | undefined;
-    do {
-      const page = await listPage(this.listingSource, { pageToken }, options);
-      yield* page.infos;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
+    for (const space of ['sha256', 'packs'] as const) {
+      let pageToken: string | undefined;
+      do {
+        const page = await listPage(this.listingSource, { pageToken }, options, space);
+        yield* page.infos;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+    }
   }
 
   /**

@@ -103,7 +103,8 @@ export async function uploadObject(
         contentType: 'application/octet-stream',
         crc32c: local.crc32c,
         md5Hash: local.md5,
-        metadata: { sha256: oid },
+        // A pack's bytes hash to no name: its id names its members (packs.ts).
+        metadata: oid.startsWith('pack-') ? { 'lockstep-pack': 'v1' } : { sha256: oid },
       },
     };
     let stored: ObjectHashes | undefined;

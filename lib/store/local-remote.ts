@@ -82,19 +82,24 @@ export class LocalRemote implements Remote {
   }
 
   async *list(options: TransferOptions = {}): AsyncIterable<Oid> {
-    const base = path.join(this.root, 'sha256');
-    let prefixes: string[];
-    try {
-      prefixes = (await fs.promises.readdir(base)).sort();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const prefix of prefixes) {
-      options.signal?.throwIfAborted();
-      for (const rest of (await fs.promises.readdir(path.join(base, prefix))).sort()) {
-        const oid = prefix + rest;
-        if (isOid(oid)) yield oid;
+    for (const [dir, prefix] of [
+      ['sha256', ''],
+      ['packs', 'pack-'],
+    ] as const) {
+      const base = path.join(this.root, dir);
+      let fans: string[];
+      try {
+        fans = (await fs.promises.readdir(base)).sort();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      for (const fan of fans) {
+        options.signal?.throwIfAborted();
+        for (const rest of (await fs.promises.readdir(path.join(base, fan))).sort()) {
+          const hex = fan + rest;
+          if (isOid(hex)) yield prefix + hex;
+        }
       }
     }
   }

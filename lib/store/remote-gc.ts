@@ -2,8 +2,8 @@
  * Retention on the remote (`lockstep gc --remote`). Keeps every object referenced by the
  * lockfiles of: each environment branch over its last N commits (its deploys), every tag, the
  * last N commits of the default branch, every experiment ref (shared ones included), and the
- * workspace. Directory artifacts keep their manifest and every file it lists (manifests missing
- * from the cache are pulled first, verified).
+ * workspace. Directory artifacts keep their manifest, every file it lists and the packs of its
+ * small files (manifests missing from the cache are pulled first, verified).
  *
  * Deletes only what is unreferenced AND unchanged for the grace period (default 24 h), with a
  * delete conditional on the version the listing saw. Together with pushes marking objects they
@@ -27,6 +27,7 @@ import type { Remote, RemoteObjectInfo } from './remote.ts';
 import { Cache } from './cache.ts';
 import { lockfileArtifacts, readManifest } from './artifacts.ts';
 import { pullObjects } from './transfer.ts';
+import { packGroups } from './packs.ts';
 import { EXPERIMENT_REFS } from './gc-roots.ts';
 
 export interface RemoteGcOptions {
@@ -174,7 +175,10 @@ export async function collectRemoteGarbage(
       unreadableManifests.push(`${ref.path}@${ref.hash.slice(0, 12)}`);
       continue;
     }
-    for (const e of (await readManifest(cache, ref)).entries) keep.add(e.sha256);
+    const { entries } = await readManifest(cache, ref);
+    for (const e of entries) keep.add(e.sha256);
+    // The packs that hold its small files (packs.ts): named by the manifest alone.
+    for (const g of packGroups(entries)) keep.add(g.id);
   }
 
   const now = options.now ?? Date.now();

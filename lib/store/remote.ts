@@ -1,6 +1,8 @@
 /**
  * A remote object store holding the same layout as the local cache (`sha256/ab/cdef...`).
  * Implementations: a local directory (`file://` URL or a path) and Google Cloud Storage (`gs://`).
+ * Packs of a directory's small files (packs.ts) sit beside the objects under `packs/`, with
+ * ids `pack-<64 hex>` that every method takes where it takes an oid.
  * A remote never decides what is valid: callers verify every object's sha256 before it enters
  * the cache, and implementations verify transfer checksums where the protocol offers them.
  */
@@ -42,9 +44,9 @@ export interface Remote {
    * need not read the file again.
    */
   get(oid: Oid, destPath: string, options?: TransferOptions): Promise<DownloadedBytes | void>;
-  /** Every object id on the remote. */
+  /** Every object id on the remote, then every pack id. */
   list(options?: TransferOptions): AsyncIterable<Oid>;
-  /** Every object with its size, last change and version, for retention (`gc --remote`). */
+  /** Every object and pack with its size, last change and version, for retention (`gc --remote`). */
   listDetailed(options?: TransferOptions): AsyncIterable<RemoteObjectInfo>;
   /**
    * Marks objects a push found already there as in use now, when their last change is older
@@ -76,8 +78,12 @@ export interface OpenRemoteOptions {
   concurrency?: number;
 }
 
-/** Path of object `oid` relative to a store root: `sha256/ab/cdef...`. */
+/**
+ * Path of object `oid` relative to a store root: `sha256/ab/cdef...`; a pack (`pack-abcdef...`,
+ * packs.ts) is at `packs/ab/cdef...`.
+ */
 export function objectKey(oid: Oid): string {
+  if (oid.startsWith('pack-')) return `packs/${oid.slice(5, 7)}/${oid.slice(7)}`;
   return `sha256/${oid.slice(0, 2)}/${oid.slice(2)}`;
 }
 

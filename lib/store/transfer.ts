@@ -11,6 +11,7 @@ import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { Cache, fsyncFile } from './cache.ts';
 import { createProgress } from '../progress.ts';
+import { buildPack, fetchPack, packsToFetch, planPacks, remoteHoldings, type PackGroup } from './packs.ts';
 
 export interface TransferOptionsJobs {
   /** Concurrent transfers (default 8). */
@@ -36,7 +37,11 @@ export const TOUCH_AFTER_MS = 3_600_000;
 /** Objects up to this size are read into memory once, verified and sent from the same bytes. */
 const IN_MEMORY_PUSH_BYTES = 4 << 20;
 
-/** Uploads the objects the remote does not have. */
+/**
+ * Uploads the objects the remote does not have. The small files of a directory whose manifest
+ * is among `oids` go in packs (packs.ts): a pack the remote has, or whose every file it has
+ * loose, is not sent again.
+ */
 export async function pushObjects(
   repo: Repo,
   remote: Remote,
@@ -45,20 +50,45 @@ export async function pushObjects(
 ): Promise<{ transferred: number; skipped: number; bytes: number }> {
   const cache = new Cache(repo, { out: options.out });
   const unique = [...new Set(oids)];
-  const present = await remote.has(unique, { signal: options.signal });
-  const todo = unique.filter((oid) => !present.has(oid));
+  const plan = planPacks(cache, unique, new Set(unique));
+  const { held, packs, loose } = await remoteHoldings(remote, unique, plan, { signal: options.signal });
+  const packsTodo = plan.groups.filter((g) => !packs.has(g.id) && !g.members.every((m) => loose.has(m.oid)));
+  const viaPack = new Set(packsTodo.flatMap((g) => g.members.map((m) => m.oid)));
+  const todo = unique.filter((oid) => !held.has(oid) && !viaPack.has(oid));
   // What is already there is in use again: mark it so a concurrent `gc --remote` keeps it until
-  // the lockfile that references it lands (see remote-gc.ts).
-  if (present.size > 0)
-    await remote.touch([...present], { olderThanMs: TOUCH_AFTER_MS, signal: options.signal });
+  // the lockfile that references it lands (see remote-gc.ts). A file held in a pack is kept by it.
+  const inUse = [...loose, ...packs];
+  if (inUse.length > 0) await remote.touch(inUse, { olderThanMs: TOUCH_AFTER_MS, signal: options.signal });
+  const units = todo.length + viaPack.size;
   const progress =
-    options.out && todo.length > 0
-      ? createProgress(options.out, `push ${remote.url}`, todo.length, { unit: 'objects' })
+    options.out && units > 0
+      ? createProgress(options.out, `push ${remote.url}`, units, { unit: 'objects' })
       : undefined;
   let bytes = 0;
   let stored = 0;
+  const pushPack = async (group: PackGroup): Promise<void> => {
+    const data = await buildPack(group, async (oid) => {
+      const read = await cache.readChecked(oid);
+      if (typeof read === 'string') throw cache.missingError(oid, undefined, read === 'corrupt');
+      return read;
+    });
+    // Sent from memory; the file is there for a remote that uploads a pack this big resumably.
+    const tmp = cache.tempPath();
+    try {
+      fs.writeFileSync(tmp, data);
+      if (await remote.put(group.id, tmp, { signal: options.signal, data })) {
+        stored += group.members.length;
+        bytes += data.length;
+      }
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    progress?.tick(group.members.length);
+  };
   try {
-    await runPool(todo, options.jobs ?? 8, async (oid) => {
+    await runPool<Oid | PackGroup>([...packsTodo, ...todo], options.jobs ?? 8, async (item) => {
+      if (typeof item !== 'string') return pushPack(item);
+      const oid = item;
       // Verify before upload: a corrupt local object must never reach the remote. A small one is
       // verified in memory and those very bytes are sent.
       const file = cache.objectPath(oid);
@@ -102,7 +132,7 @@ export async function pushObjects(
   } finally {
     progress?.stop();
   }
-  return { transferred: stored, skipped: unique.length - stored, bytes };
+  return { transferred: stored, skipped: Math.max(0, unique.length - stored), bytes };
 }
 
 /** Downloaded objects made durable and named together (a crash loses at most one batch's transfer). */
@@ -119,7 +149,9 @@ const SYNC_AT_ONCE_BYTES = 16 << 20;
 /**
  * Downloads the objects the cache does not have. Objects the remote lacks are returned in
  * `missing`; an object whose bytes do not match its name is an IntegrityError (that object never
- * enters the cache; the verified others do).
+ * enters the cache; the verified others do). The files of a directory whose manifest is among
+ * `oids` (and in the cache) come from its packs where the remote has them (packs.ts): a caller
+ * pulling a directory's files passes its manifest with them.
  */
 export async function pullObjects(
   repo: Repo,
@@ -130,14 +162,25 @@ export async function pullObjects(
   const cache = new Cache(repo, { out: options.out });
   const unique = [...new Set(oids)];
   const absent = unique.filter((oid) => !cache.hasSync(oid));
-  const available = absent.length > 0 ? await remote.has(absent, { signal: options.signal }) : new Set<Oid>();
-  const todo = absent.filter((oid) => available.has(oid));
-  const missing = absent.filter((oid) => !available.has(oid));
+  const plan = absent.length > 0 ? planPacks(cache, unique) : { groups: [], memberOf: new Map() };
+  const { held, packs } =
+    absent.length > 0
+      ? await remoteHoldings(remote, absent, plan, { signal: options.signal })
+      : { held: new Set<Oid>(), packs: new Set<string>() };
+  const fromPacks = packsToFetch(plan, packs, absent);
+  const absentSet = new Set(absent);
+  const viaPack = new Set(
+    fromPacks.flatMap((g) => g.members.map((m) => m.oid)).filter((o) => absentSet.has(o)),
+  );
+  const todo = absent.filter((oid) => held.has(oid) && !viaPack.has(oid));
+  const missing = absent.filter((oid) => !held.has(oid));
+  const units = todo.length + viaPack.size;
   const progress =
-    options.out && todo.length > 0
-      ? createProgress(options.out, `pull ${remote.url}`, todo.length, { unit: 'objects' })
+    options.out && units > 0
+      ? createProgress(options.out, `pull ${remote.url}`, units, { unit: 'objects' })
       : undefined;
   let bytes = 0;
+  let transferred = 0;
   // Verified downloads wait as temps and enter the cache in batches: one sync makes a batch
   // durable before any of its objects gets its name (adoptTemps), instead of one fsync each.
   let pending: Array<{ tmp: string; oid: Oid; synced?: boolean }> = [];
@@ -153,23 +196,48 @@ export async function pullObjects(
       throw err;
     }
   };
+  /** Members already taken from a pack (two packs of overlapping directories may both hold one). */
+  const taken = new Set<Oid>();
+  /** A pack's members the cache lacks, written as temps for the next batch. */
+  const pullPack = async (group: PackGroup): Promise<void> => {
+    const members = await fetchPack(remote, group, cache.tempPath(), { signal: options.signal });
+    let got = 0;
+    for (const [oid, data] of members) {
+      if (!viaPack.has(oid) || taken.has(oid) || cache.hasSync(oid)) continue;
+      taken.add(oid);
+      const tmp = cache.tempPath();
+      fs.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
+      pending.push({ tmp, oid });
+      pendingBytes += data.length;
+      bytes += data.length;
+      transferred++;
+      got++;
+    }
+    progress?.tick(got);
+  };
   try {
-    await runPool(todo, options.jobs ?? 8, async (oid) => {
-      const { tmp, size } = await cache.downloadTemp(remote, oid, { signal: options.signal });
-      bytes += size;
-      if (size >= SYNC_AT_ONCE_BYTES) {
-        try {
-          await fsyncFile(tmp);
-          await cache.adoptTemps([{ tmp, oid, synced: true }]);
-        } catch (err) {
-          await fs.promises.rm(tmp, { force: true });
-          throw err;
-        }
+    await runPool<Oid | PackGroup>([...fromPacks, ...todo], options.jobs ?? 8, async (item) => {
+      if (typeof item !== 'string') {
+        await pullPack(item);
       } else {
-        pending.push({ tmp, oid });
-        pendingBytes += size;
+        const oid = item;
+        const { tmp, size } = await cache.downloadTemp(remote, oid, { signal: options.signal });
+        bytes += size;
+        transferred++;
+        if (size >= SYNC_AT_ONCE_BYTES) {
+          try {
+            await fsyncFile(tmp);
+            await cache.adoptTemps([{ tmp, oid, synced: true }]);
+          } catch (err) {
+            await fs.promises.rm(tmp, { force: true });
+            throw err;
+          }
+        } else {
+          pending.push({ tmp, oid });
+          pendingBytes += size;
+        }
+        progress?.tick(1);
       }
-      progress?.tick(1);
       if (pending.length >= ADOPT_BATCH || pendingBytes >= ADOPT_BATCH_BYTES) await adopt();
     });
   } catch (err) {
@@ -181,5 +249,5 @@ export async function pullObjects(
     progress?.stop();
   }
   await adopt();
-  return { transferred: todo.length, skipped: unique.length - absent.length, bytes, missing };
+  return { transferred, skipped: unique.length - absent.length, bytes, missing };
 }

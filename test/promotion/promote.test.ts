@@ -346,15 +346,26 @@ describe('registry', () => {
     const remote = await openRemote(r.remoteDir);
     const manifest = await readManifest(r.repo, v1.model, { remote });
     const weights = manifest.entries.find((e) => e.path === 'weights.bin')!;
-    const { chmod } = await import('node:fs/promises');
-    const p = path.join(r.remoteDir, 'sha256', weights.sha256.slice(0, 2), weights.sha256.slice(2));
+    // The model's files travel in one pack (lib/store/packs.ts): the weights' bytes in it rot.
+    const { chmod, readFile: readBytes } = await import('node:fs/promises');
+    const { packGroups } = await import('../../lib/store/packs.ts');
+    const { objectKey } = await import('../../lib/store/remote.ts');
+    const [group] = packGroups(manifest.entries);
+    const p = path.join(r.remoteDir, objectKey(group!.id));
+    let at = 0;
+    for (const m of group!.members) {
+      if (m.oid === weights.sha256) break;
+      at += m.size;
+    }
+    const bytes = await readBytes(p);
+    bytes[at] = bytes[at]! ^ 0xff;
     await chmod(p, 0o644);
-    await writeFile(p, 'tampered');
+    await writeFile(p, bytes);
     const res = await cli('registry', 'get', 'HEAD', '--out', path.join(r.dir, 'got'));
     expect(res.code).toBe(1);
     expect(res.err.split('\n')).toHaveLength(1);
     expect(res.err).toMatch(new RegExp(weights.sha256.slice(2, 14)));
-    expect(res.err).toMatch(/does not match its sha256/);
+    expect(res.err).toMatch(/remote pack does not match the files it holds/);
   });
 
   it('registry show and lineage resolve environments, tags and commits', async () => {

@@ -13,7 +13,7 @@ import { pushedArtifact, remoteOn, repoIn, useGcsFixture } from './gcs-helpers.t
 
 const fx = useGcsFixture();
 const pushed = (rel: string, files: Record<string, string> | string) =>
-  pushedArtifact(fx.fake, fx.dir, rel, files);
+  pushedArtifact(fx.fake, fx.dir, rel, files, { loose: true });
 const freshRepo = () => repoIn(fx.dir);
 
 describe('direct checkout of the shapes data comes in', () => {

@@ -24,9 +24,12 @@ const FILES: Record<string, string> = {
   'twin-2.txt': 'same bytes\n',
 };
 
-/** A directory artifact (with two files of the same bytes) committed and pushed from its own repo. */
+/**
+ * A directory artifact (with two files of the same bytes) committed and pushed from its own repo,
+ * each file on its own (as before packs; test/store/packs.test.ts checks out from packs).
+ */
 async function pushedDir(): Promise<{ ref: ArtifactRef; files: Record<string, string> }> {
-  return { ref: await pushedArtifact(fx.fake, fx.dir, 'data/in', FILES), files: FILES };
+  return { ref: await pushedArtifact(fx.fake, fx.dir, 'data/in', FILES, { loose: true }), files: FILES };
 }
 
 function read(repo: Repo, rel: string): string {

@@ -107,13 +107,15 @@ export function repoIn(parent: string): Repo {
 
 /**
  * Writes `files` at `rel` in a new repository under `parent` (a string: `rel` is one file of that
- * text), commits it and pushes its objects to `fake`'s remote; returns its ref.
+ * text), commits it and pushes its objects to `fake`'s remote; returns its ref. `loose`: each
+ * object on its own, as a remote holds a directory pushed before packs.
  */
 export async function pushedArtifact(
   fake: FakeGcs,
   parent: string,
   rel: string,
   files: Record<string, string> | string,
+  options: { loose?: boolean } = {},
 ): Promise<ArtifactRef> {
   const repo = repoIn(parent);
   const write = (abs: string, text: string) => {
@@ -124,6 +126,10 @@ export async function pushedArtifact(
   else for (const [f, text] of Object.entries(files)) write(path.join(repo.root, rel, f), text);
   const cache = new Cache(repo);
   const ref = await commitArtifact(repo, rel, { cache });
-  await pushObjects(repo, remoteOn(fake), await artifactObjects(repo, ref, { cache }));
+  const oids = await artifactObjects(repo, ref, { cache });
+  if (options.loose) {
+    const remote = remoteOn(fake);
+    for (const oid of new Set(oids)) await remote.put(oid, cache.objectPath(oid));
+  } else await pushObjects(repo, remoteOn(fake), oids);
   return ref;
 }
