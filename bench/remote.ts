@@ -6,6 +6,10 @@
  * count). Headline: `noop_vs_first_push`, the no-op push time as a fraction of the first push,
  * measured in the same run.
  *
+ * Then the same files as one directory artifact (its manifest pushed with them), which sends them
+ * in packs (lib/store/packs.ts), to a fresh prefix: `dir_push_vs_loose` and `dir_pull_vs_loose`
+ * are its push and fresh pull times over the loose ones above, same run, same bytes.
+ *
  * Sizes can be shrunk for a quick look: REMOTE_BENCH_FILES, REMOTE_BENCH_MIB.
  */
 import fs from 'node:fs';
@@ -17,6 +21,7 @@ import { GcsRemote } from '../lib/store/gcs-remote.ts';
 import { Cache } from '../lib/store/cache.ts';
 import { pullObjects, pushObjects } from '../lib/store/transfer.ts';
 import { repoAt } from '../lib/repo.ts';
+import { encodeManifest } from '../lib/store/manifest.ts';
 
 const FILES = Number(process.env.REMOTE_BENCH_FILES ?? 10_000);
 const TOTAL_MIB = Number(process.env.REMOTE_BENCH_MIB ?? 100);
@@ -25,6 +30,7 @@ const JOBS = 16;
 export default async function bench(): Promise<Record<string, number | string>> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-bench-remote-'));
   const pullRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-bench-remote-pull-'));
+  const dirPullRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-bench-remote-dirpull-'));
   const fake = await FakeGcs.start();
   try {
     const repo = repoAt(root);
@@ -87,6 +93,32 @@ export default async function bench(): Promise<Record<string, number | string>> 
     if (pulled.transferred !== FILES)
       throw new Error(`bench/remote.ts: pull moved ${pulled.transferred} of ${FILES}`);
 
+    // The same files as one directory: its manifest goes with them, so they travel in packs.
+    const manifest = await cache.insertBytes(
+      encodeManifest(oids.map((oid, i) => ({ path: `clips/${i}.bin`, sha256: oid, size }))),
+    );
+    const packed = new GcsRemote('gs://bench-bucket/packed', {
+      apiEndpoint: fake.url,
+      projectId: 'p',
+      concurrency: JOBS,
+    });
+    fake.resetLog();
+    t = performance.now();
+    const dirPush = await pushObjects(repo, packed, [manifest, ...oids], { jobs: JOBS });
+    const dirPushS = (performance.now() - t) / 1000;
+    const dirPushRequests = fake.count();
+    if (dirPush.transferred !== FILES + 1)
+      throw new Error(`bench/remote.ts: directory push moved ${dirPush.transferred} of ${FILES + 1}`);
+    fake.resetLog();
+    t = performance.now();
+    const dirRepo = repoAt(dirPullRoot);
+    await pullObjects(dirRepo, packed, [manifest], { jobs: JOBS });
+    const dirPull = await pullObjects(dirRepo, packed, [manifest, ...oids], { jobs: JOBS });
+    const dirPullS = (performance.now() - t) / 1000;
+    const dirPullRequests = fake.count();
+    if (dirPull.transferred !== FILES)
+      throw new Error(`bench/remote.ts: directory pull moved ${dirPull.transferred} of ${FILES}`);
+
     const mib = bytes / (1024 * 1024);
     return {
       files: FILES,
@@ -104,11 +136,18 @@ export default async function bench(): Promise<Record<string, number | string>> 
       pull_s: Number(pullS.toFixed(2)),
       pull_mb_s: Number((mib / pullS).toFixed(1)),
       noop_vs_first_push: Number((noopS / firstS).toFixed(4)),
+      dir_push_s: Number(dirPushS.toFixed(2)),
+      dir_push_requests: dirPushRequests,
+      dir_pull_s: Number(dirPullS.toFixed(2)),
+      dir_pull_requests: dirPullRequests,
+      dir_push_vs_loose: Number((dirPushS / firstS).toFixed(3)),
+      dir_pull_vs_loose: Number((dirPullS / pullS).toFixed(3)),
       note: 'fake GCS server in the same process on 127.0.0.1; 2 shared cores',
     };
   } finally {
     await fake.close();
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(pullRoot, { recursive: true, force: true });
+    fs.rmSync(dirPullRoot, { recursive: true, force: true });
   }
 }

@@ -114,12 +114,11 @@ export async function hasObjects(
   oids: Oid[],
   options: TransferOptions,
 ): Promise<Set<Oid>> {
-  // Packs are few (one per dozens of files): asked for one by one.
   const packs = [...new Set(oids.filter((oid) => oid.startsWith('pack-')))];
   const wanted = [...new Set(oids.filter((oid) => !oid.startsWith('pack-')))].sort();
   if (packs.length > 0) {
     const [inPacks, rest] = await Promise.all([
-      askEach(src, packs, options),
+      hasPacks(src, packs, options),
       hasObjects(src, wanted, options),
     ]);
     for (const id of inPacks) rest.add(id);
@@ -144,6 +143,24 @@ export async function hasObjects(
   }
   const pool = pLimit(src.concurrency);
   await Promise.all(plan.map((range) => pool(() => listRange(src, range, wantedSet, found, options))));
+  return found;
+}
+
+/**
+ * Which of the pack ids `packs` exist. Packs are one per dozens of files, so a remote holds few:
+ * one listed page of `packs/` usually answers all (a fresh or small remote), and the ids past
+ * that page are asked for one by one.
+ */
+async function hasPacks(src: ListingSource, packs: string[], options: TransferOptions): Promise<Set<string>> {
+  if (packs.length <= src.perObjectThreshold) return askEach(src, packs, options);
+  const found = new Set<string>();
+  const wanted = new Set(packs);
+  const first = await listPage(src, {}, options, 'packs');
+  for (const id of first.oids) if (wanted.has(id)) found.add(id);
+  if (!first.nextPageToken) return found;
+  const last = first.oids[first.oids.length - 1];
+  const unresolved = packs.filter((id) => last === undefined || id > last);
+  for (const id of await askEach(src, unresolved, options)) found.add(id);
   return found;
 }
 
