@@ -54,7 +54,7 @@ export default async function bench(): Promise<Record<string, number | string>> 
     });
 
     let t = performance.now();
-    const first = await pushObjects(repo, remote, oids, { jobs: JOBS });
+    const first = await pushObjects(repo, remote, oids, { jobs: JOBS, manifests: [] });
     const firstS = (performance.now() - t) / 1000;
     if (first.transferred !== FILES)
       throw new Error(`bench/remote.ts: first push moved ${first.transferred} of ${FILES}`);
@@ -67,7 +67,7 @@ export default async function bench(): Promise<Record<string, number | string>> 
     for (let run = 0; run < 3; run++) {
       fake.resetLog();
       t = performance.now();
-      const noop = await pushObjects(repo, remote, oids, { jobs: JOBS });
+      const noop = await pushObjects(repo, remote, oids, { jobs: JOBS, manifests: [] });
       noopTimes.push((performance.now() - t) / 1000);
       if (noop.transferred !== 0)
         throw new Error(`bench/remote.ts: no-op push moved ${noop.transferred} objects`);
@@ -80,7 +80,7 @@ export default async function bench(): Promise<Record<string, number | string>> 
     fake.deleteObject('bench-bucket', remote.keyOf(dropped));
     fake.resetLog();
     t = performance.now();
-    const one = await pushObjects(repo, remote, oids, { jobs: JOBS });
+    const one = await pushObjects(repo, remote, oids, { jobs: JOBS, manifests: [] });
     const oneS = (performance.now() - t) / 1000;
     if (one.transferred !== 1)
       throw new Error(`bench/remote.ts: repair push moved ${one.transferred} objects`);
@@ -88,7 +88,7 @@ export default async function bench(): Promise<Record<string, number | string>> 
 
     fake.resetLog();
     t = performance.now();
-    const pulled = await pullObjects(repoAt(pullRoot), remote, oids, { jobs: JOBS });
+    const pulled = await pullObjects(repoAt(pullRoot), remote, oids, { jobs: JOBS, manifests: [] });
     const pullS = (performance.now() - t) / 1000;
     if (pulled.transferred !== FILES)
       throw new Error(`bench/remote.ts: pull moved ${pulled.transferred} of ${FILES}`);
@@ -104,7 +104,10 @@ export default async function bench(): Promise<Record<string, number | string>> 
     });
     fake.resetLog();
     t = performance.now();
-    const dirPush = await pushObjects(repo, packed, [manifest, ...oids], { jobs: JOBS });
+    const dirPush = await pushObjects(repo, packed, [manifest, ...oids], {
+      jobs: JOBS,
+      manifests: [manifest],
+    });
     const dirPushS = (performance.now() - t) / 1000;
     const dirPushRequests = fake.count();
     if (dirPush.transferred !== FILES + 1)
@@ -112,8 +115,11 @@ export default async function bench(): Promise<Record<string, number | string>> 
     fake.resetLog();
     t = performance.now();
     const dirRepo = repoAt(dirPullRoot);
-    await pullObjects(dirRepo, packed, [manifest], { jobs: JOBS });
-    const dirPull = await pullObjects(dirRepo, packed, [manifest, ...oids], { jobs: JOBS });
+    await pullObjects(dirRepo, packed, [manifest], { jobs: JOBS, manifests: [] });
+    const dirPull = await pullObjects(dirRepo, packed, [manifest, ...oids], {
+      jobs: JOBS,
+      manifests: [manifest],
+    });
     const dirPullS = (performance.now() - t) / 1000;
     const dirPullRequests = fake.count();
     if (dirPull.transferred !== FILES)

@@ -11,7 +11,7 @@ import { setMaxListeners } from 'node:events';
 import type { Repo } from '../repo.ts';
 import type { ArtifactRef } from '../types.ts';
 import type { Remote } from '../store/remote.ts';
-import { artifactObjects } from '../store/artifacts.ts';
+import { artifactObjects, dirsOf } from '../store/artifacts.ts';
 import { Cache } from '../store/cache.ts';
 import { pullObjects } from '../store/transfer.ts';
 
@@ -73,6 +73,6 @@ export class OutputPrefetch {
     const cache = new Cache(this.repo, { remote: this.remote });
     // A directory's manifest comes first (it names the entries): artifactObjects fetches it.
     const oids = (await Promise.all(refs.map((r) => artifactObjects(this.repo, r, { cache })))).flat();
-    await pullObjects(this.repo, this.remote, oids, { signal: this.pullSignal });
+    await pullObjects(this.repo, this.remote, oids, { signal: this.pullSignal, manifests: dirsOf(refs) });
   }
 }

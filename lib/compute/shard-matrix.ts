@@ -16,7 +16,7 @@ import type { StageExecutor } from '../pipeline/run.ts';
 import type { Remote } from '../store/remote.ts';
 import { StageError, UsageError } from '../errors.ts';
 import { artifactRefSchema } from '../lockfile.ts';
-import { artifactObjects, commitArtifact } from '../store/artifacts.ts';
+import { artifactObjects, commitArtifact, dirsOf } from '../store/artifacts.ts';
 import { checkoutArtifact } from '../store/checkout.ts';
 import { pushObjects } from '../store/transfer.ts';
 import { Cache } from '../store/cache.ts';
@@ -71,7 +71,7 @@ export async function runShardToRemote(
     const cache = new Cache(repo);
     const ref = await commitArtifact(repo, rel, { cache });
     const oids = await artifactObjects(repo, ref, { cache });
-    await pushObjects(repo, remote, oids, { signal: ctx.signal });
+    await pushObjects(repo, remote, oids, { signal: ctx.signal, manifests: dirsOf([ref]) });
     // The pointer last: it names only objects already on the remote.
     await named.write(jobPaths.shard(check.key, shard.index, shard.count), JSON.stringify(ref) + '\n');
     return ref;

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Repo } from '../repo.ts';
 import type { Output } from '../output.ts';
 import type { ArtifactRef } from '../types.ts';
-import { commitArtifact, artifactObjects } from '../store/artifacts.ts';
+import { commitArtifact, artifactObjects, dirsOf } from '../store/artifacts.ts';
 import { Cache } from '../store/cache.ts';
 import { openRemote } from '../store/open-remote.ts';
 import { pushObjects } from '../store/transfer.ts';
@@ -64,7 +64,7 @@ export function vertexTrialExecutor(o: VertexTrialsOptions): TrialExecutor {
       const features = await commitArtifact(o.repo, rel, { cache });
       const remote = await openRemote(o.vertex.remote, { baseDir: o.repo.root });
       const oids = await artifactObjects(o.repo, features, { cache });
-      const pushed = await pushObjects(o.repo, remote, oids, {});
+      const pushed = await pushObjects(o.repo, remote, oids, { manifests: dirsOf([features]) });
       if (pushed.transferred > 0)
         out.err(`tune: pushed ${pushed.transferred} object(s) of ${rel} to ${remote.url}`);
       return {

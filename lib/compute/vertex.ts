@@ -19,7 +19,7 @@ import { StageError } from '../errors.ts';
 import { artifactRefSchema } from '../lockfile.ts';
 import { openRemote } from '../store/open-remote.ts';
 import type { Remote } from '../store/remote.ts';
-import { artifactObjects, commitArtifact } from '../store/artifacts.ts';
+import { artifactObjects, commitArtifact, dirsOf } from '../store/artifacts.ts';
 import { checkoutArtifact } from '../store/checkout.ts';
 import { pushObjects } from '../store/transfer.ts';
 import { Cache } from '../store/cache.ts';
@@ -167,12 +167,14 @@ export class VertexExecutor implements StageExecutor {
     const { remote } = await this.open();
     const cache = new Cache(this.repo);
     const oids: string[] = [];
+    const refs: ArtifactRef[] = [];
     for (const dep of deps) {
       // A dep that is nobody's out (a plain data directory) is not in the cache yet.
       const ref = await commitArtifact(this.repo, dep.path, { cache });
+      refs.push(ref);
       oids.push(...(await artifactObjects(this.repo, ref, { cache })));
     }
-    const r = await pushObjects(this.repo, remote, oids, { signal: ctx.signal });
+    const r = await pushObjects(this.repo, remote, oids, { signal: ctx.signal, manifests: dirsOf(refs) });
     if (r.transferred > 0) ctx.out.err(`pushed ${r.transferred} input object(s) to ${remote.url}`);
   }
 

@@ -16,7 +16,7 @@ import type { ArtifactRef, Shard, StageContext, StageDef } from '../types.ts';
 import type { Output } from '../output.ts';
 import { ConfigError, StageError, UsageError, toOneLine } from '../errors.ts';
 import { openRemote } from '../store/open-remote.ts';
-import { commitArtifact, artifactObjects } from '../store/artifacts.ts';
+import { commitArtifact, artifactObjects, dirsOf } from '../store/artifacts.ts';
 import { checkoutArtifact } from '../store/checkout.ts';
 import { pushObjects } from '../store/transfer.ts';
 import { Cache } from '../store/cache.ts';
@@ -217,7 +217,7 @@ async function runInScratch(
   const cache = new Cache(repo);
   const push = async (refs: ArtifactRef[]): Promise<void> => {
     const oids = (await Promise.all(refs.map((r) => artifactObjects(repo, r, { cache })))).flat();
-    await pushObjects(repo, remote, oids, {});
+    await pushObjects(repo, remote, oids, { manifests: dirsOf(refs) });
   };
   if (spec.shards > 1) {
     if (!stage.shards) throw new StageError(spec.stage, `does not shard; run it with replicas: 1`);

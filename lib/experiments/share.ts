@@ -16,7 +16,7 @@ import { IntegrityError, LockstepError, isGitNotFound } from '../errors.ts';
 import { readCommittedLockfileAt } from '../environment/revision.ts';
 import type { Output } from '../output.ts';
 import type { Repo } from '../repo.ts';
-import { artifactObjects, lockfileArtifacts } from '../store/artifacts.ts';
+import { artifactObjects, dirsOf, lockfileArtifacts } from '../store/artifacts.ts';
 import { fetchArtifacts } from '../store/availability.ts';
 import { Cache } from '../store/cache.ts';
 import { resolveRemote } from '../store/sync.ts';
@@ -88,6 +88,7 @@ export async function pushExperiments(
   const remote = await resolveRemote(repo, options.remote);
   const cache = new Cache(repo, { out: options.out });
   const oids: string[] = [];
+  const manifests: string[] = [];
   const incomplete: string[] = [];
   for (const e of chosen) {
     const refs = await experimentArtifacts(repo, e);
@@ -97,13 +98,14 @@ export async function pushExperiments(
       continue;
     }
     for (const ref of refs) oids.push(...(await artifactObjects(repo, ref, { cache })));
+    manifests.push(...dirsOf(refs));
   }
   if (incomplete.length > 0) {
     throw new IntegrityError(
       `exp push: outputs missing from the local cache "${incomplete.join('; ')}". Pull them (lockstep exp pull) or re-run the experiment; nothing was pushed.`,
     );
   }
-  const moved = await pushObjects(repo, remote, oids, { out: options.out });
+  const moved = await pushObjects(repo, remote, oids, { out: options.out, manifests });
   const refs = chosen.map((e) => `${EXP_REF_PREFIX}${e.name}`);
   // Leased on what the remote held a moment ago (nothing, for a new name): a concurrent push of
   // the same name from another clone makes this one fail instead of silently replacing it.

@@ -57,7 +57,7 @@ async function readObject(
     const held = await (
       manifest
         ? import('../store/packs.ts').then(async ({ remoteHolds }) =>
-            remoteHolds(new Cache(repo), remote, [manifest, oid]),
+            remoteHolds(new Cache(repo), remote, [manifest, oid], { manifests: [manifest] }),
           )
         : remote.has([oid])
     ).catch(() => undefined);

@@ -86,7 +86,9 @@ export async function repoStatus(
     const all = [...new Set(perRef.flatMap((p) => p.oids))];
     // Loose or in a pack of its directory (packs.ts).
     const { remoteHolds } = await import('../store/packs.ts');
-    const present = await remoteHolds(cache, options.remote, all);
+    const present = await remoteHolds(cache, options.remote, all, {
+      manifests: perRef.filter((p) => p.ref.dir).map((p) => p.ref.hash),
+    });
     report.remote = options.remote.url;
     report.missingRemote = perRef
       .map(({ ref, oids }) => ({

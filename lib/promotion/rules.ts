@@ -178,7 +178,9 @@ export async function artifactsStoredRule(ctx: PromotionContext): Promise<Check[
     const oids = await objectsOf(repo, refs, remote);
     if (remote) {
       // Loose or in a pack of its directory (packs.ts).
-      const present = await remoteHolds(new Cache(repo), remote, oids);
+      const present = await remoteHolds(new Cache(repo), remote, oids, {
+        manifests: refs.filter((r) => r.dir).map((r) => r.hash),
+      });
       const missing = oids.filter((o) => !present.has(o));
       checks.push(
         check(

@@ -23,9 +23,15 @@ export interface FetchOptions {
   remote?: Remote;
 }
 
-async function ensureLocal(repo: Repo, oids: string[], remote: Remote | undefined): Promise<void> {
+/** Pulls `oids`; `manifest`: the directory they are files of (they may come from its packs). */
+async function ensureLocal(
+  repo: Repo,
+  oids: string[],
+  remote: Remote | undefined,
+  manifest?: string,
+): Promise<void> {
   if (!remote || oids.length === 0) return;
-  const res = await pullObjects(repo, remote, oids);
+  const res = await pullObjects(repo, remote, oids, { manifests: manifest ? [manifest] : [] });
   if (res.missing.length > 0) {
     throw new IntegrityError(
       `${res.missing[0]}: object missing from the cache and from ${remote.url}. Push it from a machine that has it (lockstep push).`,
@@ -122,7 +128,12 @@ export async function fetchArtifact(
       return { files: 1, bytes: bytes.length };
     }
     // With the manifest: its files come from packs where the remote has them (packs.ts).
-    await ensureLocal(repo, [ref.hash, ...new Set(manifest.entries.map((e) => e.sha256))], options.remote);
+    await ensureLocal(
+      repo,
+      [ref.hash, ...new Set(manifest.entries.map((e) => e.sha256))],
+      options.remote,
+      ref.hash,
+    );
     let bytes = 0;
     await mkdir(tmp); // fails when something already sits there: the tree below is ours alone
     for (const entry of manifest.entries) {
@@ -188,6 +199,6 @@ export async function openArtifact(
       `${relPath}: not in ${ref.path} at ${rev}. List it with lockstep registry show ${rev}.`,
     );
   }
-  await ensureLocal(repo, [ref.hash, entry.sha256], options.remote);
+  await ensureLocal(repo, [ref.hash, entry.sha256], options.remote, ref.hash);
   return cache.readBytes(entry.sha256, { manifest: ref.hash });
 }

@@ -320,6 +320,11 @@ export async function commitArtifact(
   return ref;
 }
 
+/** The manifests of the directory artifacts among `refs` (whose files may travel in packs). */
+export function dirsOf(refs: ReadonlyArray<ArtifactRef>): Oid[] {
+  return refs.filter((r) => r.dir).map((r) => r.hash);
+}
+
 /** True if the workspace path currently matches `ref` (via hash state; cheap). */
 export async function isArtifactCurrent(repo: Repo, ref: ArtifactRef): Promise<boolean> {
   let scan: Scan;

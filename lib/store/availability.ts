@@ -41,14 +41,18 @@ export async function fetchArtifacts(
   const cache = new Cache(repo, { out: options.out });
   const { remote } = options;
   let downloaded = 0;
-  const pull = async (oids: Oid[]): Promise<void> => {
+  const pull = async (oids: Oid[], manifests: Oid[]): Promise<void> => {
     const absent = [...new Set(oids)].filter((oid) => !cache.hasSync(oid));
     if (!remote || absent.length === 0) return;
-    // All of them: the manifests among them say which files come from packs (packs.ts).
-    downloaded += (await pullObjects(repo, remote, oids, { out: options.out, signal: options.signal }))
-      .transferred;
+    // All of them: the directories' files come from their packs (packs.ts).
+    downloaded += (
+      await pullObjects(repo, remote, oids, { out: options.out, signal: options.signal, manifests })
+    ).transferred;
   };
-  await pull(refs.map((r) => r.hash));
+  await pull(
+    refs.map((r) => r.hash),
+    [],
+  );
   const needs = new Map<ArtifactRef, Oid[]>();
   for (const ref of refs) {
     if (!ref.dir || !cache.hasSync(ref.hash)) {
@@ -63,7 +67,10 @@ export async function fetchArtifacts(
       needs.set(ref, [ref.hash]);
     }
   }
-  await pull([...needs.values()].flat());
+  await pull(
+    [...needs.values()].flat(),
+    [...needs.keys()].filter((r) => r.dir && cache.hasSync(r.hash)).map((r) => r.hash),
+  );
   const missing: UnavailableArtifact[] = [];
   for (const [ref, oids] of needs) {
     const absent = oids.filter((oid) => !cache.hasSync(oid)).length;

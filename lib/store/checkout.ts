@@ -65,6 +65,7 @@ export async function checkoutArtifact(
     const { pullObjects } = await import('./transfer.ts');
     // With its manifest, a directory's files come from its packs (packs.ts).
     const pulled = await pullObjects(repo, options.remote, ref.dir ? [ref.hash, ...missing] : missing, {
+      manifests: ref.dir ? [ref.hash] : [],
       out: options.out,
       signal: options.signal,
     });
@@ -76,6 +77,7 @@ export async function checkoutArtifact(
     ? async (oids: string[]): Promise<void> => {
         const { pullObjects } = await import('./transfer.ts');
         const pulled = await pullObjects(repo, remote, ref.dir ? [ref.hash, ...oids] : oids, {
+          manifests: ref.dir ? [ref.hash] : [],
           signal: options.signal,
         });
         if (pulled.missing.length > 0) throw cache.missingError(pulled.missing[0]!, ref.path, true);

@@ -292,7 +292,7 @@ export async function remoteHolds(
   cache: Cache,
   remote: Remote,
   oids: Oid[],
-  options: TransferOptions = {},
+  options: TransferOptions & { manifests?: Oid[] } = {},
 ): Promise<Set<Oid>> {
-  return (await remoteHoldings(remote, oids, planPacks(cache, oids), options)).held;
+  return (await remoteHoldings(remote, oids, planPacks(cache, options.manifests ?? oids), options)).held;
 }

@@ -168,7 +168,7 @@ export async function collectRemoteGarbage(
   // Manifests say which files a directory keeps: read them from the cache, pulling the missing.
   const cache = new Cache(repo);
   const absent = [...dirs.keys()].filter((oid) => !cache.hasSync(oid));
-  if (absent.length > 0) await pullObjects(repo, remote, absent, { signal: options.signal });
+  if (absent.length > 0) await pullObjects(repo, remote, absent, { signal: options.signal, manifests: [] });
   const unreadableManifests: string[] = [];
   for (const ref of dirs.values()) {
     if (!cache.hasSync(ref.hash)) {

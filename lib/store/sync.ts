@@ -8,7 +8,7 @@ import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { readLockfile } from '../lockfile.ts';
 import { Cache } from './cache.ts';
-import { artifactObjects, isArtifactCurrent, lockfileArtifacts, readManifest } from './artifacts.ts';
+import { artifactObjects, dirsOf, isArtifactCurrent, lockfileArtifacts, readManifest } from './artifacts.ts';
 import { checkoutArtifact } from './checkout.ts';
 import { pullObjects, pushObjects } from './transfer.ts';
 import { ConfigError, IntegrityError, formatProblem } from '../errors.ts';
@@ -67,14 +67,15 @@ export async function pushLockfile(repo: Repo, options: SyncOptions = {}): Promi
   const remote = await resolveRemote(repo, options.remote, options.cwd);
   const cache = new Cache(repo, { out: options.out });
   const oids: Oid[] = [];
-  for (const ref of uniqueRefs(readLockfile(repo))) {
+  const refs = uniqueRefs(readLockfile(repo));
+  for (const ref of refs) {
     const objects = await artifactObjects(repo, ref, { cache });
     for (const oid of objects) {
       if (!cache.hasSync(oid)) throw cache.missingError(oid, ref.path, false);
     }
     oids.push(...objects);
   }
-  const r = await pushObjects(repo, remote, oids, options);
+  const r = await pushObjects(repo, remote, oids, { ...options, manifests: dirsOf(refs) });
   return { remote: remote.url, ...r };
 }
 
@@ -90,7 +91,7 @@ export async function pullLockfile(
     repo,
     remote,
     refs.map((r) => r.hash),
-    options,
+    { ...options, manifests: [] },
   );
   const cache = new Cache(repo, { remote, out: options.out });
   const entries: Oid[] = [];
@@ -101,7 +102,7 @@ export async function pullLockfile(
     entries.push(ref.hash, ...(await readManifest(cache, ref)).entries.map((e) => e.sha256));
     manifests.add(ref.hash);
   }
-  const second = await pullObjects(repo, remote, entries, options);
+  const second = await pullObjects(repo, remote, entries, { ...options, manifests: [...manifests] });
   const missing = [...first.missing, ...second.missing];
   if (missing.length > 0) {
     const ref = refs.find((r) => missing.includes(r.hash)) ?? refs.find((r) => r.dir);

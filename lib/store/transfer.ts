@@ -16,6 +16,12 @@ import { buildPack, fetchPack, packsToFetch, planPacks, remoteHoldings, type Pac
 export interface TransferOptionsJobs {
   /** Concurrent transfers (default 8). */
   jobs?: number;
+  /**
+   * The directory manifests (in the cache) whose files may travel in packs. Default: every cached
+   * object among the oids is looked at (a read of its first bytes), which costs about 80 ms per
+   * 10,000 objects: callers that know their artifacts say which are directories.
+   */
+  manifests?: Oid[];
   out?: Output;
   signal?: AbortSignal;
 }
@@ -50,7 +56,7 @@ export async function pushObjects(
 ): Promise<{ transferred: number; skipped: number; bytes: number }> {
   const cache = new Cache(repo, { out: options.out });
   const unique = [...new Set(oids)];
-  const plan = planPacks(cache, unique, new Set(unique));
+  const plan = planPacks(cache, options.manifests ?? unique, new Set(unique));
   const { held, packs, loose } = await remoteHoldings(remote, unique, plan, { signal: options.signal });
   const packsTodo = plan.groups.filter((g) => !packs.has(g.id) && !g.members.every((m) => loose.has(m.oid)));
   const viaPack = new Set(packsTodo.flatMap((g) => g.members.map((m) => m.oid)));
@@ -162,7 +168,8 @@ export async function pullObjects(
   const cache = new Cache(repo, { out: options.out });
   const unique = [...new Set(oids)];
   const absent = unique.filter((oid) => !cache.hasSync(oid));
-  const plan = absent.length > 0 ? planPacks(cache, unique) : { groups: [], memberOf: new Map() };
+  const plan =
+    absent.length > 0 ? planPacks(cache, options.manifests ?? unique) : { groups: [], memberOf: new Map() };
   const { held, packs } =
     absent.length > 0
       ? await remoteHoldings(remote, absent, plan, { signal: options.signal })
