@@ -43,6 +43,15 @@ export const TOUCH_AFTER_MS = 3_600_000;
 /** Objects up to this size are read into memory once, verified and sent from the same bytes. */
 const IN_MEMORY_PUSH_BYTES = 4 << 20;
 
+/** True when cached object `m.oid` is `m.size` bytes long. */
+function sizeIs(cache: Cache, m: { oid: Oid; size: number }): boolean {
+  try {
+    return fs.statSync(cache.objectPath(m.oid), { throwIfNoEntry: false })?.size === m.size;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Uploads the objects the remote does not have. The small files of a directory whose manifest
  * is among `oids` go in packs (packs.ts): a pack the remote has, or whose every file it has
@@ -58,7 +67,16 @@ export async function pushObjects(
   const unique = [...new Set(oids)];
   const plan = planPacks(cache, options.manifests ?? unique, new Set(unique));
   const { held, packs, loose } = await remoteHoldings(remote, unique, plan, { signal: options.signal });
-  const packsTodo = plan.groups.filter((g) => !packs.has(g.id) && !g.members.every((m) => loose.has(m.oid)));
+  // A pack is built only of files of the sizes its manifest says: any file of the directory may
+  // hold the bytes of a manifest (a copy of one, or one written to look like one) and claim any
+  // size for its siblings. The files of a group left out go loose (a missing or damaged one fails
+  // there, named as such).
+  const packsTodo = plan.groups.filter(
+    (g) =>
+      !packs.has(g.id) &&
+      !g.members.every((m) => loose.has(m.oid)) &&
+      g.members.every((m) => sizeIs(cache, m)),
+  );
   const viaPack = new Set(packsTodo.flatMap((g) => g.members.map((m) => m.oid)));
   const todo = unique.filter((oid) => !held.has(oid) && !viaPack.has(oid));
   // What is already there is in use again: mark it so a concurrent `gc --remote` keeps it until
