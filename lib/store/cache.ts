@@ -310,14 +310,14 @@ export class Cache {
    * remote has one; false when it has none (the caller fetches it loose).
    */
   private async downloadPacked(remote: Remote, oid: Oid, manifest: Oid): Promise<boolean> {
-    const { cachedManifestEntries, fetchPack, packGroups } = await import('./packs.ts');
+    const { cachedManifestEntries, fetchMembers, packGroups } = await import('./packs.ts');
     const entries = cachedManifestEntries(this, manifest);
     const groups = entries ? packGroups(entries).filter((g) => g.members.some((m) => m.oid === oid)) : [];
     if (groups.length === 0) return false;
     const present = await remote.has(groups.map((g) => g.id));
     const group = groups.find((g) => present.has(g.id));
     if (!group) return false;
-    const data = (await fetchPack(remote, group, this.tempPath())).get(oid)!;
+    const data = (await fetchMembers(remote, group, this.tempPath(), [oid])).get(oid)!;
     const tmp = this.tempPath();
     try {
       fs.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });

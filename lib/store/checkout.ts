@@ -18,7 +18,7 @@ import { loadHashState, statKey } from './hash-state.ts';
 import { createProgress } from '../progress.ts';
 import { validateRepoPath } from './paths.ts';
 import {
-  fetchPack,
+  fetchMembers,
   packGroups,
   packsToFetch,
   planOfGroups,
@@ -198,7 +198,10 @@ async function checkoutDirect(
       ...options.packs.map((group) =>
         limit(async () => {
           options.signal?.throwIfAborted();
-          const members = await fetchPack(remote, group, cache.tempPath(), { signal: options.signal });
+          const wanted = group.members.map((m) => m.oid).filter((o) => byOid.has(o));
+          const members = await fetchMembers(remote, group, cache.tempPath(), wanted, {
+            signal: options.signal,
+          });
           const writes: Promise<void>[] = [];
           for (const [oid, data] of members) {
             if (!byOid.has(oid) || placed.has(oid)) continue;

@@ -17,13 +17,14 @@
  *
  * A remote may hold a directory's files loose (pushed before packs, or by the upload of a
  * group whose files were all there already), in packs, or both: readers look for the packs
- * first and then for what is still missing, loose.
+ * first and then for what is still missing, loose; a pack that cannot be read (damaged, or
+ * deleted since it was found) gives way to loose copies of its files where the remote has them.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Oid } from '../types.ts';
 import type { Remote, TransferOptions } from './remote.ts';
-import type { Cache } from './cache.ts';
+import { downloadVerified, type Cache } from './cache.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
 import { decodeManifest } from './manifest.ts';
 import { objectKey } from './remote.ts';
@@ -248,6 +249,51 @@ export async function fetchPack(
     return splitPack(remote, group, await fs.promises.readFile(tmp));
   } finally {
     await fs.promises.rm(tmp, { force: true });
+  }
+}
+
+/**
+ * The members `wanted` of pack `group`, each verified: from the pack, or, when the pack cannot
+ * be read (damaged, or deleted since it was found), from loose copies of them on the remote (a
+ * directory pushed loose before packs, then in packs). Without loose copies of all of them, the
+ * pack's own failure (one naming the pack when it is gone). `tmp` is removed after.
+ */
+export async function fetchMembers(
+  remote: Remote,
+  group: PackGroup,
+  tmp: string,
+  wanted: Oid[],
+  options: TransferOptions = {},
+): Promise<Map<Oid, Buffer>> {
+  try {
+    return await fetchPack(remote, group, tmp, options);
+  } catch (err) {
+    options.signal?.throwIfAborted();
+    const loose = await remote.has(wanted, options).catch(() => new Set<Oid>());
+    if (wanted.length === 0 || !wanted.every((oid) => loose.has(oid))) {
+      const there = await remote.has([group.id], options).catch(() => undefined);
+      if (there && !there.has(group.id)) {
+        throw new IntegrityError(
+          formatProblem(
+            `${remote.url}/${objectKey(group.id)}`,
+            'remote pack is gone (deleted after it was found, by a gc --remote?)',
+            undefined,
+            'Push the directory again from a clone that has its files (lockstep push), then run the command again.',
+          ),
+        );
+      }
+      throw err;
+    }
+    const out = new Map<Oid, Buffer>();
+    try {
+      for (const oid of wanted) {
+        await downloadVerified(remote, oid, tmp, options);
+        out.set(oid, await fs.promises.readFile(tmp));
+      }
+    } finally {
+      await fs.promises.rm(tmp, { force: true });
+    }
+    return out;
   }
 }
 

@@ -11,7 +11,7 @@ import type { Output } from '../output.ts';
 import type { Remote } from './remote.ts';
 import { Cache, fsyncFile } from './cache.ts';
 import { createProgress } from '../progress.ts';
-import { buildPack, fetchPack, packsToFetch, planPacks, remoteHoldings, type PackGroup } from './packs.ts';
+import { buildPack, fetchMembers, packsToFetch, planPacks, remoteHoldings, type PackGroup } from './packs.ts';
 
 export interface TransferOptionsJobs {
   /** Concurrent transfers (default 8). */
@@ -225,7 +225,8 @@ export async function pullObjects(
   const taken = new Set<Oid>();
   /** A pack's members the cache lacks, written as temps for the next batch. */
   const pullPack = async (group: PackGroup): Promise<void> => {
-    const members = await fetchPack(remote, group, cache.tempPath(), { signal: options.signal });
+    const wanted = group.members.map((m) => m.oid).filter((o) => viaPack.has(o) && !cache.hasSync(o));
+    const members = await fetchMembers(remote, group, cache.tempPath(), wanted, { signal: options.signal });
     let got = 0;
     for (const [oid, data] of members) {
       if (!viaPack.has(oid) || taken.has(oid) || cache.hasSync(oid)) continue;
