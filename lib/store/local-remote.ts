@@ -134,6 +134,32 @@ export class LocalRemote implements Remote {
     return touched;
   }
 
+  /**
+   * A put writes `tmp/<pid>-<hex>` and links it into place; a push killed in between leaves the
+   * temp (up to a pack's 4 MiB, or a large file whole), and nothing else ever removes it.
+   */
+  async sweepTemps(before: number, options: TransferOptions & { apply: boolean }): Promise<number> {
+    const dir = path.join(this.root, 'tmp');
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    let swept = 0;
+    for (const name of names) {
+      options.signal?.throwIfAborted();
+      if (!/^\d+-[0-9a-f]{16}$/.test(name)) continue;
+      const file = path.join(dir, name);
+      const st = await fs.promises.lstat(file).catch(() => undefined);
+      if (!st?.isFile() || st.mtimeMs >= before) continue;
+      swept++;
+      if (options.apply) await fs.promises.rm(file, { force: true });
+    }
+    return swept;
+  }
+
   async deleteIfUnchanged(oid: Oid, version: string, options: TransferOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted();
     const file = this.objectPath(oid);

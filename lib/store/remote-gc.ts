@@ -70,6 +70,8 @@ export interface RemoteGcPlan {
   unreadableManifests: string[];
   /** Conditional deletes sent. */
   deletesSent: number;
+  /** Temps of uploads killed mid-put older than the grace period (a directory remote's tmp/). */
+  staleTemps: number;
   seconds: number;
   dryRun: boolean;
 }
@@ -221,6 +223,9 @@ export async function collectRemoteGarbage(
       ),
     );
   }
+  const staleTemps =
+    (await remote.sweepTemps?.(now - graceMs, { apply: options.apply === true, signal: options.signal })) ??
+    0;
   return {
     remote: remote.url,
     roots,
@@ -233,6 +238,7 @@ export async function collectRemoteGarbage(
     deleted,
     unreadableManifests,
     deletesSent: deletes,
+    staleTemps,
     seconds: (Date.now() - started) / 1000,
     dryRun: !options.apply,
   };

@@ -56,6 +56,12 @@ export interface Remote {
   touch(oids: Oid[], options: TransferOptions & { olderThanMs: number }): Promise<number>;
   /** Deletes `oid` only if it is still at `version` (as listed); false when it changed or is gone. */
   deleteIfUnchanged(oid: Oid, version: string, options?: TransferOptions): Promise<boolean>;
+  /**
+   * Temp files of uploads that never finished (a push killed mid-put) last changed before
+   * `before` (ms since the epoch): removed with `apply`, counted either way. Only remotes that
+   * write such temps where others can see them (a directory remote's `tmp/`) have it.
+   */
+  sweepTemps?(before: number, options: TransferOptions & { apply: boolean }): Promise<number>;
 }
 
 /** One object as a detailed listing reports it. */

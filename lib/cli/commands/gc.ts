@@ -139,7 +139,7 @@ async function remoteGc(io: CliIO, opts: GcCliOptions): Promise<void> {
   const verb = plan.dryRun ? 'would delete' : 'deleted';
   const count = plan.dryRun ? plan.candidates : plan.deleted;
   io.out(
-    `${plan.remote}: listed ${plan.listed} objects, ${plan.referenced} referenced, ${plan.young} unreferenced but changed within the grace period; ${verb} ${count} (${formatBytes(plan.bytes)})${plan.raced ? `, kept ${plan.raced} used since the listing` : ''}`,
+    `${plan.remote}: listed ${plan.listed} objects, ${plan.referenced} referenced, ${plan.young} unreferenced but changed within the grace period; ${verb} ${count} (${formatBytes(plan.bytes)})${plan.raced ? `, kept ${plan.raced} used since the listing` : ''}${plan.staleTemps ? `; ${verb} ${plan.staleTemps} temp file(s) of uploads that never finished` : ''}`,
   );
   if (plan.dryRun && plan.candidates > 0) io.out('run again with --force to delete them');
 }
