@@ -139,6 +139,11 @@ export class GcsRemote implements Remote {
     return url;
   }
 
+  /** Smaller files go in one request from memory (the resumable path reads the file). */
+  get putFromMemoryBelow(): number {
+    return this.resumableThreshold;
+  }
+
   /** Object name of `oid` in the bucket. */
   keyOf(oid: Oid): string {
     return this.root + objectKey(oid);

@@ -18,6 +18,8 @@ import {
 
 export class LocalRemote implements Remote {
   readonly url: string;
+  /** A put with `data` writes those bytes, whatever their size. */
+  readonly putFromMemoryBelow = Infinity;
   readonly root: string;
 
   /** `root`: absolute directory of the remote (created on first put). */

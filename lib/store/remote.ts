@@ -29,6 +29,11 @@ export interface PutOptions extends TransferOptions {
 export interface Remote {
   /** The URL it was opened from (`file:///abs/dir`, `gs://bucket/prefix`). Never holds credentials. */
   readonly url: string;
+  /**
+   * A put given `data` of fewer bytes than this sends those bytes and never reads its `srcPath`
+   * (undefined: it may read the file).
+   */
+  readonly putFromMemoryBelow?: number;
   /** Which of `oids` exist on the remote, in as few requests as the backend allows. */
   has(oids: Oid[], options?: TransferOptions): Promise<Set<Oid>>;
   /**

@@ -96,10 +96,11 @@ export async function pushObjects(
       if (typeof read === 'string') throw cache.missingError(oid, undefined, read === 'corrupt');
       return read;
     });
-    // Sent from memory; the file is there for a remote that uploads a pack this big resumably.
+    // Sent from memory; a file only for a remote that sends a pack this big from one (a GCS
+    // remote set to upload resumably below the pack size).
     const tmp = cache.tempPath();
     try {
-      fs.writeFileSync(tmp, data);
+      if (!(data.length < (remote.putFromMemoryBelow ?? 0))) fs.writeFileSync(tmp, data);
       if (await remote.put(group.id, tmp, { signal: options.signal, data })) {
         stored += group.members.length;
         bytes += data.length;

@@ -183,6 +183,27 @@ describe('push and pull through packs', () => {
     expect(await isArtifactCurrent(repo, ref)).toBe(true);
   });
 
+  it('a pack larger than the remote sends in one request goes up resumably, from a file', async () => {
+    const files = smallFiles(100, 20_000);
+    const repo = repoIn(fx.dir);
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(repo.root, 'data/clips', rel)), { recursive: true });
+      fs.writeFileSync(path.join(repo.root, 'data/clips', rel), text);
+    }
+    const cache = new Cache(repo);
+    const ref = await commitArtifact(repo, 'data/clips', { cache });
+    const remote = remoteOn(fx.fake, { resumableThreshold: 64 * 1024 });
+    await pushObjects(repo, remote, await artifactObjects(repo, ref, { cache }), { manifests: [ref.hash] });
+    // Packs over 64 KiB (most: about 64 files of 20 KB each) go through resumable sessions.
+    const big = packNames().filter((n) => fx.fake.object(BUCKET, n)!.data.length >= 64 * 1024);
+    expect(big.length).toBeGreaterThan(0);
+    expect(fx.fake.count('upload-init')).toBe(big.length);
+    expect(fs.readdirSync(path.join(repo.stateDir, 'cache', 'tmp'))).toEqual([]);
+    const fresh = freshRepo();
+    await checkoutArtifact(fresh, ref, { remote: remoteOn(fx.fake) });
+    for (const [rel, text] of Object.entries(files)) expect(read(fresh.root, `data/clips/${rel}`)).toBe(text);
+  });
+
   it('a pack download dropped mid-body resumes', async () => {
     const files = smallFiles(100, 20_000);
     const ref = await pushedArtifact(fx.fake, fx.dir, 'data/clips', files);
