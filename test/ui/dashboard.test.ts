@@ -28,7 +28,19 @@ beforeAll(async () => {
   repo = await buildUiRepo(path.join(tmp, 'repo'), { models: 12, experiments: 4, hostile: true });
   const server = await startUiServer(repoAt(repo.dir));
   url = server.url;
-  stop = () => server.app.close();
+  // A Chromium that did not close (closeChromium gives up after 20 s on a loaded machine) may
+  // still hold connections: they are cut, and the close is bounded like Chromium's.
+  stop = async () => {
+    server.app.server.closeAllConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      server.app.close(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 20_000);
+      }),
+    ]);
+    clearTimeout(timer);
+  };
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -41,7 +53,7 @@ afterAll(async () => {
   await closeChromium(browser);
   await stop?.();
   fs.rmSync(tmp, { recursive: true, force: true });
-});
+}, 60_000);
 
 /** A page that records dialogs, console errors (CSP violations among them) and page errors. */
 async function watchedPage(): Promise<{ page: Page; problems: string[] }> {
