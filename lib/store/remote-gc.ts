@@ -142,6 +142,9 @@ async function remoteRoots(
   return { roots, commits };
 }
 
+/** Temps of puts (a directory remote's `tmp/`) younger than this are never swept. */
+const TEMP_MIN_AGE_MS = 3_600_000;
+
 /** Plans (and with `apply`, performs) the collection on `remote`. */
 export async function collectRemoteGarbage(
   repo: Repo,
@@ -223,9 +226,13 @@ export async function collectRemoteGarbage(
       ),
     );
   }
+  // A temp is a put in flight until its push links it into place: one younger than an hour is
+  // kept whatever the grace (`--grace 0`, a clock ahead of the remote's), as the cache's are.
   const staleTemps =
-    (await remote.sweepTemps?.(now - graceMs, { apply: options.apply === true, signal: options.signal })) ??
-    0;
+    (await remote.sweepTemps?.(now - Math.max(graceMs, TEMP_MIN_AGE_MS), {
+      apply: options.apply === true,
+      signal: options.signal,
+    })) ?? 0;
   return {
     remote: remote.url,
     roots,
