@@ -307,7 +307,9 @@ export class Cache {
 
   /**
    * Fetches `oid` from the pack of directory `manifest` that holds it (packs.ts), when the
-   * remote has one; false when it has none (the caller fetches it loose).
+   * remote has one; false when it has none (the caller fetches it loose). The pack's other files
+   * the cache lacks are kept too (verified as it is split): a reader of a directory's files one
+   * at a time then fetches each pack once, not once per file.
    */
   private async downloadPacked(remote: Remote, oid: Oid, manifest: Oid): Promise<boolean> {
     const { cachedManifestEntries, fetchMembers, packGroups } = await import('./packs.ts');
@@ -317,14 +319,18 @@ export class Cache {
     const present = await remote.has(groups.map((g) => g.id));
     const group = groups.find((g) => present.has(g.id));
     if (!group) return false;
-    const data = (await fetchMembers(remote, group, this.tempPath(), [oid])).get(oid)!;
-    const tmp = this.tempPath();
+    const members = await fetchMembers(remote, group, this.tempPath(), [oid]);
+    const temps: Array<{ tmp: string; oid: Oid }> = [];
     try {
-      fs.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
-      await fsyncFile(tmp);
-      this.adoptTemp(tmp, oid);
+      for (const [member, data] of members) {
+        if (member !== oid && this.hasSync(member)) continue;
+        const tmp = this.tempPath();
+        temps.push({ tmp, oid: member });
+        fs.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
+      }
+      await this.adoptTemps(temps);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      for (const t of temps) fs.rmSync(t.tmp, { force: true });
       throw err;
     }
     return true;
