@@ -11,6 +11,8 @@ import { artifactObjects, commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import type { GcsRemoteOptions } from '../../lib/store/gcs-remote.ts';
 import { openRemote } from '../../lib/store/open-remote.ts';
+import { decodeManifest } from '../../lib/store/manifest.ts';
+import { packGroups } from '../../lib/store/packs.ts';
 import { objectKey } from '../../lib/store/remote.ts';
 import { pushObjects } from '../../lib/store/transfer.ts';
 import type { Lockfile, StageDef } from '../../lib/types.ts';
@@ -147,8 +149,13 @@ describe('recorded slices', () => {
     const fetched = await recordedEvalMetrics(t.repo, lf, { remote, label: 'HEAD' });
     expect(fetched.missing).toBeUndefined();
     expect(fetched.slices).toEqual(metricsFile(0.01).slices);
-    // Only what the slices need came over: the manifest and metrics.json, not confusion.json.
-    expect(oids.filter((o) => cache.hasSync(o))).toHaveLength(2);
+    // Only what the slices need came over: the manifest and metrics.json, with the other files
+    // of metrics.json's pack (lib/store/packs.ts: one download), nothing outside it.
+    const entries = decodeManifest(fs.readFileSync(cache.objectPath(oids[0]!)), oids[0]!).entries;
+    const metricsOid = entries.find((e) => e.path === 'metrics.json')!.sha256;
+    const pack = packGroups(entries).find((g) => g.members.some((m) => m.oid === metricsOid));
+    const expected = new Set([oids[0]!, metricsOid, ...(pack?.members.map((m) => m.oid) ?? [])]);
+    expect(oids.filter((o) => cache.hasSync(o)).sort()).toEqual([...expected].sort());
     expect(fs.existsSync(path.join(remoteDir, objectKey(oids[0]!)))).toBe(true);
   });
 

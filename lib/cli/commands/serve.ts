@@ -211,15 +211,19 @@ async function serveProcess(
     await shipper?.stop();
   };
   if (cluster.isWorker) {
-    // The primary prints the address once for all workers.
-    process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
     // SIGTERM from the primary, or SIGINT from a terminal's Ctrl-C (sent to the whole
     // process group): the first one drains and ships the logs. Later ones are ignored, not
-    // fatal: the primary decides when to stop at once, and kills this process then.
-    await new Promise<void>((resolve) => {
+    // fatal: the primary decides when to stop at once, and kills this process then. Handled
+    // before the primary hears this worker is ready: a SIGTERM it sends on a stop that comes
+    // at once would otherwise find no handler on a loaded machine (this process descheduled
+    // between the message and the handler) and kill it, reported as a worker that died.
+    const stop = new Promise<void>((resolve) => {
       process.on('SIGTERM', () => resolve());
       process.on('SIGINT', () => resolve());
     });
+    // The primary prints the address once for all workers.
+    process.send?.({ url, predictRoute: aip.predictRoute ?? '/predict', env });
+    await stop;
     await shutdown();
     return;
   }
