@@ -26,7 +26,7 @@ import type { Oid } from '../types.ts';
 import type { Remote, TransferOptions } from './remote.ts';
 import { downloadVerified, type Cache } from './cache.ts';
 import { IntegrityError, formatProblem } from '../errors.ts';
-import { decodeManifest } from './manifest.ts';
+import { decodeManifest, sha256Hex } from './manifest.ts';
 import { objectKey } from './remote.ts';
 
 /** Files up to this size are packed; larger ones stay loose (resumable, one request of their own). */
@@ -136,7 +136,7 @@ export function cachedManifestEntries(
         if (n === 0) break;
         at += n;
       }
-      if (at === size && createHash('sha256').update(bytes).digest('hex') === oid)
+      if (at === size && sha256Hex(bytes) === oid)
         result = decodeManifest(bytes, oid).entries.map((e) => ({ sha256: e.sha256, size: e.size }));
     }
   } catch {
@@ -228,7 +228,7 @@ export function splitPack(remote: Remote, group: PackGroup, bytes: Buffer): Map<
   for (const m of group.members) {
     const data = bytes.subarray(at, at + m.size);
     at += m.size;
-    if (createHash('sha256').update(data).digest('hex') !== m.oid) throw damaged(`member ${m.oid}`);
+    if (sha256Hex(data) !== m.oid) throw damaged(`member ${m.oid}`);
     out.set(m.oid, data);
   }
   return out;
