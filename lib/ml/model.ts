@@ -100,6 +100,21 @@ async function readJson<T>(file: string): Promise<T> {
   }
 }
 
+/**
+ * The model's output values for `x` of `shape`. The tidy returns the tensor and its values are
+ * read after it: a tidy that returns the typed array has tfjs walk it element by element looking
+ * for tensors, and the numbers it meets deoptimize that walk again and again (a recompile every
+ * 50-100 ms in a busy server).
+ */
+export function predictValues(model: tf.LayersModel, x: Float32Array, shape: number[]): Float32Array {
+  const y = tf.tidy(() => model.predict(tf.tensor(x, shape)) as tf.Tensor);
+  try {
+    return y.dataSync() as Float32Array;
+  } finally {
+    y.dispose();
+  }
+}
+
 export interface LoadModelOptions {
   /**
    * Backend to activate before loading. Default: keep the active backend if one is set,
@@ -135,10 +150,7 @@ export async function loadModelDir(dir: string, options: LoadModelOptions = {}):
       throw new RangeError(`predict: expected ${n}×${exampleSize} values, got ${normalized.length}`);
     }
     if (n === 0) return new Float32Array(0);
-    return tf.tidy(() => {
-      const x = tf.tensor(normalized, [n, ...exampleShape]);
-      return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
-    });
+    return predictValues(model, normalized, [n, ...exampleShape]);
   };
   const toPrediction = (probs: Float32Array, offset: number, raw: Float32Array): Prediction => {
     const scores: Record<string, number> = {};

@@ -11,6 +11,16 @@ import { LockstepError } from '../errors.ts';
 /** WAV samples are little-endian; an Int16Array view reads them as such only on such a machine. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * `out[i] = pcm[i] / 32768`, a function of its own so V8 optimizes the loop as a whole function
+ * with complete type feedback, not only by entering optimized code in the middle of
+ * `decodeRequestWav` (in one fresh server's worker that loop ran 4x slower than in the other for
+ * its first 2,500 requests).
+ */
+function pcmToFloat(pcm: Int16Array, out: Float32Array): void {
+  for (let i = 0; i < pcm.length; i++) out[i] = pcm[i] / 32768;
+}
+
 /** A clip longer than the server takes, found from its header before any sample is decoded. */
 export class ClipTooLongError extends LockstepError {}
 
@@ -39,9 +49,7 @@ export function decodeRequestWav(bytes: Uint8Array, name: string, maxSeconds = I
   const out = Array.from({ length: channels }, () => new Float32Array(frames));
   if (channels === 1 && LITTLE_ENDIAN && data.byteOffset % 2 === 0) {
     // Mono, aligned: the data chunk read as Int16 in place (the common served clip).
-    const pcm = new Int16Array(data.buffer, data.byteOffset, frames);
-    const ch = out[0];
-    for (let i = 0; i < frames; i++) ch[i] = pcm[i] / 32768;
+    pcmToFloat(new Int16Array(data.buffer, data.byteOffset, frames), out[0]);
     return { sampleRate: header.sampleRate, channels: out, bitDepth: '16', length: frames };
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);

@@ -10,7 +10,7 @@ import { loadSplit, readFeaturesIndex, type SplitData } from '../ml/dataset.ts';
 import { classificationReport } from '../ml/metrics.ts';
 import { normalizeFrames, normalizeSummary, readTransform, type Transform } from '../ml/transform.ts';
 import { fitModel, type EpochRecord, type Examples } from '../ml/fit.ts';
-import * as tf from '@tensorflow/tfjs';
+import { predictValues } from '../ml/model.ts';
 import path from 'node:path';
 
 /** Train params a trial uses (the `train` section of params.yaml with the assignment applied). */
@@ -164,10 +164,7 @@ export async function runTrial(input: TrialInput): Promise<TrialOutcome> {
       },
     );
     epochs += fit.epochsRun;
-    const probs = tf.tidy(() => {
-      const x = tf.tensor(val.x, [val.n, ...built.inputShape]);
-      return (built.model.predict(x) as tf.Tensor).dataSync() as Float32Array;
-    });
+    const probs = predictValues(built.model, val.x, [val.n, ...built.inputShape]);
     built.model.dispose();
     const yPred = new Int32Array(val.n);
     for (let i = 0; i < val.n; i++) {
