@@ -92,7 +92,9 @@ export function measureClip(audio: DecodedAudio, silenceDbfs: number): ClipStats
   let windows = 0;
   let silent = 0;
   const mono = audio.channels.length === 1 ? audio.channels[0] : undefined;
-  if (mono instanceof Float32Array && mono.length === n) {
+  // The fused pass visits samples only through its windows: with a NaN window (a NaN sample
+  // rate) it would visit none, where the general passes still count every sample.
+  if (mono instanceof Float32Array && mono.length === n && win >= 1) {
     measureMono(mono, n, win, threshold, monoSums);
     [sum, finite, peak, clipped, nonFinite, windows, silent] = monoSums;
   } else {

@@ -52,6 +52,15 @@ describe('measureClip', () => {
     }
   });
 
+  it('measures every sample of a mono Float32Array clip whose sample rate is NaN, as the general path does', () => {
+    const f32 = clip(4_000, 4);
+    const fast = measureClip(audio([f32], NaN), -45);
+    const general = measureClip(audio([Float64Array.from(f32)], NaN), -45);
+    expect(fast).toEqual(general);
+    expect(fast.nonFinite).toBeGreaterThan(0);
+    expect(fast.peak).toBeGreaterThan(0);
+  });
+
   it('counts every window of a multi-channel clip over the channel pair', () => {
     const a = clip(4_000, 2);
     const b = clip(4_000, 9);
