@@ -107,7 +107,12 @@ async function readJson<T>(file: string): Promise<T> {
  * 50-100 ms in a busy server).
  */
 export function predictValues(model: tf.LayersModel, x: Float32Array, shape: number[]): Float32Array {
-  const y = tf.tidy(() => model.predict(tf.tensor(x, shape)) as tf.Tensor);
+  const y = tf.tidy(() => model.predict(tf.tensor(x, shape)));
+  if (!(y instanceof tf.Tensor)) {
+    // A model of several outputs: the tidy kept every output, which would outlive the error.
+    tf.dispose(y);
+    throw new RangeError(`predict: the model has ${y.length} outputs, expected one`);
+  }
   try {
     return y.dataSync() as Float32Array;
   } finally {
