@@ -82,8 +82,6 @@ export interface WavHeader {
   bitDepth: string;
   /** The data chunk's bytes (exactly its declared size; a whole number of frames). */
   samples: Uint8Array;
-  /** The parsed file, for wavefile's sample unpacking. */
-  wav: InstanceType<typeof WaveFile>;
 }
 
 function badField(name: string, field: string, value: number, fix: string): AudioDecodeError {
@@ -210,7 +208,6 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
     blockAlign,
     bitDepth,
     samples,
-    wav,
   };
 }
 
@@ -220,8 +217,19 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
  * unsupported (compressed) files.
  */
 export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
-  const header = readWavHeader(bytes, name);
-  const { wav, bitDepth, numChannels, sampleRate, bitsPerSample } = header;
+  return decodeSamples(readWavHeader(bytes, name));
+}
+
+/**
+ * The samples of a checked header (`readWavHeader`), as floats in [-1, 1]: integer PCM is
+ * (x - offset) / scale with 8-bit unsigned (offset 128, scale 128) and 16/24/32-bit signed
+ * (scale 2^(bits-1)), read straight from the data chunk. The values are those wavefile's
+ * `getSamples` unpacks, scaled the same way (test/audio/wav-decode.test.ts compares the two),
+ * at a fraction of the cost: wavefile unpacks sample by sample through a generic bit reader,
+ * which was half the featurize stage's compute.
+ */
+export function decodeSamples(header: WavHeader): DecodedAudio {
+  const { numChannels, sampleRate, bitDepth } = header;
   const frames = header.samples.length / header.blockAlign;
   if (frames === 0) {
     return {
@@ -232,30 +240,51 @@ export function decodeWav(bytes: Uint8Array, name = '<buffer>'): DecodedAudio {
     };
   }
   if (header.audioFormat === 3) return decodeFloat(header, frames);
-  // wavefile unpacks its own copy of the data chunk: hand it exactly the checked bytes.
-  (wav.data as { samples: Uint8Array }).samples = header.samples;
-  let raw: Float64Array[];
-  try {
-    raw = wav.getSamples(false, Float64Array) as unknown as Float64Array[];
-    if (numChannels === 1) raw = [raw as unknown as Float64Array];
-  } catch (err) {
-    throw new AudioDecodeError(
-      `${name}: unreadable WAV samples (${(err as Error).message}). Re-export the file.`,
-      {
-        cause: err,
-      },
-    );
+  return decodeInteger(header, frames);
+}
+
+/** WAV samples are little-endian; an Int16Array view reads them as such only on such a machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `out[i] = pcm[i] / 32768`, a function of its own so V8 optimizes the loop as a whole function
+ * with complete type feedback, not only by entering optimized code in the middle of its caller
+ * (in one fresh server's worker such a loop ran 4x slower than in the other for its first 2,500
+ * requests).
+ */
+function pcm16ToFloat(pcm: Int16Array, out: Float32Array): void {
+  for (let i = 0; i < pcm.length; i++) out[i] = pcm[i] / 32768;
+}
+
+/** One channel of interleaved integer PCM, `bits` wide, starting at byte `o`, `stride` apart. */
+function integerChannel(view: DataView, bits: number, o: number, stride: number, out: Float32Array): void {
+  const n = out.length;
+  if (bits === 16) {
+    for (let i = 0; i < n; i++, o += stride) out[i] = view.getInt16(o, true) / 32768;
+  } else if (bits === 24) {
+    for (let i = 0; i < n; i++, o += stride) {
+      out[i] = (view.getUint8(o) | (view.getUint8(o + 1) << 8) | (view.getInt8(o + 2) << 16)) / 8388608;
+    }
+  } else if (bits === 32) {
+    for (let i = 0; i < n; i++, o += stride) out[i] = view.getInt32(o, true) / 2147483648;
+  } else {
+    for (let i = 0; i < n; i++, o += stride) out[i] = (view.getUint8(o) - 128) / 128;
   }
-  const isFloat = bitDepth === '32f' || bitDepth === '64';
-  // Integer PCM: 8-bit is unsigned (offset 128); others are signed two's complement.
-  const scale = isFloat ? 1 : bitsPerSample === 8 ? 128 : 2 ** (bitsPerSample - 1);
-  const offset = !isFloat && bitsPerSample === 8 ? 128 : 0;
-  const channels = raw.map((ch) => {
-    const out = new Float32Array(ch.length);
-    for (let i = 0; i < ch.length; i++) out[i] = (ch[i] - offset) / scale;
-    return out;
-  });
-  return { sampleRate, channels, bitDepth, length: channels[0]?.length ?? 0 };
+}
+
+function decodeInteger(header: WavHeader, frames: number): DecodedAudio {
+  const { samples, numChannels, sampleRate, bitDepth, bitsPerSample, blockAlign } = header;
+  const channels = Array.from({ length: numChannels }, () => new Float32Array(frames));
+  if (bitsPerSample === 16 && numChannels === 1 && LITTLE_ENDIAN && samples.byteOffset % 2 === 0) {
+    // Mono 16-bit, aligned (the usual clip): the data chunk read as Int16 in place.
+    pcm16ToFloat(new Int16Array(samples.buffer, samples.byteOffset, frames), channels[0]);
+  } else {
+    const view = new DataView(samples.buffer, samples.byteOffset, samples.byteLength);
+    const width = bitsPerSample / 8;
+    for (let c = 0; c < numChannels; c++)
+      integerChannel(view, bitsPerSample, c * width, blockAlign, channels[c]);
+  }
+  return { sampleRate, channels, bitDepth, length: frames };
 }
 
 /**
