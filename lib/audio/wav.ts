@@ -89,8 +89,67 @@ function badField(name: string, field: string, value: number, fix: string): Audi
 }
 
 /**
+ * The first top-level chunk of each id, where wavefile's chunk index puts it: chunks follow the
+ * 12-byte RIFF/WAVE header, each 8 bytes of id and size, then its body padded to an even length.
+ * Only the positions are read here (not a parser: wavefile still reads every chunk).
+ */
+function firstChunks(bytes: Uint8Array, view: DataView): Map<string, { size: number; start: number }> {
+  const chunks = new Map<string, { size: number; start: number }>();
+  for (let i = 12; i <= bytes.length - 8;) {
+    const id = String.fromCharCode(bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]);
+    const size = view.getUint32(i + 4, true);
+    if (!chunks.has(id)) chunks.set(id, { size, start: i + 8 });
+    i += 8 + size;
+    if (i % 2) i++;
+  }
+  return chunks;
+}
+
+/**
+ * wavefile reads a `cue ` chunk's points, a `smpl` chunk's loops and an `iXML`, `_PMX` or `bext`
+ * chunk's text as far as the chunk's own count or size says, bytes present or not: an 88-byte file
+ * claiming 2^32 - 1 cue points would hold the thread for hours and exhaust the heap. Each of those
+ * reads (of the first chunk of each id, the one wavefile reads) must end within the file.
+ */
+function checkMetadataChunks(bytes: Uint8Array, name: string): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const chunks = firstChunks(bytes, view);
+  const u32 = (at: number) => (at + 4 <= bytes.length ? view.getUint32(at, true) : 0);
+  const bound = (
+    id: string,
+    field: string,
+    value: (start: number) => number,
+    extent: (v: number) => number,
+  ) => {
+    const chunk = chunks.get(id);
+    if (!chunk) return;
+    const v = value(chunk.start);
+    const present = Math.max(0, bytes.length - chunk.start);
+    if (extent(v) > present) {
+      throw badField(name, `'${id}' ${field}`, v, `Only ${present} bytes follow it: the file is truncated.`);
+    }
+  };
+  bound('cue ', 'points', u32, (points) => 4 + 24 * points);
+  bound(
+    'smpl',
+    'loops',
+    (start) => u32(start + 28),
+    (loops) => 36 + 24 * loops,
+  );
+  for (const id of ['iXML', '_PMX', 'bext']) {
+    bound(
+      id,
+      'size',
+      () => chunks.get(id)!.size,
+      (size) => size,
+    );
+  }
+}
+
+/**
  * Parses and bounds a WAV header (through wavefile; no hand-written RIFF parser). Checks, in
- * order: RIFF/WAVE signature, format tag (PCM, IEEE float or extensible), channels (1–8),
+ * order: RIFF/WAVE signature, the extent of the metadata chunks wavefile reads (`cue `, `smpl`,
+ * `iXML`, `_PMX`, `bext`) against the bytes present, format tag (PCM, IEEE float or extensible), channels (1–8),
  * sample rate (integer Hz, 4000–192000), bits per sample for the format, block align =
  * channels × bytes per sample, byte rate = sample rate × block align, the RIFF size and the data
  * size against the bytes present, and that the data is a whole number of frames.
@@ -102,6 +161,8 @@ export function readWavHeader(bytes: Uint8Array, name = '<buffer>'): WavHeader {
     throw new AudioDecodeError(`${name}: not a WAV file (no RIFF header). Provide a PCM WAV file.`);
   }
   const wav = new WaveFile();
+  // Bounded before wavefile reads the chunks: the work must stay proportional to the bytes.
+  if (String.fromCharCode(...bytes.subarray(8, 12)) === 'WAVE') checkMetadataChunks(bytes, name);
   try {
     wav.fromBuffer(bytes);
   } catch (err) {

@@ -132,3 +132,44 @@ describe('decodeWav extensible headers', () => {
     expect(() => decodeWav(bytes, 'e.wav')).toThrow(re);
   });
 });
+
+/** A valid 16-bit clip followed by one metadata chunk whose count or size claims far more bytes. */
+function withMetadata(id: string, body: Buffer): Buffer {
+  const chunk = Buffer.concat([Buffer.from(id), Buffer.alloc(4), body]);
+  chunk.writeUInt32LE(id === 'cue ' || id === 'smpl' ? body.length : 400_000, 4);
+  const f = Buffer.concat([encodeWav([tone(16, 16000)], 16000, '16'), chunk]);
+  f.writeUInt32LE(f.length - 8, 4);
+  return f;
+}
+
+describe('decodeWav metadata chunks', () => {
+  const count = (n: number, at: number, size: number) => {
+    const b = Buffer.alloc(size);
+    b.writeUInt32LE(n, at);
+    return b;
+  };
+  it.each([
+    ['cue ', count(300_000, 0, 4), /m\.wav: WAV header 'cue ' points out of range "300000"\. Only 4 bytes/],
+    ['smpl', count(300_000, 28, 36), /m\.wav: WAV header 'smpl' loops out of range "300000"\. Only 36 bytes/],
+    ['iXML', Buffer.alloc(4), /m\.wav: WAV header 'iXML' size out of range "400000"\. Only 4 bytes/],
+    ['_PMX', Buffer.alloc(4), /m\.wav: WAV header '_PMX' size out of range "400000"\. Only 4 bytes/],
+    ['bext', Buffer.alloc(4), /m\.wav: WAV header 'bext' size out of range "400000"\. Only 4 bytes/],
+  ])(
+    "decodeWav refuses a '%s' chunk that claims more than the file holds, before reading it",
+    (id, body, re) => {
+      // wavefile reads such a chunk as far as it claims: 2^32 - 1 cue points in an 88-byte file
+      // would hold the thread for hours.
+      const bytes = withMetadata(id, body);
+      expect(bytes.length).toBeLessThan(200);
+      expect(() => decodeWav(bytes, 'm.wav')).toThrow(AudioDecodeError);
+      expect(() => decodeWav(bytes, 'm.wav')).toThrow(re);
+    },
+  );
+
+  it('decodeWav still reads metadata chunks that fit the file', () => {
+    const cue = Buffer.alloc(4 + 24);
+    cue.writeUInt32LE(1, 0);
+    const bytes = withMetadata('cue ', cue);
+    expect(decodeWav(bytes, 'm.wav').length).toBe(16);
+  });
+});
