@@ -214,7 +214,11 @@ async function runInScratch(
     signal: options.signal ?? new AbortController().signal,
     inputs: spec.inputs,
   };
-  const cache = new Cache(repo);
+  // The scratch disk is thrown away after this run, so its cache is not made durable (no fsync,
+  // no sync) and the outputs are hard-linked into it rather than copied: each output byte is
+  // written once, by the stage, then hashed and pushed.
+  const cache = new Cache(repo, { durable: false });
+  const commitOptions = { cache, link: 'hardlink', linkFallback: true } as const;
   const push = async (refs: ArtifactRef[]): Promise<void> => {
     const oids = (await Promise.all(refs.map((r) => artifactObjects(repo, r, { cache })))).flat();
     await pushObjects(repo, remote, oids, { manifests: dirsOf(refs) });
@@ -231,7 +235,7 @@ async function runInScratch(
     const rel = shardDir(spec.stage, shard.index);
     for (const o of stage.outs) fs.mkdirSync(path.dirname(ctx.abs(o)), { recursive: true });
     await stage.shards.run(ctx, shard, ctx.abs(rel));
-    const ref = await commitArtifact(repo, rel, { cache });
+    const ref = await commitArtifact(repo, rel, commitOptions);
     await push([ref]);
     await named.write(jobPaths.shard(key, shard.index, shard.count), JSON.stringify(ref) + '\n');
     out.err(`${spec.stage}: shard ${shard.index + 1}/${shard.count} written (${ref.hash.slice(0, 12)})`);
@@ -243,7 +247,7 @@ async function runInScratch(
   const outs: ArtifactRef[] = [];
   for (const rel of stage.outs) {
     if (!fs.existsSync(ctx.abs(rel))) throw new StageError(spec.stage, `out "${rel}" was not written`);
-    outs.push(await commitArtifact(repo, rel, { cache }));
+    outs.push(await commitArtifact(repo, rel, commitOptions));
   }
   await push(outs);
   const record: JobResult = {

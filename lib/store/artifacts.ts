@@ -180,7 +180,8 @@ async function resolveEntries(
     // overlaps the hashing of the files after it; small ones are left to one sync at the end.
     const syncing = new Map<number, Promise<void>>();
     const onResult = (j: number, r: HashOneResult) => {
-      if (cache && !r.existed && r.size >= SYNC_AT_ONCE_BYTES) syncing.set(j, fsyncFile(tasks[j]!.dest!));
+      if (cache?.durable && !r.existed && r.size >= SYNC_AT_ONCE_BYTES)
+        syncing.set(j, fsyncFile(tasks[j]!.dest!));
     };
     let results;
     try {

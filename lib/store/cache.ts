@@ -22,6 +22,12 @@ export interface CacheOptions {
   remote?: Remote;
   /** Warnings (quarantined objects); default: none. */
   out?: Output;
+  /**
+   * false: objects are renamed into place without an fsync or sync first. Only for a cache on a
+   * disk thrown away after one run (a Vertex AI job's scratch workspace), where a lost write can
+   * only come with losing the disk itself; the user's caches are always durable.
+   */
+  durable?: boolean;
 }
 
 /** sha256 of a file, streamed (does not block the event loop on large files). */
@@ -131,12 +137,15 @@ export class Cache {
   private readonly madeDirs = new Set<string>();
   /** Objects this instance created (not ones that already existed): lets a failed `add` roll back. */
   readonly inserted: Oid[] = [];
+  /** Whether objects are made durable before they are named (CacheOptions.durable). */
+  readonly durable: boolean;
 
   constructor(repo: Repo, options: CacheOptions = {}) {
     this.repo = repo;
     this.root = repo.cacheDir;
     this.remote = options.remote;
     this.out = options.out;
+    this.durable = options.durable ?? true;
   }
 
   /** `<cache>/sha256`: where objects live (for workers that check existence themselves). */
@@ -211,7 +220,7 @@ export class Cache {
       }
     }
     if (fresh.length === 0) return;
-    await syncFiles(fresh.filter((f) => !f.synced).map((f) => f.tmp));
+    if (this.durable) await syncFiles(fresh.filter((f) => !f.synced).map((f) => f.tmp));
     for (const { oid } of fresh) this.ensureDir(path.dirname(this.objectPath(oid)));
     await eachLimited(fresh, async ({ tmp, oid }) => {
       await fs.promises.rename(tmp, this.objectPath(oid));
@@ -230,9 +239,11 @@ export class Cache {
         return { oid: r!.oid, size: r!.size };
       }
       if (takeWriteFault()) throw enospc();
-      const handle = await fs.promises.open(src, 'r');
-      await handle.sync();
-      await handle.close();
+      if (this.durable) {
+        const handle = await fs.promises.open(src, 'r');
+        await handle.sync();
+        await handle.close();
+      }
       await fs.promises.chmod(src, 0o444);
       this.ensureDir(path.dirname(this.objectPath(r!.oid)));
       try {
@@ -249,7 +260,9 @@ export class Cache {
     const tmp = this.tempPath();
     let r;
     try {
-      [r] = await hashFiles([{ path: src, dest: tmp, fsync: true, mode: 0o444, fault: takeWriteFault() }]);
+      [r] = await hashFiles([
+        { path: src, dest: tmp, fsync: this.durable, mode: 0o444, fault: takeWriteFault() },
+      ]);
     } catch (err) {
       if (err instanceof HashTaskError) {
         const e: NodeJS.ErrnoException = new Error(`${src}: ${err.message}`);
@@ -273,7 +286,7 @@ export class Cache {
         throw enospc();
       }
       await handle.writeFile(bytes);
-      await handle.sync();
+      if (this.durable) await handle.sync();
     } catch (err) {
       await handle.close();
       await fs.promises.rm(tmp, { force: true });
@@ -380,7 +393,7 @@ export class Cache {
   async download(remote: Remote, oid: Oid, options: TransferOptions = {}): Promise<number> {
     const { tmp, size } = await this.downloadTemp(remote, oid, options);
     try {
-      await fsyncFile(tmp);
+      if (this.durable) await fsyncFile(tmp);
       this.adoptTemp(tmp, oid);
       return size;
     } catch (err) {

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { addPaths } from '../../lib/store/add.ts';
+import { commitArtifact } from '../../lib/store/artifacts.ts';
+import { Cache } from '../../lib/store/cache.ts';
 import { closeHashPool } from '../../lib/store/hasher.ts';
 import { makeRepo, listObjects, rmrf, tempDir, writeTree } from './helpers.ts';
 
@@ -77,5 +79,54 @@ describe('add durability', () => {
     expect(pendingAtRename.length).toBeGreaterThanOrEqual(5);
     expect(pendingAtRename.every((n) => n === 0)).toBe(true);
     expect(listObjects(repo.cacheDir)).toHaveLength(6);
+  });
+
+  it("a scratch disk's non-durable cache takes hard-linked outputs with no fsync and no sync", async () => {
+    const repo = makeRepo({ git: true });
+    cleanup.push(repo.root);
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 40; i++) files[`out/f${i}.bin`] = randomBytes(300 + i);
+    files['out/big.bin'] = randomBytes((16 << 20) + 1);
+    writeTree(repo.root, files);
+    // Any `sync` run on PATH leaves a mark; any FileHandle.sync is counted.
+    const bin = tempDir();
+    cleanup.push(bin);
+    const mark = path.join(bin, 'synced');
+    fs.writeFileSync(
+      path.join(bin, 'sync'),
+      `#!/bin/sh
+echo "$@" >> '${mark}'
+`,
+      { mode: 0o755 },
+    );
+    process.env.PATH = `${bin}${path.delimiter}${savedPath}`;
+    const probe = await fs.promises.open(path.join(repo.root, 'out/f0.bin'), 'r');
+    const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    const handleSyncs = vi.spyOn(proto, 'sync');
+    const fsyncs = vi.spyOn(fs, 'fsyncSync');
+    const ref = await commitArtifact(repo, 'out', {
+      cache: new Cache(repo, { durable: false }),
+      link: 'hardlink',
+      linkFallback: true,
+    });
+    expect(ref.nfiles).toBe(41);
+    expect(fs.existsSync(mark)).toBe(false);
+    expect(handleSyncs).not.toHaveBeenCalled();
+    expect(fsyncs).not.toHaveBeenCalled();
+    // 41 files and the manifest, each file one inode with its object.
+    const objects = listObjects(repo.cacheDir);
+    expect(objects).toHaveLength(42);
+    const cache = new Cache(repo);
+    for (const [rel, bytes] of Object.entries(files)) {
+      const oid = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+      expect(fs.statSync(path.join(repo.root, rel)).ino).toBe(fs.statSync(cache.objectPath(oid)).ino);
+    }
+    // The same commit into a durable cache syncs (the control: the counters see syncs).
+    const again = makeRepo({ git: true });
+    cleanup.push(again.root);
+    writeTree(again.root, files);
+    await commitArtifact(again, 'out', { cache: new Cache(again), link: 'hardlink', linkFallback: true });
+    expect(fs.existsSync(mark) || handleSyncs.mock.calls.length > 0).toBe(true);
   });
 });
