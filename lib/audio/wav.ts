@@ -1,5 +1,8 @@
 /**
- * WAV decoding and encoding through the `wavefile` library (no hand-written RIFF parser).
+ * WAV decoding and encoding. The `wavefile` library parses headers and chunks and encodes; the
+ * samples are read straight from the checked data chunk (`decodeSamples`, the values wavefile
+ * would unpack, without its per-sample cost), and the only bytes read here besides are chunk
+ * positions, to bound the metadata chunks wavefile would read past the end of a file.
  * Decoding accepts 8/16/24/32-bit integer and 32/64-bit float PCM at 4–192 kHz with 1–8
  * channels (`WAV_LIMITS`), and returns float samples in [-1, 1] per channel. Headers are
  * untrusted input (request bodies, uploaded clips): `readWavHeader` bounds every field first.
