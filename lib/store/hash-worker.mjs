@@ -265,6 +265,12 @@ function linkOne(task) {
       if (mid.size !== before.size || mid.mtimeNs !== before.mtimeNs) throw changed();
       if (task.objects && fs.existsSync(`${task.objects}/${result.oid.slice(0, 2)}/${result.oid.slice(2)}`))
         return { ...result, key: statKey(before), existed: true };
+      // link(2) does not follow a symlink: linking the listed path of one (a stage's
+      // `out/latest -> model.bin`) would make `dest` a link to the symlink itself, dangling once
+      // renamed into the cache when relative, or an object that is a symlink into the workspace
+      // when absolute. Linking the file it resolves to would share (and make read-only) a file
+      // the tracked path only points at, maybe outside the repository. Its bytes are copied.
+      if (fs.lstatSync(task.path).isSymbolicLink()) return hashOne({ ...task, link: undefined });
       try {
         fs.linkSync(task.path, task.dest);
       } catch (err) {
@@ -291,7 +297,7 @@ function linkOne(task) {
       }
     }
     const after = fs.fstatSync(fd, { bigint: true });
-    const linked = fs.statSync(task.dest, { bigint: true });
+    const linked = fs.lstatSync(task.dest, { bigint: true });
     if (
       after.size !== before.size ||
       after.mtimeNs !== before.mtimeNs ||
