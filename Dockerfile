@@ -57,4 +57,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.AIP_HTTP_PORT + process.env.AIP_HEALTH_ROUTE).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # A fixed young generation (lib/serving/young-generation.ts): fewer collection pauses per request.
-CMD ["node", "--min-semi-space-size=16", "bin/lockstep.mjs", "serve"]
+CMD ["node", "--min-semi-space-size=16", "--single-threaded-gc", "bin/lockstep.mjs", "serve"]

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import net from 'node:net';
-import { YOUNG_GENERATION_FLAG } from '../../lib/serving/young-generation.ts';
+import { SERVER_V8_FLAGS } from '../../lib/serving/young-generation.ts';
 import { until, within } from '../support/wait.ts';
 import {
   PROMPT_MS,
@@ -89,7 +89,8 @@ describe('lockstep serve --workers 2 stops promptly', () => {
     const [first, second] = s.workers();
     // Each worker runs with the server's fixed young generation (lib/serving/young-generation.ts).
     for (const pid of [first, second]) {
-      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(YOUNG_GENERATION_FLAG);
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of SERVER_V8_FLAGS) expect(argv).toContain(flag);
     }
     process.kill(first, 'SIGKILL');
     await until(
