@@ -118,35 +118,40 @@ function checkMetadataChunks(bytes: Uint8Array, name: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const chunks = firstChunks(bytes, view);
   const u32 = (at: number) => (at + 4 <= bytes.length ? view.getUint32(at, true) : 0);
+  /** The read `extent(count)` of chunk `id`, its `count` read from the chunk, must fit the file. */
   const bound = (
     id: string,
     field: string,
-    value: (start: number) => number,
-    extent: (v: number) => number,
+    count: (chunk: { size: number; start: number }) => number,
+    extent: (n: number) => number,
   ) => {
     const chunk = chunks.get(id);
     if (!chunk) return;
-    const v = value(chunk.start);
+    const n = count(chunk);
     const present = Math.max(0, bytes.length - chunk.start);
-    if (extent(v) > present) {
-      throw badField(name, `'${id}' ${field}`, v, `Only ${present} bytes follow it: the file is truncated.`);
+    if (extent(n) > present) {
+      throw badField(name, `'${id}' ${field}`, n, `Only ${present} bytes follow it: the file is truncated.`);
     }
   };
-  bound('cue ', 'points', u32, (points) => 4 + 24 * points);
+  bound(
+    'cue ',
+    'points',
+    (c) => u32(c.start),
+    (points) => 4 + 24 * points,
+  );
   bound(
     'smpl',
     'loops',
-    (start) => u32(start + 28),
+    (c) => u32(c.start + 28),
     (loops) => 36 + 24 * loops,
   );
-  for (const id of ['iXML', '_PMX', 'bext']) {
+  for (const id of ['iXML', '_PMX', 'bext'])
     bound(
       id,
       'size',
-      () => chunks.get(id)!.size,
+      (c) => c.size,
       (size) => size,
     );
-  }
 }
 
 /**
