@@ -18,6 +18,7 @@ import { repoAt } from '../../lib/repo.ts';
 import { commitArtifact } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
 import { closeHashPool } from '../../lib/store/hasher.ts';
+import { writeJobImage, writeJobSpec } from '../support/job-image.ts';
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -44,11 +45,8 @@ const WRITE = `(root) => {
 describe('a replica commits outputs of every shape as a copy would', () => {
   it('symlinks, empty files, duplicates and empty directories', async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-worker-outs-'));
-    const image = path.join(dir, 'image');
-    fs.mkdirSync(path.join(image, 'stages'), { recursive: true });
-    fs.writeFileSync(path.join(image, 'stages/s.mjs'), 'export const x = 1;\n');
-    fs.writeFileSync(
-      path.join(image, 'pipeline.mjs'),
+    const image = writeJobImage(
+      dir,
       `import fs from 'node:fs';\nimport path from 'node:path';\nconst write = ${WRITE};\n` +
         `export function pipeline() { return [{ name: 's', deps: [], outs: ['out/s'], code: ['stages/s.mjs'], params: [], run(ctx) { write(ctx.root); } }]; }\n`,
     );
@@ -63,8 +61,7 @@ describe('a replica commits outputs of every shape as a copy would', () => {
       inputs: {},
       shards: 1,
     };
-    fs.mkdirSync(path.dirname(path.join(remote, jobPaths.spec(key))), { recursive: true });
-    fs.writeFileSync(path.join(remote, jobPaths.spec(key)), JSON.stringify(spec) + '\n');
+    writeJobSpec(remote, key, spec);
     await runJob({
       remote,
       key,

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { runJob } from '../../lib/compute/worker.ts';
 import { memoryOutput } from '../../lib/output.ts';
 import { jobPaths } from '../../lib/compute/spec.ts';
+import { writeJobImage, writeJobSpec } from '../support/job-image.ts';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -44,11 +45,8 @@ describe('runJob', () => {
   /** A remote holding a spec whose stage code cannot match the image's; the dep's object is absent. */
   function mismatchedJob(): { remote: string; key: string; image: string } {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-worker-'));
-    const image = path.join(dir, 'image');
-    fs.mkdirSync(path.join(image, 'stages'), { recursive: true });
-    fs.writeFileSync(path.join(image, 'stages/s.mjs'), 'export const x = 1;\n');
-    fs.writeFileSync(
-      path.join(image, 'pipeline.mjs'),
+    const image = writeJobImage(
+      dir,
       "export function pipeline() { return [{ name: 's', deps: ['data/in'], outs: ['out/s'], code: ['stages/s.mjs'], params: [], run() {} }]; }\n",
     );
     const remote = path.join(dir, 'store');
@@ -62,8 +60,7 @@ describe('runJob', () => {
       inputs: {},
       shards: 1,
     };
-    fs.mkdirSync(path.dirname(path.join(remote, jobPaths.spec(key))), { recursive: true });
-    fs.writeFileSync(path.join(remote, jobPaths.spec(key)), JSON.stringify(spec) + '\n');
+    writeJobSpec(remote, key, spec);
     return { remote, key, image };
   }
 
