@@ -5,7 +5,7 @@
  * packs was 200 pack downloads. A pack fetched for one file now leaves its other files in the cache.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { checkStoredMatchesLockfile } from '../../lib/promotion/checks.ts';
 import { readManifest } from '../../lib/store/artifacts.ts';
 import { Cache } from '../../lib/store/cache.ts';
@@ -16,8 +16,22 @@ const fx = useGcsFixture();
 
 describe('the stored-model check of a packed model directory in a fresh clone', () => {
   it('downloads each pack once, not once per file', async () => {
-    const files: Record<string, string> = {};
-    for (let i = 0; i < 200; i++) files[`part-${i}.bin`] = randomBytes(300).toString('hex');
+    // 200 random files are now and then cut into one pack; the test needs several, so it draws
+    // files until their content-defined cuts give that.
+    const draw = (): Record<string, string> => {
+      const files: Record<string, string> = {};
+      for (let i = 0; i < 200; i++) files[`part-${i}.bin`] = randomBytes(300).toString('hex');
+      return files;
+    };
+    const packsOf = (files: Record<string, string>) =>
+      packGroups(
+        Object.values(files).map((text) => ({
+          sha256: createHash('sha256').update(text).digest('hex'),
+          size: Buffer.byteLength(text),
+        })),
+      ).length;
+    let files = draw();
+    while (packsOf(files) < 2) files = draw();
     const model = await pushedArtifact(fx.fake, fx.dir, 'models/m', files);
     const repo = repoIn(fx.dir);
     const remote = remoteOn(fx.fake);
